@@ -1,0 +1,414 @@
+//! The wire form of records: the signed envelope and the CBOR payload.
+//!
+//! serde_cbor is used here and nowhere else. Before serde sees a payload, a
+//! bounded scan checks its structure (depth, item counts, string lengths, the
+//! CBOR subset allowed), so that decoding cost and memory are bounded by the
+//! limits below whatever a peer sends.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::RecordError;
+use crate::keys::{PublicKey, SecretKey};
+use crate::model::{FixedBytes, Payload, RecordHash};
+
+/// The only envelope format this version reads and writes.
+pub const ENVELOPE_FORMAT: u64 = 1;
+/// The largest envelope accepted, in bytes.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024;
+/// The deepest nesting of maps and arrays in a payload.
+pub const MAX_DEPTH: usize = 6;
+/// The most entries in any one map or array of a payload.
+pub const MAX_CONTAINER_ITEMS: usize = 64;
+/// The longest text string anywhere in a payload, in bytes (fields have
+/// tighter limits of their own, see [`crate::rules`]).
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// The longest byte string in a payload (keys, ids, hashes).
+pub const MAX_BYTE_STRING: usize = 64;
+/// The longest map key.
+pub const MAX_KEY_BYTES: usize = 32;
+/// Prepended to the payload bytes to form the signed message, so a Mutua
+/// signature can never be replayed as a signature over anything else.
+pub const SIGNING_DOMAIN: &[u8] = b"mutua-record-v1:";
+
+/// A record that decoded, and whose signature verified under the key its
+/// payload names. Whether it is valid *now* and whether its author is a member
+/// are separate checks ([`crate::rules::check_record`],
+/// [`crate::membership::check_membership`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedRecord {
+    envelope: Vec<u8>,
+    signer: PublicKey,
+    payload: Payload,
+    hash: RecordHash,
+}
+
+impl SignedRecord {
+    /// The exact envelope bytes: what is stored, gossiped and hashed.
+    pub fn bytes(&self) -> &[u8] {
+        &self.envelope
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.envelope
+    }
+
+    pub fn signer(&self) -> &PublicKey {
+        &self.signer
+    }
+
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// SHA-256 of the envelope bytes.
+    pub fn hash(&self) -> &RecordHash {
+        &self.hash
+    }
+}
+
+/// Encodes and signs a payload. The payload must pass the structural and
+/// field rules a receiver applies (time rules excepted: the caller checks
+/// those with its clock), so that a node never publishes what others reject.
+pub fn seal(key: &SecretKey, payload: &Payload) -> Result<SignedRecord, RecordError> {
+    let signer = key.public();
+    if payload.expected_signer() != &signer {
+        return Err(RecordError::SignerMismatch {
+            field: signer_field(payload),
+        });
+    }
+    let payload_bytes = serde_cbor::to_vec(payload).map_err(|e| RecordError::Malformed {
+        field: "payload".into(),
+        reason: e.to_string(),
+    })?;
+    scan_payload(&payload_bytes)?;
+    crate::rules::check_fields(payload)?;
+    let signature = key.sign(&signing_input(&payload_bytes));
+    let envelope = encode_envelope(&signer, &payload_bytes, &signature);
+    if envelope.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::TooLarge {
+            size: envelope.len(),
+            max: MAX_RECORD_BYTES,
+        });
+    }
+    Ok(SignedRecord {
+        hash: hash_envelope(&envelope),
+        envelope,
+        signer,
+        payload: payload.clone(),
+    })
+}
+
+/// Decodes an envelope and verifies its signature with `verify_strict`.
+///
+/// Checks, in order (cheap before expensive): size, envelope structure and
+/// canonical form, payload structure, payload fields, signer, signature.
+pub fn open(bytes: &[u8]) -> Result<SignedRecord, RecordError> {
+    let (signer, payload_bytes, signature) = decode_envelope(bytes)?;
+    let payload = decode_payload(payload_bytes)?;
+    crate::rules::check_fields(&payload)?;
+    if payload.expected_signer() != &signer {
+        return Err(RecordError::SignerMismatch {
+            field: signer_field(&payload),
+        });
+    }
+    verify(&signer, payload_bytes, &signature)?;
+    Ok(SignedRecord {
+        envelope: bytes.to_vec(),
+        signer,
+        payload,
+        hash: hash_envelope(bytes),
+    })
+}
+
+/// Checks the signature of an envelope with `verify_strict`, which also
+/// refuses non-canonical signature scalars and small-order components.
+pub fn verify(
+    signer: &PublicKey,
+    payload_bytes: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), RecordError> {
+    let key = signer.verifying_key("signer")?;
+    let signature = ed25519_dalek::Signature::from_bytes(signature);
+    key.verify_strict(&signing_input(payload_bytes), &signature)
+        .map_err(|_| RecordError::BadSignature)
+}
+
+/// The message an envelope's signature covers.
+pub fn signing_input(payload_bytes: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(SIGNING_DOMAIN.len() + payload_bytes.len());
+    message.extend_from_slice(SIGNING_DOMAIN);
+    message.extend_from_slice(payload_bytes);
+    message
+}
+
+pub fn hash_envelope(envelope: &[u8]) -> RecordHash {
+    FixedBytes(Sha256::digest(envelope).into())
+}
+
+fn signer_field(payload: &Payload) -> String {
+    let role = match payload {
+        Payload::Certificate(_) | Payload::Revocation(_) => "issuer",
+        _ => "author",
+    };
+    format!("{}.{role}", payload.kind_name())
+}
+
+/// Envelope: a CBOR array of four items, in the shortest encoding of each
+/// header: `[format: uint, signer: bstr .size 32, payload: bstr, signature: bstr .size 64]`.
+pub fn encode_envelope(signer: &PublicKey, payload: &[u8], signature: &[u8; 64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 110);
+    out.push(0x84);
+    write_header(&mut out, 0, ENVELOPE_FORMAT);
+    write_header(&mut out, 2, 32);
+    out.extend_from_slice(signer.as_bytes());
+    write_header(&mut out, 2, payload.len() as u64);
+    out.extend_from_slice(payload);
+    write_header(&mut out, 2, 64);
+    out.extend_from_slice(signature);
+    out
+}
+
+/// Splits an envelope into signer, payload bytes and signature, refusing any
+/// encoding but the canonical one (so one record has one hash).
+pub fn decode_envelope(bytes: &[u8]) -> Result<(PublicKey, &[u8], [u8; 64]), RecordError> {
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::TooLarge {
+            size: bytes.len(),
+            max: MAX_RECORD_BYTES,
+        });
+    }
+    let malformed = |reason: &str| RecordError::Malformed {
+        field: "envelope".into(),
+        reason: reason.into(),
+    };
+    let mut reader = Reader::new(bytes);
+    let (major, count) = reader.header().map_err(|r| malformed(&r))?;
+    if major != 4 || count != 4 {
+        return Err(malformed("expected an array of 4 items"));
+    }
+    let (major, format) = reader.header().map_err(|r| malformed(&r))?;
+    if major != 0 {
+        return Err(malformed("format must be an unsigned integer"));
+    }
+    if format != ENVELOPE_FORMAT {
+        return Err(RecordError::UnsupportedFormat { format });
+    }
+    let signer = reader.byte_string().map_err(|r| malformed(&r))?;
+    let signer: [u8; 32] = signer
+        .try_into()
+        .map_err(|_| malformed("signer must be 32 bytes"))?;
+    let payload = reader.byte_string().map_err(|r| malformed(&r))?;
+    let signature = reader.byte_string().map_err(|r| malformed(&r))?;
+    let signature: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| malformed("signature must be 64 bytes"))?;
+    if !reader.is_empty() {
+        return Err(malformed("trailing bytes after the envelope"));
+    }
+    let signer = PublicKey(signer);
+    if encode_envelope(&signer, payload, &signature) != bytes {
+        return Err(RecordError::NonCanonicalEnvelope);
+    }
+    Ok((signer, payload, signature))
+}
+
+/// Decodes payload bytes after the bounded structural scan.
+pub fn decode_payload(bytes: &[u8]) -> Result<Payload, RecordError> {
+    scan_payload(bytes)?;
+    serde_cbor::from_slice(bytes).map_err(|e| RecordError::Malformed {
+        field: "payload".into(),
+        reason: e.to_string(),
+    })
+}
+
+fn write_header(out: &mut Vec<u8>, major: u8, value: u64) {
+    let m = major << 5;
+    match value {
+        0..=23 => out.push(m | value as u8),
+        24..=0xff => out.extend_from_slice(&[m | 24, value as u8]),
+        0x100..=0xffff => {
+            out.push(m | 25);
+            out.extend_from_slice(&(value as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(m | 26);
+            out.extend_from_slice(&(value as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(m | 27);
+            out.extend_from_slice(&value.to_be_bytes());
+        }
+    }
+}
+
+/// A cursor over CBOR bytes that reads definite-length headers only.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| "unexpected end of input".to_string())?;
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    /// Reads an item header: (major type, argument). Refuses indefinite lengths.
+    fn header(&mut self) -> Result<(u8, u64), String> {
+        let initial = self.take(1)?[0];
+        let major = initial >> 5;
+        let info = initial & 0x1f;
+        let value = match info {
+            0..=23 => u64::from(info),
+            24 => u64::from(self.take(1)?[0]),
+            25 => u64::from(u16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes"))),
+            26 => u64::from(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes"))),
+            27 => u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")),
+            31 => return Err("indefinite-length items are not allowed".into()),
+            _ => return Err(format!("reserved additional information {info}")),
+        };
+        Ok((major, value))
+    }
+
+    fn byte_string(&mut self) -> Result<&'a [u8], String> {
+        match self.header()? {
+            (2, len) => self.take(usize::try_from(len).map_err(|_| "length overflow")?),
+            _ => Err("expected a byte string".into()),
+        }
+    }
+}
+
+/// Walks a payload's CBOR without building it, enforcing the allowed subset
+/// (integers, byte and text strings, arrays, maps with text keys, false, true,
+/// null — no tags, no floats, no indefinite lengths) and every generic limit.
+/// Paths in errors use the map keys seen on the way (`offer.tags[3]`).
+pub fn scan_payload(bytes: &[u8]) -> Result<(), RecordError> {
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::TooLarge {
+            size: bytes.len(),
+            max: MAX_RECORD_BYTES,
+        });
+    }
+    let mut reader = Reader::new(bytes);
+    let mut path = Vec::new();
+    scan_item(&mut reader, &mut path, 0)?;
+    if !reader.is_empty() {
+        return Err(RecordError::Malformed {
+            field: "payload".into(),
+            reason: "trailing bytes after the payload".into(),
+        });
+    }
+    Ok(())
+}
+
+fn render_path(path: &[String]) -> String {
+    if path.is_empty() {
+        return "payload".into();
+    }
+    let mut out = String::new();
+    for part in path {
+        if !part.starts_with('[') && !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+fn scan_item(reader: &mut Reader<'_>, path: &mut Vec<String>, depth: usize) -> Result<(), RecordError> {
+    let malformed = |path: &[String], reason: String| RecordError::Malformed {
+        field: render_path(path),
+        reason,
+    };
+    let (major, arg) = reader.header().map_err(|r| malformed(path, r))?;
+    let len = usize::try_from(arg).unwrap_or(usize::MAX);
+    match major {
+        0 | 1 => Ok(()),
+        2 | 3 => {
+            let max = if major == 2 { MAX_BYTE_STRING } else { MAX_TEXT_BYTES };
+            if len > max {
+                return Err(RecordError::TooLong {
+                    field: render_path(path),
+                    len,
+                    max,
+                });
+            }
+            let data = reader.take(len).map_err(|r| malformed(path, r))?;
+            if major == 3 && std::str::from_utf8(data).is_err() {
+                return Err(malformed(path, "text is not valid UTF-8".into()));
+            }
+            Ok(())
+        }
+        4 | 5 => {
+            if depth + 1 > MAX_DEPTH {
+                return Err(RecordError::TooDeep {
+                    field: render_path(path),
+                    depth: depth + 1,
+                    max: MAX_DEPTH,
+                });
+            }
+            if len > MAX_CONTAINER_ITEMS {
+                return Err(RecordError::TooManyItems {
+                    field: render_path(path),
+                    count: len,
+                    max: MAX_CONTAINER_ITEMS,
+                });
+            }
+            for index in 0..len {
+                if major == 4 {
+                    path.push(format!("[{index}]"));
+                } else {
+                    let key = scan_map_key(reader, path)?;
+                    path.push(key);
+                }
+                scan_item(reader, path, depth + 1)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        6 => Err(malformed(path, "CBOR tags are not allowed".into())),
+        7 => match arg {
+            20..=22 => Ok(()),
+            _ => Err(malformed(
+                path,
+                "only false, true and null are allowed among simple values (no floats)".into(),
+            )),
+        },
+        _ => unreachable!("major type is three bits"),
+    }
+}
+
+fn scan_map_key(reader: &mut Reader<'_>, path: &[String]) -> Result<String, RecordError> {
+    let malformed = |reason: String| RecordError::Malformed {
+        field: render_path(path),
+        reason,
+    };
+    match reader.header().map_err(malformed)? {
+        (3, len) if len as usize <= MAX_KEY_BYTES => {
+            let data = reader.take(len as usize).map_err(malformed)?;
+            std::str::from_utf8(data)
+                .map(str::to_owned)
+                .map_err(|_| malformed("map key is not valid UTF-8".into()))
+        }
+        (3, len) => Err(RecordError::TooLong {
+            field: format!("{} (map key)", render_path(path)),
+            len: len as usize,
+            max: MAX_KEY_BYTES,
+        }),
+        _ => Err(malformed("map keys must be text strings".into())),
+    }
+}

@@ -1,0 +1,85 @@
+//! Deterministic keys and records for tests, benchmarks and test vectors
+//! (enabled by the `fixtures` feature). Keys come from fixed seeds: never use
+//! them outside tests.
+
+use crate::keys::SecretKey;
+use crate::model::*;
+use crate::rules::DAY_SECS;
+
+/// 2026-11-28T00:00:00Z: the fixed "now" of fixtures and test vectors.
+pub const FIXTURE_NOW: Timestamp = 1_795_824_000;
+
+/// A key from a fixed seed byte.
+pub fn key(seed: u8) -> SecretKey {
+    SecretKey::from_seed([seed; 32])
+}
+
+/// A certificate by `issuer` for `subject`, valid a year around FIXTURE_NOW.
+pub fn certificate(issuer: &SecretKey, subject: &SecretKey, may_admit: bool) -> Certificate {
+    Certificate {
+        issuer: issuer.public(),
+        subject: subject.public(),
+        siren: "213300635".into(),
+        name: "Bordeaux".into(),
+        body: BodyKind::Commune,
+        insee: Some("33063".into()),
+        may_admit,
+        issued_at: FIXTURE_NOW - DAY_SECS,
+        valid_from: FIXTURE_NOW - DAY_SECS,
+        valid_until: FIXTURE_NOW + 365 * DAY_SECS,
+    }
+}
+
+/// A realistic offer of a shared data-protection officer by `author`.
+pub fn listing(author: &SecretKey, id: u8, version: u64) -> Listing {
+    Listing {
+        author: author.public(),
+        id: FixedBytes([id; 16]),
+        version,
+        kind: ResourceKind::Skill,
+        title: "Délégué à la protection des données mutualisé".into(),
+        description: "Notre DPO peut accompagner deux communes voisines, deux jours par mois : \
+                      registre des traitements, analyses d'impact, sensibilisation des agents."
+            .into(),
+        tags: vec!["rgpd".into(), "dpo".into(), "matériel".into()],
+        location: Location {
+            insee: "33063".into(),
+            point: Some(GeoPoint::from_degrees(44.837789, -0.57918)),
+        },
+        area: ServiceArea {
+            communes: vec![],
+            epcis: vec!["243300316".into()],
+            departements: vec!["33".into()],
+            radius_km: Some(40),
+        },
+        capacity: Some("2 jours par mois".into()),
+        availability: vec![Window {
+            from: FIXTURE_NOW,
+            until: FIXTURE_NOW + 90 * DAY_SECS,
+        }],
+        terms: Terms {
+            pricing: Pricing::CostSharing {
+                amount_cents: 35_000,
+                per: "jour".into(),
+            },
+            convention_required: true,
+        },
+        contact: Contact {
+            role: "Service juridique".into(),
+            email: Some("dpo@mairie-exemple.fr".into()),
+            phone: Some("+33 5 56 00 00 00".into()),
+            url: None,
+        },
+        published_at: FIXTURE_NOW - 60,
+        expires_at: FIXTURE_NOW + 180 * DAY_SECS,
+    }
+}
+
+pub fn withdrawal(author: &SecretKey, id: u8, version: u64) -> Withdrawal {
+    Withdrawal {
+        author: author.public(),
+        id: FixedBytes([id; 16]),
+        version,
+        withdrawn_at: FIXTURE_NOW,
+    }
+}
