@@ -76,10 +76,7 @@ pub fn seal(key: &SecretKey, payload: &Payload) -> Result<SignedRecord, RecordEr
             field: signer_field(payload),
         });
     }
-    let payload_bytes = serde_cbor::to_vec(payload).map_err(|e| RecordError::Malformed {
-        field: "payload".into(),
-        reason: e.to_string(),
-    })?;
+    let payload_bytes = encode_payload(payload)?;
     scan_payload(&payload_bytes)?;
     crate::rules::check_fields(payload)?;
     let signature = key.sign(&signing_input(&payload_bytes));
@@ -212,10 +209,37 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<(PublicKey, &[u8], [u8; 64]), Rec
     Ok((signer, payload, signature))
 }
 
-/// Decodes payload bytes after the bounded structural scan.
+/// Decodes payload bytes after the bounded structural scan, and refuses any
+/// encoding but the canonical one.
+///
+/// serde_cbor is lenient (it reads non-shortest integers, `null` for an
+/// absent option, enum variants by index, text from byte strings, a missing
+/// `area`); accepting that would make the set of valid records depend on this
+/// library's quirks. Requiring the bytes to be exactly what [`seal`] writes
+/// makes the format what PROTOCOL.md says, and nothing more.
 pub fn decode_payload(bytes: &[u8]) -> Result<Payload, RecordError> {
     scan_payload(bytes)?;
-    serde_cbor::from_slice(bytes).map_err(|e| RecordError::Malformed {
+    let payload: Payload = serde_cbor::from_slice(bytes).map_err(|e| RecordError::Malformed {
+        field: "payload".into(),
+        reason: e.to_string(),
+    })?;
+    let canonical = encode_payload(&payload)?;
+    if canonical != bytes {
+        let offset = canonical
+            .iter()
+            .zip(bytes)
+            .position(|(a, b)| a != b)
+            .unwrap_or(canonical.len().min(bytes.len()));
+        return Err(RecordError::NonCanonicalPayload {
+            field: path_at(bytes, offset),
+        });
+    }
+    Ok(payload)
+}
+
+/// The canonical CBOR encoding of a payload.
+pub fn encode_payload(payload: &Payload) -> Result<Vec<u8>, RecordError> {
+    serde_cbor::to_vec(payload).map_err(|e| RecordError::Malformed {
         field: "payload".into(),
         reason: e.to_string(),
     })
@@ -275,8 +299,12 @@ impl<'a> Reader<'a> {
         let value = match info {
             0..=23 => u64::from(info),
             24 => u64::from(self.take(1)?[0]),
-            25 => u64::from(u16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes"))),
-            26 => u64::from(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes"))),
+            25 => u64::from(u16::from_be_bytes(
+                self.take(2)?.try_into().expect("2 bytes"),
+            )),
+            26 => u64::from(u32::from_be_bytes(
+                self.take(4)?.try_into().expect("4 bytes"),
+            )),
             27 => u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")),
             31 => return Err("indefinite-length items are not allowed".into()),
             _ => return Err(format!("reserved additional information {info}")),
@@ -297,22 +325,167 @@ impl<'a> Reader<'a> {
 /// null — no tags, no floats, no indefinite lengths) and every generic limit.
 /// Paths in errors use the map keys seen on the way (`offer.tags[3]`).
 pub fn scan_payload(bytes: &[u8]) -> Result<(), RecordError> {
-    if bytes.len() > MAX_RECORD_BYTES {
-        return Err(RecordError::TooLarge {
-            size: bytes.len(),
-            max: MAX_RECORD_BYTES,
-        });
+    Scan::new(bytes, None).run().map(|_| ())
+}
+
+/// The path of the item that byte `offset` of a payload belongs to, to name
+/// the field where an encoding departs from the canonical one.
+fn path_at(bytes: &[u8], offset: usize) -> String {
+    match Scan::new(bytes, Some(offset)).run() {
+        Ok(Some(path)) => path,
+        _ => "payload".into(),
     }
-    let mut reader = Reader::new(bytes);
-    let mut path = Vec::new();
-    scan_item(&mut reader, &mut path, 0)?;
-    if !reader.is_empty() {
-        return Err(RecordError::Malformed {
-            field: "payload".into(),
-            reason: "trailing bytes after the payload".into(),
-        });
+}
+
+/// One pass over a payload. With `locate`, it also records the path of the
+/// first item whose encoding (header, key or string data) covers that offset.
+struct Scan<'a> {
+    reader: Reader<'a>,
+    path: Vec<String>,
+    locate: Option<usize>,
+    found: Option<String>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(bytes: &'a [u8], locate: Option<usize>) -> Self {
+        Scan {
+            reader: Reader::new(bytes),
+            path: Vec::new(),
+            locate,
+            found: None,
+        }
     }
-    Ok(())
+
+    fn run(mut self) -> Result<Option<String>, RecordError> {
+        if self.reader.bytes.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge {
+                size: self.reader.bytes.len(),
+                max: MAX_RECORD_BYTES,
+            });
+        }
+        self.item(0)?;
+        if !self.reader.is_empty() {
+            return Err(RecordError::Malformed {
+                field: "payload".into(),
+                reason: "trailing bytes after the payload".into(),
+            });
+        }
+        Ok(self.found)
+    }
+
+    fn field(&self) -> String {
+        render_path(&self.path)
+    }
+
+    fn malformed(&self, reason: impl Into<String>) -> RecordError {
+        RecordError::Malformed {
+            field: self.field(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Notes the current path if the bytes from `start` to the cursor cover
+    /// the offset being located.
+    fn mark(&mut self, start: usize, suffix: &str) {
+        if let (Some(target), None) = (self.locate, &self.found) {
+            if (start..self.reader.pos).contains(&target) {
+                self.found = Some(format!("{}{suffix}", self.field()));
+            }
+        }
+    }
+
+    fn item(&mut self, depth: usize) -> Result<(), RecordError> {
+        let start = self.reader.pos;
+        // Simple values must use the one-byte form: 0xf8 0x14 is not `false`
+        // and 0xf9 … is a float, whatever argument it decodes to.
+        let initial = self.reader.bytes.get(start).copied();
+        let (major, arg) = self.reader.header().map_err(|r| self.malformed(r))?;
+        let len = usize::try_from(arg).unwrap_or(usize::MAX);
+        match major {
+            0 | 1 => {}
+            2 | 3 => {
+                let max = if major == 2 {
+                    MAX_BYTE_STRING
+                } else {
+                    MAX_TEXT_BYTES
+                };
+                if len > max {
+                    return Err(RecordError::TooLong {
+                        field: self.field(),
+                        len,
+                        max,
+                    });
+                }
+                let data = self.reader.take(len).map_err(|r| self.malformed(r))?;
+                if major == 3 && std::str::from_utf8(data).is_err() {
+                    return Err(self.malformed("text is not valid UTF-8"));
+                }
+            }
+            4 | 5 => {
+                if depth + 1 > MAX_DEPTH {
+                    return Err(RecordError::TooDeep {
+                        field: self.field(),
+                        depth: depth + 1,
+                        max: MAX_DEPTH,
+                    });
+                }
+                if len > MAX_CONTAINER_ITEMS {
+                    return Err(RecordError::TooManyItems {
+                        field: self.field(),
+                        count: len,
+                        max: MAX_CONTAINER_ITEMS,
+                    });
+                }
+                self.mark(start, "");
+                for index in 0..len {
+                    let part = if major == 4 {
+                        format!("[{index}]")
+                    } else {
+                        self.map_key()?
+                    };
+                    self.path.push(part);
+                    self.item(depth + 1)?;
+                    self.path.pop();
+                }
+                return Ok(());
+            }
+            6 => return Err(self.malformed("CBOR tags are not allowed")),
+            7 if matches!(initial, Some(0xf4..=0xf6)) => {}
+            7 => {
+                return Err(self.malformed(
+                    "only false, true and null are allowed among simple values (no floats)",
+                ))
+            }
+            _ => unreachable!("major type is three bits"),
+        }
+        self.mark(start, "");
+        Ok(())
+    }
+
+    fn map_key(&mut self) -> Result<String, RecordError> {
+        let start = self.reader.pos;
+        let key = match self.reader.header().map_err(|r| self.malformed(r))? {
+            (3, len) if len <= MAX_KEY_BYTES as u64 => {
+                let data = self
+                    .reader
+                    .take(len as usize)
+                    .map_err(|r| self.malformed(r))?;
+                std::str::from_utf8(data)
+                    .map(str::to_owned)
+                    .map_err(|_| self.malformed("map key is not valid UTF-8"))?
+            }
+            (3, len) => {
+                return Err(RecordError::TooLong {
+                    field: format!("{} (map key)", self.field()),
+                    len: usize::try_from(len).unwrap_or(usize::MAX),
+                    max: MAX_KEY_BYTES,
+                })
+            }
+            _ => return Err(self.malformed("map keys must be text strings")),
+        };
+        self.mark(start, " (map key)");
+        Ok(key)
+    }
 }
 
 fn render_path(path: &[String]) -> String {
@@ -327,88 +500,4 @@ fn render_path(path: &[String]) -> String {
         out.push_str(part);
     }
     out
-}
-
-fn scan_item(reader: &mut Reader<'_>, path: &mut Vec<String>, depth: usize) -> Result<(), RecordError> {
-    let malformed = |path: &[String], reason: String| RecordError::Malformed {
-        field: render_path(path),
-        reason,
-    };
-    let (major, arg) = reader.header().map_err(|r| malformed(path, r))?;
-    let len = usize::try_from(arg).unwrap_or(usize::MAX);
-    match major {
-        0 | 1 => Ok(()),
-        2 | 3 => {
-            let max = if major == 2 { MAX_BYTE_STRING } else { MAX_TEXT_BYTES };
-            if len > max {
-                return Err(RecordError::TooLong {
-                    field: render_path(path),
-                    len,
-                    max,
-                });
-            }
-            let data = reader.take(len).map_err(|r| malformed(path, r))?;
-            if major == 3 && std::str::from_utf8(data).is_err() {
-                return Err(malformed(path, "text is not valid UTF-8".into()));
-            }
-            Ok(())
-        }
-        4 | 5 => {
-            if depth + 1 > MAX_DEPTH {
-                return Err(RecordError::TooDeep {
-                    field: render_path(path),
-                    depth: depth + 1,
-                    max: MAX_DEPTH,
-                });
-            }
-            if len > MAX_CONTAINER_ITEMS {
-                return Err(RecordError::TooManyItems {
-                    field: render_path(path),
-                    count: len,
-                    max: MAX_CONTAINER_ITEMS,
-                });
-            }
-            for index in 0..len {
-                if major == 4 {
-                    path.push(format!("[{index}]"));
-                } else {
-                    let key = scan_map_key(reader, path)?;
-                    path.push(key);
-                }
-                scan_item(reader, path, depth + 1)?;
-                path.pop();
-            }
-            Ok(())
-        }
-        6 => Err(malformed(path, "CBOR tags are not allowed".into())),
-        7 => match arg {
-            20..=22 => Ok(()),
-            _ => Err(malformed(
-                path,
-                "only false, true and null are allowed among simple values (no floats)".into(),
-            )),
-        },
-        _ => unreachable!("major type is three bits"),
-    }
-}
-
-fn scan_map_key(reader: &mut Reader<'_>, path: &[String]) -> Result<String, RecordError> {
-    let malformed = |reason: String| RecordError::Malformed {
-        field: render_path(path),
-        reason,
-    };
-    match reader.header().map_err(malformed)? {
-        (3, len) if len as usize <= MAX_KEY_BYTES => {
-            let data = reader.take(len as usize).map_err(malformed)?;
-            std::str::from_utf8(data)
-                .map(str::to_owned)
-                .map_err(|_| malformed("map key is not valid UTF-8".into()))
-        }
-        (3, len) => Err(RecordError::TooLong {
-            field: format!("{} (map key)", render_path(path)),
-            len: len as usize,
-            max: MAX_KEY_BYTES,
-        }),
-        _ => Err(malformed("map keys must be text strings".into())),
-    }
 }

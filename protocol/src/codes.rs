@@ -51,9 +51,9 @@ pub fn is_valid_insee(code: &str) -> bool {
 pub fn is_valid_departement(code: &str) -> bool {
     match code {
         "2A" | "2B" => true,
-        _ if code.len() == 2 => code
-            .parse::<u8>()
-            .is_ok_and(|n| (1..=95).contains(&n) && n != 20 && code.bytes().all(|b| b.is_ascii_digit())),
+        _ if code.len() == 2 => code.parse::<u8>().is_ok_and(|n| {
+            (1..=95).contains(&n) && n != 20 && code.bytes().all(|b| b.is_ascii_digit())
+        }),
         _ if code.len() == 3 => code
             .parse::<u16>()
             .is_ok_and(|n| (971..=976).contains(&n) && code.bytes().all(|b| b.is_ascii_digit())),
@@ -66,7 +66,11 @@ pub fn departement_of_insee(code: &str) -> Option<&str> {
     if !is_valid_insee(code) {
         return None;
     }
-    Some(if code.starts_with("97") { &code[..3] } else { &code[..2] })
+    Some(if code.starts_with("97") {
+        &code[..3]
+    } else {
+        &code[..2]
+    })
 }
 
 #[cfg(test)]
@@ -89,7 +93,9 @@ mod tests {
         for ok in ["33063", "2A004", "2B033", "97411", "01001"] {
             assert!(is_valid_insee(ok), "{ok}");
         }
-        for bad in ["3306", "330633", "2C004", "97711", "00123", "20123", "2a004", "3306x"] {
+        for bad in [
+            "3306", "330633", "2C004", "97711", "00123", "20123", "2a004", "3306x",
+        ] {
             assert!(!is_valid_insee(bad), "{bad}");
         }
         assert_eq!(departement_of_insee("97411"), Some("974"));

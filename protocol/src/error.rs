@@ -37,8 +37,9 @@ pub enum RecordError {
         count: usize,
         max: usize,
     },
-    /// A text or byte string is longer than allowed.
-    #[error("{field} is {len} bytes long, over the limit of {max}")]
+    /// A text or byte string is longer than allowed (in bytes for the generic
+    /// CBOR limits, in characters for text fields with a limit of their own).
+    #[error("{field} has length {len}, over the limit of {max}")]
     TooLong {
         field: String,
         len: usize,
@@ -50,6 +51,10 @@ pub enum RecordError {
     /// The envelope is not in its one canonical encoding.
     #[error("envelope is not canonically encoded")]
     NonCanonicalEnvelope,
+    /// The payload decodes, but not from its one canonical encoding (the bytes
+    /// `seal` would produce): another implementation might read it differently.
+    #[error("{field} is not canonically encoded (shortest integers, fields in protocol order, optional fields omitted, enum variants by name)")]
+    NonCanonicalPayload { field: String },
     /// A key field does not hold a valid ed25519 point.
     #[error("{field} is not a valid ed25519 public key")]
     BadKey { field: String },
@@ -108,6 +113,7 @@ impl RecordError {
             RecordError::TooLong { .. } => "too_long",
             RecordError::UnsupportedFormat { .. } => "unsupported_format",
             RecordError::NonCanonicalEnvelope => "non_canonical_envelope",
+            RecordError::NonCanonicalPayload { .. } => "non_canonical_payload",
             RecordError::BadKey { .. } => "bad_key",
             RecordError::WeakKey { .. } => "weak_key",
             RecordError::BadSignature => "bad_signature",
@@ -133,6 +139,7 @@ impl RecordError {
             | RecordError::TooDeep { field, .. }
             | RecordError::TooManyItems { field, .. }
             | RecordError::TooLong { field, .. }
+            | RecordError::NonCanonicalPayload { field }
             | RecordError::BadKey { field }
             | RecordError::WeakKey { field }
             | RecordError::SignerMismatch { field }

@@ -66,9 +66,9 @@ pub fn is_revoked(
     hash: &RecordHash,
     certificate: &Certificate,
 ) -> bool {
-    view.revocations_of(hash)
-        .iter()
-        .any(|r| r.certificate == *hash && (r.issuer == certificate.issuer || anchors.contains(&r.issuer)))
+    view.revocations_of(hash).iter().any(|r| {
+        r.certificate == *hash && (r.issuer == certificate.issuer || anchors.contains(&r.issuer))
+    })
 }
 
 fn resolve(
@@ -88,14 +88,18 @@ fn resolve(
         });
     }
     let id = key.key_id();
+    let mut certificates = view.certificates_for(key);
+    certificates.retain(|(_, c)| c.subject == *key);
+    // A key nobody certified is reported as such even deep in a chain.
+    if certificates.is_empty() {
+        return Err(MembershipError::NoCertificate { key: id });
+    }
     if depth >= MAX_CHAIN_DEPTH {
         return Err(MembershipError::ChainTooDeep {
             key: id,
             max: MAX_CHAIN_DEPTH,
         });
     }
-    let mut certificates = view.certificates_for(key);
-    certificates.retain(|(_, c)| c.subject == *key);
     // Deterministic choice among many: the latest-ending first.
     certificates.sort_by(|a, b| b.1.valid_until.cmp(&a.1.valid_until).then(a.0.cmp(&b.0)));
     certificates.truncate(MAX_CERTIFICATES_PER_KEY);
@@ -138,6 +142,12 @@ fn resolve(
             Err(MembershipError::NoCertificate { .. }) => {
                 keep(MembershipError::UntrustedIssuer { key: id.clone() })
             }
+            // Named after the key being checked, not the issuer deep in the
+            // chain where the limit was hit.
+            Err(MembershipError::ChainTooDeep { max, .. }) => keep(MembershipError::ChainTooDeep {
+                key: id.clone(),
+                max,
+            }),
             Err(other) => keep(other),
         }
     }

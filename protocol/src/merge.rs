@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use crate::codec::SignedRecord;
 use crate::keys::PublicKey;
 use crate::model::{ListingId, Payload, RecordHash, Timestamp};
-use crate::rules::{tombstone_forget_after, MAX_CLOCK_SKEW_SECS, MAX_LIFETIME_DAYS, DAY_SECS};
+use crate::rules::{tombstone_forget_after, DAY_SECS, MAX_CLOCK_SKEW_SECS, MAX_LIFETIME_DAYS};
 
 /// What a record replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

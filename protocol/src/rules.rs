@@ -2,8 +2,8 @@
 //! counts, generic string lengths) are enforced by the codec's scan; the rules
 //! here are per field. Every failure names the field and the rule.
 
-use crate::codes::{is_valid_departement, is_valid_insee, is_valid_siren};
 use crate::codec::SignedRecord;
+use crate::codes::{is_valid_departement, is_valid_insee, is_valid_siren};
 use crate::error::RecordError;
 use crate::model::{
     BodyKind, Certificate, Contact, Listing, Payload, Pricing, Revocation, Timestamp, Withdrawal,
@@ -12,9 +12,10 @@ use crate::model::{
 /// How far in the future a timestamp may lie, for clocks that disagree.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
 /// The longest an offer or need may live: expiry at most this many days after
-/// publication.
+/// publication (whole days: the bound is `MAX_LIFETIME_DAYS * DAY_SECS` seconds).
 pub const MAX_LIFETIME_DAYS: u64 = 400;
-/// The longest validity window of a certificate (one municipal term).
+/// The longest a certificate may live, from `issued_at` to `valid_until`
+/// (one municipal term).
 pub const MAX_CERTIFICATE_DAYS: u64 = 6 * 366;
 pub const DAY_SECS: u64 = 86_400;
 
@@ -85,7 +86,8 @@ pub fn check_time(payload: &Payload, now: Timestamp) -> Result<(), RecordError> 
         }
         Payload::Withdrawal(w) => {
             not_future("withdrawn_at", w.withdrawn_at)?;
-            not_past("withdrawn_at (tombstone lifetime)", tombstone_forget_after(w))
+            // A withdrawal expires when its tombstone may be forgotten.
+            not_past("withdrawn_at", tombstone_forget_after(w))
         }
     }
 }
@@ -218,11 +220,22 @@ fn check_certificate(c: &Certificate) -> Result<(), RecordError> {
             "must be after valid_from",
         ));
     }
-    let days = (c.valid_until - c.valid_from) / DAY_SECS;
-    if c.valid_until - c.valid_from > MAX_CERTIFICATE_DAYS * DAY_SECS {
+    if c.issued_at >= c.valid_until {
+        return Err(invalid(
+            f("valid_until"),
+            "empty_window",
+            "must be after issued_at",
+        ));
+    }
+    // Bounded from issuance, not from `valid_from`: a certificate could
+    // otherwise start years ahead and outlive every revocation of it (a
+    // revocation is kept MAX_CERTIFICATE_DAYS after it is made, see
+    // `merge::forget_after`).
+    let lifetime = c.valid_until - c.issued_at;
+    if lifetime > MAX_CERTIFICATE_DAYS * DAY_SECS {
         return Err(RecordError::ExpiryTooFar {
             field: f("valid_until"),
-            days,
+            days: lifetime / DAY_SECS,
             max_days: MAX_CERTIFICATE_DAYS,
         });
     }
@@ -251,8 +264,20 @@ fn check_listing(kind: &str, l: &Listing) -> Result<(), RecordError> {
     let f = |name: &str| format!("{kind}.{name}");
     l.author.verifying_key(&f("author"))?;
     check_version(f("version"), l.version)?;
-    check_text(f("title"), &l.title, MIN_TITLE_CHARS, MAX_TITLE_CHARS, false)?;
-    check_text(f("description"), &l.description, 0, MAX_DESCRIPTION_BYTES, true)?;
+    check_text(
+        f("title"),
+        &l.title,
+        MIN_TITLE_CHARS,
+        MAX_TITLE_CHARS,
+        false,
+    )?;
+    check_text(
+        f("description"),
+        &l.description,
+        0,
+        MAX_DESCRIPTION_BYTES,
+        true,
+    )?;
     if l.description.len() > MAX_DESCRIPTION_BYTES {
         return Err(RecordError::TooLong {
             field: f("description"),
