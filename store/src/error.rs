@@ -1,0 +1,150 @@
+//! Typed errors of the store, one small enum per operation.
+
+use std::path::PathBuf;
+
+use mutua_protocol::{MembershipError, RecordError, Verdict};
+use thiserror::Error;
+
+/// Why the store could not be opened.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// sled could not open the directory (missing permissions, another
+    /// process holds the lock, damaged files).
+    #[error("cannot open the store at {path}: {source}")]
+    Sled {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    /// The store was written by a newer version of Mutua with a layout this
+    /// version cannot read.
+    #[error(
+        "the store at {path} has layout version {found}, newer than the version {supported} this \
+         program reads: upgrade mutua, or move the directory away and let the node resync"
+    )]
+    LayoutTooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    /// The store was written by an older layout this version has no
+    /// migration for.
+    #[error(
+        "the store at {path} has layout version {found}, older than the version {supported} this \
+         program reads, and no migration exists: move the directory away and let the node resync"
+    )]
+    LayoutTooOld {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    /// The directory holds sled data but no layout version: not a Mutua store
+    /// or one from a pre-release build.
+    #[error(
+        "{path} holds data without a Mutua layout version (not a Mutua store, or a pre-release \
+         one): move it away and let the node resync"
+    )]
+    UnknownLayout { path: PathBuf },
+    /// A `reindex` was interrupted; queries would be wrong until it is rerun.
+    #[error("a reindex of the store at {path} was interrupted: run `mutua store reindex` again")]
+    ReindexInterrupted { path: PathBuf },
+    /// A metadata value the store needs to start is unreadable.
+    #[error("the store at {path} is damaged ({what}): run `mutua store check`")]
+    Corrupt { path: PathBuf, what: String },
+}
+
+/// A failure of the storage itself (not of a record).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled reported an I/O error; the operation did not take effect.
+    #[error("store I/O error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A value in the store cannot be read back; `check` lists all such values
+    /// and `reindex` rebuilds what is derived.
+    #[error("damaged store entry {key}: {reason} (run `mutua store check`)")]
+    Corrupt { key: String, reason: String },
+    /// A maintenance operation needs exclusive use of the writer, which a
+    /// panic in another thread left poisoned.
+    #[error("the store's writer lock is poisoned by an earlier panic; restart the node")]
+    Poisoned,
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(key: &[u8], reason: impl Into<String>) -> Self {
+        StoreError::Corrupt {
+            key: crate::layout::printable_key(key),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a record was not stored. `code()` is stable (metrics), `verdict()`
+/// says whether the sender is to be penalised.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The record breaks a protocol rule at this time (expired, from the
+    /// future, or a field rule).
+    #[error("invalid record: {0}")]
+    Record(#[from] RecordError),
+    /// Its signer is not a current member (or, for a certificate, may not
+    /// admit members).
+    #[error("signer is not a member: {0}")]
+    Membership(#[from] MembershipError),
+}
+
+impl Rejection {
+    /// The stable code of the rule that failed (as in PROTOCOL.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::Record(e) => e.code(),
+            Rejection::Membership(e) => e.code(),
+        }
+    }
+
+    /// Membership failures are never blamed on the sender: its view of the
+    /// certificates may simply be ahead of or behind ours.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Rejection::Record(e) => e.verdict(),
+            Rejection::Membership(_) => Verdict::Ignore,
+        }
+    }
+}
+
+/// Why a query could not run. Every variant names the query field at fault.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// A filter value is malformed or out of range.
+    #[error("query.{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// An INSEE code, EPCI SIREN or département code that the 2026 reference
+    /// data does not know.
+    #[error("query.{field}: {code:?} is not a known {what} in the 2026 reference data")]
+    UnknownArea {
+        field: &'static str,
+        code: String,
+        what: &'static str,
+    },
+    /// "near a commune" needs a position for that commune, and none of the
+    /// stored listings located there carries one.
+    #[error(
+        "query.near: no coordinates are known for commune {insee}; give a point as latitude,longitude instead"
+    )]
+    NoCoordinates { insee: String },
+    /// The cursor is not one this store produced for this sort order.
+    #[error("query.cursor: {0}")]
+    BadCursor(String),
+    /// The store failed while answering.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sled::Error> for QueryError {
+    fn from(e: sled::Error) -> Self {
+        QueryError::Store(StoreError::Sled(e))
+    }
+}

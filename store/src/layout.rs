@@ -1,0 +1,495 @@
+//! The key layout of the one sled tree the store writes: what every key and
+//! value is, and the derived entries a record implies.
+//!
+//! Every derived entry is computed here and nowhere else, so that apply,
+//! check, reindex and sweep agree by construction.
+
+use mutua_protocol::codec::{decode_envelope, decode_payload, hash_envelope};
+use mutua_protocol::{
+    GeoPoint, Listing, ListingId, Payload, PublicKey, RecordHash, ResourceKind, SlotKey, Timestamp,
+    Window,
+};
+
+use crate::error::StoreError;
+use crate::sync::SyncKey;
+
+/// The layout this version reads and writes. Bump it (and add a migration or
+/// a refusal in `Store::open`) whenever a key or value format changes.
+pub const LAYOUT_VERSION: u32 = 1;
+/// The name of the sled tree holding everything (the default tree stays empty).
+pub const TREE: &str = "mutua";
+
+/// Key prefixes. One byte each; what follows is documented per prefix in
+/// ARCHITECTURE.md.
+pub mod prefix {
+    /// `m name` → metadata (layout version, counters, sweep time).
+    pub const META: u8 = b'm';
+    /// `r slot` → the raw signed envelope: the truth.
+    pub const RECORD: u8 = b'r';
+    /// `s sync_key` → record hash (32) ‖ forget_after (8, BE) ‖ slot.
+    pub const SYNC: u8 = b's';
+    /// `b bucket (2, BE)` → fingerprint of the bucket (count 8 BE ‖ sum 32).
+    pub const BUCKET: u8 = b'b';
+    /// `f forget_after (8, BE) slot` → (): when the sweep deletes the record.
+    pub const FORGET: u8 = b'f';
+    /// `c subject (32) certificate_hash (32)` → ().
+    pub const CERT_SUBJECT: u8 = b'c';
+    /// `v certificate_hash (32) revocation_hash (32)` → ().
+    pub const REVOKES: u8 = b'v';
+    /// `l slot` → listing summary, present iff the listing is indexed.
+    pub const SUMMARY: u8 = b'l';
+    /// `n number (8, BE)` → slot: the compact number index entries carry.
+    pub const NUMBER: u8 = b'n';
+    /// `x expires_at (8, BE) slot` → (): the sweep's way to expired listings.
+    pub const EXPIRY: u8 = b'x';
+    /// `k side kind R N` → ().
+    pub const KIND: u8 = b'k';
+    /// `a author (32) R N` → ().
+    pub const AUTHOR: u8 = b'a';
+    /// `t folded_tag 0x00 R N` → ().
+    pub const TAG: u8 = b't';
+    /// `w folded_word 0x00 R N` → ().
+    pub const WORD: u8 = b'w';
+    /// `z area_code 0x00 R N` → (), area codes `c33063`, `e243300316`, `d33`.
+    pub const AREA: u8 = b'z';
+    /// `g cell (4) R N` → ().
+    pub const GEO: u8 = b'g';
+    /// `q original_key` → value `reindex` could not verify, kept for forensics.
+    pub const QUARANTINE: u8 = b'q';
+
+    /// Prefixes of entries derived from the records (all but META, RECORD and
+    /// QUARANTINE).
+    pub const DERIVED: [u8; 14] = [
+        SYNC,
+        BUCKET,
+        FORGET,
+        CERT_SUBJECT,
+        REVOKES,
+        SUMMARY,
+        NUMBER,
+        EXPIRY,
+        KIND,
+        AUTHOR,
+        TAG,
+        WORD,
+        AREA,
+        GEO,
+    ];
+}
+
+pub mod meta {
+    pub const LAYOUT: &[u8] = b"mlayout";
+    /// The next listing number (u64 BE).
+    pub const NEXT_NUMBER: &[u8] = b"mnext_number";
+    /// Stored records per kind (5 × u64 BE, in [`super::KIND_NAMES`] order).
+    pub const COUNTS: &[u8] = b"mcounts";
+    /// The latest `now` a sweep ran with (u64 BE): listings that expired by
+    /// then may have no indexes.
+    pub const SWEPT_UNTIL: &[u8] = b"mswept_until";
+    /// Present while a reindex runs.
+    pub const REINDEXING: &[u8] = b"mreindexing";
+}
+
+pub const KIND_NAMES: [&str; 5] = ["certificate", "revocation", "offer", "need", "withdrawal"];
+
+pub fn kind_index(payload: &Payload) -> usize {
+    match payload {
+        Payload::Certificate(_) => 0,
+        Payload::Revocation(_) => 1,
+        Payload::Offer(_) => 2,
+        Payload::Need(_) => 3,
+        Payload::Withdrawal(_) => 4,
+    }
+}
+
+/// The slot bytes: `0x00 author id`, `0x01 certificate_hash`, `0x02 revocation_hash`.
+pub fn slot_bytes(slot: &SlotKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(49);
+    match slot {
+        SlotKey::Listing { author, id } => {
+            out.push(0);
+            out.extend_from_slice(author.as_bytes());
+            out.extend_from_slice(&id.0);
+        }
+        SlotKey::Certificate(h) => {
+            out.push(1);
+            out.extend_from_slice(&h.0);
+        }
+        SlotKey::Revocation(h) => {
+            out.push(2);
+            out.extend_from_slice(&h.0);
+        }
+    }
+    out
+}
+
+pub fn parse_slot(bytes: &[u8]) -> Option<SlotKey> {
+    let (tag, rest) = bytes.split_first()?;
+    let hash = || rest.try_into().ok().map(mutua_protocol::FixedBytes);
+    match tag {
+        0 if rest.len() == 48 => Some(SlotKey::Listing {
+            author: PublicKey(rest[..32].try_into().ok()?),
+            id: mutua_protocol::FixedBytes(rest[32..].try_into().ok()?),
+        }),
+        1 => hash().map(SlotKey::Certificate),
+        2 => hash().map(SlotKey::Revocation),
+        _ => None,
+    }
+}
+
+pub fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    out.push(prefix);
+    parts.iter().for_each(|p| out.extend_from_slice(p));
+    out
+}
+
+/// A key for messages: printable ASCII kept, the rest in hex.
+pub fn printable_key(key: &[u8]) -> String {
+    match key.split_first() {
+        Some((p, rest)) if p.is_ascii_graphic() => {
+            format!("{}:{}", *p as char, mutua_protocol::hex(rest))
+        }
+        _ => mutua_protocol::hex(key),
+    }
+}
+
+/// A record read back from the store without re-verifying its signature
+/// (it was verified before it was stored; `check` re-verifies everything).
+#[derive(Clone, Debug)]
+pub struct StoredRecord {
+    pub envelope: Vec<u8>,
+    pub payload: Payload,
+    pub hash: RecordHash,
+}
+
+impl StoredRecord {
+    pub fn decode(key: &[u8], envelope: &[u8]) -> Result<StoredRecord, StoreError> {
+        let (_, payload_bytes, _) =
+            decode_envelope(envelope).map_err(|e| StoreError::corrupt(key, e.to_string()))?;
+        let payload =
+            decode_payload(payload_bytes).map_err(|e| StoreError::corrupt(key, e.to_string()))?;
+        Ok(StoredRecord {
+            hash: hash_envelope(envelope),
+            envelope: envelope.to_vec(),
+            payload,
+        })
+    }
+}
+
+/// `R`: recency order, newest first.
+pub fn recency(published_at: Timestamp) -> [u8; 8] {
+    (u64::MAX - published_at).to_be_bytes()
+}
+
+/// Offer or need: the side byte of the kind index.
+pub fn side_byte(payload: &Payload) -> Option<u8> {
+    match payload {
+        Payload::Offer(_) => Some(0),
+        Payload::Need(_) => Some(1),
+        _ => None,
+    }
+}
+
+pub fn resource_byte(kind: ResourceKind) -> u8 {
+    ResourceKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .expect("ALL lists every kind") as u8
+}
+
+/// What queries read per candidate, so that filters need no envelope decoding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub number: u64,
+    pub side: u8,
+    pub kind: u8,
+    pub author: PublicKey,
+    pub published_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub insee: [u8; 5],
+    pub point: Option<GeoPoint>,
+    pub availability: Vec<Window>,
+}
+
+impl Summary {
+    pub fn of(number: u64, side: u8, l: &Listing) -> Summary {
+        let mut insee = [b' '; 5];
+        let code = l.location.insee.as_bytes();
+        insee[..code.len().min(5)].copy_from_slice(&code[..code.len().min(5)]);
+        Summary {
+            number,
+            side,
+            kind: resource_byte(l.kind),
+            author: l.author,
+            published_at: l.published_at,
+            expires_at: l.expires_at,
+            insee,
+            point: l.location.point,
+            availability: l.availability.clone(),
+        }
+    }
+
+    /// Fixed layout: number 8 ‖ side 1 ‖ kind 1 ‖ author 32 ‖ published 8 ‖
+    /// expires 8 ‖ insee 5 ‖ has_point 1 ‖ lat 4 ‖ lon 4 ‖ windows (16 each).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(72 + 16 * self.availability.len());
+        out.extend_from_slice(&self.number.to_be_bytes());
+        out.push(self.side);
+        out.push(self.kind);
+        out.extend_from_slice(self.author.as_bytes());
+        out.extend_from_slice(&self.published_at.to_be_bytes());
+        out.extend_from_slice(&self.expires_at.to_be_bytes());
+        out.extend_from_slice(&self.insee);
+        let p = self.point.unwrap_or(GeoPoint {
+            lat_e6: 0,
+            lon_e6: 0,
+        });
+        out.push(u8::from(self.point.is_some()));
+        out.extend_from_slice(&p.lat_e6.to_be_bytes());
+        out.extend_from_slice(&p.lon_e6.to_be_bytes());
+        for w in &self.availability {
+            out.extend_from_slice(&w.from.to_be_bytes());
+            out.extend_from_slice(&w.until.to_be_bytes());
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Summary> {
+        const FIXED: usize = 8 + 1 + 1 + 32 + 8 + 8 + 5 + 1 + 4 + 4;
+        if bytes.len() < FIXED || (bytes.len() - FIXED) % 16 != 0 {
+            return None;
+        }
+        let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        let i32_at = |i: usize| i32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        let point = match bytes[63] {
+            0 => None,
+            1 => Some(GeoPoint {
+                lat_e6: i32_at(64),
+                lon_e6: i32_at(68),
+            }),
+            _ => return None,
+        };
+        if bytes[8] > 1 || usize::from(bytes[9]) >= ResourceKind::ALL.len() {
+            return None;
+        }
+        Some(Summary {
+            number: u64_at(0),
+            side: bytes[8],
+            kind: bytes[9],
+            author: PublicKey(bytes[10..42].try_into().ok()?),
+            published_at: u64_at(42),
+            expires_at: u64_at(50),
+            insee: bytes[58..63].try_into().ok()?,
+            point,
+            availability: (FIXED..bytes.len())
+                .step_by(16)
+                .map(|i| Window {
+                    from: u64_at(i),
+                    until: u64_at(i + 8),
+                })
+                .collect(),
+        })
+    }
+
+    pub fn insee(&self) -> &str {
+        std::str::from_utf8(&self.insee).unwrap_or("").trim_end()
+    }
+
+    /// Available at `t`: inside a window, or any time before expiry when the
+    /// listing gives none.
+    pub fn available_at(&self, t: Timestamp) -> bool {
+        t < self.expires_at
+            && (self.availability.is_empty()
+                || self.availability.iter().any(|w| w.from <= t && t < w.until))
+    }
+}
+
+/// The `s` value: record hash ‖ forget_after ‖ slot.
+pub fn sync_value(hash: &RecordHash, forget_after: Timestamp, slot: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + slot.len());
+    out.extend_from_slice(&hash.0);
+    out.extend_from_slice(&forget_after.to_be_bytes());
+    out.extend_from_slice(slot);
+    out
+}
+
+/// Parsed `s` value.
+pub struct SyncValue {
+    pub hash: RecordHash,
+    pub forget_after: Timestamp,
+    pub slot: Vec<u8>,
+}
+
+impl SyncValue {
+    pub fn decode(key: &[u8], value: &[u8]) -> Result<SyncValue, StoreError> {
+        if value.len() < 41 || parse_slot(&value[40..]).is_none() {
+            return Err(StoreError::corrupt(
+                key,
+                "sync entry is not hash ‖ time ‖ slot",
+            ));
+        }
+        Ok(SyncValue {
+            hash: mutua_protocol::FixedBytes(value[..32].try_into().expect("32 bytes")),
+            forget_after: u64::from_be_bytes(value[32..40].try_into().expect("8 bytes")),
+            slot: value[40..].to_vec(),
+        })
+    }
+}
+
+/// The entries every stored record implies, whatever its kind: the sync entry,
+/// the forget entry, and the certificate or revocation lookups.
+pub fn record_entries(
+    slot: &[u8],
+    payload: &Payload,
+    hash: &RecordHash,
+    forget_after: Timestamp,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let sync_key = SyncKey::of_slot_bytes(slot);
+    let mut out = vec![
+        (
+            key(prefix::SYNC, &[&sync_key.0]),
+            sync_value(hash, forget_after, slot),
+        ),
+        (
+            key(prefix::FORGET, &[&forget_after.to_be_bytes(), slot]),
+            Vec::new(),
+        ),
+    ];
+    match payload {
+        Payload::Certificate(c) => out.push((
+            key(prefix::CERT_SUBJECT, &[c.subject.as_bytes(), &hash.0]),
+            Vec::new(),
+        )),
+        Payload::Revocation(r) => out.push((
+            key(prefix::REVOKES, &[&r.certificate.0, &hash.0]),
+            Vec::new(),
+        )),
+        _ => {}
+    }
+    out
+}
+
+/// The area codes a listing is found by: its commune, that commune's EPCI and
+/// département, and every code of its service area.
+pub fn area_codes(l: &Listing) -> Vec<String> {
+    let reference = crate::refdata::reference();
+    let at = &l.location.insee;
+    let mut codes = vec![format!("c{at}")];
+    codes.extend(reference.epci_of(at).map(|e| format!("e{e}")));
+    codes.extend(reference.departement_of(at).map(|d| format!("d{d}")));
+    codes.extend(l.area.communes.iter().map(|c| format!("c{c}")));
+    codes.extend(l.area.epcis.iter().map(|e| format!("e{e}")));
+    codes.extend(l.area.departements.iter().map(|d| format!("d{d}")));
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+/// A term index key: `prefix term 0x00 R N`.
+pub fn term_key(prefix: u8, term: &str, r: &[u8; 8], n: &[u8; 8]) -> Vec<u8> {
+    key(prefix, &[term.as_bytes(), &[0], r, n])
+}
+
+/// The index entries of an indexed (live, unswept) offer or need with
+/// listing number `number`, summary and number mapping included.
+pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let r = recency(l.published_at);
+    let n = number.to_be_bytes();
+    let summary = Summary::of(number, side, l);
+    let mut out = vec![
+        (key(prefix::SUMMARY, &[slot]), summary.encode()),
+        (key(prefix::NUMBER, &[&n]), slot.to_vec()),
+        (
+            key(prefix::EXPIRY, &[&l.expires_at.to_be_bytes(), slot]),
+            Vec::new(),
+        ),
+        (
+            key(prefix::KIND, &[&[side, resource_byte(l.kind)], &r, &n]),
+            Vec::new(),
+        ),
+        (
+            key(prefix::AUTHOR, &[l.author.as_bytes(), &r, &n]),
+            Vec::new(),
+        ),
+    ];
+    let mut tags: Vec<String> = l.tags.iter().map(|t| crate::text::fold_tag(t)).collect();
+    tags.sort();
+    tags.dedup();
+    out.extend(
+        tags.iter()
+            .map(|t| (term_key(prefix::TAG, t, &r, &n), Vec::new())),
+    );
+    out.extend(
+        crate::text::listing_words(&l.title, &l.tags, &l.description)
+            .iter()
+            .map(|w| (term_key(prefix::WORD, w, &r, &n), Vec::new())),
+    );
+    out.extend(
+        area_codes(l)
+            .iter()
+            .map(|c| (term_key(prefix::AREA, c, &r, &n), Vec::new())),
+    );
+    if let Some(p) = &l.location.point {
+        out.push((
+            key(prefix::GEO, &[&crate::geo::cell(p), &r, &n]),
+            Vec::new(),
+        ));
+    }
+    out
+}
+
+/// The slot bytes of a listing slot.
+pub fn listing_slot(author: &PublicKey, id: &ListingId) -> Vec<u8> {
+    slot_bytes(&SlotKey::Listing {
+        author: *author,
+        id: *id,
+    })
+}
+
+/// The `(R, N)` suffix that ends every posting-list key.
+pub fn posting_suffix(key: &[u8]) -> Option<([u8; 8], u64)> {
+    let len = key.len();
+    if len < 17 {
+        return None;
+    }
+    let r: [u8; 8] = key[len - 16..len - 8].try_into().ok()?;
+    let n = u64::from_be_bytes(key[len - 8..].try_into().ok()?);
+    Some((r, n))
+}
+
+pub fn u64_value(bytes: &[u8]) -> Option<u64> {
+    bytes.try_into().ok().map(u64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mutua_protocol::fixtures;
+
+    #[test]
+    fn slots_round_trip() {
+        let author = fixtures::key(3).public();
+        for slot in [
+            SlotKey::Listing {
+                author,
+                id: mutua_protocol::FixedBytes([9; 16]),
+            },
+            SlotKey::Certificate(mutua_protocol::FixedBytes([1; 32])),
+            SlotKey::Revocation(mutua_protocol::FixedBytes([2; 32])),
+        ] {
+            assert_eq!(parse_slot(&slot_bytes(&slot)), Some(slot));
+        }
+        assert_eq!(parse_slot(&[0, 1, 2]), None);
+    }
+
+    #[test]
+    fn summary_round_trips_and_refuses_garbage() {
+        let l = fixtures::listing(&fixtures::key(3), 1, 1);
+        let s = Summary::of(42, 0, &l);
+        let bytes = s.encode();
+        assert_eq!(Summary::decode(&bytes), Some(s.clone()));
+        assert_eq!(Summary::decode(&bytes[..bytes.len() - 3]), None);
+        assert_eq!(s.insee(), "33063");
+    }
+}

@@ -1,0 +1,170 @@
+//! Membership from the stored certificates and revocations.
+//!
+//! Ingest checks a signer's chain directly against the store (a handful of
+//! point reads). Queries use [`MemberSet`]: the set of keys that are members at
+//! a given time, recomputed when a certificate or revocation is stored or
+//! forgotten, and when the time passes a certificate's `valid_from` or
+//! `valid_until` (at most ~35k members: about a megabyte). Revoking a
+//! syndicate therefore hides, at the next query, the listings of every commune
+//! it admitted.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use mutua_protocol::membership::{check_membership, MembershipView};
+use mutua_protocol::{Certificate, Payload, PublicKey, RecordHash, Revocation, Timestamp};
+
+use crate::error::StoreError;
+use crate::layout::{key, prefix, slot_bytes, StoredRecord};
+
+/// A [`MembershipView`] over the tree. The trait cannot fail, so the first
+/// storage error is kept and reported by [`TreeView::finish`].
+pub struct TreeView<'a> {
+    tree: &'a sled::Tree,
+    error: RefCell<Option<StoreError>>,
+}
+
+impl<'a> TreeView<'a> {
+    pub fn new(tree: &'a sled::Tree) -> Self {
+        TreeView {
+            tree,
+            error: RefCell::new(None),
+        }
+    }
+
+    /// The result of the checks made through this view, unless storage failed.
+    pub fn finish<T>(self, result: T) -> Result<T, StoreError> {
+        match self.error.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
+    }
+
+    fn keep<T>(&self, result: Result<T, StoreError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    fn record(&self, slot: mutua_protocol::SlotKey) -> Option<StoredRecord> {
+        let key = key(prefix::RECORD, &[&slot_bytes(&slot)]);
+        let value = self.keep(self.tree.get(&key).map_err(StoreError::from))??;
+        self.keep(StoredRecord::decode(&key, &value))
+    }
+
+    /// The hashes that follow `prefix` in the keys of a lookup range.
+    fn hashes_under(&self, lookup: &[u8]) -> Vec<RecordHash> {
+        self.tree
+            .scan_prefix(lookup)
+            .keys()
+            .filter_map(|k| {
+                let k = self.keep(k.map_err(StoreError::from))?;
+                let tail: [u8; 32] = k.get(lookup.len()..)?.try_into().ok()?;
+                Some(mutua_protocol::FixedBytes(tail))
+            })
+            .collect()
+    }
+}
+
+impl MembershipView for TreeView<'_> {
+    fn certificates_for(&self, subject: &PublicKey) -> Vec<(RecordHash, Certificate)> {
+        self.hashes_under(&key(prefix::CERT_SUBJECT, &[subject.as_bytes()]))
+            .into_iter()
+            .filter_map(|h| {
+                match self
+                    .record(mutua_protocol::SlotKey::Certificate(h))?
+                    .payload
+                {
+                    Payload::Certificate(c) => Some((h, c)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    fn revocations_of(&self, certificate: &RecordHash) -> Vec<Revocation> {
+        self.hashes_under(&key(prefix::REVOKES, &[&certificate.0]))
+            .into_iter()
+            .filter_map(
+                |h| match self.record(mutua_protocol::SlotKey::Revocation(h))?.payload {
+                    Payload::Revocation(r) => Some(r),
+                    _ => None,
+                },
+            )
+            .collect()
+    }
+}
+
+/// The members at some time, valid for `now` in `[computed_at, valid_until)`.
+#[derive(Debug, Default)]
+pub struct MemberSet {
+    pub members: HashSet<PublicKey>,
+    computed_at: Timestamp,
+    valid_until: Timestamp,
+    /// Set when a certificate or revocation is stored or forgotten.
+    stale: bool,
+}
+
+impl MemberSet {
+    pub fn stale() -> MemberSet {
+        MemberSet {
+            stale: true,
+            ..MemberSet::default()
+        }
+    }
+
+    pub fn invalidate(&mut self) {
+        self.stale = true;
+    }
+
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        !self.stale && self.computed_at <= now && now < self.valid_until
+    }
+
+    /// Every certificate subject whose chain holds at `now`, plus the anchors.
+    pub fn compute(
+        tree: &sled::Tree,
+        anchors: &[PublicKey],
+        now: Timestamp,
+    ) -> Result<MemberSet, StoreError> {
+        let view = TreeView::new(tree);
+        let mut members: HashSet<PublicKey> = anchors.iter().copied().collect();
+        let mut valid_until = Timestamp::MAX;
+        let mut last_subject = None;
+        for entry in tree.scan_prefix([prefix::CERT_SUBJECT]).keys() {
+            let k = entry?;
+            let Some(subject) = k.get(1..33).and_then(|s| <[u8; 32]>::try_from(s).ok()) else {
+                return Err(StoreError::corrupt(
+                    &k,
+                    "certificate lookup key is too short",
+                ));
+            };
+            let subject = PublicKey(subject);
+            if last_subject == Some(subject) {
+                continue;
+            }
+            last_subject = Some(subject);
+            for (_, c) in view.certificates_for(&subject) {
+                // The set changes when any certificate starts or ends.
+                for t in [c.valid_from, c.valid_until] {
+                    if t > now {
+                        valid_until = valid_until.min(t);
+                    }
+                }
+            }
+            if check_membership(&view, anchors, &subject, now).is_ok() {
+                members.insert(subject);
+            }
+        }
+        view.finish(MemberSet {
+            members,
+            computed_at: now,
+            valid_until,
+            stale: false,
+        })
+    }
+}

@@ -1,0 +1,642 @@
+//! Queries over the listing indexes.
+//!
+//! Every indexed filter can drive a query: its posting lists (`prefix term R
+//! N`, newest first) are merged and each candidate is checked against the
+//! other filters with point reads (its summary, then one `get` per other
+//! term). The driver is the filter whose posting lists are shortest, counted
+//! up to [`PROBE_CAP`] entries. The kind index (side × kind) is the fallback
+//! driver, so a query never scans the records themselves.
+//!
+//! Served listings are live: not expired at `now` (checked on the summary,
+//! so before the sweep) and authored by a current member (the cached member
+//! set).
+//!
+//! Pages: a recency page ends with a cursor holding the `(R, N)` of its last
+//! hit; the next page starts strictly after it. Listings applied while paging
+//! land before or after the cursor but never shift it, so a listing that
+//! stays unchanged throughout is returned exactly once. A listing replaced by
+//! a newer version moves (its `R` changes) and may be seen twice or, if
+//! withdrawn, not at all. Distance pages do the same with `(distance in mm, N)`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::fmt;
+use std::ops::Bound;
+use std::str::FromStr;
+
+use mutua_protocol::codes::is_valid_insee;
+use mutua_protocol::{GeoPoint, Payload, PublicKey, RecordHash, ResourceKind, SlotKey, Timestamp};
+
+use crate::error::{QueryError, StoreError};
+use crate::layout::{self, key, posting_suffix, prefix, StoredRecord, Summary};
+use crate::members::MemberSet;
+use crate::refdata::reference;
+use crate::{geo, text, Store};
+
+/// How many posting entries are counted per candidate driver before it is
+/// deemed "large".
+pub const PROBE_CAP: usize = 256;
+/// The most hits one page may ask for.
+pub const MAX_LIMIT: usize = 500;
+/// The widest radius accepted, in km.
+pub const MAX_RADIUS_KM: f64 = 1000.0;
+/// How many listings of a commune are looked at for its coordinates.
+const COORDINATE_LOOKUPS: usize = 1000;
+
+/// Offers, needs or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Side {
+    Offers,
+    Needs,
+    #[default]
+    Both,
+}
+
+/// An administrative area: listings located in it or serving it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// An INSEE commune code: listings located in the commune or listing it
+    /// in their service area.
+    Commune(String),
+    /// An EPCI SIREN: listings located in one of its communes or listing it.
+    Epci(String),
+    /// A département code: listings located in it or listing it.
+    Departement(String),
+}
+
+/// The centre of a radius search.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Center {
+    Point(GeoPoint),
+    /// A commune whose position the store knows from listings located there.
+    Commune(String),
+}
+
+/// Listings whose point lies within `radius_km` of the centre.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Near {
+    pub center: Center,
+    pub radius_km: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest publication first.
+    #[default]
+    Recency,
+    /// Nearest first (needs `near`).
+    Distance,
+}
+
+/// Filters combine with AND; within `kinds` and `authors`, OR; every tag and
+/// every word of `text` must match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    pub side: Side,
+    pub kinds: Vec<ResourceKind>,
+    pub tags: Vec<String>,
+    pub authors: Vec<PublicKey>,
+    /// Words matched case- and accent-insensitively against title,
+    /// description and tags.
+    pub text: Option<String>,
+    pub area: Option<Area>,
+    pub near: Option<Near>,
+    /// Available at this time (inside an availability window, or any time
+    /// before expiry when the listing gives none).
+    pub available_at: Option<Timestamp>,
+    pub sort: Sort,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            side: Side::Both,
+            kinds: Vec::new(),
+            tags: Vec::new(),
+            authors: Vec::new(),
+            text: None,
+            area: None,
+            near: None,
+            available_at: None,
+            sort: Sort::Recency,
+            limit: 20,
+            cursor: None,
+        }
+    }
+}
+
+/// Where the next page starts: opaque, printable (hex), tied to a sort order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    sort: Sort,
+    position: [u8; 16],
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tag = match self.sort {
+            Sort::Recency => "r",
+            Sort::Distance => "d",
+        };
+        write!(f, "{tag}{}", mutua_protocol::hex(&self.position))
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = QueryError;
+
+    fn from_str(text: &str) -> Result<Self, QueryError> {
+        let bad = || QueryError::BadCursor(format!("{text:?} is not a cursor from this store"));
+        let sort = match text.get(..1) {
+            Some("r") => Sort::Recency,
+            Some("d") => Sort::Distance,
+            _ => return Err(bad()),
+        };
+        let position = mutua_protocol::unhex(&text[1..])
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .ok_or_else(bad)?;
+        Ok(Cursor { sort, position })
+    }
+}
+
+/// One listing served by a query.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub slot: SlotKey,
+    pub hash: RecordHash,
+    /// The signed envelope, as received.
+    pub envelope: Vec<u8>,
+    /// The decoded payload: an offer or a need.
+    pub payload: Payload,
+    /// From the query's centre, when the query has one.
+    pub distance_km: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct QueryPage {
+    pub hits: Vec<Hit>,
+    /// Present when more hits follow.
+    pub next: Option<Cursor>,
+}
+
+/// A validated query, ready to run.
+struct Plan {
+    sides: Vec<u8>,
+    kinds: Vec<u8>,
+    authors: HashSet<PublicKey>,
+    /// `prefix term` pairs that must all be present (tags, words, area).
+    terms: Vec<(u8, String)>,
+    near: Option<(GeoPoint, f64)>,
+    available_at: Option<Timestamp>,
+    now: Timestamp,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> QueryError {
+    QueryError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn posting_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    end.extend_from_slice(&[0xff; 16]);
+    end
+}
+
+/// Posting lists merged in `(R, N)` order, after an optional position.
+struct Postings {
+    iters: Vec<sled::Iter>,
+    heap: BinaryHeap<Reverse<([u8; 16], usize)>>,
+}
+
+impl Postings {
+    fn new(
+        tree: &sled::Tree,
+        prefixes: &[Vec<u8>],
+        after: Option<&[u8; 16]>,
+    ) -> Result<Self, StoreError> {
+        let mut postings = Postings {
+            iters: Vec::with_capacity(prefixes.len()),
+            heap: BinaryHeap::new(),
+        };
+        for p in prefixes {
+            let start = match after {
+                Some(pos) => Bound::Excluded(key(p[0], &[&p[1..], pos])),
+                None => Bound::Included(p.clone()),
+            };
+            postings
+                .iters
+                .push(tree.range((start, Bound::Included(posting_end(p)))));
+            postings.advance(postings.iters.len() - 1)?;
+        }
+        Ok(postings)
+    }
+
+    fn advance(&mut self, i: usize) -> Result<(), StoreError> {
+        if let Some(entry) = self.iters[i].next() {
+            let (k, _) = entry?;
+            let (r, n) =
+                posting_suffix(&k).ok_or_else(|| StoreError::corrupt(&k, "short posting key"))?;
+            let mut position = [0; 16];
+            position[..8].copy_from_slice(&r);
+            position[8..].copy_from_slice(&n.to_be_bytes());
+            self.heap.push(Reverse((position, i)));
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Postings {
+    type Item = Result<[u8; 16], StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let Reverse((position, i)) = self.heap.pop()?;
+        if let Err(e) = self.advance(i) {
+            return Some(Err(e));
+        }
+        // A listing sits once in a driver's lists; equal positions cannot
+        // follow each other, but drop them defensively.
+        while let Some(Reverse((p, _))) = self.heap.peek() {
+            if *p != position {
+                break;
+            }
+            let Reverse((_, j)) = self.heap.pop().expect("peeked");
+            if let Err(e) = self.advance(j) {
+                return Some(Err(e));
+            }
+        }
+        Some(Ok(position))
+    }
+}
+
+/// A candidate that passed every filter.
+struct Match {
+    position: [u8; 16],
+    slot: Vec<u8>,
+    distance_km: Option<f64>,
+}
+
+impl Store {
+    /// Runs a query against the indexes at time `now`.
+    pub fn query(&self, query: &Query, now: Timestamp) -> Result<QueryPage, QueryError> {
+        let plan = self.plan(query, now)?;
+        let after = match &query.cursor {
+            Some(c) if c.sort != query.sort => {
+                return Err(QueryError::BadCursor(
+                    "the cursor belongs to another sort order".into(),
+                ))
+            }
+            Some(c) => Some(c.position),
+            None => None,
+        };
+        let (mut matches, more) = self.with_members(now, |members| match query.sort {
+            Sort::Recency => self.run_recency(&plan, members, after.as_ref(), query.limit),
+            Sort::Distance => self.run_distance(&plan, members, after.as_ref(), query.limit),
+        })??;
+        let next = more.then(|| matches.last()).flatten().map(|m| Cursor {
+            sort: query.sort,
+            position: m.position,
+        });
+        let hits = matches
+            .drain(..)
+            .map(|m| self.hit(m))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(QueryPage { hits, next })
+    }
+
+    fn hit(&self, m: Match) -> Result<Hit, StoreError> {
+        let record_key = key(prefix::RECORD, &[&m.slot]);
+        let value = self
+            .inner
+            .tree
+            .get(&record_key)?
+            .ok_or_else(|| StoreError::corrupt(&record_key, "indexed listing has no record"))?;
+        let record = StoredRecord::decode(&record_key, &value)?;
+        Ok(Hit {
+            slot: layout::parse_slot(&m.slot)
+                .ok_or_else(|| StoreError::corrupt(&m.slot, "bad slot"))?,
+            hash: record.hash,
+            envelope: record.envelope,
+            payload: record.payload,
+            distance_km: m.distance_km,
+        })
+    }
+
+    fn plan(&self, q: &Query, now: Timestamp) -> Result<Plan, QueryError> {
+        if q.limit == 0 || q.limit > MAX_LIMIT {
+            return Err(invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let sides = match q.side {
+            Side::Offers => vec![0],
+            Side::Needs => vec![1],
+            Side::Both => vec![0, 1],
+        };
+        let kinds: Vec<u8> = if q.kinds.is_empty() {
+            ResourceKind::ALL
+                .iter()
+                .map(|k| layout::resource_byte(*k))
+                .collect()
+        } else {
+            q.kinds.iter().map(|k| layout::resource_byte(*k)).collect()
+        };
+        let mut terms = Vec::new();
+        for tag in &q.tags {
+            let folded = text::fold_tag(tag);
+            if folded.is_empty() {
+                return Err(invalid("tags", "a tag is empty"));
+            }
+            terms.push((prefix::TAG, folded));
+        }
+        if let Some(t) = &q.text {
+            let words = text::words(t);
+            if words.is_empty() {
+                return Err(invalid(
+                    "text",
+                    format!("has no word of at least {} letters", text::MIN_WORD_CHARS),
+                ));
+            }
+            terms.extend(words.into_iter().map(|w| (prefix::WORD, w)));
+        }
+        if let Some(area) = &q.area {
+            terms.push((prefix::AREA, area_term(area)?));
+        }
+        let near = match &q.near {
+            Some(near) => {
+                if !(near.radius_km.is_finite()
+                    && near.radius_km > 0.0
+                    && near.radius_km <= MAX_RADIUS_KM)
+                {
+                    return Err(invalid(
+                        "near.radius_km",
+                        format!("must be above 0 and at most {MAX_RADIUS_KM}"),
+                    ));
+                }
+                let center = match &near.center {
+                    Center::Point(p) => *p,
+                    Center::Commune(insee) => self.commune_position(insee)?,
+                };
+                Some((center, near.radius_km))
+            }
+            None => None,
+        };
+        if q.sort == Sort::Distance && near.is_none() {
+            return Err(invalid("sort", "sorting by distance needs a `near` filter"));
+        }
+        Ok(Plan {
+            sides,
+            kinds,
+            authors: q.authors.iter().copied().collect(),
+            terms,
+            near,
+            available_at: q.available_at,
+            now,
+        })
+    }
+
+    /// A commune's position, from a listing located there that gives one.
+    fn commune_position(&self, insee: &str) -> Result<GeoPoint, QueryError> {
+        commune_known("near.center", insee)?;
+        let prefixes = [key(prefix::AREA, &[format!("c{insee}").as_bytes(), &[0]])];
+        for position in Postings::new(&self.inner.tree, &prefixes, None)?.take(COORDINATE_LOOKUPS) {
+            if let Some((_, summary)) = self.summary_at(&position?)? {
+                if let (true, Some(p)) = (summary.insee() == insee, summary.point) {
+                    return Ok(p);
+                }
+            }
+        }
+        Err(QueryError::NoCoordinates {
+            insee: insee.to_owned(),
+        })
+    }
+
+    /// The slot and summary behind a posting, if the listing is still indexed.
+    fn summary_at(&self, position: &[u8; 16]) -> Result<Option<(Vec<u8>, Summary)>, StoreError> {
+        let tree = &self.inner.tree;
+        let Some(slot) = tree.get(key(prefix::NUMBER, &[&position[8..]]))? else {
+            return Ok(None);
+        };
+        let summary_key = key(prefix::SUMMARY, &[&slot]);
+        let Some(v) = tree.get(&summary_key)? else {
+            return Ok(None);
+        };
+        let summary = Summary::decode(&v)
+            .ok_or_else(|| StoreError::corrupt(&summary_key, "unreadable listing summary"))?;
+        Ok(Some((slot.to_vec(), summary)))
+    }
+
+    /// The cheapest driver: the posting lists of one filter.
+    fn driver(&self, plan: &Plan) -> Result<(Vec<Vec<u8>>, Option<usize>), StoreError> {
+        let mut candidates: Vec<(Vec<Vec<u8>>, Option<usize>)> = Vec::new();
+        if !plan.authors.is_empty() {
+            let lists = plan
+                .authors
+                .iter()
+                .map(|a| key(prefix::AUTHOR, &[a.as_bytes()]))
+                .collect();
+            candidates.push((lists, None));
+        }
+        for (i, (p, term)) in plan.terms.iter().enumerate() {
+            candidates.push((vec![key(*p, &[term.as_bytes(), &[0]])], Some(i)));
+        }
+        if let Some((center, radius)) = &plan.near {
+            let cells = geo::cells_within(center, *radius);
+            if cells.len() <= geo::MAX_DRIVING_CELLS {
+                candidates.push((cells.iter().map(|c| key(prefix::GEO, &[c])).collect(), None));
+            }
+        }
+        let kind_lists = plan
+            .sides
+            .iter()
+            .flat_map(|s| {
+                plan.kinds
+                    .iter()
+                    .map(move |k| key(prefix::KIND, &[&[*s, *k]]))
+            })
+            .collect();
+        candidates.push((kind_lists, None));
+        let mut best: Option<(usize, usize)> = None;
+        for (i, (lists, _)) in candidates.iter().enumerate() {
+            let mut count = 0;
+            for p in lists {
+                for entry in self.inner.tree.range(p.clone()..=posting_end(p)).keys() {
+                    entry?;
+                    count += 1;
+                    if count >= PROBE_CAP {
+                        break;
+                    }
+                }
+                if count >= PROBE_CAP {
+                    break;
+                }
+            }
+            if best.is_none_or(|(_, c)| count < c) {
+                best = Some((i, count));
+            }
+        }
+        let (i, _) = best.expect("the kind driver is always a candidate");
+        Ok(candidates.swap_remove(i))
+    }
+
+    /// Checks one candidate against every filter but the driving one.
+    fn accept(
+        &self,
+        plan: &Plan,
+        members: &MemberSet,
+        skip_term: Option<usize>,
+        position: &[u8; 16],
+    ) -> Result<Option<Match>, StoreError> {
+        let Some((slot, s)) = self.summary_at(position)? else {
+            return Ok(None);
+        };
+        let n = u64::from_be_bytes(position[8..].try_into().expect("8 bytes"));
+        let passes = s.number == n
+            && layout::recency(s.published_at) == position[..8]
+            && s.expires_at > plan.now
+            && plan.sides.contains(&s.side)
+            && plan.kinds.contains(&s.kind)
+            && (plan.authors.is_empty() || plan.authors.contains(&s.author))
+            && plan.available_at.is_none_or(|t| s.available_at(t))
+            && members.members.contains(&s.author);
+        if !passes {
+            return Ok(None);
+        }
+        let distance_km = match (&plan.near, s.point) {
+            (Some((center, radius)), Some(p)) => {
+                let d = center.distance_km(&p);
+                if d > *radius {
+                    return Ok(None);
+                }
+                Some(d)
+            }
+            (Some(_), None) => return Ok(None),
+            (None, _) => None,
+        };
+        for (i, (p, term)) in plan.terms.iter().enumerate() {
+            if Some(i) != skip_term
+                && !self.inner.tree.contains_key(layout::term_key(
+                    *p,
+                    term,
+                    &position[..8].try_into().expect("8"),
+                    &position[8..].try_into().expect("8"),
+                ))?
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Match {
+            position: *position,
+            slot,
+            distance_km,
+        }))
+    }
+
+    fn run_recency(
+        &self,
+        plan: &Plan,
+        members: &MemberSet,
+        after: Option<&[u8; 16]>,
+        limit: usize,
+    ) -> Result<(Vec<Match>, bool), StoreError> {
+        let (lists, skip) = self.driver(plan)?;
+        let mut out = Vec::with_capacity(limit);
+        for position in Postings::new(&self.inner.tree, &lists, after)? {
+            if let Some(m) = self.accept(plan, members, skip, &position?)? {
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
+                out.push(m);
+            }
+        }
+        Ok((out, false))
+    }
+
+    fn run_distance(
+        &self,
+        plan: &Plan,
+        members: &MemberSet,
+        after: Option<&[u8; 16]>,
+        limit: usize,
+    ) -> Result<(Vec<Match>, bool), StoreError> {
+        let (lists, skip) = self.driver(plan)?;
+        // The `limit + 1` nearest after the cursor, in a max-heap.
+        let mut best: BinaryHeap<([u8; 16], Vec<u8>)> = BinaryHeap::new();
+        for position in Postings::new(&self.inner.tree, &lists, None)? {
+            let Some(m) = self.accept(plan, members, skip, &position?)? else {
+                continue;
+            };
+            let mm = (m.distance_km.unwrap_or(0.0) * 1e6).round() as u64;
+            let mut order = [0; 16];
+            order[..8].copy_from_slice(&mm.to_be_bytes());
+            order[8..].copy_from_slice(&m.position[8..]);
+            if after.is_some_and(|a| order <= *a) {
+                continue;
+            }
+            best.push((order, m.slot));
+            if best.len() > limit + 1 {
+                best.pop();
+            }
+        }
+        let more = best.len() > limit;
+        let mut sorted = best.into_sorted_vec();
+        sorted.truncate(limit);
+        Ok((
+            sorted
+                .into_iter()
+                .map(|(order, slot)| Match {
+                    position: order,
+                    slot,
+                    distance_km: Some(
+                        u64::from_be_bytes(order[..8].try_into().expect("8")) as f64 / 1e6,
+                    ),
+                })
+                .collect(),
+            more,
+        ))
+    }
+}
+
+fn commune_known(field: &'static str, insee: &str) -> Result<(), QueryError> {
+    if !is_valid_insee(insee) {
+        return Err(invalid(
+            field,
+            format!("{insee:?} is not an INSEE commune code (5 characters: 33063, 2A004)"),
+        ));
+    }
+    if !reference().is_commune(insee) {
+        return Err(QueryError::UnknownArea {
+            field,
+            code: insee.to_owned(),
+            what: "commune",
+        });
+    }
+    Ok(())
+}
+
+/// The area index term of a filter, after checking the code exists.
+fn area_term(area: &Area) -> Result<String, QueryError> {
+    let r = reference();
+    match area {
+        Area::Commune(c) => {
+            commune_known("area", c)?;
+            Ok(format!("c{c}"))
+        }
+        Area::Epci(e) if r.is_epci(e) => Ok(format!("e{e}")),
+        Area::Departement(d) if r.is_departement(d) => Ok(format!("d{d}")),
+        Area::Epci(e) => Err(QueryError::UnknownArea {
+            field: "area",
+            code: e.clone(),
+            what: "EPCI SIREN",
+        }),
+        Area::Departement(d) => Err(QueryError::UnknownArea {
+            field: "area",
+            code: d.clone(),
+            what: "département",
+        }),
+    }
+}

@@ -1,0 +1,206 @@
+//! Apply and merge behaviour through the store.
+
+mod common;
+
+use common::{federation, offer, sealed, NOW};
+use mutua_protocol::fixtures;
+use mutua_protocol::{Payload, Revocation, RevocationReason, SlotKey, Verdict};
+use mutua_store::{ApplyOutcome, Query, Store, StoreConfig};
+
+fn text_query(text: &str) -> Query {
+    Query {
+        text: Some(text.into()),
+        ..Query::default()
+    }
+}
+
+fn hits(store: &Store, q: &Query) -> usize {
+    store.query(q, NOW).expect("query").hits.len()
+}
+
+#[test]
+fn new_duplicate_replaced_older() {
+    let fed = federation();
+    let v1 = offer(&fed.commune, 7, 1, |_| {});
+    let v2 = offer(&fed.commune, 7, 2, |l| {
+        l.title = "Nacelle élévatrice".into()
+    });
+    let s = &fed.store;
+    assert_eq!(s.apply(v1.clone(), NOW).unwrap().outcome, ApplyOutcome::New);
+    assert_eq!(
+        s.apply(v1.clone(), NOW).unwrap().outcome,
+        ApplyOutcome::IgnoredDuplicate
+    );
+    assert_eq!(hits(s, &text_query("protection")), 1);
+    let applied = s.apply(v2.clone(), NOW).unwrap();
+    assert_eq!(applied.outcome, ApplyOutcome::Replaced);
+    assert_eq!(applied.slot, SlotKey::of(&v2));
+    assert_eq!(
+        s.apply(v1.clone(), NOW).unwrap().outcome,
+        ApplyOutcome::IgnoredOld
+    );
+    assert_eq!(s.get(&SlotKey::of(&v1)).unwrap(), Some(v2));
+    // The old title's words are gone from the index, the new ones are there.
+    assert_eq!(hits(s, &text_query("protection")), 0);
+    assert_eq!(hits(s, &text_query("elevatrice")), 1);
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.certificates, stats.offers, stats.total), (2, 1, 3));
+}
+
+#[test]
+fn withdrawal_purges_content_and_indexes() {
+    let fed = federation();
+    let s = &fed.store;
+    s.apply(offer(&fed.commune, 7, 1, |_| {}), NOW).unwrap();
+    let w = sealed(
+        &fed.commune,
+        Payload::Withdrawal(fixtures::withdrawal(&fed.commune, 7, 2)),
+    );
+    assert_eq!(
+        s.apply(w.clone(), NOW).unwrap().outcome,
+        ApplyOutcome::Replaced
+    );
+    assert_eq!(hits(s, &text_query("protection")), 0);
+    assert_eq!(hits(s, &Query::default()), 0);
+    assert_eq!(s.get(&SlotKey::of(&w)).unwrap(), Some(w));
+    // A late copy of the offer cannot come back.
+    let late = offer(&fed.commune, 7, 1, |_| {});
+    assert_eq!(
+        s.apply(late, NOW).unwrap().outcome,
+        ApplyOutcome::IgnoredOld
+    );
+    assert_eq!(hits(s, &Query::default()), 0);
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.offers, stats.withdrawals), (0, 1));
+}
+
+#[test]
+fn equivocation_converges_whatever_the_order() {
+    let a = offer(&fixtures::key(3), 9, 4, |l| {
+        l.title = "Broyeur de végétaux".into()
+    });
+    let b = offer(&fixtures::key(3), 9, 4, |l| {
+        l.title = "Podium démontable".into()
+    });
+    let winner = if a.hash() > b.hash() { &a } else { &b };
+    let mut digests = Vec::new();
+    for order in [[&a, &b], [&b, &a]] {
+        let fed = federation();
+        assert_eq!(
+            fed.store.apply(order[0].clone(), NOW).unwrap().outcome,
+            ApplyOutcome::New
+        );
+        let second = fed.store.apply(order[1].clone(), NOW).unwrap().outcome;
+        assert_eq!(
+            second,
+            ApplyOutcome::Equivocation {
+                stored: order[1] == winner
+            }
+        );
+        assert_eq!(
+            fed.store.get(&SlotKey::of(&a)).unwrap().as_ref(),
+            Some(winner)
+        );
+        digests.push(fed.store.digest().unwrap());
+    }
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn rejections_name_the_rule_and_verdict() {
+    let fed = federation();
+    let s = &fed.store;
+    let outsider = fixtures::key(9);
+    let not_member = s
+        .apply(offer(&outsider, 1, 1, |_| {}), NOW)
+        .unwrap()
+        .outcome;
+    let ApplyOutcome::Rejected(r) = not_member else {
+        panic!("{not_member:?}")
+    };
+    assert_eq!((r.code(), r.verdict()), ("not_a_member", Verdict::Ignore));
+
+    let expired = offer(&fed.commune, 1, 1, |_| {});
+    let later = fixtures::listing(&fed.commune, 1, 1).expires_at + 1;
+    let ApplyOutcome::Rejected(r) = s.apply(expired, later).unwrap().outcome else {
+        panic!()
+    };
+    assert_eq!((r.code(), r.verdict()), ("expired", Verdict::Ignore));
+
+    // A commune may not admit: its certificate for another key is refused.
+    let cert = sealed(
+        &fed.commune,
+        Payload::Certificate(fixtures::certificate(
+            &fed.commune,
+            &fixtures::key(8),
+            false,
+        )),
+    );
+    let ApplyOutcome::Rejected(r) = s.apply(cert, NOW).unwrap().outcome else {
+        panic!()
+    };
+    assert_eq!(r.code(), "may_not_admit");
+    assert_eq!(s.stats().unwrap().total, 2, "nothing rejected was stored");
+}
+
+#[test]
+fn revoking_a_syndicate_hides_its_communes_listings() {
+    let fed = federation();
+    let s = &fed.store;
+    s.apply(offer(&fed.commune, 1, 1, |_| {}), NOW).unwrap();
+    assert_eq!(hits(s, &Query::default()), 1);
+    assert!(s.membership(&fed.commune.public(), NOW).unwrap().is_ok());
+    let revocation = sealed(
+        &fed.anchor,
+        Payload::Revocation(Revocation {
+            issuer: fed.anchor.public(),
+            certificate: *fed.syndicate_cert.hash(),
+            reason: RevocationReason::LeftFederation,
+            revoked_at: NOW,
+        }),
+    );
+    assert_eq!(s.apply(revocation, NOW).unwrap().outcome, ApplyOutcome::New);
+    assert_eq!(hits(s, &Query::default()), 0);
+    let err = s
+        .membership(&fed.commune.public(), NOW)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code(), "revoked");
+    let certs = s.certificates().unwrap();
+    assert_eq!(certs.len(), 2);
+    assert!(certs
+        .iter()
+        .any(|(h, _, revoked)| h == fed.syndicate_cert.hash() && *revoked));
+    // New listings of the commune are refused from now on.
+    let outcome = s
+        .apply(offer(&fed.commune, 2, 1, |_| {}), NOW)
+        .unwrap()
+        .outcome;
+    assert!(matches!(outcome, ApplyOutcome::Rejected(_)), "{outcome:?}");
+}
+
+#[test]
+fn reopen_keeps_records_and_sync_state() {
+    let fed = federation();
+    fed.store
+        .apply(offer(&fed.commune, 1, 1, |_| {}), NOW)
+        .unwrap();
+    let digest = fed.store.digest().unwrap();
+    let fingerprint = fed
+        .store
+        .sync_fingerprint(&mutua_store::SyncRange::all())
+        .unwrap();
+    let path = fed.store.path().to_owned();
+    drop(fed.store);
+    let store = Store::open(StoreConfig::new(path, vec![fed.anchor.public()])).unwrap();
+    assert_eq!(store.digest().unwrap(), digest);
+    assert_eq!(
+        store
+            .sync_fingerprint(&mutua_store::SyncRange::all())
+            .unwrap(),
+        fingerprint
+    );
+    assert_eq!(fingerprint.count, 3);
+    assert_eq!(store.export().count(), 3);
+    assert_eq!(hits(&store, &Query::default()), 1);
+}
