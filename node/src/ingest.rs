@@ -1,1 +1,230 @@
-//! (being written)
+//! The ingest pipeline: the one way a record enters the replica, whether it
+//! comes from gossip, from sync, from this node's own publishers or from an
+//! import. Decode (with the codec's size limits) → verify the signature →
+//! membership → rules at the current time → last-writer-wins merge, the last
+//! three inside [`Store::apply`].
+//!
+//! Decoding, `verify_strict` and sled all run on tokio's blocking pool, so
+//! the async callers (the network actor's validation worker, the API) never
+//! stall a runtime thread.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use libp2p::gossipsub::MessageAcceptance;
+use libp2p::PeerId;
+use mutua_protocol::{SignedRecord, Timestamp, Verdict};
+use mutua_store::{Applied, ApplyOutcome, Rejection, Store, StoreError};
+
+use crate::metrics::{IngestLabels, IngestMetrics};
+
+/// Where a record came from: a metrics label, and for remote sources the
+/// peer to blame or credit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Received on the gossipsub topic, forwarded by this peer.
+    Gossip(PeerId),
+    /// Received from this peer during anti-entropy sync.
+    Sync(PeerId),
+    /// Published by a collectivity this node hosts.
+    Local,
+    /// Read from a file by an operator.
+    Import,
+}
+
+impl Source {
+    /// The metrics label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Source::Gossip(_) => "gossip",
+            Source::Sync(_) => "sync",
+            Source::Local => "local",
+            Source::Import => "import",
+        }
+    }
+}
+
+/// What the pipeline did with a record.
+#[derive(Clone, Debug)]
+pub enum IngestOutcome {
+    /// Stored: new, newer than what the slot held, or the winner of an
+    /// equivocation. Gossip forwards it.
+    Accepted(Applied),
+    /// Not stored and nobody to blame: a duplicate, an older version, an
+    /// author not (yet) known as a member here, a record expired in transit,
+    /// or a local storage failure (`code` is then `store_error`).
+    Ignored { code: &'static str, message: String },
+    /// Invalid whoever sends it (bad signature, malformed, breaks a rule):
+    /// the gossip sender's score drops.
+    Rejected { code: &'static str, message: String },
+}
+
+impl IngestOutcome {
+    /// The gossipsub verdict for a message carrying this record.
+    pub fn acceptance(&self) -> MessageAcceptance {
+        match self {
+            IngestOutcome::Accepted(_) => MessageAcceptance::Accept,
+            IngestOutcome::Ignored { .. } => MessageAcceptance::Ignore,
+            IngestOutcome::Rejected { .. } => MessageAcceptance::Reject,
+        }
+    }
+
+    /// `accepted`, `ignored` or `rejected` (metrics label).
+    pub fn label(&self) -> &'static str {
+        match self {
+            IngestOutcome::Accepted(_) => "accepted",
+            IngestOutcome::Ignored { .. } => "ignored",
+            IngestOutcome::Rejected { .. } => "rejected",
+        }
+    }
+
+    /// The reason code (metrics label): how the store applied the record
+    /// (`new`, `replaced`, `ignored_old`, …), or the rule that stopped it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestOutcome::Accepted(applied) => applied.outcome.code(),
+            IngestOutcome::Ignored { code, .. } | IngestOutcome::Rejected { code, .. } => code,
+        }
+    }
+
+    fn from_rejection(rejection: &Rejection) -> Self {
+        let (code, message) = (rejection.code(), rejection.to_string());
+        match rejection.verdict() {
+            Verdict::Reject => IngestOutcome::Rejected { code, message },
+            Verdict::Ignore => IngestOutcome::Ignored { code, message },
+        }
+    }
+
+    fn from_applied(applied: Applied) -> Self {
+        if applied.outcome.is_stored() {
+            return IngestOutcome::Accepted(applied);
+        }
+        let message = match &applied.outcome {
+            ApplyOutcome::Rejected(rejection) => return Self::from_rejection(rejection),
+            ApplyOutcome::IgnoredDuplicate => "the record is already stored",
+            ApplyOutcome::IgnoredOld => "a newer version is stored",
+            ApplyOutcome::Equivocation { .. } => {
+                "the author signed another record for this version, which wins"
+            }
+            _ => "the record was not stored",
+        };
+        IngestOutcome::Ignored {
+            code: applied.outcome.code(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a local publication was not stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The record breaks a rule, or its author is not a member here.
+    #[error("the record was refused: {0}")]
+    Rejected(Rejection),
+    /// The store failed; nothing was published.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blocking task running the store panicked.
+    #[error("the ingest task failed: {0}")]
+    Task(String),
+}
+
+/// The ingest pipeline over one store. Cloning is cheap (the store is shared).
+#[derive(Clone)]
+pub struct Ingest {
+    store: Store,
+    metrics: IngestMetrics,
+}
+
+impl Ingest {
+    pub fn new(store: Store, metrics: IngestMetrics) -> Self {
+        Ingest { store, metrics }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Decodes, verifies, checks and applies a received record at the
+    /// current time.
+    ///
+    /// Cancel-safe in the sense that dropping the future leaves the store
+    /// consistent, but the record may still be applied (the blocking task
+    /// runs to completion) without its outcome being counted.
+    pub async fn ingest(&self, bytes: Vec<u8>, source: Source) -> IngestOutcome {
+        let started = Instant::now();
+        let store = self.store.clone();
+        let outcome = tokio::task::spawn_blocking(move || ingest_bytes(&store, &bytes, now()))
+            .await
+            .unwrap_or_else(|e| IngestOutcome::Ignored {
+                code: "store_error",
+                message: format!("the ingest task failed: {e}"),
+            });
+        self.count(source, &outcome, started);
+        outcome
+    }
+
+    /// Stores a record this node publishes, at the current time: when this
+    /// returns `Ok`, the record is flushed to disk and may be gossiped. A duplicate or superseded record is `Ok` with that outcome
+    /// (nothing new to publish).
+    ///
+    /// Dropping the future does not stop the write; it may complete unseen.
+    pub async fn ingest_local(&self, record: SignedRecord) -> Result<Applied, IngestError> {
+        let started = Instant::now();
+        let store = self.store.clone();
+        // `Store::apply` flushes before it returns.
+        let result = tokio::task::spawn_blocking(move || store.apply(record, now()))
+            .await
+            .map_err(|e| IngestError::Task(e.to_string()))?;
+        let outcome = match &result {
+            Ok(applied) => IngestOutcome::from_applied(applied.clone()),
+            Err(e) => store_failure(e),
+        };
+        self.count(Source::Local, &outcome, started);
+        match result? {
+            Applied {
+                outcome: ApplyOutcome::Rejected(rejection),
+                ..
+            } => Err(IngestError::Rejected(rejection)),
+            applied => Ok(applied),
+        }
+    }
+
+    fn count(&self, source: Source, outcome: &IngestOutcome, started: Instant) {
+        self.metrics.record(
+            IngestLabels {
+                source: source.label(),
+                outcome: outcome.label(),
+                reason: outcome.code(),
+            },
+            started.elapsed().as_secs_f64(),
+        );
+    }
+}
+
+/// The blocking part of [`Ingest::ingest`].
+fn ingest_bytes(store: &Store, bytes: &[u8], now: Timestamp) -> IngestOutcome {
+    let record = match mutua_protocol::open(bytes) {
+        Ok(record) => record,
+        Err(e) => return IngestOutcome::from_rejection(&Rejection::Record(e)),
+    };
+    match store.apply(record, now) {
+        Ok(applied) => IngestOutcome::from_applied(applied),
+        Err(e) => store_failure(&e),
+    }
+}
+
+fn store_failure(error: &StoreError) -> IngestOutcome {
+    tracing::error!(%error, "the store failed to apply a record");
+    IngestOutcome::Ignored {
+        code: "store_error",
+        message: error.to_string(),
+    }
+}
+
+/// Seconds since the epoch by the system clock.
+fn now() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,1 +1,1001 @@
-//! (being written)
+//! The network actor: one task owns the libp2p [`Swarm`]; everything else
+//! talks to it through a [`NetworkHandle`] (commands with one-shot replies
+//! over a bounded channel).
+//!
+//! The swarm speaks TCP + noise + yamux and composes connection and memory
+//! limits, identify, ping, Kademlia (peer discovery in a Mutua-only DHT),
+//! optional mDNS, and gossipsub on the federation's topic. Gossipsub runs with
+//! validation on: a received record is handed to the [`Ingest`] pipeline by a
+//! validation worker task and is forwarded only once it has been verified,
+//! checked and stored; the verdict comes back to the actor through a bounded
+//! channel and becomes `Accept`, `Ignore` or `Reject`. The actor itself never
+//! touches sled or does cryptography.
+//!
+//! Extension point for the sync protocol: add a
+//! `request_response::Behaviour<…>` field to [`Behaviour`], a variant for its
+//! event in [`Actor::handle_behaviour_event`], and commands for outbound
+//! requests; inbound requests should be answered from a worker task, like
+//! gossip validation, so that the actor never waits on the store.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, TopicHash,
+};
+use libp2p::identity::Keypair;
+use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    connection_limits, identify, kad, mdns, memory_connection_limits, noise, ping, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm,
+};
+use mutua_protocol::codec::{hash_envelope, MAX_RECORD_BYTES};
+use mutua_protocol::PublicKey;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::ingest::{Ingest, IngestOutcome, Source};
+use crate::metrics::{NetworkMetrics, NodeMetrics, GOSSIPSUB_PREFIX};
+
+/// Commands queued from handles to the actor.
+pub const COMMAND_CAP: usize = 64;
+/// Gossip messages waiting for validation. When full, new messages are
+/// reported `Ignore` at once (no penalty, no forwarding): sync recovers them.
+pub const VALIDATION_QUEUE_CAP: usize = 256;
+/// Validation verdicts waiting for the actor.
+pub const VALIDATION_RESULT_CAP: usize = 64;
+
+/// The Kademlia protocol of Mutua nodes: a DHT of their own, apart from IPFS's.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/mutua/kad/1.0.0");
+/// What identify announces as the protocol version.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/mutua/1.0.0";
+/// The agent string identify announces.
+pub const AGENT_VERSION: &str = concat!("mutua-node/", env!("CARGO_PKG_VERSION"));
+
+/// The largest gossipsub message on the federation topic: a record of
+/// [`MAX_RECORD_BYTES`] plus the protobuf framing and the topic name. Larger
+/// messages are marked invalid by gossipsub itself (and count against the
+/// sender's score) before the node sees them.
+pub const MAX_MESSAGE_BYTES: usize = MAX_RECORD_BYTES + 1024;
+/// The largest gossipsub RPC frame: one message or a batch of control
+/// messages (see [`MAX_CONTROL_BYTES`]), with margin. Larger frames break the
+/// stream.
+pub const MAX_FRAME_BYTES: usize = MAX_MESSAGE_BYTES + MAX_CONTROL_BYTES;
+/// The most bytes of control messages (IHAVE, IWANT, GRAFT, PRUNE,
+/// subscriptions) in one RPC.
+pub const MAX_CONTROL_BYTES: usize = 16 * 1024;
+/// The most message ids in the IHAVE/IWANT lists we send a peer: at 32-byte
+/// ids this keeps a control RPC within [`MAX_CONTROL_BYTES`].
+pub const MAX_IHAVE_IDS: usize = 400;
+/// The most published messages accepted in one RPC frame.
+pub const MAX_MESSAGES_PER_RPC: usize = 16;
+
+/// How often the actor checks that it has enough peers, redials the
+/// bootstrap peers if not, and refreshes its gauges.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+/// How long an idle connection (no protocol wants it) stays open.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The network's settings.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Addresses to listen on (`/ip4/0.0.0.0/tcp/4101`; port 0 for any).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start and whenever the node has too few peers. With a
+    /// `/p2p/<peer id>` suffix they also seed the DHT.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the local network with mDNS.
+    pub mdns: bool,
+    /// The gossipsub topic of the federation, from [`topic_for`].
+    pub federation_topic: String,
+    /// The most established connections, all peers together.
+    pub max_connections: u32,
+    /// How many peers the node tries to stay connected to: discovery dials
+    /// new peers while it has fewer.
+    pub target_peers: usize,
+    /// New connections are refused while the process uses more memory than this.
+    pub max_memory_bytes: usize,
+    /// Answer DHT queries even if no public address is confirmed (a node
+    /// behind NAT that other nodes reach through its outbound connections).
+    /// Off, Kademlia decides from confirmed external addresses.
+    pub kad_server: bool,
+    /// IP addresses exempt from gossipsub's same-IP penalty (many nodes behind
+    /// one NAT, or a testnet on one machine). Loopback is always exempt.
+    pub colocation_whitelist: Vec<IpAddr>,
+}
+
+impl NetworkConfig {
+    /// Defaults for a federation topic: listen on all IPv4 interfaces on an
+    /// OS-chosen port, mDNS on, no bootstrap peers.
+    pub fn new(federation_topic: String) -> Self {
+        NetworkConfig {
+            listen: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("a valid multiaddr")],
+            bootstrap: Vec::new(),
+            mdns: true,
+            federation_topic,
+            max_connections: 128,
+            target_peers: 12,
+            max_memory_bytes: 512 * 1024 * 1024,
+            kad_server: true,
+            colocation_whitelist: Vec::new(),
+        }
+    }
+}
+
+/// The gossipsub topic of a federation: its name and its trusted anchors,
+/// so that nodes trusting different anchors never share a topic (they would
+/// only reject each other's records). The anchors' order does not matter.
+pub fn topic_for(federation_name: &str, anchors: &[PublicKey]) -> String {
+    let mut anchors: Vec<&PublicKey> = anchors.iter().collect();
+    anchors.sort();
+    anchors.dedup();
+    let mut digest = Sha256::new();
+    digest.update(b"mutua-topic-v1\0");
+    digest.update((federation_name.len() as u64).to_be_bytes());
+    digest.update(federation_name.as_bytes());
+    for anchor in anchors {
+        digest.update(anchor.as_bytes());
+    }
+    let digest = digest.finalize();
+    // A readable slug of the name, for logs; the digest is what separates.
+    let slug: String = federation_name
+        .chars()
+        .filter_map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' => Some(c),
+            'A'..='Z' => Some(c.to_ascii_lowercase()),
+            ' ' | '_' | '.' => Some('-'),
+            _ => None,
+        })
+        .take(32)
+        .collect();
+    format!(
+        "mutua/1/records/{slug}/{}",
+        mutua_protocol::hex(&digest[..16])
+    )
+}
+
+/// Why a network operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetworkError {
+    /// The transport could not be set up (DNS configuration unreadable…).
+    #[error("cannot set up the network transport: {0}")]
+    Transport(String),
+    /// The gossipsub configuration or peer scoring parameters are invalid.
+    #[error("invalid gossipsub configuration: {0}")]
+    Gossipsub(String),
+    /// A listen address could not be bound (in use, not local, bad protocol).
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    /// The dial failed (unreachable, refused, wrong peer id, limits).
+    #[error("cannot connect to {addr}: {reason}")]
+    Dial { addr: Multiaddr, reason: String },
+    /// The record is larger than a gossipsub message may be.
+    #[error("the record is too large to publish ({size} bytes)")]
+    TooLarge { size: usize },
+    /// Gossipsub refused to publish for another reason (send queues full).
+    #[error("cannot publish: {0}")]
+    Publish(String),
+    /// The network task has stopped (shut down, or it failed).
+    #[error("the network task is not running")]
+    Stopped,
+}
+
+/// What became of a publication. The record is already stored when the
+/// caller publishes; whatever gossip does, sync delivers it later.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PublishReport {
+    /// The gossipsub message id: the record hash, in hexadecimal.
+    pub message_id: String,
+    pub delivery: Delivery,
+}
+
+/// How far a publication went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Delivery {
+    /// Sent to this many peers subscribed to the topic.
+    Sent { peers: usize },
+    /// No peer is subscribed to the topic yet.
+    NoPeers,
+    /// This node has already seen (published or received) the record
+    /// recently: gossip already carried it.
+    AlreadyKnown,
+}
+
+/// One connected peer.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerInfo {
+    #[serde(serialize_with = "display")]
+    pub peer_id: PeerId,
+    /// Remote addresses of the open connections.
+    #[serde(serialize_with = "display_all")]
+    pub addresses: Vec<Multiaddr>,
+    /// What identify reported, once it has.
+    pub agent: Option<String>,
+    pub protocol_version: Option<String>,
+    /// When the first of the current connections opened, in seconds since the epoch.
+    pub connected_since: u64,
+    /// Whether the peer is in our gossipsub mesh for the federation topic.
+    pub in_mesh: bool,
+    /// Whether the peer is subscribed to the federation topic.
+    pub subscribed: bool,
+    /// Its gossipsub score as we see it.
+    pub score: Option<f64>,
+}
+
+/// The network's state, for the status endpoint.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkStatus {
+    #[serde(serialize_with = "display")]
+    pub local_peer_id: PeerId,
+    #[serde(serialize_with = "display_all")]
+    pub listen_addrs: Vec<Multiaddr>,
+    #[serde(serialize_with = "display_all")]
+    pub external_addrs: Vec<Multiaddr>,
+    pub topic: String,
+    pub connected_peers: usize,
+    pub mesh_peers: usize,
+    /// Peers subscribed to the federation topic.
+    pub topic_peers: usize,
+    /// Peers in the Kademlia routing table.
+    pub known_peers: usize,
+    /// Gossip messages waiting for validation.
+    pub validation_queue: usize,
+}
+
+fn display<S: serde::Serializer, T: std::fmt::Display>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+fn display_all<S: serde::Serializer, T: std::fmt::Display>(
+    values: &[T],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(values.iter().map(ToString::to_string))
+}
+
+/// A cheap, cloneable way to talk to the network task.
+///
+/// Every method sends one command and awaits its reply. Cancelling a call
+/// (dropping its future) is safe: the command may still be carried out (a
+/// publication still goes out), but its reply is dropped.
+#[derive(Clone, Debug)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl NetworkHandle {
+    /// Publishes a record (its exact envelope bytes) on the federation topic.
+    /// The caller stores the record first (see
+    /// [`Ingest::ingest_local`]); "no peers yet" is a [`Delivery`], not an error.
+    pub async fn publish(&self, envelope: Vec<u8>) -> Result<PublishReport, NetworkError> {
+        self.request(|reply| Command::Publish { envelope, reply })
+            .await?
+    }
+
+    /// The peers we are connected to.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetworkError> {
+        self.request(|reply| Command::Peers { reply }).await
+    }
+
+    pub async fn status(&self) -> Result<NetworkStatus, NetworkError> {
+        self.request(|reply| Command::Status { reply }).await
+    }
+
+    /// Connects to a peer; returns once the connection is established (at
+    /// once if the address names a peer already connected).
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetworkError> {
+        self.request(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Stops the network task: closes every connection and returns once the
+    /// swarm is gone. Returns at once if the task has already stopped.
+    pub async fn shutdown(&self) {
+        let _ = self.request(|reply| Command::Shutdown { reply }).await;
+    }
+
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetworkError> {
+        let (reply, response) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| NetworkError::Stopped)?;
+        response.await.map_err(|_| NetworkError::Stopped)
+    }
+}
+
+enum Command {
+    Publish {
+        envelope: Vec<u8>,
+        reply: oneshot::Sender<Result<PublishReport, NetworkError>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    Status {
+        reply: oneshot::Sender<NetworkStatus>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The protocols of a Mutua node, in the order the swarm polls them.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Refuses connections beyond the configured counts.
+    limits: connection_limits::Behaviour,
+    /// Refuses new connections while the process uses too much memory.
+    memory: memory_connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    gossipsub: gossipsub::Behaviour,
+}
+
+/// The gossipsub settings; ARCHITECTURE.md ("Network") explains each choice.
+fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, NetworkError> {
+    gossipsub::ConfigBuilder::default()
+        // Records carry their own signatures: the gossipsub envelope carries
+        // no author, sequence number or signature, and messages that do are invalid.
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        // Nothing is forwarded before the ingest pipeline has stored it.
+        .validate_messages()
+        // Content-addressed: the same record from two peers is one message,
+        // and its id is the record hash.
+        .message_id_fn(|message| MessageId::new(&hash_envelope(&message.data).0))
+        .max_transmit_size(MAX_FRAME_BYTES)
+        .max_transmit_size_for_topic(MAX_MESSAGE_BYTES, topic.clone())
+        .max_publish_messages(MAX_MESSAGES_PER_RPC)
+        .max_control_message_size(MAX_CONTROL_BYTES)
+        .max_control_messages_sent(MAX_IHAVE_IDS)
+        // Long enough that a record echoed back by a slow peer is still
+        // recognised; the store catches anything older as a duplicate.
+        .duplicate_cache_time(Duration::from_secs(300))
+        .build()
+        .map_err(|e| NetworkError::Gossipsub(e.to_string()))
+}
+
+/// Peer scoring tuned for a low-traffic topic: records are rare (a few a day
+/// per collectivity), so there is no penalty for delivering few messages
+/// (P3 off); the one thing that matters is invalid records (P4): three of them
+/// graylist a peer, and the penalty fades over about an hour.
+fn peer_score(
+    topic: &TopicHash,
+    whitelist: &[IpAddr],
+) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let topic_params = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        // P1: a little credit for staying in the mesh, at most 10 after ~1 h.
+        time_in_mesh_weight: 10.0 / 3600.0,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 3600.0,
+        // P2: credit for being first with a valid record, at most 20.
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(3600)),
+        first_message_deliveries_cap: 20.0,
+        // P3, P3b: off (no steady message rate to expect).
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        // P4: -10 × count²: one invalid record crosses the gossip threshold,
+        // three the graylist threshold.
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(
+            3600,
+        )),
+        ..Default::default()
+    };
+    let mut params = gossipsub::PeerScoreParams {
+        topic_score_cap: 30.0,
+        // Not used (yet): sync could report peers that serve bad records.
+        app_specific_weight: 0.0,
+        ..Default::default()
+    };
+    params.topics.insert(topic.clone(), topic_params);
+    params.ip_colocation_factor_whitelist.extend(
+        [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]
+        .into_iter()
+        .chain(whitelist.iter().copied()),
+    );
+    let thresholds = gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 5.0,
+    };
+    (params, thresholds)
+}
+
+fn build_swarm(
+    config: &NetworkConfig,
+    keypair: Keypair,
+    metrics: &mut NodeMetrics,
+) -> Result<Swarm<Behaviour>, NetworkError> {
+    let topic = IdentTopic::new(config.federation_topic.clone());
+    let gossipsub_config = gossipsub_config(&topic.hash())?;
+    let (score_params, score_thresholds) = peer_score(&topic.hash(), &config.colocation_whitelist);
+    let local_peer_id = keypair.public().to_peer_id();
+    let registry = &mut metrics.registry;
+
+    let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossipsub_config)
+        .map_err(|e| NetworkError::Gossipsub(e.to_string()))?
+        .with_metrics(
+            registry.sub_registry_with_prefix(GOSSIPSUB_PREFIX),
+            gossipsub::MetricsConfig::default(),
+        );
+    gossipsub
+        .with_peer_score(score_params, score_thresholds)
+        .map_err(NetworkError::Gossipsub)?;
+    gossipsub
+        .subscribe(&topic)
+        .map_err(|e| NetworkError::Gossipsub(e.to_string()))?;
+
+    let mdns = if config.mdns {
+        Some(
+            mdns::tokio::Behaviour::new(mdns::Config::default(), local_peer_id)
+                .map_err(|e| NetworkError::Transport(format!("mDNS: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let mut kad = kad::Behaviour::with_config(
+        local_peer_id,
+        kad::store::MemoryStore::new(local_peer_id),
+        kad::Config::new(KAD_PROTOCOL),
+    );
+    if config.kad_server {
+        kad.set_mode(Some(kad::Mode::Server));
+    }
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established(Some(config.max_connections))
+        .with_max_established_per_peer(Some(2))
+        .with_max_pending_incoming(Some(32))
+        .with_max_pending_outgoing(Some(32));
+
+    let behaviour = Behaviour {
+        limits: connection_limits::Behaviour::new(limits),
+        memory: memory_connection_limits::Behaviour::with_max_bytes(config.max_memory_bytes),
+        identify: identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.into(), keypair.public())
+                .with_agent_version(AGENT_VERSION.into()),
+        ),
+        ping: ping::Behaviour::new(ping::Config::new()),
+        kad,
+        mdns: Toggle::from(mdns),
+        gossipsub,
+    };
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .with_dns()
+        .map_err(|e| NetworkError::Transport(format!("DNS: {e}")))?
+        .with_bandwidth_metrics(registry)
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    Ok(swarm)
+}
+
+/// Starts the network: binds the listen addresses, dials the bootstrap
+/// peers, and spawns the actor task (and its validation worker). libp2p's
+/// metrics are registered in `metrics.registry`.
+///
+/// The returned task ends after [`NetworkHandle::shutdown`], or when every
+/// handle is dropped.
+pub async fn spawn(
+    config: NetworkConfig,
+    keypair: Keypair,
+    ingest: Ingest,
+    metrics: &mut NodeMetrics,
+) -> Result<(NetworkHandle, JoinHandle<()>), NetworkError> {
+    let mut swarm = build_swarm(&config, keypair, metrics)?;
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetworkError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+    }
+    // Wait for the listeners to be bound, so that `status()` right after
+    // `spawn` reports real addresses (port 0 resolved).
+    let mut bound = 0;
+    while bound < config.listen.len() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { .. } => bound += 1,
+            SwarmEvent::ListenerError { error, .. }
+            | SwarmEvent::ListenerClosed {
+                reason: Err(error), ..
+            } => {
+                return Err(NetworkError::Listen {
+                    addr: config.listen[bound].clone(),
+                    reason: error.to_string(),
+                })
+            }
+            _ => {}
+        }
+    }
+
+    let (command_tx, command_rx) = mpsc::channel(COMMAND_CAP);
+    let (job_tx, job_rx) = mpsc::channel(VALIDATION_QUEUE_CAP);
+    let (result_tx, result_rx) = mpsc::channel(VALIDATION_RESULT_CAP);
+    let worker = tokio::spawn(validation_worker(ingest, job_rx, result_tx));
+    let topic = IdentTopic::new(config.federation_topic.clone()).hash();
+    let mut actor = Actor {
+        swarm,
+        topic,
+        commands: command_rx,
+        jobs: job_tx,
+        results: result_rx,
+        peers: HashMap::new(),
+        pending_dials: HashMap::new(),
+        libp2p_metrics: Libp2pMetrics::new(&mut metrics.registry),
+        metrics: metrics.network.clone(),
+        bootstrap: config.bootstrap.clone(),
+        target_peers: config.target_peers,
+    };
+    actor.bootstrap();
+    let task = tokio::spawn(async move {
+        actor.run().await;
+        // The job channel closed with the actor: the worker finishes what it
+        // holds and stops.
+        let _ = worker.await;
+    });
+    Ok((
+        NetworkHandle {
+            commands: command_tx,
+        },
+        task,
+    ))
+}
+
+/// A gossip message handed to the validation worker.
+struct ValidationJob {
+    message_id: MessageId,
+    source: PeerId,
+    data: Vec<u8>,
+}
+
+/// The worker's verdict on a [`ValidationJob`].
+struct ValidationResult {
+    message_id: MessageId,
+    source: PeerId,
+    acceptance: MessageAcceptance,
+}
+
+/// Validates gossip messages one at a time (the ingest pipeline runs the
+/// CPU and disk work on blocking threads) and sends the verdicts back.
+async fn validation_worker(
+    ingest: Ingest,
+    mut jobs: mpsc::Receiver<ValidationJob>,
+    results: mpsc::Sender<ValidationResult>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let outcome = ingest.ingest(job.data, Source::Gossip(job.source)).await;
+        if let IngestOutcome::Rejected { code, message } = &outcome {
+            tracing::debug!(peer = %job.source, code, %message, "rejected a gossiped record");
+        }
+        let result = ValidationResult {
+            message_id: job.message_id,
+            source: job.source,
+            acceptance: outcome.acceptance(),
+        };
+        if results.send(result).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// What the actor knows of a connected peer.
+struct PeerEntry {
+    addresses: Vec<(ConnectionId, Multiaddr)>,
+    agent: Option<String>,
+    protocol_version: Option<String>,
+    connected_since: SystemTime,
+}
+
+struct Actor {
+    swarm: Swarm<Behaviour>,
+    topic: TopicHash,
+    commands: mpsc::Receiver<Command>,
+    jobs: mpsc::Sender<ValidationJob>,
+    results: mpsc::Receiver<ValidationResult>,
+    peers: HashMap<PeerId, PeerEntry>,
+    pending_dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<(), NetworkError>>)>,
+    libp2p_metrics: Libp2pMetrics,
+    metrics: NetworkMetrics,
+    bootstrap: Vec<Multiaddr>,
+    target_peers: usize,
+}
+
+impl Actor {
+    async fn run(&mut self) {
+        let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
+        maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // Biased: local work (commands), then verdicts (they free the
+            // validation queue and release forwarding), then the network.
+            // Every branch is cancel-safe (channel receives, interval ticks,
+            // the swarm stream).
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        let _ = reply.send(());
+                        break;
+                    }
+                    Some(command) => self.handle_command(command),
+                    None => break,
+                },
+                Some(result) = self.results.recv() => self.handle_validation_result(result),
+                _ = maintenance.tick() => self.handle_maintenance(),
+                event = self.swarm.select_next_some() => self.handle_swarm_event(event),
+            }
+        }
+        tracing::info!("network stopped");
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { envelope, reply } => {
+                let _ = reply.send(self.publish(envelope));
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peer_infos());
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Command::Dial { addr, reply } => self.dial(addr, reply),
+            Command::Shutdown { .. } => unreachable!("handled in the loop"),
+        }
+    }
+
+    fn publish(&mut self, envelope: Vec<u8>) -> Result<PublishReport, NetworkError> {
+        let size = envelope.len();
+        let message_id = mutua_protocol::hex(&hash_envelope(&envelope).0);
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let peers = gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&self.topic))
+            .count();
+        let delivery = match gossipsub.publish(self.topic.clone(), envelope) {
+            Ok(_) => Delivery::Sent { peers },
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Delivery::NoPeers,
+            Err(gossipsub::PublishError::Duplicate) => Delivery::AlreadyKnown,
+            Err(gossipsub::PublishError::MessageTooLarge) => {
+                return Err(NetworkError::TooLarge { size })
+            }
+            Err(other) => return Err(NetworkError::Publish(other.to_string())),
+        };
+        Ok(PublishReport {
+            message_id,
+            delivery,
+        })
+    }
+
+    fn dial(&mut self, addr: Multiaddr, reply: oneshot::Sender<Result<(), NetworkError>>) {
+        let opts = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) if self.swarm.is_connected(&peer) => {
+                let _ = reply.send(Ok(()));
+                return;
+            }
+            Some(Protocol::P2p(peer)) => DialOpts::peer_id(peer)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::Always)
+                .build(),
+            _ => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+        };
+        let connection = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.pending_dials.insert(connection, (addr, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(NetworkError::Dial {
+                    addr,
+                    reason: e.to_string(),
+                }));
+            }
+        }
+    }
+
+    fn peer_infos(&self) -> Vec<PeerInfo> {
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mesh: Vec<&PeerId> = gossipsub.mesh_peers(&self.topic).collect();
+        let subscribed: Vec<&PeerId> = gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&self.topic))
+            .map(|(peer, _)| peer)
+            .collect();
+        let mut infos: Vec<PeerInfo> = self
+            .peers
+            .iter()
+            .map(|(peer, entry)| PeerInfo {
+                peer_id: *peer,
+                addresses: entry.addresses.iter().map(|(_, a)| a.clone()).collect(),
+                agent: entry.agent.clone(),
+                protocol_version: entry.protocol_version.clone(),
+                connected_since: entry
+                    .connected_since
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                in_mesh: mesh.contains(&peer),
+                subscribed: subscribed.contains(&peer),
+                score: gossipsub.peer_score(peer),
+            })
+            .collect();
+        infos.sort_by_key(|p| p.peer_id);
+        infos
+    }
+
+    fn status(&mut self) -> NetworkStatus {
+        let known_peers = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .map(|bucket| bucket.num_entries())
+            .sum();
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        NetworkStatus {
+            local_peer_id: *self.swarm.local_peer_id(),
+            listen_addrs: self.swarm.listeners().cloned().collect(),
+            external_addrs: self.swarm.external_addresses().cloned().collect(),
+            topic: self.topic.to_string(),
+            connected_peers: self.peers.len(),
+            mesh_peers: gossipsub.mesh_peers(&self.topic).count(),
+            topic_peers: gossipsub
+                .all_peers()
+                .filter(|(_, topics)| topics.contains(&&self.topic))
+                .count(),
+            known_peers,
+            validation_queue: VALIDATION_QUEUE_CAP - self.jobs.capacity(),
+        }
+    }
+
+    fn handle_validation_result(&mut self, result: ValidationResult) {
+        // `false` means gossipsub forgot the message meanwhile (its cache
+        // window passed): nothing to forward or penalise any more.
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(
+                &result.message_id,
+                &result.source,
+                result.acceptance,
+            );
+    }
+
+    /// Dials the configured bootstrap peers not connected, and seeds the DHT
+    /// with those whose peer id is known.
+    fn bootstrap(&mut self) {
+        for addr in self.bootstrap.clone() {
+            let peer = match addr.iter().last() {
+                Some(Protocol::P2p(peer)) => Some(peer),
+                _ => None,
+            };
+            if let Some(peer) = peer {
+                if self.swarm.is_connected(&peer) {
+                    continue;
+                }
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+            }
+            let opts = match peer {
+                Some(peer) => DialOpts::peer_id(peer)
+                    .addresses(vec![addr.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+            };
+            if let Err(error) = self.swarm.dial(opts) {
+                tracing::debug!(%addr, %error, "cannot dial bootstrap peer");
+            }
+        }
+    }
+
+    fn handle_maintenance(&mut self) {
+        let mesh = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .mesh_peers(&self.topic)
+            .count();
+        self.metrics.mesh_peers.set(mesh as i64);
+        self.metrics.connected_peers.set(self.peers.len() as i64);
+        if self.peers.len() < self.target_peers {
+            // Bootstrap peers with an unknown peer id are dialed again even
+            // if connected: cheap, and the connection limit per peer holds.
+            if self.peers.is_empty() || self.bootstrap.iter().any(|a| matches!(a.iter().last(), Some(Protocol::P2p(p)) if !self.swarm.is_connected(&p))) {
+                self.bootstrap();
+            }
+            // A random walk finds new peers; `RoutingUpdated` dials them.
+            if !self.peers.is_empty() {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_closest_peers(PeerId::random());
+            }
+        }
+    }
+
+    /// Dials a peer discovery found, while the node wants more peers.
+    fn dial_discovered(&mut self, peer: PeerId) {
+        if self.peers.len() >= self.target_peers
+            || self.swarm.is_connected(&peer)
+            || peer == *self.swarm.local_peer_id()
+        {
+            return;
+        }
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        if let Err(error) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, %error, "cannot dial discovered peer");
+        }
+    }
+
+    fn handle_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.libp2p_metrics.record(&event);
+        match event {
+            SwarmEvent::Behaviour(event) => self.handle_behaviour_event(event),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                let entry = self.peers.entry(peer_id).or_insert_with(|| PeerEntry {
+                    addresses: Vec::new(),
+                    agent: None,
+                    protocol_version: None,
+                    connected_since: SystemTime::now(),
+                });
+                entry
+                    .addresses
+                    .push((connection_id, endpoint.get_remote_address().clone()));
+                self.metrics.connected_peers.set(self.peers.len() as i64);
+                if let Some((_, reply)) = self.pending_dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(()));
+                }
+                tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.peers.remove(&peer_id);
+                } else if let Some(entry) = self.peers.get_mut(&peer_id) {
+                    entry.addresses.retain(|(id, _)| *id != connection_id);
+                }
+                self.metrics.connected_peers.set(self.peers.len() as i64);
+                tracing::debug!(peer = %peer_id, "disconnected");
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some((addr, reply)) = self.pending_dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NetworkError::Dial {
+                        addr,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(event) => {
+                self.libp2p_metrics.record(&event);
+                self.handle_gossipsub_event(event);
+            }
+            BehaviourEvent::Identify(event) => {
+                self.libp2p_metrics.record(&event);
+                self.handle_identify_event(event);
+            }
+            BehaviourEvent::Kad(event) => {
+                self.libp2p_metrics.record(&event);
+                if let kad::Event::RoutingUpdated { peer, .. } = event {
+                    self.dial_discovered(peer);
+                }
+            }
+            BehaviourEvent::Ping(event) => self.libp2p_metrics.record(&event),
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+                    self.dial_discovered(peer);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
+            BehaviourEvent::Limits(never) | BehaviourEvent::Memory(never) => match never {},
+        }
+    }
+
+    fn handle_gossipsub_event(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = event
+        else {
+            return;
+        };
+        let job = ValidationJob {
+            message_id,
+            source: propagation_source,
+            data: message.data,
+        };
+        // Never wait here: a full queue means we are behind; dropping the
+        // message without blame is safe because sync delivers it later.
+        if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) =
+            self.jobs.try_send(job)
+        {
+            self.metrics.validation_overflow.inc();
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(
+                    &job.message_id,
+                    &job.source,
+                    MessageAcceptance::Ignore,
+                );
+        }
+    }
+
+    fn handle_identify_event(&mut self, event: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = event else {
+            return;
+        };
+        if let Some(entry) = self.peers.get_mut(&peer_id) {
+            entry.agent = Some(info.agent_version.clone());
+            entry.protocol_version = Some(info.protocol_version.clone());
+        }
+        // Only peers that speak our DHT go into the routing table.
+        if info.protocols.contains(&KAD_PROTOCOL) {
+            let kad = &mut self.swarm.behaviour_mut().kad;
+            for addr in info.listen_addrs {
+                kad.add_address(&peer_id, addr);
+            }
+        }
+    }
+}
