@@ -245,7 +245,8 @@ pub fn encode_payload(payload: &Payload) -> Result<Vec<u8>, RecordError> {
     })
 }
 
-fn write_header(out: &mut Vec<u8>, major: u8, value: u64) {
+/// Writes a CBOR item header in its shortest form.
+pub(crate) fn write_header(out: &mut Vec<u8>, major: u8, value: u64) {
     let m = major << 5;
     match value {
         0..=23 => out.push(m | value as u8),

@@ -6,6 +6,9 @@ use crate::keys::SecretKey;
 use crate::model::*;
 use crate::rules::DAY_SECS;
 
+mod vectors;
+pub use vectors::{test_vectors, weak_key_forgery, Cbor, Expect, TestVector};
+
 /// 2026-11-28T00:00:00Z: the fixed "now" of fixtures and test vectors.
 pub const FIXTURE_NOW: Timestamp = 1_795_824_000;
 
@@ -75,6 +78,39 @@ pub fn listing(author: &SecretKey, id: u8, version: u64) -> Listing {
     }
 }
 
+/// A need with every optional field absent: no point, no service area, no
+/// capacity, no availability windows, free, contact by URL only.
+pub fn minimal_listing(author: &SecretKey, id: u8, version: u64) -> Listing {
+    Listing {
+        author: author.public(),
+        id: FixedBytes([id; 16]),
+        version,
+        kind: ResourceKind::Equipment,
+        title: "Broyeur de végétaux".into(),
+        description: String::new(),
+        tags: vec![],
+        location: Location {
+            insee: "2A004".into(),
+            point: None,
+        },
+        area: ServiceArea::default(),
+        capacity: None,
+        availability: vec![],
+        terms: Terms {
+            pricing: Pricing::Free,
+            convention_required: false,
+        },
+        contact: Contact {
+            role: "Services techniques".into(),
+            email: None,
+            phone: None,
+            url: Some("https://ajaccio.example/contact".into()),
+        },
+        published_at: FIXTURE_NOW - 3600,
+        expires_at: FIXTURE_NOW + 30 * DAY_SECS,
+    }
+}
+
 pub fn withdrawal(author: &SecretKey, id: u8, version: u64) -> Withdrawal {
     Withdrawal {
         author: author.public(),
@@ -82,4 +118,14 @@ pub fn withdrawal(author: &SecretKey, id: u8, version: u64) -> Withdrawal {
         version,
         withdrawn_at: FIXTURE_NOW,
     }
+}
+
+/// An envelope around arbitrary payload bytes, correctly signed by `key`.
+///
+/// [`crate::seal`] refuses payloads that break the rules; tests, test vectors
+/// and the fuzz target need such records signed for real, so that the only
+/// thing wrong with them is the rule under test.
+pub fn seal_raw(key: &SecretKey, payload_bytes: &[u8]) -> Vec<u8> {
+    let signature = key.sign(&crate::codec::signing_input(payload_bytes));
+    crate::codec::encode_envelope(&key.public(), payload_bytes, &signature)
 }

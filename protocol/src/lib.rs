@@ -15,6 +15,7 @@ pub mod membership;
 pub mod merge;
 pub mod model;
 pub mod rules;
+pub mod sync;
 
 pub use codec::{open, seal, SignedRecord};
 pub use error::{EncodeError, KeyError, MembershipError, RecordError, Verdict};

@@ -12,8 +12,9 @@ use crate::model::{Certificate, RecordHash, Revocation, Timestamp};
 /// syndicate → sub-syndicate → commune fits with room to spare). Also what
 /// stops certificate cycles.
 pub const MAX_CHAIN_DEPTH: usize = 4;
-/// The most certificates considered for one key, so that a key certified
-/// many times cannot make membership checks expensive.
+/// The most certificates whose issuer's chain is resolved for one key, so
+/// that a key certified many times cannot make membership checks expensive
+/// (at most this many to the power `MAX_CHAIN_DEPTH` lookups).
 pub const MAX_CERTIFICATES_PER_KEY: usize = 8;
 
 /// What the caller knows of certificates and revocations.
@@ -100,28 +101,39 @@ fn resolve(
             max: MAX_CHAIN_DEPTH,
         });
     }
-    // Deterministic choice among many: the latest-ending first.
-    certificates.sort_by(|a, b| b.1.valid_until.cmp(&a.1.valid_until).then(a.0.cmp(&b.0)));
-    certificates.truncate(MAX_CERTIFICATES_PER_KEY);
     let mut best: Option<MembershipError> = None;
     let mut keep = |e: MembershipError| {
         if best.as_ref().is_none_or(|b| rank(&e) > rank(b)) {
             best = Some(e);
         }
     };
+    // The cheap checks first, on every certificate: only those that need the
+    // issuer's chain resolved count against the bound, so expired, revoked or
+    // not-yet-valid certificates cannot crowd out a usable one.
+    certificates.retain(|(hash, certificate)| {
+        let failure = if !(certificate.valid_from <= now && now < certificate.valid_until) {
+            MembershipError::CertificateExpired { key: id.clone() }
+        } else if is_revoked(view, anchors, hash, certificate) {
+            MembershipError::Revoked { key: id.clone() }
+        } else if must_admit && !certificate.may_admit {
+            MembershipError::MayNotAdmit { key: id.clone() }
+        } else {
+            return true;
+        };
+        keep(failure);
+        false
+    });
+    // Deterministic choice among many: certificates from an anchor (no
+    // further lookups), then the latest-ending, then by hash.
+    certificates.sort_by(|a, b| {
+        let needs_lookup = |c: &Certificate| !anchors.contains(&c.issuer);
+        needs_lookup(&a.1)
+            .cmp(&needs_lookup(&b.1))
+            .then(b.1.valid_until.cmp(&a.1.valid_until))
+            .then(a.0.cmp(&b.0))
+    });
+    certificates.truncate(MAX_CERTIFICATES_PER_KEY);
     for (hash, certificate) in certificates {
-        if !(certificate.valid_from <= now && now < certificate.valid_until) {
-            keep(MembershipError::CertificateExpired { key: id.clone() });
-            continue;
-        }
-        if is_revoked(view, anchors, &hash, &certificate) {
-            keep(MembershipError::Revoked { key: id.clone() });
-            continue;
-        }
-        if must_admit && !certificate.may_admit {
-            keep(MembershipError::MayNotAdmit { key: id.clone() });
-            continue;
-        }
         match resolve(view, anchors, &certificate.issuer, now, true, depth + 1) {
             Ok(issuer) => {
                 let mut chain = vec![hash];

@@ -1,0 +1,1509 @@
+//! Anti-entropy: range-based set reconciliation of two replicas, as an
+//! IO-less state machine.
+//!
+//! The technique is Aljoscha Meyer's "Range-Based Set Reconciliation" (as in
+//! iroh-docs and negentropy): both sides summarise ranges of an ordered set by
+//! fingerprints, split the ranges whose fingerprints differ, and exchange item
+//! ids and then only the records one side lacks. The cost grows with the
+//! difference, not with the catalogue.
+//!
+//! Every stored slot is one item: its [`SyncKey`] (a hash of the slot, so
+//! items are spread uniformly) and its digest (the [`RecordHash`] of the
+//! record stored in the slot). Ranges are key prefixes ([`SyncRange`]): a
+//! range of `bits` bits splits into [`FANOUT`] children of `bits + 2` bits,
+//! which a store with a bucketed prefix tree summarises cheaply.
+//!
+//! The initiator drives a session ([`InitiatorSession`]): it sends
+//! [`Request`]s, the responder answers each with a [`Response`] from
+//! [`respond`], which keeps no state between requests. Both directions
+//! converge in one session: the initiator fetches what it lacks and pushes
+//! what the responder lacks. Certificates, then revocations, then listings
+//! are reconciled in that order ([`SyncClass`]), so that a record always
+//! arrives after the membership records it depends on.
+//!
+//! Nothing here does I/O or reads a clock: the node moves the encoded
+//! messages ([`encode_request`], [`decode_response`], ...), applies the
+//! records they carry (ordered by [`order_for_apply`]) and enforces the
+//! session timeout and the number of concurrent sessions. PROTOCOL.md
+//! ("Synchronisation") is the normative description.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::ops::{Add, AddAssign, Sub, SubAssign};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::codec::{SignedRecord, MAX_RECORD_BYTES};
+use crate::merge::SlotKey;
+use crate::model::{FixedBytes, Payload, RecordHash};
+
+/// How many children a range splits into.
+pub const FANOUT: usize = 4;
+/// How many key bits a split adds to a range's prefix (`FANOUT == 1 << SPLIT_BITS`).
+pub const SPLIT_BITS: u16 = 2;
+/// The longest prefix a range may have. Two distinct SHA-256 keys sharing 128
+/// bits never happen by chance, so the responder lists ids at this depth
+/// whatever the count.
+pub const MAX_PREFIX_BITS: u16 = 128;
+/// A responder answers a differing range with its item ids, rather than
+/// splitting it, when it holds at most this many items there.
+pub const LEAF_ITEMS: u64 = 8;
+/// The most item ids in any one list of a message.
+pub const MAX_IDS: usize = 16;
+/// The most queries in a request, hence answers in a response.
+pub const MAX_QUERIES: usize = 1024;
+/// The most records in one message.
+pub const MAX_RECORDS_PER_MESSAGE: usize = 1024;
+/// The largest encoded message, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// How many items a responder reads to find the records a `Want` names.
+const WANT_SCAN_ITEMS: usize = 4 * MAX_IDS;
+/// Bytes of a record's CBOR header in a records list, at most (records are at
+/// most [`MAX_RECORD_BYTES`], so three bytes).
+const RECORD_HEADER_BYTES: usize = 3;
+/// Room for the records array header growing from 0 to
+/// [`MAX_RECORDS_PER_MESSAGE`] entries.
+const RECORDS_ARRAY_SLACK: usize = 3;
+
+/// Where an item sits in the reconciliation order: the SHA-256 of its slot
+/// bytes ([`slot_bytes`]), whose first two bits are replaced by its class
+/// ([`SyncClass`]). Ordered bytewise.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "FixedBytes<32>", into = "FixedBytes<32>")]
+pub struct SyncKey(pub [u8; 32]);
+
+impl From<FixedBytes<32>> for SyncKey {
+    fn from(bytes: FixedBytes<32>) -> Self {
+        SyncKey(bytes.0)
+    }
+}
+
+impl From<SyncKey> for FixedBytes<32> {
+    fn from(key: SyncKey) -> Self {
+        FixedBytes(key.0)
+    }
+}
+
+impl fmt::Debug for SyncKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SyncKey({})", crate::hex(&self.0))
+    }
+}
+
+impl SyncKey {
+    /// The sync key of a slot.
+    pub fn of_slot(slot: &SlotKey) -> SyncKey {
+        SyncKey::of_slot_bytes(&slot_bytes(slot))
+    }
+
+    /// The sync key of slot bytes as [`slot_bytes`] makes them.
+    pub fn of_slot_bytes(slot: &[u8]) -> SyncKey {
+        let mut key: [u8; 32] = Sha256::digest(slot).into();
+        let class = match slot.first() {
+            Some(&SLOT_CERTIFICATE) => SyncClass::Certificate,
+            Some(&SLOT_REVOCATION) => SyncClass::Revocation,
+            _ => SyncClass::Listing,
+        };
+        key[0] = class.key_bits() | (key[0] & class.free_bits_mask());
+        SyncKey(key)
+    }
+
+    /// The class the key's first two bits name.
+    pub fn class(&self) -> SyncClass {
+        match self.0[0] >> 6 {
+            0 => SyncClass::Certificate,
+            1 => SyncClass::Revocation,
+            _ => SyncClass::Listing,
+        }
+    }
+}
+
+const SLOT_LISTING: u8 = 0x00;
+const SLOT_CERTIFICATE: u8 = 0x01;
+const SLOT_REVOCATION: u8 = 0x02;
+
+/// The bytes that name a slot: `0x00 || author (32) || listing id (16)` for a
+/// listing slot, `0x01 || certificate hash (32)`, `0x02 || revocation hash (32)`.
+pub fn slot_bytes(slot: &SlotKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(49);
+    match slot {
+        SlotKey::Listing { author, id } => {
+            out.push(SLOT_LISTING);
+            out.extend_from_slice(author.as_bytes());
+            out.extend_from_slice(&id.0);
+        }
+        SlotKey::Certificate(hash) => {
+            out.push(SLOT_CERTIFICATE);
+            out.extend_from_slice(&hash.0);
+        }
+        SlotKey::Revocation(hash) => {
+            out.push(SLOT_REVOCATION);
+            out.extend_from_slice(&hash.0);
+        }
+    }
+    out
+}
+
+/// The three parts of the key space, reconciled one after the other so that
+/// certificates arrive before the revocations and listings that depend on
+/// them, and revocations before listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SyncClass {
+    /// Keys starting with bits `00`.
+    Certificate,
+    /// Keys starting with bits `01`.
+    Revocation,
+    /// Offers, needs and withdrawals: keys starting with bit `1`.
+    Listing,
+}
+
+impl SyncClass {
+    pub fn of_payload(payload: &Payload) -> SyncClass {
+        match payload {
+            Payload::Certificate(_) => SyncClass::Certificate,
+            Payload::Revocation(_) => SyncClass::Revocation,
+            Payload::Offer(_) | Payload::Need(_) | Payload::Withdrawal(_) => SyncClass::Listing,
+        }
+    }
+
+    fn key_bits(self) -> u8 {
+        match self {
+            SyncClass::Certificate => 0x00,
+            SyncClass::Revocation => 0x40,
+            SyncClass::Listing => 0x80,
+        }
+    }
+
+    /// The bits of the first key byte the hash keeps.
+    fn free_bits_mask(self) -> u8 {
+        match self {
+            SyncClass::Listing => 0x7f,
+            _ => 0x3f,
+        }
+    }
+
+    /// The class a range belongs to: the root and ranges of the
+    /// certificate part count as certificates.
+    fn of_range(range: &SyncRange) -> SyncClass {
+        if range.bits == 0 {
+            SyncClass::Certificate
+        } else {
+            range.prefix.class()
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Sorts opened records for applying: certificates, then revocations, then
+/// offers, needs and withdrawals, each group in its original order.
+pub fn order_for_apply(records: &mut [SignedRecord]) {
+    records.sort_by_key(|record| SyncClass::of_payload(record.payload()));
+}
+
+/// The keys that start with the first `bits` bits of `prefix`.
+///
+/// Encoded as a CBOR array `[bits: uint, prefix: bstr]`, the byte string
+/// holding exactly `ceil(bits / 8)` bytes with the unused low bits zero;
+/// `bits` is a multiple of [`SPLIT_BITS`] and at most [`MAX_PREFIX_BITS`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "(u16, ByteBuf)", into = "(u16, ByteBuf)")]
+pub struct SyncRange {
+    bits: u16,
+    prefix: SyncKey,
+}
+
+impl fmt::Debug for SyncRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let used = usize::from(self.bits).div_ceil(8);
+        write!(f, "{}/{}", crate::hex(&self.prefix.0[..used]), self.bits)
+    }
+}
+
+impl SyncRange {
+    /// The whole key space.
+    pub const ROOT: SyncRange = SyncRange {
+        bits: 0,
+        prefix: SyncKey([0; 32]),
+    };
+
+    /// The range of keys sharing the first `bits` bits of `key`, if `bits` is
+    /// a prefix length the protocol uses.
+    pub fn new(key: &SyncKey, bits: u16) -> Option<SyncRange> {
+        if bits % SPLIT_BITS != 0 || bits > MAX_PREFIX_BITS {
+            return None;
+        }
+        let mut prefix = key.0;
+        let bits_usize = usize::from(bits);
+        for (i, byte) in prefix.iter_mut().enumerate() {
+            let kept = bits_usize.saturating_sub(i * 8).min(8);
+            *byte &= !(0xffu8.checked_shr(kept as u32).unwrap_or(0));
+        }
+        Some(SyncRange {
+            bits,
+            prefix: SyncKey(prefix),
+        })
+    }
+
+    /// The prefix length, in bits.
+    pub fn bits(&self) -> u16 {
+        self.bits
+    }
+
+    /// The first key of the range (the prefix followed by zero bits).
+    pub fn start(&self) -> SyncKey {
+        self.prefix
+    }
+
+    /// The first key after the range, or `None` when the range runs to the
+    /// end of the key space: the range is `[start, end)`.
+    pub fn end(&self) -> Option<SyncKey> {
+        if self.bits == 0 {
+            return None;
+        }
+        let mut end = self.prefix.0;
+        let last_bit = usize::from(self.bits) - 1;
+        let mut index = last_bit / 8;
+        let mut add = 1u8 << (7 - last_bit % 8);
+        loop {
+            let (sum, carry) = end[index].overflowing_add(add);
+            end[index] = sum;
+            if !carry {
+                return Some(SyncKey(end));
+            }
+            if index == 0 {
+                return None;
+            }
+            index -= 1;
+            add = 1;
+        }
+    }
+
+    pub fn contains(&self, key: &SyncKey) -> bool {
+        SyncRange::new(key, self.bits).as_ref() == Some(self)
+    }
+
+    /// The [`FANOUT`] ranges this one splits into, in key order, or `None` at
+    /// [`MAX_PREFIX_BITS`].
+    pub fn children(&self) -> Option<[SyncRange; FANOUT]> {
+        if self.bits >= MAX_PREFIX_BITS {
+            return None;
+        }
+        let bit = usize::from(self.bits);
+        Some(std::array::from_fn(|child| {
+            let mut prefix = self.prefix.0;
+            // SPLIT_BITS is 2 and `bit` even: both bits sit in one byte.
+            prefix[bit / 8] |= (child as u8) << (6 - bit % 8);
+            SyncRange {
+                bits: self.bits + SPLIT_BITS,
+                prefix: SyncKey(prefix),
+            }
+        }))
+    }
+}
+
+impl TryFrom<(u16, ByteBuf)> for SyncRange {
+    type Error = String;
+
+    fn try_from((bits, bytes): (u16, ByteBuf)) -> Result<Self, Self::Error> {
+        if bits % SPLIT_BITS != 0 || bits > MAX_PREFIX_BITS {
+            return Err(format!(
+                "a range of {bits} bits (a multiple of {SPLIT_BITS}, at most {MAX_PREFIX_BITS})"
+            ));
+        }
+        let used = usize::from(bits).div_ceil(8);
+        if bytes.len() != used {
+            return Err(format!(
+                "a range of {bits} bits with a {}-byte prefix (expected {used})",
+                bytes.len()
+            ));
+        }
+        let mut key = [0; 32];
+        key[..used].copy_from_slice(&bytes);
+        let range = SyncRange::new(&SyncKey(key), bits).ok_or("an invalid range")?;
+        if range.prefix.0 != key {
+            return Err(format!("a range of {bits} bits with non-zero unused bits"));
+        }
+        Ok(range)
+    }
+}
+
+impl From<SyncRange> for (u16, ByteBuf) {
+    fn from(range: SyncRange) -> Self {
+        let used = usize::from(range.bits).div_ceil(8);
+        (range.bits, ByteBuf::from(range.prefix.0[..used].to_vec()))
+    }
+}
+
+/// The summary of a set of items: their number and the sum modulo 2^256 of
+/// `SHA-256(sync key || digest)` over the items, each hash and the sum read
+/// as 256-bit little-endian unsigned integers. The empty set is `(0, 0)`.
+/// Sums are associative and commutative, so a store keeps them per bucket and
+/// adds (or subtracts) as items come and go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Fingerprint {
+    pub count: u64,
+    pub sum: [u8; 32],
+}
+
+impl Fingerprint {
+    pub const EMPTY: Fingerprint = Fingerprint {
+        count: 0,
+        sum: [0; 32],
+    };
+
+    /// The fingerprint of one item.
+    pub fn of_item(key: &SyncKey, digest: &RecordHash) -> Fingerprint {
+        Fingerprint {
+            count: 1,
+            sum: item_hash(key, digest),
+        }
+    }
+
+    /// What is sent for a range: the count and 16 bytes that stand for the sum.
+    pub fn summary(&self) -> Summary {
+        let digest = Sha256::digest(self.sum);
+        Summary {
+            count: self.count,
+            tag: FixedBytes(digest[..16].try_into().expect("16 of 32 bytes")),
+        }
+    }
+}
+
+/// `SHA-256(sync key || digest)`.
+pub fn item_hash(key: &SyncKey, digest: &RecordHash) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(key.0)
+        .chain_update(digest.0)
+        .finalize()
+        .into()
+}
+
+impl Add for Fingerprint {
+    type Output = Fingerprint;
+
+    fn add(mut self, other: Fingerprint) -> Fingerprint {
+        self += other;
+        self
+    }
+}
+
+impl AddAssign for Fingerprint {
+    fn add_assign(&mut self, other: Fingerprint) {
+        self.count = self.count.wrapping_add(other.count);
+        let mut carry = 0u16;
+        for (a, b) in self.sum.iter_mut().zip(other.sum) {
+            let total = u16::from(*a) + u16::from(b) + carry;
+            *a = total as u8;
+            carry = total >> 8;
+        }
+    }
+}
+
+impl Sub for Fingerprint {
+    type Output = Fingerprint;
+
+    fn sub(mut self, other: Fingerprint) -> Fingerprint {
+        self -= other;
+        self
+    }
+}
+
+impl SubAssign for Fingerprint {
+    fn sub_assign(&mut self, other: Fingerprint) {
+        self.count = self.count.wrapping_sub(other.count);
+        let mut borrow = 0i16;
+        for (a, b) in self.sum.iter_mut().zip(other.sum) {
+            let diff = i16::from(*a) - i16::from(b) - borrow;
+            *a = diff.rem_euclid(256) as u8;
+            borrow = i16::from(diff < 0);
+        }
+    }
+}
+
+/// A fingerprint as sent: `[count: uint, tag: bstr .size 16]`, the tag being
+/// the first 16 bytes of `SHA-256(sum)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "(u64, FixedBytes<16>)", into = "(u64, FixedBytes<16>)")]
+pub struct Summary {
+    pub count: u64,
+    pub tag: FixedBytes<16>,
+}
+
+impl From<(u64, FixedBytes<16>)> for Summary {
+    fn from((count, tag): (u64, FixedBytes<16>)) -> Self {
+        Summary { count, tag }
+    }
+}
+
+impl From<Summary> for (u64, FixedBytes<16>) {
+    fn from(summary: Summary) -> Self {
+        (summary.count, summary.tag)
+    }
+}
+
+/// An item as listed in a message: the first 16 bytes of
+/// `SHA-256(sync key || digest)`. Two replicas holding different records in a
+/// slot list different ids.
+pub type ItemId = FixedBytes<16>;
+
+pub fn item_id(key: &SyncKey, digest: &RecordHash) -> ItemId {
+    FixedBytes(
+        item_hash(key, digest)[..16]
+            .try_into()
+            .expect("16 of 32 bytes"),
+    )
+}
+
+/// What reconciliation reads from a replica. Ranges are prefix ranges; a
+/// store answers them as the key interval `[range.start(), range.end())`.
+pub trait SyncSource {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The fingerprint of the items in `range`.
+    fn fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, Self::Error>;
+
+    /// Up to `limit` items of `range` whose keys are greater than `after`
+    /// (all of the range when `after` is `None`), in key order.
+    fn items(
+        &self,
+        range: &SyncRange,
+        after: Option<&SyncKey>,
+        limit: usize,
+    ) -> Result<Vec<(SyncKey, RecordHash)>, Self::Error>;
+
+    /// The envelope bytes of the record stored under `key`, if any.
+    fn record(&self, key: &SyncKey) -> Result<Option<Vec<u8>>, Self::Error>;
+}
+
+/// One question of a request about one range.
+///
+/// Encoded as a CBOR array whose first item is the variant's index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Query {
+    /// `[0, range, summary]`: the initiator's fingerprint of the range;
+    /// answered by `Equal`, `Split` or `Ids`.
+    Fingerprint(SyncRange, Summary),
+    /// `[1, range, [id...]]`: every item the initiator holds in the range;
+    /// answered by `Diff` (or `Split` when the responder holds more than
+    /// [`MAX_IDS`] items there).
+    Ids(SyncRange, Vec<ItemId>),
+    /// `[2, range, [id...]]`: the records of the responder's items with
+    /// these ids in the range; answered by `Diff` with no wants.
+    Want(SyncRange, Vec<ItemId>),
+    /// `[3, range, after: bstr .size 32 / null]`: every record of the range
+    /// whose key is greater than `after`; answered by `Fetched`.
+    Fetch(SyncRange, Option<SyncKey>),
+}
+
+impl Query {
+    pub fn range(&self) -> &SyncRange {
+        match self {
+            Query::Fingerprint(range, _)
+            | Query::Ids(range, _)
+            | Query::Want(range, _)
+            | Query::Fetch(range, _) => range,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Query::Fingerprint(..) => "fingerprint",
+            Query::Ids(..) => "ids",
+            Query::Want(..) => "want",
+            Query::Fetch(..) => "fetch",
+        }
+    }
+}
+
+/// The answer to the query at the same position.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// `[0]`: the fingerprints are equal.
+    Equal,
+    /// `[1, [summary x FANOUT]]`: the responder's fingerprints of the
+    /// range's children, in key order.
+    Split(Vec<Summary>),
+    /// `[2, [id...]]`: every item the responder holds in the range.
+    Ids(Vec<ItemId>),
+    /// `[3, want, unsent]`: `want` lists the ids of the query the responder
+    /// lacks (the initiator pushes their records); `unsent` the ids of the
+    /// responder's items the initiator lacks whose records did not fit in
+    /// this response (the initiator asks again with `Want`). The others are
+    /// in the response's records.
+    Diff(Vec<ItemId>, Vec<ItemId>),
+    /// `[4, more, last]`: the response's records continue the range in key
+    /// order; `last` is the key of the last one sent (null if none), `more`
+    /// says whether records remain after it.
+    Fetched(bool, Option<SyncKey>),
+}
+
+impl Answer {
+    fn name(&self) -> &'static str {
+        match self {
+            Answer::Equal => "equal",
+            Answer::Split(_) => "split",
+            Answer::Ids(_) => "ids",
+            Answer::Diff(..) => "diff",
+            Answer::Fetched(..) => "fetched",
+        }
+    }
+}
+
+/// Initiator to responder. Encoded as the CBOR map `{0: [query...], 1: [bstr...]}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub queries: Vec<Query>,
+    /// Records the responder lacks or holds another version of: envelopes
+    /// to verify and apply like any received record.
+    pub push: Vec<ByteBuf>,
+}
+
+/// Responder to initiator. Encoded as the CBOR map `{0: [answer...], 1: [bstr...]}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// One answer per query of the request, in order.
+    pub answers: Vec<Answer>,
+    /// The records the answers announce, in answer order.
+    pub records: Vec<ByteBuf>,
+}
+
+/// Why a sync message from a peer is refused. Every one means the peer is
+/// broken or hostile: the node drops the session and cuts the peer off.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// The message is larger than a sync message may be.
+    #[error("sync message is {size} bytes, over the limit of {max}")]
+    TooLarge { size: usize, max: usize },
+    /// The bytes are not a sync message.
+    #[error("malformed sync message: {reason}")]
+    Malformed { reason: String },
+    /// A list in the message is longer than the protocol allows.
+    #[error("sync message has {count} {field}, over the limit of {max}")]
+    TooMany {
+        field: &'static str,
+        count: usize,
+        max: usize,
+    },
+    /// A record in the message is larger than any valid record.
+    #[error("a record in a sync message is {size} bytes, over the limit of {max}")]
+    RecordTooLarge { size: usize, max: usize },
+    /// A split lists the wrong number of children.
+    #[error("a split answer has {count} children instead of {FANOUT}")]
+    BadSplit { count: usize },
+    /// A fetch cursor lies outside the range it is about.
+    #[error("a fetch cursor lies outside its range {range:?}")]
+    CursorOutsideRange { range: SyncRange },
+    /// The response has not one answer per query.
+    #[error("the response has {got} answers to {expected} queries")]
+    AnswerCount { expected: usize, got: usize },
+    /// An answer that cannot answer the query at its position.
+    #[error("answer {index} ({answer}) does not answer a {query} query")]
+    UnexpectedAnswer {
+        index: usize,
+        query: &'static str,
+        answer: &'static str,
+    },
+    /// A fetch answer that goes backwards, which would loop forever.
+    #[error("answer {index} moves a fetch cursor backwards")]
+    CursorBackwards { index: usize },
+}
+
+/// Why a sync session (either side) stopped.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SyncError<E> {
+    /// The local store failed to answer.
+    #[error("the local store failed during sync: {0}")]
+    Source(#[source] E),
+    /// The peer broke the protocol.
+    #[error("the peer broke the sync protocol: {0}")]
+    Peer(#[from] MessageError),
+    /// The session needed more rounds than allowed; what was applied stays.
+    #[error("the sync session took more than {max} rounds")]
+    TooManyRounds { max: u32 },
+    /// The peer's answers made more pending work than allowed.
+    #[error("the sync session has more than {max} pending ranges")]
+    TooMuchWork { max: usize },
+}
+
+impl<E> SyncError<E> {
+    /// Whether the peer is to blame (and to be cut off).
+    pub fn is_peer_fault(&self) -> bool {
+        matches!(self, SyncError::Peer(_) | SyncError::TooMuchWork { .. })
+    }
+}
+
+fn check_count(field: &'static str, count: usize, max: usize) -> Result<(), MessageError> {
+    if count > max {
+        return Err(MessageError::TooMany { field, count, max });
+    }
+    Ok(())
+}
+
+fn check_records(records: &[ByteBuf]) -> Result<(), MessageError> {
+    check_count("records", records.len(), MAX_RECORDS_PER_MESSAGE)?;
+    match records.iter().find(|r| r.len() > MAX_RECORD_BYTES) {
+        Some(record) => Err(MessageError::RecordTooLarge {
+            size: record.len(),
+            max: MAX_RECORD_BYTES,
+        }),
+        None => Ok(()),
+    }
+}
+
+impl Request {
+    /// Checks every limit the protocol sets on a request.
+    pub fn validate(&self) -> Result<(), MessageError> {
+        check_count("queries", self.queries.len(), MAX_QUERIES)?;
+        check_records(&self.push)?;
+        for query in &self.queries {
+            match query {
+                Query::Fingerprint(..) => {}
+                Query::Ids(_, ids) | Query::Want(_, ids) => check_count("ids", ids.len(), MAX_IDS)?,
+                Query::Fetch(range, after) => {
+                    if after.is_some_and(|key| !range.contains(&key)) {
+                        return Err(MessageError::CursorOutsideRange { range: *range });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Response {
+    /// Checks every limit the protocol sets on a response on its own (that
+    /// it answers its request is checked by the session).
+    pub fn validate(&self) -> Result<(), MessageError> {
+        check_count("answers", self.answers.len(), MAX_QUERIES)?;
+        check_records(&self.records)?;
+        for answer in &self.answers {
+            match answer {
+                Answer::Equal | Answer::Fetched(..) => {}
+                Answer::Split(children) if children.len() != FANOUT => {
+                    return Err(MessageError::BadSplit {
+                        count: children.len(),
+                    })
+                }
+                Answer::Split(_) => {}
+                Answer::Ids(ids) => check_count("ids", ids.len(), MAX_IDS)?,
+                Answer::Diff(want, unsent) => {
+                    check_count("ids", want.len(), MAX_IDS)?;
+                    check_count("ids", unsent.len(), MAX_IDS)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn encode_request(request: &Request) -> Vec<u8> {
+    encode(request)
+}
+
+pub fn encode_response(response: &Response) -> Vec<u8> {
+    encode(response)
+}
+
+/// Decodes and validates a request from a peer.
+pub fn decode_request(bytes: &[u8]) -> Result<Request, MessageError> {
+    let request: Request = decode(bytes)?;
+    request.validate()?;
+    Ok(request)
+}
+
+/// Decodes and validates a response from a peer.
+pub fn decode_response(bytes: &[u8]) -> Result<Response, MessageError> {
+    let response: Response = decode(bytes)?;
+    response.validate()?;
+    Ok(response)
+}
+
+/// The one place sync messages meet serde_cbor: struct fields as integer
+/// keys, enum variants as arrays led by their index.
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut serializer = serde_cbor::Serializer::new(&mut out)
+        .packed_format()
+        .legacy_enums();
+    value
+        .serialize(&mut serializer)
+        .expect("writing CBOR to a Vec cannot fail");
+    out
+}
+
+/// The size check comes first, so decoding work and memory are bounded by
+/// [`MAX_MESSAGE_BYTES`] whatever a peer claims inside the message.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MessageError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(MessageError::TooLarge {
+            size: bytes.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    serde_cbor::from_slice(bytes).map_err(|e| MessageError::Malformed {
+        reason: e.to_string(),
+    })
+}
+
+/// Room left for records in a message whose other content encodes to
+/// `encoded_without_records` bytes.
+fn record_budget(encoded_without_records: usize) -> usize {
+    MAX_MESSAGE_BYTES.saturating_sub(encoded_without_records + RECORDS_ARRAY_SLACK)
+}
+
+/// Adds `record` to `records` if it fits the byte budget and the count limit.
+fn try_add_record(records: &mut Vec<ByteBuf>, budget: &mut usize, record: Vec<u8>) -> bool {
+    let cost = record.len() + RECORD_HEADER_BYTES;
+    if records.len() >= MAX_RECORDS_PER_MESSAGE || cost > *budget {
+        return false;
+    }
+    *budget -= cost;
+    records.push(ByteBuf::from(record));
+    true
+}
+
+/// The ids of `items`, in order.
+fn ids_of(items: &[(SyncKey, RecordHash)]) -> Vec<ItemId> {
+    items
+        .iter()
+        .map(|(key, digest)| item_id(key, digest))
+        .collect()
+}
+
+/// Records a responder means to send with one answer.
+enum Outgoing {
+    None,
+    /// Items the initiator lacks; those that do not fit go to `unsent`.
+    Items(Vec<(ItemId, SyncKey)>),
+    /// The next page of a fetch, and whether items remain after it.
+    Page(Vec<SyncKey>, bool),
+}
+
+/// Answers a request from the responder's replica. Keeps no state: each
+/// request stands alone. The node applies `request.push` (ordered with
+/// [`order_for_apply`]) like records received by gossip.
+pub fn respond<S: SyncSource>(
+    request: &Request,
+    source: &S,
+) -> Result<Response, SyncError<S::Error>> {
+    request.validate()?;
+    let mut answers = Vec::with_capacity(request.queries.len());
+    let mut outgoing = Vec::with_capacity(request.queries.len());
+    for query in &request.queries {
+        let (answer, out) = answer_query(query, source).map_err(SyncError::Source)?;
+        answers.push(answer);
+        outgoing.push(out);
+    }
+    // Size the answers as if no record fitted (every candidate unsent, every
+    // page unfinished): what remains is a budget records can never overrun.
+    for (answer, out) in answers.iter_mut().zip(&outgoing) {
+        match (answer, out) {
+            (Answer::Diff(_, unsent), Outgoing::Items(items)) => {
+                unsent.extend(items.iter().map(|(id, _)| *id))
+            }
+            (Answer::Fetched(more, last), Outgoing::Page(..)) => {
+                *more = true;
+                *last = Some(SyncKey([0xff; 32]));
+            }
+            _ => {}
+        }
+    }
+    let mut response = Response {
+        answers,
+        records: Vec::new(),
+    };
+    let mut budget = record_budget(encode(&response).len());
+    for (answer, out) in response.answers.iter_mut().zip(outgoing) {
+        match (answer, out) {
+            (Answer::Diff(_, unsent), Outgoing::Items(items)) => {
+                unsent.clear();
+                for (id, key) in items {
+                    let Some(record) = source.record(&key).map_err(SyncError::Source)? else {
+                        continue;
+                    };
+                    if !try_add_record(&mut response.records, &mut budget, record) {
+                        unsent.push(id);
+                    }
+                }
+            }
+            (Answer::Fetched(more, last), Outgoing::Page(keys, page_more)) => {
+                *last = None;
+                *more = page_more;
+                for key in keys {
+                    let Some(record) = source.record(&key).map_err(SyncError::Source)? else {
+                        continue;
+                    };
+                    if !try_add_record(&mut response.records, &mut budget, record) {
+                        *more = true;
+                        break;
+                    }
+                    *last = Some(key);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(response)
+}
+
+fn answer_query<S: SyncSource>(query: &Query, source: &S) -> Result<(Answer, Outgoing), S::Error> {
+    Ok(match query {
+        Query::Fingerprint(range, theirs) => {
+            let mine = source.fingerprint(range)?;
+            if mine.summary() == *theirs {
+                (Answer::Equal, Outgoing::None)
+            } else if mine.count <= LEAF_ITEMS || range.bits >= MAX_PREFIX_BITS {
+                let items = source.items(range, None, MAX_IDS)?;
+                (Answer::Ids(ids_of(&items)), Outgoing::None)
+            } else {
+                (split(range, source)?, Outgoing::None)
+            }
+        }
+        Query::Ids(range, theirs) => {
+            let items = source.items(range, None, MAX_IDS + 1)?;
+            if items.len() > MAX_IDS && range.bits < MAX_PREFIX_BITS {
+                // The responder holds more than the initiator expected: the
+                // initiator splits the range further.
+                return Ok((split(range, source)?, Outgoing::None));
+            }
+            let theirs: HashSet<&ItemId> = theirs.iter().collect();
+            let mine: Vec<(ItemId, SyncKey)> = items
+                .iter()
+                .map(|(key, digest)| (item_id(key, digest), *key))
+                .collect();
+            let mine_ids: HashSet<&ItemId> = mine.iter().map(|(id, _)| id).collect();
+            let want = theirs
+                .iter()
+                .filter(|id| !mine_ids.contains(*id))
+                .map(|id| **id)
+                .collect();
+            let lacking = mine
+                .iter()
+                .filter(|(id, _)| !theirs.contains(id))
+                .copied()
+                .collect();
+            (Answer::Diff(want, Vec::new()), Outgoing::Items(lacking))
+        }
+        Query::Want(range, wanted) => {
+            let wanted: HashSet<&ItemId> = wanted.iter().collect();
+            let found = source
+                .items(range, None, WANT_SCAN_ITEMS)?
+                .into_iter()
+                .map(|(key, digest)| (item_id(&key, &digest), key))
+                .filter(|(id, _)| wanted.contains(id))
+                .collect();
+            (Answer::Diff(Vec::new(), Vec::new()), Outgoing::Items(found))
+        }
+        Query::Fetch(range, after) => {
+            let mut keys: Vec<SyncKey> = source
+                .items(range, after.as_ref(), MAX_RECORDS_PER_MESSAGE + 1)?
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect();
+            let more = keys.len() > MAX_RECORDS_PER_MESSAGE;
+            keys.truncate(MAX_RECORDS_PER_MESSAGE);
+            (Answer::Fetched(more, None), Outgoing::Page(keys, more))
+        }
+    })
+}
+
+fn split<S: SyncSource>(range: &SyncRange, source: &S) -> Result<Answer, S::Error> {
+    let children = range
+        .children()
+        .expect("callers split only above the maximum depth");
+    let summaries = children
+        .iter()
+        .map(|child| source.fingerprint(child).map(|fp| fp.summary()))
+        .collect::<Result<_, _>>()?;
+    Ok(Answer::Split(summaries))
+}
+
+/// Local bounds on an initiator's session (the protocol's own limits are the
+/// constants of this module). The node adds a timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// The most requests in one session.
+    pub max_rounds: u32,
+    /// The most queries and pushes waiting to be sent.
+    pub max_pending: usize,
+}
+
+impl Default for SessionLimits {
+    /// 4,096 rounds move at least 2 GiB of records, more than a 1M-record
+    /// replica; a million pending ranges is about 100 MiB, reached only if a
+    /// peer lies about its fingerprints.
+    fn default() -> Self {
+        SessionLimits {
+            max_rounds: 4096,
+            max_pending: 1 << 20,
+        }
+    }
+}
+
+/// What a finished session did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Requests sent (round trips).
+    pub rounds: u32,
+    /// Queries sent over all requests.
+    pub queries: u64,
+    /// Records received from the responder.
+    pub received: u64,
+    /// Records pushed to the responder.
+    pub pushed: u64,
+}
+
+/// What the initiator does next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send this request; hand its response to
+    /// [`InitiatorSession::handle_response`].
+    Send(Request),
+    /// Both replicas hold the same set (as of the start of the session).
+    Done(Outcome),
+}
+
+/// A query waiting to be sent or answered, with the keys of the ids an `Ids`
+/// query lists (to find what to push when the responder wants them).
+struct Pending {
+    query: Query,
+    keys: Vec<SyncKey>,
+}
+
+/// Records the initiator must push.
+enum Push {
+    Key(SyncKey),
+    /// Every item of the range after the cursor (the responder has none).
+    Range(SyncRange, Option<SyncKey>),
+}
+
+/// The initiator's side of a session: owns every piece of state of the
+/// exchange; the responder keeps none.
+///
+/// The node sends each [`Request`], applies the records of the
+/// [`Response`] (ordered with [`order_for_apply`]) before sending the next
+/// request, and gives up after its session timeout.
+pub struct InitiatorSession {
+    limits: SessionLimits,
+    /// Per [`SyncClass`]: queries not yet sent.
+    queries: [VecDeque<Pending>; 3],
+    /// Per [`SyncClass`]: records not yet pushed.
+    pushes: [VecDeque<Push>; 3],
+    in_flight: Vec<Pending>,
+    outcome: Outcome,
+}
+
+impl InitiatorSession {
+    /// Starts a session: the first request compares the whole key space.
+    pub fn start<S: SyncSource>(
+        limits: SessionLimits,
+        source: &S,
+    ) -> Result<(InitiatorSession, Request), SyncError<S::Error>> {
+        let mut session = InitiatorSession {
+            limits,
+            queries: Default::default(),
+            pushes: Default::default(),
+            in_flight: Vec::new(),
+            outcome: Outcome::default(),
+        };
+        let root = source
+            .fingerprint(&SyncRange::ROOT)
+            .map_err(SyncError::Source)?;
+        let query = if root.count == 0 {
+            Query::Fetch(SyncRange::ROOT, None)
+        } else {
+            Query::Fingerprint(SyncRange::ROOT, root.summary())
+        };
+        session.queue(query, Vec::new())?;
+        match session.next_request(source)? {
+            Step::Send(request) => Ok((session, request)),
+            Step::Done(_) => unreachable!("a query was just queued"),
+        }
+    }
+
+    /// What the session has done so far.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// Takes the response to the last request and says what to do next.
+    pub fn handle_response<S: SyncSource>(
+        &mut self,
+        response: &Response,
+        source: &S,
+    ) -> Result<Step, SyncError<S::Error>> {
+        response.validate()?;
+        let in_flight = std::mem::take(&mut self.in_flight);
+        if response.answers.len() != in_flight.len() {
+            return Err(MessageError::AnswerCount {
+                expected: in_flight.len(),
+                got: response.answers.len(),
+            }
+            .into());
+        }
+        self.outcome.received += response.records.len() as u64;
+        for (index, (pending, answer)) in in_flight.into_iter().zip(&response.answers).enumerate() {
+            self.handle_answer(index, pending, answer, source)?;
+        }
+        self.next_request(source)
+    }
+
+    fn handle_answer<S: SyncSource>(
+        &mut self,
+        index: usize,
+        pending: Pending,
+        answer: &Answer,
+        source: &S,
+    ) -> Result<(), SyncError<S::Error>> {
+        let unexpected = || MessageError::UnexpectedAnswer {
+            index,
+            query: pending.query.name(),
+            answer: answer.name(),
+        };
+        match (&pending.query, answer) {
+            (Query::Fingerprint(..), Answer::Equal) => {}
+            (Query::Fingerprint(range, _) | Query::Ids(range, _), Answer::Split(theirs)) => {
+                let children = range.children().ok_or_else(unexpected)?;
+                for (child, theirs) in children.iter().zip(theirs) {
+                    let mine = source.fingerprint(child).map_err(SyncError::Source)?;
+                    if mine.summary() != *theirs {
+                        self.reconcile(child, &mine, theirs, source)?;
+                    }
+                }
+            }
+            (Query::Fingerprint(range, _), Answer::Ids(theirs)) => {
+                self.compare_ids(range, theirs, source)?
+            }
+            (Query::Ids(range, _), Answer::Diff(want, unsent)) => {
+                let keys: HashMap<&ItemId, &SyncKey> = match &pending.query {
+                    Query::Ids(_, ids) => ids.iter().zip(&pending.keys).collect(),
+                    _ => unreachable!("matched as an ids query"),
+                };
+                for id in want {
+                    if let Some(key) = keys.get(id) {
+                        self.queue_push(Push::Key(**key))?;
+                    }
+                }
+                if !unsent.is_empty() {
+                    self.queue(Query::Want(*range, unsent.clone()), Vec::new())?;
+                }
+            }
+            (Query::Want(range, _), Answer::Diff(want, unsent)) if want.is_empty() => {
+                if !unsent.is_empty() {
+                    self.queue(Query::Want(*range, unsent.clone()), Vec::new())?;
+                }
+            }
+            (Query::Fetch(range, after), Answer::Fetched(more, last)) => {
+                if let Some(last) = last {
+                    if !range.contains(last) {
+                        return Err(MessageError::CursorOutsideRange { range: *range }.into());
+                    }
+                    if after.is_some_and(|after| *last <= after) {
+                        return Err(MessageError::CursorBackwards { index }.into());
+                    }
+                }
+                if *more {
+                    self.queue(Query::Fetch(*range, last.or(*after)), Vec::new())?;
+                }
+            }
+            _ => return Err(unexpected().into()),
+        }
+        Ok(())
+    }
+
+    /// Decides how to reconcile a range whose fingerprints differ, knowing
+    /// both sides' summaries.
+    fn reconcile<S: SyncSource>(
+        &mut self,
+        range: &SyncRange,
+        mine: &Fingerprint,
+        theirs: &Summary,
+        source: &S,
+    ) -> Result<(), SyncError<S::Error>> {
+        if theirs.count == 0 {
+            return self.queue_push(Push::Range(*range, None));
+        }
+        if mine.count == 0 {
+            return self.queue(Query::Fetch(*range, None), Vec::new());
+        }
+        if theirs.count <= LEAF_ITEMS && mine.count <= MAX_IDS as u64 {
+            let items = source
+                .items(range, None, MAX_IDS + 1)
+                .map_err(SyncError::Source)?;
+            if items.len() <= MAX_IDS {
+                let keys = items.iter().map(|(key, _)| *key).collect();
+                return self.queue(Query::Ids(*range, ids_of(&items)), keys);
+            }
+        }
+        self.descend(range, source)
+    }
+
+    /// Queues a query for each child of `range`: a fetch where this side has
+    /// nothing, a fingerprint elsewhere. At the maximum depth, asks for the
+    /// responder's ids instead.
+    fn descend<S: SyncSource>(
+        &mut self,
+        range: &SyncRange,
+        source: &S,
+    ) -> Result<(), SyncError<S::Error>> {
+        let Some(children) = range.children() else {
+            let mine = source.fingerprint(range).map_err(SyncError::Source)?;
+            return self.queue(Query::Fingerprint(*range, mine.summary()), Vec::new());
+        };
+        for child in children {
+            let mine = source.fingerprint(&child).map_err(SyncError::Source)?;
+            let query = if mine.count == 0 {
+                Query::Fetch(child, None)
+            } else {
+                Query::Fingerprint(child, mine.summary())
+            };
+            self.queue(query, Vec::new())?;
+        }
+        Ok(())
+    }
+
+    /// The responder listed its ids in `range`: push what it lacks, want
+    /// what this side lacks.
+    fn compare_ids<S: SyncSource>(
+        &mut self,
+        range: &SyncRange,
+        theirs: &[ItemId],
+        source: &S,
+    ) -> Result<(), SyncError<S::Error>> {
+        if theirs.is_empty() {
+            return self.queue_push(Push::Range(*range, None));
+        }
+        let items = source
+            .items(range, None, MAX_IDS + 1)
+            .map_err(SyncError::Source)?;
+        if items.len() > MAX_IDS && range.bits < MAX_PREFIX_BITS {
+            // Too many here to match one by one: split, most children will
+            // hold nothing on the responder's side.
+            return self.descend(range, source);
+        }
+        let mine: HashMap<ItemId, SyncKey> = items
+            .iter()
+            .map(|(key, digest)| (item_id(key, digest), *key))
+            .collect();
+        let theirs_set: HashSet<&ItemId> = theirs.iter().collect();
+        for (id, key) in &mine {
+            if !theirs_set.contains(id) {
+                self.queue_push(Push::Key(*key))?;
+            }
+        }
+        let lacking: Vec<ItemId> = theirs
+            .iter()
+            .filter(|id| !mine.contains_key(*id))
+            .copied()
+            .collect();
+        if !lacking.is_empty() {
+            self.queue(Query::Want(*range, lacking), Vec::new())?;
+        }
+        Ok(())
+    }
+
+    fn pending_len(&self) -> usize {
+        self.queries.iter().map(VecDeque::len).sum::<usize>()
+            + self.pushes.iter().map(VecDeque::len).sum::<usize>()
+    }
+
+    fn check_pending<E>(&self) -> Result<(), SyncError<E>> {
+        if self.pending_len() >= self.limits.max_pending {
+            return Err(SyncError::TooMuchWork {
+                max: self.limits.max_pending,
+            });
+        }
+        Ok(())
+    }
+
+    fn queue<E>(&mut self, query: Query, keys: Vec<SyncKey>) -> Result<(), SyncError<E>> {
+        self.check_pending()?;
+        let class = SyncClass::of_range(query.range()).index();
+        self.queries[class].push_back(Pending { query, keys });
+        Ok(())
+    }
+
+    fn queue_push<E>(&mut self, push: Push) -> Result<(), SyncError<E>> {
+        self.check_pending()?;
+        let class = match &push {
+            Push::Key(key) => key.class(),
+            Push::Range(range, _) => SyncClass::of_range(range),
+        };
+        self.pushes[class.index()].push_back(push);
+        Ok(())
+    }
+
+    /// Builds the next request from the first class with work left, so that
+    /// no listing moves before every certificate and revocation has.
+    fn next_request<S: SyncSource>(&mut self, source: &S) -> Result<Step, SyncError<S::Error>> {
+        let Some(class) =
+            (0..3).find(|&c| !self.queries[c].is_empty() || !self.pushes[c].is_empty())
+        else {
+            return Ok(Step::Done(self.outcome));
+        };
+        if self.outcome.rounds >= self.limits.max_rounds {
+            return Err(SyncError::TooManyRounds {
+                max: self.limits.max_rounds,
+            });
+        }
+        let take = self.queries[class].len().min(MAX_QUERIES);
+        self.in_flight = self.queries[class].drain(..take).collect();
+        let mut request = Request {
+            queries: self.in_flight.iter().map(|p| p.query.clone()).collect(),
+            push: Vec::new(),
+        };
+        let mut budget = record_budget(encode(&request).len());
+        self.fill_pushes(class, &mut request.push, &mut budget, source)?;
+        self.outcome.rounds += 1;
+        self.outcome.queries += request.queries.len() as u64;
+        self.outcome.pushed += request.push.len() as u64;
+        Ok(Step::Send(request))
+    }
+
+    fn fill_pushes<S: SyncSource>(
+        &mut self,
+        class: usize,
+        records: &mut Vec<ByteBuf>,
+        budget: &mut usize,
+        source: &S,
+    ) -> Result<(), SyncError<S::Error>> {
+        while let Some(push) = self.pushes[class].pop_front() {
+            match push {
+                Push::Key(key) => {
+                    let Some(record) = source.record(&key).map_err(SyncError::Source)? else {
+                        continue;
+                    };
+                    if !self.add_push(records, budget, record) {
+                        self.pushes[class].push_front(Push::Key(key));
+                        return Ok(());
+                    }
+                }
+                Push::Range(range, after) => {
+                    let room = MAX_RECORDS_PER_MESSAGE - records.len();
+                    let page = source
+                        .items(&range, after.as_ref(), room)
+                        .map_err(SyncError::Source)?;
+                    let mut cursor = after;
+                    for (key, _) in &page {
+                        let Some(record) = source.record(key).map_err(SyncError::Source)? else {
+                            cursor = Some(*key);
+                            continue;
+                        };
+                        if !self.add_push(records, budget, record) {
+                            self.pushes[class].push_front(Push::Range(range, cursor));
+                            return Ok(());
+                        }
+                        cursor = Some(*key);
+                    }
+                    if page.len() == room {
+                        // The page filled the message: continue next round.
+                        self.pushes[class].push_front(Push::Range(range, cursor));
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a record to push; a record too large for even an empty message
+    /// is dropped rather than retried forever.
+    fn add_push(&self, records: &mut Vec<ByteBuf>, budget: &mut usize, record: Vec<u8>) -> bool {
+        let fits_empty = record.len() + RECORD_HEADER_BYTES <= record_budget(0);
+        try_add_record(records, budget, record) || (!fits_empty && records.is_empty())
+    }
+}
+
+/// An in-memory replica for tests and benchmarks of reconciliation: the test
+/// double of the store. Fingerprints come from prefix sums over the sorted
+/// items, rebuilt after a change.
+#[cfg(any(test, feature = "fixtures"))]
+pub mod memory {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::convert::Infallible;
+    use std::ops::Bound;
+    use std::sync::Arc;
+
+    use super::{Fingerprint, SyncKey, SyncRange, SyncSource};
+    use crate::model::RecordHash;
+
+    #[derive(Clone, Default)]
+    pub struct MemorySource {
+        items: BTreeMap<SyncKey, (RecordHash, Arc<[u8]>)>,
+        /// Sorted keys and the fingerprints of every prefix of them.
+        index: RefCell<Option<(Vec<SyncKey>, Vec<Fingerprint>)>>,
+    }
+
+    impl MemorySource {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Stores an item, replacing what the key held.
+        pub fn insert(&mut self, key: SyncKey, digest: RecordHash, record: Arc<[u8]>) {
+            self.items.insert(key, (digest, record));
+            self.index.replace(None);
+        }
+
+        pub fn remove(&mut self, key: &SyncKey) {
+            self.items.remove(key);
+            self.index.replace(None);
+        }
+
+        pub fn get(&self, key: &SyncKey) -> Option<&(RecordHash, Arc<[u8]>)> {
+            self.items.get(key)
+        }
+
+        pub fn len(&self) -> usize {
+            self.items.len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.items.is_empty()
+        }
+
+        /// Every (key, digest), in key order.
+        pub fn digests(&self) -> Vec<(SyncKey, RecordHash)> {
+            self.items.iter().map(|(k, (d, _))| (*k, *d)).collect()
+        }
+
+        fn position(keys: &[SyncKey], bound: Option<SyncKey>) -> usize {
+            bound.map_or(keys.len(), |b| keys.partition_point(|k| *k < b))
+        }
+    }
+
+    impl SyncSource for MemorySource {
+        type Error = Infallible;
+
+        fn fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, Infallible> {
+            let mut index = self.index.borrow_mut();
+            let (keys, sums) = index.get_or_insert_with(|| {
+                let mut sums = Vec::with_capacity(self.items.len() + 1);
+                let mut acc = Fingerprint::EMPTY;
+                sums.push(acc);
+                for (key, (digest, _)) in &self.items {
+                    acc += Fingerprint::of_item(key, digest);
+                    sums.push(acc);
+                }
+                (self.items.keys().copied().collect(), sums)
+            });
+            let start = Self::position(keys, Some(range.start()));
+            let end = Self::position(keys, range.end());
+            Ok(sums[end] - sums[start])
+        }
+
+        fn items(
+            &self,
+            range: &SyncRange,
+            after: Option<&SyncKey>,
+            limit: usize,
+        ) -> Result<Vec<(SyncKey, RecordHash)>, Infallible> {
+            let lower = match after {
+                Some(after) if *after >= range.start() => Bound::Excluded(*after),
+                _ => Bound::Included(range.start()),
+            };
+            let upper = range.end().map_or(Bound::Unbounded, Bound::Excluded);
+            Ok(self
+                .items
+                .range((lower, upper))
+                .take(limit)
+                .map(|(k, (d, _))| (*k, *d))
+                .collect())
+        }
+
+        fn record(&self, key: &SyncKey) -> Result<Option<Vec<u8>>, Infallible> {
+            Ok(self.items.get(key).map(|(_, bytes)| bytes.to_vec()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(first: u8) -> SyncKey {
+        let mut k = [0x11; 32];
+        k[0] = first;
+        SyncKey(k)
+    }
+
+    #[test]
+    fn ranges_split_into_their_children() {
+        let root = SyncRange::ROOT;
+        assert_eq!(root.end(), None);
+        let children = root.children().unwrap();
+        assert_eq!(children[2].start().0[0], 0x80);
+        assert_eq!(children[2].start().0[1..], [0; 31]);
+        assert_eq!(children[1].end(), Some(children[2].start()));
+        assert_eq!(children[3].end(), None);
+        for k in [key(0x00), key(0x7f), key(0x80), key(0xff)] {
+            assert_eq!(children.iter().filter(|c| c.contains(&k)).count(), 1);
+            assert!(children[usize::from(k.0[0] >> 6)].contains(&k));
+        }
+        let deep = SyncRange::new(&key(0xab), 10).unwrap();
+        assert_eq!(deep.start().0[..2], [0xab, 0x00]);
+        assert_eq!(deep.end().unwrap().0[..2], [0xab, 0x40]);
+        assert!(SyncRange::new(&key(0), 3).is_none());
+        assert!(SyncRange::new(&key(0), MAX_PREFIX_BITS + 2).is_none());
+        assert!(SyncRange::new(&key(0), MAX_PREFIX_BITS)
+            .unwrap()
+            .children()
+            .is_none());
+    }
+
+    #[test]
+    fn fingerprints_add_and_subtract_modulo_2_256() {
+        let a = Fingerprint::of_item(&key(1), &FixedBytes([1; 32]));
+        let b = Fingerprint::of_item(&key(2), &FixedBytes([2; 32]));
+        assert_eq!((a + b) - b, a);
+        assert_eq!(a + b, b + a);
+        assert_eq!((a + b).count, 2);
+        let max = Fingerprint {
+            count: 1,
+            sum: [0xff; 32],
+        };
+        let one = Fingerprint {
+            count: 1,
+            sum: {
+                let mut s = [0; 32];
+                s[0] = 1;
+                s
+            },
+        };
+        assert_eq!((max + one).sum, [0; 32], "the sum wraps modulo 2^256");
+        assert_eq!(Fingerprint::EMPTY - one + one, Fingerprint::EMPTY);
+    }
+
+    #[test]
+    fn sync_keys_carry_their_class_in_the_first_two_bits() {
+        let hash = FixedBytes([7; 32]);
+        let author = crate::fixtures::key(1).public();
+        let cert = SyncKey::of_slot(&SlotKey::Certificate(hash));
+        let revocation = SyncKey::of_slot(&SlotKey::Revocation(hash));
+        let listing = SyncKey::of_slot(&SlotKey::Listing {
+            author,
+            id: FixedBytes([3; 16]),
+        });
+        assert_eq!(cert.class(), SyncClass::Certificate);
+        assert_eq!(revocation.class(), SyncClass::Revocation);
+        assert_eq!(listing.class(), SyncClass::Listing);
+        assert!(cert < revocation && revocation < listing);
+        let plain: [u8; 32] = Sha256::digest(slot_bytes(&SlotKey::Certificate(hash))).into();
+        assert_eq!(
+            cert.0[1..],
+            plain[1..],
+            "only the class bits differ from the hash"
+        );
+        assert_eq!(cert.0[0] & 0x3f, plain[0] & 0x3f);
+    }
+}
