@@ -1,1 +1,1094 @@
-//! (being written)
+//! The control API: HTTP/JSON on loopback, for the `mutua` CLI and (later) a
+//! web page. `node/openapi.yaml` is its description; keep both in step.
+//!
+//! Every request but `GET /v1/health` (and `GET /metrics` when configured
+//! public) needs `Authorization: Bearer <token>`, the token being the
+//! content of `<data dir>/api.token`. Errors are
+//! `{"error": {"code", "message", "field"?}}` with a stable `code`: the rule
+//! code of the protocol for a refused record, otherwise one of the codes
+//! listed in the OpenAPI document.
+//!
+//! Writes (publish, update, withdraw, certificates) sign with a hosted key,
+//! go through the ingest pipeline like any record (so the node never
+//! publishes what it would refuse from a peer), are durable when the
+//! response says so, and only then are gossiped.
+
+pub mod json;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use mutua_protocol::{
+    Certificate, ListingId, MembershipError, Payload, PublicKey, RecordError, RecordHash,
+    Revocation, SecretKey, SignedRecord, SlotKey, Timestamp, Withdrawal,
+};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::datadir::{DataDir, HostedPublisher};
+use crate::ingest::{Ingest, IngestError};
+use crate::metrics::NodeMetrics;
+use crate::network::NetworkHandle;
+use json::{
+    CertificateJson, ImportRequest, IssueRequest, ListingContent, ListingJson, RecordJson,
+    RevokeRequest,
+};
+
+/// Default validity of a certificate issued without `valid_until`.
+const DEFAULT_CERTIFICATE_DAYS: u64 = 3 * 365;
+/// Items in a page of query results when `limit` is not given.
+const DEFAULT_PAGE: usize = 20;
+/// Most items in a page (the store's limit).
+const MAX_PAGE: usize = 500;
+/// Radius of a `near` query without `radius_km`.
+const DEFAULT_RADIUS_KM: f64 = 20.0;
+/// Most per-record errors listed in an import report.
+const MAX_IMPORT_ERRORS: usize = 100;
+const DAY: u64 = mutua_protocol::rules::DAY_SECS;
+
+/// What the handlers share: the node's parts and its hosted keys.
+pub struct NodeState {
+    pub federation: String,
+    pub anchors: Vec<PublicKey>,
+    pub default_lifetime_days: u64,
+    pub store: mutua_store::Store,
+    pub ingest: Ingest,
+    pub network: NetworkHandle,
+    pub metrics: Arc<NodeMetrics>,
+    pub datadir: DataDir,
+    pub publishers: Vec<HostedPublisher>,
+    pub anchor: Option<SecretKey>,
+    pub started: Instant,
+    /// Serialises read-modify-write of slots (update, withdraw), so that two
+    /// concurrent updates never sign the same version.
+    pub writes: tokio::sync::Mutex<()>,
+}
+
+/// How the API is exposed.
+#[derive(Clone, Debug)]
+pub struct ApiOptions {
+    pub token: String,
+    pub metrics_public: bool,
+    pub max_body_bytes: usize,
+    pub max_import_bytes: usize,
+}
+
+type Shared = Arc<NodeState>;
+
+/// The router with every endpoint, authentication and body limits.
+pub fn router(state: Shared, options: &ApiOptions) -> Router {
+    let token: Arc<str> = options.token.clone().into();
+    let metrics = Router::new().route("/metrics", get(metrics));
+    let mut protected = Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/peers", get(peers))
+        .route("/v1/records", get(query))
+        .route("/v1/records/{author}/{id}", get(get_listing))
+        .route("/v1/listings", post(publish))
+        .route("/v1/listings/{id}", put(update).delete(withdraw))
+        .route("/v1/certificates", post(issue))
+        .route("/v1/certificates/{hash}", get(get_certificate))
+        .route("/v1/certificates/{hash}/revoke", post(revoke))
+        .route("/v1/members", get(members))
+        .route("/v1/export", get(export))
+        .route(
+            "/v1/import",
+            post(import).layer(DefaultBodyLimit::max(options.max_import_bytes)),
+        );
+    let mut public = Router::new().route("/v1/health", get(health));
+    if options.metrics_public {
+        public = public.merge(metrics);
+    } else {
+        protected = protected.merge(metrics);
+    }
+    let protected = protected.route_layer(middleware::from_fn(move |req, next| {
+        require_token(token.clone(), req, next)
+    }));
+    public
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_such_endpoint",
+                "no such endpoint (see node/openapi.yaml)",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            )
+        })
+        .with_state(state)
+}
+
+async fn require_token(token: Arc<str>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(given) if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) => {
+            next.run(req).await
+        }
+        _ => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token (it is in <data dir>/api.token, renewed at each start)",
+        )
+        .into_response(),
+    }
+}
+
+/// Compares without an early exit, so response time tells nothing about how
+/// much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+// ---------------------------------------------------------------- errors
+
+/// An error response: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: Cow<'static, str>,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: Cow::Borrowed(code),
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    fn internal(code: &'static str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(code, %error, "control API request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, error.to_string())
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: Cow::Borrowed(e.code()),
+            field: e.field().map(str::to_owned),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<MembershipError> for ApiError {
+    fn from(e: MembershipError) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: Cow::Borrowed(e.code()),
+            field: None,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Rejected(rejection) => match rejection {
+                mutua_store::Rejection::Record(e) => e.into(),
+                mutua_store::Rejection::Membership(e) => e.into(),
+                other => ApiError {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    code: Cow::Borrowed(other.code()),
+                    field: None,
+                    message: other.to_string(),
+                },
+            },
+            other => ApiError::internal("store_error", other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(field) = self.field {
+            error["field"] = field.into();
+        }
+        (self.status, axum::Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// A JSON body whose rejections are API errors (naming the field serde
+/// stumbled on, or the size limit).
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(e) => Err(json_rejection(e)),
+        }
+    }
+}
+
+fn json_rejection(e: JsonRejection) -> ApiError {
+    match e {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        ),
+        e if e.status() == StatusCode::PAYLOAD_TOO_LARGE => body_too_large(),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(
+            "invalid_body",
+            std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string()),
+        ),
+        e => ApiError::bad_request("invalid_json", e.body_text()),
+    }
+}
+
+fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        "the request body is larger than this endpoint accepts (api.max_body_bytes, api.max_import_bytes)",
+    )
+}
+
+fn query_rejection(e: QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_parameter", e.body_text())
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// Seconds since the epoch by the system clock.
+pub fn unix_now() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn parse_key(text: &str, field: &str) -> Result<PublicKey, ApiError> {
+    text.parse().map_err(|e| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("{text:?} is not a key id: {e}"),
+        )
+        .with_field(field)
+    })
+}
+
+fn parse_listing_id(text: &str) -> Result<ListingId, ApiError> {
+    ListingId::from_hex(text).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("{text:?} is not a listing id (32 hexadecimal digits)"),
+        )
+        .with_field("id")
+    })
+}
+
+fn parse_hash(text: &str) -> Result<RecordHash, ApiError> {
+    mutua_protocol::unhex(text)
+        .and_then(|b| b.try_into().ok())
+        .map(mutua_protocol::FixedBytes)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("{text:?} is not a record hash (64 hexadecimal digits)"),
+            )
+            .with_field("hash")
+        })
+}
+
+/// `?as=<publisher>`: which hosted collectivity signs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AsPublisher {
+    #[serde(rename = "as")]
+    publisher: Option<String>,
+}
+
+impl NodeState {
+    fn publisher(&self, name: &str) -> Result<&HostedPublisher, ApiError> {
+        self.publishers
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "unknown_publisher",
+                    format!(
+                        "this node hosts no publisher named {name:?} (hosted: {})",
+                        self.publisher_names()
+                    ),
+                )
+                .with_field("as")
+            })
+    }
+
+    fn publisher_names(&self) -> String {
+        let names: Vec<_> = self.publishers.iter().map(|p| p.name.as_str()).collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    /// The publisher named by `?as=`, or the only one hosted.
+    fn choose_publisher(&self, name: Option<&str>) -> Result<&HostedPublisher, ApiError> {
+        match (name, self.publishers.as_slice()) {
+            (Some(name), _) => self.publisher(name),
+            (None, [only]) => Ok(only),
+            (None, _) => Err(ApiError::bad_request(
+                "publisher_required",
+                format!(
+                    "name the publishing collectivity with ?as=<name> (hosted: {})",
+                    self.publisher_names()
+                ),
+            )
+            .with_field("as")),
+        }
+    }
+
+    /// The key that signs as `issuer`: `anchor`, a hosted publisher's name,
+    /// or by default the anchor key.
+    fn issuer_key(&self, issuer: Option<&str>) -> Result<&SecretKey, ApiError> {
+        match issuer {
+            Some("anchor") | None => self.anchor.as_ref().ok_or_else(|| {
+                ApiError::bad_request(
+                    "no_anchor_key",
+                    "this node holds no anchor key: name a hosted publisher allowed to admit as issuer",
+                )
+                .with_field("issuer")
+            }),
+            Some(name) => self.publisher(name).map(|p| &p.key).map_err(|e| e.with_field("issuer")),
+        }
+    }
+
+    /// Signs `payload`, checks it against the time rules, ingests it (durable
+    /// on return), then gossips it. A gossip failure (no peer yet) is
+    /// reported but is not an error: anti-entropy will carry the record.
+    async fn sign_and_publish(
+        &self,
+        key: &SecretKey,
+        payload: Payload,
+    ) -> Result<Published, ApiError> {
+        let record = mutua_protocol::seal(key, &payload)?;
+        mutua_protocol::rules::check_time(record.payload(), unix_now())?;
+        self.ingest.ingest_local(record.clone()).await?;
+        let gossip = match self.network.publish(record.bytes().to_vec()).await {
+            Ok(report) => json!(report),
+            Err(e) => {
+                tracing::info!(error = %e, hash = %record.hash().to_hex(), "record stored; gossip deferred to sync");
+                json!({ "error": e.to_string() })
+            }
+        };
+        Ok(Published { record, gossip })
+    }
+
+    /// The current record in a hosted publisher's slot `id`.
+    fn current(
+        &self,
+        author: &PublicKey,
+        id: &ListingId,
+    ) -> Result<Option<SignedRecord>, ApiError> {
+        self.store
+            .get(&SlotKey::Listing {
+                author: *author,
+                id: *id,
+            })
+            .map_err(|e| ApiError::internal("store_error", e))
+    }
+}
+
+struct Published {
+    record: SignedRecord,
+    gossip: serde_json::Value,
+}
+
+impl Published {
+    fn response(self, status: StatusCode) -> Response {
+        (
+            status,
+            axum::Json(json!({
+                "record": RecordJson::of(&self.record),
+                "envelope": mutua_protocol::hex(self.record.bytes()),
+                "gossip": self.gossip,
+            })),
+        )
+            .into_response()
+    }
+}
+
+// ---------------------------------------------------------------- handlers
+
+fn stats_json(s: &mutua_store::StoreStats) -> serde_json::Value {
+    json!({
+        "certificates": s.certificates,
+        "revocations": s.revocations,
+        "offers": s.offers,
+        "needs": s.needs,
+        "withdrawals": s.withdrawals,
+        "total": s.total,
+        "disk_bytes": s.disk_bytes,
+    })
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+    if let Ok(stats) = state.store.stats() {
+        state.metrics.store.observe(&stats);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+#[derive(Serialize)]
+struct PublisherStatus {
+    name: String,
+    key: String,
+    /// `member`, or the membership error code (`not_a_member`, `revoked`…).
+    membership: &'static str,
+    may_admit: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_until: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+async fn status(State(state): State<Shared>) -> Result<impl IntoResponse, ApiError> {
+    let network = state
+        .network
+        .status()
+        .await
+        .map_err(|e| ApiError::internal("network_unavailable", e))?;
+    let stats = state
+        .store
+        .stats()
+        .map_err(|e| ApiError::internal("store_error", e))?;
+    let now = unix_now();
+    let mut publishers = Vec::with_capacity(state.publishers.len());
+    for p in &state.publishers {
+        let key = p.key.public();
+        let membership = state
+            .store
+            .membership(&key, now)
+            .map_err(|e| ApiError::internal("store_error", e))?;
+        publishers.push(match membership {
+            Ok(m) => PublisherStatus {
+                name: p.name.clone(),
+                key: key.key_id(),
+                membership: "member",
+                may_admit: m.may_admit,
+                valid_until: m.certificate.map(|c| c.valid_until),
+                message: None,
+            },
+            Err(e) => PublisherStatus {
+                name: p.name.clone(),
+                key: key.key_id(),
+                membership: e.code(),
+                may_admit: false,
+                valid_until: None,
+                message: Some(e.to_string()),
+            },
+        });
+    }
+    Ok(axum::Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "federation": state.federation,
+        "anchors": state.anchors.iter().map(PublicKey::key_id).collect::<Vec<_>>(),
+        "anchor_key": state.anchor.as_ref().map(|k| k.public().key_id()),
+        "uptime_secs": state.started.elapsed().as_secs(),
+        "network": network,
+        "store": stats_json(&stats),
+        "publishers": publishers,
+    })))
+}
+
+async fn peers(State(state): State<Shared>) -> Result<impl IntoResponse, ApiError> {
+    let peers = state
+        .network
+        .peers()
+        .await
+        .map_err(|e| ApiError::internal("network_unavailable", e))?;
+    Ok(axum::Json(json!({ "peers": peers })))
+}
+
+/// `GET /v1/records` parameters: every store filter. Lists (`kind`, `tag`,
+/// `author`) are comma-separated.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordsParams {
+    side: Option<String>,
+    kind: Option<String>,
+    tag: Option<String>,
+    text: Option<String>,
+    insee: Option<String>,
+    epci: Option<String>,
+    departement: Option<String>,
+    near: Option<String>,
+    radius_km: Option<f64>,
+    available: Option<String>,
+    author: Option<String>,
+    sort: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn invalid_param(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_parameter", message).with_field(field)
+}
+
+fn split_list(text: Option<&str>) -> impl Iterator<Item = &str> {
+    text.into_iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+impl RecordsParams {
+    /// The store query these parameters describe, at time `now`.
+    fn to_query(&self, now: Timestamp) -> Result<mutua_store::Query, ApiError> {
+        use mutua_store::{Area, Center, Near, Side, Sort};
+        let side = match self.side.as_deref() {
+            None | Some("both") => Side::Both,
+            Some("offer") => Side::Offers,
+            Some("need") => Side::Needs,
+            Some(other) => {
+                return Err(invalid_param(
+                    "side",
+                    format!("{other:?}: use offer, need or both"),
+                ))
+            }
+        };
+        let kinds = split_list(self.kind.as_deref())
+            .map(|k| {
+                mutua_protocol::ResourceKind::parse(k).ok_or_else(|| {
+                    let all: Vec<_> = mutua_protocol::ResourceKind::ALL
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect();
+                    invalid_param("kind", format!("{k:?} is not a kind ({})", all.join(", ")))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let authors = split_list(self.author.as_deref())
+            .map(|a| parse_key(a, "author"))
+            .collect::<Result<_, _>>()?;
+        let areas: Vec<Area> = [
+            self.insee.clone().map(Area::Commune),
+            self.epci.clone().map(Area::Epci),
+            self.departement.clone().map(Area::Departement),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if areas.len() > 1 {
+            return Err(invalid_param(
+                "insee",
+                "give at most one of insee, epci and departement",
+            ));
+        }
+        let near = match &self.near {
+            None if self.radius_km.is_some() => {
+                return Err(invalid_param(
+                    "near",
+                    "radius_km needs near (lat,lon or an INSEE code)",
+                ))
+            }
+            None => None,
+            Some(text) => {
+                let center = match text.split_once(',') {
+                    Some((lat, lon)) => {
+                        let lat: f64 = lat
+                            .trim()
+                            .parse()
+                            .map_err(|_| invalid_param("near", "latitude is not a number"))?;
+                        let lon: f64 = lon
+                            .trim()
+                            .parse()
+                            .map_err(|_| invalid_param("near", "longitude is not a number"))?;
+                        Center::Point(mutua_protocol::GeoPoint::from_degrees(lat, lon))
+                    }
+                    None => Center::Commune(text.trim().to_owned()),
+                };
+                Some(Near {
+                    center,
+                    radius_km: self.radius_km.unwrap_or(DEFAULT_RADIUS_KM),
+                })
+            }
+        };
+        let available_at = match self.available.as_deref() {
+            None => None,
+            Some("now") => Some(now),
+            Some(t) => Some(t.parse().map_err(|_| {
+                invalid_param("available", "use \"now\" or a time in Unix seconds")
+            })?),
+        };
+        let sort = match self.sort.as_deref() {
+            None | Some("recency") => Sort::Recency,
+            Some("distance") => Sort::Distance,
+            Some(other) => {
+                return Err(invalid_param(
+                    "sort",
+                    format!("{other:?}: use recency or distance"),
+                ))
+            }
+        };
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(invalid_param(
+                "limit",
+                format!("must be between 1 and {}", MAX_PAGE),
+            ));
+        }
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: mutua_store::QueryError| invalid_param("cursor", e.to_string()))?;
+        Ok(mutua_store::Query {
+            side,
+            kinds,
+            tags: split_list(self.tag.as_deref()).map(str::to_owned).collect(),
+            authors,
+            text: self.text.clone(),
+            area: areas.into_iter().next(),
+            near,
+            available_at,
+            sort,
+            limit,
+            cursor,
+        })
+    }
+}
+
+/// One query result: the listing and, for a radius query, its distance.
+#[derive(Serialize)]
+struct HitJson {
+    #[serde(flatten)]
+    listing: ListingJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance_km: Option<f64>,
+}
+
+async fn query(
+    State(state): State<Shared>,
+    params: Result<Query<RecordsParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(params) = params.map_err(query_rejection)?;
+    let now = unix_now();
+    let query = params.to_query(now)?;
+    let store = state.store.clone();
+    let page = tokio::task::spawn_blocking(move || store.query(&query, now))
+        .await
+        .map_err(|e| ApiError::internal("store_error", e))?
+        .map_err(|e| match e {
+            mutua_store::QueryError::Store(e) => ApiError::internal("store_error", e),
+            mutua_store::QueryError::Invalid { field, reason } => invalid_param(field, reason),
+            mutua_store::QueryError::UnknownArea { field, .. } => {
+                ApiError::bad_request("unknown_area", e.to_string()).with_field(field)
+            }
+            mutua_store::QueryError::NoCoordinates { .. } => {
+                ApiError::bad_request("no_coordinates", e.to_string()).with_field("near")
+            }
+            e => ApiError::bad_request("invalid_query", e.to_string()),
+        })?;
+    let items: Vec<_> = page
+        .hits
+        .iter()
+        .filter_map(|hit| {
+            ListingJson::from_payload(&hit.payload, &hit.hash).map(|listing| HitJson {
+                listing,
+                distance_km: hit.distance_km,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "items": items,
+        "next_cursor": page.next.map(|c| c.to_string()),
+    })))
+}
+
+async fn get_listing(
+    State(state): State<Shared>,
+    Path((author, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let author = parse_key(&author, "author")?;
+    let id = parse_listing_id(&id)?;
+    match state.current(&author, &id)? {
+        Some(record) => Ok(axum::Json(RecordJson::of(&record)).into_response()),
+        None => Err(ApiError::not_found(
+            "not_found",
+            "no such listing in this node's replica",
+        )),
+    }
+}
+
+async fn get_certificate(
+    State(state): State<Shared>,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
+    let hash = parse_hash(&hash)?;
+    match state.store.get(&SlotKey::Certificate(hash)) {
+        Ok(Some(record)) => Ok(axum::Json(RecordJson::of(&record)).into_response()),
+        Ok(None) => Err(ApiError::not_found(
+            "not_found",
+            "no such certificate in this node's replica",
+        )),
+        Err(e) => Err(ApiError::internal("store_error", e)),
+    }
+}
+
+async fn publish(
+    State(state): State<Shared>,
+    who: Result<Query<AsPublisher>, QueryRejection>,
+    Body(content): Body<ListingContent>,
+) -> Result<Response, ApiError> {
+    let Query(who) = who.map_err(query_rejection)?;
+    let publisher = state.choose_publisher(who.publisher.as_deref())?;
+    let mut id = [0u8; 16];
+    OsRng.fill_bytes(&mut id);
+    let now = unix_now();
+    let expiry = now + state.default_lifetime_days * DAY;
+    let (side, listing) = content.into_listing(
+        publisher.key.public(),
+        mutua_protocol::FixedBytes(id),
+        1,
+        now,
+        expiry,
+    );
+    let published = state
+        .sign_and_publish(&publisher.key, side.payload(listing))
+        .await?;
+    tracing::info!(publisher = %publisher.name, hash = %published.record.hash().to_hex(), "listing published");
+    Ok(published.response(StatusCode::CREATED))
+}
+
+/// The hosted publisher owning slot `id` and the current record there.
+fn owned_slot<'a>(
+    state: &'a NodeState,
+    publisher: Option<&str>,
+    id: &ListingId,
+) -> Result<(&'a HostedPublisher, SignedRecord), ApiError> {
+    let candidates: Vec<&HostedPublisher> = match publisher {
+        Some(name) => vec![state.publisher(name)?],
+        None => state.publishers.iter().collect(),
+    };
+    for p in candidates {
+        if let Some(record) = state.current(&p.key.public(), id)? {
+            return Ok((p, record));
+        }
+    }
+    Err(ApiError::not_found(
+        "not_found",
+        "no listing with this id by a publisher hosted here",
+    )
+    .with_field("id"))
+}
+
+fn current_version(record: &SignedRecord) -> Result<u64, ApiError> {
+    match record.payload() {
+        Payload::Offer(l) | Payload::Need(l) => Ok(l.version),
+        Payload::Withdrawal(_) => Err(ApiError::new(
+            StatusCode::GONE,
+            "withdrawn",
+            "this listing was withdrawn; publish a new one instead",
+        )),
+        _ => Err(ApiError::internal(
+            "store_error",
+            "a listing slot holds a non-listing record",
+        )),
+    }
+}
+
+async fn update(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    who: Result<Query<AsPublisher>, QueryRejection>,
+    Body(content): Body<ListingContent>,
+) -> Result<Response, ApiError> {
+    let Query(who) = who.map_err(query_rejection)?;
+    let id = parse_listing_id(&id)?;
+    let _guard = state.writes.lock().await;
+    let (publisher, current) = owned_slot(&state, who.publisher.as_deref(), &id)?;
+    let version = current_version(&current)? + 1;
+    let now = unix_now();
+    let expiry = now + state.default_lifetime_days * DAY;
+    let (side, listing) = content.into_listing(publisher.key.public(), id, version, now, expiry);
+    let published = state
+        .sign_and_publish(&publisher.key, side.payload(listing))
+        .await?;
+    Ok(published.response(StatusCode::OK))
+}
+
+async fn withdraw(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    who: Result<Query<AsPublisher>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(who) = who.map_err(query_rejection)?;
+    let id = parse_listing_id(&id)?;
+    let _guard = state.writes.lock().await;
+    let (publisher, current) = owned_slot(&state, who.publisher.as_deref(), &id)?;
+    let withdrawal = Withdrawal {
+        author: publisher.key.public(),
+        id,
+        version: current_version(&current)? + 1,
+        withdrawn_at: unix_now(),
+    };
+    let published = state
+        .sign_and_publish(&publisher.key, Payload::Withdrawal(withdrawal))
+        .await?;
+    Ok(published.response(StatusCode::OK))
+}
+
+async fn issue(
+    State(state): State<Shared>,
+    Body(req): Body<IssueRequest>,
+) -> Result<Response, ApiError> {
+    let key = state.issuer_key(req.issuer.as_deref())?;
+    let now = unix_now();
+    let valid_from = req.valid_from.unwrap_or(now);
+    let certificate = Certificate {
+        issuer: key.public(),
+        subject: req.subject,
+        siren: req.siren,
+        name: req.name,
+        body: req.body,
+        insee: req.insee,
+        may_admit: req.may_admit,
+        issued_at: now,
+        valid_from,
+        valid_until: req
+            .valid_until
+            .unwrap_or(valid_from + DEFAULT_CERTIFICATE_DAYS * DAY),
+    };
+    let published = state
+        .sign_and_publish(key, Payload::Certificate(certificate))
+        .await?;
+    // A certificate for a collectivity hosted here is kept beside its key,
+    // so it is re-announced at every start.
+    if let Some(hosted) = state
+        .publishers
+        .iter()
+        .find(|p| p.key.public() == req.subject)
+    {
+        state
+            .datadir
+            .write_certificate(&hosted.name, published.record.bytes())
+            .map_err(|e| ApiError::internal("datadir_error", e))?;
+    }
+    Ok(published.response(StatusCode::CREATED))
+}
+
+async fn revoke(
+    State(state): State<Shared>,
+    Path(hash): Path<String>,
+    Body(req): Body<RevokeRequest>,
+) -> Result<Response, ApiError> {
+    let hash = parse_hash(&hash)?;
+    let record = state
+        .store
+        .get(&SlotKey::Certificate(hash))
+        .map_err(|e| ApiError::internal("store_error", e))?
+        .ok_or_else(|| {
+            ApiError::not_found("not_found", "no such certificate in this node's replica")
+        })?;
+    let Payload::Certificate(certificate) = record.payload() else {
+        return Err(ApiError::not_found(
+            "not_found",
+            "that hash is not a certificate",
+        ));
+    };
+    // By default the key that issued it, when hosted here; else the anchor.
+    let key = match req.issuer.as_deref() {
+        Some(issuer) => state.issuer_key(Some(issuer))?,
+        None => match state
+            .publishers
+            .iter()
+            .map(|p| &p.key)
+            .chain(state.anchor.as_ref())
+            .find(|k| k.public() == certificate.issuer)
+        {
+            Some(key) => key,
+            None => state.issuer_key(None)?,
+        },
+    };
+    let revocation = Revocation {
+        issuer: key.public(),
+        certificate: hash,
+        reason: req.reason,
+        revoked_at: unix_now(),
+    };
+    let published = state
+        .sign_and_publish(key, Payload::Revocation(revocation))
+        .await?;
+    Ok(published.response(StatusCode::CREATED))
+}
+
+async fn members(State(state): State<Shared>) -> Result<impl IntoResponse, ApiError> {
+    let now = unix_now();
+    let store_error = |e| ApiError::internal("store_error", e);
+    let certificates = state.store.certificates().map_err(store_error)?;
+    let mut members = Vec::with_capacity(certificates.len());
+    for (hash, certificate, revoked) in certificates {
+        let membership = match state
+            .store
+            .membership(&certificate.subject, now)
+            .map_err(store_error)?
+        {
+            Ok(_) => "member",
+            Err(e) => e.code(),
+        };
+        members.push(json!({
+            "certificate": CertificateJson::of(&certificate, hash.to_hex()),
+            "revoked": revoked,
+            "membership": membership,
+        }));
+    }
+    Ok(axum::Json(json!({ "members": members })))
+}
+
+/// Every stored record as hex envelopes, the body `POST /v1/import` takes.
+async fn export(State(state): State<Shared>) -> Result<impl IntoResponse, ApiError> {
+    let store = state.store.clone();
+    let records = tokio::task::spawn_blocking(move || {
+        store
+            .export()
+            .map(|r| r.map(|record| mutua_protocol::hex(record.bytes())))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| ApiError::internal("store_error", e))?
+    .map_err(|e| ApiError::internal("store_error", e))?;
+    Ok(axum::Json(json!({ "records": records })))
+}
+
+/// Imports envelopes: a JSON body `{"records": ["<hex>", …]}`. Each goes
+/// through the ingest pipeline; the report counts outcomes by code.
+async fn import(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            body_too_large()
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    })?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send {\"records\": [hex envelopes]} as Content-Type: application/json",
+        ));
+    }
+    let req: ImportRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let mut report = ImportReport::default();
+    for (index, text) in req.records.iter().enumerate() {
+        let Some(bytes) = mutua_protocol::unhex(text.trim()) else {
+            report.error(index, "invalid_hex", "not hexadecimal".into());
+            continue;
+        };
+        match state
+            .ingest
+            .ingest(bytes, crate::ingest::Source::Import)
+            .await
+        {
+            crate::ingest::IngestOutcome::Accepted(_) => report.accepted += 1,
+            crate::ingest::IngestOutcome::Ignored { code, .. } => {
+                *report.ignored.entry(code.to_string()).or_default() += 1
+            }
+            crate::ingest::IngestOutcome::Rejected { code, message } => {
+                report.error(index, code, message)
+            }
+        }
+    }
+    Ok(axum::Json(report))
+}
+
+#[derive(Default, Serialize)]
+struct ImportReport {
+    accepted: u64,
+    /// Counts by code (`duplicate`, `stale`, `expired`…).
+    ignored: std::collections::BTreeMap<String, u64>,
+    rejected: u64,
+    /// The first rejections, with the index of the record in the request.
+    errors: Vec<serde_json::Value>,
+}
+
+impl ImportReport {
+    fn error(&mut self, index: usize, code: &str, message: String) {
+        self.rejected += 1;
+        if self.errors.len() < MAX_IMPORT_ERRORS {
+            self.errors
+                .push(json!({ "index": index, "code": code, "message": message }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison_needs_every_byte() {
+        assert!(constant_time_eq(b"abcd", b"abcd"));
+        assert!(!constant_time_eq(b"abcd", b"abce"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}

@@ -164,34 +164,49 @@ pub struct Overrides {
     #[arg(long, env = "MUTUA_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Federation name.
-    #[arg(long, env = "MUTUA_FEDERATION")]
+    #[arg(long, env = "MUTUA_FEDERATION", global = true)]
     pub federation: Option<String>,
     /// Trusted anchor key ids (repeat or comma-separate).
-    #[arg(long = "anchor", env = "MUTUA_ANCHORS", value_delimiter = ',')]
+    #[arg(
+        long = "anchor",
+        env = "MUTUA_ANCHORS",
+        value_delimiter = ',',
+        global = true
+    )]
     pub anchors: Vec<String>,
     /// libp2p listen multiaddrs (repeat or comma-separate).
-    #[arg(long = "listen", env = "MUTUA_LISTEN", value_delimiter = ',')]
+    #[arg(
+        long = "listen",
+        env = "MUTUA_LISTEN",
+        value_delimiter = ',',
+        global = true
+    )]
     pub listen: Vec<String>,
     /// Bootstrap peer multiaddrs (repeat or comma-separate).
-    #[arg(long = "bootstrap", env = "MUTUA_BOOTSTRAP", value_delimiter = ',')]
+    #[arg(
+        long = "bootstrap",
+        env = "MUTUA_BOOTSTRAP",
+        value_delimiter = ',',
+        global = true
+    )]
     pub bootstrap: Vec<String>,
     /// Local-network discovery (true/false).
-    #[arg(long, env = "MUTUA_MDNS", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, global = true, env = "MUTUA_MDNS", value_parser = clap::builder::BoolishValueParser::new())]
     pub mdns: Option<bool>,
     /// Most simultaneous connections.
-    #[arg(long, env = "MUTUA_MAX_CONNECTIONS")]
+    #[arg(long, global = true, env = "MUTUA_MAX_CONNECTIONS")]
     pub max_connections: Option<u32>,
     /// Control API address (host:port).
-    #[arg(long, env = "MUTUA_API_LISTEN")]
+    #[arg(long, global = true, env = "MUTUA_API_LISTEN")]
     pub api_listen: Option<String>,
     /// Allow a non-loopback control API address (true/false).
-    #[arg(long, env = "MUTUA_API_ALLOW_REMOTE", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, global = true, env = "MUTUA_API_ALLOW_REMOTE", value_parser = clap::builder::BoolishValueParser::new())]
     pub api_allow_remote: Option<bool>,
     /// Serve /metrics without the token (true/false).
-    #[arg(long, env = "MUTUA_METRICS_PUBLIC", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, global = true, env = "MUTUA_METRICS_PUBLIC", value_parser = clap::builder::BoolishValueParser::new())]
     pub metrics_public: Option<bool>,
     /// Store page cache in MiB.
-    #[arg(long, env = "MUTUA_STORE_CACHE_MB")]
+    #[arg(long, global = true, env = "MUTUA_STORE_CACHE_MB")]
     pub store_cache_mb: Option<u64>,
     /// Log format.
     #[arg(long, env = "MUTUA_LOG_FORMAT", value_enum, global = true)]

@@ -1,1 +1,175 @@
-//! (being written)
+//! The daemon's life: start the parts in order, serve, and stop them in
+//! reverse order on a signal.
+//!
+//! Start: keys (refused if readable by others) → store → ingest → saved
+//! certificates of the hosted publishers → API socket bound → network →
+//! API files written (the node is "up" for clients from then on).
+//! Stop (SIGINT/SIGTERM): `api.addr` removed (clients see the node as
+//! stopping) → API stops accepting and finishes in-flight requests →
+//! network shut down → store closed → return (exit 0).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mutua_store::{OpenError, Store, StoreConfig};
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use crate::api::{self, ApiOptions, NodeState};
+use crate::config::Settings;
+use crate::datadir::{self, DataDir, DataDirError};
+use crate::ingest::Ingest;
+use crate::metrics::NodeMetrics;
+use crate::network::{self, NetworkConfig, NetworkError};
+
+/// Why the daemon could not run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The data directory or a key in it is unusable.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    /// The network could not start.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// The control API address could not be bound.
+    #[error("cannot listen on {addr} for the control API: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// The control API server failed.
+    #[error("control API server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs the node until `shutdown` completes, then stops it cleanly.
+pub async fn run(
+    settings: Settings,
+    datadir: DataDir,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
+    let started = Instant::now();
+    let keypair = datadir.node_keypair()?;
+    let publishers = datadir.publishers()?;
+    let anchor = datadir.anchor_key()?;
+
+    let store = Store::open(StoreConfig {
+        path: datadir.store_path(),
+        cache_capacity_bytes: settings.store_cache_mb * 1024 * 1024,
+        anchors: settings.anchors.clone(),
+    })?;
+    let mut metrics = NodeMetrics::new();
+    let ingest = Ingest::new(store.clone(), metrics.ingest.clone());
+
+    // Saved certificates first: a hosted publisher admitted while this node
+    // was down (certificate delivered as a file) can publish at once.
+    for p in &publishers {
+        if let Some(bytes) = &p.certificate {
+            match mutua_protocol::open(bytes) {
+                Ok(record) => match ingest.ingest_local(record).await {
+                    Ok(applied) => {
+                        tracing::debug!(publisher = %p.name, outcome = applied.outcome.code(), "certificate loaded")
+                    }
+                    Err(e) => {
+                        tracing::warn!(publisher = %p.name, error = %e, "saved certificate refused")
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(publisher = %p.name, error = %e, "saved certificate unreadable")
+                }
+            }
+        }
+    }
+
+    let listener = TcpListener::bind(settings.api_listen)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            addr: settings.api_listen,
+            source,
+        })?;
+    let api_addr = listener.local_addr().map_err(DaemonError::Serve)?;
+
+    let mut network_config =
+        NetworkConfig::new(network::topic_for(&settings.federation, &settings.anchors));
+    network_config.listen = settings.listen.clone();
+    network_config.bootstrap = settings.bootstrap.clone();
+    network_config.mdns = settings.mdns;
+    network_config.max_connections = settings.max_connections;
+    let peer_id = keypair.public().to_peer_id();
+    let (network, network_task) =
+        network::spawn(network_config, keypair, ingest.clone(), &mut metrics).await?;
+
+    for p in &publishers {
+        tracing::info!(publisher = %p.name, key = %p.key.public(), certified = p.certificate.is_some(), "hosting");
+        if let Some(bytes) = &p.certificate {
+            // Re-announce: peers that missed it get it now or by sync.
+            let _ = network.publish(bytes.clone()).await;
+        }
+    }
+
+    let token = datadir::new_token();
+    let state = Arc::new(NodeState {
+        federation: settings.federation.clone(),
+        anchors: settings.anchors.clone(),
+        default_lifetime_days: settings.default_lifetime_days,
+        store: store.clone(),
+        ingest,
+        network: network.clone(),
+        metrics: Arc::new(metrics),
+        datadir: datadir.clone(),
+        publishers,
+        anchor,
+        started,
+        writes: tokio::sync::Mutex::new(()),
+    });
+    let router = api::router(
+        state,
+        &ApiOptions {
+            token: token.clone(),
+            metrics_public: settings.metrics_public,
+            max_body_bytes: settings.max_body_bytes,
+            max_import_bytes: settings.max_import_bytes,
+        },
+    );
+    datadir.write_api_files(api_addr, &token)?;
+    tracing::info!(%peer_id, api = %api_addr, federation = %settings.federation, "node started");
+
+    let stopping_dir = datadir.clone();
+    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        stopping_dir.remove_api_addr();
+    });
+    let served = serve.await;
+    datadir.remove_api_addr();
+    network.shutdown().await;
+    let _ = network_task.await;
+    // Every write was flushed by the store before it was acknowledged;
+    // dropping the last handle closes sled cleanly.
+    drop(store);
+    served.map_err(DaemonError::Serve)?;
+    tracing::info!("node stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the node");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
