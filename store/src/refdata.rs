@@ -142,6 +142,84 @@ impl RefData {
     }
 }
 
+/// A commune or EPCI as the reference data names it: what an operator
+/// confirms before a publisher key is tied to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Collectivity {
+    pub siren: String,
+    pub name: String,
+    pub body: mutua_protocol::BodyKind,
+    /// The commune's INSEE code (communes only).
+    pub insee: Option<String>,
+    /// For an EPCI, its legal form: CC, CA, CU, METRO or MET69.
+    pub epci_type: Option<String>,
+    /// `(code, name)`: a commune's département; an EPCI's, most member
+    /// communes first (an EPCI may straddle départements).
+    pub departements: Vec<(String, String)>,
+    /// `(SIREN, name)` of the commune's EPCI.
+    pub epci: Option<(String, String)>,
+}
+
+/// Finds a commune by INSEE code or SIREN, or an EPCI by SIREN.
+///
+/// Parses the compressed tables on each call (tens of milliseconds) rather
+/// than keeping names in memory: only the CLI needs them, once.
+pub fn lookup(code: &str) -> Option<Collectivity> {
+    let code = code.trim();
+    let communes = rows(COMMUNES_GZ);
+    let epcis = rows(EPCI_GZ);
+    let departements = rows(DEPARTEMENTS_GZ);
+    let field = |r: &csv::StringRecord, i| r.get(i).unwrap_or("").to_owned();
+    let dept_name = |c: &str| {
+        let name = departements
+            .iter()
+            .find(|r| r.get(0) == Some(c))
+            .map_or_else(String::new, |r| field(r, 1));
+        (c.to_owned(), name)
+    };
+    let epci_named = |siren: &str| {
+        epcis
+            .iter()
+            .find(|r| r.get(0) == Some(siren))
+            .map(|r| (field(r, 0), field(r, 1)))
+    };
+    // communes.csv: insee,name,departement,region,siren,population,epci_siren
+    if let Some(r) = communes
+        .iter()
+        .find(|r| r.get(0) == Some(code) || r.get(4) == Some(code))
+    {
+        return Some(Collectivity {
+            siren: field(r, 4),
+            name: field(r, 1),
+            body: mutua_protocol::BodyKind::Commune,
+            insee: Some(field(r, 0)),
+            epci_type: None,
+            departements: vec![dept_name(r.get(2).unwrap_or(""))],
+            epci: r.get(6).filter(|s| !s.is_empty()).and_then(epci_named),
+        });
+    }
+    // epci.csv: siren,name,type,population,members
+    let r = epcis.iter().find(|r| r.get(0) == Some(code))?;
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for c in communes.iter().filter(|c| c.get(6) == Some(code)) {
+        let d = c.get(2).unwrap_or("");
+        match counts.iter_mut().find(|(k, _)| k == d) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((d.to_owned(), 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Some(Collectivity {
+        siren: field(r, 0),
+        name: field(r, 1),
+        body: mutua_protocol::BodyKind::Epci,
+        insee: None,
+        epci_type: Some(field(r, 2)),
+        departements: counts.iter().map(|(d, _)| dept_name(d)).collect(),
+        epci: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +236,24 @@ mod tests {
         assert!(r.is_epci("243300316"));
         assert!(r.is_departement("2B") && r.is_departement("976"));
         assert!(!r.is_commune("99999"));
+    }
+
+    #[test]
+    fn lookup_by_insee_or_siren() {
+        let by_insee = lookup("33063").unwrap();
+        assert_eq!(by_insee.name, "Bordeaux");
+        assert_eq!(by_insee.siren, "213300635");
+        assert_eq!(by_insee.departements, [("33".into(), "Gironde".into())]);
+        assert_eq!(
+            by_insee.epci,
+            Some(("243300316".into(), "Bordeaux Métropole".into()))
+        );
+        assert_eq!(lookup("213300635"), Some(by_insee));
+        let epci = lookup("243300316").unwrap();
+        assert_eq!(epci.body, mutua_protocol::BodyKind::Epci);
+        assert_eq!(epci.epci_type.as_deref(), Some("METRO"));
+        assert_eq!(epci.departements[0].0, "33");
+        assert_eq!(lookup("2A004").unwrap().name, "Ajaccio");
+        assert!(lookup("99999").is_none());
     }
 }
