@@ -196,6 +196,15 @@ pub enum MembershipError {
 }
 
 impl MembershipError {
+    /// What to do with a record whose author fails the check: always drop it
+    /// quietly. The receiving node's view of certificates and revocations may
+    /// lag the sender's (a certificate not yet synchronised, a revocation not
+    /// yet seen by the sender), so the failure proves no misbehaviour.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::Ignore
+    }
+
+    /// The stable rule code, as listed in PROTOCOL.md.
     pub fn code(&self) -> &'static str {
         match self {
             MembershipError::NoCertificate { .. } => "not_a_member",
