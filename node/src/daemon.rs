@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mutua_store::{OpenError, Store, StoreConfig};
 use thiserror::Error;
@@ -22,6 +22,9 @@ use crate::datadir::{self, DataDir, DataDirError};
 use crate::ingest::Ingest;
 use crate::metrics::NodeMetrics;
 use crate::network::{self, NetworkConfig, NetworkError};
+
+/// How long the network task may take to finish after acknowledging shutdown.
+const NETWORK_STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Why the daemon could not run.
 #[derive(Debug, Error)]
@@ -148,7 +151,14 @@ pub async fn run(
     let served = serve.await;
     datadir.remove_api_addr();
     network.shutdown().await;
-    let _ = network_task.await;
+    // The actor has acknowledged; give it a moment to close connections, but
+    // never let a stuck task keep the process from exiting.
+    if tokio::time::timeout(NETWORK_STOP_GRACE, network_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the network task did not finish in time; exiting anyway");
+    }
     // Every write was flushed by the store before it was acknowledged;
     // dropping the last handle closes sled cleanly.
     drop(store);

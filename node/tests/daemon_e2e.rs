@@ -1,0 +1,281 @@
+//! End to end over real `mutua-node` processes: a three-node federation on
+//! loopback, driven only through the control API and signals.
+
+mod daemon_support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use daemon_support::{admission, offer, run_to_end, wait_for, Home, Node};
+use serde_json::Value;
+
+/// The listing `id` as node `node` sees it: `Some(record)` while any record
+/// (offer or withdrawal) is in its slot.
+fn slot(node: &Node, author: &str, id: &str) -> Option<Value> {
+    let (status, body) = node.get(&format!("/v1/records/{author}/{id}"));
+    (status == 200).then_some(body)
+}
+
+#[test]
+fn an_offer_published_on_one_node_is_updated_withdrawn_and_survives_restarts_everywhere() {
+    // A federation founded on A (anchor key); B and C trust A's anchor.
+    let home_a = Home::init(&["--new-anchor", "--publisher", "mairie-a"]);
+    let anchor = home_a.anchor_id();
+    let home_b = Home::init(&["--trust", &anchor, "--publisher", "mairie-b"]);
+    let home_c = Home::init(&["--trust", &anchor, "--publisher", "mairie-c"]);
+    let a = Node::start(&home_a, &[]);
+    let a_addr = a.p2p_addr();
+    let b = Node::start(&home_b, std::slice::from_ref(&a_addr));
+    let c = Node::start(&home_c, std::slice::from_ref(&a_addr));
+    a.wait_for_topic_peers(2);
+
+    // Admit the three hosted collectivities from A; every node learns it.
+    let publisher_a = home_a.publisher_id("mairie-a");
+    for key in [
+        publisher_a.clone(),
+        home_b.publisher_id("mairie-b"),
+        home_c.publisher_id("mairie-c"),
+    ] {
+        let issued = a.ok(a.post("/v1/certificates", &admission(&key)));
+        assert_eq!(issued["record"]["type"], "certificate");
+        assert_eq!(issued["record"]["subject"], key.as_str());
+    }
+    assert!(home_a.dir.join("keys/publishers/mairie-a.cert").exists());
+    for node in [&a, &b, &c] {
+        node.wait_for_member(&publisher_a);
+    }
+
+    // Publish on A: it appears on B and C through their own APIs.
+    let published = a.ok(a.post("/v1/listings?as=mairie-a", &offer("Broyeur de végétaux")));
+    let record = &published["record"];
+    let id = record["id"].as_str().unwrap().to_owned();
+    assert_eq!(record["author"], publisher_a.as_str());
+    assert_eq!(record["version"], 1);
+    for node in [&b, &c] {
+        let items = wait_for("the offer to reach every node", || {
+            let items = node.items("?text=broyeur&side=offer&departement=33");
+            (!items.is_empty()).then_some(items)
+        });
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0]["id"], id.as_str());
+        assert_eq!(items[0]["hash"], record["hash"]);
+        assert_eq!(items[0]["title"], "Broyeur de végétaux");
+    }
+
+    // An update replaces it everywhere (version 2, new title).
+    let updated = a.ok(a.put(&format!("/v1/listings/{id}"), &offer("Broyeur de branches")));
+    assert_eq!(updated["record"]["version"], 2);
+    for node in [&a, &b, &c] {
+        wait_for("the update to replace the offer", || {
+            let items = node.items("?text=broyeur");
+            (items.len() == 1
+                && items[0]["version"] == 2
+                && items[0]["title"] == "Broyeur de branches")
+                .then_some(())
+        });
+    }
+
+    // Restart B: same keys and data, and it rejoins the federation.
+    let b_peer = b.peer_id();
+    assert!(b.stop().success(), "a SIGTERM stop exits 0");
+    assert!(
+        !home_b.dir.join("api.addr").exists(),
+        "api.addr removed at clean shutdown"
+    );
+    let b = Node::start(&home_b, std::slice::from_ref(&a_addr));
+    assert_eq!(b.peer_id(), b_peer);
+    let restarted = b.status();
+    assert_eq!(
+        restarted["publishers"][0]["key"],
+        home_b.publisher_id("mairie-b").as_str()
+    );
+    assert_eq!(restarted["publishers"][0]["membership"], "member");
+    assert_eq!(
+        b.items("?text=broyeur")[0]["version"],
+        2,
+        "data kept across restart"
+    );
+    wait_for("B to rejoin A", || {
+        let peers = a.ok(a.get("/v1/peers"));
+        peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["peer_id"] == b_peer.as_str() && p["subscribed"] == true)
+            .then_some(())
+    });
+
+    // A withdrawal purges the offer on all three, the restarted one included.
+    let withdrawn = a.ok(a.delete(&format!("/v1/listings/{id}")));
+    assert_eq!(withdrawn["record"]["type"], "withdrawal");
+    assert_eq!(withdrawn["record"]["version"], 3);
+    for node in [&a, &b, &c] {
+        wait_for("the withdrawal to purge the offer", || {
+            let tombstone = slot(node, &publisher_a, &id)?;
+            (tombstone["type"] == "withdrawal" && node.items("?text=broyeur").is_empty())
+                .then_some(())
+        });
+    }
+    // Updating a withdrawn listing is refused with a stable code.
+    let (status, body) = a.put(&format!("/v1/listings/{id}"), &offer("Broyeur"));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (410, Some("withdrawn"))
+    );
+
+    for node in [a, b, c] {
+        assert!(node.stop().success());
+    }
+}
+
+#[test]
+fn the_api_refuses_requests_without_the_token_and_reports_bad_input_precisely() {
+    let home = Home::init(&["--new-anchor", "--publisher", "mairie"]);
+    let node = Node::start(&home, &[]);
+    let token_path = home.dir.join("api.token");
+    assert_eq!(
+        fs::metadata(&token_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    for auth in [None, Some("Bearer wrong"), Some("Basic abc")] {
+        for path in ["/v1/status", "/v1/records", "/metrics"] {
+            let (status, body) = node.get_with_auth(path, auth);
+            assert_eq!(status, 401, "{path} with {auth:?}");
+            assert_eq!(body["error"]["code"], "unauthorized");
+        }
+    }
+    // Health says only that the node is up.
+    let (status, body) = node.get_with_auth("/v1/health", None);
+    assert_eq!((status, body), (200, serde_json::json!({"status": "ok"})));
+    // The token from the file opens the API; it changes at every start.
+    node.ok(node.get("/v1/status"));
+    let first_token = fs::read_to_string(&token_path).unwrap();
+
+    // Bad input: the field and the rule are named, and nothing is stored.
+    let (status, body) = node.post("/v1/listings", &offer("x"));
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["code"], "too_short");
+    assert_eq!(body["error"]["field"], "offer.title");
+    let mut typo = offer("Nacelle élévatrice");
+    typo["titel"] = "x".into();
+    let (status, body) = node.post("/v1/listings", &typo);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_body"))
+    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("titel"));
+    // Not yet admitted: refused by membership, with its code.
+    let (status, body) = node.post("/v1/listings", &offer("Nacelle élévatrice"));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("not_a_member"))
+    );
+    let (status, body) = node.get("/v1/records?kind=boat");
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("kind"))
+    );
+    assert_eq!(node.status()["store"]["total"], 0);
+    // Metrics count the refusal by reason.
+    let (status, metrics) = node.get("/metrics");
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains(r#"mutua_ingest_records_total{source="local",outcome="ignored",reason="not_a_member"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mutua_network_connected_peers"),
+        "{metrics}"
+    );
+
+    assert!(node.stop().success());
+    let node = Node::start(&home, &[]);
+    assert_ne!(fs::read_to_string(&token_path).unwrap(), first_token);
+    let (status, _) = node.get_with_auth(
+        "/v1/status",
+        Some(&format!("Bearer {}", first_token.trim())),
+    );
+    assert_eq!(status, 401, "the previous run's token is dead");
+}
+
+#[test]
+fn a_non_loopback_api_address_needs_explicit_configuration_with_env_and_flags_over_the_file() {
+    let home = Home::init(&["--new-anchor"]);
+    let dir = home.dir.to_str().unwrap();
+    let base = [
+        "--data-dir",
+        dir,
+        "run",
+        "--mdns",
+        "false",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ];
+
+    // From the file: refused, naming the key and the way out.
+    let config = home.dir.join("config.toml");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text = text.replace("[api]\n", "[api]\nlisten = \"0.0.0.0:0\"\n");
+    fs::write(&config, &text).unwrap();
+    let (status, out) = run_to_end(&base, &[]);
+    assert!(!status.success());
+    assert!(
+        out.contains("api.listen") && out.contains("allow_remote"),
+        "{out}"
+    );
+
+    // The environment overrides the file…
+    let loopback = [("MUTUA_API_LISTEN", "127.0.0.1:0")];
+    let node = Node::start_with(
+        &home,
+        &base[3..].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        &loopback,
+    );
+    assert!(node.stop().success());
+    // …and a flag overrides the environment.
+    let mut with_flag = base.to_vec();
+    with_flag.extend(["--api-listen", "0.0.0.0:0"]);
+    let (status, out) = run_to_end(&with_flag, &loopback);
+    assert!(!status.success() && out.contains("allow_remote"), "{out}");
+
+    // Explicitly allowed: it binds all interfaces.
+    let allowed = [("MUTUA_API_ALLOW_REMOTE", "true")];
+    let node = Node::start_with(
+        &home,
+        &base[3..].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        &allowed,
+    );
+    let addr = fs::read_to_string(home.dir.join("api.addr")).unwrap();
+    assert!(addr.starts_with("0.0.0.0:"), "{addr}");
+    node.ok(node.get("/v1/status"));
+    assert!(node.stop().success());
+
+    // A typo in the file is an error naming the key.
+    fs::write(
+        &config,
+        text.replace("[api]\n", "[api]\nallow_remot = true\n"),
+    )
+    .unwrap();
+    let (status, out) = run_to_end(&base, &[]);
+    assert!(!status.success() && out.contains("allow_remot"), "{out}");
+}
+
+#[test]
+fn the_node_refuses_to_start_on_keys_others_can_read() {
+    let home = Home::init(&["--new-anchor", "--publisher", "sivom"]);
+    let key = home.dir.join("keys/publishers/sivom.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let dir = home.dir.to_str().unwrap();
+    let (status, out) = run_to_end(
+        &["--data-dir", dir, "run", "--api-listen", "127.0.0.1:0"],
+        &[],
+    );
+    assert!(!status.success());
+    assert!(
+        out.contains("sivom.key") && out.contains("chmod 600"),
+        "{out}"
+    );
+    assert!(!home.dir.join("api.addr").exists());
+}
