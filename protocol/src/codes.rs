@@ -8,7 +8,7 @@ pub fn is_valid_siren(code: &str) -> bool {
     const LA_POSTE: &str = "356000000";
     code.len() == 9
         && code.bytes().all(|b| b.is_ascii_digit())
-        && (code == LA_POSTE || luhn_sum(code) % 10 == 0)
+        && (code == LA_POSTE || luhn_sum(code).is_multiple_of(10))
 }
 
 fn luhn_sum(digits: &str) -> u32 {
