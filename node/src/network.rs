@@ -564,8 +564,9 @@ pub async fn spawn(
     actor.bootstrap();
     let task = tokio::spawn(async move {
         actor.run().await;
-        // The job channel closed with the actor: the worker finishes what it
-        // holds and stops.
+        // Dropping the actor closes the swarm's connections and the job
+        // channel: the worker finishes the job it holds and stops.
+        drop(actor);
         let _ = worker.await;
     });
     Ok((

@@ -1,0 +1,131 @@
+//! Real nodes on 127.0.0.1 gossip records to each other: what one node
+//! publishes is verified and stored by the others, through a relay node.
+
+mod network_support;
+
+use mutua_node::network::{Delivery, NetworkError};
+use network_support::{wait_for, Federation, TestNode};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_record_reaches_every_node() {
+    let federation = Federation::new();
+    // A chain: a ← b ← c. Whether or not c also finds a through the DHT,
+    // the record is stored everywhere.
+    let a = TestNode::start(&federation, vec![]).await;
+    let b = TestNode::start(&federation, vec![a.addr.clone()]).await;
+    let c = TestNode::start(&federation, vec![b.addr.clone()]).await;
+    a.wait_for_mesh(1).await;
+    b.wait_for_mesh(2).await;
+    c.wait_for_mesh(1).await;
+
+    let offer = federation.offer(&federation.member, 7, 1);
+    let report = a.publish(&offer).await;
+    assert!(
+        matches!(report.delivery, Delivery::Sent { peers } if peers >= 1),
+        "{report:?}"
+    );
+    assert_eq!(report.message_id, mutua_protocol::hex(&offer.hash().0));
+    for node in [&b, &c] {
+        wait_for("the offer to be stored", || async { node.has(&offer) }).await;
+        assert_eq!(node.metrics.ingest.count("gossip", "accepted", "new"), 1);
+    }
+
+    // A newer version replaces the old one everywhere; publishing it again
+    // is reported, not an error.
+    let update = federation.offer(&federation.member, 7, 2);
+    c.publish(&update).await;
+    for node in [&a, &b] {
+        wait_for("the update to be stored", || async { node.has(&update) }).await;
+        assert_eq!(
+            node.metrics.ingest.count("gossip", "accepted", "replaced"),
+            1
+        );
+    }
+    assert_eq!(
+        c.handle
+            .publish(update.bytes().to_vec())
+            .await
+            .unwrap()
+            .delivery,
+        Delivery::AlreadyKnown
+    );
+
+    // The status and peer list describe the mesh.
+    let status = b.handle.status().await.unwrap();
+    assert_eq!(status.topic, federation.topic);
+    assert!(
+        status.connected_peers >= 2 && status.mesh_peers >= 2,
+        "{status:?}"
+    );
+    let peers = b.handle.peers().await.unwrap();
+    for node in [&a, &c] {
+        let peer = peers
+            .iter()
+            .find(|p| p.peer_id == node.peer_id)
+            .expect("a and c are b's peers");
+        assert!(peer.in_mesh && peer.subscribed, "{peer:?}");
+    }
+    wait_for("identify to report the agent", || async {
+        b.handle
+            .peers()
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.agent.as_deref() == Some(mutua_node::network::AGENT_VERSION))
+    })
+    .await;
+
+    // libp2p's metrics and ours are in one registry.
+    let text = b.metrics.encode();
+    assert!(
+        text.contains("libp2p_swarm_connections_established_total"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "mutua_ingest_records_total{source=\"gossip\",outcome=\"accepted\",reason=\"new\"} 1"
+        ),
+        "{text}"
+    );
+
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_without_peers_is_reported_and_dial_connects_later() {
+    let federation = Federation::new();
+    let lonely = TestNode::start(&federation, vec![]).await;
+    let offer = federation.offer(&federation.member, 9, 1);
+    let report = lonely.publish(&offer).await;
+    assert_eq!(report.delivery, Delivery::NoPeers);
+    assert!(lonely.has(&offer));
+
+    let other = TestNode::start(&federation, vec![]).await;
+    other.handle.dial(lonely.addr.clone()).await.unwrap();
+    // Dialing a connected peer returns at once.
+    other.handle.dial(lonely.addr.clone()).await.unwrap();
+    assert!(other
+        .handle
+        .peers()
+        .await
+        .unwrap()
+        .iter()
+        .any(|p| p.peer_id == lonely.peer_id));
+    // A dial that cannot succeed is an error.
+    let nobody: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+    assert!(other.handle.dial(nobody).await.is_err());
+
+    let lonely_handle = lonely.handle.clone();
+    lonely.stop().await;
+    assert!(matches!(
+        lonely_handle.status().await,
+        Err(NetworkError::Stopped)
+    ));
+    wait_for("the stopped peer to disconnect", || async {
+        other.handle.status().await.unwrap().connected_peers == 0
+    })
+    .await;
+    other.stop().await;
+}
