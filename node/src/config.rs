@@ -448,6 +448,40 @@ impl Config {
     }
 }
 
+/// The settings a node runs with: defaults < the config file (`--config`,
+/// else `<data dir>/config.toml` if present) < environment < flags. Shared
+/// by `mutua-node run` and `mutua node`.
+pub fn load_settings(overrides: &Overrides, default_file: &Path) -> Result<Settings, ConfigError> {
+    let mut config = match &overrides.config {
+        Some(path) => Config::load(path, true)?,
+        None => Config::load(default_file, false)?,
+    };
+    config.apply(overrides);
+    config.validate()
+}
+
+/// Installs the log subscriber on stderr: `RUST_LOG` if set, else
+/// `log.filter`; JSON or text as `log.format` says, colours on a terminal.
+pub fn init_logs(settings: &Settings) -> Result<(), ConfigError> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(text) => EnvFilter::try_new(&text).map_err(|e| invalid("RUST_LOG", e.to_string()))?,
+        Err(_) => EnvFilter::try_new(&settings.log_filter)
+            .map_err(|e| invalid("log.filter", e.to_string()))?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    // A second call (tests) keeps the first subscriber.
+    let _ = match settings.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    Ok(())
+}
+
 fn parse_list<T>(
     key: &str,
     values: &[String],

@@ -45,6 +45,9 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    /// The async runtime could not start (threads, file descriptors).
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// The control API server failed.
     #[error("control API server: {0}")]
     Serve(std::io::Error),
@@ -165,6 +168,16 @@ pub async fn run(
     served.map_err(DaemonError::Serve)?;
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// Runs the node on a new multi-threaded runtime until SIGINT or SIGTERM:
+/// what a binary's `main` calls.
+pub fn run_blocking(settings: Settings, datadir: DataDir) -> Result<(), DaemonError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    runtime.block_on(run(settings, datadir, shutdown_signal()))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop).

@@ -1,15 +1,13 @@
 //! `mutua-node`: create a data directory, add hosted publishers, run the daemon.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use mutua_node::config::{Config, LogFormat, Overrides, Settings};
+use mutua_node::config::{self, Overrides};
 use mutua_node::datadir::{self, DataDir, InitOptions};
 use mutua_protocol::PublicKey;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(name = "mutua-node", version, about = "The Mutua node daemon")]
@@ -99,45 +97,10 @@ fn real_main(cli: Cli) -> Result<()> {
         }
         Command::Run => {
             let dir = DataDir::open(&root)?;
-            let settings = settings(&cli.overrides, &dir)?;
-            init_logs(&settings)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(mutua_node::daemon::run(
-                settings,
-                dir,
-                mutua_node::daemon::shutdown_signal(),
-            ))?;
+            let settings = config::load_settings(&cli.overrides, &dir.config_path())?;
+            config::init_logs(&settings)?;
+            mutua_node::daemon::run_blocking(settings, dir)?;
             Ok(())
         }
     }
-}
-
-/// Defaults < file < environment < flags.
-fn settings(overrides: &Overrides, dir: &DataDir) -> Result<Settings> {
-    let mut config = match &overrides.config {
-        Some(path) => Config::load(path, true)?,
-        None => Config::load(&dir.config_path(), false)?,
-    };
-    config.apply(overrides);
-    Ok(config.validate()?)
-}
-
-fn init_logs(settings: &Settings) -> Result<()> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(text) => EnvFilter::try_new(&text).with_context(|| format!("RUST_LOG={text:?}"))?,
-        Err(_) => EnvFilter::try_new(&settings.log_filter)
-            .with_context(|| format!("log.filter = {:?}", settings.log_filter))?,
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match settings.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-    Ok(())
 }
