@@ -1,1 +1,77 @@
-fn main() {}
+//! `mutua`: set up and run a node, publish and query, administer a federation.
+//!
+//! A thin binary over the node and store crates: commands that need the
+//! running node talk to its control API (address and token from the data
+//! directory); `init`, `federation create`, `key`, `store` and `completions`
+//! work without one.
+
+mod args;
+mod client;
+mod cmd;
+mod collectivity;
+mod dates;
+mod listing;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use args::{Cli, Command};
+use client::NodeNotRunning;
+
+/// Exit codes (also listed in `mutua --help`).
+const EXIT_ERROR: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_NOT_RUNNING: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to
+            // stderr (exit 2); a closed stdout is not worth a panic.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mutua: error: {e:#}");
+            if e.downcast_ref::<NodeNotRunning>().is_some() {
+                ExitCode::from(EXIT_NOT_RUNNING)
+            } else if e.downcast_ref::<cmd::Usage>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_ERROR)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = cmd::Context::new(&cli.global)?;
+    match cli.command {
+        Command::Init(a) => cmd::setup::init(&ctx, a),
+        Command::Node(a) => cmd::node::run(&ctx, *a),
+        Command::Status => cmd::node::status(&ctx),
+        Command::Peers => cmd::node::peers(&ctx),
+        Command::Key(a) => cmd::setup::key(&ctx, a),
+        Command::Federation(a) => cmd::federation::run(&ctx, a),
+        Command::Offer(a) => cmd::listings::run(&ctx, args::Side::Offer, a),
+        Command::Need(a) => cmd::listings::run(&ctx, args::Side::Need, a),
+        Command::Import(a) => cmd::import::run(&ctx, a),
+        Command::Export(a) => cmd::import::export(&ctx, a),
+        Command::Search(a) => cmd::search::search(&ctx, a),
+        Command::Show(a) => cmd::search::show(&ctx, a),
+        Command::Match(a) => cmd::search::matches(&ctx, a),
+        Command::Store(a) => cmd::store::run(&ctx, a),
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "mutua", &mut out);
+            Ok(())
+        }
+    }
+}

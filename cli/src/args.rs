@@ -1,0 +1,519 @@
+//! The command tree. Every command's long help ends with examples.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mutua_node::config::Overrides;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok, 1 error (the message says which rule and which field), 2 usage,
+            3 the node is not running (start it with `mutua node`).
+
+Examples:
+  mutua federation create --federation gironde-numerique --collectivity 243300316
+  mutua node &
+  mutua offer publish --kind equipment --title \"Broyeur de végétaux\" --insee 33063 \\
+        --contact-role \"Services techniques\" --contact-email st@mairie.example
+  mutua search broyeur --near 33063 --radius 30
+  mutua import offres.csv";
+
+#[derive(Parser)]
+#[command(
+    name = "mutua",
+    version,
+    about = "Pool skills, equipment and software between French local authorities",
+    long_about = "Pool skills, equipment and software between French local authorities.\n\n\
+        `mutua` sets up and runs a node, publishes and queries offers and needs, and administers \
+        a federation. Commands that need the running node find its address and token in the \
+        data directory.",
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct Global {
+    /// Data directory [default: ~/.local/share/mutua]
+    #[arg(long, env = "MUTUA_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON lines (one object per line) instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a data directory to join a federation: node key, config, publisher key.
+    #[command(after_help = "Examples:
+  mutua init --federation gironde-numerique --trust mk0123…
+  mutua init --federation gironde-numerique --trust mk0123… --collectivity 33063 --yes
+  mutua init --federation gironde-numerique --trust mk0123… --bootstrap /dns4/noeud.syndicat.fr/tcp/4100")]
+    Init(InitArgs),
+    /// Run the node in the foreground until Ctrl-C or SIGTERM.
+    #[command(
+        after_help = "Settings: defaults < <data dir>/config.toml < MUTUA_* environment < flags.
+
+Examples:
+  mutua node
+  mutua node --mdns false --bootstrap /ip4/192.0.2.10/tcp/4100
+  MUTUA_LOG_FORMAT=json mutua node"
+    )]
+    Node(Box<NodeArgs>),
+    /// Show the running node: federation, peers, store, hosted collectivities.
+    Status,
+    /// List the peers the node is connected to.
+    Peers,
+    /// Manage the keys of the collectivities this node publishes for.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Found a federation, admit or revoke members, move certificates.
+    #[command(subcommand)]
+    Federation(FederationCommand),
+    /// Publish, update, withdraw and list this node's offers.
+    #[command(subcommand)]
+    Offer(ListingCommand),
+    /// Publish, update, withdraw and list this node's needs.
+    #[command(subcommand)]
+    Need(ListingCommand),
+    /// Publish many offers and needs from a CSV file (see `mutua import --help` for the columns).
+    Import(ImportArgs),
+    /// Write listings as CSV (the import layout) or JSON lines.
+    Export(ExportArgs),
+    /// Search the offers and needs of the federation (the node's local replica).
+    Search(SearchArgs),
+    /// Show one offer or need in full.
+    Show(ShowArgs),
+    /// Offers that answer the needs of the collectivities this node hosts.
+    Match(MatchArgs),
+    /// Check or rebuild the store, with the node stopped.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  mutua completions bash > /etc/bash_completion.d/mutua
+  mutua completions zsh > \"${fpath[1]}/_mutua\"")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The collectivity a publisher key is for.
+#[derive(Args, Clone, Debug, Default)]
+pub struct CollectivityArgs {
+    /// Create a publisher key for this collectivity: a commune's INSEE code or
+    /// SIREN, or an EPCI's SIREN (looked up in the 2026 reference data).
+    #[arg(long, value_name = "SIREN|INSEE")]
+    pub collectivity: Option<String>,
+    /// Name of the publisher key [default: from the collectivity's name, e.g. "bordeaux"].
+    #[arg(long, value_name = "NAME", requires = "collectivity")]
+    pub publisher: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// The federation's name (it must match the other nodes').
+    #[arg(long, value_name = "NAME")]
+    pub federation: String,
+    /// Key id of a trusted federation anchor (repeatable).
+    #[arg(long, value_name = "KEY_ID", required = true)]
+    pub trust: Vec<mutua_protocol::PublicKey>,
+    #[command(flatten)]
+    pub collectivity: CollectivityArgs,
+}
+
+#[derive(Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// List the publisher keys in the data directory and whether each has a certificate.
+    List,
+    /// Create a publisher key for a collectivity (takes effect at the next node start).
+    #[command(after_help = "Examples:
+  mutua key add --collectivity 33063
+  mutua key add --collectivity 243300316 --publisher bordeaux-metropole --yes")]
+    Add(KeyAddArgs),
+}
+
+#[derive(Args)]
+pub struct KeyAddArgs {
+    #[command(flatten)]
+    pub collectivity: CollectivityArgs,
+}
+
+#[derive(Subcommand)]
+pub enum FederationCommand {
+    /// Found a federation: a data directory with a new anchor key that the
+    /// federation's nodes will trust.
+    #[command(after_help = "Examples:
+  mutua federation create --federation gironde-numerique
+  mutua federation create --federation gironde-numerique --collectivity 243300316 --yes")]
+    Create(CreateArgs),
+    /// Admit a collectivity's key by issuing a certificate (signed by the anchor
+    /// or by a member allowed to admit).
+    #[command(
+        after_help = "KEY is a key id (mk…) or the name of a publisher hosted by this node.
+
+Examples:
+  mutua federation admit bordeaux --collectivity 33063
+  mutua federation admit mk7d3… --collectivity 200069193 --may-admit --export cert.txt
+  mutua federation admit mk7d3… --collectivity 33063 --issuer sdeg --valid-days 365"
+    )]
+    Admit(AdmitArgs),
+    /// Revoke a certificate (key lost, collectivity merged…).
+    #[command(
+        after_help = "TARGET is a certificate hash, or a key id whose certificates are all revoked.
+
+Examples:
+  mutua federation revoke 4f1c…e2 --reason key-lost
+  mutua federation revoke mk7d3… --reason merged"
+    )]
+    Revoke(RevokeArgs),
+    /// List the certificates known to the node and the state of each member.
+    Members,
+    /// Write a certificate to a file, to hand over out of band.
+    Export {
+        /// The certificate's hash.
+        hash: String,
+        /// The file to write (`-` for standard output).
+        #[arg(long, short = 'o', default_value = "-")]
+        output: PathBuf,
+    },
+    /// Load a certificate received as a file: saved beside the hosted key it
+    /// admits, and published if the node is running.
+    Import {
+        /// A file written by `mutua federation export` or `admit --export`.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// The federation's name, shared by all its nodes.
+    #[arg(long, value_name = "NAME")]
+    pub federation: String,
+    #[command(flatten)]
+    pub collectivity: CollectivityArgs,
+}
+
+#[derive(Args)]
+pub struct AdmitArgs {
+    /// The key to admit: a key id (mk…) or a hosted publisher's name.
+    pub key: String,
+    /// The collectivity the key belongs to (INSEE code or SIREN).
+    #[arg(long, value_name = "SIREN|INSEE")]
+    pub collectivity: String,
+    /// Allow the member to admit others (a syndicate, an EPCI).
+    #[arg(long)]
+    pub may_admit: bool,
+    /// Validity in days [default: 3 years].
+    #[arg(long, value_name = "DAYS")]
+    pub valid_days: Option<u64>,
+    /// Sign as this hosted publisher instead of the anchor.
+    #[arg(long, value_name = "PUBLISHER")]
+    pub issuer: Option<String>,
+    /// Also write the certificate to this file.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Reason {
+    KeyLost,
+    KeyCompromised,
+    Merged,
+    LeftFederation,
+    Superseded,
+    Other,
+}
+
+#[derive(Args)]
+pub struct RevokeArgs {
+    /// A certificate hash, or a key id.
+    pub target: String,
+    #[arg(long, value_enum)]
+    pub reason: Reason,
+    /// Sign as this hosted publisher instead of the certificate's issuer.
+    #[arg(long, value_name = "PUBLISHER")]
+    pub issuer: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Offer,
+    Need,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Offer => "offer",
+            Side::Need => "need",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ListingCommand {
+    /// Publish from flags, or from a TOML or JSON file.
+    #[command(after_help = "Examples:
+  mutua offer publish --kind skill --title \"DPO mutualisé, 2 jours par mois\" --insee 33063 \\
+        --tag rgpd --tag dpo --capacity \"2 jours/mois\" --pricing cost-sharing --amount-eur 350 \\
+        --per jour --contact-role \"Délégué à la protection des données\" --contact-email dpo@example.fr
+  mutua need publish --file besoin.toml
+  mutua offer publish --file offre.json --as bordeaux
+
+A file holds the same fields as the flags (TOML or JSON, by extension):
+  kind = \"equipment\"
+  title = \"Nacelle 12 m\"
+  description = \"Avec chauffeur habilité\"
+  tags = [\"nacelle\", \"élagage\"]
+  insee = \"33063\"
+  radius_km = 30
+  pricing = \"cost-sharing\"   # or \"free\"
+  amount_eur = 120.0
+  per = \"jour\"
+  convention = true
+  contact_role = \"Services techniques\"
+  contact_email = \"st@mairie.example\"
+  available = [\"2027-03-01..2027-04-01\"]
+  expires_in_days = 90")]
+    Publish(PublishArgs),
+    /// Publish a new version: the given flags replace those fields, the rest is kept.
+    #[command(after_help = "Examples:
+  mutua offer update 9f2c…  --title \"Nacelle 14 m\"
+  mutua offer update 9f2c… --file offre.toml")]
+    Update(UpdateArgs),
+    /// Withdraw: every node purges it.
+    Withdraw {
+        /// The listing id (32 hex digits).
+        id: String,
+        /// The hosted publisher that published it [default: whichever did].
+        #[arg(long = "as", value_name = "PUBLISHER")]
+        publisher: Option<String>,
+    },
+    /// List the listings published by the collectivities this node hosts.
+    List {
+        /// Only this hosted publisher's.
+        #[arg(long = "as", value_name = "PUBLISHER")]
+        publisher: Option<String>,
+    },
+}
+
+/// Also the shape of a listing file (TOML or JSON): the same names.
+#[derive(Args, Clone, Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListingFields {
+    /// skill, equipment, software, hosted_service, premises or other.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// 3 to 120 characters.
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A tag (repeatable, or ;-separated).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// INSEE code of the commune where the resource is.
+    #[arg(long)]
+    pub insee: Option<String>,
+    /// Position as latitude,longitude (degrees).
+    #[arg(long, value_name = "LAT,LON")]
+    pub at: Option<String>,
+    /// Service radius in km.
+    #[arg(long, value_name = "KM")]
+    pub radius_km: Option<u32>,
+    /// Free text, e.g. "2 jours par mois".
+    #[arg(long)]
+    pub capacity: Option<String>,
+    /// free or cost-sharing.
+    #[arg(long)]
+    pub pricing: Option<String>,
+    /// Cost share in euros (with --pricing cost-sharing).
+    #[arg(long, value_name = "EUR")]
+    pub amount_eur: Option<f64>,
+    /// What the amount is per: jour, mois, utilisation…
+    #[arg(long)]
+    pub per: Option<String>,
+    /// A convention between the bodies is required (true/false).
+    #[arg(long, value_name = "BOOL")]
+    pub convention: Option<bool>,
+    /// The contact's role, never a person's name: "Secrétariat de mairie".
+    #[arg(long)]
+    pub contact_role: Option<String>,
+    #[arg(long)]
+    pub contact_email: Option<String>,
+    #[arg(long)]
+    pub contact_phone: Option<String>,
+    /// Availability window FROM..UNTIL (dates YYYY-MM-DD, repeatable).
+    #[arg(long = "available", value_name = "FROM..UNTIL")]
+    pub available: Vec<String>,
+    /// Expiry in days after publication (at most 400) [default: the node's].
+    #[arg(long, value_name = "DAYS")]
+    pub expires_in_days: Option<u64>,
+}
+
+#[derive(Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub fields: ListingFields,
+    /// Read the fields from a TOML or JSON file (flags override it).
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The hosted publisher signing it [default: the only one].
+    #[arg(long = "as", value_name = "PUBLISHER")]
+    pub publisher: Option<String>,
+}
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// The listing id (32 hex digits).
+    pub id: String,
+    #[command(flatten)]
+    pub fields: ListingFields,
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[arg(long = "as", value_name = "PUBLISHER")]
+    pub publisher: Option<String>,
+}
+
+#[derive(Args)]
+#[command(after_help = crate::listing::CSV_HELP)]
+pub struct ImportArgs {
+    /// The CSV file (UTF-8, comma- or semicolon-separated, with a header line).
+    pub file: PathBuf,
+    /// The hosted publisher signing the rows [default: the only one].
+    #[arg(long = "as", value_name = "PUBLISHER")]
+    pub publisher: Option<String>,
+    /// Publish nothing unless every row is valid.
+    #[arg(long)]
+    pub all_or_nothing: bool,
+    /// Check every row, publish nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  mutua export --format csv --mine > nos-offres.csv
+  mutua export --format json | jq .title")]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// Only the listings of the collectivities this node hosts.
+    #[arg(long)]
+    pub mine: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum SortBy {
+    Recency,
+    Distance,
+}
+
+#[derive(Args, Default)]
+#[command(
+    after_help = "Filters combine with AND; --kind and --from accept several values (OR).
+
+Examples:
+  mutua search broyeur
+  mutua search --kind equipment --near 33063 --radius 25 --available 2027-03-15
+  mutua search --needs --departement 33 --tag rgpd
+  mutua search --from 243300316 --json
+  mutua search --near 44.84,-0.58 --radius 10 --sort distance"
+)]
+pub struct SearchArgs {
+    /// Words to find in titles, descriptions and tags (accents and case ignored).
+    pub text: Vec<String>,
+    /// Resource kind (repeatable): skill, equipment, software, hosted_service, premises, other.
+    #[arg(long)]
+    pub kind: Vec<String>,
+    /// Required tag (repeatable: all must match).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Around a commune (INSEE code) or a point (LAT,LON).
+    #[arg(long, value_name = "INSEE|LAT,LON")]
+    pub near: Option<String>,
+    /// Radius around --near, in km [default: 20].
+    #[arg(long, value_name = "KM", requires = "near")]
+    pub radius: Option<f64>,
+    /// Located in or serving this commune.
+    #[arg(long, value_name = "INSEE", conflicts_with_all = ["epci", "departement"])]
+    pub insee: Option<String>,
+    /// Located in or serving this EPCI (SIREN).
+    #[arg(long, value_name = "SIREN", conflicts_with = "departement")]
+    pub epci: Option<String>,
+    /// Located in or serving this département (33, 2A, 974…).
+    #[arg(long, value_name = "CODE")]
+    pub departement: Option<String>,
+    /// Available on this date (YYYY-MM-DD, or "now").
+    #[arg(long, value_name = "DATE")]
+    pub available: Option<String>,
+    /// Only needs.
+    #[arg(long, conflicts_with = "offers")]
+    pub needs: bool,
+    /// Only offers.
+    #[arg(long)]
+    pub offers: bool,
+    /// Published by this collectivity (SIREN, INSEE code or key id; repeatable).
+    #[arg(long, value_name = "WHO")]
+    pub from: Vec<String>,
+    /// Sort order [default: distance with --near, else recency].
+    #[arg(long, value_enum)]
+    pub sort: Option<SortBy>,
+    /// Most results.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  mutua show 9f2c4e…
+  mutua show mk7d3…/9f2c4e… --json")]
+pub struct ShowArgs {
+    /// A listing id, or AUTHOR/ID as printed by `search --json`.
+    pub id: String,
+}
+
+#[derive(Args)]
+pub struct MatchArgs {
+    /// Only the needs of this hosted publisher.
+    #[arg(long = "as", value_name = "PUBLISHER")]
+    pub publisher: Option<String>,
+    /// Most offers shown per need.
+    #[arg(long, default_value_t = 5)]
+    pub limit: usize,
+}
+
+#[derive(Subcommand)]
+pub enum StoreCommand {
+    /// Verify every record's signature and every index against the records.
+    Check,
+    /// Rebuild every index from the records (quarantines records that do not verify).
+    Reindex,
+}

@@ -1,0 +1,126 @@
+//! A collectivity named by its official code, resolved against the 2026
+//! reference data and confirmed by the operator before a key or a
+//! certificate is tied to it.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use anyhow::{bail, Result};
+use mutua_protocol::codes::{is_valid_insee, is_valid_siren};
+use mutua_protocol::BodyKind;
+use mutua_store::refdata::{self, Collectivity};
+use unicode_normalization::UnicodeNormalization;
+
+/// Finds a commune (INSEE code or SIREN) or an EPCI (SIREN).
+pub fn resolve(code: &str) -> Result<Collectivity> {
+    let code = code.trim().to_uppercase();
+    if !is_valid_siren(&code) && !is_valid_insee(&code) {
+        bail!(
+            "--collectivity {code:?}: give a SIREN (9 digits with a valid check digit, e.g. \
+             213300635) or a commune's INSEE code (5 characters, e.g. 33063, 2A004)"
+        );
+    }
+    refdata::lookup(&code).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--collectivity {code:?}: no commune or EPCI has this code in the 2026 reference data \
+             (départements, régions and syndicats are not listed: admit them by key with \
+             `mutua federation admit`)"
+        )
+    })
+}
+
+pub fn kind_label(c: &Collectivity) -> String {
+    match c.body {
+        BodyKind::Commune => "commune".into(),
+        BodyKind::Epci => format!("EPCI ({})", c.epci_type.as_deref().unwrap_or("?")),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// The lines shown for confirmation.
+pub fn describe(c: &Collectivity) -> Vec<(&'static str, String)> {
+    let mut lines = vec![
+        ("name", c.name.clone()),
+        ("kind", kind_label(c)),
+        ("SIREN", c.siren.clone()),
+    ];
+    if let Some(insee) = &c.insee {
+        lines.push(("INSEE code", insee.clone()));
+    }
+    let depts: Vec<String> = c
+        .departements
+        .iter()
+        .map(|(code, name)| format!("{name} ({code})"))
+        .collect();
+    if !depts.is_empty() {
+        lines.push(("département", depts.join(", ")));
+    }
+    if let Some((siren, name)) = &c.epci {
+        lines.push(("EPCI", format!("{name} ({siren})")));
+    }
+    lines
+}
+
+/// Prints the collectivity on stderr and asks to go on. `--yes` skips the
+/// question; without a terminal to ask on, `--yes` is required.
+pub fn confirm(c: &Collectivity, what: &str, yes: bool) -> Result<()> {
+    let mut err = io::stderr().lock();
+    for (label, value) in describe(c) {
+        writeln!(err, "  {label:<12} {value}")?;
+    }
+    if yes {
+        return Ok(());
+    }
+    if !io::stdin().is_terminal() {
+        bail!("not a terminal, so nothing is asked: check the collectivity above and add --yes to {what}");
+    }
+    write!(err, "{what} for this collectivity? [y/N] ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    match answer.trim().to_lowercase().as_str() {
+        "y" | "yes" | "o" | "oui" => Ok(()),
+        _ => bail!("cancelled: nothing was written"),
+    }
+}
+
+/// A publisher name from a collectivity's name: "Saint-Émilion" →
+/// "saint-emilion", "CC du Créonnais" → "cc-du-creonnais".
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.nfd().filter(char::is_ascii) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.truncate(64);
+    out.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_publisher_names() {
+        assert_eq!(slug("Saint-Émilion"), "saint-emilion");
+        assert_eq!(slug("CC du Créonnais"), "cc-du-creonnais");
+        assert_eq!(slug("L'Abergement-Clémenciat"), "l-abergement-clemenciat");
+        assert_eq!(slug("Bordeaux Métropole"), "bordeaux-metropole");
+    }
+
+    #[test]
+    fn codes_resolve_against_the_reference_data() {
+        let c = resolve("33063").unwrap();
+        assert_eq!(c.siren, "213300635");
+        let d = describe(&c);
+        assert!(d.contains(&("EPCI", "Bordeaux Métropole (243300316)".into())));
+        assert!(resolve("213300636")
+            .unwrap_err()
+            .to_string()
+            .contains("check digit"));
+        assert!(resolve("2a004").is_ok());
+        assert!(resolve("99999").is_err());
+    }
+}

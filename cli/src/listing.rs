@@ -1,0 +1,580 @@
+//! Listing fields as people type them (flags, a TOML/JSON file, a CSV row)
+//! → the control API's `ListingContent`, checked locally against the
+//! protocol's field rules first so that every mistake names its field.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use mutua_node::api::json::{ListingContent, Side as ApiSide};
+use mutua_protocol::rules::{self, DAY_SECS};
+use mutua_protocol::{
+    Contact, FixedBytes, GeoPoint, Location, Payload, Pricing, PublicKey, ResourceKind,
+    ServiceArea, Terms,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::args::{ListingFields, Side};
+use crate::dates;
+
+/// The import layout, shown by `mutua import --help` and in cli/IMPORT.md.
+pub const CSV_HELP: &str = "\
+Columns (header line required, any order; only side, kind, title, insee and contact_role are mandatory):
+  side             offer or need (also: offre, besoin)
+  kind             skill, equipment, software, hosted_service, premises, other
+  title            3 to 120 characters
+  description      free text, up to 4000 bytes
+  tags             separated by ';'  (e.g. broyeur;espaces verts)
+  insee            INSEE code of the commune where the resource is (33063, 2A004)
+  lat, lon         optional position in degrees (both or neither)
+  radius_km        optional service radius
+  capacity         free text (\"2 jours par mois\")
+  pricing          free or cost_sharing [default: free, or cost_sharing when amount_eur is set]
+  amount_eur       cost share in euros (12.50 or 12,50)
+  per              what the amount is per (jour, mois, utilisation)
+  convention       yes/no: a convention between the bodies is required [default: no]
+  contact_role     a role, never a person (\"Secrétariat de mairie\")
+  contact_email, contact_phone
+  available        windows FROM..UNTIL separated by ';' (2027-03-01..2027-03-31)
+  expires_in_days  1 to 400 [default: the node's publish.default_lifetime_days]
+  author, id       written by `mutua export`, ignored on import
+
+The separator is ',' or ';' (detected from the header). Every row is checked before anything is
+published; a bad row is reported with its line number, the column and the rule, and is not
+published at all. The good rows are published unless --all-or-nothing is given.
+
+Examples:
+  mutua import offres.csv
+  mutua import offres.csv --as bordeaux --all-or-nothing
+  mutua import offres.csv --dry-run --json";
+
+/// The CSV columns, in the order `mutua export` writes them.
+pub const CSV_COLUMNS: [&str; 21] = [
+    "author",
+    "id",
+    "side",
+    "kind",
+    "title",
+    "description",
+    "tags",
+    "insee",
+    "lat",
+    "lon",
+    "radius_km",
+    "capacity",
+    "pricing",
+    "amount_eur",
+    "per",
+    "convention",
+    "contact_role",
+    "contact_email",
+    "contact_phone",
+    "available",
+    "expires_in_days",
+];
+
+/// Fields from a file: the same names as the flags.
+pub fn read_file(path: &std::path::Path) -> Result<ListingFields> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    if is_json {
+        serde_json::from_str(&text).with_context(|| format!("{} (JSON)", path.display()))
+    } else {
+        toml::from_str(&text).with_context(|| format!("{} (TOML)", path.display()))
+    }
+}
+
+/// `base` with every field `over` gives replaced.
+pub fn overlay(base: ListingFields, over: ListingFields) -> ListingFields {
+    fn pick<T>(over: Option<T>, base: Option<T>) -> Option<T> {
+        over.or(base)
+    }
+    fn list(over: Vec<String>, base: Vec<String>) -> Vec<String> {
+        if over.is_empty() {
+            base
+        } else {
+            over
+        }
+    }
+    ListingFields {
+        kind: pick(over.kind, base.kind),
+        title: pick(over.title, base.title),
+        description: pick(over.description, base.description),
+        tags: list(over.tags, base.tags),
+        insee: pick(over.insee, base.insee),
+        at: pick(over.at, base.at),
+        radius_km: pick(over.radius_km, base.radius_km),
+        capacity: pick(over.capacity, base.capacity),
+        pricing: pick(over.pricing, base.pricing),
+        amount_eur: pick(over.amount_eur, base.amount_eur),
+        per: pick(over.per, base.per),
+        convention: pick(over.convention, base.convention),
+        contact_role: pick(over.contact_role, base.contact_role),
+        contact_email: pick(over.contact_email, base.contact_email),
+        contact_phone: pick(over.contact_phone, base.contact_phone),
+        available: list(over.available, base.available),
+        expires_in_days: pick(over.expires_in_days, base.expires_in_days),
+    }
+}
+
+fn required(value: Option<&String>, name: &str) -> Result<String> {
+    match value.map(|v| v.trim()) {
+        Some(v) if !v.is_empty() => Ok(v.to_owned()),
+        _ => Err(anyhow!("{name} is required")),
+    }
+}
+
+fn parse_point(text: &str) -> Result<GeoPoint> {
+    let (lat, lon) = text
+        .split_once(',')
+        .ok_or_else(|| anyhow!("at: {text:?} is not LAT,LON (e.g. 44.8378,-0.5792)"))?;
+    let number = |s: &str, what| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| anyhow!("at: the {what} {s:?} is not a number"))
+    };
+    Ok(GeoPoint::from_degrees(
+        number(lat, "latitude")?,
+        number(lon, "longitude")?,
+    ))
+}
+
+/// The content to send to the node, from fields as typed. `now` dates the
+/// expiry when `expires_in_days` is given.
+pub fn to_content(side: Side, f: &ListingFields, now: u64) -> Result<ListingContent> {
+    let kind_text = required(f.kind.as_ref(), "kind")?;
+    let kind = ResourceKind::parse(&kind_text.replace('-', "_")).ok_or_else(|| {
+        let all: Vec<_> = ResourceKind::ALL.iter().map(|k| k.as_str()).collect();
+        anyhow!("kind: {kind_text:?} is not one of {}", all.join(", "))
+    })?;
+    let pricing_text = f
+        .pricing
+        .as_deref()
+        .map(|p| p.trim().to_lowercase().replace('-', "_"))
+        .filter(|p| !p.is_empty());
+    let pricing = match pricing_text.as_deref() {
+        Some("free" | "gratuit") => {
+            if f.amount_eur.is_some() {
+                bail!("amount_eur: a free listing has no amount (remove it, or use pricing cost_sharing)");
+            }
+            Pricing::Free
+        }
+        None if f.amount_eur.is_none() => Pricing::Free,
+        None | Some("cost_sharing") => {
+            let eur = f
+                .amount_eur
+                .ok_or_else(|| anyhow!("amount_eur is required with pricing cost_sharing"))?;
+            if !(eur.is_finite() && eur >= 0.0) {
+                bail!("amount_eur: {eur} is not an amount in euros");
+            }
+            Pricing::CostSharing {
+                amount_cents: (eur * 100.0).round() as u64,
+                per: required(f.per.as_ref(), "per (what the amount is per: jour, mois…)")?,
+            }
+        }
+        Some(p) => bail!("pricing: {p:?} is not free or cost_sharing"),
+    };
+    let availability = f
+        .available
+        .iter()
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| dates::parse_window(w).map_err(|e| anyhow!("available: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let expires_at = f
+        .expires_in_days
+        .map(|d| {
+            if d == 0 || d > rules::MAX_LIFETIME_DAYS {
+                bail!(
+                    "expires_in_days: {d} is not between 1 and {}",
+                    rules::MAX_LIFETIME_DAYS
+                );
+            }
+            Ok(now + d * DAY_SECS)
+        })
+        .transpose()?;
+    let empty_none = |v: &Option<String>| {
+        v.as_ref()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    Ok(ListingContent {
+        side: match side {
+            Side::Offer => ApiSide::Offer,
+            Side::Need => ApiSide::Need,
+        },
+        kind,
+        title: required(f.title.as_ref(), "title")?,
+        description: f.description.as_deref().unwrap_or("").trim().to_owned(),
+        tags: f
+            .tags
+            .iter()
+            .flat_map(|t| t.split(';'))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        location: Location {
+            insee: required(f.insee.as_ref(), "insee")?.to_uppercase(),
+            point: f.at.as_deref().map(parse_point).transpose()?,
+        },
+        area: ServiceArea {
+            radius_km: f.radius_km,
+            ..ServiceArea::default()
+        },
+        capacity: empty_none(&f.capacity),
+        availability,
+        terms: Terms {
+            pricing,
+            convention_required: f.convention.unwrap_or(false),
+        },
+        contact: Contact {
+            role: required(f.contact_role.as_ref(), "contact_role")?,
+            email: empty_none(&f.contact_email),
+            phone: empty_none(&f.contact_phone),
+            url: None,
+        },
+        expires_at,
+    })
+}
+
+/// The fields of existing content (for an update, and for export).
+pub fn fields_of(c: &ListingContent, now: u64) -> ListingFields {
+    let (pricing, amount_eur, per) = match &c.terms.pricing {
+        Pricing::Free => ("free", None, None),
+        Pricing::CostSharing { amount_cents, per } => (
+            "cost_sharing",
+            Some(*amount_cents as f64 / 100.0),
+            Some(per.clone()),
+        ),
+    };
+    ListingFields {
+        kind: Some(c.kind.as_str().to_owned()),
+        title: Some(c.title.clone()),
+        description: Some(c.description.clone()),
+        tags: c.tags.clone(),
+        insee: Some(c.location.insee.clone()),
+        at: c.location.point.map(|p| format!("{},{}", p.lat(), p.lon())),
+        radius_km: c.area.radius_km,
+        capacity: c.capacity.clone(),
+        pricing: Some(pricing.to_owned()),
+        amount_eur,
+        per,
+        convention: Some(c.terms.convention_required),
+        contact_role: Some(c.contact.role.clone()),
+        contact_email: c.contact.email.clone(),
+        contact_phone: c.contact.phone.clone(),
+        available: c.availability.iter().map(dates::format_window).collect(),
+        expires_in_days: c
+            .expires_at
+            .map(|e| e.saturating_sub(now).div_ceil(DAY_SECS).max(1)),
+    }
+}
+
+/// Checks content against the protocol's field and time rules as `author`
+/// would sign it, so a bad value is caught before anything is sent.
+pub fn check(
+    content: &ListingContent,
+    author: PublicKey,
+    now: u64,
+    default_days: u64,
+) -> Result<(), mutua_protocol::RecordError> {
+    let (side, listing) = content.clone().into_listing(
+        author,
+        FixedBytes([0; 16]),
+        1,
+        now,
+        now + default_days * DAY_SECS,
+    );
+    let payload: Payload = side.payload(listing);
+    rules::check_fields(&payload)?;
+    rules::check_time(&payload, now)
+}
+
+/// The column or flag a protocol field path comes from (`offer.contact.role`
+/// → `contact_role`).
+pub fn column_of(field: &str) -> &'static str {
+    let path = field.split_once('.').map_or(field, |(_, rest)| rest);
+    let table: [(&str, &'static str); 14] = [
+        ("title", "title"),
+        ("description", "description"),
+        ("tags", "tags"),
+        ("location.insee", "insee"),
+        ("location.point", "lat/lon"),
+        ("area.radius_km", "radius_km"),
+        ("capacity", "capacity"),
+        ("availability", "available"),
+        ("terms.pricing.cost_sharing.amount_cents", "amount_eur"),
+        ("terms.pricing.cost_sharing.per", "per"),
+        ("contact.role", "contact_role"),
+        ("contact.email", "contact_email"),
+        ("contact.phone", "contact_phone"),
+        ("expires_at", "expires_in_days"),
+    ];
+    table
+        .iter()
+        .find(|(prefix, _)| path.starts_with(prefix))
+        .map_or("", |(_, column)| column)
+}
+
+/// One CSV row as read: every column is text.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CsvRow {
+    pub author: String,
+    pub id: String,
+    pub side: String,
+    pub kind: String,
+    pub title: String,
+    pub description: String,
+    pub tags: String,
+    pub insee: String,
+    pub lat: String,
+    pub lon: String,
+    pub radius_km: String,
+    pub capacity: String,
+    pub pricing: String,
+    pub amount_eur: String,
+    pub per: String,
+    pub convention: String,
+    pub contact_role: String,
+    pub contact_email: String,
+    pub contact_phone: String,
+    pub available: String,
+    pub expires_in_days: String,
+}
+
+fn opt(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+fn number<T: std::str::FromStr>(text: &str, column: &str) -> Result<Option<T>> {
+    opt(text)
+        .map(|t| {
+            t.parse()
+                .map_err(|_| anyhow!("{column}: {t:?} is not a whole number"))
+        })
+        .transpose()
+}
+
+impl CsvRow {
+    /// The side and the fields of this row.
+    pub fn to_fields(&self) -> Result<(Side, ListingFields)> {
+        let side = match self.side.trim().to_lowercase().as_str() {
+            "offer" | "offre" => Side::Offer,
+            "need" | "besoin" => Side::Need,
+            "" => bail!("side is required (offer or need)"),
+            other => bail!("side: {other:?} is not offer or need"),
+        };
+        let at = match (opt(&self.lat), opt(&self.lon)) {
+            (Some(lat), Some(lon)) => Some(format!(
+                "{},{}",
+                lat.replace(',', "."),
+                lon.replace(',', ".")
+            )),
+            (None, None) => None,
+            _ => bail!("lat/lon: give both or neither"),
+        };
+        let amount_eur = opt(&self.amount_eur)
+            .map(|a| {
+                a.replace(',', ".")
+                    .trim_end_matches('€')
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| anyhow!("amount_eur: {a:?} is not an amount in euros"))
+            })
+            .transpose()?;
+        let convention = match self.convention.trim().to_lowercase().as_str() {
+            "" => None,
+            "yes" | "oui" | "true" | "1" | "y" | "o" => Some(true),
+            "no" | "non" | "false" | "0" | "n" => Some(false),
+            other => bail!("convention: {other:?} is not yes or no"),
+        };
+        let fields = ListingFields {
+            kind: opt(&self.kind),
+            title: opt(&self.title),
+            description: opt(&self.description),
+            tags: opt(&self.tags).into_iter().collect(),
+            insee: opt(&self.insee),
+            at,
+            radius_km: number(&self.radius_km, "radius_km")?,
+            capacity: opt(&self.capacity),
+            pricing: opt(&self.pricing),
+            amount_eur,
+            per: opt(&self.per),
+            convention,
+            contact_role: opt(&self.contact_role),
+            contact_email: opt(&self.contact_email),
+            contact_phone: opt(&self.contact_phone),
+            available: opt(&self.available)
+                .map(|a| a.split(';').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            expires_in_days: number(&self.expires_in_days, "expires_in_days")?,
+        };
+        Ok((side, fields))
+    }
+
+    /// The row `mutua export` writes for a listing.
+    pub fn of(author: &str, id: &str, c: &ListingContent, now: u64) -> CsvRow {
+        let f = fields_of(c, now);
+        let (lat, lon) = match c.location.point {
+            Some(p) => (p.lat().to_string(), p.lon().to_string()),
+            None => (String::new(), String::new()),
+        };
+        let text = |v: Option<String>| v.unwrap_or_default();
+        CsvRow {
+            author: author.to_owned(),
+            id: id.to_owned(),
+            side: match c.side {
+                ApiSide::Offer => "offer".into(),
+                ApiSide::Need => "need".into(),
+            },
+            kind: text(f.kind),
+            title: text(f.title),
+            description: text(f.description),
+            tags: f.tags.join(";"),
+            insee: text(f.insee),
+            lat,
+            lon,
+            radius_km: f.radius_km.map(|r| r.to_string()).unwrap_or_default(),
+            capacity: text(f.capacity),
+            pricing: text(f.pricing),
+            amount_eur: f.amount_eur.map(|a| format!("{a:.2}")).unwrap_or_default(),
+            per: text(f.per),
+            convention: if c.terms.convention_required {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+            contact_role: text(f.contact_role),
+            contact_email: text(f.contact_email),
+            contact_phone: text(f.contact_phone),
+            available: f.available.join(";"),
+            expires_in_days: f.expires_in_days.map(|d| d.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Columns of a header that the layout does not know (a typo would
+/// otherwise silently drop a column).
+pub fn unknown_columns(header: &csv::StringRecord) -> Vec<String> {
+    header
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}'))
+        .filter(|h| !CSV_COLUMNS.contains(h))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The separator of a CSV file: ';' when the header has more of them than
+/// commas (French spreadsheets), else ','.
+pub fn detect_delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or("");
+    if header.matches(';').count() > header.matches(',').count() {
+        b';'
+    } else {
+        b','
+    }
+}
+
+/// Duplicate header names, which csv+serde would resolve silently.
+pub fn duplicate_columns(header: &csv::StringRecord) -> Vec<String> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    header
+        .iter()
+        .for_each(|h| *seen.entry(h.trim()).or_default() += 1);
+    let mut dups: Vec<String> = seen
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(h, _)| h.to_owned())
+        .collect();
+    dups.sort();
+    dups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> ListingFields {
+        ListingFields {
+            kind: Some("equipment".into()),
+            title: Some("Broyeur de végétaux".into()),
+            insee: Some("33063".into()),
+            contact_role: Some("Services techniques".into()),
+            tags: vec!["broyeur;espaces verts".into()],
+            amount_eur: Some(12.5),
+            per: Some("jour".into()),
+            available: vec!["2027-03-01..2027-03-31".into()],
+            ..ListingFields::default()
+        }
+    }
+
+    #[test]
+    fn fields_make_content_and_back() {
+        let now = 1_800_000_000;
+        let content = to_content(Side::Offer, &fields(), now).unwrap();
+        assert_eq!(content.tags, ["broyeur", "espaces verts"]);
+        assert_eq!(
+            content.terms.pricing,
+            Pricing::CostSharing {
+                amount_cents: 1250,
+                per: "jour".into()
+            }
+        );
+        let key = mutua_protocol::SecretKey::from_seed([3; 32]).public();
+        check(&content, key, now, 90).unwrap();
+        let again = to_content(Side::Offer, &fields_of(&content, now), now).unwrap();
+        assert_eq!(again, content);
+    }
+
+    #[test]
+    fn mistakes_name_their_field() {
+        let now = 1_800_000_000;
+        let mut f = fields();
+        f.kind = Some("broyeur".into());
+        let err = to_content(Side::Offer, &f, now).unwrap_err().to_string();
+        assert!(err.starts_with("kind:"), "{err}");
+        let mut f = fields();
+        f.title = Some("ab".into());
+        let content = to_content(Side::Offer, &f, now).unwrap();
+        let key = mutua_protocol::SecretKey::from_seed([3; 32]).public();
+        let err = check(&content, key, now, 90).unwrap_err();
+        assert_eq!(err.field(), Some("offer.title"));
+        assert_eq!(column_of(err.field().unwrap()), "title");
+        assert_eq!(column_of("need.contact.email"), "contact_email");
+        let mut f = fields();
+        f.contact_role = None;
+        assert_eq!(
+            to_content(Side::Need, &f, now).unwrap_err().to_string(),
+            "contact_role is required"
+        );
+    }
+
+    #[test]
+    fn csv_rows_accept_french_conventions() {
+        let row = CsvRow {
+            side: "offre".into(),
+            kind: "equipment".into(),
+            title: "Nacelle".into(),
+            insee: "33063".into(),
+            contact_role: "Services techniques".into(),
+            amount_eur: "12,50".into(),
+            per: "jour".into(),
+            convention: "oui".into(),
+            lat: "44,84".into(),
+            lon: "-0,58".into(),
+            ..CsvRow::default()
+        };
+        let (side, f) = row.to_fields().unwrap();
+        assert_eq!(side, Side::Offer);
+        assert_eq!(f.amount_eur, Some(12.5));
+        assert_eq!(f.convention, Some(true));
+        assert_eq!(f.at.as_deref(), Some("44.84,-0.58"));
+        assert_eq!(detect_delimiter("side;kind;title\n"), b';');
+        assert_eq!(detect_delimiter("side,kind,title\n"), b',');
+    }
+}
