@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::datadir::{DataDir, HostedPublisher};
-use crate::ingest::{Ingest, IngestError};
+use crate::ingest::{Ingest, IngestError, IngestOutcome, Source};
 use crate::metrics::NodeMetrics;
 use crate::network::NetworkHandle;
 use json::{
@@ -1038,24 +1038,39 @@ async fn import(
     let req: ImportRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
     let mut report = ImportReport::default();
+    let mut pending = Vec::with_capacity(req.records.len());
     for (index, text) in req.records.iter().enumerate() {
-        let Some(bytes) = mutua_protocol::unhex(text.trim()) else {
-            report.error(index, "invalid_hex", "not hexadecimal".into());
-            continue;
-        };
-        match state
-            .ingest
-            .ingest(bytes, crate::ingest::Source::Import)
-            .await
-        {
-            crate::ingest::IngestOutcome::Accepted(_) => report.accepted += 1,
-            crate::ingest::IngestOutcome::Ignored { code, .. } => {
-                *report.ignored.entry(code.to_string()).or_default() += 1
-            }
-            crate::ingest::IngestOutcome::Rejected { code, message } => {
-                report.error(index, code, message)
+        match mutua_protocol::unhex(text.trim()) {
+            Some(bytes) => pending.push((index, bytes)),
+            None => report.error(index, "invalid_hex", "not hexadecimal".into()),
+        }
+    }
+    // An export lists records in key order, not in admission order: a
+    // listing may come before its author's certificate. Records refused for
+    // membership are retried while a pass admits something (a certificate
+    // chain is at most MAX_CHAIN_DEPTH long, so this ends quickly).
+    for pass in 0..=mutua_protocol::membership::MAX_CHAIN_DEPTH {
+        let last_pass = pass == mutua_protocol::membership::MAX_CHAIN_DEPTH;
+        let mut retry = Vec::new();
+        let accepted_before = report.accepted;
+        for (index, bytes) in pending {
+            let outcome = state.ingest.ingest(bytes.clone(), Source::Import).await;
+            match outcome {
+                IngestOutcome::Accepted(_) => report.accepted += 1,
+                IngestOutcome::Ignored { code, .. } if !last_pass && is_membership_code(code) => {
+                    retry.push((index, bytes, code))
+                }
+                IngestOutcome::Ignored { code, .. } => report.ignore(code),
+                IngestOutcome::Rejected { code, message } => report.error(index, code, message),
             }
         }
+        if report.accepted == accepted_before || retry.is_empty() {
+            for (_, _, code) in retry {
+                report.ignore(code);
+            }
+            break;
+        }
+        pending = retry.into_iter().map(|(i, b, _)| (i, b)).collect();
     }
     Ok(axum::Json(report))
 }
@@ -1070,7 +1085,19 @@ struct ImportReport {
     errors: Vec<serde_json::Value>,
 }
 
+/// Codes of the membership refusals, which a later certificate may lift.
+fn is_membership_code(code: &str) -> bool {
+    matches!(
+        code,
+        "not_a_member" | "untrusted_issuer" | "issuer_may_not_admit" | "may_not_admit"
+    )
+}
+
 impl ImportReport {
+    fn ignore(&mut self, code: &str) {
+        *self.ignored.entry(code.to_owned()).or_default() += 1;
+    }
+
     fn error(&mut self, index: usize, code: &str, message: String) {
         self.rejected += 1;
         if self.errors.len() < MAX_IMPORT_ERRORS {

@@ -279,3 +279,54 @@ fn the_node_refuses_to_start_on_keys_others_can_read() {
     );
     assert!(!home.dir.join("api.addr").exists());
 }
+
+#[test]
+fn an_export_imports_into_a_fresh_node_and_bad_envelopes_are_reported_by_index() {
+    let home_a = Home::init(&["--new-anchor", "--publisher", "mairie"]);
+    let a = Node::start(&home_a, &[]);
+    let publisher = home_a.publisher_id("mairie");
+    a.ok(a.post("/v1/certificates", &admission(&publisher)));
+    let published = a.ok(a.post("/v1/listings", &offer("Nacelle élévatrice")));
+    let exported = a.ok(a.get("/v1/export"));
+    let records = exported["records"].as_array().unwrap().clone();
+    assert_eq!(records.len(), 2, "the certificate and the offer");
+
+    // A node of the same federation, offline: the export is all it gets.
+    let home_d = Home::init(&["--trust", &home_a.anchor_id()]);
+    let d = Node::start(&home_d, &[]);
+    let mut body = records.clone();
+    body.push("zz".into());
+    let mut tampered = records[1].as_str().unwrap().to_owned();
+    tampered.replace_range(tampered.len() - 2.., "00");
+    body.push(tampered.into());
+    let report = d.ok(d.post("/v1/import", &serde_json::json!({ "records": body })));
+    assert_eq!(report["accepted"], 2, "{report}");
+    assert_eq!(report["rejected"], 2, "{report}");
+    assert_eq!(report["errors"][0]["index"], 2);
+    assert_eq!(report["errors"][0]["code"], "invalid_hex");
+    assert_eq!(report["errors"][1]["index"], 3);
+    assert_eq!(report["errors"][1]["code"], "bad_signature");
+    let items = d.items("?text=nacelle");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["hash"], published["record"]["hash"]);
+
+    // Importing again changes nothing.
+    let again = d.ok(d.post("/v1/import", &serde_json::json!({ "records": records })));
+    assert_eq!(again["accepted"], 0);
+    let ignored: u64 = again["ignored"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(ignored, 2, "{again}");
+    assert!(
+        again["ignored"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| k.contains("duplicate")),
+        "{again}"
+    );
+    assert_eq!(d.status()["store"]["total"], 2);
+}
