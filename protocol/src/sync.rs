@@ -1339,7 +1339,8 @@ pub mod memory {
 
     #[derive(Clone, Default)]
     pub struct MemorySource {
-        items: BTreeMap<SyncKey, (RecordHash, Arc<[u8]>)>,
+        /// Each item's digest, record and fingerprint (hashed once, at insertion).
+        items: BTreeMap<SyncKey, (RecordHash, Arc<[u8]>, Fingerprint)>,
         /// Sorted keys and the fingerprints of every prefix of them.
         index: RefCell<Option<(Vec<SyncKey>, Vec<Fingerprint>)>>,
     }
@@ -1351,7 +1352,8 @@ pub mod memory {
 
         /// Stores an item, replacing what the key held.
         pub fn insert(&mut self, key: SyncKey, digest: RecordHash, record: Arc<[u8]>) {
-            self.items.insert(key, (digest, record));
+            let fingerprint = Fingerprint::of_item(&key, &digest);
+            self.items.insert(key, (digest, record, fingerprint));
             self.index.replace(None);
         }
 
@@ -1360,8 +1362,10 @@ pub mod memory {
             self.index.replace(None);
         }
 
-        pub fn get(&self, key: &SyncKey) -> Option<&(RecordHash, Arc<[u8]>)> {
-            self.items.get(key)
+        pub fn get(&self, key: &SyncKey) -> Option<(&RecordHash, &Arc<[u8]>)> {
+            self.items
+                .get(key)
+                .map(|(digest, record, _)| (digest, record))
         }
 
         pub fn len(&self) -> usize {
@@ -1374,7 +1378,7 @@ pub mod memory {
 
         /// Every (key, digest), in key order.
         pub fn digests(&self) -> Vec<(SyncKey, RecordHash)> {
-            self.items.iter().map(|(k, (d, _))| (*k, *d)).collect()
+            self.items.iter().map(|(k, (d, ..))| (*k, *d)).collect()
         }
 
         fn position(keys: &[SyncKey], bound: Option<SyncKey>) -> usize {
@@ -1391,8 +1395,8 @@ pub mod memory {
                 let mut sums = Vec::with_capacity(self.items.len() + 1);
                 let mut acc = Fingerprint::EMPTY;
                 sums.push(acc);
-                for (key, (digest, _)) in &self.items {
-                    acc += Fingerprint::of_item(key, digest);
+                for (_, _, fingerprint) in self.items.values() {
+                    acc += *fingerprint;
                     sums.push(acc);
                 }
                 (self.items.keys().copied().collect(), sums)
@@ -1417,12 +1421,12 @@ pub mod memory {
                 .items
                 .range((lower, upper))
                 .take(limit)
-                .map(|(k, (d, _))| (*k, *d))
+                .map(|(k, (d, ..))| (*k, *d))
                 .collect())
         }
 
         fn record(&self, key: &SyncKey) -> Result<Option<Vec<u8>>, Infallible> {
-            Ok(self.items.get(key).map(|(_, bytes)| bytes.to_vec()))
+            Ok(self.items.get(key).map(|(_, bytes, _)| bytes.to_vec()))
         }
     }
 }

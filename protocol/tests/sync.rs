@@ -1,0 +1,697 @@
+//! Reconciliation between two in-memory replicas running the sync state
+//! machine against each other, with every message encoded, size-checked and
+//! decoded on the way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mutua_protocol::fixtures::{self, FIXTURE_NOW};
+use mutua_protocol::merge::{forget_after, merge, Rank, SlotKey};
+use mutua_protocol::model::*;
+use mutua_protocol::rules::DAY_SECS;
+use mutua_protocol::sync::memory::MemorySource;
+use mutua_protocol::sync::*;
+use mutua_protocol::{open, seal, SecretKey, SignedRecord};
+use proptest::prelude::*;
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+
+/// One side of a session, as the node would run it.
+trait Side {
+    fn source(&self) -> &MemorySource;
+    /// Applies the records of one message.
+    fn apply(&mut self, records: &[ByteBuf]);
+}
+
+/// A replica of signed records: verifies, refuses what may be forgotten at
+/// `now`, keeps the winner of each slot by [`Rank`].
+struct Replica {
+    source: MemorySource,
+    ranks: HashMap<SyncKey, Rank>,
+    now: Timestamp,
+    /// The class of every record applied, in order.
+    applied: Vec<SyncClass>,
+}
+
+impl Replica {
+    fn new(records: &[&SignedRecord]) -> Replica {
+        let mut replica = Replica {
+            source: MemorySource::new(),
+            ranks: HashMap::new(),
+            now: FIXTURE_NOW,
+            applied: Vec::new(),
+        };
+        for record in records {
+            replica.store(record);
+        }
+        replica.applied.clear();
+        replica
+    }
+
+    fn store(&mut self, record: &SignedRecord) {
+        if forget_after(record) <= self.now {
+            return;
+        }
+        let key = SyncKey::of_slot(&SlotKey::of(record));
+        let rank = Rank::of(record);
+        if merge(self.ranks.get(&key), &rank).stores_incoming() {
+            self.ranks.insert(key, rank);
+            self.source
+                .insert(key, *record.hash(), record.bytes().into());
+            self.applied.push(SyncClass::of_payload(record.payload()));
+        }
+    }
+
+    /// The sweep a node runs before syncing: drops what may be forgotten.
+    fn purge(&mut self) {
+        for (key, digest) in self.source.digests() {
+            let (_, bytes) = self.source.get(&key).expect("listed");
+            let record = open(bytes).expect("stored records are valid");
+            assert_eq!(record.hash(), &digest);
+            if forget_after(&record) <= self.now {
+                self.source.remove(&key);
+                self.ranks.remove(&key);
+            }
+        }
+    }
+}
+
+impl Side for Replica {
+    fn source(&self) -> &MemorySource {
+        &self.source
+    }
+
+    fn apply(&mut self, records: &[ByteBuf]) {
+        let mut opened: Vec<SignedRecord> = records
+            .iter()
+            .map(|bytes| open(bytes).expect("peers send valid records"))
+            .collect();
+        order_for_apply(&mut opened);
+        for record in &opened {
+            self.store(record);
+        }
+    }
+}
+
+/// What a session cost.
+#[derive(Debug, Default)]
+struct Run {
+    rounds: u32,
+    bytes: usize,
+    largest_message: usize,
+    outcome: Outcome,
+}
+
+/// Runs a session from `a` (initiator) to `b`, through the codec.
+fn sync(a: &mut impl Side, b: &mut impl Side) -> Run {
+    sync_with(a, b, SessionLimits::default()).expect("the session completes")
+}
+
+fn sync_with(
+    a: &mut impl Side,
+    b: &mut impl Side,
+    limits: SessionLimits,
+) -> Result<Run, SyncError<std::convert::Infallible>> {
+    let mut run = Run::default();
+    let (mut session, mut request) = InitiatorSession::start(limits, a.source())?;
+    loop {
+        let bytes = encode_request(&request);
+        let request_in = decode_request(&bytes).expect("own requests decode");
+        assert_eq!(request_in, request);
+        let response = respond(&request_in, b.source())?;
+        b.apply(&request_in.push);
+        let response_bytes = encode_response(&response);
+        let response_in = decode_response(&response_bytes).expect("own responses decode");
+        assert_eq!(response_in, response);
+        run.rounds += 1;
+        run.bytes += bytes.len() + response_bytes.len();
+        run.largest_message = run
+            .largest_message
+            .max(bytes.len())
+            .max(response_bytes.len());
+        assert!(run.largest_message <= MAX_MESSAGE_BYTES);
+        a.apply(&response_in.records);
+        match session.handle_response(&response_in, a.source())? {
+            Step::Send(next) => request = next,
+            Step::Done(outcome) => {
+                run.outcome = outcome;
+                assert_eq!(outcome.rounds, run.rounds);
+                return Ok(run);
+            }
+        }
+    }
+}
+
+fn assert_same(a: &impl Side, b: &impl Side) {
+    assert_eq!(a.source().digests(), b.source().digests());
+    assert_eq!(
+        a.source().fingerprint(&SyncRange::ROOT).unwrap(),
+        b.source().fingerprint(&SyncRange::ROOT).unwrap()
+    );
+}
+
+fn author(n: u8) -> SecretKey {
+    fixtures::key(n)
+}
+
+fn offer(author_seed: u8, id: u16, version: u64) -> SignedRecord {
+    offer_with(author_seed, id, version, |_| {})
+}
+
+fn offer_with(
+    author_seed: u8,
+    id: u16,
+    version: u64,
+    edit: impl FnOnce(&mut Listing),
+) -> SignedRecord {
+    let key = author(author_seed);
+    let mut listing = fixtures::listing(&key, 0, version);
+    listing.id = FixedBytes({
+        let mut id_bytes = [0; 16];
+        id_bytes[..2].copy_from_slice(&id.to_be_bytes());
+        id_bytes
+    });
+    edit(&mut listing);
+    seal(&key, &Payload::Offer(listing)).expect("fixture offers are valid")
+}
+
+fn withdrawal(author_seed: u8, id: u16, version: u64) -> SignedRecord {
+    let key = author(author_seed);
+    let mut w = fixtures::withdrawal(&key, 0, version);
+    w.id = offer(author_seed, id, 1).payload().listing().unwrap().id;
+    seal(&key, &Payload::Withdrawal(w)).unwrap()
+}
+
+fn certificate(issuer: u8, subject: u8) -> SignedRecord {
+    let cert = fixtures::certificate(&author(issuer), &author(subject), false);
+    seal(&author(issuer), &Payload::Certificate(cert)).unwrap()
+}
+
+fn revocation(issuer: u8, certificate: &SignedRecord) -> SignedRecord {
+    let revocation = Revocation {
+        issuer: author(issuer).public(),
+        certificate: *certificate.hash(),
+        reason: RevocationReason::KeyLost,
+        revoked_at: FIXTURE_NOW,
+    };
+    seal(&author(issuer), &Payload::Revocation(revocation)).unwrap()
+}
+
+#[test]
+fn identical_replicas_agree_in_one_small_round_trip() {
+    let records: Vec<SignedRecord> = (0..200).map(|i| offer(1, i, 1)).collect();
+    let refs: Vec<&SignedRecord> = records.iter().collect();
+    let mut a = Replica::new(&refs);
+    let mut b = Replica::new(&refs);
+    let run = sync(&mut a, &mut b);
+    assert_eq!(run.rounds, 1);
+    assert!(run.bytes <= 1024, "{} bytes", run.bytes);
+    assert_eq!(run.outcome.received + run.outcome.pushed, 0);
+}
+
+#[test]
+fn known_differences_reconcile_both_ways() {
+    let shared: Vec<SignedRecord> = (0..60).map(|i| offer(1, i, 1)).collect();
+    // Disjoint additions.
+    let only_a: Vec<SignedRecord> = (100..110).map(|i| offer(2, i, 1)).collect();
+    let only_b: Vec<SignedRecord> = (200..215).map(|i| offer(3, i, 1)).collect();
+    // Newer versions on each side, a withdrawal on one.
+    let newer_a = offer(1, 0, 2);
+    let newer_b = offer(1, 1, 5);
+    let withdrawn_a = withdrawal(1, 2, 3);
+    // Expired but not yet forgettable (kept, synced), and forgettable
+    // (purged before syncing, never sent).
+    let expired = offer_with(4, 1, 1, |l| {
+        l.published_at = FIXTURE_NOW - 100 * DAY_SECS;
+        l.availability.clear();
+        l.expires_at = FIXTURE_NOW - 10 * DAY_SECS;
+    });
+    let forgettable = offer_with(4, 2, 1, |l| {
+        l.published_at = FIXTURE_NOW - 500 * DAY_SECS;
+        l.availability.clear();
+        l.expires_at = FIXTURE_NOW - 450 * DAY_SECS;
+    });
+
+    let mut a_records: Vec<&SignedRecord> = shared.iter().chain(&only_a).collect();
+    a_records.extend([&newer_a, &withdrawn_a, &expired]);
+    let mut b_records: Vec<&SignedRecord> = shared.iter().chain(&only_b).collect();
+    b_records.push(&newer_b);
+    let mut a = Replica::new(&a_records);
+    let mut b = Replica::new(&b_records);
+    b.now = FIXTURE_NOW - 500 * DAY_SECS;
+    b.store(&forgettable);
+    b.now = FIXTURE_NOW;
+    assert_eq!(b.source.len(), 60 + 15 + 1);
+    b.purge();
+    assert_eq!(b.source.len(), 60 + 15);
+
+    let run = sync(&mut a, &mut b);
+    assert_same(&a, &b);
+    assert_eq!(a.source.len(), 60 + 10 + 15 + 1);
+    let winner = |r: &Replica, rec: &SignedRecord| {
+        r.source
+            .get(&SyncKey::of_slot(&SlotKey::of(rec)))
+            .map(|(d, _)| *d)
+    };
+    for (record, why) in [
+        (&newer_a, "newer version from a"),
+        (&newer_b, "newer version from b"),
+        (&withdrawn_a, "withdrawal from a"),
+        (&expired, "expired record not yet forgettable"),
+    ] {
+        assert_eq!(winner(&b, record), Some(*record.hash()), "{why}");
+    }
+    assert_eq!(winner(&a, &forgettable), None);
+    // Both directions moved in one session: a fetched b's additions and
+    // pushed its own.
+    assert!(
+        run.outcome.received >= 16 && run.outcome.pushed >= 13,
+        "{:?}",
+        run.outcome
+    );
+}
+
+#[test]
+fn certificates_and_revocations_arrive_before_listings() {
+    let certs: Vec<SignedRecord> = (10..20).map(|s| certificate(100, s)).collect();
+    let revocations: Vec<SignedRecord> = certs[..3].iter().map(|c| revocation(100, c)).collect();
+    let listings: Vec<SignedRecord> = (10..20)
+        .flat_map(|s| (0..8).map(move |i| offer(s, i, 1)))
+        .collect();
+    let all: Vec<&SignedRecord> = certs.iter().chain(&revocations).chain(&listings).collect();
+
+    // Pushed by the initiator.
+    let mut a = Replica::new(&all);
+    let mut b = Replica::new(&[]);
+    sync(&mut a, &mut b);
+    assert_same(&a, &b);
+    assert_eq!(b.applied.len(), all.len());
+    assert!(
+        b.applied.is_sorted(),
+        "pushed out of order: {:?}",
+        b.applied
+    );
+
+    // Fetched by the initiator, including from a responder holding a few
+    // listings already.
+    let mut c = Replica::new(&listings[..5].iter().collect::<Vec<_>>());
+    sync(&mut c, &mut a);
+    assert_same(&a, &c);
+    assert!(
+        c.applied.is_sorted(),
+        "fetched out of order: {:?}",
+        c.applied
+    );
+    assert_eq!(c.applied.len(), all.len() - 5);
+}
+
+#[test]
+fn large_differences_stay_within_message_bounds() {
+    // 3.5 KB records: several full messages each way.
+    let padded = |slots: std::ops::Range<u32>| {
+        let mut side = Synthetic::new([]);
+        for slot in slots {
+            let (_, _, bytes) = synthetic_record(slot, 1, 3500);
+            side.apply(&[ByteBuf::from(bytes.to_vec())]);
+        }
+        side
+    };
+    let mut a = padded(0..700);
+    let mut b = padded(700..1200);
+    let run = sync(&mut a, &mut b);
+    assert_same(&a, &b);
+    assert_eq!(a.source.len(), 1200);
+    assert!(
+        run.largest_message > MAX_MESSAGE_BYTES * 3 / 4,
+        "messages were filled"
+    );
+    assert!(run.rounds >= 4, "{} rounds", run.rounds);
+
+    // A new node with nothing fetches everything.
+    let mut empty = Synthetic::new([]);
+    let run = sync(&mut empty, &mut a);
+    assert_same(&empty, &a);
+    assert_eq!(run.outcome.pushed, 0);
+    assert_eq!(run.outcome.received, 1200);
+}
+
+#[test]
+fn a_session_stops_at_its_round_limit() {
+    let records: Vec<SignedRecord> = (0..120).map(|i| offer(7, i, 1)).collect();
+    let mut a = Replica::new(&records.iter().collect::<Vec<_>>());
+    let mut b = Replica::new(&[]);
+    let limits = SessionLimits {
+        max_rounds: 2,
+        ..SessionLimits::default()
+    };
+    // c fetches a's records through many small ranges: more than 2 rounds.
+    let mut c = Replica::new(&records[..1].iter().collect::<Vec<_>>());
+    let err = sync_with(&mut c, &mut a, limits).unwrap_err();
+    assert!(matches!(err, SyncError::TooManyRounds { max: 2 }), "{err}");
+    assert!(!err.is_peer_fault());
+    let limits = SessionLimits {
+        max_pending: 3,
+        ..SessionLimits::default()
+    };
+    let err = sync_with(&mut c, &mut a, limits).unwrap_err();
+    assert!(matches!(err, SyncError::TooMuchWork { max: 3 }), "{err}");
+    // Pushing everything to an empty replica needs no pending ranges.
+    assert_eq!(
+        sync_with(&mut a, &mut b, limits).unwrap().outcome.pushed,
+        120
+    );
+}
+
+/// A synthetic record: a listing slot number and a version; the higher
+/// version wins, then the higher digest (as the merge's rank does).
+struct Synthetic {
+    source: MemorySource,
+    versions: HashMap<SyncKey, (u32, RecordHash)>,
+}
+
+fn synthetic_record(slot: u32, version: u32, padding: usize) -> (SyncKey, RecordHash, Arc<[u8]>) {
+    let mut bytes = Vec::with_capacity(8 + padding);
+    bytes.extend_from_slice(&slot.to_be_bytes());
+    bytes.extend_from_slice(&version.to_be_bytes());
+    bytes.resize(8 + padding, 0x5a);
+    let mut slot_bytes = vec![0x00];
+    slot_bytes.extend_from_slice(&slot.to_be_bytes());
+    let digest = FixedBytes(Sha256::digest(&bytes).into());
+    (SyncKey::of_slot_bytes(&slot_bytes), digest, bytes.into())
+}
+
+impl Synthetic {
+    fn new(records: impl IntoIterator<Item = (u32, u32)>) -> Synthetic {
+        let mut side = Synthetic {
+            source: MemorySource::new(),
+            versions: HashMap::new(),
+        };
+        for (slot, version) in records {
+            let (_, _, bytes) = synthetic_record(slot, version, 0);
+            side.apply(&[ByteBuf::from(bytes.to_vec())]);
+        }
+        side
+    }
+}
+
+impl Side for Synthetic {
+    fn source(&self) -> &MemorySource {
+        &self.source
+    }
+
+    fn apply(&mut self, records: &[ByteBuf]) {
+        for bytes in records {
+            let slot = u32::from_be_bytes(bytes[..4].try_into().unwrap());
+            let version = u32::from_be_bytes(bytes[4..8].try_into().unwrap());
+            let (key, digest, bytes) = synthetic_record(slot, version, bytes.len() - 8);
+            if self
+                .versions
+                .get(&key)
+                .is_none_or(|current| (version, digest) > *current)
+            {
+                self.versions.insert(key, (version, digest));
+                self.source.insert(key, digest, bytes);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_differences_reconcile(
+        shared in 0u32..600,
+        a_changes in proptest::collection::vec((0u32..1200, 1u32..4), 0..80),
+        b_changes in proptest::collection::vec((0u32..1200, 1u32..4), 0..80),
+    ) {
+        let base = (0..shared).map(|slot| (slot, 0));
+        let mut a = Synthetic::new(base.clone().chain(a_changes.iter().copied()));
+        let mut b = Synthetic::new(base.chain(b_changes.iter().copied()));
+        let mut expected = Synthetic::new(
+            (0..shared).map(|slot| (slot, 0)).chain(a_changes).chain(b_changes),
+        );
+        let run = sync(&mut a, &mut b);
+        assert_same(&a, &b);
+        assert_same(&a, &expected);
+        // The session is idempotent: a second one finds nothing to do.
+        let again = sync(&mut b, &mut expected);
+        prop_assert_eq!(again.rounds, 1);
+        prop_assert!(run.rounds <= 12, "{} rounds", run.rounds);
+    }
+}
+
+#[test]
+fn oversized_messages_are_refused_before_decoding() {
+    let huge = vec![0u8; MAX_MESSAGE_BYTES + 1];
+    assert_eq!(
+        decode_request(&huge),
+        Err(MessageError::TooLarge {
+            size: MAX_MESSAGE_BYTES + 1,
+            max: MAX_MESSAGE_BYTES
+        })
+    );
+    assert!(matches!(
+        decode_response(&huge),
+        Err(MessageError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn garbage_is_refused_with_a_typed_error() {
+    let request = Request {
+        queries: vec![Query::Fetch(SyncRange::ROOT, None)],
+        push: vec![ByteBuf::from(vec![1, 2, 3])],
+    };
+    let good = encode_request(&request);
+    assert_eq!(decode_request(&good), Ok(request));
+    let mut trailing = good.clone();
+    trailing.push(0);
+    for bytes in [
+        &b""[..],
+        b"\xff\xff",
+        &good[..good.len() - 1],
+        &trailing,
+        b"\xa2\x00\x80\x01\x81\xf9\x00\x00",
+    ] {
+        assert!(
+            matches!(decode_request(bytes), Err(MessageError::Malformed { .. })),
+            "{bytes:02x?}"
+        );
+        assert!(matches!(
+            decode_response(bytes),
+            Err(MessageError::Malformed { .. })
+        ));
+    }
+    // A deep nest of arrays is refused, not a stack overflow.
+    let nested = [vec![0x81u8; 10_000], vec![0x00]].concat();
+    assert!(matches!(
+        decode_request(&nested),
+        Err(MessageError::Malformed { .. })
+    ));
+}
+
+/// CBOR of a request `{0: queries, 1: push}` with hand-made queries.
+fn raw_request(queries: &[Vec<u8>], push: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = vec![0xa2, 0x00];
+    out.extend(cbor_array_header(queries.len()));
+    for q in queries {
+        out.extend(q);
+    }
+    out.push(0x01);
+    out.extend(cbor_array_header(push.len()));
+    for p in push {
+        out.extend(cbor_bytes_header(p.len()));
+        out.extend(p);
+    }
+    out
+}
+
+fn cbor_array_header(len: usize) -> Vec<u8> {
+    cbor_header(4, len)
+}
+
+fn cbor_bytes_header(len: usize) -> Vec<u8> {
+    cbor_header(2, len)
+}
+
+fn cbor_header(major: u8, len: usize) -> Vec<u8> {
+    match len {
+        0..=23 => vec![major << 5 | len as u8],
+        24..=0xff => vec![major << 5 | 24, len as u8],
+        0x100..=0xffff => [vec![major << 5 | 25], (len as u16).to_be_bytes().to_vec()].concat(),
+        _ => [vec![major << 5 | 26], (len as u32).to_be_bytes().to_vec()].concat(),
+    }
+}
+
+/// `[3, [bits, prefix], null]`: a fetch of the range.
+fn fetch_query(bits: u8, prefix: &[u8]) -> Vec<u8> {
+    let mut q = vec![0x83, 0x03, 0x82];
+    q.extend(cbor_header(0, usize::from(bits)));
+    q.extend(cbor_bytes_header(prefix.len()));
+    q.extend(prefix);
+    q.push(0xf6);
+    q
+}
+
+#[test]
+fn encoding_matches_the_documented_layout() {
+    let good = raw_request(&[fetch_query(4, &[0xa0])], &[vec![7; 3]]);
+    let request = decode_request(&good).unwrap();
+    assert_eq!(encode_request(&request), good);
+    let Query::Fetch(range, None) = &request.queries[0] else {
+        panic!("{request:?}")
+    };
+    assert_eq!((range.bits(), range.start().0[0]), (4, 0xa0));
+    assert_eq!(request.push, vec![ByteBuf::from(vec![7; 3])]);
+}
+
+#[test]
+fn limits_are_enforced_on_decode() {
+    let too_many = vec![fetch_query(0, &[]); MAX_QUERIES + 1];
+    assert!(matches!(
+        decode_request(&raw_request(&too_many, &[])),
+        Err(MessageError::TooMany {
+            field: "queries",
+            ..
+        })
+    ));
+    let big_record = vec![0u8; mutua_protocol::codec::MAX_RECORD_BYTES + 1];
+    assert!(matches!(
+        decode_request(&raw_request(&[], &[big_record])),
+        Err(MessageError::RecordTooLarge { .. })
+    ));
+    let many_records = vec![vec![]; MAX_RECORDS_PER_MESSAGE + 1];
+    assert!(matches!(
+        decode_request(&raw_request(&[], &many_records)),
+        Err(MessageError::TooMany {
+            field: "records",
+            ..
+        })
+    ));
+    // Ranges: odd bit counts, prefixes of the wrong length, stray bits.
+    for (bits, prefix) in [
+        (3, vec![0xa0]),
+        (4, vec![]),
+        (4, vec![0xa0, 0]),
+        (4, vec![0xa8]),
+        (130, vec![0; 17]),
+    ] {
+        let bytes = raw_request(&[fetch_query(bits, &prefix)], &[]);
+        assert!(
+            matches!(decode_request(&bytes), Err(MessageError::Malformed { .. })),
+            "{bits} bits, prefix {prefix:02x?}"
+        );
+    }
+    let ids = vec![FixedBytes([0; 16]); MAX_IDS + 1];
+    let request = Request {
+        queries: vec![Query::Ids(SyncRange::ROOT, ids.clone())],
+        push: vec![],
+    };
+    assert!(matches!(
+        decode_request(&encode_request(&request)),
+        Err(MessageError::TooMany { field: "ids", .. })
+    ));
+    let outside = Request {
+        queries: vec![Query::Fetch(
+            SyncRange::ROOT.children().unwrap()[0],
+            Some(SyncKey([0xff; 32])),
+        )],
+        push: vec![],
+    };
+    assert!(matches!(
+        decode_request(&encode_request(&outside)),
+        Err(MessageError::CursorOutsideRange { .. })
+    ));
+    let response = Response {
+        answers: vec![Answer::Split(
+            vec![FixedBytes([0; 16]); 3]
+                .into_iter()
+                .map(|tag| Summary { count: 1, tag })
+                .collect(),
+        )],
+        records: vec![],
+    };
+    assert_eq!(
+        decode_response(&encode_response(&response)),
+        Err(MessageError::BadSplit { count: 3 })
+    );
+    let response = Response {
+        answers: vec![Answer::Diff(vec![], ids)],
+        records: vec![],
+    };
+    assert!(matches!(
+        decode_response(&encode_response(&response)),
+        Err(MessageError::TooMany { field: "ids", .. })
+    ));
+}
+
+#[test]
+fn responses_that_do_not_answer_the_request_are_peer_faults() {
+    let records: Vec<SignedRecord> = (0..40).map(|i| offer(8, i, 1)).collect();
+    let a = Replica::new(&records.iter().collect::<Vec<_>>());
+    let start = || InitiatorSession::start(SessionLimits::default(), a.source()).unwrap();
+
+    let (mut session, _) = start();
+    let wrong_count = Response {
+        answers: vec![Answer::Equal, Answer::Equal],
+        records: vec![],
+    };
+    let err = session
+        .handle_response(&wrong_count, a.source())
+        .unwrap_err();
+    assert!(err.is_peer_fault());
+    assert!(matches!(
+        err,
+        SyncError::Peer(MessageError::AnswerCount {
+            expected: 1,
+            got: 2
+        })
+    ));
+
+    let (mut session, _) = start();
+    let wrong_kind = Response {
+        answers: vec![Answer::Fetched(false, None)],
+        records: vec![],
+    };
+    let err = session
+        .handle_response(&wrong_kind, a.source())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::Peer(MessageError::UnexpectedAnswer { index: 0, .. })
+        ),
+        "{err}"
+    );
+
+    // A fetch whose cursor does not move forward would loop.
+    let empty = Replica::new(&[]);
+    let (mut session, request) =
+        InitiatorSession::start(SessionLimits::default(), empty.source()).unwrap();
+    assert!(matches!(request.queries[..], [Query::Fetch(_, None)]));
+    let page = |last: u8| Response {
+        answers: vec![Answer::Fetched(true, Some(SyncKey([last; 32])))],
+        records: vec![],
+    };
+    let Step::Send(next) = session
+        .handle_response(&page(0x90), empty.source())
+        .unwrap()
+    else {
+        panic!("more was announced");
+    };
+    assert_eq!(
+        next.queries,
+        vec![Query::Fetch(SyncRange::ROOT, Some(SyncKey([0x90; 32])))]
+    );
+    let err = session
+        .handle_response(&page(0x90), empty.source())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::Peer(MessageError::CursorBackwards { index: 0 })
+        ),
+        "{err}"
+    );
+}
