@@ -46,9 +46,6 @@ pub enum OpenError {
          one): move it away and let the node resync"
     )]
     UnknownLayout { path: PathBuf },
-    /// A `reindex` was interrupted; queries would be wrong until it is rerun.
-    #[error("a reindex of the store at {path} was interrupted: run `mutua store reindex` again")]
-    ReindexInterrupted { path: PathBuf },
     /// A metadata value the store needs to start is unreadable.
     #[error("the store at {path} is damaged ({what}): run `mutua store check`")]
     Corrupt { path: PathBuf, what: String },

@@ -6,8 +6,7 @@
 
 use mutua_protocol::codec::{decode_envelope, decode_payload, hash_envelope};
 use mutua_protocol::{
-    GeoPoint, Listing, ListingId, Payload, PublicKey, RecordHash, ResourceKind, SlotKey, Timestamp,
-    Window,
+    GeoPoint, Listing, Payload, PublicKey, RecordHash, ResourceKind, SlotKey, Timestamp, Window,
 };
 
 use crate::error::StoreError;
@@ -81,7 +80,8 @@ pub mod meta {
     pub const LAYOUT: &[u8] = b"mlayout";
     /// The next listing number (u64 BE).
     pub const NEXT_NUMBER: &[u8] = b"mnext_number";
-    /// Stored records per kind (5 × u64 BE, in [`super::KIND_NAMES`] order).
+    /// Stored records per kind (5 × u64 BE: certificate, revocation, offer,
+    /// need, withdrawal).
     pub const COUNTS: &[u8] = b"mcounts";
     /// The latest `now` a sweep ran with (u64 BE): listings that expired by
     /// then may have no indexes.
@@ -89,8 +89,6 @@ pub mod meta {
     /// Present while a reindex runs.
     pub const REINDEXING: &[u8] = b"mreindexing";
 }
-
-pub const KIND_NAMES: [&str; 5] = ["certificate", "revocation", "offer", "need", "withdrawal"];
 
 pub fn kind_index(payload: &Payload) -> usize {
     match payload {
@@ -437,14 +435,6 @@ pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> Vec<(
         ));
     }
     out
-}
-
-/// The slot bytes of a listing slot.
-pub fn listing_slot(author: &PublicKey, id: &ListingId) -> Vec<u8> {
-    slot_bytes(&SlotKey::Listing {
-        author: *author,
-        id: *id,
-    })
 }
 
 /// The `(R, N)` suffix that ends every posting-list key.

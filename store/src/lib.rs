@@ -25,10 +25,12 @@
 mod error;
 pub mod geo;
 mod layout;
+mod maintenance;
 mod members;
 mod query;
 pub mod refdata;
 pub mod sync;
+pub mod synth;
 pub mod text;
 
 use std::path::PathBuf;
@@ -43,6 +45,7 @@ use mutua_protocol::{
 use sha2::{Digest, Sha256};
 
 pub use error::{OpenError, QueryError, Rejection, StoreError};
+pub use maintenance::{CheckReport, Problem, ReindexReport, SweepReport};
 pub use query::{Area, Center, Cursor, Hit, Near, Query, QueryPage, Side, Sort};
 pub use sync::{Fingerprint, SyncKey, SyncRange};
 
@@ -270,13 +273,25 @@ impl Store {
             inner: Arc::new(Inner {
                 db,
                 tree,
-                path,
+                path: config.path.clone(),
                 anchors: config.anchors,
                 writer: Mutex::new(state),
                 buckets: RwLock::new(buckets),
                 members: RwLock::new(MemberSet::stale()),
             }),
         };
+        if store
+            .inner
+            .tree
+            .contains_key(meta::REINDEXING)
+            .map_err(sled_err)?
+        {
+            tracing::warn!("resuming an interrupted reindex");
+            store.reindex().map_err(|e| OpenError::Corrupt {
+                path: store.inner.path.clone(),
+                what: format!("resuming an interrupted reindex failed: {e}"),
+            })?;
+        }
         Ok(store)
     }
 

@@ -48,6 +48,11 @@ impl SyncKey {
         SyncKey(Sha256::digest(slot).into())
     }
 
+    /// The sync key of a slot.
+    pub fn of_slot(slot: &mutua_protocol::SlotKey) -> SyncKey {
+        SyncKey::of_slot_bytes(&crate::layout::slot_bytes(slot))
+    }
+
     /// The bucket this key falls in.
     pub fn bucket(&self) -> usize {
         (usize::from(self.0[0]) << 4) | usize::from(self.0[1] >> 4)
