@@ -12,7 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// Prefix of every metric defined by Mutua itself (libp2p's are under `libp2p_`).
 const PREFIX: &str = "mutua";
@@ -86,11 +86,10 @@ pub struct IngestMetrics {
 
 impl IngestMetrics {
     fn register(registry: &mut Registry) -> Self {
-        let records = Family::<IngestLabels, Counter>::default();
-        registry.register(
+        let records = registered(
+            registry,
             "ingest_records",
             "Records through the ingest pipeline, by source, outcome and reason",
-            records.clone(),
         );
         // From 50 µs (a duplicate) to ~1.6 s (a stalled disk).
         let seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
@@ -140,29 +139,32 @@ pub struct NetworkMetrics {
 
 impl NetworkMetrics {
     fn register(registry: &mut Registry) -> Self {
-        let metrics = NetworkMetrics {
-            connected_peers: Gauge::default(),
-            mesh_peers: Gauge::default(),
-            validation_overflow: Counter::default(),
-        };
         let sub = registry.sub_registry_with_prefix("network");
-        sub.register(
-            "connected_peers",
-            "Peers with an established connection",
-            metrics.connected_peers.clone(),
-        );
-        sub.register(
-            "mesh_peers",
-            "Peers in the gossipsub mesh of the federation topic",
-            metrics.mesh_peers.clone(),
-        );
-        sub.register(
-            "validation_overflow",
-            "Gossip messages ignored because the validation queue was full",
-            metrics.validation_overflow.clone(),
-        );
-        metrics
+        NetworkMetrics {
+            connected_peers: registered(
+                sub,
+                "connected_peers",
+                "Peers with an established connection",
+            ),
+            mesh_peers: registered(
+                sub,
+                "mesh_peers",
+                "Peers in the gossipsub mesh of the federation topic",
+            ),
+            validation_overflow: registered(
+                sub,
+                "validation_overflow",
+                "Gossip messages ignored because the validation queue was full",
+            ),
+        }
     }
+}
+
+/// A new metric, registered under `name`.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// Labels of the stored-records gauge.
@@ -184,28 +186,16 @@ pub struct StoreMetrics {
 
 impl StoreMetrics {
     fn register(registry: &mut Registry) -> Self {
-        let metrics = StoreMetrics {
-            records: Gauge::default(),
-            by_kind: Family::default(),
-            disk_bytes: Gauge::default(),
-        };
         let sub = registry.sub_registry_with_prefix("store");
-        sub.register(
-            "records",
-            "Records in the local replica",
-            metrics.records.clone(),
-        );
-        sub.register(
-            "records_by_kind",
-            "Records in the local replica, by kind",
-            metrics.by_kind.clone(),
-        );
-        sub.register(
-            "disk_bytes",
-            "Size of the store's files",
-            metrics.disk_bytes.clone(),
-        );
-        metrics
+        StoreMetrics {
+            records: registered(sub, "records", "Records in the local replica"),
+            by_kind: registered(
+                sub,
+                "records_by_kind",
+                "Records in the local replica, by kind",
+            ),
+            disk_bytes: registered(sub, "disk_bytes", "Size of the store's files"),
+        }
     }
 
     /// Sets every store gauge from the store's counters.
