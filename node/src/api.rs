@@ -510,6 +510,12 @@ async fn status(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErr
         .store
         .stats()
         .map_err(|e| ApiError::internal("store_error", e))?;
+    // Equal on two replicas iff they hold the same records: what a
+    // convergence check (the testnet) compares across nodes.
+    let digest = state
+        .store
+        .digest()
+        .map_err(|e| ApiError::internal("store_error", e))?;
     let now = unix_now();
     let mut publishers = Vec::with_capacity(state.publishers.len());
     for p in &state.publishers {
@@ -545,6 +551,7 @@ async fn status(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErr
         "uptime_secs": state.started.elapsed().as_secs(),
         "network": network,
         "store": stats_json(&stats),
+        "digest": mutua_protocol::hex(&digest),
         "publishers": publishers,
     })))
 }
