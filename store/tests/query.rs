@@ -1,0 +1,258 @@
+//! Queries: every filter, accents, area codes, distance, availability,
+//! expiry, and pagination stability while records are applied.
+
+mod common;
+
+use common::{federation, offer, sealed, Fed, NOW};
+use mutua_protocol::rules::DAY_SECS;
+use mutua_protocol::{GeoPoint, Payload, ResourceKind};
+use mutua_store::{Area, Center, Near, Query, QueryError, Side, Sort};
+
+fn bordeaux() -> GeoPoint {
+    GeoPoint::from_degrees(44.837789, -0.57918)
+}
+
+/// Titles of the hits, in order.
+fn titles(fed: &Fed, q: &Query, now: u64) -> Vec<String> {
+    fed.store
+        .query(q, now)
+        .expect("query")
+        .hits
+        .into_iter()
+        .map(|h| h.payload.listing().expect("a listing").title.clone())
+        .collect()
+}
+
+/// Bordeaux (point, DPO skill), Libourne (point, ~30 km, equipment), a need in
+/// Périgueux serving Gironde, and one in Paris without a point.
+fn catalogue() -> Fed {
+    let fed = federation();
+    let c = &fed.commune;
+    let records = vec![
+        offer(c, 1, 1, |l| l.title = "DPO mutualisé Bordeaux".into()),
+        offer(c, 2, 1, |l| {
+            l.title = "Matériel de sonorisation".into();
+            l.kind = ResourceKind::Equipment;
+            l.tags = vec!["Fêtes".into(), "Espaces Verts".into()];
+            l.location.insee = "33243".into();
+            l.location.point = Some(GeoPoint::from_degrees(44.915, -0.2436));
+            l.area = Default::default();
+            l.availability = vec![];
+            l.published_at = NOW - 30;
+        }),
+        {
+            let mut l = mutua_protocol::fixtures::listing(c, 3, 1);
+            l.title = "Besoin d'un géomaticien".into();
+            l.location.insee = "24322".into();
+            l.location.point = None;
+            l.area = mutua_protocol::ServiceArea {
+                departements: vec!["33".into()],
+                ..Default::default()
+            };
+            l.published_at = NOW - 20;
+            sealed(c, Payload::Need(l))
+        },
+        offer(c, 4, 1, |l| {
+            l.title = "Nacelle parisienne".into();
+            l.kind = ResourceKind::Equipment;
+            l.location.insee = "75056".into();
+            l.location.point = None;
+            l.area = Default::default();
+            l.published_at = NOW - 10;
+        }),
+    ];
+    for a in fed.store.apply_batch(records, NOW).unwrap() {
+        assert!(a.outcome.is_stored(), "{a:?}");
+    }
+    fed
+}
+
+#[test]
+fn text_is_case_and_accent_folded() {
+    let fed = catalogue();
+    let q = |t: &str| Query {
+        text: Some(t.into()),
+        ..Query::default()
+    };
+    // The fixtures carry the tag "matériel"; the sound system has it in its title.
+    assert_eq!(titles(&fed, &q("materiel"), NOW).len(), 4);
+    assert_eq!(titles(&fed, &q("MATÉRIEL Sonorisation"), NOW), ["Matériel de sonorisation"]);
+    // Words of the description and of tags count too.
+    assert_eq!(titles(&fed, &q("fetes"), NOW), ["Matériel de sonorisation"]);
+    assert_eq!(titles(&fed, &q("materiel nacelle"), NOW), ["Nacelle parisienne"]);
+    assert!(titles(&fed, &q("sonorisation nacelle"), NOW).is_empty());
+    let tags = Query {
+        tags: vec!["espaces verts".into(), "FÊTES".into()],
+        ..Query::default()
+    };
+    assert_eq!(titles(&fed, &tags, NOW), ["Matériel de sonorisation"]);
+    let err = fed.store.query(&q("à l'"), NOW).unwrap_err();
+    assert!(matches!(err, QueryError::Invalid { field: "text", .. }), "{err}");
+}
+
+#[test]
+fn kinds_sides_authors_and_recency() {
+    let fed = catalogue();
+    let all = titles(&fed, &Query::default(), NOW);
+    assert_eq!(
+        all,
+        ["Nacelle parisienne", "Besoin d'un géomaticien", "Matériel de sonorisation", "DPO mutualisé Bordeaux"]
+    );
+    let needs = Query {
+        side: Side::Needs,
+        ..Query::default()
+    };
+    assert_eq!(titles(&fed, &needs, NOW), ["Besoin d'un géomaticien"]);
+    let equipment = Query {
+        side: Side::Offers,
+        kinds: vec![ResourceKind::Equipment],
+        ..Query::default()
+    };
+    assert_eq!(titles(&fed, &equipment, NOW), ["Nacelle parisienne", "Matériel de sonorisation"]);
+    let by_other = Query {
+        authors: vec![fed.syndicate.public()],
+        ..Query::default()
+    };
+    assert!(titles(&fed, &by_other, NOW).is_empty());
+    let by_commune = Query {
+        authors: vec![fed.commune.public()],
+        ..Query::default()
+    };
+    assert_eq!(titles(&fed, &by_commune, NOW).len(), 4);
+}
+
+#[test]
+fn area_codes_cover_commune_epci_departement_and_service_areas() {
+    let fed = catalogue();
+    let q = |area: Area| Query {
+        area: Some(area),
+        ..Query::default()
+    };
+    assert_eq!(
+        titles(&fed, &q(Area::Commune("33063".into())), NOW),
+        ["DPO mutualisé Bordeaux"]
+    );
+    // Bordeaux Métropole holds Bordeaux, not Libourne.
+    assert_eq!(
+        titles(&fed, &q(Area::Epci("243300316".into())), NOW),
+        ["DPO mutualisé Bordeaux"]
+    );
+    // Gironde: located there (Bordeaux, Libourne) or serving it (Périgueux).
+    assert_eq!(
+        titles(&fed, &q(Area::Departement("33".into())), NOW),
+        ["Besoin d'un géomaticien", "Matériel de sonorisation", "DPO mutualisé Bordeaux"]
+    );
+    assert_eq!(titles(&fed, &q(Area::Departement("2A".into())), NOW).len(), 0);
+    let unknown = fed.store.query(&q(Area::Commune("33999".into())), NOW).unwrap_err();
+    assert!(matches!(unknown, QueryError::UnknownArea { what: "commune", .. }), "{unknown}");
+    let malformed = fed.store.query(&q(Area::Commune("3306".into())), NOW).unwrap_err();
+    assert!(matches!(malformed, QueryError::Invalid { field: "area", .. }), "{malformed}");
+    let epci = fed.store.query(&q(Area::Epci("123456789".into())), NOW).unwrap_err();
+    assert!(matches!(epci, QueryError::UnknownArea { .. }), "{epci}");
+}
+
+#[test]
+fn distance_filter_sort_and_commune_centres() {
+    let fed = catalogue();
+    let near = |center: Center, radius_km: f64, sort: Sort| Query {
+        near: Some(Near { center, radius_km }),
+        sort,
+        ..Query::default()
+    };
+    let page = fed.store.query(&near(Center::Point(bordeaux()), 40.0, Sort::Distance), NOW).unwrap();
+    let got: Vec<(String, f64)> = page
+        .hits
+        .iter()
+        .map(|h| (h.payload.listing().unwrap().title.clone(), h.distance_km.unwrap()))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].0, "DPO mutualisé Bordeaux");
+    assert!(got[0].1 < 0.01 && (25.0..35.0).contains(&got[1].1), "{got:?}");
+    assert_eq!(titles(&fed, &near(Center::Point(bordeaux()), 10.0, Sort::Recency), NOW).len(), 1);
+    // Bordeaux's position is known from a listing located there with a point.
+    let from_commune = titles(&fed, &near(Center::Commune("33063".into()), 40.0, Sort::Distance), NOW);
+    assert_eq!(from_commune, ["DPO mutualisé Bordeaux", "Matériel de sonorisation"]);
+    let paris = fed.store.query(&near(Center::Commune("75056".into()), 5.0, Sort::Recency), NOW);
+    assert!(matches!(paris, Err(QueryError::NoCoordinates { .. })), "{paris:?}");
+    let bad = fed.store.query(&near(Center::Point(bordeaux()), 0.0, Sort::Recency), NOW);
+    assert!(matches!(bad, Err(QueryError::Invalid { field: "near.radius_km", .. })));
+    let no_centre = Query {
+        sort: Sort::Distance,
+        ..Query::default()
+    };
+    assert!(matches!(fed.store.query(&no_centre, NOW), Err(QueryError::Invalid { field: "sort", .. })));
+}
+
+#[test]
+fn availability_and_combined_filters() {
+    let fed = catalogue();
+    // Fixture listings are available for 90 days; "Matériel" any time.
+    let later = Query {
+        available_at: Some(NOW + 100 * DAY_SECS),
+        ..Query::default()
+    };
+    assert_eq!(titles(&fed, &later, NOW), ["Matériel de sonorisation"]);
+    let combined = Query {
+        side: Side::Offers,
+        kinds: vec![ResourceKind::Equipment],
+        area: Some(Area::Departement("33".into())),
+        text: Some("sonorisation".into()),
+        near: Some(Near {
+            center: Center::Point(bordeaux()),
+            radius_km: 50.0,
+        }),
+        available_at: Some(NOW + DAY_SECS),
+        ..Query::default()
+    };
+    assert_eq!(titles(&fed, &combined, NOW), ["Matériel de sonorisation"]);
+}
+
+#[test]
+fn expired_listings_stop_being_served_before_the_sweep() {
+    let fed = catalogue();
+    let expiry = mutua_protocol::fixtures::listing(&fed.commune, 1, 1).expires_at;
+    assert_eq!(titles(&fed, &Query::default(), expiry - 1).len(), 4);
+    assert!(titles(&fed, &Query::default(), expiry).is_empty());
+    let report = fed.store.sweep(expiry).unwrap();
+    assert_eq!((report.unindexed, report.forgotten), (4, 0));
+    let check = fed.store.check().unwrap();
+    assert!(check.is_ok(), "{:#?}", check.problems);
+    assert_eq!(check.indexed_listings, 0);
+    // Still in the synced set until their forget time.
+    assert_eq!(fed.store.stats().unwrap().total, 6);
+}
+
+#[test]
+fn pages_are_stable_while_records_are_applied() {
+    let fed = federation();
+    let c = &fed.commune;
+    let batch: Vec<_> = (0..30u8)
+        .map(|i| offer(c, i, 1, |l| l.published_at = NOW - 1000 + u64::from(i) / 3))
+        .collect();
+    fed.store.apply_batch(batch, NOW).unwrap();
+    let mut seen = Vec::new();
+    let mut query = Query {
+        limit: 7,
+        ..Query::default()
+    };
+    let mut round = 0u8;
+    loop {
+        let page = fed.store.query(&query, NOW).unwrap();
+        seen.extend(page.hits.iter().map(|h| h.slot));
+        // Newer listings arrive between pages; they sort before the cursor.
+        fed.store.apply(offer(c, 100 + round, 1, |l| l.published_at = NOW - 10), NOW).unwrap();
+        round += 1;
+        match page.next {
+            Some(next) => {
+                // Cursors survive a round trip through text.
+                query.cursor = Some(next.to_string().parse().unwrap());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30, "every original listing exactly once");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 30);
+    assert!("zz".parse::<mutua_store::Cursor>().is_err());
+}
