@@ -76,10 +76,16 @@ fn text_is_case_and_accent_folded() {
     };
     // The fixtures carry the tag "matériel"; the sound system has it in its title.
     assert_eq!(titles(&fed, &q("materiel"), NOW).len(), 4);
-    assert_eq!(titles(&fed, &q("MATÉRIEL Sonorisation"), NOW), ["Matériel de sonorisation"]);
+    assert_eq!(
+        titles(&fed, &q("MATÉRIEL Sonorisation"), NOW),
+        ["Matériel de sonorisation"]
+    );
     // Words of the description and of tags count too.
     assert_eq!(titles(&fed, &q("fetes"), NOW), ["Matériel de sonorisation"]);
-    assert_eq!(titles(&fed, &q("materiel nacelle"), NOW), ["Nacelle parisienne"]);
+    assert_eq!(
+        titles(&fed, &q("materiel nacelle"), NOW),
+        ["Nacelle parisienne"]
+    );
     assert!(titles(&fed, &q("sonorisation nacelle"), NOW).is_empty());
     let tags = Query {
         tags: vec!["espaces verts".into(), "FÊTES".into()],
@@ -87,7 +93,10 @@ fn text_is_case_and_accent_folded() {
     };
     assert_eq!(titles(&fed, &tags, NOW), ["Matériel de sonorisation"]);
     let err = fed.store.query(&q("à l'"), NOW).unwrap_err();
-    assert!(matches!(err, QueryError::Invalid { field: "text", .. }), "{err}");
+    assert!(
+        matches!(err, QueryError::Invalid { field: "text", .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -96,7 +105,12 @@ fn kinds_sides_authors_and_recency() {
     let all = titles(&fed, &Query::default(), NOW);
     assert_eq!(
         all,
-        ["Nacelle parisienne", "Besoin d'un géomaticien", "Matériel de sonorisation", "DPO mutualisé Bordeaux"]
+        [
+            "Nacelle parisienne",
+            "Besoin d'un géomaticien",
+            "Matériel de sonorisation",
+            "DPO mutualisé Bordeaux"
+        ]
     );
     let needs = Query {
         side: Side::Needs,
@@ -108,7 +122,10 @@ fn kinds_sides_authors_and_recency() {
         kinds: vec![ResourceKind::Equipment],
         ..Query::default()
     };
-    assert_eq!(titles(&fed, &equipment, NOW), ["Nacelle parisienne", "Matériel de sonorisation"]);
+    assert_eq!(
+        titles(&fed, &equipment, NOW),
+        ["Nacelle parisienne", "Matériel de sonorisation"]
+    );
     let by_other = Query {
         authors: vec![fed.syndicate.public()],
         ..Query::default()
@@ -140,14 +157,42 @@ fn area_codes_cover_commune_epci_departement_and_service_areas() {
     // Gironde: located there (Bordeaux, Libourne) or serving it (Périgueux).
     assert_eq!(
         titles(&fed, &q(Area::Departement("33".into())), NOW),
-        ["Besoin d'un géomaticien", "Matériel de sonorisation", "DPO mutualisé Bordeaux"]
+        [
+            "Besoin d'un géomaticien",
+            "Matériel de sonorisation",
+            "DPO mutualisé Bordeaux"
+        ]
     );
-    assert_eq!(titles(&fed, &q(Area::Departement("2A".into())), NOW).len(), 0);
-    let unknown = fed.store.query(&q(Area::Commune("33999".into())), NOW).unwrap_err();
-    assert!(matches!(unknown, QueryError::UnknownArea { what: "commune", .. }), "{unknown}");
-    let malformed = fed.store.query(&q(Area::Commune("3306".into())), NOW).unwrap_err();
-    assert!(matches!(malformed, QueryError::Invalid { field: "area", .. }), "{malformed}");
-    let epci = fed.store.query(&q(Area::Epci("123456789".into())), NOW).unwrap_err();
+    assert_eq!(
+        titles(&fed, &q(Area::Departement("2A".into())), NOW).len(),
+        0
+    );
+    let unknown = fed
+        .store
+        .query(&q(Area::Commune("33999".into())), NOW)
+        .unwrap_err();
+    assert!(
+        matches!(
+            unknown,
+            QueryError::UnknownArea {
+                what: "commune",
+                ..
+            }
+        ),
+        "{unknown}"
+    );
+    let malformed = fed
+        .store
+        .query(&q(Area::Commune("3306".into())), NOW)
+        .unwrap_err();
+    assert!(
+        matches!(malformed, QueryError::Invalid { field: "area", .. }),
+        "{malformed}"
+    );
+    let epci = fed
+        .store
+        .query(&q(Area::Epci("123456789".into())), NOW)
+        .unwrap_err();
     assert!(matches!(epci, QueryError::UnknownArea { .. }), "{epci}");
 }
 
@@ -159,28 +204,71 @@ fn distance_filter_sort_and_commune_centres() {
         sort,
         ..Query::default()
     };
-    let page = fed.store.query(&near(Center::Point(bordeaux()), 40.0, Sort::Distance), NOW).unwrap();
+    let page = fed
+        .store
+        .query(&near(Center::Point(bordeaux()), 40.0, Sort::Distance), NOW)
+        .unwrap();
     let got: Vec<(String, f64)> = page
         .hits
         .iter()
-        .map(|h| (h.payload.listing().unwrap().title.clone(), h.distance_km.unwrap()))
+        .map(|h| {
+            (
+                h.payload.listing().unwrap().title.clone(),
+                h.distance_km.unwrap(),
+            )
+        })
         .collect();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].0, "DPO mutualisé Bordeaux");
-    assert!(got[0].1 < 0.01 && (25.0..35.0).contains(&got[1].1), "{got:?}");
-    assert_eq!(titles(&fed, &near(Center::Point(bordeaux()), 10.0, Sort::Recency), NOW).len(), 1);
+    assert!(
+        got[0].1 < 0.01 && (25.0..35.0).contains(&got[1].1),
+        "{got:?}"
+    );
+    assert_eq!(
+        titles(
+            &fed,
+            &near(Center::Point(bordeaux()), 10.0, Sort::Recency),
+            NOW
+        )
+        .len(),
+        1
+    );
     // Bordeaux's position is known from a listing located there with a point.
-    let from_commune = titles(&fed, &near(Center::Commune("33063".into()), 40.0, Sort::Distance), NOW);
-    assert_eq!(from_commune, ["DPO mutualisé Bordeaux", "Matériel de sonorisation"]);
-    let paris = fed.store.query(&near(Center::Commune("75056".into()), 5.0, Sort::Recency), NOW);
-    assert!(matches!(paris, Err(QueryError::NoCoordinates { .. })), "{paris:?}");
-    let bad = fed.store.query(&near(Center::Point(bordeaux()), 0.0, Sort::Recency), NOW);
-    assert!(matches!(bad, Err(QueryError::Invalid { field: "near.radius_km", .. })));
+    let from_commune = titles(
+        &fed,
+        &near(Center::Commune("33063".into()), 40.0, Sort::Distance),
+        NOW,
+    );
+    assert_eq!(
+        from_commune,
+        ["DPO mutualisé Bordeaux", "Matériel de sonorisation"]
+    );
+    let paris = fed.store.query(
+        &near(Center::Commune("75056".into()), 5.0, Sort::Recency),
+        NOW,
+    );
+    assert!(
+        matches!(paris, Err(QueryError::NoCoordinates { .. })),
+        "{paris:?}"
+    );
+    let bad = fed
+        .store
+        .query(&near(Center::Point(bordeaux()), 0.0, Sort::Recency), NOW);
+    assert!(matches!(
+        bad,
+        Err(QueryError::Invalid {
+            field: "near.radius_km",
+            ..
+        })
+    ));
     let no_centre = Query {
         sort: Sort::Distance,
         ..Query::default()
     };
-    assert!(matches!(fed.store.query(&no_centre, NOW), Err(QueryError::Invalid { field: "sort", .. })));
+    assert!(matches!(
+        fed.store.query(&no_centre, NOW),
+        Err(QueryError::Invalid { field: "sort", .. })
+    ));
 }
 
 #[test]
@@ -240,7 +328,9 @@ fn pages_are_stable_while_records_are_applied() {
         let page = fed.store.query(&query, NOW).unwrap();
         seen.extend(page.hits.iter().map(|h| h.slot));
         // Newer listings arrive between pages; they sort before the cursor.
-        fed.store.apply(offer(c, 100 + round, 1, |l| l.published_at = NOW - 10), NOW).unwrap();
+        fed.store
+            .apply(offer(c, 100 + round, 1, |l| l.published_at = NOW - 10), NOW)
+            .unwrap();
         round += 1;
         match page.next {
             Some(next) => {

@@ -1,0 +1,185 @@
+//! check, reindex, sweep, corrupt values and layout versions.
+
+mod common;
+
+use common::{federation, offer, sealed, NOW};
+use mutua_protocol::fixtures;
+use mutua_protocol::merge::forget_after;
+use mutua_protocol::rules::tombstone_forget_after;
+use mutua_protocol::{Payload, SlotKey};
+use mutua_store::{OpenError, Query, Store, StoreConfig, SyncRange};
+
+fn listing_record_key(slot: &SlotKey) -> Vec<u8> {
+    let SlotKey::Listing { author, id } = slot else {
+        panic!("a listing slot")
+    };
+    [&b"r\x00"[..], author.as_bytes(), &id.0].concat()
+}
+
+#[test]
+fn corrupt_values_are_reported_then_quarantined() {
+    let fed = federation();
+    let good = offer(&fed.commune, 1, 1, |_| {});
+    let bad = offer(&fed.commune, 2, 1, |_| {});
+    fed.store
+        .apply_batch(vec![good.clone(), bad.clone()], NOW)
+        .unwrap();
+    assert!(fed.store.check().unwrap().is_ok());
+    let path = fed.store.path().to_owned();
+    drop(fed.store);
+    {
+        // Damage the store behind its back: a truncated envelope, a garbage
+        // summary, a garbage bucket.
+        let db = sled::open(&path).unwrap();
+        let tree = db.open_tree("mutua").unwrap();
+        let key = listing_record_key(&SlotKey::of(&bad));
+        let value = tree.get(&key).unwrap().unwrap();
+        tree.insert(&key, &value[..value.len() / 2]).unwrap();
+        let good_key = listing_record_key(&SlotKey::of(&good));
+        let summary_key = [&b"l"[..], &good_key[1..]].concat();
+        tree.insert(summary_key, &b"garbage"[..]).unwrap();
+        tree.insert(b"b\x00\x07", &b"xx"[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let anchors = vec![fed.anchor.public()];
+    let store = Store::open(StoreConfig::new(&path, anchors.clone())).unwrap();
+    let report = store.check().unwrap();
+    assert!(!report.is_ok());
+    let text = format!("{:?}", report.problems);
+    assert!(text.contains("record does not verify"), "{text}");
+    assert!(text.contains("unreadable listing summary"), "{text}");
+    assert!(text.contains("unreadable fingerprint bucket"), "{text}");
+    // Reads of the damaged slot fail cleanly; the good one still reads.
+    assert!(store.get(&SlotKey::of(&bad)).is_err());
+    assert_eq!(store.get(&SlotKey::of(&good)).unwrap(), Some(good));
+    let reindexed = store.reindex().unwrap();
+    assert_eq!(
+        (
+            reindexed.quarantined,
+            reindexed.records,
+            reindexed.indexed_listings
+        ),
+        (1, 3, 1)
+    );
+    let after = store.check().unwrap();
+    assert!(after.is_ok(), "{:#?}", after.problems);
+    assert_eq!(store.query(&Query::default(), NOW).unwrap().hits.len(), 1);
+    // The bad record is gone from the synced set; the peer will resend it.
+    assert_eq!(store.sync_fingerprint(&SyncRange::all()).unwrap().count, 3);
+}
+
+#[test]
+fn reindex_rebuilds_identical_state() {
+    let fed = federation();
+    let records: Vec<_> = (0..20).map(|i| offer(&fed.commune, i, 1, |_| {})).collect();
+    fed.store.apply_batch(records, NOW).unwrap();
+    let before = (
+        fed.store.digest().unwrap(),
+        fed.store.sync_fingerprint(&SyncRange::all()).unwrap(),
+    );
+    let report = fed.store.reindex().unwrap();
+    assert_eq!(
+        (report.records, report.indexed_listings, report.quarantined),
+        (22, 20, 0)
+    );
+    assert_eq!(
+        before,
+        (
+            fed.store.digest().unwrap(),
+            fed.store.sync_fingerprint(&SyncRange::all()).unwrap()
+        )
+    );
+    assert!(fed.store.check().unwrap().is_ok());
+    assert_eq!(
+        fed.store
+            .query(
+                &Query {
+                    limit: 50,
+                    ..Query::default()
+                },
+                NOW
+            )
+            .unwrap()
+            .hits
+            .len(),
+        20
+    );
+}
+
+#[test]
+fn sweep_forgets_listings_and_tombstones_at_the_protocol_times() {
+    let fed = federation();
+    let listing = offer(&fed.commune, 1, 1, |_| {});
+    let w = fixtures::withdrawal(&fed.commune, 2, 2);
+    let tombstone = sealed(&fed.commune, Payload::Withdrawal(w.clone()));
+    fed.store
+        .apply_batch(vec![listing.clone(), tombstone.clone()], NOW)
+        .unwrap();
+    let listing_gone = forget_after(&listing);
+    let tombstone_gone = tombstone_forget_after(&w);
+    assert!(listing_gone < tombstone_gone);
+    let listings = |s: &Store| {
+        let stats = s.stats().unwrap();
+        (stats.offers, stats.withdrawals)
+    };
+    fed.store.sweep(listing_gone - 1).unwrap();
+    assert_eq!(listings(&fed.store), (1, 1), "nothing is forgotten early");
+    let report = fed.store.sweep(listing_gone).unwrap();
+    assert_eq!(report.forgotten, 1);
+    assert!(fed.store.get(&SlotKey::of(&listing)).unwrap().is_none());
+    assert_eq!(
+        fed.store.get(&SlotKey::of(&tombstone)).unwrap(),
+        Some(tombstone.clone())
+    );
+    fed.store.sweep(tombstone_gone).unwrap();
+    assert!(fed.store.get(&SlotKey::of(&tombstone)).unwrap().is_none());
+    let check = fed.store.check().unwrap();
+    assert!(check.is_ok(), "{:#?}", check.problems);
+    assert_eq!(listings(&fed.store), (0, 0));
+    // The certificates expired before and were forgotten too.
+    assert_eq!(
+        fed.store.sync_fingerprint(&SyncRange::all()).unwrap().count,
+        0
+    );
+}
+
+#[test]
+fn other_layout_versions_are_refused_by_name() {
+    let fed = federation();
+    let path = fed.store.path().to_owned();
+    drop(fed.store);
+    {
+        let db = sled::open(&path).unwrap();
+        db.open_tree("mutua")
+            .unwrap()
+            .insert(b"mlayout", &7u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(StoreConfig::new(&path, vec![]))
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(
+            err,
+            OpenError::LayoutTooNew {
+                found: 7,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 1"));
+
+    let foreign = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(foreign.path()).unwrap();
+        db.insert(b"something", &b"else"[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(StoreConfig::new(foreign.path(), vec![]))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, OpenError::UnknownLayout { .. }), "{err}");
+}
