@@ -1000,3 +1000,52 @@ impl Actor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> PublicKey {
+        mutua_protocol::SecretKey::from_seed([seed; 32]).public()
+    }
+
+    #[test]
+    fn topic_depends_on_name_and_anchor_set_only() {
+        let (a, b) = (key(1), key(2));
+        let topic = topic_for("Syndicat Gironde Numérique", &[a, b]);
+        assert!(
+            topic.starts_with("mutua/1/records/syndicat-gironde-numrique/"),
+            "{topic}"
+        );
+        assert_eq!(
+            topic.len(),
+            "mutua/1/records/syndicat-gironde-numrique/".len() + 32
+        );
+        // Order and repetition of anchors do not matter…
+        assert_eq!(topic, topic_for("Syndicat Gironde Numérique", &[b, a, b]));
+        // …but the set and the name do.
+        assert_ne!(topic, topic_for("Syndicat Gironde Numérique", &[a]));
+        assert_ne!(topic, topic_for("Syndicat Gironde Numerique", &[a, b]));
+    }
+
+    #[test]
+    fn gossipsub_settings_are_accepted_by_libp2p() {
+        let topic = IdentTopic::new(topic_for("test", &[key(1)])).hash();
+        let config = gossipsub_config(&topic).unwrap();
+        assert_eq!(config.max_transmit_size(), MAX_FRAME_BYTES);
+        assert_eq!(
+            config.max_transmit_size_for_topic(&topic),
+            MAX_MESSAGE_BYTES
+        );
+        assert!(config.validate_messages());
+        let (params, thresholds) = peer_score(&topic, &[]);
+        params.validate().unwrap();
+        thresholds.validate().unwrap();
+        // Three invalid records and nothing else graylist a peer; two do not.
+        let p4 = params.topics[&topic].invalid_message_deliveries_weight;
+        assert!(p4 * 9.0 < thresholds.graylist_threshold);
+        assert!(p4 * 4.0 + params.topic_score_cap > thresholds.graylist_threshold);
+        // An IHAVE of the most ids fits the receiver's control budget.
+        assert!(MAX_IHAVE_IDS * 34 < MAX_CONTROL_BYTES);
+    }
+}
