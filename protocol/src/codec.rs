@@ -102,13 +102,14 @@ pub fn seal(key: &SecretKey, payload: &Payload) -> Result<SignedRecord, RecordEr
 pub fn open(bytes: &[u8]) -> Result<SignedRecord, RecordError> {
     let (signer, payload_bytes, signature) = decode_envelope(bytes)?;
     let payload = decode_payload(payload_bytes)?;
-    crate::rules::check_fields(&payload)?;
+    // The field rules decode and check the expected signer's key already.
+    let key = crate::rules::check_fields_and_signer(&payload)?;
     if payload.expected_signer() != &signer {
         return Err(RecordError::SignerMismatch {
             field: signer_field(&payload),
         });
     }
-    verify(&signer, payload_bytes, &signature)?;
+    verify_with(&key, payload_bytes, &signature)?;
     Ok(SignedRecord {
         envelope: bytes.to_vec(),
         signer,
@@ -124,7 +125,14 @@ pub fn verify(
     payload_bytes: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), RecordError> {
-    let key = signer.verifying_key("signer")?;
+    verify_with(&signer.verifying_key("signer")?, payload_bytes, signature)
+}
+
+fn verify_with(
+    key: &ed25519_dalek::VerifyingKey,
+    payload_bytes: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), RecordError> {
     let signature = ed25519_dalek::Signature::from_bytes(signature);
     key.verify_strict(&signing_input(payload_bytes), &signature)
         .map_err(|_| RecordError::BadSignature)
@@ -342,7 +350,9 @@ fn path_at(bytes: &[u8], offset: usize) -> String {
 /// first item whose encoding (header, key or string data) covers that offset.
 struct Scan<'a> {
     reader: Reader<'a>,
-    path: Vec<String>,
+    // Borrowed keys and plain indices: no allocation unless an error or the
+    // located field needs the path rendered.
+    path: Vec<PathPart<'a>>,
     locate: Option<usize>,
     found: Option<String>,
 }
@@ -440,9 +450,9 @@ impl<'a> Scan<'a> {
                 self.mark(start, "");
                 for index in 0..len {
                     let part = if major == 4 {
-                        format!("[{index}]")
+                        PathPart::Index(index)
                     } else {
-                        self.map_key()?
+                        PathPart::Key(self.map_key()?)
                     };
                     self.path.push(part);
                     self.item(depth + 1)?;
@@ -463,7 +473,7 @@ impl<'a> Scan<'a> {
         Ok(())
     }
 
-    fn map_key(&mut self) -> Result<String, RecordError> {
+    fn map_key(&mut self) -> Result<&'a str, RecordError> {
         let start = self.reader.pos;
         let key = match self.reader.header().map_err(|r| self.malformed(r))? {
             (3, len) if len <= MAX_KEY_BYTES as u64 => {
@@ -472,7 +482,6 @@ impl<'a> Scan<'a> {
                     .take(len as usize)
                     .map_err(|r| self.malformed(r))?;
                 std::str::from_utf8(data)
-                    .map(str::to_owned)
                     .map_err(|_| self.malformed("map key is not valid UTF-8"))?
             }
             (3, len) => {
@@ -489,16 +498,27 @@ impl<'a> Scan<'a> {
     }
 }
 
-fn render_path(path: &[String]) -> String {
+#[derive(Clone, Copy)]
+enum PathPart<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn render_path(path: &[PathPart<'_>]) -> String {
     if path.is_empty() {
         return "payload".into();
     }
     let mut out = String::new();
     for part in path {
-        if !part.starts_with('[') && !out.is_empty() {
-            out.push('.');
+        match part {
+            PathPart::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            PathPart::Index(index) => out.push_str(&format!("[{index}]")),
         }
-        out.push_str(part);
     }
     out
 }

@@ -5,9 +5,11 @@
 use crate::codec::SignedRecord;
 use crate::codes::{is_valid_departement, is_valid_insee, is_valid_siren};
 use crate::error::RecordError;
+use crate::keys::PublicKey;
 use crate::model::{
     BodyKind, Certificate, Contact, Listing, Payload, Pricing, Revocation, Timestamp, Withdrawal,
 };
+use ed25519_dalek::VerifyingKey;
 
 /// How far in the future a timestamp may lie, for clocks that disagree.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
@@ -40,6 +42,12 @@ pub const MAX_AMOUNT_CENTS: u64 = 1_000_000_000;
 /// The rules that do not depend on the time: checked when a record is sealed
 /// and when it is opened.
 pub fn check_fields(payload: &Payload) -> Result<(), RecordError> {
+    check_fields_and_signer(payload).map(|_| ())
+}
+
+/// [`check_fields`], returning the decoded key that must have signed the
+/// payload, so that opening a record decompresses it only once.
+pub(crate) fn check_fields_and_signer(payload: &Payload) -> Result<VerifyingKey, RecordError> {
     match payload {
         Payload::Certificate(c) => check_certificate(c),
         Payload::Revocation(r) => check_revocation(r),
@@ -115,10 +123,65 @@ fn invalid(field: String, rule: &'static str, detail: impl Into<String>) -> Reco
     }
 }
 
+/// A field's dotted name, built only when a rule fails: valid records, the
+/// common case, then cost no allocation for names.
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    prefix: &'a str,
+    name: &'a str,
+    index: Option<usize>,
+    suffix: &'a str,
+}
+
+impl<'a> Field<'a> {
+    fn new(prefix: &'a str, name: &'a str) -> Self {
+        Field {
+            prefix,
+            name,
+            index: None,
+            suffix: "",
+        }
+    }
+
+    /// The `index`th item of this list field, optionally a sub-field of it.
+    fn at(self, index: usize, suffix: &'a str) -> Self {
+        Field {
+            index: Some(index),
+            suffix,
+            ..self
+        }
+    }
+
+    fn render(self) -> String {
+        let mut out = format!("{}.{}", self.prefix, self.name);
+        if let Some(i) = self.index {
+            out.push_str(&format!("[{i}]"));
+        }
+        out.push_str(self.suffix);
+        out
+    }
+}
+
+/// A key field: a curve point, not of small order.
+fn check_key(
+    key: &PublicKey,
+    field: Field<'_>,
+) -> Result<ed25519_dalek::VerifyingKey, RecordError> {
+    key.verifying_key("").map_err(|e| match e {
+        RecordError::BadKey { .. } => RecordError::BadKey {
+            field: field.render(),
+        },
+        RecordError::WeakKey { .. } => RecordError::WeakKey {
+            field: field.render(),
+        },
+        other => other,
+    })
+}
+
 /// A text field: length in characters within bounds, no control characters
 /// (line breaks and tabs allowed only where `multiline`), no surrounding space.
 fn check_text(
-    field: String,
+    field: Field<'_>,
     value: &str,
     min_chars: usize,
     max_chars: usize,
@@ -127,14 +190,14 @@ fn check_text(
     let chars = value.chars().count();
     if chars < min_chars {
         return Err(invalid(
-            field,
+            field.render(),
             "too_short",
             format!("must have at least {min_chars} characters, has {chars}"),
         ));
     }
     if chars > max_chars {
         return Err(RecordError::TooLong {
-            field,
+            field: field.render(),
             len: chars,
             max: max_chars,
         });
@@ -144,14 +207,14 @@ fn check_text(
         .find(|&c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
     {
         return Err(invalid(
-            field,
+            field.render(),
             "control_character",
             format!("contains the control character U+{:04X}", c as u32),
         ));
     }
     if value.trim() != value {
         return Err(invalid(
-            field,
+            field.render(),
             "surrounding_space",
             "must not start or end with white space",
         ));
@@ -159,43 +222,70 @@ fn check_text(
     Ok(())
 }
 
-fn check_siren(field: String, value: &str) -> Result<(), RecordError> {
+fn check_siren(field: Field<'_>, value: &str) -> Result<(), RecordError> {
     if is_valid_siren(value) {
         Ok(())
     } else {
         Err(RecordError::InvalidSiren {
-            field,
+            field: field.render(),
             value: value.to_owned(),
         })
     }
 }
 
-fn check_insee(field: String, value: &str) -> Result<(), RecordError> {
+fn check_insee(field: Field<'_>, value: &str) -> Result<(), RecordError> {
     if is_valid_insee(value) {
         Ok(())
     } else {
         Err(RecordError::InvalidInsee {
-            field,
+            field: field.render(),
             value: value.to_owned(),
         })
     }
 }
 
-fn check_count(field: String, count: usize, max: usize) -> Result<(), RecordError> {
+fn check_departement(field: Field<'_>, value: &str) -> Result<(), RecordError> {
+    if is_valid_departement(value) {
+        Ok(())
+    } else {
+        Err(RecordError::InvalidDepartement {
+            field: field.render(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+fn check_count(field: Field<'_>, count: usize, max: usize) -> Result<(), RecordError> {
     if count > max {
-        Err(RecordError::TooManyItems { field, count, max })
+        Err(RecordError::TooManyItems {
+            field: field.render(),
+            count,
+            max,
+        })
     } else {
         Ok(())
     }
 }
 
-fn check_certificate(c: &Certificate) -> Result<(), RecordError> {
-    let f = |name: &str| format!("certificate.{name}");
-    c.issuer.verifying_key(&f("issuer"))?;
-    c.subject.verifying_key(&f("subject"))?;
+fn check_version(field: Field<'_>, version: u64) -> Result<(), RecordError> {
+    if version == 0 {
+        Err(invalid(
+            field.render(),
+            "out_of_range",
+            "versions start at 1",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_certificate(c: &Certificate) -> Result<VerifyingKey, RecordError> {
+    let f = |name| Field::new("certificate", name);
+    let issuer = check_key(&c.issuer, f("issuer"))?;
+    check_key(&c.subject, f("subject"))?;
     if c.issuer == c.subject {
         return Err(invalid(
-            f("subject"),
+            f("subject").render(),
             "self_certificate",
             "a key cannot admit itself",
         ));
@@ -206,7 +296,7 @@ fn check_certificate(c: &Certificate) -> Result<(), RecordError> {
         (Some(code), _) => check_insee(f("insee"), code)?,
         (None, BodyKind::Commune) => {
             return Err(invalid(
-                f("insee"),
+                f("insee").render(),
                 "required",
                 "a commune's certificate must carry its INSEE code",
             ))
@@ -215,14 +305,14 @@ fn check_certificate(c: &Certificate) -> Result<(), RecordError> {
     }
     if c.valid_from >= c.valid_until {
         return Err(invalid(
-            f("valid_until"),
+            f("valid_until").render(),
             "empty_window",
             "must be after valid_from",
         ));
     }
     if c.issued_at >= c.valid_until {
         return Err(invalid(
-            f("valid_until"),
+            f("valid_until").render(),
             "empty_window",
             "must be after issued_at",
         ));
@@ -234,35 +324,27 @@ fn check_certificate(c: &Certificate) -> Result<(), RecordError> {
     let lifetime = c.valid_until - c.issued_at;
     if lifetime > MAX_CERTIFICATE_DAYS * DAY_SECS {
         return Err(RecordError::ExpiryTooFar {
-            field: f("valid_until"),
+            field: f("valid_until").render(),
             days: lifetime / DAY_SECS,
             max_days: MAX_CERTIFICATE_DAYS,
         });
     }
-    Ok(())
+    Ok(issuer)
 }
 
-fn check_revocation(r: &Revocation) -> Result<(), RecordError> {
-    r.issuer.verifying_key("revocation.issuer")?;
-    Ok(())
+fn check_revocation(r: &Revocation) -> Result<VerifyingKey, RecordError> {
+    check_key(&r.issuer, Field::new("revocation", "issuer"))
 }
 
-fn check_version(field: String, version: u64) -> Result<(), RecordError> {
-    if version == 0 {
-        Err(invalid(field, "out_of_range", "versions start at 1"))
-    } else {
-        Ok(())
-    }
+fn check_withdrawal(w: &Withdrawal) -> Result<VerifyingKey, RecordError> {
+    let author = check_key(&w.author, Field::new("withdrawal", "author"))?;
+    check_version(Field::new("withdrawal", "version"), w.version)?;
+    Ok(author)
 }
 
-fn check_withdrawal(w: &Withdrawal) -> Result<(), RecordError> {
-    w.author.verifying_key("withdrawal.author")?;
-    check_version("withdrawal.version".into(), w.version)
-}
-
-fn check_listing(kind: &str, l: &Listing) -> Result<(), RecordError> {
-    let f = |name: &str| format!("{kind}.{name}");
-    l.author.verifying_key(&f("author"))?;
+fn check_listing(kind: &str, l: &Listing) -> Result<VerifyingKey, RecordError> {
+    let f = |name| Field::new(kind, name);
+    let author = check_key(&l.author, f("author"))?;
     check_version(f("version"), l.version)?;
     check_text(
         f("title"),
@@ -280,17 +362,17 @@ fn check_listing(kind: &str, l: &Listing) -> Result<(), RecordError> {
     )?;
     if l.description.len() > MAX_DESCRIPTION_BYTES {
         return Err(RecordError::TooLong {
-            field: f("description"),
+            field: f("description").render(),
             len: l.description.len(),
             max: MAX_DESCRIPTION_BYTES,
         });
     }
     check_count(f("tags"), l.tags.len(), MAX_TAGS)?;
     for (i, tag) in l.tags.iter().enumerate() {
-        check_text(f(&format!("tags[{i}]")), tag, 1, MAX_TAG_CHARS, false)?;
+        check_text(f("tags").at(i, ""), tag, 1, MAX_TAG_CHARS, false)?;
         if l.tags[..i].contains(tag) {
             return Err(invalid(
-                f(&format!("tags[{i}]")),
+                f("tags").at(i, "").render(),
                 "duplicate",
                 format!("tag {tag:?} appears twice"),
             ));
@@ -300,44 +382,34 @@ fn check_listing(kind: &str, l: &Listing) -> Result<(), RecordError> {
     if let Some(p) = &l.location.point {
         if !(-90_000_000..=90_000_000).contains(&p.lat_e6) {
             return Err(invalid(
-                f("location.point.lat_e6"),
+                f("location.point.lat_e6").render(),
                 "out_of_range",
                 "latitude must be within ±90 degrees",
             ));
         }
         if !(-180_000_000..=180_000_000).contains(&p.lon_e6) {
             return Err(invalid(
-                f("location.point.lon_e6"),
+                f("location.point.lon_e6").render(),
                 "out_of_range",
                 "longitude must be within ±180 degrees",
             ));
         }
     }
     let area = &l.area;
-    for (name, list) in [
-        ("communes", &area.communes),
-        ("epcis", &area.epcis),
-        ("departements", &area.departements),
+    type CodeCheck = fn(Field<'_>, &str) -> Result<(), RecordError>;
+    for (name, list, check) in [
+        ("area.communes", &area.communes, check_insee as CodeCheck),
+        ("area.epcis", &area.epcis, check_siren),
+        ("area.departements", &area.departements, check_departement),
     ] {
-        check_count(f(&format!("area.{name}")), list.len(), MAX_AREA_CODES)?;
+        check_count(f(name), list.len(), MAX_AREA_CODES)?;
         for (i, code) in list.iter().enumerate() {
-            let field = f(&format!("area.{name}[{i}]"));
-            match name {
-                "communes" => check_insee(field, code)?,
-                "epcis" => check_siren(field, code)?,
-                _ if !is_valid_departement(code) => {
-                    return Err(RecordError::InvalidDepartement {
-                        field,
-                        value: code.clone(),
-                    })
-                }
-                _ => {}
-            }
+            check(f(name).at(i, ""), code)?;
         }
     }
     if area.radius_km.is_some_and(|r| r == 0 || r > MAX_RADIUS_KM) {
         return Err(invalid(
-            f("area.radius_km"),
+            f("area.radius_km").render(),
             "out_of_range",
             format!("must be between 1 and {MAX_RADIUS_KM} km"),
         ));
@@ -349,27 +421,27 @@ fn check_listing(kind: &str, l: &Listing) -> Result<(), RecordError> {
     for (i, w) in l.availability.iter().enumerate() {
         if w.from >= w.until {
             return Err(invalid(
-                f(&format!("availability[{i}].until")),
+                f("availability").at(i, ".until").render(),
                 "empty_window",
                 "must be after from",
             ));
         }
     }
     if let Pricing::CostSharing { amount_cents, per } = &l.terms.pricing {
-        let field = f("terms.pricing.cost_sharing");
         if *amount_cents > MAX_AMOUNT_CENTS {
             return Err(invalid(
-                format!("{field}.amount_cents"),
+                f("terms.pricing.cost_sharing.amount_cents").render(),
                 "out_of_range",
                 format!("at most {MAX_AMOUNT_CENTS} cents"),
             ));
         }
-        check_text(format!("{field}.per"), per, 1, MAX_PER_CHARS, false)?;
+        let per_field = f("terms.pricing.cost_sharing.per");
+        check_text(per_field, per, 1, MAX_PER_CHARS, false)?;
     }
-    check_contact(&f("contact"), &l.contact)?;
+    check_contact(kind, &l.contact)?;
     if l.expires_at <= l.published_at {
         return Err(invalid(
-            f("expires_at"),
+            f("expires_at").render(),
             "empty_window",
             "must be after published_at",
         ));
@@ -377,26 +449,26 @@ fn check_listing(kind: &str, l: &Listing) -> Result<(), RecordError> {
     let lifetime = l.expires_at - l.published_at;
     if lifetime > MAX_LIFETIME_DAYS * DAY_SECS {
         return Err(RecordError::ExpiryTooFar {
-            field: f("expires_at"),
+            field: f("expires_at").render(),
             days: lifetime / DAY_SECS,
             max_days: MAX_LIFETIME_DAYS,
         });
     }
-    Ok(())
+    Ok(author)
 }
 
-fn check_contact(prefix: &str, c: &Contact) -> Result<(), RecordError> {
-    let f = |name: &str| format!("{prefix}.{name}");
-    check_text(f("role"), &c.role, 2, MAX_ROLE_CHARS, false)?;
+fn check_contact(kind: &str, c: &Contact) -> Result<(), RecordError> {
+    let f = |name| Field::new(kind, name);
+    check_text(f("contact.role"), &c.role, 2, MAX_ROLE_CHARS, false)?;
     if c.email.is_none() && c.phone.is_none() && c.url.is_none() {
         return Err(invalid(
-            f("email"),
+            f("contact.email").render(),
             "required",
             "a contact needs an email, a phone number or a URL",
         ));
     }
     if let Some(email) = &c.email {
-        check_text(f("email"), email, 3, MAX_EMAIL_BYTES, false)?;
+        check_text(f("contact.email"), email, 3, MAX_EMAIL_BYTES, false)?;
         let shape_ok = email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')
@@ -407,31 +479,31 @@ fn check_contact(prefix: &str, c: &Contact) -> Result<(), RecordError> {
         });
         if !shape_ok {
             return Err(invalid(
-                f("email"),
+                f("contact.email").render(),
                 "email_syntax",
                 "must look like role@domain.fr",
             ));
         }
     }
     if let Some(phone) = &c.phone {
-        check_text(f("phone"), phone, 4, MAX_PHONE_CHARS, false)?;
+        check_text(f("contact.phone"), phone, 4, MAX_PHONE_CHARS, false)?;
         let body = phone.strip_prefix('+').unwrap_or(phone);
         if !body
             .chars()
             .all(|ch| ch.is_ascii_digit() || matches!(ch, ' ' | '.' | '-' | '(' | ')'))
         {
             return Err(invalid(
-                f("phone"),
+                f("contact.phone").render(),
                 "phone_syntax",
                 "only digits, spaces, dots, dashes, brackets and a leading +",
             ));
         }
     }
     if let Some(url) = &c.url {
-        check_text(f("url"), url, 8, MAX_URL_BYTES, false)?;
+        check_text(f("contact.url"), url, 8, MAX_URL_BYTES, false)?;
         if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(' ') {
             return Err(invalid(
-                f("url"),
+                f("contact.url").render(),
                 "url_syntax",
                 "must be an http(s):// address without spaces",
             ));
