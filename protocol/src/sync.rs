@@ -60,6 +60,9 @@ pub const MAX_QUERIES: usize = 1024;
 pub const MAX_RECORDS_PER_MESSAGE: usize = 1024;
 /// The largest encoded message, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// How many records an initiator asks for per request, about what fits in
+/// one response for records of 2 KB.
+const EXPECTED_RECORDS_PER_RESPONSE: u64 = (MAX_MESSAGE_BYTES / 2048) as u64;
 /// How many items a responder reads to find the records a `Want` names.
 const WANT_SCAN_ITEMS: usize = 4 * MAX_IDS;
 /// Bytes of a record's CBOR header in a records list, at most (records are at
@@ -236,7 +239,7 @@ impl SyncRange {
     /// The range of keys sharing the first `bits` bits of `key`, if `bits` is
     /// a prefix length the protocol uses.
     pub fn new(key: &SyncKey, bits: u16) -> Option<SyncRange> {
-        if bits % SPLIT_BITS != 0 || bits > MAX_PREFIX_BITS {
+        if !bits.is_multiple_of(SPLIT_BITS) || bits > MAX_PREFIX_BITS {
             return None;
         }
         let mut prefix = key.0;
@@ -312,7 +315,7 @@ impl TryFrom<(u16, ByteBuf)> for SyncRange {
     type Error = String;
 
     fn try_from((bits, bytes): (u16, ByteBuf)) -> Result<Self, Self::Error> {
-        if bits % SPLIT_BITS != 0 || bits > MAX_PREFIX_BITS {
+        if !bits.is_multiple_of(SPLIT_BITS) || bits > MAX_PREFIX_BITS {
             return Err(format!(
                 "a range of {bits} bits (a multiple of {SPLIT_BITS}, at most {MAX_PREFIX_BITS})"
             ));
@@ -977,6 +980,22 @@ pub enum Step {
 struct Pending {
     query: Query,
     keys: Vec<SyncKey>,
+    /// How many records the answer may bring.
+    expect: u64,
+}
+
+impl Pending {
+    fn of(query: Query) -> Pending {
+        let expect = match &query {
+            Query::Want(_, ids) => ids.len() as u64,
+            _ => 0,
+        };
+        Pending {
+            query,
+            keys: Vec::new(),
+            expect,
+        }
+    }
 }
 
 /// Records the initiator must push.
@@ -1023,7 +1042,7 @@ impl InitiatorSession {
         } else {
             Query::Fingerprint(SyncRange::ROOT, root.summary())
         };
-        session.queue(query, Vec::new())?;
+        session.queue(Pending::of(query))?;
         match session.next_request(source)? {
             Step::Send(request) => Ok((session, request)),
             Step::Done(_) => unreachable!("a query was just queued"),
@@ -1094,12 +1113,12 @@ impl InitiatorSession {
                     }
                 }
                 if !unsent.is_empty() {
-                    self.queue(Query::Want(*range, unsent.clone()), Vec::new())?;
+                    self.queue(Pending::of(Query::Want(*range, unsent.clone())))?;
                 }
             }
             (Query::Want(range, _), Answer::Diff(want, unsent)) if want.is_empty() => {
                 if !unsent.is_empty() {
-                    self.queue(Query::Want(*range, unsent.clone()), Vec::new())?;
+                    self.queue(Pending::of(Query::Want(*range, unsent.clone())))?;
                 }
             }
             (Query::Fetch(range, after), Answer::Fetched(more, last)) => {
@@ -1112,7 +1131,7 @@ impl InitiatorSession {
                     }
                 }
                 if *more {
-                    self.queue(Query::Fetch(*range, last.or(*after)), Vec::new())?;
+                    self.queue(Pending::of(Query::Fetch(*range, last.or(*after))))?;
                 }
             }
             _ => return Err(unexpected().into()),
@@ -1133,7 +1152,7 @@ impl InitiatorSession {
             return self.queue_push(Push::Range(*range, None));
         }
         if mine.count == 0 {
-            return self.queue(Query::Fetch(*range, None), Vec::new());
+            return self.queue(Pending::of(Query::Fetch(*range, None)));
         }
         if theirs.count <= LEAF_ITEMS && mine.count <= MAX_IDS as u64 {
             let items = source
@@ -1141,7 +1160,11 @@ impl InitiatorSession {
                 .map_err(SyncError::Source)?;
             if items.len() <= MAX_IDS {
                 let keys = items.iter().map(|(key, _)| *key).collect();
-                return self.queue(Query::Ids(*range, ids_of(&items)), keys);
+                return self.queue(Pending {
+                    query: Query::Ids(*range, ids_of(&items)),
+                    keys,
+                    expect: theirs.count,
+                });
             }
         }
         self.descend(range, source)
@@ -1157,7 +1180,7 @@ impl InitiatorSession {
     ) -> Result<(), SyncError<S::Error>> {
         let Some(children) = range.children() else {
             let mine = source.fingerprint(range).map_err(SyncError::Source)?;
-            return self.queue(Query::Fingerprint(*range, mine.summary()), Vec::new());
+            return self.queue(Pending::of(Query::Fingerprint(*range, mine.summary())));
         };
         for child in children {
             let mine = source.fingerprint(&child).map_err(SyncError::Source)?;
@@ -1166,7 +1189,7 @@ impl InitiatorSession {
             } else {
                 Query::Fingerprint(child, mine.summary())
             };
-            self.queue(query, Vec::new())?;
+            self.queue(Pending::of(query))?;
         }
         Ok(())
     }
@@ -1206,7 +1229,7 @@ impl InitiatorSession {
             .copied()
             .collect();
         if !lacking.is_empty() {
-            self.queue(Query::Want(*range, lacking), Vec::new())?;
+            self.queue(Pending::of(Query::Want(*range, lacking)))?;
         }
         Ok(())
     }
@@ -1225,10 +1248,10 @@ impl InitiatorSession {
         Ok(())
     }
 
-    fn queue<E>(&mut self, query: Query, keys: Vec<SyncKey>) -> Result<(), SyncError<E>> {
+    fn queue<E>(&mut self, pending: Pending) -> Result<(), SyncError<E>> {
         self.check_pending()?;
-        let class = SyncClass::of_range(query.range()).index();
-        self.queries[class].push_back(Pending { query, keys });
+        let class = SyncClass::of_range(pending.query.range()).index();
+        self.queries[class].push_back(pending);
         Ok(())
     }
 
@@ -1255,8 +1278,20 @@ impl InitiatorSession {
                 max: self.limits.max_rounds,
             });
         }
-        let take = self.queries[class].len().min(MAX_QUERIES);
-        self.in_flight = self.queries[class].drain(..take).collect();
+        // Ask for about as many records as one response carries: records
+        // that do not fit come back as ids to ask for again, which costs
+        // bytes and a round trip.
+        let mut expected = 0;
+        while self.in_flight.len() < MAX_QUERIES {
+            let Some(next) = self.queries[class].front() else {
+                break;
+            };
+            expected += next.expect;
+            if expected > EXPECTED_RECORDS_PER_RESPONSE && !self.in_flight.is_empty() {
+                break;
+            }
+            self.in_flight.extend(self.queries[class].pop_front());
+        }
         let mut request = Request {
             queries: self.in_flight.iter().map(|p| p.query.clone()).collect(),
             push: Vec::new(),

@@ -1,0 +1,212 @@
+//! Cost of reconciling two replicas of 100k records that differ by d records:
+//! bytes on the wire, round trips and time, against the targets of issue 5.
+//!
+//! cargo run --release -p mutua-protocol --example sync_bench --features fixtures
+//!
+//! MUTUA_SYNC_BENCH_N=1000000 runs it on a million records (about 3 GB of RAM).
+//!
+//! Records are synthetic envelopes of 1–4 KB (mean about 1.5 KB): the state
+//! machine never opens records, only their sizes matter. The differing
+//! records are split between the two sides (even ones only on the initiator,
+//! odd ones only on the responder), so records move both ways. Keys are
+//! hashes, so a node that was offline misses records *scattered* over the
+//! key space; *clustered* (the differing records consecutive in key order) is
+//! the other extreme. Both sides run in this process; time is the sum of
+//! both sides' work, encoding and decoding included, applying excluded.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mutua_protocol::model::{FixedBytes, RecordHash};
+use mutua_protocol::sync::memory::MemorySource;
+use mutua_protocol::sync::*;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+
+const DIFFERENCES: [usize; 6] = [0, 1, 10, 100, 1_000, 10_000];
+
+struct Item {
+    key: SyncKey,
+    digest: RecordHash,
+    record: Arc<[u8]>,
+}
+
+/// A listing-class item whose record is 1–4 KB, skewed towards 1 KB.
+fn item(index: u32, rng: &mut StdRng) -> Item {
+    let u: f64 = rng.gen();
+    let size = 1024 + (3072.0 * u.powi(5)) as usize;
+    let mut record = vec![0u8; size];
+    rng.fill(&mut record[..]);
+    let mut slot = vec![0x00];
+    slot.extend_from_slice(&index.to_be_bytes());
+    Item {
+        key: SyncKey::of_slot_bytes(&slot),
+        digest: FixedBytes(Sha256::digest(&record).into()),
+        record: record.into(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Clustered,
+    Scattered,
+}
+
+struct Measure {
+    bytes_out: usize,
+    bytes_in: usize,
+    rounds: u32,
+    time: Duration,
+}
+
+/// Runs one session from `a` to `b`, applying nothing until it ends.
+fn session(a: &MemorySource, b: &MemorySource) -> (Measure, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let started = Instant::now();
+    let (mut session, mut request) =
+        InitiatorSession::start(SessionLimits::default(), a).expect("in-memory source");
+    let mut measure = Measure {
+        bytes_out: 0,
+        bytes_in: 0,
+        rounds: 0,
+        time: Duration::ZERO,
+    };
+    let (mut fetched, mut pushed) = (Vec::new(), Vec::new());
+    loop {
+        let bytes = encode_request(&request);
+        let request_in = decode_request(&bytes).expect("own request");
+        let response = respond(&request_in, b).expect("in-memory source");
+        let response_bytes = encode_response(&response);
+        let response_in = decode_response(&response_bytes).expect("own response");
+        assert!(bytes.len().max(response_bytes.len()) <= MAX_MESSAGE_BYTES);
+        measure.bytes_out += bytes.len();
+        measure.bytes_in += response_bytes.len();
+        measure.rounds += 1;
+        pushed.extend(request_in.push.into_iter().map(|r| r.into_vec()));
+        fetched.extend(response_in.records.iter().map(|r| r.to_vec()));
+        match session
+            .handle_response(&response_in, a)
+            .expect("in-memory source")
+        {
+            Step::Send(next) => request = next,
+            Step::Done(_) => break,
+        }
+    }
+    measure.time = started.elapsed();
+    (measure, fetched, pushed)
+}
+
+fn apply(
+    side: &mut MemorySource,
+    records: Vec<Vec<u8>>,
+    by_record: &std::collections::HashMap<RecordHash, SyncKey>,
+) {
+    for record in records {
+        let digest = FixedBytes(Sha256::digest(&record).into());
+        side.insert(by_record[&digest], digest, record.into());
+    }
+}
+
+fn main() {
+    let n: usize = std::env::var("MUTUA_SYNC_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let max_d = *DIFFERENCES.iter().max().expect("non-empty");
+    let mut rng = StdRng::seed_from_u64(5);
+    let universe: Vec<Item> = (0..(n + max_d) as u32).map(|i| item(i, &mut rng)).collect();
+    let by_record = universe.iter().map(|i| (i.digest, i.key)).collect();
+    let mean = universe.iter().map(|i| i.record.len()).sum::<usize>() / universe.len();
+    println!("{n} records per replica, records of 1–4 KB (mean {mean} B), d split evenly between the two sides\n");
+    println!(
+        "| layout | d | bytes a→b | bytes b→a | total bytes | round trips | time (ms) | differing records' bytes | total ÷ differing | overhead per difference | target | met |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    for layout in [Layout::Clustered, Layout::Scattered] {
+        for d in DIFFERENCES {
+            // n + d items with uniformly spread keys, in key order.
+            let mut pool: Vec<&Item> = universe[..n + d].iter().collect();
+            pool.sort_by_key(|item| item.key);
+            let differing: HashSet<usize> = match layout {
+                Layout::Clustered => {
+                    let start = rng.gen_range(0..=n);
+                    (start..start + d).collect()
+                }
+                Layout::Scattered => {
+                    let mut set = HashSet::new();
+                    while set.len() < d {
+                        set.insert(rng.gen_range(0..n + d));
+                    }
+                    set
+                }
+            };
+            let (mut a, mut b) = (MemorySource::new(), MemorySource::new());
+            let mut differing_bytes = 0;
+            let mut ordered: Vec<usize> = differing.iter().copied().collect();
+            ordered.sort_unstable();
+            let only_a: HashSet<usize> = ordered.iter().step_by(2).copied().collect();
+            for (index, item) in pool.iter().enumerate() {
+                if differing.contains(&index) {
+                    differing_bytes += item.record.len();
+                }
+                if !differing.contains(&index) || only_a.contains(&index) {
+                    a.insert(item.key, item.digest, item.record.clone());
+                }
+                if !differing.contains(&index) || !only_a.contains(&index) {
+                    b.insert(item.key, item.digest, item.record.clone());
+                }
+            }
+            // Build both sides' prefix sums outside the measurement, as a
+            // store keeps its fingerprints up to date.
+            a.fingerprint(&SyncRange::ROOT).expect("in-memory");
+            b.fingerprint(&SyncRange::ROOT).expect("in-memory");
+
+            let (measure, fetched, pushed) = session(&a, &b);
+            apply(&mut a, fetched, &by_record);
+            apply(&mut b, pushed, &by_record);
+            assert_eq!(
+                a.fingerprint(&SyncRange::ROOT).expect("in-memory"),
+                b.fingerprint(&SyncRange::ROOT).expect("in-memory"),
+                "the replicas converge"
+            );
+
+            let total = measure.bytes_out + measure.bytes_in;
+            let (target, met) = match (d, layout) {
+                (0, _) => (
+                    "≤ 1 KB, 1 round trip".to_string(),
+                    total <= 1024 && measure.rounds == 1,
+                ),
+                (_, Layout::Clustered) => (
+                    "≤ 1.05 × differing + 4 KB".to_string(),
+                    total as f64 <= 1.05 * differing_bytes as f64 + 4096.0,
+                ),
+                (_, Layout::Scattered) => (
+                    "≤ differing + 1 KB × d".to_string(),
+                    total <= differing_bytes + 1024 * d,
+                ),
+            };
+            let ratio = if differing_bytes == 0 {
+                "–".to_string()
+            } else {
+                format!("{:.3}", total as f64 / differing_bytes as f64)
+            };
+            let overhead = if d == 0 {
+                "–".to_string()
+            } else {
+                format!("{} B", (total as i64 - differing_bytes as i64) / d as i64)
+            };
+            println!(
+                "| {} | {d} | {} | {} | {total} | {} | {:.1} | {differing_bytes} | {ratio} | {overhead} | {target} | {} |",
+                match layout {
+                    Layout::Clustered => "clustered",
+                    Layout::Scattered => "scattered",
+                },
+                measure.bytes_out,
+                measure.bytes_in,
+                measure.rounds,
+                measure.time.as_secs_f64() * 1e3,
+                if met { "yes" } else { "NO" },
+            );
+        }
+    }
+}
