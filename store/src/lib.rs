@@ -549,6 +549,15 @@ impl Store {
         })
     }
 
+    /// Every stored envelope as stored, without verifying signatures again:
+    /// for a bulk copy to a trusted sink, and the benchmark's naive scan.
+    pub fn envelopes(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'static {
+        self.inner
+            .tree
+            .scan_prefix([prefix::RECORD])
+            .map(|entry| Ok(entry?.1.to_vec()))
+    }
+
     /// SHA-256 over the synced set in sync-key order (`sync key ‖ record
     /// hash` per item): equal on two replicas iff they store the same records.
     pub fn digest(&self) -> Result<[u8; 32], StoreError> {

@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::refdata::reference;
 
+/// 2026-11-28T00:00:00Z, the same "now" as the protocol's fixtures.
+pub const NOW: Timestamp = 1_795_824_000;
+
 /// splitmix64: small, fast, deterministic; not for secrets.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
@@ -53,6 +56,16 @@ pub fn key(label: &str, i: u64) -> SecretKey {
     SecretKey::from_seed(seed.into())
 }
 
+/// A commune of the reference data, from any number. Saint-Barthélemy and
+/// Saint-Martin (977, 978) are skipped: the protocol's INSEE syntax refuses them.
+pub fn commune(n: u64) -> String {
+    let reference = reference();
+    (0..reference.commune_count())
+        .map(|i| reference.commune_at((n as usize).wrapping_add(i) % reference.commune_count()))
+        .find(|c| mutua_protocol::codes::is_valid_insee(c))
+        .expect("the reference data has valid communes")
+}
+
 /// The anchor of synthetic federations.
 pub fn anchor() -> SecretKey {
     key("anchor", 0)
@@ -62,7 +75,7 @@ pub fn anchor() -> SecretKey {
 /// around `now`.
 pub fn member_certificate(i: u64, now: Timestamp) -> SignedRecord {
     let anchor = anchor();
-    let insee = reference().commune_at(i as usize * 7919);
+    let insee = commune(i * 7919);
     let cert = Certificate {
         issuer: anchor.public(),
         subject: key("member", i).public(),
@@ -204,7 +217,7 @@ pub fn listing(
         }
     }
     let reference = reference();
-    let insee = reference.commune_at(rng.below(reference.commune_count() as u64) as usize);
+    let insee = commune(rng.next_u64());
     let point = rng.chance(70).then(|| commune_point(&insee, rng));
     let mut area = ServiceArea::default();
     if rng.chance(40) {

@@ -7,7 +7,6 @@
 
 use std::io::Write;
 
-use mutua_protocol::fixtures::FIXTURE_NOW;
 use mutua_protocol::{Rank, SignedRecord};
 use mutua_store::synth::{self, Rng};
 use mutua_store::{Store, StoreConfig, SyncKey};
@@ -22,7 +21,7 @@ fn main() {
         eprintln!("usage: mutua-store-crashtest <store dir> <cycle number>");
         std::process::exit(2);
     };
-    let now = FIXTURE_NOW;
+    let now = synth::NOW;
     let store =
         Store::open(StoreConfig::new(dir, vec![synth::anchor().public()])).expect("open the store");
     let certificates: Vec<_> = (0..MEMBERS)

@@ -1,0 +1,267 @@
+//! The store's benchmark: ingest rate against raw `verify_strict`, query
+//! latency against a naive full scan, disk and memory use.
+//!
+//! cargo run --release -p mutua-store --example bench            # 100k listings
+//! MUTUA_BENCH_RECORDS=1000000 cargo run --release -p mutua-store --example bench
+
+use std::time::{Duration, Instant};
+
+use mutua_protocol::codec::{decode_envelope, decode_payload, verify};
+use mutua_protocol::fixtures::FIXTURE_NOW;
+use mutua_protocol::{GeoPoint, Payload, ResourceKind};
+use mutua_store::synth::{self, Rng};
+use mutua_store::{refdata, text, Area, Center, Near, Query, Side, Sort, Store, StoreConfig};
+
+const BATCH: usize = 500;
+const MEMBERS: u64 = 2000;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Typical combined queries with random parameters.
+fn typical_query(i: usize, rng: &mut Rng) -> Query {
+    let r = refdata::reference();
+    let insee = r.commune_at(rng.below(r.commune_count() as u64) as usize);
+    let point = GeoPoint::from_degrees(
+        43.0 + rng.below(700) as f64 / 100.0,
+        -1.0 + rng.below(800) as f64 / 100.0,
+    );
+    let word = *rng.pick(&[
+        "broyeur",
+        "nacelle",
+        "materiel",
+        "dpo",
+        "logiciel",
+        "salle",
+        "geomaticien",
+    ]);
+    match i % 5 {
+        0 => Query {
+            side: Side::Offers,
+            text: Some(word.into()),
+            ..Query::default()
+        },
+        1 => Query {
+            kinds: vec![ResourceKind::Equipment],
+            area: Some(Area::Departement(
+                r.departement_of(&insee).unwrap_or_else(|| "33".into()),
+            )),
+            ..Query::default()
+        },
+        2 => Query {
+            kinds: vec![ResourceKind::Equipment],
+            near: Some(Near {
+                center: Center::Point(point),
+                radius_km: 30.0,
+            }),
+            sort: Sort::Distance,
+            ..Query::default()
+        },
+        3 => Query {
+            tags: vec![rng
+                .pick(&["informatique", "voirie", "rgpd", "fêtes"])
+                .to_string()],
+            area: r.epci_of(&insee).map(Area::Epci),
+            ..Query::default()
+        },
+        _ => Query {
+            text: Some(word.into()),
+            available_at: Some(FIXTURE_NOW + 10 * 86_400),
+            ..Query::default()
+        },
+    }
+}
+
+/// The same query answered by decoding every stored record.
+fn naive(store: &Store, q: &Query, now: u64) -> usize {
+    let r = refdata::reference();
+    let words: Vec<String> = q.text.as_deref().map(text::words).unwrap_or_default();
+    let tags: Vec<String> = q.tags.iter().map(|t| text::fold_tag(t)).collect();
+    let mut hits = 0;
+    for envelope in store.envelopes() {
+        let envelope = envelope.expect("read");
+        let (_, payload, _) = decode_envelope(&envelope).expect("envelope");
+        let payload = decode_payload(payload).expect("payload");
+        let (side, l) = match &payload {
+            Payload::Offer(l) => (Side::Offers, l),
+            Payload::Need(l) => (Side::Needs, l),
+            _ => continue,
+        };
+        if l.expires_at <= now || (q.side != Side::Both && q.side != side) {
+            continue;
+        }
+        if !q.kinds.is_empty() && !q.kinds.contains(&l.kind) {
+            continue;
+        }
+        let listing_words = text::listing_words(&l.title, &l.tags, &l.description);
+        if !words.iter().all(|w| listing_words.contains(w)) {
+            continue;
+        }
+        let listing_tags: Vec<String> = l.tags.iter().map(|t| text::fold_tag(t)).collect();
+        if !tags.iter().all(|t| listing_tags.contains(t)) {
+            continue;
+        }
+        let area_ok = match &q.area {
+            None => true,
+            Some(Area::Commune(c)) => &l.location.insee == c || l.area.communes.contains(c),
+            Some(Area::Epci(e)) => {
+                r.epci_of(&l.location.insee).as_ref() == Some(e) || l.area.epcis.contains(e)
+            }
+            Some(Area::Departement(d)) => {
+                r.departement_of(&l.location.insee).as_ref() == Some(d)
+                    || l.area.departements.contains(d)
+            }
+        };
+        let near_ok = match (&q.near, &l.location.point) {
+            (None, _) => true,
+            (
+                Some(Near {
+                    center: Center::Point(c),
+                    radius_km,
+                }),
+                Some(p),
+            ) => c.distance_km(p) <= *radius_km,
+            _ => false,
+        };
+        let available = q.available_at.is_none_or(|t| {
+            t < l.expires_at
+                && (l.availability.is_empty()
+                    || l.availability.iter().any(|w| w.from <= t && t < w.until))
+        });
+        if area_ok && near_ok && available {
+            hits += 1;
+        }
+    }
+    hits
+}
+
+fn main() {
+    let records: u64 = std::env::var("MUTUA_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let now = FIXTURE_NOW;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(
+        dir.path().join("store"),
+        vec![synth::anchor().public()],
+    ))
+    .expect("open");
+    let certs: Vec<_> = (0..MEMBERS)
+        .map(|i| synth::member_certificate(i, now))
+        .collect();
+    let mut raw_bytes: u64 = certs.iter().map(|c| c.bytes().len() as u64).sum();
+    store.apply_batch(certs, now).expect("certificates");
+    let authors: Vec<_> = (0..MEMBERS).map(|i| synth::key("member", i)).collect();
+    let mut rng = Rng::new(42);
+    let (mut verify_time, mut ingest_time) = (Duration::ZERO, Duration::ZERO);
+    let mut envelopes_by_batch = Vec::with_capacity(BATCH);
+    let mut id = 0u64;
+    while id < records {
+        envelopes_by_batch.clear();
+        for _ in 0..BATCH.min((records - id) as usize) {
+            let author = &authors[(id % MEMBERS) as usize];
+            envelopes_by_batch
+                .push(synth::sealed_listing(author, id, 1, now, &mut rng).into_bytes());
+            id += 1;
+        }
+        raw_bytes += envelopes_by_batch
+            .iter()
+            .map(|e| e.len() as u64)
+            .sum::<u64>();
+        let t = Instant::now();
+        for e in &envelopes_by_batch {
+            let (signer, payload, signature) = decode_envelope(e).expect("envelope");
+            verify(&signer, payload, &signature).expect("signature");
+        }
+        verify_time += t.elapsed();
+        let t = Instant::now();
+        let batch: Vec<_> = envelopes_by_batch
+            .iter()
+            .map(|e| mutua_protocol::validate(e, now).expect("valid"))
+            .collect();
+        let applied = store.apply_batch(batch, now).expect("apply");
+        ingest_time += t.elapsed();
+        assert!(applied.iter().all(|a| a.outcome.is_stored()));
+    }
+    let verify_rate = records as f64 / verify_time.as_secs_f64();
+    let ingest_rate = records as f64 / ingest_time.as_secs_f64();
+    println!("records: {records} listings + {MEMBERS} certificates, batches of {BATCH}");
+    println!("raw verify_strict: {verify_rate:.0}/s; validate+apply+flush: {ingest_rate:.0}/s; ratio {:.3}", ingest_rate / verify_rate);
+    let stats = store.stats().expect("stats");
+    println!(
+        "disk after load: {:.1} MiB for {:.1} MiB of envelopes; ratio {:.2}",
+        stats.disk_bytes as f64 / 1048576.0,
+        raw_bytes as f64 / 1048576.0,
+        stats.disk_bytes as f64 / raw_bytes as f64
+    );
+    println!(
+        "RSS after load: {} MiB (sled cache capacity 16 MiB)",
+        rss_kib() / 1024
+    );
+
+    let mut latencies = Vec::new();
+    let mut total_hits = 0;
+    for i in 0..1000 {
+        let q = typical_query(i, &mut rng);
+        let t = Instant::now();
+        let page = store.query(&q, now).expect("query");
+        latencies.push(t.elapsed());
+        total_hits += page.hits.len();
+    }
+    latencies.sort();
+    let mut naive_times = Vec::new();
+    for i in 0..5 {
+        let q = typical_query(i, &mut rng);
+        let t = Instant::now();
+        let n = naive(&store, &q, now);
+        naive_times.push(t.elapsed());
+        let _ = n;
+    }
+    naive_times.sort();
+    let p50 = percentile(&latencies, 0.5);
+    let p99 = percentile(&latencies, 0.99);
+    let naive_p50 = percentile(&naive_times, 0.5);
+    println!(
+        "queries (1000 typical combined, {:.1} hits avg): p50 {:?}, p99 {:?}; naive full scan p50 {:?}; scan/index p50 ratio {:.0}",
+        total_hits as f64 / 1000.0,
+        p50,
+        p99,
+        naive_p50,
+        naive_p50.as_secs_f64() / p50.as_secs_f64()
+    );
+
+    // 20% churn: new versions of one listing in five.
+    let t = Instant::now();
+    let mut batch = Vec::with_capacity(BATCH);
+    for id in (0..records).step_by(5) {
+        let author = &authors[(id % MEMBERS) as usize];
+        batch.push(synth::sealed_listing(author, id, 2, now, &mut rng));
+        if batch.len() == BATCH {
+            store
+                .apply_batch(std::mem::take(&mut batch), now)
+                .expect("churn");
+        }
+    }
+    store.apply_batch(batch, now).expect("churn");
+    let stats = store.stats().expect("stats");
+    println!(
+        "disk after 20% churn: {:.1} MiB; ratio to live envelopes {:.2} (churn took {:?})",
+        stats.disk_bytes as f64 / 1048576.0,
+        stats.disk_bytes as f64 / raw_bytes as f64,
+        t.elapsed()
+    );
+    println!("RSS at the end: {} MiB", rss_kib() / 1024);
+}
