@@ -505,6 +505,7 @@ mod tests {
             title: Some("Broyeur de végétaux".into()),
             insee: Some("33063".into()),
             contact_role: Some("Services techniques".into()),
+            contact_email: Some("st@mairie.example".into()),
             tags: vec!["broyeur;espaces verts".into()],
             amount_eur: Some(12.5),
             per: Some("jour".into()),

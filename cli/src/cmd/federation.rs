@@ -41,13 +41,12 @@ pub struct Published {
 impl Published {
     /// "sent to 2 peers", "no peer yet: …".
     pub fn gossip_text(&self) -> String {
-        if let Some(n) = self.gossip["delivery"]["sent"]["peers"].as_u64() {
-            return format!("sent to {n} peer(s)");
-        }
-        match self.gossip["delivery"].as_str() {
+        let delivery = &self.gossip["delivery"];
+        match delivery["status"].as_str() {
+            Some("sent") => format!("sent to {} peer(s)", delivery["peers"]),
             Some("no_peers") => "no peer yet: it will reach the others when they connect".into(),
             Some("already_known") => "already known to the network".into(),
-            _ => "stored; the network will carry it".into(),
+            _ => "stored; peers will get it when they next sync".into(),
         }
     }
 }

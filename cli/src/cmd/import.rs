@@ -89,7 +89,7 @@ fn check_row(
     let now = dates::now();
     let (side, fields) = parsed.to_fields().map_err(|e| {
         let m = e.to_string();
-        RowReport::rejected(line, &column_in(&m).to_owned(), "invalid_value", m.clone())
+        RowReport::rejected(line, column_in(&m), "invalid_value", m.clone())
     })?;
     let content = listing::to_content(side, &fields, now).map_err(|e| {
         let m = e.to_string();
@@ -98,7 +98,7 @@ fn check_row(
         } else {
             "invalid_value"
         };
-        RowReport::rejected(line, &column_in(&m).to_owned(), rule, m.clone())
+        RowReport::rejected(line, column_in(&m), rule, m.clone())
     })?;
     let key = author
         .parse()

@@ -1,6 +1,6 @@
 //! `mutua node` (the daemon, in this process), `mutua status`, `mutua peers`.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use mutua_node::config;
 use mutua_node::datadir::DataDir;
 use serde_json::Value;
@@ -18,16 +18,7 @@ pub fn run(ctx: &Context, args: NodeArgs) -> Result<()> {
     let dir = DataDir::open(&root)?;
     let settings = config::load_settings(&args.overrides, &dir.config_path())?;
     config::init_logs(&settings)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(mutua_node::daemon::run(
-        settings,
-        dir,
-        mutua_node::daemon::shutdown_signal(),
-    ))?;
-    Ok(())
+    Ok(mutua_node::daemon::run_blocking(settings, dir)?)
 }
 
 fn text(v: &Value) -> String {

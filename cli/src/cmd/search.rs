@@ -391,7 +391,7 @@ pub fn matches(ctx: &Context, args: MatchArgs) -> Result<()> {
             .map(|o| (listing_words(o).intersection(&wanted).count(), o.clone()))
             .filter(|(score, _)| *score > 0)
             .collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0));
+        scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
         scored.truncate(args.limit);
         if ctx.out.json {
             for (score, offer) in &scored {

@@ -1,0 +1,174 @@
+//! Runs the real `mutua` binary, and real nodes (`mutua node`) on loopback
+//! with temporary data directories. Waits poll with a deadline.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The longest any awaited condition may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mutua"));
+    // The caller's environment must not leak into the tests.
+    for var in [
+        "MUTUA_DATA_DIR",
+        "MUTUA_CONFIG",
+        "MUTUA_BOOTSTRAP",
+        "MUTUA_ANCHORS",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// The result of one run: exit code, stdout, stderr.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn of(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+            stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+
+    /// stdout as JSON lines.
+    #[track_caller]
+    pub fn json(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+/// `mutua --data-dir <dir> <args…>`.
+pub fn mutua(dir: &Path, args: &[&str]) -> Run {
+    let output = bin()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run mutua");
+    Run::of(output)
+}
+
+/// Polls `check` until it returns `Some`, or fails the test at the deadline.
+#[track_caller]
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A running `mutua node`, killed when dropped.
+pub struct Node {
+    pub dir: PathBuf,
+    child: Child,
+}
+
+impl Node {
+    /// Starts the node of an initialised data directory, on loopback, with
+    /// mDNS off, optionally dialling `bootstrap`; returns once its API answers.
+    pub fn start(dir: &Path, bootstrap: Option<&str>) -> Node {
+        let mut cmd = bin();
+        cmd.arg("--data-dir")
+            .arg(dir)
+            .args([
+                "node",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--api-listen",
+                "127.0.0.1:0",
+                "--mdns",
+                "false",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("node.log")).expect("log file"),
+            ));
+        if let Some(addr) = bootstrap {
+            cmd.args(["--bootstrap", addr]);
+        }
+        let mut node = Node {
+            dir: dir.to_owned(),
+            child: cmd.spawn().expect("start mutua node"),
+        };
+        wait_for("the node's API", || {
+            if let Ok(Some(status)) = node.child.try_wait() {
+                let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
+                panic!("the node exited with {status}: {log}");
+            }
+            (mutua(dir, &["status", "--json"]).code == 0).then_some(())
+        });
+        node
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        mutua(&self.dir, args)
+    }
+
+    /// The address other nodes dial: `/ip4/127.0.0.1/tcp/<port>/p2p/<peer id>`.
+    pub fn multiaddr(&self) -> String {
+        wait_for("a loopback listen address", || {
+            let status = &self.run(&["status", "--json"]).ok().json()[0];
+            let net = &status["network"];
+            let listen = net["listen_addrs"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|a| a.contains("127.0.0.1"))?
+                .to_owned();
+            Some(format!("{listen}/p2p/{}", net["local_peer_id"].as_str()?))
+        })
+    }
+
+    /// Whether some peer is in this node's gossip mesh.
+    pub fn has_mesh_peer(&self) -> bool {
+        self.run(&["peers", "--json"])
+            .json()
+            .iter()
+            .any(|p| p["in_mesh"].as_bool() == Some(true))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Listing ids in `search --json` output.
+pub fn ids(run: &Run) -> Vec<String> {
+    run.json()
+        .iter()
+        .map(|l| l["id"].as_str().expect("id").to_owned())
+        .collect()
+}
