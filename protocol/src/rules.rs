@@ -222,37 +222,63 @@ fn check_text(
     Ok(())
 }
 
-fn check_siren(field: Field<'_>, value: &str) -> Result<(), RecordError> {
-    if is_valid_siren(value) {
+/// An official code: `valid` says whether `value` has the right shape, and
+/// `error` builds the rule's error from the field and the value.
+fn check_code(
+    field: Field<'_>,
+    value: &str,
+    valid: fn(&str) -> bool,
+    error: fn(String, String) -> RecordError,
+) -> Result<(), RecordError> {
+    if valid(value) {
         Ok(())
     } else {
-        Err(RecordError::InvalidSiren {
-            field: field.render(),
-            value: value.to_owned(),
-        })
+        Err(error(field.render(), value.to_owned()))
     }
+}
+
+fn check_siren(field: Field<'_>, value: &str) -> Result<(), RecordError> {
+    check_code(field, value, is_valid_siren, |field, value| {
+        RecordError::InvalidSiren { field, value }
+    })
 }
 
 fn check_insee(field: Field<'_>, value: &str) -> Result<(), RecordError> {
-    if is_valid_insee(value) {
-        Ok(())
-    } else {
-        Err(RecordError::InvalidInsee {
-            field: field.render(),
-            value: value.to_owned(),
-        })
-    }
+    check_code(field, value, is_valid_insee, |field, value| {
+        RecordError::InvalidInsee { field, value }
+    })
 }
 
 fn check_departement(field: Field<'_>, value: &str) -> Result<(), RecordError> {
-    if is_valid_departement(value) {
-        Ok(())
-    } else {
-        Err(RecordError::InvalidDepartement {
-            field: field.render(),
-            value: value.to_owned(),
-        })
+    check_code(field, value, is_valid_departement, |field, value| {
+        RecordError::InvalidDepartement { field, value }
+    })
+}
+
+/// `end` must come after `start` (named `start_name`), by at most `max_days`.
+fn check_lifetime(
+    field: Field<'_>,
+    start_name: &str,
+    start: Timestamp,
+    end: Timestamp,
+    max_days: u64,
+) -> Result<(), RecordError> {
+    if end <= start {
+        return Err(invalid(
+            field.render(),
+            "empty_window",
+            format!("must be after {start_name}"),
+        ));
     }
+    let lifetime = end - start;
+    if lifetime > max_days * DAY_SECS {
+        return Err(RecordError::ExpiryTooFar {
+            field: field.render(),
+            days: lifetime / DAY_SECS,
+            max_days,
+        });
+    }
+    Ok(())
 }
 
 fn check_count(field: Field<'_>, count: usize, max: usize) -> Result<(), RecordError> {
@@ -310,25 +336,17 @@ fn check_certificate(c: &Certificate) -> Result<VerifyingKey, RecordError> {
             "must be after valid_from",
         ));
     }
-    if c.issued_at >= c.valid_until {
-        return Err(invalid(
-            f("valid_until").render(),
-            "empty_window",
-            "must be after issued_at",
-        ));
-    }
     // Bounded from issuance, not from `valid_from`: a certificate could
     // otherwise start years ahead and outlive every revocation of it (a
     // revocation is kept MAX_CERTIFICATE_DAYS after it is made, see
     // `merge::forget_after`).
-    let lifetime = c.valid_until - c.issued_at;
-    if lifetime > MAX_CERTIFICATE_DAYS * DAY_SECS {
-        return Err(RecordError::ExpiryTooFar {
-            field: f("valid_until").render(),
-            days: lifetime / DAY_SECS,
-            max_days: MAX_CERTIFICATE_DAYS,
-        });
-    }
+    check_lifetime(
+        f("valid_until"),
+        "issued_at",
+        c.issued_at,
+        c.valid_until,
+        MAX_CERTIFICATE_DAYS,
+    )?;
     Ok(issuer)
 }
 
@@ -439,21 +457,13 @@ fn check_listing(kind: &str, l: &Listing) -> Result<VerifyingKey, RecordError> {
         check_text(per_field, per, 1, MAX_PER_CHARS, false)?;
     }
     check_contact(kind, &l.contact)?;
-    if l.expires_at <= l.published_at {
-        return Err(invalid(
-            f("expires_at").render(),
-            "empty_window",
-            "must be after published_at",
-        ));
-    }
-    let lifetime = l.expires_at - l.published_at;
-    if lifetime > MAX_LIFETIME_DAYS * DAY_SECS {
-        return Err(RecordError::ExpiryTooFar {
-            field: f("expires_at").render(),
-            days: lifetime / DAY_SECS,
-            max_days: MAX_LIFETIME_DAYS,
-        });
-    }
+    check_lifetime(
+        f("expires_at"),
+        "published_at",
+        l.published_at,
+        l.expires_at,
+        MAX_LIFETIME_DAYS,
+    )?;
     Ok(author)
 }
 
