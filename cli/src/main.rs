@@ -69,9 +69,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Match(a) => cmd::search::matches(&ctx, a),
         Command::Store(a) => cmd::store::run(&ctx, a),
         Command::Completions { shell } => {
-            let mut out = std::io::stdout().lock();
-            clap_complete::generate(shell, &mut Cli::command(), "mutua", &mut out);
-            Ok(())
+            // Into a buffer first: clap_complete panics on a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mutua", &mut script);
+            Ok(ctx.out.raw(&script)?)
         }
     }
 }

@@ -23,6 +23,13 @@ impl Output {
         out.flush()
     }
 
+    /// Bytes as they are (a generated script).
+    pub fn raw(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        out.write_all(bytes)?;
+        out.flush()
+    }
+
     /// A line of text for people.
     pub fn line(&self, text: impl AsRef<str>) -> io::Result<()> {
         let mut out = io::stdout().lock();
