@@ -1,0 +1,135 @@
+//! `mutua-testnet`: a local federation of real node processes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use mutua_node::config::{self, Overrides};
+use mutua_node::datadir::DataDir;
+use mutua_testnet::demo::{self, DemoOptions};
+use mutua_testnet::scenario::{self, Scenario, ScenarioOptions};
+use mutua_testnet::{cleanup, NetMode, TestnetOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "mutua-testnet",
+    version,
+    about = "Run a local federation of real Mutua nodes: a demo, or scenarios with a report"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a small demo federation, publish, search, and stay up until Ctrl-C.
+    Demo {
+        /// Exit after the searches.
+        #[arg(long)]
+        once: bool,
+        #[arg(long, value_enum, default_value = "loopback")]
+        net: NetMode,
+        /// Keep data directories and logs.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Run a scenario and write its report.
+    Run {
+        #[arg(value_enum)]
+        scenario: Scenario,
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Listings published over the scenario.
+        #[arg(long, default_value_t = 30)]
+        records: usize,
+        #[arg(long, value_enum, default_value = "auto")]
+        net: NetMode,
+        /// Keep data directories and logs.
+        #[arg(long)]
+        keep: bool,
+        /// JSON report path [default: target/testnet-reports/<scenario>-n<N>-s<seed>.json].
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Run one node (what the testnet starts for each node).
+    #[command(hide = true)]
+    Node {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+}
+
+fn main() -> ExitCode {
+    match real_main(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mutua-testnet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Node { overrides } => {
+            let root = overrides
+                .data_dir
+                .clone()
+                .context("--data-dir is required")?;
+            let dir = DataDir::open(&root)?;
+            let settings = config::load_settings(&overrides, &dir.config_path())?;
+            config::init_logs(&settings)?;
+            mutua_node::daemon::run_blocking(settings, dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { once, net, keep } => {
+            cleanup::install_signal_handler()?;
+            let options = DemoOptions {
+                bin: std::env::current_exe()?,
+                net,
+                keep,
+                once,
+            };
+            demo::run(&options, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            scenario,
+            nodes,
+            seed,
+            records,
+            net,
+            keep,
+            report,
+        } => {
+            cleanup::install_signal_handler()?;
+            let mut testnet = TestnetOptions::new(std::env::current_exe()?, nodes, seed);
+            testnet.net = net;
+            testnet.keep = keep;
+            let path = report.unwrap_or_else(|| {
+                let target = std::env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| PathBuf::from("target"), PathBuf::from);
+                target
+                    .join("testnet-reports")
+                    .join(format!("{}-n{nodes}-s{seed}.json", scenario.name()))
+            });
+            let report = scenario::run(&ScenarioOptions {
+                testnet,
+                scenario,
+                records,
+                report_path: Some(path.clone()),
+            })?;
+            print!("{}", report.summary());
+            println!("  report: {}", path.display());
+            Ok(if report.converged && report.error.is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `mutua-testnet demo`: a small federation of real collectivities (demo
+//! data), admitted by a founding syndicate, publishing what they pool, and
+//! answering searches.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::federation::{Testnet, TestnetOptions};
+use crate::records::{self, Identity, TEMPLATES};
+use crate::{cleanup, wait, Error, NetMode};
+
+/// The demo's collectivities: (code, publisher name, seat for a grouping).
+const DEMO_MEMBERS: &[(&str, &str, Option<&str>)] = &[
+    ("243300316", "bordeaux-metropole", Some("33063")),
+    ("200044394", "cc-reolais", Some("33352")),
+    ("33002", "aillas", None),
+    ("33010", "arcins", None),
+];
+
+/// (node, template index) of what the demo publishes.
+const DEMO_LISTINGS: &[(usize, usize)] = &[
+    (0, 9),  // syndicate: GLPI mutualisé
+    (0, 10), // syndicate: Nextcloud
+    (1, 6),  // métropole: audit RGAA
+    (1, 7),  // métropole: SIG
+    (2, 0),  // CC: broyeur
+    (2, 4),  // CC: DPO mutualisé
+    (3, 13), // Aillas: besoin de nacelle
+    (4, 14), // Arcins: recherche DPO
+    (4, 2),  // Arcins: podium et barrières
+];
+
+pub struct DemoOptions {
+    pub bin: PathBuf,
+    pub net: NetMode,
+    pub keep: bool,
+    /// Exit after the searches instead of staying up.
+    pub once: bool,
+}
+
+fn say(out: &mut dyn Write, text: impl AsRef<str>) {
+    let _ = writeln!(out, "{}", text.as_ref());
+}
+
+/// Runs the demo, printing to `out`.
+pub fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
+    let mut identities = vec![Identity::demo_syndicate("33", "33063")];
+    for (code, name, seat) in DEMO_MEMBERS {
+        identities.push(
+            Identity::from_refdata(code, name, *seat).ok_or(Error::Init {
+                node: identities.len(),
+                message: format!("{code} is not in the reference data"),
+            })?,
+        );
+    }
+    let mut topts = TestnetOptions::new(&options.bin, identities.len(), 1);
+    topts.net = options.net;
+    topts.keep = options.keep;
+    topts.federation = "demo-gironde".into();
+    topts.identities = Some(identities);
+    say(out, "Mutua demo — DEMO DATA: real collectivities from the 2026 reference lists, fictitious syndicate, invented listings.");
+    say(
+        out,
+        "Starting 5 node processes and founding the federation…",
+    );
+    let started = Instant::now();
+    let net = Testnet::start(&topts)?;
+    say(
+        out,
+        format!(
+            "Federation formed and every member admitted in {:.1} s ({}).",
+            started.elapsed().as_secs_f64(),
+            net.describe_network()
+        ),
+    );
+    for (i, m) in net.members().iter().enumerate() {
+        let role = if i == 0 {
+            "anchor, admits members"
+        } else {
+            "member"
+        };
+        say(
+            out,
+            format!(
+                "  node {i}: {:<42} SIREN {}  ({role})",
+                m.identity.name, m.identity.siren
+            ),
+        );
+    }
+
+    say(out, "\nPublishing offers and needs:");
+    for (serial, &(node, t)) in DEMO_LISTINGS.iter().enumerate() {
+        let m = net.member(node);
+        let body = records::listing(&TEMPLATES[t], &m.identity, serial + 1);
+        let path = format!("/v1/listings?as={}", m.identity.publisher);
+        let published_at = Instant::now();
+        let answer = net.api(node)?.post(&path, &body)?;
+        let (author, id) = (
+            answer["record"]["author"].as_str().unwrap_or(""),
+            answer["record"]["id"].as_str().unwrap_or(""),
+        );
+        let slot = format!("/v1/records/{author}/{id}");
+        wait::until(
+            "a demo listing to reach every node",
+            Duration::from_secs(30),
+            || {
+                for i in 0..net.len() {
+                    if net.api(i)?.get_opt(&slot)?.is_none() {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(()))
+            },
+        )?;
+        say(
+            out,
+            format!(
+                "  {:<5} {:<44} by {:<36} on every node after {:>4} ms",
+                TEMPLATES[t].side,
+                body["title"].as_str().unwrap_or(""),
+                m.identity.name,
+                published_at.elapsed().as_millis()
+            ),
+        );
+    }
+
+    let name_of = |key: &str| {
+        net.members()
+            .iter()
+            .find(|m| m.key == key)
+            .map_or_else(|| key.to_owned(), |m| m.identity.name.clone())
+    };
+    say(out, "\nSearches, each answered from a node's own replica:");
+    for (node, query, what) in [
+        (3usize, "?text=broyeur", "Aillas searches \"broyeur\""),
+        (
+            4,
+            "?kind=hosted_service,software",
+            "Arcins looks for hosted services and software",
+        ),
+        (
+            1,
+            "?side=need&departement=33",
+            "Bordeaux Métropole lists the needs in Gironde",
+        ),
+    ] {
+        let items = net.api(node)?.get(&format!("/v1/records{query}"))?;
+        let items = items["items"].as_array().cloned().unwrap_or_default();
+        say(out, format!("  {what} ({} result(s)):", items.len()));
+        for item in items {
+            say(
+                out,
+                format!(
+                    "    - {} — {}",
+                    item["title"].as_str().unwrap_or(""),
+                    name_of(item["author"].as_str().unwrap_or(""))
+                ),
+            );
+        }
+    }
+
+    let dir = net.member(2).data_dir().display().to_string();
+    say(
+        out,
+        "\nQuery it yourself with the mutua CLI, e.g. as the CC du Réolais:",
+    );
+    say(
+        out,
+        format!("  cargo run -p mutua-cli --bin mutua -- --data-dir {dir} search broyeur"),
+    );
+    say(
+        out,
+        format!("  cargo run -p mutua-cli --bin mutua -- --data-dir {dir} status"),
+    );
+    say(out, format!("Node logs and data: {}", net.dir().display()));
+    if options.once {
+        say(out, "Stopping (--once).");
+        return Ok(());
+    }
+    say(
+        out,
+        "The federation stays up; press Ctrl-C to stop every node and clean up.",
+    );
+    let _ = out.flush();
+    let mut net = net;
+    while !cleanup::interrupted() {
+        net.check_alive()?;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! Where the nodes' traffic goes.
+//!
+//! * [`NetMode::Loopback`]: every node on 127.0.0.1 with its own ports. Works
+//!   anywhere; a "partition" can only be simulated by stopping a group of
+//!   nodes (an outage, reported as such).
+//! * [`NetMode::Namespaces`] (Linux, root, iproute2): one network namespace
+//!   per node with two veth links. The *data* link (10.77.k.x/24) joins a
+//!   bridge in the root namespace and carries libp2p; the *control* link
+//!   (10.78.k.x/24) joins a second bridge and carries only the control API,
+//!   so the harness can drive both sides of a partition. A partition moves
+//!   group B's data links to a third, unaddressed bridge: A and B can no
+//!   longer reach each other, each group still reaches itself; healing moves
+//!   them back. No traffic leaves the root namespace's own bridges: nodes
+//!   have no default route and forwarding is not touched.
+//!
+//! Names carry a per-run prefix `mt<pid hex>g<run hex>` (interface names are
+//! limited to 15 bytes), so leftovers of a killed run are recognised by their
+//! dead pid and removed at the next start ([`remove_leftovers`]).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use crate::{cleanup, Error};
+
+/// The most nodes in one namespaced run (addresses .2 to .251 of a /24).
+pub const MAX_NAMESPACED_NODES: usize = 250;
+
+/// How nodes are connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetMode {
+    /// Namespaces when running as root with `ip` available, else loopback.
+    Auto,
+    /// Every node on 127.0.0.1.
+    Loopback,
+    /// One network namespace per node (root and iproute2 required).
+    Namespaces,
+}
+
+impl NetMode {
+    /// The mode to use: `Auto` becomes one of the two others.
+    pub fn resolve(self) -> Result<NetMode, Error> {
+        match self {
+            NetMode::Loopback => Ok(NetMode::Loopback),
+            NetMode::Namespaces => namespaces_available()
+                .map(|()| NetMode::Namespaces)
+                .map_err(Error::Netns),
+            NetMode::Auto => Ok(match namespaces_available() {
+                Ok(()) => NetMode::Namespaces,
+                Err(_) => NetMode::Loopback,
+            }),
+        }
+    }
+}
+
+/// Whether namespaces can be used here, or why not.
+pub fn namespaces_available() -> Result<(), String> {
+    if !cfg!(target_os = "linux") {
+        return Err("network namespaces need Linux".into());
+    }
+    if !Path::new("/proc/self/ns/net").exists() {
+        return Err("the kernel has no network namespaces".into());
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        });
+    if uid.as_deref() != Some("0") {
+        return Err("network namespaces need root".into());
+    }
+    match Command::new("ip").arg("-V").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        _ => Err("the `ip` command (iproute2) is missing".into()),
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), Error> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| Error::Netns(format!("cannot run ip: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Netns(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+fn ip_output(args: &[&str]) -> String {
+    Command::new("ip")
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// The pid encoded in a name made by this module, if it is one.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("mt")?;
+    let (pid, _) = rest.split_once('g')?;
+    u32::from_str_radix(pid, 16).ok()
+}
+
+/// Deletes namespaces and links left by runs whose process is gone.
+pub fn remove_leftovers() {
+    let dead =
+        |name: &str| owner_pid(name).is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+    for line in ip_output(&["-o", "link", "show"]).lines() {
+        // "12: mt1a2bg0d3@if2: <…>" — the name, without the peer suffix.
+        if let Some(name) = line
+            .split(": ")
+            .nth(1)
+            .map(|n| n.split('@').next().unwrap_or(n))
+        {
+            if dead(name) {
+                let _ = ip(&["link", "del", name]);
+            }
+        }
+    }
+    for line in ip_output(&["netns", "list"]).lines() {
+        if let Some(name) = line.split_whitespace().next() {
+            if dead(name) {
+                let _ = ip(&["netns", "del", name]);
+            }
+        }
+    }
+}
+
+static RUNS: AtomicU32 = AtomicU32::new(0);
+/// Third octets in use by this process's runs (tests run in parallel).
+static SUBNETS: Mutex<BTreeSet<u8>> = Mutex::new(BTreeSet::new());
+
+/// One namespace per node, the bridges, and the links between them.
+/// Dropping it deletes them all.
+pub struct Namespaces {
+    prefix: String,
+    subnet: u8,
+    nodes: usize,
+    partitioned: BTreeSet<usize>,
+}
+
+impl Namespaces {
+    /// Creates the bridges and, for each node, a namespace with its links.
+    pub fn create(nodes: usize) -> Result<Namespaces, Error> {
+        if nodes > MAX_NAMESPACED_NODES {
+            return Err(Error::Netns(format!(
+                "at most {MAX_NAMESPACED_NODES} namespaced nodes"
+            )));
+        }
+        remove_leftovers();
+        let run = RUNS.fetch_add(1, Ordering::SeqCst) % 16;
+        let prefix = format!("mt{:x}g{run:x}", std::process::id());
+        let subnet = {
+            let mut used = SUBNETS.lock().unwrap_or_else(|e| e.into_inner());
+            let addrs = ip_output(&["-o", "-4", "addr", "show"]);
+            let free = (1..=250u8).find(|k| {
+                !used.contains(k)
+                    && !addrs.contains(&format!("10.77.{k}."))
+                    && !addrs.contains(&format!("10.78.{k}."))
+            });
+            let k = free.ok_or_else(|| Error::Netns("no free 10.77.k.0/24 subnet".into()))?;
+            used.insert(k);
+            k
+        };
+        let mut ns = Namespaces {
+            prefix,
+            subnet,
+            nodes: 0,
+            partitioned: BTreeSet::new(),
+        };
+        // From here on, Drop removes whatever was created.
+        ns.setup(nodes)?;
+        Ok(ns)
+    }
+
+    fn bridge(&self, which: &str) -> String {
+        format!("{}b{which}", self.prefix)
+    }
+
+    /// The namespace of node `i`.
+    pub fn netns(&self, i: usize) -> String {
+        format!("{}n{i}", self.prefix)
+    }
+
+    /// Node `i`'s libp2p address.
+    pub fn data_ip(&self, i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, self.subnet, (i + 2) as u8)
+    }
+
+    /// Node `i`'s control API address.
+    pub fn api_ip(&self, i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 78, self.subnet, (i + 2) as u8)
+    }
+
+    fn new_link(&self, name: &str, args: &[&str]) -> Result<(), Error> {
+        let mut full = vec!["link", "add", name];
+        full.extend_from_slice(args);
+        ip(&full)?;
+        cleanup::add_link(name);
+        Ok(())
+    }
+
+    fn setup(&mut self, nodes: usize) -> Result<(), Error> {
+        let k = self.subnet;
+        for (which, addr) in [
+            ("0", Some(format!("10.77.{k}.1/24"))),
+            ("1", None),
+            ("m", Some(format!("10.78.{k}.1/24"))),
+        ] {
+            let bridge = self.bridge(which);
+            self.new_link(&bridge, &["type", "bridge"])?;
+            if let Some(addr) = addr {
+                ip(&["addr", "add", &addr, "dev", &bridge])?;
+            }
+            ip(&["link", "set", &bridge, "up"])?;
+        }
+        for i in 0..nodes {
+            let ns = self.netns(i);
+            ip(&["netns", "add", &ns])?;
+            cleanup::add_namespace(&ns);
+            self.nodes = i + 1;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            for (kind, inner, bridge, addr) in [
+                ("d", "eth0", self.bridge("0"), self.data_ip(i)),
+                ("m", "mgmt0", self.bridge("m"), self.api_ip(i)),
+            ] {
+                let host = format!("{}{kind}{i}", self.prefix);
+                self.new_link(
+                    &host,
+                    &["type", "veth", "peer", "name", inner, "netns", &ns],
+                )?;
+                ip(&["link", "set", &host, "master", &bridge, "up"])?;
+                ip(&[
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    inner,
+                ])?;
+                ip(&["-n", &ns, "link", "set", inner, "up"])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts `group` off from the other nodes (and from the harness's data
+    /// address); the control API stays reachable.
+    pub fn partition(&mut self, group: &[usize]) -> Result<(), Error> {
+        for &i in group {
+            ip(&[
+                "link",
+                "set",
+                &format!("{}d{i}", self.prefix),
+                "master",
+                &self.bridge("1"),
+            ])?;
+            self.partitioned.insert(i);
+        }
+        Ok(())
+    }
+
+    /// Reconnects every partitioned node.
+    pub fn heal(&mut self) -> Result<(), Error> {
+        for i in std::mem::take(&mut self.partitioned) {
+            ip(&[
+                "link",
+                "set",
+                &format!("{}d{i}", self.prefix),
+                "master",
+                &self.bridge("0"),
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// A human description (for reports).
+    pub fn describe(&self) -> String {
+        format!(
+            "network namespaces {}n0..{} on bridge {} (10.77.{}.0/24; control API on 10.78.{}.0/24)",
+            self.prefix,
+            self.nodes.saturating_sub(1),
+            self.bridge("0"),
+            self.subnet,
+            self.subnet
+        )
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes the veth ends inside it and, with
+        // them, their peers in the root namespace; bridges go explicitly.
+        for i in 0..self.nodes {
+            let ns = self.netns(i);
+            let _ = ip(&["netns", "del", &ns]);
+            cleanup::remove_namespace(&ns);
+            for kind in ["d", "m"] {
+                let host = format!("{}{kind}{i}", self.prefix);
+                let _ = Command::new("ip").args(["link", "del", &host]).output();
+                cleanup::remove_link(&host);
+            }
+        }
+        for which in ["0", "1", "m"] {
+            let bridge = self.bridge(which);
+            let _ = ip(&["link", "del", &bridge]);
+            cleanup::remove_link(&bridge);
+        }
+        SUBNETS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.subnet);
+    }
+}

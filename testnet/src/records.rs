@@ -1,0 +1,146 @@
+//! Who the nodes host and what they publish: collectivities from the
+//! reference data (`mutua_store::refdata`) and realistic offers and needs.
+//! Everything is chosen by a seeded generator, so a seed names a scenario.
+
+use mutua_protocol::BodyKind;
+use mutua_store::refdata;
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// A fictitious SIREN (valid check digit, `999…` range) for the demo
+/// syndicate: no real syndicat is in the reference data.
+pub const DEMO_SYNDICATE_SIREN: &str = "999000003";
+
+/// The collectivity a node hosts (its one publisher).
+#[derive(Clone, Debug, Serialize)]
+pub struct Identity {
+    /// The hosted publisher's name on the node (`keys/publishers/<name>.key`).
+    pub publisher: String,
+    pub name: String,
+    pub siren: String,
+    pub body: BodyKind,
+    pub insee: Option<String>,
+    /// Département code, for service areas.
+    pub departement: String,
+    /// INSEE code where its listings are located: its own for a commune,
+    /// its seat for a grouping.
+    pub seat: String,
+    /// May admit other collectivities (the founding syndicate).
+    pub may_admit: bool,
+}
+
+impl Identity {
+    /// The founding syndicate of a demo or test federation: labelled as such.
+    pub fn demo_syndicate(departement: &str, seat: &str) -> Identity {
+        Identity {
+            seat: seat.into(),
+            publisher: "syndicat".into(),
+            name: "Syndicat de démonstration (fictif)".into(),
+            siren: DEMO_SYNDICATE_SIREN.into(),
+            body: BodyKind::Syndicat,
+            insee: None,
+            departement: departement.into(),
+            may_admit: true,
+        }
+    }
+
+    /// A commune (INSEE code or SIREN) or an EPCI (SIREN, located at `seat`)
+    /// from the reference data.
+    pub fn from_refdata(code: &str, publisher: &str, seat: Option<&str>) -> Option<Identity> {
+        let c = refdata::lookup(code)?;
+        Some(Identity {
+            seat: c.insee.clone().or_else(|| seat.map(str::to_owned))?,
+            publisher: publisher.into(),
+            departement: c
+                .departements
+                .first()
+                .map(|d| d.0.clone())
+                .unwrap_or_default(),
+            name: c.name,
+            siren: c.siren,
+            body: c.body,
+            insee: c.insee,
+            may_admit: false,
+        })
+    }
+
+    /// The `POST /v1/certificates` body admitting `subject` as this collectivity.
+    pub fn admission(&self, subject: &str) -> Value {
+        let mut body = json!({
+            "subject": subject,
+            "siren": self.siren,
+            "name": self.name,
+            "body": self.body,
+            "may_admit": self.may_admit,
+        });
+        if let Some(insee) = &self.insee {
+            body["insee"] = json!(insee);
+        }
+        body
+    }
+}
+
+/// `n` identities: the demo syndicate (node 0) then communes drawn from the
+/// reference data.
+pub fn seeded_identities(n: usize, rng: &mut StdRng) -> Vec<Identity> {
+    let reference = refdata::reference();
+    let mut out = vec![Identity::demo_syndicate("33", "33063")];
+    while out.len() < n {
+        let insee = reference.commune_at(rng.gen_range(0..reference.commune_count()));
+        let publisher = format!("c{}", out.len());
+        if let Some(id) = Identity::from_refdata(&insee, &publisher, None) {
+            if !out.iter().any(|o| o.siren == id.siren) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// A listing template: side, kind, title, description, tags.
+pub struct Template {
+    pub side: &'static str,
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub tags: &'static [&'static str],
+}
+
+/// What collectivities actually pool.
+pub const TEMPLATES: &[Template] = &[
+    Template { side: "offer", kind: "equipment", title: "Broyeur de végétaux", description: "Broyeur thermique sur remorque, prêt à la journée, agent formé disponible.", tags: &["broyeur", "espaces verts"] },
+    Template { side: "offer", kind: "equipment", title: "Nacelle élévatrice 12 m", description: "Nacelle sur porteur pour l'éclairage public et l'élagage, avec chauffeur.", tags: &["nacelle", "voirie"] },
+    Template { side: "offer", kind: "equipment", title: "Podium et barrières", description: "Podium 8x6 m et 40 barrières de police pour les fêtes locales.", tags: &["événement", "podium"] },
+    Template { side: "offer", kind: "equipment", title: "Capteurs de qualité de l'air", description: "Dix capteurs IoT (PM2.5, CO2) prêtables pour une campagne de mesure.", tags: &["iot", "air"] },
+    Template { side: "offer", kind: "skill", title: "DPO mutualisé", description: "Notre délégué à la protection des données peut accompagner deux communes, deux jours par mois.", tags: &["rgpd", "dpo"] },
+    Template { side: "offer", kind: "skill", title: "Appui marchés publics", description: "Relecture de DCE et accompagnement des petites communes pour leurs consultations.", tags: &["marchés publics"] },
+    Template { side: "offer", kind: "skill", title: "Audit d'accessibilité RGAA", description: "Audit des sites web communaux et plan d'action d'accessibilité numérique.", tags: &["accessibilité", "rgaa"] },
+    Template { side: "offer", kind: "skill", title: "Cartographie SIG", description: "Réalisation de cartes des réseaux et du cadastre sous QGIS.", tags: &["sig", "qgis"] },
+    Template { side: "offer", kind: "software", title: "Licences de logiciel de finances", description: "Licences excédentaires d'un logiciel de comptabilité publique, reprise du contrat possible.", tags: &["logiciel", "finances"] },
+    Template { side: "offer", kind: "hosted_service", title: "GLPI mutualisé", description: "Instance GLPI hébergée pour la gestion du parc informatique des communes membres.", tags: &["glpi", "hébergement"] },
+    Template { side: "offer", kind: "hosted_service", title: "Nextcloud souverain", description: "Espace de partage de fichiers hébergé en France pour les services municipaux.", tags: &["nextcloud", "hébergement"] },
+    Template { side: "offer", kind: "hosted_service", title: "Portail de demandes citoyennes", description: "Portail de signalements et démarches en ligne, paramétré pour chaque commune.", tags: &["citoyens", "portail"] },
+    Template { side: "need", kind: "equipment", title: "Recherche broyeur pour un mois", description: "Besoin d'un broyeur de branches après l'élagage de printemps.", tags: &["broyeur", "espaces verts"] },
+    Template { side: "need", kind: "equipment", title: "Besoin d'une nacelle", description: "Remplacement des illuminations de la place de la mairie.", tags: &["nacelle"] },
+    Template { side: "need", kind: "skill", title: "Recherche DPO à temps partagé", description: "Commune de moins de 1 000 habitants sans référent RGPD.", tags: &["rgpd", "dpo"] },
+    Template { side: "need", kind: "software", title: "Besoin d'un outil de gestion des salles", description: "Réservation des salles communales en ligne par les associations.", tags: &["logiciel", "réservation"] },
+];
+
+/// The `POST /v1/listings` body for template `t` published by `who`;
+/// `serial` makes the title unique within a run.
+pub fn listing(t: &Template, who: &Identity, serial: usize) -> Value {
+    json!({
+        "side": t.side,
+        "kind": t.kind,
+        "title": format!("{} n°{serial}", t.title),
+        "description": format!("{} ({})", t.description, who.name),
+        "tags": t.tags,
+        "location": { "insee": who.seat },
+        "area": { "departements": [who.departement], "radius_km": 30 },
+        "availability": [],
+        "terms": { "pricing": "free", "convention_required": t.kind == "hosted_service" },
+        "contact": { "role": "Secrétariat de mairie", "email": format!("mutualisation@{}.example", who.publisher) }
+    })
+}

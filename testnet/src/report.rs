@@ -1,0 +1,263 @@
+//! What a run measured: a JSON file for tools and a summary for people.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::Error;
+
+/// Percentiles of a set of durations, in milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    pub samples: usize,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+impl Latency {
+    pub fn of(samples: &[Duration]) -> Latency {
+        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        ms.sort_by(f64::total_cmp);
+        // Nearest-rank percentile.
+        let pct = |p: f64| -> Option<f64> {
+            if ms.is_empty() {
+                return None;
+            }
+            let rank = ((p / 100.0) * ms.len() as f64).ceil().max(1.0) as usize;
+            Some((ms[rank - 1] * 10.0).round() / 10.0)
+        };
+        Latency {
+            samples: ms.len(),
+            p50_ms: pct(50.0),
+            p99_ms: pct(99.0),
+            max_ms: pct(100.0),
+        }
+    }
+
+    fn line(&self) -> String {
+        match (self.p50_ms, self.p99_ms, self.max_ms) {
+            (Some(a), Some(b), Some(c)) => {
+                format!(
+                    "p50 {a:.0} ms, p99 {b:.0} ms, max {c:.0} ms ({} samples)",
+                    self.samples
+                )
+            }
+            _ => "no samples".into(),
+        }
+    }
+}
+
+/// One node at the end of the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NodeFigures {
+    pub index: usize,
+    pub collectivity: String,
+    /// VmRSS from /proc/<pid>/status.
+    pub rss_kib: Option<u64>,
+    /// libp2p's bandwidth counters since the node's last start.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub records: u64,
+    /// Records refused by this node, by rule code (`mutua_ingest_records_total{outcome="rejected"}`).
+    pub rejected: BTreeMap<String, u64>,
+    /// Records ignored by this node for a reason other than being known already.
+    pub ignored: BTreeMap<String, u64>,
+    pub restarts: u32,
+}
+
+/// The record of one run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub nodes: usize,
+    pub seed: u64,
+    /// SHA-256 of the seeded plan: equal seeds give equal plans.
+    pub plan_digest: String,
+    pub network: String,
+    pub duration_secs: f64,
+    pub published: usize,
+    pub withdrawn: usize,
+    /// Time from a publish answer until the last node had the record.
+    pub propagation: Latency,
+    /// Time from a withdrawal answer until the last node had purged the listing.
+    pub withdrawal_propagation: Latency,
+    /// Time from heal (or the last restart) until every digest was equal.
+    pub convergence_after_heal_ms: Option<f64>,
+    pub converged: bool,
+    pub digest: Option<String>,
+    pub kills: usize,
+    pub rogue_messages_sent: usize,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    pub ignored_by_reason: BTreeMap<String, u64>,
+    pub per_node: Vec<NodeFigures>,
+    pub notes: Vec<String>,
+    /// Set when the run failed: what went wrong.
+    pub error: Option<String>,
+}
+
+impl Report {
+    /// Writes the JSON report.
+    pub fn write_json(&self, path: &Path) -> Result<(), Error> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(Error::io("cannot create the report directory"))?;
+        }
+        let text = serde_json::to_string_pretty(self).expect("a report serialises");
+        std::fs::write(path, text).map_err(Error::io(format!("cannot write {}", path.display())))
+    }
+
+    /// The human summary.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let verdict = match (&self.error, self.converged) {
+            (Some(_), _) => "FAILED",
+            (None, true) => "converged",
+            (None, false) => "NOT converged",
+        };
+        let _ = writeln!(
+            s,
+            "scenario {} — {} nodes, seed {} — {verdict}",
+            self.scenario, self.nodes, self.seed
+        );
+        let _ = writeln!(s, "  network: {}", self.network);
+        let _ = writeln!(
+            s,
+            "  plan digest: {}",
+            &self.plan_digest[..16.min(self.plan_digest.len())]
+        );
+        let _ = writeln!(
+            s,
+            "  duration: {:.1} s; published {}, withdrawn {}, kills {}",
+            self.duration_secs, self.published, self.withdrawn, self.kills
+        );
+        let _ = writeln!(
+            s,
+            "  propagation to every node: {}",
+            self.propagation.line()
+        );
+        if self.withdrawn > 0 {
+            let _ = writeln!(
+                s,
+                "  withdrawal to every node: {}",
+                self.withdrawal_propagation.line()
+            );
+        }
+        if let Some(ms) = self.convergence_after_heal_ms {
+            let _ = writeln!(s, "  convergence after heal/restart: {ms:.0} ms");
+        }
+        if let Some(d) = &self.digest {
+            let _ = writeln!(s, "  common store digest: {}…", &d[..16.min(d.len())]);
+        }
+        if self.rogue_messages_sent > 0 || !self.rejected_by_reason.is_empty() {
+            let _ = writeln!(
+                s,
+                "  rogue messages sent: {}; rejected by reason: {:?}; ignored by reason: {:?}",
+                self.rogue_messages_sent, self.rejected_by_reason, self.ignored_by_reason
+            );
+        }
+        let rss: Vec<u64> = self.per_node.iter().filter_map(|n| n.rss_kib).collect();
+        if !rss.is_empty() {
+            let max = rss.iter().max().copied().unwrap_or(0);
+            let avg = rss.iter().sum::<u64>() / rss.len() as u64;
+            let bytes: Vec<u64> = self
+                .per_node
+                .iter()
+                .map(|n| n.bytes_in + n.bytes_out)
+                .collect();
+            let avg_bytes = bytes.iter().sum::<u64>() / bytes.len().max(1) as u64;
+            let _ = writeln!(
+                s,
+                "  RSS per node: avg {} KiB, max {} KiB; traffic per node (in+out): avg {} KiB",
+                avg,
+                max,
+                avg_bytes / 1024
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "  note: {n}");
+        }
+        if let Some(e) = &self.error {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        s
+    }
+}
+
+/// The value of a metric line (`name{labels} value`), summed over the label
+/// sets that contain every one of `labels`.
+pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|p| l.contains(p)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Bytes counted by libp2p's bandwidth metrics (`…_bandwidth_bytes_total`,
+/// every transport protocol) in one direction (`Inbound`, `Outbound`).
+pub fn bandwidth(text: &str, direction: &str) -> u64 {
+    let want = format!("direction=\"{direction}\"");
+    text.lines()
+        .filter(|l| {
+            !l.starts_with('#') && l.contains("bandwidth_bytes_total{") && l.contains(&want)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// `reason → count` for ingest records with this outcome.
+pub fn by_reason(text: &str, outcome: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let want = format!("outcome=\"{outcome}\"");
+    for line in text.lines() {
+        if !line.starts_with("mutua_ingest_records_total{") || !line.contains(&want) {
+            continue;
+        }
+        let reason = line
+            .split("reason=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("?");
+        if reason == "ignored_duplicate" || reason == "ignored_old" {
+            continue; // gossip redundancy, not a refusal
+        }
+        let value = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if value > 0.0 {
+            *out.entry(reason.to_owned()).or_default() += value as u64;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let l = Latency::of(&d);
+        assert_eq!(
+            (l.p50_ms, l.p99_ms, l.max_ms),
+            (Some(50.0), Some(99.0), Some(100.0))
+        );
+        assert_eq!(Latency::of(&[]).p50_ms, None);
+    }
+
+    #[test]
+    fn reasons_are_read_from_prometheus_text() {
+        let text = "mutua_ingest_records_total{source=\"gossip\",outcome=\"rejected\",reason=\"bad_signature\"} 3\n\
+                    mutua_ingest_records_total{source=\"gossip\",outcome=\"ignored\",reason=\"ignored_duplicate\"} 9\n\
+                    mutua_ingest_records_total{source=\"gossip\",outcome=\"ignored\",reason=\"not_a_member\"} 2\n";
+        assert_eq!(by_reason(text, "rejected").get("bad_signature"), Some(&3));
+        assert_eq!(by_reason(text, "ignored").len(), 1);
+    }
+}

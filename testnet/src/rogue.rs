@@ -1,0 +1,192 @@
+//! A misbehaving member: a bare libp2p client that joins the federation's
+//! topic and floods records every node must refuse. It runs no validation of
+//! its own and publishes whatever it is given; the nodes' checks are what
+//! stop it. Test-only by construction: it lives in the harness, not in the
+//! node.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{noise, tcp, yamux, Multiaddr, Swarm};
+use mutua_protocol::codec::{encode_envelope, hash_envelope, MAX_RECORD_BYTES};
+use mutua_protocol::{
+    seal, Contact, FixedBytes, Listing, Location, Payload, Pricing, ResourceKind, SecretKey,
+    ServiceArea, Terms,
+};
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde::Serialize;
+
+use crate::Error;
+
+/// The kinds of invalid record the rogue sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Forgery {
+    /// Well formed and signed, by a key no anchor admitted (`not_a_member`).
+    NonMember,
+    /// A genuine record with one signature bit flipped (`bad_signature`).
+    BadSignature,
+    /// An envelope over the record size limit (`too_large`).
+    Oversize,
+}
+
+/// Builds `count` invalid records of each kind. `genuine` are honest
+/// envelopes to forge from (at least one for [`Forgery::BadSignature`]).
+pub fn forge(rng: &mut StdRng, genuine: &[Vec<u8>], count: usize) -> Vec<(Forgery, Vec<u8>)> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let outsider = SecretKey::from_seed(rng.gen());
+    let mut out = Vec::with_capacity(3 * count);
+    for i in 0..count {
+        let listing = Listing {
+            author: outsider.public(),
+            id: FixedBytes(rng.gen()),
+            version: 1,
+            kind: ResourceKind::Equipment,
+            title: format!("Offre non admise n°{i}"),
+            description: "Publiée par une clé qu'aucune collectivité n'a admise.".into(),
+            tags: vec![],
+            location: Location {
+                insee: "33063".into(),
+                point: None,
+            },
+            area: ServiceArea::default(),
+            capacity: None,
+            availability: vec![],
+            terms: Terms {
+                pricing: Pricing::Free,
+                convention_required: false,
+            },
+            contact: Contact {
+                role: "Accueil".into(),
+                email: Some("rogue@outsider.example".into()),
+                phone: None,
+                url: None,
+            },
+            published_at: now.saturating_sub(60),
+            expires_at: now + 30 * 86_400,
+        };
+        if let Ok(record) = seal(&outsider, &Payload::Offer(listing)) {
+            out.push((Forgery::NonMember, record.bytes().to_vec()));
+        }
+        if let Some(base) = genuine.get(i % genuine.len().max(1)) {
+            let mut bytes = base.clone();
+            // Each copy flips a different bit of the 64-byte signature (the
+            // envelope's last field), so every message id differs.
+            let bit = i % 512;
+            let at = bytes.len() - 64 + bit / 8;
+            bytes[at] ^= 1 << (bit % 8);
+            out.push((Forgery::BadSignature, bytes));
+        }
+        let mut payload = vec![0xa0; MAX_RECORD_BYTES];
+        payload[0] = (i % 256) as u8; // distinct message ids
+        payload[1] = (i / 256 % 256) as u8;
+        out.push((
+            Forgery::Oversize,
+            encode_envelope(&outsider.public(), &payload, &[0; 64]),
+        ));
+    }
+    out
+}
+
+/// What the rogue managed to send.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FloodReport {
+    pub peer_id: String,
+    /// Messages handed to gossipsub (a graylisted sender's are dropped unread).
+    pub sent: usize,
+}
+
+fn rogue_swarm() -> Result<Swarm<gossipsub::Behaviour>, Error> {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::None)
+        .message_id_fn(|m| MessageId::new(&hash_envelope(&m.data).0))
+        .max_transmit_size(2 * MAX_RECORD_BYTES)
+        .build()
+        .map_err(|e| Error::Rogue(e.to_string()))?;
+    Ok(libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| Error::Rogue(e.to_string()))?
+        .with_behaviour(|_| {
+            gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).map_err(|e| {
+                Box::new(std::io::Error::other(e)) as Box<dyn std::error::Error + Send + Sync>
+            })
+        })
+        .map_err(|e| Error::Rogue(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build())
+}
+
+/// Connects to `targets`, waits until one of them is subscribed to `topic`,
+/// publishes `messages`, and stays connected for `linger` so that the nodes
+/// judge them all. Blocking: runs its own small runtime.
+pub fn flood(
+    topic: &str,
+    targets: &[Multiaddr],
+    messages: Vec<Vec<u8>>,
+    deadline: Duration,
+    linger: Duration,
+) -> Result<FloodReport, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Rogue(e.to_string()))?;
+    runtime.block_on(async {
+        let mut swarm = rogue_swarm()?;
+        let topic = IdentTopic::new(topic);
+        swarm
+            .behaviour_mut()
+            .subscribe(&topic)
+            .map_err(|e| Error::Rogue(e.to_string()))?;
+        for t in targets {
+            swarm
+                .dial(t.clone())
+                .map_err(|e| Error::Rogue(e.to_string()))?;
+        }
+        let mut report = FloodReport {
+            peer_id: swarm.local_peer_id().to_string(),
+            sent: 0,
+        };
+        let subscribed = tokio::time::timeout(deadline, async {
+            loop {
+                if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) =
+                    swarm.select_next_some().await
+                {
+                    if t == topic.hash() {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        if subscribed.is_err() {
+            return Err(Error::Timeout {
+                what: "a node to accept the rogue client on the topic".into(),
+                after: deadline,
+            });
+        }
+        for m in messages {
+            if swarm.behaviour_mut().publish(topic.clone(), m).is_ok() {
+                report.sent += 1;
+            }
+            // Let the swarm write out between messages (bounded queues).
+            let _ = tokio::time::timeout(Duration::from_millis(2), swarm.select_next_some()).await;
+        }
+        let _ = tokio::time::timeout(linger, async {
+            loop {
+                swarm.select_next_some().await;
+            }
+        })
+        .await;
+        Ok(report)
+    })
+}

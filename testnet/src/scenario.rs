@@ -1,0 +1,724 @@
+//! Scenarios: a seeded plan of steps run against a [`Testnet`], then a
+//! convergence check, then a [`Report`].
+//!
+//! The plan is drawn from the seed alone ([`plan`]), before any node starts,
+//! so the same seed gives the same scenario (the report carries the plan's
+//! digest). Timings are measured by one poller thread per node that lists
+//! the node's live records; nothing waits on a fixed sleep.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use libp2p::Multiaddr;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::federation::{Testnet, TestnetOptions};
+use crate::node::Api;
+use crate::records::{self, TEMPLATES};
+use crate::report::{bandwidth, by_reason, metric_sum, Latency, NodeFigures, Report};
+use crate::rogue::{self, Forgery};
+use crate::{wait, Error};
+
+/// How long replicas may take to agree once the network is whole again.
+pub const CONVERGENCE_DEADLINE: Duration = Duration::from_secs(90);
+/// How long a published record may take to reach every connected node.
+pub const PROPAGATION_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The scenarios `mutua-testnet run` knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// Publish from random nodes; time until every node has each record.
+    Propagation,
+    /// kill -9 and restart random nodes while publishing.
+    Churn,
+    /// Two groups that cannot reach each other publish, then heal.
+    Partition,
+    /// Publish, then withdraw some; every node purges them.
+    Withdrawal,
+    /// A rogue member floods invalid records while honest ones flow.
+    Flood,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Propagation => "propagation",
+            Scenario::Churn => "churn",
+            Scenario::Partition => "partition",
+            Scenario::Withdrawal => "withdrawal",
+            Scenario::Flood => "flood",
+        }
+    }
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Node `node` publishes template `template`.
+    Publish {
+        node: usize,
+        template: usize,
+    },
+    /// The `nth` published listing is withdrawn by its publisher.
+    Withdraw {
+        nth: usize,
+    },
+    /// SIGKILL.
+    Kill {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
+    Partition {
+        group: Vec<usize>,
+    },
+    Heal,
+    /// The rogue floods `per_kind` records of each forgery at `targets`.
+    Flood {
+        targets: Vec<usize>,
+        per_kind: usize,
+    },
+    /// Wait until every running node has every published record (gossip).
+    AwaitPropagation,
+}
+
+/// The seeded plan of a scenario.
+pub fn plan(scenario: Scenario, nodes: usize, records: usize, seed: u64) -> Vec<Step> {
+    // Offset from the seed used for the identities, so both stay independent.
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x6d75_7475_615f_706c);
+    let n = nodes.max(1);
+    let publish = |rng: &mut StdRng, from: &[usize]| Step::Publish {
+        node: *from.choose(rng).unwrap_or(&0),
+        template: rng.gen_range(0..TEMPLATES.len()),
+    };
+    let all: Vec<usize> = (0..n).collect();
+    let mut steps = Vec::new();
+    match scenario {
+        Scenario::Propagation => {
+            steps.extend((0..records).map(|_| publish(&mut rng, &all)));
+            steps.push(Step::AwaitPropagation);
+        }
+        Scenario::Withdrawal => {
+            steps.extend((0..records).map(|_| publish(&mut rng, &all)));
+            steps.push(Step::AwaitPropagation);
+            let mut picks: Vec<usize> = (0..records).collect();
+            picks.shuffle(&mut rng);
+            steps.extend(
+                picks
+                    .into_iter()
+                    .take(records.div_ceil(2))
+                    .map(|nth| Step::Withdraw { nth }),
+            );
+            steps.push(Step::AwaitPropagation);
+        }
+        Scenario::Churn => {
+            // At most a third of the nodes down at once; node 0 (anchor and
+            // bootstrap) stays up so restarted nodes find the federation.
+            let mut down: Vec<usize> = Vec::new();
+            for i in 0..records {
+                let up: Vec<usize> = all.iter().copied().filter(|x| !down.contains(x)).collect();
+                steps.push(publish(&mut rng, &up));
+                if i % 3 == 1 && n > 2 && down.len() < (n / 3).max(1) {
+                    let candidates: Vec<usize> = up.iter().copied().filter(|&x| x != 0).collect();
+                    if let Some(&k) = candidates.choose(&mut rng) {
+                        steps.push(Step::Kill { node: k });
+                        down.push(k);
+                    }
+                } else if i % 3 == 2 && !down.is_empty() {
+                    let k = down.remove(rng.gen_range(0..down.len()));
+                    steps.push(Step::Restart { node: k });
+                }
+            }
+            steps.push(Step::AwaitPropagation);
+            steps.extend(down.into_iter().map(|node| Step::Restart { node }));
+        }
+        Scenario::Partition => {
+            let mut others: Vec<usize> = (1..n).collect();
+            others.shuffle(&mut rng);
+            let mut group: Vec<usize> = others.into_iter().take(n / 2).collect();
+            group.sort_unstable();
+            let a: Vec<usize> = all.iter().copied().filter(|x| !group.contains(x)).collect();
+            steps.extend((0..records / 3).map(|_| publish(&mut rng, &all)));
+            steps.push(Step::AwaitPropagation);
+            steps.push(Step::Partition {
+                group: group.clone(),
+            });
+            for i in records / 3..records {
+                let side = if i % 2 == 0 || group.is_empty() {
+                    &a
+                } else {
+                    &group
+                };
+                steps.push(publish(&mut rng, side));
+            }
+            steps.push(Step::Heal);
+        }
+        Scenario::Flood => {
+            steps.extend((0..records / 2).map(|_| publish(&mut rng, &all)));
+            steps.push(Step::AwaitPropagation);
+            let mut targets = all.clone();
+            targets.shuffle(&mut rng);
+            targets.truncate(2.min(n));
+            targets.sort_unstable();
+            steps.push(Step::Flood {
+                targets,
+                per_kind: 20,
+            });
+            steps.extend((records / 2..records).map(|_| publish(&mut rng, &all)));
+            steps.push(Step::AwaitPropagation);
+        }
+    }
+    steps
+}
+
+/// SHA-256 of the plan's JSON, hex.
+pub fn plan_digest(steps: &[Step]) -> String {
+    mutua_protocol::hex(&Sha256::digest(
+        serde_json::to_vec(steps).expect("a plan serialises"),
+    ))
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct ScenarioOptions {
+    pub testnet: TestnetOptions,
+    pub scenario: Scenario,
+    /// Listings published over the scenario.
+    pub records: usize,
+    /// Where to write the JSON report (none if `None`).
+    pub report_path: Option<PathBuf>,
+}
+
+/// A listing the harness published.
+#[derive(Clone, Debug)]
+struct Published {
+    origin: usize,
+    author: String,
+    id: String,
+    hash: String,
+    at: Instant,
+    withdrawn_at: Option<Instant>,
+}
+
+/// What one node's poller saw: first time each record hash was listed, and
+/// first time each listing id was no longer listed after its withdrawal.
+#[derive(Default)]
+struct Seen {
+    hashes: HashMap<String, Instant>,
+    purged: HashMap<String, Instant>,
+}
+
+/// The APIs the pollers use, replaced when a node restarts (new token).
+type Directory = Arc<Vec<Mutex<Option<Api>>>>;
+
+fn live_listings(api: &Api) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/records?limit=500&cursor={c}"),
+            None => "/v1/records?limit=500".to_owned(),
+        };
+        let page = api.get(&path)?;
+        for item in page["items"].as_array().into_iter().flatten() {
+            out.push((
+                item["id"].as_str().unwrap_or_default().to_owned(),
+                item["hash"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return Ok(out),
+        }
+    }
+}
+
+struct Run<'a> {
+    net: &'a mut Testnet,
+    rng: StdRng,
+    published: Vec<Published>,
+    /// Published envelopes (hex-decoded), for the rogue to forge from.
+    envelopes: Vec<Vec<u8>>,
+    kills: Vec<(usize, Instant)>,
+    restarts: HashMap<usize, u32>,
+    seen: Vec<Arc<Mutex<Seen>>>,
+    withdrawals: Arc<Mutex<HashMap<String, Instant>>>,
+    directory: Directory,
+    report: Report,
+    heal_at: Option<Instant>,
+}
+
+/// Starts a testnet, runs the scenario, checks convergence and reports.
+/// The report is returned (and written) even when the run fails; `Err` is
+/// only for a testnet that could not start.
+pub fn run(options: &ScenarioOptions) -> Result<Report, Error> {
+    let steps = plan(
+        options.scenario,
+        options.testnet.nodes,
+        options.records,
+        options.testnet.seed,
+    );
+    let started = Instant::now();
+    let mut net = Testnet::start(&options.testnet)?;
+    let mut report = Report {
+        scenario: options.scenario.name().into(),
+        nodes: net.len(),
+        seed: options.testnet.seed,
+        plan_digest: plan_digest(&steps),
+        network: net.describe_network(),
+        ..Report::default()
+    };
+    report.notes.append(&mut net.notes);
+    let n = net.len();
+    let directory: Directory = Arc::new(
+        (0..n)
+            .map(|i| Mutex::new(net.api(i).ok().cloned()))
+            .collect(),
+    );
+    let seen: Vec<Arc<Mutex<Seen>>> = (0..n).map(|_| Arc::default()).collect();
+    let withdrawals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let stop = AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        for i in 0..n {
+            let (directory, seen, withdrawals, stop) = (&directory, &seen[i], &withdrawals, &stop);
+            scope.spawn(move || poll_node(i, directory, seen, withdrawals, stop));
+        }
+        let mut run = Run {
+            net: &mut net,
+            rng: StdRng::seed_from_u64(options.testnet.seed),
+            published: Vec::new(),
+            envelopes: Vec::new(),
+            kills: Vec::new(),
+            restarts: HashMap::new(),
+            seen: seen.clone(),
+            withdrawals: withdrawals.clone(),
+            directory: directory.clone(),
+            report,
+            heal_at: None,
+        };
+        let result = run.execute(&steps).and_then(|()| run.converge());
+        stop.store(true, Ordering::SeqCst);
+        run.figures();
+        let mut report = run.report;
+        if let Err(e) = result {
+            report.error = Some(e.to_string());
+        }
+        report
+    });
+    let mut report = outcome;
+    report.duration_secs = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    if let Some(path) = &options.report_path {
+        report.write_json(path)?;
+    }
+    Ok(report)
+}
+
+fn poll_node(
+    i: usize,
+    directory: &Directory,
+    seen: &Mutex<Seen>,
+    withdrawals: &Mutex<HashMap<String, Instant>>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::SeqCst) && !crate::cleanup::interrupted() {
+        let api = directory[i]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(api) = api {
+            if let Ok(listed) = live_listings(&api) {
+                let now = Instant::now();
+                let ids: BTreeSet<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
+                let pending: Vec<(String, Instant)> = withdrawals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect();
+                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                for (_, hash) in &listed {
+                    seen.hashes.entry(hash.clone()).or_insert(now);
+                }
+                for (id, _) in pending {
+                    if !ids.contains(id.as_str()) {
+                        seen.purged.entry(id).or_insert(now);
+                    }
+                }
+            }
+        }
+        std::thread::sleep(wait::POLL);
+    }
+}
+
+impl Run<'_> {
+    fn execute(&mut self, steps: &[Step]) -> Result<(), Error> {
+        for step in steps {
+            self.net.check_alive()?;
+            match step {
+                Step::Publish { node, template } => self.publish(*node, *template)?,
+                Step::Withdraw { nth } => self.withdraw(*nth)?,
+                Step::Kill { node } => {
+                    self.net.kill(*node);
+                    *self.directory[*node]
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = None;
+                    self.kills.push((*node, Instant::now()));
+                }
+                Step::Restart { node } => self.restart(*node)?,
+                Step::Partition { group } => {
+                    let note = self.net.partition(group)?;
+                    for &i in group {
+                        if !self.net.is_up(i) {
+                            *self.directory[i].lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        }
+                    }
+                    self.report.notes.push(note);
+                }
+                Step::Heal => {
+                    let group: Vec<usize> = (0..self.net.len())
+                        .filter(|&i| !self.net.is_up(i))
+                        .collect();
+                    self.net.heal()?;
+                    for i in group {
+                        self.refresh(i);
+                    }
+                    self.heal_at = Some(Instant::now());
+                }
+                Step::Flood { targets, per_kind } => self.flood(targets, *per_kind)?,
+                Step::AwaitPropagation => self.await_propagation()?,
+            }
+        }
+        Ok(())
+    }
+
+    fn refresh(&mut self, i: usize) {
+        *self.directory[i].lock().unwrap_or_else(|e| e.into_inner()) =
+            self.net.api(i).ok().cloned();
+    }
+
+    fn restart(&mut self, i: usize) -> Result<(), Error> {
+        self.net.restart(i)?;
+        *self.restarts.entry(i).or_default() += 1;
+        self.refresh(i);
+        self.net.wait_for_mesh(&[i])?;
+        self.heal_at = Some(Instant::now());
+        Ok(())
+    }
+
+    fn publish(&mut self, node: usize, template: usize) -> Result<(), Error> {
+        let mut origin = node;
+        if !self.net.is_up(origin) {
+            // Only on the loopback fallback, where a "partitioned" node is stopped.
+            origin = 0;
+        }
+        let member = self.net.member(origin);
+        let body = records::listing(&TEMPLATES[template], &member.identity, self.published.len());
+        let path = format!("/v1/listings?as={}", member.identity.publisher);
+        let answer = self.net.api(origin)?.post(&path, &body)?;
+        let record = &answer["record"];
+        if let Some(bytes) = answer["envelope"].as_str().and_then(mutua_protocol::unhex) {
+            self.envelopes.push(bytes);
+        }
+        self.published.push(Published {
+            origin,
+            author: text(record, "author"),
+            id: text(record, "id"),
+            hash: text(record, "hash"),
+            at: Instant::now(),
+            withdrawn_at: None,
+        });
+        self.report.published += 1;
+        Ok(())
+    }
+
+    fn withdraw(&mut self, nth: usize) -> Result<(), Error> {
+        let Some(p) = self.published.get(nth).cloned() else {
+            return Ok(());
+        };
+        let publisher = self.net.member(p.origin).identity.publisher.clone();
+        self.net
+            .api(p.origin)?
+            .delete(&format!("/v1/listings/{}?as={publisher}", p.id))?;
+        let now = Instant::now();
+        self.published[nth].withdrawn_at = Some(now);
+        self.withdrawals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p.id.clone(), now);
+        self.report.withdrawn += 1;
+        Ok(())
+    }
+
+    /// Nodes expected to have received `p` by gossip: up when it was
+    /// published and not killed since.
+    fn expected(&self, p: &Published) -> Vec<usize> {
+        (0..self.net.len())
+            .filter(|&i| self.net.is_up(i))
+            .filter(|&i| p.origin == i || !self.kills.iter().any(|&(k, _)| k == i))
+            .collect()
+    }
+
+    fn await_propagation(&mut self) -> Result<(), Error> {
+        let published = self.published.clone();
+        let wanted: Vec<(Published, Vec<usize>)> = published
+            .iter()
+            .map(|p| (p.clone(), self.expected(p)))
+            .collect();
+        let seen = self.seen.clone();
+        self.net.wait(
+            "every published record (and withdrawal) to reach every node",
+            PROPAGATION_DEADLINE,
+            |_| {
+                Ok(wanted.iter().all(|(p, nodes)| {
+                    nodes.iter().all(|&i| {
+                        let s = seen[i].lock().unwrap_or_else(|e| e.into_inner());
+                        s.hashes.contains_key(&p.hash)
+                            && (p.withdrawn_at.is_none() || s.purged.contains_key(&p.id))
+                    })
+                }))
+            },
+        )?;
+        let mut arrivals = Vec::new();
+        let mut purges = Vec::new();
+        for (p, nodes) in &wanted {
+            let last = |f: &dyn Fn(&Seen) -> Option<Instant>| {
+                nodes
+                    .iter()
+                    .filter_map(|&i| f(&seen[i].lock().unwrap_or_else(|e| e.into_inner())))
+                    .max()
+            };
+            if let Some(t) = last(&|s: &Seen| s.hashes.get(&p.hash).copied()) {
+                arrivals.push(t.saturating_duration_since(p.at));
+            }
+            if let Some(w) = p.withdrawn_at {
+                if let Some(t) = last(&|s: &Seen| s.purged.get(&p.id).copied()) {
+                    purges.push(t.saturating_duration_since(w));
+                }
+            }
+        }
+        self.report.propagation = Latency::of(&arrivals);
+        self.report.withdrawal_propagation = Latency::of(&purges);
+        Ok(())
+    }
+
+    fn flood(&mut self, targets: &[usize], per_kind: usize) -> Result<(), Error> {
+        let topic = self.net.topic()?;
+        let addrs: Vec<Multiaddr> = targets
+            .iter()
+            .filter_map(|&i| self.net.p2p_addr(i).ok()?.parse().ok())
+            .collect();
+        let forged = rogue::forge(&mut self.rng, &self.envelopes, per_kind);
+        let kinds: BTreeSet<Forgery> = forged.iter().map(|(k, _)| *k).collect();
+        let messages = forged.into_iter().map(|(_, m)| m).collect();
+        let sent = rogue::flood(
+            &topic,
+            &addrs,
+            messages,
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+        )?;
+        self.report.rogue_messages_sent = sent.sent;
+        // Each target judged and counted at least one of each kind.
+        let reasons = [
+            (Forgery::NonMember, "ignored", "not_a_member"),
+            (Forgery::BadSignature, "rejected", "bad_signature"),
+            (Forgery::Oversize, "rejected", "too_large"),
+        ];
+        let targets = targets.to_vec();
+        self.net.wait(
+            "the targets to count the rogue's records by reason",
+            PROPAGATION_DEADLINE,
+            |net| {
+                for &i in &targets {
+                    let text = net.api(i)?.metrics()?;
+                    for (kind, outcome, reason) in reasons {
+                        if kinds.contains(&kind)
+                            && by_reason(&text, outcome).get(reason).copied().unwrap_or(0) == 0
+                        {
+                            return Ok(false);
+                        }
+                    }
+                }
+                Ok(true)
+            },
+        )?;
+        self.report.notes.push(format!(
+            "rogue {} flooded nodes {:?}",
+            sent.peer_id, targets
+        ));
+        Ok(())
+    }
+
+    /// Every node running, every digest equal, every live record present
+    /// with its last hash, every withdrawn one purged.
+    fn converge(&mut self) -> Result<(), Error> {
+        let down: Vec<usize> = (0..self.net.len())
+            .filter(|&i| !self.net.is_up(i))
+            .collect();
+        for i in down {
+            self.restart(i)?;
+        }
+        let from = self.heal_at;
+        let published = self.published.clone();
+        let mut digest = String::new();
+        let took = self
+            .net
+            .wait("every replica to converge", CONVERGENCE_DEADLINE, |net| {
+                let mut digests = BTreeSet::new();
+                for i in 0..net.len() {
+                    digests.insert(
+                        net.api(i)?.status()?["digest"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+                if digests.len() != 1 {
+                    return Ok(false);
+                }
+                // Nothing but what the harness admitted and published: the
+                // rogue's records (or any other) would show in these counts.
+                for i in 0..net.len() {
+                    let store = &net.api(i)?.status()?["store"];
+                    let listings = ["offers", "needs", "withdrawals"]
+                        .iter()
+                        .map(|k| store[k].as_u64().unwrap_or(0))
+                        .sum::<u64>();
+                    if store["certificates"].as_u64() != Some(net.len() as u64)
+                        || listings != published.len() as u64
+                    {
+                        return Ok(false);
+                    }
+                }
+                for i in 0..net.len() {
+                    let api = net.api(i)?;
+                    for p in &published {
+                        let slot = api.get_opt(&format!("/v1/records/{}/{}", p.author, p.id))?;
+                        let ok = match (&slot, p.withdrawn_at) {
+                            (Some(s), None) => s["hash"] == p.hash.as_str(),
+                            (Some(s), Some(_)) => s["type"] == "withdrawal",
+                            (None, _) => false,
+                        };
+                        if !ok {
+                            return Ok(false);
+                        }
+                    }
+                }
+                digest = digests.into_iter().next().unwrap_or_default();
+                Ok(true)
+            })?;
+        if from.is_some() {
+            let since = from.map_or(took, |t| t.elapsed());
+            self.report.convergence_after_heal_ms = Some((since.as_secs_f64() * 1000.0).round());
+        }
+        self.report.converged = true;
+        self.report.digest = Some(digest);
+        self.report.kills = self.kills.len();
+        Ok(())
+    }
+
+    /// Per-node figures from /proc and /metrics (best effort: a node that
+    /// is down is reported without them).
+    fn figures(&mut self) {
+        let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
+        let mut ignored: BTreeMap<String, u64> = BTreeMap::new();
+        for i in 0..self.net.len() {
+            let m = self.net.member(i);
+            let mut f = NodeFigures {
+                index: i,
+                collectivity: m.identity.name.clone(),
+                rss_kib: m.process().and_then(|p| p.rss_kib()),
+                restarts: self.restarts.get(&i).copied().unwrap_or(0),
+                ..NodeFigures::default()
+            };
+            if let Ok(text) = self.net.api(i).and_then(|a| a.metrics()) {
+                f.bytes_in = bandwidth(&text, "Inbound");
+                f.bytes_out = bandwidth(&text, "Outbound");
+                f.records = metric_sum(&text, "mutua_store_records", &[]) as u64;
+                f.rejected = by_reason(&text, "rejected");
+                f.ignored = by_reason(&text, "ignored");
+                for (k, v) in &f.rejected {
+                    *rejected.entry(k.clone()).or_default() += v;
+                }
+                for (k, v) in &f.ignored {
+                    *ignored.entry(k.clone()).or_default() += v;
+                }
+            }
+            self.report.per_node.push(f);
+        }
+        self.report.rejected_by_reason = rejected;
+        self.report.ignored_by_reason = ignored;
+        self.report.kills = self.kills.len();
+        self.report.notes.extend(self.net.notes.drain(..));
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_names_a_plan() {
+        for s in [
+            Scenario::Propagation,
+            Scenario::Churn,
+            Scenario::Partition,
+            Scenario::Withdrawal,
+            Scenario::Flood,
+        ] {
+            assert_eq!(plan(s, 10, 30, 7), plan(s, 10, 30, 7));
+            assert_ne!(
+                plan_digest(&plan(s, 10, 30, 7)),
+                plan_digest(&plan(s, 10, 30, 8))
+            );
+        }
+    }
+
+    #[test]
+    fn churn_keeps_node_zero_up_and_restarts_every_killed_node() {
+        let steps = plan(Scenario::Churn, 9, 40, 3);
+        let kills: Vec<usize> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Kill { node } => Some(*node),
+                _ => None,
+            })
+            .collect();
+        let restarts = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Restart { .. }))
+            .count();
+        assert!(!kills.is_empty() && !kills.contains(&0));
+        assert_eq!(kills.len(), restarts);
+    }
+
+    #[test]
+    fn partition_splits_off_a_group_without_node_zero() {
+        let steps = plan(Scenario::Partition, 10, 30, 1);
+        let group = steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Partition { group } => Some(group.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(group.len(), 5);
+        assert!(!group.contains(&0));
+        assert_eq!(steps.last(), Some(&Step::Heal));
+    }
+}
