@@ -774,6 +774,17 @@ fn try_add_record(records: &mut Vec<ByteBuf>, budget: &mut usize, record: Vec<u8
     true
 }
 
+/// The record stored under `key`, unless it is too large to be valid: such a
+/// record never fits a message, and would be announced and asked for again
+/// until the session ran out of rounds.
+fn sendable_record<S: SyncSource>(
+    source: &S,
+    key: &SyncKey,
+) -> Result<Option<Vec<u8>>, SyncError<S::Error>> {
+    let record = source.record(key).map_err(SyncError::Source)?;
+    Ok(record.filter(|r| r.len() <= MAX_RECORD_BYTES))
+}
+
 /// The ids of `items`, in order.
 fn ids_of(items: &[(SyncKey, RecordHash)]) -> Vec<ItemId> {
     items
@@ -830,7 +841,7 @@ pub fn respond<S: SyncSource>(
             (Answer::Diff(_, unsent), Outgoing::Items(items)) => {
                 unsent.clear();
                 for (id, key) in items {
-                    let Some(record) = source.record(&key).map_err(SyncError::Source)? else {
+                    let Some(record) = sendable_record(source, &key)? else {
                         continue;
                     };
                     if !try_add_record(&mut response.records, &mut budget, record) {
@@ -842,7 +853,7 @@ pub fn respond<S: SyncSource>(
                 *last = None;
                 *more = page_more;
                 for key in keys {
-                    let Some(record) = source.record(&key).map_err(SyncError::Source)? else {
+                    let Some(record) = sendable_record(source, &key)? else {
                         continue;
                     };
                     if !try_add_record(&mut response.records, &mut budget, record) {
@@ -1314,10 +1325,10 @@ impl InitiatorSession {
         while let Some(push) = self.pushes[class].pop_front() {
             match push {
                 Push::Key(key) => {
-                    let Some(record) = source.record(&key).map_err(SyncError::Source)? else {
+                    let Some(record) = sendable_record(source, &key)? else {
                         continue;
                     };
-                    if !self.add_push(records, budget, record) {
+                    if !try_add_record(records, budget, record) {
                         self.pushes[class].push_front(Push::Key(key));
                         return Ok(());
                     }
@@ -1329,11 +1340,11 @@ impl InitiatorSession {
                         .map_err(SyncError::Source)?;
                     let mut cursor = after;
                     for (key, _) in &page {
-                        let Some(record) = source.record(key).map_err(SyncError::Source)? else {
+                        let Some(record) = sendable_record(source, key)? else {
                             cursor = Some(*key);
                             continue;
                         };
-                        if !self.add_push(records, budget, record) {
+                        if !try_add_record(records, budget, record) {
                             self.pushes[class].push_front(Push::Range(range, cursor));
                             return Ok(());
                         }
@@ -1348,13 +1359,6 @@ impl InitiatorSession {
             }
         }
         Ok(())
-    }
-
-    /// Adds a record to push; a record too large for even an empty message
-    /// is dropped rather than retried forever.
-    fn add_push(&self, records: &mut Vec<ByteBuf>, budget: &mut usize, record: Vec<u8>) -> bool {
-        let fits_empty = record.len() + RECORD_HEADER_BYTES <= record_budget(0);
-        try_add_record(records, budget, record) || (!fits_empty && records.is_empty())
     }
 }
 

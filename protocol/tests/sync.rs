@@ -695,3 +695,17 @@ fn responses_that_do_not_answer_the_request_are_peer_faults() {
         "{err}"
     );
 }
+
+#[test]
+fn records_too_large_to_be_valid_are_never_sent() {
+    let mut a = Synthetic::new((0..30).map(|slot| (slot, 1)));
+    let (_, _, huge) = synthetic_record(99, 1, mutua_protocol::codec::MAX_RECORD_BYTES);
+    a.apply(&[ByteBuf::from(huge.to_vec())]);
+    let mut b = Synthetic::new((0..30).map(|slot| (slot, 1)));
+    let mut c = Synthetic::new([]);
+    // Neither pushed by an initiator nor sent by a responder, and no session
+    // keeps asking for it.
+    assert_eq!(sync(&mut a, &mut b).outcome.pushed, 0);
+    assert_eq!(sync(&mut c, &mut a).outcome.received, 30);
+    assert_eq!((b.source.len(), c.source.len()), (30, 30));
+}
