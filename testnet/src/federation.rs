@@ -141,7 +141,7 @@ impl Testnet {
                 &data_dir,
                 &InitOptions {
                     federation: options.federation.clone(),
-                    anchors: anchor.iter().cloned().collect(),
+                    anchors: anchor.iter().copied().collect(),
                     new_anchor: i == 0,
                     publishers: vec![identity.publisher.clone()],
                 },
@@ -151,9 +151,9 @@ impl Testnet {
                 message: e.to_string(),
             })?;
             if i == 0 {
-                anchor = report.anchor.clone();
+                anchor = report.anchor;
             }
-            let anchor = anchor.clone().ok_or(Error::Init {
+            let anchor = anchor.ok_or(Error::Init {
                 node: 0,
                 message: "no anchor key was created".into(),
             })?;

@@ -269,6 +269,19 @@ impl Namespaces {
             ])?;
             self.partitioned.insert(i);
         }
+        // Established TCP connections would otherwise survive the cut
+        // (libp2p's ping does not close them) and deliver everything at
+        // heal: abort those crossing it, on both sides (`ss -K`).
+        for i in 0..self.nodes {
+            for j in 0..self.nodes {
+                if self.partitioned.contains(&i) != self.partitioned.contains(&j) {
+                    let _ = Command::new("ip")
+                        .args(["netns", "exec", &self.netns(i), "ss", "-K", "dst"])
+                        .arg(self.data_ip(j).to_string())
+                        .output();
+                }
+            }
+        }
         Ok(())
     }
 

@@ -384,6 +384,7 @@ impl Run<'_> {
                         }
                     }
                     self.report.notes.push(note);
+                    self.await_cut(group)?;
                 }
                 Step::Heal => {
                     let group: Vec<usize> = (0..self.net.len())
@@ -509,6 +510,39 @@ impl Run<'_> {
         }
         self.report.propagation = Latency::of(&arrivals);
         self.report.withdrawal_propagation = Latency::of(&purges);
+        Ok(())
+    }
+
+    /// Waits until no running node is still connected across the cut:
+    /// until then TCP would deliver everything after a heal, and the
+    /// "partition" would only be a delay.
+    fn await_cut(&mut self, group: &[usize]) -> Result<(), Error> {
+        let side = |i: usize| group.contains(&i);
+        let peers: Vec<(String, bool)> = (0..self.net.len())
+            .map(|i| (self.net.member(i).peer_id.clone(), side(i)))
+            .collect();
+        let took = self.net.wait(
+            "connections across the partition to close",
+            CONVERGENCE_DEADLINE,
+            |net| {
+                for i in net.up() {
+                    let answer = net.api(i)?.get("/v1/peers")?;
+                    let crossing = answer["peers"].as_array().into_iter().flatten().any(|p| {
+                        peers
+                            .iter()
+                            .any(|(id, b)| p["peer_id"] == id.as_str() && *b != side(i))
+                    });
+                    if crossing {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            },
+        )?;
+        self.report.notes.push(format!(
+            "connections across the cut closed after {:.1} s",
+            took.as_secs_f64()
+        ));
         Ok(())
     }
 
@@ -660,7 +694,7 @@ impl Run<'_> {
         self.report.rejected_by_reason = rejected;
         self.report.ignored_by_reason = ignored;
         self.report.kills = self.kills.len();
-        self.report.notes.extend(self.net.notes.drain(..));
+        self.report.notes.append(&mut self.net.notes);
     }
 }
 

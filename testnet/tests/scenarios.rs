@@ -1,0 +1,93 @@
+//! Every scenario at small size, through the library, over real node
+//! processes (`mutua-testnet node`). Network namespaces when running as root
+//! with iproute2, loopback otherwise (`NetMode::Auto`).
+
+use mutua_testnet::scenario::{self, Scenario, ScenarioOptions};
+use mutua_testnet::{Report, TestnetOptions};
+
+fn run(scenario: Scenario, nodes: usize, records: usize) -> Report {
+    let testnet = TestnetOptions::new(env!("CARGO_BIN_EXE_mutua-testnet"), nodes, 42);
+    let report = scenario::run(&ScenarioOptions {
+        testnet,
+        scenario,
+        records,
+        report_path: None,
+    })
+    .expect("the testnet starts");
+    println!("{}", report.summary());
+    assert!(report.error.is_none(), "{}", report.summary());
+    assert!(report.converged, "{}", report.summary());
+    assert_eq!(report.per_node.len(), nodes);
+    report
+}
+
+#[test]
+fn propagation_reaches_every_node() {
+    let r = run(Scenario::Propagation, 4, 8);
+    assert_eq!(r.published, 8);
+    assert_eq!(r.propagation.samples, 8);
+    assert!(r.digest.is_some());
+    assert!(r
+        .per_node
+        .iter()
+        .all(|n| n.rss_kib.is_some() && n.bytes_in > 0));
+}
+
+#[test]
+fn withdrawals_purge_the_listing_everywhere() {
+    let r = run(Scenario::Withdrawal, 3, 6);
+    assert_eq!(r.withdrawn, 3);
+    assert_eq!(r.withdrawal_propagation.samples, 3);
+}
+
+#[test]
+fn a_flooding_member_is_refused_and_counted_by_reason() {
+    let r = run(Scenario::Flood, 4, 6);
+    assert!(r.rogue_messages_sent > 0);
+    assert!(
+        r.rejected_by_reason.get("bad_signature") > Some(&0),
+        "{:?}",
+        r.rejected_by_reason
+    );
+    assert!(r.rejected_by_reason.get("too_large") > Some(&0));
+    assert!(r.ignored_by_reason.get("not_a_member") > Some(&0));
+    // Honest records published after the flood still reached every node.
+    assert_eq!(r.propagation.samples, 6);
+}
+
+#[test]
+#[ignore = "needs anti-entropy sync (issue 5): a killed node does not catch up by gossip"]
+fn churn_converges_after_restarts() {
+    let r = run(Scenario::Churn, 4, 9);
+    assert!(r.kills > 0);
+}
+
+#[test]
+#[ignore = "needs anti-entropy sync (issue 5): records published during the partition do not cross by gossip"]
+fn partition_heals_and_converges() {
+    let r = run(Scenario::Partition, 4, 9);
+    assert!(r.convergence_after_heal_ms.is_some());
+}
+
+#[test]
+fn demo_runs_once_and_answers_searches() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mutua-testnet"))
+        .args(["demo", "--once"])
+        .output()
+        .expect("the demo runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("Bordeaux Métropole") && text.contains("DEMO DATA"),
+        "{text}"
+    );
+    // The broyeur offered by the CC du Réolais is found from Aillas's node.
+    assert!(
+        text.contains("Broyeur de végétaux n°5 — CC du Réolais en Sud Gironde"),
+        "{text}"
+    );
+}
