@@ -14,7 +14,9 @@ use crate::sync::SyncKey;
 
 /// The layout this version reads and writes. Bump it (and add a migration or
 /// a refusal in `Store::open`) whenever a key or value format changes.
-pub const LAYOUT_VERSION: u32 = 1;
+///
+/// 2: sync keys carry their class in their first two bits (the protocol's).
+pub const LAYOUT_VERSION: u32 = 2;
 /// The name of the sled tree holding everything (the default tree stays empty).
 pub const TREE: &str = "mutua";
 
@@ -255,7 +257,7 @@ impl Summary {
 
     pub fn decode(bytes: &[u8]) -> Option<Summary> {
         const FIXED: usize = 8 + 1 + 1 + 32 + 8 + 8 + 5 + 1 + 4 + 4;
-        if bytes.len() < FIXED || (bytes.len() - FIXED) % 16 != 0 {
+        if bytes.len() < FIXED || !(bytes.len() - FIXED).is_multiple_of(16) {
             return None;
         }
         let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
@@ -303,6 +305,9 @@ impl Summary {
     }
 }
 
+/// Derived key-value entries of one record.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The `s` value: record hash ‖ forget_after ‖ slot.
 pub fn sync_value(hash: &RecordHash, forget_after: Timestamp, slot: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(40 + slot.len());
@@ -342,7 +347,7 @@ pub fn record_entries(
     payload: &Payload,
     hash: &RecordHash,
     forget_after: Timestamp,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
+) -> Entries {
     let sync_key = SyncKey::of_slot_bytes(slot);
     let mut out = vec![
         (
@@ -391,7 +396,7 @@ pub fn term_key(prefix: u8, term: &str, r: &[u8; 8], n: &[u8; 8]) -> Vec<u8> {
 
 /// The index entries of an indexed (live, unswept) offer or need with
 /// listing number `number`, summary and number mapping included.
-pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> Entries {
     let r = recency(l.published_at);
     let n = number.to_be_bytes();
     let summary = Summary::of(number, side, l);

@@ -229,7 +229,8 @@ impl Store {
                     });
                 }
                 if found < supported {
-                    // No older layout has been released: nothing to migrate.
+                    // No older layout has been released (1 was pre-release):
+                    // nothing to migrate.
                     return Err(OpenError::LayoutTooOld {
                         path,
                         found,
@@ -458,7 +459,7 @@ impl Store {
         &self,
         slot: &[u8],
         payload: &Payload,
-    ) -> Result<Option<(u64, Vec<(Vec<u8>, Vec<u8>)>)>, StoreError> {
+    ) -> Result<Option<(u64, layout::Entries)>, StoreError> {
         let (Some(side), Some(listing)) = (layout::side_byte(payload), payload.listing()) else {
             return Ok(None);
         };
@@ -662,6 +663,23 @@ impl Store {
             .take(limit)
             .map(|e| e.map(|(k, v)| (k, v.hash)))
             .collect()
+    }
+
+    /// The envelope bytes of the item with this sync key, as stored, without
+    /// verifying them again: what sync sends (the receiver verifies).
+    pub fn envelope_by_sync_key(&self, sync_key: &SyncKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = key(prefix::SYNC, &[&sync_key.0]);
+        match self.inner.tree.get(&k)? {
+            Some(v) => {
+                let slot = SyncValue::decode(&k, &v)?.slot;
+                Ok(self
+                    .inner
+                    .tree
+                    .get(key(prefix::RECORD, &[&slot]))?
+                    .map(|bytes| bytes.to_vec()))
+            }
+            None => Ok(None),
+        }
     }
 
     /// The record of the item with this sync key.

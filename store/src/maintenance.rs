@@ -81,11 +81,7 @@ pub struct SweepReport {
 
 /// Every derived entry of a verified record: the record entries, and the
 /// listing entries when the listing is indexed with `number`.
-fn expected_entries(
-    slot: &[u8],
-    record: &SignedRecord,
-    number: Option<u64>,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn expected_entries(slot: &[u8], record: &SignedRecord, number: Option<u64>) -> layout::Entries {
     let mut entries =
         layout::record_entries(slot, record.payload(), record.hash(), forget_after(record));
     if let (Some(n), Some(side), Some(listing)) = (
@@ -478,7 +474,7 @@ impl Store {
     fn stored_listing_entries(
         &self,
         slot: &[u8],
-    ) -> Result<Option<(u64, Vec<(Vec<u8>, Vec<u8>)>)>, StoreError> {
+    ) -> Result<Option<(u64, layout::Entries)>, StoreError> {
         let record_key = key(prefix::RECORD, &[slot]);
         match self.inner.tree.get(&record_key)? {
             Some(v) => self.indexed_entries(slot, &StoredRecord::decode(&record_key, &v)?.payload),

@@ -5,7 +5,9 @@
 //! - The **synced set** is every stored record: certificates, revocations and,
 //!   per listing slot, the winning record (offer, need or withdrawal), from
 //!   when it is stored until the sweep after its `merge::forget_after` time.
-//! - An item's **sync key** is `SHA-256(slot bytes)`, where the slot bytes are
+//! - An item's **sync key** is `SHA-256(slot bytes)` with its first two bits
+//!   replaced by the class (`00` certificates, `01` revocations, `1` listings:
+//!   `mutua_protocol::sync::SyncKey`), where the slot bytes are
 //!   `0x00 || author (32) || listing id (16)` for a listing slot,
 //!   `0x01 || certificate hash (32)` and `0x02 || revocation hash (32)`.
 //!   Hashing spreads the items of one prolific author over the whole key space.
@@ -43,9 +45,10 @@ impl std::fmt::Debug for SyncKey {
 impl SyncKey {
     pub const MIN: SyncKey = SyncKey([0; 32]);
 
-    /// The sync key of a slot, from its slot bytes (see the module docs).
+    /// The sync key of a slot, from its slot bytes (see the module docs):
+    /// the protocol's, so that the buckets sum what reconciliation compares.
     pub fn of_slot_bytes(slot: &[u8]) -> SyncKey {
-        SyncKey(Sha256::digest(slot).into())
+        SyncKey(mutua_protocol::sync::SyncKey::of_slot_bytes(slot).0)
     }
 
     /// The sync key of a slot.

@@ -164,13 +164,13 @@ fn other_layout_versions_are_refused_by_name() {
             err,
             OpenError::LayoutTooNew {
                 found: 7,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 1"));
+    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 2"));
 
     let foreign = tempfile::tempdir().unwrap();
     {
