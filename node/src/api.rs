@@ -506,6 +506,11 @@ async fn status(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErr
         .status()
         .await
         .map_err(|e| ApiError::internal("network_unavailable", e))?;
+    let sync = state
+        .network
+        .sync_status()
+        .await
+        .map_err(|e| ApiError::internal("network_unavailable", e))?;
     let stats = state
         .store
         .stats()
@@ -552,6 +557,7 @@ async fn status(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErr
         "network": network,
         "store": stats_json(&stats),
         "digest": mutua_protocol::hex(&digest),
+        "sync": sync,
         "publishers": publishers,
     })))
 }

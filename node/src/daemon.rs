@@ -106,6 +106,7 @@ pub async fn run(
     network_config.bootstrap = settings.bootstrap.clone();
     network_config.mdns = settings.mdns;
     network_config.max_connections = settings.max_connections;
+    network_config.sync_interval = Duration::from_secs(settings.sync_interval_secs);
     let peer_id = keypair.public().to_peer_id();
     let (network, network_task) =
         network::spawn(network_config, keypair, ingest.clone(), &mut metrics).await?;

@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::gossipsub::MessageAcceptance;
 use libp2p::PeerId;
+use mutua_protocol::sync::order_for_apply;
 use mutua_protocol::{SignedRecord, Timestamp, Verdict};
 use mutua_store::{Applied, ApplyOutcome, Rejection, Store, StoreError};
 
@@ -164,6 +165,42 @@ impl Ingest {
         outcome
     }
 
+    /// [`Ingest::ingest`] for many records with one flush: a sync response
+    /// or push. The records are applied certificates first, then
+    /// revocations, then listings ([`order_for_apply`]), so a record admitted
+    /// by a certificate of the same batch is accepted. One outcome per
+    /// record, in the order applied (envelopes that do not open come first).
+    pub async fn ingest_batch(
+        &self,
+        envelopes: Vec<Vec<u8>>,
+        source: Source,
+    ) -> Vec<IngestOutcome> {
+        let started = Instant::now();
+        let count = envelopes.len();
+        let store = self.store.clone();
+        let outcomes = tokio::task::spawn_blocking(move || ingest_all(&store, &envelopes, now()))
+            .await
+            .unwrap_or_else(|e| {
+                let failed = IngestOutcome::Ignored {
+                    code: "store_error",
+                    message: format!("the ingest task failed: {e}"),
+                };
+                vec![failed; count]
+            });
+        let per_record = started.elapsed() / u32::try_from(count.max(1)).unwrap_or(u32::MAX);
+        for outcome in &outcomes {
+            self.metrics.record(
+                IngestLabels {
+                    source: source.label(),
+                    outcome: outcome.label(),
+                    reason: outcome.code(),
+                },
+                per_record.as_secs_f64(),
+            );
+        }
+        outcomes
+    }
+
     /// Stores a record this node publishes, at the current time: when this
     /// returns `Ok`, the record is flushed to disk and may be gossiped. A duplicate or superseded record is `Ok` with that outcome
     /// (nothing new to publish).
@@ -212,6 +249,25 @@ fn ingest_bytes(store: &Store, bytes: &[u8], now: Timestamp) -> IngestOutcome {
         Ok(applied) => IngestOutcome::from_applied(applied),
         Err(e) => store_failure(&e),
     }
+}
+
+/// The blocking part of [`Ingest::ingest_batch`].
+fn ingest_all(store: &Store, envelopes: &[Vec<u8>], now: Timestamp) -> Vec<IngestOutcome> {
+    let mut outcomes = Vec::with_capacity(envelopes.len());
+    let mut records = Vec::with_capacity(envelopes.len());
+    for bytes in envelopes {
+        match mutua_protocol::open(bytes) {
+            Ok(record) => records.push(record),
+            Err(e) => outcomes.push(IngestOutcome::from_rejection(&Rejection::Record(e))),
+        }
+    }
+    order_for_apply(&mut records);
+    let opened = records.len();
+    match store.apply_batch(records, now) {
+        Ok(applied) => outcomes.extend(applied.into_iter().map(IngestOutcome::from_applied)),
+        Err(e) => outcomes.extend(std::iter::repeat_n(store_failure(&e), opened)),
+    }
+    outcomes
 }
 
 fn store_failure(error: &StoreError) -> IngestOutcome {

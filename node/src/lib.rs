@@ -9,3 +9,4 @@ pub mod datadir;
 pub mod ingest;
 pub mod metrics;
 pub mod network;
+pub mod sync;

@@ -30,6 +30,8 @@ pub struct NodeMetrics {
     pub network: NetworkMetrics,
     /// The replica's size, as last observed.
     pub store: StoreMetrics,
+    /// Anti-entropy sessions, records and bytes.
+    pub sync: SyncMetrics,
 }
 
 impl NodeMetrics {
@@ -39,11 +41,13 @@ impl NodeMetrics {
         let ingest = IngestMetrics::register(ours);
         let network = NetworkMetrics::register(ours);
         let store = StoreMetrics::register(ours);
+        let sync = SyncMetrics::register(ours);
         NodeMetrics {
             registry,
             ingest,
             network,
             store,
+            sync,
         }
     }
 
@@ -135,6 +139,8 @@ pub struct NetworkMetrics {
     /// Gossip messages dropped (reported `Ignore`) because the validation
     /// queue was full: sync recovers them later.
     pub validation_overflow: Counter,
+    /// Peers cut off for breaking the sync protocol or sending invalid records.
+    pub sync_bans: Counter,
 }
 
 impl NetworkMetrics {
@@ -156,7 +162,69 @@ impl NetworkMetrics {
                 "validation_overflow",
                 "Gossip messages ignored because the validation queue was full",
             ),
+            sync_bans: registered(
+                sub,
+                "sync_bans",
+                "Peers cut off for breaking the sync protocol or sending invalid records",
+            ),
         }
+    }
+}
+
+/// Labels of the sync session counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    /// `ok`, `unsupported`, `timeout`, `transport`, `peer_fault`,
+    /// `invalid_records` or `local_error`.
+    outcome: &'static str,
+}
+
+/// Labels of the sync record and byte counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabel {
+    /// `received` or `sent`.
+    direction: &'static str,
+}
+
+/// Counters of anti-entropy sync (`mutua_sync_*`), both roles together.
+#[derive(Clone, Debug)]
+pub struct SyncMetrics {
+    sessions: Family<OutcomeLabel, Counter>,
+    records: Family<DirectionLabel, Counter>,
+    bytes: Family<DirectionLabel, Counter>,
+    applied: Counter,
+}
+
+impl SyncMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let sub = registry.sub_registry_with_prefix("sync");
+        SyncMetrics {
+            sessions: registered(sub, "sessions", "Outbound sync sessions, by outcome"),
+            records: registered(sub, "records", "Records carried by sync, by direction"),
+            bytes: registered(sub, "bytes", "Sync message bytes, by direction"),
+            applied: registered(
+                sub,
+                "records_applied",
+                "Records received by sync and stored (new or newer)",
+            ),
+        }
+    }
+
+    pub(crate) fn session(&self, outcome: &'static str) {
+        self.sessions.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub(crate) fn observe(&self, tally: &crate::sync::Tally) {
+        let add = |family: &Family<DirectionLabel, Counter>, direction, n| {
+            family
+                .get_or_create(&DirectionLabel { direction })
+                .inc_by(n);
+        };
+        add(&self.records, "received", tally.records_received);
+        add(&self.records, "sent", tally.records_sent);
+        add(&self.bytes, "received", tally.bytes_received);
+        add(&self.bytes, "sent", tally.bytes_sent);
+        self.applied.inc_by(tally.records_applied);
     }
 }
 

@@ -11,15 +11,18 @@
 //! channel and becomes `Accept`, `Ignore` or `Reject`. The actor itself never
 //! touches sled or does cryptography.
 //!
-//! Extension point for the sync protocol: add a
-//! `request_response::Behaviour<…>` field to [`Behaviour`], a variant for its
-//! event in [`Actor::handle_behaviour_event`], and commands for outbound
-//! requests; inbound requests should be answered from a worker task, like
-//! gossip validation, so that the actor never waits on the store.
+//! Anti-entropy sync (`crate::sync`) is a request-response behaviour: the
+//! actor owns the [`SyncManager`] (sessions under way, requests waiting for
+//! responses) and moves messages between the swarm and the sync tasks,
+//! which do the store work. Sessions start when this node dials a peer and
+//! every `sync_interval` (±20 %) with a random connected peer. A peer that
+//! breaks the sync protocol is cut off for [`BAN_DURATION`]; one that sends
+//! invalid records through sync loses gossipsub score as if it had gossiped
+//! them.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{
@@ -32,8 +35,8 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    connection_limits, identify, kad, mdns, memory_connection_limits, noise, ping, tcp, yamux,
-    Multiaddr, PeerId, StreamProtocol, Swarm,
+    allow_block_list, connection_limits, identify, kad, mdns, memory_connection_limits, noise,
+    ping, request_response, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
 use mutua_protocol::codec::{hash_envelope, MAX_RECORD_BYTES};
 use mutua_protocol::PublicKey;
@@ -44,6 +47,7 @@ use tokio::task::JoinHandle;
 
 use crate::ingest::{Ingest, IngestOutcome, Source};
 use crate::metrics::{NetworkMetrics, NodeMetrics, GOSSIPSUB_PREFIX};
+use crate::sync::{Penalty, SessionError, SyncCodec, SyncManager, SyncStatus, ToActor};
 
 /// Commands queued from handles to the actor.
 pub const COMMAND_CAP: usize = 64;
@@ -85,6 +89,17 @@ pub const MAX_MESSAGES_PER_RPC: usize = 16;
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
 /// How long an idle connection (no protocol wants it) stays open.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a peer that broke the sync protocol (garbage, oversized
+/// messages) or sent too many invalid records stays cut off.
+pub const BAN_DURATION: Duration = Duration::from_secs(600);
+/// Application score lost per invalid record received through sync: like a
+/// gossiped one, three cross gossipsub's graylist threshold (-80).
+pub const SYNC_INVALID_RECORD_PENALTY: f64 = 30.0;
+/// A penalty at or past this (the graylist threshold) also cuts the peer off.
+const SYNC_PENALTY_BAN: f64 = 80.0;
+/// What remains of a sync penalty after one maintenance tick: it fades over
+/// about an hour, like gossipsub's invalid-message penalty.
+const SYNC_PENALTY_DECAY: f64 = 0.987;
 
 /// The network's settings.
 #[derive(Clone, Debug)]
@@ -112,6 +127,8 @@ pub struct NetworkConfig {
     /// IP addresses exempt from gossipsub's same-IP penalty (many nodes behind
     /// one NAT, or a testnet on one machine). Loopback is always exempt.
     pub colocation_whitelist: Vec<IpAddr>,
+    /// The mean time between periodic sync sessions (jittered ±20 %).
+    pub sync_interval: Duration,
 }
 
 impl NetworkConfig {
@@ -128,6 +145,7 @@ impl NetworkConfig {
             max_memory_bytes: 512 * 1024 * 1024,
             kad_server: true,
             colocation_whitelist: Vec::new(),
+            sync_interval: Duration::from_secs(300),
         }
     }
 }
@@ -299,6 +317,11 @@ impl NetworkHandle {
         self.request(|reply| Command::Dial { addr, reply }).await?
     }
 
+    /// What anti-entropy sync has done and is doing.
+    pub async fn sync_status(&self) -> Result<SyncStatus, NetworkError> {
+        self.request(|reply| Command::SyncStatus { reply }).await
+    }
+
     /// Stops the network task: closes every connection and returns once the
     /// swarm is gone. Returns at once if the task has already stopped.
     pub async fn shutdown(&self) {
@@ -333,6 +356,9 @@ enum Command {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), NetworkError>>,
     },
+    SyncStatus {
+        reply: oneshot::Sender<SyncStatus>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -341,6 +367,9 @@ enum Command {
 /// The protocols of a Mutua node, in the order the swarm polls them.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Peers cut off for breaking the sync protocol: refused, and their
+    /// connections closed.
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Refuses connections beyond the configured counts.
     limits: connection_limits::Behaviour,
     /// Refuses new connections while the process uses too much memory.
@@ -350,6 +379,7 @@ pub struct Behaviour {
     kad: kad::Behaviour<kad::store::MemoryStore>,
     mdns: Toggle<mdns::tokio::Behaviour>,
     gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
 }
 
 /// The gossipsub settings; ARCHITECTURE.md ("Network") explains each choice.
@@ -406,8 +436,8 @@ fn peer_score(
     };
     let mut params = gossipsub::PeerScoreParams {
         topic_score_cap: 30.0,
-        // Not used (yet): sync could report peers that serve bad records.
-        app_specific_weight: 0.0,
+        // Invalid records received through sync (the actor sets it).
+        app_specific_weight: 1.0,
         ..Default::default()
     };
     params.topics.insert(topic.clone(), topic_params);
@@ -476,6 +506,7 @@ fn build_swarm(
         .with_max_pending_outgoing(Some(32));
 
     let behaviour = Behaviour {
+        blocked: allow_block_list::Behaviour::default(),
         limits: connection_limits::Behaviour::new(limits),
         memory: memory_connection_limits::Behaviour::with_max_bytes(config.max_memory_bytes),
         identify: identify::Behaviour::new(
@@ -486,6 +517,7 @@ fn build_swarm(
         kad,
         mdns: Toggle::from(mdns),
         gossipsub,
+        sync: crate::sync::behaviour(),
     };
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -548,6 +580,8 @@ pub async fn spawn(
     let (command_tx, command_rx) = mpsc::channel(COMMAND_CAP);
     let (job_tx, job_rx) = mpsc::channel(VALIDATION_QUEUE_CAP);
     let (result_tx, result_rx) = mpsc::channel(VALIDATION_RESULT_CAP);
+    let (sync, sync_messages) =
+        SyncManager::new(ingest.clone(), metrics.sync.clone(), config.sync_interval);
     let worker = tokio::spawn(validation_worker(ingest, job_rx, result_tx));
     let topic = IdentTopic::new(config.federation_topic.clone()).hash();
     let mut actor = Actor {
@@ -562,6 +596,10 @@ pub async fn spawn(
         metrics: metrics.network.clone(),
         bootstrap: config.bootstrap.clone(),
         target_peers: config.target_peers,
+        sync,
+        sync_messages,
+        banned: HashMap::new(),
+        sync_penalties: HashMap::new(),
     };
     actor.bootstrap();
     let task = tokio::spawn(async move {
@@ -636,17 +674,26 @@ struct Actor {
     metrics: NetworkMetrics,
     bootstrap: Vec<Multiaddr>,
     target_peers: usize,
+    sync: SyncManager,
+    sync_messages: mpsc::Receiver<ToActor>,
+    /// Peers cut off, until when.
+    banned: HashMap<PeerId, Instant>,
+    /// Application-score penalties for invalid records received by sync.
+    sync_penalties: HashMap<PeerId, f64>,
 }
 
 impl Actor {
     async fn run(&mut self) {
         let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
         maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let sync_timer = tokio::time::sleep(self.sync.next_delay());
+        tokio::pin!(sync_timer);
         loop {
             // Biased: local work (commands), then verdicts (they free the
-            // validation queue and release forwarding), then the network.
-            // Every branch is cancel-safe (channel receives, interval ticks,
-            // the swarm stream).
+            // validation queue and release forwarding), then sync tasks'
+            // messages (responses to send, sessions done), then the network.
+            // Every branch is cancel-safe (channel receives, timers, the
+            // swarm stream).
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
@@ -658,7 +705,12 @@ impl Actor {
                     None => break,
                 },
                 Some(result) = self.results.recv() => self.handle_validation_result(result),
+                Some(message) = self.sync_messages.recv() => self.handle_sync_message(message),
                 _ = maintenance.tick() => self.handle_maintenance(),
+                () = &mut sync_timer => {
+                    self.start_periodic_sync();
+                    sync_timer.as_mut().reset(tokio::time::Instant::now() + self.sync.next_delay());
+                }
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
             }
         }
@@ -677,6 +729,9 @@ impl Actor {
                 let _ = reply.send(self.status());
             }
             Command::Dial { addr, reply } => self.dial(addr, reply),
+            Command::SyncStatus { reply } => {
+                let _ = reply.send(self.sync.status());
+            }
             Command::Shutdown { .. } => unreachable!("handled in the loop"),
         }
     }
@@ -827,7 +882,118 @@ impl Actor {
         }
     }
 
+    /// A session with a random connected peer not already syncing with us.
+    fn start_periodic_sync(&mut self) {
+        use rand::seq::IteratorRandom;
+        let candidate = self
+            .peers
+            .keys()
+            .filter(|peer| self.sync.may_start(peer))
+            .choose(&mut rand::thread_rng())
+            .copied();
+        if let Some(peer) = candidate {
+            self.sync.start(peer);
+        }
+    }
+
+    fn handle_sync_message(&mut self, message: ToActor) {
+        let penalty = self
+            .sync
+            .handle_task_message(message, &mut self.swarm.behaviour_mut().sync);
+        if let Some(penalty) = penalty {
+            self.penalise(penalty);
+        }
+    }
+
+    fn handle_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        use request_response::{Event, InboundFailure, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.sync.handle_request(peer, request, channel),
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => self.sync.handle_response(request_id, Ok(response)),
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => self
+                .sync
+                .handle_response(request_id, Err(SessionError::of_outbound(error))),
+            // Oversized or unreadable request frames (the codec's refusals).
+            Event::InboundFailure {
+                peer,
+                error: InboundFailure::Io(error),
+                ..
+            } if error.kind() == std::io::ErrorKind::InvalidData => {
+                self.penalise(Penalty::Fault(peer, error.to_string()))
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound sync request failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Acts on a peer's sync misbehaviour: cut it off for [`BAN_DURATION`],
+    /// or lower its gossipsub score for invalid records.
+    fn penalise(&mut self, penalty: Penalty) {
+        let (peer, reason) = match penalty {
+            Penalty::Fault(peer, reason) => (peer, reason),
+            Penalty::InvalidRecords(peer, count) => {
+                let penalty = self.sync_penalties.entry(peer).or_default();
+                *penalty += SYNC_INVALID_RECORD_PENALTY * count as f64;
+                let penalty = *penalty;
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer, -penalty);
+                tracing::warn!(%peer, count, penalty, "invalid records received by sync");
+                if penalty < SYNC_PENALTY_BAN {
+                    return;
+                }
+                (peer, format!("{count} invalid records"))
+            }
+        };
+        tracing::warn!(%peer, %reason, ban_secs = BAN_DURATION.as_secs(), "cutting off a peer that broke the sync protocol");
+        self.metrics.sync_bans.inc();
+        self.banned.insert(peer, Instant::now() + BAN_DURATION);
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+    }
+
+    /// Lifts expired bans and lets sync penalties fade.
+    fn decay_penalties(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in expired {
+            self.banned.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        self.sync_penalties.retain(|peer, penalty| {
+            *penalty *= SYNC_PENALTY_DECAY;
+            let keep = *penalty >= 1.0;
+            gossipsub.set_application_score(peer, if keep { -*penalty } else { 0.0 });
+            keep
+        });
+    }
+
     fn handle_maintenance(&mut self) {
+        self.decay_penalties();
         let mesh = self
             .swarm
             .behaviour()
@@ -876,8 +1042,15 @@ impl Actor {
                 peer_id,
                 connection_id,
                 endpoint,
+                num_established,
                 ..
             } => {
+                // The dialing side starts a session: a node that was away or
+                // is new catches up as soon as it connects, and two nodes
+                // meeting do not both start one.
+                if num_established.get() == 1 && endpoint.is_dialer() {
+                    self.sync.start(peer_id);
+                }
                 let entry = self.peers.entry(peer_id).or_insert_with(|| PeerEntry {
                     addresses: Vec::new(),
                     agent: None,
@@ -950,7 +1123,10 @@ impl Actor {
                 }
             }
             BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
-            BehaviourEvent::Limits(never) | BehaviourEvent::Memory(never) => match never {},
+            BehaviourEvent::Sync(event) => self.handle_sync_event(event),
+            BehaviourEvent::Limits(never)
+            | BehaviourEvent::Memory(never)
+            | BehaviourEvent::Blocked(never) => match never {},
         }
     }
 

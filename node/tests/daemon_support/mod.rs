@@ -72,6 +72,22 @@ impl Home {
             .to_owned()
     }
 
+    /// Sets `network.sync_interval_secs` in the node's config file (the
+    /// template `init` writes has it commented out at its default).
+    pub fn set_sync_interval(&self, secs: u64) {
+        let path = self.dir.join("config.toml");
+        let text = fs::read_to_string(&path).unwrap();
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| match l.starts_with("# sync_interval_secs") {
+                true => format!("sync_interval_secs = {secs}"),
+                false => l.to_owned(),
+            })
+            .collect();
+        assert!(text.iter().any(|l| l.starts_with("sync_interval_secs")));
+        fs::write(path, text.join("\n") + "\n").unwrap();
+    }
+
     pub fn anchor_id(&self) -> String {
         self.key_id("anchor.key")
     }
@@ -251,6 +267,11 @@ impl Node {
             status["network"]["listen_addrs"][0].as_str().unwrap(),
             status["network"]["local_peer_id"].as_str().unwrap()
         )
+    }
+
+    /// The store digest: equal on two nodes iff they hold the same records.
+    pub fn digest(&self) -> String {
+        self.status()["digest"].as_str().unwrap().to_owned()
     }
 
     pub fn peer_id(&self) -> String {

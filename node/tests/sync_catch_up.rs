@@ -1,0 +1,120 @@
+//! Anti-entropy between real `mutua-node` processes: a node that was stopped
+//! while others published, updated and withdrew records catches up after a
+//! restart, and a new node with an empty store catches up from any peer.
+//! Gossip cannot do either: it does not replay what a node missed.
+
+mod daemon_support;
+
+use daemon_support::{admission, offer, wait_for, Home, Node};
+use serde_json::Value;
+
+/// Short, so that periodic sessions happen during the test too.
+const SYNC_INTERVAL_SECS: u64 = 2;
+
+fn home(args: &[&str]) -> Home {
+    let home = Home::init(args);
+    home.set_sync_interval(SYNC_INTERVAL_SECS);
+    home
+}
+
+/// The record in `author`'s slot `id` as `node` stores it, if any.
+fn slot(node: &Node, author: &str, id: &str) -> Option<Value> {
+    let (status, body) = node.get(&format!("/v1/records/{author}/{id}"));
+    (status == 200).then_some(body)
+}
+
+fn publish(node: &Node, title: &str) -> String {
+    let published = node.ok(node.post("/v1/listings", &offer(title)));
+    published["record"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until every node reports the same store digest, and returns it.
+fn wait_converged(nodes: &[&Node]) -> String {
+    wait_for("every node to hold the same records", || {
+        let digests: Vec<String> = nodes.iter().map(|n| n.digest()).collect();
+        digests
+            .iter()
+            .all(|d| *d == digests[0])
+            .then(|| digests[0].clone())
+    })
+}
+
+#[test]
+fn a_restarted_node_and_a_new_node_catch_up_by_sync() {
+    let home_a = home(&["--new-anchor", "--publisher", "mairie-a"]);
+    let anchor = home_a.anchor_id();
+    let home_b = home(&["--trust", &anchor, "--publisher", "mairie-b"]);
+    let home_c = home(&["--trust", &anchor, "--publisher", "mairie-c"]);
+    let a = Node::start(&home_a, &[]);
+    let a_addr = a.p2p_addr();
+    let b = Node::start(&home_b, std::slice::from_ref(&a_addr));
+    let c = Node::start(&home_c, std::slice::from_ref(&a_addr));
+    a.wait_for_topic_peers(2);
+
+    let author_a = home_a.publisher_id("mairie-a");
+    a.ok(a.post("/v1/certificates", &admission(&author_a)));
+    let kept = publish(&a, "Broyeur de végétaux");
+    wait_for("C to receive the first offer", || {
+        slot(&c, &author_a, &kept)
+    });
+
+    // C goes away; meanwhile A updates, publishes and withdraws, and B is
+    // admitted and publishes.
+    assert!(c.stop().success());
+    a.ok(a.put(
+        &format!("/v1/listings/{kept}"),
+        &offer("Broyeur de branches"),
+    ));
+    let added = publish(&a, "Nacelle élévatrice");
+    let gone = publish(&a, "Podium mobile");
+    a.ok(a.delete(&format!("/v1/listings/{gone}")));
+    let author_b = home_b.publisher_id("mairie-b");
+    a.ok(a.post("/v1/certificates", &admission(&author_b)));
+    b.wait_for_member(&author_b);
+    let from_b = publish(&b, "Barrières de chantier");
+    let digest = wait_converged(&[&a, &b]);
+
+    // C comes back: it catches up with what it missed.
+    let c = Node::start(&home_c, std::slice::from_ref(&a_addr));
+    assert_eq!(wait_converged(&[&a, &b, &c]), digest);
+    let updated = slot(&c, &author_a, &kept).unwrap();
+    assert_eq!(
+        (updated["version"].as_u64(), updated["title"].as_str()),
+        (Some(2), Some("Broyeur de branches"))
+    );
+    assert_eq!(
+        slot(&c, &author_a, &added).unwrap()["title"],
+        "Nacelle élévatrice"
+    );
+    assert_eq!(slot(&c, &author_a, &gone).unwrap()["type"], "withdrawal");
+    assert!(
+        c.items("?text=podium").is_empty(),
+        "the withdrawn offer stays gone"
+    );
+    assert_eq!(
+        slot(&c, &author_b, &from_b).unwrap()["author"],
+        author_b.as_str()
+    );
+    let sync = &c.status()["sync"];
+    assert!(sync["records_applied"].as_u64() >= Some(1), "{sync}");
+    assert!(sync["sessions"]["ok"].as_u64() >= Some(1), "{sync}");
+
+    // A new node with an empty store catches up from B alone.
+    let home_d = home(&["--trust", &anchor]);
+    let d = Node::start(&home_d, &[b.p2p_addr()]);
+    assert_eq!(wait_converged(&[&b, &d]), digest);
+    let total = a.status()["store"]["total"].as_u64().unwrap();
+    assert_eq!(d.status()["store"]["total"].as_u64(), Some(total));
+    let sync = &d.status()["sync"];
+    assert!(sync["records_applied"].as_u64() >= Some(1), "{sync}");
+    let (_, metrics) = d.get("/metrics");
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains(r#"mutua_sync_sessions_total{outcome="ok"}"#),
+        "{metrics}"
+    );
+
+    for node in [a, b, c, d] {
+        assert!(node.stop().success());
+    }
+}
