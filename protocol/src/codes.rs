@@ -32,32 +32,44 @@ fn luhn_sum(digits: &str) -> u32 {
         .sum()
 }
 
-/// An INSEE commune code: a département prefix then digits, 5 characters in
-/// all: `01001`…`95690`, `2A004`, `2B033` (Corsica), `97101`…`97617` (overseas).
-pub fn is_valid_insee(code: &str) -> bool {
-    let b = code.as_bytes();
-    if b.len() != 5 {
-        return false;
-    }
-    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
-    match &b[..2] {
-        b"2A" | b"2B" => digits(&b[2..]),
-        b"97" => matches!(b[2], b'1'..=b'6') && digits(&b[3..]),
-        prefix => digits(prefix) && prefix != b"00" && prefix != b"20" && digits(&b[2..]),
-    }
+/// The overseas départements and collectivités that have INSEE commune codes
+/// (the 2026 Code officiel géographique: 971–978, 984, 986–989).
+const OVERSEAS: [&str; 13] = [
+    "971", "972", "973", "974", "975", "976", "977", "978", "984", "986", "987", "988", "989",
+];
+
+/// A metropolitan département code: `01`–`95` without `20`, `2A`, `2B`.
+fn is_metropolitan_departement(code: &str) -> bool {
+    matches!(code, "2A" | "2B")
+        || (code.len() == 2
+            && code.bytes().all(|b| b.is_ascii_digit())
+            && code
+                .parse::<u8>()
+                .is_ok_and(|n| (1..=95).contains(&n) && n != 20))
 }
 
-/// A département code: `01`–`95` (without `20`), `2A`, `2B`, `971`–`976`.
+/// An INSEE commune code: a département prefix then digits, 5 characters in
+/// all: `01001`…`95690`, `2A004`, `2B033` (Corsica), `97101`…`98415` (overseas,
+/// with a 3-character prefix).
+pub fn is_valid_insee(code: &str) -> bool {
+    code.len() == 5
+        && code.is_ascii()
+        && departement_of_code(code)
+            .is_some_and(|d| code[d.len()..].bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A département (or overseas collectivité) code: `01`–`95` (without `20`),
+/// `2A`, `2B`, `971`–`978`, `984`, `986`–`989`.
 pub fn is_valid_departement(code: &str) -> bool {
-    match code {
-        "2A" | "2B" => true,
-        _ if code.len() == 2 => code.parse::<u8>().is_ok_and(|n| {
-            (1..=95).contains(&n) && n != 20 && code.bytes().all(|b| b.is_ascii_digit())
-        }),
-        _ if code.len() == 3 => code
-            .parse::<u16>()
-            .is_ok_and(|n| (971..=976).contains(&n) && code.bytes().all(|b| b.is_ascii_digit())),
-        _ => false,
+    is_metropolitan_departement(code) || OVERSEAS.contains(&code)
+}
+
+/// The département prefix of a commune code, if the prefix is one.
+fn departement_of_code(code: &str) -> Option<&str> {
+    if code.starts_with("97") || code.starts_with("98") {
+        code.get(..3).filter(|p| OVERSEAS.contains(p))
+    } else {
+        code.get(..2).filter(|p| is_metropolitan_departement(p))
     }
 }
 
@@ -66,11 +78,7 @@ pub fn departement_of_insee(code: &str) -> Option<&str> {
     if !is_valid_insee(code) {
         return None;
     }
-    Some(if code.starts_with("97") {
-        &code[..3]
-    } else {
-        &code[..2]
-    })
+    departement_of_code(code)
 }
 
 #[cfg(test)]
@@ -90,24 +98,33 @@ mod tests {
 
     #[test]
     fn insee_shapes() {
-        for ok in ["33063", "2A004", "2B033", "97411", "01001"] {
+        // Overseas codes from the 2026 reference data: Saint-Barthélemy,
+        // Saint-Martin, Kerguelen, Wallis-et-Futuna, Papeete, Nouméa, Clipperton.
+        for ok in [
+            "33063", "2A004", "2B033", "97411", "01001", "97701", "97801", "98412", "98611",
+            "98735", "98818", "98901",
+        ] {
             assert!(is_valid_insee(ok), "{ok}");
         }
         for bad in [
-            "3306", "330633", "2C004", "97711", "00123", "20123", "2a004", "3306x",
+            "3306", "330633", "2C004", "97911", "98511", "00123", "20123", "2a004", "3306x",
+            "96001", "9741x",
         ] {
             assert!(!is_valid_insee(bad), "{bad}");
         }
         assert_eq!(departement_of_insee("97411"), Some("974"));
         assert_eq!(departement_of_insee("2A004"), Some("2A"));
+        assert_eq!(departement_of_insee("98818"), Some("988"));
     }
 
     #[test]
     fn departement_shapes() {
-        for ok in ["01", "33", "2A", "2B", "971", "976", "95"] {
+        for ok in [
+            "01", "33", "2A", "2B", "971", "976", "977", "978", "984", "989", "95",
+        ] {
             assert!(is_valid_departement(ok), "{ok}");
         }
-        for bad in ["00", "20", "96", "977", "1", "+1", "2C", "-1"] {
+        for bad in ["00", "20", "96", "979", "985", "1", "+1", "2C", "-1"] {
             assert!(!is_valid_departement(bad), "{bad}");
         }
     }
