@@ -47,7 +47,7 @@ use tokio::task::JoinHandle;
 
 use crate::ingest::{Ingest, IngestOutcome, Source};
 use crate::metrics::{NetworkMetrics, NodeMetrics, GOSSIPSUB_PREFIX};
-use crate::sync::{Penalty, SessionError, SyncCodec, SyncManager, SyncStatus, ToActor};
+use crate::sync::{Frame, Penalty, SessionError, SyncCodec, SyncManager, SyncStatus, ToActor};
 
 /// Commands queued from handles to the actor.
 pub const COMMAND_CAP: usize = 64;
@@ -905,8 +905,8 @@ impl Actor {
         }
     }
 
-    fn handle_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
-        use request_response::{Event, InboundFailure, Message};
+    fn handle_sync_event(&mut self, event: request_response::Event<Frame, Vec<u8>>) {
+        use request_response::{Event, Message};
         match event {
             Event::Message {
                 peer,
@@ -915,7 +915,11 @@ impl Actor {
                         request, channel, ..
                     },
                 ..
-            } => self.sync.handle_request(peer, request, channel),
+            } => {
+                if let Some(penalty) = self.sync.handle_request(peer, request, channel) {
+                    self.penalise(penalty);
+                }
+            }
             Event::Message {
                 message:
                     Message::Response {
@@ -929,14 +933,7 @@ impl Actor {
             } => self
                 .sync
                 .handle_response(request_id, Err(SessionError::of_outbound(error))),
-            // Oversized or unreadable request frames (the codec's refusals).
-            Event::InboundFailure {
-                peer,
-                error: InboundFailure::Io(error),
-                ..
-            } if error.kind() == std::io::ErrorKind::InvalidData => {
-                self.penalise(Penalty::Fault(peer, error.to_string()))
-            }
+            // Timeouts, closed connections, requests refused when busy.
             Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "inbound sync request failed");
             }

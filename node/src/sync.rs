@@ -127,23 +127,37 @@ impl SyncSource for StoreSource<'_> {
 
 /// Frames a sync message: a 4-byte big-endian length, then the message.
 /// A length over [`MAX_MESSAGE_BYTES`] is refused before anything is
-/// allocated (`InvalidData`, which the actor treats as the peer's fault).
+/// allocated: a response fails with `InvalidData`, a request becomes
+/// [`Frame::TooLarge`] (libp2p drops errors reading a request without telling
+/// the behaviour, and the actor must learn of it to cut the peer off).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SyncCodec;
 
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+/// A request as read from a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    Message(Vec<u8>),
+    /// A request announcing this many bytes, over [`MAX_MESSAGE_BYTES`]: not read.
+    TooLarge(usize),
+}
+
+async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Frame> {
     let mut length = [0; LENGTH_BYTES];
     io.read_exact(&mut length).await?;
     let length = u32::from_be_bytes(length) as usize;
     if length > MAX_MESSAGE_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("a sync message of {length} bytes, over the limit of {MAX_MESSAGE_BYTES}"),
-        ));
+        return Ok(Frame::TooLarge(length));
     }
     let mut message = vec![0; length];
     io.read_exact(&mut message).await?;
-    Ok(message)
+    Ok(Frame::Message(message))
+}
+
+fn too_large(size: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("a sync message of {size} bytes, over the limit of {MAX_MESSAGE_BYTES}"),
+    )
 }
 
 async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, message: &[u8]) -> io::Result<()> {
@@ -158,14 +172,14 @@ async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, message: &[u8]) -
 
 impl request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
+    type Request = Frame;
     type Response = Vec<u8>;
 
     async fn read_request<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> io::Result<Vec<u8>> {
+    ) -> io::Result<Frame> {
         read_frame(io).await
     }
 
@@ -174,16 +188,22 @@ impl request_response::Codec for SyncCodec {
         _: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<Vec<u8>> {
-        read_frame(io).await
+        match read_frame(io).await? {
+            Frame::Message(message) => Ok(message),
+            Frame::TooLarge(size) => Err(too_large(size)),
+        }
     }
 
     async fn write_request<T: AsyncWrite + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        request: Vec<u8>,
+        request: Frame,
     ) -> io::Result<()> {
-        write_frame(io, &request).await
+        match request {
+            Frame::Message(message) => write_frame(io, &message).await,
+            Frame::TooLarge(size) => Err(too_large(size)),
+        }
     }
 
     async fn write_response<T: AsyncWrite + Unpin + Send>(
@@ -623,12 +643,18 @@ impl SyncManager {
     pub fn handle_request(
         &mut self,
         peer: PeerId,
-        bytes: Vec<u8>,
+        frame: Frame,
         channel: ResponseChannel<Vec<u8>>,
-    ) {
+    ) -> Option<Penalty> {
+        let bytes = match frame {
+            Frame::Message(bytes) => bytes,
+            Frame::TooLarge(size) => {
+                return Some(Penalty::Fault(peer, too_large(size).to_string()))
+            }
+        };
         if self.inbound >= MAX_INBOUND_REQUESTS {
             tracing::debug!(%peer, "sync request refused: too many being answered");
-            return;
+            return None;
         }
         self.inbound += 1;
         tokio::spawn(answer_request(
@@ -638,6 +664,7 @@ impl SyncManager {
             bytes,
             channel,
         ));
+        None
     }
 
     /// The response to an outbound request arrived, or it failed.
@@ -660,7 +687,7 @@ impl SyncManager {
     ) -> Option<Penalty> {
         match message {
             ToActor::Request { peer, bytes, reply } => {
-                let id = behaviour.send_request(&peer, bytes);
+                let id = behaviour.send_request(&peer, Frame::Message(bytes));
                 self.waiting.insert(id, reply);
                 None
             }
@@ -795,12 +822,15 @@ mod tests {
         let mut bytes = ((MAX_MESSAGE_BYTES + 1) as u32).to_be_bytes().to_vec();
         bytes.extend_from_slice(b"whatever follows");
         let mut io = libp2p::futures::io::Cursor::new(bytes);
-        let error = read_frame(&mut io).await.unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        let frame = read_frame(&mut io).await.unwrap();
+        assert_eq!(frame, Frame::TooLarge(MAX_MESSAGE_BYTES + 1));
 
         let mut framed = libp2p::futures::io::Cursor::new(Vec::new());
         write_frame(&mut framed, b"hello").await.unwrap();
         let mut io = libp2p::futures::io::Cursor::new(framed.into_inner());
-        assert_eq!(read_frame(&mut io).await.unwrap(), b"hello");
+        assert_eq!(
+            read_frame(&mut io).await.unwrap(),
+            Frame::Message(b"hello".to_vec())
+        );
     }
 }
