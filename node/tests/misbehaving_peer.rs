@@ -7,15 +7,13 @@
 
 mod network_support;
 
-use std::time::Duration;
-
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{Multiaddr, PeerId, Swarm};
 use mutua_protocol::codec::{encode_envelope, hash_envelope, MAX_RECORD_BYTES};
 use mutua_protocol::SignedRecord;
-use network_support::{metric_value, wait_for, Federation, TestNode, DEADLINE};
+use network_support::{client_swarm, metric_value, wait_for, Federation, TestNode, DEADLINE};
 use tokio::sync::oneshot;
 
 /// A client that speaks gossipsub and nothing else, and publishes whatever
@@ -28,20 +26,7 @@ fn attacker_swarm() -> Swarm<gossipsub::Behaviour> {
         .max_transmit_size(64 * 1024)
         .build()
         .unwrap();
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).unwrap()
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build()
+    client_swarm(gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).unwrap())
 }
 
 /// Connects to `target`, waits until it is subscribed to `topic`, publishes

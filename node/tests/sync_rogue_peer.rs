@@ -12,11 +12,11 @@ use std::time::Duration;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+use libp2p::{Multiaddr, StreamProtocol, Swarm};
 use mutua_node::sync::PROTOCOL;
 use mutua_protocol::sync::{encode_request, Query, Request, SyncRange, MAX_IDS, MAX_MESSAGE_BYTES};
 use mutua_protocol::FixedBytes;
-use network_support::{metric_value, wait_for, Federation, TestNode, DEADLINE};
+use network_support::{client_swarm, metric_value, wait_for, Federation, TestNode, DEADLINE};
 
 /// Writes a request's bytes as given (the test makes the frame) and reads
 /// whatever comes back.
@@ -73,23 +73,10 @@ impl request_response::Codec for RawCodec {
 }
 
 fn rogue_swarm() -> Swarm<request_response::Behaviour<RawCodec>> {
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::new(
-                [(PROTOCOL, ProtocolSupport::Outbound)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build()
+    client_swarm(request_response::Behaviour::new(
+        [(PROTOCOL, ProtocolSupport::Outbound)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+    ))
 }
 
 /// What became of the rogue's request.

@@ -168,6 +168,23 @@ impl TestNode {
     }
 }
 
+/// A bare client (a new identity; TCP, noise, yamux) around `behaviour`:
+/// what the tests' misbehaving peers are made of.
+pub fn client_swarm<B: libp2p::swarm::NetworkBehaviour>(behaviour: B) -> libp2p::Swarm<B> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| behaviour)
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
 /// Polls `condition` until it holds; fails the test after [`DEADLINE`].
 pub async fn wait_for<F, Fut>(what: &str, mut condition: F)
 where
