@@ -12,18 +12,51 @@ use mutua_protocol::{GeoPoint, Payload, ResourceKind};
 use mutua_store::synth::{self, Rng};
 use mutua_store::{refdata, text, Area, Center, Near, Query, Side, Sort, Store, StoreConfig};
 
-const BATCH: usize = 500;
 const MEMBERS: u64 = 2000;
 
-fn rss_kib() -> u64 {
+/// A `/proc/self/status` figure in KiB (`VmRSS:` now, `VmHWM:` the peak).
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// The store's own footprint, free of the benchmark's data and of the
+/// allocator's memory left over from the load: a fresh process that opens
+/// the store, runs 1000 typical queries and applies 500 new listings.
+fn footprint_child(path: &str, cache_mb: u64) {
+    let before = rss_kib();
+    let mut config = StoreConfig::new(path, vec![synth::anchor().public()]);
+    config.cache_capacity_bytes = cache_mb * 1024 * 1024;
+    let store = Store::open(config).expect("open");
+    let mut rng = Rng::new(7);
+    for i in 0..1000 {
+        store
+            .query(&typical_query(i, &mut rng), FIXTURE_NOW)
+            .expect("query");
+    }
+    let batch = (0..500)
+        .map(|i| {
+            let author = synth::key("member", i % MEMBERS);
+            synth::sealed_listing(&author, 1 << 40 | i, 1, FIXTURE_NOW, &mut rng)
+        })
+        .collect();
+    store.apply_batch(batch, FIXTURE_NOW).expect("apply");
+    println!(
+        "store footprint (fresh process: open, 1000 queries, 500 applies): RSS {} MiB, peak {} MiB; the process before opening: {} MiB",
+        rss_kib() / 1024,
+        status_kib("VmHWM:") / 1024,
+        before / 1024
+    );
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -87,7 +120,7 @@ fn typical_query(i: usize, rng: &mut Rng) -> Query {
 /// The same query answered by decoding every stored record.
 fn naive(store: &Store, q: &Query, now: u64) -> usize {
     let r = refdata::reference();
-    let words: Vec<String> = q.text.as_deref().map(text::words).unwrap_or_default();
+    let words: Vec<String> = q.text.as_deref().map(text::query_words).unwrap_or_default();
     let tags: Vec<String> = q.tags.iter().map(|t| text::fold_tag(t)).collect();
     let mut hits = 0;
     for envelope in store.envelopes() {
@@ -148,17 +181,29 @@ fn naive(store: &Store, q: &Query, now: u64) -> usize {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, path, cache_mb] = &args[..] {
+        if flag == "--footprint" {
+            return footprint_child(path, cache_mb.parse().expect("cache MiB"));
+        }
+    }
     let records: u64 = std::env::var("MUTUA_BENCH_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let batch_size = env("MUTUA_BENCH_BATCH", 500) as usize;
+    let cache_mb = env("MUTUA_BENCH_CACHE_MB", 16);
     let now = FIXTURE_NOW;
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(StoreConfig::new(
-        dir.path().join("store"),
-        vec![synth::anchor().public()],
-    ))
-    .expect("open");
+    let mut config = StoreConfig::new(dir.path().join("store"), vec![synth::anchor().public()]);
+    config.cache_capacity_bytes = cache_mb * 1024 * 1024;
+    let store = Store::open(config).expect("open");
     let certs: Vec<_> = (0..MEMBERS)
         .map(|i| synth::member_certificate(i, now))
         .collect();
@@ -167,11 +212,11 @@ fn main() {
     let authors: Vec<_> = (0..MEMBERS).map(|i| synth::key("member", i)).collect();
     let mut rng = Rng::new(42);
     let (mut verify_time, mut ingest_time) = (Duration::ZERO, Duration::ZERO);
-    let mut envelopes_by_batch = Vec::with_capacity(BATCH);
+    let mut envelopes_by_batch = Vec::with_capacity(batch_size);
     let mut id = 0u64;
     while id < records {
         envelopes_by_batch.clear();
-        for _ in 0..BATCH.min((records - id) as usize) {
+        for _ in 0..batch_size.min((records - id) as usize) {
             let author = &authors[(id % MEMBERS) as usize];
             envelopes_by_batch
                 .push(synth::sealed_listing(author, id, 1, now, &mut rng).into_bytes());
@@ -198,7 +243,7 @@ fn main() {
     }
     let verify_rate = records as f64 / verify_time.as_secs_f64();
     let ingest_rate = records as f64 / ingest_time.as_secs_f64();
-    println!("records: {records} listings + {MEMBERS} certificates, batches of {BATCH}");
+    println!("records: {records} listings + {MEMBERS} certificates, batches of {batch_size}");
     println!("raw verify_strict: {verify_rate:.0}/s; validate+apply+flush: {ingest_rate:.0}/s; ratio {:.3}", ingest_rate / verify_rate);
     let stats = store.stats().expect("stats");
     println!(
@@ -208,7 +253,7 @@ fn main() {
         stats.disk_bytes as f64 / raw_bytes as f64
     );
     println!(
-        "RSS after load: {} MiB (sled cache capacity 16 MiB)",
+        "RSS after load: {} MiB (sled cache capacity {cache_mb} MiB)",
         rss_kib() / 1024
     );
 
@@ -245,11 +290,11 @@ fn main() {
 
     // 20% churn: new versions of one listing in five.
     let t = Instant::now();
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::with_capacity(batch_size);
     for id in (0..records).step_by(5) {
         let author = &authors[(id % MEMBERS) as usize];
         batch.push(synth::sealed_listing(author, id, 2, now, &mut rng));
-        if batch.len() == BATCH {
+        if batch.len() == batch_size {
             store
                 .apply_batch(std::mem::take(&mut batch), now)
                 .expect("churn");
@@ -263,5 +308,18 @@ fn main() {
         stats.disk_bytes as f64 / raw_bytes as f64,
         t.elapsed()
     );
-    println!("RSS at the end: {} MiB", rss_kib() / 1024);
+    println!(
+        "RSS at the end: {} MiB (peak {} MiB), this process",
+        rss_kib() / 1024,
+        status_kib("VmHWM:") / 1024
+    );
+    let path = store.path().to_owned();
+    drop(store);
+    let status = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .arg("--footprint")
+        .arg(&path)
+        .arg(cache_mb.to_string())
+        .status()
+        .expect("footprint child");
+    assert!(status.success());
 }

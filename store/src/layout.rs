@@ -16,7 +16,12 @@ use crate::sync::SyncKey;
 /// a refusal in `Store::open`) whenever a key or value format changes.
 ///
 /// 2: sync keys carry their class in their first two bits (the protocol's).
-pub const LAYOUT_VERSION: u32 = 2;
+/// 3: the word index skips stopwords and caps description words
+///    (`text::listing_words`); expired listings may be stored unindexed.
+pub const LAYOUT_VERSION: u32 = 3;
+/// The oldest layout whose records and sync entries this version reads as
+/// they are: opening it rebuilds the other derived entries with `reindex`.
+pub const FIRST_REINDEXABLE_LAYOUT: u32 = 2;
 /// The name of the sled tree holding everything (the default tree stays empty).
 pub const TREE: &str = "mutua";
 
@@ -85,8 +90,9 @@ pub mod meta {
     /// Stored records per kind (5 × u64 BE: certificate, revocation, offer,
     /// need, withdrawal).
     pub const COUNTS: &[u8] = b"mcounts";
-    /// The latest `now` a sweep ran with (u64 BE): listings that expired by
-    /// then may have no indexes.
+    /// Listings that expired by this time (u64 BE) may have no indexes: the
+    /// latest `now` a sweep ran with, or the expiry of an already expired
+    /// listing that `apply` stored without indexes, whichever is later.
     pub const SWEPT_UNTIL: &[u8] = b"mswept_until";
     /// Present while a reindex runs.
     pub const REINDEXING: &[u8] = b"mreindexing";
@@ -455,6 +461,11 @@ pub fn posting_suffix(key: &[u8]) -> Option<([u8; 8], u64)> {
 
 pub fn u64_value(bytes: &[u8]) -> Option<u64> {
     bytes.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// A u64 metadata value; absent or unreadable counts as 0.
+pub fn u64_value_or_zero(value: Option<sled::IVec>) -> u64 {
+    value.and_then(|v| u64_value(&v)).unwrap_or(0)
 }
 
 #[cfg(test)]

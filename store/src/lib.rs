@@ -8,10 +8,15 @@
 //!   `sled::Db::flush` returned: every record whose outcome is `New`,
 //!   `Replaced` or `Equivocation { stored: true }` is then on disk, with its
 //!   indexes. A batch is flushed once, after its last record.
-//! - Each record is written with one `sled::Tree::apply_batch` (record,
-//!   indexes, sync entry, fingerprint bucket and counters together), so after
-//!   a crash a record is either fully present or absent, never half-indexed.
-//!   Records of a batch that was not acknowledged may or may not survive.
+//! - A call's records are written with as few `sled::Tree::apply_batch`
+//!   calls as [`MAX_BATCH_WRITES`] allows; a record (with its indexes, sync
+//!   entry, and the fingerprint buckets and counters as they stand after it)
+//!   is never split between two, so after a crash a record is either fully
+//!   present or absent, never half-indexed. Records of a call that was not
+//!   acknowledged may or may not survive.
+//! - An expired record that is not yet forgettable (`now <
+//!   merge::forget_after`) is stored like any other, so that it keeps beating
+//!   older versions in the synced set, but an expired listing gets no indexes.
 //! - `sweep` and `reindex` flush before returning; their batches are
 //!   idempotent, so a crash in the middle is repaired by running them again
 //!   (an interrupted reindex is resumed by `open`).
@@ -27,20 +32,22 @@ pub mod geo;
 mod layout;
 mod maintenance;
 mod members;
+mod overlay;
 mod query;
 pub mod refdata;
 pub mod sync;
 pub mod synth;
 pub mod text;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use mutua_protocol::merge::forget_after;
 use mutua_protocol::{
     check_admission_right, check_membership, merge, open as open_record, rules, Certificate,
-    Membership, MembershipError, MergeOutcome, Payload, PublicKey, Rank, RecordHash, SignedRecord,
-    SlotKey, Timestamp,
+    Membership, MembershipError, MergeOutcome, Payload, PublicKey, Rank, RecordError, RecordHash,
+    SignedRecord, SlotKey, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
@@ -51,7 +58,14 @@ pub use sync::{Fingerprint, SyncKey, SyncRange};
 
 use layout::{key, meta, prefix, slot_bytes, StoredRecord, Summary, SyncValue};
 use members::{MemberSet, TreeView};
+use overlay::{Overlay, Reader};
 use sync::{item_hash, BUCKETS};
+
+/// The most keys one sled batch of `apply_batch` writes (a record's keys are
+/// never split). sled 0.34 copies a leaf for every key it inserts and frees
+/// the old copies only when the batch ends, so one batch per call of 500
+/// records peaked at ~800 MiB of RSS (BENCHMARKS.md); this bounds it.
+pub const MAX_BATCH_WRITES: usize = 4096;
 
 /// sled's page cache by default: small, because a town hall's node shares a
 /// modest machine. Raise it for faster queries on large replicas.
@@ -144,6 +158,37 @@ pub struct StoreStats {
     pub disk_bytes: u64,
 }
 
+/// The listing number and index entries of a stored offer or need, if it is
+/// indexed (not yet swept after expiry).
+fn indexed_entries(
+    reader: &dyn Reader,
+    slot: &[u8],
+    payload: &Payload,
+) -> Result<Option<(u64, layout::Entries)>, StoreError> {
+    let (Some(side), Some(listing)) = (layout::side_byte(payload), payload.listing()) else {
+        return Ok(None);
+    };
+    let summary_key = key(prefix::SUMMARY, &[slot]);
+    let Some(v) = reader.get(&summary_key)? else {
+        return Ok(None);
+    };
+    let summary = Summary::decode(&v)
+        .ok_or_else(|| StoreError::corrupt(&summary_key, "unreadable listing summary"))?;
+    Ok(Some((
+        summary.number,
+        layout::listing_entries(slot, side, listing, summary.number),
+    )))
+}
+
+/// One `apply_batch` call in progress: its writes, and the counters and
+/// fingerprint buckets they change, installed once the batch is applied.
+struct PendingBatch<'a> {
+    overlay: Overlay<'a>,
+    state: WriterState,
+    buckets: HashMap<usize, Fingerprint>,
+    membership_changed: bool,
+}
+
 /// The writer's counters, persisted in every write batch.
 #[derive(Clone, Debug, Default)]
 struct WriterState {
@@ -195,9 +240,12 @@ impl Store {
             path: path.clone(),
             source,
         };
+        // LowSpace: sled cleans its log segments more eagerly, which measured
+        // smaller on disk and in a fresh process's RSS (BENCHMARKS.md).
         let db = sled::Config::new()
             .path(&config.path)
             .cache_capacity(config.cache_capacity_bytes)
+            .mode(sled::Mode::LowSpace)
             .open()
             .map_err(sled_err)?;
         let fresh = !db
@@ -228,14 +276,23 @@ impl Store {
                         supported,
                     });
                 }
-                if found < supported {
-                    // No older layout has been released (1 was pre-release):
-                    // nothing to migrate.
+                if found < layout::FIRST_REINDEXABLE_LAYOUT {
+                    // 1 was pre-release: nothing to migrate.
                     return Err(OpenError::LayoutTooOld {
                         path,
                         found,
                         supported,
                     });
+                }
+                if found < supported {
+                    // Only derived entries changed since: the reindex below
+                    // rebuilds them from the records (resumed if interrupted).
+                    tracing::warn!(found, supported, "migrating the store's indexes");
+                    let mut batch = sled::Batch::default();
+                    batch.insert(meta::LAYOUT, &supported.to_be_bytes());
+                    batch.insert(meta::REINDEXING, &[1]);
+                    tree.apply_batch(batch).map_err(sled_err)?;
+                    db.flush().map_err(sled_err)?;
                 }
             }
         }
@@ -310,22 +367,36 @@ impl Store {
         Ok(out.pop().expect("one outcome per record"))
     }
 
-    /// Applies records in order (a later record sees the earlier ones), each
-    /// atomically, then flushes once. On `Err`, a prefix of the batch may be
-    /// stored and is not guaranteed durable.
+    /// Applies records in order (a later record sees the earlier ones: a
+    /// certificate admits the authors of the records after it, two versions
+    /// of one slot merge), each atomically, then flushes once. Records are
+    /// written in sled batches of up to [`MAX_BATCH_WRITES`] keys, never
+    /// splitting a record. On `Err`, a prefix of the call may be stored and
+    /// is not guaranteed durable.
     pub fn apply_batch(
         &self,
         records: Vec<SignedRecord>,
         now: Timestamp,
     ) -> Result<Vec<Applied>, StoreError> {
         let mut outcomes = Vec::with_capacity(records.len());
+        let mut wrote = false;
         {
             let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+            let mut pending = PendingBatch {
+                overlay: Overlay::new(&self.inner.tree),
+                state: writer.clone(),
+                buckets: HashMap::new(),
+                membership_changed: false,
+            };
             for record in &records {
-                outcomes.push(self.apply_one(&mut writer, record, now)?);
+                outcomes.push(self.apply_one(&mut pending, record, now)?);
+                if pending.overlay.len() >= MAX_BATCH_WRITES {
+                    wrote |= self.commit(&mut writer, &mut pending)?;
+                }
             }
+            wrote |= self.commit(&mut writer, &mut pending)?;
         }
-        if outcomes.iter().any(|a| a.outcome.is_stored()) {
+        if wrote {
             // Outside the writer lock: concurrent callers' flushes overlap
             // (group commit), and each covers every write made before it.
             self.inner.db.flush()?;
@@ -333,9 +404,46 @@ impl Store {
         Ok(outcomes)
     }
 
-    fn apply_one(
+    /// Writes the pending records with the counters and fingerprint buckets
+    /// they changed as one sled batch, then installs the in-memory state.
+    /// Returns whether there was anything to write.
+    fn commit(
         &self,
         writer: &mut WriterState,
+        pending: &mut PendingBatch<'_>,
+    ) -> Result<bool, StoreError> {
+        if pending.overlay.is_empty() {
+            return Ok(false);
+        }
+        for (b, f) in &pending.buckets {
+            pending.overlay.insert(
+                key(prefix::BUCKET, &[&(*b as u16).to_be_bytes()]),
+                &f.encode()[..],
+            );
+        }
+        pending
+            .overlay
+            .insert(meta::COUNTS, encode_counts(&pending.state.counts));
+        pending
+            .overlay
+            .insert(meta::NEXT_NUMBER, &pending.state.next_number.to_be_bytes());
+        self.inner.tree.apply_batch(pending.overlay.take_batch())?;
+        *writer = pending.state.clone();
+        let mut installed = self.inner.buckets.write().expect("bucket lock");
+        pending.buckets.drain().for_each(|(b, f)| installed[b] = f);
+        if std::mem::take(&mut pending.membership_changed) {
+            self.inner
+                .members
+                .write()
+                .expect("member lock")
+                .invalidate();
+        }
+        Ok(true)
+    }
+
+    fn apply_one(
+        &self,
+        pending: &mut PendingBatch<'_>,
         record: &SignedRecord,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
@@ -345,13 +453,17 @@ impl Store {
             hash: *record.hash(),
             slot,
         };
-        if let Err(e) = rules::check_time(record.payload(), now) {
-            return Ok(applied(ApplyOutcome::Rejected(e.into())));
-        }
-        let tree = &self.inner.tree;
+        // An expired record stays in the synced set until its forget time
+        // (it still beats older versions, so nothing older resurrects): it is
+        // stored, never served, and swept then.
+        let expired = match rules::check_time(record.payload(), now) {
+            Ok(()) => false,
+            Err(RecordError::Expired { .. }) if now < forget_after(record) => true,
+            Err(e) => return Ok(applied(ApplyOutcome::Rejected(e.into()))),
+        };
         let slot_key = slot_bytes(&slot);
         let record_key = key(prefix::RECORD, &[&slot_key]);
-        let current = match tree.get(&record_key)? {
+        let current = match pending.overlay.get(&record_key)? {
             Some(v) => Some(StoredRecord::decode(&record_key, &v)?),
             None => None,
         };
@@ -371,7 +483,7 @@ impl Store {
             } => return Ok(applied(ApplyOutcome::Equivocation { stored: false })),
             _ => {}
         }
-        let view = TreeView::new(tree);
+        let view = TreeView::new(&pending.overlay);
         let membership = match record.payload() {
             Payload::Certificate(c) => {
                 check_admission_right(&view, &self.inner.anchors, &c.issuer, now)
@@ -382,97 +494,78 @@ impl Store {
             return Ok(applied(ApplyOutcome::Rejected(e.into())));
         }
 
-        let mut next = writer.clone();
-        let mut batch = sled::Batch::default();
         let sync_key = SyncKey::of_slot_bytes(&slot_key);
-        let mut bucket = self.inner.buckets.read().expect("bucket lock")[sync_key.bucket()];
+        let bucket_index = sync_key.bucket();
+        let mut bucket = match pending.buckets.get(&bucket_index) {
+            Some(b) => *b,
+            None => self.inner.buckets.read().expect("bucket lock")[bucket_index],
+        };
         let mut number = None;
         if let Some(old) = &current {
             let sync_entry_key = key(prefix::SYNC, &[&sync_key.0]);
-            let old_sync = match tree.get(&sync_entry_key)? {
+            let old_sync = match pending.overlay.get(&sync_entry_key)? {
                 Some(v) => SyncValue::decode(&sync_entry_key, &v)?,
                 None => return Err(StoreError::corrupt(&sync_entry_key, "missing sync entry")),
             };
             for (k, _) in
                 layout::record_entries(&slot_key, &old.payload, &old.hash, old_sync.forget_after)
             {
-                batch.remove(k);
+                pending.overlay.remove(k);
             }
             bucket.remove_item(&item_hash(&sync_key, &old.hash));
-            next.counts[layout::kind_index(&old.payload)] -= 1;
-            if let Some((n, entries)) = self.indexed_entries(&slot_key, &old.payload)? {
+            pending.state.counts[layout::kind_index(&old.payload)] -= 1;
+            if let Some((n, entries)) = indexed_entries(&pending.overlay, &slot_key, &old.payload)?
+            {
                 number = Some(n);
-                entries.into_iter().for_each(|(k, _)| batch.remove(k));
+                entries
+                    .into_iter()
+                    .for_each(|(k, _)| pending.overlay.remove(k));
             }
         }
         let hash = record.hash();
         for (k, v) in
             layout::record_entries(&slot_key, record.payload(), hash, forget_after(record))
         {
-            batch.insert(k, v);
+            pending.overlay.insert(k, v);
         }
-        batch.insert(record_key, record.bytes());
+        pending.overlay.insert(record_key, record.bytes());
         bucket.add_item(&item_hash(&sync_key, hash));
-        next.counts[layout::kind_index(record.payload())] += 1;
-        if let (Some(side), Some(listing)) = (
+        pending.buckets.insert(bucket_index, bucket);
+        pending.state.counts[layout::kind_index(record.payload())] += 1;
+        match (
             layout::side_byte(record.payload()),
             record.payload().listing(),
         ) {
-            let n = number.unwrap_or_else(|| {
-                next.next_number += 1;
-                next.next_number
-            });
-            for (k, v) in layout::listing_entries(&slot_key, side, listing, n) {
-                batch.insert(k, v);
+            // Not indexed: it would never be served. Moving the sweep mark
+            // tells `check` and `reindex` that it needs no indexes.
+            (Some(_), Some(listing)) if expired => {
+                let swept = layout::u64_value_or_zero(pending.overlay.get(meta::SWEPT_UNTIL)?);
+                if listing.expires_at > swept {
+                    pending
+                        .overlay
+                        .insert(meta::SWEPT_UNTIL, &listing.expires_at.to_be_bytes());
+                }
             }
+            (Some(side), Some(listing)) => {
+                let n = number.unwrap_or_else(|| {
+                    pending.state.next_number += 1;
+                    pending.state.next_number
+                });
+                for (k, v) in layout::listing_entries(&slot_key, side, listing, n) {
+                    pending.overlay.insert(k, v);
+                }
+            }
+            _ => {}
         }
-        batch.insert(
-            key(prefix::BUCKET, &[&(sync_key.bucket() as u16).to_be_bytes()]),
-            &bucket.encode()[..],
-        );
-        batch.insert(meta::COUNTS, encode_counts(&next.counts));
-        batch.insert(meta::NEXT_NUMBER, &next.next_number.to_be_bytes());
-        tree.apply_batch(batch)?;
-
-        *writer = next;
-        self.inner.buckets.write().expect("bucket lock")[sync_key.bucket()] = bucket;
-        if matches!(
+        pending.membership_changed |= matches!(
             record.payload(),
             Payload::Certificate(_) | Payload::Revocation(_)
-        ) {
-            self.inner
-                .members
-                .write()
-                .expect("member lock")
-                .invalidate();
-        }
+        );
         Ok(applied(match (outcome, current) {
             (MergeOutcome::Equivocation { .. }, _) => ApplyOutcome::Equivocation { stored: true },
             (_, None) => ApplyOutcome::New,
             (_, Some(_)) => ApplyOutcome::Replaced,
         }))
-    }
-
-    /// The listing number and index entries of a stored offer or need, if it
-    /// is indexed (not yet swept after expiry).
-    fn indexed_entries(
-        &self,
-        slot: &[u8],
-        payload: &Payload,
-    ) -> Result<Option<(u64, layout::Entries)>, StoreError> {
-        let (Some(side), Some(listing)) = (layout::side_byte(payload), payload.listing()) else {
-            return Ok(None);
-        };
-        let summary_key = key(prefix::SUMMARY, &[slot]);
-        let Some(v) = self.inner.tree.get(&summary_key)? else {
-            return Ok(None);
-        };
-        let summary = Summary::decode(&v)
-            .ok_or_else(|| StoreError::corrupt(&summary_key, "unreadable listing summary"))?;
-        Ok(Some((
-            summary.number,
-            layout::listing_entries(slot, side, listing, summary.number),
-        )))
     }
 
     fn read_record(&self, slot_key: &[u8]) -> Result<Option<SignedRecord>, StoreError> {

@@ -477,7 +477,11 @@ impl Store {
     ) -> Result<Option<(u64, layout::Entries)>, StoreError> {
         let record_key = key(prefix::RECORD, &[slot]);
         match self.inner.tree.get(&record_key)? {
-            Some(v) => self.indexed_entries(slot, &StoredRecord::decode(&record_key, &v)?.payload),
+            Some(v) => crate::indexed_entries(
+                &self.inner.tree,
+                slot,
+                &StoredRecord::decode(&record_key, &v)?.payload,
+            ),
             None => Ok(None),
         }
     }

@@ -16,16 +16,18 @@ use mutua_protocol::{Certificate, Payload, PublicKey, RecordHash, Revocation, Ti
 
 use crate::error::StoreError;
 use crate::layout::{key, prefix, slot_bytes, StoredRecord};
+use crate::overlay::Reader;
 
-/// A [`MembershipView`] over the tree. The trait cannot fail, so the first
-/// storage error is kept and reported by [`TreeView::finish`].
+/// A [`MembershipView`] over the tree, or over the tree and the pending
+/// writes of a batch. The trait cannot fail, so the first storage error is
+/// kept and reported by [`TreeView::finish`].
 pub struct TreeView<'a> {
-    tree: &'a sled::Tree,
+    tree: &'a dyn Reader,
     error: RefCell<Option<StoreError>>,
 }
 
 impl<'a> TreeView<'a> {
-    pub fn new(tree: &'a sled::Tree) -> Self {
+    pub fn new(tree: &'a dyn Reader) -> Self {
         TreeView {
             tree,
             error: RefCell::new(None),
@@ -58,11 +60,11 @@ impl<'a> TreeView<'a> {
 
     /// The hashes that follow `prefix` in the keys of a lookup range.
     fn hashes_under(&self, lookup: &[u8]) -> Vec<RecordHash> {
-        self.tree
-            .scan_prefix(lookup)
-            .keys()
+        let keys = self
+            .keep(self.tree.keys_with_prefix(lookup).map_err(StoreError::from))
+            .unwrap_or_default();
+        keys.iter()
             .filter_map(|k| {
-                let k = self.keep(k.map_err(StoreError::from))?;
                 let tail: [u8; 32] = k.get(lookup.len()..)?.try_into().ok()?;
                 Some(mutua_protocol::FixedBytes(tail))
             })

@@ -354,11 +354,14 @@ impl Store {
             terms.push((prefix::TAG, folded));
         }
         if let Some(t) = &q.text {
-            let words = text::words(t);
+            let words = text::query_words(t);
             if words.is_empty() {
                 return Err(invalid(
                     "text",
-                    format!("has no word of at least {} letters", text::MIN_WORD_CHARS),
+                    format!(
+                        "has no word of at least {} letters that is not a stopword (de, la, the…)",
+                        text::MIN_WORD_CHARS
+                    ),
                 ));
             }
             terms.extend(words.into_iter().map(|w| (prefix::WORD, w)));

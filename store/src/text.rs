@@ -7,9 +7,25 @@ use unicode_normalization::UnicodeNormalization;
 /// Words shorter than this are not indexed (articles, "à", "l'"): they would
 /// make huge index ranges that select nothing.
 pub const MIN_WORD_CHARS: usize = 2;
-/// The most distinct words indexed per listing (title and tags first, then the
-/// description in order), which bounds the index entries one record can cost.
-pub const MAX_INDEXED_WORDS: usize = 160;
+/// The most distinct description words indexed per listing (the first ones,
+/// after those of the title and tags): each indexed word is one index entry,
+/// the bulk of what a listing costs on disk and at ingest.
+pub const MAX_DESCRIPTION_WORDS: usize = 48;
+
+/// Folded French and English words too common to select anything; never
+/// indexed, and dropped from queries.
+pub const STOPWORDS: [&str; 62] = [
+    "au", "aux", "avec", "ce", "ces", "cet", "cette", "dans", "de", "des", "du", "elle", "en",
+    "est", "et", "il", "ils", "la", "le", "les", "leur", "leurs", "mais", "ne", "nos", "notre",
+    "nous", "on", "ou", "par", "pas", "pour", "qui", "que", "sa", "se", "ses", "son", "sont",
+    "sur", "un", "une", "vos", "votre", "vous", "an", "and", "are", "as", "at", "be", "by", "for",
+    "in", "is", "it", "of", "or", "the", "to", "with", "our",
+];
+
+/// Whether a folded word is a stopword.
+pub fn is_stopword(word: &str) -> bool {
+    STOPWORDS.contains(&word)
+}
 
 /// Canonical decomposition, combining marks dropped, lowercase.
 pub fn fold(text: &str) -> String {
@@ -34,22 +50,37 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The distinct words a listing is found by, capped at [`MAX_INDEXED_WORDS`].
+/// The words of a query that the index can match: stopwords dropped.
+pub fn query_words(text: &str) -> Vec<String> {
+    words(text)
+        .into_iter()
+        .filter(|w| !is_stopword(w))
+        .collect()
+}
+
+/// The distinct words a listing is found by: every word of its title and
+/// tags, then the first [`MAX_DESCRIPTION_WORDS`] other words of its
+/// description; stopwords never.
 pub fn listing_words(title: &str, tags: &[String], description: &str) -> Vec<String> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
-    let sources = std::iter::once(title)
-        .chain(tags.iter().map(String::as_str))
-        .chain(std::iter::once(description));
-    for source in sources {
-        for word in words(source) {
-            if out.len() >= MAX_INDEXED_WORDS {
-                return out;
-            }
-            if seen.insert(word.clone()) {
-                out.push(word);
-            }
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |word: String| {
+        let new = !is_stopword(&word) && !out.contains(&word);
+        if new {
+            out.push(word);
         }
+        new
+    };
+    for source in std::iter::once(title).chain(tags.iter().map(String::as_str)) {
+        words(source).into_iter().for_each(|w| {
+            add(w);
+        });
+    }
+    let mut description_words = 0;
+    for word in words(description) {
+        if description_words == MAX_DESCRIPTION_WORDS {
+            break;
+        }
+        description_words += usize::from(add(word));
     }
     out
 }
@@ -68,9 +99,20 @@ mod tests {
 
     #[test]
     fn listing_words_are_distinct_and_capped() {
-        let words = listing_words("Nacelle nacelle", &["Nacelle".into()], "élévatrice");
-        assert_eq!(words, ["nacelle", "elevatrice"]);
+        let words = listing_words(
+            "Nacelle de la commune",
+            &["Nacelle".into()],
+            "Une élévatrice",
+        );
+        assert_eq!(words, ["nacelle", "commune", "elevatrice"]);
+        // Title and tags count in full; the description's first words only.
         let long: String = (0..500).map(|i| format!("mot{i} ")).collect();
-        assert_eq!(listing_words("titre", &[], &long).len(), MAX_INDEXED_WORDS);
+        let title: String = (0..60).map(|i| format!("titre{i} ")).collect();
+        let words = listing_words(&title, &["tag".into()], &long);
+        assert_eq!(words.len(), 60 + 1 + MAX_DESCRIPTION_WORDS);
+        assert!(words.contains(&"titre59".to_string()));
+        assert!(words.contains(&format!("mot{}", MAX_DESCRIPTION_WORDS - 1)));
+        assert!(!words.contains(&format!("mot{MAX_DESCRIPTION_WORDS}")));
+        assert_eq!(query_words("Broyeur DE végétaux"), ["broyeur", "vegetaux"]);
     }
 }

@@ -4,6 +4,7 @@ mod common;
 
 use common::{federation, offer, sealed, NOW};
 use mutua_protocol::fixtures;
+use mutua_protocol::merge::forget_after;
 use mutua_protocol::{Payload, Revocation, RevocationReason, SlotKey, Verdict};
 use mutua_store::{ApplyOutcome, Query, Store, StoreConfig};
 
@@ -120,12 +121,22 @@ fn rejections_name_the_rule_and_verdict() {
     };
     assert_eq!((r.code(), r.verdict()), ("not_a_member", Verdict::Ignore));
 
+    // Expired and past its forget time: nothing it could still protect.
     let expired = offer(&fed.commune, 1, 1, |_| {});
-    let later = fixtures::listing(&fed.commune, 1, 1).expires_at + 1;
-    let ApplyOutcome::Rejected(r) = s.apply(expired, later).unwrap().outcome else {
+    let ApplyOutcome::Rejected(r) = s
+        .apply(expired.clone(), forget_after(&expired))
+        .unwrap()
+        .outcome
+    else {
         panic!()
     };
     assert_eq!((r.code(), r.verdict()), ("expired", Verdict::Ignore));
+    // From the future: refused whatever the merge would say.
+    let future = offer(&fed.commune, 2, 1, |l| l.published_at = NOW + 3600);
+    let ApplyOutcome::Rejected(r) = s.apply(future, NOW).unwrap().outcome else {
+        panic!()
+    };
+    assert_eq!(r.code(), "from_the_future");
 
     // A commune may not admit: its certificate for another key is refused.
     let cert = sealed(
@@ -203,4 +214,135 @@ fn reopen_keeps_records_and_sync_state() {
     assert_eq!(fingerprint.count, 3);
     assert_eq!(store.export().count(), 3);
     assert_eq!(hits(&store, &Query::default()), 1);
+}
+
+/// An expired listing that is not yet forgettable: stored so that it still
+/// beats older versions, never served.
+#[test]
+fn expired_but_not_forgettable_replaces_and_hides() {
+    let fed = federation();
+    let s = &fed.store;
+    let live = offer(&fed.commune, 7, 1, |l| l.expires_at = NOW + 86_400);
+    let expired = offer(&fed.commune, 7, 2, |l| l.expires_at = NOW - 10);
+    assert!(NOW < forget_after(&expired));
+    assert_eq!(
+        s.apply(live.clone(), NOW).unwrap().outcome,
+        ApplyOutcome::New
+    );
+    assert_eq!(hits(s, &text_query("protection")), 1);
+    assert_eq!(
+        s.apply(expired.clone(), NOW).unwrap().outcome,
+        ApplyOutcome::Replaced
+    );
+    assert_eq!(s.get(&SlotKey::of(&live)).unwrap(), Some(expired.clone()));
+    assert_eq!(hits(s, &text_query("protection")), 0);
+    assert_eq!(hits(s, &Query::default()), 0);
+    // The older live version cannot come back.
+    assert_eq!(
+        s.apply(live, NOW).unwrap().outcome,
+        ApplyOutcome::IgnoredOld
+    );
+    assert!(s.check().unwrap().is_ok(), "{:?}", s.check().unwrap());
+    let reindexed = s.reindex().unwrap();
+    assert_eq!(reindexed.indexed_listings, 0);
+    assert_eq!(hits(s, &Query::default()), 0);
+    // The sweep forgets it at its forget time, not before.
+    let slot = SlotKey::of(&expired);
+    s.sweep(forget_after(&expired) - 1).unwrap();
+    assert_eq!(s.get(&slot).unwrap(), Some(expired.clone()));
+    s.sweep(forget_after(&expired)).unwrap();
+    assert_eq!(s.get(&slot).unwrap(), None);
+    assert!(s.check().unwrap().is_ok());
+}
+
+#[test]
+fn forgettable_expired_record_is_ignored() {
+    let fed = federation();
+    let expired = offer(&fed.commune, 7, 2, |l| l.expires_at = NOW - 10);
+    let at = forget_after(&expired);
+    let outcome = fed.store.apply(expired.clone(), at).unwrap().outcome;
+    let ApplyOutcome::Rejected(r) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!((r.code(), r.verdict()), ("expired", Verdict::Ignore));
+    assert_eq!(fed.store.get(&SlotKey::of(&expired)).unwrap(), None);
+}
+
+/// Two replicas given the same records in opposite orders, one at a time or
+/// in one batch, store the same set: expired versions included.
+#[test]
+fn digest_is_independent_of_order_with_expired_records() {
+    let c = fixtures::key(3);
+    let records = vec![
+        offer(&c, 1, 1, |_| {}),
+        offer(&c, 1, 2, |l| l.expires_at = NOW - 10),
+        offer(&c, 2, 1, |l| l.expires_at = NOW - 10),
+        offer(&c, 2, 3, |l| l.title = "Broyeur de végétaux".into()),
+        offer(&c, 3, 5, |l| l.expires_at = NOW - 10),
+        // Forgettable: ignored by both.
+        offer(&c, 4, 1, |l| {
+            l.published_at = NOW - 500 * 86_400;
+            l.expires_at = NOW - 200 * 86_400;
+        }),
+        sealed(&c, Payload::Withdrawal(fixtures::withdrawal(&c, 3, 4))),
+    ];
+    let mut reversed = records.clone();
+    reversed.reverse();
+    let one_by_one = federation();
+    for r in &records {
+        one_by_one.store.apply(r.clone(), NOW).unwrap();
+    }
+    let batched = federation();
+    batched.store.apply_batch(reversed, NOW).unwrap();
+    assert_eq!(
+        one_by_one.store.digest().unwrap(),
+        batched.store.digest().unwrap()
+    );
+    // Slots 1, 2 and 3 (the withdrawal loses to the expired version 5).
+    assert_eq!(batched.store.stats().unwrap().total, 2 + 3);
+    assert_eq!(hits(&batched.store, &Query::default()), 1);
+    assert!(batched.store.check().unwrap().is_ok());
+}
+
+/// Within one batch a certificate admits the authors of later records, and
+/// two versions of one slot merge as if applied one by one, also across the
+/// sled batches a long call is split into.
+#[test]
+fn a_batch_sees_its_own_earlier_records() {
+    let fed = federation();
+    let newcomer = fixtures::key(5);
+    let cert = sealed(
+        &fed.syndicate,
+        Payload::Certificate(fixtures::certificate(&fed.syndicate, &newcomer, false)),
+    );
+    let v1 = offer(&newcomer, 1, 1, |_| {});
+    let v2 = offer(&newcomer, 1, 2, |l| l.title = "Nacelle élévatrice".into());
+    // Enough listings in between to exceed one sled batch.
+    let fillers: Vec<_> = (2..=250)
+        .map(|id| offer(&newcomer, id, 1, |l| l.title = "Podium démontable".into()))
+        .collect();
+    let mut records = vec![cert, v1.clone()];
+    records.extend(fillers);
+    records.extend([v2.clone(), v1]);
+    let applied = fed.store.apply_batch(records, NOW).unwrap();
+    let outcomes: Vec<_> = applied.into_iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes[..2], [ApplyOutcome::New, ApplyOutcome::New]);
+    assert!(outcomes[2..251].iter().all(|o| *o == ApplyOutcome::New));
+    assert_eq!(
+        outcomes[251..],
+        [ApplyOutcome::Replaced, ApplyOutcome::IgnoredOld]
+    );
+    assert_eq!(hits(&fed.store, &text_query("elevatrice")), 1);
+    assert_eq!(hits(&fed.store, &text_query("protection")), 0);
+    assert_eq!(
+        fed.store
+            .query(&text_query("podium"), NOW)
+            .unwrap()
+            .hits
+            .len(),
+        20
+    );
+    let stats = fed.store.stats().unwrap();
+    assert_eq!((stats.certificates, stats.offers), (3, 250));
+    assert!(fed.store.check().unwrap().is_ok());
 }

@@ -164,13 +164,13 @@ fn other_layout_versions_are_refused_by_name() {
             err,
             OpenError::LayoutTooNew {
                 found: 7,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 2"));
+    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 3"));
 
     let foreign = tempfile::tempdir().unwrap();
     {
@@ -182,4 +182,56 @@ fn other_layout_versions_are_refused_by_name() {
         .err()
         .expect("refused");
     assert!(matches!(err, OpenError::UnknownLayout { .. }), "{err}");
+}
+
+/// A layout-2 store (same records and sync entries, other word indexes) is
+/// migrated at open by rebuilding its derived entries; layout 1 is refused.
+#[test]
+fn layout_2_is_reindexed_at_open_and_layout_1_refused() {
+    let fed = federation();
+    fed.store
+        .apply(offer(&fed.commune, 1, 1, |_| {}), NOW)
+        .unwrap();
+    let digest = fed.store.digest().unwrap();
+    let path = fed.store.path().to_owned();
+    drop(fed.store);
+    let set_layout = |version: u32| {
+        let db = sled::open(&path).unwrap();
+        let tree = db.open_tree("mutua").unwrap();
+        tree.insert(b"mlayout", &version.to_be_bytes()).unwrap();
+        // What layout 2 indexed and 3 does not: a stopword.
+        tree.insert(
+            [&b"wde\x00"[..], &[0; 8], &1u64.to_be_bytes()].concat(),
+            &b""[..],
+        )
+        .unwrap();
+        db.flush().unwrap();
+    };
+    set_layout(2);
+    let anchors = vec![fed.anchor.public()];
+    let store = Store::open(StoreConfig::new(&path, anchors.clone())).unwrap();
+    assert!(
+        store.check().unwrap().is_ok(),
+        "{:?}",
+        store.check().unwrap()
+    );
+    assert_eq!(store.digest().unwrap(), digest);
+    let page = store.query(&Query::default(), NOW).unwrap();
+    assert_eq!(page.hits.len(), 1);
+    drop(store);
+    set_layout(1);
+    let err = Store::open(StoreConfig::new(&path, anchors))
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(
+            err,
+            OpenError::LayoutTooOld {
+                found: 1,
+                supported: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
