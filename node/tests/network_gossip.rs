@@ -27,7 +27,9 @@ async fn published_record_reaches_every_node() {
     assert_eq!(report.message_id, mutua_protocol::hex(&offer.hash().0));
     for node in [&b, &c] {
         wait_for("the offer to be stored", || async { node.has(&offer) }).await;
-        assert_eq!(node.metrics.ingest.count("gossip", "accepted", "new"), 1);
+        // Stored once; a node that dials a new peer (discovery) syncs with
+        // it, so sync may win the race against gossip.
+        assert_eq!(accepted(node, "new"), 1);
     }
 
     // A newer version replaces the old one everywhere; publishing it again
@@ -36,10 +38,7 @@ async fn published_record_reaches_every_node() {
     c.publish(&update).await;
     for node in [&a, &b] {
         wait_for("the update to be stored", || async { node.has(&update) }).await;
-        assert_eq!(
-            node.metrics.ingest.count("gossip", "accepted", "replaced"),
-            1
-        );
+        assert_eq!(accepted(node, "replaced"), 1);
     }
     assert_eq!(
         c.handle
@@ -128,4 +127,10 @@ async fn publishing_without_peers_is_reported_and_dial_connects_later() {
     })
     .await;
     other.stop().await;
+}
+
+/// Records accepted with `reason`, by gossip or by sync.
+fn accepted(node: &TestNode, reason: &'static str) -> u64 {
+    let count = |source| node.metrics.ingest.count(source, "accepted", reason);
+    count("gossip") + count("sync")
 }
