@@ -38,12 +38,14 @@ fn footprint_child(path: &str, cache_mb: u64) {
     let mut config = StoreConfig::new(path, vec![synth::anchor().public()]);
     config.cache_capacity_bytes = cache_mb * 1024 * 1024;
     let store = Store::open(config).expect("open");
+    let opened = rss_kib();
     let mut rng = Rng::new(7);
     for i in 0..1000 {
         store
             .query(&typical_query(i, &mut rng), FIXTURE_NOW)
             .expect("query");
     }
+    let queried = rss_kib();
     let batch = (0..500)
         .map(|i| {
             let author = synth::key("member", i % MEMBERS);
@@ -52,10 +54,12 @@ fn footprint_child(path: &str, cache_mb: u64) {
         .collect();
     store.apply_batch(batch, FIXTURE_NOW).expect("apply");
     println!(
-        "store footprint (fresh process: open, 1000 queries, 500 applies): RSS {} MiB, peak {} MiB; the process before opening: {} MiB",
+        "store footprint (fresh process): RSS {} MiB before opening, {} MiB opened, {} MiB after 1000 queries, {} MiB after 500 applies (peak {} MiB)",
+        before / 1024,
+        opened / 1024,
+        queried / 1024,
         rss_kib() / 1024,
         status_kib("VmHWM:") / 1024,
-        before / 1024
     );
 }
 

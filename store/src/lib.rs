@@ -158,6 +158,21 @@ pub struct StoreStats {
     pub disk_bytes: u64,
 }
 
+/// sled 0.34 copies a leaf for every key it writes and defers freeing the old
+/// copy to its epoch collector, which frees only a few hundred per 128 pins:
+/// after a batch of thousands of keys the garbage outgrew it and RSS rose
+/// past 1 GiB at 100k listings (BENCHMARKS.md). Each flush of a fresh guard
+/// hands the thread's garbage over and frees what the epoch allows.
+fn reclaim_sled_garbage() {
+    for _ in 0..GARBAGE_FLUSHES {
+        sled::crossbeam_pin().flush();
+    }
+}
+
+/// How many collection rounds `reclaim_sled_garbage` runs (each frees up to
+/// 8 × 64 deferred objects).
+const GARBAGE_FLUSHES: usize = 32;
+
 /// The listing number and index entries of a stored offer or need, if it is
 /// indexed (not yet swept after expiry).
 fn indexed_entries(
@@ -428,6 +443,7 @@ impl Store {
             .overlay
             .insert(meta::NEXT_NUMBER, &pending.state.next_number.to_be_bytes());
         self.inner.tree.apply_batch(pending.overlay.take_batch())?;
+        reclaim_sled_garbage();
         *writer = pending.state.clone();
         let mut installed = self.inner.buckets.write().expect("bucket lock");
         pending.buckets.drain().for_each(|(b, f)| installed[b] = f);

@@ -145,6 +145,7 @@ impl Pending {
             batch.insert(*k, v.clone());
         }
         tree.apply_batch(batch)?;
+        crate::reclaim_sled_garbage();
         self.size = 0;
         Ok(())
     }
