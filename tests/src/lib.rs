@@ -1,1 +1,46 @@
-//! End-to-end tests live in tests/tests/.
+//! Support shared by the end-to-end tests of every crate (they run real
+//! processes, so they wait for conditions with deadlines, never fixed sleeps),
+//! and the home of workspace-wide checks in `tests/tests/`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a condition may take before a test fails: generous, because CI
+/// machines are shared and two cores run many node processes at once.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+/// How often a condition is polled.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `check` until it returns `Some`, failing the test after [`DEADLINE`].
+#[track_caller]
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    wait_for_within(DEADLINE, what, check)
+}
+
+/// Polls `check` until it returns `Some`, failing the test after `deadline`.
+#[track_caller]
+pub fn wait_for_within<T>(
+    deadline: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lies inside the workspace")
+        .to_path_buf()
+}

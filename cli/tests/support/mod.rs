@@ -5,13 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The longest any awaited condition may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(100);
+pub use mutua_tests::wait_for;
 
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mutua"));
@@ -71,19 +68,6 @@ pub fn mutua(dir: &Path, args: &[&str]) -> Run {
         .output()
         .expect("run mutua");
     Run::of(output)
-}
-
-/// Polls `check` until it returns `Some`, or fails the test at the deadline.
-#[track_caller]
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(POLL);
-    }
 }
 
 /// A running `mutua node`, killed when dropped.
