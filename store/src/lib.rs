@@ -376,7 +376,9 @@ impl Store {
     /// Applies one record opened by `mutua_protocol::open`: time rules,
     /// membership (certificates: the issuer must be allowed to admit; other
     /// kinds: the signer must be a member), then the merge. Durable when it
-    /// returns `Ok`.
+    /// returns `Ok`. An expired record is still stored (unindexed, never
+    /// served) until `now` reaches its `merge::forget_after` time, so that it
+    /// keeps older versions out; after that it is `Rejected(expired)`.
     pub fn apply(&self, record: SignedRecord, now: Timestamp) -> Result<Applied, StoreError> {
         let mut out = self.apply_batch(vec![record], now)?;
         Ok(out.pop().expect("one outcome per record"))
