@@ -108,6 +108,8 @@ fn main() {
             let ms = timer.elapsed().as_secs_f64() * 1e3;
             assert_eq!(a.digest().unwrap(), b.digest().unwrap(), "converged");
             assert_eq!(report.received, d as u64);
+            // B's outdated versions of the clustered slots stay home.
+            assert_eq!(report.pushed, 0);
             let total = report.request_bytes + report.response_bytes;
             let (ratio, overhead) = if d == 0 {
                 ("–".to_owned(), "–".to_owned())

@@ -26,7 +26,7 @@ use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, Respons
 use libp2p::{PeerId, StreamProtocol};
 use mutua_protocol::sync::{
     decode_request, decode_response, encode_request, encode_response, respond, Fingerprint,
-    InitiatorSession, SessionLimits, Step, SyncError, SyncKey, SyncRange, SyncSource,
+    InitiatorSession, SessionLimits, SlotRank, Step, SyncError, SyncKey, SyncRange, SyncSource,
     MAX_MESSAGE_BYTES,
 };
 use mutua_protocol::RecordHash;
@@ -39,7 +39,7 @@ use crate::ingest::{Ingest, IngestOutcome, Source};
 use crate::metrics::SyncMetrics;
 
 /// The request-response protocol carrying sync messages.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mutua/sync/1.0.0");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mutua/sync/2.0.0");
 /// Outbound sessions at once (this node initiating).
 pub const MAX_OUTBOUND_SESSIONS: usize = 4;
 /// Inbound requests being answered at once; more are refused (the peer's
@@ -122,6 +122,16 @@ impl SyncSource for StoreSource<'_> {
 
     fn record(&self, key: &SyncKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.envelope_by_sync_key(&mutua_store::SyncKey(key.0))
+    }
+
+    /// Read from the stored envelope (the sync entry holds no version): only
+    /// the few items of a leaf list are ranked, and the store verified every
+    /// record it holds.
+    fn rank(&self, key: &SyncKey) -> Result<SlotRank, StoreError> {
+        Ok(self
+            .record(key)?
+            .and_then(|envelope| SlotRank::of_envelope(&envelope).ok())
+            .unwrap_or_default())
     }
 }
 

@@ -1,4 +1,4 @@
-//! A rogue sync client: a bare libp2p client that speaks `/mutua/sync/1`
+//! A rogue sync client: a bare libp2p client that speaks `/mutua/sync/2.0.0`
 //! with frames of its own making (garbage, an oversized length, a request
 //! over the protocol's limits) against a real node (TCP, sled). Each rogue
 //! is cut off and refused when it comes back; the node keeps working: an
@@ -14,7 +14,9 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, Swarm};
 use mutua_node::sync::PROTOCOL;
-use mutua_protocol::sync::{encode_request, Query, Request, SyncRange, MAX_IDS, MAX_MESSAGE_BYTES};
+use mutua_protocol::sync::{
+    encode_request, Entry, Query, Request, SlotRank, SyncRange, MAX_IDS, MAX_MESSAGE_BYTES,
+};
 use mutua_protocol::FixedBytes;
 use network_support::{client_swarm, metric_value, wait_for, Federation, TestNode, DEADLINE};
 
@@ -138,7 +140,13 @@ async fn rogue_sync_clients_are_cut_off_and_the_node_keeps_working() {
     let too_many_ids = encode_request(&Request {
         queries: vec![Query::Ids(
             SyncRange::ROOT,
-            (0..=MAX_IDS as u8).map(|i| FixedBytes([i; 16])).collect(),
+            (0..=MAX_IDS as u8)
+                .map(|i| Entry {
+                    id: FixedBytes([i; 16]),
+                    slot: FixedBytes([i; 8]),
+                    rank: SlotRank::default(),
+                })
+                .collect(),
         )],
         push: Vec::new(),
     });

@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mutua_node::sync::reconcile_local;
+use mutua_node::sync::{reconcile_local, LocalReport};
 use mutua_protocol::SignedRecord;
 use mutua_store::synth::{self, Rng};
 use mutua_store::{Store, StoreConfig};
@@ -45,8 +45,8 @@ fn withdrawal(member: u64, id: u64, version: u64) -> SignedRecord {
 
 /// Reconciles both ways' differences in one session and checks the result:
 /// equal digests, then a second session that is one round trip with nothing
-/// to move.
-fn reconcile_and_check(a: &Store, b: &Store) {
+/// to move. Returns what the first session did.
+fn reconcile_and_check(a: &Store, b: &Store) -> LocalReport {
     let first = reconcile_local(a, b, now()).unwrap();
     assert_eq!(a.digest().unwrap(), b.digest().unwrap(), "{first:?}");
     assert_eq!(a.stats().unwrap().total, b.stats().unwrap().total);
@@ -56,6 +56,7 @@ fn reconcile_and_check(a: &Store, b: &Store) {
         again.request_bytes + again.response_bytes < 1024,
         "{again:?}"
     );
+    first
 }
 
 #[test]
@@ -125,7 +126,12 @@ fn two_stores_with_known_differences_reconcile_to_identical_digests() {
     );
     assert_ne!(a.digest().unwrap(), b.digest().unwrap());
 
-    reconcile_and_check(&a, &b);
+    let report = reconcile_and_check(&a, &b);
+    // Only winners move, each once: 30 + 30 additions, 10 + 10 newer
+    // versions, 5 slots both updated (B's win), 5 + 5 withdrawals, and B's
+    // member with its certificate and 20 listings. The outdated versions
+    // stay where they are.
+    assert_eq!(report.received + report.pushed, 116, "{report:?}");
     let stats = a.stats().unwrap();
     assert_eq!(stats.certificates, MEMBERS);
     assert_eq!(stats.withdrawals, 10);

@@ -11,10 +11,13 @@
 //! odd ones only on the responder), so records move both ways. Keys are
 //! hashes, so a node that was offline misses records *scattered* over the
 //! key space; *clustered* (the differing records consecutive in key order) is
-//! the other extreme. Both sides run in this process; time is the sum of
-//! both sides' work, encoding and decoding included, applying excluded.
+//! the other extreme. *Versions*: both sides hold every slot, and d
+//! consecutive slots have a newer version on one side (even ones on the
+//! initiator, odd ones on the responder): only the newer versions need to
+//! move. Both sides run in this process; time is the sum of both sides'
+//! work, encoding and decoding included, applying excluded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,14 +29,17 @@ use sha2::{Digest, Sha256};
 
 const DIFFERENCES: [usize; 6] = [0, 1, 10, 100, 1_000, 10_000];
 
+#[derive(Clone)]
 struct Item {
     key: SyncKey,
     digest: RecordHash,
+    version: u64,
     record: Arc<[u8]>,
 }
 
-/// A listing-class item whose record is 1–4 KB, skewed towards 1 KB.
-fn item(index: u32, rng: &mut StdRng) -> Item {
+/// A listing-class item of the given version whose record is 1–4 KB,
+/// skewed towards 1 KB.
+fn item(index: u32, version: u64, rng: &mut StdRng) -> Item {
     let u: f64 = rng.gen();
     let size = 1024 + (3072.0 * u.powi(5)) as usize;
     let mut record = vec![0u8; size];
@@ -43,14 +49,24 @@ fn item(index: u32, rng: &mut StdRng) -> Item {
     Item {
         key: SyncKey::of_slot_bytes(&slot),
         digest: FixedBytes(Sha256::digest(&record).into()),
+        version,
         record: record.into(),
     }
+}
+
+fn put(side: &mut MemorySource, item: &Item) {
+    let rank = SlotRank {
+        version: item.version,
+        withdrawal: false,
+    };
+    side.insert(item.key, item.digest, rank, item.record.clone());
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Layout {
     Clustered,
     Scattered,
+    Versions,
 }
 
 struct Measure {
@@ -96,14 +112,16 @@ fn session(a: &MemorySource, b: &MemorySource) -> (Measure, Vec<Vec<u8>>, Vec<Ve
     (measure, fetched, pushed)
 }
 
-fn apply(
-    side: &mut MemorySource,
-    records: Vec<Vec<u8>>,
-    by_record: &std::collections::HashMap<RecordHash, SyncKey>,
-) {
+/// Applies received records as the merge would: the higher version wins.
+fn apply(side: &mut MemorySource, records: Vec<Vec<u8>>, by_record: &HashMap<RecordHash, Item>) {
     for record in records {
-        let digest = FixedBytes(Sha256::digest(&record).into());
-        side.insert(by_record[&digest], digest, record.into());
+        let item = &by_record[&FixedBytes(Sha256::digest(&record).into())];
+        let current = side
+            .get(&item.key)
+            .map(|(digest, _)| by_record[digest].version);
+        if current.is_none_or(|version| version < item.version) {
+            put(side, item);
+        }
     }
 }
 
@@ -114,21 +132,34 @@ fn main() {
         .unwrap_or(100_000);
     let max_d = *DIFFERENCES.iter().max().expect("non-empty");
     let mut rng = StdRng::seed_from_u64(5);
-    let universe: Vec<Item> = (0..(n + max_d) as u32).map(|i| item(i, &mut rng)).collect();
-    let by_record = universe.iter().map(|i| (i.digest, i.key)).collect();
+    let universe: Vec<Item> = (0..(n + max_d) as u32)
+        .map(|i| item(i, 1, &mut rng))
+        .collect();
+    // The newer version of each slot, for the versions layout (from a
+    // generator of its own, so the other layouts draw what they always did).
+    let mut newer_rng = StdRng::seed_from_u64(6);
+    let newer: Vec<Item> = (0..(n + max_d) as u32)
+        .map(|i| item(i, 2, &mut newer_rng))
+        .collect();
+    let by_record: HashMap<RecordHash, Item> = universe
+        .iter()
+        .chain(&newer)
+        .map(|i| (i.digest, i.clone()))
+        .collect();
     let mean = universe.iter().map(|i| i.record.len()).sum::<usize>() / universe.len();
     println!("{n} records per replica, records of 1–4 KB (mean {mean} B), d split evenly between the two sides\n");
     println!(
         "| layout | d | bytes a→b | bytes b→a | total bytes | round trips | time (ms) | differing records' bytes | total ÷ differing | overhead per difference | target | met |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
-    for layout in [Layout::Clustered, Layout::Scattered] {
+    for layout in [Layout::Clustered, Layout::Scattered, Layout::Versions] {
         for d in DIFFERENCES {
-            // n + d items with uniformly spread keys, in key order.
-            let mut pool: Vec<&Item> = universe[..n + d].iter().collect();
-            pool.sort_by_key(|item| item.key);
+            // n + d items (with their newer versions) with uniformly spread
+            // keys, in key order.
+            let mut pool: Vec<(&Item, &Item)> = universe[..n + d].iter().zip(&newer).collect();
+            pool.sort_by_key(|(item, _)| item.key);
             let differing: HashSet<usize> = match layout {
-                Layout::Clustered => {
+                Layout::Clustered | Layout::Versions => {
                     let start = rng.gen_range(0..=n);
                     (start..start + d).collect()
                 }
@@ -145,16 +176,26 @@ fn main() {
             let mut ordered: Vec<usize> = differing.iter().copied().collect();
             ordered.sort_unstable();
             let only_a: HashSet<usize> = ordered.iter().step_by(2).copied().collect();
-            for (index, item) in pool.iter().enumerate() {
+            for (index, (item, newer)) in pool.iter().enumerate() {
+                let (on_a, on_b) = match (differing.contains(&index), layout) {
+                    (false, _) => (Some(*item), Some(*item)),
+                    (true, Layout::Versions) if only_a.contains(&index) => {
+                        (Some(*newer), Some(*item))
+                    }
+                    (true, Layout::Versions) => (Some(*item), Some(*newer)),
+                    (true, _) if only_a.contains(&index) => (Some(*item), None),
+                    (true, _) => (None, Some(*item)),
+                };
                 if differing.contains(&index) {
-                    differing_bytes += item.record.len();
+                    let moved = if layout == Layout::Versions {
+                        newer
+                    } else {
+                        item
+                    };
+                    differing_bytes += moved.record.len();
                 }
-                if !differing.contains(&index) || only_a.contains(&index) {
-                    a.insert(item.key, item.digest, item.record.clone());
-                }
-                if !differing.contains(&index) || !only_a.contains(&index) {
-                    b.insert(item.key, item.digest, item.record.clone());
-                }
+                on_a.into_iter().for_each(|item| put(&mut a, item));
+                on_b.into_iter().for_each(|item| put(&mut b, item));
             }
             // Build both sides' prefix sums outside the measurement, as a
             // store keeps its fingerprints up to date.
@@ -176,7 +217,7 @@ fn main() {
                     "≤ 1 KB, 1 round trip".to_string(),
                     total <= 1024 && measure.rounds == 1,
                 ),
-                (_, Layout::Clustered) => (
+                (_, Layout::Clustered | Layout::Versions) => (
                     "≤ 1.05 × differing + 4 KB".to_string(),
                     total as f64 <= 1.05 * differing_bytes as f64 + 4096.0,
                 ),
@@ -200,6 +241,7 @@ fn main() {
                 match layout {
                     Layout::Clustered => "clustered",
                     Layout::Scattered => "scattered",
+                    Layout::Versions => "versions",
                 },
                 measure.bytes_out,
                 measure.bytes_in,

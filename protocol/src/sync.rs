@@ -37,8 +37,9 @@ use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::codec::{SignedRecord, MAX_RECORD_BYTES};
-use crate::merge::SlotKey;
+use crate::codec::{decode_envelope, decode_payload, SignedRecord, MAX_RECORD_BYTES};
+use crate::error::RecordError;
+use crate::merge::{Rank, SlotKey};
 use crate::model::{FixedBytes, Payload, RecordHash};
 
 /// How many children a range splits into.
@@ -464,6 +465,135 @@ pub fn item_id(key: &SyncKey, digest: &RecordHash) -> ItemId {
     )
 }
 
+/// Stands for an item's slot in a listed [`Entry`]: the last 8 bytes of its
+/// sync key. Those are pure hash whatever the range's prefix (at most 16
+/// bytes), so two slots of one leaf range share a tag only if someone ground
+/// 2^32 slot names, and only their own slots can be made to: see [`to_send`].
+pub type SlotTag = FixedBytes<8>;
+
+pub fn slot_tag(key: &SyncKey) -> SlotTag {
+    FixedBytes(key.0[24..].try_into().expect("8 of 32 bytes"))
+}
+
+/// What the merge compares in a slot before the hash ([`Rank`] without it):
+/// sent beside each listed item so that, of two different records in one
+/// slot, only the winner travels. Ordered like [`Rank`]: version, then a
+/// withdrawal over a listing. Certificates and revocations have no versions
+/// (each is its own slot) and all rank equal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SlotRank {
+    pub version: u64,
+    pub withdrawal: bool,
+}
+
+impl From<Rank> for SlotRank {
+    fn from(rank: Rank) -> Self {
+        SlotRank {
+            version: rank.version,
+            withdrawal: rank.withdrawal,
+        }
+    }
+}
+
+impl SlotRank {
+    pub fn of_record(record: &SignedRecord) -> SlotRank {
+        Rank::of(record).into()
+    }
+
+    /// The rank of a stored envelope, decoded without checking the
+    /// signature: the store verified it before storing it, and a wrong rank
+    /// only makes a session send a record for nothing or not at all.
+    pub fn of_envelope(bytes: &[u8]) -> Result<SlotRank, RecordError> {
+        let (_, payload, _) = decode_envelope(bytes)?;
+        Ok(match decode_payload(payload)? {
+            Payload::Offer(l) | Payload::Need(l) => SlotRank {
+                version: l.version,
+                withdrawal: false,
+            },
+            Payload::Withdrawal(w) => SlotRank {
+                version: w.version,
+                withdrawal: true,
+            },
+            Payload::Certificate(_) | Payload::Revocation(_) => SlotRank::default(),
+        })
+    }
+}
+
+/// An item as a leaf list carries it: its id, its slot's tag and the rank of
+/// its record. Encoded as `[id: bstr .size 16, slot: bstr .size 8, version:
+/// uint, withdrawal: bool]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(
+    from = "(ItemId, SlotTag, u64, bool)",
+    into = "(ItemId, SlotTag, u64, bool)"
+)]
+pub struct Entry {
+    pub id: ItemId,
+    pub slot: SlotTag,
+    pub rank: SlotRank,
+}
+
+impl From<(ItemId, SlotTag, u64, bool)> for Entry {
+    fn from((id, slot, version, withdrawal): (ItemId, SlotTag, u64, bool)) -> Self {
+        Entry {
+            id,
+            slot,
+            rank: SlotRank {
+                version,
+                withdrawal,
+            },
+        }
+    }
+}
+
+impl From<Entry> for (ItemId, SlotTag, u64, bool) {
+    fn from(entry: Entry) -> Self {
+        (
+            entry.id,
+            entry.slot,
+            entry.rank.version,
+            entry.rank.withdrawal,
+        )
+    }
+}
+
+/// Which of `mine` the other side should receive, given its entries
+/// `theirs` for the same range: those it does not hold, except where it holds
+/// a higher-ranked record of the same slot (it sends that one instead). Equal
+/// ranks (an equivocation) go both ways and the merge's hash tie-break
+/// settles them. A tag listed twice by either side may name two slots, so it
+/// holds nothing back: a stale record then travels, never a missing one
+/// fails to. Both sides compute this on the same lists, so they agree on who
+/// sends.
+fn to_send(mine: &[Entry], theirs: &[Entry]) -> Vec<usize> {
+    let their_ids: HashSet<&ItemId> = theirs.iter().map(|e| &e.id).collect();
+    let (my_slots, their_slots) = (unique_slots(mine), unique_slots(theirs));
+    mine.iter()
+        .enumerate()
+        .filter(|(_, entry)| {
+            let outranked = my_slots.contains_key(&entry.slot)
+                && their_slots
+                    .get(&entry.slot)
+                    .is_some_and(|rank| *rank > entry.rank);
+            !their_ids.contains(&entry.id) && !outranked
+        })
+        .map(|(index, _)| index)
+        .collect()
+}
+
+/// The rank of each tag listed exactly once.
+fn unique_slots(entries: &[Entry]) -> HashMap<SlotTag, SlotRank> {
+    let mut seen: HashMap<SlotTag, Option<SlotRank>> = HashMap::new();
+    for entry in entries {
+        seen.entry(entry.slot)
+            .and_modify(|rank| *rank = None)
+            .or_insert(Some(entry.rank));
+    }
+    seen.into_iter()
+        .filter_map(|(slot, rank)| Some((slot, rank?)))
+        .collect()
+}
+
 /// What reconciliation reads from a replica. Ranges are prefix ranges; a
 /// store answers them as the key interval `[range.start(), range.end())`.
 pub trait SyncSource {
@@ -483,6 +613,11 @@ pub trait SyncSource {
 
     /// The envelope bytes of the record stored under `key`, if any.
     fn record(&self, key: &SyncKey) -> Result<Option<Vec<u8>>, Self::Error>;
+
+    /// The rank of the record stored under `key`; the lowest rank when there
+    /// is none (it went since it was listed) or it cannot be read: a low rank
+    /// never stops the peer sending its own record.
+    fn rank(&self, key: &SyncKey) -> Result<SlotRank, Self::Error>;
 }
 
 /// One question of a request about one range.
@@ -493,10 +628,10 @@ pub enum Query {
     /// `[0, range, summary]`: the initiator's fingerprint of the range;
     /// answered by `Equal`, `Split` or `Ids`.
     Fingerprint(SyncRange, Summary),
-    /// `[1, range, [id...]]`: every item the initiator holds in the range;
-    /// answered by `Diff` (or `Split` when the responder holds more than
-    /// [`MAX_IDS`] items there).
-    Ids(SyncRange, Vec<ItemId>),
+    /// `[1, range, [entry...]]`: every item the initiator holds in the
+    /// range; answered by `Diff` (or `Split` when the responder holds more
+    /// than [`MAX_IDS`] items there).
+    Ids(SyncRange, Vec<Entry>),
     /// `[2, range, [id...]]`: the records of the responder's items with
     /// these ids in the range; answered by `Diff` with no wants.
     Want(SyncRange, Vec<ItemId>),
@@ -533,13 +668,13 @@ pub enum Answer {
     /// `[1, [summary x FANOUT]]`: the responder's fingerprints of the
     /// range's children, in key order.
     Split(Vec<Summary>),
-    /// `[2, [id...]]`: every item the responder holds in the range.
-    Ids(Vec<ItemId>),
-    /// `[3, want, unsent]`: `want` lists the ids of the query the responder
-    /// lacks (the initiator pushes their records); `unsent` the ids of the
-    /// responder's items the initiator lacks whose records did not fit in
-    /// this response (the initiator asks again with `Want`). The others are
-    /// in the response's records.
+    /// `[2, [entry...]]`: every item the responder holds in the range.
+    Ids(Vec<Entry>),
+    /// `[3, want, unsent]`: `want` lists the ids of the query's entries the
+    /// responder should get ([`to_send`]: the initiator pushes their
+    /// records); `unsent` the ids of the responder's items the initiator
+    /// should get whose records did not fit in this response (the initiator
+    /// asks again with `Want`). The others are in the response's records.
     Diff(Vec<ItemId>, Vec<ItemId>),
     /// `[4, more, last]`: the response's records continue the range in key
     /// order; `last` is the key of the last one sent (null if none), `more`
@@ -670,7 +805,8 @@ impl Request {
         for query in &self.queries {
             match query {
                 Query::Fingerprint(..) => {}
-                Query::Ids(_, ids) | Query::Want(_, ids) => check_count("ids", ids.len(), MAX_IDS)?,
+                Query::Ids(_, entries) => check_count("ids", entries.len(), MAX_IDS)?,
+                Query::Want(_, ids) => check_count("ids", ids.len(), MAX_IDS)?,
                 Query::Fetch(range, after) => {
                     if after.is_some_and(|key| !range.contains(&key)) {
                         return Err(MessageError::CursorOutsideRange { range: *range });
@@ -697,7 +833,7 @@ impl Response {
                     })
                 }
                 Answer::Split(_) => {}
-                Answer::Ids(ids) => check_count("ids", ids.len(), MAX_IDS)?,
+                Answer::Ids(entries) => check_count("ids", entries.len(), MAX_IDS)?,
                 Answer::Diff(want, unsent) => {
                     check_count("ids", want.len(), MAX_IDS)?;
                     check_count("ids", unsent.len(), MAX_IDS)?;
@@ -785,11 +921,20 @@ fn sendable_record<S: SyncSource>(
     Ok(record.filter(|r| r.len() <= MAX_RECORD_BYTES))
 }
 
-/// The ids of `items`, in order.
-fn ids_of(items: &[(SyncKey, RecordHash)]) -> Vec<ItemId> {
+/// The entries of `items`, in order, with their ranks read from `source`.
+fn entries_of<S: SyncSource>(
+    source: &S,
+    items: &[(SyncKey, RecordHash)],
+) -> Result<Vec<Entry>, S::Error> {
     items
         .iter()
-        .map(|(key, digest)| item_id(key, digest))
+        .map(|(key, digest)| {
+            Ok(Entry {
+                id: item_id(key, digest),
+                slot: slot_tag(key),
+                rank: source.rank(key)?,
+            })
+        })
         .collect()
 }
 
@@ -877,7 +1022,7 @@ fn answer_query<S: SyncSource>(query: &Query, source: &S) -> Result<(Answer, Out
                 (Answer::Equal, Outgoing::None)
             } else if mine.count <= LEAF_ITEMS || range.bits >= MAX_PREFIX_BITS {
                 let items = source.items(range, None, MAX_IDS)?;
-                (Answer::Ids(ids_of(&items)), Outgoing::None)
+                (Answer::Ids(entries_of(source, &items)?), Outgoing::None)
             } else {
                 (split(range, source)?, Outgoing::None)
             }
@@ -889,21 +1034,14 @@ fn answer_query<S: SyncSource>(query: &Query, source: &S) -> Result<(Answer, Out
                 // initiator splits the range further.
                 return Ok((split(range, source)?, Outgoing::None));
             }
-            let theirs: HashSet<&ItemId> = theirs.iter().collect();
-            let mine: Vec<(ItemId, SyncKey)> = items
-                .iter()
-                .map(|(key, digest)| (item_id(key, digest), *key))
+            let mine = entries_of(source, &items)?;
+            let want = to_send(theirs, &mine)
+                .into_iter()
+                .map(|i| theirs[i].id)
                 .collect();
-            let mine_ids: HashSet<&ItemId> = mine.iter().map(|(id, _)| id).collect();
-            let want = theirs
-                .iter()
-                .filter(|id| !mine_ids.contains(*id))
-                .map(|id| **id)
-                .collect();
-            let lacking = mine
-                .iter()
-                .filter(|(id, _)| !theirs.contains(id))
-                .copied()
+            let lacking = to_send(&mine, theirs)
+                .into_iter()
+                .map(|i| (mine[i].id, items[i].0))
                 .collect();
             (Answer::Diff(want, Vec::new()), Outgoing::Items(lacking))
         }
@@ -1115,7 +1253,9 @@ impl InitiatorSession {
             }
             (Query::Ids(range, _), Answer::Diff(want, unsent)) => {
                 let keys: HashMap<&ItemId, &SyncKey> = match &pending.query {
-                    Query::Ids(_, ids) => ids.iter().zip(&pending.keys).collect(),
+                    Query::Ids(_, entries) => {
+                        entries.iter().map(|e| &e.id).zip(&pending.keys).collect()
+                    }
                     _ => unreachable!("matched as an ids query"),
                 };
                 for id in want {
@@ -1171,8 +1311,9 @@ impl InitiatorSession {
                 .map_err(SyncError::Source)?;
             if items.len() <= MAX_IDS {
                 let keys = items.iter().map(|(key, _)| *key).collect();
+                let entries = entries_of(source, &items).map_err(SyncError::Source)?;
                 return self.queue(Pending {
-                    query: Query::Ids(*range, ids_of(&items)),
+                    query: Query::Ids(*range, entries),
                     keys,
                     expect: theirs.count,
                 });
@@ -1205,12 +1346,12 @@ impl InitiatorSession {
         Ok(())
     }
 
-    /// The responder listed its ids in `range`: push what it lacks, want
-    /// what this side lacks.
+    /// The responder listed its entries in `range`: push what it should get,
+    /// want what this side should get ([`to_send`]).
     fn compare_ids<S: SyncSource>(
         &mut self,
         range: &SyncRange,
-        theirs: &[ItemId],
+        theirs: &[Entry],
         source: &S,
     ) -> Result<(), SyncError<S::Error>> {
         if theirs.is_empty() {
@@ -1224,20 +1365,13 @@ impl InitiatorSession {
             // hold nothing on the responder's side.
             return self.descend(range, source);
         }
-        let mine: HashMap<ItemId, SyncKey> = items
-            .iter()
-            .map(|(key, digest)| (item_id(key, digest), *key))
-            .collect();
-        let theirs_set: HashSet<&ItemId> = theirs.iter().collect();
-        for (id, key) in &mine {
-            if !theirs_set.contains(id) {
-                self.queue_push(Push::Key(*key))?;
-            }
+        let mine = entries_of(source, &items).map_err(SyncError::Source)?;
+        for index in to_send(&mine, theirs) {
+            self.queue_push(Push::Key(items[index].0))?;
         }
-        let lacking: Vec<ItemId> = theirs
-            .iter()
-            .filter(|id| !mine.contains_key(*id))
-            .copied()
+        let lacking: Vec<ItemId> = to_send(theirs, &mine)
+            .into_iter()
+            .map(|index| theirs[index].id)
             .collect();
         if !lacking.is_empty() {
             self.queue(Pending::of(Query::Want(*range, lacking)))?;
@@ -1373,13 +1507,16 @@ pub mod memory {
     use std::ops::Bound;
     use std::sync::Arc;
 
-    use super::{Fingerprint, SyncKey, SyncRange, SyncSource};
+    use super::{Fingerprint, SlotRank, SyncKey, SyncRange, SyncSource};
     use crate::model::RecordHash;
 
     #[derive(Clone, Default)]
     pub struct MemorySource {
         /// Each item's digest, record and fingerprint (hashed once, at insertion).
         items: BTreeMap<SyncKey, (RecordHash, Arc<[u8]>, Fingerprint)>,
+        /// Each item's rank, given rather than decoded: benchmarks store
+        /// synthetic records.
+        ranks: BTreeMap<SyncKey, SlotRank>,
         /// Sorted keys and the fingerprints of every prefix of them.
         index: RefCell<Option<(Vec<SyncKey>, Vec<Fingerprint>)>>,
     }
@@ -1390,14 +1527,22 @@ pub mod memory {
         }
 
         /// Stores an item, replacing what the key held.
-        pub fn insert(&mut self, key: SyncKey, digest: RecordHash, record: Arc<[u8]>) {
+        pub fn insert(
+            &mut self,
+            key: SyncKey,
+            digest: RecordHash,
+            rank: SlotRank,
+            record: Arc<[u8]>,
+        ) {
             let fingerprint = Fingerprint::of_item(&key, &digest);
             self.items.insert(key, (digest, record, fingerprint));
+            self.ranks.insert(key, rank);
             self.index.replace(None);
         }
 
         pub fn remove(&mut self, key: &SyncKey) {
             self.items.remove(key);
+            self.ranks.remove(key);
             self.index.replace(None);
         }
 
@@ -1466,6 +1611,10 @@ pub mod memory {
 
         fn record(&self, key: &SyncKey) -> Result<Option<Vec<u8>>, Infallible> {
             Ok(self.items.get(key).map(|(_, bytes, _)| bytes.to_vec()))
+        }
+
+        fn rank(&self, key: &SyncKey) -> Result<SlotRank, Infallible> {
+            Ok(self.ranks.get(key).copied().unwrap_or_default())
         }
     }
 }

@@ -57,7 +57,7 @@ impl Replica {
         if merge(self.ranks.get(&key), &rank).stores_incoming() {
             self.ranks.insert(key, rank);
             self.source
-                .insert(key, *record.hash(), record.bytes().into());
+                .insert(key, *record.hash(), rank.into(), record.bytes().into());
             self.applied.push(SyncClass::of_payload(record.payload()));
         }
     }
@@ -140,6 +140,14 @@ fn sync_with(
             }
         }
     }
+}
+
+/// The digest of the record `replica` holds in `record`'s slot.
+fn winner(replica: &Replica, record: &SignedRecord) -> Option<RecordHash> {
+    replica
+        .source
+        .get(&SyncKey::of_slot(&SlotKey::of(record)))
+        .map(|(digest, _)| *digest)
 }
 
 fn assert_same(a: &impl Side, b: &impl Side) {
@@ -248,11 +256,6 @@ fn known_differences_reconcile_both_ways() {
     let run = sync(&mut a, &mut b);
     assert_same(&a, &b);
     assert_eq!(a.source.len(), 60 + 10 + 15 + 1);
-    let winner = |r: &Replica, rec: &SignedRecord| {
-        r.source
-            .get(&SyncKey::of_slot(&SlotKey::of(rec)))
-            .map(|(d, _)| *d)
-    };
     for (record, why) in [
         (&newer_a, "newer version from a"),
         (&newer_b, "newer version from b"),
@@ -269,6 +272,71 @@ fn known_differences_reconcile_both_ways() {
         "{:?}",
         run.outcome
     );
+}
+
+#[test]
+fn a_newer_version_travels_one_way_only() {
+    let shared: Vec<SignedRecord> = (0..200).map(|i| offer(1, i, 1)).collect();
+    let newer_a: Vec<SignedRecord> = (0..10).map(|i| offer(1, i, 2)).collect();
+    let newer_b: Vec<SignedRecord> = (10..20).map(|i| offer(1, i, 3)).collect();
+    // At equal versions a withdrawal wins over a listing.
+    let withdrawn_a = withdrawal(1, 20, 4);
+    let same_version_b = offer(1, 20, 4);
+    let a_records: Vec<&SignedRecord> = shared
+        .iter()
+        .chain(&newer_a)
+        .chain([&withdrawn_a])
+        .collect();
+    let b_records: Vec<&SignedRecord> = shared
+        .iter()
+        .chain(&newer_b)
+        .chain([&same_version_b])
+        .collect();
+    let mut a = Replica::new(&a_records);
+    let mut b = Replica::new(&b_records);
+    let run = sync(&mut a, &mut b);
+    assert_same(&a, &b);
+    for record in newer_a.iter().chain(&newer_b).chain([&withdrawn_a]) {
+        assert_eq!(winner(&a, record), Some(*record.hash()));
+    }
+    // Each side sends only its winners; the stale versions stay home.
+    assert_eq!((run.outcome.pushed, run.outcome.received), (11, 10));
+    assert_eq!(b.applied.len(), 11);
+    assert_eq!(a.applied.len(), 10);
+}
+
+#[test]
+fn an_equivocation_travels_both_ways_and_converges() {
+    let shared: Vec<SignedRecord> = (0..50).map(|i| offer(2, i, 1)).collect();
+    let mine = offer_with(2, 60, 3, |l| l.title = "Nacelle 12 m".into());
+    let theirs = offer_with(2, 60, 3, |l| l.title = "Nacelle 14 m".into());
+    let mut a = Replica::new(&shared.iter().chain([&mine]).collect::<Vec<_>>());
+    let mut b = Replica::new(&shared.iter().chain([&theirs]).collect::<Vec<_>>());
+    let run = sync(&mut a, &mut b);
+    assert_eq!((run.outcome.pushed, run.outcome.received), (1, 1));
+    assert_same(&a, &b);
+    let expected = if Rank::of(&mine) > Rank::of(&theirs) {
+        &mine
+    } else {
+        &theirs
+    };
+    assert_eq!(winner(&a, &mine), Some(*expected.hash()));
+}
+
+#[test]
+fn a_stored_envelope_gives_the_rank_of_its_record() {
+    for record in [
+        offer(3, 1, 7),
+        withdrawal(3, 1, 9),
+        certificate(100, 3),
+        revocation(100, &certificate(100, 3)),
+    ] {
+        assert_eq!(
+            SlotRank::of_envelope(record.bytes()).unwrap(),
+            SlotRank::of_record(&record)
+        );
+    }
+    assert!(SlotRank::of_envelope(b"not an envelope").is_err());
 }
 
 #[test]
@@ -382,15 +450,43 @@ fn synthetic_record(slot: u32, version: u32, padding: usize) -> (SyncKey, Record
 
 impl Synthetic {
     fn new(records: impl IntoIterator<Item = (u32, u32)>) -> Synthetic {
+        Synthetic::padded(
+            records
+                .into_iter()
+                .map(|(slot, version)| (slot, version, 0)),
+        )
+    }
+
+    /// Records given as (slot, version, padding): two paddings of one slot
+    /// and version are an equivocation.
+    fn padded(records: impl IntoIterator<Item = (u32, u32, usize)>) -> Synthetic {
         let mut side = Synthetic {
             source: MemorySource::new(),
             versions: HashMap::new(),
         };
-        for (slot, version) in records {
-            let (_, _, bytes) = synthetic_record(slot, version, 0);
+        for (slot, version, padding) in records {
+            let (_, _, bytes) = synthetic_record(slot, version, padding);
             side.apply(&[ByteBuf::from(bytes.to_vec())]);
         }
         side
+    }
+
+    /// How many records a session between `self` and `other` must move: one
+    /// per slot only one side holds or whose versions differ (the winner
+    /// only), two per equivocation (same version, different records).
+    fn moves_needed(&self, other: &Synthetic) -> u64 {
+        let slots: std::collections::HashSet<&SyncKey> =
+            self.versions.keys().chain(other.versions.keys()).collect();
+        slots
+            .into_iter()
+            .map(
+                |key| match (self.versions.get(key), other.versions.get(key)) {
+                    (Some(a), Some(b)) if a == b => 0,
+                    (Some((va, _)), Some((vb, _))) if va == vb => 2,
+                    _ => 1,
+                },
+            )
+            .sum()
     }
 }
 
@@ -410,7 +506,11 @@ impl Side for Synthetic {
                 .is_none_or(|current| (version, digest) > *current)
             {
                 self.versions.insert(key, (version, digest));
-                self.source.insert(key, digest, bytes);
+                let rank = SlotRank {
+                    version: version.into(),
+                    withdrawal: false,
+                };
+                self.source.insert(key, digest, rank, bytes);
             }
         }
     }
@@ -422,18 +522,22 @@ proptest! {
     #[test]
     fn random_differences_reconcile(
         shared in 0u32..600,
-        a_changes in proptest::collection::vec((0u32..1200, 1u32..4), 0..80),
-        b_changes in proptest::collection::vec((0u32..1200, 1u32..4), 0..80),
+        a_changes in proptest::collection::vec((0u32..1200, 1u32..4, 0usize..2), 0..80),
+        b_changes in proptest::collection::vec((0u32..1200, 1u32..4, 0usize..2), 0..80),
     ) {
-        let base = (0..shared).map(|slot| (slot, 0));
-        let mut a = Synthetic::new(base.clone().chain(a_changes.iter().copied()));
-        let mut b = Synthetic::new(base.chain(b_changes.iter().copied()));
-        let mut expected = Synthetic::new(
-            (0..shared).map(|slot| (slot, 0)).chain(a_changes).chain(b_changes),
+        let base = (0..shared).map(|slot| (slot, 0, 0));
+        let mut a = Synthetic::padded(base.clone().chain(a_changes.iter().copied()));
+        let mut b = Synthetic::padded(base.chain(b_changes.iter().copied()));
+        let mut expected = Synthetic::padded(
+            (0..shared).map(|slot| (slot, 0, 0)).chain(a_changes).chain(b_changes),
         );
+        let moves = a.moves_needed(&b);
         let run = sync(&mut a, &mut b);
         assert_same(&a, &b);
         assert_same(&a, &expected);
+        // No stale version travels: only winners, and both sides of an
+        // equivocation.
+        prop_assert_eq!(run.outcome.received + run.outcome.pushed, moves);
         // The session is idempotent: a second one finds nothing to do.
         let again = sync(&mut b, &mut expected);
         prop_assert_eq!(again.rounds, 1);
@@ -544,6 +648,31 @@ fn encoding_matches_the_documented_layout() {
     };
     assert_eq!((range.bits(), range.start().0[0]), (4, 0xa0));
     assert_eq!(request.push, vec![ByteBuf::from(vec![7; 3])]);
+
+    // `[1, [0, h''], [[id, slot, version, withdrawal]]]`: an ids query.
+    let ids_query = [
+        &[0x83, 0x01, 0x82, 0x00, 0x40, 0x81, 0x84, 0x50][..],
+        &[1; 16],
+        &[0x48],
+        &[2; 8],
+        &[0x07, 0xf5],
+    ]
+    .concat();
+    let good = raw_request(&[ids_query], &[]);
+    let request = decode_request(&good).unwrap();
+    assert_eq!(encode_request(&request), good);
+    let entry = Entry {
+        id: FixedBytes([1; 16]),
+        slot: FixedBytes([2; 8]),
+        rank: SlotRank {
+            version: 7,
+            withdrawal: true,
+        },
+    };
+    assert_eq!(
+        request.queries,
+        vec![Query::Ids(SyncRange::ROOT, vec![entry])]
+    );
 }
 
 #[test]
@@ -584,8 +713,13 @@ fn limits_are_enforced_on_decode() {
         );
     }
     let ids = vec![FixedBytes([0; 16]); MAX_IDS + 1];
+    let entry = Entry {
+        id: FixedBytes([0; 16]),
+        slot: FixedBytes([0; 8]),
+        rank: SlotRank::default(),
+    };
     let request = Request {
-        queries: vec![Query::Ids(SyncRange::ROOT, ids.clone())],
+        queries: vec![Query::Ids(SyncRange::ROOT, vec![entry; MAX_IDS + 1])],
         push: vec![],
     };
     assert!(matches!(
