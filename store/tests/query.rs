@@ -92,6 +92,17 @@ fn text_is_case_and_accent_folded() {
         ..Query::default()
     };
     assert_eq!(titles(&fed, &tags, NOW), ["Matériel de sonorisation"]);
+    // Stopwords are not indexed and queries drop them, so a title typed in
+    // full still matches; a text of stopwords only is refused.
+    assert_eq!(
+        titles(&fed, &q("Matériel de sonorisation"), NOW),
+        ["Matériel de sonorisation"]
+    );
+    let err = fed.store.query(&q("de la"), NOW).unwrap_err();
+    assert!(
+        matches!(err, QueryError::Invalid { field: "text", .. }),
+        "{err}"
+    );
     let err = fed.store.query(&q("à l'"), NOW).unwrap_err();
     assert!(
         matches!(err, QueryError::Invalid { field: "text", .. }),
