@@ -36,6 +36,7 @@ use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::datadir::{DataDir, HostedPublisher};
 use crate::ingest::{Ingest, IngestError, IngestOutcome, Source};
@@ -516,11 +517,19 @@ async fn status(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErr
         .stats()
         .map_err(|e| ApiError::internal("store_error", e))?;
     // Equal on two replicas iff they hold the same records: what a
-    // convergence check (the testnet) compares across nodes.
-    let digest = state
+    // convergence check (the testnet) compares across nodes. Taken from the
+    // whole-range sync fingerprint (count and sum of SHA-256(key ‖ hash),
+    // kept per bucket by the store), the equality sync itself relies on:
+    // `Store::digest` would scan the whole replica at every status call.
+    let fingerprint = state
         .store
-        .digest()
+        .sync_fingerprint(&mutua_store::SyncRange::all())
         .map_err(|e| ApiError::internal("store_error", e))?;
+    let digest = Sha256::new()
+        .chain_update(b"mutua-replica-digest-v1")
+        .chain_update(fingerprint.count.to_be_bytes())
+        .chain_update(fingerprint.sum)
+        .finalize();
     let now = unix_now();
     let mut publishers = Vec::with_capacity(state.publishers.len());
     for p in &state.publishers {
