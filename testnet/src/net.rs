@@ -97,6 +97,17 @@ fn ip(args: &[&str]) -> Result<(), Error> {
     }
 }
 
+/// Runs `commands` (one `ip` command a line) inside namespace `ns`: one
+/// process for all of them.
+fn ip_batch(ns: &str, commands: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let io = |e: std::io::Error| Error::Netns(format!("ip -batch file: {e}"));
+    let mut file = tempfile::NamedTempFile::new().map_err(io)?;
+    file.write_all(commands.as_bytes()).map_err(io)?;
+    let path = file.path().to_string_lossy().into_owned();
+    ip(&["-n", ns, "-batch", &path])
+}
+
 fn ip_output(args: &[&str]) -> String {
     Command::new("ip")
         .args(args)
@@ -203,6 +214,39 @@ impl Namespaces {
         Ipv4Addr::new(10, 78, self.subnet, (i + 2) as u8)
     }
 
+    /// Node `i`'s data MAC: fixed, so that peers' neighbour entries can be
+    /// written before the link exists (subnets keep runs apart).
+    fn data_mac(&self, i: usize) -> String {
+        format!(
+            "02:77:{:02x}:00:{:02x}:{:02x}",
+            self.subnet,
+            i >> 8,
+            i & 0xff
+        )
+    }
+
+    /// Permanent neighbour entries for every other node's data address.
+    /// With ARP, each namespace would learn up to N−1 entries, and the
+    /// kernel caps dynamic entries across all namespaces together
+    /// (`net.ipv4.neigh.default.gc_thresh3`, 1024 by default): past about
+    /// 30 nodes new connections hung. Permanent entries are not counted.
+    fn add_neighbours(&self, nodes: usize) -> Result<(), Error> {
+        for i in 0..nodes {
+            let batch: String = (0..nodes)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    format!(
+                        "neigh replace {} lladdr {} dev eth0 nud permanent\n",
+                        self.data_ip(j),
+                        self.data_mac(j)
+                    )
+                })
+                .collect();
+            ip_batch(&self.netns(i), &batch)?;
+        }
+        Ok(())
+    }
+
     fn new_link(&self, name: &str, args: &[&str]) -> Result<(), Error> {
         let mut full = vec!["link", "add", name];
         full.extend_from_slice(args);
@@ -236,10 +280,13 @@ impl Namespaces {
                 ("m", "mgmt0", self.bridge("m"), self.api_ip(i)),
             ] {
                 let host = format!("{}{kind}{i}", self.prefix);
-                self.new_link(
-                    &host,
-                    &["type", "veth", "peer", "name", inner, "netns", &ns],
-                )?;
+                let mac = self.data_mac(i);
+                let mut args = vec!["type", "veth", "peer", "name", inner];
+                if kind == "d" {
+                    args.extend(["address", mac.as_str()]);
+                }
+                args.extend(["netns", ns.as_str()]);
+                self.new_link(&host, &args)?;
                 ip(&["link", "set", &host, "master", &bridge, "up"])?;
                 ip(&[
                     "-n",
@@ -253,7 +300,7 @@ impl Namespaces {
                 ip(&["-n", &ns, "link", "set", inner, "up"])?;
             }
         }
-        Ok(())
+        self.add_neighbours(nodes)
     }
 
     /// Cuts `group` off from the other nodes (and from the harness's data

@@ -56,14 +56,12 @@ fn a_flooding_member_is_refused_and_counted_by_reason() {
 }
 
 #[test]
-#[ignore = "needs anti-entropy sync (issue 5): a killed node does not catch up by gossip"]
 fn churn_converges_after_restarts() {
     let r = run(Scenario::Churn, 4, 9);
     assert!(r.kills > 0);
 }
 
 #[test]
-#[ignore = "needs anti-entropy sync (issue 5): records published during the partition do not cross by gossip"]
 fn partition_heals_and_converges() {
     let r = run(Scenario::Partition, 4, 9);
     assert!(r.convergence_after_heal_ms.is_some());
