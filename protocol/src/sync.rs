@@ -632,9 +632,11 @@ pub enum Query {
     /// range; answered by `Diff` (or `Split` when the responder holds more
     /// than [`MAX_IDS`] items there).
     Ids(SyncRange, Vec<Entry>),
-    /// `[2, range, [id...]]`: the records of the responder's items with
-    /// these ids in the range; answered by `Diff` with no wants.
-    Want(SyncRange, Vec<ItemId>),
+    /// `[2, range, [slot...]]`: the records of the responder's items with
+    /// these slot tags in the range; answered by `Diff` with no wants. Tags
+    /// rather than ids: half the bytes, and the decision of who sends was
+    /// made on the lists already.
+    Want(SyncRange, Vec<SlotTag>),
     /// `[3, range, after: bstr .size 32 / null]`: every record of the range
     /// whose key is greater than `after`; answered by `Fetched`.
     Fetch(SyncRange, Option<SyncKey>),
@@ -670,12 +672,13 @@ pub enum Answer {
     Split(Vec<Summary>),
     /// `[2, [entry...]]`: every item the responder holds in the range.
     Ids(Vec<Entry>),
-    /// `[3, want, unsent]`: `want` lists the ids of the query's entries the
-    /// responder should get ([`to_send`]: the initiator pushes their
-    /// records); `unsent` the ids of the responder's items the initiator
-    /// should get whose records did not fit in this response (the initiator
-    /// asks again with `Want`). The others are in the response's records.
-    Diff(Vec<ItemId>, Vec<ItemId>),
+    /// `[3, want, unsent]`: `want` lists the slot tags of the query's
+    /// entries the responder should get ([`to_send`]: the initiator pushes
+    /// their records); `unsent` the slot tags of the responder's items the
+    /// initiator should get whose records did not fit in this response (the
+    /// initiator asks again with `Want`). The others are in the response's
+    /// records.
+    Diff(Vec<SlotTag>, Vec<SlotTag>),
     /// `[4, more, last]`: the response's records continue the range in key
     /// order; `last` is the key of the last one sent (null if none), `more`
     /// says whether records remain after it.
@@ -806,7 +809,7 @@ impl Request {
             match query {
                 Query::Fingerprint(..) => {}
                 Query::Ids(_, entries) => check_count("ids", entries.len(), MAX_IDS)?,
-                Query::Want(_, ids) => check_count("ids", ids.len(), MAX_IDS)?,
+                Query::Want(_, slots) => check_count("slots", slots.len(), MAX_IDS)?,
                 Query::Fetch(range, after) => {
                     if after.is_some_and(|key| !range.contains(&key)) {
                         return Err(MessageError::CursorOutsideRange { range: *range });
@@ -835,8 +838,8 @@ impl Response {
                 Answer::Split(_) => {}
                 Answer::Ids(entries) => check_count("ids", entries.len(), MAX_IDS)?,
                 Answer::Diff(want, unsent) => {
-                    check_count("ids", want.len(), MAX_IDS)?;
-                    check_count("ids", unsent.len(), MAX_IDS)?;
+                    check_count("slots", want.len(), MAX_IDS)?;
+                    check_count("slots", unsent.len(), MAX_IDS)?;
                 }
             }
         }
@@ -941,8 +944,8 @@ fn entries_of<S: SyncSource>(
 /// Records a responder means to send with one answer.
 enum Outgoing {
     None,
-    /// Items the initiator lacks; those that do not fit go to `unsent`.
-    Items(Vec<(ItemId, SyncKey)>),
+    /// Items the initiator should get; those that do not fit go to `unsent`.
+    Items(Vec<(SlotTag, SyncKey)>),
     /// The next page of a fetch, and whether items remain after it.
     Page(Vec<SyncKey>, bool),
 }
@@ -967,7 +970,7 @@ pub fn respond<S: SyncSource>(
     for (answer, out) in answers.iter_mut().zip(&outgoing) {
         match (answer, out) {
             (Answer::Diff(_, unsent), Outgoing::Items(items)) => {
-                unsent.extend(items.iter().map(|(id, _)| *id))
+                unsent.extend(items.iter().map(|(slot, _)| *slot))
             }
             (Answer::Fetched(more, last), Outgoing::Page(..)) => {
                 *more = true;
@@ -985,12 +988,12 @@ pub fn respond<S: SyncSource>(
         match (answer, out) {
             (Answer::Diff(_, unsent), Outgoing::Items(items)) => {
                 unsent.clear();
-                for (id, key) in items {
+                for (slot, key) in items {
                     let Some(record) = sendable_record(source, &key)? else {
                         continue;
                     };
                     if !try_add_record(&mut response.records, &mut budget, record) {
-                        unsent.push(id);
+                        unsent.push(slot);
                     }
                 }
             }
@@ -1037,21 +1040,21 @@ fn answer_query<S: SyncSource>(query: &Query, source: &S) -> Result<(Answer, Out
             let mine = entries_of(source, &items)?;
             let want = to_send(theirs, &mine)
                 .into_iter()
-                .map(|i| theirs[i].id)
+                .map(|i| theirs[i].slot)
                 .collect();
             let lacking = to_send(&mine, theirs)
                 .into_iter()
-                .map(|i| (mine[i].id, items[i].0))
+                .map(|i| (mine[i].slot, items[i].0))
                 .collect();
             (Answer::Diff(want, Vec::new()), Outgoing::Items(lacking))
         }
         Query::Want(range, wanted) => {
-            let wanted: HashSet<&ItemId> = wanted.iter().collect();
+            let wanted: HashSet<&SlotTag> = wanted.iter().collect();
             let found = source
                 .items(range, None, WANT_SCAN_ITEMS)?
                 .into_iter()
-                .map(|(key, digest)| (item_id(&key, &digest), key))
-                .filter(|(id, _)| wanted.contains(id))
+                .map(|(key, _)| (slot_tag(&key), key))
+                .filter(|(slot, _)| wanted.contains(slot))
                 .collect();
             (Answer::Diff(Vec::new(), Vec::new()), Outgoing::Items(found))
         }
@@ -1124,8 +1127,8 @@ pub enum Step {
     Done(Outcome),
 }
 
-/// A query waiting to be sent or answered, with the keys of the ids an `Ids`
-/// query lists (to find what to push when the responder wants them).
+/// A query waiting to be sent or answered, with the keys of the entries an
+/// `Ids` query lists (to find what to push when the responder wants them).
 struct Pending {
     query: Query,
     keys: Vec<SyncKey>,
@@ -1136,7 +1139,7 @@ struct Pending {
 impl Pending {
     fn of(query: Query) -> Pending {
         let expect = match &query {
-            Query::Want(_, ids) => ids.len() as u64,
+            Query::Want(_, slots) => slots.len() as u64,
             _ => 0,
         };
         Pending {
@@ -1252,15 +1255,13 @@ impl InitiatorSession {
                 self.compare_ids(range, theirs, source)?
             }
             (Query::Ids(range, _), Answer::Diff(want, unsent)) => {
-                let keys: HashMap<&ItemId, &SyncKey> = match &pending.query {
-                    Query::Ids(_, entries) => {
-                        entries.iter().map(|e| &e.id).zip(&pending.keys).collect()
-                    }
-                    _ => unreachable!("matched as an ids query"),
+                let Query::Ids(_, entries) = &pending.query else {
+                    unreachable!("matched as an ids query")
                 };
-                for id in want {
-                    if let Some(key) = keys.get(id) {
-                        self.queue_push(Push::Key(**key))?;
+                let want: HashSet<&SlotTag> = want.iter().collect();
+                for (entry, key) in entries.iter().zip(&pending.keys) {
+                    if want.contains(&entry.slot) {
+                        self.queue_push(Push::Key(*key))?;
                     }
                 }
                 if !unsent.is_empty() {
@@ -1369,9 +1370,9 @@ impl InitiatorSession {
         for index in to_send(&mine, theirs) {
             self.queue_push(Push::Key(items[index].0))?;
         }
-        let lacking: Vec<ItemId> = to_send(theirs, &mine)
+        let lacking: Vec<SlotTag> = to_send(theirs, &mine)
             .into_iter()
-            .map(|index| theirs[index].id)
+            .map(|index| theirs[index].slot)
             .collect();
         if !lacking.is_empty() {
             self.queue(Pending::of(Query::Want(*range, lacking)))?;

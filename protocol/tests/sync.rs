@@ -712,7 +712,6 @@ fn limits_are_enforced_on_decode() {
             "{bits} bits, prefix {prefix:02x?}"
         );
     }
-    let ids = vec![FixedBytes([0; 16]); MAX_IDS + 1];
     let entry = Entry {
         id: FixedBytes([0; 16]),
         slot: FixedBytes([0; 8]),
@@ -751,12 +750,23 @@ fn limits_are_enforced_on_decode() {
         Err(MessageError::BadSplit { count: 3 })
     );
     let response = Response {
-        answers: vec![Answer::Diff(vec![], ids)],
+        answers: vec![Answer::Diff(vec![], vec![FixedBytes([0; 8]); MAX_IDS + 1])],
         records: vec![],
     };
     assert!(matches!(
         decode_response(&encode_response(&response)),
-        Err(MessageError::TooMany { field: "ids", .. })
+        Err(MessageError::TooMany { field: "slots", .. })
+    ));
+    let want = Request {
+        queries: vec![Query::Want(
+            SyncRange::ROOT,
+            vec![FixedBytes([0; 8]); MAX_IDS + 1],
+        )],
+        push: vec![],
+    };
+    assert!(matches!(
+        decode_request(&encode_request(&want)),
+        Err(MessageError::TooMany { field: "slots", .. })
     ));
 }
 
