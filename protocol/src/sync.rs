@@ -5,7 +5,9 @@
 //! iroh-docs and negentropy): both sides summarise ranges of an ordered set by
 //! fingerprints, split the ranges whose fingerprints differ, and exchange item
 //! ids and then only the records one side lacks. The cost grows with the
-//! difference, not with the catalogue.
+//! difference, not with the catalogue. Leaf lists carry each item's slot tag
+//! and rank ([`Entry`]), so that of two different records in one slot only
+//! the one the merge keeps travels (`to_send`).
 //!
 //! Every stored slot is one item: its [`SyncKey`] (a hash of the slot, so
 //! items are spread uniformly) and its digest (the [`RecordHash`] of the
@@ -468,7 +470,7 @@ pub fn item_id(key: &SyncKey, digest: &RecordHash) -> ItemId {
 /// Stands for an item's slot in a listed [`Entry`]: the last 8 bytes of its
 /// sync key. Those are pure hash whatever the range's prefix (at most 16
 /// bytes), so two slots of one leaf range share a tag only if someone ground
-/// 2^32 slot names, and only their own slots can be made to: see [`to_send`].
+/// 2^32 slot names, and only their own slots can be made to: see `to_send`.
 pub type SlotTag = FixedBytes<8>;
 
 pub fn slot_tag(key: &SyncKey) -> SlotTag {
@@ -673,7 +675,7 @@ pub enum Answer {
     /// `[2, [entry...]]`: every item the responder holds in the range.
     Ids(Vec<Entry>),
     /// `[3, want, unsent]`: `want` lists the slot tags of the query's
-    /// entries the responder should get ([`to_send`]: the initiator pushes
+    /// entries the responder should get (`to_send`: the initiator pushes
     /// their records); `unsent` the slot tags of the responder's items the
     /// initiator should get whose records did not fit in this response (the
     /// initiator asks again with `Want`). The others are in the response's
@@ -1348,7 +1350,7 @@ impl InitiatorSession {
     }
 
     /// The responder listed its entries in `range`: push what it should get,
-    /// want what this side should get ([`to_send`]).
+    /// want what this side should get (`to_send`).
     fn compare_ids<S: SyncSource>(
         &mut self,
         range: &SyncRange,
