@@ -47,7 +47,13 @@ pub struct Rank {
 
 impl Rank {
     pub fn of(record: &SignedRecord) -> Rank {
-        let (version, withdrawal) = match record.payload() {
+        Rank::of_payload(record.payload(), *record.hash())
+    }
+
+    /// The rank of a payload whose record hash is `hash` (for a record kept
+    /// decoded, without its envelope).
+    pub fn of_payload(payload: &Payload, hash: RecordHash) -> Rank {
+        let (version, withdrawal) = match payload {
             Payload::Offer(l) | Payload::Need(l) => (l.version, false),
             Payload::Withdrawal(w) => (w.version, true),
             Payload::Certificate(_) | Payload::Revocation(_) => (0, false),
@@ -55,7 +61,7 @@ impl Rank {
         Rank {
             version,
             withdrawal,
-            hash: *record.hash(),
+            hash,
         }
     }
 }

@@ -233,19 +233,6 @@ fn encode_counts(counts: &[u64; 5]) -> Vec<u8> {
     counts.iter().flat_map(|c| c.to_be_bytes()).collect()
 }
 
-fn rank_of(payload: &Payload, hash: RecordHash) -> Rank {
-    let (version, withdrawal) = match payload {
-        Payload::Offer(l) | Payload::Need(l) => (l.version, false),
-        Payload::Withdrawal(w) => (w.version, true),
-        Payload::Certificate(_) | Payload::Revocation(_) => (0, false),
-    };
-    Rank {
-        version,
-        withdrawal,
-        hash,
-    }
-}
-
 impl Store {
     /// Opens (or creates) the store. Refuses a store written with another
     /// layout version, naming both versions.
@@ -485,11 +472,11 @@ impl Store {
             Some(v) => Some(StoredRecord::decode(&record_key, &v)?),
             None => None,
         };
-        let incoming = rank_of(record.payload(), *record.hash());
+        let incoming = Rank::of(record);
         let outcome = merge(
             current
                 .as_ref()
-                .map(|c| rank_of(&c.payload, c.hash))
+                .map(|c| Rank::of_payload(&c.payload, c.hash))
                 .as_ref(),
             &incoming,
         );
