@@ -69,6 +69,54 @@ pub struct NodeFigures {
     pub restarts: u32,
 }
 
+/// What the nodes received from just before the first publish until every
+/// replica had converged, summed over nodes. Bytes are libp2p's bandwidth
+/// counters, which count what is read from and written to yamux substreams:
+/// every protocol's payload (gossipsub, sync, identify, Kademlia, ping) and
+/// its multistream-select negotiation, but not yamux frame headers, noise
+/// framing and handshakes, or TCP/IP headers.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PublishTraffic {
+    pub bytes_received: u64,
+    /// Σ over published records of envelope size × (N − 1): what the other
+    /// nodes had to receive at the very least.
+    pub unique_bytes: u64,
+    /// `bytes_received ÷ unique_bytes`.
+    pub bytes_per_unique_byte: Option<f64>,
+    /// Of `bytes_received`, sync messages (`mutua_sync_bytes_total{direction="received"}`).
+    pub sync_bytes_received: u64,
+    /// Outbound sync sessions started meanwhile, all nodes.
+    pub sync_sessions: u64,
+    /// Gossip messages received, duplicates included
+    /// (`libp2p_gossipsub_topic_msg_recv_counts_unfiltered`) …
+    pub gossip_messages_received: u64,
+    /// … and first copies only (`…_recv_counts`): the rest are duplicates
+    /// gossipsub dropped by message id.
+    pub gossip_first_copies: u64,
+    /// Records the ingest pipeline ignored as already stored (a copy that
+    /// came by another path, e.g. sync): `reason="ignored_duplicate"`.
+    pub ingest_duplicates: u64,
+}
+
+/// Traffic of the converged federation left alone for a window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IdleTraffic {
+    pub window_secs: f64,
+    /// The nodes' anti-entropy interval during the run.
+    pub sync_interval_secs: u64,
+    /// Open connections summed over nodes (each connection counted at both
+    /// ends), mean of the window's start and end.
+    pub connections: f64,
+    /// Bytes in + out, summed over nodes (each byte counted at both ends).
+    pub bytes: u64,
+    /// `bytes ÷ connections ÷ window`: both directions of one connection, as
+    /// counted at one end.
+    pub bytes_per_sec_per_connection: Option<f64>,
+    /// Of `bytes`, sync messages (sent + received).
+    pub sync_bytes: u64,
+    pub sync_sessions: u64,
+}
+
 /// The record of one run.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
@@ -94,6 +142,10 @@ pub struct Report {
     pub rejected_by_reason: BTreeMap<String, u64>,
     pub ignored_by_reason: BTreeMap<String, u64>,
     pub per_node: Vec<NodeFigures>,
+    /// Traffic while the records propagated (propagation scenario).
+    pub publish_traffic: Option<PublishTraffic>,
+    /// Traffic of the converged federation left idle (propagation scenario).
+    pub idle_traffic: Option<IdleTraffic>,
     pub notes: Vec<String>,
     /// Set when the run failed: what went wrong.
     pub error: Option<String>,
@@ -177,6 +229,34 @@ impl Report {
                 avg_bytes / 1024
             );
         }
+        if let Some(t) = &self.publish_traffic {
+            let _ = writeln!(
+                s,
+                "  received while publishing: {} B for {} unique B (envelopes × {} receivers) = {} per unique byte; of which sync {} B ({} sessions); gossip messages received {} for {} first copies; ingest duplicates {}",
+                t.bytes_received,
+                t.unique_bytes,
+                self.nodes.saturating_sub(1),
+                ratio(t.bytes_per_unique_byte),
+                t.sync_bytes_received,
+                t.sync_sessions,
+                t.gossip_messages_received,
+                t.gossip_first_copies,
+                t.ingest_duplicates
+            );
+        }
+        if let Some(t) = &self.idle_traffic {
+            let _ = writeln!(
+                s,
+                "  idle ({:.1} s, sync every {} s): {} B in+out over {:.0} connection ends = {} B/s per connection; of which sync {} B ({} sessions)",
+                t.window_secs,
+                t.sync_interval_secs,
+                t.bytes,
+                t.connections,
+                ratio(t.bytes_per_sec_per_connection),
+                t.sync_bytes,
+                t.sync_sessions
+            );
+        }
         for n in &self.notes {
             let _ = writeln!(s, "  note: {n}");
         }
@@ -184,6 +264,74 @@ impl Report {
             let _ = writeln!(s, "  error: {e}");
         }
         s
+    }
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".into(), |r| format!("{r:.2}"))
+}
+
+/// `a ÷ b`, if `b` is positive; rounded to 3 decimals for the report.
+pub fn per(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| (a / b * 1000.0).round() / 1000.0)
+}
+
+/// Counters read from /metrics that the traffic figures need, by key.
+const COUNTERS: &[(&str, &str, &[&str])] = &[
+    (
+        "bytes_in",
+        "libp2p_bandwidth_bytes_total",
+        &["direction=\"Inbound\""],
+    ),
+    (
+        "bytes_out",
+        "libp2p_bandwidth_bytes_total",
+        &["direction=\"Outbound\""],
+    ),
+    (
+        "sync_in",
+        "mutua_sync_bytes_total",
+        &["direction=\"received\""],
+    ),
+    (
+        "sync_out",
+        "mutua_sync_bytes_total",
+        &["direction=\"sent\""],
+    ),
+    ("sync_sessions", "mutua_sync_sessions_total", &[]),
+    (
+        "gossip_all",
+        "libp2p_gossipsub_topic_msg_recv_counts_unfiltered_total",
+        &[],
+    ),
+    (
+        "gossip_first",
+        "libp2p_gossipsub_topic_msg_recv_counts_total",
+        &[],
+    ),
+    (
+        "ingest_duplicates",
+        "mutua_ingest_records_total",
+        &["reason=\"ignored_duplicate\""],
+    ),
+];
+
+/// A snapshot of [`COUNTERS`], summed over the nodes added to it.
+#[derive(Clone, Debug, Default)]
+pub struct Counters(BTreeMap<&'static str, f64>);
+
+impl Counters {
+    /// Adds one node's /metrics text.
+    pub fn add(&mut self, text: &str) {
+        for (key, name, labels) in COUNTERS {
+            *self.0.entry(key).or_default() += metric_sum(text, name, labels);
+        }
+    }
+
+    /// What `key` grew by since `earlier` (counters only grow while no node restarts).
+    pub fn since(&self, earlier: &Counters, key: &str) -> u64 {
+        let at = |c: &Counters| c.0.get(key).copied().unwrap_or(0.0);
+        (at(self) - at(earlier)).max(0.0) as u64
     }
 }
 
@@ -259,5 +407,22 @@ mod tests {
                     mutua_ingest_records_total{source=\"gossip\",outcome=\"ignored\",reason=\"not_a_member\"} 2\n";
         assert_eq!(by_reason(text, "rejected").get("bad_signature"), Some(&3));
         assert_eq!(by_reason(text, "ignored").len(), 1);
+    }
+
+    #[test]
+    fn counters_sum_nodes_and_subtract_snapshots() {
+        let node = |n: u32| {
+            format!(
+                "libp2p_bandwidth_bytes_total{{protocols=\"/ip4/tcp\",direction=\"Inbound\"}} {n}\n\
+                 libp2p_bandwidth_bytes_total{{protocols=\"/ip4/tcp\",direction=\"Outbound\"}} 1\n"
+            )
+        };
+        let (mut before, mut after) = (Counters::default(), Counters::default());
+        before.add(&node(10));
+        after.add(&node(15));
+        after.add(&node(7));
+        assert_eq!(after.since(&before, "bytes_in"), 12);
+        assert_eq!(after.since(&before, "bytes_out"), 1);
+        assert_eq!(per(3.0, 0.0), None);
     }
 }

@@ -23,7 +23,10 @@ use sha2::{Digest, Sha256};
 use crate::federation::{Testnet, TestnetOptions};
 use crate::node::Api;
 use crate::records::{self, TEMPLATES};
-use crate::report::{bandwidth, by_reason, metric_sum, Latency, NodeFigures, Report};
+use crate::report::{
+    bandwidth, by_reason, metric_sum, per, Counters, IdleTraffic, Latency, NodeFigures,
+    PublishTraffic, Report,
+};
 use crate::rogue::{self, Forgery};
 use crate::{wait, Error};
 
@@ -31,6 +34,9 @@ use crate::{wait, Error};
 pub const CONVERGENCE_DEADLINE: Duration = Duration::from_secs(90);
 /// How long a published record may take to reach every connected node.
 pub const PROPAGATION_DEADLINE: Duration = Duration::from_secs(60);
+/// Left out before the idle window: gossipsub advertises (IHAVE) the messages
+/// of its last 3 heartbeats (1 s each), which is publishing traffic, not idle.
+const IDLE_SETTLE: Duration = Duration::from_secs(5);
 
 /// The scenarios `mutua-testnet run` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize)]
@@ -198,6 +204,9 @@ pub struct ScenarioOptions {
     pub records: usize,
     /// Where to write the JSON report (none if `None`).
     pub report_path: Option<PathBuf>,
+    /// Propagation only: how long the converged federation is left idle to
+    /// measure its background traffic (none if zero).
+    pub idle: Duration,
 }
 
 /// A listing the harness published.
@@ -307,8 +316,18 @@ pub fn run(options: &ScenarioOptions) -> Result<Report, Error> {
             report,
             heal_at: None,
         };
+        // Just before the first publish: the plan starts with them.
+        let before = match options.scenario {
+            Scenario::Propagation => run.counters().ok(),
+            _ => None,
+        };
         let result = run.execute(&steps).and_then(|()| run.converge());
+        // The pollers are done; stopping them keeps the idle window quiet.
         stop.store(true, Ordering::SeqCst);
+        let result = match (result, &before) {
+            (Ok(()), Some(before)) => run.traffic(before, options),
+            (result, _) => result,
+        };
         run.figures();
         let mut report = run.report;
         if let Err(e) = result {
@@ -659,6 +678,75 @@ impl Run<'_> {
         self.report.converged = true;
         self.report.digest = Some(digest);
         self.report.kills = self.kills.len();
+        Ok(())
+    }
+
+    /// [`Counters`] summed over the running nodes.
+    fn counters(&self) -> Result<Counters, Error> {
+        let mut sum = Counters::default();
+        for i in self.net.up() {
+            sum.add(&self.net.api(i)?.metrics()?);
+        }
+        Ok(sum)
+    }
+
+    /// Open connections summed over the running nodes (both ends count).
+    fn connections(&self) -> Result<usize, Error> {
+        let mut sum = 0;
+        for i in self.net.up() {
+            let answer = self.net.api(i)?.get("/v1/peers")?;
+            sum += answer["peers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["addresses"].as_array().map_or(0, Vec::len))
+                .sum::<usize>();
+        }
+        Ok(sum)
+    }
+
+    /// Bytes received while publishing (since `before`) against the unique
+    /// bytes, then the idle window's traffic per connection.
+    fn traffic(&mut self, before: &Counters, options: &ScenarioOptions) -> Result<(), Error> {
+        let after = self.counters()?;
+        let receivers = self.net.len().saturating_sub(1) as u64;
+        let unique = self.envelopes.iter().map(|e| e.len() as u64).sum::<u64>() * receivers;
+        let received = after.since(before, "bytes_in");
+        self.report.publish_traffic = Some(PublishTraffic {
+            bytes_received: received,
+            unique_bytes: unique,
+            bytes_per_unique_byte: per(received as f64, unique as f64),
+            sync_bytes_received: after.since(before, "sync_in"),
+            sync_sessions: after.since(before, "sync_sessions"),
+            gossip_messages_received: after.since(before, "gossip_all"),
+            gossip_first_copies: after.since(before, "gossip_first"),
+            ingest_duplicates: after.since(before, "ingest_duplicates"),
+        });
+        let idle = options.idle;
+        if idle.is_zero() {
+            return Ok(());
+        }
+        let settle = Instant::now();
+        self.net.wait("gossip to settle", IDLE_SETTLE * 2, |_| {
+            Ok(settle.elapsed() >= IDLE_SETTLE)
+        })?;
+        let (start, connections) = (self.counters()?, self.connections()?);
+        let t0 = Instant::now();
+        self.net
+            .wait("the idle window", idle * 2, |_| Ok(t0.elapsed() >= idle))?;
+        let end = self.counters()?;
+        let window = t0.elapsed().as_secs_f64();
+        let connections = (connections + self.connections()?) as f64 / 2.0;
+        let bytes = end.since(&start, "bytes_in") + end.since(&start, "bytes_out");
+        self.report.idle_traffic = Some(IdleTraffic {
+            window_secs: (window * 10.0).round() / 10.0,
+            sync_interval_secs: options.testnet.sync_interval_secs,
+            connections,
+            bytes,
+            bytes_per_sec_per_connection: per(bytes as f64, connections * window),
+            sync_bytes: end.since(&start, "sync_in") + end.since(&start, "sync_out"),
+            sync_sessions: end.since(&start, "sync_sessions"),
+        });
         Ok(())
     }
 

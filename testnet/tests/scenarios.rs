@@ -2,16 +2,23 @@
 //! processes (`mutua-testnet node`). Network namespaces when running as root
 //! with iproute2, loopback otherwise (`NetMode::Auto`).
 
+use std::time::Duration;
+
 use mutua_testnet::scenario::{self, Scenario, ScenarioOptions};
 use mutua_testnet::{Report, TestnetOptions};
 
 fn run(scenario: Scenario, nodes: usize, records: usize) -> Report {
+    run_idle(scenario, nodes, records, Duration::ZERO)
+}
+
+fn run_idle(scenario: Scenario, nodes: usize, records: usize, idle: Duration) -> Report {
     let testnet = TestnetOptions::new(env!("CARGO_BIN_EXE_mutua-testnet"), nodes, 42);
     let report = scenario::run(&ScenarioOptions {
         testnet,
         scenario,
         records,
         report_path: None,
+        idle,
     })
     .expect("the testnet starts");
     println!("{}", report.summary());
@@ -23,7 +30,7 @@ fn run(scenario: Scenario, nodes: usize, records: usize) -> Report {
 
 #[test]
 fn propagation_reaches_every_node() {
-    let r = run(Scenario::Propagation, 4, 8);
+    let r = run_idle(Scenario::Propagation, 4, 8, Duration::from_secs(3));
     assert_eq!(r.published, 8);
     assert_eq!(r.propagation.samples, 8);
     assert!(r.digest.is_some());
@@ -31,6 +38,18 @@ fn propagation_reaches_every_node() {
         .per_node
         .iter()
         .all(|n| n.rss_kib.is_some() && n.bytes_in > 0));
+    // Figures only: their values depend on the machine and are not checked.
+    let t = r.publish_traffic.expect("publishing traffic is measured");
+    assert!(t.unique_bytes > 0 && t.bytes_received > 0);
+    assert!(t
+        .bytes_per_unique_byte
+        .is_some_and(|x| x.is_finite() && x > 0.0));
+    assert!(t.gossip_messages_received >= t.gossip_first_copies && t.gossip_first_copies > 0);
+    let idle = r.idle_traffic.expect("idle traffic is measured");
+    assert!(idle.window_secs >= 3.0 && idle.connections > 0.0);
+    assert!(idle
+        .bytes_per_sec_per_connection
+        .is_some_and(|x| x.is_finite() && x >= 0.0));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -51,6 +52,13 @@ enum Command {
         /// Keep data directories and logs.
         #[arg(long)]
         keep: bool,
+        /// Propagation: seconds the converged federation is left idle to
+        /// measure its background traffic (0: not measured).
+        #[arg(long, default_value_t = 30)]
+        idle_secs: u64,
+        /// The nodes' anti-entropy interval (the node's default is 300).
+        #[arg(long, default_value_t = 2)]
+        sync_interval_secs: u64,
         /// JSON report path [default: target/testnet-reports/<scenario>-n<N>-s<seed>.json].
         #[arg(long)]
         report: Option<PathBuf>,
@@ -105,11 +113,14 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             net,
             keep,
             report,
+            idle_secs,
+            sync_interval_secs,
         } => {
             cleanup::install_signal_handler()?;
             let mut testnet = TestnetOptions::new(std::env::current_exe()?, nodes, seed);
             testnet.net = net;
             testnet.keep = keep;
+            testnet.sync_interval_secs = sync_interval_secs;
             let path = report.unwrap_or_else(|| {
                 let target = std::env::var_os("CARGO_TARGET_DIR")
                     .map_or_else(|| PathBuf::from("target"), PathBuf::from);
@@ -122,6 +133,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 scenario,
                 records,
                 report_path: Some(path.clone()),
+                idle: Duration::from_secs(idle_secs),
             })?;
             print!("{}", report.summary());
             println!("  report: {}", path.display());
