@@ -89,11 +89,7 @@ impl SyncSource for StoreSource<'_> {
     type Error = StoreError;
 
     fn fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, StoreError> {
-        let f = self.0.sync_fingerprint(&store_range(range))?;
-        Ok(Fingerprint {
-            count: f.count,
-            sum: f.sum,
-        })
+        self.0.sync_fingerprint(&store_range(range))
     }
 
     fn items(

@@ -59,7 +59,7 @@ pub use sync::{Fingerprint, SyncKey, SyncRange};
 use layout::{key, meta, prefix, slot_bytes, StoredRecord, Summary, SyncValue};
 use members::{MemberSet, TreeView};
 use overlay::{Overlay, Reader};
-use sync::{item_hash, BUCKETS};
+use sync::{decode_fingerprint, encode_fingerprint, item, BUCKETS};
 
 /// The most keys one sled batch of `apply_batch` writes (a record's keys are
 /// never split). sled 0.34 copies a leaf for every key it inserts and frees
@@ -322,7 +322,7 @@ impl Store {
             let index = k
                 .get(1..3)
                 .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
-            match (index, Fingerprint::decode(&v)) {
+            match (index, decode_fingerprint(&v)) {
                 (Some(i), Some(f)) if i < BUCKETS && k.len() == 3 => buckets[i] = f,
                 _ => {
                     tracing::warn!(key = %layout::printable_key(&k), "damaged fingerprint bucket ignored; run check")
@@ -422,7 +422,7 @@ impl Store {
         for (b, f) in &pending.buckets {
             pending.overlay.insert(
                 key(prefix::BUCKET, &[&(*b as u16).to_be_bytes()]),
-                &f.encode()[..],
+                &encode_fingerprint(f)[..],
             );
         }
         pending
@@ -517,7 +517,7 @@ impl Store {
             {
                 pending.overlay.remove(k);
             }
-            bucket.remove_item(&item_hash(&sync_key, &old.hash));
+            bucket -= item(&sync_key, &old.hash);
             pending.state.counts[layout::kind_index(&old.payload)] -= 1;
             if let Some((n, entries)) = indexed_entries(&pending.overlay, &slot_key, &old.payload)?
             {
@@ -534,7 +534,7 @@ impl Store {
             pending.overlay.insert(k, v);
         }
         pending.overlay.insert(record_key, record.bytes());
-        bucket.add_item(&item_hash(&sync_key, hash));
+        bucket += item(&sync_key, hash);
         pending.buckets.insert(bucket_index, bucket);
         pending.state.counts[layout::kind_index(record.payload())] += 1;
         match (
@@ -700,24 +700,24 @@ impl Store {
         }
         let mut full_from = first;
         if range.start != SyncKey::bucket_start(first) {
-            total.merge(&self.scan_fingerprint(&SyncRange {
+            total += self.scan_fingerprint(&SyncRange {
                 start: range.start,
                 end: Some(SyncKey::bucket_start(first + 1)),
-            })?);
+            })?;
             full_from = first + 1;
         }
         {
             let buckets = self.inner.buckets.read().expect("bucket lock");
             buckets[full_from..end_bucket]
                 .iter()
-                .for_each(|b| total.merge(b));
+                .for_each(|b| total += *b);
         }
         if let Some(end) = range.end {
             if end != SyncKey::bucket_start(end_bucket) {
-                total.merge(&self.scan_fingerprint(&SyncRange {
+                total += self.scan_fingerprint(&SyncRange {
                     start: SyncKey::bucket_start(end_bucket),
                     end: Some(end),
-                })?);
+                })?;
             }
         }
         Ok(total)
@@ -746,7 +746,7 @@ impl Store {
         let mut f = Fingerprint::default();
         for entry in self.sync_entries(range) {
             let (k, v) = entry?;
-            f.add_item(&item_hash(&k, &v.hash));
+            f += item(&k, &v.hash);
         }
         Ok(f)
     }

@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::layout::{
     self, key, meta, prefix, printable_key, slot_bytes, StoredRecord, Summary, SyncValue,
 };
-use crate::sync::{item_hash, Fingerprint, SyncKey, BUCKETS};
+use crate::sync::{decode_fingerprint, encode_fingerprint, item, Fingerprint, SyncKey, BUCKETS};
 use crate::{encode_counts, Store, WriterState};
 
 /// How many records one maintenance batch covers: big enough to amortise,
@@ -121,11 +121,11 @@ impl Pending {
     fn bucket(&mut self, slot: &[u8], hash: &mutua_protocol::RecordHash, add: bool) {
         let sync_key = SyncKey::of_slot_bytes(slot);
         let b = sync_key.bucket();
-        let item = item_hash(&sync_key, hash);
+        let item = item(&sync_key, hash);
         if add {
-            self.buckets[b].add_item(&item);
+            self.buckets[b] += item;
         } else {
-            self.buckets[b].remove_item(&item);
+            self.buckets[b] -= item;
         }
         self.touched.insert(b);
     }
@@ -136,7 +136,7 @@ impl Pending {
         for b in std::mem::take(&mut self.touched) {
             batch.insert(
                 key(prefix::BUCKET, &[&(b as u16).to_be_bytes()]),
-                &self.buckets[b].encode()[..],
+                &encode_fingerprint(&self.buckets[b])[..],
             );
         }
         batch.insert(meta::COUNTS, encode_counts(&self.state.counts));
@@ -200,7 +200,7 @@ impl Store {
             }
             counts[layout::kind_index(record.payload())] += 1;
             let sync_key = SyncKey::of_slot_bytes(slot);
-            buckets[sync_key.bucket()].add_item(&item_hash(&sync_key, record.hash()));
+            buckets[sync_key.bucket()] += item(&sync_key, record.hash());
             let summary_key = key(prefix::SUMMARY, &[slot]);
             let number = match (listing_expires(record.payload()), tree.get(&summary_key)?) {
                 (Some(_), Some(v)) => match Summary::decode(&v) {
@@ -234,7 +234,7 @@ impl Store {
                     let index = k
                         .get(1..3)
                         .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
-                    match (index, Fingerprint::decode(&v)) {
+                    match (index, decode_fingerprint(&v)) {
                         (Some(i), Some(f)) if i < BUCKETS && k.len() == 3 => {
                             if f != buckets[i] {
                                 report.problem(&k, "fingerprint bucket does not match its items");
@@ -278,7 +278,7 @@ impl Store {
         let mut buckets = vec![Fingerprint::default(); BUCKETS];
         for entry in self.inner.tree.scan_prefix([prefix::BUCKET]) {
             let (k, v) = entry?;
-            if let (Some(b), Some(f)) = (k.get(1..3), Fingerprint::decode(&v)) {
+            if let (Some(b), Some(f)) = (k.get(1..3), decode_fingerprint(&v)) {
                 let i = usize::from(u16::from_be_bytes([b[0], b[1]]));
                 if i < BUCKETS {
                     buckets[i] = f;

@@ -25,8 +25,6 @@
 //! fingerprint is a sum of bucket fingerprints plus a scan of at most two
 //! partial buckets (about 250 items each at 1M records).
 
-use sha2::{Digest, Sha256};
-
 use mutua_protocol::RecordHash;
 
 /// The number of fixed fingerprint buckets: the first 12 bits of a sync key.
@@ -92,75 +90,36 @@ impl SyncRange {
     }
 }
 
-/// The summary of a range of items (see the module docs for the definition).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Fingerprint {
-    pub count: u64,
-    /// 256-bit little-endian sum of the item hashes.
-    pub sum: [u8; 32],
+/// The summary of a range of items (see the module docs for the definition):
+/// the protocol's, so that the buckets sum exactly what reconciliation
+/// compares.
+pub use mutua_protocol::sync::Fingerprint;
+
+/// What an item adds to a fingerprint: `SHA-256(sync key || digest)`, counted
+/// once.
+pub fn item(key: &SyncKey, digest: &RecordHash) -> Fingerprint {
+    Fingerprint::of_item(&mutua_protocol::sync::SyncKey(key.0), digest)
 }
 
-/// `SHA-256(sync key || digest)`: what an item adds to a fingerprint.
-pub fn item_hash(key: &SyncKey, digest: &RecordHash) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(key.0)
-        .chain_update(digest.0)
-        .finalize()
-        .into()
+/// A fingerprint is stored as 8 bytes of count (big-endian) then the 32-byte
+/// sum.
+pub const FINGERPRINT_LEN: usize = 40;
+
+pub fn encode_fingerprint(f: &Fingerprint) -> [u8; FINGERPRINT_LEN] {
+    let mut out = [0; FINGERPRINT_LEN];
+    out[..8].copy_from_slice(&f.count.to_be_bytes());
+    out[8..].copy_from_slice(&f.sum);
+    out
 }
 
-impl Fingerprint {
-    /// Stored as 8 bytes of count (big-endian) then the 32-byte sum.
-    pub const ENCODED_LEN: usize = 40;
-
-    pub fn add_item(&mut self, item: &[u8; 32]) {
-        self.count = self.count.wrapping_add(1);
-        add_256(&mut self.sum, item);
+pub fn decode_fingerprint(bytes: &[u8]) -> Option<Fingerprint> {
+    if bytes.len() != FINGERPRINT_LEN {
+        return None;
     }
-
-    pub fn remove_item(&mut self, item: &[u8; 32]) {
-        self.count = self.count.wrapping_sub(1);
-        let mut negated = [0u8; 32];
-        // Two's complement: !x + 1.
-        for (n, b) in negated.iter_mut().zip(item) {
-            *n = !b;
-        }
-        let mut one = [0u8; 32];
-        one[0] = 1;
-        add_256(&mut negated, &one);
-        add_256(&mut self.sum, &negated);
-    }
-
-    pub fn merge(&mut self, other: &Fingerprint) {
-        self.count = self.count.wrapping_add(other.count);
-        add_256(&mut self.sum, &other.sum);
-    }
-
-    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
-        let mut out = [0; Self::ENCODED_LEN];
-        out[..8].copy_from_slice(&self.count.to_be_bytes());
-        out[8..].copy_from_slice(&self.sum);
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<Fingerprint> {
-        if bytes.len() != Self::ENCODED_LEN {
-            return None;
-        }
-        Some(Fingerprint {
-            count: u64::from_be_bytes(bytes[..8].try_into().ok()?),
-            sum: bytes[8..].try_into().ok()?,
-        })
-    }
-}
-
-fn add_256(acc: &mut [u8; 32], x: &[u8; 32]) {
-    let mut carry = 0u16;
-    for (a, b) in acc.iter_mut().zip(x) {
-        let s = u16::from(*a) + u16::from(*b) + carry;
-        *a = s as u8;
-        carry = s >> 8;
-    }
+    Some(Fingerprint {
+        count: u64::from_be_bytes(bytes[..8].try_into().ok()?),
+        sum: bytes[8..].try_into().ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -170,19 +129,19 @@ mod tests {
 
     #[test]
     fn add_then_remove_is_identity_in_any_order() {
-        let items: Vec<[u8; 32]> = (0u8..20)
-            .map(|i| item_hash(&SyncKey([i; 32]), &FixedBytes([i.wrapping_mul(7); 32])))
+        let items: Vec<Fingerprint> = (0u8..20)
+            .map(|i| item(&SyncKey([i; 32]), &FixedBytes([i.wrapping_mul(7); 32])))
             .collect();
         let mut a = Fingerprint::default();
-        items.iter().for_each(|i| a.add_item(i));
+        items.iter().for_each(|i| a += *i);
         let mut b = Fingerprint::default();
-        items.iter().rev().for_each(|i| b.add_item(i));
+        items.iter().rev().for_each(|i| b += *i);
         assert_eq!(a, b);
-        items[..10].iter().for_each(|i| a.remove_item(i));
+        items[..10].iter().for_each(|i| a -= *i);
         let mut c = Fingerprint::default();
-        items[10..].iter().for_each(|i| c.add_item(i));
+        items[10..].iter().for_each(|i| c += *i);
         assert_eq!(a, c);
-        assert_eq!(Fingerprint::decode(&a.encode()), Some(a));
+        assert_eq!(decode_fingerprint(&encode_fingerprint(&a)), Some(a));
     }
 
     #[test]
