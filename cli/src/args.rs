@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mutua_node::config::Overrides;
 
+/// `offer` or `need`: the API's.
+pub use mutua_node::api::json::Side;
+
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 error (the message says which rule and which field), 2 usage,
             3 the node is not running (start it with `mutua node`).
@@ -251,21 +254,6 @@ pub struct RevokeArgs {
     /// Sign as this hosted publisher instead of the certificate's issuer.
     #[arg(long, value_name = "PUBLISHER")]
     pub issuer: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    Offer,
-    Need,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Offer => "offer",
-            Side::Need => "need",
-        }
-    }
 }
 
 #[derive(Subcommand)]

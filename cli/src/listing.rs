@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use mutua_node::api::json::{ListingContent, Side as ApiSide};
+use mutua_node::api::json::ListingContent;
 use mutua_protocol::rules::{self, DAY_SECS};
 use mutua_protocol::{
     Contact, FixedBytes, GeoPoint, Location, Payload, Pricing, PublicKey, ResourceKind,
@@ -200,10 +200,7 @@ pub fn to_content(side: Side, f: &ListingFields, now: u64) -> Result<ListingCont
             .filter(|s| !s.is_empty())
     };
     Ok(ListingContent {
-        side: match side {
-            Side::Offer => ApiSide::Offer,
-            Side::Need => ApiSide::Need,
-        },
+        side,
         kind,
         title: required(f.title.as_ref(), "title")?,
         description: f.description.as_deref().unwrap_or("").trim().to_owned(),
@@ -427,10 +424,7 @@ impl CsvRow {
         CsvRow {
             author: author.to_owned(),
             id: id.to_owned(),
-            side: match c.side {
-                ApiSide::Offer => "offer".into(),
-                ApiSide::Need => "need".into(),
-            },
+            side: c.side.as_str().into(),
             kind: text(f.kind),
             title: text(f.title),
             description: text(f.description),

@@ -21,6 +21,14 @@ pub enum Side {
 }
 
 impl Side {
+    /// The name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Offer => "offer",
+            Side::Need => "need",
+        }
+    }
+
     pub fn payload(self, listing: Listing) -> Payload {
         match self {
             Side::Offer => Payload::Offer(listing),
