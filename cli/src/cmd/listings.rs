@@ -126,13 +126,22 @@ pub fn find_own(
     }
 }
 
+/// The node's largest page.
+pub const MAX_PAGE: usize = 500;
+
 /// Every page of `GET /v1/records` for these parameters.
 pub fn all_pages(client: &Client, params: &[(&str, String)]) -> Result<Vec<Value>> {
+    pages(client, params, usize::MAX)
+}
+
+/// The pages of `GET /v1/records` for these parameters, until the last or
+/// until `at_most` items (never more).
+pub fn pages(client: &Client, params: &[(&str, String)], at_most: usize) -> Result<Vec<Value>> {
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
-    loop {
+    while items.len() < at_most {
         let mut query: Vec<(&str, String)> = params.to_vec();
-        query.push(("limit", "500".into()));
+        query.push(("limit", (at_most - items.len()).min(MAX_PAGE).to_string()));
         if let Some(c) = &cursor {
             query.push(("cursor", c.clone()));
         }
@@ -140,9 +149,10 @@ pub fn all_pages(client: &Client, params: &[(&str, String)]) -> Result<Vec<Value
         items.extend(page["items"].as_array().cloned().unwrap_or_default());
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(items),
+            None => break,
         }
     }
+    Ok(items)
 }
 
 /// The content part of a listing as the API returns it.

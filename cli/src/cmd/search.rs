@@ -7,15 +7,12 @@ use mutua_protocol::codes::departement_of_insee;
 use serde_json::{json, Value};
 use unicode_normalization::UnicodeNormalization;
 
-use super::listings::{all_pages, content_of, find_own, SHORT_ID};
+use super::listings::{all_pages, content_of, find_own, pages, MAX_PAGE, SHORT_ID};
 use super::{Context, Status, Usage};
 use crate::args::{MatchArgs, SearchArgs, ShowArgs, SortBy};
 use crate::client::Client;
 use crate::dates;
 use crate::output::{truncate, TITLE_CHARS};
-
-/// The node's largest page.
-const MAX_PAGE: usize = 500;
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
@@ -197,24 +194,7 @@ pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
     if args.limit == 0 {
         return Err(Usage("--limit must be at least 1".into()).into());
     }
-    let mut items: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
-    while items.len() < args.limit {
-        let mut q = query.clone();
-        q.push((
-            "limit",
-            (args.limit - items.len()).min(MAX_PAGE).to_string(),
-        ));
-        if let Some(c) = &cursor {
-            q.push(("cursor", c.clone()));
-        }
-        let page: Value = client.get("/v1/records", &q)?;
-        items.extend(page["items"].as_array().cloned().unwrap_or_default());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let items = pages(&client, &query, args.limit)?;
     let names = if ctx.out.json {
         Value::Null
     } else {
