@@ -117,38 +117,35 @@ impl Client {
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
-        let mut req = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", &self.auth);
+        let mut req = self.agent.get(self.url(path));
         for (k, v) in query {
             req = req.query(*k, v);
         }
-        self.finish(req.call())
+        self.finish(self.authorized(req).call())
     }
 
     pub fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
-        let req = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", &self.auth);
-        self.finish(req.send_json(body))
+        let req = self.agent.post(self.url(path));
+        self.finish(self.authorized(req).send_json(body))
     }
 
     pub fn put<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
-        let req = self
-            .agent
-            .put(format!("{}{path}", self.base))
-            .header("Authorization", &self.auth);
-        self.finish(req.send_json(body))
+        let req = self.agent.put(self.url(path));
+        self.finish(self.authorized(req).send_json(body))
     }
 
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let req = self
-            .agent
-            .delete(format!("{}{path}", self.base))
-            .header("Authorization", &self.auth);
-        self.finish(req.call())
+        let req = self.agent.delete(self.url(path));
+        self.finish(self.authorized(req).call())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Every request carries the API token.
+    fn authorized<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        req.header("Authorization", &self.auth)
     }
 
     fn finish<T: DeserializeOwned>(
