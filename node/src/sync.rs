@@ -67,8 +67,8 @@ pub struct StoreSource<'a>(pub &'a Store);
 
 fn store_range(range: &SyncRange) -> mutua_store::SyncRange {
     mutua_store::SyncRange {
-        start: mutua_store::SyncKey(range.start().0),
-        end: range.end().map(|end| mutua_store::SyncKey(end.0)),
+        start: range.start(),
+        end: range.end(),
     }
 }
 
@@ -101,23 +101,18 @@ impl SyncSource for StoreSource<'_> {
         let mut bounds = store_range(range);
         if let Some(after) = after.filter(|a| **a >= range.start()) {
             match successor(after) {
-                Some(next) => bounds.start = mutua_store::SyncKey(next.0),
+                Some(next) => bounds.start = next,
                 None => return Ok(Vec::new()),
             }
         }
         if bounds.end.is_some_and(|end| end <= bounds.start) {
             return Ok(Vec::new());
         }
-        Ok(self
-            .0
-            .sync_items(&bounds, limit)?
-            .into_iter()
-            .map(|(key, hash)| (SyncKey(key.0), hash))
-            .collect())
+        self.0.sync_items(&bounds, limit)
     }
 
     fn record(&self, key: &SyncKey) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.envelope_by_sync_key(&mutua_store::SyncKey(key.0))
+        self.0.envelope_by_sync_key(key)
     }
 
     /// Read from the stored envelope (the sync entry holds no version): only

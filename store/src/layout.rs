@@ -108,26 +108,9 @@ pub fn kind_index(payload: &Payload) -> usize {
     }
 }
 
-/// The slot bytes: `0x00 author id`, `0x01 certificate_hash`, `0x02 revocation_hash`.
-pub fn slot_bytes(slot: &SlotKey) -> Vec<u8> {
-    let mut out = Vec::with_capacity(49);
-    match slot {
-        SlotKey::Listing { author, id } => {
-            out.push(0);
-            out.extend_from_slice(author.as_bytes());
-            out.extend_from_slice(&id.0);
-        }
-        SlotKey::Certificate(h) => {
-            out.push(1);
-            out.extend_from_slice(&h.0);
-        }
-        SlotKey::Revocation(h) => {
-            out.push(2);
-            out.extend_from_slice(&h.0);
-        }
-    }
-    out
-}
+/// The slot bytes: `0x00 author id`, `0x01 certificate_hash`, `0x02 revocation_hash`
+/// (the protocol's, which sync keys hash).
+pub use mutua_protocol::sync::slot_bytes;
 
 pub fn parse_slot(bytes: &[u8]) -> Option<SlotKey> {
     let (tag, rest) = bytes.split_first()?;

@@ -59,7 +59,7 @@ pub use sync::{Fingerprint, SyncKey, SyncRange};
 use layout::{key, meta, prefix, slot_bytes, StoredRecord, Summary, SyncValue};
 use members::{MemberSet, TreeView};
 use overlay::{Overlay, Reader};
-use sync::{decode_fingerprint, encode_fingerprint, item, BUCKETS};
+use sync::{bucket, bucket_start, decode_fingerprint, encode_fingerprint, BUCKETS};
 
 /// The most keys one sled batch of `apply_batch` writes (a record's keys are
 /// never split). sled 0.34 copies a leaf for every key it inserts and frees
@@ -500,7 +500,7 @@ impl Store {
         }
 
         let sync_key = SyncKey::of_slot_bytes(&slot_key);
-        let bucket_index = sync_key.bucket();
+        let bucket_index = bucket(&sync_key);
         let mut bucket = match pending.buckets.get(&bucket_index) {
             Some(b) => *b,
             None => self.inner.buckets.read().expect("bucket lock")[bucket_index],
@@ -517,7 +517,7 @@ impl Store {
             {
                 pending.overlay.remove(k);
             }
-            bucket -= item(&sync_key, &old.hash);
+            bucket -= Fingerprint::of_item(&sync_key, &old.hash);
             pending.state.counts[layout::kind_index(&old.payload)] -= 1;
             if let Some((n, entries)) = indexed_entries(&pending.overlay, &slot_key, &old.payload)?
             {
@@ -534,7 +534,7 @@ impl Store {
             pending.overlay.insert(k, v);
         }
         pending.overlay.insert(record_key, record.bytes());
-        bucket += item(&sync_key, hash);
+        bucket += Fingerprint::of_item(&sync_key, hash);
         pending.buckets.insert(bucket_index, bucket);
         pending.state.counts[layout::kind_index(record.payload())] += 1;
         match (
@@ -692,17 +692,17 @@ impl Store {
     /// The fingerprint of a range of the synced set: whole buckets from
     /// memory, at most two partial buckets scanned.
     pub fn sync_fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, StoreError> {
-        let first = range.start.bucket();
-        let end_bucket = range.end.map_or(BUCKETS, |e| e.bucket());
+        let first = bucket(&range.start);
+        let end_bucket = range.end.map_or(BUCKETS, |e| bucket(&e));
         let mut total = Fingerprint::default();
         if first == end_bucket {
             return self.scan_fingerprint(range);
         }
         let mut full_from = first;
-        if range.start != SyncKey::bucket_start(first) {
+        if range.start != bucket_start(first) {
             total += self.scan_fingerprint(&SyncRange {
                 start: range.start,
-                end: Some(SyncKey::bucket_start(first + 1)),
+                end: Some(bucket_start(first + 1)),
             })?;
             full_from = first + 1;
         }
@@ -713,9 +713,9 @@ impl Store {
                 .for_each(|b| total += *b);
         }
         if let Some(end) = range.end {
-            if end != SyncKey::bucket_start(end_bucket) {
+            if end != bucket_start(end_bucket) {
                 total += self.scan_fingerprint(&SyncRange {
-                    start: SyncKey::bucket_start(end_bucket),
+                    start: bucket_start(end_bucket),
                     end: Some(end),
                 })?;
             }
@@ -746,7 +746,7 @@ impl Store {
         let mut f = Fingerprint::default();
         for entry in self.sync_entries(range) {
             let (k, v) = entry?;
-            f += item(&k, &v.hash);
+            f += Fingerprint::of_item(&k, &v.hash);
         }
         Ok(f)
     }

@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::layout::{
     self, key, meta, prefix, printable_key, slot_bytes, StoredRecord, Summary, SyncValue,
 };
-use crate::sync::{decode_fingerprint, encode_fingerprint, item, Fingerprint, SyncKey, BUCKETS};
+use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
 use crate::{encode_counts, Store, WriterState};
 
 /// How many records one maintenance batch covers: big enough to amortise,
@@ -120,8 +120,8 @@ impl Pending {
 
     fn bucket(&mut self, slot: &[u8], hash: &mutua_protocol::RecordHash, add: bool) {
         let sync_key = SyncKey::of_slot_bytes(slot);
-        let b = sync_key.bucket();
-        let item = item(&sync_key, hash);
+        let b = bucket(&sync_key);
+        let item = Fingerprint::of_item(&sync_key, hash);
         if add {
             self.buckets[b] += item;
         } else {
@@ -200,7 +200,7 @@ impl Store {
             }
             counts[layout::kind_index(record.payload())] += 1;
             let sync_key = SyncKey::of_slot_bytes(slot);
-            buckets[sync_key.bucket()] += item(&sync_key, record.hash());
+            buckets[bucket(&sync_key)] += Fingerprint::of_item(&sync_key, record.hash());
             let summary_key = key(prefix::SUMMARY, &[slot]);
             let number = match (listing_expires(record.payload()), tree.get(&summary_key)?) {
                 (Some(_), Some(v)) => match Summary::decode(&v) {

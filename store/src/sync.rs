@@ -25,47 +25,27 @@
 //! fingerprint is a sum of bucket fingerprints plus a scan of at most two
 //! partial buckets (about 250 items each at 1M records).
 
-use mutua_protocol::RecordHash;
-
 /// The number of fixed fingerprint buckets: the first 12 bits of a sync key.
 pub const BUCKETS: usize = 4096;
 
-/// Where an item sits in the reconciliation order.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SyncKey(pub [u8; 32]);
+/// Where an item sits in the reconciliation order: the protocol's, so that
+/// the buckets sum what reconciliation compares.
+pub use mutua_protocol::sync::SyncKey;
 
-impl std::fmt::Debug for SyncKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SyncKey({})", mutua_protocol::hex(&self.0))
-    }
+/// The first sync key.
+pub const MIN_KEY: SyncKey = SyncKey([0; 32]);
+
+/// The bucket `key` falls in.
+pub fn bucket(key: &SyncKey) -> usize {
+    (usize::from(key.0[0]) << 4) | usize::from(key.0[1] >> 4)
 }
 
-impl SyncKey {
-    pub const MIN: SyncKey = SyncKey([0; 32]);
-
-    /// The sync key of a slot, from its slot bytes (see the module docs):
-    /// the protocol's, so that the buckets sum what reconciliation compares.
-    pub fn of_slot_bytes(slot: &[u8]) -> SyncKey {
-        SyncKey(mutua_protocol::sync::SyncKey::of_slot_bytes(slot).0)
-    }
-
-    /// The sync key of a slot.
-    pub fn of_slot(slot: &mutua_protocol::SlotKey) -> SyncKey {
-        SyncKey::of_slot_bytes(&crate::layout::slot_bytes(slot))
-    }
-
-    /// The bucket this key falls in.
-    pub fn bucket(&self) -> usize {
-        (usize::from(self.0[0]) << 4) | usize::from(self.0[1] >> 4)
-    }
-
-    /// The first key of bucket `b`.
-    pub fn bucket_start(b: usize) -> SyncKey {
-        let mut key = [0; 32];
-        key[0] = (b >> 4) as u8;
-        key[1] = ((b & 0xf) << 4) as u8;
-        SyncKey(key)
-    }
+/// The first key of bucket `b`.
+pub fn bucket_start(b: usize) -> SyncKey {
+    let mut key = [0; 32];
+    key[0] = (b >> 4) as u8;
+    key[1] = ((b & 0xf) << 4) as u8;
+    SyncKey(key)
 }
 
 /// A half-open range `[start, end)` of sync keys; `end: None` runs to the end
@@ -80,7 +60,7 @@ impl SyncRange {
     /// The whole key space.
     pub fn all() -> SyncRange {
         SyncRange {
-            start: SyncKey::MIN,
+            start: MIN_KEY,
             end: None,
         }
     }
@@ -94,12 +74,6 @@ impl SyncRange {
 /// the protocol's, so that the buckets sum exactly what reconciliation
 /// compares.
 pub use mutua_protocol::sync::Fingerprint;
-
-/// What an item adds to a fingerprint: `SHA-256(sync key || digest)`, counted
-/// once.
-pub fn item(key: &SyncKey, digest: &RecordHash) -> Fingerprint {
-    Fingerprint::of_item(&mutua_protocol::sync::SyncKey(key.0), digest)
-}
 
 /// A fingerprint is stored as 8 bytes of count (big-endian) then the 32-byte
 /// sum.
@@ -130,7 +104,7 @@ mod tests {
     #[test]
     fn add_then_remove_is_identity_in_any_order() {
         let items: Vec<Fingerprint> = (0u8..20)
-            .map(|i| item(&SyncKey([i; 32]), &FixedBytes([i.wrapping_mul(7); 32])))
+            .map(|i| Fingerprint::of_item(&SyncKey([i; 32]), &FixedBytes([i.wrapping_mul(7); 32])))
             .collect();
         let mut a = Fingerprint::default();
         items.iter().for_each(|i| a += *i);
@@ -146,14 +120,14 @@ mod tests {
 
     #[test]
     fn buckets_tile_the_key_space() {
-        assert_eq!(SyncKey::bucket_start(0), SyncKey::MIN);
+        assert_eq!(bucket_start(0), MIN_KEY);
         for b in [1, 17, 4095] {
-            assert_eq!(SyncKey::bucket_start(b).bucket(), b);
-            let mut last = SyncKey::bucket_start(b).0;
+            assert_eq!(bucket(&bucket_start(b)), b);
+            let mut last = bucket_start(b).0;
             last[0] = last[0].wrapping_sub(u8::from(last[1] == 0));
             last[1] = last[1].wrapping_sub(1) | 0x0f;
             last[2..].fill(0xff);
-            assert_eq!(SyncKey(last).bucket(), b - 1);
+            assert_eq!(bucket(&SyncKey(last)), b - 1);
         }
     }
 }
