@@ -168,3 +168,74 @@ fn two_stores_with_randomised_differences_reconcile_to_identical_digests() {
         reconcile_and_check(initiator, responder);
     }
 }
+
+/// The last ranges of the key space deeper than the store's 12-bit buckets
+/// (prefix all ones, no end key) were summarised as empty on both sides, so
+/// their differences never moved: one bucket holding more than a leaf's worth
+/// of items, the differences in its last quarter.
+#[test]
+fn differences_at_the_end_of_the_key_space_below_the_last_bucket_reconcile() {
+    use mutua_node::sync::StoreSource;
+    use mutua_protocol::sync::{SyncKey, SyncRange, SyncSource};
+    use mutua_protocol::{FixedBytes, SlotKey};
+
+    let member = 0;
+    let author = synth::key("member", member).public();
+    let sync_key = |id: u64| {
+        let mut listing_id = [0u8; 16];
+        listing_id[..8].copy_from_slice(&id.to_be_bytes());
+        SyncKey::of_slot(&SlotKey::Listing {
+            author,
+            id: FixedBytes(listing_id),
+        })
+    };
+    // Slots of the last bucket (first 12 bits all ones): twelve in its first
+    // three quarters, three in its last quarter (the range 0xfffc/14, which
+    // runs to the end of the key space).
+    let (mut shared, mut last_quarter) = (Vec::new(), Vec::new());
+    for id in 0.. {
+        let key = sync_key(id);
+        if key.0[0] != 0xff || key.0[1] < 0xf0 {
+            continue;
+        }
+        if key.0[1] >= 0xfc {
+            if last_quarter.len() < 3 {
+                last_quarter.push(id);
+            }
+        } else if shared.len() < 12 {
+            shared.push(id);
+        }
+        if shared.len() == 12 && last_quarter.len() == 3 {
+            break;
+        }
+    }
+    let (_da, a) = store();
+    let (_db, b) = store();
+    let mut rng = Rng::new(7);
+    let shared: Vec<_> = shared
+        .iter()
+        .map(|id| listing(member, *id, 1, &mut rng))
+        .collect();
+    for store in [&a, &b] {
+        apply(store, vec![synth::member_certificate(member, now())]);
+        apply(store, shared.clone());
+    }
+    // Two the responder alone holds, one the initiator alone holds.
+    apply(
+        &a,
+        last_quarter[..2]
+            .iter()
+            .map(|id| listing(member, *id, 1, &mut rng))
+            .collect(),
+    );
+    apply(&b, vec![listing(member, last_quarter[2], 1, &mut rng)]);
+
+    let last = SyncRange::new(&SyncKey([0xff; 32]), 14).unwrap();
+    assert_eq!(last.end(), None);
+    let fingerprint = StoreSource(&a).fingerprint(&last).unwrap();
+    let items = StoreSource(&a).items(&last, None, 100).unwrap();
+    assert_eq!((fingerprint.count, items.len()), (2, 2));
+
+    let report = reconcile_and_check(&b, &a);
+    assert_eq!((report.received, report.pushed), (2, 1), "{report:?}");
+}

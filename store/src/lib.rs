@@ -702,7 +702,9 @@ impl Store {
         if range.start != bucket_start(first) {
             total += self.scan_fingerprint(&SyncRange {
                 start: range.start,
-                end: Some(bucket_start(first + 1)),
+                // The last bucket runs to the end of the key space (there is
+                // no key after it: `bucket_start(BUCKETS)` wraps to the first).
+                end: (first + 1 < BUCKETS).then(|| bucket_start(first + 1)),
             })?;
             full_from = first + 1;
         }
