@@ -146,8 +146,10 @@ fn parse_point(text: &str) -> Result<GeoPoint> {
 pub fn to_content(side: Side, f: &ListingFields, now: u64) -> Result<ListingContent> {
     let kind_text = required(f.kind.as_ref(), "kind")?;
     let kind = ResourceKind::parse(&kind_text.replace('-', "_")).ok_or_else(|| {
-        let all: Vec<_> = ResourceKind::ALL.iter().map(|k| k.as_str()).collect();
-        anyhow!("kind: {kind_text:?} is not one of {}", all.join(", "))
+        anyhow!(
+            "kind: {kind_text:?} is not one of {}",
+            ResourceKind::names()
+        )
     })?;
     let pricing_text = f
         .pricing

@@ -630,11 +630,13 @@ impl RecordsParams {
         let kinds = split_list(self.kind.as_deref())
             .map(|k| {
                 mutua_protocol::ResourceKind::parse(k).ok_or_else(|| {
-                    let all: Vec<_> = mutua_protocol::ResourceKind::ALL
-                        .iter()
-                        .map(|k| k.as_str())
-                        .collect();
-                    invalid_param("kind", format!("{k:?} is not a kind ({})", all.join(", ")))
+                    invalid_param(
+                        "kind",
+                        format!(
+                            "{k:?} is not a kind ({})",
+                            mutua_protocol::ResourceKind::names()
+                        ),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?;

@@ -210,6 +210,11 @@ impl ResourceKind {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
+
+    /// Every kind's name, comma-separated (for messages that list them).
+    pub fn names() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
 }
 
 /// A point in WGS 84, in millionths of a degree (integers keep encoding and
