@@ -296,8 +296,10 @@ fn an_export_imports_into_a_fresh_node_and_bad_envelopes_are_reported_by_index()
     let d = Node::start(&home_d, &[]);
     let mut body = records.clone();
     body.push("zz".into());
+    // Flip one bit of the signature's last byte: always a change, whatever the byte was.
     let mut tampered = records[1].as_str().unwrap().to_owned();
-    tampered.replace_range(tampered.len() - 2.., "00");
+    let last = u8::from_str_radix(&tampered[tampered.len() - 2..], 16).unwrap();
+    tampered.replace_range(tampered.len() - 2.., &format!("{:02x}", last ^ 1));
     body.push(tampered.into());
     let report = d.ok(d.post("/v1/import", &serde_json::json!({ "records": body })));
     assert_eq!(report["accepted"], 2, "{report}");
