@@ -115,6 +115,12 @@ pub struct IdleTraffic {
     /// Of `bytes`, sync messages (sent + received).
     pub sync_bytes: u64,
     pub sync_sessions: u64,
+    /// Kademlia requests answered, identify exchanges, pings answered and
+    /// connections opened during the window, all nodes.
+    pub kad_requests: u64,
+    pub identify_received: u64,
+    pub pings: u64,
+    pub connections_opened: u64,
 }
 
 /// The record of one run.
@@ -247,14 +253,18 @@ impl Report {
         if let Some(t) = &self.idle_traffic {
             let _ = writeln!(
                 s,
-                "  idle ({:.1} s, sync every {} s): {} B in+out over {:.0} connection ends = {} B/s per connection; of which sync {} B ({} sessions)",
+                "  idle ({:.1} s, sync every {} s): {} B in+out over {:.0} connection ends = {} B/s per connection; of which sync {} B ({} sessions); Kademlia requests {}, identify {}, pings {}, connections opened {}",
                 t.window_secs,
                 t.sync_interval_secs,
                 t.bytes,
                 t.connections,
                 ratio(t.bytes_per_sec_per_connection),
                 t.sync_bytes,
-                t.sync_sessions
+                t.sync_sessions,
+                t.kad_requests,
+                t.identify_received,
+                t.pings,
+                t.connections_opened
             );
         }
         for n in &self.notes {
@@ -313,6 +323,15 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
         "ingest_duplicates",
         "mutua_ingest_records_total",
         &["reason=\"ignored_duplicate\""],
+    ),
+    // What else talks while idle (requests and events, not bytes).
+    ("kad_requests", "libp2p_kad_inbound_requests_total", &[]),
+    ("identify", "libp2p_identify_received_total", &[]),
+    ("pings", "libp2p_ping_rtt_seconds_count", &[]),
+    (
+        "connections_opened",
+        "libp2p_swarm_connections_established_total",
+        &[],
     ),
 ];
 

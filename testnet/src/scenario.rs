@@ -746,6 +746,10 @@ impl Run<'_> {
             bytes_per_sec_per_connection: per(bytes as f64, connections * window),
             sync_bytes: end.since(&start, "sync_in") + end.since(&start, "sync_out"),
             sync_sessions: end.since(&start, "sync_sessions"),
+            kad_requests: end.since(&start, "kad_requests"),
+            identify_received: end.since(&start, "identify"),
+            pings: end.since(&start, "pings"),
+            connections_opened: end.since(&start, "connections_opened"),
         });
         Ok(())
     }
