@@ -87,6 +87,9 @@ pub const MAX_MESSAGES_PER_RPC: usize = 16;
 /// How often the actor checks that it has enough peers, redials the
 /// bootstrap peers if not, and refreshes its gauges.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+/// The longest wait between two Kademlia random walks, in maintenance ticks
+/// (5 minutes), when walks keep finding no new peer.
+const MAX_WALK_WAIT_TICKS: u32 = 30;
 /// How long an idle connection (no protocol wants it) stays open.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a peer that broke the sync protocol (garbage, oversized
@@ -600,6 +603,7 @@ pub async fn spawn(
         sync_messages,
         banned: HashMap::new(),
         sync_penalties: HashMap::new(),
+        walks: WalkPacer::default(),
     };
     actor.bootstrap();
     let task = tokio::spawn(async move {
@@ -680,6 +684,42 @@ struct Actor {
     banned: HashMap<PeerId, Instant>,
     /// Application-score penalties for invalid records received by sync.
     sync_penalties: HashMap<PeerId, f64>,
+    walks: WalkPacer,
+}
+
+/// Paces Kademlia random walks while the node is short of peers. A walk
+/// after which the node has no more peers than before doubles the wait
+/// before the next one, up to [`MAX_WALK_WAIT_TICKS`]: in a federation
+/// smaller than `target_peers` every peer is soon connected, and walking
+/// every tick forever was most of an idle node's traffic. Losing a peer
+/// starts over, so discovery is prompt when the network changes.
+#[derive(Debug, Default)]
+struct WalkPacer {
+    wait: u32,
+    ticks_left: u32,
+    peers_at_last_walk: usize,
+}
+
+impl WalkPacer {
+    /// Whether to walk at this maintenance tick, with `peers` connected.
+    fn should_walk(&mut self, peers: usize) -> bool {
+        if self.ticks_left > 0 {
+            self.ticks_left -= 1;
+            return false;
+        }
+        self.wait = if peers > self.peers_at_last_walk {
+            0
+        } else {
+            (self.wait * 2).clamp(1, MAX_WALK_WAIT_TICKS)
+        };
+        self.peers_at_last_walk = peers;
+        self.ticks_left = self.wait;
+        true
+    }
+
+    fn peer_lost(&mut self) {
+        *self = WalkPacer::default();
+    }
 }
 
 impl Actor {
@@ -1006,7 +1046,7 @@ impl Actor {
                 self.bootstrap();
             }
             // A random walk finds new peers; `RoutingUpdated` dials them.
-            if !self.peers.is_empty() {
+            if !self.peers.is_empty() && self.walks.should_walk(self.peers.len()) {
                 self.swarm
                     .behaviour_mut()
                     .kad
@@ -1071,6 +1111,7 @@ impl Actor {
             } => {
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
+                    self.walks.peer_lost();
                 } else if let Some(entry) = self.peers.get_mut(&peer_id) {
                     entry.addresses.retain(|(id, _)| *id != connection_id);
                 }
@@ -1182,6 +1223,23 @@ mod tests {
 
     fn key(seed: u8) -> PublicKey {
         mutua_protocol::SecretKey::from_seed([seed; 32]).public()
+    }
+
+    #[test]
+    fn random_walks_back_off_while_they_find_nobody_and_resume_on_loss() {
+        let mut pacer = WalkPacer::default();
+        let walk_ticks: Vec<u32> = (0..80).filter(|_| pacer.should_walk(9)).collect();
+        // Gaps of 0, 1, 2, 4, 8, 16, then the cap of 30 ticks.
+        assert_eq!(walk_ticks, vec![0, 1, 3, 6, 11, 20, 37, 68]);
+        // A walk that brought a new peer: the next tick walks again.
+        while !pacer.should_walk(10) {}
+        assert!(pacer.should_walk(11));
+        // A lost peer: walk at once, whatever the wait had grown to.
+        for _ in 0..5 {
+            pacer.should_walk(11);
+        }
+        pacer.peer_lost();
+        assert!(pacer.should_walk(10));
     }
 
     #[test]
