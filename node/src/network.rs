@@ -87,6 +87,9 @@ pub const MAX_MESSAGES_PER_RPC: usize = 16;
 /// How often the actor checks that it has enough peers, redials the
 /// bootstrap peers if not, and refreshes its gauges.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+/// How often (in maintenance ticks: 30 s) a node with enough peers redials
+/// a bootstrap peer it lost.
+const BOOTSTRAP_REDIAL_TICKS: u64 = 3;
 /// The longest wait between two Kademlia random walks, in maintenance ticks
 /// (5 minutes), when walks keep finding no new peer.
 const MAX_WALK_WAIT_TICKS: u32 = 30;
@@ -604,6 +607,7 @@ pub async fn spawn(
         banned: HashMap::new(),
         sync_penalties: HashMap::new(),
         walks: WalkPacer::default(),
+        ticks: 0,
     };
     actor.bootstrap();
     let task = tokio::spawn(async move {
@@ -685,6 +689,8 @@ struct Actor {
     /// Application-score penalties for invalid records received by sync.
     sync_penalties: HashMap<PeerId, f64>,
     walks: WalkPacer,
+    /// Maintenance ticks so far.
+    ticks: u64,
 }
 
 /// Paces Kademlia random walks while the node is short of peers. A walk
@@ -1039,12 +1045,23 @@ impl Actor {
             .count();
         self.metrics.mesh_peers.set(mesh as i64);
         self.metrics.connected_peers.set(self.peers.len() as i64);
-        if self.peers.len() < self.target_peers {
-            // Bootstrap peers with an unknown peer id are dialed again even
-            // if connected: cheap, and the connection limit per peer holds.
-            if self.peers.is_empty() || self.bootstrap.iter().any(|a| matches!(a.iter().last(), Some(Protocol::P2p(p)) if !self.swarm.is_connected(&p))) {
-                self.bootstrap();
-            }
+        self.ticks = self.ticks.wrapping_add(1);
+        let short_of_peers = self.peers.len() < self.target_peers;
+        let bootstrap_lost = self.bootstrap.iter().any(
+            |a| matches!(a.iter().last(), Some(Protocol::P2p(p)) if !self.swarm.is_connected(&p)),
+        );
+        // Bootstrap peers with an unknown peer id are dialed again even if
+        // connected: cheap, and the connection limit per peer holds. A node
+        // with enough peers still redials a lost bootstrap peer now and then:
+        // after a partition, two groups that each have enough peers would
+        // otherwise never look for each other again.
+        if self.peers.is_empty()
+            || (bootstrap_lost
+                && (short_of_peers || self.ticks.is_multiple_of(BOOTSTRAP_REDIAL_TICKS)))
+        {
+            self.bootstrap();
+        }
+        if short_of_peers {
             // A random walk finds new peers; `RoutingUpdated` dials them.
             if !self.peers.is_empty() && self.walks.should_walk(self.peers.len()) {
                 self.swarm
