@@ -471,6 +471,24 @@ fn stats_json(s: &mutua_store::StoreStats) -> serde_json::Value {
     })
 }
 
+/// Runs store work (sled reads, signature checks, membership chains) on the
+/// blocking pool, so a slow request stalls neither other requests nor the
+/// network; a failure is the API's `store_error`.
+async fn on_store<T, E>(
+    store: &mutua_store::Store,
+    work: impl FnOnce(&mutua_store::Store) -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|e| ApiError::internal("store_error", e))?
+        .map_err(|e| ApiError::internal("store_error", e))
+}
+
 async fn health() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
@@ -799,13 +817,16 @@ async fn get_certificate(
     Path(hash): Path<String>,
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
-    match state.store.get(&SlotKey::Certificate(hash)) {
-        Ok(Some(record)) => Ok(axum::Json(RecordJson::of(&record)).into_response()),
-        Ok(None) => Err(ApiError::not_found(
+    match on_store(&state.store, move |store| {
+        store.get(&SlotKey::Certificate(hash))
+    })
+    .await?
+    {
+        Some(record) => Ok(axum::Json(RecordJson::of(&record)).into_response()),
+        None => Err(ApiError::not_found(
             "not_found",
             "no such certificate in this node's replica",
         )),
-        Err(e) => Err(ApiError::internal("store_error", e)),
     }
 }
 
@@ -998,39 +1019,37 @@ async fn revoke(
 
 async fn members(State(state): State<Shared>) -> Result<impl IntoResponse, ApiError> {
     let now = unix_now();
-    let store_error = |e| ApiError::internal("store_error", e);
-    let certificates = state.store.certificates().map_err(store_error)?;
-    let mut members = Vec::with_capacity(certificates.len());
-    for (hash, certificate, revoked) in certificates {
-        let membership = match state
-            .store
-            .membership(&certificate.subject, now)
-            .map_err(store_error)?
-        {
-            Ok(_) => "member",
-            Err(e) => e.code(),
-        };
-        members.push(json!({
-            "certificate": CertificateJson::of(&certificate, hash.to_hex()),
-            "revoked": revoked,
-            "membership": membership,
-        }));
-    }
+    // A membership chain per certificate: sled reads, many of them on a large
+    // federation, so off the async runtime.
+    let members = on_store(&state.store, move |store| {
+        let certificates = store.certificates()?;
+        let mut members = Vec::with_capacity(certificates.len());
+        for (hash, certificate, revoked) in certificates {
+            let membership = match store.membership(&certificate.subject, now)? {
+                Ok(_) => "member",
+                Err(e) => e.code(),
+            };
+            members.push(json!({
+                "certificate": CertificateJson::of(&certificate, hash.to_hex()),
+                "revoked": revoked,
+                "membership": membership,
+            }));
+        }
+        Ok::<_, mutua_store::StoreError>(members)
+    })
+    .await?;
     Ok(axum::Json(json!({ "members": members })))
 }
 
 /// Every stored record as hex envelopes, the body `POST /v1/import` takes.
 async fn export(State(state): State<Shared>) -> Result<impl IntoResponse, ApiError> {
-    let store = state.store.clone();
-    let records = tokio::task::spawn_blocking(move || {
+    let records = on_store(&state.store, |store| {
         store
             .export()
             .map(|r| r.map(|record| mutua_protocol::hex(record.bytes())))
             .collect::<Result<Vec<_>, _>>()
     })
-    .await
-    .map_err(|e| ApiError::internal("store_error", e))?
-    .map_err(|e| ApiError::internal("store_error", e))?;
+    .await?;
     Ok(axum::Json(json!({ "records": records })))
 }
 
