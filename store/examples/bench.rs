@@ -61,11 +61,50 @@ fn footprint_child(path: &str, cache_mb: u64) {
         rss_kib() / 1024,
         status_kib("VmHWM:") / 1024,
     );
+    drop(store);
+    live_bytes(path);
+}
+
+/// What sled holds live, by key prefix, against its files: the part of
+/// the disk figure that is the store's data rather than sled's log.
+fn live_bytes(path: &str) {
+    let db = sled::open(path).expect("sled");
+    let tree = db.open_tree("mutua").expect("tree");
+    let mut by_prefix = std::collections::BTreeMap::<char, (u64, u64)>::new();
+    for entry in tree.iter() {
+        let (k, v) = entry.expect("entry");
+        let e = by_prefix.entry(k[0] as char).or_default();
+        e.0 += 1;
+        e.1 += (k.len() + v.len()) as u64;
+    }
+    let keys: u64 = by_prefix.values().map(|e| e.0).sum();
+    let bytes: u64 = by_prefix.values().map(|e| e.1).sum();
+    let disk = db.size_on_disk().expect("size");
+    println!(
+        "live data: {keys} keys, {:.1} MiB of keys and values; sled's files {:.1} MiB ({:.2}× the live data)",
+        bytes as f64 / 1048576.0,
+        disk as f64 / 1048576.0,
+        disk as f64 / bytes as f64
+    );
+    let detail: Vec<String> = by_prefix
+        .iter()
+        .map(|(p, (n, b))| format!("{p} {n} keys {:.1} MiB", *b as f64 / 1048576.0))
+        .collect();
+    println!("  by prefix: {}", detail.join(", "));
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
+
+/// What `typical_query` asks, by `i % 5`.
+const QUERY_SHAPES: [&str; 5] = [
+    "offers with a word",
+    "equipment in a département",
+    "equipment within 30 km, nearest first",
+    "a tag in an EPCI",
+    "a word, available in 10 days",
+];
 
 /// Typical combined queries with random parameters.
 fn typical_query(i: usize, rng: &mut Rng) -> Query {
@@ -262,15 +301,25 @@ fn main() {
     );
 
     let mut latencies = Vec::new();
+    let mut by_shape: Vec<Vec<Duration>> = vec![Vec::new(); QUERY_SHAPES.len()];
     let mut total_hits = 0;
     for i in 0..1000 {
         let q = typical_query(i, &mut rng);
         let t = Instant::now();
         let page = store.query(&q, now).expect("query");
         latencies.push(t.elapsed());
+        by_shape[i % QUERY_SHAPES.len()].push(t.elapsed());
         total_hits += page.hits.len();
     }
     latencies.sort();
+    for (shape, mut times) in QUERY_SHAPES.iter().zip(by_shape) {
+        times.sort();
+        println!(
+            "  {shape}: p50 {:?}, p99 {:?}",
+            percentile(&times, 0.5),
+            percentile(&times, 0.99)
+        );
+    }
     let mut naive_times = Vec::new();
     for i in 0..5 {
         let q = typical_query(i, &mut rng);

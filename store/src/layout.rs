@@ -18,7 +18,9 @@ use crate::sync::SyncKey;
 /// 2: sync keys carry their class in their first two bits (the protocol's).
 /// 3: the word index skips stopwords and caps description words
 ///    (`text::listing_words`); expired listings may be stored unindexed.
-pub const LAYOUT_VERSION: u32 = 3;
+/// 4: tag, word and area postings are packed, one value per term and block
+///    of [`POSTING_BLOCK`] listing numbers (sled's cost is per key).
+pub const LAYOUT_VERSION: u32 = 4;
 /// The oldest layout whose records and sync entries this version reads as
 /// they are: opening it rebuilds the other derived entries with `reindex`.
 pub const FIRST_REINDEXABLE_LAYOUT: u32 = 2;
@@ -52,16 +54,20 @@ pub mod prefix {
     pub const KIND: u8 = b'k';
     /// `a author (32) R N` → ().
     pub const AUTHOR: u8 = b'a';
-    /// `t folded_tag 0x00 R N` → ().
+    /// `t block (4, BE) folded_tag` → packed postings (see [`super::Chunk`]).
     pub const TAG: u8 = b't';
-    /// `w folded_word 0x00 R N` → ().
+    /// `w block (4, BE) folded_word` → packed postings.
     pub const WORD: u8 = b'w';
-    /// `z area_code 0x00 R N` → (), area codes `c33063`, `e243300316`, `d33`.
+    /// `z block (4, BE) area_code` → packed postings, area codes `c33063`,
+    /// `e243300316`, `d33`.
     pub const AREA: u8 = b'z';
     /// `g cell (4) R N` → ().
     pub const GEO: u8 = b'g';
     /// `q original_key` → value `reindex` could not verify, kept for forensics.
     pub const QUARANTINE: u8 = b'q';
+
+    /// Prefixes whose values pack the postings of a term.
+    pub const PACKED: [u8; 3] = [TAG, WORD, AREA];
 
     /// Prefixes of entries derived from the records (all but META, RECORD and
     /// QUARANTINE).
@@ -378,18 +384,160 @@ pub fn area_codes(l: &Listing) -> Vec<String> {
     codes
 }
 
-/// A term index key: `prefix term 0x00 R N`.
-pub fn term_key(prefix: u8, term: &str, r: &[u8; 8], n: &[u8; 8]) -> Vec<u8> {
-    key(prefix, &[term.as_bytes(), &[0], r, n])
+/// How many consecutive listing numbers share one packed posting value.
+/// Numbers are handed out in apply order, so one `apply_batch` call of a few
+/// hundred new listings rewrites one value per term it mentions, and the
+/// postings of a term over the whole store take `numbers / POSTING_BLOCK`
+/// point reads.
+pub const POSTING_BLOCK: u64 = 4096;
+/// One packed posting: the number's offset in its block (2, BE) ‖ `R` (8).
+pub const POSTING_LEN: usize = 10;
+
+/// The key of the packed postings of `term` for listing numbers in `block`.
+/// Block first: the values a batch rewrites sit side by side in sled.
+pub fn chunk_key(prefix: u8, block: u32, term: &str) -> Vec<u8> {
+    key(prefix, &[&block.to_be_bytes(), term.as_bytes()])
+}
+
+/// The block of a listing number, and its offset in it.
+pub fn block_of(number: u64) -> (u32, u16) {
+    (
+        (number / POSTING_BLOCK) as u32,
+        (number % POSTING_BLOCK) as u16,
+    )
+}
+
+/// Parsed chunk key: prefix, block, term.
+pub fn parse_chunk_key(k: &[u8]) -> Option<(u8, u32, &str)> {
+    let block = u32::from_be_bytes(k.get(1..5)?.try_into().ok()?);
+    Some((k[0], block, std::str::from_utf8(&k[5..]).ok()?))
+}
+
+/// One listing's posting in a packed value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posting {
+    pub chunk: Vec<u8>,
+    pub offset: u16,
+    pub r: [u8; 8],
+}
+
+impl Posting {
+    pub fn new(prefix: u8, term: &str, r: [u8; 8], number: u64) -> Posting {
+        let (block, offset) = block_of(number);
+        Posting {
+            chunk: chunk_key(prefix, block, term),
+            offset,
+            r,
+        }
+    }
+}
+
+/// A packed posting value: postings sorted by strictly increasing offset,
+/// [`POSTING_LEN`] bytes each. `parse` checks the length only (queries read
+/// these values per candidate); `parse_checked` also checks the order, and
+/// is what `check` and every write use, so a damaged value is reported and
+/// never rewritten.
+pub struct Chunk<'a>(&'a [u8]);
+
+impl<'a> Chunk<'a> {
+    pub fn parse(value: &'a [u8]) -> Option<Chunk<'a>> {
+        (!value.is_empty() && value.len().is_multiple_of(POSTING_LEN)).then_some(Chunk(value))
+    }
+
+    pub fn parse_checked(value: &'a [u8]) -> Option<Chunk<'a>> {
+        let chunk = Chunk::parse(value)?;
+        let mut offsets = chunk.iter().map(|(o, _)| o);
+        let first = offsets.next()?;
+        let mut previous = first;
+        let sorted = offsets.all(|o| {
+            let ok = previous < o;
+            previous = o;
+            ok
+        });
+        (sorted && u64::from(previous) < POSTING_BLOCK).then_some(chunk)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len() / POSTING_LEN
+    }
+
+    /// A value holding one posting.
+    pub fn empty_with(offset: u16, r: &[u8; 8]) -> Vec<u8> {
+        [&offset.to_be_bytes()[..], r].concat()
+    }
+
+    /// `(offset, R)` in offset order.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, [u8; 8])> + 'a {
+        self.0.chunks_exact(POSTING_LEN).map(|p| {
+            (
+                u16::from_be_bytes([p[0], p[1]]),
+                p[2..].try_into().expect("8 bytes"),
+            )
+        })
+    }
+
+    /// Where `offset` is, or would be inserted.
+    fn search(&self, offset: u16) -> Result<usize, usize> {
+        let n = self.len();
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let at = u16::from_be_bytes([self.0[mid * POSTING_LEN], self.0[mid * POSTING_LEN + 1]]);
+            match at.cmp(&offset) {
+                std::cmp::Ordering::Equal => return Ok(mid),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Err(lo)
+    }
+
+    /// The `R` stored for `offset`.
+    pub fn get(&self, offset: u16) -> Option<[u8; 8]> {
+        let i = self.search(offset).ok()?;
+        let at = i * POSTING_LEN + 2;
+        self.0[at..at + 8].try_into().ok()
+    }
+
+    /// The value with `(offset, r)` added (replacing the offset's posting).
+    pub fn with(&self, offset: u16, r: &[u8; 8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() + POSTING_LEN);
+        let (at, skip) = match self.search(offset) {
+            Ok(i) => (i * POSTING_LEN, POSTING_LEN),
+            Err(i) => (i * POSTING_LEN, 0),
+        };
+        out.extend_from_slice(&self.0[..at]);
+        out.extend_from_slice(&offset.to_be_bytes());
+        out.extend_from_slice(r);
+        out.extend_from_slice(&self.0[at + skip..]);
+        out
+    }
+
+    /// The value without `offset`'s posting (`None`: it holds nothing else).
+    pub fn without(&self, offset: u16) -> Option<Vec<u8>> {
+        let mut out = self.0.to_vec();
+        if let Ok(i) = self.search(offset) {
+            out.drain(i * POSTING_LEN..(i + 1) * POSTING_LEN);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+/// The derived entries of an indexed listing: plain keys, and postings in
+/// packed values.
+#[derive(Clone, Debug, Default)]
+pub struct ListingEntries {
+    pub plain: Entries,
+    pub postings: Vec<Posting>,
 }
 
 /// The index entries of an indexed (live, unswept) offer or need with
 /// listing number `number`, summary and number mapping included.
-pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> Entries {
+pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> ListingEntries {
     let r = recency(l.published_at);
     let n = number.to_be_bytes();
     let summary = Summary::of(number, side, l);
-    let mut out = vec![
+    let mut plain = vec![
         (key(prefix::SUMMARY, &[slot]), summary.encode()),
         (key(prefix::NUMBER, &[&n]), slot.to_vec()),
         (
@@ -405,30 +553,23 @@ pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> Entri
             Vec::new(),
         ),
     ];
-    let mut tags: Vec<String> = l.tags.iter().map(|t| crate::text::fold_tag(t)).collect();
-    tags.sort();
-    tags.dedup();
-    out.extend(
-        tags.iter()
-            .map(|t| (term_key(prefix::TAG, t, &r, &n), Vec::new())),
-    );
-    out.extend(
-        crate::text::listing_words(&l.title, &l.tags, &l.description)
-            .iter()
-            .map(|w| (term_key(prefix::WORD, w, &r, &n), Vec::new())),
-    );
-    out.extend(
-        area_codes(l)
-            .iter()
-            .map(|c| (term_key(prefix::AREA, c, &r, &n), Vec::new())),
-    );
     if let Some(p) = &l.location.point {
-        out.push((
+        plain.push((
             key(prefix::GEO, &[&crate::geo::cell(p), &r, &n]),
             Vec::new(),
         ));
     }
-    out
+    let mut tags: Vec<String> = l.tags.iter().map(|t| crate::text::fold_tag(t)).collect();
+    tags.sort();
+    tags.dedup();
+    let words = crate::text::listing_words(&l.title, &l.tags, &l.description);
+    let areas = area_codes(l);
+    let postings = (tags.iter().map(|t| (prefix::TAG, t)))
+        .chain(words.iter().map(|w| (prefix::WORD, w)))
+        .chain(areas.iter().map(|c| (prefix::AREA, c)))
+        .map(|(p, term)| Posting::new(p, term, r, number))
+        .collect();
+    ListingEntries { plain, postings }
 }
 
 /// The `(R, N)` suffix that ends every posting-list key.
@@ -480,5 +621,43 @@ mod tests {
         assert_eq!(Summary::decode(&bytes), Some(s.clone()));
         assert_eq!(Summary::decode(&bytes[..bytes.len() - 3]), None);
         assert_eq!(s.insee(), "33063");
+    }
+
+    #[test]
+    fn packed_postings_stay_sorted_and_refuse_garbage() {
+        let r = |x: u8| [x; 8];
+        let mut value = Chunk::empty_with(7, &r(1));
+        for (offset, x) in [(3, 2), (4095, 3), (7, 4), (0, 5)] {
+            value = Chunk::parse(&value).unwrap().with(offset, &r(x));
+        }
+        let chunk = Chunk::parse(&value).unwrap();
+        let offsets: Vec<u16> = chunk.iter().map(|(o, _)| o).collect();
+        assert_eq!(offsets, [0, 3, 7, 4095]);
+        assert_eq!(
+            chunk.get(7),
+            Some(r(4)),
+            "a posting is replaced, not doubled"
+        );
+        assert_eq!(chunk.get(8), None);
+        let fewer = chunk.without(3).unwrap();
+        assert_eq!(Chunk::parse(&fewer).unwrap().len(), 3);
+        assert_eq!(
+            Chunk::parse(&Chunk::empty_with(1, &r(1)))
+                .unwrap()
+                .without(1),
+            None
+        );
+        assert!(Chunk::parse_checked(&value).is_some());
+        let swapped = [&value[10..20], &value[..10]].concat();
+        for bad in [
+            &b""[..],
+            &b"xyz"[..],
+            &swapped,
+            &Chunk::empty_with(4096, &r(1)),
+        ] {
+            assert!(Chunk::parse_checked(bad).is_none(), "{bad:?}");
+        }
+        assert!(Chunk::parse(&b"xyz"[..]).is_none());
+        assert_eq!(block_of(4096 * 3 + 5), (3, 5));
     }
 }

@@ -179,7 +179,7 @@ fn indexed_entries(
     reader: &dyn Reader,
     slot: &[u8],
     payload: &Payload,
-) -> Result<Option<(u64, layout::Entries)>, StoreError> {
+) -> Result<Option<(u64, layout::ListingEntries)>, StoreError> {
     let (Some(side), Some(listing)) = (layout::side_byte(payload), payload.listing()) else {
         return Ok(None);
     };
@@ -522,9 +522,7 @@ impl Store {
             if let Some((n, entries)) = indexed_entries(&pending.overlay, &slot_key, &old.payload)?
             {
                 number = Some(n);
-                entries
-                    .into_iter()
-                    .for_each(|(k, _)| pending.overlay.remove(k));
+                pending.overlay.remove_listing(entries)?;
             }
         }
         let hash = record.hash();
@@ -556,9 +554,9 @@ impl Store {
                     pending.state.next_number += 1;
                     pending.state.next_number
                 });
-                for (k, v) in layout::listing_entries(&slot_key, side, listing, n) {
-                    pending.overlay.insert(k, v);
-                }
+                pending
+                    .overlay
+                    .put_listing(layout::listing_entries(&slot_key, side, listing, n))?;
             }
             _ => {}
         }

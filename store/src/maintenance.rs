@@ -13,8 +13,10 @@ use mutua_protocol::{open as open_record, Payload, SignedRecord, SlotKey, Timest
 
 use crate::error::StoreError;
 use crate::layout::{
-    self, key, meta, prefix, printable_key, slot_bytes, StoredRecord, Summary, SyncValue,
+    self, key, meta, prefix, printable_key, slot_bytes, Chunk, ListingEntries, Posting,
+    StoredRecord, Summary, SyncValue, POSTING_BLOCK,
 };
+use crate::overlay::{Overlay, Reader};
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
 use crate::{encode_counts, Store, WriterState};
 
@@ -81,16 +83,17 @@ pub struct SweepReport {
 
 /// Every derived entry of a verified record: the record entries, and the
 /// listing entries when the listing is indexed with `number`.
-fn expected_entries(slot: &[u8], record: &SignedRecord, number: Option<u64>) -> layout::Entries {
-    let mut entries =
-        layout::record_entries(slot, record.payload(), record.hash(), forget_after(record));
-    if let (Some(n), Some(side), Some(listing)) = (
+fn expected_entries(slot: &[u8], record: &SignedRecord, number: Option<u64>) -> ListingEntries {
+    let plain = layout::record_entries(slot, record.payload(), record.hash(), forget_after(record));
+    let mut entries = match (
         number,
         layout::side_byte(record.payload()),
         record.payload().listing(),
     ) {
-        entries.extend(layout::listing_entries(slot, side, listing, n));
-    }
+        (Some(n), Some(side), Some(listing)) => layout::listing_entries(slot, side, listing, n),
+        _ => ListingEntries::default(),
+    };
+    entries.plain.extend(plain);
     entries
 }
 
@@ -98,19 +101,20 @@ fn listing_expires(payload: &Payload) -> Option<Timestamp> {
     payload.listing().map(|l| l.expires_at)
 }
 
-/// A maintenance write: a batch plus the counters and buckets it changes.
-struct Pending {
-    batch: sled::Batch,
+/// A maintenance write: pending writes plus the counters and buckets they
+/// change.
+struct Pending<'a> {
+    overlay: Overlay<'a>,
     state: WriterState,
     buckets: Vec<Fingerprint>,
     touched: BTreeSet<usize>,
     size: usize,
 }
 
-impl Pending {
-    fn new(state: WriterState, buckets: Vec<Fingerprint>) -> Self {
+impl<'a> Pending<'a> {
+    fn new(tree: &'a sled::Tree, state: WriterState, buckets: Vec<Fingerprint>) -> Self {
         Pending {
-            batch: sled::Batch::default(),
+            overlay: Overlay::new(tree),
             state,
             buckets,
             touched: BTreeSet::new(),
@@ -130,21 +134,22 @@ impl Pending {
         self.touched.insert(b);
     }
 
-    /// Writes the batch with the touched buckets and counters.
+    /// Writes the pending writes with the touched buckets and counters.
     fn commit(&mut self, tree: &sled::Tree, extra: &[(&[u8], Vec<u8>)]) -> Result<(), StoreError> {
-        let mut batch = std::mem::take(&mut self.batch);
         for b in std::mem::take(&mut self.touched) {
-            batch.insert(
+            self.overlay.insert(
                 key(prefix::BUCKET, &[&(b as u16).to_be_bytes()]),
                 &encode_fingerprint(&self.buckets[b])[..],
             );
         }
-        batch.insert(meta::COUNTS, encode_counts(&self.state.counts));
-        batch.insert(meta::NEXT_NUMBER, &self.state.next_number.to_be_bytes());
+        self.overlay
+            .insert(meta::COUNTS, encode_counts(&self.state.counts));
+        self.overlay
+            .insert(meta::NEXT_NUMBER, &self.state.next_number.to_be_bytes());
         for (k, v) in extra {
-            batch.insert(*k, v.clone());
+            self.overlay.insert(*k, v.clone());
         }
-        tree.apply_batch(batch)?;
+        tree.apply_batch(self.overlay.take_batch())?;
         crate::reclaim_sled_garbage();
         self.size = 0;
         Ok(())
@@ -161,7 +166,7 @@ impl Store {
             .unwrap_or(0))
     }
 
-    fn install(&self, writer: &mut WriterState, pending: Pending) {
+    fn install(&self, writer: &mut WriterState, pending: Pending<'_>) {
         *writer = pending.state;
         *self.inner.buckets.write().expect("bucket lock") = pending.buckets;
         self.inner
@@ -218,12 +223,30 @@ impl Store {
                 _ => None,
             };
             report.indexed_listings += u64::from(number.is_some());
-            for (ek, ev) in expected_entries(slot, &record, number) {
+            let expected = expected_entries(slot, &record, number);
+            for (ek, ev) in expected.plain {
                 expected_derived += 1;
                 match tree.get(&ek)? {
                     Some(found) if found == ev => {}
                     Some(_) => report.problem(&ek, "derived entry has a wrong value"),
                     None => report.problem(&ek, "derived entry is missing"),
+                }
+            }
+            for p in expected.postings {
+                expected_derived += 1;
+                let found = tree.get(&p.chunk)?;
+                // A damaged value is reported once, by the scan below.
+                match found.as_deref().map(Chunk::parse_checked) {
+                    Some(None) => {}
+                    Some(Some(c)) if c.get(p.offset) == Some(p.r) => {}
+                    Some(Some(c)) if c.get(p.offset).is_some() => report.problem(
+                        &p.chunk,
+                        format!("posting at offset {} has a wrong recency", p.offset),
+                    ),
+                    _ => report.problem(
+                        &p.chunk,
+                        format!("posting at offset {} is missing", p.offset),
+                    ),
                 }
             }
         }
@@ -242,6 +265,12 @@ impl Store {
                             buckets[i] = Fingerprint::default();
                         }
                         _ => report.problem(&k, "unreadable fingerprint bucket"),
+                    }
+                }
+                Some(p) if prefix::PACKED.contains(p) => {
+                    match (layout::parse_chunk_key(&k), Chunk::parse_checked(&v)) {
+                        (Some(_), Some(c)) => report.derived_entries += c.len() as u64,
+                        _ => report.problem(&k, "unreadable packed postings"),
                     }
                 }
                 Some(p) if prefix::DERIVED.contains(p) => report.derived_entries += 1,
@@ -309,29 +338,73 @@ impl Store {
         })
     }
 
+    /// The derived entries the record in `slot` implies, if it verifies.
+    fn entries_of_slot(&self, slot: &[u8]) -> Result<Option<ListingEntries>, StoreError> {
+        let tree = &self.inner.tree;
+        let record = tree.get(key(prefix::RECORD, &[slot]))?;
+        let record = record.and_then(|r| open_record(&r).ok());
+        let number = tree
+            .get(key(prefix::SUMMARY, &[slot]))?
+            .and_then(|s| Summary::decode(&s))
+            .map(|s| s.number);
+        Ok(record.map(|r| expected_entries(slot, &r, number)))
+    }
+
     /// Lists derived entries that no record implies (only run when the
     /// counts say there are some).
     fn find_orphans(&self, report: &mut CheckReport) -> Result<(), StoreError> {
         let tree = &self.inner.tree;
         for entry in tree.iter() {
             let (k, v) = entry?;
+            if prefix::PACKED.contains(&k[0]) {
+                self.find_orphan_postings(report, &k, &v)?;
+                continue;
+            }
             if k[0] == prefix::BUCKET || !prefix::DERIVED.contains(&k[0]) {
                 continue;
             }
             let expected = match self.owner(&k, &v)? {
-                Some(slot) => {
-                    let record = tree.get(key(prefix::RECORD, &[&slot]))?;
-                    let record = record.and_then(|r| open_record(&r).ok());
-                    let number = tree
-                        .get(key(prefix::SUMMARY, &[&slot]))?
-                        .and_then(|s| Summary::decode(&s))
-                        .map(|s| s.number);
-                    record.map(|r| expected_entries(&slot, &r, number))
-                }
+                Some(slot) => self.entries_of_slot(&slot)?,
                 None => None,
             };
-            if !expected.is_some_and(|e| e.iter().any(|(ek, _)| ek[..] == k[..])) {
+            if !expected.is_some_and(|e| e.plain.iter().any(|(ek, _)| ek[..] == k[..])) {
                 report.problem(&k, "derived entry that no record implies");
+            }
+        }
+        Ok(())
+    }
+
+    fn find_orphan_postings(
+        &self,
+        report: &mut CheckReport,
+        k: &[u8],
+        v: &[u8],
+    ) -> Result<(), StoreError> {
+        let (Some((_, block, _)), Some(chunk)) =
+            (layout::parse_chunk_key(k), Chunk::parse_checked(v))
+        else {
+            return Ok(()); // reported by `check`'s scan
+        };
+        for (offset, r) in chunk.iter() {
+            let number = u64::from(block) * POSTING_BLOCK + u64::from(offset);
+            let expected = match self
+                .inner
+                .tree
+                .get(key(prefix::NUMBER, &[&number.to_be_bytes()]))?
+            {
+                Some(slot) => self.entries_of_slot(&slot)?,
+                None => None,
+            };
+            let posting = Posting {
+                chunk: k.to_vec(),
+                offset,
+                r,
+            };
+            if !expected.is_some_and(|e| e.postings.contains(&posting)) {
+                report.problem(
+                    k,
+                    format!("posting of listing number {number} that no record implies"),
+                );
             }
         }
         Ok(())
@@ -362,6 +435,7 @@ impl Store {
         let swept_until = self.swept_until()?;
         let mut report = ReindexReport::default();
         let mut pending = Pending::new(
+            tree,
             WriterState::default(),
             vec![Fingerprint::default(); BUCKETS],
         );
@@ -372,8 +446,8 @@ impl Store {
                 Ok(r) if slot_bytes(&SlotKey::of(&r)) == slot => r,
                 outcome => {
                     tracing::warn!(key = %printable_key(&k), ?outcome, "quarantining a record that does not verify");
-                    pending.batch.remove(&k);
-                    pending.batch.insert(key(prefix::QUARANTINE, &[&k]), v);
+                    pending.overlay.remove(k.to_vec());
+                    pending.overlay.insert(key(prefix::QUARANTINE, &[&k]), v);
                     report.quarantined += 1;
                     continue;
                 }
@@ -387,9 +461,9 @@ impl Store {
                 }
                 _ => None,
             };
-            for (ek, ev) in expected_entries(slot, &record, number) {
-                pending.batch.insert(ek, ev);
-            }
+            pending
+                .overlay
+                .put_listing(expected_entries(slot, &record, number))?;
             pending.bucket(slot, record.hash(), true);
             pending.state.counts[layout::kind_index(record.payload())] += 1;
             pending.size += 1;
@@ -397,7 +471,7 @@ impl Store {
                 pending.commit(tree, &[])?;
             }
         }
-        pending.batch.remove(meta::REINDEXING);
+        pending.overlay.remove(meta::REINDEXING);
         // Buckets emptied by quarantine must be written too.
         pending.touched.extend(0..BUCKETS);
         pending.commit(tree, &[])?;
@@ -417,7 +491,7 @@ impl Store {
         let mark = [(meta::SWEPT_UNTIL, swept_until.to_vec())];
         let mut report = SweepReport::default();
         let buckets = self.inner.buckets.read().expect("bucket lock").clone();
-        let mut pending = Pending::new(writer.clone(), buckets);
+        let mut pending = Pending::new(tree, writer.clone(), buckets);
         let due = |p: u8| tree.range(vec![p]..key(p, &[&now.saturating_add(1).to_be_bytes()]));
         let expired: Vec<Vec<u8>> = due(prefix::EXPIRY)
             .keys()
@@ -425,10 +499,8 @@ impl Store {
             .collect::<Result<_, _>>()?;
         for chunk in expired.chunks(CHUNK) {
             for slot in chunk {
-                if let Some((_, entries)) = self.stored_listing_entries(slot)? {
-                    entries
-                        .into_iter()
-                        .for_each(|(k, _)| pending.batch.remove(k));
+                if let Some((_, entries)) = self.stored_listing_entries(&pending.overlay, slot)? {
+                    pending.overlay.remove_listing(entries)?;
                     report.unindexed += 1;
                 }
             }
@@ -451,14 +523,12 @@ impl Store {
                     None => return Err(StoreError::corrupt(&sync_key, "missing sync entry")),
                 };
                 for (k, _) in layout::record_entries(slot, &stored.payload, &stored.hash, forget) {
-                    pending.batch.remove(k);
+                    pending.overlay.remove(k);
                 }
-                if let Some((_, entries)) = self.stored_listing_entries(slot)? {
-                    entries
-                        .into_iter()
-                        .for_each(|(k, _)| pending.batch.remove(k));
+                if let Some((_, entries)) = self.stored_listing_entries(&pending.overlay, slot)? {
+                    pending.overlay.remove_listing(entries)?;
                 }
-                pending.batch.remove(record_key);
+                pending.overlay.remove(record_key);
                 pending.bucket(slot, &stored.hash, false);
                 pending.state.counts[layout::kind_index(&stored.payload)] -= 1;
                 report.forgotten += 1;
@@ -474,12 +544,13 @@ impl Store {
     /// The index entries of the listing stored in `slot`, if it is indexed.
     fn stored_listing_entries(
         &self,
+        reader: &dyn Reader,
         slot: &[u8],
-    ) -> Result<Option<(u64, layout::Entries)>, StoreError> {
+    ) -> Result<Option<(u64, ListingEntries)>, StoreError> {
         let record_key = key(prefix::RECORD, &[slot]);
-        match self.inner.tree.get(&record_key)? {
+        match reader.get(&record_key)? {
             Some(v) => crate::indexed_entries(
-                &self.inner.tree,
+                reader,
                 slot,
                 &StoredRecord::decode(&record_key, &v)?.payload,
             ),

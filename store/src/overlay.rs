@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use sled::IVec;
 
+use crate::error::StoreError;
+use crate::layout::{Chunk, ListingEntries, Posting};
+
 /// Reads that the write path and membership checks make.
 pub trait Reader {
     fn get(&self, key: &[u8]) -> sled::Result<Option<IVec>>;
@@ -67,6 +70,51 @@ impl<'a> Overlay<'a> {
         }
         batch
     }
+}
+
+impl Overlay<'_> {
+    /// Writes an indexed listing's entries: its plain keys, and its postings
+    /// into their packed values.
+    pub fn put_listing(&mut self, entries: ListingEntries) -> Result<(), StoreError> {
+        for (k, v) in entries.plain {
+            self.insert(k, v);
+        }
+        for p in &entries.postings {
+            let value = match self.get(&p.chunk)? {
+                Some(v) => parsed(p, &v)?.with(p.offset, &p.r),
+                None => Chunk::empty_with(p.offset, &p.r),
+            };
+            self.insert(p.chunk.clone(), value);
+        }
+        Ok(())
+    }
+
+    /// Removes an indexed listing's entries.
+    pub fn remove_listing(&mut self, entries: ListingEntries) -> Result<(), StoreError> {
+        for (k, _) in entries.plain {
+            self.remove(k);
+        }
+        for p in &entries.postings {
+            if let Some(v) = self.get(&p.chunk)? {
+                match parsed(p, &v)?.without(p.offset) {
+                    Some(rest) => self.insert(p.chunk.clone(), rest),
+                    None => self.remove(p.chunk.clone()),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A packed value about to be changed; a damaged one stops the write (the
+/// caller's batch is not applied) rather than being overwritten blindly.
+fn parsed<'v>(p: &Posting, value: &'v [u8]) -> Result<Chunk<'v>, StoreError> {
+    Chunk::parse_checked(value).ok_or_else(|| {
+        StoreError::corrupt(
+            &p.chunk,
+            "unreadable packed postings: run `mutua store reindex`",
+        )
+    })
 }
 
 impl Reader for Overlay<'_> {

@@ -1,11 +1,13 @@
 //! Queries over the listing indexes.
 //!
-//! Every indexed filter can drive a query: its posting lists (`prefix term R
-//! N`, newest first) are merged and each candidate is checked against the
-//! other filters with point reads (its summary, then one `get` per other
-//! term). The driver is the filter whose posting lists are shortest, counted
-//! up to [`PROBE_CAP`] entries. The kind index (side × kind) is the fallback
-//! driver, so a query never scans the records themselves.
+//! Every indexed filter can drive a query: its postings are walked newest
+//! first — the plain keys of the kind, author and geo indexes (`prefix … R
+//! N`) merged as they come, the packed postings of a tag, word or area term
+//! gathered block by block and sorted — and each candidate is checked
+//! against the other filters with point reads (its summary, then one packed
+//! value per other term). The driver is the filter with the fewest
+//! postings, counted up to [`PROBE_CAP`]. The kind index (side × kind) is the
+//! fallback driver, so a query never scans the records themselves.
 //!
 //! Served listings are live: not expired at `now` (checked on the summary,
 //! so before the sweep) and authored by a current member (the cached member
@@ -28,14 +30,21 @@ use mutua_protocol::codes::is_valid_insee;
 use mutua_protocol::{GeoPoint, Payload, PublicKey, RecordHash, ResourceKind, SlotKey, Timestamp};
 
 use crate::error::{QueryError, StoreError};
-use crate::layout::{self, key, posting_suffix, prefix, StoredRecord, Summary};
+use crate::layout::{
+    self, block_of, key, posting_suffix, prefix, Chunk, StoredRecord, Summary, POSTING_BLOCK,
+};
 use crate::members::MemberSet;
 use crate::refdata::reference;
 use crate::{geo, text, Store};
 
-/// How many posting entries are counted per candidate driver before it is
-/// deemed "large".
+/// How many postings of plain keys are counted per candidate driver before
+/// it is deemed "large" (it streams newest first, so large is fine).
 pub const PROBE_CAP: usize = 256;
+/// The most postings of a term gathered and sorted to drive a query; a more
+/// common term is checked per candidate of a streaming driver instead (one
+/// point read each), which needs few candidates precisely because the term
+/// is common.
+pub const TERM_GATHER_CAP: usize = 4096;
 /// The most hits one page may ask for.
 pub const MAX_LIMIT: usize = 500;
 /// The widest radius accepted, in km.
@@ -272,6 +281,17 @@ impl Iterator for Postings {
     }
 }
 
+/// Postings in query order.
+type Positions<'s> = Box<dyn Iterator<Item = Result<[u8; 16], StoreError>> + 's>;
+
+/// Where a query's candidates come from.
+enum Driver {
+    /// Plain posting keys under these prefixes (`prefix … R N`).
+    Keys(Vec<Vec<u8>>),
+    /// The packed postings of one term.
+    Term(u8, String),
+}
+
 /// A candidate that passed every filter.
 struct Match {
     position: [u8; 16],
@@ -405,8 +425,8 @@ impl Store {
     /// A commune's position, from a listing located there that gives one.
     fn commune_position(&self, insee: &str) -> Result<GeoPoint, QueryError> {
         commune_known("near.center", insee)?;
-        let prefixes = [key(prefix::AREA, &[format!("c{insee}").as_bytes(), &[0]])];
-        for position in Postings::new(&self.inner.tree, &prefixes, None)?.take(COORDINATE_LOOKUPS) {
+        let driver = Driver::Term(prefix::AREA, format!("c{insee}"));
+        for position in self.positions(&driver, None)?.take(COORDINATE_LOOKUPS) {
             if let Some((_, summary)) = self.summary_at(&position?)? {
                 if let (true, Some(p)) = (summary.insee() == insee, summary.point) {
                     return Ok(p);
@@ -433,24 +453,105 @@ impl Store {
         Ok(Some((slot.to_vec(), summary)))
     }
 
-    /// The cheapest driver: the posting lists of one filter.
-    fn driver(&self, plan: &Plan) -> Result<(Vec<Vec<u8>>, Option<usize>), StoreError> {
-        let mut candidates: Vec<(Vec<Vec<u8>>, Option<usize>)> = Vec::new();
+    /// The blocks of packed postings that may hold anything.
+    fn blocks(&self) -> Result<std::ops::RangeInclusive<u64>, StoreError> {
+        let next = layout::u64_value_or_zero(self.inner.tree.get(layout::meta::NEXT_NUMBER)?);
+        Ok(0..=next / POSTING_BLOCK)
+    }
+
+    /// The packed postings of `term` in one block, as positions.
+    fn term_block(&self, prefix: u8, term: &str, block: u64) -> Result<Vec<[u8; 16]>, StoreError> {
+        let chunk_key = layout::chunk_key(prefix, block as u32, term);
+        let Some(v) = self.inner.tree.get(&chunk_key)? else {
+            return Ok(Vec::new());
+        };
+        let chunk = Chunk::parse(&v)
+            .ok_or_else(|| StoreError::corrupt(&chunk_key, "unreadable packed postings"))?;
+        Ok(chunk
+            .iter()
+            .map(|(offset, r)| {
+                let mut position = [0; 16];
+                position[..8].copy_from_slice(&r);
+                position[8..]
+                    .copy_from_slice(&(block * POSTING_BLOCK + u64::from(offset)).to_be_bytes());
+                position
+            })
+            .collect())
+    }
+
+    /// A driver's postings newest first, strictly after `after`.
+    fn positions<'s>(
+        &'s self,
+        driver: &Driver,
+        after: Option<&[u8; 16]>,
+    ) -> Result<Positions<'s>, StoreError> {
+        Ok(match driver {
+            Driver::Keys(lists) => Box::new(Postings::new(&self.inner.tree, lists, after)?),
+            Driver::Term(p, term) => {
+                let mut all = Vec::new();
+                for block in self.blocks()? {
+                    let postings = self.term_block(*p, term, block)?;
+                    all.extend(
+                        postings
+                            .into_iter()
+                            .filter(|pos| after.is_none_or(|a| pos > a)),
+                    );
+                }
+                all.sort_unstable();
+                Box::new(all.into_iter().map(Ok))
+            }
+        })
+    }
+
+    /// How cheap a driver is: its exact number of postings if it has fewer
+    /// than its cap; else plain keys (streamed) rank before terms (gathered).
+    fn probe(&self, driver: &Driver) -> Result<(u8, usize), StoreError> {
+        let mut count = 0;
+        match driver {
+            Driver::Keys(lists) => {
+                for p in lists {
+                    for entry in self.inner.tree.range(p.clone()..=posting_end(p)).keys() {
+                        entry?;
+                        count += 1;
+                        if count >= PROBE_CAP {
+                            return Ok((1, count));
+                        }
+                    }
+                }
+            }
+            Driver::Term(p, term) => {
+                for block in self.blocks()? {
+                    count += self.term_block(*p, term, block)?.len();
+                    if count > TERM_GATHER_CAP {
+                        return Ok((2, count));
+                    }
+                }
+            }
+        }
+        Ok((0, count))
+    }
+
+    /// The cheapest driver, and the term it covers (not to check again).
+    fn driver(&self, plan: &Plan) -> Result<(Driver, Option<usize>), StoreError> {
+        let mut candidates: Vec<(Driver, Option<usize>)> = Vec::new();
         if !plan.authors.is_empty() {
             let lists = plan
                 .authors
                 .iter()
                 .map(|a| key(prefix::AUTHOR, &[a.as_bytes()]))
                 .collect();
-            candidates.push((lists, None));
+            candidates.push((Driver::Keys(lists), None));
         }
         for (i, (p, term)) in plan.terms.iter().enumerate() {
-            candidates.push((vec![key(*p, &[term.as_bytes(), &[0]])], Some(i)));
+            candidates.push((Driver::Term(*p, term.clone()), Some(i)));
         }
         if let Some((center, radius)) = &plan.near {
             let cells = geo::cells_within(center, *radius);
             if cells.len() <= geo::MAX_DRIVING_CELLS {
-                candidates.push((cells.iter().map(|c| key(prefix::GEO, &[c])).collect(), None));
+                candidates.push((
+                    Driver::Keys(cells.iter().map(|c| key(prefix::GEO, &[c])).collect()),
+                    None,
+                ));
             }
         }
         let kind_lists = plan
@@ -462,28 +563,30 @@ impl Store {
                     .map(move |k| key(prefix::KIND, &[&[*s, *k]]))
             })
             .collect();
-        candidates.push((kind_lists, None));
-        let mut best: Option<(usize, usize)> = None;
-        for (i, (lists, _)) in candidates.iter().enumerate() {
-            let mut count = 0;
-            for p in lists {
-                for entry in self.inner.tree.range(p.clone()..=posting_end(p)).keys() {
-                    entry?;
-                    count += 1;
-                    if count >= PROBE_CAP {
-                        break;
-                    }
-                }
-                if count >= PROBE_CAP {
-                    break;
-                }
-            }
-            if best.is_none_or(|(_, c)| count < c) {
-                best = Some((i, count));
+        candidates.push((Driver::Keys(kind_lists), None));
+        let mut best: Option<(usize, (u8, usize))> = None;
+        for (i, (driver, _)) in candidates.iter().enumerate() {
+            let cost = self.probe(driver)?;
+            if best.is_none_or(|(_, c)| cost < c) {
+                best = Some((i, cost));
             }
         }
         let (i, _) = best.expect("the kind driver is always a candidate");
         Ok(candidates.swap_remove(i))
+    }
+
+    /// Whether the listing at `position` has `term`'s posting.
+    fn has_posting(&self, p: u8, term: &str, position: &[u8; 16]) -> Result<bool, StoreError> {
+        let (block, offset) = block_of(u64::from_be_bytes(position[8..].try_into().expect("8")));
+        let chunk_key = layout::chunk_key(p, block, term);
+        Ok(match self.inner.tree.get(&chunk_key)? {
+            Some(v) => {
+                let chunk = Chunk::parse(&v)
+                    .ok_or_else(|| StoreError::corrupt(&chunk_key, "unreadable packed postings"))?;
+                chunk.get(offset).as_ref() == Some(&position[..8].try_into().expect("8"))
+            }
+            None => false,
+        })
     }
 
     /// Checks one candidate against every filter but the driving one.
@@ -521,14 +624,7 @@ impl Store {
             (None, _) => None,
         };
         for (i, (p, term)) in plan.terms.iter().enumerate() {
-            if Some(i) != skip_term
-                && !self.inner.tree.contains_key(layout::term_key(
-                    *p,
-                    term,
-                    &position[..8].try_into().expect("8"),
-                    &position[8..].try_into().expect("8"),
-                ))?
-            {
+            if Some(i) != skip_term && !self.has_posting(*p, term, position)? {
                 return Ok(None);
             }
         }
@@ -546,9 +642,9 @@ impl Store {
         after: Option<&[u8; 16]>,
         limit: usize,
     ) -> Result<(Vec<Match>, bool), StoreError> {
-        let (lists, skip) = self.driver(plan)?;
+        let (driver, skip) = self.driver(plan)?;
         let mut out = Vec::with_capacity(limit);
-        for position in Postings::new(&self.inner.tree, &lists, after)? {
+        for position in self.positions(&driver, after)? {
             if let Some(m) = self.accept(plan, members, skip, &position?)? {
                 if out.len() == limit {
                     return Ok((out, true));
@@ -566,10 +662,10 @@ impl Store {
         after: Option<&[u8; 16]>,
         limit: usize,
     ) -> Result<(Vec<Match>, bool), StoreError> {
-        let (lists, skip) = self.driver(plan)?;
+        let (driver, skip) = self.driver(plan)?;
         // The `limit + 1` nearest after the cursor, in a max-heap.
         let mut best: BinaryHeap<([u8; 16], Vec<u8>)> = BinaryHeap::new();
-        for position in Postings::new(&self.inner.tree, &lists, None)? {
+        for position in self.positions(&driver, None)? {
             let Some(m) = self.accept(plan, members, skip, &position?)? else {
                 continue;
             };

@@ -39,6 +39,14 @@ fn corrupt_values_are_reported_then_quarantined() {
         let summary_key = [&b"l"[..], &good_key[1..]].concat();
         tree.insert(summary_key, &b"garbage"[..]).unwrap();
         tree.insert(b"b\x00\x07", &b"xx"[..]).unwrap();
+        // Packed postings: a damaged value, and a posting nobody owns.
+        tree.insert(b"w\x00\x00\x00\x00tronconneuse", &b"xyz"[..])
+            .unwrap();
+        tree.insert(
+            b"w\x00\x00\x00\x00debroussailleuse",
+            &[&4000u16.to_be_bytes()[..], &[0; 8]].concat()[..],
+        )
+        .unwrap();
         db.flush().unwrap();
     }
     let anchors = vec![fed.anchor.public()];
@@ -49,6 +57,11 @@ fn corrupt_values_are_reported_then_quarantined() {
     assert!(text.contains("record does not verify"), "{text}");
     assert!(text.contains("unreadable listing summary"), "{text}");
     assert!(text.contains("unreadable fingerprint bucket"), "{text}");
+    assert!(text.contains("unreadable packed postings"), "{text}");
+    assert!(
+        text.contains("posting of listing number 4000 that no record implies"),
+        "{text}"
+    );
     // Reads of the damaged slot fail cleanly; the good one still reads.
     assert!(store.get(&SlotKey::of(&bad)).is_err());
     assert_eq!(store.get(&SlotKey::of(&good)).unwrap(), Some(good));
@@ -164,13 +177,13 @@ fn other_layout_versions_are_refused_by_name() {
             err,
             OpenError::LayoutTooNew {
                 found: 7,
-                supported: 3,
+                supported: 4,
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 3"));
+    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 4"));
 
     let foreign = tempfile::tempdir().unwrap();
     {
@@ -184,10 +197,11 @@ fn other_layout_versions_are_refused_by_name() {
     assert!(matches!(err, OpenError::UnknownLayout { .. }), "{err}");
 }
 
-/// A layout-2 store (same records and sync entries, other word indexes) is
-/// migrated at open by rebuilding its derived entries; layout 1 is refused.
+/// Layout-2 and layout-3 stores (same records and sync entries, other
+/// indexes) are migrated at open by rebuilding their derived entries; layout 1
+/// is refused.
 #[test]
-fn layout_2_is_reindexed_at_open_and_layout_1_refused() {
+fn older_layouts_are_reindexed_at_open_and_layout_1_refused() {
     let fed = federation();
     fed.store
         .apply(offer(&fed.commune, 1, 1, |_| {}), NOW)
@@ -199,7 +213,8 @@ fn layout_2_is_reindexed_at_open_and_layout_1_refused() {
         let db = sled::open(&path).unwrap();
         let tree = db.open_tree("mutua").unwrap();
         tree.insert(b"mlayout", &version.to_be_bytes()).unwrap();
-        // What layout 2 indexed and 3 does not: a stopword.
+        // A word posting as layouts 2 and 3 wrote them (one key per
+        // listing, `w word 0x00 R N`), of a stopword that 3 no longer indexed.
         tree.insert(
             [&b"wde\x00"[..], &[0; 8], &1u64.to_be_bytes()].concat(),
             &b""[..],
@@ -207,18 +222,17 @@ fn layout_2_is_reindexed_at_open_and_layout_1_refused() {
         .unwrap();
         db.flush().unwrap();
     };
-    set_layout(2);
     let anchors = vec![fed.anchor.public()];
-    let store = Store::open(StoreConfig::new(&path, anchors.clone())).unwrap();
-    assert!(
-        store.check().unwrap().is_ok(),
-        "{:?}",
-        store.check().unwrap()
-    );
-    assert_eq!(store.digest().unwrap(), digest);
-    let page = store.query(&Query::default(), NOW).unwrap();
-    assert_eq!(page.hits.len(), 1);
-    drop(store);
+    for old in [2, 3] {
+        set_layout(old);
+        let store = Store::open(StoreConfig::new(&path, anchors.clone())).unwrap();
+        let check = store.check().unwrap();
+        assert!(check.is_ok(), "layout {old}: {check:?}");
+        assert_eq!(store.digest().unwrap(), digest);
+        let page = store.query(&Query::default(), NOW).unwrap();
+        assert_eq!(page.hits.len(), 1);
+        drop(store);
+    }
     set_layout(1);
     let err = Store::open(StoreConfig::new(&path, anchors))
         .err()
@@ -228,7 +242,7 @@ fn layout_2_is_reindexed_at_open_and_layout_1_refused() {
             err,
             OpenError::LayoutTooOld {
                 found: 1,
-                supported: 3,
+                supported: 4,
                 ..
             }
         ),

@@ -357,3 +357,82 @@ fn pages_are_stable_while_records_are_applied() {
     assert_eq!(seen.len(), 30);
     assert!("zz".parse::<mutua_store::Cursor>().is_err());
 }
+
+/// Packed postings are split by blocks of listing numbers: a term whose
+/// listings sit on both sides of a block boundary is found, paged and kept
+/// up to date across it (withdrawal, new version, sweep of nothing, reindex).
+#[test]
+fn term_postings_span_blocks() {
+    let Fed {
+        dir: _dir,
+        store,
+        anchor,
+        commune,
+        ..
+    } = federation();
+    let path = store.path().to_owned();
+    drop(store);
+    {
+        // Numbers 4091… straddle the first block boundary (4096).
+        let db = sled::open(&path).unwrap();
+        let tree = db.open_tree("mutua").unwrap();
+        tree.insert(b"mnext_number", &4090u64.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store =
+        mutua_store::Store::open(mutua_store::StoreConfig::new(&path, vec![anchor.public()]))
+            .unwrap();
+    let broyeur = |i: u8, version: u64| {
+        offer(&commune, i, version, |l| {
+            l.title = "Broyeur de végétaux".into();
+            l.tags = vec!["Voirie".into()];
+            l.published_at = NOW - 100 + u64::from(i % 4) + version;
+        })
+    };
+    store
+        .apply_batch((0..12).map(|i| broyeur(i, 1)).collect(), NOW)
+        .unwrap();
+    let page_all = |store: &mutua_store::Store| {
+        let mut query = Query {
+            text: Some("vegetaux".into()),
+            tags: vec!["voirie".into()],
+            limit: 5,
+            ..Query::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = store.query(&query, NOW).unwrap();
+            seen.extend(page.hits.iter().map(|h| {
+                let l = h.payload.listing().unwrap();
+                (l.published_at, h.slot)
+            }));
+            match page.next {
+                Some(next) => query.cursor = Some(next),
+                None => break seen,
+            }
+        }
+    };
+    let seen = page_all(&store);
+    assert_eq!(seen.len(), 12);
+    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "newest first");
+    // One withdrawal on each side of the boundary, one new version.
+    let withdraw = |i: u8| {
+        sealed(
+            &commune,
+            Payload::Withdrawal(mutua_protocol::fixtures::withdrawal(&commune, i, 5)),
+        )
+    };
+    let applied = store
+        .apply_batch(vec![withdraw(0), withdraw(11), broyeur(6, 2)], NOW)
+        .unwrap();
+    assert!(applied.iter().all(|a| a.outcome.is_stored()), "{applied:?}");
+    let seen = page_all(&store);
+    assert_eq!(seen.len(), 10);
+    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "newest first");
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    store.reindex().unwrap();
+    assert_eq!(page_all(&store), seen);
+    assert!(store.check().unwrap().is_ok());
+}
