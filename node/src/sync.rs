@@ -39,7 +39,7 @@ use crate::ingest::{Ingest, IngestOutcome, Source};
 use crate::metrics::SyncMetrics;
 
 /// The request-response protocol carrying sync messages.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mutua/sync/2.0.0");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mutua/sync/3.0.0");
 /// Outbound sessions at once (this node initiating).
 pub const MAX_OUTBOUND_SESSIONS: usize = 4;
 /// Inbound requests being answered at once; more are refused (the peer's

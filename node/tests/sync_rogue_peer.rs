@@ -1,4 +1,4 @@
-//! A rogue sync client: a bare libp2p client that speaks `/mutua/sync/2.0.0`
+//! A rogue sync client: a bare libp2p client that speaks `/mutua/sync/3.0.0`
 //! with frames of its own making (garbage, an oversized length, a request
 //! over the protocol's limits) against a real node (TCP, sled). Each rogue
 //! is cut off and refused when it comes back; the node keeps working: an
@@ -15,7 +15,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, Swarm};
 use mutua_node::sync::PROTOCOL;
 use mutua_protocol::sync::{
-    encode_request, Entry, Query, Request, SlotRank, SyncRange, MAX_IDS, MAX_MESSAGE_BYTES,
+    encode_request, Entry, Query, Request, SyncRange, MAX_IDS, MAX_MESSAGE_BYTES,
 };
 use mutua_protocol::FixedBytes;
 use network_support::{client_swarm, metric_value, wait_for, Federation, TestNode, DEADLINE};
@@ -142,9 +142,9 @@ async fn rogue_sync_clients_are_cut_off_and_the_node_keeps_working() {
             SyncRange::ROOT,
             (0..=MAX_IDS as u8)
                 .map(|i| Entry {
-                    id: FixedBytes([i; 16]),
                     slot: FixedBytes([i; 8]),
-                    rank: SlotRank::default(),
+                    id: FixedBytes([i; 8]),
+                    rank: 0,
                 })
                 .collect(),
         )],

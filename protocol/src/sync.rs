@@ -5,9 +5,9 @@
 //! iroh-docs and negentropy): both sides summarise ranges of an ordered set by
 //! fingerprints, split the ranges whose fingerprints differ, and exchange item
 //! ids and then only the records one side lacks. The cost grows with the
-//! difference, not with the catalogue. Leaf lists carry each item's slot tag
-//! and rank ([`Entry`]), so that of two different records in one slot only
-//! the one the merge keeps travels (`to_send`).
+//! difference, not with the catalogue. Leaf lists carry each item's slot tag,
+//! a short id and its rank ([`Entry`], 18 bytes), so that of two different
+//! records in one slot only the one the merge keeps travels (`to_send`).
 //!
 //! Every stored slot is one item: its [`SyncKey`] (a hash of the slot, so
 //! items are spread uniformly) and its digest (the [`RecordHash`] of the
@@ -52,10 +52,10 @@ pub const SPLIT_BITS: u16 = 2;
 /// bits never happen by chance, so the responder lists ids at this depth
 /// whatever the count.
 pub const MAX_PREFIX_BITS: u16 = 128;
-/// A responder answers a differing range with its item ids, rather than
+/// A responder answers a differing range with its entries, rather than
 /// splitting it, when it holds at most this many items there.
 pub const LEAF_ITEMS: u64 = 8;
-/// The most item ids in any one list of a message.
+/// The most entries or slot tags in any one list of a message.
 pub const MAX_IDS: usize = 16;
 /// The most queries in a request, hence answers in a response.
 pub const MAX_QUERIES: usize = 1024;
@@ -215,11 +215,11 @@ pub fn order_for_apply(records: &mut [SignedRecord]) {
 
 /// The keys that start with the first `bits` bits of `prefix`.
 ///
-/// Encoded as a CBOR array `[bits: uint, prefix: bstr]`, the byte string
-/// holding exactly `ceil(bits / 8)` bytes with the unused low bits zero;
-/// `bits` is a multiple of [`SPLIT_BITS`] and at most [`MAX_PREFIX_BITS`].
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "(u16, ByteBuf)", into = "(u16, ByteBuf)")]
+/// Encoded as two items of the query that names it: `bits: uint, prefix:
+/// bstr`, the byte string holding exactly `ceil(bits / 8)` bytes with the
+/// unused low bits zero; `bits` is a multiple of [`SPLIT_BITS`] and at most
+/// [`MAX_PREFIX_BITS`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SyncRange {
     bits: u16,
     prefix: SyncKey,
@@ -340,13 +340,6 @@ impl TryFrom<(u16, ByteBuf)> for SyncRange {
     }
 }
 
-impl From<SyncRange> for (u16, ByteBuf) {
-    fn from(range: SyncRange) -> Self {
-        let used = usize::from(range.bits).div_ceil(8);
-        (range.bits, ByteBuf::from(range.prefix.0[..used].to_vec()))
-    }
-}
-
 /// The summary of a set of items: their number and the sum modulo 2^256 of
 /// `SHA-256(sync key || digest)` over the items, each hash and the sum read
 /// as 256-bit little-endian unsigned integers. The empty set is `(0, 0)`.
@@ -433,37 +426,31 @@ impl SubAssign for Fingerprint {
     }
 }
 
-/// A fingerprint as sent: `[count: uint, tag: bstr .size 16]`, the tag being
-/// the first 16 bytes of `SHA-256(sum)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "(u64, FixedBytes<16>)", into = "(u64, FixedBytes<16>)")]
+/// A fingerprint as sent: two items of the query or split that carries it,
+/// `count: uint, tag: bstr .size 16`, the tag being the first 16 bytes of
+/// `SHA-256(sum)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Summary {
     pub count: u64,
     pub tag: FixedBytes<16>,
 }
 
-impl From<(u64, FixedBytes<16>)> for Summary {
-    fn from((count, tag): (u64, FixedBytes<16>)) -> Self {
-        Summary { count, tag }
-    }
-}
-
-impl From<Summary> for (u64, FixedBytes<16>) {
-    fn from(summary: Summary) -> Self {
-        (summary.count, summary.tag)
-    }
-}
-
-/// An item as listed in a message: the first 16 bytes of
-/// `SHA-256(sync key || digest)`. Two replicas holding different records in a
-/// slot list different ids.
-pub type ItemId = FixedBytes<16>;
+/// An item as listed in a message: the first 8 bytes of
+/// `SHA-256(sync key || digest)`. Beside its [`SlotTag`] in an [`Entry`]:
+/// two items are the same when tag, id and rank all are (`to_send`), so ids
+/// only have to tell apart the records of one slot. Two different records of
+/// one slot and rank with the same id happen by chance with probability
+/// 2^-64, or if the slot's author ground about 2^32 records; the lists then
+/// show no difference although the fingerprints did, and the initiator falls
+/// back to exchanging every record of the range (`compare_ids`, and the
+/// responder's `Equal` to an `Ids` query).
+pub type ItemId = FixedBytes<8>;
 
 pub fn item_id(key: &SyncKey, digest: &RecordHash) -> ItemId {
     FixedBytes(
-        item_hash(key, digest)[..16]
+        item_hash(key, digest)[..8]
             .try_into()
-            .expect("16 of 32 bytes"),
+            .expect("8 of 32 bytes"),
     )
 }
 
@@ -478,10 +465,10 @@ pub fn slot_tag(key: &SyncKey) -> SlotTag {
 }
 
 /// What the merge compares in a slot before the hash ([`Rank`] without it):
-/// sent beside each listed item so that, of two different records in one
-/// slot, only the winner travels. Ordered like [`Rank`]: version, then a
-/// withdrawal over a listing. Certificates and revocations have no versions
-/// (each is its own slot) and all rank equal.
+/// sent beside each listed item (as [`SlotRank::code`]) so that, of two
+/// different records in one slot, only the winner travels. Ordered like
+/// [`Rank`]: version, then a withdrawal over a listing. Certificates and
+/// revocations have no versions (each is its own slot) and all rank equal.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SlotRank {
     pub version: u64,
@@ -500,6 +487,17 @@ impl From<Rank> for SlotRank {
 impl SlotRank {
     pub fn of_record(record: &SignedRecord) -> SlotRank {
         Rank::of(record).into()
+    }
+
+    /// The rank as one number, ordered like the rank: `2 × version +
+    /// withdrawal`, or `u64::MAX` from version 2^63 on (those ranks then
+    /// compare equal, which only makes both records of a slot travel, as at
+    /// an equivocation). One byte on the wire up to version 11.
+    pub fn code(self) -> u64 {
+        self.version
+            .checked_mul(2)
+            .and_then(|twice| twice.checked_add(u64::from(self.withdrawal)))
+            .unwrap_or(u64::MAX)
     }
 
     /// The rank of a stored envelope, decoded without checking the
@@ -521,54 +519,336 @@ impl SlotRank {
     }
 }
 
-/// An item as a leaf list carries it: its id, its slot's tag and the rank of
-/// its record. Encoded as `[id: bstr .size 16, slot: bstr .size 8, version:
-/// uint, withdrawal: bool]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(
-    from = "(ItemId, SlotTag, u64, bool)",
-    into = "(ItemId, SlotTag, u64, bool)"
-)]
+/// An item as a leaf list carries it: its slot's tag, its id and the rank of
+/// its record ([`SlotRank::code`]). A list of entries is one flat CBOR array,
+/// two items per entry: `[* (bstr .size 16, uint)]`, the byte string being
+/// the slot tag followed by the id ([`entry_list`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Entry {
-    pub id: ItemId,
     pub slot: SlotTag,
-    pub rank: SlotRank,
+    pub id: ItemId,
+    pub rank: u64,
 }
 
-impl From<(ItemId, SlotTag, u64, bool)> for Entry {
-    fn from((id, slot, version, withdrawal): (ItemId, SlotTag, u64, bool)) -> Self {
+impl Entry {
+    /// The 16 bytes an entry starts with: slot tag, then id.
+    fn key(&self) -> FixedBytes<16> {
+        let mut key = [0; 16];
+        key[..8].copy_from_slice(&self.slot.0);
+        key[8..].copy_from_slice(&self.id.0);
+        FixedBytes(key)
+    }
+
+    fn from_key(key: FixedBytes<16>, rank: u64) -> Entry {
         Entry {
-            id,
-            slot,
-            rank: SlotRank {
-                version,
-                withdrawal,
-            },
+            slot: FixedBytes(key.0[..8].try_into().expect("8 of 16 bytes")),
+            id: FixedBytes(key.0[8..].try_into().expect("8 of 16 bytes")),
+            rank,
         }
     }
 }
 
-impl From<Entry> for (ItemId, SlotTag, u64, bool) {
-    fn from(entry: Entry) -> Self {
-        (
-            entry.id,
-            entry.slot,
-            entry.rank.version,
-            entry.rank.withdrawal,
-        )
+/// The CBOR layout of queries and answers, written by hand so that ranges,
+/// summaries and entries sit flat in their query or answer instead of each
+/// in an array of its own (PROTOCOL.md, "Messages"):
+///
+/// ```text
+/// query  = [0, bits, prefix, count, tag]      fingerprint
+///        / [1, bits, prefix, entries]         ids
+///        / [2, bits, prefix, tags]            want
+///        / [3, bits, prefix, after / null]    fetch
+/// answer = 0                                  equal (a bare integer)
+///        / [1, count, tag, count, tag, ...]   split
+///        / [2, entries]                       ids
+///        / [3, tags, tags]                    diff
+///        / [4, more, last / null]             fetched
+/// entries = [key, rank, key, rank, ...]       key = slot tag || item id
+/// tags    = bstr                              8-byte slot tags end to end
+/// ```
+mod wire {
+    use std::fmt;
+
+    use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_bytes::{ByteBuf, Bytes};
+
+    use super::{Answer, Entry, Query, SlotTag, Summary, SyncKey, SyncRange};
+    use crate::model::FixedBytes;
+
+    const FINGERPRINT: u8 = 0;
+    const IDS: u8 = 1;
+    const WANT: u8 = 2;
+    const FETCH: u8 = 3;
+
+    const EQUAL: u8 = 0;
+    const SPLIT: u8 = 1;
+    const LISTED: u8 = 2;
+    const DIFF: u8 = 3;
+    const FETCHED: u8 = 4;
+
+    /// A list of entries as one flat array `[key, rank, key, rank, ...]`.
+    struct EntriesOut<'a>(&'a [Entry]);
+
+    impl Serialize for EntriesOut<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(2 * self.0.len()))?;
+            for entry in self.0 {
+                seq.serialize_element(&entry.key())?;
+                seq.serialize_element(&entry.rank)?;
+            }
+            seq.end()
+        }
+    }
+
+    struct EntriesIn(Vec<Entry>);
+
+    impl<'de> Deserialize<'de> for EntriesIn {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct EntriesVisitor;
+            impl<'de> Visitor<'de> for EntriesVisitor {
+                type Value = EntriesIn;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an array of (16-byte key, rank) pairs")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EntriesIn, A::Error> {
+                    let mut entries = Vec::new();
+                    while let Some(key) = seq.next_element::<FixedBytes<16>>()? {
+                        let rank = required(&mut seq, "an entry's rank")?;
+                        entries.push(Entry::from_key(key, rank));
+                    }
+                    Ok(EntriesIn(entries))
+                }
+            }
+            deserializer.deserialize_seq(EntriesVisitor)
+        }
+    }
+
+    /// A list of slot tags as one byte string, the tags end to end.
+    struct TagsOut<'a>(&'a [SlotTag]);
+
+    impl Serialize for TagsOut<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let bytes: Vec<u8> = self.0.iter().flat_map(|tag| tag.0).collect();
+            serializer.serialize_bytes(&bytes)
+        }
+    }
+
+    struct TagsIn(Vec<SlotTag>);
+
+    impl<'de> Deserialize<'de> for TagsIn {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct TagsVisitor;
+            impl Visitor<'_> for TagsVisitor {
+                type Value = TagsIn;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a byte string of 8-byte slot tags")
+                }
+                fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<TagsIn, E> {
+                    if !v.len().is_multiple_of(8) {
+                        return Err(E::invalid_length(v.len(), &self));
+                    }
+                    Ok(TagsIn(
+                        v.chunks_exact(8)
+                            .map(|tag| FixedBytes(tag.try_into().expect("8 bytes")))
+                            .collect(),
+                    ))
+                }
+            }
+            deserializer.deserialize_bytes(TagsVisitor)
+        }
+    }
+
+    /// The next item of an array that must have one.
+    fn required<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
+        seq: &mut A,
+        what: &str,
+    ) -> Result<T, A::Error> {
+        seq.next_element()?
+            .ok_or_else(|| de::Error::custom(format!("{what} is missing")))
+    }
+
+    /// Refuses items after the last one a variant has.
+    fn end<'de, A: SeqAccess<'de>>(seq: &mut A, what: &str) -> Result<(), A::Error> {
+        match seq.next_element::<IgnoredAny>()? {
+            Some(_) => Err(de::Error::custom(format!("{what} has too many items"))),
+            None => Ok(()),
+        }
+    }
+
+    fn range_parts(range: &SyncRange) -> (u16, &[u8]) {
+        let used = usize::from(range.bits).div_ceil(8);
+        (range.bits, &range.prefix.0[..used])
+    }
+
+    fn read_range<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<SyncRange, A::Error> {
+        let bits: u16 = required(seq, "a range's bits")?;
+        let prefix: ByteBuf = required(seq, "a range's prefix")?;
+        SyncRange::try_from((bits, prefix)).map_err(de::Error::custom)
+    }
+
+    impl Serialize for Query {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let (bits, prefix) = range_parts(self.range());
+            let len = match self {
+                Query::Fingerprint(..) => 5,
+                _ => 4,
+            };
+            let mut seq = serializer.serialize_seq(Some(len))?;
+            let variant = match self {
+                Query::Fingerprint(..) => FINGERPRINT,
+                Query::Ids(..) => IDS,
+                Query::Want(..) => WANT,
+                Query::Fetch(..) => FETCH,
+            };
+            seq.serialize_element(&variant)?;
+            seq.serialize_element(&bits)?;
+            seq.serialize_element(Bytes::new(prefix))?;
+            match self {
+                Query::Fingerprint(_, summary) => {
+                    seq.serialize_element(&summary.count)?;
+                    seq.serialize_element(&summary.tag)?;
+                }
+                Query::Ids(_, entries) => seq.serialize_element(&EntriesOut(entries))?,
+                Query::Want(_, tags) => seq.serialize_element(&TagsOut(tags))?,
+                Query::Fetch(_, after) => seq.serialize_element(after)?,
+            }
+            seq.end()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Query {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct QueryVisitor;
+            impl<'de> Visitor<'de> for QueryVisitor {
+                type Value = Query;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a sync query")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Query, A::Error> {
+                    let variant: u8 = required(&mut seq, "a query's variant")?;
+                    let range = read_range(&mut seq)?;
+                    let query = match variant {
+                        FINGERPRINT => Query::Fingerprint(
+                            range,
+                            Summary {
+                                count: required(&mut seq, "a fingerprint's count")?,
+                                tag: required(&mut seq, "a fingerprint's tag")?,
+                            },
+                        ),
+                        IDS => Query::Ids(range, required::<EntriesIn, _>(&mut seq, "ids")?.0),
+                        WANT => Query::Want(range, required::<TagsIn, _>(&mut seq, "tags")?.0),
+                        FETCH => {
+                            Query::Fetch(range, required::<Option<SyncKey>, _>(&mut seq, "after")?)
+                        }
+                        other => {
+                            return Err(de::Error::custom(format!("unknown query variant {other}")))
+                        }
+                    };
+                    end(&mut seq, "a query")?;
+                    Ok(query)
+                }
+            }
+            deserializer.deserialize_seq(QueryVisitor)
+        }
+    }
+
+    impl Serialize for Answer {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let len = match self {
+                Answer::Equal => return serializer.serialize_u8(EQUAL),
+                Answer::Split(children) => 1 + 2 * children.len(),
+                Answer::Ids(_) => 2,
+                Answer::Diff(..) | Answer::Fetched(..) => 3,
+            };
+            let mut seq = serializer.serialize_seq(Some(len))?;
+            match self {
+                Answer::Equal => unreachable!("a bare integer"),
+                Answer::Split(children) => {
+                    seq.serialize_element(&SPLIT)?;
+                    for summary in children {
+                        seq.serialize_element(&summary.count)?;
+                        seq.serialize_element(&summary.tag)?;
+                    }
+                }
+                Answer::Ids(entries) => {
+                    seq.serialize_element(&LISTED)?;
+                    seq.serialize_element(&EntriesOut(entries))?;
+                }
+                Answer::Diff(want, unsent) => {
+                    seq.serialize_element(&DIFF)?;
+                    seq.serialize_element(&TagsOut(want))?;
+                    seq.serialize_element(&TagsOut(unsent))?;
+                }
+                Answer::Fetched(more, last) => {
+                    seq.serialize_element(&FETCHED)?;
+                    seq.serialize_element(more)?;
+                    seq.serialize_element(last)?;
+                }
+            }
+            seq.end()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Answer {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct AnswerVisitor;
+            impl<'de> Visitor<'de> for AnswerVisitor {
+                type Value = Answer;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a sync answer")
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Answer, E> {
+                    match v {
+                        0 => Ok(Answer::Equal),
+                        _ => Err(E::custom(format!("a bare {v} is no answer"))),
+                    }
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Answer, A::Error> {
+                    let variant: u8 = required(&mut seq, "an answer's variant")?;
+                    let answer = match variant {
+                        SPLIT => {
+                            let mut children = Vec::new();
+                            while let Some(count) = seq.next_element()? {
+                                let tag = required(&mut seq, "a child's tag")?;
+                                children.push(Summary { count, tag });
+                            }
+                            Answer::Split(children)
+                        }
+                        LISTED => Answer::Ids(required::<EntriesIn, _>(&mut seq, "ids")?.0),
+                        DIFF => Answer::Diff(
+                            required::<TagsIn, _>(&mut seq, "want")?.0,
+                            required::<TagsIn, _>(&mut seq, "unsent")?.0,
+                        ),
+                        FETCHED => Answer::Fetched(
+                            required(&mut seq, "more")?,
+                            required(&mut seq, "last")?,
+                        ),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown answer variant {other}"
+                            )))
+                        }
+                    };
+                    end(&mut seq, "an answer")?;
+                    Ok(answer)
+                }
+            }
+            deserializer.deserialize_any(AnswerVisitor)
+        }
     }
 }
 
 /// Which of `mine` the other side should receive, given its entries
-/// `theirs` for the same range: those it does not hold, except where it holds
-/// a higher-ranked record of the same slot (it sends that one instead). Equal
-/// ranks (an equivocation) go both ways and the merge's hash tie-break
-/// settles them. A tag listed twice by either side may name two slots, so it
-/// holds nothing back: a stale record then travels, never a missing one
-/// fails to. Both sides compute this on the same lists, so they agree on who
-/// sends.
+/// `theirs` for the same range: those it did not list (same tag, id and
+/// rank), except where it holds a higher-ranked record of the same slot (it
+/// sends that one instead). Equal ranks (an equivocation) go both ways and
+/// the merge's hash tie-break settles them. A tag listed twice by either
+/// side may name two slots, so it holds nothing back: a stale record then
+/// travels, never a missing one fails to. Both sides compute this on the
+/// same lists, so they agree on who sends.
 fn to_send(mine: &[Entry], theirs: &[Entry]) -> Vec<usize> {
-    let their_ids: HashSet<&ItemId> = theirs.iter().map(|e| &e.id).collect();
+    let their_entries: HashSet<&Entry> = theirs.iter().collect();
     let (my_slots, their_slots) = (unique_slots(mine), unique_slots(theirs));
     mine.iter()
         .enumerate()
@@ -577,15 +857,15 @@ fn to_send(mine: &[Entry], theirs: &[Entry]) -> Vec<usize> {
                 && their_slots
                     .get(&entry.slot)
                     .is_some_and(|rank| *rank > entry.rank);
-            !their_ids.contains(&entry.id) && !outranked
+            !their_entries.contains(entry) && !outranked
         })
         .map(|(index, _)| index)
         .collect()
 }
 
 /// The rank of each tag listed exactly once.
-fn unique_slots(entries: &[Entry]) -> HashMap<SlotTag, SlotRank> {
-    let mut seen: HashMap<SlotTag, Option<SlotRank>> = HashMap::new();
+fn unique_slots(entries: &[Entry]) -> HashMap<SlotTag, u64> {
+    let mut seen: HashMap<SlotTag, Option<u64>> = HashMap::new();
     for entry in entries {
         seen.entry(entry.slot)
             .and_modify(|rank| *rank = None)
@@ -624,23 +904,25 @@ pub trait SyncSource {
 
 /// One question of a request about one range.
 ///
-/// Encoded as a CBOR array whose first item is the variant's index.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Encoded as a CBOR array: the variant's index, the range's bits and
+/// prefix, then the variant's other fields (`wire`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Query {
-    /// `[0, range, summary]`: the initiator's fingerprint of the range;
-    /// answered by `Equal`, `Split` or `Ids`.
+    /// `[0, bits, prefix, count, tag]`: the initiator's fingerprint of the
+    /// range; answered by `Equal`, `Split` or `Ids`.
     Fingerprint(SyncRange, Summary),
-    /// `[1, range, [entry...]]`: every item the initiator holds in the
-    /// range; answered by `Diff` (or `Split` when the responder holds more
-    /// than [`MAX_IDS`] items there).
+    /// `[1, bits, prefix, [key, rank, ...]]`: every item the initiator holds
+    /// in the range ([`Entry`]); answered by `Diff`, by `Equal` when the
+    /// lists show no difference, or by `Split` when the responder holds more
+    /// than [`MAX_IDS`] items there.
     Ids(SyncRange, Vec<Entry>),
-    /// `[2, range, [slot...]]`: the records of the responder's items with
-    /// these slot tags in the range; answered by `Diff` with no wants. Tags
-    /// rather than ids: half the bytes, and the decision of who sends was
-    /// made on the lists already.
+    /// `[2, bits, prefix, tags]`: the records of the responder's items with
+    /// these slot tags in the range (`tags` is one byte string, the 8-byte
+    /// tags end to end); answered by `Diff` with no wants. Tags rather than
+    /// entries: the decision of who sends was made on the lists already.
     Want(SyncRange, Vec<SlotTag>),
-    /// `[3, range, after: bstr .size 32 / null]`: every record of the range
-    /// whose key is greater than `after`; answered by `Fetched`.
+    /// `[3, bits, prefix, after: bstr .size 32 / null]`: every record of the
+    /// range whose key is greater than `after`; answered by `Fetched`.
     Fetch(SyncRange, Option<SyncKey>),
 }
 
@@ -664,22 +946,26 @@ impl Query {
     }
 }
 
-/// The answer to the query at the same position.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to the query at the same position. Encoded as a CBOR array
+/// led by the variant's index, except `Equal`, the bare integer 0 (`wire`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// `[0]`: the fingerprints are equal.
+    /// `0`: to a `Fingerprint`, the fingerprints are equal; to an `Ids`,
+    /// the two lists show no difference (whereas the fingerprints differed:
+    /// see [`ItemId`]; the initiator then exchanges the whole range).
     Equal,
-    /// `[1, [summary x FANOUT]]`: the responder's fingerprints of the
-    /// range's children, in key order.
+    /// `[1, count, tag, count, tag, ...]`: the responder's fingerprints of
+    /// the range's [`FANOUT`] children, in key order.
     Split(Vec<Summary>),
-    /// `[2, [entry...]]`: every item the responder holds in the range.
+    /// `[2, [key, rank, ...]]`: every item the responder holds in the range
+    /// ([`Entry`]).
     Ids(Vec<Entry>),
-    /// `[3, want, unsent]`: `want` lists the slot tags of the query's
-    /// entries the responder should get (`to_send`: the initiator pushes
-    /// their records); `unsent` the slot tags of the responder's items the
-    /// initiator should get whose records did not fit in this response (the
-    /// initiator asks again with `Want`). The others are in the response's
-    /// records.
+    /// `[3, want, unsent]`, two tag strings: `want` lists the slot tags of
+    /// the query's entries the responder should get (`to_send`: the
+    /// initiator pushes their records); `unsent` the slot tags of the
+    /// responder's items the initiator should get whose records did not fit
+    /// in this response (the initiator asks again with `Want`). The others
+    /// are in the response's records.
     Diff(Vec<SlotTag>, Vec<SlotTag>),
     /// `[4, more, last]`: the response's records continue the range in key
     /// order; `last` is the key of the last one sent (null if none), `more`
@@ -935,9 +1221,9 @@ fn entries_of<S: SyncSource>(
         .iter()
         .map(|(key, digest)| {
             Ok(Entry {
-                id: item_id(key, digest),
                 slot: slot_tag(key),
-                rank: source.rank(key)?,
+                id: item_id(key, digest),
+                rank: source.rank(key)?.code(),
             })
         })
         .collect()
@@ -1040,14 +1326,20 @@ fn answer_query<S: SyncSource>(query: &Query, source: &S) -> Result<(Answer, Out
                 return Ok((split(range, source)?, Outgoing::None));
             }
             let mine = entries_of(source, &items)?;
-            let want = to_send(theirs, &mine)
+            let want: Vec<SlotTag> = to_send(theirs, &mine)
                 .into_iter()
                 .map(|i| theirs[i].slot)
                 .collect();
-            let lacking = to_send(&mine, theirs)
+            let lacking: Vec<(SlotTag, SyncKey)> = to_send(&mine, theirs)
                 .into_iter()
                 .map(|i| (mine[i].slot, items[i].0))
                 .collect();
+            if want.is_empty() && lacking.is_empty() {
+                // The initiator lists a range only where the fingerprints
+                // differ: entries that coincide are the initiator's cue to
+                // exchange the whole range.
+                return Ok((Answer::Equal, Outgoing::None));
+            }
             (Answer::Diff(want, Vec::new()), Outgoing::Items(lacking))
         }
         Query::Want(range, wanted) => {
@@ -1244,6 +1536,7 @@ impl InitiatorSession {
         };
         match (&pending.query, answer) {
             (Query::Fingerprint(..), Answer::Equal) => {}
+            (Query::Ids(range, _), Answer::Equal) => self.exchange_range(range)?,
             (Query::Fingerprint(range, _) | Query::Ids(range, _), Answer::Split(theirs)) => {
                 let children = range.children().ok_or_else(unexpected)?;
                 for (child, theirs) in children.iter().zip(theirs) {
@@ -1369,17 +1662,34 @@ impl InitiatorSession {
             return self.descend(range, source);
         }
         let mine = entries_of(source, &items).map_err(SyncError::Source)?;
-        for index in to_send(&mine, theirs) {
-            self.queue_push(Push::Key(items[index].0))?;
-        }
+        let pushes = to_send(&mine, theirs);
         let lacking: Vec<SlotTag> = to_send(theirs, &mine)
             .into_iter()
             .map(|index| theirs[index].slot)
             .collect();
+        if pushes.is_empty() && lacking.is_empty() {
+            // The responder listed its items because the fingerprints
+            // differ, yet the lists show no difference.
+            return self.exchange_range(range);
+        }
+        for index in pushes {
+            self.queue_push(Push::Key(items[index].0))?;
+        }
         if !lacking.is_empty() {
             self.queue(Pending::of(Query::Want(*range, lacking)))?;
         }
         Ok(())
+    }
+
+    /// The fingerprints of `range` differ but both sides' lists of it show
+    /// no difference: two records of one slot whose entries coincide (see
+    /// [`ItemId`]), or a store that changed during the session. Pushes every
+    /// record of the range and fetches every one of the responder's (at most
+    /// [`MAX_IDS`] each way, one more round trip): the merge settles the
+    /// slot on both sides.
+    fn exchange_range<E>(&mut self, range: &SyncRange) -> Result<(), SyncError<E>> {
+        self.queue_push(Push::Range(*range, None))?;
+        self.queue(Pending::of(Query::Fetch(*range, None)))
     }
 
     fn pending_len(&self) -> usize {

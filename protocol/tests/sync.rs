@@ -3,6 +3,7 @@
 //! decoded on the way.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use mutua_protocol::fixtures::{self, FIXTURE_NOW};
@@ -18,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 /// One side of a session, as the node would run it.
 trait Side {
-    fn source(&self) -> &MemorySource;
+    type Source: SyncSource<Error = Infallible>;
+    fn source(&self) -> &Self::Source;
     /// Applies the records of one message.
     fn apply(&mut self, records: &[ByteBuf]);
 }
@@ -77,6 +79,8 @@ impl Replica {
 }
 
 impl Side for Replica {
+    type Source = MemorySource;
+
     fn source(&self) -> &MemorySource {
         &self.source
     }
@@ -100,6 +104,8 @@ struct Run {
     bytes: usize,
     largest_message: usize,
     outcome: Outcome,
+    /// `Ids` queries answered `Equal` (lists showing no difference).
+    ids_answered_equal: usize,
 }
 
 /// Runs a session from `a` (initiator) to `b`, through the codec.
@@ -111,7 +117,7 @@ fn sync_with(
     a: &mut impl Side,
     b: &mut impl Side,
     limits: SessionLimits,
-) -> Result<Run, SyncError<std::convert::Infallible>> {
+) -> Result<Run, SyncError<Infallible>> {
     let mut run = Run::default();
     let (mut session, mut request) = InitiatorSession::start(limits, a.source())?;
     loop {
@@ -123,6 +129,12 @@ fn sync_with(
         let response_bytes = encode_response(&response);
         let response_in = decode_response(&response_bytes).expect("own responses decode");
         assert_eq!(response_in, response);
+        run.ids_answered_equal += request_in
+            .queries
+            .iter()
+            .zip(&response_in.answers)
+            .filter(|pair| matches!(pair, (Query::Ids(..), Answer::Equal)))
+            .count();
         run.rounds += 1;
         run.bytes += bytes.len() + response_bytes.len();
         run.largest_message = run
@@ -150,7 +162,7 @@ fn winner(replica: &Replica, record: &SignedRecord) -> Option<RecordHash> {
         .map(|(digest, _)| *digest)
 }
 
-fn assert_same(a: &impl Side, b: &impl Side) {
+fn assert_same(a: &impl Side<Source = MemorySource>, b: &impl Side<Source = MemorySource>) {
     assert_eq!(a.source().digests(), b.source().digests());
     assert_eq!(
         a.source().fingerprint(&SyncRange::ROOT).unwrap(),
@@ -491,6 +503,8 @@ impl Synthetic {
 }
 
 impl Side for Synthetic {
+    type Source = MemorySource;
+
     fn source(&self) -> &MemorySource {
         &self.source
     }
@@ -628,9 +642,9 @@ fn cbor_header(major: u8, len: usize) -> Vec<u8> {
     }
 }
 
-/// `[3, [bits, prefix], null]`: a fetch of the range.
+/// `[3, bits, prefix, null]`: a fetch of the range.
 fn fetch_query(bits: u8, prefix: &[u8]) -> Vec<u8> {
-    let mut q = vec![0x83, 0x03, 0x82];
+    let mut q = vec![0x84, 0x03];
     q.extend(cbor_header(0, usize::from(bits)));
     q.extend(cbor_bytes_header(prefix.len()));
     q.extend(prefix);
@@ -649,30 +663,154 @@ fn encoding_matches_the_documented_layout() {
     assert_eq!((range.bits(), range.start().0[0]), (4, 0xa0));
     assert_eq!(request.push, vec![ByteBuf::from(vec![7; 3])]);
 
-    // `[1, [0, h''], [[id, slot, version, withdrawal]]]`: an ids query.
-    let ids_query = [
-        &[0x83, 0x01, 0x82, 0x00, 0x40, 0x81, 0x84, 0x50][..],
-        &[1; 16],
-        &[0x48],
-        &[2; 8],
-        &[0x07, 0xf5],
+    // `[0, 10, h'c140', 300, h'tag']`: a fingerprint, range and summary
+    // inline.
+    let fingerprint_query = [
+        &[0x85, 0x00, 0x0a, 0x42, 0xc1, 0x40, 0x19, 0x01, 0x2c, 0x50][..],
+        &[9; 16],
     ]
     .concat();
-    let good = raw_request(&[ids_query], &[]);
+    // `[1, 0, h'', [h'slot tag || id', rank, ...]]`: an ids query, its
+    // entries one flat array; version 7, a withdrawal: rank 2 × 7 + 1.
+    let ids_query = [
+        &[0x84, 0x01, 0x00, 0x40, 0x84, 0x50][..],
+        &[2; 8],
+        &[1; 8],
+        &[0x0f, 0x50],
+        &[3; 8],
+        &[4; 8],
+        &[0x18, 0x18],
+    ]
+    .concat();
+    // `[2, 0, h'', h'tag || tag']`: a want, its tags one byte string.
+    let want_query = [&[0x84, 0x02, 0x00, 0x40, 0x50][..], &[2; 8], &[3; 8]].concat();
+    let good = raw_request(&[fingerprint_query, ids_query, want_query], &[]);
     let request = decode_request(&good).unwrap();
     assert_eq!(encode_request(&request), good);
-    let entry = Entry {
-        id: FixedBytes([1; 16]),
-        slot: FixedBytes([2; 8]),
+    let entry = |slot: u8, id: u8, version: u64, withdrawal: bool| Entry {
+        slot: FixedBytes([slot; 8]),
+        id: FixedBytes([id; 8]),
         rank: SlotRank {
-            version: 7,
-            withdrawal: true,
-        },
+            version,
+            withdrawal,
+        }
+        .code(),
     };
+    let mut key = [0; 32];
+    key[..2].copy_from_slice(&[0xc1, 0x40]);
     assert_eq!(
         request.queries,
-        vec![Query::Ids(SyncRange::ROOT, vec![entry])]
+        vec![
+            Query::Fingerprint(
+                SyncRange::new(&SyncKey(key), 10).unwrap(),
+                Summary {
+                    count: 300,
+                    tag: FixedBytes([9; 16])
+                }
+            ),
+            Query::Ids(
+                SyncRange::ROOT,
+                vec![entry(2, 1, 7, true), entry(3, 4, 12, false)]
+            ),
+            Query::Want(
+                SyncRange::ROOT,
+                vec![FixedBytes([2; 8]), FixedBytes([3; 8])]
+            ),
+        ]
     );
+
+    // `{0: [[1, 5, h'..', 0, h'..', 0, h'..', 0, h'..'], [2, [h'..', 2]],
+    // [3, h'', h'tag'], [4, true, null], 0], 1: []}`: a split (its four
+    // summaries inline), an ids answer, a diff (nothing wanted, one tag
+    // unsent), a fetched and an equal (a bare 0).
+    let mut split = vec![0x89, 0x01];
+    for count in [5u8, 0, 0, 0] {
+        split.extend([count, 0x50]);
+        split.extend([count; 16]);
+    }
+    let good = [
+        &[0xa2, 0x00, 0x85][..],
+        &split,
+        &[0x82, 0x02, 0x82, 0x50],
+        &[5; 8],
+        &[6; 8],
+        &[0x02, 0x83, 0x03, 0x40, 0x48],
+        &[7; 8],
+        &[0x83, 0x04, 0xf5, 0xf6],
+        &[0x00, 0x01, 0x80],
+    ]
+    .concat();
+    let response = decode_response(&good).unwrap();
+    assert_eq!(encode_response(&response), good);
+    let summary = |count: u8| Summary {
+        count: count.into(),
+        tag: FixedBytes([count; 16]),
+    };
+    assert_eq!(
+        response.answers,
+        vec![
+            Answer::Split(vec![summary(5), summary(0), summary(0), summary(0)]),
+            Answer::Ids(vec![entry(5, 6, 1, false)]),
+            Answer::Diff(vec![], vec![FixedBytes([7; 8])]),
+            Answer::Fetched(true, None),
+            Answer::Equal,
+        ]
+    );
+
+    // An entry without its rank, a tag string of 7 bytes, a key of 15, a
+    // fingerprint without its tag, a fetch with an extra item, an unknown
+    // variant.
+    let truncated = [&[0x84, 0x01, 0x00, 0x40, 0x81, 0x50][..], &[0; 16]].concat();
+    let short_tags = [&[0x84, 0x02, 0x00, 0x40, 0x47][..], &[0; 7]].concat();
+    let short_key = [&[0x84, 0x01, 0x00, 0x40, 0x82, 0x4f][..], &[0; 15], &[0x02]].concat();
+    let no_tag = vec![0x84, 0x00, 0x00, 0x40, 0x01];
+    let extra = vec![0x85, 0x03, 0x00, 0x40, 0xf6, 0x00];
+    let unknown = vec![0x84, 0x07, 0x00, 0x40, 0xf6];
+    for query in [truncated, short_tags, short_key, no_tag, extra, unknown] {
+        assert!(
+            matches!(
+                decode_request(&raw_request(std::slice::from_ref(&query), &[])),
+                Err(MessageError::Malformed { .. })
+            ),
+            "{query:02x?}"
+        );
+    }
+    // A bare integer other than 0, a split with a count but no tag.
+    for answer in [vec![0x01], vec![0x82, 0x01, 0x05]] {
+        let bytes = [&[0xa2, 0x00, 0x81][..], &answer, &[0x01, 0x80]].concat();
+        assert!(
+            matches!(decode_response(&bytes), Err(MessageError::Malformed { .. })),
+            "{answer:02x?}"
+        );
+    }
+}
+
+#[test]
+fn ranks_are_coded_in_the_merge_order() {
+    let ranks = [
+        (1, false),
+        (1, true),
+        (2, false),
+        (11, true),
+        (u64::MAX / 2, false),
+        (u64::MAX / 2, true),
+    ]
+    .map(|(version, withdrawal)| SlotRank {
+        version,
+        withdrawal,
+    });
+    assert!(ranks.windows(2).all(|pair| pair[0] < pair[1]));
+    let codes = ranks.map(SlotRank::code);
+    assert!(codes.windows(2).all(|pair| pair[0] < pair[1]), "{codes:?}");
+    assert_eq!(codes[..4], [2, 3, 4, 23]);
+    assert_eq!(codes[5], u64::MAX);
+    // Versions from 2^63 on saturate: equal codes, so both records travel.
+    let huge = SlotRank {
+        version: u64::MAX,
+        withdrawal: false,
+    };
+    assert_eq!(huge.code(), u64::MAX);
+    assert_eq!(SlotRank::default().code(), 0);
 }
 
 #[test]
@@ -713,9 +851,9 @@ fn limits_are_enforced_on_decode() {
         );
     }
     let entry = Entry {
-        id: FixedBytes([0; 16]),
         slot: FixedBytes([0; 8]),
-        rank: SlotRank::default(),
+        id: FixedBytes([0; 8]),
+        rank: 0,
     };
     let request = Request {
         queries: vec![Query::Ids(SyncRange::ROOT, vec![entry; MAX_IDS + 1])],
@@ -852,4 +990,123 @@ fn records_too_large_to_be_valid_are_never_sent() {
     assert_eq!(sync(&mut a, &mut b).outcome.pushed, 0);
     assert_eq!(sync(&mut c, &mut a).outcome.received, 30);
     assert_eq!((b.source.len(), c.source.len()), (30, 30));
+}
+
+/// A replica whose leaf lists show another digest for some of its items, as
+/// if its record in the slot had the same 8-byte item id as the other side's
+/// record (a collision only the slot's author could grind, about 2^32
+/// records). Fingerprints and records stay true.
+struct Disguised {
+    inner: Synthetic,
+    /// Key → (the digest stored, the digest the lists show instead).
+    disguise: HashMap<SyncKey, (RecordHash, RecordHash)>,
+}
+
+impl SyncSource for Disguised {
+    type Error = Infallible;
+
+    fn fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, Infallible> {
+        self.inner.source.fingerprint(range)
+    }
+
+    fn items(
+        &self,
+        range: &SyncRange,
+        after: Option<&SyncKey>,
+        limit: usize,
+    ) -> Result<Vec<(SyncKey, RecordHash)>, Infallible> {
+        let items = self.inner.source.items(range, after, limit)?;
+        Ok(items
+            .into_iter()
+            .map(|(key, digest)| match self.disguise.get(&key) {
+                Some((stored, shown)) if *stored == digest => (key, *shown),
+                _ => (key, digest),
+            })
+            .collect())
+    }
+
+    fn record(&self, key: &SyncKey) -> Result<Option<Vec<u8>>, Infallible> {
+        self.inner.source.record(key)
+    }
+
+    fn rank(&self, key: &SyncKey) -> Result<SlotRank, Infallible> {
+        self.inner.source.rank(key)
+    }
+}
+
+impl Side for Disguised {
+    type Source = Disguised;
+
+    fn source(&self) -> &Disguised {
+        self
+    }
+
+    fn apply(&mut self, records: &[ByteBuf]) {
+        self.inner.apply(records)
+    }
+}
+
+/// Two records of one slot and version (padding 0 and 1) whose entries
+/// coincide: the lists show no difference, the fingerprints do. The
+/// initiator exchanges the whole range and the merge settles the slot.
+#[test]
+fn entries_that_coincide_over_differing_fingerprints_exchange_the_range() {
+    const SLOT: u32 = 1000;
+    let mut paths = Vec::new();
+    for shared in [3, 8, 34, 200] {
+        let base = || (0..shared).map(|slot| (slot, 1, 0));
+        let a = Synthetic::padded(base().chain([(SLOT, 2, 0)]));
+        let mut b = Synthetic::padded(base().chain([(SLOT, 2, 1)]));
+        let (key, stored, _) = synthetic_record(SLOT, 2, 0);
+        let (_, shown, _) = synthetic_record(SLOT, 2, 1);
+        // Down the ranges holding the slot, the initiator sends a
+        // fingerprint, the responder splits, the initiator compares the
+        // children, and so on: the responder lists a range it holds few items
+        // in when asked for its fingerprint (the initiator then finds the
+        // lists equal); the initiator lists a child of a split where the
+        // responder holds few (both sides hold as many), and the responder
+        // answers `Equal`.
+        let count = |range: &SyncRange| b.source.fingerprint(range).unwrap().count;
+        let mut range = SyncRange::ROOT;
+        let initiator_lists = loop {
+            if count(&range) <= LEAF_ITEMS {
+                break false;
+            }
+            let child = |r: SyncRange| {
+                r.children()
+                    .unwrap()
+                    .into_iter()
+                    .find(|c| c.contains(&key))
+                    .unwrap()
+            };
+            range = child(range);
+            if count(&range) <= LEAF_ITEMS {
+                break true;
+            }
+            range = child(range);
+        };
+        paths.push(initiator_lists);
+        let mut a = Disguised {
+            inner: a,
+            disguise: HashMap::from([(key, (stored, shown))]),
+        };
+        let mut expected = Synthetic::padded(base().chain([(SLOT, 2, 0), (SLOT, 2, 1)]));
+        let run = sync(&mut a, &mut b);
+        assert_same(&a.inner, &b);
+        assert_same(&a.inner, &expected);
+        assert_eq!(
+            run.ids_answered_equal,
+            usize::from(initiator_lists),
+            "{shared} shared"
+        );
+        assert!(
+            run.outcome.pushed >= 1 && run.outcome.received >= 1,
+            "{:?}",
+            run.outcome
+        );
+        // Nothing left to do.
+        let again = sync(&mut b, &mut expected);
+        assert_eq!(again.rounds, 1);
+    }
+    assert!(paths.contains(&true) && paths.contains(&false), "{paths:?}");
 }
