@@ -16,6 +16,11 @@
 //! initiator, odd ones on the responder): only the newer versions need to
 //! move. Both sides run in this process; time is the sum of both sides'
 //! work, encoding and decoding included, applying excluded.
+//!
+//! MUTUA_SYNC_BENCH_LONE=200 then measures 200 lone differences (d = 1 at as
+//! many random places of the key space, the record on the initiator's side
+//! one time, the responder's the next): the table's d = 1 rows are one draw,
+//! and the overhead of a lone difference depends on where it falls.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -251,4 +256,52 @@ fn main() {
             );
         }
     }
+    let trials: usize = std::env::var("MUTUA_SYNC_BENCH_LONE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+        .min(max_d);
+    if trials > 0 {
+        lone_differences(&universe[..n], &universe[n..n + trials]);
+    }
+}
+
+/// The overhead (total bytes minus the record's) of one differing record at
+/// each place `extra` draws, on the initiator's side for even trials and the
+/// responder's for odd ones.
+fn lone_differences(shared: &[Item], extra: &[Item]) {
+    let mut base = MemorySource::new();
+    shared.iter().for_each(|item| put(&mut base, item));
+    base.fingerprint(&SyncRange::ROOT).expect("in-memory");
+    let mut overheads: Vec<i64> = Vec::with_capacity(extra.len());
+    let mut rounds = Vec::with_capacity(extra.len());
+    for (trial, item) in extra.iter().enumerate() {
+        let mut side = base.clone();
+        put(&mut side, item);
+        side.fingerprint(&SyncRange::ROOT).expect("in-memory");
+        let (measure, ..) = if trial % 2 == 0 {
+            session(&side, &base)
+        } else {
+            session(&base, &side)
+        };
+        let total = measure.bytes_out + measure.bytes_in;
+        overheads.push(total as i64 - item.record.len() as i64);
+        rounds.push(measure.rounds);
+    }
+    overheads.sort_unstable();
+    let at = |q: usize| overheads[(overheads.len() - 1) * q / 100];
+    let mean = overheads.iter().sum::<i64>() as f64 / overheads.len() as f64;
+    println!(
+        "\n{} lone differences over {} shared records: overhead per difference mean {mean:.0} B, \
+         min {} B, p50 {} B, p90 {} B, max {} B; {} over 1 KB; {}–{} round trips",
+        overheads.len(),
+        shared.len(),
+        at(0),
+        at(50),
+        at(90),
+        at(100),
+        overheads.iter().filter(|o| **o > 1024).count(),
+        rounds.iter().min().expect("trials"),
+        rounds.iter().max().expect("trials"),
+    );
 }
