@@ -61,6 +61,19 @@ fn footprint_child(path: &str, cache_mb: u64) {
         rss_kib() / 1024,
         status_kib("VmHWM:") / 1024,
     );
+    // sled cleans its log in its flusher thread, at most half of each
+    // 500 ms period, one page at a time: an idle store shrinks over time.
+    let idle_secs = std::env::var("MUTUA_BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30u64);
+    if idle_secs > 0 {
+        std::thread::sleep(Duration::from_secs(idle_secs));
+        println!(
+            "disk after {idle_secs} s idle: {:.1} MiB",
+            store.stats().expect("stats").disk_bytes as f64 / 1048576.0
+        );
+    }
     drop(store);
     live_bytes(path);
 }
