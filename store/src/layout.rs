@@ -461,11 +461,6 @@ impl<'a> Chunk<'a> {
         self.0.len() / POSTING_LEN
     }
 
-    /// A value holding one posting.
-    pub fn empty_with(offset: u16, r: &[u8; 8]) -> Vec<u8> {
-        [&offset.to_be_bytes()[..], r].concat()
-    }
-
     /// `(offset, R)` in offset order.
     pub fn iter(&self) -> impl Iterator<Item = (u16, [u8; 8])> + 'a {
         self.0.chunks_exact(POSTING_LEN).map(|p| {
@@ -499,27 +494,33 @@ impl<'a> Chunk<'a> {
         self.0[at..at + 8].try_into().ok()
     }
 
-    /// The value with `(offset, r)` added (replacing the offset's posting).
-    pub fn with(&self, offset: u16, r: &[u8; 8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.0.len() + POSTING_LEN);
-        let (at, skip) = match self.search(offset) {
-            Ok(i) => (i * POSTING_LEN, POSTING_LEN),
-            Err(i) => (i * POSTING_LEN, 0),
-        };
-        out.extend_from_slice(&self.0[..at]);
-        out.extend_from_slice(&offset.to_be_bytes());
-        out.extend_from_slice(r);
-        out.extend_from_slice(&self.0[at + skip..]);
-        out
+    /// Adds `(offset, r)` to a value (replacing the offset's posting); an
+    /// offset above every other one appends.
+    pub fn put(value: &mut Vec<u8>, offset: u16, r: &[u8; 8]) {
+        let mut posting = [0; POSTING_LEN];
+        posting[..2].copy_from_slice(&offset.to_be_bytes());
+        posting[2..].copy_from_slice(r);
+        let last = value.len().checked_sub(POSTING_LEN);
+        let after_last =
+            last.is_none_or(|at| u16::from_be_bytes([value[at], value[at + 1]]) < offset);
+        if after_last {
+            value.extend_from_slice(&posting);
+            return;
+        }
+        match Chunk(value).search(offset) {
+            Ok(i) => value[i * POSTING_LEN..(i + 1) * POSTING_LEN].copy_from_slice(&posting),
+            Err(i) => {
+                value.splice(i * POSTING_LEN..i * POSTING_LEN, posting);
+            }
+        }
     }
 
-    /// The value without `offset`'s posting (`None`: it holds nothing else).
-    pub fn without(&self, offset: u16) -> Option<Vec<u8>> {
-        let mut out = self.0.to_vec();
-        if let Ok(i) = self.search(offset) {
-            out.drain(i * POSTING_LEN..(i + 1) * POSTING_LEN);
+    /// Removes `offset`'s posting from a value, if present (an emptied
+    /// value is deleted by the caller).
+    pub fn delete(value: &mut Vec<u8>, offset: u16) {
+        if let Ok(i) = Chunk(value).search(offset) {
+            value.drain(i * POSTING_LEN..(i + 1) * POSTING_LEN);
         }
-        (!out.is_empty()).then_some(out)
     }
 }
 
@@ -626,9 +627,9 @@ mod tests {
     #[test]
     fn packed_postings_stay_sorted_and_refuse_garbage() {
         let r = |x: u8| [x; 8];
-        let mut value = Chunk::empty_with(7, &r(1));
-        for (offset, x) in [(3, 2), (4095, 3), (7, 4), (0, 5)] {
-            value = Chunk::parse(&value).unwrap().with(offset, &r(x));
+        let mut value = Vec::new();
+        for (offset, x) in [(7, 1), (3, 2), (4095, 3), (7, 4), (0, 5)] {
+            Chunk::put(&mut value, offset, &r(x));
         }
         let chunk = Chunk::parse(&value).unwrap();
         let offsets: Vec<u16> = chunk.iter().map(|(o, _)| o).collect();
@@ -639,22 +640,19 @@ mod tests {
             "a posting is replaced, not doubled"
         );
         assert_eq!(chunk.get(8), None);
-        let fewer = chunk.without(3).unwrap();
+        let mut fewer = value.clone();
+        Chunk::delete(&mut fewer, 3);
+        Chunk::delete(&mut fewer, 3);
         assert_eq!(Chunk::parse(&fewer).unwrap().len(), 3);
-        assert_eq!(
-            Chunk::parse(&Chunk::empty_with(1, &r(1)))
-                .unwrap()
-                .without(1),
-            None
-        );
+        let mut one = Vec::new();
+        Chunk::put(&mut one, 1, &r(1));
+        Chunk::delete(&mut one, 1);
+        assert!(one.is_empty());
         assert!(Chunk::parse_checked(&value).is_some());
         let swapped = [&value[10..20], &value[..10]].concat();
-        for bad in [
-            &b""[..],
-            &b"xyz"[..],
-            &swapped,
-            &Chunk::empty_with(4096, &r(1)),
-        ] {
+        let mut too_far = Vec::new();
+        Chunk::put(&mut too_far, 4096, &r(1));
+        for bad in [&b""[..], &b"xyz"[..], &swapped, &too_far] {
             assert!(Chunk::parse_checked(bad).is_none(), "{bad:?}");
         }
         assert!(Chunk::parse(&b"xyz"[..]).is_none());
