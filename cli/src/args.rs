@@ -504,4 +504,6 @@ pub enum StoreCommand {
     Check,
     /// Rebuild every index from the records (quarantines records that do not verify).
     Reindex,
+    /// Rewrite the store without the space sled no longer uses (needs free space for one copy).
+    Compact,
 }

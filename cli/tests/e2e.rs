@@ -339,6 +339,13 @@ fn a_node_that_is_not_running_gets_its_own_exit_code() {
     std::fs::remove_file(dir.join("api.addr")).unwrap();
     let check = mutua(&dir, &["store", "check"]).ok();
     assert!(check.stdout.contains("consistent"), "{}", check.stdout);
+    let compacted = mutua(&dir, &["--json", "store", "compact"]).ok().json();
+    assert!(
+        compacted[0]["entries"].as_u64().unwrap() > 0,
+        "{compacted:?}"
+    );
+    let check = mutua(&dir, &["store", "check"]).ok();
+    assert!(check.stdout.contains("consistent"), "{}", check.stdout);
 }
 
 #[test]

@@ -76,6 +76,15 @@ fn footprint_child(path: &str, cache_mb: u64) {
     }
     drop(store);
     live_bytes(path);
+    let t = Instant::now();
+    let report = mutua_store::compact(std::path::Path::new(path)).expect("compact");
+    println!(
+        "compact: {:.1} MiB -> {:.1} MiB ({} entries, {:?})",
+        report.bytes_before as f64 / 1048576.0,
+        report.bytes_after as f64 / 1048576.0,
+        report.entries,
+        t.elapsed()
+    );
 }
 
 /// What sled holds live, by key prefix, against its files: the part of

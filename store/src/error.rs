@@ -46,6 +46,13 @@ pub enum OpenError {
          one): move it away and let the node resync"
     )]
     UnknownLayout { path: PathBuf },
+    /// A compaction was interrupted and could be neither finished nor undone.
+    #[error("cannot recover the interrupted compaction of {path}: {source}")]
+    Compaction {
+        path: PathBuf,
+        #[source]
+        source: Box<CompactError>,
+    },
     /// A metadata value the store needs to start is unreadable.
     #[error("the store at {path} is damaged ({what}): run `mutua store check`")]
     Corrupt { path: PathBuf, what: String },
@@ -75,6 +82,30 @@ impl StoreError {
             reason: reason.into(),
         }
     }
+}
+
+/// Why `compact` stopped. The store is left as it was (or as the finished
+/// copy, if the failure came after the swap).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CompactError {
+    #[error("store I/O error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("there is no store at {0}")]
+    Missing(PathBuf),
+    #[error("{0} is not a Mutua store (it has no layout version)")]
+    NotAStore(PathBuf),
+    /// The copy did not read back identical; it is left at this path for
+    /// inspection and the store is untouched.
+    #[error("the compacted copy at {0} differs from the store; the store was not replaced")]
+    CopyDiffers(PathBuf),
 }
 
 /// Why a record was not stored. `code()` is stable (metrics), `verdict()`

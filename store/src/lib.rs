@@ -27,6 +27,7 @@
 //! serialised by one writer lock; reads run concurrently with them. Every
 //! method blocks on disk I/O: call it from tokio through `spawn_blocking`.
 
+mod compact;
 mod error;
 pub mod geo;
 mod layout;
@@ -51,7 +52,8 @@ use mutua_protocol::{
 };
 use sha2::{Digest, Sha256};
 
-pub use error::{OpenError, QueryError, Rejection, StoreError};
+pub use compact::{compact, CompactReport};
+pub use error::{CompactError, OpenError, QueryError, Rejection, StoreError};
 pub use maintenance::{CheckReport, Problem, ReindexReport, SweepReport};
 pub use query::{Area, Center, Cursor, Hit, Near, Query, QueryPage, Side, Sort};
 pub use sync::{Fingerprint, SyncKey, SyncRange};
@@ -242,12 +244,13 @@ impl Store {
             path: path.clone(),
             source,
         };
-        // LowSpace: sled cleans its log segments more eagerly, which measured
-        // smaller on disk and in a fresh process's RSS (BENCHMARKS.md).
+        compact::recover(&config.path).map_err(|e| OpenError::Compaction {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
         let db = sled::Config::new()
             .path(&config.path)
             .cache_capacity(config.cache_capacity_bytes)
-            .mode(sled::Mode::LowSpace)
             .open()
             .map_err(sled_err)?;
         let fresh = !db

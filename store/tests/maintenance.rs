@@ -249,3 +249,100 @@ fn older_layouts_are_reindexed_at_open_and_layout_1_refused() {
         "{err}"
     );
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A store with churn (new versions, withdrawals), its digest and a query.
+fn churned_store() -> (common::Fed, [u8; 32], usize) {
+    let fed = federation();
+    let c = &fed.commune;
+    fed.store
+        .apply_batch((0..120).map(|i| offer(c, i, 1, |_| {})).collect(), NOW)
+        .unwrap();
+    let mut churn: Vec<_> = (0..40).map(|i| offer(c, i, 2, |_| {})).collect();
+    churn.extend((40..60).map(|i| sealed(c, Payload::Withdrawal(fixtures::withdrawal(c, i, 5)))));
+    fed.store.apply_batch(churn, NOW).unwrap();
+    let digest = fed.store.digest().unwrap();
+    let hits = fed
+        .store
+        .query(
+            &Query {
+                limit: 500,
+                ..Query::default()
+            },
+            NOW,
+        )
+        .unwrap()
+        .hits
+        .len();
+    (fed, digest, hits)
+}
+
+#[test]
+fn compaction_keeps_every_entry() {
+    let (fed, digest, hits) = churned_store();
+    assert_eq!(hits, 100);
+    let path = fed.store.path().to_owned();
+    let anchors = vec![fed.anchor.public()];
+    drop(fed.store);
+    let report = mutua_store::compact(&path).unwrap();
+    assert!(report.entries > 1000, "{report:?}");
+    assert!(report.bytes_after <= report.bytes_before, "{report:?}");
+    let store = Store::open(StoreConfig::new(&path, anchors)).unwrap();
+    assert_eq!(store.digest().unwrap(), digest);
+    assert!(store.check().unwrap().is_ok());
+    let query = Query {
+        limit: 500,
+        ..Query::default()
+    };
+    assert_eq!(store.query(&query, NOW).unwrap().hits.len(), hits);
+    // A store that is open elsewhere is refused by sled's lock, untouched.
+    assert!(mutua_store::compact(&path).is_err());
+    drop(store);
+    let siblings: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(siblings, [path.file_name().unwrap()], "nothing left over");
+}
+
+#[test]
+fn an_interrupted_compaction_is_finished_or_undone_at_open() {
+    let (fed, digest, _) = churned_store();
+    let path = fed.store.path().to_owned();
+    let anchors = vec![fed.anchor.public()];
+    drop(fed.store);
+    let sibling = |suffix: &str| path.with_file_name(format!("store{suffix}"));
+    // Crash after the first rename, the copy incomplete: undone.
+    std::fs::rename(&path, sibling(".pre-compact")).unwrap();
+    std::fs::create_dir(sibling(".compacting")).unwrap();
+    let store = Store::open(StoreConfig::new(&path, anchors.clone())).unwrap();
+    assert_eq!(store.digest().unwrap(), digest);
+    drop(store);
+    assert!(!sibling(".pre-compact").exists());
+    // Crash after the first rename, the copy complete: finished.
+    std::fs::remove_dir_all(sibling(".compacting")).unwrap();
+    copy_dir(&path, &sibling(".compacting"));
+    std::fs::write(
+        sibling(".compacting").join("mutua-compaction-complete"),
+        b"",
+    )
+    .unwrap();
+    std::fs::rename(&path, sibling(".pre-compact")).unwrap();
+    let store = Store::open(StoreConfig::new(&path, anchors)).unwrap();
+    assert_eq!(store.digest().unwrap(), digest);
+    assert!(store.check().unwrap().is_ok());
+    assert!(!sibling(".pre-compact").exists() && !sibling(".compacting").exists());
+    assert!(!path.join("mutua-compaction-complete").exists());
+}
