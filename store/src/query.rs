@@ -461,13 +461,11 @@ impl Store {
 
     /// The packed postings of `term` in one block, as positions.
     fn term_block(&self, prefix: u8, term: &str, block: u64) -> Result<Vec<[u8; 16]>, StoreError> {
-        let chunk_key = layout::chunk_key(prefix, block as u32, term);
-        let Some(v) = self.inner.tree.get(&chunk_key)? else {
+        let Some(v) = self.term_chunk(prefix, term, block)? else {
             return Ok(Vec::new());
         };
-        let chunk = Chunk::parse(&v)
-            .ok_or_else(|| StoreError::corrupt(&chunk_key, "unreadable packed postings"))?;
-        Ok(chunk
+        Ok(Chunk::parse(&v)
+            .expect("checked by term_chunk")
             .iter()
             .map(|(offset, r)| {
                 let mut position = [0; 16];
@@ -477,6 +475,23 @@ impl Store {
                 position
             })
             .collect())
+    }
+
+    /// The packed value of `term` for `block`, its length checked.
+    fn term_chunk(
+        &self,
+        prefix: u8,
+        term: &str,
+        block: u64,
+    ) -> Result<Option<sled::IVec>, StoreError> {
+        let chunk_key = layout::chunk_key(prefix, block as u32, term);
+        match self.inner.tree.get(&chunk_key)? {
+            Some(v) if Chunk::parse(&v).is_none() => Err(StoreError::corrupt(
+                &chunk_key,
+                "unreadable packed postings",
+            )),
+            found => Ok(found),
+        }
     }
 
     /// A driver's postings newest first, strictly after `after`.
@@ -521,7 +536,10 @@ impl Store {
             }
             Driver::Term(p, term) => {
                 for block in self.blocks()? {
-                    count += self.term_block(*p, term, block)?.len();
+                    let chunk = self.term_chunk(*p, term, block)?;
+                    count += chunk
+                        .and_then(|v| Chunk::parse(&v).map(|c| c.len()))
+                        .unwrap_or(0);
                     if count > TERM_GATHER_CAP {
                         return Ok((2, count));
                     }
@@ -578,11 +596,9 @@ impl Store {
     /// Whether the listing at `position` has `term`'s posting.
     fn has_posting(&self, p: u8, term: &str, position: &[u8; 16]) -> Result<bool, StoreError> {
         let (block, offset) = block_of(u64::from_be_bytes(position[8..].try_into().expect("8")));
-        let chunk_key = layout::chunk_key(p, block, term);
-        Ok(match self.inner.tree.get(&chunk_key)? {
+        Ok(match self.term_chunk(p, term, u64::from(block))? {
             Some(v) => {
-                let chunk = Chunk::parse(&v)
-                    .ok_or_else(|| StoreError::corrupt(&chunk_key, "unreadable packed postings"))?;
+                let chunk = Chunk::parse(&v).expect("checked by term_chunk");
                 chunk.get(offset).as_ref() == Some(&position[..8].try_into().expect("8"))
             }
             None => false,
