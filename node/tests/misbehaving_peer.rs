@@ -148,16 +148,19 @@ async fn misbehaving_peer_is_contained() {
     // first: it has seen exactly one gossiped record.
     let later = federation.offer(&federation.member, 3, 1);
     target.publish(&later).await;
+    let gossiped = || {
+        metric_value(
+            &honest.metrics.encode(),
+            "mutua_ingest_records_total",
+            "source=\"gossip\"",
+        )
+    };
+    // The node counts a record just after storing it: wait for the count.
     wait_for("the honest record to reach the honest node", || async {
-        honest.has(&later)
+        honest.has(&later) && gossiped() >= 1.0
     })
     .await;
-    let text = honest.metrics.encode();
-    assert_eq!(
-        metric_value(&text, "mutua_ingest_records_total", "source=\"gossip\""),
-        1.0,
-        "{text}"
-    );
+    assert_eq!(gossiped(), 1.0, "{}", honest.metrics.encode());
     assert!(!honest.has_slot(&by_outsider) && !honest.has_slot(&genuine));
 
     // The honest node's own records still flow the other way too.

@@ -26,7 +26,11 @@ async fn published_record_reaches_every_node() {
     );
     assert_eq!(report.message_id, mutua_protocol::hex(&offer.hash().0));
     for node in [&b, &c] {
-        wait_for("the offer to be stored", || async { node.has(&offer) }).await;
+        // The node counts a record just after storing it: wait for both.
+        wait_for("the offer to be stored", || async {
+            node.has(&offer) && accepted(node, "new") >= 1
+        })
+        .await;
         // Stored once; a node that dials a new peer (discovery) syncs with
         // it, so sync may win the race against gossip.
         assert_eq!(accepted(node, "new"), 1);
@@ -37,7 +41,10 @@ async fn published_record_reaches_every_node() {
     let update = federation.offer(&federation.member, 7, 2);
     c.publish(&update).await;
     for node in [&a, &b] {
-        wait_for("the update to be stored", || async { node.has(&update) }).await;
+        wait_for("the update to be stored", || async {
+            node.has(&update) && accepted(node, "replaced") >= 1
+        })
+        .await;
         assert_eq!(accepted(node, "replaced"), 1);
     }
     assert_eq!(
