@@ -44,9 +44,10 @@ pub mod prefix {
     pub const CERT_SUBJECT: u8 = b'c';
     /// `v certificate_hash (32) revocation_hash (32)` → ().
     pub const REVOKES: u8 = b'v';
-    /// `l slot` → listing summary, present iff the listing is indexed.
-    pub const SUMMARY: u8 = b'l';
-    /// `n number (8, BE)` → slot: the compact number index entries carry.
+    /// `l slot` → listing number (8, BE), present iff the listing is indexed.
+    pub const INDEXED: u8 = b'l';
+    /// `n number (8, BE)` → slot (49) ‖ summary: what a query reads per
+    /// candidate posting, in one point read.
     pub const NUMBER: u8 = b'n';
     /// `x expires_at (8, BE) slot` → (): the sweep's way to expired listings.
     pub const EXPIRY: u8 = b'x';
@@ -77,7 +78,7 @@ pub mod prefix {
         FORGET,
         CERT_SUBJECT,
         REVOKES,
-        SUMMARY,
+        INDEXED,
         NUMBER,
         EXPIRY,
         KIND,
@@ -298,6 +299,16 @@ impl Summary {
             && (self.availability.is_empty()
                 || self.availability.iter().any(|w| w.from <= t && t < w.until))
     }
+}
+
+/// The length of a listing's slot bytes (`0x00 author id`).
+pub const LISTING_SLOT_LEN: usize = 49;
+
+/// An `n` value: the listing's slot and its summary.
+pub fn parse_number_value(value: &[u8]) -> Option<(&[u8], Summary)> {
+    let slot = value.get(..LISTING_SLOT_LEN)?;
+    parse_slot(slot)?;
+    Some((slot, Summary::decode(&value[LISTING_SLOT_LEN..])?))
 }
 
 /// Derived key-value entries of one record.
@@ -539,8 +550,11 @@ pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> Listi
     let n = number.to_be_bytes();
     let summary = Summary::of(number, side, l);
     let mut plain = vec![
-        (key(prefix::SUMMARY, &[slot]), summary.encode()),
-        (key(prefix::NUMBER, &[&n]), slot.to_vec()),
+        (key(prefix::INDEXED, &[slot]), n.to_vec()),
+        (
+            key(prefix::NUMBER, &[&n]),
+            [slot, &summary.encode()].concat(),
+        ),
         (
             key(prefix::EXPIRY, &[&l.expires_at.to_be_bytes(), slot]),
             Vec::new(),

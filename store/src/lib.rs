@@ -58,7 +58,7 @@ pub use maintenance::{CheckReport, Problem, ReindexReport, SweepReport};
 pub use query::{Area, Center, Cursor, Hit, Near, Query, QueryPage, Side, Sort};
 pub use sync::{Fingerprint, SyncKey, SyncRange};
 
-use layout::{key, meta, prefix, slot_bytes, StoredRecord, Summary, SyncValue};
+use layout::{key, meta, prefix, slot_bytes, StoredRecord, SyncValue};
 use members::{MemberSet, TreeView};
 use overlay::{Overlay, Reader};
 use sync::{bucket, bucket_start, decode_fingerprint, encode_fingerprint, BUCKETS};
@@ -185,15 +185,15 @@ fn indexed_entries(
     let (Some(side), Some(listing)) = (layout::side_byte(payload), payload.listing()) else {
         return Ok(None);
     };
-    let summary_key = key(prefix::SUMMARY, &[slot]);
-    let Some(v) = reader.get(&summary_key)? else {
+    let indexed_key = key(prefix::INDEXED, &[slot]);
+    let Some(v) = reader.get(&indexed_key)? else {
         return Ok(None);
     };
-    let summary = Summary::decode(&v)
-        .ok_or_else(|| StoreError::corrupt(&summary_key, "unreadable listing summary"))?;
+    let number = layout::u64_value(&v)
+        .ok_or_else(|| StoreError::corrupt(&indexed_key, "unreadable listing number"))?;
     Ok(Some((
-        summary.number,
-        layout::listing_entries(slot, side, listing, summary.number),
+        number,
+        layout::listing_entries(slot, side, listing, number),
     )))
 }
 

@@ -14,7 +14,7 @@ use mutua_protocol::{open as open_record, Payload, SignedRecord, SlotKey, Timest
 use crate::error::StoreError;
 use crate::layout::{
     self, key, meta, prefix, printable_key, slot_bytes, Chunk, ListingEntries, Posting,
-    StoredRecord, Summary, SyncValue, POSTING_BLOCK,
+    StoredRecord, SyncValue, POSTING_BLOCK,
 };
 use crate::overlay::{Overlay, Reader};
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
@@ -206,12 +206,12 @@ impl Store {
             counts[layout::kind_index(record.payload())] += 1;
             let sync_key = SyncKey::of_slot_bytes(slot);
             buckets[bucket(&sync_key)] += Fingerprint::of_item(&sync_key, record.hash());
-            let summary_key = key(prefix::SUMMARY, &[slot]);
-            let number = match (listing_expires(record.payload()), tree.get(&summary_key)?) {
-                (Some(_), Some(v)) => match Summary::decode(&v) {
-                    Some(s) => Some(s.number),
+            let indexed_key = key(prefix::INDEXED, &[slot]);
+            let number = match (listing_expires(record.payload()), tree.get(&indexed_key)?) {
+                (Some(_), Some(v)) => match layout::u64_value(&v) {
+                    Some(n) => Some(n),
                     None => {
-                        report.problem(&summary_key, "unreadable listing summary");
+                        report.problem(&indexed_key, "unreadable listing number");
                         expected_derived += 1;
                         None
                     }
@@ -323,8 +323,8 @@ impl Store {
         Ok(match k[0] {
             prefix::SYNC => v.get(40..).map(<[u8]>::to_vec),
             prefix::FORGET | prefix::EXPIRY => tail(9),
-            prefix::SUMMARY => tail(1),
-            prefix::NUMBER => Some(v.to_vec()),
+            prefix::INDEXED => tail(1),
+            prefix::NUMBER => v.get(..layout::LISTING_SLOT_LEN).map(<[u8]>::to_vec),
             prefix::CERT_SUBJECT => tail(33).map(|h| [&[1u8][..], &h].concat()),
             prefix::REVOKES => tail(33).map(|h| [&[2u8][..], &h].concat()),
             _ => match layout::posting_suffix(k) {
@@ -332,7 +332,7 @@ impl Store {
                     .inner
                     .tree
                     .get(key(prefix::NUMBER, &[&n.to_be_bytes()]))?
-                    .map(|s| s.to_vec()),
+                    .and_then(|v| v.get(..layout::LISTING_SLOT_LEN).map(<[u8]>::to_vec)),
                 None => None,
             },
         })
@@ -344,9 +344,8 @@ impl Store {
         let record = tree.get(key(prefix::RECORD, &[slot]))?;
         let record = record.and_then(|r| open_record(&r).ok());
         let number = tree
-            .get(key(prefix::SUMMARY, &[slot]))?
-            .and_then(|s| Summary::decode(&s))
-            .map(|s| s.number);
+            .get(key(prefix::INDEXED, &[slot]))?
+            .and_then(|v| layout::u64_value(&v));
         Ok(record.map(|r| expected_entries(slot, &r, number)))
     }
 
@@ -392,7 +391,10 @@ impl Store {
                 .tree
                 .get(key(prefix::NUMBER, &[&number.to_be_bytes()]))?
             {
-                Some(slot) => self.entries_of_slot(&slot)?,
+                Some(v) => match v.get(..layout::LISTING_SLOT_LEN) {
+                    Some(slot) => self.entries_of_slot(slot)?,
+                    None => None,
+                },
                 None => None,
             };
             let posting = Posting {

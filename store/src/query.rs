@@ -440,16 +440,12 @@ impl Store {
 
     /// The slot and summary behind a posting, if the listing is still indexed.
     fn summary_at(&self, position: &[u8; 16]) -> Result<Option<(Vec<u8>, Summary)>, StoreError> {
-        let tree = &self.inner.tree;
-        let Some(slot) = tree.get(key(prefix::NUMBER, &[&position[8..]]))? else {
+        let number_key = key(prefix::NUMBER, &[&position[8..]]);
+        let Some(v) = self.inner.tree.get(&number_key)? else {
             return Ok(None);
         };
-        let summary_key = key(prefix::SUMMARY, &[&slot]);
-        let Some(v) = tree.get(&summary_key)? else {
-            return Ok(None);
-        };
-        let summary = Summary::decode(&v)
-            .ok_or_else(|| StoreError::corrupt(&summary_key, "unreadable listing summary"))?;
+        let (slot, summary) = layout::parse_number_value(&v)
+            .ok_or_else(|| StoreError::corrupt(&number_key, "unreadable listing summary"))?;
         Ok(Some((slot.to_vec(), summary)))
     }
 

@@ -29,15 +29,15 @@ fn corrupt_values_are_reported_then_quarantined() {
     drop(fed.store);
     {
         // Damage the store behind its back: a truncated envelope, a garbage
-        // summary, a garbage bucket.
+        // listing number, a garbage bucket.
         let db = sled::open(&path).unwrap();
         let tree = db.open_tree("mutua").unwrap();
         let key = listing_record_key(&SlotKey::of(&bad));
         let value = tree.get(&key).unwrap().unwrap();
         tree.insert(&key, &value[..value.len() / 2]).unwrap();
         let good_key = listing_record_key(&SlotKey::of(&good));
-        let summary_key = [&b"l"[..], &good_key[1..]].concat();
-        tree.insert(summary_key, &b"garbage"[..]).unwrap();
+        let indexed_key = [&b"l"[..], &good_key[1..]].concat();
+        tree.insert(indexed_key, &b"garbage"[..]).unwrap();
         tree.insert(b"b\x00\x07", &b"xx"[..]).unwrap();
         // Packed postings: a damaged value, and a posting nobody owns.
         tree.insert(b"w\x00\x00\x00\x00tronconneuse", &b"xyz"[..])
@@ -55,7 +55,7 @@ fn corrupt_values_are_reported_then_quarantined() {
     assert!(!report.is_ok());
     let text = format!("{:?}", report.problems);
     assert!(text.contains("record does not verify"), "{text}");
-    assert!(text.contains("unreadable listing summary"), "{text}");
+    assert!(text.contains("unreadable listing number"), "{text}");
     assert!(text.contains("unreadable fingerprint bucket"), "{text}");
     assert!(text.contains("unreadable packed postings"), "{text}");
     assert!(
