@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 const COMMANDS: &[&[&str]] = &[
     &[],
     &["init"],
@@ -19,7 +17,7 @@ const COMMANDS: &[&[&str]] = &[
 
 #[test]
 fn help_matches_the_snapshots() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let dir = mutua_tests::manifest_dir(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut stale = Vec::new();
     for command in COMMANDS {

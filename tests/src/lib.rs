@@ -39,8 +39,18 @@ pub fn wait_for_within<T>(
 
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ lies inside the workspace")
         .to_path_buf()
+}
+
+/// The directory of the package under test: cargo's run-time
+/// `CARGO_MANIFEST_DIR` when set (a build reused from a target directory
+/// shared between checkouts carries another checkout's compile-time path),
+/// else `compiled`.
+pub fn manifest_dir(compiled: &str) -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(compiled).to_path_buf())
 }
