@@ -288,8 +288,8 @@ type Positions<'s> = Box<dyn Iterator<Item = Result<[u8; 16], StoreError>> + 's>
 enum Driver {
     /// Plain posting keys under these prefixes (`prefix … R N`).
     Keys(Vec<Vec<u8>>),
-    /// The packed postings of one term.
-    Term(u8, String),
+    /// A term's packed postings, gathered and sorted newest first.
+    Gathered(Vec<[u8; 16]>),
 }
 
 /// A candidate that passed every filter.
@@ -425,9 +425,11 @@ impl Store {
     /// A commune's position, from a listing located there that gives one.
     fn commune_position(&self, insee: &str) -> Result<GeoPoint, QueryError> {
         commune_known("near.center", insee)?;
-        let driver = Driver::Term(prefix::AREA, format!("c{insee}"));
-        for position in self.positions(&driver, None)?.take(COORDINATE_LOOKUPS) {
-            if let Some((_, summary)) = self.summary_at(&position?)? {
+        let postings = self
+            .gather_term(prefix::AREA, &format!("c{insee}"), usize::MAX)?
+            .unwrap_or_default();
+        for position in postings.iter().take(COORDINATE_LOOKUPS) {
+            if let Some((_, summary)) = self.summary_at(position)? {
                 if let (true, Some(p)) = (summary.insee() == insee, summary.point) {
                     return Ok(p);
                 }
@@ -490,82 +492,75 @@ impl Store {
         }
     }
 
+    /// The postings of `term`, newest first, if there are at most `cap`.
+    fn gather_term(
+        &self,
+        prefix: u8,
+        term: &str,
+        cap: usize,
+    ) -> Result<Option<Vec<[u8; 16]>>, StoreError> {
+        let mut all = Vec::new();
+        for block in self.blocks()? {
+            all.extend(self.term_block(prefix, term, block)?);
+            if all.len() > cap {
+                return Ok(None);
+            }
+        }
+        all.sort_unstable();
+        Ok(Some(all))
+    }
+
     /// A driver's postings newest first, strictly after `after`.
-    fn positions<'s>(
-        &'s self,
-        driver: &Driver,
+    fn positions(
+        &self,
+        driver: Driver,
         after: Option<&[u8; 16]>,
-    ) -> Result<Positions<'s>, StoreError> {
+    ) -> Result<Positions<'_>, StoreError> {
         Ok(match driver {
-            Driver::Keys(lists) => Box::new(Postings::new(&self.inner.tree, lists, after)?),
-            Driver::Term(p, term) => {
-                let mut all = Vec::new();
-                for block in self.blocks()? {
-                    let postings = self.term_block(*p, term, block)?;
-                    all.extend(
-                        postings
-                            .into_iter()
-                            .filter(|pos| after.is_none_or(|a| pos > a)),
-                    );
-                }
-                all.sort_unstable();
-                Box::new(all.into_iter().map(Ok))
+            Driver::Keys(lists) => Box::new(Postings::new(&self.inner.tree, &lists, after)?),
+            Driver::Gathered(postings) => {
+                let first = match after {
+                    Some(a) => postings.partition_point(|p| p <= a),
+                    None => 0,
+                };
+                Box::new(postings.into_iter().skip(first).map(Ok))
             }
         })
     }
 
-    /// How cheap a driver is: its exact number of postings if it has fewer
-    /// than its cap; else plain keys (streamed) rank before terms (gathered).
-    fn probe(&self, driver: &Driver) -> Result<(u8, usize), StoreError> {
+    /// How many postings plain posting lists hold, counted up to [`PROBE_CAP`].
+    fn probe_keys(&self, lists: &[Vec<u8>]) -> Result<usize, StoreError> {
         let mut count = 0;
-        match driver {
-            Driver::Keys(lists) => {
-                for p in lists {
-                    for entry in self.inner.tree.range(p.clone()..=posting_end(p)).keys() {
-                        entry?;
-                        count += 1;
-                        if count >= PROBE_CAP {
-                            return Ok((1, count));
-                        }
-                    }
-                }
-            }
-            Driver::Term(p, term) => {
-                for block in self.blocks()? {
-                    let chunk = self.term_chunk(*p, term, block)?;
-                    count += chunk
-                        .and_then(|v| Chunk::parse(&v).map(|c| c.len()))
-                        .unwrap_or(0);
-                    if count > TERM_GATHER_CAP {
-                        return Ok((2, count));
-                    }
+        for p in lists {
+            for entry in self.inner.tree.range(p.clone()..=posting_end(p)).keys() {
+                entry?;
+                count += 1;
+                if count >= PROBE_CAP {
+                    return Ok(count);
                 }
             }
         }
-        Ok((0, count))
+        Ok(count)
     }
 
-    /// The cheapest driver, and the term it covers (not to check again).
+    /// The cheapest driver, and the term it covers (not to check again): the
+    /// candidate with the fewest postings, plain lists counted up to
+    /// [`PROBE_CAP`]; a plain list at its cap (streamed) ranks after every
+    /// exact count, and a term over [`TERM_GATHER_CAP`] never drives.
     fn driver(&self, plan: &Plan) -> Result<(Driver, Option<usize>), StoreError> {
-        let mut candidates: Vec<(Driver, Option<usize>)> = Vec::new();
+        let mut plain: Vec<Vec<Vec<u8>>> = Vec::new();
         if !plan.authors.is_empty() {
             let lists = plan
                 .authors
                 .iter()
                 .map(|a| key(prefix::AUTHOR, &[a.as_bytes()]))
                 .collect();
-            candidates.push((Driver::Keys(lists), None));
-        }
-        for (i, (p, term)) in plan.terms.iter().enumerate() {
-            candidates.push((Driver::Term(*p, term.clone()), Some(i)));
+            plain.push(lists);
         }
         if let Some((center, radius)) = &plan.near {
             let cells = geo::cells_within(center, *radius);
             if cells.len() <= geo::MAX_DRIVING_CELLS {
-                candidates.push((
-                    Driver::Keys(cells.iter().map(|c| key(prefix::GEO, &[c])).collect()),
-                    None,
-                ));
+                plain.push(cells.iter().map(|c| key(prefix::GEO, &[c])).collect());
             }
         }
         let kind_lists = plan
@@ -577,16 +572,23 @@ impl Store {
                     .map(move |k| key(prefix::KIND, &[&[*s, *k]]))
             })
             .collect();
-        candidates.push((Driver::Keys(kind_lists), None));
-        let mut best: Option<(usize, (u8, usize))> = None;
-        for (i, (driver, _)) in candidates.iter().enumerate() {
-            let cost = self.probe(driver)?;
-            if best.is_none_or(|(_, c)| cost < c) {
-                best = Some((i, cost));
+        plain.push(kind_lists);
+        let mut candidates: Vec<((bool, usize), Driver, Option<usize>)> = Vec::new();
+        for (i, (p, term)) in plan.terms.iter().enumerate() {
+            if let Some(postings) = self.gather_term(*p, term, TERM_GATHER_CAP)? {
+                candidates.push(((false, postings.len()), Driver::Gathered(postings), Some(i)));
             }
         }
-        let (i, _) = best.expect("the kind driver is always a candidate");
-        Ok(candidates.swap_remove(i))
+        for lists in plain {
+            let count = self.probe_keys(&lists)?;
+            candidates.push(((count >= PROBE_CAP, count), Driver::Keys(lists), None));
+        }
+        // The first of equal costs wins.
+        let best = (0..candidates.len())
+            .min_by_key(|i| candidates[*i].0)
+            .expect("the kind driver is always a candidate");
+        let (_, driver, skip) = candidates.swap_remove(best);
+        Ok((driver, skip))
     }
 
     /// Whether the listing at `position` has `term`'s posting.
@@ -656,7 +658,7 @@ impl Store {
     ) -> Result<(Vec<Match>, bool), StoreError> {
         let (driver, skip) = self.driver(plan)?;
         let mut out = Vec::with_capacity(limit);
-        for position in self.positions(&driver, after)? {
+        for position in self.positions(driver, after)? {
             if let Some(m) = self.accept(plan, members, skip, &position?)? {
                 if out.len() == limit {
                     return Ok((out, true));
@@ -677,7 +679,7 @@ impl Store {
         let (driver, skip) = self.driver(plan)?;
         // The `limit + 1` nearest after the cursor, in a max-heap.
         let mut best: BinaryHeap<([u8; 16], Vec<u8>)> = BinaryHeap::new();
-        for position in self.positions(&driver, None)? {
+        for position in self.positions(driver, None)? {
             let Some(m) = self.accept(plan, members, skip, &position?)? else {
                 continue;
             };
