@@ -114,7 +114,7 @@ pub fn compact(path: &Path) -> Result<CompactReport, CompactError> {
         std::fs::remove_dir_all(&copy).map_err(io("cannot remove", &copy))?;
     }
     let bytes_before = dir_bytes(path)?;
-    let source = sled::Config::new().path(path).open()?;
+    let source = crate::open_sled(sled::Config::new().path(path))?;
     let is_store = source
         .tree_names()
         .iter()
@@ -125,7 +125,7 @@ pub fn compact(path: &Path) -> Result<CompactReport, CompactError> {
     if !is_store {
         return Err(CompactError::NotAStore(path.to_owned()));
     }
-    let target = sled::Config::new().path(&copy).open()?;
+    let target = crate::open_sled(sled::Config::new().path(&copy))?;
     for name in source.tree_names() {
         let (from, to) = (source.open_tree(&name)?, target.open_tree(&name)?);
         let mut batch = sled::Batch::default();

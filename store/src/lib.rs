@@ -171,6 +171,36 @@ fn reclaim_sled_garbage() {
     }
 }
 
+/// How long `open_sled` waits for a lock released by a handle just dropped.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens sled, waiting briefly for its file lock: sled releases it from
+/// background threads after the last handle of the same process is dropped
+/// (a reopen right after a close, or `compact` after the CLI's checks), so
+/// only a lock still held after [`LOCK_WAIT`] (another process) is an error.
+fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            // sled reports it as an I/O error with this text, no kind of its own.
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The sled database of a closed store, for tools and tests that inspect or
+/// damage its entries directly (waiting, like `Store::open`, for a lock
+/// released by a handle just dropped).
+pub fn open_raw_sled(path: &std::path::Path) -> sled::Result<sled::Db> {
+    open_sled(sled::Config::new().path(path))
+}
+
 /// How many collection rounds `reclaim_sled_garbage` runs (each frees up to
 /// 8 × 64 deferred objects).
 const GARBAGE_FLUSHES: usize = 32;
@@ -248,11 +278,12 @@ impl Store {
             path: path.clone(),
             source: Box::new(e),
         })?;
-        let db = sled::Config::new()
-            .path(&config.path)
-            .cache_capacity(config.cache_capacity_bytes)
-            .open()
-            .map_err(sled_err)?;
+        let db = open_sled(
+            sled::Config::new()
+                .path(&config.path)
+                .cache_capacity(config.cache_capacity_bytes),
+        )
+        .map_err(sled_err)?;
         let fresh = !db
             .tree_names()
             .iter()

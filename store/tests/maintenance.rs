@@ -30,7 +30,7 @@ fn corrupt_values_are_reported_then_quarantined() {
     {
         // Damage the store behind its back: a truncated envelope, a garbage
         // listing number, a garbage bucket.
-        let db = sled::open(&path).unwrap();
+        let db = mutua_store::open_raw_sled(&path).unwrap();
         let tree = db.open_tree("mutua").unwrap();
         let key = listing_record_key(&SlotKey::of(&bad));
         let value = tree.get(&key).unwrap().unwrap();
@@ -162,7 +162,7 @@ fn other_layout_versions_are_refused_by_name() {
     let path = fed.store.path().to_owned();
     drop(fed.store);
     {
-        let db = sled::open(&path).unwrap();
+        let db = mutua_store::open_raw_sled(&path).unwrap();
         db.open_tree("mutua")
             .unwrap()
             .insert(b"mlayout", &7u32.to_be_bytes())
@@ -210,7 +210,7 @@ fn older_layouts_are_reindexed_at_open_and_layout_1_refused() {
     let path = fed.store.path().to_owned();
     drop(fed.store);
     let set_layout = |version: u32| {
-        let db = sled::open(&path).unwrap();
+        let db = mutua_store::open_raw_sled(&path).unwrap();
         let tree = db.open_tree("mutua").unwrap();
         tree.insert(b"mlayout", &version.to_be_bytes()).unwrap();
         // A word posting as layouts 2 and 3 wrote them (one key per

@@ -374,7 +374,7 @@ fn term_postings_span_blocks() {
     drop(store);
     {
         // Numbers 4091… straddle the first block boundary (4096).
-        let db = sled::open(&path).unwrap();
+        let db = mutua_store::open_raw_sled(&path).unwrap();
         let tree = db.open_tree("mutua").unwrap();
         tree.insert(b"mnext_number", &4090u64.to_be_bytes())
             .unwrap();
