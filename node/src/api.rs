@@ -36,7 +36,6 @@ use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::datadir::{DataDir, HostedPublisher};
 use crate::ingest::{Ingest, IngestError, IngestOutcome, Source};
@@ -543,11 +542,7 @@ async fn status(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErr
         .store
         .sync_fingerprint(&mutua_store::SyncRange::all())
         .map_err(|e| ApiError::internal("store_error", e))?;
-    let digest = Sha256::new()
-        .chain_update(b"mutua-replica-digest-v1")
-        .chain_update(fingerprint.count.to_be_bytes())
-        .chain_update(fingerprint.sum)
-        .finalize();
+    let digest = mutua_protocol::derived::replica_digest(&fingerprint);
     let now = unix_now();
     let mut publishers = Vec::with_capacity(state.publishers.len());
     for p in &state.publishers {

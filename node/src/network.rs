@@ -39,9 +39,7 @@ use libp2p::{
     ping, request_response, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
 use mutua_protocol::codec::{hash_envelope, MAX_RECORD_BYTES};
-use mutua_protocol::PublicKey;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -156,37 +154,9 @@ impl NetworkConfig {
     }
 }
 
-/// The gossipsub topic of a federation: its name and its trusted anchors,
-/// so that nodes trusting different anchors never share a topic (they would
-/// only reject each other's records). The anchors' order does not matter.
-pub fn topic_for(federation_name: &str, anchors: &[PublicKey]) -> String {
-    let mut anchors: Vec<&PublicKey> = anchors.iter().collect();
-    anchors.sort();
-    anchors.dedup();
-    let mut digest = Sha256::new();
-    digest.update(b"mutua-topic-v1\0");
-    digest.update((federation_name.len() as u64).to_be_bytes());
-    digest.update(federation_name.as_bytes());
-    for anchor in anchors {
-        digest.update(anchor.as_bytes());
-    }
-    let digest = digest.finalize();
-    // A readable slug of the name, for logs; the digest is what separates.
-    let slug: String = federation_name
-        .chars()
-        .filter_map(|c| match c {
-            'a'..='z' | '0'..='9' | '-' => Some(c),
-            'A'..='Z' => Some(c.to_ascii_lowercase()),
-            ' ' | '_' | '.' => Some('-'),
-            _ => None,
-        })
-        .take(32)
-        .collect();
-    format!(
-        "mutua/1/records/{slug}/{}",
-        mutua_protocol::hex(&digest[..16])
-    )
-}
+/// The gossipsub topic of a federation (specified, with a test vector, in
+/// PROTOCOL.md's *Topic*).
+pub use mutua_protocol::derived::topic_for;
 
 /// Why a network operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -1237,6 +1207,7 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mutua_protocol::PublicKey;
 
     fn key(seed: u8) -> PublicKey {
         mutua_protocol::SecretKey::from_seed([seed; 32]).public()

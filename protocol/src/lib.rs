@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub mod codes;
+pub mod derived;
 pub mod error;
 pub mod keys;
 pub mod membership;
