@@ -32,20 +32,49 @@ fn luhn_sum(digits: &str) -> u32 {
         .sum()
 }
 
+/// The numeric metropolitan département codes, as inclusive ranges: two
+/// digits, 20 excluded (Corsica has been 2A and 2B since 1976).
+const METROPOLITAN: [(u16, u16); 2] = [(1, 19), (21, 95)];
+/// The letter codes of Corsica.
+const CORSICA: [&str; 2] = ["2A", "2B"];
 /// The overseas départements and collectivités that have INSEE commune codes
-/// (the 2026 Code officiel géographique: 971–978, 984, 986–989).
-const OVERSEAS: [&str; 13] = [
-    "971", "972", "973", "974", "975", "976", "977", "978", "984", "986", "987", "988", "989",
-];
+/// (the 2026 Code officiel géographique), as inclusive ranges of 3 digits.
+const OVERSEAS: [(u16, u16); 3] = [(971, 978), (984, 984), (986, 989)];
 
-/// A metropolitan département code: `01`–`95` without `20`, `2A`, `2B`.
+fn in_ranges(code: &str, digits: usize, ranges: &[(u16, u16)]) -> bool {
+    code.len() == digits
+        && code.bytes().all(|b| b.is_ascii_digit())
+        && code
+            .parse::<u16>()
+            .is_ok_and(|n| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&n)))
+}
+
+/// A metropolitan département code: `01`–`19`, `21`–`95`, `2A`, `2B`.
 fn is_metropolitan_departement(code: &str) -> bool {
-    matches!(code, "2A" | "2B")
-        || (code.len() == 2
-            && code.bytes().all(|b| b.is_ascii_digit())
-            && code
-                .parse::<u8>()
-                .is_ok_and(|n| (1..=95).contains(&n) && n != 20))
+    CORSICA.contains(&code) || in_ranges(code, 2, &METROPOLITAN)
+}
+
+fn is_overseas(code: &str) -> bool {
+    in_ranges(code, 3, &OVERSEAS)
+}
+
+/// The accepted département codes in words, from the same tables as the
+/// check: `01–19, 21–95, 2A, 2B, 971–978, 984, 986–989` (what error messages
+/// and PROTOCOL.md say).
+pub fn departement_codes() -> String {
+    let ranges = |digits: usize, ranges: &[(u16, u16)]| -> Vec<String> {
+        ranges
+            .iter()
+            .map(|&(lo, hi)| match lo == hi {
+                true => format!("{lo:0digits$}"),
+                false => format!("{lo:0digits$}–{hi:0digits$}"),
+            })
+            .collect()
+    };
+    let mut parts = ranges(2, &METROPOLITAN);
+    parts.extend(CORSICA.map(String::from));
+    parts.extend(ranges(3, &OVERSEAS));
+    parts.join(", ")
 }
 
 /// An INSEE commune code: a département prefix then digits, 5 characters in
@@ -58,16 +87,15 @@ pub fn is_valid_insee(code: &str) -> bool {
             .is_some_and(|d| code[d.len()..].bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// A département (or overseas collectivité) code: `01`–`95` (without `20`),
-/// `2A`, `2B`, `971`–`978`, `984`, `986`–`989`.
+/// A département (or overseas collectivité) code: see [`departement_codes`].
 pub fn is_valid_departement(code: &str) -> bool {
-    is_metropolitan_departement(code) || OVERSEAS.contains(&code)
+    is_metropolitan_departement(code) || is_overseas(code)
 }
 
 /// The département prefix of a commune code, if the prefix is one.
 fn departement_of_code(code: &str) -> Option<&str> {
     if code.starts_with("97") || code.starts_with("98") {
-        code.get(..3).filter(|p| OVERSEAS.contains(p))
+        code.get(..3).filter(|p| is_overseas(p))
     } else {
         code.get(..2).filter(|p| is_metropolitan_departement(p))
     }
@@ -124,8 +152,15 @@ mod tests {
         ] {
             assert!(is_valid_departement(ok), "{ok}");
         }
-        for bad in ["00", "20", "96", "979", "985", "1", "+1", "2C", "-1"] {
+        for bad in [
+            "00", "20", "96", "970", "979", "983", "985", "990", "1", "+1", "2C", "-1", "+97",
+            "0971", "2a",
+        ] {
             assert!(!is_valid_departement(bad), "{bad}");
         }
+        assert_eq!(
+            departement_codes(),
+            "01–19, 21–95, 2A, 2B, 971–978, 984, 986–989"
+        );
     }
 }

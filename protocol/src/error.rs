@@ -98,11 +98,64 @@ pub enum RecordError {
     #[error("{field}: {value:?} is not an INSEE commune code (5 characters: 01001, 2A004, 97411)")]
     InvalidInsee { field: String, value: String },
     /// A département code with the wrong shape.
-    #[error("{field}: {value:?} is not a département code (01–95, 2A, 2B, 971–976)")]
+    #[error(
+        "{field}: {value:?} is not a département code ({})",
+        crate::codes::departement_codes()
+    )]
     InvalidDepartement { field: String, value: String },
 }
 
+/// The rule codes of [`RecordError::Invalid`]: the field rules and the text
+/// rule (besides `too_long`, which has a variant of its own).
+pub const FIELD_RULES: [&str; 11] = [
+    "too_short",
+    "control_character",
+    "surrounding_space",
+    "required",
+    "self_certificate",
+    "duplicate",
+    "out_of_range",
+    "empty_window",
+    "email_syntax",
+    "phone_syntax",
+    "url_syntax",
+];
+
 impl RecordError {
+    /// Every code [`RecordError::code`] returns, in PROTOCOL.md's order (each
+    /// has a test vector there).
+    pub const CODES: [&'static str; 29] = [
+        "too_large",
+        "malformed",
+        "too_deep",
+        "too_many_items",
+        "too_long",
+        "unsupported_format",
+        "non_canonical_envelope",
+        "non_canonical_payload",
+        "bad_key",
+        "weak_key",
+        "bad_signature",
+        "signer_mismatch",
+        FIELD_RULES[0],
+        FIELD_RULES[1],
+        FIELD_RULES[2],
+        FIELD_RULES[3],
+        FIELD_RULES[4],
+        FIELD_RULES[5],
+        FIELD_RULES[6],
+        FIELD_RULES[7],
+        FIELD_RULES[8],
+        FIELD_RULES[9],
+        FIELD_RULES[10],
+        "invalid_siren",
+        "invalid_insee",
+        "invalid_departement",
+        "expiry_too_far",
+        "from_the_future",
+        "expired",
+    ];
+
     /// The stable rule code, as listed in PROTOCOL.md and used in metrics.
     pub fn code(&self) -> &'static str {
         match self {
@@ -246,4 +299,94 @@ pub enum KeyError {
 pub enum EncodeError {
     #[error("the record would be invalid: {0}")]
     Invalid(#[from] RecordError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of each variant (and of each field rule): the match in
+    /// `code` is exhaustive, so a new variant lands here when it is added.
+    fn one_of_each() -> Vec<RecordError> {
+        let field = || "f".to_owned();
+        let mut all = vec![
+            RecordError::TooLarge { size: 0, max: 0 },
+            RecordError::Malformed {
+                field: field(),
+                reason: String::new(),
+            },
+            RecordError::TooDeep {
+                field: field(),
+                depth: 0,
+                max: 0,
+            },
+            RecordError::TooManyItems {
+                field: field(),
+                count: 0,
+                max: 0,
+            },
+            RecordError::TooLong {
+                field: field(),
+                len: 0,
+                max: 0,
+            },
+            RecordError::UnsupportedFormat { format: 2 },
+            RecordError::NonCanonicalEnvelope,
+            RecordError::NonCanonicalPayload { field: field() },
+            RecordError::BadKey { field: field() },
+            RecordError::WeakKey { field: field() },
+            RecordError::BadSignature,
+            RecordError::SignerMismatch { field: field() },
+            RecordError::FromTheFuture {
+                field: field(),
+                ahead_secs: 0,
+                max_skew_secs: 0,
+            },
+            RecordError::ExpiryTooFar {
+                field: field(),
+                days: 0,
+                max_days: 0,
+            },
+            RecordError::Expired { field: field() },
+            RecordError::InvalidSiren {
+                field: field(),
+                value: String::new(),
+            },
+            RecordError::InvalidInsee {
+                field: field(),
+                value: String::new(),
+            },
+            RecordError::InvalidDepartement {
+                field: field(),
+                value: String::new(),
+            },
+        ];
+        all.extend(FIELD_RULES.map(|rule| RecordError::Invalid {
+            field: field(),
+            rule,
+            detail: String::new(),
+        }));
+        all
+    }
+
+    #[test]
+    fn codes_lists_every_code_once() {
+        let codes: Vec<&str> = one_of_each().iter().map(RecordError::code).collect();
+        let mut listed = RecordError::CODES.to_vec();
+        let mut seen = codes.clone();
+        listed.sort();
+        seen.sort();
+        assert_eq!(seen, listed);
+        seen.dedup();
+        assert_eq!(seen.len(), codes.len(), "two variants share a code");
+    }
+
+    #[test]
+    fn departement_message_names_every_accepted_code() {
+        let e = RecordError::InvalidDepartement {
+            field: "f".into(),
+            value: "20".into(),
+        };
+        assert!(e.to_string().contains("971–978, 984, 986–989"), "{e}");
+    }
 }

@@ -116,6 +116,10 @@ pub fn tombstone_forget_after(w: &Withdrawal) -> Timestamp {
 }
 
 fn invalid(field: String, rule: &'static str, detail: impl Into<String>) -> RecordError {
+    debug_assert!(
+        crate::error::FIELD_RULES.contains(&rule),
+        "{rule} is missing from FIELD_RULES"
+    );
     RecordError::Invalid {
         field,
         rule,
