@@ -187,9 +187,13 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<(PublicKey, &[u8], [u8; 64]), Rec
         reason: reason.into(),
     };
     let mut reader = Reader::new(bytes);
+    // The format comes first, before the array's length is judged: a newer
+    // format may change the envelope's shape, and is not misbehaviour.
     let (major, count) = reader.header().map_err(|r| malformed(&r))?;
-    if major != 4 || count != 4 {
-        return Err(malformed("expected an array of 4 items"));
+    if major != 4 || count == 0 {
+        return Err(malformed(
+            "expected an array whose first item is the format",
+        ));
     }
     let (major, format) = reader.header().map_err(|r| malformed(&r))?;
     if major != 0 {
@@ -197,6 +201,9 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<(PublicKey, &[u8], [u8; 64]), Rec
     }
     if format != ENVELOPE_FORMAT {
         return Err(RecordError::UnsupportedFormat { format });
+    }
+    if count != 4 {
+        return Err(malformed("expected an array of 4 items"));
     }
     let signer = reader.byte_string().map_err(|r| malformed(&r))?;
     let signer: [u8; 32] = signer

@@ -33,12 +33,16 @@ impl PublicKey {
     }
 
     /// The key as a point usable for `verify_strict`, refusing encodings that
-    /// are not points and small-order ("weak") points, for which signatures
-    /// prove nothing.
+    /// are not points or not the point's one canonical encoding (RFC 8032),
+    /// and small-order ("weak") points, for which signatures prove nothing.
     pub fn verifying_key(&self, field: &str) -> Result<VerifyingKey, crate::RecordError> {
-        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| crate::RecordError::BadKey {
+        let bad_key = || crate::RecordError::BadKey {
             field: field.to_owned(),
-        })?;
+        };
+        if !is_canonical_point_encoding(&self.0) {
+            return Err(bad_key());
+        }
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| bad_key())?;
         if key.is_weak() {
             return Err(crate::RecordError::WeakKey {
                 field: field.to_owned(),
@@ -53,6 +57,28 @@ impl PublicKey {
         raw.extend_from_slice(&key_id_checksum(&self.0));
         format!("{KEY_ID_PREFIX}{}", BASE32_DNSSEC.encode(&raw))
     }
+}
+
+/// Whether 32 bytes are a canonical point encoding as RFC 8032 (§5.1.3)
+/// decodes them: `y` (the low 255 bits, little-endian) below p = 2^255 - 19,
+/// and no sign bit on x = 0. ed25519-dalek reduces `y` modulo p and ignores
+/// the sign of 0, so two or three byte strings would name one point; a key
+/// must have one encoding, as libsodium and RFC 8032 require. Points with
+/// x = 0 are those with y = 1 or y = p - 1.
+pub fn is_canonical_point_encoding(bytes: &[u8; 32]) -> bool {
+    let y_at_least_p =
+        bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed;
+    let sign = bytes[31] & 0x80 != 0;
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    let mut minus_one = [0xffu8; 32];
+    minus_one[0] = 0xec;
+    minus_one[31] = 0x7f;
+    let x_is_zero = y == one || y == minus_one;
+    let zero_x_with_sign = sign && x_is_zero;
+    !(y_at_least_p || zero_x_with_sign)
 }
 
 fn key_id_checksum(key: &[u8; 32]) -> [u8; 2] {
@@ -187,5 +213,56 @@ impl SecretKey {
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretKey({}, seed hidden)", self.public())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// p = 2^255 - 19, plus `k`, little-endian (fits for k < 19).
+    fn p_plus(k: u8) -> [u8; 32] {
+        let mut b = [0xff; 32];
+        b[0] = 0xed + k;
+        b[31] = 0x7f;
+        b
+    }
+
+    #[test]
+    fn non_canonical_point_encodings_are_bad_keys() {
+        // y ≥ p: every one of the 19 values, including those that reduce to a
+        // point ed25519-dalek would take (p + 3 is the point y = 3).
+        for k in 0..19 {
+            assert!(!is_canonical_point_encoding(&p_plus(k)), "p + {k}");
+            let err = PublicKey(p_plus(k)).verifying_key("k").unwrap_err();
+            assert_eq!(err.code(), "bad_key", "p + {k}");
+        }
+        assert!(VerifyingKey::from_bytes(&p_plus(3)).is_ok());
+        // x = 0 with the sign bit: y = 1 (the identity) and y = p - 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut minus_one = p_plus(0);
+        minus_one[0] = 0xec;
+        for point in [identity, minus_one] {
+            assert!(is_canonical_point_encoding(&point));
+            assert_eq!(
+                PublicKey(point).verifying_key("k").unwrap_err().code(),
+                "weak_key"
+            );
+            let mut signed = point;
+            signed[31] |= 0x80;
+            assert!(!is_canonical_point_encoding(&signed));
+            assert_eq!(
+                PublicKey(signed).verifying_key("k").unwrap_err().code(),
+                "bad_key"
+            );
+        }
+        // The largest canonical y, and ordinary keys, stay valid encodings.
+        let mut below_p = p_plus(0);
+        below_p[0] = 0xec - 1;
+        assert!(is_canonical_point_encoding(&below_p));
+        let key = SecretKey::from_seed([2; 32]).public();
+        assert!(is_canonical_point_encoding(key.as_bytes()));
+        assert!(key.verifying_key("k").is_ok());
     }
 }
