@@ -248,8 +248,8 @@ fn sync_example() -> String {
     let initiator = fingerprint(&[&cert, &withdrawn]);
     let certificates_only = fingerprint(&[&cert]);
     for (whose, f) in [
-        ("the initiator's", initiator),
-        ("the certificate alone", certificates_only),
+        ("the initiator's set", initiator),
+        ("the certificates (on either side)", certificates_only),
     ] {
         out += &format!(
             "fingerprint of {whose}: count {}, sum {}, tag {}\n",
