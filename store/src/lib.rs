@@ -35,6 +35,7 @@ mod maintenance;
 mod members;
 mod overlay;
 mod query;
+pub mod places;
 pub mod refdata;
 pub mod sync;
 pub mod synth;
