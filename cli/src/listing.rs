@@ -271,8 +271,9 @@ pub fn fields_of(c: &ListingContent, now: u64) -> ListingFields {
     }
 }
 
-/// Checks content against the protocol's field and time rules as `author`
-/// would sign it, so a bad value is caught before anything is sent.
+/// Checks content against the protocol's field and time rules and the
+/// node's local rules (codes the reference data knows) as `author` would
+/// sign it, so a bad value is caught before anything is sent.
 pub fn check(
     content: &ListingContent,
     author: PublicKey,
@@ -288,7 +289,8 @@ pub fn check(
     );
     let payload: Payload = side.payload(listing);
     rules::check_fields(&payload)?;
-    rules::check_time(&payload, now)
+    rules::check_time(&payload, now)?;
+    mutua_node::local_rules::check(&payload).map(drop)
 }
 
 /// The column or flag a protocol field path comes from (`offer.contact.role`
