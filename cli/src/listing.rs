@@ -553,6 +553,20 @@ mod tests {
         );
     }
 
+    /// Import rows and flags are checked against the node's local rules too,
+    /// so an unknown code is reported per row with its column.
+    #[test]
+    fn unknown_codes_are_refused_before_sending() {
+        let now = 1_800_000_000;
+        let mut f = fields();
+        f.insee = Some("33999".into());
+        let content = to_content(Side::Offer, &f, now).unwrap();
+        let key = mutua_protocol::SecretKey::from_seed([3; 32]).public();
+        let err = check(&content, key, now, 90).unwrap_err();
+        assert_eq!(err.code(), "unknown_commune");
+        assert_eq!(column_of(err.field().unwrap()), "insee");
+    }
+
     #[test]
     fn csv_rows_accept_french_conventions() {
         let row = CsvRow {

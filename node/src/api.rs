@@ -690,17 +690,15 @@ impl RecordsParams {
             ));
         }
         let (near, centre) = match &self.near {
-            None if self.radius_km.is_some() => {
-                return Err(invalid_param(
-                    "near",
-                    "radius_km needs near (an INSEE code, a postal code, a commune's name or lat,lon)",
-                ))
-            }
+            None if self.radius_km.is_some() => return Err(invalid_param(
+                "near",
+                "radius_km needs near (an INSEE code, a postal code, a commune's name or lat,lon)",
+            )),
             None => (None, None),
             Some(text) => {
-                let resolved = mutua_store::places::places()
-                    .resolve(text)
-                    .map_err(|e| ApiError::bad_request(e.code(), e.to_string()).with_field("near"))?;
+                let resolved = mutua_store::places::places().resolve(text).map_err(|e| {
+                    ApiError::bad_request(e.code(), e.to_string()).with_field("near")
+                })?;
                 let near = Near {
                     center: Center::Point(resolved.point),
                     radius_km: self.radius_km.unwrap_or(DEFAULT_RADIUS_KM),
@@ -786,9 +784,10 @@ async fn query(
         .map_err(|e| ApiError::internal("store_error", e))?
         .map_err(|e| match e {
             mutua_store::QueryError::Store(e) => ApiError::internal("store_error", e),
-            mutua_store::QueryError::Invalid { field: "area", reason } => {
-                invalid_param(area_param, reason)
-            }
+            mutua_store::QueryError::Invalid {
+                field: "area",
+                reason,
+            } => invalid_param(area_param, reason),
             mutua_store::QueryError::Invalid { field, reason } => invalid_param(field, reason),
             mutua_store::QueryError::UnknownArea { field, .. } => {
                 ApiError::bad_request("unknown_area", e.to_string()).with_field(field)

@@ -149,7 +149,9 @@ mod tests {
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].field, "offer.location.point");
         assert!(
-            warnings[0].message.contains("is 497 km from Bordeaux (33063)"),
+            warnings[0]
+                .message
+                .contains("is 497 km from Bordeaux (33063)"),
             "{}",
             warnings[0].message
         );

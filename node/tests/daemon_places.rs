@@ -147,7 +147,11 @@ fn near_takes_codes_postal_codes_names_and_points() {
         assert_eq!(items.len(), 1, "near {near}: {answer}");
         assert_eq!(items[0]["id"], id.as_str());
         assert!(items[0]["distance_km"].as_f64().unwrap() < 5.0, "{answer}");
-        assert_eq!(items[0]["location"], json!({ "insee": "33063" }), "unchanged");
+        assert_eq!(
+            items[0]["location"],
+            json!({ "insee": "33063" }),
+            "unchanged"
+        );
         if near.contains(',') {
             assert!(answer["near"].get("insee").is_none(), "{answer}");
         } else {

@@ -41,7 +41,9 @@ pub struct Resolved {
 /// user typed.
 #[derive(Clone, Debug, Error, PartialEq)]
 pub enum PlaceError {
-    #[error("{text:?} is not a point: {reason} (write latitude,longitude in degrees, e.g. 44.84,-0.58)")]
+    #[error(
+        "{text:?} is not a point: {reason} (write latitude,longitude in degrees, e.g. 44.84,-0.58)"
+    )]
     BadPoint { text: String, reason: &'static str },
     #[error("{code:?} is neither the INSEE code nor a postal code of a commune in the 2026 reference data")]
     UnknownCode { code: String },
@@ -121,8 +123,7 @@ impl Places {
     fn load() -> Places {
         let table = Table::read(COMMUNES_GZ);
         let [insee, name, dept, population, postal_codes] =
-            ["insee", "name", "departement", "population", "postal_codes"]
-                .map(|c| table.column(c));
+            ["insee", "name", "departement", "population", "postal_codes"].map(|c| table.column(c));
         let mut rows: Vec<&csv::StringRecord> = table
             .rows
             .iter()
@@ -198,7 +199,9 @@ impl Places {
     fn commune_at(&self, i: usize) -> Commune {
         let e = &self.entries[i];
         let insee = String::from_utf8_lossy(&e.insee).into_owned();
-        let departement = String::from_utf8_lossy(&e.departement).trim_end().to_owned();
+        let departement = String::from_utf8_lossy(&e.departement)
+            .trim_end()
+            .to_owned();
         Commune {
             point: reference().position_of(&insee),
             departement_name: self.departement_name(&departement).to_owned(),
@@ -262,7 +265,9 @@ impl Places {
         let code = text.to_uppercase();
         let commune = if let Some(c) = self.commune(&code) {
             c
-        } else if code.len() == 5 && (is_valid_insee(&code) || code.bytes().all(|b| b.is_ascii_digit())) {
+        } else if code.len() == 5
+            && (is_valid_insee(&code) || code.bytes().all(|b| b.is_ascii_digit()))
+        {
             self.by_postal_code(&code)
                 .into_iter()
                 .next()
@@ -313,8 +318,14 @@ fn parse_point(text: &str, lat: &str, lon: &str) -> Result<GeoPoint, PlaceError>
         text: text.to_owned(),
         reason,
     };
-    let lat: f64 = lat.trim().parse().map_err(|_| bad("the latitude is not a number"))?;
-    let lon: f64 = lon.trim().parse().map_err(|_| bad("the longitude is not a number"))?;
+    let lat: f64 = lat
+        .trim()
+        .parse()
+        .map_err(|_| bad("the latitude is not a number"))?;
+    let lon: f64 = lon
+        .trim()
+        .parse()
+        .map_err(|_| bad("the longitude is not a number"))?;
     if !(-90.0..=90.0).contains(&lat) {
         return Err(bad("the latitude is not between -90 and 90"));
     }
@@ -356,12 +367,18 @@ mod tests {
     #[test]
     fn mistakes_are_explained() {
         let e = places().resolve("Saint-Denis").unwrap_err();
-        let PlaceError::Ambiguous { count, candidates, .. } = &e else {
+        let PlaceError::Ambiguous {
+            count, candidates, ..
+        } = &e
+        else {
             panic!("{e:?}")
         };
         assert!(*count > 2 && candidates.iter().any(|c| c.insee == "93066"));
         let text = e.to_string();
-        assert!(text.contains("Saint-Denis (93066) in Seine-Saint-Denis (93)"), "{text}");
+        assert!(
+            text.contains("Saint-Denis (93066) in Seine-Saint-Denis (93)"),
+            "{text}"
+        );
         assert!(text.contains("La Réunion (974)"), "{text}");
         assert_eq!(e.code(), "ambiguous_place");
         assert!(matches!(
@@ -383,6 +400,9 @@ mod tests {
         // Papeete: in the reference data, without a position.
         let e = places().resolve("98735").unwrap_err();
         assert!(matches!(e, PlaceError::NoPosition { .. }), "{e:?}");
-        assert!(e.to_string().contains("Papeete (98735) is not known"), "{e}");
+        assert!(
+            e.to_string().contains("Papeete (98735) is not known"),
+            "{e}"
+        );
     }
 }

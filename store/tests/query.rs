@@ -218,7 +218,10 @@ fn unknown_but_well_formed_codes_are_found() {
     };
     let wanted = ["Commune d'un autre millésime"];
     assert_eq!(titles(&fed, &q(Area::Commune("33999".into())), NOW), wanted);
-    assert_eq!(titles(&fed, &q(Area::Epci("123456782".into())), NOW), wanted);
+    assert_eq!(
+        titles(&fed, &q(Area::Epci("123456782".into())), NOW),
+        wanted
+    );
     // Its département comes from the shape of the code.
     assert!(titles(&fed, &q(Area::Departement("33".into())), NOW).contains(&wanted[0].into()));
     assert!(titles(&fed, &q(Area::Departement("977".into())), NOW).is_empty());
@@ -283,7 +286,11 @@ fn distance_filter_sort_and_commune_centres() {
     let perigueux = fed
         .store
         .query(
-            &near(Center::Point(GeoPoint::from_degrees(45.19, 0.71)), 5.0, Sort::Distance),
+            &near(
+                Center::Point(GeoPoint::from_degrees(45.19, 0.71)),
+                5.0,
+                Sort::Distance,
+            ),
             NOW,
         )
         .unwrap();
@@ -291,7 +298,10 @@ fn distance_filter_sort_and_commune_centres() {
     assert!(perigueux.hits[0].distance_km.unwrap() < 5.0);
     // The signed record is unchanged: still without a point.
     let l = perigueux.hits[0].payload.listing().unwrap();
-    assert_eq!((l.location.insee.as_str(), l.location.point), ("24322", None));
+    assert_eq!(
+        (l.location.insee.as_str(), l.location.point),
+        ("24322", None)
+    );
     // Papeete is in the reference data, without a position.
     let papeete = fed.store.query(
         &near(Center::Commune("98735".into()), 5.0, Sort::Recency),

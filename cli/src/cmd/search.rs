@@ -10,7 +10,7 @@ use unicode_normalization::UnicodeNormalization;
 use super::listings::{all_pages, content_of, find_own, pages_and_centre, MAX_PAGE, SHORT_ID};
 use super::{Context, Status, Usage};
 use crate::args::{MatchArgs, SearchArgs, ShowArgs, SortBy};
-use crate::client::Client;
+use crate::client::{Client, Refusal};
 use crate::collectivity::commune_label;
 use crate::dates;
 use crate::output::{truncate, TITLE_CHARS};
@@ -198,7 +198,7 @@ pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
     if args.limit == 0 {
         return Err(Usage("--limit must be at least 1".into()).into());
     }
-    let (items, centre) = pages_and_centre(&client, &query, args.limit)?;
+    let (items, centre) = pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
     if let (Some(centre), false) = (centre, ctx.out.json) {
         ctx.out.line(centre_text(&centre))?;
     }
@@ -208,6 +208,29 @@ pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
         json!(member_names(&client)?)
     };
     print_listings(ctx, &items, &names)
+}
+
+/// A search the node refused for one of its parameters is a mistake in the
+/// flag the user typed: named as such, with the usage exit code.
+fn refused_flag(e: anyhow::Error) -> anyhow::Error {
+    let Some(refusal) = e.downcast_ref::<Refusal>() else {
+        return e;
+    };
+    let flag = match refusal.field.as_deref() {
+        Some("near") => "--near",
+        Some("radius_km") => "--radius",
+        Some("insee") => "--insee",
+        Some("epci") => "--epci",
+        Some("departement") => "--departement",
+        Some("kind") => "--kind",
+        Some("available") => "--available",
+        _ => return e,
+    };
+    Usage(format!(
+        "{flag}: {} (rule: {})",
+        refusal.message, refusal.code
+    ))
+    .into()
 }
 
 /// "within 30 km of Bordeaux (33063, département 33)".
