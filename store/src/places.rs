@@ -92,12 +92,16 @@ struct Entry {
     population: u32,
     /// End of its name in `Places::names`.
     name_end: u32,
+    /// End of its [`name_key`] in `Places::keys`.
+    key_end: u32,
 }
 
 /// Names and postal codes of the 2026 communes.
 pub struct Places {
     entries: Vec<Entry>,
     names: String,
+    /// The names as compared, computed once (a name search compares them all).
+    keys: String,
     /// `(postal code, entry index)`, sorted.
     postal: Vec<(u32, u32)>,
     departements: Vec<(String, String)>,
@@ -133,6 +137,7 @@ impl Places {
         let mut out = Places {
             entries: Vec::with_capacity(rows.len()),
             names: String::new(),
+            keys: String::new(),
             postal: Vec::new(),
             departements: Vec::new(),
         };
@@ -142,12 +147,14 @@ impl Places {
             let d = field(dept).as_bytes();
             departement[..d.len().min(3)].copy_from_slice(&d[..d.len().min(3)]);
             out.names.push_str(field(name));
+            out.keys.push_str(&name_key(field(name)));
             let index = out.entries.len() as u32;
             out.entries.push(Entry {
                 insee: field(insee).as_bytes().try_into().expect("checked above"),
                 departement,
                 population: field(population).parse().unwrap_or(0),
                 name_end: out.names.len() as u32,
+                key_end: out.keys.len() as u32,
             });
             out.postal.extend(
                 field(postal_codes)
@@ -177,6 +184,15 @@ impl Places {
             self.entries[i - 1].name_end as usize
         };
         &self.names[start..self.entries[i].name_end as usize]
+    }
+
+    fn key_at(&self, i: usize) -> &str {
+        let start = if i == 0 {
+            0
+        } else {
+            self.entries[i - 1].key_end as usize
+        };
+        &self.keys[start..self.entries[i].key_end as usize]
     }
 
     fn index_of(&self, insee: &str) -> Option<usize> {
@@ -238,13 +254,14 @@ impl Places {
     /// optionally within a département, most populous first.
     pub fn by_name(&self, name: &str, departement: Option<&str>) -> Vec<Commune> {
         let wanted = name_key(name);
+        let departement = departement.map(str::to_uppercase);
         let mut found: Vec<usize> = (0..self.entries.len())
+            .filter(|i| self.key_at(*i) == wanted)
             .filter(|i| {
-                departement.is_none_or(|d| {
+                departement.as_deref().is_none_or(|d| {
                     String::from_utf8_lossy(&self.entries[*i].departement).trim_end() == d
                 })
             })
-            .filter(|i| name_key(self.name_at(*i)) == wanted)
             .collect();
         found.sort_by_key(|i| std::cmp::Reverse(self.entries[*i].population));
         found.into_iter().map(|i| self.commune_at(i)).collect()
@@ -358,6 +375,7 @@ mod tests {
         assert_eq!(commune_of("saint emilion"), "33394");
         assert_eq!(commune_of("Saint-Émilion"), "33394");
         assert_eq!(commune_of("Saint-Denis (974)"), "97411");
+        assert_eq!(commune_of("ajaccio (2a)"), "2A004");
         assert_eq!(places().name_of("33063"), Some("Bordeaux"));
         let p = places().resolve("44.84, -0.58").unwrap();
         assert_eq!(p.point, GeoPoint::from_degrees(44.84, -0.58));
