@@ -321,7 +321,7 @@ pub struct ListingFields {
     /// INSEE code of the commune where the resource is.
     #[arg(long)]
     pub insee: Option<String>,
-    /// Position as latitude,longitude (degrees).
+    /// Position as latitude,longitude (degrees) [default: the commune's reference point, for searches].
     #[arg(long, value_name = "LAT,LON")]
     pub at: Option<String>,
     /// Service radius in km.
@@ -433,7 +433,8 @@ Examples:
   mutua search --kind equipment --near 33063 --radius 25 --available 2027-03-15
   mutua search --needs --departement 33 --tag rgpd
   mutua search --from 243300316 --json
-  mutua search --near 44.84,-0.58 --radius 10 --sort distance"
+  mutua search --near 44.84,-0.58 --radius 10 --sort distance
+  mutua search nacelle --near \"Saint-Émilion\" --radius 15"
 )]
 pub struct SearchArgs {
     /// Words to find in titles, descriptions and tags (accents and case ignored).
@@ -444,8 +445,8 @@ pub struct SearchArgs {
     /// Required tag (repeatable: all must match).
     #[arg(long)]
     pub tag: Vec<String>,
-    /// Around a commune (INSEE code) or a point (LAT,LON).
-    #[arg(long, value_name = "INSEE|LAT,LON")]
+    /// Around a commune (INSEE code, postal code or name: 33063, 33000, Bordeaux, "Saint-Denis (974)") or a point (LAT,LON); listings without a point count at their commune.
+    #[arg(long, value_name = "PLACE")]
     pub near: Option<String>,
     /// Radius around --near, in km [default: 20].
     #[arg(long, value_name = "KM", requires = "near")]

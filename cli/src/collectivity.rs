@@ -28,6 +28,16 @@ pub fn resolve(code: &str) -> Result<Collectivity> {
     })
 }
 
+/// A commune's code with its name, as tables and `show` print it
+/// ("33063 Bordeaux"); the code alone when the reference data does not
+/// know it (a record from a peer with a newer or older code).
+pub fn commune_label(insee: &str) -> String {
+    match mutua_store::places::places().name_of(insee) {
+        Some(name) => format!("{insee} {name}"),
+        None => insee.to_owned(),
+    }
+}
+
 pub fn kind_label(c: &Collectivity) -> String {
     match c.body {
         BodyKind::Commune => "commune".into(),

@@ -271,8 +271,9 @@ pub fn fields_of(c: &ListingContent, now: u64) -> ListingFields {
     }
 }
 
-/// Checks content against the protocol's field and time rules as `author`
-/// would sign it, so a bad value is caught before anything is sent.
+/// Checks content against the protocol's field and time rules and the
+/// node's local rules (codes the reference data knows) as `author` would
+/// sign it, so a bad value is caught before anything is sent.
 pub fn check(
     content: &ListingContent,
     author: PublicKey,
@@ -288,7 +289,8 @@ pub fn check(
     );
     let payload: Payload = side.payload(listing);
     rules::check_fields(&payload)?;
-    rules::check_time(&payload, now)
+    rules::check_time(&payload, now)?;
+    mutua_node::local_rules::check(&payload).map(drop)
 }
 
 /// The column or flag a protocol field path comes from (`offer.contact.role`
@@ -549,6 +551,20 @@ mod tests {
             to_content(Side::Need, &f, now).unwrap_err().to_string(),
             "contact_role is required"
         );
+    }
+
+    /// Import rows and flags are checked against the node's local rules too,
+    /// so an unknown code is reported per row with its column.
+    #[test]
+    fn unknown_codes_are_refused_before_sending() {
+        let now = 1_800_000_000;
+        let mut f = fields();
+        f.insee = Some("33999".into());
+        let content = to_content(Side::Offer, &f, now).unwrap();
+        let key = mutua_protocol::SecretKey::from_seed([3; 32]).public();
+        let err = check(&content, key, now, 90).unwrap_err();
+        assert_eq!(err.code(), "unknown_commune");
+        assert_eq!(column_of(err.field().unwrap()), "insee");
     }
 
     #[test]

@@ -3,41 +3,7 @@
 
 mod support;
 
-use std::path::Path;
-
-use support::{ids, mutua, wait_for, Node};
-
-/// Founds a federation in `dir` with a publisher for Bordeaux; returns the
-/// anchor key id.
-fn found(dir: &Path) -> String {
-    let run = mutua(
-        dir,
-        &[
-            "--json",
-            "federation",
-            "create",
-            "--federation",
-            "e2e",
-            "--collectivity",
-            "33063",
-            "--yes",
-        ],
-    )
-    .ok();
-    let report = &run.json()[0];
-    assert_eq!(report["publishers"][0]["name"], "bordeaux");
-    report["anchor"].as_str().expect("anchor key").to_owned()
-}
-
-/// The anchor admits its own node's publisher, by name.
-const ADMIT_BORDEAUX: &[&str] = &[
-    "federation",
-    "admit",
-    "bordeaux",
-    "--collectivity",
-    "33063",
-    "--yes",
-];
+use support::{found, ids, mutua, wait_for, Node, ADMIT_BORDEAUX};
 
 const BROYEUR: &[&str] = &[
     "offer",

@@ -401,14 +401,17 @@ impl NodeState {
         }
     }
 
-    /// Signs `payload`, checks it against the time rules, ingests it (durable
-    /// on return), then gossips it. A gossip failure (no peer yet) is
-    /// reported but is not an error: anti-entropy will carry the record.
+    /// Checks `payload` against the local rules (`local_rules`: every local
+    /// publication, API or import, comes here), signs it, checks it against
+    /// the time rules, ingests it (durable on return), then gossips it. A
+    /// gossip failure (no peer yet) is reported but is not an error:
+    /// anti-entropy will carry the record.
     async fn sign_and_publish(
         &self,
         key: &SecretKey,
         payload: Payload,
     ) -> Result<Published, ApiError> {
+        let warnings = crate::local_rules::check(&payload)?;
         let record = mutua_protocol::seal(key, &payload)?;
         mutua_protocol::rules::check_time(record.payload(), unix_now())?;
         self.ingest.ingest_local(record.clone()).await?;
@@ -419,7 +422,11 @@ impl NodeState {
                 json!({ "error": e.to_string() })
             }
         };
-        Ok(Published { record, gossip })
+        Ok(Published {
+            record,
+            gossip,
+            warnings,
+        })
     }
 
     /// The current record in a hosted publisher's slot `id`.
@@ -440,6 +447,7 @@ impl NodeState {
 struct Published {
     record: SignedRecord,
     gossip: serde_json::Value,
+    warnings: Vec<crate::local_rules::Warning>,
 }
 
 impl Published {
@@ -450,6 +458,7 @@ impl Published {
                 "record": RecordJson::of(&self.record),
                 "envelope": mutua_protocol::hex(self.record.bytes()),
                 "gossip": self.gossip,
+                "warnings": self.warnings,
             })),
         )
             .into_response()
@@ -626,8 +635,13 @@ fn split_list(text: Option<&str>) -> impl Iterator<Item = &str> {
 }
 
 impl RecordsParams {
-    /// The store query these parameters describe, at time `now`.
-    fn to_query(&self, now: Timestamp) -> Result<mutua_store::Query, ApiError> {
+    /// The store query these parameters describe, at time `now`, and where
+    /// its `near` text points to. Reads the place tables: call it off the
+    /// async threads.
+    fn to_query(
+        &self,
+        now: Timestamp,
+    ) -> Result<(mutua_store::Query, Option<mutua_store::places::Resolved>), ApiError> {
         use mutua_store::{Area, Center, Near, Side, Sort};
         let side = match self.side.as_deref() {
             None | Some("both") => Side::Both,
@@ -670,33 +684,21 @@ impl RecordsParams {
                 "give at most one of insee, epci and departement",
             ));
         }
-        let near = match &self.near {
-            None if self.radius_km.is_some() => {
-                return Err(invalid_param(
-                    "near",
-                    "radius_km needs near (lat,lon or an INSEE code)",
-                ))
-            }
-            None => None,
+        let (near, centre) = match &self.near {
+            None if self.radius_km.is_some() => return Err(invalid_param(
+                "near",
+                "radius_km needs near (an INSEE code, a postal code, a commune's name or lat,lon)",
+            )),
+            None => (None, None),
             Some(text) => {
-                let center = match text.split_once(',') {
-                    Some((lat, lon)) => {
-                        let lat: f64 = lat
-                            .trim()
-                            .parse()
-                            .map_err(|_| invalid_param("near", "latitude is not a number"))?;
-                        let lon: f64 = lon
-                            .trim()
-                            .parse()
-                            .map_err(|_| invalid_param("near", "longitude is not a number"))?;
-                        Center::Point(mutua_protocol::GeoPoint::from_degrees(lat, lon))
-                    }
-                    None => Center::Commune(text.trim().to_owned()),
-                };
-                Some(Near {
-                    center,
+                let resolved = mutua_store::places::places().resolve(text).map_err(|e| {
+                    ApiError::bad_request(e.code(), e.to_string()).with_field("near")
+                })?;
+                let near = Near {
+                    center: Center::Point(resolved.point),
                     radius_km: self.radius_km.unwrap_or(DEFAULT_RADIUS_KM),
-                })
+                };
+                (Some(near), Some(resolved))
             }
         };
         let available_at = match self.available.as_deref() {
@@ -729,7 +731,7 @@ impl RecordsParams {
             .map(str::parse)
             .transpose()
             .map_err(|e: mutua_store::QueryError| invalid_param("cursor", e.to_string()))?;
-        Ok(mutua_store::Query {
+        let query = mutua_store::Query {
             side,
             kinds,
             tags: split_list(self.tag.as_deref()).map(str::to_owned).collect(),
@@ -741,7 +743,8 @@ impl RecordsParams {
             sort,
             limit,
             cursor,
-        })
+        };
+        Ok((query, centre))
     }
 }
 
@@ -760,13 +763,26 @@ async fn query(
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(params) = params.map_err(query_rejection)?;
     let now = unix_now();
-    let query = params.to_query(now)?;
+    // The store names its area filter `area`; the caller gave one of these.
+    let area_param = match (&params.insee, &params.epci) {
+        (Some(_), _) => "insee",
+        (None, Some(_)) => "epci",
+        (None, None) => "departement",
+    };
+    let (query, centre) = tokio::task::spawn_blocking(move || params.to_query(now))
+        .await
+        .map_err(|e| ApiError::internal("store_error", e))??;
+    let query_near = query.near.clone();
     let store = state.store.clone();
     let page = tokio::task::spawn_blocking(move || store.query(&query, now))
         .await
         .map_err(|e| ApiError::internal("store_error", e))?
         .map_err(|e| match e {
             mutua_store::QueryError::Store(e) => ApiError::internal("store_error", e),
+            mutua_store::QueryError::Invalid {
+                field: "area",
+                reason,
+            } => invalid_param(area_param, reason),
             mutua_store::QueryError::Invalid { field, reason } => invalid_param(field, reason),
             mutua_store::QueryError::UnknownArea { field, .. } => {
                 ApiError::bad_request("unknown_area", e.to_string()).with_field(field)
@@ -786,10 +802,29 @@ async fn query(
             })
         })
         .collect();
-    Ok(axum::Json(json!({
+    let mut answer = json!({
         "items": items,
         "next_cursor": page.next.map(|c| c.to_string()),
-    })))
+    });
+    if let (Some(centre), Some(near)) = (centre, &query_near) {
+        answer["near"] = near_json(&centre, near.radius_km);
+    }
+    Ok(axum::Json(answer))
+}
+
+/// Where a radius query was centred: the point, the commune it names, the radius.
+fn near_json(centre: &mutua_store::places::Resolved, radius_km: f64) -> serde_json::Value {
+    let mut out = json!({
+        "lat": centre.point.lat(),
+        "lon": centre.point.lon(),
+        "radius_km": radius_km,
+    });
+    if let Some(c) = &centre.commune {
+        out["insee"] = json!(c.insee);
+        out["name"] = json!(c.name);
+        out["departement"] = json!(c.departement);
+    }
+    out
 }
 
 async fn get_listing(

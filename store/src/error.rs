@@ -149,18 +149,18 @@ pub enum QueryError {
     /// A filter value is malformed or out of range.
     #[error("query.{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
-    /// An INSEE code, EPCI SIREN or département code that the 2026 reference
-    /// data does not know.
+    /// A commune that the 2026 reference data does not know, as the centre
+    /// of a radius search (area filters accept any well-formed code).
     #[error("query.{field}: {code:?} is not a known {what} in the 2026 reference data")]
     UnknownArea {
         field: &'static str,
         code: String,
         what: &'static str,
     },
-    /// "near a commune" needs a position for that commune, and none of the
-    /// stored listings located there carries one.
+    /// "near a commune" needs its reference point, and the reference data
+    /// has none for it.
     #[error(
-        "query.near: no coordinates are known for commune {insee}; give a point as latitude,longitude instead"
+        "query.near: the position of commune {insee} is not known (the reference data has none for it); give a point as latitude,longitude instead"
     )]
     NoCoordinates { insee: String },
     /// The cursor is not one this store produced for this sort order.

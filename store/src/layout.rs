@@ -20,7 +20,9 @@ use crate::sync::SyncKey;
 ///    (`text::listing_words`); expired listings may be stored unindexed.
 /// 4: tag, word and area postings are packed, one value per term and block
 ///    of [`POSTING_BLOCK`] listing numbers (sled's cost is per key).
-pub const LAYOUT_VERSION: u32 = 4;
+/// 5: a listing without a point of its own is placed at its commune's
+///    reference point (geo entries and summaries, [`indexed_point`]).
+pub const LAYOUT_VERSION: u32 = 5;
 /// The oldest layout whose records and sync entries this version reads as
 /// they are: opening it rebuilds the other derived entries with `reindex`.
 pub const FIRST_REINDEXABLE_LAYOUT: u32 = 2;
@@ -194,6 +196,15 @@ pub fn resource_byte(kind: ResourceKind) -> u8 {
         .expect("ALL lists every kind") as u8
 }
 
+/// Where radius searches and distance sorts place a listing: its own point,
+/// else its commune's reference point (derived only: the signed record
+/// keeps what its author wrote).
+pub fn indexed_point(l: &Listing) -> Option<GeoPoint> {
+    l.location
+        .point
+        .or_else(|| crate::refdata::reference().position_of(&l.location.insee))
+}
+
 /// What queries read per candidate, so that filters need no envelope decoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
@@ -221,7 +232,7 @@ impl Summary {
             published_at: l.published_at,
             expires_at: l.expires_at,
             insee,
-            point: l.location.point,
+            point: indexed_point(l),
             availability: l.availability.clone(),
         }
     }
@@ -286,10 +297,6 @@ impl Summary {
                 })
                 .collect(),
         })
-    }
-
-    pub fn insee(&self) -> &str {
-        std::str::from_utf8(&self.insee).unwrap_or("").trim_end()
     }
 
     /// Available at `t`: inside a window, or any time before expiry when the
@@ -568,9 +575,9 @@ pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> Listi
             Vec::new(),
         ),
     ];
-    if let Some(p) = &l.location.point {
+    if let Some(p) = indexed_point(l) {
         plain.push((
-            key(prefix::GEO, &[&crate::geo::cell(p), &r, &n]),
+            key(prefix::GEO, &[&crate::geo::cell(&p), &r, &n]),
             Vec::new(),
         ));
     }
@@ -635,7 +642,7 @@ mod tests {
         let bytes = s.encode();
         assert_eq!(Summary::decode(&bytes), Some(s.clone()));
         assert_eq!(Summary::decode(&bytes[..bytes.len() - 3]), None);
-        assert_eq!(s.insee(), "33063");
+        assert_eq!(&s.insee, b"33063");
     }
 
     #[test]

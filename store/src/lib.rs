@@ -34,6 +34,7 @@ mod layout;
 mod maintenance;
 mod members;
 mod overlay;
+pub mod places;
 mod query;
 pub mod refdata;
 pub mod sync;

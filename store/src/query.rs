@@ -26,7 +26,7 @@ use std::fmt;
 use std::ops::Bound;
 use std::str::FromStr;
 
-use mutua_protocol::codes::is_valid_insee;
+use mutua_protocol::codes::{is_valid_departement, is_valid_insee, is_valid_siren};
 use mutua_protocol::{GeoPoint, Payload, PublicKey, RecordHash, ResourceKind, SlotKey, Timestamp};
 
 use crate::error::{QueryError, StoreError};
@@ -49,8 +49,6 @@ pub const TERM_GATHER_CAP: usize = 4096;
 pub const MAX_LIMIT: usize = 500;
 /// The widest radius accepted, in km.
 pub const MAX_RADIUS_KM: f64 = 1000.0;
-/// How many listings of a commune are looked at for its coordinates.
-const COORDINATE_LOOKUPS: usize = 1000;
 
 /// Offers, needs or both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,7 +75,8 @@ pub enum Area {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Center {
     Point(GeoPoint),
-    /// A commune whose position the store knows from listings located there.
+    /// A commune, at its reference point (`places::Places::resolve` turns
+    /// names and postal codes into points).
     Commune(String),
 }
 
@@ -422,22 +421,23 @@ impl Store {
         })
     }
 
-    /// A commune's position, from a listing located there that gives one.
+    /// A commune's reference point (the one every listing located there
+    /// without a point of its own is indexed at).
     fn commune_position(&self, insee: &str) -> Result<GeoPoint, QueryError> {
-        commune_known("near.center", insee)?;
-        let postings = self
-            .gather_term(prefix::AREA, &format!("c{insee}"), usize::MAX)?
-            .unwrap_or_default();
-        for position in postings.iter().take(COORDINATE_LOOKUPS) {
-            if let Some((_, summary)) = self.summary_at(position)? {
-                if let (true, Some(p)) = (summary.insee() == insee, summary.point) {
-                    return Ok(p);
-                }
+        commune_syntax("near.center", insee)?;
+        match crate::places::places().resolve(insee) {
+            Ok(resolved) => Ok(resolved.point),
+            Err(crate::places::PlaceError::NoPosition { .. }) if reference().is_commune(insee) => {
+                Err(QueryError::NoCoordinates {
+                    insee: insee.to_owned(),
+                })
             }
+            Err(_) => Err(QueryError::UnknownArea {
+                field: "near.center",
+                code: insee.to_owned(),
+                what: "commune",
+            }),
         }
-        Err(QueryError::NoCoordinates {
-            insee: insee.to_owned(),
-        })
     }
 
     /// The slot and summary behind a posting, if the listing is still indexed.
@@ -714,42 +714,35 @@ impl Store {
     }
 }
 
-fn commune_known(field: &'static str, insee: &str) -> Result<(), QueryError> {
-    if !is_valid_insee(insee) {
-        return Err(invalid(
+fn commune_syntax(field: &'static str, insee: &str) -> Result<(), QueryError> {
+    if is_valid_insee(insee) {
+        Ok(())
+    } else {
+        Err(invalid(
             field,
             format!("{insee:?} is not an INSEE commune code (5 characters: 33063, 2A004)"),
-        ));
+        ))
     }
-    if !reference().is_commune(insee) {
-        return Err(QueryError::UnknownArea {
-            field,
-            code: insee.to_owned(),
-            what: "commune",
-        });
-    }
-    Ok(())
 }
 
-/// The area index term of a filter, after checking the code exists.
+/// The area index term of a filter. Any well-formed code is accepted, known
+/// to the reference data or not: records received from peers may carry codes
+/// of another vintage (communes merge every year) and stay findable by them.
 fn area_term(area: &Area) -> Result<String, QueryError> {
-    let r = reference();
     match area {
         Area::Commune(c) => {
-            commune_known("area", c)?;
+            commune_syntax("area", c)?;
             Ok(format!("c{c}"))
         }
-        Area::Epci(e) if r.is_epci(e) => Ok(format!("e{e}")),
-        Area::Departement(d) if r.is_departement(d) => Ok(format!("d{d}")),
-        Area::Epci(e) => Err(QueryError::UnknownArea {
-            field: "area",
-            code: e.clone(),
-            what: "EPCI SIREN",
-        }),
-        Area::Departement(d) => Err(QueryError::UnknownArea {
-            field: "area",
-            code: d.clone(),
-            what: "département",
-        }),
+        Area::Epci(e) if is_valid_siren(e) => Ok(format!("e{e}")),
+        Area::Departement(d) if is_valid_departement(d) => Ok(format!("d{d}")),
+        Area::Epci(e) => Err(invalid(
+            "area",
+            format!("{e:?} is not an EPCI SIREN (9 digits with a valid check digit)"),
+        )),
+        Area::Departement(d) => Err(invalid(
+            "area",
+            format!("{d:?} is not a département code (01–95, 2A, 2B, 971–978, 984, 986–989)"),
+        )),
     }
 }

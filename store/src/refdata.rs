@@ -1,16 +1,21 @@
 //! The 2026 reference data of French communes and EPCI (INSEE's Code officiel
-//! géographique via Etalab), compiled into the binary from `store/data/`.
+//! géographique via Etalab; positions and postal codes from La Poste),
+//! compiled into the binary from `store/data/` (see its README for how the
+//! files are made).
 //!
-//! Kept compact (sorted arrays, about 0.5 MB) because every node loads it.
+//! What every node needs (codes, EPCI, département, position) is kept
+//! compact in sorted arrays; names and postal codes, which only place
+//! resolution and display need, are loaded on first use ([`places`]).
 
 use std::io::Read;
 use std::sync::OnceLock;
 
 use flate2::read::GzDecoder;
+use mutua_protocol::GeoPoint;
 
-static COMMUNES_GZ: &[u8] = include_bytes!("../data/communes.csv.gz");
+pub(crate) static COMMUNES_GZ: &[u8] = include_bytes!("../data/communes.csv.gz");
 static EPCI_GZ: &[u8] = include_bytes!("../data/epci.csv.gz");
-static DEPARTEMENTS_GZ: &[u8] = include_bytes!("../data/departements.csv.gz");
+pub(crate) static DEPARTEMENTS_GZ: &[u8] = include_bytes!("../data/departements.csv.gz");
 
 /// A commune's place in the administrative map.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +24,8 @@ struct CommuneRef {
     /// 0 when the commune belongs to no EPCI.
     epci: u32,
     departement: [u8; 3],
+    /// Its reference point, when the reference data has one.
+    point: Option<GeoPoint>,
 }
 
 /// Communes with their EPCI and département; known EPCI and départements.
@@ -42,12 +49,35 @@ fn gunzip(bytes: &[u8]) -> String {
     out
 }
 
-fn rows(gz: &[u8]) -> Vec<csv::StringRecord> {
-    let text = gunzip(gz);
-    csv::Reader::from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.expect("the reference data compiled into the binary is valid CSV"))
-        .collect()
+/// A table's rows, with its columns found by name (so that a regenerated
+/// file may order or add columns freely).
+pub(crate) struct Table {
+    header: csv::StringRecord,
+    pub(crate) rows: Vec<csv::StringRecord>,
+}
+
+impl Table {
+    pub(crate) fn read(gz: &[u8]) -> Table {
+        let text = gunzip(gz);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header = reader
+            .headers()
+            .expect("the reference data compiled into the binary has a header")
+            .clone();
+        let rows = reader
+            .records()
+            .map(|r| r.expect("the reference data compiled into the binary is valid CSV"))
+            .collect();
+        Table { header, rows }
+    }
+
+    /// The index of column `name`.
+    pub(crate) fn column(&self, name: &str) -> usize {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("the compiled-in reference data has a {name} column"))
+    }
 }
 
 fn dept_bytes(code: &str) -> Option<[u8; 3]> {
@@ -59,34 +89,56 @@ fn dept_bytes(code: &str) -> Option<[u8; 3]> {
     })
 }
 
+fn dept_text(code: &[u8; 3]) -> &str {
+    std::str::from_utf8(code).unwrap_or("").trim_end()
+}
+
 fn siren_number(code: &str) -> Option<u32> {
     (code.len() == 9 && code.bytes().all(|b| b.is_ascii_digit()))
         .then(|| code.parse().ok())
         .flatten()
 }
 
+fn point_of(lat: &str, lon: &str) -> Option<GeoPoint> {
+    let (lat, lon): (f64, f64) = (lat.parse().ok()?, lon.parse().ok()?);
+    Some(GeoPoint::from_degrees(lat, lon))
+}
+
 impl RefData {
     fn load() -> RefData {
-        // communes.csv: insee,name,departement,region,siren,population,epci_siren
-        let mut communes: Vec<CommuneRef> = rows(COMMUNES_GZ)
+        let table = Table::read(COMMUNES_GZ);
+        let [insee, dept, epci, lat, lon] =
+            ["insee", "departement", "epci_siren", "lat", "lon"].map(|c| table.column(c));
+        fn field(r: &csv::StringRecord, i: usize) -> &str {
+            r.get(i).unwrap_or("")
+        }
+        let mut communes: Vec<CommuneRef> = table
+            .rows
             .iter()
             .filter_map(|r| {
                 Some(CommuneRef {
-                    insee: r.get(0)?.as_bytes().try_into().ok()?,
-                    departement: dept_bytes(r.get(2)?)?,
-                    epci: r.get(6).and_then(siren_number).unwrap_or(0),
+                    insee: field(r, insee).as_bytes().try_into().ok()?,
+                    departement: dept_bytes(field(r, dept))?,
+                    epci: siren_number(field(r, epci)).unwrap_or(0),
+                    point: point_of(field(r, lat), field(r, lon)),
                 })
             })
             .collect();
         communes.sort_by_key(|c| c.insee);
-        let mut epcis: Vec<u32> = rows(EPCI_GZ)
+        let epci_table = Table::read(EPCI_GZ);
+        let siren = epci_table.column("siren");
+        let mut epcis: Vec<u32> = epci_table
+            .rows
             .iter()
-            .filter_map(|r| siren_number(r.get(0)?))
+            .filter_map(|r| siren_number(r.get(siren)?))
             .collect();
         epcis.sort_unstable();
-        let mut departements: Vec<[u8; 3]> = rows(DEPARTEMENTS_GZ)
+        let dept_table = Table::read(DEPARTEMENTS_GZ);
+        let code = dept_table.column("code");
+        let mut departements: Vec<[u8; 3]> = dept_table
+            .rows
             .iter()
-            .filter_map(|r| dept_bytes(r.get(0)?))
+            .filter_map(|r| dept_bytes(r.get(code)?))
             .collect();
         departements.sort_unstable();
         RefData {
@@ -96,12 +148,13 @@ impl RefData {
         }
     }
 
-    fn commune(&self, insee: &str) -> Option<&CommuneRef> {
+    fn index_of(&self, insee: &str) -> Option<usize> {
         let key: [u8; 5] = insee.as_bytes().try_into().ok()?;
-        self.communes
-            .binary_search_by_key(&key, |c| c.insee)
-            .ok()
-            .map(|i| &self.communes[i])
+        self.communes.binary_search_by_key(&key, |c| c.insee).ok()
+    }
+
+    fn commune(&self, insee: &str) -> Option<&CommuneRef> {
+        self.index_of(insee).map(|i| &self.communes[i])
     }
 
     pub fn is_commune(&self, insee: &str) -> bool {
@@ -116,6 +169,11 @@ impl RefData {
         dept_bytes(code).is_some_and(|d| self.departements.binary_search(&d).is_ok())
     }
 
+    /// The reference point of a commune, when the reference data has one.
+    pub fn position_of(&self, insee: &str) -> Option<GeoPoint> {
+        self.commune(insee).and_then(|c| c.point)
+    }
+
     /// The SIREN of the EPCI the commune belongs to.
     pub fn epci_of(&self, insee: &str) -> Option<String> {
         self.commune(insee)
@@ -127,7 +185,7 @@ impl RefData {
     /// shape of the code (a commune created after 2026 still has one).
     pub fn departement_of(&self, insee: &str) -> Option<String> {
         match self.commune(insee) {
-            Some(c) => Some(String::from_utf8_lossy(&c.departement).trim().to_owned()),
+            Some(c) => Some(dept_text(&c.departement).to_owned()),
             None => mutua_protocol::codes::departement_of_insee(insee).map(str::to_owned),
         }
     }
@@ -166,43 +224,48 @@ pub struct Collectivity {
 /// than keeping names in memory: only the CLI needs them, once.
 pub fn lookup(code: &str) -> Option<Collectivity> {
     let code = code.trim();
-    let communes = rows(COMMUNES_GZ);
-    let epcis = rows(EPCI_GZ);
-    let departements = rows(DEPARTEMENTS_GZ);
+    let communes = Table::read(COMMUNES_GZ);
+    let epcis = Table::read(EPCI_GZ);
+    let departements = Table::read(DEPARTEMENTS_GZ);
+    let [c_insee, c_name, c_dept, c_siren, c_epci] =
+        ["insee", "name", "departement", "siren", "epci_siren"].map(|c| communes.column(c));
+    let [e_siren, e_name, e_type] = ["siren", "name", "type"].map(|c| epcis.column(c));
+    let [d_code, d_name] = ["code", "name"].map(|c| departements.column(c));
     let field = |r: &csv::StringRecord, i| r.get(i).unwrap_or("").to_owned();
     let dept_name = |c: &str| {
         let name = departements
+            .rows
             .iter()
-            .find(|r| r.get(0) == Some(c))
-            .map_or_else(String::new, |r| field(r, 1));
+            .find(|r| r.get(d_code) == Some(c))
+            .map_or_else(String::new, |r| field(r, d_name));
         (c.to_owned(), name)
     };
     let epci_named = |siren: &str| {
         epcis
+            .rows
             .iter()
-            .find(|r| r.get(0) == Some(siren))
-            .map(|r| (field(r, 0), field(r, 1)))
+            .find(|r| r.get(e_siren) == Some(siren))
+            .map(|r| (field(r, e_siren), field(r, e_name)))
     };
-    // communes.csv: insee,name,departement,region,siren,population,epci_siren
     if let Some(r) = communes
+        .rows
         .iter()
-        .find(|r| r.get(0) == Some(code) || r.get(4) == Some(code))
+        .find(|r| r.get(c_insee) == Some(code) || r.get(c_siren) == Some(code))
     {
         return Some(Collectivity {
-            siren: field(r, 4),
-            name: field(r, 1),
+            siren: field(r, c_siren),
+            name: field(r, c_name),
             body: mutua_protocol::BodyKind::Commune,
-            insee: Some(field(r, 0)),
+            insee: Some(field(r, c_insee)),
             epci_type: None,
-            departements: vec![dept_name(r.get(2).unwrap_or(""))],
-            epci: r.get(6).filter(|s| !s.is_empty()).and_then(epci_named),
+            departements: vec![dept_name(r.get(c_dept).unwrap_or(""))],
+            epci: r.get(c_epci).filter(|s| !s.is_empty()).and_then(epci_named),
         });
     }
-    // epci.csv: siren,name,type,population,members
-    let r = epcis.iter().find(|r| r.get(0) == Some(code))?;
+    let r = epcis.rows.iter().find(|r| r.get(e_siren) == Some(code))?;
     let mut counts: Vec<(String, usize)> = Vec::new();
-    for c in communes.iter().filter(|c| c.get(6) == Some(code)) {
-        let d = c.get(2).unwrap_or("");
+    for c in communes.rows.iter().filter(|c| c.get(c_epci) == Some(code)) {
+        let d = c.get(c_dept).unwrap_or("");
         match counts.iter_mut().find(|(k, _)| k == d) {
             Some((_, n)) => *n += 1,
             None => counts.push((d.to_owned(), 1)),
@@ -210,11 +273,11 @@ pub fn lookup(code: &str) -> Option<Collectivity> {
     }
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Some(Collectivity {
-        siren: field(r, 0),
-        name: field(r, 1),
+        siren: field(r, e_siren),
+        name: field(r, e_name),
         body: mutua_protocol::BodyKind::Epci,
         insee: None,
-        epci_type: Some(field(r, 2)),
+        epci_type: Some(field(r, e_type)),
         departements: counts.iter().map(|(d, _)| dept_name(d)).collect(),
         epci: None,
     })

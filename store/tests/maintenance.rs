@@ -177,13 +177,13 @@ fn other_layout_versions_are_refused_by_name() {
             err,
             OpenError::LayoutTooNew {
                 found: 7,
-                supported: 4,
+                supported: 5,
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 4"));
+    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 5"));
 
     let foreign = tempfile::tempdir().unwrap();
     {
@@ -242,12 +242,47 @@ fn older_layouts_are_reindexed_at_open_and_layout_1_refused() {
             err,
             OpenError::LayoutTooOld {
                 found: 1,
-                supported: 4,
+                supported: 5,
                 ..
             }
         ),
         "{err}"
     );
+}
+
+/// Layout 4 placed only listings with a point of their own in the geo
+/// index; opening such a store reindexes it, so that a listing without a
+/// point is found near its commune.
+#[test]
+fn layout_4_stores_are_reindexed_to_place_listings_at_their_commune() {
+    let fed = federation();
+    let record = offer(&fed.commune, 1, 1, |l| l.location.point = None);
+    fed.store.apply(record, NOW).unwrap();
+    let path = fed.store.path().to_owned();
+    drop(fed.store);
+    {
+        // What layout 4 wrote: no geo posting for a listing without a point.
+        let db = mutua_store::open_raw_sled(&path).unwrap();
+        let tree = db.open_tree("mutua").unwrap();
+        let geo: Vec<_> = tree.scan_prefix(b"g").keys().map(Result::unwrap).collect();
+        assert_eq!(geo.len(), 1);
+        for k in geo {
+            tree.remove(k).unwrap();
+        }
+        tree.insert(b"mlayout", &4u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(StoreConfig::new(&path, vec![fed.anchor.public()])).unwrap();
+    let check = store.check().unwrap();
+    assert!(check.is_ok(), "{check:?}");
+    let near_bordeaux = Query {
+        near: Some(mutua_store::Near {
+            center: mutua_store::Center::Commune("33063".into()),
+            radius_km: 5.0,
+        }),
+        ..Query::default()
+    };
+    assert_eq!(store.query(&near_bordeaux, NOW).unwrap().hits.len(), 1);
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

@@ -178,20 +178,6 @@ fn area_codes_cover_commune_epci_departement_and_service_areas() {
         titles(&fed, &q(Area::Departement("2A".into())), NOW).len(),
         0
     );
-    let unknown = fed
-        .store
-        .query(&q(Area::Commune("33999".into())), NOW)
-        .unwrap_err();
-    assert!(
-        matches!(
-            unknown,
-            QueryError::UnknownArea {
-                what: "commune",
-                ..
-            }
-        ),
-        "{unknown}"
-    );
     let malformed = fed
         .store
         .query(&q(Area::Commune("3306".into())), NOW)
@@ -200,11 +186,45 @@ fn area_codes_cover_commune_epci_departement_and_service_areas() {
         matches!(malformed, QueryError::Invalid { field: "area", .. }),
         "{malformed}"
     );
-    let epci = fed
+    let bad_check_digit = fed
         .store
         .query(&q(Area::Epci("123456789".into())), NOW)
         .unwrap_err();
-    assert!(matches!(epci, QueryError::UnknownArea { .. }), "{epci}");
+    assert!(
+        matches!(bad_check_digit, QueryError::Invalid { field: "area", .. }),
+        "{bad_check_digit}"
+    );
+}
+
+/// Codes that the reference data does not know (a commune merged, or created
+/// after 2026) are well-formed: records carrying them, received from peers,
+/// are stored and found by them.
+#[test]
+fn unknown_but_well_formed_codes_are_found() {
+    let fed = catalogue();
+    let record = offer(&fed.commune, 9, 1, |l| {
+        l.title = "Commune d'un autre millésime".into();
+        l.location.insee = "33999".into();
+        l.location.point = None;
+        l.area = mutua_protocol::ServiceArea {
+            epcis: vec!["123456782".into()],
+            ..Default::default()
+        };
+    });
+    assert!(fed.store.apply(record, NOW).unwrap().outcome.is_stored());
+    let q = |area: Area| Query {
+        area: Some(area),
+        ..Query::default()
+    };
+    let wanted = ["Commune d'un autre millésime"];
+    assert_eq!(titles(&fed, &q(Area::Commune("33999".into())), NOW), wanted);
+    assert_eq!(
+        titles(&fed, &q(Area::Epci("123456782".into())), NOW),
+        wanted
+    );
+    // Its département comes from the shape of the code.
+    assert!(titles(&fed, &q(Area::Departement("33".into())), NOW).contains(&wanted[0].into()));
+    assert!(titles(&fed, &q(Area::Departement("977".into())), NOW).is_empty());
 }
 
 #[test]
@@ -244,7 +264,7 @@ fn distance_filter_sort_and_commune_centres() {
         .len(),
         1
     );
-    // Bordeaux's position is known from a listing located there with a point.
+    // Bordeaux's reference point.
     let from_commune = titles(
         &fed,
         &near(Center::Commune("33063".into()), 40.0, Sort::Distance),
@@ -254,13 +274,50 @@ fn distance_filter_sort_and_commune_centres() {
         from_commune,
         ["DPO mutualisé Bordeaux", "Matériel de sonorisation"]
     );
-    let paris = fed.store.query(
-        &near(Center::Commune("75056".into()), 5.0, Sort::Recency),
+    // Listings without a point are placed at their commune's reference point.
+    assert_eq!(
+        titles(
+            &fed,
+            &near(Center::Commune("75056".into()), 5.0, Sort::Recency),
+            NOW
+        ),
+        ["Nacelle parisienne"]
+    );
+    let perigueux = fed
+        .store
+        .query(
+            &near(
+                Center::Point(GeoPoint::from_degrees(45.19, 0.71)),
+                5.0,
+                Sort::Distance,
+            ),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(perigueux.hits.len(), 1);
+    assert!(perigueux.hits[0].distance_km.unwrap() < 5.0);
+    // The signed record is unchanged: still without a point.
+    let l = perigueux.hits[0].payload.listing().unwrap();
+    assert_eq!(
+        (l.location.insee.as_str(), l.location.point),
+        ("24322", None)
+    );
+    // Papeete is in the reference data, without a position.
+    let papeete = fed.store.query(
+        &near(Center::Commune("98735".into()), 5.0, Sort::Recency),
         NOW,
     );
     assert!(
-        matches!(paris, Err(QueryError::NoCoordinates { .. })),
-        "{paris:?}"
+        matches!(papeete, Err(QueryError::NoCoordinates { .. })),
+        "{papeete:?}"
+    );
+    let unknown = fed.store.query(
+        &near(Center::Commune("33999".into()), 5.0, Sort::Recency),
+        NOW,
+    );
+    assert!(
+        matches!(unknown, Err(QueryError::UnknownArea { .. })),
+        "{unknown:?}"
     );
     let bad = fed
         .store

@@ -36,6 +36,9 @@ pub struct Published {
     pub envelope: String,
     #[serde(default)]
     pub gossip: Value,
+    /// The node's local warnings (`far_from_commune`…): `{code, field, message}`.
+    #[serde(default)]
+    pub warnings: Vec<Value>,
 }
 
 impl Published {

@@ -48,6 +48,10 @@ fn content_for(side: Side, f: &ListingFields, author: &str) -> Result<ListingCon
 }
 
 fn report(ctx: &Context, verb: &str, publisher: &str, published: &Published) -> Result<()> {
+    // On stderr, so that --json output stays one record per line.
+    for w in &published.warnings {
+        eprintln!("warning: {}", w["message"].as_str().unwrap_or(""));
+    }
     if ctx.out.json {
         return Ok(ctx.out.json_line(&published.record)?);
     }
@@ -137,7 +141,18 @@ pub fn all_pages(client: &Client, params: &[(&str, String)]) -> Result<Vec<Value
 /// The pages of `GET /v1/records` for these parameters, until the last or
 /// until `at_most` items (never more).
 pub fn pages(client: &Client, params: &[(&str, String)], at_most: usize) -> Result<Vec<Value>> {
+    Ok(pages_and_centre(client, params, at_most)?.0)
+}
+
+/// [`pages`], and for a `near` query where the node centred it (the
+/// first page's `near`: the point, and the commune it names).
+pub fn pages_and_centre(
+    client: &Client,
+    params: &[(&str, String)],
+    at_most: usize,
+) -> Result<(Vec<Value>, Option<Value>)> {
     let mut items = Vec::new();
+    let mut centre = None;
     let mut cursor: Option<String> = None;
     while items.len() < at_most {
         let mut query: Vec<(&str, String)> = params.to_vec();
@@ -146,13 +161,16 @@ pub fn pages(client: &Client, params: &[(&str, String)], at_most: usize) -> Resu
             query.push(("cursor", c.clone()));
         }
         let page: Value = client.get("/v1/records", &query)?;
+        if centre.is_none() {
+            centre = page.get("near").cloned();
+        }
         items.extend(page["items"].as_array().cloned().unwrap_or_default());
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
         }
     }
-    Ok(items)
+    Ok((items, centre))
 }
 
 /// The content part of a listing as the API returns it.

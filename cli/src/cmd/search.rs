@@ -7,12 +7,16 @@ use mutua_protocol::codes::departement_of_insee;
 use serde_json::{json, Value};
 use unicode_normalization::UnicodeNormalization;
 
-use super::listings::{all_pages, content_of, find_own, pages, MAX_PAGE, SHORT_ID};
+use super::listings::{all_pages, content_of, find_own, pages_and_centre, MAX_PAGE, SHORT_ID};
 use super::{Context, Status, Usage};
 use crate::args::{MatchArgs, SearchArgs, ShowArgs, SortBy};
-use crate::client::Client;
+use crate::client::{Client, Refusal};
+use crate::collectivity::commune_label;
 use crate::dates;
 use crate::output::{truncate, TITLE_CHARS};
+
+/// Width of the commune column: the code and most names in full.
+const COMMUNE_CHARS: usize = 28;
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
@@ -97,7 +101,7 @@ pub fn print_listings(ctx: &Context, items: &[Value], names: &Value) -> Result<(
     if with_names {
         header.push("from");
     }
-    header.extend(["insee", "terms", "expires"]);
+    header.extend(["commune", "terms", "expires"]);
     if with_distance {
         header.push("km");
     }
@@ -115,7 +119,7 @@ pub fn print_listings(ctx: &Context, items: &[Value], names: &Value) -> Result<(
                 row.push(truncate(s(&names[s(&item["author"])]), 28));
             }
             row.extend([
-                s(&item["location"]["insee"]).to_owned(),
+                truncate(&commune_label(s(&item["location"]["insee"])), COMMUNE_CHARS),
                 terms(item),
                 item["expires_at"]
                     .as_u64()
@@ -194,13 +198,57 @@ pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
     if args.limit == 0 {
         return Err(Usage("--limit must be at least 1".into()).into());
     }
-    let items = pages(&client, &query, args.limit)?;
+    let (items, centre) = pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
+    if let (Some(centre), false) = (centre, ctx.out.json) {
+        ctx.out.line(centre_text(&centre))?;
+    }
     let names = if ctx.out.json {
         Value::Null
     } else {
         json!(member_names(&client)?)
     };
     print_listings(ctx, &items, &names)
+}
+
+/// A search the node refused for one of its parameters is a mistake in the
+/// flag the user typed: named as such, with the usage exit code.
+fn refused_flag(e: anyhow::Error) -> anyhow::Error {
+    let Some(refusal) = e.downcast_ref::<Refusal>() else {
+        return e;
+    };
+    let flag = match refusal.field.as_deref() {
+        Some("near") => "--near",
+        Some("radius_km") => "--radius",
+        Some("insee") => "--insee",
+        Some("epci") => "--epci",
+        Some("departement") => "--departement",
+        Some("kind") => "--kind",
+        Some("available") => "--available",
+        _ => return e,
+    };
+    Usage(format!(
+        "{flag}: {} (rule: {})",
+        refusal.message, refusal.code
+    ))
+    .into()
+}
+
+/// "within 30 km of Bordeaux (33063, département 33)".
+fn centre_text(centre: &Value) -> String {
+    let radius = centre["radius_km"].as_f64().unwrap_or(0.0);
+    let place = match centre["insee"].as_str() {
+        Some(insee) => format!(
+            "{} ({insee}, département {})",
+            s(&centre["name"]),
+            s(&centre["departement"])
+        ),
+        None => format!(
+            "{:.5},{:.5}",
+            centre["lat"].as_f64().unwrap_or(0.0),
+            centre["lon"].as_f64().unwrap_or(0.0)
+        ),
+    };
+    format!("within {radius} km of {place}:")
 }
 
 pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
@@ -254,7 +302,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
                 s(&item["author"])
             ),
         ),
-        ("commune", content.location.insee.clone()),
+        ("commune", commune_label(&content.location.insee)),
     ];
     if let Some(at) = f.at {
         lines.push(("position", at));
@@ -386,7 +434,7 @@ pub fn matches(ctx: &Context, args: MatchArgs) -> Result<()> {
             id.get(..SHORT_ID).unwrap_or(id),
             s(&need["title"]),
             s(&need["kind"]),
-            s(&need["location"]["insee"])
+            commune_label(s(&need["location"]["insee"]))
         ))?;
         if scored.is_empty() {
             ctx.out.line("  no matching offer in the département yet")?;

@@ -70,6 +70,38 @@ pub fn mutua(dir: &Path, args: &[&str]) -> Run {
     Run::of(output)
 }
 
+/// Founds a federation in `dir` with a publisher for Bordeaux; returns the
+/// anchor key id.
+pub fn found(dir: &Path) -> String {
+    let run = mutua(
+        dir,
+        &[
+            "--json",
+            "federation",
+            "create",
+            "--federation",
+            "e2e",
+            "--collectivity",
+            "33063",
+            "--yes",
+        ],
+    )
+    .ok();
+    let report = &run.json()[0];
+    assert_eq!(report["publishers"][0]["name"], "bordeaux");
+    report["anchor"].as_str().expect("anchor key").to_owned()
+}
+
+/// The anchor admits its own node's publisher, by name.
+pub const ADMIT_BORDEAUX: &[&str] = &[
+    "federation",
+    "admit",
+    "bordeaux",
+    "--collectivity",
+    "33063",
+    "--yes",
+];
+
 /// A running `mutua node`, killed when dropped.
 pub struct Node {
     pub dir: PathBuf,

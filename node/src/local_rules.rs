@@ -1,0 +1,163 @@
+//! What a node checks, beyond the protocol's rules, in what its own
+//! publishers sign: codes that the reference data does not know are refused,
+//! and a point far from the listing's commune is warned about.
+//!
+//! Never applied to records received from peers (gossip, sync, import of
+//! envelopes): reference data differs between versions (communes merge every
+//! year), and a local convenience must not make replicas diverge.
+
+use mutua_protocol::{Listing, Payload, RecordError};
+use mutua_store::refdata::reference;
+use serde::Serialize;
+
+/// Beyond this distance from its commune's reference point, an explicit
+/// point is almost always a typo.
+pub const FAR_FROM_COMMUNE_KM: f64 = 50.0;
+
+/// Something worth telling the publisher, which does not stop publication.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Warning {
+    pub code: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+/// Checks a payload that a hosted publisher is about to sign. Only offers
+/// and needs have local rules.
+pub fn check(payload: &Payload) -> Result<Vec<Warning>, RecordError> {
+    let (kind, listing) = match payload {
+        Payload::Offer(l) => ("offer", l),
+        Payload::Need(l) => ("need", l),
+        _ => return Ok(Vec::new()),
+    };
+    check_codes(kind, listing)?;
+    Ok(far_point(kind, listing).into_iter().collect())
+}
+
+fn unknown(field: String, rule: &'static str, detail: String) -> RecordError {
+    RecordError::Invalid {
+        field,
+        rule,
+        detail,
+    }
+}
+
+fn check_codes(kind: &str, l: &Listing) -> Result<(), RecordError> {
+    let r = reference();
+    let commune = |field: String, code: &str| {
+        if r.is_commune(code) {
+            Ok(())
+        } else {
+            Err(unknown(
+                field,
+                "unknown_commune",
+                format!("{code} is not the INSEE code of a commune in the 2026 reference data"),
+            ))
+        }
+    };
+    commune(format!("{kind}.location.insee"), &l.location.insee)?;
+    for (i, code) in l.area.communes.iter().enumerate() {
+        commune(format!("{kind}.area.communes[{i}]"), code)?;
+    }
+    for (i, code) in l.area.epcis.iter().enumerate() {
+        if !r.is_epci(code) {
+            return Err(unknown(
+                format!("{kind}.area.epcis[{i}]"),
+                "unknown_epci",
+                format!("{code} is not the SIREN of an EPCI in the 2026 reference data"),
+            ));
+        }
+    }
+    for (i, code) in l.area.departements.iter().enumerate() {
+        if !r.is_departement(code) {
+            return Err(unknown(
+                format!("{kind}.area.departements[{i}]"),
+                "unknown_departement",
+                format!("{code} is not a département in the 2026 reference data"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn far_point(kind: &str, l: &Listing) -> Option<Warning> {
+    let point = l.location.point?;
+    let centre = reference().position_of(&l.location.insee)?;
+    let km = point.distance_km(&centre);
+    (km > FAR_FROM_COMMUNE_KM).then(|| {
+        let commune = mutua_store::places::places()
+            .name_of(&l.location.insee)
+            .unwrap_or("");
+        Warning {
+            code: "far_from_commune",
+            field: format!("{kind}.location.point"),
+            message: format!(
+                "the point {:.5},{:.5} is {km:.0} km from {commune} ({}), the listing's commune: check the latitude and longitude",
+                point.lat(),
+                point.lon(),
+                l.location.insee
+            ),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mutua_protocol::{fixtures, GeoPoint};
+
+    fn offer(edit: impl FnOnce(&mut Listing)) -> Payload {
+        let mut l = fixtures::listing(&fixtures::key(2), 1, 1);
+        edit(&mut l);
+        Payload::Offer(l)
+    }
+
+    #[test]
+    fn unknown_codes_are_refused_with_their_field() {
+        let refused = |edit: fn(&mut Listing)| match check(&offer(edit)) {
+            Err(RecordError::Invalid { field, rule, .. }) => (field, rule),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused(|l| l.location.insee = "33999".into()),
+            ("offer.location.insee".into(), "unknown_commune")
+        );
+        assert_eq!(
+            refused(|l| l.area.communes = vec!["33063".into(), "33999".into()]),
+            ("offer.area.communes[1]".into(), "unknown_commune")
+        );
+        assert_eq!(
+            refused(|l| l.area.epcis = vec!["123456782".into()]),
+            ("offer.area.epcis[0]".into(), "unknown_epci")
+        );
+        // (Every well-formed département code is one in 2026: the protocol
+        // refuses the others, so `unknown_departement` guards later vintages.)
+        assert_eq!(
+            check(&offer(|l| l.area.departements = vec!["977".into()])),
+            Ok(vec![])
+        );
+        assert_eq!(check(&offer(|_| {})), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_point_far_from_the_commune_is_warned_about() {
+        // Paris for a Bordeaux offer.
+        let warnings = check(&offer(|l| {
+            l.location.point = Some(GeoPoint::from_degrees(48.8566, 2.3522))
+        }))
+        .unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].field, "offer.location.point");
+        assert!(
+            warnings[0]
+                .message
+                .contains("is 497 km from Bordeaux (33063)"),
+            "{}",
+            warnings[0].message
+        );
+        // Libourne, 30 km away, is fine; no point at all too.
+        for point in [Some(GeoPoint::from_degrees(44.915, -0.2436)), None] {
+            assert_eq!(check(&offer(|l| l.location.point = point)), Ok(vec![]));
+        }
+    }
+}
