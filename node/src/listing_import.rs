@@ -165,7 +165,7 @@ mod tests {
             },
             contact: Contact {
                 role: "Services techniques".into(),
-                email: None,
+                email: Some("st@mairie.example".into()),
                 phone: None,
                 url: None,
             },

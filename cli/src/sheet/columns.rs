@@ -255,25 +255,43 @@ impl Header {
     }
 }
 
-/// The layout as a table, for `mutua import --help`.
+/// The layout as a table, for `mutua import --help`: the header names a
+/// column may have, then what its cells hold, wrapped to 100 characters.
 pub fn help_table() -> String {
-    let width = LAYOUT
-        .iter()
-        .map(|c| c.names.join(", ").chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(44);
+    const NAMES: usize = 40;
+    const LINE: usize = 100;
     let mut out = String::new();
     for c in LAYOUT {
         let names = c.names.join(", ");
-        let pad = width.saturating_sub(names.chars().count());
-        if pad == 0 && names.chars().count() > width {
-            out.push_str(&format!("  {names}\n  {:width$}  {}\n", "", c.values));
+        let mut lines = wrap(c.values, LINE - NAMES - 4).into_iter();
+        let first = lines.next().unwrap_or_default();
+        let len = names.chars().count();
+        if len > NAMES {
+            out.push_str(&format!("  {names}\n  {:NAMES$}  {first}\n", ""));
         } else {
-            out.push_str(&format!("  {names}{:pad$}  {}\n", "", c.values));
+            out.push_str(&format!("  {names}{:pad$}  {first}\n", "", pad = NAMES - len));
+        }
+        for more in lines {
+            out.push_str(&format!("  {:NAMES$}  {more}\n", ""));
         }
     }
     out
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        if !current.is_empty() && current.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    lines.push(current);
+    lines
 }
 
 #[cfg(test)]

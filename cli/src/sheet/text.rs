@@ -154,7 +154,12 @@ pub fn records(text: &str, separator: u8) -> Result<Vec<Row>, SheetError> {
                 counted_to = start;
                 rows.push(Row {
                     line,
-                    cells: record.iter().map(str::to_owned).collect(),
+                    // A line break inside a quoted cell is CRLF in a CRLF
+                    // file: keep it as the `\n` every other source gives.
+                    cells: record
+                        .iter()
+                        .map(|c| c.replace("\r\n", "\n").replace('\r', "\n"))
+                        .collect(),
                 });
             }
             Err(e) => {
@@ -208,7 +213,7 @@ mod tests {
         let rows = records(text, b';').unwrap();
         let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, [1, 2, 4, 6]);
-        assert_eq!(rows[2].cells, ["multi\r\nline", "x"]);
+        assert_eq!(rows[2].cells, ["multi\nline", "x"]);
         let lf = records(&text.replace("\r\n", "\n"), b';').unwrap();
         assert_eq!(lf.iter().map(|r| r.line).collect::<Vec<_>>(), [1, 2, 4, 6]);
     }
