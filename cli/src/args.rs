@@ -405,14 +405,16 @@ pub enum ExportFormat {
 }
 
 #[derive(Args)]
-#[command(after_help = "The CSV and .xlsx columns are the import layout (`mutua import --help`), with the
+#[command(
+    after_help = "The CSV and .xlsx columns are the import layout (`mutua import --help`), with the
 `id` that makes a re-import update the same listings.
 
 Examples:
   mutua export --format csv --mine > nos-offres.csv
   mutua export --format csv --excel --mine -o nos-offres.csv
   mutua export --format xlsx --mine -o nos-offres.xlsx
-  mutua export --format json | jq .title")]
+  mutua export --format json | jq .title"
+)]
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "csv")]
     pub format: ExportFormat,

@@ -59,7 +59,9 @@ fn statuses(run: &Run) -> Vec<String> {
 }
 
 fn listings(node: &Node) -> Vec<Value> {
-    node.run(&["--json", "search", "--limit", "500"]).ok().json()
+    node.run(&["--json", "search", "--limit", "500"])
+        .ok()
+        .json()
 }
 
 /// A date `days` from today, as French spreadsheets write it.
@@ -96,14 +98,20 @@ fn every_format_imports_and_the_same_rows_are_unchanged_whatever_the_format() {
         nacelle["description"],
         "Avec chauffeur habilité\n« sur réservation »"
     );
-    let hosted = all.iter().find(|l| l["title"] == "Nextcloud partagé").unwrap();
+    let hosted = all
+        .iter()
+        .find(|l| l["title"] == "Nextcloud partagé")
+        .unwrap();
     assert_eq!(hosted["kind"], "hosted_service");
     assert_eq!(hosted["side"], "offer");
     let audit = all
         .iter()
         .find(|l| l["title"] == "Audit d'accessibilité")
         .unwrap();
-    assert_eq!((audit["side"].as_str(), audit["kind"].as_str()), (Some("need"), Some("skill")));
+    assert_eq!(
+        (audit["side"].as_str(), audit["kind"].as_str()),
+        (Some("need"), Some("skill"))
+    );
 
     // Importing the same file again publishes nothing.
     let again = import(&node, &fixture("offres-excel.csv"));
@@ -124,7 +132,13 @@ fn every_format_imports_and_the_same_rows_are_unchanged_whatever_the_format() {
     assert!(tsv.stderr.contains("tabulation"), "{}", tsv.stderr);
     assert_eq!(
         statuses(&tsv),
-        ["updated", "unchanged", "unchanged", "unchanged", "unchanged"]
+        [
+            "updated",
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "unchanged"
+        ]
     );
     let all = listings(&node);
     assert_eq!(all.len(), 5, "no duplicates");
@@ -155,10 +169,20 @@ fn every_mistake_of_a_row_is_reported_with_its_column_and_line() {
     assert_eq!(run.code, 1, "a refused row makes the exit code 1: {run:?}");
     let rows = run.json();
     assert_eq!(rows.len(), 3, "{run:?}");
-    assert_eq!((rows[0]["line"].as_u64(), rows[0]["status"].as_str()), (Some(2), Some("published")), "{rows:?}");
-    assert_eq!((rows[2]["line"].as_u64(), rows[2]["status"].as_str()), (Some(5), Some("published")));
+    assert_eq!(
+        (rows[0]["line"].as_u64(), rows[0]["status"].as_str()),
+        (Some(2), Some("published")),
+        "{rows:?}"
+    );
+    assert_eq!(
+        (rows[2]["line"].as_u64(), rows[2]["status"].as_str()),
+        (Some(5), Some("published"))
+    );
     let bad = &rows[1];
-    assert_eq!((bad["line"].as_u64(), bad["status"].as_str()), (Some(4), Some("rejected")));
+    assert_eq!(
+        (bad["line"].as_u64(), bad["status"].as_str()),
+        (Some(4), Some("rejected"))
+    );
     let errors: Vec<(&str, &str)> = bad["errors"]
         .as_array()
         .unwrap()
@@ -179,24 +203,46 @@ fn every_mistake_of_a_row_is_reported_with_its_column_and_line() {
     }
     let published = listings(&node);
     assert_eq!(published.len(), 2);
-    let barrieres = published.iter().find(|l| l["title"] == "Barrières").unwrap();
+    let barrieres = published
+        .iter()
+        .find(|l| l["title"] == "Barrières")
+        .unwrap();
     assert_eq!(barrieres["availability"].as_array().unwrap().len(), 1);
 
     // The text report, in French, one line per mistake, with the column.
     let text = node.run(&["import", file.to_str().unwrap()]);
     assert_eq!(text.code, 1);
     let report = &text.stdout;
-    assert!(report.contains("ligne 4 : colonne « Nature » : « Broyeur » n'est pas une nature"), "{report}");
-    assert!(report.contains("ligne 4 : colonne « Montant » : « -5 » est négatif"), "{report}");
-    assert!(report.contains("ligne 4 : colonne « Intitulé » : trop court"), "{report}");
+    assert!(
+        report.contains("ligne 4 : colonne « Nature » : « Broyeur » n'est pas une nature"),
+        "{report}"
+    );
+    assert!(
+        report.contains("ligne 4 : colonne « Montant » : « -5 » est négatif"),
+        "{report}"
+    );
+    assert!(
+        report.contains("ligne 4 : colonne « Intitulé » : trop court"),
+        "{report}"
+    );
     assert!(!report.contains("ligne 3"), "{report}");
-    assert!(text.stderr.contains("2 inchangée(s), 1 refusée(s)"), "{}", text.stderr);
+    assert!(
+        text.stderr.contains("2 inchangée(s), 1 refusée(s)"),
+        "{}",
+        text.stderr
+    );
 
     // A header with an unknown column refuses the file, in French.
     std::fs::write(&file, "Type;Nature;Intitulé;Commune;Contact;Couleur\r\n").unwrap();
     let refused = node.run(&["import", file.to_str().unwrap()]);
     assert_eq!(refused.code, 1);
-    assert!(refused.stderr.contains("colonne(s) inconnue(s) : « Couleur »"), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("colonne(s) inconnue(s) : « Couleur »"),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// `count` rows, each its own listing, as French Excel writes them.
@@ -221,13 +267,23 @@ fn an_interrupted_import_completes_without_duplicates() {
     // An import that stopped after 15 rows (what a crash of the CLI leaves).
     let prefix = tmp.path().join("debut.csv");
     let text = many_rows(40);
-    std::fs::write(&prefix, text.lines().take(16).collect::<Vec<_>>().join("\r\n")).unwrap();
+    std::fs::write(
+        &prefix,
+        text.lines().take(16).collect::<Vec<_>>().join("\r\n"),
+    )
+    .unwrap();
     import(&node, &prefix).ok();
     assert_eq!(listings(&node).len(), 15);
 
     // The node killed (SIGKILL) while the whole file is being imported.
     let mut cli = support::bin()
-        .args(["--data-dir", dir.to_str().unwrap(), "--json", "import", whole.to_str().unwrap()])
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--json",
+            "import",
+            whole.to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -264,7 +320,10 @@ fn an_id_column_updates_and_exports_import_back() {
 
     // Plain CSV export, edited (a description), imported: that listing is
     // updated in place, whatever its title says.
-    let exported = node.run(&["export", "--format", "csv", "--mine"]).ok().stdout;
+    let exported = node
+        .run(&["export", "--format", "csv", "--mine"])
+        .ok()
+        .stdout;
     assert!(exported.starts_with("author,id,side"), "{exported}");
     let edited = exported.replace("Parc et assistance", "Parc assistance et formation");
     let edited = edited.replace("GLPI mutualisé", "GLPI mutualisé (2027)");
@@ -274,29 +333,59 @@ fn an_id_column_updates_and_exports_import_back() {
     assert_eq!(run.code, 0, "{run:?}");
     let mut st = statuses(&run);
     st.sort();
-    assert_eq!(st, ["unchanged", "unchanged", "unchanged", "unchanged", "updated"]);
+    assert_eq!(
+        st,
+        [
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "updated"
+        ]
+    );
     let all = listings(&node);
     assert_eq!(all.len(), 5);
-    let glpi = all.iter().find(|l| l["title"] == "GLPI mutualisé (2027)").unwrap();
+    let glpi = all
+        .iter()
+        .find(|l| l["title"] == "GLPI mutualisé (2027)")
+        .unwrap();
     assert_eq!(glpi["description"], "Parc assistance et formation");
     assert_eq!(glpi["version"], 2);
 
     // An .xlsx export (rust_xlsxwriter) and a French Excel CSV export both
     // import back unchanged.
     let xlsx = tmp.path().join("annonces.xlsx");
-    node.run(&["export", "--format", "xlsx", "--mine", "-o", xlsx.to_str().unwrap()])
-        .ok();
+    node.run(&[
+        "export",
+        "--format",
+        "xlsx",
+        "--mine",
+        "-o",
+        xlsx.to_str().unwrap(),
+    ])
+    .ok();
     assert_eq!(&std::fs::read(&xlsx).unwrap()[..2], b"PK");
     let run = import(&node, &xlsx);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(statuses(&run), ["unchanged"; 5]);
     let excel = tmp.path().join("annonces.csv");
-    node.run(&["export", "--format", "csv", "--excel", "--mine", "-o", excel.to_str().unwrap()])
-        .ok();
+    node.run(&[
+        "export",
+        "--format",
+        "csv",
+        "--excel",
+        "--mine",
+        "-o",
+        excel.to_str().unwrap(),
+    ])
+    .ok();
     let bytes = std::fs::read(&excel).unwrap();
     assert!(bytes.starts_with("\u{feff}author;id;side".as_bytes()));
     let text = String::from_utf8(bytes).unwrap();
-    assert!(text.contains(";1200,50;") && text.contains("\r\n"), "{text}");
+    assert!(
+        text.contains(";1200,50;") && text.contains("\r\n"),
+        "{text}"
+    );
     let run = import(&node, &excel);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(statuses(&run), ["unchanged"; 5]);
@@ -309,17 +398,42 @@ fn amount_flag_takes_a_decimal_comma_and_refuses_negatives() {
     let node = bordeaux_node(&tmp.path().join("a"));
     let publish = |amount: &str| {
         node.run(&[
-            "offer", "publish", "--json", "--kind", "equipment", "--title", "Podium", "--insee",
-            "33063", "--amount-eur", amount, "--per", "jour", "--contact-role", "Services techniques",
-            "--contact-email", "st@x.example",
+            "offer",
+            "publish",
+            "--json",
+            "--kind",
+            "equipment",
+            "--title",
+            "Podium",
+            "--insee",
+            "33063",
+            "--amount-eur",
+            amount,
+            "--per",
+            "jour",
+            "--contact-role",
+            "Services techniques",
+            "--contact-email",
+            "st@x.example",
         ])
     };
     let ok = publish("12,5").ok().json();
-    assert_eq!(ok[0]["terms"]["pricing"]["cost_sharing"]["amount_cents"], 1250);
+    assert_eq!(
+        ok[0]["terms"]["pricing"]["cost_sharing"]["amount_cents"],
+        1250
+    );
     let negative = publish("-5");
     assert_eq!(negative.code, 2, "{negative:?}");
-    assert!(negative.stderr.contains("-5 is negative"), "{}", negative.stderr);
+    assert!(
+        negative.stderr.contains("-5 is negative"),
+        "{}",
+        negative.stderr
+    );
     let text = publish("douze");
     assert_eq!(text.code, 2, "{text:?}");
-    assert!(text.stderr.contains("is not an amount in euros"), "{}", text.stderr);
+    assert!(
+        text.stderr.contains("is not an amount in euros"),
+        "{}",
+        text.stderr
+    );
 }

@@ -895,7 +895,10 @@ async fn import_listing(
     };
     let id_hex = mutua_protocol::hex(&id.0);
     if row.dry_run || outcome == "unchanged" {
-        return Ok(axum::Json(json!({ "outcome": outcome, "id": id_hex, "version": version, "dry_run": row.dry_run })).into_response());
+        return Ok(axum::Json(
+            json!({ "outcome": outcome, "id": id_hex, "version": version, "dry_run": row.dry_run }),
+        )
+        .into_response());
     }
     let expiry = now + state.default_lifetime_days * DAY;
     let (side, listing) = row.listing.into_listing(author, id, version, now, expiry);
@@ -904,7 +907,11 @@ async fn import_listing(
         .await?;
     tracing::info!(publisher = %publisher.name, outcome, hash = %published.record.hash().to_hex(), "listing imported");
     Ok((
-        if outcome == "published" { StatusCode::CREATED } else { StatusCode::OK },
+        if outcome == "published" {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
         axum::Json(json!({
             "outcome": outcome,
             "id": id_hex,

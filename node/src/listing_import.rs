@@ -196,19 +196,31 @@ mod tests {
         let row = content("Nacelle 12 m");
         assert_eq!(plan(None, &row, now), Plan::Publish { version: 1 });
         let id = derived_id(&key.public(), &row);
-        let (side, listing) =
-            row.clone()
-                .into_listing(key.public(), id, 3, now, now + 90 * 86_400);
+        let (side, listing) = row
+            .clone()
+            .into_listing(key.public(), id, 3, now, now + 90 * 86_400);
         let stored = mutua_protocol::seal(&key, &side.payload(listing)).unwrap();
-        assert_eq!(plan(Some(&stored), &row, now), Plan::Unchanged { version: 3 });
+        assert_eq!(
+            plan(Some(&stored), &row, now),
+            Plan::Unchanged { version: 3 }
+        );
         let mut later = row.clone();
         later.expires_at = Some(now + 90 * 86_400 + 3_600);
-        assert_eq!(plan(Some(&stored), &later, now), Plan::Unchanged { version: 3 });
+        assert_eq!(
+            plan(Some(&stored), &later, now),
+            Plan::Unchanged { version: 3 }
+        );
         later.expires_at = Some(now + 120 * 86_400);
-        assert_eq!(plan(Some(&stored), &later, now), Plan::Update { version: 4 });
+        assert_eq!(
+            plan(Some(&stored), &later, now),
+            Plan::Update { version: 4 }
+        );
         let mut edited = row.clone();
         edited.description = "Avec chauffeur".into();
-        assert_eq!(plan(Some(&stored), &edited, now), Plan::Update { version: 4 });
+        assert_eq!(
+            plan(Some(&stored), &edited, now),
+            Plan::Update { version: 4 }
+        );
         assert_eq!(
             plan(Some(&stored), &row, now + 91 * 86_400),
             Plan::Update { version: 4 },
@@ -218,7 +230,9 @@ mod tests {
         need.side = Side::Need;
         assert_eq!(
             plan(Some(&stored), &need, now),
-            Plan::OtherSide { current: Side::Offer }
+            Plan::OtherSide {
+                current: Side::Offer
+            }
         );
         let withdrawal = mutua_protocol::seal(
             &key,

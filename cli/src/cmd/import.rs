@@ -106,10 +106,9 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<()> {
     let client = ctx.client()?;
     let status = Status::fetch(&client)?;
     let publisher = status.publisher(args.publisher.as_deref())?;
-    let author = publisher
-        .key
-        .parse()
-        .map_err(|e| anyhow::anyhow!("the node reports a publisher key that does not parse: {e}"))?;
+    let author = publisher.key.parse().map_err(|e| {
+        anyhow::anyhow!("the node reports a publisher key that does not parse: {e}")
+    })?;
     let row_ctx = RowContext {
         header: &header,
         author,
@@ -235,7 +234,7 @@ fn refused(header: &Header, r: Refusal) -> CellError {
         .as_deref()
         .map(listing::column_of)
         .and_then(|c| field_of(c.split('/').next().unwrap_or(c)))
-        .or_else(|| match r.field.as_deref() {
+        .or(match r.field.as_deref() {
             Some("id") => Some(Field::Id),
             Some("side") => Some(Field::Side),
             _ => None,

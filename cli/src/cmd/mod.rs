@@ -1,7 +1,7 @@
 //! One module per command group; each function runs one command.
 
-pub mod federation;
 pub mod export;
+pub mod federation;
 pub mod import;
 pub mod listings;
 pub mod node;

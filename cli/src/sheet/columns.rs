@@ -109,7 +109,10 @@ fn column(field: Field) -> &'static Column {
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut space = false;
-    for c in text.nfkd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)) {
+    for c in text
+        .nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+    {
         if c.is_alphanumeric() {
             if space && !out.is_empty() {
                 out.push(' ');
@@ -269,7 +272,11 @@ pub fn help_table() -> String {
         if len > NAMES {
             out.push_str(&format!("  {names}\n  {:NAMES$}  {first}\n", ""));
         } else {
-            out.push_str(&format!("  {names}{:pad$}  {first}\n", "", pad = NAMES - len));
+            out.push_str(&format!(
+                "  {names}{:pad$}  {first}\n",
+                "",
+                pad = NAMES - len
+            ));
         }
         for more in lines {
             out.push_str(&format!("  {:NAMES$}  {more}\n", ""));

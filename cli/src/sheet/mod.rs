@@ -44,9 +44,9 @@ pub enum SheetError {
 
 /// Whether a path names a workbook (read with calamine) rather than text.
 fn is_workbook(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["ods", "xlsx", "xlsm", "xls", "xlsb"].contains(&e.to_lowercase().as_str()))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["ods", "xlsx", "xlsm", "xls", "xlsb"].contains(&e.to_lowercase().as_str())
+    })
 }
 
 /// Reads every record of a file.
@@ -111,7 +111,9 @@ fn cell_text(cell: &Data) -> String {
         Data::Empty => String::new(),
         Data::String(s) => s.clone(),
         Data::Int(i) => i.to_string(),
-        Data::Float(f) => f.to_string(),
+        // A decimal comma: the French parsers never take a lone comma for
+        // thousands, as they may a point before three digits.
+        Data::Float(f) => f.to_string().replace('.', ","),
         Data::Bool(b) => if *b { "oui" } else { "non" }.to_owned(),
         Data::DateTime(d) if d.is_datetime() => {
             let (y, m, day, ..) = d.to_ymd_hms_milli();
@@ -160,4 +162,45 @@ Examples:
   mutua import offres.xlsx --dry-run --json",
         table = columns::help_table()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Typed cells of a workbook become the text the value parsers read.
+    #[test]
+    fn workbook_cells_become_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cells.xlsx");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2027, 3, 15).unwrap();
+        let french = rust_xlsxwriter::Format::new().set_num_format("dd/mm/yyyy");
+        sheet.write_string(0, 0, "Disponible du").unwrap();
+        sheet.write_string(0, 1, "Montant").unwrap();
+        sheet.write_string(0, 2, "Code INSEE").unwrap();
+        sheet.write_string(0, 3, "Convention").unwrap();
+        sheet
+            .write_datetime_with_format(2, 0, &date, &french)
+            .unwrap();
+        sheet.write_number(2, 1, 120.125).unwrap();
+        sheet.write_number(2, 2, 33063).unwrap();
+        sheet.write_boolean(2, 3, true).unwrap();
+        book.save(&path).unwrap();
+        let table = read(&path).unwrap();
+        assert!(
+            table.format.starts_with("classeur .xlsx"),
+            "{}",
+            table.format
+        );
+        // The empty row 2 is skipped; line numbers are the sheet's rows.
+        assert_eq!(table.rows.len(), 2);
+        assert_eq!(table.rows[1].line, 3);
+        assert_eq!(
+            table.rows[1].cells,
+            ["2027-03-15", "120,125", "33063", "oui"]
+        );
+        assert_eq!(values::parse_decimal(&table.rows[1].cells[1]), Ok(120.125));
+    }
 }

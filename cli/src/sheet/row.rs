@@ -144,22 +144,38 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
         }
         (None, None) => None,
         (Some(_), None) => {
-            errors.add(Field::Lon, "required", "obligatoire quand la latitude est donnée");
+            errors.add(
+                Field::Lon,
+                "required",
+                "obligatoire quand la latitude est donnée",
+            );
             None
         }
         (None, Some(_)) => {
-            errors.add(Field::Lat, "required", "obligatoire quand la longitude est donnée");
+            errors.add(
+                Field::Lat,
+                "required",
+                "obligatoire quand la longitude est donnée",
+            );
             None
         }
     };
     let radius_km = text(Field::RadiusKm).and_then(|r| {
         let v = errors.value(Field::RadiusKm, values::parse_whole(&r))?;
         u32::try_from(v)
-            .map_err(|_| errors.add(Field::RadiusKm, "out_of_range", format!("{v} km : au plus 1000")))
+            .map_err(|_| {
+                errors.add(
+                    Field::RadiusKm,
+                    "out_of_range",
+                    format!("{v} km : au plus 1000"),
+                )
+            })
             .ok()
     });
-    let pricing = text(Field::Pricing).and_then(|p| errors.value(Field::Pricing, values::parse_pricing(&p)));
-    let amount = text(Field::AmountEur).and_then(|a| errors.value(Field::AmountEur, values::parse_decimal(&a)));
+    let pricing =
+        text(Field::Pricing).and_then(|p| errors.value(Field::Pricing, values::parse_pricing(&p)));
+    let amount = text(Field::AmountEur)
+        .and_then(|a| errors.value(Field::AmountEur, values::parse_decimal(&a)));
     let per = text(Field::Per);
     match (pricing, amount.is_some() || errors.has(Field::AmountEur)) {
         (Some(false), true) => errors.add(
@@ -184,7 +200,8 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
             "obligatoire avec un montant : ce que couvre le montant (jour, mois, utilisation)",
         );
     }
-    let convention = text(Field::Convention).and_then(|c| errors.value(Field::Convention, values::parse_bool(&c)));
+    let convention = text(Field::Convention)
+        .and_then(|c| errors.value(Field::Convention, values::parse_bool(&c)));
 
     let mut available: Vec<String> = Vec::new();
     if let Some(windows) = text(Field::Available) {
@@ -194,32 +211,49 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
             }
         }
     }
-    let from = text(Field::AvailableFrom).and_then(|d| errors.value(Field::AvailableFrom, values::parse_date(&d)));
-    let until = text(Field::AvailableUntil).and_then(|d| errors.value(Field::AvailableUntil, values::parse_date(&d)));
+    let from = text(Field::AvailableFrom)
+        .and_then(|d| errors.value(Field::AvailableFrom, values::parse_date(&d)));
+    let until = text(Field::AvailableUntil)
+        .and_then(|d| errors.value(Field::AvailableUntil, values::parse_date(&d)));
     match (from, until) {
         (Some(from), Some(until)) => match values::window(from, until) {
             Some(w) => available.push(dates::format_window(&w)),
-            None => errors.add(Field::AvailableUntil, "empty_window", "la période finit avant de commencer"),
+            None => errors.add(
+                Field::AvailableUntil,
+                "empty_window",
+                "la période finit avant de commencer",
+            ),
         },
         (Some(_), None) if !errors.has(Field::AvailableUntil) => errors.add(
             Field::AvailableUntil,
             "required",
-            format!("obligatoire avec « {} » (le dernier jour de la période)", header.spelling(Field::AvailableFrom)),
+            format!(
+                "obligatoire avec « {} » (le dernier jour de la période)",
+                header.spelling(Field::AvailableFrom)
+            ),
         ),
         (None, Some(_)) if !errors.has(Field::AvailableFrom) => errors.add(
             Field::AvailableFrom,
             "required",
-            format!("obligatoire avec « {} » (le premier jour de la période)", header.spelling(Field::AvailableUntil)),
+            format!(
+                "obligatoire avec « {} » (le premier jour de la période)",
+                header.spelling(Field::AvailableUntil)
+            ),
         ),
         _ => {}
     }
-    let expires_in_days = text(Field::ExpiresInDays).and_then(|d| errors.value(Field::ExpiresInDays, values::parse_whole(&d)));
-    let expires = text(Field::Expires).and_then(|d| errors.value(Field::Expires, values::parse_date(&d)));
+    let expires_in_days = text(Field::ExpiresInDays)
+        .and_then(|d| errors.value(Field::ExpiresInDays, values::parse_whole(&d)));
+    let expires =
+        text(Field::Expires).and_then(|d| errors.value(Field::Expires, values::parse_date(&d)));
     if expires.is_some() && expires_in_days.is_some() {
         errors.add(
             Field::Expires,
             "invalid_value",
-            format!("donnez la date d'expiration ou « {} », pas les deux", header.spelling(Field::ExpiresInDays)),
+            format!(
+                "donnez la date d'expiration ou « {} », pas les deux",
+                header.spelling(Field::ExpiresInDays)
+            ),
         );
     }
     if let Some(d) = expires_in_days {
@@ -227,7 +261,10 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
             errors.add(
                 Field::ExpiresInDays,
                 "out_of_range",
-                format!("{d} jours : entre 1 et {} jours", mutua_protocol::rules::MAX_LIFETIME_DAYS),
+                format!(
+                    "{d} jours : entre 1 et {} jours",
+                    mutua_protocol::rules::MAX_LIFETIME_DAYS
+                ),
             );
         }
     }
@@ -252,7 +289,9 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
 
     // The fields as `listing::to_content` takes them; a field already in
     // error gets a valid stand-in, so that the rules below find the
-    // mistakes in the other fields.
+    // mistakes in the other fields. (`..default()`: fields that flags
+    // alone set, should `ListingFields` gain some.)
+    #[allow(clippy::needless_update)]
     let mut fields = ListingFields {
         kind: kind.map(|k| k.as_str().to_owned()),
         title,
@@ -279,7 +318,9 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
     }
     let extras = |content: &mut ListingContent| {
         content.contact.url = text(Field::ContactUrl);
-        content.area.communes = text(Field::AreaCommunes).map(|t| list(&t)).unwrap_or_default();
+        content.area.communes = text(Field::AreaCommunes)
+            .map(|t| list(&t))
+            .unwrap_or_default();
         content.area.epcis = text(Field::AreaEpcis).map(|t| list(&t)).unwrap_or_default();
         content.area.departements = text(Field::AreaDepartements)
             .map(|t| list(&t).into_iter().map(|d| d.to_uppercase()).collect())
@@ -297,7 +338,14 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
             Err(e) => {
                 // Cross-field rules the cells did not catch: should not
                 // happen, reported as the command-line messages say it.
-                errors.list.push((None, CellError { column: String::new(), rule: "invalid_value".into(), message: e.to_string() }));
+                errors.list.push((
+                    None,
+                    CellError {
+                        column: String::new(),
+                        rule: "invalid_value".into(),
+                        message: e.to_string(),
+                    },
+                ));
                 break;
             }
         };
@@ -316,7 +364,14 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
                     .and_then(|c| field_of(c.split('/').next().unwrap_or(c)))
                     .or_else(|| e.field().and_then(area_field));
                 let Some(field) = field.filter(|f| !refused_by_rules.contains(f)) else {
-                    errors.list.push((None, CellError { column: String::new(), rule: e.code().into(), message: french(&e) }));
+                    errors.list.push((
+                        None,
+                        CellError {
+                            column: String::new(),
+                            rule: e.code().into(),
+                            message: french(&e),
+                        },
+                    ));
                     break;
                 };
                 refused_by_rules.push(field);
@@ -373,7 +428,11 @@ fn stand_in(f: &mut ListingFields, field: Field) -> bool {
         Field::Available | Field::AvailableFrom | Field::AvailableUntil => f.available.clear(),
         Field::ExpiresInDays => f.expires_in_days = None,
         Field::Side | Field::Id | Field::Author => {}
-        Field::AreaCommunes | Field::AreaEpcis | Field::AreaDepartements | Field::ContactUrl | Field::Expires => return false,
+        Field::AreaCommunes
+        | Field::AreaEpcis
+        | Field::AreaDepartements
+        | Field::ContactUrl
+        | Field::Expires => return false,
     }
     true
 }
@@ -381,7 +440,9 @@ fn stand_in(f: &mut ListingFields, field: Field) -> bool {
 /// A protocol rule's refusal, in French.
 pub fn french(e: &RecordError) -> String {
     let bytes_field = e.field().is_some_and(|f| {
-        ["description", "email", "url"].iter().any(|b| f.contains(b))
+        ["description", "email", "url"]
+            .iter()
+            .any(|b| f.contains(b))
     });
     match e {
         RecordError::TooLong { len, max, .. } if bytes_field => {
@@ -449,7 +510,11 @@ mod tests {
     fn a_french_row_makes_content() {
         let h = header("Type;Nature;Intitulé;Code INSEE;Contact;Montant (€);Par;Convention;Disponible du;Disponible au;Mots-clés;Expiration;Téléphone");
         let author = SecretKey::from_seed([3; 32]).public();
-        let ctx = RowContext { header: &h, author, now: 1_800_000_000 };
+        let ctx = RowContext {
+            header: &h,
+            author,
+            now: 1_800_000_000,
+        };
         let good = check(&ctx, &row("Offre;Matériel;Nacelle 12 m;01001;Services techniques;1 200,50 €;jour;OUI;01/03/2027;31/03/2027;nacelle, élagage;31/12/2027;05 56 10 20 30")).unwrap();
         let c = good.content;
         assert_eq!(c.side, Side::Offer);
@@ -457,20 +522,42 @@ mod tests {
         assert_eq!(c.tags, ["nacelle", "élagage"]);
         assert_eq!(
             c.terms.pricing,
-            mutua_protocol::Pricing::CostSharing { amount_cents: 120_050, per: "jour".into() }
+            mutua_protocol::Pricing::CostSharing {
+                amount_cents: 120_050,
+                per: "jour".into()
+            }
         );
         assert!(c.terms.convention_required);
-        assert_eq!(dates::format_window(&c.availability[0]), "2027-03-01..2027-03-31");
-        assert_eq!(c.expires_at, Some(values::parse_date("01/01/2028").unwrap()));
+        assert_eq!(
+            dates::format_window(&c.availability[0]),
+            "2027-03-01..2027-03-31"
+        );
+        assert_eq!(
+            c.expires_at,
+            Some(values::parse_date("01/01/2028").unwrap())
+        );
     }
 
     #[test]
     fn every_error_of_a_row_is_reported() {
-        let h = header("Type;Nature;Intitulé;Commune;Contact;Montant;Courriel;Disponible du;Convention");
+        let h = header(
+            "Type;Nature;Intitulé;Commune;Contact;Montant;Courriel;Disponible du;Convention",
+        );
         let author = SecretKey::from_seed([3; 32]).public();
-        let ctx = RowContext { header: &h, author, now: 1_800_000_000 };
-        let errors = check(&ctx, &row("Offre;Broyeur;Po;3306;;-5;pas une adresse;32/01/2027;peut-être")).unwrap_err();
-        let by_column: Vec<(&str, &str)> = errors.iter().map(|e| (e.column.as_str(), e.rule.as_str())).collect();
+        let ctx = RowContext {
+            header: &h,
+            author,
+            now: 1_800_000_000,
+        };
+        let errors = check(
+            &ctx,
+            &row("Offre;Broyeur;Po;3306;;-5;pas une adresse;32/01/2027;peut-être"),
+        )
+        .unwrap_err();
+        let by_column: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.column.as_str(), e.rule.as_str()))
+            .collect();
         for expected in [
             ("Nature", "invalid_value"),
             ("Contact", "required"),
@@ -481,7 +568,10 @@ mod tests {
             ("Commune", "invalid_insee"),
             ("Courriel", "email_syntax"),
         ] {
-            assert!(by_column.contains(&expected), "{expected:?} in {by_column:?}");
+            assert!(
+                by_column.contains(&expected),
+                "{expected:?} in {by_column:?}"
+            );
         }
         assert!(errors.iter().all(|e| !e.message.is_empty()));
         let montant = errors.iter().find(|e| e.column == "Montant").unwrap();

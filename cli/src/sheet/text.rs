@@ -103,10 +103,7 @@ fn line_at(bytes: &[u8], offset: usize) -> u64 {
 /// The separator: the one of `;`, tab and `,` that the header line has most
 /// of outside quotes (a tie goes in that order: `;` is what French Excel writes).
 pub fn detect_separator(text: &str) -> u8 {
-    let header = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
+    let header = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let mut counts = [0usize; 3];
     let mut quoted = false;
     for c in header.chars() {
@@ -184,20 +181,33 @@ mod tests {
         assert_eq!(decode(utf8).unwrap().encoding, "UTF-8");
         let bom = [b"\xEF\xBB\xBF".as_slice(), utf8].concat();
         let d = decode(&bom).unwrap();
-        assert_eq!((d.text.as_str(), d.encoding), ("Intitulé;Commune\n", "UTF-8 (avec BOM)"));
+        assert_eq!(
+            (d.text.as_str(), d.encoding),
+            ("Intitulé;Commune\n", "UTF-8 (avec BOM)")
+        );
         let cp1252 = b"Intitul\xe9;Co\xfbt \x80\n";
         let d = decode(cp1252).unwrap();
-        assert_eq!((d.text.as_str(), d.encoding), ("Intitulé;Coût €\n", "windows-1252"));
+        assert_eq!(
+            (d.text.as_str(), d.encoding),
+            ("Intitulé;Coût €\n", "windows-1252")
+        );
         let latin9 = b"Intitul\xe9;Co\xfbt \xa4\n";
         let d = decode(latin9).unwrap();
-        assert_eq!((d.text.as_str(), d.encoding), ("Intitulé;Coût €\n", "ISO-8859-15"));
+        assert_eq!(
+            (d.text.as_str(), d.encoding),
+            ("Intitulé;Coût €\n", "ISO-8859-15")
+        );
         let utf16: Vec<u8> = [0xFF, 0xFE]
             .into_iter()
             .chain("Intitulé\n".encode_utf16().flat_map(u16::to_le_bytes))
             .collect();
         assert_eq!(decode(&utf16).unwrap().text, "Intitulé\n");
         // UTF-8 with one stray Windows-1252 byte on line 3: refused, with the line.
-        let mixed = "a;b\r\nBroyeur de végétaux;1\r\nCo".bytes().chain([0xfb]).chain(*b"t;2\r\n").collect::<Vec<u8>>();
+        let mixed = "a;b\r\nBroyeur de végétaux;1\r\nCo"
+            .bytes()
+            .chain([0xfb])
+            .chain(*b"t;2\r\n")
+            .collect::<Vec<u8>>();
         let err = decode(&mixed).unwrap_err().to_string();
         assert!(err.starts_with("ligne 3 :"), "{err}");
     }

@@ -27,7 +27,9 @@ pub enum ValueError {
     NotADate(String),
     #[error("« {0} » n'est pas une date du calendrier")]
     NoSuchDate(String),
-    #[error("« {0} » n'est pas une période (du 01/03/2027 au 31/03/2027 : « 01/03/2027..31/03/2027 »)")]
+    #[error(
+        "« {0} » n'est pas une période (du 01/03/2027 au 31/03/2027 : « 01/03/2027..31/03/2027 »)"
+    )]
     NotAWindow(String),
     #[error("la période « {0} » finit avant de commencer")]
     BackwardsWindow(String),
@@ -54,7 +56,11 @@ pub fn parse_decimal(text: &str) -> Result<f64, ValueError> {
         .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\''))
         .collect();
     if let Some(rest) = t.strip_prefix('-') {
-        if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.') {
+        if !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+        {
             return Err(ValueError::Negative(original.to_owned()));
         }
         return Err(bad());
@@ -62,7 +68,11 @@ pub fn parse_decimal(text: &str) -> Result<f64, ValueError> {
     if let Some(rest) = t.strip_prefix('+') {
         t = rest.to_owned();
     }
-    if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.') {
+    if t.is_empty()
+        || !t
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+    {
         return Err(bad());
     }
     let (commas, dots) = (t.matches(',').count(), t.matches('.').count());
@@ -132,14 +142,17 @@ pub fn parse_whole(text: &str) -> Result<u64, ValueError> {
     Ok(v as u64)
 }
 
-/// A coordinate in degrees (may be negative): `44,8378`, `-0.5792`.
+/// A coordinate in degrees (may be negative): `44,8378`, `-0.5792`. No
+/// thousands here, so a point or a comma is always the decimal separator
+/// (`44.838` is not 44838).
 pub fn parse_degrees(text: &str) -> Result<f64, ValueError> {
     let t = text.trim();
-    match t.strip_prefix('-') {
-        Some(rest) => parse_decimal(rest).map(|v| -v),
-        None => parse_decimal(t),
-    }
-    .map_err(|_| ValueError::NotANumber(t.to_owned()))
+    t.trim_end_matches('°')
+        .replace(',', ".")
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| ValueError::NotANumber(t.to_owned()))
 }
 
 /// `oui/non`, `vrai/faux` (what French Excel writes for booleans),
@@ -242,8 +255,12 @@ pub fn parse_side(text: &str) -> Result<Side, ValueError> {
 pub fn parse_pricing(text: &str) -> Result<bool, ValueError> {
     match fold(text).replace(['_', '-'], " ").as_str() {
         "gratuit" | "free" | "gratuite" => Ok(false),
-        "cost sharing" | "participation" | "participation aux frais" | "payant"
-        | "partage des couts" | "partage des frais" => Ok(true),
+        "cost sharing"
+        | "participation"
+        | "participation aux frais"
+        | "payant"
+        | "partage des couts"
+        | "partage des frais" => Ok(true),
         _ => Err(ValueError::NotAPricing(text.trim().to_owned())),
     }
 }
@@ -283,16 +300,15 @@ mod tests {
         ] {
             assert_eq!(parse_decimal(text), Ok(value), "{text}");
         }
-        assert_eq!(
-            parse_decimal("-5"),
-            Err(ValueError::Negative("-5".into()))
-        );
+        assert_eq!(parse_decimal("-5"), Err(ValueError::Negative("-5".into())));
         for bad in ["", "douze", "1,2,3", "12,5,0", "1.20.0", "€", "--5"] {
             assert!(parse_decimal(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_whole("1 000"), Ok(1000));
         assert!(parse_whole("2,5").is_err());
         assert_eq!(parse_degrees("-0,5792"), Ok(-0.5792));
+        assert_eq!(parse_degrees("44.838"), Ok(44.838));
+        assert!(parse_degrees("44,8,3").is_err());
         assert!(amount_flag("-5").unwrap_err().contains("negative"));
         assert_eq!(amount_flag("12,5"), Ok(12.5));
     }
@@ -307,10 +323,21 @@ mod tests {
         }
         assert!(parse_bool("peut-être").is_err());
         let d = 1_805_068_800; // 2027-03-15
-        for t in ["15/03/2027", "2027-03-15", "15-03-2027", "15.03.2027", "15/03/27", "2027-03-15T00:00:00", "15/3/2027"] {
+        for t in [
+            "15/03/2027",
+            "2027-03-15",
+            "15-03-2027",
+            "15.03.2027",
+            "15/03/27",
+            "2027-03-15T00:00:00",
+            "15/3/2027",
+        ] {
             assert_eq!(parse_date(t), Ok(d), "{t}");
         }
-        assert_eq!(parse_date("31/02/2027"), Err(ValueError::NoSuchDate("31/02/2027".into())));
+        assert_eq!(
+            parse_date("31/02/2027"),
+            Err(ValueError::NoSuchDate("31/02/2027".into()))
+        );
         assert!(parse_date("mars 2027").is_err());
         let w = parse_window("01/03/2027..31/03/2027").unwrap();
         assert_eq!(dates::format_window(&w), "2027-03-01..2027-03-31");
