@@ -9,35 +9,9 @@ use mutua_protocol::{
     Contact, FixedBytes, GeoPoint, Location, Payload, Pricing, PublicKey, ResourceKind,
     ServiceArea, Terms,
 };
-use serde::Serialize;
 
 use crate::args::{ListingFields, Side};
 use crate::dates;
-
-/// The CSV columns, in the order `mutua export` writes them.
-pub const CSV_COLUMNS: [&str; 21] = [
-    "author",
-    "id",
-    "side",
-    "kind",
-    "title",
-    "description",
-    "tags",
-    "insee",
-    "lat",
-    "lon",
-    "radius_km",
-    "capacity",
-    "pricing",
-    "amount_eur",
-    "per",
-    "convention",
-    "contact_role",
-    "contact_email",
-    "contact_phone",
-    "available",
-    "expires_in_days",
-];
 
 /// Fields from a file: the same names as the flags.
 pub fn read_file(path: &std::path::Path) -> Result<ListingFields> {
@@ -282,72 +256,6 @@ pub fn column_of(field: &str) -> &'static str {
         .iter()
         .find(|(prefix, _)| path.starts_with(prefix))
         .map_or("", |(_, column)| column)
-}
-
-/// One row as `mutua export` writes it: every column is text.
-#[derive(Debug, Default, Serialize)]
-pub struct CsvRow {
-    pub author: String,
-    pub id: String,
-    pub side: String,
-    pub kind: String,
-    pub title: String,
-    pub description: String,
-    pub tags: String,
-    pub insee: String,
-    pub lat: String,
-    pub lon: String,
-    pub radius_km: String,
-    pub capacity: String,
-    pub pricing: String,
-    pub amount_eur: String,
-    pub per: String,
-    pub convention: String,
-    pub contact_role: String,
-    pub contact_email: String,
-    pub contact_phone: String,
-    pub available: String,
-    pub expires_in_days: String,
-}
-
-impl CsvRow {
-    /// The row `mutua export` writes for a listing.
-    pub fn of(author: &str, id: &str, c: &ListingContent, now: u64) -> CsvRow {
-        let f = fields_of(c, now);
-        let (lat, lon) = match c.location.point {
-            Some(p) => (p.lat().to_string(), p.lon().to_string()),
-            None => (String::new(), String::new()),
-        };
-        let text = |v: Option<String>| v.unwrap_or_default();
-        CsvRow {
-            author: author.to_owned(),
-            id: id.to_owned(),
-            side: c.side.as_str().into(),
-            kind: text(f.kind),
-            title: text(f.title),
-            description: text(f.description),
-            tags: f.tags.join(";"),
-            insee: text(f.insee),
-            lat,
-            lon,
-            radius_km: f.radius_km.map(|r| r.to_string()).unwrap_or_default(),
-            capacity: text(f.capacity),
-            pricing: text(f.pricing),
-            amount_eur: f.amount_eur.map(|a| format!("{a:.2}")).unwrap_or_default(),
-            per: text(f.per),
-            convention: if c.terms.convention_required {
-                "yes"
-            } else {
-                "no"
-            }
-            .into(),
-            contact_role: text(f.contact_role),
-            contact_email: text(f.contact_email),
-            contact_phone: text(f.contact_phone),
-            available: f.available.join(";"),
-            expires_in_days: f.expires_in_days.map(|d| d.to_string()).unwrap_or_default(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -11,11 +11,21 @@ use super::listings::{all_pages, content_of};
 use super::{Context, Status};
 use crate::args::{ExportArgs, ExportFormat};
 use crate::dates;
-use crate::listing::{self, CsvRow};
+use crate::sheet::columns::LAYOUT;
+use crate::sheet::written::{self, is_numeric, EXPORT_COLUMNS};
 
-/// Columns holding numbers (written as numbers in a workbook, with a
-/// decimal comma in French Excel CSV).
-const NUMERIC: [&str; 5] = ["lat", "lon", "radius_km", "amount_eur", "expires_in_days"];
+/// The header of an export: each column's first name.
+fn header() -> Vec<&'static str> {
+    EXPORT_COLUMNS
+        .iter()
+        .map(|f| {
+            LAYOUT
+                .iter()
+                .find(|c| c.field == *f)
+                .map_or("", |c| c.names[0])
+        })
+        .collect()
+}
 
 pub fn run(ctx: &Context, args: ExportArgs) -> Result<()> {
     if args.excel && !matches!(args.format, ExportFormat::Csv) {
@@ -72,11 +82,7 @@ fn rows(items: &[serde_json::Value]) -> Result<Vec<Vec<String>>> {
         .map(|item| {
             let content = content_of(item)?;
             let s = |k: &str| item[k].as_str().unwrap_or("").to_owned();
-            let row = serde_json::to_value(CsvRow::of(&s("author"), &s("id"), &content, now))?;
-            Ok(listing::CSV_COLUMNS
-                .iter()
-                .map(|c| row[*c].as_str().unwrap_or("").to_owned())
-                .collect())
+            Ok(written::cells(&s("author"), &s("id"), &content, now))
         })
         .collect()
 }
@@ -96,11 +102,11 @@ fn csv(rows: &[Vec<String>], excel: bool) -> Result<Vec<u8>> {
             csv::Terminator::Any(b'\n')
         })
         .from_writer(&mut buffer);
-    writer.write_record(listing::CSV_COLUMNS)?;
+    writer.write_record(header())?;
     for row in rows {
         if excel {
-            writer.write_record(row.iter().zip(listing::CSV_COLUMNS).map(|(cell, column)| {
-                if NUMERIC.contains(&column) {
+            writer.write_record(row.iter().zip(EXPORT_COLUMNS).map(|(cell, field)| {
+                if is_numeric(field) {
                     cell.replace('.', ",")
                 } else {
                     cell.clone()
@@ -121,15 +127,15 @@ fn xlsx(rows: &[Vec<String>]) -> Result<Vec<u8>> {
     let sheet = book.add_worksheet();
     sheet.set_name("Annonces")?;
     let bold = rust_xlsxwriter::Format::new().set_bold();
-    for (col, name) in listing::CSV_COLUMNS.iter().enumerate() {
-        sheet.write_string_with_format(0, col as u16, *name, &bold)?;
+    for (col, name) in header().into_iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, name, &bold)?;
     }
     for (i, row) in rows.iter().enumerate() {
         let r = i as u32 + 1;
-        for (col, (cell, column)) in row.iter().zip(listing::CSV_COLUMNS).enumerate() {
+        for (col, (cell, field)) in row.iter().zip(EXPORT_COLUMNS).enumerate() {
             let col = col as u16;
             match cell.parse::<f64>() {
-                Ok(n) if NUMERIC.contains(&column) => sheet.write_number(r, col, n)?,
+                Ok(n) if is_numeric(field) => sheet.write_number(r, col, n)?,
                 _ if cell.is_empty() => continue,
                 _ => sheet.write_string(r, col, cell)?,
             };

@@ -8,6 +8,7 @@ pub mod columns;
 pub mod row;
 pub mod text;
 pub mod values;
+pub mod written;
 
 use std::path::Path;
 
