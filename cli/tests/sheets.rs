@@ -155,9 +155,10 @@ fn every_mistake_of_a_row_is_reported_with_its_column_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let node = bordeaux_node(&tmp.path().join("a"));
     let (from, until) = (french_date(10), french_date(20));
-    // CRLF, a cell over two lines (line 2–3), French headers.
+    // A title line, CRLF, a cell over two lines (lines 3–4), French headers.
     let csv = format!(
-        "Type;Nature;Intitulé;Description;Commune;Montant;Par;Contact;Courriel;Disponible du;Disponible au;Convention\r\n\
+        "Inventaire du matériel prêté;;;\r\n\
+         Type;Nature;Intitulé;Description;Commune;Montant;Par;Contact;Courriel;Disponible du;Disponible au;Convention\r\n\
          Offre;Matériel;Barrières;\"Vingt barrières\r\nde police\";33063;;;Services techniques;st@x.example;{from};{until};non\r\n\
          Offre;Broyeur;Po;;3306;-5;;;pas-une-adresse;32/13/2027;;peut-être\r\n\
          Besoin;Compétence;DPO mutualisé;;33063;1 200,50 €;jour;Secrétariat;dpo@x.example;;;oui\r\n"
@@ -171,17 +172,17 @@ fn every_mistake_of_a_row_is_reported_with_its_column_and_line() {
     assert_eq!(rows.len(), 3, "{run:?}");
     assert_eq!(
         (rows[0]["line"].as_u64(), rows[0]["status"].as_str()),
-        (Some(2), Some("published")),
+        (Some(3), Some("published")),
         "{rows:?}"
     );
     assert_eq!(
         (rows[2]["line"].as_u64(), rows[2]["status"].as_str()),
-        (Some(5), Some("published"))
+        (Some(6), Some("published"))
     );
     let bad = &rows[1];
     assert_eq!(
         (bad["line"].as_u64(), bad["status"].as_str()),
-        (Some(4), Some("rejected"))
+        (Some(5), Some("rejected"))
     );
     let errors: Vec<(&str, &str)> = bad["errors"]
         .as_array()
@@ -214,18 +215,18 @@ fn every_mistake_of_a_row_is_reported_with_its_column_and_line() {
     assert_eq!(text.code, 1);
     let report = &text.stdout;
     assert!(
-        report.contains("ligne 4 : colonne « Nature » : « Broyeur » n'est pas une nature"),
+        report.contains("ligne 5 : colonne « Nature » : « Broyeur » n'est pas une nature"),
         "{report}"
     );
     assert!(
-        report.contains("ligne 4 : colonne « Montant » : « -5 » est négatif"),
+        report.contains("ligne 5 : colonne « Montant » : « -5 » est négatif"),
         "{report}"
     );
     assert!(
-        report.contains("ligne 4 : colonne « Intitulé » : trop court"),
+        report.contains("ligne 5 : colonne « Intitulé » : trop court"),
         "{report}"
     );
-    assert!(!report.contains("ligne 3"), "{report}");
+    assert!(!report.contains("ligne 4"), "{report}");
     assert!(
         text.stderr.contains("2 inchangée(s), 1 refusée(s)"),
         "{}",

@@ -21,7 +21,7 @@ use serde_json::json;
 use super::{with_as, Context, Status};
 use crate::args::ImportArgs;
 use crate::client::Refusal;
-use crate::sheet::columns::{field_of, Field, Header};
+use crate::sheet::columns::{field_of, find_header, Field, Header};
 use crate::sheet::row::{self, CellError, GoodRow, RowContext};
 use crate::{dates, listing, sheet};
 
@@ -89,13 +89,11 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<()> {
     let file = args.file.display().to_string();
     let table = sheet::read(&args.file)
         .map_err(|e| anyhow::anyhow!("{file} : {e} ; rien n'a été publié"))?;
-    let mut rows = table
-        .rows
-        .into_iter()
-        .skip_while(|r| r.cells.iter().all(|c| c.trim().is_empty()));
-    let Some(header_row) = rows.next() else {
+    let Some(at) = find_header(&table.rows) else {
         bail!("{file} : le fichier est vide (il faut une ligne d'en-tête) ; rien n'a été publié");
     };
+    let mut rows = table.rows.into_iter().skip(at);
+    let header_row = rows.next().expect("find_header gives a row");
     let header = Header::parse(&header_row.cells).map_err(|e| {
         anyhow::anyhow!(
             "{file} : ligne {} (en-tête) : {e} ; rien n'a été publié",

@@ -258,6 +258,17 @@ impl Header {
     }
 }
 
+/// Which of the first rows is the header: the first naming at least three
+/// fields (a sheet often starts with a title line, « Inventaire du matériel
+/// 2026 »), else the first non-empty one.
+pub fn find_header(rows: &[super::Row]) -> Option<usize> {
+    let filled = |r: &super::Row| r.cells.iter().any(|c| !c.trim().is_empty());
+    rows.iter()
+        .take(10)
+        .position(|r| r.cells.iter().filter(|c| field_of(c).is_some()).count() >= 3)
+        .or_else(|| rows.iter().position(filled))
+}
+
 /// The layout as a table, for `mutua import --help`: the header names a
 /// column may have, then what its cells hold, wrapped to 100 characters.
 pub fn help_table() -> String {
@@ -335,6 +346,17 @@ mod tests {
             assert_eq!(field_of(h), Some(f), "{h}");
         }
         assert_eq!(field_of("Couleur"), None);
+        let row = |line, text: &str| super::super::Row {
+            line,
+            cells: text.split(';').map(str::to_owned).collect(),
+        };
+        let rows = [
+            row(1, "Inventaire du matériel 2026;;"),
+            row(2, ";;"),
+            row(3, "Type;Nature;Intitulé"),
+        ];
+        assert_eq!(find_header(&rows), Some(2));
+        assert_eq!(find_header(&rows[..2]), Some(0));
     }
 
     #[test]

@@ -135,8 +135,8 @@ Files: .csv, .tsv or .txt in UTF-8 (with or without BOM), UTF-16 with BOM, Windo
 ISO-8859-15 (what Excel's \"CSV\" writes in France), separated by ';', ',' or tabs (detected from
 the header), LF or CRLF line endings; .ods (LibreOffice) and .xlsx/.xls (Excel): the first sheet.
 
-Columns (a header line, any order; headers are matched ignoring case, accents, spacing, a trailing
-'*' and a bracketed unit such as \"(€)\"; empty columns at the end are ignored):
+Columns (a header line, any order, title lines above it skipped; headers are matched ignoring case,
+accents, spacing, a trailing '*' and a bracketed unit such as \"(€)\"; empty columns are ignored):
 {table}
 Values: dates dd/mm/yyyy or yyyy-mm-dd; yes/no as oui/non, vrai/faux, yes/no, 1/0; numbers with a
 decimal comma or point and thousands separated by spaces or dots (1 200,50 €); kinds and sides in
