@@ -172,9 +172,18 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
             })
             .ok()
     });
-    let pricing =
+    let mut pricing =
         text(Field::Pricing).and_then(|p| errors.value(Field::Pricing, values::parse_pricing(&p)));
-    let amount = text(Field::AmountEur)
+    // « Gratuit » typed in the amount column says the pricing.
+    let amount_text = text(Field::AmountEur);
+    let free_amount = amount_text
+        .as_deref()
+        .is_some_and(|a| values::parse_pricing(a) == Ok(false));
+    if free_amount && pricing.is_none() {
+        pricing = Some(false);
+    }
+    let amount = amount_text
+        .filter(|_| !free_amount)
         .and_then(|a| errors.value(Field::AmountEur, values::parse_decimal(&a)));
     let per = text(Field::Per);
     match (pricing, amount.is_some() || errors.has(Field::AmountEur)) {
@@ -528,6 +537,12 @@ mod tests {
             }
         );
         assert!(c.terms.convention_required);
+        let free = check(
+            &ctx,
+            &row("Offre;Locaux;Salle des fêtes;33063;Accueil;Gratuit;;non;;;;;05 56 00 00 00"),
+        )
+        .unwrap();
+        assert_eq!(free.content.terms.pricing, mutua_protocol::Pricing::Free);
         assert_eq!(
             dates::format_window(&c.availability[0]),
             "2027-03-01..2027-03-31"
