@@ -277,7 +277,7 @@ fn an_interrupted_import_completes_without_duplicates() {
     assert_eq!(listings(&node).len(), 15);
 
     // The node killed (SIGKILL) while the whole file is being imported.
-    let mut cli = support::bin()
+    let cli = support::bin()
         .args([
             "--data-dir",
             dir.to_str().unwrap(),
