@@ -83,9 +83,9 @@ Examples:
     /// Publish, update, withdraw and list this node's needs.
     #[command(subcommand)]
     Need(ListingCommand),
-    /// Publish many offers and needs from a CSV file (see `mutua import --help` for the columns).
+    /// Publish many offers and needs from a spreadsheet: CSV, .ods, .xlsx (see `mutua import --help`).
     Import(ImportArgs),
-    /// Write listings as CSV (the import layout) or JSON lines.
+    /// Write listings as CSV or .xlsx (the import layout) or JSON lines.
     Export(ExportArgs),
     /// Search the offers and needs of the federation (the node's local replica).
     Search(SearchArgs),
@@ -333,8 +333,8 @@ pub struct ListingFields {
     /// free or cost-sharing.
     #[arg(long)]
     pub pricing: Option<String>,
-    /// Cost share in euros (with --pricing cost-sharing).
-    #[arg(long, value_name = "EUR")]
+    /// Cost share in euros, decimal comma or point (12,5 or 12.50).
+    #[arg(long, value_name = "EUR", allow_hyphen_values = true, value_parser = crate::sheet::values::amount_flag)]
     pub amount_eur: Option<f64>,
     /// What the amount is per: jour, mois, utilisation…
     #[arg(long)]
@@ -382,9 +382,9 @@ pub struct UpdateArgs {
 }
 
 #[derive(Args)]
-#[command(after_help = crate::listing::CSV_HELP)]
+#[command(after_help = crate::sheet::import_help())]
 pub struct ImportArgs {
-    /// The CSV file (UTF-8, comma- or semicolon-separated, with a header line).
+    /// The spreadsheet: .csv/.tsv/.txt (any encoding and separator office software writes), .ods or .xlsx.
     pub file: PathBuf,
     /// The hosted publisher signing the rows [default: the only one].
     #[arg(long = "as", value_name = "PUBLISHER")]
@@ -392,7 +392,7 @@ pub struct ImportArgs {
     /// Publish nothing unless every row is valid.
     #[arg(long)]
     pub all_or_nothing: bool,
-    /// Check every row, publish nothing.
+    /// Check every row and say what importing would do; publish nothing.
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -400,16 +400,27 @@ pub struct ImportArgs {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ExportFormat {
     Csv,
+    Xlsx,
     Json,
 }
 
 #[derive(Args)]
-#[command(after_help = "Examples:
+#[command(
+    after_help = "The CSV and .xlsx columns are the import layout (`mutua import --help`), with the
+`id` that makes a re-import update the same listings.
+
+Examples:
   mutua export --format csv --mine > nos-offres.csv
-  mutua export --format json | jq .title")]
+  mutua export --format csv --excel --mine -o nos-offres.csv
+  mutua export --format xlsx --mine -o nos-offres.xlsx
+  mutua export --format json | jq .title"
+)]
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "csv")]
     pub format: ExportFormat,
+    /// CSV as French Excel opens it: ';' between fields, UTF-8 with BOM, decimal commas, CRLF.
+    #[arg(long)]
+    pub excel: bool,
     /// Only the listings of the collectivities this node hosts.
     #[arg(long)]
     pub mine: bool,

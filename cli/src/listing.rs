@@ -2,8 +2,6 @@
 //! → the control API's `ListingContent`, checked locally against the
 //! protocol's field rules first so that every mistake names its field.
 
-use std::collections::HashMap;
-
 use anyhow::{anyhow, bail, Context as _, Result};
 use mutua_node::api::json::ListingContent;
 use mutua_protocol::rules::{self, DAY_SECS};
@@ -11,66 +9,9 @@ use mutua_protocol::{
     Contact, FixedBytes, GeoPoint, Location, Payload, Pricing, PublicKey, ResourceKind,
     ServiceArea, Terms,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::args::{ListingFields, Side};
 use crate::dates;
-
-/// The import layout, shown by `mutua import --help` and in cli/IMPORT.md.
-pub const CSV_HELP: &str = "\
-Columns (header line required, any order; only side, kind, title, insee and contact_role are mandatory):
-  side             offer or need (also: offre, besoin)
-  kind             skill, equipment, software, hosted_service, premises, other
-  title            3 to 120 characters
-  description      free text, up to 4000 bytes
-  tags             separated by ';'  (e.g. broyeur;espaces verts)
-  insee            INSEE code of the commune where the resource is (33063, 2A004)
-  lat, lon         optional position in degrees (both or neither)
-  radius_km        optional service radius
-  capacity         free text (\"2 jours par mois\")
-  pricing          free or cost_sharing [default: free, or cost_sharing when amount_eur is set]
-  amount_eur       cost share in euros (12.50 or 12,50)
-  per              what the amount is per (jour, mois, utilisation)
-  convention       yes/no: a convention between the bodies is required [default: no]
-  contact_role     a role, never a person (\"Secrétariat de mairie\")
-  contact_email, contact_phone
-  available        windows FROM..UNTIL separated by ';' (2027-03-01..2027-03-31)
-  expires_in_days  1 to 400 [default: the node's publish.default_lifetime_days]
-  author, id       written by `mutua export`, ignored on import
-
-The separator is ',' or ';' (detected from the header). Every row is checked before anything is
-published; a bad row is reported with its line number, the column and the rule, and is not
-published at all. The good rows are published unless --all-or-nothing is given.
-
-Examples:
-  mutua import offres.csv
-  mutua import offres.csv --as bordeaux --all-or-nothing
-  mutua import offres.csv --dry-run --json";
-
-/// The CSV columns, in the order `mutua export` writes them.
-pub const CSV_COLUMNS: [&str; 21] = [
-    "author",
-    "id",
-    "side",
-    "kind",
-    "title",
-    "description",
-    "tags",
-    "insee",
-    "lat",
-    "lon",
-    "radius_km",
-    "capacity",
-    "pricing",
-    "amount_eur",
-    "per",
-    "convention",
-    "contact_role",
-    "contact_email",
-    "contact_phone",
-    "available",
-    "expires_in_days",
-];
 
 /// Fields from a file: the same names as the flags.
 pub fn read_file(path: &std::path::Path) -> Result<ListingFields> {
@@ -319,180 +260,6 @@ pub fn column_of(field: &str) -> &'static str {
         .map_or("", |(_, column)| column)
 }
 
-/// One CSV row as read: every column is text.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(default)]
-pub struct CsvRow {
-    pub author: String,
-    pub id: String,
-    pub side: String,
-    pub kind: String,
-    pub title: String,
-    pub description: String,
-    pub tags: String,
-    pub insee: String,
-    pub lat: String,
-    pub lon: String,
-    pub radius_km: String,
-    pub capacity: String,
-    pub pricing: String,
-    pub amount_eur: String,
-    pub per: String,
-    pub convention: String,
-    pub contact_role: String,
-    pub contact_email: String,
-    pub contact_phone: String,
-    pub available: String,
-    pub expires_in_days: String,
-}
-
-fn opt(text: &str) -> Option<String> {
-    let t = text.trim();
-    (!t.is_empty()).then(|| t.to_owned())
-}
-
-fn number<T: std::str::FromStr>(text: &str, column: &str) -> Result<Option<T>> {
-    opt(text)
-        .map(|t| {
-            t.parse()
-                .map_err(|_| anyhow!("{column}: {t:?} is not a whole number"))
-        })
-        .transpose()
-}
-
-impl CsvRow {
-    /// The side and the fields of this row.
-    pub fn to_fields(&self) -> Result<(Side, ListingFields)> {
-        let side = match self.side.trim().to_lowercase().as_str() {
-            "offer" | "offre" => Side::Offer,
-            "need" | "besoin" => Side::Need,
-            "" => bail!("side is required (offer or need)"),
-            other => bail!("side: {other:?} is not offer or need"),
-        };
-        let at = match (opt(&self.lat), opt(&self.lon)) {
-            (Some(lat), Some(lon)) => Some(format!(
-                "{},{}",
-                lat.replace(',', "."),
-                lon.replace(',', ".")
-            )),
-            (None, None) => None,
-            _ => bail!("lat/lon: give both or neither"),
-        };
-        let amount_eur = opt(&self.amount_eur)
-            .map(|a| {
-                a.replace(',', ".")
-                    .trim_end_matches('€')
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| anyhow!("amount_eur: {a:?} is not an amount in euros"))
-            })
-            .transpose()?;
-        let convention = match self.convention.trim().to_lowercase().as_str() {
-            "" => None,
-            "yes" | "oui" | "true" | "1" | "y" | "o" => Some(true),
-            "no" | "non" | "false" | "0" | "n" => Some(false),
-            other => bail!("convention: {other:?} is not yes or no"),
-        };
-        let fields = ListingFields {
-            kind: opt(&self.kind),
-            title: opt(&self.title),
-            description: opt(&self.description),
-            tags: opt(&self.tags).into_iter().collect(),
-            insee: opt(&self.insee),
-            at,
-            radius_km: number(&self.radius_km, "radius_km")?,
-            capacity: opt(&self.capacity),
-            pricing: opt(&self.pricing),
-            amount_eur,
-            per: opt(&self.per),
-            convention,
-            contact_role: opt(&self.contact_role),
-            contact_email: opt(&self.contact_email),
-            contact_phone: opt(&self.contact_phone),
-            available: opt(&self.available)
-                .map(|a| a.split(';').map(str::to_owned).collect())
-                .unwrap_or_default(),
-            expires_in_days: number(&self.expires_in_days, "expires_in_days")?,
-        };
-        Ok((side, fields))
-    }
-
-    /// The row `mutua export` writes for a listing.
-    pub fn of(author: &str, id: &str, c: &ListingContent, now: u64) -> CsvRow {
-        let f = fields_of(c, now);
-        let (lat, lon) = match c.location.point {
-            Some(p) => (p.lat().to_string(), p.lon().to_string()),
-            None => (String::new(), String::new()),
-        };
-        let text = |v: Option<String>| v.unwrap_or_default();
-        CsvRow {
-            author: author.to_owned(),
-            id: id.to_owned(),
-            side: c.side.as_str().into(),
-            kind: text(f.kind),
-            title: text(f.title),
-            description: text(f.description),
-            tags: f.tags.join(";"),
-            insee: text(f.insee),
-            lat,
-            lon,
-            radius_km: f.radius_km.map(|r| r.to_string()).unwrap_or_default(),
-            capacity: text(f.capacity),
-            pricing: text(f.pricing),
-            amount_eur: f.amount_eur.map(|a| format!("{a:.2}")).unwrap_or_default(),
-            per: text(f.per),
-            convention: if c.terms.convention_required {
-                "yes"
-            } else {
-                "no"
-            }
-            .into(),
-            contact_role: text(f.contact_role),
-            contact_email: text(f.contact_email),
-            contact_phone: text(f.contact_phone),
-            available: f.available.join(";"),
-            expires_in_days: f.expires_in_days.map(|d| d.to_string()).unwrap_or_default(),
-        }
-    }
-}
-
-/// Columns of a header that the layout does not know (a typo would
-/// otherwise silently drop a column).
-pub fn unknown_columns(header: &csv::StringRecord) -> Vec<String> {
-    header
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}'))
-        .filter(|h| !CSV_COLUMNS.contains(h))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The separator of a CSV file: ';' when the header has more of them than
-/// commas (French spreadsheets), else ','.
-pub fn detect_delimiter(text: &str) -> u8 {
-    let header = text.lines().next().unwrap_or("");
-    if header.matches(';').count() > header.matches(',').count() {
-        b';'
-    } else {
-        b','
-    }
-}
-
-/// Duplicate header names, which csv+serde would resolve silently.
-pub fn duplicate_columns(header: &csv::StringRecord) -> Vec<String> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    header
-        .iter()
-        .for_each(|h| *seen.entry(h.trim()).or_default() += 1);
-    let mut dups: Vec<String> = seen
-        .into_iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(h, _)| h.to_owned())
-        .collect();
-    dups.sort();
-    dups
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,27 +334,4 @@ mod tests {
         assert_eq!(column_of(err.field().unwrap()), "insee");
     }
 
-    #[test]
-    fn csv_rows_accept_french_conventions() {
-        let row = CsvRow {
-            side: "offre".into(),
-            kind: "equipment".into(),
-            title: "Nacelle".into(),
-            insee: "33063".into(),
-            contact_role: "Services techniques".into(),
-            amount_eur: "12,50".into(),
-            per: "jour".into(),
-            convention: "oui".into(),
-            lat: "44,84".into(),
-            lon: "-0,58".into(),
-            ..CsvRow::default()
-        };
-        let (side, f) = row.to_fields().unwrap();
-        assert_eq!(side, Side::Offer);
-        assert_eq!(f.amount_eur, Some(12.5));
-        assert_eq!(f.convention, Some(true));
-        assert_eq!(f.at.as_deref(), Some("44.84,-0.58"));
-        assert_eq!(detect_delimiter("side;kind;title\n"), b';');
-        assert_eq!(detect_delimiter("side,kind,title\n"), b',');
-    }
 }

@@ -12,6 +12,7 @@ mod collectivity;
 mod dates;
 mod listing;
 mod output;
+mod sheet;
 
 use std::process::ExitCode;
 
@@ -63,7 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Offer(a) => cmd::listings::run(&ctx, args::Side::Offer, a),
         Command::Need(a) => cmd::listings::run(&ctx, args::Side::Need, a),
         Command::Import(a) => cmd::import::run(&ctx, a),
-        Command::Export(a) => cmd::import::export(&ctx, a),
+        Command::Export(a) => cmd::export::run(&ctx, a),
         Command::Search(a) => cmd::search::search(&ctx, a),
         Command::Show(a) => cmd::search::show(&ctx, a),
         Command::Match(a) => cmd::search::matches(&ctx, a),

@@ -189,7 +189,7 @@ fn csv_import_reports_bad_rows_and_publishes_the_good_ones() {
     let held = node.run(&["import", file, "--all-or-nothing"]);
     assert_eq!(held.code, 1, "{held:?}");
     assert!(
-        held.stderr.contains("nothing was published"),
+        held.stderr.contains("rien n'a été publié"),
         "{}",
         held.stderr
     );
@@ -211,8 +211,8 @@ fn csv_import_reports_bad_rows_and_publishes_the_good_ones() {
     ] {
         let r = by_line(line);
         assert_eq!(r["status"], "rejected", "{r}");
-        assert_eq!(r["column"], column, "{r}");
-        assert_eq!(r["rule"], rule, "{r}");
+        assert_eq!(r["errors"][0]["column"], column, "{r}");
+        assert_eq!(r["errors"][0]["rule"], rule, "{r}");
     }
     let published: Vec<&str> = [2, 6]
         .iter()

@@ -97,6 +97,7 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
         .route("/v1/records", get(query))
         .route("/v1/records/{author}/{id}", get(get_listing))
         .route("/v1/listings", post(publish))
+        .route("/v1/listings/import", post(import_listing))
         .route("/v1/listings/{id}", put(update).delete(withdraw))
         .route("/v1/certificates", post(issue))
         .route("/v1/certificates/{hash}", get(get_certificate))
@@ -883,6 +884,74 @@ async fn publish(
         .await?;
     tracing::info!(publisher = %publisher.name, hash = %published.record.hash().to_hex(), "listing published");
     Ok(published.response(StatusCode::CREATED))
+}
+
+/// Publishes, updates or leaves alone the listing a spreadsheet row
+/// describes (the matching is `listing_import`'s); says which.
+async fn import_listing(
+    State(state): State<Shared>,
+    who: Result<Query<AsPublisher>, QueryRejection>,
+    Body(row): Body<crate::listing_import::ImportRow>,
+) -> Result<Response, ApiError> {
+    use crate::listing_import::{derived_id, plan, Plan};
+    let Query(who) = who.map_err(query_rejection)?;
+    let publisher = state.choose_publisher(who.publisher.as_deref())?;
+    let author = publisher.key.public();
+    let id = match &row.id {
+        Some(text) => parse_listing_id(text)?,
+        None => derived_id(&author, &row.listing),
+    };
+    let _guard = state.writes.lock().await;
+    let now = unix_now();
+    let (outcome, version) = match plan(state.current(&author, &id)?.as_ref(), &row.listing, now) {
+        Plan::Publish { version } => ("published", version),
+        Plan::Update { version } => ("updated", version),
+        Plan::Unchanged { version } => ("unchanged", version),
+        Plan::Withdrawn => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "withdrawn",
+                "this listing was withdrawn; it is not published again (change its title to publish a new one)",
+            )
+            .with_field("id"))
+        }
+        Plan::OtherSide { current } => {
+            return Err(ApiError::bad_request(
+                "side_mismatch",
+                format!("this listing is a{} {}; the row says {}", if current == json::Side::Offer { "n" } else { "" }, current.as_str(), row.listing.side.as_str()),
+            )
+            .with_field("side"))
+        }
+    };
+    let id_hex = mutua_protocol::hex(&id.0);
+    if row.dry_run || outcome == "unchanged" {
+        return Ok(axum::Json(
+            json!({ "outcome": outcome, "id": id_hex, "version": version, "dry_run": row.dry_run }),
+        )
+        .into_response());
+    }
+    let expiry = now + state.default_lifetime_days * DAY;
+    let (side, listing) = row.listing.into_listing(author, id, version, now, expiry);
+    let published = state
+        .sign_and_publish(&publisher.key, side.payload(listing))
+        .await?;
+    tracing::info!(publisher = %publisher.name, outcome, hash = %published.record.hash().to_hex(), "listing imported");
+    Ok((
+        if outcome == "published" {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        axum::Json(json!({
+            "outcome": outcome,
+            "id": id_hex,
+            "version": version,
+            "dry_run": false,
+            "record": RecordJson::of(&published.record),
+            "gossip": published.gossip,
+        })),
+    )
+        .into_response())
 }
 
 /// The hosted publisher owning slot `id` and the current record there.

@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod datadir;
 pub mod ingest;
+pub mod listing_import;
 pub mod local_rules;
 pub mod metrics;
 pub mod network;

@@ -1,342 +1,318 @@
-//! `mutua import` (CSV → listings) and `mutua export` (listings → CSV/JSON).
+//! `mutua import`: a spreadsheet (CSV/TSV in any encoding office software
+//! writes, `.ods`, `.xlsx`) → listings, idempotently.
 //!
-//! Import checks every row before publishing any: a row is one record, so a
-//! bad row is refused whole (never half-published) and reported with its
-//! line, column and rule; the good rows are then published one by one, and
-//! a refusal by the node is reported the same way.
+//! Every row is checked before anything is published: a row is one record,
+//! so a bad row is refused whole (never half-published), with every mistake
+//! in it reported by line and column. The good rows then go one by one to
+//! the node's `POST /v1/listings/import`, which matches each to the listing
+//! it describes (`mutua_node::listing_import`): a row already imported is
+//! left unchanged, an edited one updates its listing. The report is in
+//! French: town-hall staff read it.
 
-use std::io::{IsTerminal, Write};
+use std::collections::HashMap;
+use std::io::IsTerminal;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use mutua_node::api::json::ListingContent;
-use serde::Serialize;
+use mutua_node::listing_import::identity;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::federation::Published;
-use super::listings::{all_pages, content_of};
 use super::{with_as, Context, Status};
-use crate::args::{ExportArgs, ExportFormat, ImportArgs};
+use crate::args::ImportArgs;
 use crate::client::Refusal;
-use crate::dates;
-use crate::listing::{self, CsvRow};
+use crate::sheet::columns::{field_of, find_header, Field, Header};
+use crate::sheet::row::{self, CellError, GoodRow, RowContext};
+use crate::{dates, listing, sheet};
 
-/// The columns a file must have.
-const MANDATORY: [&str; 5] = ["side", "kind", "title", "insee", "contact_role"];
+/// One mistake, as reported.
+#[derive(Serialize)]
+struct ErrorReport {
+    /// The column as the file spells it.
+    column: String,
+    rule: String,
+    message: String,
+}
 
-/// What happened to one row.
+impl From<CellError> for ErrorReport {
+    fn from(e: CellError) -> Self {
+        ErrorReport {
+            column: e.column,
+            rule: e.rule,
+            message: e.message,
+        }
+    }
+}
+
+/// What happened to one row: `published`, `updated`, `unchanged`,
+/// `rejected`, or `valid` in a dry run (with the `outcome` it would have).
 #[derive(Serialize)]
 struct RowReport {
     line: u64,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    column: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ErrorReport>,
 }
 
 impl RowReport {
-    fn rejected(line: u64, column: &str, rule: &str, message: String) -> Self {
+    fn rejected(line: u64, errors: Vec<CellError>) -> Self {
         RowReport {
             line,
             status: "rejected",
+            outcome: None,
             id: None,
-            column: (!column.is_empty()).then(|| column.to_owned()),
-            rule: Some(rule.to_owned()),
-            message: Some(message),
+            errors: errors.into_iter().map(ErrorReport::from).collect(),
         }
-    }
-
-    fn text(&self) -> String {
-        let mut t = format!("line {}: ", self.line);
-        let mut message = self.message.as_deref().unwrap_or("");
-        if let Some(c) = &self.column {
-            t.push_str(&format!("column {c}: "));
-            message = message.strip_prefix(&format!("{c}: ")).unwrap_or(message);
-        }
-        t.push_str(message);
-        if let Some(r) = &self.rule {
-            t.push_str(&format!(" (rule: {r})"));
-        }
-        t
     }
 }
 
-/// The column a message from `listing::to_content` is about ("title is
-/// required", "kind: …").
-fn column_in(message: &str) -> &str {
-    let head = message.split([':', ' ']).next().unwrap_or("");
-    if listing::CSV_COLUMNS.contains(&head) || head == "lat/lon" {
-        head
-    } else {
-        ""
-    }
+/// The node's answer for one row.
+#[derive(Deserialize)]
+struct Imported {
+    outcome: String,
+    id: String,
 }
 
-/// Checks one row as `author` would sign it.
-fn check_row(
-    row: &csv::StringRecord,
-    header: &csv::StringRecord,
-    line: u64,
-    author: &str,
-) -> Result<ListingContent, RowReport> {
-    let parsed: CsvRow = row
-        .deserialize(Some(header))
-        .map_err(|e| RowReport::rejected(line, "", "malformed_row", e.to_string()))?;
-    let now = dates::now();
-    let (side, fields) = parsed.to_fields().map_err(|e| {
-        let m = e.to_string();
-        RowReport::rejected(line, column_in(&m), "invalid_value", m.clone())
-    })?;
-    let content = listing::to_content(side, &fields, now).map_err(|e| {
-        let m = e.to_string();
-        let rule = if m.ends_with("is required") {
-            "required"
-        } else {
-            "invalid_value"
-        };
-        RowReport::rejected(line, column_in(&m), rule, m.clone())
-    })?;
-    let key = author
-        .parse()
-        .map_err(|e| RowReport::rejected(line, "", "bad_key", format!("{e}")))?;
-    listing::check(&content, key, now, 1).map_err(|e| {
-        RowReport::rejected(
-            line,
-            e.field().map(listing::column_of).unwrap_or(""),
-            e.code(),
-            e.to_string(),
-        )
-    })?;
-    Ok(content)
+fn status_of(outcome: &str) -> &'static str {
+    match outcome {
+        "published" => "published",
+        "updated" => "updated",
+        _ => "unchanged",
+    }
 }
 
 pub fn run(ctx: &Context, args: ImportArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("reading {}", args.file.display()))?;
-    let text = text.trim_start_matches('\u{feff}');
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(listing::detect_delimiter(text))
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header: csv::StringRecord = reader
-        .headers()
-        .with_context(|| format!("{}: no header line", args.file.display()))?
-        .iter()
-        .map(str::trim)
-        .collect();
-    let unknown = listing::unknown_columns(&header);
-    if !unknown.is_empty() {
-        bail!(
-            "{}: unknown column(s) {} (the columns are listed by `mutua import --help`); nothing was published",
-            args.file.display(),
-            unknown.join(", ")
-        );
-    }
-    let dups = listing::duplicate_columns(&header);
-    if !dups.is_empty() {
-        bail!(
-            "{}: column(s) {} appear twice; nothing was published",
-            args.file.display(),
-            dups.join(", ")
-        );
-    }
-    let missing: Vec<&str> = MANDATORY
-        .into_iter()
-        .filter(|m| !header.iter().any(|h| h == *m))
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "{}: missing column(s) {}; nothing was published",
-            args.file.display(),
-            missing.join(", ")
-        );
-    }
+    let file = args.file.display().to_string();
+    let table = sheet::read(&args.file)
+        .map_err(|e| anyhow::anyhow!("{file} : {e} ; rien n'a été publié"))?;
+    let Some(at) = find_header(&table.rows) else {
+        bail!("{file} : le fichier est vide (il faut une ligne d'en-tête) ; rien n'a été publié");
+    };
+    let mut rows = table.rows.into_iter().skip(at);
+    let header_row = rows.next().expect("find_header gives a row");
+    let header = Header::parse(&header_row.cells).map_err(|e| {
+        anyhow::anyhow!(
+            "{file} : ligne {} (en-tête) : {e} ; rien n'a été publié",
+            header_row.line
+        )
+    })?;
 
     let client = ctx.client()?;
     let status = Status::fetch(&client)?;
     let publisher = status.publisher(args.publisher.as_deref())?;
+    let author = publisher.key.parse().map_err(|e| {
+        anyhow::anyhow!("the node reports a publisher key that does not parse: {e}")
+    })?;
+    let row_ctx = RowContext {
+        header: &header,
+        author,
+        now: dates::now(),
+    };
 
     let mut reports: Vec<RowReport> = Vec::new();
-    let mut good: Vec<(u64, ListingContent)> = Vec::new();
-    for row in reader.records() {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                reports.push(RowReport::rejected(
-                    line,
-                    "",
-                    "malformed_row",
-                    e.to_string(),
-                ));
-                continue;
+    let mut good: Vec<(u64, GoodRow)> = Vec::new();
+    // Rows that would land in the same slot: the first keeps it.
+    let mut slots: HashMap<String, u64> = HashMap::new();
+    for r in rows {
+        if r.cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        match row::check(&row_ctx, &r) {
+            Ok(g) => {
+                let (slot, what) = match &g.id {
+                    Some(id) => (format!("id {id}"), Field::Id),
+                    None => (identity(&g.content), Field::Title),
+                };
+                if let Some(first) = slots.get(&slot) {
+                    let message = match what {
+                        Field::Id => format!("même identifiant qu'à la ligne {first} : une annonce ne peut être importée qu'une fois par fichier"),
+                        _ => format!(
+                            "même type, même intitulé et même commune qu'à la ligne {first} : ce serait la même annonce (distinguez les intitulés, par exemple « {} (2) »)",
+                            g.content.title
+                        ),
+                    };
+                    reports.push(RowReport::rejected(
+                        r.line,
+                        vec![CellError {
+                            column: header.spelling(what).to_owned(),
+                            rule: "duplicate_row".into(),
+                            message,
+                        }],
+                    ));
+                    continue;
+                }
+                slots.insert(slot, r.line);
+                good.push((r.line, g));
             }
-        };
-        let line = row.position().map_or(0, |p| p.line());
-        if row.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        if row.len() != header.len() {
-            reports.push(RowReport::rejected(
-                line,
-                "",
-                "malformed_row",
-                format!("{} fields where the header has {}", row.len(), header.len()),
-            ));
-            continue;
-        }
-        match check_row(&row, &header, line, &publisher.key) {
-            Ok(content) => good.push((line, content)),
-            Err(report) => reports.push(report),
+            Err(errors) => reports.push(RowReport::rejected(r.line, errors)),
         }
     }
     let invalid = reports.len();
-    let hold = args.dry_run || (args.all_or_nothing && invalid > 0);
-    if hold {
-        reports.extend(good.iter().map(|(line, _)| RowReport {
-            line: *line,
-            status: "valid",
-            id: None,
-            column: None,
-            rule: None,
-            message: None,
-        }));
-    } else {
-        let progress = if std::io::stderr().is_terminal() && !ctx.out.json {
-            let bar = ProgressBar::new(good.len() as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg}")
-                    .expect("a valid template"),
-            );
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-        let path = with_as("/v1/listings", Some(&publisher.name));
-        for (line, content) in &good {
-            let sent: Result<Published> = client.post(&path, &serde_json::to_value(content)?);
-            reports.push(match sent {
-                Ok(p) => RowReport {
-                    line: *line,
-                    status: "published",
-                    id: p.record["id"].as_str().map(str::to_owned),
-                    column: None,
-                    rule: None,
-                    message: None,
-                },
-                Err(e) => match e.downcast::<Refusal>() {
-                    Ok(r) => RowReport::rejected(
-                        *line,
-                        r.field.as_deref().map(listing::column_of).unwrap_or(""),
-                        &r.code,
-                        r.message,
-                    ),
-                    // The node stopped or failed: stop here, and say what went in.
-                    Err(e) => {
-                        progress.abandon();
-                        print_reports(ctx, &mut reports, &args.file)?;
-                        return Err(e.context(format!("publishing line {line}; the lines reported above as published are in")));
-                    }
-                },
-            });
-            progress.inc(1);
-        }
-        progress.finish_and_clear();
-    }
-    let (published, rejected) = print_reports(ctx, &mut reports, &args.file)?;
-    let file = args.file.display();
-    if args.dry_run {
-        if rejected > 0 {
-            bail!("{file}: {rejected} invalid row(s); dry run, nothing was published");
-        }
-        eprintln!(
-            "{file}: all {} row(s) are valid; dry run, nothing was published",
-            good.len()
+    let hold = args.all_or_nothing && invalid > 0;
+    let progress = if std::io::stderr().is_terminal() && !ctx.out.json && !hold {
+        let bar = ProgressBar::new(good.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} lignes {msg}")
+                .expect("a valid template"),
         );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let path = with_as("/v1/listings/import", Some(&publisher.name));
+    for (line, g) in &good {
+        if hold {
+            reports.push(RowReport {
+                line: *line,
+                status: "valid",
+                outcome: None,
+                id: None,
+                errors: vec![],
+            });
+            continue;
+        }
+        let body = json!({ "id": g.id, "listing": g.content, "dry_run": args.dry_run });
+        let sent: Result<Imported> = client.post(&path, &body);
+        reports.push(match sent {
+            Ok(done) => RowReport {
+                line: *line,
+                status: if args.dry_run { "valid" } else { status_of(&done.outcome) },
+                outcome: Some(done.outcome),
+                id: Some(done.id),
+                errors: vec![],
+            },
+            Err(e) => match e.downcast::<Refusal>() {
+                Ok(refusal) => RowReport::rejected(*line, vec![refused(&header, refusal)]),
+                // The node stopped or failed: say what went in, and that
+                // running the same command again completes the import.
+                Err(e) => {
+                    progress.abandon();
+                    print_reports(ctx, &mut reports, &file)?;
+                    return Err(e.context(format!(
+                        "{file} : import interrompu à la ligne {line} ; les lignes indiquées ci-dessus sont enregistrées, \
+                         relancez la même commande pour importer le reste (les lignes déjà importées seront reconnues, sans doublon)"
+                    )));
+                }
+            },
+        });
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let counts = print_reports(ctx, &mut reports, &file)?;
+    let read_as = table.format;
+    if hold {
+        bail!(
+            "{file} ({read_as}) : {invalid} ligne(s) refusée(s) et --all-or-nothing : rien n'a été publié"
+        );
+    }
+    if args.dry_run {
+        let summary = counts.summary(true);
+        if counts.rejected > 0 {
+            bail!("{file} ({read_as}) : {summary} ; essai (--dry-run) : rien n'a été publié");
+        }
+        eprintln!("{file} ({read_as}) : {summary} ; essai (--dry-run) : rien n'a été publié");
         return Ok(());
     }
-    if hold {
-        bail!("{file}: {invalid} invalid row(s) and --all-or-nothing: nothing was published");
+    let summary = counts.summary(false);
+    if counts.rejected > 0 {
+        bail!("{file} ({read_as}) : {summary} (détail ci-dessus)");
     }
-    if rejected > 0 {
-        bail!("{file}: {published} row(s) published, {rejected} rejected (listed above)");
-    }
-    eprintln!("{file}: {published} row(s) published as {}", publisher.name);
+    eprintln!("{file} ({read_as}) : {summary}, pour {}", publisher.name);
     Ok(())
 }
 
-/// Prints the rows in file order; returns (published, rejected).
-fn print_reports(
-    ctx: &Context,
-    reports: &mut [RowReport],
-    file: &std::path::Path,
-) -> Result<(usize, usize)> {
+/// A refusal by the node, on the column its field comes from.
+fn refused(header: &Header, r: Refusal) -> CellError {
+    let column = r
+        .field
+        .as_deref()
+        .map(listing::column_of)
+        .and_then(|c| field_of(c.split('/').next().unwrap_or(c)))
+        .or(match r.field.as_deref() {
+            Some("id") => Some(Field::Id),
+            Some("side") => Some(Field::Side),
+            _ => None,
+        })
+        .map_or(String::new(), |f| header.spelling(f).to_owned());
+    let message = match r.code.as_str() {
+        "withdrawn" => "cette annonce a été retirée : elle n'est pas republiée (changez l'intitulé pour en publier une nouvelle)".to_owned(),
+        "side_mismatch" => format!("l'annonce existante est de l'autre type ({})", r.message),
+        "not_a_member" => format!("la collectivité n'est pas (encore) membre de la fédération : {}", r.message),
+        _ => format!("refusée par le nœud : {}", r.message),
+    };
+    CellError {
+        column,
+        rule: r.code,
+        message,
+    }
+}
+
+/// How many rows ended how.
+struct Counts {
+    published: usize,
+    updated: usize,
+    unchanged: usize,
+    rejected: usize,
+}
+
+impl Counts {
+    fn summary(&self, dry_run: bool) -> String {
+        let (p, u) = if dry_run {
+            ("à publier", "à mettre à jour")
+        } else {
+            ("publiée(s)", "mise(s) à jour")
+        };
+        format!(
+            "{} {p}, {} {u}, {} inchangée(s), {} refusée(s)",
+            self.published, self.updated, self.unchanged, self.rejected
+        )
+    }
+}
+
+/// Prints the rows in file order.
+fn print_reports(ctx: &Context, reports: &mut [RowReport], file: &str) -> Result<Counts> {
     reports.sort_by_key(|r| r.line);
-    let count = |s| reports.iter().filter(|r| r.status == s).count();
+    let outcome = |o: &str| {
+        reports
+            .iter()
+            .filter(|r| r.status != "rejected" && r.outcome.as_deref() == Some(o))
+            .count()
+    };
+    let counts = Counts {
+        published: outcome("published"),
+        updated: outcome("updated"),
+        unchanged: outcome("unchanged"),
+        rejected: reports.iter().filter(|r| r.status == "rejected").count(),
+    };
     for r in reports.iter() {
         if ctx.out.json {
             ctx.out.json_line(r)?;
-        } else if r.status == "rejected" {
-            ctx.out.line(format!("{}: {}", file.display(), r.text()))?;
-        } else if let Some(id) = &r.id {
+            continue;
+        }
+        for e in &r.errors {
+            let column = if e.column.is_empty() {
+                String::new()
+            } else {
+                format!("colonne « {} » : ", e.column)
+            };
             ctx.out.line(format!(
-                "{}: line {}: published {id}",
-                file.display(),
-                r.line
+                "{file} : ligne {} : {column}{} (règle : {})",
+                r.line, e.message, e.rule
             ))?;
         }
-    }
-    Ok((count("published"), count("rejected")))
-}
-
-pub fn export(ctx: &Context, args: ExportArgs) -> Result<()> {
-    let client = ctx.client()?;
-    let mut params = Vec::new();
-    if args.mine {
-        let status = Status::fetch(&client)?;
-        let keys: Vec<&str> = status.publishers.iter().map(|p| p.key.as_str()).collect();
-        if keys.is_empty() {
-            bail!("this node hosts no publisher, so --mine exports nothing");
-        }
-        params.push(("author", keys.join(",")));
-    }
-    let items = all_pages(&client, &params)?;
-    let mut buffer = Vec::new();
-    match args.format {
-        ExportFormat::Json => {
-            for item in &items {
-                serde_json::to_writer(&mut buffer, item)?;
-                buffer.push(b'\n');
-            }
-        }
-        ExportFormat::Csv => {
-            let now = dates::now();
-            let mut writer = csv::Writer::from_writer(&mut buffer);
-            for item in &items {
-                let content = content_of(item)?;
-                let s = |k: &str| item[k].as_str().unwrap_or("").to_owned();
-                writer.serialize(CsvRow::of(&s("author"), &s("id"), &content, now))?;
-            }
-            if items.is_empty() {
-                writer.write_record(listing::CSV_COLUMNS)?;
-            }
-            writer.flush()?;
+        let done = match r.status {
+            "published" => "publiée",
+            "updated" => "mise à jour",
+            _ => continue,
+        };
+        if let Some(id) = &r.id {
+            ctx.out
+                .line(format!("{file} : ligne {} : {done} {id}", r.line))?;
         }
     }
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, &buffer).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("{} listing(s) written to {}", items.len(), path.display());
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&buffer)?;
-            out.flush()?;
-        }
-    }
-    Ok(())
+    Ok(counts)
 }

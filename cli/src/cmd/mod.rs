@@ -1,5 +1,6 @@
 //! One module per command group; each function runs one command.
 
+pub mod export;
 pub mod federation;
 pub mod import;
 pub mod listings;
