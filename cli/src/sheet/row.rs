@@ -493,6 +493,19 @@ pub fn french(e: &RecordError) -> String {
                 "obligatoire : le contact a besoin d'un courriel, d'un téléphone ou d'un site".into()
             }
             "required" => "obligatoire".into(),
+            // The node's local rules (reference data): the detail starts with the code.
+            "unknown_commune" => format!(
+                "« {} » n'est le code INSEE d'aucune commune du référentiel 2026",
+                detail.split_whitespace().next().unwrap_or_default()
+            ),
+            "unknown_epci" => format!(
+                "« {} » n'est le SIREN d'aucun EPCI du référentiel 2026",
+                detail.split_whitespace().next().unwrap_or_default()
+            ),
+            "unknown_departement" => format!(
+                "« {} » n'est pas un département du référentiel 2026",
+                detail.split_whitespace().next().unwrap_or_default()
+            ),
             _ => format!("refusé par la règle {rule} ({detail})"),
         },
         other => other.to_string(),
