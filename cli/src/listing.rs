@@ -333,5 +333,4 @@ mod tests {
         assert_eq!(err.code(), "unknown_commune");
         assert_eq!(column_of(err.field().unwrap()), "insee");
     }
-
 }

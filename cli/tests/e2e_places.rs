@@ -141,5 +141,8 @@ fn near_finds_a_listing_without_a_point_by_code_postal_code_name_or_point() {
     assert_eq!(row["errors"][0]["column"], "insee", "{row}");
     assert_eq!(row["errors"][0]["rule"], "unknown_commune", "{row}");
     let message = row["errors"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("« 33999 » n'est le code INSEE d'aucune commune"), "{row}");
+    assert!(
+        message.contains("« 33999 » n'est le code INSEE d'aucune commune"),
+        "{row}"
+    );
 }

@@ -185,22 +185,53 @@ pub fn run_blocking(settings: Settings, datadir: DataDir) -> Result<(), DaemonEr
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    runtime.block_on(run(settings, datadir, shutdown_signal()))
+    // The handlers are installed before the node starts: `api.addr` tells
+    // clients (and test harnesses) that the node may be stopped, so a SIGTERM
+    // right after it must stop the node cleanly, not kill it.
+    runtime.block_on(async { run(settings, datadir, shutdown_signal()).await })
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
-pub async fn shutdown_signal() {
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop). The handlers are
+/// installed when this is called, not when the future is first polled, so
+/// call it from within the runtime before starting the work it stops.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the node");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            }
+            (term, interrupt) => {
+                let error = term.err().or(interrupt.err());
+                tracing::warn!(error = ?error, "cannot listen for SIGTERM/SIGINT; only Ctrl-C stops the node");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// A SIGTERM that arrives after `shutdown_signal()` was called but before
+    /// its future is polled (the node is starting its API) must complete it,
+    /// not kill the process with the default action.
+    #[tokio::test]
+    async fn a_signal_right_after_installing_is_caught() {
+        let stopped = super::shutdown_signal();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(30), stopped)
+            .await
+            .expect("the pending SIGTERM completes the shutdown future");
     }
 }

@@ -92,7 +92,7 @@ pub fn install_signal_handler() -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            runtime.block_on(mutua_node::daemon::shutdown_signal());
+            runtime.block_on(async { mutua_node::daemon::shutdown_signal().await });
             eprintln!("\nmutua-testnet: stopping every node and cleaning up…");
             cleanup_everything();
             std::process::exit(130);
