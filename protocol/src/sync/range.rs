@@ -350,21 +350,28 @@ impl AddAssign for Fingerprint {
 impl Sub for Fingerprint {
     type Output = Fingerprint;
 
-    fn sub(mut self, other: Fingerprint) -> Fingerprint {
-        self -= other;
-        self
+    fn sub(self, other: Fingerprint) -> Fingerprint {
+        self + other.negated()
     }
 }
 
 impl SubAssign for Fingerprint {
     fn sub_assign(&mut self, other: Fingerprint) {
-        self.count = self.count.wrapping_sub(other.count);
-        let mut borrow = 0i16;
-        for (a, b) in self.sum.iter_mut().zip(other.sum) {
-            let diff = i16::from(*a) - i16::from(b) - borrow;
-            *a = diff.rem_euclid(256) as u8;
-            borrow = i16::from(diff < 0);
-        }
+        *self = *self - other;
+    }
+}
+
+impl Fingerprint {
+    /// The fingerprint that cancels this one when added: count and sum
+    /// negated modulo 2^64 and 2^256 (two's complement: every bit inverted,
+    /// plus one), so that subtraction reuses the one carry loop.
+    fn negated(self) -> Fingerprint {
+        let mut one = [0; 32];
+        one[0] = 1;
+        Fingerprint {
+            count: self.count.wrapping_neg(),
+            sum: self.sum.map(|byte| !byte),
+        } + Fingerprint { count: 0, sum: one }
     }
 }
 
@@ -545,6 +552,15 @@ mod tests {
         };
         assert_eq!((max + one).sum, [0; 32], "the sum wraps modulo 2^256");
         assert_eq!(Fingerprint::EMPTY - one + one, Fingerprint::EMPTY);
+        assert_eq!(
+            Fingerprint::EMPTY - one,
+            Fingerprint {
+                count: u64::MAX,
+                ..max
+            },
+            "the borrow runs through every byte"
+        );
+        assert_eq!((a - b) + b, a);
     }
 
     #[test]

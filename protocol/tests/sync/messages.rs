@@ -301,56 +301,53 @@ fn limits_are_enforced_on_decode() {
         id: FixedBytes([0; 8]),
         rank: 0,
     };
-    let request = Request {
-        queries: vec![Query::Ids(SyncRange::ROOT, vec![entry; MAX_IDS + 1])],
-        push: vec![],
-    };
-    assert!(matches!(
-        decode_request(&encode_request(&request)),
-        Err(MessageError::TooMany { field: "ids", .. })
-    ));
-    let outside = Request {
-        queries: vec![Query::Fetch(
-            SyncRange::ROOT.children().unwrap()[0],
-            Some(SyncKey([0xff; 32])),
-        )],
-        push: vec![],
-    };
-    assert!(matches!(
-        decode_request(&encode_request(&outside)),
-        Err(MessageError::CursorOutsideRange { .. })
-    ));
-    let response = Response {
-        answers: vec![Answer::Split(
-            vec![FixedBytes([0; 16]); 3]
-                .into_iter()
-                .map(|tag| Summary { count: 1, tag })
-                .collect(),
-        )],
-        records: vec![],
-    };
-    assert_eq!(
-        decode_response(&encode_response(&response)),
-        Err(MessageError::BadSplit { count: 3 })
+    let too_many_tags = vec![FixedBytes([0; 8]); MAX_IDS + 1];
+    let outside = Query::Fetch(
+        SyncRange::ROOT.children().unwrap()[0],
+        Some(SyncKey([0xff; 32])),
     );
-    let response = Response {
-        answers: vec![Answer::Diff(vec![], vec![FixedBytes([0; 8]); MAX_IDS + 1])],
-        records: vec![],
-    };
     assert!(matches!(
-        decode_response(&encode_response(&response)),
-        Err(MessageError::TooMany { field: "slots", .. })
+        refusal_of_request(Query::Ids(SyncRange::ROOT, vec![entry; MAX_IDS + 1])),
+        MessageError::TooMany { field: "ids", .. }
     ));
-    let want = Request {
-        queries: vec![Query::Want(
-            SyncRange::ROOT,
-            vec![FixedBytes([0; 8]); MAX_IDS + 1],
-        )],
-        push: vec![],
-    };
     assert!(matches!(
-        decode_request(&encode_request(&want)),
-        Err(MessageError::TooMany { field: "slots", .. })
+        refusal_of_request(Query::Want(SyncRange::ROOT, too_many_tags.clone())),
+        MessageError::TooMany { field: "slots", .. }
+    ));
+    assert!(matches!(
+        refusal_of_request(outside),
+        MessageError::CursorOutsideRange { .. }
+    ));
+    let three_children = (0..3)
+        .map(|_| Summary {
+            count: 1,
+            tag: FixedBytes([0; 16]),
+        })
+        .collect();
+    assert_eq!(
+        refusal_of_response(Answer::Split(three_children)),
+        MessageError::BadSplit { count: 3 }
+    );
+    assert!(matches!(
+        refusal_of_response(Answer::Diff(vec![], too_many_tags)),
+        MessageError::TooMany { field: "slots", .. }
     ));
 }
 
+/// Why a request of this one query, encoded, does not decode.
+fn refusal_of_request(query: Query) -> MessageError {
+    let request = Request {
+        queries: vec![query],
+        push: vec![],
+    };
+    decode_request(&encode_request(&request)).expect_err("over a limit")
+}
+
+/// Why a response of this one answer, encoded, does not decode.
+fn refusal_of_response(answer: Answer) -> MessageError {
+    let response = Response {
+        answers: vec![answer],
+        records: vec![],
+    };
+    decode_response(&encode_response(&response)).expect_err("over a limit")
+}

@@ -34,16 +34,15 @@ fn known_differences_reconcile_both_ways() {
     let withdrawn_a = withdrawal(1, 2, 3);
     // Expired but not yet forgettable (kept, synced), and forgettable
     // (purged before syncing, never sent).
-    let expired = offer_with(4, 1, 1, |l| {
-        l.published_at = FIXTURE_NOW - 100 * DAY_SECS;
-        l.availability.clear();
-        l.expires_at = FIXTURE_NOW - 10 * DAY_SECS;
-    });
-    let forgettable = offer_with(4, 2, 1, |l| {
-        l.published_at = FIXTURE_NOW - 500 * DAY_SECS;
-        l.availability.clear();
-        l.expires_at = FIXTURE_NOW - 450 * DAY_SECS;
-    });
+    let expired_since = |id: u16, published_days_ago: u64, expired_days_ago: u64| {
+        offer_with(4, id, 1, |l| {
+            l.published_at = FIXTURE_NOW - published_days_ago * DAY_SECS;
+            l.availability.clear();
+            l.expires_at = FIXTURE_NOW - expired_days_ago * DAY_SECS;
+        })
+    };
+    let expired = expired_since(1, 100, 10);
+    let forgettable = expired_since(2, 500, 450);
 
     let mut a_records: Vec<&SignedRecord> = shared.iter().chain(&only_a).collect();
     a_records.extend([&newer_a, &withdrawn_a, &expired]);
@@ -274,4 +273,3 @@ fn responses_that_do_not_answer_the_request_are_peer_faults() {
         "{err}"
     );
 }
-

@@ -114,9 +114,9 @@ proptest! {
     ) {
         let base = (0..shared).map(|slot| (slot, 0, 0));
         let mut a = Synthetic::padded(base.clone().chain(a_changes.iter().copied()));
-        let mut b = Synthetic::padded(base.chain(b_changes.iter().copied()));
+        let mut b = Synthetic::padded(base.clone().chain(b_changes.iter().copied()));
         let mut expected = Synthetic::padded(
-            (0..shared).map(|slot| (slot, 0, 0)).chain(a_changes).chain(b_changes),
+            base.clone().chain(a_changes).chain(b_changes),
         );
         let moves = a.moves_needed(&b);
         let run = sync(&mut a, &mut b);
@@ -135,14 +135,7 @@ proptest! {
 #[test]
 fn large_differences_stay_within_message_bounds() {
     // 3.5 KB records: several full messages each way.
-    let padded = |slots: std::ops::Range<u32>| {
-        let mut side = Synthetic::new([]);
-        for slot in slots {
-            let (_, _, bytes) = synthetic_record(slot, 1, 3500);
-            side.apply(&[ByteBuf::from(bytes.to_vec())]);
-        }
-        side
-    };
+    let padded = |slots: std::ops::Range<u32>| Synthetic::padded(slots.map(|slot| (slot, 1, 3500)));
     let mut a = padded(0..700);
     let mut b = padded(700..1200);
     let run = sync(&mut a, &mut b);
