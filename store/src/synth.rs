@@ -1,6 +1,7 @@
 //! Realistic synthetic federations and listings, with real signatures, for
-//! the crash test, the benchmark and tests. Deterministic: the same seed
-//! gives the same records.
+//! the crash test, the benchmark and tests (feature `synth`, which the
+//! store's own tests enable). Deterministic: the same seed gives the same
+//! records.
 
 use mutua_protocol::rules::DAY_SECS;
 use mutua_protocol::{
