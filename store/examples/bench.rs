@@ -10,7 +10,7 @@ use mutua_protocol::codec::{decode_envelope, decode_payload, verify};
 use mutua_protocol::fixtures::FIXTURE_NOW;
 use mutua_protocol::{GeoPoint, Payload, ResourceKind};
 use mutua_store::synth::{self, Rng};
-use mutua_store::{refdata, text, Area, Center, Near, Query, Side, Sort, Store, StoreConfig};
+use mutua_store::{refdata, text, Area, Center, Near, Query, Side, Sort, Store};
 
 const MEMBERS: u64 = 2000;
 
@@ -35,7 +35,7 @@ fn rss_kib() -> u64 {
 /// the store, runs 1000 typical queries and applies 500 new listings.
 fn footprint_child(path: &str, cache_mb: u64) {
     let before = rss_kib();
-    let mut config = StoreConfig::new(path, vec![synth::anchor().public()]);
+    let mut config = synth::store_config(path);
     config.cache_capacity_bytes = cache_mb * 1024 * 1024;
     let store = Store::open(config).expect("open");
     let opened = rss_kib();
@@ -266,12 +266,10 @@ fn main() {
     let cache_mb = env("MUTUA_BENCH_CACHE_MB", 16);
     let now = FIXTURE_NOW;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = StoreConfig::new(dir.path().join("store"), vec![synth::anchor().public()]);
+    let mut config = synth::store_config(dir.path().join("store"));
     config.cache_capacity_bytes = cache_mb * 1024 * 1024;
     let store = Store::open(config).expect("open");
-    let certs: Vec<_> = (0..MEMBERS)
-        .map(|i| synth::member_certificate(i, now))
-        .collect();
+    let certs = synth::member_certificates(0..MEMBERS, now);
     let mut raw_bytes: u64 = certs.iter().map(|c| c.bytes().len() as u64).sum();
     store.apply_batch(certs, now).expect("certificates");
     let authors: Vec<_> = (0..MEMBERS).map(|i| synth::key("member", i)).collect();

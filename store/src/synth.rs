@@ -3,6 +3,9 @@
 //! store's own tests enable). Deterministic: the same seed gives the same
 //! records.
 
+use std::ops::Range;
+use std::path::PathBuf;
+
 use mutua_protocol::rules::DAY_SECS;
 use mutua_protocol::{
     seal, BodyKind, Certificate, Contact, FixedBytes, GeoPoint, Listing, Location, Payload,
@@ -12,6 +15,7 @@ use mutua_protocol::{
 use sha2::{Digest, Sha256};
 
 use crate::refdata::reference;
+use crate::StoreConfig;
 
 /// 2026-11-28T00:00:00Z, the same "now" as the protocol's fixtures.
 pub const NOW: Timestamp = 1_795_824_000;
@@ -70,6 +74,18 @@ pub fn commune(n: u64) -> String {
 /// The anchor of synthetic federations.
 pub fn anchor() -> SecretKey {
     key("anchor", 0)
+}
+
+/// A store at `path` whose one anchor is [`anchor`]: it admits every
+/// synthetic member.
+pub fn store_config(path: impl Into<PathBuf>) -> StoreConfig {
+    StoreConfig::new(path, vec![anchor().public()])
+}
+
+/// The certificates of synthetic members `members`, in order
+/// ([`member_certificate`]).
+pub fn member_certificates(members: Range<u64>, now: Timestamp) -> Vec<SignedRecord> {
+    members.map(|i| member_certificate(i, now)).collect()
 }
 
 /// A certificate by the anchor for synthetic member `i`, valid two years

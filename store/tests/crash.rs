@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mutua_protocol::Rank;
-use mutua_store::{Store, StoreConfig, SyncKey, SyncRange};
+use mutua_store::{Store, SyncKey, SyncRange};
 use rand::Rng;
 
 /// A fresh store every this many cycles keeps `check` (which verifies every
@@ -103,11 +103,8 @@ fn acknowledged_records_survive_sigkill() {
         if !dir.exists() {
             continue; // killed before sled created anything
         }
-        let store = Store::open(StoreConfig::new(
-            &dir,
-            vec![mutua_store::synth::anchor().public()],
-        ))
-        .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after SIGKILL: {e}"));
+        let store = Store::open(mutua_store::synth::store_config(&dir))
+            .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after SIGKILL: {e}"));
         let report = store.check().expect("check runs");
         assert!(
             report.is_ok(),

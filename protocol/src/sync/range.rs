@@ -350,6 +350,8 @@ impl AddAssign for Fingerprint {
 impl Sub for Fingerprint {
     type Output = Fingerprint;
 
+    // Subtracting is adding the negation, on purpose.
+    #[allow(clippy::suspicious_arithmetic_impl)]
     fn sub(self, other: Fingerprint) -> Fingerprint {
         self + other.negated()
     }
