@@ -182,21 +182,8 @@ fn check_records(records: &[ByteBuf]) -> Result<(), MessageError> {
 impl Request {
     /// Checks every limit the protocol sets on a request.
     pub fn validate(&self) -> Result<(), MessageError> {
-        check_count("queries", self.queries.len(), MAX_QUERIES)?;
-        check_records(&self.push)?;
-        for query in &self.queries {
-            match query {
-                Query::Fingerprint(..) => {}
-                Query::Ids(_, entries) => check_count("ids", entries.len(), MAX_IDS)?,
-                Query::Want(_, slots) => check_count("slots", slots.len(), MAX_IDS)?,
-                Query::Fetch(range, after) => {
-                    if after.is_some_and(|key| !range.contains(&key)) {
-                        return Err(MessageError::CursorOutsideRange { range: *range });
-                    }
-                }
-            }
-        }
-        Ok(())
+        check_message("queries", self.queries.len(), &self.push)?;
+        self.queries.iter().try_for_each(Query::validate)
     }
 }
 
@@ -204,25 +191,52 @@ impl Response {
     /// Checks every limit the protocol sets on a response on its own (that
     /// it answers its request is checked by the session).
     pub fn validate(&self) -> Result<(), MessageError> {
-        check_count("answers", self.answers.len(), MAX_QUERIES)?;
-        check_records(&self.records)?;
-        for answer in &self.answers {
-            match answer {
-                Answer::Equal | Answer::Fetched(..) => {}
-                Answer::Split(children) if children.len() != FANOUT => {
-                    return Err(MessageError::BadSplit {
-                        count: children.len(),
-                    })
+        check_message("answers", self.answers.len(), &self.records)?;
+        self.answers.iter().try_for_each(Answer::validate)
+    }
+}
+
+/// The limits of either message as a whole: how many queries or answers
+/// (`field`) and its records.
+fn check_message(
+    field: &'static str,
+    count: usize,
+    records: &[ByteBuf],
+) -> Result<(), MessageError> {
+    check_count(field, count, MAX_QUERIES)?;
+    check_records(records)
+}
+
+impl Query {
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            Query::Fingerprint(..) => Ok(()),
+            Query::Ids(_, entries) => check_count("ids", entries.len(), MAX_IDS),
+            Query::Want(_, slots) => check_count("slots", slots.len(), MAX_IDS),
+            Query::Fetch(range, after) => match after {
+                Some(key) if !range.contains(key) => {
+                    Err(MessageError::CursorOutsideRange { range: *range })
                 }
-                Answer::Split(_) => {}
-                Answer::Ids(entries) => check_count("ids", entries.len(), MAX_IDS)?,
-                Answer::Diff(want, unsent) => {
-                    check_count("slots", want.len(), MAX_IDS)?;
-                    check_count("slots", unsent.len(), MAX_IDS)?;
-                }
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+impl Answer {
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            Answer::Equal | Answer::Fetched(..) => Ok(()),
+            Answer::Split(children) if children.len() != FANOUT => Err(MessageError::BadSplit {
+                count: children.len(),
+            }),
+            Answer::Split(_) => Ok(()),
+            Answer::Ids(entries) => check_count("ids", entries.len(), MAX_IDS),
+            Answer::Diff(want, unsent) => {
+                check_count("slots", want.len(), MAX_IDS)?;
+                check_count("slots", unsent.len(), MAX_IDS)
             }
         }
-        Ok(())
     }
 }
 

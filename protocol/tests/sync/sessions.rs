@@ -12,7 +12,7 @@ use crate::support::*;
 
 #[test]
 fn identical_replicas_agree_in_one_small_round_trip() {
-    let records: Vec<SignedRecord> = (0..200).map(|i| offer(1, i, 1)).collect();
+    let records = offers(1, 0..200, 1);
     let refs: Vec<&SignedRecord> = records.iter().collect();
     let mut a = Replica::new(&refs);
     let mut b = Replica::new(&refs);
@@ -24,10 +24,10 @@ fn identical_replicas_agree_in_one_small_round_trip() {
 
 #[test]
 fn known_differences_reconcile_both_ways() {
-    let shared: Vec<SignedRecord> = (0..60).map(|i| offer(1, i, 1)).collect();
+    let shared = offers(1, 0..60, 1);
     // Disjoint additions.
-    let only_a: Vec<SignedRecord> = (100..110).map(|i| offer(2, i, 1)).collect();
-    let only_b: Vec<SignedRecord> = (200..215).map(|i| offer(3, i, 1)).collect();
+    let only_a = offers(2, 100..110, 1);
+    let only_b = offers(3, 200..215, 1);
     // Newer versions on each side, a withdrawal on one.
     let newer_a = offer(1, 0, 2);
     let newer_b = offer(1, 1, 5);
@@ -80,9 +80,9 @@ fn known_differences_reconcile_both_ways() {
 
 #[test]
 fn a_newer_version_travels_one_way_only() {
-    let shared: Vec<SignedRecord> = (0..200).map(|i| offer(1, i, 1)).collect();
-    let newer_a: Vec<SignedRecord> = (0..10).map(|i| offer(1, i, 2)).collect();
-    let newer_b: Vec<SignedRecord> = (10..20).map(|i| offer(1, i, 3)).collect();
+    let shared = offers(1, 0..200, 1);
+    let newer_a = offers(1, 0..10, 2);
+    let newer_b = offers(1, 10..20, 3);
     // At equal versions a withdrawal wins over a listing.
     let withdrawn_a = withdrawal(1, 20, 4);
     let same_version_b = offer(1, 20, 4);
@@ -111,7 +111,7 @@ fn a_newer_version_travels_one_way_only() {
 
 #[test]
 fn an_equivocation_travels_both_ways_and_converges() {
-    let shared: Vec<SignedRecord> = (0..50).map(|i| offer(2, i, 1)).collect();
+    let shared = offers(2, 0..50, 1);
     let mine = offer_with(2, 60, 3, |l| l.title = "Nacelle 12 m".into());
     let theirs = offer_with(2, 60, 3, |l| l.title = "Nacelle 14 m".into());
     let mut a = Replica::new(&shared.iter().chain([&mine]).collect::<Vec<_>>());
@@ -147,9 +147,7 @@ fn a_stored_envelope_gives_the_rank_of_its_record() {
 fn certificates_and_revocations_arrive_before_listings() {
     let certs: Vec<SignedRecord> = (10..20).map(|s| certificate(100, s)).collect();
     let revocations: Vec<SignedRecord> = certs[..3].iter().map(|c| revocation(100, c)).collect();
-    let listings: Vec<SignedRecord> = (10..20)
-        .flat_map(|s| (0..8).map(move |i| offer(s, i, 1)))
-        .collect();
+    let listings: Vec<SignedRecord> = (10..20).flat_map(|s| offers(s, 0..8, 1)).collect();
     let all: Vec<&SignedRecord> = certs.iter().chain(&revocations).chain(&listings).collect();
 
     // Pushed by the initiator.
@@ -179,7 +177,7 @@ fn certificates_and_revocations_arrive_before_listings() {
 
 #[test]
 fn a_session_stops_at_its_round_limit() {
-    let records: Vec<SignedRecord> = (0..120).map(|i| offer(7, i, 1)).collect();
+    let records = offers(7, 0..120, 1);
     let mut a = Replica::new(&records.iter().collect::<Vec<_>>());
     let mut b = Replica::new(&[]);
     let limits = SessionLimits {
@@ -206,7 +204,7 @@ fn a_session_stops_at_its_round_limit() {
 
 #[test]
 fn responses_that_do_not_answer_the_request_are_peer_faults() {
-    let records: Vec<SignedRecord> = (0..40).map(|i| offer(8, i, 1)).collect();
+    let records = offers(8, 0..40, 1);
     let a = Replica::new(&records.iter().collect::<Vec<_>>());
     let start = || InitiatorSession::start(SessionLimits::default(), a.source()).unwrap();
 

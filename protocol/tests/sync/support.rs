@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::ops::Range;
 
 use mutua_protocol::fixtures::{self, FIXTURE_NOW};
 use mutua_protocol::merge::{forget_after, merge, Rank, SlotKey};
@@ -171,6 +172,11 @@ pub fn author(n: u8) -> SecretKey {
 
 pub fn offer(author_seed: u8, id: u16, version: u64) -> SignedRecord {
     offer_with(author_seed, id, version, |_| {})
+}
+
+/// Offers `ids` by one author, all at one version.
+pub fn offers(author_seed: u8, ids: Range<u16>, version: u64) -> Vec<SignedRecord> {
+    ids.map(|id| offer(author_seed, id, version)).collect()
 }
 
 pub fn offer_with(
