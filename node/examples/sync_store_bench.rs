@@ -36,10 +36,7 @@ fn apply(store: &Store, records: &[SignedRecord]) {
 }
 
 fn main() {
-    let n: u64 = std::env::var("MUTUA_SYNC_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = synth::env_u64("MUTUA_SYNC_BENCH_N", 100_000);
     let dir = tempfile::tempdir().expect("temporary directory");
     let open = |name: &str| Store::open(synth::store_config(dir.path().join(name))).expect("store");
     let (a, b) = (open("a"), open("b"));

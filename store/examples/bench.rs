@@ -63,10 +63,7 @@ fn footprint_child(path: &str, cache_mb: u64) {
     );
     // sled cleans its log in its flusher thread, at most half of each
     // 500 ms period, one page at a time: an idle store shrinks over time.
-    let idle_secs = std::env::var("MUTUA_BENCH_IDLE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30u64);
+    let idle_secs = synth::env_u64("MUTUA_BENCH_IDLE_SECS", 30);
     if idle_secs > 0 {
         std::thread::sleep(Duration::from_secs(idle_secs));
         println!(
@@ -252,18 +249,9 @@ fn main() {
             return footprint_child(path, cache_mb.parse().expect("cache MiB"));
         }
     }
-    let records: u64 = std::env::var("MUTUA_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let batch_size = env("MUTUA_BENCH_BATCH", 500) as usize;
-    let cache_mb = env("MUTUA_BENCH_CACHE_MB", 16);
+    let records = synth::env_u64("MUTUA_BENCH_RECORDS", 100_000);
+    let batch_size = synth::env_u64("MUTUA_BENCH_BATCH", 500) as usize;
+    let cache_mb = synth::env_u64("MUTUA_BENCH_CACHE_MB", 16);
     let now = FIXTURE_NOW;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = synth::store_config(dir.path().join("store"));

@@ -71,6 +71,16 @@ pub fn commune(n: u64) -> String {
         .expect("the reference data has valid communes")
 }
 
+/// A size knob of the tests and benchmarks that use synthetic data: the
+/// environment variable `name` read as a number, or `default` when it is
+/// unset or not a number.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The anchor of synthetic federations.
 pub fn anchor() -> SecretKey {
     key("anchor", 0)

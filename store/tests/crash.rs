@@ -79,10 +79,7 @@ fn run_and_kill(
 
 #[test]
 fn acknowledged_records_survive_sigkill() {
-    let cycles: u64 = std::env::var("MUTUA_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+    let cycles = mutua_store::synth::env_u64("MUTUA_CRASH_CYCLES", 50);
     let root = tempfile::tempdir().expect("tempdir");
     let mut rng = rand::thread_rng();
     let mut total_acks = 0usize;
