@@ -92,7 +92,7 @@ enum Push {
 /// exchange; the responder keeps none.
 ///
 /// The node sends each [`Request`], applies the records of the
-/// [`Response`] (ordered with [`order_for_apply`]) before sending the next
+/// [`Response`] (ordered with [`order_for_apply`](super::order_for_apply)) before sending the next
 /// request, and gives up after its session timeout.
 pub struct InitiatorSession {
     limits: SessionLimits,

@@ -68,7 +68,7 @@ impl Query {
 pub enum Answer {
     /// `0`: to a `Fingerprint`, the fingerprints are equal; to an `Ids`,
     /// the two lists show no difference (whereas the fingerprints differed:
-    /// see [`ItemId`]; the initiator then exchanges the whole range).
+    /// see [`ItemId`](super::ItemId); the initiator then exchanges the whole range).
     Equal,
     /// `[1, count, tag, count, tag, ...]`: the responder's fingerprints of
     /// the range's [`FANOUT`] children, in key order.

@@ -473,7 +473,7 @@ impl SlotRank {
 /// An item as a leaf list carries it: its slot's tag, its id and the rank of
 /// its record ([`SlotRank::code`]). A list of entries is one flat CBOR array,
 /// two items per entry: `[* (bstr .size 16, uint)]`, the byte string being
-/// the slot tag followed by the id ([`entry_list`]).
+/// the slot tag followed by the id (`wire`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Entry {
     pub slot: SlotTag,

@@ -20,7 +20,7 @@ enum Outgoing {
 
 /// Answers a request from the responder's replica. Keeps no state: each
 /// request stands alone. The node applies `request.push` (ordered with
-/// [`order_for_apply`]) like records received by gossip.
+/// [`order_for_apply`](super::order_for_apply)) like records received by gossip.
 pub fn respond<S: SyncSource>(
     request: &Request,
     source: &S,
