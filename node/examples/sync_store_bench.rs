@@ -16,7 +16,7 @@ use mutua_node::sync::{reconcile_local, StoreSource};
 use mutua_protocol::sync::{SyncKey, SyncRange, SyncSource};
 use mutua_protocol::SignedRecord;
 use mutua_store::synth::{self, Rng};
-use mutua_store::{Store, StoreConfig};
+use mutua_store::Store;
 
 const DIFFERENCES: [usize; 6] = [0, 1, 10, 100, 1_000, 10_000];
 const MEMBERS: u64 = 100;
@@ -36,24 +36,13 @@ fn apply(store: &Store, records: &[SignedRecord]) {
 }
 
 fn main() {
-    let n: u64 = std::env::var("MUTUA_SYNC_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = synth::env_u64("MUTUA_SYNC_BENCH_N", 100_000);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let open = |name: &str| {
-        Store::open(StoreConfig::new(
-            dir.path().join(name),
-            vec![synth::anchor().public()],
-        ))
-        .expect("store")
-    };
+    let open = |name: &str| Store::open(synth::store_config(dir.path().join(name))).expect("store");
     let (a, b) = (open("a"), open("b"));
     let mut rng = Rng::new(5);
     let started = Instant::now();
-    let certificates: Vec<_> = (0..MEMBERS)
-        .map(|i| synth::member_certificate(i, now()))
-        .collect();
+    let certificates = synth::member_certificates(0..MEMBERS, now());
     let author = |id: u64| synth::key("member", id % MEMBERS);
     let base: Vec<_> = (0..n)
         .map(|id| synth::sealed_listing(&author(id), id, 1, now(), &mut rng))

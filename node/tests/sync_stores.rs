@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mutua_node::sync::{reconcile_local, LocalReport};
 use mutua_protocol::SignedRecord;
 use mutua_store::synth::{self, Rng};
-use mutua_store::{Store, StoreConfig};
+use mutua_store::Store;
 use tempfile::TempDir;
 
 const MEMBERS: u64 = 6;
@@ -21,11 +21,7 @@ fn now() -> u64 {
 
 fn store() -> (TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreConfig::new(
-        dir.path().join("store"),
-        vec![synth::anchor().public()],
-    ))
-    .unwrap();
+    let store = Store::open(synth::store_config(dir.path().join("store"))).unwrap();
     (dir, store)
 }
 
@@ -65,9 +61,7 @@ fn two_stores_with_known_differences_reconcile_to_identical_digests() {
     let (_db, b) = store();
     let mut rng = Rng::new(1);
     // Shared: certificates of members 0..5 and 100 listings.
-    let certificates: Vec<_> = (0..MEMBERS - 1)
-        .map(|i| synth::member_certificate(i, now()))
-        .collect();
+    let certificates = synth::member_certificates(0..MEMBERS - 1, now());
     let shared: Vec<_> = (0..100)
         .map(|id| listing(id % (MEMBERS - 1), id, 1, &mut rng))
         .collect();
@@ -144,9 +138,7 @@ fn two_stores_with_randomised_differences_reconcile_to_identical_digests() {
         let (_da, a) = store();
         let (_db, b) = store();
         let mut rng = Rng::new(seed);
-        let certificates: Vec<_> = (0..MEMBERS)
-            .map(|i| synth::member_certificate(i, now()))
-            .collect();
+        let certificates = synth::member_certificates(0..MEMBERS, now());
         apply(&a, certificates.clone());
         apply(&b, certificates);
         let slots = 40 + rng.below(200);

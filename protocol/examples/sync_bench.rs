@@ -130,11 +130,16 @@ fn apply(side: &mut MemorySource, records: Vec<Vec<u8>>, by_record: &HashMap<Rec
     }
 }
 
-fn main() {
-    let n: usize = std::env::var("MUTUA_SYNC_BENCH_N")
+/// The environment variable `name` as a number, or `default`.
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(default)
+}
+
+fn main() {
+    let n = env_usize("MUTUA_SYNC_BENCH_N", 100_000);
     let max_d = *DIFFERENCES.iter().max().expect("non-empty");
     let mut rng = StdRng::seed_from_u64(5);
     let universe: Vec<Item> = (0..(n + max_d) as u32)
@@ -256,11 +261,7 @@ fn main() {
             );
         }
     }
-    let trials: usize = std::env::var("MUTUA_SYNC_BENCH_LONE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-        .min(max_d);
+    let trials = env_usize("MUTUA_SYNC_BENCH_LONE", 0).min(max_d);
     if trials > 0 {
         lone_differences(&universe[..n], &universe[n..n + trials]);
     }

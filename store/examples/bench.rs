@@ -10,7 +10,7 @@ use mutua_protocol::codec::{decode_envelope, decode_payload, verify};
 use mutua_protocol::fixtures::FIXTURE_NOW;
 use mutua_protocol::{GeoPoint, Payload, ResourceKind};
 use mutua_store::synth::{self, Rng};
-use mutua_store::{refdata, text, Area, Center, Near, Query, Side, Sort, Store, StoreConfig};
+use mutua_store::{refdata, text, Area, Center, Near, Query, Side, Sort, Store};
 
 const MEMBERS: u64 = 2000;
 
@@ -35,7 +35,7 @@ fn rss_kib() -> u64 {
 /// the store, runs 1000 typical queries and applies 500 new listings.
 fn footprint_child(path: &str, cache_mb: u64) {
     let before = rss_kib();
-    let mut config = StoreConfig::new(path, vec![synth::anchor().public()]);
+    let mut config = synth::store_config(path);
     config.cache_capacity_bytes = cache_mb * 1024 * 1024;
     let store = Store::open(config).expect("open");
     let opened = rss_kib();
@@ -63,10 +63,7 @@ fn footprint_child(path: &str, cache_mb: u64) {
     );
     // sled cleans its log in its flusher thread, at most half of each
     // 500 ms period, one page at a time: an idle store shrinks over time.
-    let idle_secs = std::env::var("MUTUA_BENCH_IDLE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30u64);
+    let idle_secs = synth::env_u64("MUTUA_BENCH_IDLE_SECS", 30);
     if idle_secs > 0 {
         std::thread::sleep(Duration::from_secs(idle_secs));
         println!(
@@ -252,26 +249,15 @@ fn main() {
             return footprint_child(path, cache_mb.parse().expect("cache MiB"));
         }
     }
-    let records: u64 = std::env::var("MUTUA_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let batch_size = env("MUTUA_BENCH_BATCH", 500) as usize;
-    let cache_mb = env("MUTUA_BENCH_CACHE_MB", 16);
+    let records = synth::env_u64("MUTUA_BENCH_RECORDS", 100_000);
+    let batch_size = synth::env_u64("MUTUA_BENCH_BATCH", 500) as usize;
+    let cache_mb = synth::env_u64("MUTUA_BENCH_CACHE_MB", 16);
     let now = FIXTURE_NOW;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = StoreConfig::new(dir.path().join("store"), vec![synth::anchor().public()]);
+    let mut config = synth::store_config(dir.path().join("store"));
     config.cache_capacity_bytes = cache_mb * 1024 * 1024;
     let store = Store::open(config).expect("open");
-    let certs: Vec<_> = (0..MEMBERS)
-        .map(|i| synth::member_certificate(i, now))
-        .collect();
+    let certs = synth::member_certificates(0..MEMBERS, now);
     let mut raw_bytes: u64 = certs.iter().map(|c| c.bytes().len() as u64).sum();
     store.apply_batch(certs, now).expect("certificates");
     let authors: Vec<_> = (0..MEMBERS).map(|i| synth::key("member", i)).collect();

@@ -38,6 +38,7 @@ pub mod places;
 mod query;
 pub mod refdata;
 pub mod sync;
+#[cfg(feature = "synth")]
 pub mod synth;
 pub mod text;
 

@@ -1,6 +1,10 @@
 //! Realistic synthetic federations and listings, with real signatures, for
-//! the crash test, the benchmark and tests. Deterministic: the same seed
-//! gives the same records.
+//! the crash test, the benchmark and tests (feature `synth`, which the
+//! store's own tests enable). Deterministic: the same seed gives the same
+//! records.
+
+use std::ops::Range;
+use std::path::PathBuf;
 
 use mutua_protocol::rules::DAY_SECS;
 use mutua_protocol::{
@@ -11,6 +15,7 @@ use mutua_protocol::{
 use sha2::{Digest, Sha256};
 
 use crate::refdata::reference;
+use crate::StoreConfig;
 
 /// 2026-11-28T00:00:00Z, the same "now" as the protocol's fixtures.
 pub const NOW: Timestamp = 1_795_824_000;
@@ -66,9 +71,31 @@ pub fn commune(n: u64) -> String {
         .expect("the reference data has valid communes")
 }
 
+/// A size knob of the tests and benchmarks that use synthetic data: the
+/// environment variable `name` read as a number, or `default` when it is
+/// unset or not a number.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The anchor of synthetic federations.
 pub fn anchor() -> SecretKey {
     key("anchor", 0)
+}
+
+/// A store at `path` whose one anchor is [`anchor`]: it admits every
+/// synthetic member.
+pub fn store_config(path: impl Into<PathBuf>) -> StoreConfig {
+    StoreConfig::new(path, vec![anchor().public()])
+}
+
+/// The certificates of synthetic members `members`, in order
+/// ([`member_certificate`]).
+pub fn member_certificates(members: Range<u64>, now: Timestamp) -> Vec<SignedRecord> {
+    members.map(|i| member_certificate(i, now)).collect()
 }
 
 /// A certificate by the anchor for synthetic member `i`, valid two years

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mutua_protocol::Rank;
-use mutua_store::{Store, StoreConfig, SyncKey, SyncRange};
+use mutua_store::{Store, SyncKey, SyncRange};
 use rand::Rng;
 
 /// A fresh store every this many cycles keeps `check` (which verifies every
@@ -79,10 +79,7 @@ fn run_and_kill(
 
 #[test]
 fn acknowledged_records_survive_sigkill() {
-    let cycles: u64 = std::env::var("MUTUA_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+    let cycles = mutua_store::synth::env_u64("MUTUA_CRASH_CYCLES", 50);
     let root = tempfile::tempdir().expect("tempdir");
     let mut rng = rand::thread_rng();
     let mut total_acks = 0usize;
@@ -103,11 +100,8 @@ fn acknowledged_records_survive_sigkill() {
         if !dir.exists() {
             continue; // killed before sled created anything
         }
-        let store = Store::open(StoreConfig::new(
-            &dir,
-            vec![mutua_store::synth::anchor().public()],
-        ))
-        .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after SIGKILL: {e}"));
+        let store = Store::open(mutua_store::synth::store_config(&dir))
+            .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after SIGKILL: {e}"));
         let report = store.check().expect("check runs");
         assert!(
             report.is_ok(),

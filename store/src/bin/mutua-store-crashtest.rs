@@ -9,7 +9,7 @@ use std::io::Write;
 
 use mutua_protocol::{Rank, SignedRecord};
 use mutua_store::synth::{self, Rng};
-use mutua_store::{Store, StoreConfig, SyncKey};
+use mutua_store::{Store, SyncKey};
 
 const MEMBERS: u64 = 4;
 const BATCH: u64 = 16;
@@ -22,11 +22,8 @@ fn main() {
         std::process::exit(2);
     };
     let now = synth::NOW;
-    let store =
-        Store::open(StoreConfig::new(dir, vec![synth::anchor().public()])).expect("open the store");
-    let certificates: Vec<_> = (0..MEMBERS)
-        .map(|i| synth::member_certificate(i, now))
-        .collect();
+    let store = Store::open(synth::store_config(dir)).expect("open the store");
+    let certificates = synth::member_certificates(0..MEMBERS, now);
     let mut out = std::io::stdout().lock();
     let applied = store
         .apply_batch(certificates.clone(), now)
