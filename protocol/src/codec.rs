@@ -1,6 +1,7 @@
 //! The wire form of records: the signed envelope and the CBOR payload.
 //!
-//! serde_cbor is used here and nowhere else. Before serde sees a payload, a
+//! serde_cbor decodes records here (and size-checked sync messages in
+//! `sync::messages`; deny.toml keeps it inside this crate). Before serde sees a payload, a
 //! bounded scan checks its structure (depth, item counts, string lengths, the
 //! CBOR subset allowed), so that decoding cost and memory are bounded by the
 //! limits below whatever a peer sends.
