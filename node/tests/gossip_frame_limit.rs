@@ -429,3 +429,47 @@ async fn assert_counted_once(federation: &Federation, invalid: Vec<u8>, code: &'
     drop(peer);
     target.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_just_under_the_limit_followed_by_another_is_read() {
+    let federation = Federation::new();
+    let target = TestNode::start(&federation, vec![]).await;
+    // One message filling a frame (its record too large, so rejected), then
+    // a valid record at once: gossipsub reads 8 KiB at a time and checks its
+    // limit against everything buffered, the second frame's start included.
+    let filler = encode_envelope(
+        &federation.member.public(),
+        &vec![0xa0; MAX_FRAME_BYTES - 400],
+        &[0; 64],
+    );
+    let rpc = field(
+        2,
+        &[field(2, &filler), field(4, federation.topic.as_bytes())].concat(),
+    );
+    assert!((MAX_FRAME_BYTES - 300..=MAX_FRAME_BYTES).contains(&rpc.len()));
+    let record = federation.offer(&federation.member, 5, 1);
+    let frames = [
+        varint(rpc.len()),
+        rpc,
+        publish_frame(&federation.topic, &[&record]),
+    ]
+    .concat();
+
+    let mut peer = RawGossipPeer::connect(Keypair::generate_ed25519(), &target).await;
+    peer.send(&frames).await.unwrap();
+    wait_for("the second frame's record to be stored", || async {
+        target.has(&record)
+    })
+    .await;
+    assert_eq!(
+        target
+            .metrics
+            .ingest
+            .count("gossip", "rejected", "too_large"),
+        1
+    );
+    assert!(!peer.disconnected_from(&target).await);
+
+    drop(peer);
+    target.stop().await;
+}
