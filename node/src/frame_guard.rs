@@ -512,7 +512,7 @@ mod tests {
     #[test]
     fn a_frame_over_a_limit_is_refused_however_the_bytes_arrive() {
         let cases = [
-            (vec![field(2, &[7; 1000])].concat(), Breach::TooLarge(1003)),
+            (field(2, &[7; 1000]), Breach::TooLarge(1003)),
             (
                 [field(2, &[1]), field(2, &[2]), field(2, &[3])].concat(),
                 Breach::TooManyMessages(3),

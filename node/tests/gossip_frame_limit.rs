@@ -199,11 +199,8 @@ async fn read_iwants(mut stream: Stream, iwants: mpsc::Sender<Vec<u8>>) {
         }
         buf.extend_from_slice(&chunk[..n]);
         // Every complete frame: varint length, then the RPC.
-        loop {
-            let Some(end) = buf.iter().position(|b| b & 0x80 == 0) else {
-                break;
-            };
-            let len = fields_len(&buf[..=end]);
+        while let Some(end) = buf.iter().position(|b| b & 0x80 == 0) {
+            let len = varint_value(&buf[..=end]);
             if buf.len() < end + 1 + len {
                 break;
             }
@@ -215,7 +212,7 @@ async fn read_iwants(mut stream: Stream, iwants: mpsc::Sender<Vec<u8>>) {
     }
 }
 
-fn fields_len(prefix: &[u8]) -> usize {
+fn varint_value(prefix: &[u8]) -> usize {
     prefix
         .iter()
         .enumerate()
@@ -386,16 +383,22 @@ async fn assert_counted_once(federation: &Federation, invalid: Vec<u8>, code: &'
         ingest.count("gossip", "rejected", code) == 1
     })
     .await;
-    peer.send(&ihave_frame(&federation.topic, &[invalid_id.clone()]))
-        .await
-        .unwrap();
+    peer.send(&ihave_frame(
+        &federation.topic,
+        std::slice::from_ref(&invalid_id),
+    ))
+    .await
+    .unwrap();
     // An id the node lacks, advertised after: once it is asked for, the
     // node has handled the IHAVE before it.
     let unknown = federation.offer(&federation.member, 3, 1);
     let unknown_id = hash_envelope(unknown.bytes()).0.to_vec();
-    peer.send(&ihave_frame(&federation.topic, &[unknown_id.clone()]))
-        .await
-        .unwrap();
+    peer.send(&ihave_frame(
+        &federation.topic,
+        std::slice::from_ref(&unknown_id),
+    ))
+    .await
+    .unwrap();
     let asked = tokio::time::timeout(DEADLINE, async {
         let mut asked = Vec::new();
         while let Some(id) = peer.iwants.recv().await {
