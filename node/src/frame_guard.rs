@@ -15,15 +15,19 @@
 //! data starts on a `/meshsub/` stream it reads the length prefix of every
 //! frame and checks each frame against the limits ([`FrameLimits`]) before
 //! passing on its bytes. A frame that breaks one is counted in
-//! `mutua_network_gossip_frames_refused_total`, reported to the network
-//! actor (which logs it once per peer, lowers the peer's score and closes the
-//! connection), and ends the stream with an error. gossipsub's own limit is
-//! set above ours by the read slack, so it never fires first.
+//! `mutua_network_gossip_frames_refused_total`, ends the stream with an
+//! error and closes the connection (the muxer fails), and is reported to the
+//! network actor, which logs it once per peer and lowers the peer's score.
+//! gossipsub's own limit is set above ours by the read slack, so it never
+//! fires first.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures::task::AtomicWaker;
 use futures::{AsyncRead, AsyncWrite};
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::PeerId;
@@ -34,7 +38,7 @@ use tokio::sync::mpsc;
 use crate::metrics::FrameRefusedLabel;
 
 /// Breaches waiting for the actor; when full, the breach is still counted and
-/// the stream still ends, only the penalty is skipped.
+/// the connection still closed, only the penalty and the log line are skipped.
 pub const BREACH_QUEUE_CAP: usize = 64;
 /// The longest multistream-select message (a protocol name) we follow.
 const MAX_NEGOTIATION_MESSAGE: usize = 1024;
@@ -133,11 +137,27 @@ impl BreachReporter {
     }
 }
 
+/// Set by a substream that saw a breach: the muxer then fails, which closes
+/// the connection even if the actor never hears of it.
+#[derive(Debug, Default)]
+struct Tripwire {
+    tripped: AtomicBool,
+    muxer: AtomicWaker,
+}
+
+impl Tripwire {
+    fn trip(&self) {
+        self.tripped.store(true, Ordering::Release);
+        self.muxer.wake();
+    }
+}
+
 /// A stream muxer whose inbound substreams are checked by a [`FrameInspector`].
 pub struct GuardedMuxer<M> {
     inner: M,
     peer: PeerId,
     reporter: BreachReporter,
+    tripwire: Arc<Tripwire>,
 }
 
 impl<M> GuardedMuxer<M> {
@@ -146,6 +166,7 @@ impl<M> GuardedMuxer<M> {
             inner,
             peer,
             reporter,
+            tripwire: Arc::default(),
         }
     }
 }
@@ -154,22 +175,31 @@ impl<M> StreamMuxer for GuardedMuxer<M>
 where
     M: StreamMuxer + Unpin,
     M::Substream: Unpin,
+    M::Error: Send + Sync + 'static,
 {
     type Substream = GuardedStream<M::Substream>;
-    type Error = M::Error;
+    type Error = io::Error;
 
     fn poll_inbound(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
         let this = &mut *self;
-        Pin::new(&mut this.inner).poll_inbound(cx).map_ok(|inner| {
-            let inspector = FrameInspector::new(this.reporter.limits);
-            GuardedStream {
-                inner,
-                guard: Some((inspector, this.peer, this.reporter.clone())),
-            }
-        })
+        Pin::new(&mut this.inner)
+            .poll_inbound(cx)
+            .map_ok(|inner| {
+                let guard = Guard {
+                    inspector: FrameInspector::new(this.reporter.limits),
+                    peer: this.peer,
+                    reporter: this.reporter.clone(),
+                    tripwire: this.tripwire.clone(),
+                };
+                GuardedStream {
+                    inner,
+                    guard: Some(guard),
+                }
+            })
+            .map_err(io::Error::other)
     }
 
     fn poll_outbound(
@@ -180,24 +210,42 @@ where
         Pin::new(&mut self.inner)
             .poll_outbound(cx)
             .map_ok(|inner| GuardedStream { inner, guard: None })
+            .map_err(io::Error::other)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.inner).poll_close(cx)
+        Pin::new(&mut self.inner)
+            .poll_close(cx)
+            .map_err(io::Error::other)
     }
 
     fn poll(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
-        Pin::new(&mut self.inner).poll(cx)
+        self.tripwire.muxer.register(cx.waker());
+        if self.tripwire.tripped.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the peer sent a gossipsub frame over the limits",
+            )));
+        }
+        Pin::new(&mut self.inner).poll(cx).map_err(io::Error::other)
     }
+}
+
+/// What checks an inbound substream, and where a breach goes.
+struct Guard {
+    inspector: FrameInspector,
+    peer: PeerId,
+    reporter: BreachReporter,
+    tripwire: Arc<Tripwire>,
 }
 
 /// A substream whose reads pass through a [`FrameInspector`] (inbound ones).
 pub struct GuardedStream<S> {
     inner: S,
-    guard: Option<(FrameInspector, PeerId, BreachReporter)>,
+    guard: Option<Guard>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for GuardedStream<S> {
@@ -207,15 +255,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedStream<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if let Some((inspector, _, _)) = &this.guard {
-            if let Some(breach) = inspector.breached {
-                return Poll::Ready(Err(breach_error(breach)));
-            }
+        if let Some(breach) = this.guard.as_ref().and_then(|g| g.inspector.breached) {
+            return Poll::Ready(Err(breach_error(breach)));
         }
         let read = futures::ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-        if let Some((inspector, peer, reporter)) = &mut this.guard {
-            if let Err(breach) = inspector.feed(&buf[..read]) {
-                reporter.report(*peer, breach);
+        if let Some(guard) = &mut this.guard {
+            if let Err(breach) = guard.inspector.feed(&buf[..read]) {
+                guard.reporter.report(guard.peer, breach);
+                guard.tripwire.trip();
                 return Poll::Ready(Err(breach_error(breach)));
             }
         }
