@@ -185,41 +185,22 @@ pub fn run_blocking(settings: Settings, datadir: DataDir) -> Result<(), DaemonEr
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    // The handlers are installed now, before `api.addr` tells anyone the node
-    // is up: installed when first polled (after it was written), a SIGTERM in
-    // between killed the process with the default action.
-    let shutdown = {
-        let _runtime = runtime.enter();
-        stop_signals()
-    };
-    runtime.block_on(run(settings, datadir, shutdown))
+    runtime.block_on(run(settings, datadir, shutdown_signal()))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
 pub async fn shutdown_signal() {
-    stop_signals().await
-}
-
-/// Installs the SIGINT and SIGTERM handlers at once (inside a runtime);
-/// the future completes on either.
-fn stop_signals() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{signal, SignalKind};
-    let handlers = signal(SignalKind::terminate()).and_then(|term| {
-        let interrupt = signal(SignalKind::interrupt())?;
-        Ok((term, interrupt))
-    });
-    async move {
-        let (mut term, mut interrupt) = match handlers {
-            Ok(handlers) => handlers,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the node");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = term.recv() => {}
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the node");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
         }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
