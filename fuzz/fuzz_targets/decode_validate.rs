@@ -42,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
             }
             // A record merged with itself is a duplicate.
             let rank = Rank::of(&record);
-            assert_eq!(merge(Some(&rank), &rank), mutua_protocol::MergeOutcome::Duplicate);
+            assert_eq!(
+                merge(Some(&rank), &rank),
+                mutua_protocol::MergeOutcome::Duplicate
+            );
             let _ = SlotKey::of(&record);
             let _ = mutua_protocol::merge::forget_after(&record);
         }

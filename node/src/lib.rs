@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod datadir;
+pub mod frame_guard;
 pub mod ingest;
 pub mod listing_import;
 pub mod local_rules;

@@ -141,6 +141,25 @@ pub struct NetworkMetrics {
     pub validation_overflow: Counter,
     /// Peers cut off for breaking the sync protocol or sending invalid records.
     pub sync_bans: Counter,
+    /// Gossipsub frames refused for breaking the frame limits
+    /// (`crate::frame_guard`), by reason.
+    pub gossip_frames_refused: Family<FrameRefusedLabel, Counter>,
+}
+
+/// Labels of the refused gossipsub frame counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrameRefusedLabel {
+    /// `too_large`, `too_many_messages`, `control_too_large` or `malformed`.
+    pub reason: &'static str,
+}
+
+impl NetworkMetrics {
+    /// How many frames were refused for `reason` so far (for tests).
+    pub fn frames_refused(&self, reason: &'static str) -> u64 {
+        self.gossip_frames_refused
+            .get_or_create(&FrameRefusedLabel { reason })
+            .get()
+    }
 }
 
 impl NetworkMetrics {
@@ -166,6 +185,11 @@ impl NetworkMetrics {
                 sub,
                 "sync_bans",
                 "Peers cut off for breaking the sync protocol or sending invalid records",
+            ),
+            gossip_frames_refused: registered(
+                sub,
+                "gossip_frames_refused",
+                "Gossipsub RPC frames refused for breaking the frame limits, by reason",
             ),
         }
     }

@@ -20,7 +20,7 @@
 //! invalid records through sync loses gossipsub score as if it had gossiped
 //! them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +43,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::frame_guard::{BreachReporter, FrameBreach, FrameLimits, GuardedMuxer};
 use crate::ingest::{Ingest, IngestOutcome, Source};
 use crate::metrics::{NetworkMetrics, NodeMetrics, GOSSIPSUB_PREFIX};
 use crate::sync::{Frame, Penalty, SessionError, SyncCodec, SyncManager, SyncStatus, ToActor};
@@ -62,23 +63,32 @@ pub const IDENTIFY_PROTOCOL_VERSION: &str = "/mutua/1.0.0";
 /// The agent string identify announces.
 pub const AGENT_VERSION: &str = concat!("mutua-node/", env!("CARGO_PKG_VERSION"));
 
-/// The largest gossipsub message on the federation topic: a record of
-/// [`MAX_RECORD_BYTES`] plus the protobuf framing and the topic name. Larger
-/// messages are marked invalid by gossipsub itself (and count against the
-/// sender's score) before the node sees them.
+/// The largest gossipsub message that can carry a valid record: a record of
+/// [`MAX_RECORD_BYTES`] plus the protobuf framing and the topic name. Frames
+/// and IWANT requests are sized for it. A larger message within the frame
+/// limit reaches the validator, which rejects its record as `too_large`:
+/// gossipsub then remembers its id, whereas a message it refused itself was
+/// forgotten, asked for again when advertised, and its sender penalised
+/// twice (-40 instead of -10).
 pub const MAX_MESSAGE_BYTES: usize = MAX_RECORD_BYTES + 1024;
-/// The largest gossipsub RPC frame: one message or a batch of control
-/// messages (see [`MAX_CONTROL_BYTES`]), with margin. Larger frames break the
-/// stream.
+/// The largest gossipsub RPC frame we accept: one message of the largest
+/// size with control messages piggybacked (see [`MAX_CONTROL_BYTES`]). A
+/// larger frame is refused by [`crate::frame_guard`]: counted, logged, and
+/// its sender penalised and disconnected. Senders split their RPCs.
 pub const MAX_FRAME_BYTES: usize = MAX_MESSAGE_BYTES + MAX_CONTROL_BYTES;
+/// The most message ids we ask one peer for per heartbeat, hence in one
+/// IWANT: the answer (a standard implementation sends the messages asked
+/// for in one RPC) fits in [`MAX_FRAME_BYTES`] however large the records.
+pub const MAX_IWANT_IDS: usize = (MAX_FRAME_BYTES - MAX_CONTROL_BYTES) / MAX_MESSAGE_BYTES;
+const _: () = assert!(MAX_IWANT_IDS >= 1);
+/// gossipsub's own frame limit, above ours: gossipsub 0.50 compares it with
+/// all the bytes it has buffered, which may include up to one read (8 KiB)
+/// of the next frame, so a frame within our limit could trip it. The guard
+/// checks each frame's own length first.
+const GOSSIPSUB_TRANSMIT_LIMIT: usize = MAX_FRAME_BYTES + 8 * 1024 + 16;
 /// The most bytes of control messages (IHAVE, IWANT, GRAFT, PRUNE,
 /// subscriptions) in one RPC.
 pub const MAX_CONTROL_BYTES: usize = 16 * 1024;
-/// The most message ids in the IHAVE/IWANT lists we send a peer: at 32-byte
-/// ids this keeps a control RPC within [`MAX_CONTROL_BYTES`].
-pub const MAX_IHAVE_IDS: usize = 400;
-// 32-byte ids plus 2 bytes of protobuf framing each.
-const _: () = assert!(MAX_IHAVE_IDS * 34 < MAX_CONTROL_BYTES);
 /// The most published messages accepted in one RPC frame.
 pub const MAX_MESSAGES_PER_RPC: usize = 16;
 
@@ -101,6 +111,11 @@ pub const BAN_DURATION: Duration = Duration::from_secs(600);
 pub const SYNC_INVALID_RECORD_PENALTY: f64 = 30.0;
 /// A penalty at or past this (the graylist threshold) also cuts the peer off.
 const SYNC_PENALTY_BAN: f64 = 80.0;
+/// Application score lost per gossipsub frame over the limits: like one
+/// invalid record (three cut the peer off).
+pub const FRAME_BREACH_PENALTY: f64 = SYNC_INVALID_RECORD_PENALTY;
+/// The most peers remembered as having had their frame breach logged.
+const MAX_LOGGED_BREACHES: usize = 4096;
 /// What remains of a sync penalty after one maintenance tick: it fades over
 /// about an hour, like gossipsub's invalid-message penalty.
 const SYNC_PENALTY_DECAY: f64 = 0.987;
@@ -369,11 +384,16 @@ fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, NetworkError
         // Content-addressed: the same record from two peers is one message,
         // and its id is the record hash.
         .message_id_fn(|message| MessageId::new(&hash_envelope(&message.data).0))
-        .max_transmit_size(MAX_FRAME_BYTES)
-        .max_transmit_size_for_topic(MAX_MESSAGE_BYTES, topic.clone())
+        // The guard enforces MAX_FRAME_BYTES on each frame; this is above it.
+        .max_transmit_size(GOSSIPSUB_TRANSMIT_LIMIT)
+        // A message can be as large as a frame: records too large are
+        // rejected by the validator (see MAX_MESSAGE_BYTES).
+        .max_transmit_size_for_topic(MAX_FRAME_BYTES, topic.clone())
         .max_publish_messages(MAX_MESSAGES_PER_RPC)
         .max_control_message_size(MAX_CONTROL_BYTES)
-        .max_control_messages_sent(MAX_IHAVE_IDS)
+        // Caps both the ids we ask a peer for per heartbeat (IWANT) and the
+        // ids we advertise to it (IHAVE): gossipsub has one setting for both.
+        .max_control_messages_sent(MAX_IWANT_IDS)
         // Long enough that a record echoed back by a slow peer is still
         // recognised; the store catches anything older as a duplicate.
         .duplicate_cache_time(Duration::from_secs(300))
@@ -439,6 +459,7 @@ fn build_swarm(
     config: &NetworkConfig,
     keypair: Keypair,
     metrics: &mut NodeMetrics,
+    reporter: BreachReporter,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
     let topic = IdentTopic::new(config.federation_topic.clone());
     let gossipsub_config = gossipsub_config(&topic.hash())?;
@@ -497,11 +518,19 @@ fn build_swarm(
     };
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        // TCP, noise and yamux as `with_tcp` builds them, with every
+        // connection's streams behind the frame guard.
+        .with_other_transport(|keypair| {
+            use libp2p::Transport as _;
+            let noise = noise::Config::new(keypair)?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+                    .authenticate(noise)
+                    .multiplex(yamux::Config::default())
+                    .map(move |(peer, muxer), _| (peer, GuardedMuxer::new(muxer, peer, reporter))),
+            )
+        })
         .map_err(|e| NetworkError::Transport(e.to_string()))?
         .with_dns()
         .map_err(|e| NetworkError::Transport(format!("DNS: {e}")))?
@@ -525,7 +554,15 @@ pub async fn spawn(
     ingest: Ingest,
     metrics: &mut NodeMetrics,
 ) -> Result<(NetworkHandle, JoinHandle<()>), NetworkError> {
-    let mut swarm = build_swarm(&config, keypair, metrics)?;
+    let (reporter, frame_breaches) = BreachReporter::new(
+        FrameLimits {
+            max_frame_bytes: MAX_FRAME_BYTES,
+            max_messages: MAX_MESSAGES_PER_RPC,
+            max_control_bytes: MAX_CONTROL_BYTES,
+        },
+        metrics.network.gossip_frames_refused.clone(),
+    );
+    let mut swarm = build_swarm(&config, keypair, metrics, reporter)?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -576,6 +613,8 @@ pub async fn spawn(
         sync_messages,
         banned: HashMap::new(),
         sync_penalties: HashMap::new(),
+        frame_breaches,
+        frame_breach_logged: HashSet::new(),
         walks: WalkPacer::default(),
         ticks: 0,
     };
@@ -656,8 +695,14 @@ struct Actor {
     sync_messages: mpsc::Receiver<ToActor>,
     /// Peers cut off, until when.
     banned: HashMap<PeerId, Instant>,
-    /// Application-score penalties for invalid records received by sync.
+    /// Application-score penalties: invalid records received by sync,
+    /// gossipsub frames over the limits.
     sync_penalties: HashMap<PeerId, f64>,
+    /// Peers that broke the gossipsub frame limits (`frame_guard`).
+    frame_breaches: mpsc::Receiver<FrameBreach>,
+    /// Peers whose frame breach was logged already (cleared at
+    /// [`MAX_LOGGED_BREACHES`], so it stays bounded).
+    frame_breach_logged: HashSet<PeerId>,
     walks: WalkPacer,
     /// Maintenance ticks so far.
     ticks: u64,
@@ -722,6 +767,7 @@ impl Actor {
                 },
                 Some(result) = self.results.recv() => self.handle_validation_result(result),
                 Some(message) = self.sync_messages.recv() => self.handle_sync_message(message),
+                Some(breach) = self.frame_breaches.recv() => self.handle_frame_breach(breach),
                 _ = maintenance.tick() => self.handle_maintenance(),
                 () = &mut sync_timer => {
                     self.start_periodic_sync();
@@ -963,13 +1009,7 @@ impl Actor {
         let (peer, reason) = match penalty {
             Penalty::Fault(peer, reason) => (peer, reason),
             Penalty::InvalidRecords(peer, count) => {
-                let penalty = self.sync_penalties.entry(peer).or_default();
-                *penalty += SYNC_INVALID_RECORD_PENALTY * count as f64;
-                let penalty = *penalty;
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .set_application_score(&peer, -penalty);
+                let penalty = self.add_penalty(peer, SYNC_INVALID_RECORD_PENALTY * count as f64);
                 tracing::warn!(%peer, count, penalty, "invalid records received by sync");
                 if penalty < SYNC_PENALTY_BAN {
                     return;
@@ -977,10 +1017,50 @@ impl Actor {
                 (peer, format!("{count} invalid records"))
             }
         };
+        self.ban(peer, &reason);
+    }
+
+    /// Adds to a peer's application-score penalty; returns the new total.
+    fn add_penalty(&mut self, peer: PeerId, amount: f64) -> f64 {
+        let penalty = self.sync_penalties.entry(peer).or_default();
+        *penalty += amount;
+        let penalty = *penalty;
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, -penalty);
+        penalty
+    }
+
+    fn ban(&mut self, peer: PeerId, reason: &str) {
         tracing::warn!(%peer, %reason, ban_secs = BAN_DURATION.as_secs(), "cutting off a peer that broke the sync protocol");
         self.metrics.sync_bans.inc();
         self.banned.insert(peer, Instant::now() + BAN_DURATION);
         self.swarm.behaviour_mut().blocked.block_peer(peer);
+    }
+
+    /// A peer sent a gossipsub frame over the limits: the guard counted it
+    /// and ended the stream; close the connection (gossipsub would keep it
+    /// up without reading the peer) and lower the peer's score, so that a
+    /// peer that keeps doing it is cut off. Logged once per peer.
+    fn handle_frame_breach(&mut self, FrameBreach { peer, breach }: FrameBreach) {
+        if self.frame_breach_logged.len() >= MAX_LOGGED_BREACHES {
+            self.frame_breach_logged.clear();
+        }
+        if self.frame_breach_logged.insert(peer) {
+            tracing::warn!(
+                %peer,
+                %breach,
+                max_frame_bytes = MAX_FRAME_BYTES,
+                "closing the connection of a peer that sent a gossipsub frame over the limits \
+                 (logged once per peer; see mutua_network_gossip_frames_refused_total)"
+            );
+        }
+        let penalty = self.add_penalty(peer, FRAME_BREACH_PENALTY);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        if penalty >= SYNC_PENALTY_BAN {
+            self.ban(peer, "gossipsub frames over the limits");
+        }
     }
 
     /// Lifts expired bans and lets sync penalties fade.
@@ -1253,11 +1333,9 @@ mod tests {
     fn gossipsub_settings_are_accepted_by_libp2p() {
         let topic = IdentTopic::new(topic_for("test", &[key(1)])).hash();
         let config = gossipsub_config(&topic).unwrap();
-        assert_eq!(config.max_transmit_size(), MAX_FRAME_BYTES);
-        assert_eq!(
-            config.max_transmit_size_for_topic(&topic),
-            MAX_MESSAGE_BYTES
-        );
+        assert_eq!(config.max_transmit_size(), GOSSIPSUB_TRANSMIT_LIMIT);
+        assert_eq!(config.max_control_messages_sent(), 1);
+        assert_eq!(config.max_transmit_size_for_topic(&topic), MAX_FRAME_BYTES);
         assert!(config.validate_messages());
         let (params, thresholds) = peer_score(&topic, &[]);
         params.validate().unwrap();

@@ -12,7 +12,7 @@ use mutua_node::ingest::Ingest;
 use mutua_node::metrics::NodeMetrics;
 use mutua_node::network::{self, NetworkConfig, NetworkHandle};
 use mutua_protocol::fixtures;
-use mutua_protocol::rules::DAY_SECS;
+use mutua_protocol::rules::{DAY_SECS, MAX_DESCRIPTION_BYTES};
 use mutua_protocol::{seal, Payload, SecretKey, SignedRecord, SlotKey, Timestamp, Window};
 use mutua_store::{Store, StoreConfig};
 use tempfile::TempDir;
@@ -69,6 +69,24 @@ impl Federation {
             from: now,
             until: now + 90 * DAY_SECS,
         }];
+        seal(author, &Payload::Offer(listing)).unwrap()
+    }
+
+    /// Like [`Federation::offer`], about 4.9 KB: the longest description
+    /// and ten tags.
+    pub fn large_offer(&self, author: &SecretKey, id: u8) -> SignedRecord {
+        let record = self.offer(author, id, 1);
+        let Payload::Offer(mut listing) = record.payload().clone() else {
+            unreachable!("an offer")
+        };
+        let sentence = "Prêt de matériel entre communes voisines, avec convention. ";
+        listing.description = sentence
+            .repeat(MAX_DESCRIPTION_BYTES / sentence.len())
+            .trim_end()
+            .to_string();
+        listing.tags = (0..10)
+            .map(|i| format!("etiquette-mutualisee-numero-{i:02}"))
+            .collect();
         seal(author, &Payload::Offer(listing)).unwrap()
     }
 }
@@ -171,7 +189,15 @@ impl TestNode {
 /// A bare client (a new identity; TCP, noise, yamux) around `behaviour`:
 /// what the tests' misbehaving peers are made of.
 pub fn client_swarm<B: libp2p::swarm::NetworkBehaviour>(behaviour: B) -> libp2p::Swarm<B> {
-    libp2p::SwarmBuilder::with_new_identity()
+    client_swarm_as(identity::Keypair::generate_ed25519(), behaviour)
+}
+
+/// [`client_swarm`] with a given identity (to come back as the same peer).
+pub fn client_swarm_as<B: libp2p::swarm::NetworkBehaviour>(
+    keypair: identity::Keypair,
+    behaviour: B,
+) -> libp2p::Swarm<B> {
+    libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
             libp2p::tcp::Config::default(),
