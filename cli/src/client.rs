@@ -73,6 +73,7 @@ fn hint(code: &str) -> Option<&'static str> {
         "may_not_admit" | "issuer_may_not_admit" => {
             "only an anchor, or a member admitted with --may-admit, can admit others"
         }
+        "wrong_side" => "the listing is of the other side: `mutua offer …` for an offer, `mutua need …` for a need",
         "unauthorized" => "the token changes at each node start: is --data-dir the running node's?",
         _ => return None,
     })

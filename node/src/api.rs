@@ -14,6 +14,7 @@
 //! response says so, and only then are gossiped.
 
 pub mod json;
+mod side;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -902,6 +903,7 @@ async fn update(
     let id = parse_listing_id(&id)?;
     let _guard = state.writes.lock().await;
     let (publisher, current) = owned_slot(&state, who.publisher.as_deref(), &id)?;
+    side::check_side(&current, Some(content.side))?;
     let version = current_version(&current)? + 1;
     let now = unix_now();
     let expiry = now + state.default_lifetime_days * DAY;
@@ -915,12 +917,13 @@ async fn update(
 async fn withdraw(
     State(state): State<Shared>,
     Path(id): Path<String>,
-    who: Result<Query<AsPublisher>, QueryRejection>,
+    who: Result<Query<side::WithdrawParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(who) = who.map_err(query_rejection)?;
     let id = parse_listing_id(&id)?;
     let _guard = state.writes.lock().await;
     let (publisher, current) = owned_slot(&state, who.publisher.as_deref(), &id)?;
+    side::check_side(&current, who.side)?;
     let withdrawal = Withdrawal {
         author: publisher.key.public(),
         id,

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 pub use mutua_tests::wait_for;
 
+pub mod founded;
+
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mutua"));
     // The caller's environment must not leak into the tests.
