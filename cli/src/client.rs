@@ -25,7 +25,7 @@ impl fmt::Display for NodeNotRunning {
         write!(
             f,
             "the node is not running: start it with `mutua node --data-dir {dir}` \
-             (or `systemctl start mutua`), then retry",
+             (or `sudo systemctl start mutua-node`), then retry",
             dir = self.data_dir.display()
         )
     }

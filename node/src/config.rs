@@ -231,6 +231,29 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
+/// Most bytes of a federation name (it is part of the gossip topic).
+pub const MAX_FEDERATION_NAME_BYTES: usize = 64;
+
+/// The rule of a federation name, shared by `init` (refused before anything
+/// is written) and the node's configuration check.
+pub fn check_federation_name(name: &str) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("a federation name is required".into());
+    }
+    if name.len() > MAX_FEDERATION_NAME_BYTES {
+        return Err(format!(
+            "{name:?} is {} bytes long in UTF-8; at most {MAX_FEDERATION_NAME_BYTES} \
+             (an accented letter takes 2)",
+            name.len()
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("{name:?} holds a control character"));
+    }
+    Ok(())
+}
+
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -314,15 +337,10 @@ impl Config {
         if federation.is_empty() {
             return Err(invalid(
                 "federation.name",
-                "required (the federation this node belongs to; `mutua-node init` writes it)",
+                "required (the federation this node belongs to; `mutua init` writes it)",
             ));
         }
-        if federation.len() > 64 || federation.chars().any(|c| c.is_control()) {
-            return Err(invalid(
-                "federation.name",
-                "at most 64 bytes, no control characters",
-            ));
-        }
+        check_federation_name(&federation).map_err(|e| invalid("federation.name", e))?;
         if self.federation.anchors.is_empty() {
             return Err(invalid(
                 "federation.anchors",
@@ -398,7 +416,7 @@ impl Config {
         })
     }
 
-    /// The file `mutua-node init` writes: the federation, then every other
+    /// The file `mutua init` (or `mutua-node init`) writes: the federation, then every other
     /// key commented out at its default, so the operator sees what exists.
     pub fn commented_template(federation: &str, anchors: &[PublicKey]) -> String {
         let d = Config::default();

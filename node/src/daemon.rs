@@ -39,12 +39,9 @@ pub enum DaemonError {
     /// The network could not start.
     #[error(transparent)]
     Network(#[from] NetworkError),
-    /// The control API address could not be bound.
-    #[error("cannot listen on {addr} for the control API: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    /// A listen address (p2p or control API) is taken or not local.
+    #[error(transparent)]
+    Listen(#[from] crate::listen::ListenError),
     /// The async runtime could not start (threads, file descriptors).
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -99,11 +96,13 @@ pub async fn run(
         }
     }
 
+    crate::listen::check_p2p_free(&settings.listen)?;
     let listener = TcpListener::bind(settings.api_listen)
         .await
-        .map_err(|source| DaemonError::Bind {
-            addr: settings.api_listen,
-            source,
+        .map_err(|cause| crate::listen::ListenError {
+            setting: crate::listen::Setting::Api,
+            addr: settings.api_listen.to_string(),
+            cause,
         })?;
     let api_addr = listener.local_addr().map_err(DaemonError::Serve)?;
 

@@ -56,7 +56,7 @@ pub enum DataDirError {
     #[error("{path} is already initialised (it has {NODE_KEY})")]
     AlreadyInitialised { path: PathBuf },
     /// The directory was never initialised.
-    #[error("{path} is not an initialised data directory (no keys/{NODE_KEY}); run `mutua-node init --data-dir {path}` first", path = .path.display())]
+    #[error("{path} is not an initialised data directory (no keys/{NODE_KEY}): create it with `mutua --data-dir {path} init` (to join a federation) or `mutua --data-dir {path} federation create` (to found one)", path = .path.display())]
     NotInitialised { path: PathBuf },
     /// A key file or directory can be read by other users.
     #[error("{path} is accessible by group or others (mode {mode:o}): run `chmod {fix:o} {path}`", path = .path.display())]
@@ -67,6 +67,9 @@ pub enum DataDirError {
     /// A publisher name that cannot be a file name.
     #[error("publisher name {name:?}: use 1 to {MAX_PUBLISHER_NAME} characters among a-z, 0-9, '-' and '_', starting with a letter or digit")]
     BadPublisherName { name: String },
+    /// A federation name over the limit (or empty, or with control characters).
+    #[error("federation name: {0}")]
+    BadFederationName(String),
     /// The publisher already exists (or does not, for a certificate).
     #[error("publisher {name:?} {problem}")]
     Publisher { name: String, problem: &'static str },
@@ -126,6 +129,11 @@ pub struct InitReport {
 /// Creates the layout, the node key, and the keys asked for. An existing
 /// `config.toml` is kept (an operator may have provisioned it).
 pub fn init(path: &Path, options: &InitOptions) -> Result<InitReport, DataDirError> {
+    crate::config::check_federation_name(&options.federation)
+        .map_err(DataDirError::BadFederationName)?;
+    for name in &options.publishers {
+        check_publisher_name(name)?;
+    }
     let dir = DataDir::at(path);
     if dir.node_key_path().exists() {
         return Err(DataDirError::AlreadyInitialised {
@@ -356,7 +364,9 @@ impl DataDir {
         let _ = fs::remove_file(self.addr_path());
     }
 
-    /// Where the running node's API listens, and its token.
+    /// Where the running node's API listens, and its token. A node killed
+    /// with `kill -9` leaves `api.addr` behind: it counts only while the
+    /// store is locked (see [`DataDir::store_in_use`]).
     pub fn api_endpoint(&self) -> Result<ApiEndpoint, DataDirError> {
         let addr_path = self.addr_path();
         let text = match fs::read_to_string(&addr_path) {
@@ -365,6 +375,9 @@ impl DataDir {
             }
             other => other.map_err(io_error(&addr_path))?,
         };
+        if !self.store_in_use()? {
+            return Err(DataDirError::NotRunning { path: addr_path });
+        }
         let addr = text
             .trim()
             .parse()
@@ -377,6 +390,30 @@ impl DataDir {
         Ok(ApiEndpoint { addr, token })
     }
 }
+
+impl DataDir {
+    /// Whether a process has the store open. sled holds an exclusive `flock`
+    /// on `store/db` for as long as the store is open, and the kernel drops
+    /// it when the process dies, however it dies: unlike a pid file, this
+    /// cannot be fooled by a stale file or a reused pid.
+    pub fn store_in_use(&self) -> Result<bool, DataDirError> {
+        let db = self.store_path().join(SLED_DB_FILE);
+        let file = match fs::File::open(&db) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_error(&db)(e)),
+        };
+        match file.try_lock_shared() {
+            // Dropping the file releases the shared lock at once.
+            Ok(()) => Ok(false),
+            Err(fs::TryLockError::WouldBlock) => Ok(true),
+            Err(fs::TryLockError::Error(e)) => Err(io_error(&db)(e)),
+        }
+    }
+}
+
+/// The file sled locks while a store is open.
+const SLED_DB_FILE: &str = "db";
 
 /// A new random API token: 32 bytes from the OS, in hex.
 pub fn new_token() -> String {
@@ -543,6 +580,15 @@ mod tests {
         let token = new_token();
         dir.write_api_files("127.0.0.1:4180".parse().unwrap(), &token)
             .unwrap();
+        // No process holds the store: the file is what a kill -9 leaves.
+        assert!(matches!(
+            dir.api_endpoint(),
+            Err(DataDirError::NotRunning { .. })
+        ));
+        // Locked as sled locks it (flock), the node counts as running.
+        fs::create_dir_all(dir.store_path()).unwrap();
+        let db = fs::File::create(dir.store_path().join(SLED_DB_FILE)).unwrap();
+        db.lock().unwrap();
         let endpoint = dir.api_endpoint().unwrap();
         assert_eq!(endpoint.token, token);
         assert_eq!(endpoint.addr.port(), 4180);
@@ -550,8 +596,21 @@ mod tests {
             fs::metadata(dir.token_path()).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        db.unlock().unwrap();
+        assert!(!dir.store_in_use().unwrap());
         dir.remove_api_addr();
         assert!(dir.api_endpoint().is_err());
+    }
+
+    #[test]
+    fn init_refuses_a_federation_name_over_the_limit_before_writing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("node");
+        let mut options = options();
+        options.federation = "é".repeat(33);
+        let text = init(&root, &options).unwrap_err().to_string();
+        assert!(text.contains("66 bytes") && text.contains("at most 64"), "{text}");
+        assert!(!root.exists(), "nothing written");
     }
 
     #[test]

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mutua-node: {e:#}");
+            eprintln!("mutua-node: {}", mutua_node::error_text(e.chain()));
             ExitCode::FAILURE
         }
     }
