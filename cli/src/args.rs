@@ -131,6 +131,36 @@ pub struct InitArgs {
     pub trust: Vec<mutua_protocol::PublicKey>,
     #[command(flatten)]
     pub collectivity: CollectivityArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// Network settings written to the new config.toml (the defaults otherwise).
+#[derive(Args, Clone, Debug, Default)]
+pub struct NetworkArgs {
+    /// p2p listen address (repeatable) [default: /ip4/0.0.0.0/tcp/4100].
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Control API address [default: 127.0.0.1:4180].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub api_listen: Option<String>,
+    /// A node to connect to at start (repeatable): /ip4/…/tcp/4100 or /dns4/…/tcp/4100.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// Local-network discovery (true/false) [default: true].
+    #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub mdns: Option<bool>,
+}
+
+impl NetworkArgs {
+    pub fn choices(&self) -> mutua_node::config::NetworkChoices {
+        mutua_node::config::NetworkChoices {
+            listen: self.listen.clone(),
+            bootstrap: self.bootstrap.clone(),
+            api_listen: self.api_listen.clone(),
+            mdns: self.mdns,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -209,6 +239,8 @@ pub struct CreateArgs {
     pub federation: String,
     #[command(flatten)]
     pub collectivity: CollectivityArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 #[derive(Args)]

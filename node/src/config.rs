@@ -419,8 +419,34 @@ impl Config {
     /// The file `mutua init` (or `mutua-node init`) writes: the federation, then every other
     /// key commented out at its default, so the operator sees what exists.
     pub fn commented_template(federation: &str, anchors: &[PublicKey]) -> String {
+        Config::template(federation, anchors, &NetworkChoices::default())
+    }
+
+    /// [`Config::commented_template`] with the network settings chosen at
+    /// `init` written out (the others stay commented at their defaults).
+    pub fn template(federation: &str, anchors: &[PublicKey], chosen: &NetworkChoices) -> String {
         let d = Config::default();
         let anchors: Vec<String> = anchors.iter().map(|a| format!("\"{a}\"")).collect();
+        let list = |items: &[String]| {
+            let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let listen = match chosen.listen.as_slice() {
+            [] => format!("# listen = {:?}", d.network.listen),
+            given => format!("listen = {}", list(given)),
+        };
+        let bootstrap = match chosen.bootstrap.as_slice() {
+            [] => "# bootstrap = []   # e.g. [\"/dns4/noeud.syndicat.fr/tcp/4100\"]".to_owned(),
+            given => format!("bootstrap = {}", list(given)),
+        };
+        let mdns = match chosen.mdns {
+            None => format!("# mdns = {}", d.network.mdns),
+            Some(on) => format!("mdns = {on}"),
+        };
+        let api = match &chosen.api_listen {
+            None => format!("# listen = {:?}", d.api.listen),
+            Some(addr) => format!("listen = {addr:?}"),
+        };
         format!(
             "# Mutua node configuration. Precedence: defaults < this file < MUTUA_* environment < flags.\n\
              \n\
@@ -430,14 +456,14 @@ impl Config {
              anchors = [{anchors}]\n\
              \n\
              [network]\n\
-             # listen = {listen:?}\n\
-             # bootstrap = []   # e.g. [\"/dns4/noeud.syndicat.fr/tcp/4100\"]\n\
-             # mdns = {mdns}\n\
+             {listen}\n\
+             {bootstrap}\n\
+             {mdns}\n\
              # max_connections = {maxc}\n\
              # sync_interval_secs = {sync}\n\
              \n\
              [api]\n\
-             # listen = {api:?}\n\
+             {api}\n\
              # allow_remote = false   # required for a non-loopback listen address\n\
              # metrics_public = false # serve /metrics without the token\n\
              # max_body_bytes = {body}\n\
@@ -453,17 +479,25 @@ impl Config {
              [publish]\n\
              # default_lifetime_days = {life}\n",
             anchors = anchors.join(", "),
-            listen = d.network.listen,
-            mdns = d.network.mdns,
             maxc = d.network.max_connections,
             sync = d.network.sync_interval_secs,
-            api = d.api.listen,
             body = d.api.max_body_bytes,
             import = d.api.max_import_bytes,
             cache = d.store.cache_mb,
             life = d.publish.default_lifetime_days,
         )
     }
+}
+
+/// Network settings chosen when a data directory is created (`mutua init
+/// --listen … --api-listen … --bootstrap … --mdns …`), written to its
+/// config.toml; empty means the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkChoices {
+    pub listen: Vec<String>,
+    pub bootstrap: Vec<String>,
+    pub api_listen: Option<String>,
+    pub mdns: Option<bool>,
 }
 
 /// The settings a node runs with: defaults < the config file (`--config`,
@@ -547,6 +581,22 @@ mod tests {
         assert_eq!(settings.api_listen.port(), DEFAULT_API_PORT);
         assert!(settings.api_listen.ip().is_loopback());
         assert_eq!(settings.anchors, vec![anchor()]);
+    }
+
+    #[test]
+    fn network_choices_are_written_and_read_back() {
+        let chosen = NetworkChoices {
+            listen: vec!["/ip4/0.0.0.0/tcp/4101".into()],
+            bootstrap: vec!["/ip4/127.0.0.1/tcp/4100".into()],
+            api_listen: Some("127.0.0.1:4181".into()),
+            mdns: Some(false),
+        };
+        let text = Config::template("test", &[anchor()], &chosen);
+        let settings = Config::parse(&text).unwrap().validate().unwrap();
+        assert_eq!(settings.listen[0].to_string(), "/ip4/0.0.0.0/tcp/4101");
+        assert_eq!(settings.bootstrap[0].to_string(), "/ip4/127.0.0.1/tcp/4100");
+        assert_eq!(settings.api_listen.port(), 4181);
+        assert!(!settings.mdns);
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub enum DataDirError {
     /// A publisher name that cannot be a file name.
     #[error("publisher name {name:?}: use 1 to {MAX_PUBLISHER_NAME} characters among a-z, 0-9, '-' and '_', starting with a letter or digit")]
     BadPublisherName { name: String },
+    /// A setting given to `init` that the node would refuse.
+    #[error("{0}")]
+    BadConfig(String),
     /// A federation name over the limit (or empty, or with control characters).
     #[error("federation name: {0}")]
     BadFederationName(String),
@@ -113,6 +116,8 @@ pub struct InitOptions {
     pub new_anchor: bool,
     /// Publisher keys to generate, by name.
     pub publishers: Vec<String>,
+    /// Network settings to write to `config.toml` instead of the defaults.
+    pub network: crate::config::NetworkChoices,
 }
 
 /// What `init` created.
@@ -134,6 +139,16 @@ pub fn init(path: &Path, options: &InitOptions) -> Result<InitReport, DataDirErr
     for name in &options.publishers {
         check_publisher_name(name)?;
     }
+    let new_anchor = options.new_anchor.then(new_secret_key);
+    let mut anchors = options.anchors.clone();
+    anchors.extend(new_anchor.as_ref().map(SecretKey::public));
+    let config_text = Config::template(&options.federation, &anchors, &options.network);
+    // Checked by the node's own rules before anything is written: a bad
+    // --listen is refused now, not at the first start.
+    Config::parse(&config_text)
+        .map_err(DataDirError::BadConfig)?
+        .validate()
+        .map_err(|e| DataDirError::BadConfig(e.to_string()))?;
     let dir = DataDir::at(path);
     if dir.node_key_path().exists() {
         return Err(DataDirError::AlreadyInitialised {
@@ -147,15 +162,9 @@ pub fn init(path: &Path, options: &InitOptions) -> Result<InitReport, DataDirErr
         Keypair::ed25519_from_bytes(random_seed()).expect("32 bytes are an ed25519 seed");
     let encoded = Zeroizing::new(node_key.to_protobuf_encoding().expect("ed25519 encodes"));
     write_private(&dir.node_key_path(), &encoded)?;
-    let mut anchors = options.anchors.clone();
-    let anchor = if options.new_anchor {
-        let key = new_secret_key();
+    if let Some(key) = &new_anchor {
         write_private(&dir.anchor_key_path(), key.to_file_string().as_bytes())?;
-        anchors.push(key.public());
-        Some(key.public())
-    } else {
-        None
-    };
+    }
     let publishers = options
         .publishers
         .iter()
@@ -164,13 +173,12 @@ pub fn init(path: &Path, options: &InitOptions) -> Result<InitReport, DataDirErr
     let config_path = dir.config_path();
     let wrote_config = !config_path.exists();
     if wrote_config {
-        let text = Config::commented_template(&options.federation, &anchors);
-        write_atomic(&config_path, text.as_bytes(), 0o644)?;
+        write_atomic(&config_path, config_text.as_bytes(), 0o644)?;
     }
     Ok(InitReport {
         peer_id: node_key.public().to_peer_id(),
         data_dir: dir,
-        anchor,
+        anchor: new_anchor.as_ref().map(SecretKey::public),
         publishers,
         wrote_config,
     })
@@ -506,6 +514,7 @@ mod tests {
             anchors: vec![],
             new_anchor: true,
             publishers: vec!["mairie-a".into(), "sivom".into()],
+            network: Default::default(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod listen;
 pub mod metrics;
 pub mod network;
+pub mod offline;
 pub mod sync;
 
 /// An error and its causes as one line, each cause once: a message that

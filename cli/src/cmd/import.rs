@@ -294,7 +294,7 @@ fn print_reports(
 }
 
 pub fn export(ctx: &Context, args: ExportArgs) -> Result<()> {
-    let client = ctx.client()?;
+    let client = ctx.reader()?;
     let mut params = Vec::new();
     if args.mine {
         let status = Status::fetch(&client)?;

@@ -7,7 +7,7 @@ use mutua_store::refdata::Collectivity;
 use serde_json::json;
 
 use super::Context;
-use crate::args::{CollectivityArgs, CreateArgs, InitArgs, KeyAddArgs, KeyCommand};
+use crate::args::{CollectivityArgs, CreateArgs, InitArgs, KeyAddArgs, KeyCommand, NetworkArgs};
 use crate::collectivity;
 use crate::dates;
 
@@ -42,6 +42,7 @@ fn create_dir(
     trust: Vec<PublicKey>,
     found: bool,
     who: &CollectivityArgs,
+    network: &NetworkArgs,
 ) -> Result<()> {
     let chosen = chosen(who)?;
     let report = datadir::init(
@@ -51,6 +52,7 @@ fn create_dir(
             anchors: trust,
             new_anchor: found,
             publishers: chosen.iter().map(|(_, name)| name.clone()).collect(),
+            network: network.choices(),
         },
     )?;
     if ctx.out.json {
@@ -100,11 +102,25 @@ fn dir_flag(ctx: &Context) -> String {
 }
 
 pub fn init(ctx: &Context, args: InitArgs) -> Result<()> {
-    create_dir(ctx, args.federation, args.trust, false, &args.collectivity)
+    create_dir(
+        ctx,
+        args.federation,
+        args.trust,
+        false,
+        &args.collectivity,
+        &args.network,
+    )
 }
 
 pub fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
-    create_dir(ctx, args.federation, Vec::new(), true, &args.collectivity)
+    create_dir(
+        ctx,
+        args.federation,
+        Vec::new(),
+        true,
+        &args.collectivity,
+        &args.network,
+    )
 }
 
 pub fn key(ctx: &Context, command: KeyCommand) -> Result<()> {

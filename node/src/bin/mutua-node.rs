@@ -75,6 +75,13 @@ fn real_main(cli: Cli) -> Result<()> {
                     anchors: trust,
                     new_anchor,
                     publishers,
+                    // `--listen` and the others, given with init, are kept.
+                    network: config::NetworkChoices {
+                        listen: cli.overrides.listen.clone(),
+                        bootstrap: cli.overrides.bootstrap.clone(),
+                        api_listen: cli.overrides.api_listen.clone(),
+                        mdns: cli.overrides.mdns,
+                    },
                 },
             )?;
             println!("initialised {}", root.display());
