@@ -75,6 +75,10 @@ fn hint(code: &str) -> Option<&'static str> {
         "may_not_admit" | "issuer_may_not_admit" => {
             "only an anchor, or a member admitted with --may-admit, can admit others"
         }
+        "window_after_expiry" => {
+            "let the listing live longer with --expires-in-days (at most 400), or give an earlier --available window"
+        }
+        "hidden_character" => "retype the text, or paste it as plain text: the character cannot be seen",
         "wrong_side" => "the listing is of the other side: `mutua offer …` for an offer, `mutua need …` for a need",
         "unauthorized" => "the token changes at each node start: is --data-dir the running node's?",
         _ => return None,

@@ -14,6 +14,7 @@
 //! response says so, and only then are gossiped.
 
 pub mod json;
+mod local_rules;
 mod side;
 
 use std::borrow::Cow;
@@ -849,6 +850,7 @@ async fn publish(
         now,
         expiry,
     );
+    local_rules::check_listing(&listing, now)?;
     let published = state
         .sign_and_publish(&publisher.key, side.payload(listing))
         .await?;
@@ -908,6 +910,7 @@ async fn update(
     let now = unix_now();
     let expiry = now + state.default_lifetime_days * DAY;
     let (side, listing) = content.into_listing(publisher.key.public(), id, version, now, expiry);
+    local_rules::check_listing(&listing, now)?;
     let published = state
         .sign_and_publish(&publisher.key, side.payload(listing))
         .await?;

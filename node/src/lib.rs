@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod network;
 pub mod offline;
 pub mod sync;
+pub mod visible;
 
 /// An error and its causes as one line, each cause once: a message that
 /// already ends with its cause's text (`"…: {source}"`) does not get it again.
