@@ -311,7 +311,7 @@ A file holds the same fields as the flags (TOML or JSON, by extension):
   convention = true
   contact_role = \"Services techniques\"
   contact_email = \"st@mairie.example\"
-  available = [\"2027-03-01..2027-04-01\"]
+  available = [\"2027-01-15..2027-02-15\"]   # within the listing's life
   expires_in_days = 90")]
     Publish(PublishArgs),
     /// Publish a new version: the given flags replace those fields, the rest is kept.
@@ -381,6 +381,9 @@ pub struct ListingFields {
     pub contact_email: Option<String>,
     #[arg(long)]
     pub contact_phone: Option<String>,
+    /// A web page to ask from (a form, a service's page): https://…
+    #[arg(long, value_name = "URL")]
+    pub contact_url: Option<String>,
     /// Availability window FROM..UNTIL (dates YYYY-MM-DD, repeatable).
     #[arg(long = "available", value_name = "FROM..UNTIL")]
     pub available: Vec<String>,

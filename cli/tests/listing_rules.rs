@@ -126,3 +126,28 @@ fn availability_windows_that_cannot_be_used_are_refused_with_the_rule() {
     );
     assert!(support::ids(&node.run(&["--json", "search"]).ok()).is_empty());
 }
+
+#[test]
+fn a_contact_url_is_published_kept_by_updates_and_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = publishing_node(&tmp.path().join("a"));
+    let url = "https://mairie.example/reserver";
+    let published = publish(&node, "offer", "Podium", &["--contact-url", url])
+        .ok()
+        .json();
+    assert_eq!(published[0]["contact"]["url"], url);
+    let id = published[0]["id"].as_str().unwrap().to_owned();
+    let updated = node
+        .run(&["--json", "offer", "update", &id, "--title", "Podium 6 m"])
+        .ok()
+        .json();
+    assert_eq!(updated[0]["contact"]["url"], url, "{updated:?}");
+    let shown = node.run(&["show", &id]).ok().stdout;
+    assert!(shown.contains(url), "{shown}");
+    let refused = publish(&node, "offer", "Podium", &["--contact-url", "mairie.example"]);
+    assert!(
+        refused.stderr.contains("url_syntax") && refused.stderr.contains("--contact-url"),
+        "{}",
+        refused.stderr
+    );
+}

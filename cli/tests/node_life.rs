@@ -120,3 +120,25 @@ fn a_second_node_on_one_machine_finds_the_first_as_the_readme_shows() {
     assert!(refused.stderr.contains("network.listen"), "{}", refused.stderr);
     assert!(!third.exists());
 }
+
+#[test]
+fn a_federation_name_over_64_bytes_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    // 33 "é": 33 characters, 66 bytes.
+    let name = "é".repeat(33);
+    let refused = mutua(&dir, &["federation", "create", "--federation", &name]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("66 bytes long in UTF-8; at most 64"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!dir.exists(), "nothing written");
+    // At the limit it is accepted, and the node starts with it.
+    let name = "é".repeat(32);
+    mutua(&dir, &["federation", "create", "--federation", &name]).ok();
+    let node = Node::start(&dir, None);
+    let status = node.run(&["--json", "status"]).ok().json();
+    assert_eq!(status[0]["federation"], name.as_str());
+}

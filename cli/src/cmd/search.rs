@@ -276,6 +276,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
         Some(content.contact.role.clone()),
         content.contact.email.clone(),
         content.contact.phone.clone(),
+        content.contact.url.clone(),
     ];
     lines.push((
         "contact",
