@@ -173,11 +173,24 @@ pub struct NodeArgs {
 pub enum KeyCommand {
     /// List the publisher keys in the data directory and whether each has a certificate.
     List,
-    /// Create a publisher key for a collectivity (takes effect at the next node start).
+    /// Create a publisher key for a collectivity (a running node hosts it at once).
     #[command(after_help = "Examples:
   mutua key add --collectivity 33063
   mutua key add --collectivity 243300316 --publisher bordeaux-metropole --yes")]
     Add(KeyAddArgs),
+    /// Stop publishing for a collectivity: its key moves to keys/removed/ (kept, not deleted).
+    #[command(after_help = "What it signed stays valid and published; withdraw its listings first
+if they must go (`mutua offer withdraw … --as NAME`). A running node stops signing with it at once.
+
+Examples:
+  mutua key remove bordeaux --yes")]
+    Remove {
+        /// The publisher's name, as `mutua key list` shows it.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
 }
 
 #[derive(Args)]

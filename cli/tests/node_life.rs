@@ -142,3 +142,39 @@ fn a_federation_name_over_64_bytes_is_refused_before_anything_is_written() {
     let status = node.run(&["--json", "status"]).ok().json();
     assert_eq!(status[0]["federation"], name.as_str());
 }
+
+#[test]
+fn a_key_added_to_a_running_node_publishes_without_restart_and_a_removed_one_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let node = publishing_node(&dir);
+    let added = node
+        .run(&["--json", "key", "add", "--collectivity", "33281", "--yes"])
+        .ok()
+        .json();
+    assert_eq!(added[0]["hosted_now"], true, "{added:?}");
+    let name = added[0]["name"].as_str().unwrap().to_owned();
+    // Admitted by name, on the same running node: no restart, no import.
+    node.run(&["federation", "admit", &name, "--collectivity", "33281", "--yes"])
+        .ok();
+    assert!(dir.join(format!("keys/publishers/{name}.cert")).exists());
+    let published = publish(&node, "offer", "Barrières de sécurité", &["--as", &name])
+        .ok()
+        .json();
+    assert_eq!(published[0]["author"], added[0]["key"]);
+
+    let removed = node.run(&["key", "remove", &name, "--yes"]).ok().stdout;
+    assert!(removed.contains("no longer signs with it"), "{removed}");
+    let refused = publish(&node, "offer", "Podium", &["--as", &name]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("no such publisher"), "{}", refused.stderr);
+    // Kept, not deleted; its listing is still there.
+    let kept: Vec<_> = std::fs::read_dir(dir.join("keys/removed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(kept.iter().any(|f| f.starts_with(&name) && f.ends_with(".key")), "{kept:?}");
+    assert_eq!(ids(&node.run(&["--json", "search", "barrières"]).ok()).len(), 1);
+    let again = node.run(&["key", "remove", &name, "--yes"]);
+    assert_eq!(again.code, 1, "{again:?}");
+}

@@ -14,6 +14,7 @@
 //! response says so, and only then are gossiped.
 
 pub mod json;
+mod hosting;
 mod local_rules;
 mod side;
 
@@ -41,6 +42,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::datadir::{DataDir, HostedPublisher};
+use crate::hosted::{Hosted, Signer};
 use crate::ingest::{Ingest, IngestError, IngestOutcome, Source};
 use crate::metrics::NodeMetrics;
 use crate::network::NetworkHandle;
@@ -71,7 +73,7 @@ pub struct NodeState {
     pub network: NetworkHandle,
     pub metrics: Arc<NodeMetrics>,
     pub datadir: DataDir,
-    pub publishers: Vec<HostedPublisher>,
+    pub publishers: Hosted,
     pub anchor: Option<SecretKey>,
     pub started: Instant,
     /// Serialises read-modify-write of slots (update, withdraw), so that two
@@ -105,6 +107,7 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
         .route("/v1/certificates/{hash}", get(get_certificate))
         .route("/v1/certificates/{hash}/revoke", post(revoke))
         .route("/v1/members", get(members))
+        .route("/v1/publishers/reload", post(hosting::reload))
         .route("/v1/export", get(export))
         .route(
             "/v1/import",
@@ -348,10 +351,12 @@ struct AsPublisher {
 }
 
 impl NodeState {
-    fn publisher(&self, name: &str) -> Result<&HostedPublisher, ApiError> {
+    fn publisher(&self, name: &str) -> Result<Arc<HostedPublisher>, ApiError> {
         self.publishers
+            .all()
             .iter()
             .find(|p| p.name == name)
+            .cloned()
             .ok_or_else(|| {
                 ApiError::not_found(
                     "unknown_publisher",
@@ -365,7 +370,8 @@ impl NodeState {
     }
 
     fn publisher_names(&self) -> String {
-        let names: Vec<_> = self.publishers.iter().map(|p| p.name.as_str()).collect();
+        let all = self.publishers.all();
+        let names: Vec<_> = all.iter().map(|p| p.name.as_str()).collect();
         if names.is_empty() {
             "none".into()
         } else {
@@ -374,10 +380,10 @@ impl NodeState {
     }
 
     /// The publisher named by `?as=`, or the only one hosted.
-    fn choose_publisher(&self, name: Option<&str>) -> Result<&HostedPublisher, ApiError> {
-        match (name, self.publishers.as_slice()) {
+    fn choose_publisher(&self, name: Option<&str>) -> Result<Arc<HostedPublisher>, ApiError> {
+        match (name, &*self.publishers.all()) {
             (Some(name), _) => self.publisher(name),
-            (None, [only]) => Ok(only),
+            (None, [only]) => Ok(only.clone()),
             (None, _) => Err(ApiError::bad_request(
                 "publisher_required",
                 format!(
@@ -391,16 +397,19 @@ impl NodeState {
 
     /// The key that signs as `issuer`: `anchor`, a hosted publisher's name,
     /// or by default the anchor key.
-    fn issuer_key(&self, issuer: Option<&str>) -> Result<&SecretKey, ApiError> {
+    fn issuer_key(&self, issuer: Option<&str>) -> Result<Signer<'_>, ApiError> {
         match issuer {
-            Some("anchor") | None => self.anchor.as_ref().ok_or_else(|| {
+            Some("anchor") | None => self.anchor.as_ref().map(Signer::Anchor).ok_or_else(|| {
                 ApiError::bad_request(
                     "no_anchor_key",
                     "this node holds no anchor key: name a hosted publisher allowed to admit as issuer",
                 )
                 .with_field("issuer")
             }),
-            Some(name) => self.publisher(name).map(|p| &p.key).map_err(|e| e.with_field("issuer")),
+            Some(name) => self
+                .publisher(name)
+                .map(Signer::Hosted)
+                .map_err(|e| e.with_field("issuer")),
         }
     }
 
@@ -551,8 +560,9 @@ async fn status(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErr
         .chain_update(fingerprint.sum)
         .finalize();
     let now = unix_now();
-    let mut publishers = Vec::with_capacity(state.publishers.len());
-    for p in &state.publishers {
+    let hosted = state.publishers.all();
+    let mut publishers = Vec::with_capacity(hosted.len());
+    for p in hosted.iter() {
         let key = p.key.public();
         let membership = state
             .store
@@ -859,14 +869,14 @@ async fn publish(
 }
 
 /// The hosted publisher owning slot `id` and the current record there.
-fn owned_slot<'a>(
-    state: &'a NodeState,
+fn owned_slot(
+    state: &NodeState,
     publisher: Option<&str>,
     id: &ListingId,
-) -> Result<(&'a HostedPublisher, SignedRecord), ApiError> {
-    let candidates: Vec<&HostedPublisher> = match publisher {
+) -> Result<(Arc<HostedPublisher>, SignedRecord), ApiError> {
+    let candidates: Vec<Arc<HostedPublisher>> = match publisher {
         Some(name) => vec![state.publisher(name)?],
-        None => state.publishers.iter().collect(),
+        None => state.publishers.all().to_vec(),
     };
     for p in candidates {
         if let Some(record) = state.current(&p.key.public(), id)? {
@@ -943,7 +953,8 @@ async fn issue(
     State(state): State<Shared>,
     Body(req): Body<IssueRequest>,
 ) -> Result<Response, ApiError> {
-    let key = state.issuer_key(req.issuer.as_deref())?;
+    let signer = state.issuer_key(req.issuer.as_deref())?;
+    let key = signer.key();
     let now = unix_now();
     let valid_from = req.valid_from.unwrap_or(now);
     let certificate = Certificate {
@@ -967,6 +978,7 @@ async fn issue(
     // so it is re-announced at every start.
     if let Some(hosted) = state
         .publishers
+        .all()
         .iter()
         .find(|p| p.key.public() == req.subject)
     {
@@ -998,19 +1010,23 @@ async fn revoke(
         ));
     };
     // By default the key that issued it, when hosted here; else the anchor.
-    let key = match req.issuer.as_deref() {
-        Some(issuer) => state.issuer_key(Some(issuer))?,
-        None => match state
-            .publishers
-            .iter()
-            .map(|p| &p.key)
-            .chain(state.anchor.as_ref())
-            .find(|k| k.public() == certificate.issuer)
-        {
-            Some(key) => key,
-            None => state.issuer_key(None)?,
-        },
+    let hosted_issuer = state
+        .publishers
+        .all()
+        .iter()
+        .find(|p| p.key.public() == certificate.issuer)
+        .cloned();
+    let anchor_issuer = state
+        .anchor
+        .as_ref()
+        .filter(|k| k.public() == certificate.issuer);
+    let signer = match (req.issuer.as_deref(), hosted_issuer, anchor_issuer) {
+        (Some(issuer), _, _) => state.issuer_key(Some(issuer))?,
+        (None, Some(hosted), _) => Signer::Hosted(hosted),
+        (None, None, Some(anchor)) => Signer::Anchor(anchor),
+        (None, None, None) => state.issuer_key(None)?,
     };
+    let key = signer.key();
     let revocation = Revocation {
         issuer: key.public(),
         certificate: hash,

@@ -76,25 +76,9 @@ pub async fn run(
     let mut metrics = NodeMetrics::new();
     let ingest = Ingest::new(store.clone(), metrics.ingest.clone());
 
-    // Saved certificates first: a hosted publisher admitted while this node
-    // was down (certificate delivered as a file) can publish at once.
-    for p in &publishers {
-        if let Some(bytes) = &p.certificate {
-            match mutua_protocol::open(bytes) {
-                Ok(record) => match ingest.ingest_local(record).await {
-                    Ok(applied) => {
-                        tracing::debug!(publisher = %p.name, outcome = applied.outcome.code(), "certificate loaded")
-                    }
-                    Err(e) => {
-                        tracing::warn!(publisher = %p.name, error = %e, "saved certificate refused")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(publisher = %p.name, error = %e, "saved certificate unreadable")
-                }
-            }
-        }
-    }
+    // Saved certificates first, before the network starts.
+    crate::hosted::ingest_saved_certificates(&ingest, &publishers.iter().collect::<Vec<_>>())
+        .await;
 
     crate::listen::check_p2p_free(&settings.listen)?;
     let listener = TcpListener::bind(settings.api_listen)
@@ -135,7 +119,7 @@ pub async fn run(
         network: network.clone(),
         metrics: Arc::new(metrics),
         datadir: datadir.clone(),
-        publishers,
+        publishers: crate::hosted::Hosted::new(publishers),
         anchor,
         started,
         writes: tokio::sync::Mutex::new(()),

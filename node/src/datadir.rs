@@ -10,6 +10,8 @@
 //!     publishers/               0700
 //!       <name>.key              a hosted collectivity's key, 0600
 //!       <name>.cert             its membership certificate (envelope bytes)
+//!     removed/                  0700, keys taken off by `mutua key remove`:
+//!       <name>-<unix time>.key  kept, never deleted (its signatures stay valid)
 //!   store/                      sled
 //!   api.token                   0600, new random token at each start
 //!   api.addr                    the API's host:port while the node runs
@@ -37,6 +39,7 @@ use crate::config::Config;
 
 const KEYS_DIR: &str = "keys";
 const PUBLISHERS_DIR: &str = "publishers";
+const REMOVED_DIR: &str = "removed";
 const NODE_KEY: &str = "node.key";
 const ANCHOR_KEY: &str = "anchor.key";
 const CONFIG_FILE: &str = "config.toml";
@@ -344,6 +347,31 @@ impl DataDir {
         let key = new_secret_key();
         write_private(&path, key.to_file_string().as_bytes())?;
         Ok(key.public())
+    }
+
+    /// Stops hosting publisher `name`: its key (and certificate) move to
+    /// `keys/removed/`, never deleted: the listings it signed stay valid
+    /// and a key removed by mistake can be moved back. Returns the new path
+    /// of the key.
+    pub fn remove_publisher(&self, name: &str, now: u64) -> Result<PathBuf, DataDirError> {
+        check_publisher_name(name)?;
+        let key = self.publisher_path(name, "key");
+        if !key.exists() {
+            return Err(DataDirError::Publisher {
+                name: name.to_owned(),
+                problem: "does not exist (see `mutua key list`)",
+            });
+        }
+        let removed = self.keys_dir().join(REMOVED_DIR);
+        create_private_dir(&removed)?;
+        let moved_key = removed.join(format!("{name}-{now}.key"));
+        let cert = self.publisher_path(name, "cert");
+        if cert.exists() {
+            let moved_cert = removed.join(format!("{name}-{now}.cert"));
+            fs::rename(&cert, &moved_cert).map_err(io_error(&cert))?;
+        }
+        fs::rename(&key, &moved_key).map_err(io_error(&key))?;
+        Ok(moved_key)
     }
 
     /// Saves a hosted publisher's membership certificate (envelope bytes),

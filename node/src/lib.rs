@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod datadir;
+pub mod hosted;
 pub mod ingest;
 pub mod listen;
 pub mod metrics;

@@ -70,7 +70,7 @@ pub fn serve_replica(dir: &DataDir, settings: &Settings) -> Result<ReplicaServer
         metrics: Arc::new(metrics),
         datadir: dir.clone(),
         // No key is loaded: nothing is signed here.
-        publishers: Vec::new(),
+        publishers: crate::hosted::Hosted::new(Vec::new()),
         anchor: None,
         started: Instant::now(),
         writes: tokio::sync::Mutex::new(()),

@@ -35,7 +35,8 @@ enum Command {
         #[arg(long = "publisher", value_name = "NAME")]
         publishers: Vec<String>,
     },
-    /// Generate the key of a new hosted collectivity (takes effect at the next start).
+    /// Generate the key of a new hosted collectivity (a running node takes it at
+    /// `POST /v1/publishers/reload`, which `mutua key add` sends, or at its next start).
     AddPublisher { name: String },
     /// Run the node until SIGINT or SIGTERM.
     Run,
