@@ -179,11 +179,13 @@ pub enum KeyCommand {
   mutua key add --collectivity 243300316 --publisher bordeaux-metropole --yes")]
     Add(KeyAddArgs),
     /// Stop publishing for a collectivity: its key moves to keys/removed/ (kept, not deleted).
-    #[command(after_help = "What it signed stays valid and published; withdraw its listings first
+    #[command(
+        after_help = "What it signed stays valid and published; withdraw its listings first
 if they must go (`mutua offer withdraw … --as NAME`). A running node stops signing with it at once.
 
 Examples:
-  mutua key remove bordeaux --yes")]
+  mutua key remove bordeaux --yes"
+    )]
     Remove {
         /// The publisher's name, as `mutua key list` shows it.
         name: String,

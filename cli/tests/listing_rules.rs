@@ -10,13 +10,17 @@ use support::ids;
 fn withdraw_and_update_refuse_the_other_side_and_say_which_it_is() {
     let tmp = tempfile::tempdir().unwrap();
     let node = publishing_node(&tmp.path().join("a"));
-    let offer = publish(&node, "offer", "Broyeur de végétaux", &[]).ok().json();
+    let offer = publish(&node, "offer", "Broyeur de végétaux", &[])
+        .ok()
+        .json();
     let id = offer[0]["id"].as_str().unwrap().to_owned();
 
     let refused = node.run(&["need", "withdraw", &id]);
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(
-        refused.stderr.contains("this listing is an offer, not a need")
+        refused
+            .stderr
+            .contains("this listing is an offer, not a need")
             && refused.stderr.contains("rule: wrong_side"),
         "{}",
         refused.stderr
@@ -24,7 +28,9 @@ fn withdraw_and_update_refuse_the_other_side_and_say_which_it_is() {
     let refused = node.run(&["need", "update", &id, "--title", "Broyeur"]);
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(
-        refused.stderr.contains("this listing is an offer, not a need"),
+        refused
+            .stderr
+            .contains("this listing is an offer, not a need"),
         "{}",
         refused.stderr
     );
@@ -43,13 +49,14 @@ fn withdraw_and_update_refuse_the_other_side_and_say_which_it_is() {
 fn receive_offer_titled(dir: &std::path::Path, title: &str) {
     let key_text = std::fs::read_to_string(dir.join("keys/publishers/bordeaux.key")).unwrap();
     let key = mutua_protocol::SecretKey::from_file_string(&key_text).unwrap();
-    let content: mutua_node::api::json::ListingContent = serde_json::from_value(serde_json::json!({
-        "side": "offer", "kind": "equipment", "title": title,
-        "location": { "insee": "33063" },
-        "terms": { "pricing": "free", "convention_required": false },
-        "contact": { "role": "Services techniques", "email": "st@mairie.example" }
-    }))
-    .unwrap();
+    let content: mutua_node::api::json::ListingContent =
+        serde_json::from_value(serde_json::json!({
+            "side": "offer", "kind": "equipment", "title": title,
+            "location": { "insee": "33063" },
+            "terms": { "pricing": "free", "convention_required": false },
+            "contact": { "role": "Services techniques", "email": "st@mairie.example" }
+        }))
+        .unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -82,12 +89,18 @@ fn hidden_characters_are_refused_when_publishing_and_shown_when_received() {
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(
         refused.stderr.contains("U+202E RIGHT-TO-LEFT OVERRIDE")
-            && refused.stderr.contains("rule: hidden_character, field: title"),
+            && refused
+                .stderr
+                .contains("rule: hidden_character, field: title"),
         "{}",
         refused.stderr
     );
     let refused = publish(&node, "offer", "Broyeur", &["--tag", "bro\u{200B}yeur"]);
-    assert!(refused.stderr.contains("field: tags[0]"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("field: tags[0]"),
+        "{}",
+        refused.stderr
+    );
     publish(&node, "offer", "Broyeur 🌿 partagé 👩\u{200D}🌾", &[]).ok();
 
     // A record received as signed is stored as signed, and every table and
@@ -100,14 +113,22 @@ fn hidden_characters_are_refused_when_publishing_and_shown_when_received() {
     assert!(table.contains("Broyeur 🌿 partagé 👩\u{200D}🌾"), "{table}");
     assert!(!table.contains('\u{202E}'), "{table}");
     let shown = node.run(&["show", "09090909"]).ok().stdout;
-    assert!(shown.contains("Nacelle <U+202E>21 m") && !shown.contains('\u{202E}'), "{shown}");
+    assert!(
+        shown.contains("Nacelle <U+202E>21 m") && !shown.contains('\u{202E}'),
+        "{shown}"
+    );
 }
 
 #[test]
 fn availability_windows_that_cannot_be_used_are_refused_with_the_rule() {
     let tmp = tempfile::tempdir().unwrap();
     let node = publishing_node(&tmp.path().join("a"));
-    let refused = publish(&node, "offer", "Nacelle", &["--available", "2020-01-01..2020-02-01"]);
+    let refused = publish(
+        &node,
+        "offer",
+        "Nacelle",
+        &["--available", "2020-01-01..2020-02-01"],
+    );
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(
         refused.stderr.contains("rule: window_in_past")
@@ -144,7 +165,12 @@ fn a_contact_url_is_published_kept_by_updates_and_shown() {
     assert_eq!(updated[0]["contact"]["url"], url, "{updated:?}");
     let shown = node.run(&["show", &id]).ok().stdout;
     assert!(shown.contains(url), "{shown}");
-    let refused = publish(&node, "offer", "Podium", &["--contact-url", "mairie.example"]);
+    let refused = publish(
+        &node,
+        "offer",
+        "Podium",
+        &["--contact-url", "mairie.example"],
+    );
     assert!(
         refused.stderr.contains("url_syntax") && refused.stderr.contains("--contact-url"),
         "{}",

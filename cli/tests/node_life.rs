@@ -44,7 +44,7 @@ fn after_kill_9_the_store_is_checked_and_the_replica_is_read_without_writing_it(
 
     let before = snapshot(&dir.join("store"));
     let found = mutua(&dir, &["--json", "search", "broyeur"]).ok();
-    assert_eq!(ids(&found), [id.clone()]);
+    assert_eq!(ids(&found), std::slice::from_ref(&id));
     assert!(
         found.stderr.contains("the node is not running"),
         "{}",
@@ -58,7 +58,11 @@ fn after_kill_9_the_store_is_checked_and_the_replica_is_read_without_writing_it(
     );
     let exported = mutua(&dir, &["export", "--format", "csv", "--mine"]).ok();
     assert_eq!(exported.stdout.lines().count(), 2, "{}", exported.stdout);
-    assert_eq!(before, snapshot(&dir.join("store")), "the replica was written");
+    assert_eq!(
+        before,
+        snapshot(&dir.join("store")),
+        "the replica was written"
+    );
 
     // Writes still need the node, and say so with their own exit code.
     let refused = mutua(&dir, &["offer", "withdraw", &id]);
@@ -93,8 +97,19 @@ fn a_second_node_on_one_machine_finds_the_first_as_the_readme_shows() {
     let api = format!("127.0.0.1:{}", free_port());
     let bootstrap = format!("/ip4/127.0.0.1/tcp/{first_port}");
     let args = [
-        "init", "--federation", "e2e", "--trust", &anchor, "--listen", &listen,
-        "--api-listen", &api, "--bootstrap", &bootstrap, "--mdns", "false",
+        "init",
+        "--federation",
+        "e2e",
+        "--trust",
+        &anchor,
+        "--listen",
+        &listen,
+        "--api-listen",
+        &api,
+        "--bootstrap",
+        &bootstrap,
+        "--mdns",
+        "false",
     ];
     mutua(&second_dir, &args).ok();
     // Plain `mutua node`: every setting comes from the config init wrote.
@@ -114,10 +129,22 @@ fn a_second_node_on_one_machine_finds_the_first_as_the_readme_shows() {
     let third = tmp.path().join("c");
     let refused = mutua(
         &third,
-        &["init", "--federation", "e2e", "--trust", &anchor, "--listen", "4102"],
+        &[
+            "init",
+            "--federation",
+            "e2e",
+            "--trust",
+            &anchor,
+            "--listen",
+            "4102",
+        ],
     );
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(refused.stderr.contains("network.listen"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("network.listen"),
+        "{}",
+        refused.stderr
+    );
     assert!(!third.exists());
 }
 
@@ -130,7 +157,9 @@ fn a_federation_name_over_64_bytes_is_refused_before_anything_is_written() {
     let refused = mutua(&dir, &["federation", "create", "--federation", &name]);
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(
-        refused.stderr.contains("66 bytes long in UTF-8; at most 64"),
+        refused
+            .stderr
+            .contains("66 bytes long in UTF-8; at most 64"),
         "{}",
         refused.stderr
     );
@@ -155,8 +184,15 @@ fn a_key_added_to_a_running_node_publishes_without_restart_and_a_removed_one_sto
     assert_eq!(added[0]["hosted_now"], true, "{added:?}");
     let name = added[0]["name"].as_str().unwrap().to_owned();
     // Admitted by name, on the same running node: no restart, no import.
-    node.run(&["federation", "admit", &name, "--collectivity", "33281", "--yes"])
-        .ok();
+    node.run(&[
+        "federation",
+        "admit",
+        &name,
+        "--collectivity",
+        "33281",
+        "--yes",
+    ])
+    .ok();
     assert!(dir.join(format!("keys/publishers/{name}.cert")).exists());
     let published = publish(&node, "offer", "Barrières de sécurité", &["--as", &name])
         .ok()
@@ -167,14 +203,25 @@ fn a_key_added_to_a_running_node_publishes_without_restart_and_a_removed_one_sto
     assert!(removed.contains("no longer signs with it"), "{removed}");
     let refused = publish(&node, "offer", "Podium", &["--as", &name]);
     assert_eq!(refused.code, 2, "{refused:?}");
-    assert!(refused.stderr.contains("no such publisher"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("no such publisher"),
+        "{}",
+        refused.stderr
+    );
     // Kept, not deleted; its listing is still there.
     let kept: Vec<_> = std::fs::read_dir(dir.join("keys/removed"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert!(kept.iter().any(|f| f.starts_with(&name) && f.ends_with(".key")), "{kept:?}");
-    assert_eq!(ids(&node.run(&["--json", "search", "barrières"]).ok()).len(), 1);
+    assert!(
+        kept.iter()
+            .any(|f| f.starts_with(&name) && f.ends_with(".key")),
+        "{kept:?}"
+    );
+    assert_eq!(
+        ids(&node.run(&["--json", "search", "barrières"]).ok()).len(),
+        1
+    );
     let again = node.run(&["key", "remove", &name, "--yes"]);
     assert_eq!(again.code, 1, "{again:?}");
 }

@@ -13,8 +13,8 @@
 //! publishes what it would refuse from a peer), are durable when the
 //! response says so, and only then are gossiped.
 
-pub mod json;
 mod hosting;
+pub mod json;
 mod local_rules;
 mod side;
 

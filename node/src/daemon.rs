@@ -77,8 +77,7 @@ pub async fn run(
     let ingest = Ingest::new(store.clone(), metrics.ingest.clone());
 
     // Saved certificates first, before the network starts.
-    crate::hosted::ingest_saved_certificates(&ingest, &publishers.iter().collect::<Vec<_>>())
-        .await;
+    crate::hosted::ingest_saved_certificates(&ingest, &publishers.iter().collect::<Vec<_>>()).await;
 
     crate::listen::check_p2p_free(&settings.listen)?;
     let listener = TcpListener::bind(settings.api_listen)

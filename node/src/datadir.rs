@@ -437,13 +437,18 @@ impl DataDir {
         let file = match fs::File::open(&db) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            // Not ours to read (a client of another user's node, allowed to
+            // read only the API files): trust `api.addr` as before.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(true),
             Err(e) => return Err(io_error(&db)(e)),
         };
-        match file.try_lock_shared() {
+        // fs2's flock, the very lock sled takes (named in full: std's own
+        // `File::try_lock_shared` is newer than this workspace's MSRV).
+        match fs2::FileExt::try_lock_shared(&file) {
             // Dropping the file releases the shared lock at once.
             Ok(()) => Ok(false),
-            Err(fs::TryLockError::WouldBlock) => Ok(true),
-            Err(fs::TryLockError::Error(e)) => Err(io_error(&db)(e)),
+            Err(e) if e.kind() == fs2::lock_contended_error().kind() => Ok(true),
+            Err(e) => Err(io_error(&db)(e)),
         }
     }
 }
@@ -625,7 +630,7 @@ mod tests {
         // Locked as sled locks it (flock), the node counts as running.
         fs::create_dir_all(dir.store_path()).unwrap();
         let db = fs::File::create(dir.store_path().join(SLED_DB_FILE)).unwrap();
-        db.lock().unwrap();
+        fs2::FileExt::lock_exclusive(&db).unwrap();
         let endpoint = dir.api_endpoint().unwrap();
         assert_eq!(endpoint.token, token);
         assert_eq!(endpoint.addr.port(), 4180);
@@ -633,7 +638,7 @@ mod tests {
             fs::metadata(dir.token_path()).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        db.unlock().unwrap();
+        fs2::FileExt::unlock(&db).unwrap();
         assert!(!dir.store_in_use().unwrap());
         dir.remove_api_addr();
         assert!(dir.api_endpoint().is_err());
@@ -646,7 +651,10 @@ mod tests {
         let mut options = options();
         options.federation = "é".repeat(33);
         let text = init(&root, &options).unwrap_err().to_string();
-        assert!(text.contains("66 bytes") && text.contains("at most 64"), "{text}");
+        assert!(
+            text.contains("66 bytes") && text.contains("at most 64"),
+            "{text}"
+        );
         assert!(!root.exists(), "nothing written");
     }
 

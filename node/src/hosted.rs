@@ -51,7 +51,10 @@ impl Signer<'_> {
 /// Ingests the saved certificates of `publishers` (a publisher admitted
 /// while this node was down, its certificate delivered as a file, can
 /// publish at once). A refused or unreadable one is logged, not fatal.
-pub async fn ingest_saved_certificates(ingest: &crate::ingest::Ingest, publishers: &[&HostedPublisher]) {
+pub async fn ingest_saved_certificates(
+    ingest: &crate::ingest::Ingest,
+    publishers: &[&HostedPublisher],
+) {
     for p in publishers {
         let Some(bytes) = &p.certificate else {
             continue;
@@ -61,9 +64,13 @@ pub async fn ingest_saved_certificates(ingest: &crate::ingest::Ingest, publisher
                 Ok(applied) => {
                     tracing::debug!(publisher = %p.name, outcome = applied.outcome.code(), "certificate loaded")
                 }
-                Err(e) => tracing::warn!(publisher = %p.name, error = %e, "saved certificate refused"),
+                Err(e) => {
+                    tracing::warn!(publisher = %p.name, error = %e, "saved certificate refused")
+                }
             },
-            Err(e) => tracing::warn!(publisher = %p.name, error = %e, "saved certificate unreadable"),
+            Err(e) => {
+                tracing::warn!(publisher = %p.name, error = %e, "saved certificate unreadable")
+            }
         }
     }
 }

@@ -17,7 +17,9 @@ pub mod visible;
 
 /// An error and its causes as one line, each cause once: a message that
 /// already ends with its cause's text (`"…: {source}"`) does not get it again.
-pub fn error_text<'a>(mut chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+pub fn error_text<'a>(
+    mut chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
     let mut text = chain.next().map(ToString::to_string).unwrap_or_default();
     for cause in chain {
         let cause = cause.to_string();

@@ -43,17 +43,17 @@ fn is_hidden(prev: Option<char>, c: char, next: Option<char>) -> bool {
         c.is_some_and(|c| c as u32 >= 0x2000 && !c.is_alphanumeric() && !c.is_whitespace())
     };
     match c {
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
-            true
-        }
+        '\u{061C}'
+        | '\u{200E}'
+        | '\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}' => true,
         '\u{200B}' | '\u{200C}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' => true,
         '\u{180E}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' => true,
         // Joins two pictographs into one emoji; anywhere else it hides.
         '\u{200D}' => !(pictographic(prev) && pictographic(next)),
         // Tag characters: only in a flag's sequence after U+1F3F4 (🏴).
-        '\u{E0000}'..='\u{E007F}' => {
-            !matches!(prev, Some('\u{1F3F4}' | '\u{E0020}'..='\u{E007F}'))
-        }
+        '\u{E0000}'..='\u{E007F}' => !matches!(prev, Some('\u{1F3F4}' | '\u{E0020}'..='\u{E007F}')),
         _ => false,
     }
 }
@@ -64,8 +64,7 @@ pub fn find_hidden(text: &str) -> Option<(usize, char)> {
     let chars: Vec<char> = text.chars().collect();
     (0..chars.len()).find_map(|i| {
         let prev = i.checked_sub(1).map(|p| chars[p]);
-        is_hidden(prev, chars[i], chars.get(i + 1).copied())
-            .then_some((i + 1, chars[i]))
+        is_hidden(prev, chars[i], chars.get(i + 1).copied()).then_some((i + 1, chars[i]))
     })
 }
 
@@ -76,17 +75,22 @@ pub fn neutralise(text: &str, multiline: bool) -> Cow<'_, str> {
     let chars: Vec<char> = text.chars().collect();
     let hidden = |i: usize| {
         let c = chars[i];
-        control(c) || is_hidden(i.checked_sub(1).map(|p| chars[p]), c, chars.get(i + 1).copied())
+        control(c)
+            || is_hidden(
+                i.checked_sub(1).map(|p| chars[p]),
+                c,
+                chars.get(i + 1).copied(),
+            )
     };
     if !(0..chars.len()).any(hidden) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
-    for i in 0..chars.len() {
+    for (i, &c) in chars.iter().enumerate() {
         if hidden(i) {
-            out.push_str(&format!("<U+{:04X}>", chars[i] as u32));
+            out.push_str(&format!("<U+{:04X}>", c as u32));
         } else {
-            out.push(chars[i]);
+            out.push(c);
         }
     }
     Cow::Owned(out)
@@ -101,8 +105,14 @@ mod tests {
         assert_eq!(find_hidden("Broyeur \u{202E}ruoy"), Some((9, '\u{202E}')));
         assert_eq!(find_hidden("Bro\u{200B}yeur"), Some((4, '\u{200B}')));
         assert_eq!(find_hidden("a\u{200D}b"), Some((2, '\u{200D}')));
-        assert_eq!(find_hidden("Broyeur 🌿 👩\u{200D}🌾 ❤\u{FE0F} Élagage"), None);
-        assert_eq!(find_hidden("🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}"), None);
+        assert_eq!(
+            find_hidden("Broyeur 🌿 👩\u{200D}🌾 ❤\u{FE0F} Élagage"),
+            None
+        );
+        assert_eq!(
+            find_hidden("🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}"),
+            None
+        );
         assert_eq!(find_hidden("a\u{E0041}"), Some((2, '\u{E0041}')));
         assert_eq!(name('\u{202E}'), "RIGHT-TO-LEFT OVERRIDE");
     }
@@ -112,6 +122,9 @@ mod tests {
         assert_eq!(neutralise("ab\u{202E}cd", false), "ab<U+202E>cd");
         assert_eq!(neutralise("a\nb\u{7}", true), "a\nb<U+0007>");
         assert_eq!(neutralise("a\nb", false), "a<U+000A>b");
-        assert!(matches!(neutralise("Médiathèque 📚", false), Cow::Borrowed(_)));
+        assert!(matches!(
+            neutralise("Médiathèque 📚", false),
+            Cow::Borrowed(_)
+        ));
     }
 }

@@ -66,6 +66,9 @@ fn a_taken_api_port_and_a_data_directory_in_use_are_told_plainly() {
         out.contains("is in use by another process") && out.contains("stop it first"),
         "{out}"
     );
-    assert!(!out.contains("WouldBlock") && !out.contains("acquire lock"), "{out}");
+    assert!(
+        !out.contains("WouldBlock") && !out.contains("acquire lock"),
+        "{out}"
+    );
     a.status();
 }

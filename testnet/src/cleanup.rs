@@ -5,8 +5,8 @@
 //! and unregister them.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;

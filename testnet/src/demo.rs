@@ -56,7 +56,11 @@ impl Hints {
         if data_stays {
             lines.push("\nQuery it yourself with the mutua CLI, e.g. as the CC du Réolais:".into());
             if !self.cli.exists() {
-                let profile = if cfg!(debug_assertions) { "" } else { " --release" };
+                let profile = if cfg!(debug_assertions) {
+                    ""
+                } else {
+                    " --release"
+                };
                 lines.push(format!(
                     "  cargo build{profile} -p mutua-cli      # once: the CLI is its own binary"
                 ));
@@ -252,10 +256,16 @@ mod tests {
                 text.contains("/nonexistent/target/release/mutua --data-dir /tmp/mutua-testnet-x/node2 search broyeur"),
                 "{text}"
             );
-            assert!(text.contains("cargo build"), "the CLI is not built yet: {text}");
+            assert!(
+                text.contains("cargo build"),
+                "the CLI is not built yet: {text}"
+            );
         }
         let once = hints(true, false).join("\n");
-        assert!(!once.contains("--data-dir") && !once.contains("/tmp/mutua-testnet-x"), "{once}");
+        assert!(
+            !once.contains("--data-dir") && !once.contains("/tmp/mutua-testnet-x"),
+            "{once}"
+        );
         assert!(once.contains("--keep"), "{once}");
         let kept = hints(false, true).join("\n");
         assert!(!kept.contains("clean up"), "{kept}");
@@ -274,6 +284,9 @@ mod tests {
         .lines()
         .join("\n");
         assert!(!text.contains("cargo build"), "{text}");
-        assert!(text.contains(&format!("{} --data-dir d status", exe.display())), "{text}");
+        assert!(
+            text.contains(&format!("{} --data-dir d status", exe.display())),
+            "{text}"
+        );
     }
 }

@@ -54,7 +54,11 @@ impl Demo {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("the demo exited with {status}: {:#?}", self.seen);
             }
-            if !self.seen.iter().any(|l| l.contains("The federation stays up")) {
+            if !self
+                .seen
+                .iter()
+                .any(|l| l.contains("The federation stays up"))
+            {
                 return None;
             }
             self.seen

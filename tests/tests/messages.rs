@@ -15,14 +15,23 @@ fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
         if path.is_dir() {
             sources(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push((path.display().to_string(), fs::read_to_string(&path).unwrap()));
+            out.push((
+                path.display().to_string(),
+                fs::read_to_string(&path).unwrap(),
+            ));
         }
     }
 }
 
 fn all_sources() -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for krate in ["cli/src", "node/src", "store/src", "testnet/src", "protocol/src"] {
+    for krate in [
+        "cli/src",
+        "node/src",
+        "store/src",
+        "testnet/src",
+        "protocol/src",
+    ] {
         sources(&workspace_root().join(krate), &mut out);
     }
     out
@@ -49,7 +58,10 @@ fn systemctl_commands_name_a_unit_that_exists() {
             checked += 1;
         }
     }
-    assert!(checked > 0, "no systemctl command found: is the scan broken?");
+    assert!(
+        checked > 0,
+        "no systemctl command found: is the scan broken?"
+    );
 }
 
 #[test]

@@ -28,7 +28,12 @@ fn check_texts(l: &Listing) -> Result<(), ApiError> {
         ("description".into(), &l.description),
         ("contact.role".into(), &l.contact.role),
     ];
-    texts.extend(l.tags.iter().enumerate().map(|(i, t)| (format!("tags[{i}]"), t.as_str())));
+    texts.extend(
+        l.tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("tags[{i}]"), t.as_str())),
+    );
     for (field, value) in [
         ("capacity", &l.capacity),
         ("contact.email", &l.contact.email),
@@ -113,8 +118,16 @@ mod tests {
         assert!(check_listing(&l, now).is_ok());
         l.title = "Broyeur \u{202E}ruoyorb".into();
         let e = check_listing(&l, now).unwrap_err();
-        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("hidden_character", Some("title")));
-        assert!(e.message.contains("U+202E RIGHT-TO-LEFT OVERRIDE, at character 9"), "{}", e.message);
+        assert_eq!(
+            (e.code.as_ref(), e.field.as_deref()),
+            ("hidden_character", Some("title"))
+        );
+        assert!(
+            e.message
+                .contains("U+202E RIGHT-TO-LEFT OVERRIDE, at character 9"),
+            "{}",
+            e.message
+        );
         l.title = "Broyeur".into();
         l.tags = vec!["ok".into(), "bro\u{200B}yeur".into()];
         let e = check_listing(&l, now).unwrap_err();
@@ -125,9 +138,15 @@ mod tests {
     fn windows_in_the_past_or_after_expiry_are_refused_with_the_rule() {
         let now = 1_800_000_000;
         let mut l = listing(now);
-        l.availability = vec![Window { from: now - 10 * DAY_SECS, until: now + DAY_SECS }];
+        l.availability = vec![Window {
+            from: now - 10 * DAY_SECS,
+            until: now + DAY_SECS,
+        }];
         assert!(check_listing(&l, now).is_ok(), "a window under way is fine");
-        l.availability = vec![Window { from: now - 10 * DAY_SECS, until: now - 3 * DAY_SECS }];
+        l.availability = vec![Window {
+            from: now - 10 * DAY_SECS,
+            until: now - 3 * DAY_SECS,
+        }];
         let e = check_listing(&l, now).unwrap_err();
         assert_eq!(e.code, "window_in_past");
         assert!(e.message.contains("ended 3 day(s) ago"), "{}", e.message);
@@ -136,7 +155,15 @@ mod tests {
             until: l.expires_at + 20 * DAY_SECS,
         }];
         let e = check_listing(&l, now).unwrap_err();
-        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("window_after_expiry", Some("availability[0].from")));
-        assert!(e.message.contains("starts 15 day(s) after the listing expires (it expires in 90 day(s))"), "{}", e.message);
+        assert_eq!(
+            (e.code.as_ref(), e.field.as_deref()),
+            ("window_after_expiry", Some("availability[0].from"))
+        );
+        assert!(
+            e.message
+                .contains("starts 15 day(s) after the listing expires (it expires in 90 day(s))"),
+            "{}",
+            e.message
+        );
     }
 }
