@@ -3,7 +3,7 @@
 
 mod daemon_support;
 
-use daemon_support::{run_to_end, Home, Node};
+use daemon_support::{Home, Node};
 
 /// A loopback port free right now (the system's pick).
 fn free_port() -> u16 {
@@ -20,13 +20,40 @@ fn args(listen: &str, api: &str) -> Vec<String> {
         .to_vec()
 }
 
-/// `mutua-node run` on `home` with `args`, expected to fail: its output.
+/// `mutua-node run` on `home` with `args`, expected to fail at start: its
+/// output. A node that starts instead (the bug: a second node sharing the
+/// port) is stopped and fails the test rather than hanging it.
 fn refused_start(home: &Home, args: &[String]) -> String {
-    let mut full = vec!["--data-dir", home.dir.to_str().unwrap(), "run"];
-    full.extend(args.iter().map(String::as_str));
-    let (status, out) = run_to_end(&full, &[]);
-    assert!(!status.success(), "the second node started: {out}");
-    out
+    let mut child = std::process::Command::new(daemon_support::BIN)
+        .arg("--data-dir")
+        .arg(&home.dir)
+        .arg("run")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mutua-node runs");
+    let exited = std::time::Instant::now() + daemon_support::DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > exited {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the second node started: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(daemon_support::POLL);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the second node exited 0");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
