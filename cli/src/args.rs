@@ -131,6 +131,36 @@ pub struct InitArgs {
     pub trust: Vec<mutua_protocol::PublicKey>,
     #[command(flatten)]
     pub collectivity: CollectivityArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// Network settings written to the new config.toml (the defaults otherwise).
+#[derive(Args, Clone, Debug, Default)]
+pub struct NetworkArgs {
+    /// p2p listen address (repeatable) [default: /ip4/0.0.0.0/tcp/4100].
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Control API address [default: 127.0.0.1:4180].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub api_listen: Option<String>,
+    /// A node to connect to at start (repeatable): /ip4/…/tcp/4100 or /dns4/…/tcp/4100.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// Local-network discovery (true/false) [default: true].
+    #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub mdns: Option<bool>,
+}
+
+impl NetworkArgs {
+    pub fn choices(&self) -> mutua_node::config::NetworkChoices {
+        mutua_node::config::NetworkChoices {
+            listen: self.listen.clone(),
+            bootstrap: self.bootstrap.clone(),
+            api_listen: self.api_listen.clone(),
+            mdns: self.mdns,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -143,11 +173,26 @@ pub struct NodeArgs {
 pub enum KeyCommand {
     /// List the publisher keys in the data directory and whether each has a certificate.
     List,
-    /// Create a publisher key for a collectivity (takes effect at the next node start).
+    /// Create a publisher key for a collectivity (a running node hosts it at once).
     #[command(after_help = "Examples:
   mutua key add --collectivity 33063
   mutua key add --collectivity 243300316 --publisher bordeaux-metropole --yes")]
     Add(KeyAddArgs),
+    /// Stop publishing for a collectivity: its key moves to keys/removed/ (kept, not deleted).
+    #[command(
+        after_help = "What it signed stays valid and published; withdraw its listings first
+if they must go (`mutua offer withdraw … --as NAME`). A running node stops signing with it at once.
+
+Examples:
+  mutua key remove bordeaux --yes"
+    )]
+    Remove {
+        /// The publisher's name, as `mutua key list` shows it.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
 }
 
 #[derive(Args)]
@@ -209,6 +254,8 @@ pub struct CreateArgs {
     pub federation: String,
     #[command(flatten)]
     pub collectivity: CollectivityArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 #[derive(Args)]
@@ -279,7 +326,7 @@ A file holds the same fields as the flags (TOML or JSON, by extension):
   convention = true
   contact_role = \"Services techniques\"
   contact_email = \"st@mairie.example\"
-  available = [\"2027-03-01..2027-04-01\"]
+  available = [\"2027-01-15..2027-02-15\"]   # within the listing's life
   expires_in_days = 90")]
     Publish(PublishArgs),
     /// Publish a new version: the given flags replace those fields, the rest is kept.
@@ -349,6 +396,9 @@ pub struct ListingFields {
     pub contact_email: Option<String>,
     #[arg(long)]
     pub contact_phone: Option<String>,
+    /// A web page to ask from (a form, a service's page): https://…
+    #[arg(long, value_name = "URL")]
+    pub contact_url: Option<String>,
     /// Availability window FROM..UNTIL (dates YYYY-MM-DD, repeatable).
     #[arg(long = "available", value_name = "FROM..UNTIL")]
     pub available: Vec<String>,

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use mutua_node::datadir::{DataDir, DataDirError};
+use mutua_node::config;
+use mutua_node::datadir::{ApiEndpoint, DataDir, DataDirError};
+use mutua_node::offline::{self, ReplicaServer};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -25,7 +27,7 @@ impl fmt::Display for NodeNotRunning {
         write!(
             f,
             "the node is not running: start it with `mutua node --data-dir {dir}` \
-             (or `systemctl start mutua`), then retry",
+             (or `sudo systemctl start mutua-node`), then retry",
             dir = self.data_dir.display()
         )
     }
@@ -73,6 +75,11 @@ fn hint(code: &str) -> Option<&'static str> {
         "may_not_admit" | "issuer_may_not_admit" => {
             "only an anchor, or a member admitted with --may-admit, can admit others"
         }
+        "window_after_expiry" => {
+            "let the listing live longer with --expires-in-days (at most 400), or give an earlier --available window"
+        }
+        "hidden_character" => "retype the text, or paste it as plain text: the character cannot be seen",
+        "wrong_side" => "the listing is of the other side: `mutua offer …` for an offer, `mutua need …` for a need",
         "unauthorized" => "the token changes at each node start: is --data-dir the running node's?",
         _ => return None,
     })
@@ -88,6 +95,8 @@ pub struct Client {
     base: String,
     auth: String,
     data_dir: PathBuf,
+    /// Set when the node is stopped and its replica is read in this process.
+    replica: Option<ReplicaServer>,
 }
 
 impl Client {
@@ -103,17 +112,60 @@ impl Client {
             }
             Err(e) => return Err(e.into()),
         };
+        Ok(Client::to(endpoint, data_dir))
+    }
+
+    /// The running node of `data_dir`, or else its replica on disk, read
+    /// only (saying so on stderr): for commands that only read.
+    pub fn connect_or_replica(data_dir: &Path) -> Result<Client> {
+        match Client::connect(data_dir) {
+            Err(e) if e.downcast_ref::<NodeNotRunning>().is_some() => {}
+            other => return other,
+        }
+        let dir = DataDir::open(data_dir)?;
+        let settings = config::load_settings(&config::Overrides::default(), &dir.config_path())?;
+        let replica = match offline::serve_replica(&dir, &settings) {
+            Ok(replica) => replica,
+            // No replica yet: the usual "start the node" answer.
+            Err(offline::OfflineError::NoReplica { .. }) => {
+                return Err(NodeNotRunning {
+                    data_dir: data_dir.to_owned(),
+                }
+                .into())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        eprintln!(
+            "mutua: the node is not running: reading its replica on disk as it was when it stopped \
+             (start it with `mutua node` for what the federation published since)"
+        );
+        let mut client = Client::to(replica.endpoint.clone(), data_dir);
+        client.replica = Some(replica);
+        Ok(client)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Whether this reads a stopped node's replica (no network, no keys).
+    pub fn is_replica(&self) -> bool {
+        self.replica.is_some()
+    }
+
+    fn to(endpoint: ApiEndpoint, data_dir: &Path) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(TIMEOUT))
             .build()
             .into();
-        Ok(Client {
+        Client {
             agent,
             base: format!("http://{}", endpoint.addr),
             auth: format!("Bearer {}", endpoint.token),
             data_dir: data_dir.to_owned(),
-        })
+            replica: None,
+        }
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {

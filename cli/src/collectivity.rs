@@ -77,13 +77,24 @@ pub fn confirm(c: &Collectivity, what: &str, yes: bool) -> Result<()> {
     for (label, value) in describe(c) {
         writeln!(err, "  {label:<12} {value}")?;
     }
+    drop(err);
     if yes {
         return Ok(());
     }
+    ask(
+        &format!("{what} for this collectivity?"),
+        &format!("check the collectivity above and add --yes to {what}"),
+    )
+}
+
+/// Asks `question` on the terminal; an error unless the answer is yes (and
+/// without a terminal, an error saying `without_terminal`).
+pub fn ask(question: &str, without_terminal: &str) -> Result<()> {
     if !io::stdin().is_terminal() {
-        bail!("not a terminal, so nothing is asked: check the collectivity above and add --yes to {what}");
+        bail!("not a terminal, so nothing is asked: {without_terminal}");
     }
-    write!(err, "{what} for this collectivity? [y/N] ")?;
+    let mut err = io::stderr().lock();
+    write!(err, "{question} [y/N] ")?;
     err.flush()?;
     let mut answer = String::new();
     io::stdin().lock().read_line(&mut answer)?;

@@ -53,6 +53,7 @@ pub fn overlay(base: ListingFields, over: ListingFields) -> ListingFields {
         contact_role: pick(over.contact_role, base.contact_role),
         contact_email: pick(over.contact_email, base.contact_email),
         contact_phone: pick(over.contact_phone, base.contact_phone),
+        contact_url: pick(over.contact_url, base.contact_url),
         available: list(over.available, base.available),
         expires_in_days: pick(over.expires_in_days, base.expires_in_days),
     }
@@ -173,7 +174,7 @@ pub fn to_content(side: Side, f: &ListingFields, now: u64) -> Result<ListingCont
             role: required(f.contact_role.as_ref(), "contact_role")?,
             email: empty_none(&f.contact_email),
             phone: empty_none(&f.contact_phone),
-            url: None,
+            url: empty_none(&f.contact_url),
         },
         expires_at,
     })
@@ -205,6 +206,7 @@ pub fn fields_of(c: &ListingContent, now: u64) -> ListingFields {
         contact_role: Some(c.contact.role.clone()),
         contact_email: c.contact.email.clone(),
         contact_phone: c.contact.phone.clone(),
+        contact_url: c.contact.url.clone(),
         available: c.availability.iter().map(dates::format_window).collect(),
         expires_in_days: c
             .expires_at
@@ -231,14 +233,14 @@ pub fn check(
     let payload: Payload = side.payload(listing);
     rules::check_fields(&payload)?;
     rules::check_time(&payload, now)?;
-    mutua_node::local_rules::check(&payload).map(drop)
+    mutua_node::local_rules::check(&payload, now).map(drop)
 }
 
 /// The column or flag a protocol field path comes from (`offer.contact.role`
 /// → `contact_role`).
 pub fn column_of(field: &str) -> &'static str {
     let path = field.split_once('.').map_or(field, |(_, rest)| rest);
-    let table: [(&str, &'static str); 14] = [
+    let table: [(&str, &'static str); 15] = [
         ("title", "title"),
         ("description", "description"),
         ("tags", "tags"),
@@ -252,6 +254,7 @@ pub fn column_of(field: &str) -> &'static str {
         ("contact.role", "contact_role"),
         ("contact.email", "contact_email"),
         ("contact.phone", "contact_phone"),
+        ("contact.url", "contact_url"),
         ("expires_at", "expires_in_days"),
     ];
     table

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mutua: error: {e:#}");
+            eprintln!("mutua: error: {}", mutua_node::error_text(e.chain()));
             if e.downcast_ref::<NodeNotRunning>().is_some() {
                 ExitCode::from(EXIT_NOT_RUNNING)
             } else if e.downcast_ref::<cmd::Usage>().is_some() {

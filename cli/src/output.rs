@@ -4,6 +4,7 @@
 use std::io::{self, IsTerminal, Write};
 
 use comfy_table::{presets, ContentArrangement, Table};
+use mutua_node::visible;
 use serde::Serialize;
 
 /// Titles and other free text longer than this are cut in tables.
@@ -30,10 +31,11 @@ impl Output {
         out.flush()
     }
 
-    /// A line of text for people.
+    /// A line of text for people (hidden characters shown, see
+    /// [`mutua_node::visible`]).
     pub fn line(&self, text: impl AsRef<str>) -> io::Result<()> {
         let mut out = io::stdout().lock();
-        out.write_all(text.as_ref().as_bytes())?;
+        out.write_all(visible::neutralise(text.as_ref(), true).as_bytes())?;
         out.write_all(b"\n")?;
         out.flush()
     }
@@ -44,7 +46,10 @@ impl Output {
         table
             .load_preset(presets::NOTHING)
             .set_header(header.iter().map(|h| h.to_uppercase()))
-            .add_rows(rows);
+            .add_rows(rows.into_iter().map(|row| {
+                row.into_iter()
+                    .map(|cell| visible::neutralise(&cell, false).into_owned())
+            }));
         if io::stdout().is_terminal() {
             table.set_content_arrangement(ContentArrangement::Dynamic);
         }
@@ -66,6 +71,7 @@ pub fn truncate(text: &str, max: usize) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
+    let one_line = visible::neutralise(&one_line, false).into_owned();
     if one_line.chars().count() <= max {
         return one_line;
     }
@@ -94,5 +100,11 @@ mod tests {
         assert_eq!(truncate("a\nb", 5), "a b");
         assert_eq!(truncate("ééééé", 5), "ééééé");
         assert_eq!(truncate("éééééé", 5), "éééé…");
+    }
+
+    #[test]
+    fn hidden_characters_are_shown_in_truncated_text() {
+        assert_eq!(truncate("Bro\u{202E}yeur", 20), "Bro<U+202E>yeur");
+        assert_eq!(truncate("Broyeur 🌿", 20), "Broyeur 🌿");
     }
 }

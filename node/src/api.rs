@@ -13,7 +13,9 @@
 //! publishes what it would refuse from a peer), are durable when the
 //! response says so, and only then are gossiped.
 
+mod hosting;
 pub mod json;
+mod side;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -38,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::datadir::{DataDir, HostedPublisher};
+use crate::hosted::{Hosted, Signer};
 use crate::ingest::{Ingest, IngestError, IngestOutcome, Source};
 use crate::metrics::NodeMetrics;
 use crate::network::NetworkHandle;
@@ -68,7 +71,7 @@ pub struct NodeState {
     pub network: NetworkHandle,
     pub metrics: Arc<NodeMetrics>,
     pub datadir: DataDir,
-    pub publishers: Vec<HostedPublisher>,
+    pub publishers: Hosted,
     pub anchor: Option<SecretKey>,
     pub started: Instant,
     /// Serialises read-modify-write of slots (update, withdraw), so that two
@@ -103,6 +106,7 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
         .route("/v1/certificates/{hash}", get(get_certificate))
         .route("/v1/certificates/{hash}/revoke", post(revoke))
         .route("/v1/members", get(members))
+        .route("/v1/publishers/reload", post(hosting::reload))
         .route("/v1/export", get(export))
         .route(
             "/v1/import",
@@ -346,10 +350,12 @@ struct AsPublisher {
 }
 
 impl NodeState {
-    fn publisher(&self, name: &str) -> Result<&HostedPublisher, ApiError> {
+    fn publisher(&self, name: &str) -> Result<Arc<HostedPublisher>, ApiError> {
         self.publishers
+            .all()
             .iter()
             .find(|p| p.name == name)
+            .cloned()
             .ok_or_else(|| {
                 ApiError::not_found(
                     "unknown_publisher",
@@ -363,7 +369,8 @@ impl NodeState {
     }
 
     fn publisher_names(&self) -> String {
-        let names: Vec<_> = self.publishers.iter().map(|p| p.name.as_str()).collect();
+        let all = self.publishers.all();
+        let names: Vec<_> = all.iter().map(|p| p.name.as_str()).collect();
         if names.is_empty() {
             "none".into()
         } else {
@@ -372,10 +379,10 @@ impl NodeState {
     }
 
     /// The publisher named by `?as=`, or the only one hosted.
-    fn choose_publisher(&self, name: Option<&str>) -> Result<&HostedPublisher, ApiError> {
-        match (name, self.publishers.as_slice()) {
+    fn choose_publisher(&self, name: Option<&str>) -> Result<Arc<HostedPublisher>, ApiError> {
+        match (name, &*self.publishers.all()) {
             (Some(name), _) => self.publisher(name),
-            (None, [only]) => Ok(only),
+            (None, [only]) => Ok(only.clone()),
             (None, _) => Err(ApiError::bad_request(
                 "publisher_required",
                 format!(
@@ -389,16 +396,19 @@ impl NodeState {
 
     /// The key that signs as `issuer`: `anchor`, a hosted publisher's name,
     /// or by default the anchor key.
-    fn issuer_key(&self, issuer: Option<&str>) -> Result<&SecretKey, ApiError> {
+    fn issuer_key(&self, issuer: Option<&str>) -> Result<Signer<'_>, ApiError> {
         match issuer {
-            Some("anchor") | None => self.anchor.as_ref().ok_or_else(|| {
+            Some("anchor") | None => self.anchor.as_ref().map(Signer::Anchor).ok_or_else(|| {
                 ApiError::bad_request(
                     "no_anchor_key",
                     "this node holds no anchor key: name a hosted publisher allowed to admit as issuer",
                 )
                 .with_field("issuer")
             }),
-            Some(name) => self.publisher(name).map(|p| &p.key).map_err(|e| e.with_field("issuer")),
+            Some(name) => self
+                .publisher(name)
+                .map(Signer::Hosted)
+                .map_err(|e| e.with_field("issuer")),
         }
     }
 
@@ -412,9 +422,10 @@ impl NodeState {
         key: &SecretKey,
         payload: Payload,
     ) -> Result<Published, ApiError> {
-        let warnings = crate::local_rules::check(&payload)?;
+        let now = unix_now();
+        let warnings = crate::local_rules::check(&payload, now)?;
         let record = mutua_protocol::seal(key, &payload)?;
-        mutua_protocol::rules::check_time(record.payload(), unix_now())?;
+        mutua_protocol::rules::check_time(record.payload(), now)?;
         self.ingest.ingest_local(record.clone()).await?;
         let gossip = match self.network.publish(record.bytes().to_vec()).await {
             Ok(report) => json!(report),
@@ -554,8 +565,9 @@ async fn status(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErr
         .map_err(|e| ApiError::internal("store_error", e))?;
     let digest = mutua_protocol::derived::replica_digest(&fingerprint);
     let now = unix_now();
-    let mut publishers = Vec::with_capacity(state.publishers.len());
-    for p in &state.publishers {
+    let hosted = state.publishers.all();
+    let mut publishers = Vec::with_capacity(hosted.len());
+    for p in hosted.iter() {
         let key = p.key.public();
         let membership = state
             .store
@@ -915,13 +927,7 @@ async fn import_listing(
             )
             .with_field("id"))
         }
-        Plan::OtherSide { current } => {
-            return Err(ApiError::bad_request(
-                "side_mismatch",
-                format!("this listing is a{} {}; the row says {}", if current == json::Side::Offer { "n" } else { "" }, current.as_str(), row.listing.side.as_str()),
-            )
-            .with_field("side"))
-        }
+        Plan::OtherSide { current } => return Err(side::other_side(current, row.listing.side)),
     };
     let id_hex = mutua_protocol::hex(&id.0);
     if row.dry_run || outcome == "unchanged" {
@@ -955,14 +961,14 @@ async fn import_listing(
 }
 
 /// The hosted publisher owning slot `id` and the current record there.
-fn owned_slot<'a>(
-    state: &'a NodeState,
+fn owned_slot(
+    state: &NodeState,
     publisher: Option<&str>,
     id: &ListingId,
-) -> Result<(&'a HostedPublisher, SignedRecord), ApiError> {
-    let candidates: Vec<&HostedPublisher> = match publisher {
+) -> Result<(Arc<HostedPublisher>, SignedRecord), ApiError> {
+    let candidates: Vec<Arc<HostedPublisher>> = match publisher {
         Some(name) => vec![state.publisher(name)?],
-        None => state.publishers.iter().collect(),
+        None => state.publishers.all().to_vec(),
     };
     for p in candidates {
         if let Some(record) = state.current(&p.key.public(), id)? {
@@ -1001,6 +1007,7 @@ async fn update(
     let id = parse_listing_id(&id)?;
     let _guard = state.writes.lock().await;
     let (publisher, current) = owned_slot(&state, who.publisher.as_deref(), &id)?;
+    side::check_side(&current, Some(content.side))?;
     let version = current_version(&current)? + 1;
     let now = unix_now();
     let expiry = now + state.default_lifetime_days * DAY;
@@ -1014,12 +1021,13 @@ async fn update(
 async fn withdraw(
     State(state): State<Shared>,
     Path(id): Path<String>,
-    who: Result<Query<AsPublisher>, QueryRejection>,
+    who: Result<Query<side::WithdrawParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(who) = who.map_err(query_rejection)?;
     let id = parse_listing_id(&id)?;
     let _guard = state.writes.lock().await;
     let (publisher, current) = owned_slot(&state, who.publisher.as_deref(), &id)?;
+    side::check_side(&current, who.side)?;
     let withdrawal = Withdrawal {
         author: publisher.key.public(),
         id,
@@ -1036,7 +1044,8 @@ async fn issue(
     State(state): State<Shared>,
     Body(req): Body<IssueRequest>,
 ) -> Result<Response, ApiError> {
-    let key = state.issuer_key(req.issuer.as_deref())?;
+    let signer = state.issuer_key(req.issuer.as_deref())?;
+    let key = signer.key();
     let now = unix_now();
     let valid_from = req.valid_from.unwrap_or(now);
     let certificate = Certificate {
@@ -1060,6 +1069,7 @@ async fn issue(
     // so it is re-announced at every start.
     if let Some(hosted) = state
         .publishers
+        .all()
         .iter()
         .find(|p| p.key.public() == req.subject)
     {
@@ -1091,19 +1101,23 @@ async fn revoke(
         ));
     };
     // By default the key that issued it, when hosted here; else the anchor.
-    let key = match req.issuer.as_deref() {
-        Some(issuer) => state.issuer_key(Some(issuer))?,
-        None => match state
-            .publishers
-            .iter()
-            .map(|p| &p.key)
-            .chain(state.anchor.as_ref())
-            .find(|k| k.public() == certificate.issuer)
-        {
-            Some(key) => key,
-            None => state.issuer_key(None)?,
-        },
+    let hosted_issuer = state
+        .publishers
+        .all()
+        .iter()
+        .find(|p| p.key.public() == certificate.issuer)
+        .cloned();
+    let anchor_issuer = state
+        .anchor
+        .as_ref()
+        .filter(|k| k.public() == certificate.issuer);
+    let signer = match (req.issuer.as_deref(), hosted_issuer, anchor_issuer) {
+        (Some(issuer), _, _) => state.issuer_key(Some(issuer))?,
+        (None, Some(hosted), _) => Signer::Hosted(hosted),
+        (None, None, Some(anchor)) => Signer::Anchor(anchor),
+        (None, None, None) => state.issuer_key(None)?,
     };
+    let key = signer.key();
     let revocation = Revocation {
         issuer: key.public(),
         certificate: hash,

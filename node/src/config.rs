@@ -231,6 +231,29 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
+/// Most bytes of a federation name (it is part of the gossip topic).
+pub const MAX_FEDERATION_NAME_BYTES: usize = 64;
+
+/// The rule of a federation name, shared by `init` (refused before anything
+/// is written) and the node's configuration check.
+pub fn check_federation_name(name: &str) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("a federation name is required".into());
+    }
+    if name.len() > MAX_FEDERATION_NAME_BYTES {
+        return Err(format!(
+            "{name:?} is {} bytes long in UTF-8; at most {MAX_FEDERATION_NAME_BYTES} \
+             (an accented letter takes 2)",
+            name.len()
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("{name:?} holds a control character"));
+    }
+    Ok(())
+}
+
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -314,15 +337,10 @@ impl Config {
         if federation.is_empty() {
             return Err(invalid(
                 "federation.name",
-                "required (the federation this node belongs to; `mutua-node init` writes it)",
+                "required (the federation this node belongs to; `mutua init` writes it)",
             ));
         }
-        if federation.len() > 64 || federation.chars().any(|c| c.is_control()) {
-            return Err(invalid(
-                "federation.name",
-                "at most 64 bytes, no control characters",
-            ));
-        }
+        check_federation_name(&federation).map_err(|e| invalid("federation.name", e))?;
         if self.federation.anchors.is_empty() {
             return Err(invalid(
                 "federation.anchors",
@@ -398,11 +416,37 @@ impl Config {
         })
     }
 
-    /// The file `mutua-node init` writes: the federation, then every other
+    /// The file `mutua init` (or `mutua-node init`) writes: the federation, then every other
     /// key commented out at its default, so the operator sees what exists.
     pub fn commented_template(federation: &str, anchors: &[PublicKey]) -> String {
+        Config::template(federation, anchors, &NetworkChoices::default())
+    }
+
+    /// [`Config::commented_template`] with the network settings chosen at
+    /// `init` written out (the others stay commented at their defaults).
+    pub fn template(federation: &str, anchors: &[PublicKey], chosen: &NetworkChoices) -> String {
         let d = Config::default();
         let anchors: Vec<String> = anchors.iter().map(|a| format!("\"{a}\"")).collect();
+        let list = |items: &[String]| {
+            let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let listen = match chosen.listen.as_slice() {
+            [] => format!("# listen = {:?}", d.network.listen),
+            given => format!("listen = {}", list(given)),
+        };
+        let bootstrap = match chosen.bootstrap.as_slice() {
+            [] => "# bootstrap = []   # e.g. [\"/dns4/noeud.syndicat.fr/tcp/4100\"]".to_owned(),
+            given => format!("bootstrap = {}", list(given)),
+        };
+        let mdns = match chosen.mdns {
+            None => format!("# mdns = {}", d.network.mdns),
+            Some(on) => format!("mdns = {on}"),
+        };
+        let api = match &chosen.api_listen {
+            None => format!("# listen = {:?}", d.api.listen),
+            Some(addr) => format!("listen = {addr:?}"),
+        };
         format!(
             "# Mutua node configuration. Precedence: defaults < this file < MUTUA_* environment < flags.\n\
              \n\
@@ -412,14 +456,14 @@ impl Config {
              anchors = [{anchors}]\n\
              \n\
              [network]\n\
-             # listen = {listen:?}\n\
-             # bootstrap = []   # e.g. [\"/dns4/noeud.syndicat.fr/tcp/4100\"]\n\
-             # mdns = {mdns}\n\
+             {listen}\n\
+             {bootstrap}\n\
+             {mdns}\n\
              # max_connections = {maxc}\n\
              # sync_interval_secs = {sync}\n\
              \n\
              [api]\n\
-             # listen = {api:?}\n\
+             {api}\n\
              # allow_remote = false   # required for a non-loopback listen address\n\
              # metrics_public = false # serve /metrics without the token\n\
              # max_body_bytes = {body}\n\
@@ -435,17 +479,25 @@ impl Config {
              [publish]\n\
              # default_lifetime_days = {life}\n",
             anchors = anchors.join(", "),
-            listen = d.network.listen,
-            mdns = d.network.mdns,
             maxc = d.network.max_connections,
             sync = d.network.sync_interval_secs,
-            api = d.api.listen,
             body = d.api.max_body_bytes,
             import = d.api.max_import_bytes,
             cache = d.store.cache_mb,
             life = d.publish.default_lifetime_days,
         )
     }
+}
+
+/// Network settings chosen when a data directory is created (`mutua init
+/// --listen … --api-listen … --bootstrap … --mdns …`), written to its
+/// config.toml; empty means the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkChoices {
+    pub listen: Vec<String>,
+    pub bootstrap: Vec<String>,
+    pub api_listen: Option<String>,
+    pub mdns: Option<bool>,
 }
 
 /// The settings a node runs with: defaults < the config file (`--config`,
@@ -529,6 +581,22 @@ mod tests {
         assert_eq!(settings.api_listen.port(), DEFAULT_API_PORT);
         assert!(settings.api_listen.ip().is_loopback());
         assert_eq!(settings.anchors, vec![anchor()]);
+    }
+
+    #[test]
+    fn network_choices_are_written_and_read_back() {
+        let chosen = NetworkChoices {
+            listen: vec!["/ip4/0.0.0.0/tcp/4101".into()],
+            bootstrap: vec!["/ip4/127.0.0.1/tcp/4100".into()],
+            api_listen: Some("127.0.0.1:4181".into()),
+            mdns: Some(false),
+        };
+        let text = Config::template("test", &[anchor()], &chosen);
+        let settings = Config::parse(&text).unwrap().validate().unwrap();
+        assert_eq!(settings.listen[0].to_string(), "/ip4/0.0.0.0/tcp/4101");
+        assert_eq!(settings.bootstrap[0].to_string(), "/ip4/127.0.0.1/tcp/4100");
+        assert_eq!(settings.api_listen.port(), 4181);
+        assert!(!settings.mdns);
     }
 
     #[test]

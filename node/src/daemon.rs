@@ -39,12 +39,9 @@ pub enum DaemonError {
     /// The network could not start.
     #[error(transparent)]
     Network(#[from] NetworkError),
-    /// The control API address could not be bound.
-    #[error("cannot listen on {addr} for the control API: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    /// A listen address (p2p or control API) is taken or not local.
+    #[error(transparent)]
+    Listen(#[from] crate::listen::ListenError),
     /// The async runtime could not start (threads, file descriptors).
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -79,31 +76,16 @@ pub async fn run(
     let mut metrics = NodeMetrics::new();
     let ingest = Ingest::new(store.clone(), metrics.ingest.clone());
 
-    // Saved certificates first: a hosted publisher admitted while this node
-    // was down (certificate delivered as a file) can publish at once.
-    for p in &publishers {
-        if let Some(bytes) = &p.certificate {
-            match mutua_protocol::open(bytes) {
-                Ok(record) => match ingest.ingest_local(record).await {
-                    Ok(applied) => {
-                        tracing::debug!(publisher = %p.name, outcome = applied.outcome.code(), "certificate loaded")
-                    }
-                    Err(e) => {
-                        tracing::warn!(publisher = %p.name, error = %e, "saved certificate refused")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(publisher = %p.name, error = %e, "saved certificate unreadable")
-                }
-            }
-        }
-    }
+    // Saved certificates first, before the network starts.
+    crate::hosted::ingest_saved_certificates(&ingest, &publishers.iter().collect::<Vec<_>>()).await;
 
+    crate::listen::check_p2p_free(&settings.listen)?;
     let listener = TcpListener::bind(settings.api_listen)
         .await
-        .map_err(|source| DaemonError::Bind {
-            addr: settings.api_listen,
-            source,
+        .map_err(|cause| crate::listen::ListenError {
+            setting: crate::listen::Setting::Api,
+            addr: settings.api_listen.to_string(),
+            cause,
         })?;
     let api_addr = listener.local_addr().map_err(DaemonError::Serve)?;
 
@@ -136,7 +118,7 @@ pub async fn run(
         network: network.clone(),
         metrics: Arc::new(metrics),
         datadir: datadir.clone(),
-        publishers,
+        publishers: crate::hosted::Hosted::new(publishers),
         anchor,
         started,
         writes: tokio::sync::Mutex::new(()),

@@ -10,6 +10,8 @@
 //!     publishers/               0700
 //!       <name>.key              a hosted collectivity's key, 0600
 //!       <name>.cert             its membership certificate (envelope bytes)
+//!     removed/                  0700, keys taken off by `mutua key remove`:
+//!       <name>-<unix time>.key  kept, never deleted (its signatures stay valid)
 //!   store/                      sled
 //!   api.token                   0600, new random token at each start
 //!   api.addr                    the API's host:port while the node runs
@@ -37,6 +39,7 @@ use crate::config::Config;
 
 const KEYS_DIR: &str = "keys";
 const PUBLISHERS_DIR: &str = "publishers";
+const REMOVED_DIR: &str = "removed";
 const NODE_KEY: &str = "node.key";
 const ANCHOR_KEY: &str = "anchor.key";
 const CONFIG_FILE: &str = "config.toml";
@@ -56,7 +59,7 @@ pub enum DataDirError {
     #[error("{path} is already initialised (it has {NODE_KEY})")]
     AlreadyInitialised { path: PathBuf },
     /// The directory was never initialised.
-    #[error("{path} is not an initialised data directory (no keys/{NODE_KEY}); run `mutua-node init --data-dir {path}` first", path = .path.display())]
+    #[error("{path} is not an initialised data directory (no keys/{NODE_KEY}): create it with `mutua --data-dir {path} init` (to join a federation) or `mutua --data-dir {path} federation create` (to found one)", path = .path.display())]
     NotInitialised { path: PathBuf },
     /// A key file or directory can be read by other users.
     #[error("{path} is accessible by group or others (mode {mode:o}): run `chmod {fix:o} {path}`", path = .path.display())]
@@ -67,6 +70,12 @@ pub enum DataDirError {
     /// A publisher name that cannot be a file name.
     #[error("publisher name {name:?}: use 1 to {MAX_PUBLISHER_NAME} characters among a-z, 0-9, '-' and '_', starting with a letter or digit")]
     BadPublisherName { name: String },
+    /// A setting given to `init` that the node would refuse.
+    #[error("{0}")]
+    BadConfig(String),
+    /// A federation name over the limit (or empty, or with control characters).
+    #[error("federation name: {0}")]
+    BadFederationName(String),
     /// The publisher already exists (or does not, for a certificate).
     #[error("publisher {name:?} {problem}")]
     Publisher { name: String, problem: &'static str },
@@ -110,6 +119,8 @@ pub struct InitOptions {
     pub new_anchor: bool,
     /// Publisher keys to generate, by name.
     pub publishers: Vec<String>,
+    /// Network settings to write to `config.toml` instead of the defaults.
+    pub network: crate::config::NetworkChoices,
 }
 
 /// What `init` created.
@@ -126,6 +137,21 @@ pub struct InitReport {
 /// Creates the layout, the node key, and the keys asked for. An existing
 /// `config.toml` is kept (an operator may have provisioned it).
 pub fn init(path: &Path, options: &InitOptions) -> Result<InitReport, DataDirError> {
+    crate::config::check_federation_name(&options.federation)
+        .map_err(DataDirError::BadFederationName)?;
+    for name in &options.publishers {
+        check_publisher_name(name)?;
+    }
+    let new_anchor = options.new_anchor.then(new_secret_key);
+    let mut anchors = options.anchors.clone();
+    anchors.extend(new_anchor.as_ref().map(SecretKey::public));
+    let config_text = Config::template(&options.federation, &anchors, &options.network);
+    // Checked by the node's own rules before anything is written: a bad
+    // --listen is refused now, not at the first start.
+    Config::parse(&config_text)
+        .map_err(DataDirError::BadConfig)?
+        .validate()
+        .map_err(|e| DataDirError::BadConfig(e.to_string()))?;
     let dir = DataDir::at(path);
     if dir.node_key_path().exists() {
         return Err(DataDirError::AlreadyInitialised {
@@ -139,15 +165,9 @@ pub fn init(path: &Path, options: &InitOptions) -> Result<InitReport, DataDirErr
         Keypair::ed25519_from_bytes(random_seed()).expect("32 bytes are an ed25519 seed");
     let encoded = Zeroizing::new(node_key.to_protobuf_encoding().expect("ed25519 encodes"));
     write_private(&dir.node_key_path(), &encoded)?;
-    let mut anchors = options.anchors.clone();
-    let anchor = if options.new_anchor {
-        let key = new_secret_key();
+    if let Some(key) = &new_anchor {
         write_private(&dir.anchor_key_path(), key.to_file_string().as_bytes())?;
-        anchors.push(key.public());
-        Some(key.public())
-    } else {
-        None
-    };
+    }
     let publishers = options
         .publishers
         .iter()
@@ -156,13 +176,12 @@ pub fn init(path: &Path, options: &InitOptions) -> Result<InitReport, DataDirErr
     let config_path = dir.config_path();
     let wrote_config = !config_path.exists();
     if wrote_config {
-        let text = Config::commented_template(&options.federation, &anchors);
-        write_atomic(&config_path, text.as_bytes(), 0o644)?;
+        write_atomic(&config_path, config_text.as_bytes(), 0o644)?;
     }
     Ok(InitReport {
         peer_id: node_key.public().to_peer_id(),
         data_dir: dir,
-        anchor,
+        anchor: new_anchor.as_ref().map(SecretKey::public),
         publishers,
         wrote_config,
     })
@@ -330,6 +349,31 @@ impl DataDir {
         Ok(key.public())
     }
 
+    /// Stops hosting publisher `name`: its key (and certificate) move to
+    /// `keys/removed/`, never deleted: the listings it signed stay valid
+    /// and a key removed by mistake can be moved back. Returns the new path
+    /// of the key.
+    pub fn remove_publisher(&self, name: &str, now: u64) -> Result<PathBuf, DataDirError> {
+        check_publisher_name(name)?;
+        let key = self.publisher_path(name, "key");
+        if !key.exists() {
+            return Err(DataDirError::Publisher {
+                name: name.to_owned(),
+                problem: "does not exist (see `mutua key list`)",
+            });
+        }
+        let removed = self.keys_dir().join(REMOVED_DIR);
+        create_private_dir(&removed)?;
+        let moved_key = removed.join(format!("{name}-{now}.key"));
+        let cert = self.publisher_path(name, "cert");
+        if cert.exists() {
+            let moved_cert = removed.join(format!("{name}-{now}.cert"));
+            fs::rename(&cert, &moved_cert).map_err(io_error(&cert))?;
+        }
+        fs::rename(&key, &moved_key).map_err(io_error(&key))?;
+        Ok(moved_key)
+    }
+
     /// Saves a hosted publisher's membership certificate (envelope bytes),
     /// so it is re-announced at every start.
     pub fn write_certificate(&self, name: &str, envelope: &[u8]) -> Result<(), DataDirError> {
@@ -356,7 +400,9 @@ impl DataDir {
         let _ = fs::remove_file(self.addr_path());
     }
 
-    /// Where the running node's API listens, and its token.
+    /// Where the running node's API listens, and its token. A node killed
+    /// with `kill -9` leaves `api.addr` behind: it counts only while the
+    /// store is locked (see [`DataDir::store_in_use`]).
     pub fn api_endpoint(&self) -> Result<ApiEndpoint, DataDirError> {
         let addr_path = self.addr_path();
         let text = match fs::read_to_string(&addr_path) {
@@ -365,6 +411,9 @@ impl DataDir {
             }
             other => other.map_err(io_error(&addr_path))?,
         };
+        if !self.store_in_use()? {
+            return Err(DataDirError::NotRunning { path: addr_path });
+        }
         let addr = text
             .trim()
             .parse()
@@ -377,6 +426,35 @@ impl DataDir {
         Ok(ApiEndpoint { addr, token })
     }
 }
+
+impl DataDir {
+    /// Whether a process has the store open. sled holds an exclusive `flock`
+    /// on `store/db` for as long as the store is open, and the kernel drops
+    /// it when the process dies, however it dies: unlike a pid file, this
+    /// cannot be fooled by a stale file or a reused pid.
+    pub fn store_in_use(&self) -> Result<bool, DataDirError> {
+        let db = self.store_path().join(SLED_DB_FILE);
+        let file = match fs::File::open(&db) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            // Not ours to read (a client of another user's node, allowed to
+            // read only the API files): trust `api.addr` as before.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(true),
+            Err(e) => return Err(io_error(&db)(e)),
+        };
+        // fs2's flock, the very lock sled takes (named in full: std's own
+        // `File::try_lock_shared` is newer than this workspace's MSRV).
+        match fs2::FileExt::try_lock_shared(&file) {
+            // Dropping the file releases the shared lock at once.
+            Ok(()) => Ok(false),
+            Err(e) if e.kind() == fs2::lock_contended_error().kind() => Ok(true),
+            Err(e) => Err(io_error(&db)(e)),
+        }
+    }
+}
+
+/// The file sled locks while a store is open.
+const SLED_DB_FILE: &str = "db";
 
 /// A new random API token: 32 bytes from the OS, in hex.
 pub fn new_token() -> String {
@@ -469,6 +547,7 @@ mod tests {
             anchors: vec![],
             new_anchor: true,
             publishers: vec!["mairie-a".into(), "sivom".into()],
+            network: Default::default(),
         }
     }
 
@@ -543,6 +622,15 @@ mod tests {
         let token = new_token();
         dir.write_api_files("127.0.0.1:4180".parse().unwrap(), &token)
             .unwrap();
+        // No process holds the store: the file is what a kill -9 leaves.
+        assert!(matches!(
+            dir.api_endpoint(),
+            Err(DataDirError::NotRunning { .. })
+        ));
+        // Locked as sled locks it (flock), the node counts as running.
+        fs::create_dir_all(dir.store_path()).unwrap();
+        let db = fs::File::create(dir.store_path().join(SLED_DB_FILE)).unwrap();
+        fs2::FileExt::lock_exclusive(&db).unwrap();
         let endpoint = dir.api_endpoint().unwrap();
         assert_eq!(endpoint.token, token);
         assert_eq!(endpoint.addr.port(), 4180);
@@ -550,8 +638,24 @@ mod tests {
             fs::metadata(dir.token_path()).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        fs2::FileExt::unlock(&db).unwrap();
+        assert!(!dir.store_in_use().unwrap());
         dir.remove_api_addr();
         assert!(dir.api_endpoint().is_err());
+    }
+
+    #[test]
+    fn init_refuses_a_federation_name_over_the_limit_before_writing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("node");
+        let mut options = options();
+        options.federation = "é".repeat(33);
+        let text = init(&root, &options).unwrap_err().to_string();
+        assert!(
+            text.contains("66 bytes") && text.contains("at most 64"),
+            "{text}"
+        );
+        assert!(!root.exists(), "nothing written");
     }
 
     #[test]

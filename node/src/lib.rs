@@ -7,9 +7,29 @@ pub mod config;
 pub mod daemon;
 pub mod datadir;
 pub mod frame_guard;
+pub mod hosted;
 pub mod ingest;
+pub mod listen;
 pub mod listing_import;
 pub mod local_rules;
 pub mod metrics;
 pub mod network;
+pub mod offline;
 pub mod sync;
+pub mod visible;
+
+/// An error and its causes as one line, each cause once: a message that
+/// already ends with its cause's text (`"…: {source}"`) does not get it again.
+pub fn error_text<'a>(
+    mut chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let mut text = chain.next().map(ToString::to_string).unwrap_or_default();
+    for cause in chain {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}

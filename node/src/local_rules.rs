@@ -1,12 +1,16 @@
 //! What a node checks, beyond the protocol's rules, in what its own
-//! publishers sign: codes that the reference data does not know are refused,
-//! and a point far from the listing's commune is warned about.
+//! publishers sign (API, import, CLI row checks): codes that the reference
+//! data does not know are refused, texts with hidden characters and unusable
+//! availability windows are refused (`usable`), and a point far from the
+//! listing's commune is warned about.
 //!
 //! Never applied to records received from peers (gossip, sync, import of
 //! envelopes): reference data differs between versions (communes merge every
 //! year), and a local convenience must not make replicas diverge.
 
-use mutua_protocol::{Listing, Payload, RecordError};
+mod usable;
+
+use mutua_protocol::{Listing, Payload, RecordError, Timestamp};
 use mutua_store::refdata::reference;
 use serde::Serialize;
 
@@ -23,13 +27,14 @@ pub struct Warning {
 }
 
 /// Checks a payload that a hosted publisher is about to sign. Only offers
-/// and needs have local rules.
-pub fn check(payload: &Payload) -> Result<Vec<Warning>, RecordError> {
+/// and needs have local rules. `now` is when it will be signed.
+pub fn check(payload: &Payload, now: Timestamp) -> Result<Vec<Warning>, RecordError> {
     let (kind, listing) = match payload {
         Payload::Offer(l) => ("offer", l),
         Payload::Need(l) => ("need", l),
         _ => return Ok(Vec::new()),
     };
+    usable::check_listing(kind, listing, now)?;
     check_codes(kind, listing)?;
     Ok(far_point(kind, listing).into_iter().collect())
 }
@@ -112,9 +117,18 @@ mod tests {
         Payload::Offer(l)
     }
 
+    /// Checked as if signed when the fixture says it was published.
+    fn check_at(payload: &Payload) -> Result<Vec<Warning>, RecordError> {
+        let now = match payload {
+            Payload::Offer(l) | Payload::Need(l) => l.published_at,
+            _ => 0,
+        };
+        check(payload, now)
+    }
+
     #[test]
     fn unknown_codes_are_refused_with_their_field() {
-        let refused = |edit: fn(&mut Listing)| match check(&offer(edit)) {
+        let refused = |edit: fn(&mut Listing)| match check_at(&offer(edit)) {
             Err(RecordError::Invalid { field, rule, .. }) => (field, rule),
             other => panic!("{other:?}"),
         };
@@ -133,16 +147,16 @@ mod tests {
         // (Every well-formed département code is one in 2026: the protocol
         // refuses the others, so `unknown_departement` guards later vintages.)
         assert_eq!(
-            check(&offer(|l| l.area.departements = vec!["977".into()])),
+            check_at(&offer(|l| l.area.departements = vec!["977".into()])),
             Ok(vec![])
         );
-        assert_eq!(check(&offer(|_| {})), Ok(vec![]));
+        assert_eq!(check_at(&offer(|_| {})), Ok(vec![]));
     }
 
     #[test]
     fn a_point_far_from_the_commune_is_warned_about() {
         // Paris for a Bordeaux offer.
-        let warnings = check(&offer(|l| {
+        let warnings = check_at(&offer(|l| {
             l.location.point = Some(GeoPoint::from_degrees(48.8566, 2.3522))
         }))
         .unwrap();
@@ -157,7 +171,7 @@ mod tests {
         );
         // Libourne, 30 km away, is fine; no point at all too.
         for point in [Some(GeoPoint::from_degrees(44.915, -0.2436)), None] {
-            assert_eq!(check(&offer(|l| l.location.point = point)), Ok(vec![]));
+            assert_eq!(check_at(&offer(|l| l.location.point = point)), Ok(vec![]));
         }
     }
 }

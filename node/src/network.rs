@@ -285,6 +285,13 @@ pub struct NetworkHandle {
 }
 
 impl NetworkHandle {
+    /// A handle to no network: every request fails with
+    /// [`NetworkError::Stopped`] (a stopped node's replica, read offline).
+    pub fn detached() -> NetworkHandle {
+        let (commands, _) = mpsc::channel(1);
+        NetworkHandle { commands }
+    }
+
     /// Publishes a record (its exact envelope bytes) on the federation topic.
     /// The caller stores the record first (see
     /// [`Ingest::ingest_local`]); "no peers yet" is a [`Delivery`], not an error.

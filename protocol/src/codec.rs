@@ -433,6 +433,7 @@ impl<'a> Scan<'a> {
                         field: self.field(),
                         len,
                         max,
+                        unit: crate::error::LengthUnit::Bytes,
                     });
                 }
                 let data = self.reader.take(len).map_err(|r| self.malformed(r))?;
@@ -497,6 +498,7 @@ impl<'a> Scan<'a> {
                     field: format!("{} (map key)", self.field()),
                     len: usize::try_from(len).unwrap_or(usize::MAX),
                     max: MAX_KEY_BYTES,
+                    unit: crate::error::LengthUnit::Bytes,
                 })
             }
             _ => return Err(self.malformed("map keys must be text strings")),

@@ -38,12 +38,14 @@ pub enum RecordError {
         max: usize,
     },
     /// A text or byte string is longer than allowed (in bytes for the generic
-    /// CBOR limits, in characters for text fields with a limit of their own).
-    #[error("{field} has length {len}, over the limit of {max}")]
+    /// CBOR limits, in characters for text fields with a limit of their own),
+    /// stated in the unit that was counted.
+    #[error("{field} {}", unit.describe(*len, *max))]
     TooLong {
         field: String,
         len: usize,
         max: usize,
+        unit: LengthUnit,
     },
     /// The envelope's format number is not one this node knows.
     #[error("envelope format {format} is not supported (this node knows format 1)")]
@@ -120,6 +122,30 @@ pub const FIELD_RULES: [&str; 11] = [
     "phone_syntax",
     "url_syntax",
 ];
+
+/// What a length limit counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LengthUnit {
+    /// Unicode characters (an accented letter counts 1).
+    Characters,
+    /// Bytes of UTF-8 (an accented letter counts 2, an emoji 4), or of a
+    /// byte string.
+    Bytes,
+}
+
+impl LengthUnit {
+    fn describe(self, len: usize, max: usize) -> String {
+        match self {
+            LengthUnit::Characters => {
+                format!("has {len} characters, over the limit of {max} characters")
+            }
+            LengthUnit::Bytes => format!(
+                "takes {len} bytes, over the limit of {max} bytes (in UTF-8 an accented letter \
+                 takes 2 bytes, an emoji 4)"
+            ),
+        }
+    }
+}
 
 impl RecordError {
     /// Every code [`RecordError::code`] returns, in PROTOCOL.md's order (each
@@ -329,6 +355,7 @@ mod tests {
                 field: field(),
                 len: 0,
                 max: 0,
+                unit: LengthUnit::Bytes,
             },
             RecordError::UnsupportedFormat { format: 2 },
             RecordError::NonCanonicalEnvelope,

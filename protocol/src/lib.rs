@@ -19,7 +19,7 @@ pub mod rules;
 pub mod sync;
 
 pub use codec::{open, seal, SignedRecord};
-pub use error::{EncodeError, KeyError, MembershipError, RecordError, Verdict};
+pub use error::{EncodeError, KeyError, LengthUnit, MembershipError, RecordError, Verdict};
 pub use keys::{PublicKey, SecretKey};
 pub use membership::{check_admission_right, check_membership, Membership, MembershipView};
 pub use merge::{merge, MergeOutcome, Rank, SlotKey};

@@ -204,6 +204,7 @@ fn check_text(
             field: field.render(),
             len: chars,
             max: max_chars,
+            unit: crate::error::LengthUnit::Characters,
         });
     }
     if let Some(c) = value
@@ -375,6 +376,16 @@ fn check_listing(kind: &str, l: &Listing) -> Result<VerifyingKey, RecordError> {
         MAX_TITLE_CHARS,
         false,
     )?;
+    // Bytes first: within 4000 bytes a text is within 4000 characters, so
+    // the byte count is the limit a writer meets, and the one to name.
+    if l.description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(RecordError::TooLong {
+            field: f("description").render(),
+            len: l.description.len(),
+            max: MAX_DESCRIPTION_BYTES,
+            unit: crate::error::LengthUnit::Bytes,
+        });
+    }
     check_text(
         f("description"),
         &l.description,
@@ -382,13 +393,6 @@ fn check_listing(kind: &str, l: &Listing) -> Result<VerifyingKey, RecordError> {
         MAX_DESCRIPTION_BYTES,
         true,
     )?;
-    if l.description.len() > MAX_DESCRIPTION_BYTES {
-        return Err(RecordError::TooLong {
-            field: f("description").render(),
-            len: l.description.len(),
-            max: MAX_DESCRIPTION_BYTES,
-        });
-    }
     check_count(f("tags"), l.tags.len(), MAX_TAGS)?;
     for (i, tag) in l.tags.iter().enumerate() {
         check_text(f("tags").at(i, ""), tag, 1, MAX_TAG_CHARS, false)?;

@@ -659,3 +659,38 @@ fn hex_round_trip() {
     assert_eq!(unhex("+f"), None);
     assert_eq!(unhex("abc"), None);
 }
+
+#[test]
+fn a_length_limit_is_stated_in_the_unit_it_counts() {
+    // 2,001 "é" are 2,001 characters but 4,002 bytes: the byte limit is met.
+    let mut listing = listing(&key(1), 1, 1);
+    listing.description = "é".repeat(2001);
+    let e = rules::check_fields(&Payload::Offer(listing.clone())).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RecordError::TooLong {
+                len: 4002,
+                max: 4000,
+                unit: LengthUnit::Bytes,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("takes 4002 bytes, over the limit of 4000 bytes")
+            && text.contains("accented letter takes 2 bytes"),
+        "{text}"
+    );
+    listing.description = String::new();
+    listing.title = "é".repeat(121);
+    let text = rules::check_fields(&Payload::Offer(listing))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("has 121 characters, over the limit of 120 characters"),
+        "{text}"
+    );
+}

@@ -17,6 +17,13 @@ pub enum OpenError {
         #[source]
         source: sled::Error,
     },
+    /// Another process has the store open (sled's file lock): a node, or a
+    /// `mutua store` command, of the same data directory.
+    #[error(
+        "the store at {path} is in use by another process (a node running on this data directory, \
+         or a `mutua store` command): stop it first, or give this node its own --data-dir"
+    )]
+    InUse { path: PathBuf },
     /// The store was written by a newer version of Mutua with a layout this
     /// version cannot read.
     #[error(

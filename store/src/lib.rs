@@ -184,16 +184,18 @@ fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         match config.open() {
-            // sled reports it as an I/O error with this text, no kind of its own.
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
+            Err(e) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             other => return other,
         }
     }
+}
+
+/// Whether sled could not open because another process holds its lock
+/// (sled reports it as an I/O error with this text, no kind of its own).
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
 /// The sled database of a closed store, for tools and tests that inspect or
@@ -272,9 +274,15 @@ impl Store {
     /// layout version, naming both versions.
     pub fn open(config: StoreConfig) -> Result<Store, OpenError> {
         let path = config.path.clone();
-        let sled_err = |source| OpenError::Sled {
-            path: path.clone(),
-            source,
+        let sled_err = |source| {
+            if is_lock_error(&source) {
+                OpenError::InUse { path: path.clone() }
+            } else {
+                OpenError::Sled {
+                    path: path.clone(),
+                    source,
+                }
+            }
         };
         compact::recover(&config.path).map_err(|e| OpenError::Compaction {
             path: path.clone(),

@@ -5,6 +5,7 @@
 //! and unregister them.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,19 +84,65 @@ pub fn cleanup_everything() {
     }
 }
 
-/// Installs a handler for SIGINT and SIGTERM that cleans up and exits with
-/// status 130. Call once, from a binary's `main`.
+/// What an interrupted run says it does: removing temporary directories
+/// only if some are registered (none with `--keep`).
+fn stop_message(removes_dirs: bool) -> &'static str {
+    if removes_dirs {
+        "mutua-testnet: stopping every node and cleaning up…"
+    } else {
+        "mutua-testnet: stopping every node; the data directories stay (--keep)"
+    }
+}
+
+/// Registers SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed:
+/// by default it would kill this process and leave every temporary
+/// directory behind); the future completes on the first of them. Call within
+/// a runtime.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            _ = hangup.recv() => {}
+        }
+    })
+}
+
+/// Installs a handler for SIGINT, SIGTERM and SIGHUP that cleans up and
+/// exits with status 130. Call once, from a binary's `main`.
 pub fn install_signal_handler() -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // Registered here, before returning: a signal sent right after start
+    // is handled too.
+    let stopped = {
+        let _context = runtime.enter();
+        stop_signal()?
+    };
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            runtime.block_on(async { mutua_node::daemon::shutdown_signal().await });
-            eprintln!("\nmutua-testnet: stopping every node and cleaning up…");
+            runtime.block_on(stopped);
+            let removes_dirs = with(|r| !r.dirs.is_empty());
+            // The terminal may be gone (SIGHUP): a failed write is no reason to stop.
+            let _ = writeln!(std::io::stderr(), "\n{}", stop_message(removes_dirs));
             cleanup_everything();
             std::process::exit(130);
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_kept_run_does_not_say_it_cleans_up() {
+        assert!(super::stop_message(true).contains("cleaning up"));
+        let kept = super::stop_message(false);
+        assert!(!kept.contains("clean") && kept.contains("--keep"), "{kept}");
+    }
 }

@@ -3,7 +3,7 @@
 //! answering searches.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::federation::{Testnet, TestnetOptions};
@@ -30,6 +30,56 @@ const DEMO_LISTINGS: &[(usize, usize)] = &[
     (4, 14), // Arcins: recherche DPO
     (4, 2),  // Arcins: podium et barrières
 ];
+
+/// Where the `mutua` CLI is: beside this binary, where `cargo build` puts
+/// it with the same profile and target directory.
+fn cli_path(testnet_bin: &Path) -> PathBuf {
+    testnet_bin.with_file_name("mutua")
+}
+
+/// What the demo tells once it has shown the federation working: how to
+/// query it with the CLI (only while the data is there to query), and how
+/// it ends.
+struct Hints {
+    cli: PathBuf,
+    member_dir: String,
+    run_dir: String,
+    once: bool,
+    keep: bool,
+}
+
+impl Hints {
+    fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        // With --once and without --keep, the data is removed on exit.
+        let data_stays = self.keep || !self.once;
+        if data_stays {
+            lines.push("\nQuery it yourself with the mutua CLI, e.g. as the CC du Réolais:".into());
+            if !self.cli.exists() {
+                let profile = if cfg!(debug_assertions) {
+                    ""
+                } else {
+                    " --release"
+                };
+                lines.push(format!(
+                    "  cargo build{profile} -p mutua-cli      # once: the CLI is its own binary"
+                ));
+            }
+            let cli = self.cli.display();
+            let dir = &self.member_dir;
+            lines.push(format!("  {cli} --data-dir {dir} search broyeur"));
+            lines.push(format!("  {cli} --data-dir {dir} status"));
+            lines.push(format!("Node logs and data: {}", self.run_dir));
+        }
+        lines.push(match (self.once, self.keep) {
+            (true, true) => format!("Stopping (--once); the data stays in {} (--keep).", self.run_dir),
+            (true, false) => "Stopping (--once) and removing the data (add --keep to query it afterwards).".into(),
+            (false, true) => "The federation stays up; press Ctrl-C to stop every node (the data stays: --keep).".into(),
+            (false, false) => "The federation stays up; press Ctrl-C (or close the terminal) to stop every node and clean up.".into(),
+        });
+        lines
+    }
+}
 
 pub struct DemoOptions {
     pub bin: PathBuf,
@@ -160,28 +210,19 @@ pub fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
         }
     }
 
-    let dir = net.member(2).data_dir().display().to_string();
-    say(
-        out,
-        "\nQuery it yourself with the mutua CLI, e.g. as the CC du Réolais:",
-    );
-    say(
-        out,
-        format!("  cargo run -p mutua-cli --bin mutua -- --data-dir {dir} search broyeur"),
-    );
-    say(
-        out,
-        format!("  cargo run -p mutua-cli --bin mutua -- --data-dir {dir} status"),
-    );
-    say(out, format!("Node logs and data: {}", net.dir().display()));
+    let hints = Hints {
+        cli: cli_path(&options.bin),
+        member_dir: net.member(2).data_dir().display().to_string(),
+        run_dir: net.dir().display().to_string(),
+        once: options.once,
+        keep: options.keep,
+    };
+    for line in hints.lines() {
+        say(out, line);
+    }
     if options.once {
-        say(out, "Stopping (--once).");
         return Ok(());
     }
-    say(
-        out,
-        "The federation stays up; press Ctrl-C to stop every node and clean up.",
-    );
     let _ = out.flush();
     let mut net = net;
     while !cleanup::interrupted() {
@@ -189,4 +230,63 @@ pub fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
         std::thread::sleep(Duration::from_millis(500));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hints(once: bool, keep: bool) -> Vec<String> {
+        Hints {
+            cli: PathBuf::from("/nonexistent/target/release/mutua"),
+            member_dir: "/tmp/mutua-testnet-x/node2".into(),
+            run_dir: "/tmp/mutua-testnet-x".into(),
+            once,
+            keep,
+        }
+        .lines()
+    }
+
+    #[test]
+    fn hints_use_the_cli_binary_and_only_data_that_stays() {
+        for (once, keep) in [(false, false), (false, true), (true, true)] {
+            let text = hints(once, keep).join("\n");
+            assert!(!text.contains("cargo run"), "{text}");
+            assert!(
+                text.contains("/nonexistent/target/release/mutua --data-dir /tmp/mutua-testnet-x/node2 search broyeur"),
+                "{text}"
+            );
+            assert!(
+                text.contains("cargo build"),
+                "the CLI is not built yet: {text}"
+            );
+        }
+        let once = hints(true, false).join("\n");
+        assert!(
+            !once.contains("--data-dir") && !once.contains("/tmp/mutua-testnet-x"),
+            "{once}"
+        );
+        assert!(once.contains("--keep"), "{once}");
+        let kept = hints(false, true).join("\n");
+        assert!(!kept.contains("clean up"), "{kept}");
+    }
+
+    #[test]
+    fn a_built_cli_is_named_without_a_build_step() {
+        let exe = std::env::current_exe().unwrap();
+        let text = Hints {
+            cli: exe.clone(),
+            member_dir: "d".into(),
+            run_dir: "r".into(),
+            once: false,
+            keep: false,
+        }
+        .lines()
+        .join("\n");
+        assert!(!text.contains("cargo build"), "{text}");
+        assert!(
+            text.contains(&format!("{} --data-dir d status", exe.display())),
+            "{text}"
+        );
+    }
 }

@@ -144,6 +144,7 @@ impl Testnet {
                     anchors: anchor.iter().copied().collect(),
                     new_anchor: i == 0,
                     publishers: vec![identity.publisher.clone()],
+                    network: Default::default(),
                 },
             )
             .map_err(|e| Error::Init {

@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<()> {
     {
         bail!("an .xlsx workbook is binary: write it to a file with --output FILE.xlsx");
     }
-    let client = ctx.client()?;
+    let client = ctx.reader()?;
     let mut params = Vec::new();
     if args.mine {
         let status = Status::fetch(&client)?;

@@ -240,7 +240,7 @@ fn refused(header: &Header, r: Refusal) -> CellError {
         .map_or(String::new(), |f| header.spelling(f).to_owned());
     let message = match r.code.as_str() {
         "withdrawn" => "cette annonce a été retirée : elle n'est pas republiée (changez l'intitulé pour en publier une nouvelle)".to_owned(),
-        "side_mismatch" => format!("l'annonce existante est de l'autre type ({})", r.message),
+        "wrong_side" => "la ligne désigne une annonce existante de l'autre type (offre ou besoin) : rien n'a été modifié".to_owned(),
         "not_a_member" => format!("la collectivité n'est pas (encore) membre de la fédération : {}", r.message),
         _ => format!("refusée par le nœud : {}", r.message),
     };

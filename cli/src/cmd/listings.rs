@@ -19,7 +19,9 @@ pub fn run(ctx: &Context, side: Side, command: ListingCommand) -> Result<()> {
     match command {
         ListingCommand::Publish(a) => publish(ctx, side, a),
         ListingCommand::Update(a) => update(ctx, side, a),
-        ListingCommand::Withdraw { id, publisher } => withdraw(ctx, &id, publisher.as_deref()),
+        ListingCommand::Withdraw { id, publisher } => {
+            withdraw(ctx, side, &id, publisher.as_deref())
+        }
         ListingCommand::List { publisher } => list(ctx, side, publisher.as_deref()),
     }
 }
@@ -193,18 +195,9 @@ pub fn content_of(item: &Value) -> Result<ListingContent> {
 fn update(ctx: &Context, side: Side, args: UpdateArgs) -> Result<()> {
     let client = ctx.client()?;
     let status = Status::fetch(&client)?;
+    // The node refuses the other side (`wrong_side`); the content is built
+    // for the side named on the command line, so it is the one checked.
     let (name, current) = find_own(&client, &status, args.publisher.as_deref(), &args.id)?;
-    if current["side"].as_str() != Some(side.as_str()) {
-        bail!(
-            "{} is a{} {}, not a{} {}: use `mutua {} update`",
-            args.id,
-            if side == Side::Offer { "" } else { "n" },
-            current["side"].as_str().unwrap_or("?"),
-            if side == Side::Offer { "n" } else { "" },
-            side.as_str(),
-            current["side"].as_str().unwrap_or("?"),
-        );
-    }
     let now = dates::now();
     let old = content_of(&current)?;
     let given = fields(args.file.as_deref(), args.fields)?;
@@ -223,13 +216,13 @@ fn update(ctx: &Context, side: Side, args: UpdateArgs) -> Result<()> {
     report(ctx, "updated", &name, &published)
 }
 
-fn withdraw(ctx: &Context, id: &str, publisher: Option<&str>) -> Result<()> {
+fn withdraw(ctx: &Context, side: Side, id: &str, publisher: Option<&str>) -> Result<()> {
     let client = ctx.client()?;
     let status = Status::fetch(&client)?;
     let (name, current) = find_own(&client, &status, publisher, id)?;
     let full = current["id"].as_str().unwrap_or("");
-    let published: Published =
-        client.delete(&with_as(&format!("/v1/listings/{full}"), Some(&name)))?;
+    let path = with_as(&format!("/v1/listings/{full}"), Some(&name));
+    let published: Published = client.delete(&format!("{path}&side={}", side.as_str()))?;
     if ctx.out.json {
         return Ok(ctx.out.json_line(&published.record)?);
     }

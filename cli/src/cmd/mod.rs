@@ -51,6 +51,11 @@ impl Context {
     pub fn client(&self) -> Result<Client> {
         Client::connect(&self.data_dir)
     }
+
+    /// The running node, or its replica on disk when it is stopped.
+    pub fn reader(&self) -> Result<Client> {
+        Client::connect_or_replica(&self.data_dir)
+    }
 }
 
 /// The part of `GET /v1/status` the commands use.
@@ -68,7 +73,20 @@ pub struct PublisherStatus {
 
 impl Status {
     pub fn fetch(client: &Client) -> Result<Status> {
-        client.get("/v1/status", &[])
+        if !client.is_replica() {
+            return client.get("/v1/status", &[]);
+        }
+        // A stopped node: its hosted publishers are the key files.
+        let dir = mutua_node::datadir::DataDir::open(client.data_dir())?;
+        let publishers = dir
+            .publishers()?
+            .into_iter()
+            .map(|p| PublisherStatus {
+                key: p.key.public().key_id(),
+                name: p.name,
+            })
+            .collect();
+        Ok(Status { publishers })
     }
 
     /// The hosted publisher named `name`, or the only one.

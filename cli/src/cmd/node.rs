@@ -44,6 +44,14 @@ pub fn status(ctx: &Context) -> Result<()> {
         text(&status["uptime_secs"])
     ))?;
     out.line(format!("peer id     {}", text(&net["local_peer_id"])))?;
+    // What another node gives to --bootstrap to reach this one.
+    for addr in net["listen_addrs"].as_array().into_iter().flatten() {
+        out.line(format!(
+            "address     {}/p2p/{}",
+            text(addr),
+            text(&net["local_peer_id"])
+        ))?;
+    }
     out.line(format!(
         "peers       {} connected, {} in the federation's mesh",
         text(&net["connected_peers"]),

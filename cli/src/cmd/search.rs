@@ -141,7 +141,7 @@ pub fn print_listings(ctx: &Context, items: &[Value], names: &Value) -> Result<(
 }
 
 pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
-    let client = ctx.client()?;
+    let client = ctx.reader()?;
     let mut query: Vec<(&str, String)> = Vec::new();
     let text = args.text.join(" ");
     if !text.trim().is_empty() {
@@ -252,7 +252,7 @@ fn centre_text(centre: &Value) -> String {
 }
 
 pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
-    let client = ctx.client()?;
+    let client = ctx.reader()?;
     let item = match args.id.split_once('/') {
         Some((author, id)) => client.get::<Value>(&format!("/v1/records/{author}/{id}"), &[])?,
         None => {
@@ -324,6 +324,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
         Some(content.contact.role.clone()),
         content.contact.email.clone(),
         content.contact.phone.clone(),
+        content.contact.url.clone(),
     ];
     lines.push((
         "contact",

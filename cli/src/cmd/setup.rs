@@ -7,7 +7,7 @@ use mutua_store::refdata::Collectivity;
 use serde_json::json;
 
 use super::Context;
-use crate::args::{CollectivityArgs, CreateArgs, InitArgs, KeyAddArgs, KeyCommand};
+use crate::args::{CollectivityArgs, CreateArgs, InitArgs, KeyAddArgs, KeyCommand, NetworkArgs};
 use crate::collectivity;
 use crate::dates;
 
@@ -42,6 +42,7 @@ fn create_dir(
     trust: Vec<PublicKey>,
     found: bool,
     who: &CollectivityArgs,
+    network: &NetworkArgs,
 ) -> Result<()> {
     let chosen = chosen(who)?;
     let report = datadir::init(
@@ -51,6 +52,7 @@ fn create_dir(
             anchors: trust,
             new_anchor: found,
             publishers: chosen.iter().map(|(_, name)| name.clone()).collect(),
+            network: network.choices(),
         },
     )?;
     if ctx.out.json {
@@ -100,11 +102,25 @@ fn dir_flag(ctx: &Context) -> String {
 }
 
 pub fn init(ctx: &Context, args: InitArgs) -> Result<()> {
-    create_dir(ctx, args.federation, args.trust, false, &args.collectivity)
+    create_dir(
+        ctx,
+        args.federation,
+        args.trust,
+        false,
+        &args.collectivity,
+        &args.network,
+    )
 }
 
 pub fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
-    create_dir(ctx, args.federation, Vec::new(), true, &args.collectivity)
+    create_dir(
+        ctx,
+        args.federation,
+        Vec::new(),
+        true,
+        &args.collectivity,
+        &args.network,
+    )
 }
 
 pub fn key(ctx: &Context, command: KeyCommand) -> Result<()> {
@@ -117,16 +133,65 @@ pub fn key(ctx: &Context, command: KeyCommand) -> Result<()> {
             let dir = DataDir::open(&ctx.data_dir)?;
             let (c, name) = chosen(&who)?.expect("collectivity given");
             let key = dir.add_publisher(&name)?;
+            let hosted = reload_running_node(ctx)?;
             if ctx.out.json {
-                return Ok(ctx
-                    .out
-                    .json_line(&json!({"name": name, "key": key.key_id(), "siren": c.siren}))?);
+                return Ok(ctx.out.json_line(
+                    &json!({"name": name, "key": key.key_id(), "siren": c.siren, "hosted_now": hosted}),
+                )?);
             }
             ctx.out.line(admit_hint(&name, &key, &c))?;
-            ctx.out.line("restart the node to publish with it")?;
+            ctx.out.line(if hosted {
+                "the running node hosts it now"
+            } else {
+                "the node hosts it from its next start"
+            })?;
+            Ok(())
+        }
+        KeyCommand::Remove { name, yes } => {
+            let dir = DataDir::open(&ctx.data_dir)?;
+            if !yes {
+                confirm_removal(&name)?;
+            }
+            let moved = dir.remove_publisher(&name, crate::dates::now())?;
+            let hosted = reload_running_node(ctx)?;
+            if ctx.out.json {
+                return Ok(ctx.out.json_line(
+                    &json!({"name": name, "moved_to": moved, "running_node_updated": hosted}),
+                )?);
+            }
+            ctx.out.line(format!(
+                "publisher {name} removed: its key is kept in {}{}",
+                moved.display(),
+                if hosted {
+                    "; the running node no longer signs with it"
+                } else {
+                    ""
+                }
+            ))?;
             Ok(())
         }
     }
+}
+
+/// Asks a running node to read its publisher keys again; `false` when the
+/// node is not running (it reads them at its next start).
+fn reload_running_node(ctx: &Context) -> Result<bool> {
+    let client = match ctx.client() {
+        Ok(client) => client,
+        Err(e) if e.downcast_ref::<crate::client::NodeNotRunning>().is_some() => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let _: serde_json::Value = client
+        .post("/v1/publishers/reload", &json!({}))
+        .context("the key files changed, but the running node could not reload them: restart it")?;
+    Ok(true)
+}
+
+fn confirm_removal(name: &str) -> Result<()> {
+    collectivity::ask(
+        &format!("stop publishing as {name} (its key is kept in keys/removed/)?"),
+        &format!("add --yes to remove publisher {name}"),
+    )
 }
 
 fn list(ctx: &Context) -> Result<()> {

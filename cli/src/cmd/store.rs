@@ -15,7 +15,7 @@ fn open(ctx: &Context) -> Result<Store> {
     let dir = DataDir::open(&ctx.data_dir)?;
     if dir.api_endpoint().is_ok() {
         bail!(
-            "the node of {} is running: stop it first (Ctrl-C, or `systemctl stop mutua`); \
+            "the node of {} is running: stop it first (Ctrl-C, or `sudo systemctl stop mutua-node`); \
              the store can only be opened by one process",
             ctx.data_dir.display()
         );

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 pub use mutua_tests::wait_for;
 
+pub mod founded;
+
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mutua"));
     // The caller's environment must not leak into the tests.
@@ -112,26 +114,32 @@ impl Node {
     /// Starts the node of an initialised data directory, on loopback, with
     /// mDNS off, optionally dialling `bootstrap`; returns once its API answers.
     pub fn start(dir: &Path, bootstrap: Option<&str>) -> Node {
+        let mut args = vec![
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--mdns",
+            "false",
+        ];
+        if let Some(addr) = bootstrap {
+            args.extend(["--bootstrap", addr]);
+        }
+        Node::start_with(dir, &args)
+    }
+
+    /// `mutua node <args…>` (settings from config.toml for the rest).
+    pub fn start_with(dir: &Path, args: &[&str]) -> Node {
         let mut cmd = bin();
         cmd.arg("--data-dir")
             .arg(dir)
-            .args([
-                "node",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--api-listen",
-                "127.0.0.1:0",
-                "--mdns",
-                "false",
-            ])
+            .arg("node")
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::File::create(dir.join("node.log")).expect("log file"),
             ));
-        if let Some(addr) = bootstrap {
-            cmd.args(["--bootstrap", addr]);
-        }
         let mut node = Node {
             dir: dir.to_owned(),
             child: cmd.spawn().expect("start mutua node"),

@@ -35,7 +35,8 @@ enum Command {
         #[arg(long = "publisher", value_name = "NAME")]
         publishers: Vec<String>,
     },
-    /// Generate the key of a new hosted collectivity (takes effect at the next start).
+    /// Generate the key of a new hosted collectivity (a running node takes it at
+    /// `POST /v1/publishers/reload`, which `mutua key add` sends, or at its next start).
     AddPublisher { name: String },
     /// Run the node until SIGINT or SIGTERM.
     Run,
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mutua-node: {e:#}");
+            eprintln!("mutua-node: {}", mutua_node::error_text(e.chain()));
             ExitCode::FAILURE
         }
     }
@@ -75,6 +76,13 @@ fn real_main(cli: Cli) -> Result<()> {
                     anchors: trust,
                     new_anchor,
                     publishers,
+                    // `--listen` and the others, given with init, are kept.
+                    network: config::NetworkChoices {
+                        listen: cli.overrides.listen.clone(),
+                        bootstrap: cli.overrides.bootstrap.clone(),
+                        api_listen: cli.overrides.api_listen.clone(),
+                        mdns: cli.overrides.mdns,
+                    },
                 },
             )?;
             println!("initialised {}", root.display());

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     match real_main(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mutua-testnet: {e:#}");
+            eprintln!("mutua-testnet: {}", mutua_node::error_text(e.chain()));
             ExitCode::FAILURE
         }
     }
