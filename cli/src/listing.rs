@@ -233,7 +233,7 @@ pub fn check(
     let payload: Payload = side.payload(listing);
     rules::check_fields(&payload)?;
     rules::check_time(&payload, now)?;
-    mutua_node::local_rules::check(&payload, now).map(drop)
+    mutua_node::local_rules::check_reference(&payload).map(drop)
 }
 
 /// The column or flag a protocol field path comes from (`offer.contact.role`

@@ -91,13 +91,13 @@ fn hidden_characters_are_refused_when_publishing_and_shown_when_received() {
         refused.stderr.contains("U+202E RIGHT-TO-LEFT OVERRIDE")
             && refused
                 .stderr
-                .contains("rule: hidden_character, field: title"),
+                .contains("rule: hidden_character, field: offer.title"),
         "{}",
         refused.stderr
     );
     let refused = publish(&node, "offer", "Broyeur", &["--tag", "bro\u{200B}yeur"]);
     assert!(
-        refused.stderr.contains("field: tags[0]"),
+        refused.stderr.contains("field: offer.tags[0]"),
         "{}",
         refused.stderr
     );

@@ -29,14 +29,28 @@ pub struct Warning {
 /// Checks a payload that a hosted publisher is about to sign. Only offers
 /// and needs have local rules. `now` is when it will be signed.
 pub fn check(payload: &Payload, now: Timestamp) -> Result<Vec<Warning>, RecordError> {
-    let (kind, listing) = match payload {
-        Payload::Offer(l) => ("offer", l),
-        Payload::Need(l) => ("need", l),
-        _ => return Ok(Vec::new()),
+    if let Some((kind, listing)) = listing_of(payload) {
+        usable::check_listing(kind, listing, now)?;
+    }
+    check_reference(payload)
+}
+
+/// The reference-data rules alone: what a client (the CLI's row checks) can
+/// judge before the node gives the listing its expiry.
+pub fn check_reference(payload: &Payload) -> Result<Vec<Warning>, RecordError> {
+    let Some((kind, listing)) = listing_of(payload) else {
+        return Ok(Vec::new());
     };
-    usable::check_listing(kind, listing, now)?;
     check_codes(kind, listing)?;
     Ok(far_point(kind, listing).into_iter().collect())
+}
+
+fn listing_of(payload: &Payload) -> Option<(&'static str, &Listing)> {
+    match payload {
+        Payload::Offer(l) => Some(("offer", l)),
+        Payload::Need(l) => Some(("need", l)),
+        _ => None,
+    }
 }
 
 fn unknown(field: String, rule: &'static str, detail: String) -> RecordError {

@@ -242,7 +242,10 @@ fn refused(header: &Header, r: Refusal) -> CellError {
         "withdrawn" => "cette annonce a été retirée : elle n'est pas republiée (changez l'intitulé pour en publier une nouvelle)".to_owned(),
         "wrong_side" => "la ligne désigne une annonce existante de l'autre type (offre ou besoin) : rien n'a été modifié".to_owned(),
         "not_a_member" => format!("la collectivité n'est pas (encore) membre de la fédération : {}", r.message),
-        _ => format!("refusée par le nœud : {}", r.message),
+        code => match crate::sheet::row::french_local_rule(code) {
+            Some(text) => text.to_owned(),
+            None => format!("refusée par le nœud : {}", r.message),
+        },
     };
     CellError {
         column,

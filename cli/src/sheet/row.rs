@@ -446,6 +446,17 @@ fn stand_in(f: &mut ListingFields, field: Field) -> bool {
     true
 }
 
+/// The node's refusals of what its own publishers sign (its local rules,
+/// checked once the listing has its expiry), in French.
+pub fn french_local_rule(rule: &str) -> Option<&'static str> {
+    Some(match rule {
+        "hidden_character" => "contient un caractère invisible ou qui inverse le sens du texte : retapez le texte ou collez-le sans mise en forme",
+        "window_in_past" => "cette période de disponibilité est déjà passée",
+        "window_after_expiry" => "cette période commence après l'expiration de l'annonce : allongez sa durée (colonne Expiration) ou avancez la période",
+        _ => return None,
+    })
+}
+
 /// A protocol rule's refusal, in French.
 pub fn french(e: &RecordError) -> String {
     let bytes_field = e.field().is_some_and(|f| {

@@ -144,7 +144,7 @@ mod tests {
                 "05 56 10 20 30",
                 "https://mairie.example/nacelle",
                 "2027-03-01..2027-03-31",
-                "30",
+                "90",
             ]
             .map(str::to_owned)
             .to_vec(),

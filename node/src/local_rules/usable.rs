@@ -65,10 +65,10 @@ fn check_texts(l: &Listing) -> Result<(), RecordError> {
         if let Some((at, c)) = visible::find_hidden(value) {
             return Err(refusal(
                 "hidden_character",
-                field.clone(),
+                field,
                 format!(
-                    "{field} holds an invisible or direction-changing character, U+{:04X} {}, at \
-                     character {at}: it makes the text read differently from what it says; remove it",
+                    "holds an invisible or direction-changing character, U+{:04X} {}, at character \
+                     {at}: it makes the text read differently from what it says; remove it",
                     c as u32,
                     visible::name(c),
                 ),
