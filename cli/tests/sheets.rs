@@ -10,34 +10,11 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::{mutua, Node, Run};
+use support::{Node, Run};
 
-/// Founds a federation in `dir` whose node hosts Bordeaux, admitted.
+/// A federation founded in `dir` whose node hosts Bordeaux, admitted.
 fn bordeaux_node(dir: &Path) -> Node {
-    mutua(
-        dir,
-        &[
-            "federation",
-            "create",
-            "--federation",
-            "sheets",
-            "--collectivity",
-            "33063",
-            "--yes",
-        ],
-    )
-    .ok();
-    let node = Node::start(dir, None);
-    node.run(&[
-        "federation",
-        "admit",
-        "bordeaux",
-        "--collectivity",
-        "33063",
-        "--yes",
-    ])
-    .ok();
-    node
+    support::founded::publishing_node(dir)
 }
 
 fn fixture(name: &str) -> PathBuf {

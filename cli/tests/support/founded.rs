@@ -3,44 +3,15 @@
 
 use std::path::Path;
 
-use super::{mutua, Node};
+use super::Node;
 
-/// Founds federation `e2e` in `dir` with a publisher `bordeaux` (INSEE
-/// 33063); returns the anchor key id.
-pub fn found(dir: &Path) -> String {
-    let run = mutua(
-        dir,
-        &[
-            "--json",
-            "federation",
-            "create",
-            "--federation",
-            "e2e",
-            "--collectivity",
-            "33063",
-            "--yes",
-        ],
-    )
-    .ok();
-    run.json()[0]["anchor"]
-        .as_str()
-        .expect("anchor key")
-        .to_owned()
-}
+pub use super::found;
 
 /// A founded federation's node, running, with `bordeaux` admitted.
 pub fn publishing_node(dir: &Path) -> Node {
     found(dir);
     let node = Node::start(dir, None);
-    node.run(&[
-        "federation",
-        "admit",
-        "bordeaux",
-        "--collectivity",
-        "33063",
-        "--yes",
-    ])
-    .ok();
+    node.run(super::ADMIT_BORDEAUX).ok();
     node
 }
 
