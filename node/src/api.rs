@@ -13,8 +13,10 @@
 //! publishes what it would refuse from a peer), are durable when the
 //! response says so, and only then are gossiped.
 
+mod envelopes;
 mod hosting;
 pub mod json;
+mod query;
 mod side;
 
 use std::borrow::Cow;
@@ -57,8 +59,6 @@ const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 500;
 /// Radius of a `near` query without `radius_km`.
 const DEFAULT_RADIUS_KM: f64 = 20.0;
-/// Most per-record errors listed in an import report.
-const MAX_IMPORT_ERRORS: usize = 100;
 const DAY: u64 = mutua_protocol::rules::DAY_SECS;
 
 /// What the handlers share: the node's parts and its hosted keys.
@@ -97,7 +97,7 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
     let mut protected = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
-        .route("/v1/records", get(query))
+        .route("/v1/records", get(query::query))
         .route("/v1/records/{author}/{id}", get(get_listing))
         .route("/v1/listings", post(publish))
         .route("/v1/listings/import", post(import_listing))
@@ -110,7 +110,7 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
         .route("/v1/export", get(export))
         .route(
             "/v1/import",
-            post(import).layer(DefaultBodyLimit::max(options.max_import_bytes)),
+            post(envelopes::import).layer(DefaultBodyLimit::max(options.max_import_bytes)),
         );
     let mut public = Router::new().route("/v1/health", get(health));
     if options.metrics_public {
@@ -615,231 +615,6 @@ async fn peers(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErro
     Ok(axum::Json(json!({ "peers": peers })))
 }
 
-/// `GET /v1/records` parameters: every store filter. Lists (`kind`, `tag`,
-/// `author`) are comma-separated.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecordsParams {
-    side: Option<String>,
-    kind: Option<String>,
-    tag: Option<String>,
-    text: Option<String>,
-    insee: Option<String>,
-    epci: Option<String>,
-    departement: Option<String>,
-    near: Option<String>,
-    radius_km: Option<f64>,
-    available: Option<String>,
-    author: Option<String>,
-    sort: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
-fn invalid_param(field: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_parameter", message).with_field(field)
-}
-
-fn split_list(text: Option<&str>) -> impl Iterator<Item = &str> {
-    text.into_iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
-impl RecordsParams {
-    /// The store query these parameters describe, at time `now`, and where
-    /// its `near` text points to. Reads the place tables: call it off the
-    /// async threads.
-    fn to_query(
-        &self,
-        now: Timestamp,
-    ) -> Result<(mutua_store::Query, Option<mutua_store::places::Resolved>), ApiError> {
-        use mutua_store::{Area, Center, Near, Side, Sort};
-        let side = match self.side.as_deref() {
-            None | Some("both") => Side::Both,
-            Some("offer") => Side::Offers,
-            Some("need") => Side::Needs,
-            Some(other) => {
-                return Err(invalid_param(
-                    "side",
-                    format!("{other:?}: use offer, need or both"),
-                ))
-            }
-        };
-        let kinds = split_list(self.kind.as_deref())
-            .map(|k| {
-                mutua_protocol::ResourceKind::parse(k).ok_or_else(|| {
-                    invalid_param(
-                        "kind",
-                        format!(
-                            "{k:?} is not a kind ({})",
-                            mutua_protocol::ResourceKind::names()
-                        ),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let authors = split_list(self.author.as_deref())
-            .map(|a| parse_key(a, "author"))
-            .collect::<Result<_, _>>()?;
-        let areas: Vec<Area> = [
-            self.insee.clone().map(Area::Commune),
-            self.epci.clone().map(Area::Epci),
-            self.departement.clone().map(Area::Departement),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if areas.len() > 1 {
-            return Err(invalid_param(
-                "insee",
-                "give at most one of insee, epci and departement",
-            ));
-        }
-        let (near, centre) = match &self.near {
-            None if self.radius_km.is_some() => return Err(invalid_param(
-                "near",
-                "radius_km needs near (an INSEE code, a postal code, a commune's name or lat,lon)",
-            )),
-            None => (None, None),
-            Some(text) => {
-                let resolved = mutua_store::places::places().resolve(text).map_err(|e| {
-                    ApiError::bad_request(e.code(), e.to_string()).with_field("near")
-                })?;
-                let near = Near {
-                    center: Center::Point(resolved.point),
-                    radius_km: self.radius_km.unwrap_or(DEFAULT_RADIUS_KM),
-                };
-                (Some(near), Some(resolved))
-            }
-        };
-        let available_at = match self.available.as_deref() {
-            None => None,
-            Some("now") => Some(now),
-            Some(t) => Some(t.parse().map_err(|_| {
-                invalid_param("available", "use \"now\" or a time in Unix seconds")
-            })?),
-        };
-        let sort = match self.sort.as_deref() {
-            None | Some("recency") => Sort::Recency,
-            Some("distance") => Sort::Distance,
-            Some(other) => {
-                return Err(invalid_param(
-                    "sort",
-                    format!("{other:?}: use recency or distance"),
-                ))
-            }
-        };
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(invalid_param(
-                "limit",
-                format!("must be between 1 and {}", MAX_PAGE),
-            ));
-        }
-        let cursor = self
-            .cursor
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e: mutua_store::QueryError| invalid_param("cursor", e.to_string()))?;
-        let query = mutua_store::Query {
-            side,
-            kinds,
-            tags: split_list(self.tag.as_deref()).map(str::to_owned).collect(),
-            authors,
-            text: self.text.clone(),
-            area: areas.into_iter().next(),
-            near,
-            available_at,
-            sort,
-            limit,
-            cursor,
-        };
-        Ok((query, centre))
-    }
-}
-
-/// One query result: the listing and, for a radius query, its distance.
-#[derive(Serialize)]
-struct HitJson {
-    #[serde(flatten)]
-    listing: ListingJson,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    distance_km: Option<f64>,
-}
-
-async fn query(
-    State(state): State<Shared>,
-    params: Result<Query<RecordsParams>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let Query(params) = params.map_err(query_rejection)?;
-    let now = unix_now();
-    // The store names its area filter `area`; the caller gave one of these.
-    let area_param = match (&params.insee, &params.epci) {
-        (Some(_), _) => "insee",
-        (None, Some(_)) => "epci",
-        (None, None) => "departement",
-    };
-    let (query, centre) = tokio::task::spawn_blocking(move || params.to_query(now))
-        .await
-        .map_err(|e| ApiError::internal("store_error", e))??;
-    let query_near = query.near.clone();
-    let store = state.store.clone();
-    let page = tokio::task::spawn_blocking(move || store.query(&query, now))
-        .await
-        .map_err(|e| ApiError::internal("store_error", e))?
-        .map_err(|e| match e {
-            mutua_store::QueryError::Store(e) => ApiError::internal("store_error", e),
-            mutua_store::QueryError::Invalid {
-                field: "area",
-                reason,
-            } => invalid_param(area_param, reason),
-            mutua_store::QueryError::Invalid { field, reason } => invalid_param(field, reason),
-            mutua_store::QueryError::UnknownArea { field, .. } => {
-                ApiError::bad_request("unknown_area", e.to_string()).with_field(field)
-            }
-            mutua_store::QueryError::NoCoordinates { .. } => {
-                ApiError::bad_request("no_coordinates", e.to_string()).with_field("near")
-            }
-            e => ApiError::bad_request("invalid_query", e.to_string()),
-        })?;
-    let items: Vec<_> = page
-        .hits
-        .iter()
-        .filter_map(|hit| {
-            ListingJson::from_payload(&hit.payload, &hit.hash).map(|listing| HitJson {
-                listing,
-                distance_km: hit.distance_km,
-            })
-        })
-        .collect();
-    let mut answer = json!({
-        "items": items,
-        "next_cursor": page.next.map(|c| c.to_string()),
-    });
-    if let (Some(centre), Some(near)) = (centre, &query_near) {
-        answer["near"] = near_json(&centre, near.radius_km);
-    }
-    Ok(axum::Json(answer))
-}
-
-/// Where a radius query was centred: the point, the commune it names, the radius.
-fn near_json(centre: &mutua_store::places::Resolved, radius_km: f64) -> serde_json::Value {
-    let mut out = json!({
-        "lat": centre.point.lat(),
-        "lon": centre.point.lon(),
-        "radius_km": radius_km,
-    });
-    if let Some(c) = &centre.commune {
-        out["insee"] = json!(c.insee);
-        out["name"] = json!(c.name);
-        out["departement"] = json!(c.departement);
-    }
-    out
-}
-
 async fn get_listing(
     State(state): State<Shared>,
     Path((author, id)): Path<(String, String)>,
@@ -1164,103 +939,6 @@ async fn export(State(state): State<Shared>) -> Result<impl IntoResponse, ApiErr
     })
     .await?;
     Ok(axum::Json(json!({ "records": records })))
-}
-
-/// Imports envelopes: a JSON body `{"records": ["<hex>", …]}`. Each goes
-/// through the ingest pipeline; the report counts outcomes by code.
-async fn import(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            body_too_large()
-        } else {
-            ApiError::bad_request("invalid_body", e.body_text())
-        }
-    })?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send {\"records\": [hex envelopes]} as Content-Type: application/json",
-        ));
-    }
-    let req: ImportRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-    let mut report = ImportReport::default();
-    let mut pending = Vec::with_capacity(req.records.len());
-    for (index, text) in req.records.iter().enumerate() {
-        match mutua_protocol::unhex(text.trim()) {
-            Some(bytes) => pending.push((index, bytes)),
-            None => report.error(index, "invalid_hex", "not hexadecimal".into()),
-        }
-    }
-    // An export lists records in key order, not in admission order: a
-    // listing may come before its author's certificate. Records refused for
-    // membership are retried while a pass admits something (a certificate
-    // chain is at most MAX_CHAIN_DEPTH long, so this ends quickly).
-    for pass in 0..=mutua_protocol::membership::MAX_CHAIN_DEPTH {
-        let last_pass = pass == mutua_protocol::membership::MAX_CHAIN_DEPTH;
-        let mut retry = Vec::new();
-        let accepted_before = report.accepted;
-        for (index, bytes) in pending {
-            let outcome = state.ingest.ingest(bytes.clone(), Source::Import).await;
-            match outcome {
-                IngestOutcome::Accepted(_) => report.accepted += 1,
-                IngestOutcome::Ignored { code, .. } if !last_pass && is_membership_code(code) => {
-                    retry.push((index, bytes, code))
-                }
-                IngestOutcome::Ignored { code, .. } => report.ignore(code),
-                IngestOutcome::Rejected { code, message } => report.error(index, code, message),
-            }
-        }
-        if report.accepted == accepted_before || retry.is_empty() {
-            for (_, _, code) in retry {
-                report.ignore(code);
-            }
-            break;
-        }
-        pending = retry.into_iter().map(|(i, b, _)| (i, b)).collect();
-    }
-    Ok(axum::Json(report))
-}
-
-#[derive(Default, Serialize)]
-struct ImportReport {
-    accepted: u64,
-    /// Counts by code (`duplicate`, `stale`, `expired`…).
-    ignored: std::collections::BTreeMap<String, u64>,
-    rejected: u64,
-    /// The first rejections, with the index of the record in the request.
-    errors: Vec<serde_json::Value>,
-}
-
-/// Codes of the membership refusals, which a later certificate may lift.
-fn is_membership_code(code: &str) -> bool {
-    matches!(
-        code,
-        "not_a_member" | "untrusted_issuer" | "issuer_may_not_admit" | "may_not_admit"
-    )
-}
-
-impl ImportReport {
-    fn ignore(&mut self, code: &str) {
-        *self.ignored.entry(code.to_owned()).or_default() += 1;
-    }
-
-    fn error(&mut self, index: usize, code: &str, message: String) {
-        self.rejected += 1;
-        if self.errors.len() < MAX_IMPORT_ERRORS {
-            self.errors
-                .push(json!({ "index": index, "code": code, "message": message }));
-        }
-    }
 }
 
 #[cfg(test)]

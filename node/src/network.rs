@@ -43,6 +43,16 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+mod behaviour;
+mod penalties;
+mod types;
+mod walks;
+
+use behaviour::build_swarm;
+pub use behaviour::{Behaviour, BehaviourEvent};
+pub use types::{Delivery, NetworkStatus, PeerInfo, PublishReport};
+use walks::WalkPacer;
+
 use crate::frame_guard::{BreachReporter, FrameBreach, FrameLimits, GuardedMuxer};
 use crate::ingest::{Ingest, IngestOutcome, Source};
 use crate::metrics::{NetworkMetrics, NodeMetrics, GOSSIPSUB_PREFIX};
@@ -200,80 +210,6 @@ pub enum NetworkError {
     Stopped,
 }
 
-/// What became of a publication. The record is already stored when the
-/// caller publishes; whatever gossip does, sync delivers it later.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PublishReport {
-    /// The gossipsub message id: the record hash, in hexadecimal.
-    pub message_id: String,
-    pub delivery: Delivery,
-}
-
-/// How far a publication went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
-pub enum Delivery {
-    /// Sent to this many peers subscribed to the topic.
-    Sent { peers: usize },
-    /// No peer is subscribed to the topic yet.
-    NoPeers,
-    /// This node has already seen (published or received) the record
-    /// recently: gossip already carried it.
-    AlreadyKnown,
-}
-
-/// One connected peer.
-#[derive(Clone, Debug, Serialize)]
-pub struct PeerInfo {
-    #[serde(serialize_with = "display")]
-    pub peer_id: PeerId,
-    /// Remote addresses of the open connections.
-    #[serde(serialize_with = "display_all")]
-    pub addresses: Vec<Multiaddr>,
-    /// What identify reported, once it has.
-    pub agent: Option<String>,
-    pub protocol_version: Option<String>,
-    /// When the first of the current connections opened, in seconds since the epoch.
-    pub connected_since: u64,
-    /// Whether the peer is in our gossipsub mesh for the federation topic.
-    pub in_mesh: bool,
-    /// Whether the peer is subscribed to the federation topic.
-    pub subscribed: bool,
-    /// Its gossipsub score as we see it.
-    pub score: Option<f64>,
-}
-
-/// The network's state, for the status endpoint.
-#[derive(Clone, Debug, Serialize)]
-pub struct NetworkStatus {
-    #[serde(serialize_with = "display")]
-    pub local_peer_id: PeerId,
-    #[serde(serialize_with = "display_all")]
-    pub listen_addrs: Vec<Multiaddr>,
-    #[serde(serialize_with = "display_all")]
-    pub external_addrs: Vec<Multiaddr>,
-    pub topic: String,
-    pub connected_peers: usize,
-    pub mesh_peers: usize,
-    /// Peers subscribed to the federation topic.
-    pub topic_peers: usize,
-    /// Peers in the Kademlia routing table.
-    pub known_peers: usize,
-    /// Gossip messages waiting for validation.
-    pub validation_queue: usize,
-}
-
-fn display<S: serde::Serializer, T: std::fmt::Display>(value: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(value)
-}
-
-fn display_all<S: serde::Serializer, T: std::fmt::Display>(
-    values: &[T],
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.collect_seq(values.iter().map(ToString::to_string))
-}
-
 /// A cheap, cloneable way to talk to the network task.
 ///
 /// Every method sends one command and awaits its reply. Cancelling a call
@@ -360,193 +296,6 @@ enum Command {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
-}
-
-/// The protocols of a Mutua node, in the order the swarm polls them.
-#[derive(NetworkBehaviour)]
-pub struct Behaviour {
-    /// Peers cut off for breaking the sync protocol: refused, and their
-    /// connections closed.
-    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    /// Refuses connections beyond the configured counts.
-    limits: connection_limits::Behaviour,
-    /// Refuses new connections while the process uses too much memory.
-    memory: memory_connection_limits::Behaviour,
-    identify: identify::Behaviour,
-    ping: ping::Behaviour,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
-    mdns: Toggle<mdns::tokio::Behaviour>,
-    gossipsub: gossipsub::Behaviour,
-    sync: request_response::Behaviour<SyncCodec>,
-}
-
-/// The gossipsub settings; ARCHITECTURE.md ("Network") explains each choice.
-fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, NetworkError> {
-    gossipsub::ConfigBuilder::default()
-        // Records carry their own signatures: the gossipsub envelope carries
-        // no author, sequence number or signature, and messages that do are invalid.
-        .validation_mode(gossipsub::ValidationMode::Anonymous)
-        // Nothing is forwarded before the ingest pipeline has stored it.
-        .validate_messages()
-        // Content-addressed: the same record from two peers is one message,
-        // and its id is the record hash.
-        .message_id_fn(|message| MessageId::new(&hash_envelope(&message.data).0))
-        // The guard enforces MAX_FRAME_BYTES on each frame; this is above it.
-        .max_transmit_size(GOSSIPSUB_TRANSMIT_LIMIT)
-        // A message can be as large as a frame: records too large are
-        // rejected by the validator (see MAX_MESSAGE_BYTES).
-        .max_transmit_size_for_topic(MAX_FRAME_BYTES, topic.clone())
-        .max_publish_messages(MAX_MESSAGES_PER_RPC)
-        .max_control_message_size(MAX_CONTROL_BYTES)
-        // Caps both the ids we ask a peer for per heartbeat (IWANT) and the
-        // ids we advertise to it (IHAVE): gossipsub has one setting for both.
-        .max_control_messages_sent(MAX_IWANT_IDS)
-        // Long enough that a record echoed back by a slow peer is still
-        // recognised; the store catches anything older as a duplicate.
-        .duplicate_cache_time(Duration::from_secs(300))
-        .build()
-        .map_err(|e| NetworkError::Gossipsub(e.to_string()))
-}
-
-/// Peer scoring tuned for a low-traffic topic: records are rare (a few a day
-/// per collectivity), so there is no penalty for delivering few messages
-/// (P3 off); the one thing that matters is invalid records (P4): three of them
-/// graylist a peer, and the penalty fades over about an hour.
-fn peer_score(
-    topic: &TopicHash,
-    whitelist: &[IpAddr],
-) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
-    let topic_params = gossipsub::TopicScoreParams {
-        topic_weight: 1.0,
-        // P1: a little credit for staying in the mesh, at most 10 after ~1 h.
-        time_in_mesh_weight: 10.0 / 3600.0,
-        time_in_mesh_quantum: Duration::from_secs(1),
-        time_in_mesh_cap: 3600.0,
-        // P2: credit for being first with a valid record, at most 20.
-        first_message_deliveries_weight: 1.0,
-        first_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(3600)),
-        first_message_deliveries_cap: 20.0,
-        // P3, P3b: off (no steady message rate to expect).
-        mesh_message_deliveries_weight: 0.0,
-        mesh_failure_penalty_weight: 0.0,
-        // P4: -10 × count²: one invalid record crosses the gossip threshold,
-        // three the graylist threshold.
-        invalid_message_deliveries_weight: -10.0,
-        invalid_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(
-            3600,
-        )),
-        ..Default::default()
-    };
-    let mut params = gossipsub::PeerScoreParams {
-        topic_score_cap: 30.0,
-        // Invalid records received through sync (the actor sets it).
-        app_specific_weight: 1.0,
-        ..Default::default()
-    };
-    params.topics.insert(topic.clone(), topic_params);
-    params.ip_colocation_factor_whitelist.extend(
-        [
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]
-        .into_iter()
-        .chain(whitelist.iter().copied()),
-    );
-    let thresholds = gossipsub::PeerScoreThresholds {
-        gossip_threshold: -10.0,
-        publish_threshold: -50.0,
-        graylist_threshold: -80.0,
-        accept_px_threshold: 10.0,
-        opportunistic_graft_threshold: 5.0,
-    };
-    (params, thresholds)
-}
-
-fn build_swarm(
-    config: &NetworkConfig,
-    keypair: Keypair,
-    metrics: &mut NodeMetrics,
-    reporter: BreachReporter,
-) -> Result<Swarm<Behaviour>, NetworkError> {
-    let topic = IdentTopic::new(config.federation_topic.clone());
-    let gossipsub_config = gossipsub_config(&topic.hash())?;
-    let (score_params, score_thresholds) = peer_score(&topic.hash(), &config.colocation_whitelist);
-    let local_peer_id = keypair.public().to_peer_id();
-    let registry = &mut metrics.registry;
-
-    let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossipsub_config)
-        .map_err(|e| NetworkError::Gossipsub(e.to_string()))?
-        .with_metrics(
-            registry.sub_registry_with_prefix(GOSSIPSUB_PREFIX),
-            gossipsub::MetricsConfig::default(),
-        );
-    gossipsub
-        .with_peer_score(score_params, score_thresholds)
-        .map_err(NetworkError::Gossipsub)?;
-    gossipsub
-        .subscribe(&topic)
-        .map_err(|e| NetworkError::Gossipsub(e.to_string()))?;
-
-    let mdns = if config.mdns {
-        Some(
-            mdns::tokio::Behaviour::new(mdns::Config::default(), local_peer_id)
-                .map_err(|e| NetworkError::Transport(format!("mDNS: {e}")))?,
-        )
-    } else {
-        None
-    };
-    let mut kad = kad::Behaviour::with_config(
-        local_peer_id,
-        kad::store::MemoryStore::new(local_peer_id),
-        kad::Config::new(KAD_PROTOCOL),
-    );
-    if config.kad_server {
-        kad.set_mode(Some(kad::Mode::Server));
-    }
-    let limits = connection_limits::ConnectionLimits::default()
-        .with_max_established(Some(config.max_connections))
-        .with_max_established_per_peer(Some(2))
-        .with_max_pending_incoming(Some(32))
-        .with_max_pending_outgoing(Some(32));
-
-    let behaviour = Behaviour {
-        blocked: allow_block_list::Behaviour::default(),
-        limits: connection_limits::Behaviour::new(limits),
-        memory: memory_connection_limits::Behaviour::with_max_bytes(config.max_memory_bytes),
-        identify: identify::Behaviour::new(
-            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.into(), keypair.public())
-                .with_agent_version(AGENT_VERSION.into()),
-        ),
-        ping: ping::Behaviour::new(ping::Config::new()),
-        kad,
-        mdns: Toggle::from(mdns),
-        gossipsub,
-        sync: crate::sync::behaviour(),
-    };
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        // TCP, noise and yamux as `with_tcp` builds them, with every
-        // connection's streams behind the frame guard.
-        .with_other_transport(|keypair| {
-            use libp2p::Transport as _;
-            let noise = noise::Config::new(keypair)?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-                    .upgrade(libp2p::core::upgrade::Version::V1Lazy)
-                    .authenticate(noise)
-                    .multiplex(yamux::Config::default())
-                    .map(move |(peer, muxer), _| (peer, GuardedMuxer::new(muxer, peer, reporter))),
-            )
-        })
-        .map_err(|e| NetworkError::Transport(e.to_string()))?
-        .with_dns()
-        .map_err(|e| NetworkError::Transport(format!("DNS: {e}")))?
-        .with_bandwidth_metrics(registry)
-        .with_behaviour(|_| behaviour)
-        .map_err(|e| NetworkError::Transport(e.to_string()))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-        .build();
-    Ok(swarm)
 }
 
 /// Starts the network: binds the listen addresses, dials the bootstrap
@@ -713,41 +462,6 @@ struct Actor {
     walks: WalkPacer,
     /// Maintenance ticks so far.
     ticks: u64,
-}
-
-/// Paces Kademlia random walks while the node is short of peers. A walk
-/// after which the node has no more peers than before doubles the wait
-/// before the next one, up to [`MAX_WALK_WAIT_TICKS`]: in a federation
-/// smaller than `target_peers` every peer is soon connected, and walking
-/// every tick forever was most of an idle node's traffic. Losing a peer
-/// starts over, so discovery is prompt when the network changes.
-#[derive(Debug, Default)]
-struct WalkPacer {
-    wait: u32,
-    ticks_left: u32,
-    peers_at_last_walk: usize,
-}
-
-impl WalkPacer {
-    /// Whether to walk at this maintenance tick, with `peers` connected.
-    fn should_walk(&mut self, peers: usize) -> bool {
-        if self.ticks_left > 0 {
-            self.ticks_left -= 1;
-            return false;
-        }
-        self.wait = if peers > self.peers_at_last_walk {
-            0
-        } else {
-            (self.wait * 2).clamp(1, MAX_WALK_WAIT_TICKS)
-        };
-        self.peers_at_last_walk = peers;
-        self.ticks_left = self.wait;
-        true
-    }
-
-    fn peer_lost(&mut self) {
-        *self = WalkPacer::default();
-    }
 }
 
 impl Actor {
@@ -1010,88 +724,6 @@ impl Actor {
         }
     }
 
-    /// Acts on a peer's sync misbehaviour: cut it off for [`BAN_DURATION`],
-    /// or lower its gossipsub score for invalid records.
-    fn penalise(&mut self, penalty: Penalty) {
-        let (peer, reason) = match penalty {
-            Penalty::Fault(peer, reason) => (peer, reason),
-            Penalty::InvalidRecords(peer, count) => {
-                let penalty = self.add_penalty(peer, SYNC_INVALID_RECORD_PENALTY * count as f64);
-                tracing::warn!(%peer, count, penalty, "invalid records received by sync");
-                if penalty < SYNC_PENALTY_BAN {
-                    return;
-                }
-                (peer, format!("{count} invalid records"))
-            }
-        };
-        self.ban(peer, &reason);
-    }
-
-    /// Adds to a peer's application-score penalty; returns the new total.
-    fn add_penalty(&mut self, peer: PeerId, amount: f64) -> f64 {
-        let penalty = self.sync_penalties.entry(peer).or_default();
-        *penalty += amount;
-        let penalty = *penalty;
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .set_application_score(&peer, -penalty);
-        penalty
-    }
-
-    fn ban(&mut self, peer: PeerId, reason: &str) {
-        tracing::warn!(%peer, %reason, ban_secs = BAN_DURATION.as_secs(), "cutting off a peer that broke the sync protocol");
-        self.metrics.sync_bans.inc();
-        self.banned.insert(peer, Instant::now() + BAN_DURATION);
-        self.swarm.behaviour_mut().blocked.block_peer(peer);
-    }
-
-    /// A peer sent a gossipsub frame over the limits: the guard counted it
-    /// and ended the stream; close the connection (gossipsub would keep it
-    /// up without reading the peer) and lower the peer's score, so that a
-    /// peer that keeps doing it is cut off. Logged once per peer.
-    fn handle_frame_breach(&mut self, FrameBreach { peer, breach }: FrameBreach) {
-        if self.frame_breach_logged.len() >= MAX_LOGGED_BREACHES {
-            self.frame_breach_logged.clear();
-        }
-        if self.frame_breach_logged.insert(peer) {
-            tracing::warn!(
-                %peer,
-                %breach,
-                max_frame_bytes = MAX_FRAME_BYTES,
-                "closing the connection of a peer that sent a gossipsub frame over the limits \
-                 (logged once per peer; see mutua_network_gossip_frames_refused_total)"
-            );
-        }
-        let penalty = self.add_penalty(peer, FRAME_BREACH_PENALTY);
-        let _ = self.swarm.disconnect_peer_id(peer);
-        if penalty >= SYNC_PENALTY_BAN {
-            self.ban(peer, "gossipsub frames over the limits");
-        }
-    }
-
-    /// Lifts expired bans and lets sync penalties fade.
-    fn decay_penalties(&mut self) {
-        let now = Instant::now();
-        let expired: Vec<PeerId> = self
-            .banned
-            .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(peer, _)| *peer)
-            .collect();
-        for peer in expired {
-            self.banned.remove(&peer);
-            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
-        }
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        self.sync_penalties.retain(|peer, penalty| {
-            *penalty *= SYNC_PENALTY_DECAY;
-            let keep = *penalty >= 1.0;
-            gossipsub.set_application_score(peer, if keep { -*penalty } else { 0.0 });
-            keep
-        });
-    }
-
     fn handle_maintenance(&mut self) {
         self.decay_penalties();
         let mesh = self
@@ -1294,6 +926,7 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use behaviour::{gossipsub_config, peer_score};
     use mutua_protocol::PublicKey;
 
     fn key(seed: u8) -> PublicKey {

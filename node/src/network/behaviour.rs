@@ -1,0 +1,192 @@
+//! The swarm's composition: the behaviours a Mutua node runs, the gossipsub
+//! and peer-score settings, and the transport (TCP + noise + yamux under the
+//! frame guard).
+
+use super::*;
+
+/// The protocols of a Mutua node, in the order the swarm polls them.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Peers cut off for breaking the sync protocol: refused, and their
+    /// connections closed.
+    pub(super) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Refuses connections beyond the configured counts.
+    pub(super) limits: connection_limits::Behaviour,
+    /// Refuses new connections while the process uses too much memory.
+    pub(super) memory: memory_connection_limits::Behaviour,
+    pub(super) identify: identify::Behaviour,
+    pub(super) ping: ping::Behaviour,
+    pub(super) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(super) gossipsub: gossipsub::Behaviour,
+    pub(super) sync: request_response::Behaviour<SyncCodec>,
+}
+
+/// The gossipsub settings; ARCHITECTURE.md ("Network") explains each choice.
+pub(super) fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, NetworkError> {
+    gossipsub::ConfigBuilder::default()
+        // Records carry their own signatures: the gossipsub envelope carries
+        // no author, sequence number or signature, and messages that do are invalid.
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        // Nothing is forwarded before the ingest pipeline has stored it.
+        .validate_messages()
+        // Content-addressed: the same record from two peers is one message,
+        // and its id is the record hash.
+        .message_id_fn(|message| MessageId::new(&hash_envelope(&message.data).0))
+        // The guard enforces MAX_FRAME_BYTES on each frame; this is above it.
+        .max_transmit_size(GOSSIPSUB_TRANSMIT_LIMIT)
+        // A message can be as large as a frame: records too large are
+        // rejected by the validator (see MAX_MESSAGE_BYTES).
+        .max_transmit_size_for_topic(MAX_FRAME_BYTES, topic.clone())
+        .max_publish_messages(MAX_MESSAGES_PER_RPC)
+        .max_control_message_size(MAX_CONTROL_BYTES)
+        // Caps both the ids we ask a peer for per heartbeat (IWANT) and the
+        // ids we advertise to it (IHAVE): gossipsub has one setting for both.
+        .max_control_messages_sent(MAX_IWANT_IDS)
+        // Long enough that a record echoed back by a slow peer is still
+        // recognised; the store catches anything older as a duplicate.
+        .duplicate_cache_time(Duration::from_secs(300))
+        .build()
+        .map_err(|e| NetworkError::Gossipsub(e.to_string()))
+}
+
+/// Peer scoring tuned for a low-traffic topic: records are rare (a few a day
+/// per collectivity), so there is no penalty for delivering few messages
+/// (P3 off); the one thing that matters is invalid records (P4): three of them
+/// graylist a peer, and the penalty fades over about an hour.
+pub(super) fn peer_score(
+    topic: &TopicHash,
+    whitelist: &[IpAddr],
+) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let topic_params = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        // P1: a little credit for staying in the mesh, at most 10 after ~1 h.
+        time_in_mesh_weight: 10.0 / 3600.0,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 3600.0,
+        // P2: credit for being first with a valid record, at most 20.
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(3600)),
+        first_message_deliveries_cap: 20.0,
+        // P3, P3b: off (no steady message rate to expect).
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        // P4: -10 × count²: one invalid record crosses the gossip threshold,
+        // three the graylist threshold.
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(
+            3600,
+        )),
+        ..Default::default()
+    };
+    let mut params = gossipsub::PeerScoreParams {
+        topic_score_cap: 30.0,
+        // Invalid records received through sync (the actor sets it).
+        app_specific_weight: 1.0,
+        ..Default::default()
+    };
+    params.topics.insert(topic.clone(), topic_params);
+    params.ip_colocation_factor_whitelist.extend(
+        [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]
+        .into_iter()
+        .chain(whitelist.iter().copied()),
+    );
+    let thresholds = gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 5.0,
+    };
+    (params, thresholds)
+}
+
+pub(super) fn build_swarm(
+    config: &NetworkConfig,
+    keypair: Keypair,
+    metrics: &mut NodeMetrics,
+    reporter: BreachReporter,
+) -> Result<Swarm<Behaviour>, NetworkError> {
+    let topic = IdentTopic::new(config.federation_topic.clone());
+    let gossipsub_config = gossipsub_config(&topic.hash())?;
+    let (score_params, score_thresholds) = peer_score(&topic.hash(), &config.colocation_whitelist);
+    let local_peer_id = keypair.public().to_peer_id();
+    let registry = &mut metrics.registry;
+
+    let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossipsub_config)
+        .map_err(|e| NetworkError::Gossipsub(e.to_string()))?
+        .with_metrics(
+            registry.sub_registry_with_prefix(GOSSIPSUB_PREFIX),
+            gossipsub::MetricsConfig::default(),
+        );
+    gossipsub
+        .with_peer_score(score_params, score_thresholds)
+        .map_err(NetworkError::Gossipsub)?;
+    gossipsub
+        .subscribe(&topic)
+        .map_err(|e| NetworkError::Gossipsub(e.to_string()))?;
+
+    let mdns = if config.mdns {
+        Some(
+            mdns::tokio::Behaviour::new(mdns::Config::default(), local_peer_id)
+                .map_err(|e| NetworkError::Transport(format!("mDNS: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let mut kad = kad::Behaviour::with_config(
+        local_peer_id,
+        kad::store::MemoryStore::new(local_peer_id),
+        kad::Config::new(KAD_PROTOCOL),
+    );
+    if config.kad_server {
+        kad.set_mode(Some(kad::Mode::Server));
+    }
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established(Some(config.max_connections))
+        .with_max_established_per_peer(Some(2))
+        .with_max_pending_incoming(Some(32))
+        .with_max_pending_outgoing(Some(32));
+
+    let behaviour = Behaviour {
+        blocked: allow_block_list::Behaviour::default(),
+        limits: connection_limits::Behaviour::new(limits),
+        memory: memory_connection_limits::Behaviour::with_max_bytes(config.max_memory_bytes),
+        identify: identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.into(), keypair.public())
+                .with_agent_version(AGENT_VERSION.into()),
+        ),
+        ping: ping::Behaviour::new(ping::Config::new()),
+        kad,
+        mdns: Toggle::from(mdns),
+        gossipsub,
+        sync: crate::sync::behaviour(),
+    };
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        // TCP, noise and yamux as `with_tcp` builds them, with every
+        // connection's streams behind the frame guard.
+        .with_other_transport(|keypair| {
+            use libp2p::Transport as _;
+            let noise = noise::Config::new(keypair)?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+                    .authenticate(noise)
+                    .multiplex(yamux::Config::default())
+                    .map(move |(peer, muxer), _| (peer, GuardedMuxer::new(muxer, peer, reporter))),
+            )
+        })
+        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .with_dns()
+        .map_err(|e| NetworkError::Transport(format!("DNS: {e}")))?
+        .with_bandwidth_metrics(registry)
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    Ok(swarm)
+}
