@@ -5,6 +5,13 @@
 //! Handles are cheap clones of shared atomics: the ingest pipeline and the
 //! network actor update them without locks, and [`NodeMetrics::encode`] reads
 //! them whenever it is asked.
+//!
+//! libp2p's families: `libp2p_swarm_*`, `libp2p_identify_*`, `libp2p_kad_*`,
+//! `libp2p_ping_*`, `libp2p_bandwidth_*`, and gossipsub's internals under
+//! `libp2p_gossipsub_*` (mesh sizes, scores, validation results, invalid
+//! messages per topic). Mutua's own are `mutua_ingest_*`, `mutua_network_*`,
+//! `mutua_sync_*` and `mutua_store_*`; OPERATIONS.md lists them, and
+//! `tests/tests/documents.rs` checks that list against this registry.
 
 use mutua_store::StoreStats;
 use prometheus_client::encoding::EncodeLabelSet;
