@@ -16,7 +16,7 @@
 //! `SO_REUSEPORT`, so a second node on a taken port would bind silently);
 //! after the network starts, the hosted publishers' certificates are
 //! re-announced; `api.token` is written before `api.addr`. At the stop, the
-//! network task gets [`NETWORK_STOP_GRACE`] after acknowledging; every
+//! network task gets `NETWORK_STOP_GRACE` after acknowledging; every
 //! acknowledged write was already flushed, so dropping the store loses
 //! nothing. Operators' view of all this: OPERATIONS.md.
 

@@ -241,6 +241,25 @@ impl SyncMetrics {
         }
     }
 
+    /// How many outbound sessions ended with `outcome` so far (for tests).
+    pub fn sessions(&self, outcome: &'static str) -> u64 {
+        self.sessions.get_or_create(&OutcomeLabel { outcome }).get()
+    }
+
+    /// How many records sync carried in `direction` so far (for tests).
+    pub fn records(&self, direction: &'static str) -> u64 {
+        self.records
+            .get_or_create(&DirectionLabel { direction })
+            .get()
+    }
+
+    /// How many message bytes sync carried in `direction` so far (for tests).
+    pub fn bytes(&self, direction: &'static str) -> u64 {
+        self.bytes
+            .get_or_create(&DirectionLabel { direction })
+            .get()
+    }
+
     pub(crate) fn session(&self, outcome: &'static str) {
         self.sessions.get_or_create(&OutcomeLabel { outcome }).inc();
     }
@@ -295,6 +314,11 @@ impl StoreMetrics {
             ),
             disk_bytes: registered(sub, "disk_bytes", "Size of the store's files"),
         }
+    }
+
+    /// The records of `kind` as last observed (for tests).
+    pub fn records_of_kind(&self, kind: &'static str) -> i64 {
+        self.by_kind.get_or_create(&KindLabel { kind }).get()
     }
 
     /// Sets every store gauge from the store's counters.
