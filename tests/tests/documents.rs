@@ -123,53 +123,27 @@ fn architecture_md_stays_short() {
 
 #[test]
 fn every_code_name_architecture_md_cites_exists() {
-    let code = Workspace::scan();
-    let missing: BTreeSet<String> = inline_code(&read("ARCHITECTURE.md"))
-        .into_iter()
-        .filter(|span| !code.knows(span, true))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "ARCHITECTURE.md cites names that exist nowhere in the workspace: {missing:?}"
-    );
+    assert_cites_only_existing_names("ARCHITECTURE.md", true, |_| true);
 }
 
 #[test]
-fn operations_md_names_exactly_the_config_keys_and_environment() {
-    let operations = read("OPERATIONS.md");
-    let spans = inline_code(&operations);
+fn operations_md_names_exactly_the_config_keys() {
     let code = Workspace::scan();
     let keys = config_keys();
-    let cited: Vec<&String> = spans
-        .iter()
+    let cited: BTreeSet<String> = inline_code(&read("OPERATIONS.md"))
+        .into_iter()
         .filter(|span| looks_like_config_key(span))
+        .map(|span| span.split('[').next().unwrap_or(&span).to_owned())
+        // `api.token` or `store.compacting` look like keys but name files.
+        .filter(|span| keys.contains(span) || !code.has_file_name_literal(span))
         .collect();
-    assert!(
-        !cited.is_empty(),
-        "OPERATIONS.md cites no configuration key"
-    );
-    // `api.token` or `store.compacting` look like keys but name files.
-    let unknown: Vec<_> = cited
-        .iter()
-        .filter(|span| {
-            let key = span.split('[').next().unwrap_or(span);
-            !keys.contains(key) && !code.has_file_name_literal(span)
-        })
-        .collect();
-    assert!(
-        unknown.is_empty(),
-        "OPERATIONS.md cites configuration keys the node does not have: {unknown:?}"
-    );
-    let undocumented: Vec<_> = keys.iter().filter(|key| !spans.contains(*key)).collect();
-    assert!(
-        undocumented.is_empty(),
-        "OPERATIONS.md does not document the configuration keys {undocumented:?}"
-    );
+    assert_names_exactly("configuration keys", &cited, &keys);
+}
 
-    let variables = environment_variables();
-    let cited: BTreeSet<&str> = spans
-        .iter()
-        .map(String::as_str)
+#[test]
+fn operations_md_names_exactly_the_environment_variables() {
+    let cited: BTreeSet<String> = inline_code(&read("OPERATIONS.md"))
+        .into_iter()
         .filter(|span| {
             span.starts_with("MUTUA_")
                 && span
@@ -177,56 +151,54 @@ fn operations_md_names_exactly_the_config_keys_and_environment() {
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         })
         .collect();
-    let unknown: Vec<_> = cited.iter().filter(|v| !variables.contains(**v)).collect();
-    assert!(
-        unknown.is_empty(),
-        "OPERATIONS.md cites environment variables the node does not read: {unknown:?}"
-    );
-    let undocumented: Vec<_> = variables
-        .iter()
-        .filter(|v| !cited.contains(v.as_str()))
-        .collect();
-    assert!(
-        undocumented.is_empty(),
-        "OPERATIONS.md does not document the environment variables {undocumented:?}"
-    );
+    assert_names_exactly("environment variables", &cited, &environment_variables());
 }
 
 #[test]
 fn operations_md_names_exactly_the_metrics_a_node_exports() {
-    let spans = inline_code(&read("OPERATIONS.md"));
     let exported = mutua_metric_names();
     assert!(exported.len() > 10, "too few metrics found: {exported:?}");
-    let cited: BTreeSet<&str> = spans
-        .iter()
-        .map(String::as_str)
+    let cited: BTreeSet<String> = inline_code(&read("OPERATIONS.md"))
+        .into_iter()
         .filter(|span| is_metric_name(span))
         .collect();
-    let unknown: Vec<_> = cited.iter().filter(|m| !exported.contains(**m)).collect();
+    assert_names_exactly("metrics", &cited, &exported);
+}
+
+/// OPERATIONS.md cites only `what` that exist (`actual`), and all of them.
+fn assert_names_exactly(what: &str, cited: &BTreeSet<String>, actual: &BTreeSet<String>) {
+    assert!(!actual.is_empty(), "found no {what} in the code");
+    let unknown: Vec<_> = cited.difference(actual).collect();
     assert!(
         unknown.is_empty(),
-        "OPERATIONS.md cites metrics a node does not export: {unknown:?}"
+        "OPERATIONS.md cites {what} that the node does not have: {unknown:?}"
     );
-    let undocumented: Vec<_> = exported
-        .iter()
-        .filter(|m| !cited.contains(m.as_str()))
-        .collect();
+    let undocumented: Vec<_> = actual.difference(cited).collect();
     assert!(
         undocumented.is_empty(),
-        "OPERATIONS.md does not document the metrics {undocumented:?}"
+        "OPERATIONS.md does not document the {what} {undocumented:?}"
     );
 }
 
 #[test]
 fn operations_md_cites_only_routes_the_node_serves() {
+    // Its other spans starting with `/` are addresses and paths on the host.
+    assert_cites_only_existing_names("OPERATIONS.md", false, |span| {
+        span.starts_with("/v1/") || span == "/metrics"
+    });
+}
+
+/// Every code span of `document` that `checked` selects names something of
+/// the workspace (see [`Workspace::knows`]).
+fn assert_cites_only_existing_names(document: &str, paths: bool, checked: impl Fn(&str) -> bool) {
     let code = Workspace::scan();
-    let missing: Vec<String> = inline_code(&read("OPERATIONS.md"))
+    let missing: BTreeSet<String> = inline_code(&read(document))
         .into_iter()
-        .filter(|span| (span.starts_with("/v1/") || span == "/metrics") && !code.knows(span, false))
+        .filter(|span| checked(span) && !code.knows(span, paths))
         .collect();
     assert!(
         missing.is_empty(),
-        "OPERATIONS.md cites routes node/openapi.yaml does not have: {missing:?}"
+        "{document} cites names that exist nowhere in the workspace: {missing:?}"
     );
 }
 
