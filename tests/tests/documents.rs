@@ -3,7 +3,7 @@
 //! names every rule code the protocol can return, and ARCHITECTURE.md has a
 //! section for every crate of the workspace, cites only code names that
 //! exist and stays under 12 KB; OPERATIONS.md names exactly the node's
-//! configuration keys, environment variables and metrics.
+//! configuration keys, environment variables, flags and metrics.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -152,6 +152,20 @@ fn operations_md_names_exactly_the_environment_variables() {
         })
         .collect();
     assert_names_exactly("environment variables", &cited, &environment_variables());
+}
+
+#[test]
+fn operations_md_names_exactly_the_settings_flags() {
+    let cited: BTreeSet<String> = inline_code(&read("OPERATIONS.md"))
+        .into_iter()
+        .filter_map(|span| {
+            let flag = span.split(' ').next()?.strip_prefix("--")?.to_owned();
+            flag.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-')
+                .then_some(flag)
+        })
+        .collect();
+    assert_names_exactly("settings flags", &cited, &settings_flags());
 }
 
 #[test]
@@ -427,14 +441,27 @@ fn config_keys() -> BTreeSet<String> {
     keys
 }
 
+/// The command-line arguments of the node's settings.
+fn overrides() -> clap::Command {
+    use clap::Args;
+    mutua_node::config::Overrides::augment_args(clap::Command::new("node"))
+}
+
 /// Every environment variable the node's settings read.
 fn environment_variables() -> BTreeSet<String> {
-    use clap::Args;
-    let command = mutua_node::config::Overrides::augment_args(clap::Command::new("node"));
-    command
+    overrides()
         .get_arguments()
         .filter_map(|arg| arg.get_env())
         .map(|env| env.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The long flags of the node's settings (without `--`).
+fn settings_flags() -> BTreeSet<String> {
+    overrides()
+        .get_arguments()
+        .filter_map(|arg| arg.get_long())
+        .map(str::to_owned)
         .collect()
 }
 
