@@ -11,6 +11,7 @@ use crate::wire;
 
 /// `POST /v1/certificates`: admit `subject` into the federation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
     /// `anchor`, or the name of a hosted publisher allowed to admit.
@@ -18,6 +19,7 @@ pub struct IssueRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     #[serde(with = "wire::key_id")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub subject: PublicKey,
     pub siren: String,
     pub name: String,
@@ -37,6 +39,7 @@ pub struct IssueRequest {
 
 /// `POST /v1/certificates/{hash}/revoke`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// As for [`IssueRequest::issuer`]; default: whichever held key issued
@@ -48,6 +51,7 @@ pub struct RevokeRequest {
 
 /// `GET /v1/members`: every stored certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Members {
     pub members: Vec<Member>,
 }
@@ -55,6 +59,7 @@ pub struct Members {
 /// A stored certificate, whether it is revoked, and its subject's
 /// membership now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Member {
     pub certificate: Certificate,
     pub revoked: bool,
@@ -65,14 +70,17 @@ pub struct Member {
 
 /// `POST /v1/publishers/reload`: the publishers now hosted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PublishersReloaded {
     pub publishers: Vec<HostedPublisher>,
 }
 
 /// A collectivity whose key this node holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HostedPublisher {
     pub name: String,
     #[serde(with = "wire::key_id")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub key: PublicKey,
 }

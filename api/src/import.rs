@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The body: envelopes, each as hex, in any order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     pub records: Vec<String>,
@@ -14,6 +15,7 @@ pub struct ImportRequest {
 
 /// What became of the envelopes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImportReport {
     pub accepted: u64,
     /// Counts by code (`duplicate`, `stale`, `expired`…).
@@ -25,6 +27,7 @@ pub struct ImportReport {
 
 /// A rejected envelope: its index in the request, the rule it broke.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImportError {
     pub index: usize,
     pub code: String,

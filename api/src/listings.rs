@@ -13,6 +13,7 @@ use crate::records::Record;
 
 /// `offer` or `need`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Offer,
@@ -51,6 +52,7 @@ impl Side {
 /// /v1/listings`, and the content part of [`crate::Listing`]. Unknown fields
 /// are refused by name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ListingContent {
     pub side: Side,
@@ -126,6 +128,7 @@ impl ListingContent {
 /// `?as=<publisher>`: which hosted collectivity signs (`POST
 /// /v1/listings`, `PUT /v1/listings/{id}`, `POST /v1/listings/import`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AsPublisher {
     #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
@@ -134,6 +137,7 @@ pub struct AsPublisher {
 
 /// `?as=<publisher>&side=<offer|need>` of `DELETE /v1/listings/{id}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawParams {
     #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +151,7 @@ pub struct WithdrawParams {
 /// What the node answers when it signed a record (201 or 200): the record,
 /// its envelope, how far gossip took it, and the local warnings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Published {
     pub record: Record,
     /// The signed envelope, hex.
@@ -158,6 +163,7 @@ pub struct Published {
 
 /// How far gossip took a record the node just stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Gossip {
     Report(PublishReport),
@@ -170,6 +176,7 @@ pub enum Gossip {
 
 /// What became of a publication.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PublishReport {
     /// The gossipsub message id: the record hash, in hexadecimal.
     pub message_id: String,
@@ -178,6 +185,7 @@ pub struct PublishReport {
 
 /// How far a publication went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum Delivery {
     /// Sent to this many peers subscribed to the topic.
@@ -191,6 +199,7 @@ pub enum Delivery {
 /// Something the publisher should check, which did not stop publication
 /// (`far_from_commune`…).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Warning {
     pub code: String,
     pub field: String,
@@ -199,6 +208,7 @@ pub struct Warning {
 
 /// The body of `POST /v1/listings/import`: one spreadsheet row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ImportRow {
     /// The slot to write (32 hex digits); derived from the content if
@@ -213,6 +223,7 @@ pub struct ImportRow {
 
 /// What the import of a row did (or, in a dry run, would do).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ImportOutcome {
     Published,
@@ -232,9 +243,11 @@ impl ImportOutcome {
 
 /// The answer of `POST /v1/listings/import` (201 when published, else 200).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImportedListing {
     pub outcome: ImportOutcome,
     #[serde(with = "crate::wire::hex")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub id: ListingId,
     pub version: u64,
     pub dry_run: bool,

@@ -11,6 +11,7 @@ use crate::wire;
 
 /// `GET /v1/health`: `{"status": "ok"}`, without a token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Health {
     pub status: String,
 }
@@ -25,13 +26,16 @@ impl Health {
 
 /// `GET /v1/status`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Status {
     pub version: String,
     pub federation: String,
     #[serde(with = "wire::key_ids")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<String>"))]
     pub anchors: Vec<PublicKey>,
     /// The anchor key this node holds, if any (`null` otherwise).
     #[serde(with = "wire::opt_key_id")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub anchor_key: Option<PublicKey>,
     pub uptime_secs: u64,
     pub network: NetworkStatus,
@@ -45,6 +49,7 @@ pub struct Status {
 
 /// The network's state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NetworkStatus {
     pub local_peer_id: String,
     pub listen_addrs: Vec<String>,
@@ -62,6 +67,7 @@ pub struct NetworkStatus {
 
 /// Records in the replica, by kind, and its size on disk.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StoreCounts {
     pub certificates: u64,
     pub revocations: u64,
@@ -74,6 +80,7 @@ pub struct StoreCounts {
 
 /// What sync has done since the node started.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SyncStatus {
     pub interval_secs: u64,
     /// Outbound sessions by outcome (`ok`, `timeout`, `peer_fault`, …).
@@ -95,6 +102,7 @@ pub struct SyncStatus {
 
 /// Counts of one sync session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Tally {
     /// Requests sent (round trips).
     pub rounds: u32,
@@ -108,6 +116,7 @@ pub struct Tally {
 
 /// A sync session under way.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct InProgress {
     pub peer: String,
     pub seconds: f64,
@@ -117,6 +126,7 @@ pub struct InProgress {
 
 /// One peer's last sync session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LastSession {
     pub peer: String,
     /// When it ended.
@@ -130,9 +140,11 @@ pub struct LastSession {
 
 /// A hosted publisher and its membership now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PublisherStatus {
     pub name: String,
     #[serde(with = "wire::key_id")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub key: PublicKey,
     /// `member`, or the membership error code (`not_a_member`, `revoked`…).
     pub membership: String,
@@ -146,12 +158,14 @@ pub struct PublisherStatus {
 
 /// `GET /v1/peers`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Peers {
     pub peers: Vec<Peer>,
 }
 
 /// One connected peer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Peer {
     pub peer_id: String,
     /// Remote addresses of the open connections.

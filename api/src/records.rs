@@ -15,14 +15,18 @@ use crate::wire;
 
 /// An offer or need as stored: its content plus what the node filled in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Listing {
     #[serde(with = "wire::key_id")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub author: PublicKey,
     #[serde(with = "wire::hex")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub id: ListingId,
     pub version: u64,
     /// The hash of the signed record.
     #[serde(with = "wire::hex")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub hash: RecordHash,
     pub published_at: Timestamp,
     #[serde(flatten)]
@@ -31,12 +35,16 @@ pub struct Listing {
 
 /// A membership certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Certificate {
     #[serde(with = "wire::hex")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub hash: RecordHash,
     #[serde(with = "wire::key_id")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub issuer: PublicKey,
     #[serde(with = "wire::key_id")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub subject: PublicKey,
     pub siren: String,
     pub name: String,
@@ -51,13 +59,17 @@ pub struct Certificate {
 
 /// The revocation of a certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Revocation {
     #[serde(with = "wire::hex")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub hash: RecordHash,
     #[serde(with = "wire::key_id")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub issuer: PublicKey,
     /// The hash of the revoked certificate.
     #[serde(with = "wire::hex")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub certificate: RecordHash,
     pub reason: RevocationReason,
     pub revoked_at: Timestamp,
@@ -65,12 +77,16 @@ pub struct Revocation {
 
 /// The tombstone of a withdrawn listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Withdrawal {
     #[serde(with = "wire::hex")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub hash: RecordHash,
     #[serde(with = "wire::key_id")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub author: PublicKey,
     #[serde(with = "wire::hex")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub id: ListingId,
     pub version: u64,
     pub withdrawn_at: Timestamp,
@@ -79,6 +95,7 @@ pub struct Withdrawal {
 /// Any record, tagged by `type` (`offer`, `need`, `certificate`,
 /// `revocation`, `withdrawal`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     Offer(Listing),
@@ -199,6 +216,7 @@ impl Revocation {
 /// (`kind`, `tag`, `author`) are comma-separated. Text as on the wire, so
 /// that the node refuses a bad value naming its parameter.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordsQuery {
     /// `offer`, `need` or `both` (the default).
@@ -277,6 +295,7 @@ impl RecordsQuery {
 
 /// A page of `GET /v1/records`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RecordsPage {
     pub items: Vec<Hit>,
     /// To ask for the next page; `null` on the last.
@@ -288,6 +307,7 @@ pub struct RecordsPage {
 
 /// One query result: the listing and, for a radius query, its distance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Hit {
     #[serde(flatten)]
     pub listing: Listing,
@@ -298,6 +318,7 @@ pub struct Hit {
 /// Where a radius query was centred: the point, the radius and the commune
 /// its `near` text named (when it named one).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NearCentre {
     pub lat: f64,
     pub lon: f64,
@@ -313,6 +334,7 @@ pub struct NearCentre {
 /// `GET /v1/export`: every stored record as a hex envelope, the body
 /// `POST /v1/import` takes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Export {
     pub records: Vec<String>,
 }
