@@ -17,7 +17,8 @@ use crate::ingest::IngestOutcome;
 const MAX_IMPORT_ERRORS: usize = 100;
 
 /// Imports envelopes: a JSON body `{"records": ["<hex>", …]}`. The report
-/// counts outcomes by code and lists the first rejections by index.
+/// counts outcomes by code and lists the first rejections (bad hex first,
+/// then the records refused, each by index).
 pub(super) async fn import(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -65,8 +66,6 @@ pub(super) async fn import(
             IngestOutcome::Rejected { code, message } => error(&mut report, index, code, message),
         }
     }
-    // By index, as a reader of the file counts (bad hex was listed first).
-    report.errors.sort_by_key(|e| e.index);
     Ok(Json(report))
 }
 

@@ -82,14 +82,15 @@ impl NodeState {
     }
 
     /// Checks `payload` against the local rules (`local_rules`: every local
-    /// publication, API or import, comes here) and the time rules, signs it,
-    /// ingests it (durable on return), then gossips it. A gossip failure (no
-    /// peer yet) is reported but is not an error: anti-entropy will carry
-    /// the record.
+    /// publication, API or import, comes here), signs it (the protocol's
+    /// field rules), checks the time rules, ingests it (durable on return),
+    /// then gossips it. A gossip failure (no peer yet) is reported but is
+    /// not an error: anti-entropy will carry the record.
     ///
-    /// The time rules are checked here, before signing, because the store
-    /// keeps an expired record from a peer (so that older versions stay
-    /// out) where a publication of this node's must be refused.
+    /// The time rules are checked here although the store checks them
+    /// again: the store keeps an expired record from a peer (so that older
+    /// versions stay out), where a publication of this node's must be
+    /// refused as `expired`.
     pub(super) async fn sign_and_publish(
         &self,
         signer: Signer,
@@ -99,8 +100,8 @@ impl NodeState {
         // Rules, signature: CPU work off the async threads.
         let (record, warnings) = tokio::task::spawn_blocking(move || {
             let warnings = crate::local_rules::check(&payload, now)?;
-            mutua_protocol::rules::check_time(&payload, now)?;
             let record = mutua_protocol::seal(signer.key(), &payload)?;
+            mutua_protocol::rules::check_time(record.payload(), now)?;
             Ok::<_, ApiError>((record, warnings))
         })
         .await
