@@ -131,7 +131,7 @@ pub async fn run(
         metrics: Arc::new(metrics),
         datadir: datadir.clone(),
         publishers: crate::hosted::Hosted::new(publishers),
-        anchor,
+        anchor: anchor.map(Arc::new),
         started,
         writes: tokio::sync::Mutex::new(()),
     });

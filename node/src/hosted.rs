@@ -34,12 +34,14 @@ fn into_shared(publishers: Vec<HostedPublisher>) -> Arc<[Arc<HostedPublisher>]> 
 }
 
 /// A key that signs for this node: the anchor's, or a hosted publisher's.
-pub enum Signer<'a> {
-    Anchor(&'a SecretKey),
+/// Shared, not borrowed, so that signing can run on the blocking pool.
+#[derive(Clone)]
+pub enum Signer {
+    Anchor(Arc<SecretKey>),
     Hosted(Arc<HostedPublisher>),
 }
 
-impl Signer<'_> {
+impl Signer {
     pub fn key(&self) -> &SecretKey {
         match self {
             Signer::Anchor(key) => key,

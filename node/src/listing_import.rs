@@ -20,12 +20,10 @@
 //! other content → a new version; a withdrawal → refused, since a withdrawn
 //! listing is not brought back by re-reading an old sheet.
 
+use mutua_api::{ListingContent, Side};
 use mutua_protocol::{Listing, ListingId, Payload, PublicKey, SignedRecord, Timestamp};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
-
-use crate::api::json::{ListingContent, Side};
 
 /// Domain separation of derived listing ids (never change: ids would move).
 const DERIVED_ID_DOMAIN: &[u8] = b"mutua-import-listing-id-v1\0";
@@ -33,19 +31,6 @@ const DERIVED_ID_DOMAIN: &[u8] = b"mutua-import-listing-id-v1\0";
 /// An expiry this close to the current one is the same (an expiry given in
 /// days from now moves with the clock; an export rounds it up to whole days).
 const EXPIRY_TOLERANCE_SECS: u64 = mutua_protocol::rules::DAY_SECS;
-
-/// The body of `POST /v1/listings/import`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportRow {
-    /// The slot to write (32 hex digits); derived from the content if absent.
-    #[serde(default)]
-    pub id: Option<String>,
-    pub listing: ListingContent,
-    /// Say what would happen; sign and store nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-}
 
 /// Lowercase, accents and punctuation removed, spaces collapsed.
 pub fn fold_title(title: &str) -> String {

@@ -104,10 +104,12 @@ async fn read_only(req: Request, next: Next) -> Response {
     }
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        axum::Json(serde_json::json!({ "error": {
-            "code": "node_not_running",
-            "message": "the node is not running: its replica can be read, not written",
-        }})),
+        axum::Json(mutua_api::ErrorBody {
+            error: mutua_api::Refusal::new(
+                "node_not_running",
+                "the node is not running: its replica can be read, not written",
+            ),
+        }),
     )
         .into_response()
 }

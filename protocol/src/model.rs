@@ -123,6 +123,7 @@ impl Payload {
 /// The kind of public body a certificate vouches for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum BodyKind {
     Commune,
     Epci,
@@ -155,6 +156,7 @@ pub struct Certificate {
 /// Why a certificate was withdrawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RevocationReason {
     KeyLost,
     KeyCompromised,
@@ -177,6 +179,7 @@ pub struct Revocation {
 /// What an offer or need is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ResourceKind {
     Skill,
     Equipment,
@@ -221,6 +224,7 @@ impl ResourceKind {
 /// comparison exact on every platform).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GeoPoint {
     pub lat_e6: i32,
     pub lon_e6: i32,
@@ -256,6 +260,7 @@ impl GeoPoint {
 /// Where the resource is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Location {
     /// INSEE code of the commune.
     pub insee: String,
@@ -267,6 +272,7 @@ pub struct Location {
 /// "the author's commune only".
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ServiceArea {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub communes: Vec<String>,
@@ -283,6 +289,7 @@ pub struct ServiceArea {
 /// `until` exclusive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Window {
     pub from: Timestamp,
     pub until: Timestamp,
@@ -291,6 +298,7 @@ pub struct Window {
 /// How costs are handled between collectivities.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Pricing {
     Free,
     CostSharing {
@@ -303,6 +311,7 @@ pub enum Pricing {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Terms {
     pub pricing: Pricing,
     /// Whether a convention (a signed agreement between the bodies) is required.
@@ -312,6 +321,7 @@ pub struct Terms {
 /// A role-based contact: a function, not a person (GDPR).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Contact {
     /// The role, e.g. "Secrétariat de mairie", "Service informatique".
     pub role: String,

@@ -3,35 +3,15 @@
 //! every node, so update and withdraw refuse it, naming the listing's side.
 
 use axum::http::StatusCode;
-use mutua_protocol::{Payload, SignedRecord};
-use serde::Deserialize;
+use mutua_api::Side;
+use mutua_protocol::SignedRecord;
 
-use super::json::Side;
-use super::ApiError;
-
-/// `?as=<publisher>&side=<offer|need>` of `DELETE /v1/listings/{id}`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct WithdrawParams {
-    #[serde(rename = "as")]
-    pub publisher: Option<String>,
-    /// The side the client believes the listing is; checked when given.
-    pub side: Option<Side>,
-}
-
-/// The side of the listing stored in a slot, if it holds an offer or need.
-fn side_of(record: &SignedRecord) -> Option<Side> {
-    match record.payload() {
-        Payload::Offer(_) => Some(Side::Offer),
-        Payload::Need(_) => Some(Side::Need),
-        _ => None,
-    }
-}
+use super::errors::ApiError;
 
 /// Refuses `expected` when the listing in `current` is of the other side
 /// (`wrong_side`, 409, field `side`).
 pub(super) fn check_side(current: &SignedRecord, expected: Option<Side>) -> Result<(), ApiError> {
-    let (Some(expected), Some(actual)) = (expected, side_of(current)) else {
+    let (Some(expected), Some(actual)) = (expected, Side::of(current.payload())) else {
         return Ok(());
     };
     if expected == actual {
@@ -65,6 +45,7 @@ fn with_article(side: Side) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mutua_protocol::Payload;
 
     #[test]
     fn the_other_side_is_refused_naming_the_listings_side() {
