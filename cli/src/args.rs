@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mutua_node::config::Overrides;
 
 /// `offer` or `need`: the API's.
-pub use mutua_node::api::json::Side;
+pub use mutua_api::Side;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 error (the message says which rule and which field), 2 usage,
@@ -290,6 +290,21 @@ pub enum Reason {
     LeftFederation,
     Superseded,
     Other,
+}
+
+impl Reason {
+    /// The protocol's reason, and its name as the node writes it.
+    pub fn protocol(self) -> (mutua_protocol::RevocationReason, &'static str) {
+        use mutua_protocol::RevocationReason as R;
+        match self {
+            Reason::KeyLost => (R::KeyLost, "key_lost"),
+            Reason::KeyCompromised => (R::KeyCompromised, "key_compromised"),
+            Reason::Merged => (R::Merged, "merged"),
+            Reason::LeftFederation => (R::LeftFederation, "left_federation"),
+            Reason::Superseded => (R::Superseded, "superseded"),
+            Reason::Other => (R::Other, "other"),
+        }
+    }
 }
 
 #[derive(Args)]
