@@ -3,7 +3,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mutua_api::{IssueRequest, RecordsQuery, RevokeRequest};
 use mutua_node::config::Overrides;
+use mutua_protocol::PublicKey;
+use mutua_store::refdata::Collectivity;
+
+use crate::cmd::Usage;
 
 /// `offer` or `need`: the API's.
 pub use mutua_api::Side;
@@ -282,6 +287,26 @@ pub struct AdmitArgs {
     pub yes: bool,
 }
 
+impl AdmitArgs {
+    /// The certificate these flags ask for: `subject` as collectivity `c`,
+    /// valid from `now`.
+    pub fn request(&self, subject: PublicKey, c: &Collectivity, now: u64) -> IssueRequest {
+        IssueRequest {
+            issuer: self.issuer.clone(),
+            subject,
+            siren: c.siren.clone(),
+            name: c.name.clone(),
+            body: c.body,
+            insee: c.insee.clone(),
+            may_admit: self.may_admit,
+            valid_from: None,
+            valid_until: self
+                .valid_days
+                .map(|days| now + days * mutua_protocol::rules::DAY_SECS),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Reason {
     KeyLost,
@@ -316,6 +341,15 @@ pub struct RevokeArgs {
     /// Sign as this hosted publisher instead of the certificate's issuer.
     #[arg(long, value_name = "PUBLISHER")]
     pub issuer: Option<String>,
+}
+
+impl RevokeArgs {
+    pub fn request(&self) -> RevokeRequest {
+        RevokeRequest {
+            issuer: self.issuer.clone(),
+            reason: self.reason.protocol().0,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -554,6 +588,61 @@ pub struct SearchArgs {
     /// Most results.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+}
+
+impl SearchArgs {
+    /// The query of `GET /v1/records` these flags ask for (without its
+    /// page), `--from` resolved to key ids by `authors`.
+    pub fn query(
+        &self,
+        authors: impl FnOnce(&[String]) -> anyhow::Result<Vec<String>>,
+    ) -> anyhow::Result<RecordsQuery> {
+        let text = self.text.join(" ");
+        let list = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
+        let upper = |v: &Option<String>| v.as_ref().map(|v| v.to_uppercase());
+        let available = match self.available.as_deref() {
+            None => None,
+            Some("now") => Some("now".to_owned()),
+            Some(d) => Some(
+                crate::dates::parse_date(d)
+                    .map_err(|e| Usage(format!("--available: {e}")))?
+                    .to_string(),
+            ),
+        };
+        let side = if self.needs {
+            Some(Side::Need.as_str().to_owned())
+        } else if self.offers {
+            Some(Side::Offer.as_str().to_owned())
+        } else {
+            None
+        };
+        let authors = authors(&self.from)?;
+        let sort = match (self.sort, &self.near) {
+            (Some(SortBy::Distance), None) => {
+                return Err(Usage("--sort distance needs --near".into()).into())
+            }
+            (Some(SortBy::Distance), Some(_)) | (None, Some(_)) => "distance",
+            _ => "recency",
+        };
+        if self.limit == 0 {
+            return Err(Usage("--limit must be at least 1".into()).into());
+        }
+        Ok(RecordsQuery {
+            text: (!text.trim().is_empty()).then_some(text),
+            kind: list(&self.kind).map(|k| k.replace('-', "_")),
+            tag: list(&self.tag),
+            near: self.near.clone(),
+            radius_km: self.radius,
+            insee: upper(&self.insee),
+            epci: upper(&self.epci),
+            departement: upper(&self.departement),
+            available,
+            side,
+            author: list(&authors),
+            sort: Some(sort.into()),
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Args)]

@@ -3,9 +3,8 @@
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use mutua_api::{ImportRequest, IssueRequest, Member, Record, RevokeRequest};
+use mutua_api::{ImportRequest, Member, Record};
 use mutua_node::datadir::DataDir;
-use mutua_protocol::rules::DAY_SECS;
 use mutua_protocol::{Certificate, Payload, PublicKey, RecordHash, SignedRecord};
 use serde::Serialize;
 
@@ -52,17 +51,7 @@ fn admit(ctx: &Context, args: AdmitArgs) -> Result<()> {
     eprintln!("admitting {subject} as:");
     collectivity::confirm(&c, "issue the certificate", args.yes)?;
     let now = dates::now();
-    let request = IssueRequest {
-        issuer: args.issuer.clone(),
-        subject,
-        siren: c.siren.clone(),
-        name: c.name.clone(),
-        body: c.body,
-        insee: c.insee.clone(),
-        may_admit: args.may_admit,
-        valid_from: None,
-        valid_until: args.valid_days.map(|days| now + days * DAY_SECS),
-    };
+    let request = args.request(subject, &c, now);
     let published = client.call(|api| api.issue(&request))?;
     if let Some(path) = &args.export {
         write_certificate_file(path, &hex_bytes(&published.envelope)?)?;
@@ -295,11 +284,8 @@ fn revoke(ctx: &Context, args: RevokeArgs) -> Result<()> {
             }
         },
     };
-    let (reason, reason_name) = args.reason.protocol();
-    let request = RevokeRequest {
-        issuer: args.issuer.clone(),
-        reason,
-    };
+    let reason_name = args.reason.protocol().1;
+    let request = args.request();
     for hash in hashes {
         let published = client.call(|api| api.revoke(&hash, &request))?;
         if ctx.out.json {

@@ -11,7 +11,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::listings::{all_pages, author_filter, find_own, pages_and_centre, MAX_PAGE, SHORT_ID};
 use super::{Context, Hosted, Usage};
-use crate::args::{MatchArgs, SearchArgs, ShowArgs, SortBy};
+use crate::args::{MatchArgs, SearchArgs, ShowArgs};
 use crate::client::{Client, Refusal};
 use crate::collectivity::commune_label;
 use crate::dates;
@@ -135,51 +135,7 @@ pub fn print_listings(ctx: &Context, items: &[Hit], names: Option<&Names>) -> Re
 
 pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
     let client = ctx.reader()?;
-    let text = args.text.join(" ");
-    let list = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
-    let upper = |v: &Option<String>| v.as_ref().map(|v| v.to_uppercase());
-    let available = match args.available.as_deref() {
-        None => None,
-        Some("now") => Some("now".to_owned()),
-        Some(d) => Some(
-            dates::parse_date(d)
-                .map_err(|e| Usage(format!("--available: {e}")))?
-                .to_string(),
-        ),
-    };
-    let side = if args.needs {
-        Some("need".to_owned())
-    } else if args.offers {
-        Some("offer".to_owned())
-    } else {
-        None
-    };
-    let authors = authors_of(&client, &args.from)?;
-    let sort = match (args.sort, &args.near) {
-        (Some(SortBy::Distance), None) => {
-            return Err(Usage("--sort distance needs --near".into()).into())
-        }
-        (Some(SortBy::Distance), Some(_)) | (None, Some(_)) => "distance",
-        _ => "recency",
-    };
-    if args.limit == 0 {
-        return Err(Usage("--limit must be at least 1".into()).into());
-    }
-    let query = RecordsQuery {
-        text: (!text.trim().is_empty()).then_some(text),
-        kind: list(&args.kind).map(|k| k.replace('-', "_")),
-        tag: list(&args.tag),
-        near: args.near.clone(),
-        radius_km: args.radius,
-        insee: upper(&args.insee),
-        epci: upper(&args.epci),
-        departement: upper(&args.departement),
-        available,
-        side,
-        author: list(&authors),
-        sort: Some(sort.into()),
-        ..Default::default()
-    };
+    let query = args.query(|from| authors_of(&client, from))?;
     let (items, centre) = pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
     if let (Some(centre), false) = (centre, ctx.out.json) {
         ctx.out.line(centre_text(&centre))?;
