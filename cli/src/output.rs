@@ -79,10 +79,9 @@ pub fn sorted<T: Serialize>(value: &T) -> io::Result<serde_json::Value> {
 
 /// The name a unit variant has in JSON (`BodyKind::Commune` → `commune`).
 pub fn json_name<T: Serialize>(value: &T) -> String {
-    match sorted(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::new(),
-    }
+    serde_json::to_string(value)
+        .map(|text| text.trim_matches('"').to_owned())
+        .unwrap_or_default()
 }
 
 /// Cuts `text` to `max` characters (not bytes: "Médiathèque" stays whole
