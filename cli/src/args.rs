@@ -673,3 +673,106 @@ pub enum StoreCommand {
     /// Rewrite the store without the space sled no longer uses (needs free space for one copy).
     Compact,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("mutua").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    }
+
+    #[test]
+    fn search_flags_make_the_records_query() {
+        let Command::Search(args) = command(&[
+            "search",
+            "broyeur",
+            "thermique",
+            "--kind",
+            "hosted-service",
+            "--kind",
+            "equipment",
+            "--departement",
+            "2a",
+            "--needs",
+            "--near",
+            "Bordeaux",
+            "--from",
+            "213300635",
+        ]) else {
+            panic!("search")
+        };
+        let query = args
+            .query(|from| {
+                assert_eq!(from, ["213300635"]);
+                Ok(vec!["mka".into(), "mkb".into()])
+            })
+            .unwrap();
+        assert_eq!(
+            query,
+            RecordsQuery {
+                text: Some("broyeur thermique".into()),
+                kind: Some("hosted_service,equipment".into()),
+                departement: Some("2A".into()),
+                side: Some("need".into()),
+                near: Some("Bordeaux".into()),
+                author: Some("mka,mkb".into()),
+                sort: Some("distance".into()),
+                ..Default::default()
+            }
+        );
+        let Command::Search(args) = command(&["search", "--sort", "distance"]) else {
+            panic!("search")
+        };
+        let err = args.query(|_| Ok(Vec::new())).unwrap_err();
+        assert!(err.downcast_ref::<Usage>().is_some(), "{err}");
+    }
+
+    #[test]
+    fn revoke_flags_make_the_request_the_node_reads() {
+        let Command::Federation(FederationCommand::Revoke(args)) = command(&[
+            "federation",
+            "revoke",
+            "mk0",
+            "--reason",
+            "left-federation",
+            "--issuer",
+            "sdeg",
+        ]) else {
+            panic!("revoke")
+        };
+        assert_eq!(
+            serde_json::to_string(&args.request()).unwrap(),
+            r#"{"issuer":"sdeg","reason":"left_federation"}"#
+        );
+        assert_eq!(args.reason.protocol().1, "left_federation");
+    }
+
+    #[test]
+    fn admit_flags_make_the_certificate_request() {
+        let Command::Federation(FederationCommand::Admit(args)) = command(&[
+            "federation",
+            "admit",
+            "bordeaux",
+            "--collectivity",
+            "33063",
+            "--may-admit",
+            "--valid-days",
+            "2",
+        ]) else {
+            panic!("admit")
+        };
+        let c = crate::collectivity::resolve("33063").unwrap();
+        let subject = mutua_protocol::SecretKey::from_seed([3; 32]).public();
+        let request = args.request(subject, &c, 1_800_000_000);
+        assert_eq!(request.subject, subject);
+        assert_eq!(
+            (request.siren.as_str(), request.insee.as_deref()),
+            ("213300635", Some("33063"))
+        );
+        assert!(request.may_admit && request.issuer.is_none());
+        assert_eq!(request.valid_until, Some(1_800_000_000 + 2 * 86_400));
+    }
+}
