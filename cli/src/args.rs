@@ -710,18 +710,19 @@ mod tests {
                 Ok(vec!["mka".into(), "mkb".into()])
             })
             .unwrap();
+        let pairs = query.pairs();
+        let sent: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
         assert_eq!(
-            query,
-            RecordsQuery {
-                text: Some("broyeur thermique".into()),
-                kind: Some("hosted_service,equipment".into()),
-                departement: Some("2A".into()),
-                side: Some("need".into()),
-                near: Some("Bordeaux".into()),
-                author: Some("mka,mkb".into()),
-                sort: Some("distance".into()),
-                ..Default::default()
-            }
+            sent,
+            [
+                ("side", "need"),
+                ("kind", "hosted_service,equipment"),
+                ("text", "broyeur thermique"),
+                ("departement", "2A"),
+                ("near", "Bordeaux"),
+                ("author", "mka,mkb"),
+                ("sort", "distance"),
+            ]
         );
         let Command::Search(args) = command(&["search", "--sort", "distance"]) else {
             panic!("search")
