@@ -3,10 +3,15 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mutua_api::{IssueRequest, RecordsQuery, RevokeRequest};
 use mutua_node::config::Overrides;
+use mutua_protocol::PublicKey;
+use mutua_store::refdata::Collectivity;
+
+use crate::cmd::Usage;
 
 /// `offer` or `need`: the API's.
-pub use mutua_node::api::json::Side;
+pub use mutua_api::Side;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 error (the message says which rule and which field), 2 usage,
@@ -282,6 +287,26 @@ pub struct AdmitArgs {
     pub yes: bool,
 }
 
+impl AdmitArgs {
+    /// The certificate these flags ask for: `subject` as collectivity `c`,
+    /// valid from `now`.
+    pub fn request(&self, subject: PublicKey, c: &Collectivity, now: u64) -> IssueRequest {
+        IssueRequest {
+            issuer: self.issuer.clone(),
+            subject,
+            siren: c.siren.clone(),
+            name: c.name.clone(),
+            body: c.body,
+            insee: c.insee.clone(),
+            may_admit: self.may_admit,
+            valid_from: None,
+            valid_until: self
+                .valid_days
+                .map(|days| now + days * mutua_protocol::rules::DAY_SECS),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Reason {
     KeyLost,
@@ -290,6 +315,21 @@ pub enum Reason {
     LeftFederation,
     Superseded,
     Other,
+}
+
+impl Reason {
+    /// The protocol's reason, and its name as the node writes it.
+    pub fn protocol(self) -> (mutua_protocol::RevocationReason, &'static str) {
+        use mutua_protocol::RevocationReason as R;
+        match self {
+            Reason::KeyLost => (R::KeyLost, "key_lost"),
+            Reason::KeyCompromised => (R::KeyCompromised, "key_compromised"),
+            Reason::Merged => (R::Merged, "merged"),
+            Reason::LeftFederation => (R::LeftFederation, "left_federation"),
+            Reason::Superseded => (R::Superseded, "superseded"),
+            Reason::Other => (R::Other, "other"),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -301,6 +341,15 @@ pub struct RevokeArgs {
     /// Sign as this hosted publisher instead of the certificate's issuer.
     #[arg(long, value_name = "PUBLISHER")]
     pub issuer: Option<String>,
+}
+
+impl RevokeArgs {
+    pub fn request(&self) -> RevokeRequest {
+        RevokeRequest {
+            issuer: self.issuer.clone(),
+            reason: self.reason.protocol().0,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -541,6 +590,61 @@ pub struct SearchArgs {
     pub limit: usize,
 }
 
+impl SearchArgs {
+    /// The query of `GET /v1/records` these flags ask for (without its
+    /// page), `--from` resolved to key ids by `authors`.
+    pub fn query(
+        &self,
+        authors: impl FnOnce(&[String]) -> anyhow::Result<Vec<String>>,
+    ) -> anyhow::Result<RecordsQuery> {
+        let text = self.text.join(" ");
+        let list = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
+        let upper = |v: &Option<String>| v.as_ref().map(|v| v.to_uppercase());
+        let available = match self.available.as_deref() {
+            None => None,
+            Some("now") => Some("now".to_owned()),
+            Some(d) => Some(
+                crate::dates::parse_date(d)
+                    .map_err(|e| Usage(format!("--available: {e}")))?
+                    .to_string(),
+            ),
+        };
+        let side = if self.needs {
+            Some(Side::Need.as_str().to_owned())
+        } else if self.offers {
+            Some(Side::Offer.as_str().to_owned())
+        } else {
+            None
+        };
+        let authors = authors(&self.from)?;
+        let sort = match (self.sort, &self.near) {
+            (Some(SortBy::Distance), None) => {
+                return Err(Usage("--sort distance needs --near".into()).into())
+            }
+            (Some(SortBy::Distance), Some(_)) | (None, Some(_)) => "distance",
+            _ => "recency",
+        };
+        if self.limit == 0 {
+            return Err(Usage("--limit must be at least 1".into()).into());
+        }
+        Ok(RecordsQuery {
+            text: (!text.trim().is_empty()).then_some(text),
+            kind: list(&self.kind).map(|k| k.replace('-', "_")),
+            tag: list(&self.tag),
+            near: self.near.clone(),
+            radius_km: self.radius,
+            insee: upper(&self.insee),
+            epci: upper(&self.epci),
+            departement: upper(&self.departement),
+            available,
+            side,
+            author: list(&authors),
+            sort: Some(sort.into()),
+            ..Default::default()
+        })
+    }
+}
+
 #[derive(Args)]
 #[command(after_help = "Examples:
   mutua show 9f2c4e…
@@ -568,4 +672,108 @@ pub enum StoreCommand {
     Reindex,
     /// Rewrite the store without the space sled no longer uses (needs free space for one copy).
     Compact,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("mutua").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    }
+
+    #[test]
+    fn search_flags_make_the_records_query() {
+        let Command::Search(args) = command(&[
+            "search",
+            "broyeur",
+            "thermique",
+            "--kind",
+            "hosted-service",
+            "--kind",
+            "equipment",
+            "--departement",
+            "2a",
+            "--needs",
+            "--near",
+            "Bordeaux",
+            "--from",
+            "213300635",
+        ]) else {
+            panic!("search")
+        };
+        let query = args
+            .query(|from| {
+                assert_eq!(from, ["213300635"]);
+                Ok(vec!["mka".into(), "mkb".into()])
+            })
+            .unwrap();
+        let pairs = query.pairs();
+        let sent: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert_eq!(
+            sent,
+            [
+                ("side", "need"),
+                ("kind", "hosted_service,equipment"),
+                ("text", "broyeur thermique"),
+                ("departement", "2A"),
+                ("near", "Bordeaux"),
+                ("author", "mka,mkb"),
+                ("sort", "distance"),
+            ]
+        );
+        let Command::Search(args) = command(&["search", "--sort", "distance"]) else {
+            panic!("search")
+        };
+        let err = args.query(|_| Ok(Vec::new())).unwrap_err();
+        assert!(err.downcast_ref::<Usage>().is_some(), "{err}");
+    }
+
+    #[test]
+    fn revoke_flags_make_the_request_the_node_reads() {
+        let Command::Federation(FederationCommand::Revoke(args)) = command(&[
+            "federation",
+            "revoke",
+            "mk0",
+            "--reason",
+            "left-federation",
+            "--issuer",
+            "sdeg",
+        ]) else {
+            panic!("revoke")
+        };
+        assert_eq!(
+            serde_json::to_string(&args.request()).unwrap(),
+            r#"{"issuer":"sdeg","reason":"left_federation"}"#
+        );
+        assert_eq!(args.reason.protocol().1, "left_federation");
+    }
+
+    #[test]
+    fn admit_flags_make_the_certificate_request() {
+        let Command::Federation(FederationCommand::Admit(args)) = command(&[
+            "federation",
+            "admit",
+            "bordeaux",
+            "--collectivity",
+            "33063",
+            "--may-admit",
+            "--valid-days",
+            "2",
+        ]) else {
+            panic!("admit")
+        };
+        let c = crate::collectivity::resolve("33063").unwrap();
+        let subject = mutua_protocol::SecretKey::from_seed([3; 32]).public();
+        let request = args.request(subject, &c, 1_800_000_000);
+        assert_eq!(request.subject, subject);
+        assert_eq!(
+            (request.siren.as_str(), request.insee.as_deref()),
+            ("213300635", Some("33063"))
+        );
+        assert!(request.may_admit && request.issuer.is_none());
+        assert_eq!(request.valid_until, Some(1_800_000_000 + 2 * 86_400));
+    }
 }

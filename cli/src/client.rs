@@ -1,19 +1,16 @@
-//! A small blocking client of the node's control API.
+//! The CLI's side of the control API: finding the node of a data directory
+//! (or reading its replica when it is stopped), and telling the API
+//! client's errors as the CLI's messages and exit codes. The requests, the
+//! answers and the transport are `mutua_api`'s.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{anyhow, Result};
+use mutua_api::ClientError;
 use mutua_node::config;
 use mutua_node::datadir::{ApiEndpoint, DataDir, DataDirError};
 use mutua_node::offline::{self, ReplicaServer};
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::Value;
-
-/// Long enough for a large import on a slow disk; a hung node still ends.
-const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The node is not running (no `api.addr`, or nothing listens there). Its
 /// own exit code, so scripts can start the node and retry.
@@ -35,13 +32,17 @@ impl fmt::Display for NodeNotRunning {
 
 impl std::error::Error for NodeNotRunning {}
 
-/// The node refused a request: `{"error": {"code", "message", "field"}}`.
-#[derive(Debug, Deserialize)]
-pub struct Refusal {
-    pub code: String,
-    pub message: String,
-    #[serde(default)]
-    pub field: Option<String>,
+/// The node refused a request: its error body, told with the rule, the
+/// field and what to do about it.
+#[derive(Debug)]
+pub struct Refusal(pub mutua_api::Refusal);
+
+impl std::ops::Deref for Refusal {
+    type Target = mutua_api::Refusal;
+
+    fn deref(&self) -> &mutua_api::Refusal {
+        &self.0
+    }
 }
 
 impl fmt::Display for Refusal {
@@ -85,15 +86,9 @@ fn hint(code: &str) -> Option<&'static str> {
     })
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: Refusal,
-}
-
+/// The node of a data directory, through `mutua_api`'s client.
 pub struct Client {
-    agent: ureq::Agent,
-    base: String,
-    auth: String,
+    api: mutua_api::Client,
     data_dir: PathBuf,
     /// Set when the node is stopped and its replica is read in this process.
     replica: Option<ReplicaServer>,
@@ -154,105 +149,85 @@ impl Client {
     }
 
     fn to(endpoint: ApiEndpoint, data_dir: &Path) -> Client {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(TIMEOUT))
-            .build()
-            .into();
         Client {
-            agent,
-            base: format!("http://{}", endpoint.addr),
-            auth: format!("Bearer {}", endpoint.token),
+            api: mutua_api::Client::new(format!("http://{}", endpoint.addr), &endpoint.token),
             data_dir: data_dir.to_owned(),
             replica: None,
         }
     }
 
-    pub fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
-        let mut req = self.agent.get(self.url(path));
-        for (k, v) in query {
-            req = req.query(*k, v);
-        }
-        self.finish(self.authorized(req).call())
-    }
-
-    pub fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
-        let req = self.agent.post(self.url(path));
-        self.finish(self.authorized(req).send_json(body))
-    }
-
-    pub fn put<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
-        let req = self.agent.put(self.url(path));
-        self.finish(self.authorized(req).send_json(body))
-    }
-
-    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let req = self.agent.delete(self.url(path));
-        self.finish(self.authorized(req).call())
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Every request carries the API token.
-    fn authorized<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        req.header("Authorization", &self.auth)
-    }
-
-    fn finish<T: DeserializeOwned>(
+    /// One request (`|api| api.members()`), its failure told as the CLI
+    /// tells it.
+    pub fn call<T>(
         &self,
-        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        request: impl FnOnce(&mutua_api::Client) -> Result<T, ClientError>,
     ) -> Result<T> {
-        let mut response = match sent {
-            Ok(r) => r,
-            Err(e) if is_refused(&e) => {
-                // A stale api.addr after a crash: nothing listens there.
-                return Err(NodeNotRunning {
-                    data_dir: self.data_dir.clone(),
-                }
-                .into());
+        request(&self.api).map_err(|e| self.told(e))
+    }
+
+    /// A [`NodeNotRunning`] when nothing listens (a stale api.addr after a
+    /// crash), a [`Refusal`] when the node refused, else what went wrong.
+    fn told(&self, e: ClientError) -> anyhow::Error {
+        match e {
+            ClientError::Unreachable { .. } => NodeNotRunning {
+                data_dir: self.data_dir.clone(),
             }
-            Err(e) => return Err(e).context("talking to the node's control API"),
-        };
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(u64::MAX)
-            .read_to_string()
-            .context("reading the node's answer")?;
-        if (200..300).contains(&status) {
-            return serde_json::from_str(&text)
-                .with_context(|| format!("the node's answer is not the expected JSON: {text}"));
-        }
-        match serde_json::from_str::<ErrorBody>(&text) {
-            Ok(body) => Err(body.error.into()),
-            Err(_) => anyhow::bail!("the node answered HTTP {status}: {text}"),
+            .into(),
+            ClientError::Refused { refusal, .. } => Refusal(refusal).into(),
+            ClientError::Http { status, body } => {
+                anyhow!("the node answered HTTP {status}: {body}")
+            }
+            ClientError::Decode { source, body } => anyhow::Error::new(source).context(format!(
+                "the node's answer is not the expected JSON: {body}"
+            )),
+            ClientError::Transport(e) => {
+                anyhow::Error::new(e).context("talking to the node's control API")
+            }
         }
     }
 }
 
-fn is_refused(e: &ureq::Error) -> bool {
-    match e {
-        ureq::Error::ConnectionFailed => true,
-        ureq::Error::Io(io) => matches!(
-            io.kind(),
-            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-        ),
-        _ => false,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Percent-encodes a path segment (key ids and hex ids need none, but a
-/// publisher name typed by hand might).
-pub fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    fn client() -> Client {
+        Client::to(
+            ApiEndpoint {
+                addr: "127.0.0.1:9".parse().unwrap(),
+                token: "t".into(),
+            },
+            Path::new("/srv/mutua"),
+        )
+    }
+
+    #[test]
+    fn a_refusal_is_told_with_its_rule_field_and_hint() {
+        let refusal =
+            mutua_api::Refusal::new("wrong_side", "this listing is an offer").with_field("side");
+        let e = client().told(ClientError::Refused {
+            status: 409,
+            refusal,
+        });
+        assert_eq!(e.downcast_ref::<Refusal>().unwrap().code, "wrong_side");
+        assert_eq!(
+            e.to_string(),
+            "the node refused: this listing is an offer (rule: wrong_side, field: side)\n  \
+             hint: the listing is of the other side: `mutua offer …` for an offer, `mutua need …` for a need"
+        );
+    }
+
+    #[test]
+    fn nothing_listening_is_the_node_not_running_of_this_data_dir() {
+        let e = client().told(ClientError::Unreachable {
+            base: "http://127.0.0.1:9".into(),
+        });
+        let not_running = e.downcast_ref::<NodeNotRunning>().unwrap();
+        assert_eq!(not_running.data_dir, Path::new("/srv/mutua"));
+        let e = client().told(ClientError::Http {
+            status: 502,
+            body: "bad gateway".into(),
+        });
+        assert_eq!(e.to_string(), "the node answered HTTP 502: bad gateway");
+    }
 }

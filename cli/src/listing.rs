@@ -3,7 +3,7 @@
 //! protocol's field rules first so that every mistake names its field.
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use mutua_node::api::json::ListingContent;
+use mutua_api::ListingContent;
 use mutua_protocol::rules::{self, DAY_SECS};
 use mutua_protocol::{
     Contact, FixedBytes, GeoPoint, Location, Payload, Pricing, PublicKey, ResourceKind,

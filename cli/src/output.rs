@@ -30,6 +30,13 @@ impl Output {
         out.flush()
     }
 
+    /// One JSON object on one line, its keys in alphabetical order at every
+    /// depth: how this CLI has always printed what the node answers (and the
+    /// objects it makes itself), so that scripts see the same lines.
+    pub fn json_sorted<T: Serialize>(&self, value: &T) -> io::Result<()> {
+        self.json_line(&sorted(value)?)
+    }
+
     /// Bytes as they are (a generated script).
     pub fn raw(&self, bytes: &[u8]) -> io::Result<()> {
         let mut out = io::stdout().lock();
@@ -68,6 +75,19 @@ impl Output {
         }
         out.flush()
     }
+}
+
+/// `value` as a JSON value: serde_json's map keeps its keys sorted. The
+/// one place the CLI holds untyped JSON, and only to print it.
+pub fn sorted<T: Serialize>(value: &T) -> io::Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(io::Error::other)
+}
+
+/// The name a unit variant has in JSON (`BodyKind::Commune` → `commune`).
+pub fn json_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value)
+        .map(|text| text.trim_matches('"').to_owned())
+        .unwrap_or_default()
 }
 
 /// Cuts `text` to `max` characters (not bytes: "Médiathèque" stays whole
@@ -112,5 +132,42 @@ mod tests {
     fn hidden_characters_are_shown_in_truncated_text() {
         assert_eq!(truncate("Bro\u{202E}yeur", 20), "Bro<U+202E>yeur");
         assert_eq!(truncate("Broyeur 🌿", 20), "Broyeur 🌿");
+    }
+
+    /// What `--json` prints of a typed answer is, to the byte, what it
+    /// printed when it held the node's answer as a `serde_json::Value`.
+    #[test]
+    fn typed_answers_print_as_the_untyped_ones_did() {
+        fn same<T: serde::de::DeserializeOwned + Serialize>(name: &str) {
+            let path = format!(
+                "{}/../api/tests/examples/{name}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            let untyped: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let typed: T = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                serde_json::to_string(&sorted(&typed).unwrap()).unwrap(),
+                serde_json::to_string(&untyped).unwrap(),
+                "{name}"
+            );
+        }
+        same::<mutua_api::Record>("record");
+        same::<mutua_api::Record>("certificate");
+        same::<mutua_api::RecordsPage>("records_near");
+        same::<mutua_api::RecordsPage>("records_page");
+        same::<mutua_api::Status>("status");
+        same::<mutua_api::Status>("status_b");
+        same::<mutua_api::Peers>("peers");
+        same::<mutua_api::Members>("members");
+        same::<mutua_api::Published>("withdraw");
+    }
+
+    #[test]
+    fn unit_variants_are_named_as_in_json() {
+        assert_eq!(
+            json_name(&mutua_protocol::BodyKind::OtherPublicBody),
+            "other_public_body"
+        );
     }
 }

@@ -7,10 +7,13 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context as _, Result};
 
-use super::listings::{all_pages, content_of};
-use super::{Context, Status};
+use mutua_api::{Hit, RecordsQuery};
+
+use super::listings::{all_pages, author_filter};
+use super::{Context, Hosted};
 use crate::args::{ExportArgs, ExportFormat};
 use crate::dates;
+use crate::output::sorted;
 use crate::sheet::columns::LAYOUT;
 use crate::sheet::written::{self, is_numeric, EXPORT_COLUMNS};
 
@@ -38,27 +41,26 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<()> {
         bail!("an .xlsx workbook is binary: write it to a file with --output FILE.xlsx");
     }
     let client = ctx.reader()?;
-    let mut params = Vec::new();
+    let mut query = RecordsQuery::default();
     if args.mine {
-        let status = Status::fetch(&client)?;
-        let keys: Vec<&str> = status.publishers.iter().map(|p| p.key.as_str()).collect();
+        let keys = Hosted::fetch(&client)?.keys(None)?;
         if keys.is_empty() {
             bail!("this node hosts no publisher, so --mine exports nothing");
         }
-        params.push(("author", keys.join(",")));
+        query.author = Some(author_filter(&keys));
     }
-    let items = all_pages(&client, &params)?;
+    let items = all_pages(&client, &query)?;
     let buffer = match args.format {
         ExportFormat::Json => {
             let mut buffer = Vec::new();
             for item in &items {
-                serde_json::to_writer(&mut buffer, item)?;
+                serde_json::to_writer(&mut buffer, &sorted(item)?)?;
                 buffer.push(b'\n');
             }
             buffer
         }
-        ExportFormat::Csv => csv(&rows(&items)?, args.excel)?,
-        ExportFormat::Xlsx => xlsx(&rows(&items)?)?,
+        ExportFormat::Csv => csv(&rows(&items), args.excel)?,
+        ExportFormat::Xlsx => xlsx(&rows(&items))?,
     };
     match &args.output {
         Some(path) => {
@@ -75,14 +77,13 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<()> {
 }
 
 /// Each listing as the cells of the import layout, in column order.
-fn rows(items: &[serde_json::Value]) -> Result<Vec<Vec<String>>> {
+fn rows(items: &[Hit]) -> Vec<Vec<String>> {
     let now = dates::now();
     items
         .iter()
-        .map(|item| {
-            let content = content_of(item)?;
-            let s = |k: &str| item[k].as_str().unwrap_or("").to_owned();
-            Ok(written::cells(&s("author"), &s("id"), &content, now))
+        .map(|hit| {
+            let l = &hit.listing;
+            written::cells(&l.author.key_id(), &l.id.to_hex(), &l.content, now)
         })
         .collect()
 }

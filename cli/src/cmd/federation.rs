@@ -3,18 +3,17 @@
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use mutua_api::{ImportRequest, Member, Record};
 use mutua_node::datadir::DataDir;
-use mutua_protocol::rules::DAY_SECS;
-use mutua_protocol::{Certificate, Payload, PublicKey, SignedRecord};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use mutua_protocol::{Certificate, Payload, PublicKey, RecordHash, SignedRecord};
+use serde::Serialize;
 
-use super::{Context, Status, Usage};
-use crate::args::{AdmitArgs, FederationCommand, Reason, RevokeArgs};
+use super::{gossip_text, Context, Hosted, Usage};
+use crate::args::{AdmitArgs, FederationCommand, RevokeArgs};
 use crate::client::{Client, NodeNotRunning};
 use crate::collectivity;
 use crate::dates;
-use crate::output::truncate;
+use crate::output::{json_name, truncate};
 
 const CERT_HEADER: &str = "# Mutua membership certificate";
 
@@ -29,38 +28,13 @@ pub fn run(ctx: &Context, command: FederationCommand) -> Result<()> {
     }
 }
 
-/// What a write endpoint answers.
-#[derive(Deserialize)]
-pub struct Published {
-    pub record: Value,
-    pub envelope: String,
-    #[serde(default)]
-    pub gossip: Value,
-    /// The node's local warnings (`far_from_commune`…): `{code, field, message}`.
-    #[serde(default)]
-    pub warnings: Vec<Value>,
-}
-
-impl Published {
-    /// "sent to 2 peers", "no peer yet: …".
-    pub fn gossip_text(&self) -> String {
-        let delivery = &self.gossip["delivery"];
-        match delivery["status"].as_str() {
-            Some("sent") => format!("sent to {} peer(s)", delivery["peers"]),
-            Some("no_peers") => "no peer yet: it will reach the others when they connect".into(),
-            Some("already_known") => "already known to the network".into(),
-            _ => "stored; peers will get it when they next sync".into(),
-        }
-    }
-}
-
 fn admit(ctx: &Context, args: AdmitArgs) -> Result<()> {
     let client = ctx.client()?;
     let subject: PublicKey = match args.key.parse() {
         Ok(key) => key,
         Err(parse_error) => {
-            let status = Status::fetch(&client)?;
-            let hosted = status
+            let hosted = Hosted::fetch(&client)?;
+            let publisher = hosted
                 .publishers
                 .iter()
                 .find(|p| p.name == args.key)
@@ -70,50 +44,36 @@ fn admit(ctx: &Context, args: AdmitArgs) -> Result<()> {
                         args.key
                     ))
                 })?;
-            hosted.key.parse()?
+            publisher.key
         }
     };
     let c = collectivity::resolve(&args.collectivity)?;
     eprintln!("admitting {subject} as:");
     collectivity::confirm(&c, "issue the certificate", args.yes)?;
     let now = dates::now();
-    let mut body = json!({
-        "subject": subject.key_id(),
-        "siren": c.siren,
-        "name": c.name,
-        "body": c.body,
-        "insee": c.insee,
-        "may_admit": args.may_admit,
-    });
-    if let Some(days) = args.valid_days {
-        body["valid_until"] = json!(now + days * DAY_SECS);
-    }
-    if let Some(issuer) = &args.issuer {
-        body["issuer"] = json!(issuer);
-    }
-    let published: Published = client.post("/v1/certificates", &body)?;
+    let request = args.request(subject, &c, now);
+    let published = client.call(|api| api.issue(&request))?;
     if let Some(path) = &args.export {
         write_certificate_file(path, &hex_bytes(&published.envelope)?)?;
     }
     if ctx.out.json {
-        return Ok(ctx.out.json_line(&published.record)?);
+        return Ok(ctx.out.json_sorted(&published.record)?);
     }
-    let cert = &published.record;
+    let Record::Certificate(cert) = &published.record else {
+        bail!("the node answered with a record that is not a certificate");
+    };
     ctx.out.line(format!(
         "admitted {} ({}) — certificate {}\n  valid until {}{}; {}",
         c.name,
         c.siren,
-        cert["hash"].as_str().unwrap_or(""),
-        cert["valid_until"]
-            .as_u64()
-            .map(dates::format_date)
-            .unwrap_or_default(),
+        cert.hash.to_hex(),
+        dates::format_date(cert.valid_until),
         if args.may_admit {
             ", may admit others"
         } else {
             ""
         },
-        published.gossip_text()
+        gossip_text(&published.gossip)
     ))?;
     if let Some(path) = &args.export {
         ctx.out.line(format!(
@@ -196,15 +156,15 @@ fn import(ctx: &Context, path: &Path) -> Result<()> {
     }
     let sent = match ctx.client() {
         Ok(client) => {
-            let report: Value = client.post(
-                "/v1/import",
-                &json!({ "records": [mutua_protocol::hex(record.bytes())] }),
-            )?;
-            if let Some(e) = report["errors"].get(0) {
+            let request = ImportRequest {
+                records: vec![mutua_protocol::hex(record.bytes())],
+            };
+            let report = client.call(|api| api.import(&request))?;
+            if let Some(e) = report.errors.first() {
                 bail!(
                     "the node refused the certificate: {} (rule: {})",
-                    e["message"].as_str().unwrap_or(""),
-                    e["code"].as_str().unwrap_or("")
+                    e.message,
+                    e.code
                 );
             }
             true
@@ -213,12 +173,12 @@ fn import(ctx: &Context, path: &Path) -> Result<()> {
         Err(e) => return Err(e),
     };
     if ctx.out.json {
-        return Ok(ctx.out.json_line(&json!({
-            "certificate": record.hash().to_hex(),
-            "subject": c.subject.key_id(),
-            "publisher": hosted.as_ref().map(|p| &p.name),
-            "published": sent,
-        }))?);
+        return Ok(ctx.out.json_sorted(&CertificateImported {
+            certificate: record.hash().to_hex(),
+            subject: c.subject.key_id(),
+            publisher: hosted.as_ref().map(|p| p.name.clone()),
+            published: sent,
+        })?);
     }
     let whom = match &hosted {
         Some(p) => format!("publisher {} of this node", p.name),
@@ -237,29 +197,24 @@ fn import(ctx: &Context, path: &Path) -> Result<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct Members {
-    members: Vec<Member>,
-}
-
-#[derive(Deserialize)]
-struct Member {
-    certificate: Value,
-    revoked: bool,
-    membership: String,
+/// `federation import --json`.
+#[derive(Serialize)]
+struct CertificateImported {
+    certificate: String,
+    subject: String,
+    publisher: Option<String>,
+    published: bool,
 }
 
 fn fetch_members(client: &Client) -> Result<Vec<Member>> {
-    Ok(client.get::<Members>("/v1/members", &[])?.members)
+    Ok(client.call(|api| api.members())?.members)
 }
 
 fn members(ctx: &Context) -> Result<()> {
     let members = fetch_members(&ctx.client()?)?;
     if ctx.out.json {
         for m in &members {
-            ctx.out.json_line(&json!({
-                "certificate": m.certificate, "revoked": m.revoked, "membership": m.membership,
-            }))?;
+            ctx.out.json_sorted(m)?;
         }
         return Ok(());
     }
@@ -268,7 +223,6 @@ fn members(ctx: &Context) -> Result<()> {
             .out
             .line("no certificate yet: admit a member with `mutua federation admit`")?);
     }
-    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
     let rows = members
         .iter()
         .map(|m| {
@@ -279,22 +233,14 @@ fn members(ctx: &Context) -> Result<()> {
                 m.membership.clone()
             };
             vec![
-                truncate(&s(&c["name"]), 32),
-                s(&c["siren"]),
-                s(&c["body"]),
-                s(&c["subject"]),
-                if c["may_admit"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    "no"
-                }
-                .into(),
-                c["valid_until"]
-                    .as_u64()
-                    .map(dates::format_date)
-                    .unwrap_or_default(),
+                truncate(&c.name, 32),
+                c.siren.clone(),
+                json_name(&c.body),
+                c.subject.key_id(),
+                if c.may_admit { "yes" } else { "no" }.into(),
+                dates::format_date(c.valid_until),
                 state,
-                s(&c["hash"]),
+                c.hash.to_hex(),
             ]
         })
         .collect();
@@ -315,55 +261,50 @@ fn members(ctx: &Context) -> Result<()> {
 
 fn revoke(ctx: &Context, args: RevokeArgs) -> Result<()> {
     let client = ctx.client()?;
-    let hashes: Vec<String> = match args.target.parse::<PublicKey>() {
+    let hashes: Vec<RecordHash> = match args.target.parse::<PublicKey>() {
         Ok(key) => {
-            let key = key.key_id();
-            let found: Vec<String> = fetch_members(&client)?
+            let found: Vec<RecordHash> = fetch_members(&client)?
                 .into_iter()
-                .filter(|m| !m.revoked && m.certificate["subject"].as_str() == Some(&key))
-                .filter_map(|m| m.certificate["hash"].as_str().map(str::to_owned))
+                .filter(|m| !m.revoked && m.certificate.subject == key)
+                .map(|m| m.certificate.hash)
                 .collect();
             if found.is_empty() {
                 bail!("no unrevoked certificate names {key} (see `mutua federation members`)");
             }
             found
         }
-        Err(_) if args.target.len() == 64 && mutua_protocol::unhex(&args.target).is_some() => {
-            vec![args.target.to_lowercase()]
-        }
-        Err(e) => {
-            return Err(Usage(format!(
-                "{:?} is neither a certificate hash (64 hex digits) nor a key id ({e})",
-                args.target
-            ))
-            .into())
-        }
+        Err(e) => match parse_hash(&args.target) {
+            Some(hash) => vec![hash],
+            None => {
+                return Err(Usage(format!(
+                    "{:?} is neither a certificate hash (64 hex digits) nor a key id ({e})",
+                    args.target
+                ))
+                .into())
+            }
+        },
     };
-    let reason = match args.reason {
-        Reason::KeyLost => "key_lost",
-        Reason::KeyCompromised => "key_compromised",
-        Reason::Merged => "merged",
-        Reason::LeftFederation => "left_federation",
-        Reason::Superseded => "superseded",
-        Reason::Other => "other",
-    };
+    let reason_name = args.reason.protocol().1;
+    let request = args.request();
     for hash in hashes {
-        let mut body = json!({ "reason": reason });
-        if let Some(issuer) = &args.issuer {
-            body["issuer"] = json!(issuer);
-        }
-        let published: Published =
-            client.post(&format!("/v1/certificates/{hash}/revoke"), &body)?;
+        let published = client.call(|api| api.revoke(&hash, &request))?;
         if ctx.out.json {
-            ctx.out.json_line(&published.record)?;
+            ctx.out.json_sorted(&published.record)?;
         } else {
             ctx.out.line(format!(
-                "revoked certificate {hash} ({reason}); {}",
-                published.gossip_text()
+                "revoked certificate {} ({reason_name}); {}",
+                hash.to_hex(),
+                gossip_text(&published.gossip)
             ))?;
         }
     }
     Ok(())
+}
+
+/// A certificate hash: 64 hex digits, either case.
+fn parse_hash(text: &str) -> Option<RecordHash> {
+    let bytes: [u8; 32] = mutua_protocol::unhex(text)?.try_into().ok()?;
+    Some(mutua_protocol::FixedBytes(bytes))
 }
 
 fn export(ctx: &Context, hash: &str, output: &Path) -> Result<()> {
@@ -380,9 +321,9 @@ fn export(ctx: &Context, hash: &str, output: &Path) -> Result<()> {
             }
         }
     }
-    let all: Value = ctx.client()?.get("/v1/export", &[])?;
-    for text in all["records"].as_array().into_iter().flatten() {
-        let bytes = hex_bytes(text.as_str().unwrap_or(""))?;
+    let all = ctx.client()?.call(|api| api.export())?;
+    for text in &all.records {
+        let bytes = hex_bytes(text)?;
         if mutua_protocol::codec::hash_envelope(&bytes).to_hex() == hash {
             return write_certificate_file(output, &bytes);
         }

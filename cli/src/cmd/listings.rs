@@ -1,11 +1,12 @@
 //! `mutua offer …` and `mutua need …`: this node's own listings.
 
 use anyhow::{bail, Result};
-use mutua_node::api::json::ListingContent;
-use serde_json::{json, Value};
+use mutua_api::{
+    Hit, Listing, ListingContent, NearCentre, Published, RecordsQuery, WithdrawParams,
+};
+use mutua_protocol::PublicKey;
 
-use super::federation::Published;
-use super::{with_as, Context, Status, Usage};
+use super::{gossip_text, Context, Hosted, Usage};
 use crate::args::{ListingCommand, ListingFields, PublishArgs, Side, UpdateArgs};
 use crate::client::Client;
 use crate::dates;
@@ -34,10 +35,10 @@ fn fields(file: Option<&std::path::Path>, flags: ListingFields) -> Result<Listin
 }
 
 /// Builds and checks the content locally, naming the field at fault.
-fn content_for(side: Side, f: &ListingFields, author: &str) -> Result<ListingContent> {
+fn content_for(side: Side, f: &ListingFields, author: PublicKey) -> Result<ListingContent> {
     let now = dates::now();
     let content = listing::to_content(side, f, now).map_err(|e| Usage(e.to_string()))?;
-    listing::check(&content, author.parse()?, now, 1).map_err(|e| {
+    listing::check(&content, author, now, 1).map_err(|e| {
         let column = e.field().map(listing::column_of).unwrap_or("");
         let flag = if column.is_empty() || column.contains('/') {
             String::new()
@@ -52,43 +53,42 @@ fn content_for(side: Side, f: &ListingFields, author: &str) -> Result<ListingCon
 fn report(ctx: &Context, verb: &str, publisher: &str, published: &Published) -> Result<()> {
     // On stderr, so that --json output stays one record per line.
     for w in &published.warnings {
-        eprintln!("warning: {}", w["message"].as_str().unwrap_or(""));
+        eprintln!("warning: {}", w.message);
     }
     if ctx.out.json {
-        return Ok(ctx.out.json_line(&published.record)?);
+        return Ok(ctx.out.json_sorted(&published.record)?);
     }
-    let r = &published.record;
+    let Some(l) = published.record.listing() else {
+        bail!("the node answered with a record that is not an offer or a need");
+    };
     ctx.out.line(format!(
         "{verb} {} {} as {publisher} (version {}); {}",
-        r["type"].as_str().unwrap_or(""),
-        r["id"].as_str().unwrap_or(""),
-        r["version"],
-        published.gossip_text()
+        l.content.side.as_str(),
+        l.id.to_hex(),
+        l.version,
+        gossip_text(&published.gossip)
     ))?;
     Ok(())
 }
 
 fn publish(ctx: &Context, side: Side, args: PublishArgs) -> Result<()> {
     let client = ctx.client()?;
-    let status = Status::fetch(&client)?;
-    let publisher = status.publisher(args.publisher.as_deref())?;
+    let hosted = Hosted::fetch(&client)?;
+    let publisher = hosted.publisher(args.publisher.as_deref())?;
     let f = fields(args.file.as_deref(), args.fields)?;
-    let content = content_for(side, &f, &publisher.key)?;
-    let published: Published = client.post(
-        &with_as("/v1/listings", Some(&publisher.name)),
-        &serde_json::to_value(&content)?,
-    )?;
+    let content = content_for(side, &f, publisher.key)?;
+    let published = client.call(|api| api.publish(Some(&publisher.name), &content))?;
     report(ctx, "published", &publisher.name, &published)
 }
 
 /// A listing of a hosted publisher whose id starts with `prefix`:
-/// `(publisher name, full record)`.
+/// `(publisher name, listing)`.
 pub fn find_own(
     client: &Client,
-    status: &Status,
+    hosted: &Hosted,
     publisher: Option<&str>,
     prefix: &str,
-) -> Result<(String, Value)> {
+) -> Result<(String, Listing)> {
     let prefix = prefix.trim().to_lowercase();
     if prefix.len() < 6
         || mutua_protocol::unhex(&format!(
@@ -102,155 +102,136 @@ pub fn find_own(
         ))
         .into());
     }
-    let hosted: Vec<_> = match publisher {
-        Some(name) => vec![status.publisher(Some(name))?],
-        None => status.publishers.iter().collect(),
+    let publishers: Vec<_> = match publisher {
+        Some(name) => vec![hosted.publisher(Some(name))?],
+        None => hosted.publishers.iter().collect(),
     };
-    let authors: Vec<&str> = hosted.iter().map(|p| p.key.as_str()).collect();
-    let found: Vec<Value> = all_pages(client, &[("author", authors.join(","))])?
+    let keys: Vec<PublicKey> = publishers.iter().map(|p| p.key).collect();
+    let query = RecordsQuery {
+        author: Some(author_filter(&keys)),
+        ..Default::default()
+    };
+    let mut found: Vec<Listing> = all_pages(client, &query)?
         .into_iter()
-        .filter(|item| {
-            item["id"]
-                .as_str()
-                .is_some_and(|id| id.starts_with(&prefix))
-        })
+        .map(|hit| hit.listing)
+        .filter(|l| l.id.to_hex().starts_with(&prefix))
         .collect();
-    match found.as_slice() {
-        [one] => {
-            let author = one["author"].as_str().unwrap_or("");
-            let name = hosted
+    match found.len() {
+        1 => {
+            let one = found.remove(0);
+            let name = publishers
                 .iter()
-                .find(|p| p.key == author)
+                .find(|p| p.key == one.author)
                 .map(|p| p.name.clone())
                 .unwrap_or_default();
-            Ok((name, one.clone()))
+            Ok((name, one))
         }
-        [] => bail!(
+        0 => bail!(
             "no live listing {prefix}… by a publisher hosted here (see `mutua offer list`, `mutua need list`)"
         ),
         _ => Err(Usage(format!("{prefix:?} matches several listings: give more digits")).into()),
     }
 }
 
+/// The `author` parameter of a query: key ids, comma-separated.
+pub fn author_filter(keys: &[PublicKey]) -> String {
+    keys.iter()
+        .map(PublicKey::key_id)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The node's largest page.
 pub const MAX_PAGE: usize = 500;
 
-/// Every page of `GET /v1/records` for these parameters.
-pub fn all_pages(client: &Client, params: &[(&str, String)]) -> Result<Vec<Value>> {
-    pages(client, params, usize::MAX)
+/// Every page of `GET /v1/records` for this query.
+pub fn all_pages(client: &Client, query: &RecordsQuery) -> Result<Vec<Hit>> {
+    Ok(pages_and_centre(client, query, usize::MAX)?.0)
 }
 
-/// The pages of `GET /v1/records` for these parameters, until the last or
-/// until `at_most` items (never more).
-pub fn pages(client: &Client, params: &[(&str, String)], at_most: usize) -> Result<Vec<Value>> {
-    Ok(pages_and_centre(client, params, at_most)?.0)
-}
-
-/// [`pages`], and for a `near` query where the node centred it (the
-/// first page's `near`: the point, and the commune it names).
+/// The pages of `GET /v1/records` for this query, until the last or until
+/// `at_most` items (never more), and for a `near` query where the node
+/// centred it (the first page's `near`: the point, and the commune it
+/// names).
 pub fn pages_and_centre(
     client: &Client,
-    params: &[(&str, String)],
+    query: &RecordsQuery,
     at_most: usize,
-) -> Result<(Vec<Value>, Option<Value>)> {
+) -> Result<(Vec<Hit>, Option<NearCentre>)> {
     let mut items = Vec::new();
     let mut centre = None;
-    let mut cursor: Option<String> = None;
+    let mut query = RecordsQuery {
+        cursor: None,
+        ..query.clone()
+    };
     while items.len() < at_most {
-        let mut query: Vec<(&str, String)> = params.to_vec();
-        query.push(("limit", (at_most - items.len()).min(MAX_PAGE).to_string()));
-        if let Some(c) = &cursor {
-            query.push(("cursor", c.clone()));
-        }
-        let page: Value = client.get("/v1/records", &query)?;
+        query.limit = Some((at_most - items.len()).min(MAX_PAGE));
+        let page = client.call(|api| api.search(&query))?;
         if centre.is_none() {
-            centre = page.get("near").cloned();
+            centre = page.near;
         }
-        items.extend(page["items"].as_array().cloned().unwrap_or_default());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(next) => query.cursor = Some(next),
             None => break,
         }
     }
     Ok((items, centre))
 }
 
-/// The content part of a listing as the API returns it.
-pub fn content_of(item: &Value) -> Result<ListingContent> {
-    let mut input = item.as_object().cloned().unwrap_or_default();
-    for meta in [
-        "type",
-        "author",
-        "id",
-        "version",
-        "hash",
-        "published_at",
-        "distance_km",
-    ] {
-        input.remove(meta);
-    }
-    Ok(serde_json::from_value(Value::Object(input))?)
-}
-
 fn update(ctx: &Context, side: Side, args: UpdateArgs) -> Result<()> {
     let client = ctx.client()?;
-    let status = Status::fetch(&client)?;
+    let hosted = Hosted::fetch(&client)?;
     // The node refuses the other side (`wrong_side`); the content is built
     // for the side named on the command line, so it is the one checked.
-    let (name, current) = find_own(&client, &status, args.publisher.as_deref(), &args.id)?;
+    let (name, current) = find_own(&client, &hosted, args.publisher.as_deref(), &args.id)?;
     let now = dates::now();
-    let old = content_of(&current)?;
+    let old = &current.content;
     let given = fields(args.file.as_deref(), args.fields)?;
     let keep_expiry = given.expires_in_days.is_none();
-    let f = listing::overlay(listing::fields_of(&old, now), given);
-    let author = current["author"].as_str().unwrap_or("");
-    let mut content = content_for(side, &f, author)?;
+    let f = listing::overlay(listing::fields_of(old, now), given);
+    let mut content = content_for(side, &f, current.author)?;
     if keep_expiry {
         content.expires_at = old.expires_at;
     }
-    let id = current["id"].as_str().unwrap_or("");
-    let published: Published = client.put(
-        &with_as(&format!("/v1/listings/{id}"), Some(&name)),
-        &serde_json::to_value(&content)?,
-    )?;
+    let published = client.call(|api| api.update(Some(&name), &current.id, &content))?;
     report(ctx, "updated", &name, &published)
 }
 
 fn withdraw(ctx: &Context, side: Side, id: &str, publisher: Option<&str>) -> Result<()> {
     let client = ctx.client()?;
-    let status = Status::fetch(&client)?;
-    let (name, current) = find_own(&client, &status, publisher, id)?;
-    let full = current["id"].as_str().unwrap_or("");
-    let path = with_as(&format!("/v1/listings/{full}"), Some(&name));
-    let published: Published = client.delete(&format!("{path}&side={}", side.as_str()))?;
+    let hosted = Hosted::fetch(&client)?;
+    let (name, current) = find_own(&client, &hosted, publisher, id)?;
+    let params = WithdrawParams {
+        publisher: Some(name),
+        side: Some(side),
+    };
+    let published = client.call(|api| api.withdraw(&current.id, &params))?;
     if ctx.out.json {
-        return Ok(ctx.out.json_line(&published.record)?);
+        return Ok(ctx.out.json_sorted(&published.record)?);
     }
     ctx.out.line(format!(
-        "withdrew {} {full} ({}); {}",
-        current["side"].as_str().unwrap_or(""),
-        current["title"].as_str().unwrap_or(""),
-        published.gossip_text()
+        "withdrew {} {} ({}); {}",
+        current.content.side.as_str(),
+        current.id.to_hex(),
+        current.content.title,
+        gossip_text(&published.gossip)
     ))?;
     Ok(())
 }
 
 fn list(ctx: &Context, side: Side, publisher: Option<&str>) -> Result<()> {
     let client = ctx.client()?;
-    let status = Status::fetch(&client)?;
-    let authors: Vec<String> = match publisher {
-        Some(_) => vec![status.publisher(publisher)?.key.clone()],
-        None => status.publishers.iter().map(|p| p.key.clone()).collect(),
-    };
+    let hosted = Hosted::fetch(&client)?;
+    let authors = hosted.keys(publisher)?;
     if authors.is_empty() {
         bail!("this node hosts no publisher: add one with `mutua key add --collectivity <code>`");
     }
-    let items = all_pages(
-        &client,
-        &[
-            ("author", authors.join(",")),
-            ("side", side.as_str().into()),
-        ],
-    )?;
-    super::search::print_listings(ctx, &items, &json!(null))
+    let query = RecordsQuery {
+        author: Some(author_filter(&authors)),
+        side: Some(side.as_str().into()),
+        ..Default::default()
+    };
+    let items = all_pages(&client, &query)?;
+    super::search::print_listings(ctx, &items, None)
 }

@@ -12,7 +12,8 @@ pub mod store;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use serde::Deserialize;
+use mutua_api::{Delivery, Gossip, HostedPublisher};
+use mutua_protocol::PublicKey;
 
 use crate::args::Global;
 use crate::client::Client;
@@ -58,39 +59,50 @@ impl Context {
     }
 }
 
-/// The part of `GET /v1/status` the commands use.
-#[derive(Debug, Deserialize)]
-pub struct Status {
-    #[serde(default)]
-    pub publishers: Vec<PublisherStatus>,
+/// The collectivities this node hosts: from `GET /v1/status`, or the key
+/// files of a stopped node.
+#[derive(Debug)]
+pub struct Hosted {
+    pub publishers: Vec<HostedPublisher>,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PublisherStatus {
-    pub name: String,
-    pub key: String,
-}
-
-impl Status {
-    pub fn fetch(client: &Client) -> Result<Status> {
+impl Hosted {
+    pub fn fetch(client: &Client) -> Result<Hosted> {
         if !client.is_replica() {
-            return client.get("/v1/status", &[]);
+            let status = client.call(|api| api.status())?;
+            let publishers = status
+                .publishers
+                .into_iter()
+                .map(|p| HostedPublisher {
+                    name: p.name,
+                    key: p.key,
+                })
+                .collect();
+            return Ok(Hosted { publishers });
         }
         // A stopped node: its hosted publishers are the key files.
         let dir = mutua_node::datadir::DataDir::open(client.data_dir())?;
         let publishers = dir
             .publishers()?
             .into_iter()
-            .map(|p| PublisherStatus {
-                key: p.key.public().key_id(),
+            .map(|p| HostedPublisher {
+                key: p.key.public(),
                 name: p.name,
             })
             .collect();
-        Ok(Status { publishers })
+        Ok(Hosted { publishers })
+    }
+
+    /// The keys of the hosted publishers, or of the one named.
+    pub fn keys(&self, name: Option<&str>) -> Result<Vec<PublicKey>> {
+        Ok(match name {
+            Some(_) => vec![self.publisher(name)?.key],
+            None => self.publishers.iter().map(|p| p.key).collect(),
+        })
     }
 
     /// The hosted publisher named `name`, or the only one.
-    pub fn publisher(&self, name: Option<&str>) -> Result<&PublisherStatus> {
+    pub fn publisher(&self, name: Option<&str>) -> Result<&HostedPublisher> {
         let names = || {
             let all: Vec<_> = self.publishers.iter().map(|p| p.name.as_str()).collect();
             if all.is_empty() {
@@ -121,10 +133,14 @@ impl Status {
     }
 }
 
-/// `path?as=name` when a publisher is named.
-pub fn with_as(path: &str, publisher: Option<&str>) -> String {
-    match publisher {
-        Some(name) => format!("{path}?as={}", crate::client::segment(name)),
-        None => path.to_owned(),
+/// How far gossip took a record: "sent to 2 peer(s)", "no peer yet: …".
+pub fn gossip_text(gossip: &Gossip) -> String {
+    match gossip {
+        Gossip::Report(report) => match report.delivery {
+            Delivery::Sent { peers } => format!("sent to {peers} peer(s)"),
+            Delivery::NoPeers => "no peer yet: it will reach the others when they connect".into(),
+            Delivery::AlreadyKnown => "already known to the network".into(),
+        },
+        Gossip::Deferred { .. } => "stored; peers will get it when they next sync".into(),
     }
 }

@@ -3,7 +3,6 @@
 use anyhow::Result;
 use mutua_node::config;
 use mutua_node::datadir::DataDir;
-use serde_json::Value;
 
 use super::Context;
 use crate::args::NodeArgs;
@@ -21,63 +20,43 @@ pub fn run(ctx: &Context, args: NodeArgs) -> Result<()> {
     Ok(mutua_node::daemon::run_blocking(settings, dir)?)
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 pub fn status(ctx: &Context) -> Result<()> {
-    let status: Value = ctx.client()?.get("/v1/status", &[])?;
+    let status = ctx.client()?.call(|api| api.status())?;
     if ctx.out.json {
-        return Ok(ctx.out.json_line(&status)?);
+        return Ok(ctx.out.json_sorted(&status)?);
     }
     let out = &ctx.out;
-    let net = &status["network"];
-    let store = &status["store"];
+    let net = &status.network;
+    let store = &status.store;
     out.line(format!(
         "federation  {}  (node {} up {} s)",
-        text(&status["federation"]),
-        text(&status["version"]),
-        text(&status["uptime_secs"])
+        status.federation, status.version, status.uptime_secs
     ))?;
-    out.line(format!("peer id     {}", text(&net["local_peer_id"])))?;
+    out.line(format!("peer id     {}", net.local_peer_id))?;
     // What another node gives to --bootstrap to reach this one.
-    for addr in net["listen_addrs"].as_array().into_iter().flatten() {
-        out.line(format!(
-            "address     {}/p2p/{}",
-            text(addr),
-            text(&net["local_peer_id"])
-        ))?;
+    for addr in &net.listen_addrs {
+        out.line(format!("address     {addr}/p2p/{}", net.local_peer_id))?;
     }
     out.line(format!(
         "peers       {} connected, {} in the federation's mesh",
-        text(&net["connected_peers"]),
-        text(&net["mesh_peers"])
+        net.connected_peers, net.mesh_peers
     ))?;
     out.line(format!(
         "store       {} offers, {} needs, {} certificates, {} records in all",
-        text(&store["offers"]),
-        text(&store["needs"]),
-        text(&store["certificates"]),
-        text(&store["total"])
+        store.offers, store.needs, store.certificates, store.total
     ))?;
-    if let Some(anchor) = status["anchor_key"].as_str() {
+    if let Some(anchor) = &status.anchor_key {
         out.line(format!("anchor key  {anchor}"))?;
     }
-    let rows: Vec<Vec<String>> = status["publishers"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = status
+        .publishers
+        .iter()
         .map(|p| {
             vec![
-                text(&p["name"]),
-                text(&p["key"]),
-                text(&p["membership"]),
-                p["valid_until"]
-                    .as_u64()
+                p.name.clone(),
+                p.key.key_id(),
+                p.membership.clone(),
+                p.valid_until
                     .map(crate::dates::format_date)
                     .unwrap_or_default(),
             ]
@@ -93,11 +72,10 @@ pub fn status(ctx: &Context) -> Result<()> {
 }
 
 pub fn peers(ctx: &Context) -> Result<()> {
-    let answer: Value = ctx.client()?.get("/v1/peers", &[])?;
-    let peers = answer["peers"].as_array().cloned().unwrap_or_default();
+    let peers = ctx.client()?.call(|api| api.peers())?.peers;
     if ctx.out.json {
         for p in &peers {
-            ctx.out.json_line(p)?;
+            ctx.out.json_sorted(p)?;
         }
         return Ok(());
     }
@@ -109,17 +87,11 @@ pub fn peers(ctx: &Context) -> Result<()> {
     let rows = peers
         .iter()
         .map(|p| {
-            let first_addr = p["addresses"].get(0).map(text).unwrap_or_default();
             vec![
-                text(&p["peer_id"]),
-                first_addr,
-                if p["in_mesh"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    "no"
-                }
-                .into(),
-                truncate(&text(&p["agent"]), 24),
+                p.peer_id.clone(),
+                p.addresses.first().cloned().unwrap_or_default(),
+                if p.in_mesh { "yes" } else { "no" }.into(),
+                truncate(p.agent.as_deref().unwrap_or(""), 24),
             ]
         })
         .collect();

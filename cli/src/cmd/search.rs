@@ -3,13 +3,15 @@
 use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{bail, Result};
+use mutua_api::{Hit, Listing, ListingContent, NearCentre, Record, RecordsQuery};
 use mutua_protocol::codes::departement_of_insee;
-use serde_json::{json, Value};
+use mutua_protocol::{ListingId, Pricing, PublicKey};
+use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
-use super::listings::{all_pages, content_of, find_own, pages_and_centre, MAX_PAGE, SHORT_ID};
-use super::{Context, Status, Usage};
-use crate::args::{MatchArgs, SearchArgs, ShowArgs, SortBy};
+use super::listings::{all_pages, author_filter, find_own, pages_and_centre, MAX_PAGE, SHORT_ID};
+use super::{Context, Hosted, Usage};
+use crate::args::{MatchArgs, SearchArgs, ShowArgs};
 use crate::client::{Client, Refusal};
 use crate::collectivity::commune_label;
 use crate::dates;
@@ -18,22 +20,17 @@ use crate::output::{truncate, TITLE_CHARS};
 /// Width of the commune column: the code and most names in full.
 const COMMUNE_CHARS: usize = 28;
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
-}
+/// Names of the collectivities by key, for the "from" column.
+type Names = HashMap<PublicKey, String>;
 
-/// Names of the members by key id, from their certificates.
-fn member_names(client: &Client) -> Result<HashMap<String, String>> {
-    let answer: Value = client.get("/v1/members", &[])?;
-    Ok(answer["members"]
-        .as_array()
+/// Names of the members by key, from their certificates.
+fn member_names(client: &Client) -> Result<Names> {
+    Ok(client
+        .call(|api| api.members())?
+        .members
         .into_iter()
-        .flatten()
-        .filter(|m| m["revoked"].as_bool() != Some(true))
-        .map(|m| {
-            let c = &m["certificate"];
-            (s(&c["subject"]).to_owned(), s(&c["name"]).to_owned())
-        })
+        .filter(|m| !m.revoked)
+        .map(|m| (m.certificate.subject, m.certificate.name))
         .collect())
 }
 
@@ -43,21 +40,20 @@ fn authors_of(client: &Client, who: &[String]) -> Result<Vec<String>> {
     if who.is_empty() {
         return Ok(Vec::new());
     }
-    let answer: Value = client.get("/v1/members", &[])?;
-    let members = answer["members"].as_array().cloned().unwrap_or_default();
+    let members = client.call(|api| api.members())?.members;
     let mut keys = Vec::new();
     for w in who {
         let w = w.trim();
-        if w.parse::<mutua_protocol::PublicKey>().is_ok() {
+        if w.parse::<PublicKey>().is_ok() {
             keys.push(w.to_owned());
             continue;
         }
         let found: Vec<String> = members
             .iter()
-            .filter(|m| m["revoked"].as_bool() != Some(true))
-            .map(|m| &m["certificate"])
-            .filter(|c| s(&c["siren"]) == w || c["insee"].as_str() == Some(w))
-            .map(|c| s(&c["subject"]).to_owned())
+            .filter(|m| !m.revoked)
+            .map(|m| &m.certificate)
+            .filter(|c| c.siren == w || c.insee.as_deref() == Some(w))
+            .map(|c| c.subject.key_id())
             .collect();
         if found.is_empty() {
             bail!("--from {w:?}: no member of the federation has this SIREN, INSEE code or key id (see `mutua federation members`)");
@@ -67,38 +63,34 @@ fn authors_of(client: &Client, who: &[String]) -> Result<Vec<String>> {
     Ok(keys)
 }
 
-fn terms(item: &Value) -> String {
-    let pricing = &item["terms"]["pricing"];
-    let mut text = match pricing.as_str() {
-        Some("free") => "free".to_owned(),
-        _ => {
-            let c = &pricing["cost_sharing"];
-            let cents = c["amount_cents"].as_u64().unwrap_or(0);
-            format!("{}.{:02} €/{}", cents / 100, cents % 100, s(&c["per"]))
+fn terms(content: &ListingContent) -> String {
+    let mut text = match &content.terms.pricing {
+        Pricing::Free => "free".to_owned(),
+        Pricing::CostSharing { amount_cents, per } => {
+            format!("{}.{:02} €/{per}", amount_cents / 100, amount_cents % 100)
         }
     };
-    if item["terms"]["convention_required"].as_bool() == Some(true) {
+    if content.terms.convention_required {
         text.push_str(", convention");
     }
     text
 }
 
-/// Listings as a table (or JSON lines). `names` maps author key ids to
-/// collectivity names (`null` to leave the column out).
-pub fn print_listings(ctx: &Context, items: &[Value], names: &Value) -> Result<()> {
+/// Listings as a table (or JSON lines), with the collectivities' names
+/// when `names` is given.
+pub fn print_listings(ctx: &Context, items: &[Hit], names: Option<&Names>) -> Result<()> {
     if ctx.out.json {
         for item in items {
-            ctx.out.json_line(item)?;
+            ctx.out.json_sorted(item)?;
         }
         return Ok(());
     }
     if items.is_empty() {
         return Ok(ctx.out.line("nothing found")?);
     }
-    let with_distance = items.iter().any(|i| i["distance_km"].is_number());
-    let with_names = names.is_object();
+    let with_distance = items.iter().any(|i| i.distance_km.is_some());
     let mut header = vec!["id", "side", "kind", "title"];
-    if with_names {
+    if names.is_some() {
         header.push("from");
     }
     header.extend(["commune", "terms", "expires"]);
@@ -108,28 +100,29 @@ pub fn print_listings(ctx: &Context, items: &[Value], names: &Value) -> Result<(
     let rows = items
         .iter()
         .map(|item| {
-            let id = s(&item["id"]);
+            let l = &item.listing;
+            let c = &l.content;
+            let id = l.id.to_hex();
             let mut row = vec![
-                id.get(..SHORT_ID).unwrap_or(id).to_owned(),
-                s(&item["side"]).to_owned(),
-                s(&item["kind"]).to_owned(),
-                truncate(s(&item["title"]), TITLE_CHARS),
+                id.get(..SHORT_ID).unwrap_or(&id).to_owned(),
+                c.side.as_str().to_owned(),
+                c.kind.as_str().to_owned(),
+                truncate(&c.title, TITLE_CHARS),
             ];
-            if with_names {
-                row.push(truncate(s(&names[s(&item["author"])]), 28));
+            if let Some(names) = names {
+                row.push(truncate(
+                    names.get(&l.author).map_or("", String::as_str),
+                    28,
+                ));
             }
             row.extend([
-                truncate(&commune_label(s(&item["location"]["insee"])), COMMUNE_CHARS),
-                terms(item),
-                item["expires_at"]
-                    .as_u64()
-                    .map(dates::format_date)
-                    .unwrap_or_default(),
+                truncate(&commune_label(&c.location.insee), COMMUNE_CHARS),
+                terms(c),
+                c.expires_at.map(dates::format_date).unwrap_or_default(),
             ]);
             if with_distance {
                 row.push(
-                    item["distance_km"]
-                        .as_f64()
+                    item.distance_km
                         .map(|d| format!("{d:.1}"))
                         .unwrap_or_default(),
                 );
@@ -142,72 +135,17 @@ pub fn print_listings(ctx: &Context, items: &[Value], names: &Value) -> Result<(
 
 pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
     let client = ctx.reader()?;
-    let mut query: Vec<(&str, String)> = Vec::new();
-    let text = args.text.join(" ");
-    if !text.trim().is_empty() {
-        query.push(("text", text));
-    }
-    let list = |v: &[String]| v.join(",");
-    if !args.kind.is_empty() {
-        query.push(("kind", list(&args.kind).replace('-', "_")));
-    }
-    if !args.tag.is_empty() {
-        query.push(("tag", list(&args.tag)));
-    }
-    if let Some(near) = &args.near {
-        query.push(("near", near.clone()));
-    }
-    if let Some(radius) = args.radius {
-        query.push(("radius_km", radius.to_string()));
-    }
-    for (name, value) in [
-        ("insee", &args.insee),
-        ("epci", &args.epci),
-        ("departement", &args.departement),
-    ] {
-        if let Some(v) = value {
-            query.push((name, v.to_uppercase()));
-        }
-    }
-    if let Some(date) = &args.available {
-        let at = match date.as_str() {
-            "now" => "now".to_owned(),
-            d => dates::parse_date(d)
-                .map_err(|e| Usage(format!("--available: {e}")))?
-                .to_string(),
-        };
-        query.push(("available", at));
-    }
-    if args.needs {
-        query.push(("side", "need".into()));
-    } else if args.offers {
-        query.push(("side", "offer".into()));
-    }
-    let authors = authors_of(&client, &args.from)?;
-    if !authors.is_empty() {
-        query.push(("author", authors.join(",")));
-    }
-    let sort = match (args.sort, &args.near) {
-        (Some(SortBy::Distance), None) => {
-            return Err(Usage("--sort distance needs --near".into()).into())
-        }
-        (Some(SortBy::Distance), Some(_)) | (None, Some(_)) => "distance",
-        _ => "recency",
-    };
-    query.push(("sort", sort.into()));
-    if args.limit == 0 {
-        return Err(Usage("--limit must be at least 1".into()).into());
-    }
+    let query = args.query(|from| authors_of(&client, from))?;
     let (items, centre) = pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
     if let (Some(centre), false) = (centre, ctx.out.json) {
         ctx.out.line(centre_text(&centre))?;
     }
     let names = if ctx.out.json {
-        Value::Null
+        None
     } else {
-        json!(member_names(&client)?)
+        Some(member_names(&client)?)
     };
-    print_listings(ctx, &items, &names)
+    print_listings(ctx, &items, names.as_ref())
 }
 
 /// A search the node refused for one of its parameters is a mistake in the
@@ -234,62 +172,99 @@ fn refused_flag(e: anyhow::Error) -> anyhow::Error {
 }
 
 /// "within 30 km of Bordeaux (33063, département 33)".
-fn centre_text(centre: &Value) -> String {
-    let radius = centre["radius_km"].as_f64().unwrap_or(0.0);
-    let place = match centre["insee"].as_str() {
+fn centre_text(centre: &NearCentre) -> String {
+    let place = match &centre.insee {
         Some(insee) => format!(
             "{} ({insee}, département {})",
-            s(&centre["name"]),
-            s(&centre["departement"])
+            centre.name.as_deref().unwrap_or(""),
+            centre.departement.as_deref().unwrap_or("")
         ),
-        None => format!(
-            "{:.5},{:.5}",
-            centre["lat"].as_f64().unwrap_or(0.0),
-            centre["lon"].as_f64().unwrap_or(0.0)
-        ),
+        None => format!("{:.5},{:.5}", centre.lat, centre.lon),
     };
-    format!("within {radius} km of {place}:")
+    format!("within {} km of {place}:", centre.radius_km)
+}
+
+/// The current record of `AUTHOR/ID`, refused as the node refuses a bad
+/// key id, listing id or an empty slot.
+fn record_at(client: &Client, author: &str, id: &str) -> Result<Record> {
+    let refused = |code: &str, message: String, field: Option<&str>| {
+        let mut refusal = mutua_api::Refusal::new(code, message);
+        refusal.field = field.map(str::to_owned);
+        anyhow::Error::from(Refusal(refusal))
+    };
+    let key: PublicKey = author.parse().map_err(|e| {
+        refused(
+            "invalid_parameter",
+            format!("{author:?} is not a key id: {e}"),
+            Some("author"),
+        )
+    })?;
+    let id = ListingId::from_hex(id).ok_or_else(|| {
+        refused(
+            "invalid_parameter",
+            format!("{id:?} is not a listing id (32 hexadecimal digits)"),
+            Some("id"),
+        )
+    })?;
+    client.call(|api| api.record(&key, &id))?.ok_or_else(|| {
+        refused(
+            "not_found",
+            "no such listing in this node's replica".into(),
+            None,
+        )
+    })
+}
+
+/// The live listing whose id starts with `prefix`: a hosted publisher's
+/// first, else any in the replica.
+fn find_any(client: &Client, prefix: &str) -> Result<Listing> {
+    let hosted = Hosted::fetch(client)?;
+    match find_own(client, &hosted, None, prefix) {
+        Ok((_, listing)) => return Ok(listing),
+        Err(e) if e.downcast_ref::<Usage>().is_some() => return Err(e),
+        // Not ours: look through the whole replica.
+        Err(_) => {}
+    }
+    let prefix = prefix.trim().to_lowercase();
+    let mut found: Vec<Listing> = all_pages(client, &RecordsQuery::default())?
+        .into_iter()
+        .map(|hit| hit.listing)
+        .filter(|l| l.id.to_hex().starts_with(&prefix))
+        .collect();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => bail!("no live listing {prefix}… in this node's replica"),
+        _ => Err(Usage(format!(
+            "{prefix:?} matches several listings: give more digits"
+        ))
+        .into()),
+    }
 }
 
 pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
     let client = ctx.reader()?;
     let item = match args.id.split_once('/') {
-        Some((author, id)) => client.get::<Value>(&format!("/v1/records/{author}/{id}"), &[])?,
-        None => {
-            let status = Status::fetch(&client)?;
-            match find_own(&client, &status, None, &args.id) {
-                Ok((_, item)) => item,
-                Err(e) if e.downcast_ref::<Usage>().is_some() => return Err(e),
-                // Not ours: look through the whole replica.
-                Err(_) => {
-                    let prefix = args.id.trim().to_lowercase();
-                    let found: Vec<Value> = all_pages(&client, &[])?
-                        .into_iter()
-                        .filter(|i| s(&i["id"]).starts_with(&prefix))
-                        .collect();
-                    match found.len() {
-                        1 => found.into_iter().next().expect("one"),
-                        0 => bail!("no live listing {prefix}… in this node's replica"),
-                        _ => {
-                            return Err(Usage(format!(
-                                "{prefix:?} matches several listings: give more digits"
-                            ))
-                            .into())
-                        }
-                    }
-                }
+        Some((author, id)) => {
+            let record = record_at(&client, author, id)?;
+            if ctx.out.json {
+                return Ok(ctx.out.json_sorted(&record)?);
+            }
+            match record {
+                Record::Offer(l) | Record::Need(l) => l,
+                _ => bail!("{author}/{id} holds no live offer or need (it was withdrawn)"),
             }
         }
+        None => find_any(&client, &args.id)?,
     };
     if ctx.out.json {
-        return Ok(ctx.out.json_line(&item)?);
+        return Ok(ctx.out.json_sorted(&item)?);
     }
     let names = member_names(&client)?;
-    let content = content_of(&item)?;
-    let f = crate::listing::fields_of(&content, dates::now());
+    let content = &item.content;
+    let f = crate::listing::fields_of(content, dates::now());
     let mut lines: Vec<(&str, String)> = vec![
-        ("id", s(&item["id"]).to_owned()),
-        ("side", s(&item["side"]).to_owned()),
+        ("id", item.id.to_hex()),
+        ("side", content.side.as_str().to_owned()),
         ("kind", content.kind.as_str().to_owned()),
         ("title", content.title.clone()),
         (
@@ -297,9 +272,9 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
             format!(
                 "{} ({})",
                 names
-                    .get(s(&item["author"]))
+                    .get(&item.author)
                     .map_or("unknown member", String::as_str),
-                s(&item["author"])
+                item.author
             ),
         ),
         ("commune", commune_label(&content.location.insee)),
@@ -319,7 +294,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
     if !f.available.is_empty() {
         lines.push(("available", f.available.join(", ")));
     }
-    lines.push(("terms", terms(&item)));
+    lines.push(("terms", terms(content)));
     let contact = [
         Some(content.contact.role.clone()),
         content.contact.email.clone(),
@@ -334,13 +309,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" · "),
     ));
-    lines.push((
-        "published",
-        item["published_at"]
-            .as_u64()
-            .map(dates::format_date)
-            .unwrap_or_default(),
-    ));
+    lines.push(("published", dates::format_date(item.published_at)));
     lines.push((
         "expires",
         content
@@ -348,7 +317,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
             .map(dates::format_date)
             .unwrap_or_default(),
     ));
-    lines.push(("version", item["version"].to_string()));
+    lines.push(("version", item.version.to_string()));
     for (label, value) in lines {
         ctx.out.line(format!("{label:<10} {value}"))?;
     }
@@ -373,27 +342,36 @@ fn words(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn listing_words(item: &Value) -> BTreeSet<String> {
-    let mut all = words(s(&item["title"]));
-    for tag in item["tags"].as_array().into_iter().flatten() {
-        all.extend(words(s(tag)));
+fn listing_words(content: &ListingContent) -> BTreeSet<String> {
+    let mut all = words(&content.title);
+    for tag in &content.tags {
+        all.extend(words(tag));
     }
     all
 }
 
+/// `match --json`: an offer for one of our needs.
+#[derive(Serialize)]
+struct Matched<'a> {
+    need: String,
+    score: usize,
+    offer: &'a Hit,
+}
+
 pub fn matches(ctx: &Context, args: MatchArgs) -> Result<()> {
     let client = ctx.client()?;
-    let status = Status::fetch(&client)?;
-    let ours: Vec<String> = match &args.publisher {
-        Some(name) => vec![status.publisher(Some(name))?.key.clone()],
-        None => status.publishers.iter().map(|p| p.key.clone()).collect(),
-    };
+    let hosted = Hosted::fetch(&client)?;
+    let ours = hosted.keys(args.publisher.as_deref())?;
     if ours.is_empty() {
         bail!("this node hosts no publisher, so it has no needs to match");
     }
     let needs = all_pages(
         &client,
-        &[("author", ours.join(",")), ("side", "need".into())],
+        &RecordsQuery {
+            author: Some(author_filter(&ours)),
+            side: Some("need".into()),
+            ..Default::default()
+        },
     )?;
     if needs.is_empty() && !ctx.out.json {
         return Ok(ctx
@@ -401,48 +379,55 @@ pub fn matches(ctx: &Context, args: MatchArgs) -> Result<()> {
             .line("no need published by this node (`mutua need publish`)")?);
     }
     let names = member_names(&client)?;
-    for need in &needs {
-        let mut query = vec![
-            ("side", "offer".to_owned()),
-            ("kind", s(&need["kind"]).to_owned()),
-            ("limit", MAX_PAGE.to_string()),
-        ];
-        if let Some(d) = departement_of_insee(s(&need["location"]["insee"])) {
-            query.push(("departement", d.to_owned()));
-        }
-        let page: Value = client.get("/v1/records", &query)?;
-        let wanted = listing_words(need);
-        let mut scored: Vec<(usize, Value)> = page["items"]
-            .as_array()
+    for need in needs.iter().map(|hit| &hit.listing) {
+        let wanted = &need.content;
+        let query = RecordsQuery {
+            side: Some("offer".into()),
+            kind: Some(wanted.kind.as_str().into()),
+            limit: Some(MAX_PAGE),
+            departement: departement_of_insee(&wanted.location.insee).map(str::to_owned),
+            ..Default::default()
+        };
+        let page = client.call(|api| api.search(&query))?;
+        let wanted_words = listing_words(wanted);
+        let mut scored: Vec<(usize, Hit)> = page
+            .items
             .into_iter()
-            .flatten()
-            .filter(|o| !ours.iter().any(|k| k == s(&o["author"])))
-            .map(|o| (listing_words(o).intersection(&wanted).count(), o.clone()))
+            .filter(|o| !ours.contains(&o.listing.author))
+            .map(|o| {
+                let score = listing_words(&o.listing.content)
+                    .intersection(&wanted_words)
+                    .count();
+                (score, o)
+            })
             .filter(|(score, _)| *score > 0)
             .collect();
         scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
         scored.truncate(args.limit);
         if ctx.out.json {
             for (score, offer) in &scored {
-                ctx.out
-                    .json_line(&json!({ "need": need["id"], "score": score, "offer": offer }))?;
+                ctx.out.json_sorted(&Matched {
+                    need: need.id.to_hex(),
+                    score: *score,
+                    offer,
+                })?;
             }
             continue;
         }
-        let id = s(&need["id"]);
+        let id = need.id.to_hex();
         ctx.out.line(format!(
             "need {} {} ({}, {})",
-            id.get(..SHORT_ID).unwrap_or(id),
-            s(&need["title"]),
-            s(&need["kind"]),
-            commune_label(s(&need["location"]["insee"]))
+            id.get(..SHORT_ID).unwrap_or(&id),
+            wanted.title,
+            wanted.kind.as_str(),
+            commune_label(&wanted.location.insee)
         ))?;
         if scored.is_empty() {
             ctx.out.line("  no matching offer in the département yet")?;
             continue;
         }
-        let offers: Vec<Value> = scored.into_iter().map(|(_, o)| o).collect();
-        print_listings(ctx, &offers, &json!(names))?;
+        let offers: Vec<Hit> = scored.into_iter().map(|(_, o)| o).collect();
+        print_listings(ctx, &offers, Some(&names))?;
         ctx.out.line("")?;
     }
     Ok(())

@@ -1,10 +1,13 @@
 //! Commands that prepare a data directory (no running node needed).
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context as _, Result};
+use mutua_api::HostedPublisher;
 use mutua_node::datadir::{self, DataDir, InitOptions};
 use mutua_protocol::{Payload, PublicKey};
 use mutua_store::refdata::Collectivity;
-use serde_json::json;
+use serde::Serialize;
 
 use super::Context;
 use crate::args::{CollectivityArgs, CreateArgs, InitArgs, KeyAddArgs, KeyCommand, NetworkArgs};
@@ -56,14 +59,31 @@ fn create_dir(
         },
     )?;
     if ctx.out.json {
-        return ctx.out.json_line(&json!({
-            "data_dir": ctx.data_dir,
-            "federation": federation,
-            "peer_id": report.peer_id.to_string(),
-            "anchor": report.anchor.map(|k| k.key_id()),
-            "publishers": report.publishers.iter().map(|(n, k)| json!({"name": n, "key": k.key_id()})).collect::<Vec<_>>(),
-            "wrote_config": report.wrote_config,
-        })).map_err(Into::into);
+        #[derive(Serialize)]
+        struct Created<'a> {
+            data_dir: &'a Path,
+            federation: String,
+            peer_id: String,
+            anchor: Option<String>,
+            publishers: Vec<HostedPublisher>,
+            wrote_config: bool,
+        }
+        let publishers = report
+            .publishers
+            .iter()
+            .map(|(name, key)| HostedPublisher {
+                name: name.clone(),
+                key: *key,
+            })
+            .collect();
+        return Ok(ctx.out.json_sorted(&Created {
+            data_dir: &ctx.data_dir,
+            federation,
+            peer_id: report.peer_id.to_string(),
+            anchor: report.anchor.map(|k| k.key_id()),
+            publishers,
+            wrote_config: report.wrote_config,
+        })?);
     }
     let out = &ctx.out;
     out.line(format!("initialised {}", ctx.data_dir.display()))?;
@@ -135,9 +155,19 @@ pub fn key(ctx: &Context, command: KeyCommand) -> Result<()> {
             let key = dir.add_publisher(&name)?;
             let hosted = reload_running_node(ctx)?;
             if ctx.out.json {
-                return Ok(ctx.out.json_line(
-                    &json!({"name": name, "key": key.key_id(), "siren": c.siren, "hosted_now": hosted}),
-                )?);
+                #[derive(Serialize)]
+                struct Added {
+                    name: String,
+                    key: String,
+                    siren: String,
+                    hosted_now: bool,
+                }
+                return Ok(ctx.out.json_sorted(&Added {
+                    name,
+                    key: key.key_id(),
+                    siren: c.siren,
+                    hosted_now: hosted,
+                })?);
             }
             ctx.out.line(admit_hint(&name, &key, &c))?;
             ctx.out.line(if hosted {
@@ -155,9 +185,17 @@ pub fn key(ctx: &Context, command: KeyCommand) -> Result<()> {
             let moved = dir.remove_publisher(&name, crate::dates::now())?;
             let hosted = reload_running_node(ctx)?;
             if ctx.out.json {
-                return Ok(ctx.out.json_line(
-                    &json!({"name": name, "moved_to": moved, "running_node_updated": hosted}),
-                )?);
+                #[derive(Serialize)]
+                struct Removed {
+                    name: String,
+                    moved_to: PathBuf,
+                    running_node_updated: bool,
+                }
+                return Ok(ctx.out.json_sorted(&Removed {
+                    name,
+                    moved_to: moved,
+                    running_node_updated: hosted,
+                })?);
             }
             ctx.out.line(format!(
                 "publisher {name} removed: its key is kept in {}{}",
@@ -181,8 +219,8 @@ fn reload_running_node(ctx: &Context) -> Result<bool> {
         Err(e) if e.downcast_ref::<crate::client::NodeNotRunning>().is_some() => return Ok(false),
         Err(e) => return Err(e),
     };
-    let _: serde_json::Value = client
-        .post("/v1/publishers/reload", &json!({}))
+    client
+        .call(|api| api.reload_publishers())
         .context("the key files changed, but the running node could not reload them: restart it")?;
     Ok(true)
 }
@@ -192,6 +230,22 @@ fn confirm_removal(name: &str) -> Result<()> {
         &format!("stop publishing as {name} (its key is kept in keys/removed/)?"),
         &format!("add --yes to remove publisher {name}"),
     )
+}
+
+/// `key list --json`: a publisher key and its certificate.
+#[derive(Serialize)]
+struct KeyListed {
+    name: String,
+    key: String,
+    certificate: Option<CertificateHeld>,
+}
+
+#[derive(Serialize)]
+struct CertificateHeld {
+    siren: String,
+    name: String,
+    valid_until: u64,
+    may_admit: bool,
 }
 
 fn list(ctx: &Context) -> Result<()> {
@@ -206,13 +260,16 @@ fn list(ctx: &Context) -> Result<()> {
             None => None,
         };
         if ctx.out.json {
-            ctx.out.json_line(&json!({
-                "name": p.name,
-                "key": p.key.public().key_id(),
-                "certificate": cert.as_ref().map(|c| json!({
-                    "siren": c.siren, "name": c.name, "valid_until": c.valid_until, "may_admit": c.may_admit,
-                })),
-            }))?;
+            ctx.out.json_sorted(&KeyListed {
+                name: p.name.clone(),
+                key: p.key.public().key_id(),
+                certificate: cert.as_ref().map(|c| CertificateHeld {
+                    siren: c.siren.clone(),
+                    name: c.name.clone(),
+                    valid_until: c.valid_until,
+                    may_admit: c.may_admit,
+                }),
+            })?;
             continue;
         }
         let (who, until) = match &cert {

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use mutua_node::config::{self, Overrides};
 use mutua_node::datadir::DataDir;
 use mutua_store::{compact, Store, StoreConfig};
-use serde_json::json;
+use serde::Serialize;
 
 use super::Context;
 use crate::args::StoreCommand;
@@ -28,6 +28,35 @@ fn open(ctx: &Context) -> Result<Store> {
     Ok(Store::open(StoreConfig::new(dir.store_path(), anchors))?)
 }
 
+/// `store check --json`: one line per problem, then the counts.
+#[derive(Serialize)]
+struct Problem<'a> {
+    key: &'a str,
+    problem: &'a str,
+}
+
+#[derive(Serialize)]
+struct Checked {
+    records: u64,
+    indexed_listings: u64,
+    derived_entries: u64,
+    problems: u64,
+}
+
+#[derive(Serialize)]
+struct Compacted {
+    entries: u64,
+    bytes_before: u64,
+    bytes_after: u64,
+}
+
+#[derive(Serialize)]
+struct Reindexed {
+    records: u64,
+    indexed_listings: u64,
+    quarantined: u64,
+}
+
 pub fn run(ctx: &Context, command: StoreCommand) -> Result<()> {
     let store = open(ctx)?;
     match command {
@@ -35,15 +64,17 @@ pub fn run(ctx: &Context, command: StoreCommand) -> Result<()> {
             let report = store.check()?;
             if ctx.out.json {
                 for p in &report.problems {
-                    ctx.out
-                        .json_line(&json!({ "key": p.key, "problem": p.what }))?;
+                    ctx.out.json_sorted(&Problem {
+                        key: &p.key,
+                        problem: &p.what,
+                    })?;
                 }
-                ctx.out.json_line(&json!({
-                    "records": report.records,
-                    "indexed_listings": report.indexed_listings,
-                    "derived_entries": report.derived_entries,
-                    "problems": report.problem_count,
-                }))?;
+                ctx.out.json_sorted(&Checked {
+                    records: report.records,
+                    indexed_listings: report.indexed_listings,
+                    derived_entries: report.derived_entries,
+                    problems: report.problem_count,
+                })?;
             } else {
                 for p in &report.problems {
                     ctx.out.line(format!("problem at {}: {}", p.key, p.what))?;
@@ -76,11 +107,11 @@ pub fn run(ctx: &Context, command: StoreCommand) -> Result<()> {
             let report = compact(&path)?;
             let mib = |b: u64| b as f64 / 1_048_576.0;
             if ctx.out.json {
-                return Ok(ctx.out.json_line(&json!({
-                    "entries": report.entries,
-                    "bytes_before": report.bytes_before,
-                    "bytes_after": report.bytes_after,
-                }))?);
+                return Ok(ctx.out.json_sorted(&Compacted {
+                    entries: report.entries,
+                    bytes_before: report.bytes_before,
+                    bytes_after: report.bytes_after,
+                })?);
             }
             ctx.out.line(format!(
                 "copied {} entries: {:.1} MiB before, {:.1} MiB after",
@@ -93,11 +124,11 @@ pub fn run(ctx: &Context, command: StoreCommand) -> Result<()> {
         StoreCommand::Reindex => {
             let report = store.reindex()?;
             if ctx.out.json {
-                return Ok(ctx.out.json_line(&json!({
-                    "records": report.records,
-                    "indexed_listings": report.indexed_listings,
-                    "quarantined": report.quarantined,
-                }))?);
+                return Ok(ctx.out.json_sorted(&Reindexed {
+                    records: report.records,
+                    indexed_listings: report.indexed_listings,
+                    quarantined: report.quarantined,
+                })?);
             }
             ctx.out.line(format!(
                 "rebuilt the indexes of {} records ({} listings); {} record(s) quarantined",

@@ -4,7 +4,7 @@
 //! against the protocol's rules as the publisher would sign them — after a
 //! refused field is set aside, the rules run again to find the next one.
 
-use mutua_node::api::json::ListingContent;
+use mutua_api::ListingContent;
 use mutua_protocol::{PublicKey, RecordError};
 
 use super::columns::{field_of, Field, Header};

@@ -3,7 +3,7 @@
 //! imports back with nothing lost, and with the `id` that makes the import
 //! update the same listing).
 
-use mutua_node::api::json::ListingContent;
+use mutua_api::ListingContent;
 use mutua_protocol::Pricing;
 
 use super::columns::Field;
