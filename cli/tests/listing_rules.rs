@@ -49,7 +49,7 @@ fn withdraw_and_update_refuse_the_other_side_and_say_which_it_is() {
 fn receive_offer_titled(dir: &std::path::Path, title: &str) {
     let key_text = std::fs::read_to_string(dir.join("keys/publishers/bordeaux.key")).unwrap();
     let key = mutua_protocol::SecretKey::from_file_string(&key_text).unwrap();
-    let content: mutua_node::api::json::ListingContent =
+    let content: mutua_api::ListingContent =
         serde_json::from_value(serde_json::json!({
             "side": "offer", "kind": "equipment", "title": title,
             "location": { "insee": "33063" },

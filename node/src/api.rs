@@ -47,12 +47,6 @@ use crate::ingest::Ingest;
 use crate::metrics::NodeMetrics;
 use crate::network::NetworkHandle;
 
-/// The listing types the CLI imported from here before `mutua-api`
-/// existed; they are `mutua-api`'s now.
-pub mod json {
-    pub use mutua_api::{ListingContent, Side};
-}
-
 const DAY: u64 = mutua_protocol::rules::DAY_SECS;
 
 /// What the handlers share: the node's parts and its hosted keys.

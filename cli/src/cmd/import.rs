@@ -72,26 +72,7 @@ impl RowReport {
 /// The node's identity of a row without id (side, title, commune), which
 /// its slot is derived from.
 fn identity(content: &ListingContent) -> String {
-    // The node's function still takes its own copy of the content type;
-    // once the node takes mutua_api's (issue #13), pass `content` as is.
-    let c = content.clone();
-    mutua_node::listing_import::identity(&mutua_node::api::json::ListingContent {
-        side: match c.side {
-            mutua_api::Side::Offer => mutua_node::api::json::Side::Offer,
-            mutua_api::Side::Need => mutua_node::api::json::Side::Need,
-        },
-        kind: c.kind,
-        title: c.title,
-        description: c.description,
-        tags: c.tags,
-        location: c.location,
-        area: c.area,
-        capacity: c.capacity,
-        availability: c.availability,
-        terms: c.terms,
-        contact: c.contact,
-        expires_at: c.expires_at,
-    })
+    mutua_node::listing_import::identity(content)
 }
 
 pub fn run(ctx: &Context, args: ImportArgs) -> Result<()> {
