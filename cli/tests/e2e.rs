@@ -56,7 +56,7 @@ fn admit_publish_search_elsewhere_withdraw() {
         .to_owned();
 
     let a = Node::start(&a_dir, None);
-    let b = Node::start(&b_dir, Some(&a.multiaddr()));
+    let b = Node::start(&b_dir, Some(&a.p2p_addr()));
     wait_for("a gossip mesh between A and B", || {
         (a.has_mesh_peer() && b.has_mesh_peer()).then_some(())
     });

@@ -86,7 +86,7 @@ fn a_second_node_on_one_machine_finds_the_first_as_the_readme_shows() {
     let (first_dir, second_dir) = (tmp.path().join("a"), tmp.path().join("b"));
     let anchor = found(&first_dir);
     let first = Node::start(&first_dir, None);
-    let first_port = first.multiaddr().split('/').nth(4).unwrap().to_owned();
+    let first_port = first.p2p_addr().split('/').nth(4).unwrap().to_owned();
     let status = first.run(&["status"]).ok().stdout;
     assert!(
         status.contains(&format!("address     /ip4/127.0.0.1/tcp/{first_port}/p2p/")),

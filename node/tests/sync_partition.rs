@@ -5,7 +5,7 @@
 
 mod daemon_support;
 
-use daemon_support::{admission, offer, wait_for, Home, Node};
+use daemon_support::{admission, wait_for, Home, Node};
 use serde_json::{json, Value};
 
 const SYNC_INTERVAL_SECS: u64 = 2;
@@ -14,11 +14,6 @@ fn home(args: &[&str]) -> Home {
     let home = Home::init(args);
     home.set_sync_interval(SYNC_INTERVAL_SECS);
     home
-}
-
-fn publish(node: &Node, title: &str) -> String {
-    let published = node.ok(node.post("/v1/listings", &offer(title)));
-    published["record"]["id"].as_str().unwrap().to_owned()
 }
 
 fn digests(nodes: &[&Node]) -> Vec<String> {
@@ -69,10 +64,10 @@ fn two_partitioned_groups_converge_once_they_can_reach_each_other() {
     c.wait_for_member(&author_c);
 
     // Each side publishes; each group converges on its own, apart.
-    let in_1 = publish(&a, "Broyeur de végétaux");
-    let withdrawn_1 = publish(&a, "Podium mobile");
+    let in_1 = a.publish_offer("Broyeur de végétaux");
+    let withdrawn_1 = a.publish_offer("Podium mobile");
     a.ok(a.delete(&format!("/v1/listings/{withdrawn_1}")));
-    let in_2 = publish(&c, "Nacelle élévatrice");
+    let in_2 = c.publish_offer("Nacelle élévatrice");
     wait_for("each group to converge apart", || {
         let d1 = digests(&[&a, &b]);
         let d2 = digests(&[&c, &d]);
@@ -115,7 +110,7 @@ fn two_partitioned_groups_converge_once_they_can_reach_each_other() {
     // included (which one delivered first depends on who dialled whom).
     for node in [&b, &c] {
         wait_for("a completed sync session of its own", || {
-            (node.status()["sync"]["sessions"]["ok"].as_u64() >= Some(1)).then_some(())
+            (node.status().sync.sessions.get("ok") >= Some(&1)).then_some(())
         });
     }
 

@@ -2,22 +2,14 @@
 //! fingerprints from the store's buckets), driven by the protocol's state
 //! machine in one process: known differences, then randomised ones.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use mutua_node::sync::{reconcile_local, LocalReport};
 use mutua_protocol::SignedRecord;
 use mutua_store::synth::{self, Rng};
 use mutua_store::Store;
+use mutua_tests::unix_now as now;
 use tempfile::TempDir;
 
 const MEMBERS: u64 = 6;
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn store() -> (TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
