@@ -23,11 +23,7 @@ fn an_offer_published_on_one_node_is_updated_withdrawn_and_survives_restarts_eve
     let anchor = home_a.anchor_id();
     let home_b = Home::init(&["--trust", &anchor, "--publisher", "mairie-b"]);
     let home_c = Home::init(&["--trust", &anchor, "--publisher", "mairie-c"]);
-    let a = Node::start(&home_a, &[]);
-    let a_addr = a.p2p_addr();
-    let b = Node::start(&home_b, std::slice::from_ref(&a_addr));
-    let c = Node::start(&home_c, std::slice::from_ref(&a_addr));
-    a.wait_for_topic_peers(2);
+    let ([a, b, c], a_addr) = Node::start_star([&home_a, &home_b, &home_c]);
 
     // Admit the three hosted collectivities from A; every node learns it.
     let publisher_a = home_a.publisher_id("mairie-a");

@@ -51,9 +51,7 @@ fn unknown_codes_are_refused_locally_and_stored_from_peers() {
     let home_b = Home::init(&["--trust", &anchor, "--publisher", "mairie-b"]);
     // B learns what A imported by periodic anti-entropy sync.
     home_b.set_sync_interval(2);
-    let a = Node::start(&home_a, &[]);
-    let b = Node::start(&home_b, &[a.p2p_addr()]);
-    a.wait_for_topic_peers(1);
+    let ([a, b], _) = Node::start_star([&home_a, &home_b]);
     let author_a = home_a.publisher_id("mairie-a");
     a.ok(a.post("/v1/certificates", &admission(&author_a)));
 

@@ -4,15 +4,7 @@
 mod daemon_support;
 
 use daemon_support::{poll_until, Home, Node, DEADLINE};
-
-/// A loopback port free right now (the system's pick).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use mutua_tests::free_port;
 
 fn args(listen: &str, api: &str) -> Vec<String> {
     ["--listen", listen, "--api-listen", api, "--mdns", "false"]

@@ -234,10 +234,7 @@ fn eight_large_offers(federation: &Federation) -> Vec<SignedRecord> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversize_frame_is_counted_and_its_sender_disconnected_and_penalised() {
     let federation = Federation::new();
-    let target = TestNode::start(&federation, vec![]).await;
-    let honest = TestNode::start(&federation, vec![target.addr.clone()]).await;
-    target.wait_for_mesh(1).await;
-    honest.wait_for_mesh(1).await;
+    let (target, honest) = TestNode::pair(&federation).await;
 
     let records = eight_large_offers(&federation);
     let batch = publish_frame(&federation.topic, &records.iter().collect::<Vec<_>>());

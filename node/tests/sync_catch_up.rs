@@ -34,11 +34,7 @@ fn a_restarted_node_and_a_new_node_catch_up_by_sync() {
     let anchor = home_a.anchor_id();
     let home_b = home(&["--trust", &anchor, "--publisher", "mairie-b"]);
     let home_c = home(&["--trust", &anchor, "--publisher", "mairie-c"]);
-    let a = Node::start(&home_a, &[]);
-    let a_addr = a.p2p_addr();
-    let b = Node::start(&home_b, std::slice::from_ref(&a_addr));
-    let c = Node::start(&home_c, std::slice::from_ref(&a_addr));
-    a.wait_for_topic_peers(2);
+    let ([a, b, c], a_addr) = Node::start_star([&home_a, &home_b, &home_c]);
 
     let author_a = home_a.publisher_id("mairie-a");
     a.ok(a.post("/v1/certificates", &admission(&author_a)));

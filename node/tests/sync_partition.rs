@@ -35,10 +35,7 @@ fn two_partitioned_groups_converge_once_they_can_reach_each_other() {
     let author_c = home_c.publisher_id("mairie-c");
 
     // Group 1: A and B.
-    let a = Node::start(&home_a, &[]);
-    let a_addr = a.p2p_addr();
-    let b = Node::start(&home_b, std::slice::from_ref(&a_addr));
-    a.wait_for_topic_peers(1);
+    let ([a, b], a_addr) = Node::start_star([&home_a, &home_b]);
     // A admits both publishers; group 2 receives its certificate as a file
     // (an export imported by its operator), not over the network.
     a.ok(a.post("/v1/certificates", &admission(&author_a)));
@@ -56,10 +53,7 @@ fn two_partitioned_groups_converge_once_they_can_reach_each_other() {
         .unwrap();
 
     // Group 2: C and D, bootstrapped on each other only.
-    let c = Node::start(&home_c, &[]);
-    let c_addr = c.p2p_addr();
-    let d = Node::start(&home_d, std::slice::from_ref(&c_addr));
-    c.wait_for_topic_peers(1);
+    let ([c, d], c_addr) = Node::start_star([&home_c, &home_d]);
     c.ok(c.post("/v1/import", &json!({ "records": [certificate_hex] })));
     c.wait_for_member(&author_c);
 

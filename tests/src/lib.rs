@@ -54,6 +54,16 @@ pub fn unix_now() -> u64 {
         .as_secs()
 }
 
+/// A loopback port free right now (the system's pick), for a node to be
+/// told to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free loopback port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {
     manifest_dir(env!("CARGO_MANIFEST_DIR"))

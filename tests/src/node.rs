@@ -175,35 +175,25 @@ impl Drop for NodeProcess {
 }
 
 /// A [`RecordsQuery`] from its URL form (`?text=broyeur&side=offer`, the
-/// `?` optional). Values are taken as written (no percent-decoding).
+/// `?` optional). Values are taken as written (no percent-decoding); an
+/// unknown parameter fails the test, by name.
 #[track_caller]
 pub fn records_query(url_query: &str) -> RecordsQuery {
-    let mut query = RecordsQuery::default();
-    for pair in url_query.trim_start_matches('?').split('&') {
-        if pair.is_empty() {
-            continue;
-        }
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = Some(value.to_owned());
-        match name {
-            "side" => query.side = value,
-            "kind" => query.kind = value,
-            "tag" => query.tag = value,
-            "text" => query.text = value,
-            "insee" => query.insee = value,
-            "epci" => query.epci = value,
-            "departement" => query.departement = value,
-            "near" => query.near = value,
-            "available" => query.available = value,
-            "author" => query.author = value,
-            "sort" => query.sort = value,
-            "cursor" => query.cursor = value,
-            "radius_km" => query.radius_km = value.map(|v| v.parse().expect("a radius")),
-            "limit" => query.limit = value.map(|v| v.parse().expect("a limit")),
-            other => panic!("no query parameter {other:?} in GET /v1/records"),
-        }
-    }
-    query
+    let fields: serde_json::Map<String, serde_json::Value> = url_query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = match name {
+                "radius_km" | "limit" => value.parse().expect("a number"),
+                _ => serde_json::Value::from(value),
+            };
+            (name.to_owned(), value)
+        })
+        .collect();
+    serde_json::from_value(fields.into())
+        .unwrap_or_else(|e| panic!("not a GET /v1/records query ({e}): {url_query}"))
 }
 
 #[cfg(test)]
@@ -224,5 +214,13 @@ mod tests {
             }
         );
         assert_eq!(records_query(""), RecordsQuery::default());
+        let radius = records_query("near=33063&radius_km=12.5");
+        assert_eq!(radius.radius_km, Some(12.5));
+    }
+
+    #[test]
+    #[should_panic(expected = "titel")]
+    fn an_unknown_parameter_fails_by_name() {
+        records_query("?titel=broyeur");
     }
 }

@@ -53,6 +53,20 @@ impl Run {
         self
     }
 
+    /// Asserts that stderr contains every one of `parts`.
+    #[track_caller]
+    pub fn assert_stderr_has(&self, parts: &[&str]) {
+        let missing: Vec<&&str> = parts
+            .iter()
+            .filter(|p| !self.stderr.contains(**p))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no {missing:?} in stderr: {}",
+            self.stderr
+        );
+    }
+
     /// stdout as JSON lines.
     #[track_caller]
     pub fn json(&self) -> Vec<Value> {

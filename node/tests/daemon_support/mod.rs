@@ -155,6 +155,26 @@ impl Node {
         }
     }
 
+    /// The nodes of `homes`, the first started alone and each other one
+    /// dialling it, once the first sees them all on the topic; and the
+    /// first's address (to restart one of them with).
+    pub fn start_star<const N: usize>(homes: [&Home; N]) -> ([Node; N], String) {
+        let mut hub = String::new();
+        let nodes: [Node; N] = std::array::from_fn(|i| {
+            let bootstrap = match i {
+                0 => Vec::new(),
+                _ => vec![hub.clone()],
+            };
+            let node = Node::start(homes[i], &bootstrap);
+            if i == 0 {
+                hub = node.p2p_addr();
+            }
+            node
+        });
+        nodes[0].wait_for_topic_peers(N - 1);
+        (nodes, hub)
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(self) -> ExitStatus {
         self.process.stop()

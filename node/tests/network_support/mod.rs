@@ -139,6 +139,16 @@ impl TestNode {
         }
     }
 
+    /// A node of `federation` and an honest peer dialling it, both with
+    /// the other in their mesh: (target, honest).
+    pub async fn pair(federation: &Federation) -> (TestNode, TestNode) {
+        let target = TestNode::start(federation, vec![]).await;
+        let honest = TestNode::start(federation, vec![target.addr.clone()]).await;
+        target.wait_for_mesh(1).await;
+        honest.wait_for_mesh(1).await;
+        (target, honest)
+    }
+
     pub fn has(&self, record: &SignedRecord) -> bool {
         self.ingest
             .store()
