@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::founded::publish;
+use support::founded::{publish, publishing_node};
 use support::{found, ids, mutua, wait_for, Node, ADMIT_BORDEAUX};
 
 /// Broyeur de végétaux's flags beyond those of every valid offer.
@@ -161,9 +161,7 @@ offer;skill;DPO mutualisé;;rgpd;33063;;;;dpo@x.fr
 fn csv_import_reports_bad_rows_and_publishes_the_good_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("a");
-    found(&dir);
-    let node = Node::start(&dir, None);
-    node.run(ADMIT_BORDEAUX).ok();
+    let node = publishing_node(&dir);
     let file = tmp.path().join("offres.csv");
     std::fs::write(&file, CSV).unwrap();
     let file = file.to_str().unwrap();

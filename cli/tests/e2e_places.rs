@@ -5,16 +5,14 @@
 
 mod support;
 
-use support::founded::{publish, publish_args};
-use support::{found, ids, Node, ADMIT_BORDEAUX};
+use support::founded::{publish, publish_args, publishing_node};
+use support::ids;
 
 #[test]
 fn near_finds_a_listing_without_a_point_by_code_postal_code_name_or_point() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("a");
-    found(&dir);
-    let a = Node::start(&dir, None);
-    a.run(ADMIT_BORDEAUX).ok();
+    let a = publishing_node(&dir);
     let published = publish(&a, "offer", "Broyeur de végétaux", &[]).ok();
     assert!(published.stderr.is_empty(), "{published:?}");
     let id = published.json()[0]["id"].as_str().unwrap().to_owned();

@@ -142,13 +142,7 @@ impl RawGossipPeer {
             }
         });
         wait_for("the node to see the raw peer", || async {
-            target
-                .handle
-                .peers()
-                .await
-                .unwrap()
-                .iter()
-                .any(|p| p.peer_id == peer_id)
+            target.peers().await.iter().any(|p| p.peer_id == peer_id)
         })
         .await;
         let stream = tokio::time::timeout(DEADLINE, control.open_stream(target.peer_id, GOSSIPSUB))
@@ -170,12 +164,12 @@ impl RawGossipPeer {
 
     /// Whether the node has disconnected this peer.
     async fn disconnected_from(&self, target: &TestNode) -> bool {
-        let peers = target.handle.peers().await.unwrap();
+        let peers = target.peers().await;
         !peers.iter().any(|p| p.peer_id == self.peer_id)
     }
 
     async fn score_at(&self, target: &TestNode) -> Option<f64> {
-        let peers = target.handle.peers().await.unwrap();
+        let peers = target.peers().await;
         peers.iter().find(|p| p.peer_id == self.peer_id)?.score
     }
 }

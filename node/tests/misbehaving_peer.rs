@@ -124,10 +124,8 @@ async fn misbehaving_peer_is_contained() {
     // sends now is dropped unread.
     wait_for("the attacker to be graylisted", || async {
         target
-            .handle
             .peers()
             .await
-            .unwrap()
             .iter()
             .any(|p| p.peer_id == attacker_id && p.score.is_some_and(|s| s < -80.0))
     })

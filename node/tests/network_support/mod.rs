@@ -149,6 +149,11 @@ impl TestNode {
         (target, honest)
     }
 
+    /// The peers this node is connected to now.
+    pub async fn peers(&self) -> Vec<network::PeerInfo> {
+        self.handle.peers().await.unwrap()
+    }
+
     pub fn has(&self, record: &SignedRecord) -> bool {
         self.ingest
             .store()
