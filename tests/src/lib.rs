@@ -1,6 +1,11 @@
-//! Support shared by the end-to-end tests of every crate (they run real
-//! processes, so they wait for conditions with deadlines, never fixed sleeps),
-//! and the home of workspace-wide checks in `tests/tests/`.
+//! Support shared by the end-to-end tests of every crate, and the home of
+//! workspace-wide checks in `tests/tests/`.
+//!
+//! The tests run real processes, so they wait for conditions with
+//! deadlines ([`wait_for`], [`poll_until`]), never fixed sleeps. A node
+//! process, whichever binary starts it, is a [`NodeProcess`]: its log, its
+//! SIGTERM stop, and its control API through the typed [`mutua_api::Client`].
+//! Only ever a dev-dependency: nothing here reaches a shipped binary.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
