@@ -3,18 +3,11 @@
 
 mod support;
 
+use support::founded::{publish, publishing_node};
 use support::{found, ids, mutua, wait_for, Node, ADMIT_BORDEAUX};
 
+/// Broyeur de végétaux's flags beyond those of every valid offer.
 const BROYEUR: &[&str] = &[
-    "offer",
-    "publish",
-    "--json",
-    "--kind",
-    "equipment",
-    "--title",
-    "Broyeur de végétaux",
-    "--insee",
-    "33063",
     "--at",
     "44.8378,-0.5792",
     "--tag",
@@ -23,10 +16,6 @@ const BROYEUR: &[&str] = &[
     "35",
     "--per",
     "jour",
-    "--contact-role",
-    "Services techniques",
-    "--contact-email",
-    "st@mairie.example",
 ];
 
 #[test]
@@ -56,24 +45,16 @@ fn admit_publish_search_elsewhere_withdraw() {
         .to_owned();
 
     let a = Node::start(&a_dir, None);
-    let b = Node::start(&b_dir, Some(&a.multiaddr()));
+    let b = Node::start(&b_dir, Some(&a.p2p_addr()));
     wait_for("a gossip mesh between A and B", || {
         (a.has_mesh_peer() && b.has_mesh_peer()).then_some(())
     });
 
     // Before admission the node refuses, and says which rule.
-    let refused = a.run(BROYEUR);
+    let refused = publish(&a, "offer", "Broyeur de végétaux", BROYEUR);
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(
-        refused.stderr.contains("rule: not_a_member"),
-        "{}",
-        refused.stderr
-    );
-    assert!(
-        refused.stderr.contains("mutua federation admit"),
-        "{}",
-        refused.stderr
-    );
+    refused.assert_stderr_has(&["rule: not_a_member"]);
+    refused.assert_stderr_has(&["mutua federation admit"]);
 
     // A admits its own publisher by name, and B's key with a certificate
     // file carried out of band.
@@ -103,7 +84,9 @@ fn admit_publish_search_elsewhere_withdraw() {
     assert_eq!(members.len(), 2);
     assert!(members.iter().all(|m| m["membership"] == "member"));
 
-    let published = a.run(BROYEUR).ok().json();
+    let published = publish(&a, "offer", "Broyeur de végétaux", BROYEUR)
+        .ok()
+        .json();
     let id = published[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(published[0]["title"], "Broyeur de végétaux");
 
@@ -162,7 +145,7 @@ fn admit_publish_search_elsewhere_withdraw() {
     });
     let gone = b.run(&["show", &id]);
     assert_eq!(gone.code, 1, "{gone:?}");
-    assert!(gone.stderr.contains("no live listing"), "{}", gone.stderr);
+    gone.assert_stderr_has(&["no live listing"]);
 }
 
 const CSV: &str = r#"side;kind;title;description;tags;insee;amount_eur;per;contact_role;contact_email
@@ -178,9 +161,7 @@ offer;skill;DPO mutualisé;;rgpd;33063;;;;dpo@x.fr
 fn csv_import_reports_bad_rows_and_publishes_the_good_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("a");
-    found(&dir);
-    let node = Node::start(&dir, None);
-    node.run(ADMIT_BORDEAUX).ok();
+    let node = publishing_node(&dir);
     let file = tmp.path().join("offres.csv");
     std::fs::write(&file, CSV).unwrap();
     let file = file.to_str().unwrap();
@@ -188,11 +169,7 @@ fn csv_import_reports_bad_rows_and_publishes_the_good_ones() {
     // --all-or-nothing: bad rows present, so nothing goes in.
     let held = node.run(&["import", file, "--all-or-nothing"]);
     assert_eq!(held.code, 1, "{held:?}");
-    assert!(
-        held.stderr.contains("rien n'a été publié"),
-        "{}",
-        held.stderr
-    );
+    held.assert_stderr_has(&["rien n'a été publié"]);
     assert!(ids(&node.run(&["--json", "search"]).ok()).is_empty());
 
     let run = node.run(&["--json", "import", file]);
@@ -283,12 +260,7 @@ fn a_node_that_is_not_running_gets_its_own_exit_code() {
     found(&dir);
     let run = mutua(&dir, &["search", "broyeur"]);
     assert_eq!(run.code, 3, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("the node is not running: start it with `mutua node"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has(&["the node is not running: start it with `mutua node"]);
     assert!(run.stdout.is_empty());
     // A stale api.addr (the node crashed): nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -327,16 +299,12 @@ fn usage_mistakes_exit_2_and_collectivities_resolve() {
     };
     let run = create(&["--collectivity", "213300636", "--yes"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("check digit"), "{}", run.stderr);
+    run.assert_stderr_has(&["check digit"]);
     assert!(!dir.exists(), "nothing written on a bad collectivity");
     // Without a terminal, confirmation needs --yes; nothing is written.
     let run = create(&["--collectivity", "2A004"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("Ajaccio") && run.stderr.contains("Corse-du-Sud"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    run.assert_stderr_has(&["Ajaccio", "Corse-du-Sud"]);
+    run.assert_stderr_has(&["--yes"]);
     assert!(!dir.exists());
 }

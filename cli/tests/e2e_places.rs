@@ -5,32 +5,15 @@
 
 mod support;
 
-use support::{found, ids, Node, ADMIT_BORDEAUX};
-
-const BROYEUR_WITHOUT_AT: &[&str] = &[
-    "offer",
-    "publish",
-    "--json",
-    "--kind",
-    "equipment",
-    "--title",
-    "Broyeur de végétaux",
-    "--insee",
-    "33063",
-    "--contact-role",
-    "Services techniques",
-    "--contact-email",
-    "st@mairie.example",
-];
+use support::founded::{publish, publish_args, publishing_node};
+use support::ids;
 
 #[test]
 fn near_finds_a_listing_without_a_point_by_code_postal_code_name_or_point() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("a");
-    found(&dir);
-    let a = Node::start(&dir, None);
-    a.run(ADMIT_BORDEAUX).ok();
-    let published = a.run(BROYEUR_WITHOUT_AT).ok();
+    let a = publishing_node(&dir);
+    let published = publish(&a, "offer", "Broyeur de végétaux", &[]).ok();
     assert!(published.stderr.is_empty(), "{published:?}");
     let id = published.json()[0]["id"].as_str().unwrap().to_owned();
 
@@ -80,43 +63,23 @@ fn near_finds_a_listing_without_a_point_by_code_postal_code_name_or_point() {
     }
     let papeete = a.run(&["search", "--near", "Papeete"]);
     assert_eq!(papeete.code, 2, "{papeete:?}");
-    assert!(
-        papeete
-            .stderr
-            .contains("the position of Papeete (98735) is not known"),
-        "{}",
-        papeete.stderr
-    );
+    papeete.assert_stderr_has(&["the position of Papeete (98735) is not known"]);
     let unknown = a.run(&["search", "--near", "33999"]);
-    assert!(
-        unknown.stderr.contains("--near:")
-            && unknown
-                .stderr
-                .contains("neither the INSEE code nor a postal code"),
-        "{}",
-        unknown.stderr
-    );
+    unknown.assert_stderr_has(&["--near:", "neither the INSEE code nor a postal code"]);
 
     // Publishing: an unknown commune is refused with the rule and the flag;
     // a point far from the commune is published with a warning.
-    let mut args = BROYEUR_WITHOUT_AT.to_vec();
-    args[8] = "33999";
-    let refused = a.run(&args);
+    let refused = a.run(&publish_args("offer", "Broyeur de végétaux", "33999", &[]));
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(
-        refused.stderr.contains("rule: unknown_commune") && refused.stderr.contains("--insee"),
-        "{}",
-        refused.stderr
-    );
-    let mut args = BROYEUR_WITHOUT_AT.to_vec();
-    args.extend(["--at", "48.8566,2.3522"]);
-    let far = a.run(&args).ok();
-    assert!(
-        far.stderr
-            .contains("warning: the point 48.85660,2.35220 is 497 km from Bordeaux (33063)"),
-        "{}",
-        far.stderr
-    );
+    refused.assert_stderr_has(&["rule: unknown_commune", "--insee"]);
+    let far = publish(
+        &a,
+        "offer",
+        "Broyeur de végétaux",
+        &["--at", "48.8566,2.3522"],
+    )
+    .ok();
+    far.assert_stderr_has(&["warning: the point 48.85660,2.35220 is 497 km from Bordeaux (33063)"]);
     // The search by --insee accepts any well-formed code (records from peers
     // may carry codes this version does not know).
     let none = a.run(&["--json", "search", "--insee", "33999"]).ok();

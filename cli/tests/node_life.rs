@@ -6,6 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use mutua_tests::free_port;
 use support::founded::{found, publish, publishing_node};
 use support::{ids, mutua, wait_for, Node};
 
@@ -45,11 +46,7 @@ fn after_kill_9_the_store_is_checked_and_the_replica_is_read_without_writing_it(
     let before = snapshot(&dir.join("store"));
     let found = mutua(&dir, &["--json", "search", "broyeur"]).ok();
     assert_eq!(ids(&found), std::slice::from_ref(&id));
-    assert!(
-        found.stderr.contains("the node is not running"),
-        "{}",
-        found.stderr
-    );
+    found.assert_stderr_has(&["the node is not running"]);
     let shown = mutua(&dir, &["show", &id[..12]]).ok();
     assert!(
         shown.stdout.contains("Broyeur de végétaux"),
@@ -69,15 +66,6 @@ fn after_kill_9_the_store_is_checked_and_the_replica_is_read_without_writing_it(
     assert_eq!(refused.code, 3, "{refused:?}");
 }
 
-/// A loopback port free right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// README.md, "A second node on the same machine": `init` takes the ports
 /// and the first node's address, and the node finds it with mDNS off.
 #[test]
@@ -86,7 +74,7 @@ fn a_second_node_on_one_machine_finds_the_first_as_the_readme_shows() {
     let (first_dir, second_dir) = (tmp.path().join("a"), tmp.path().join("b"));
     let anchor = found(&first_dir);
     let first = Node::start(&first_dir, None);
-    let first_port = first.multiaddr().split('/').nth(4).unwrap().to_owned();
+    let first_port = first.p2p_addr().split('/').nth(4).unwrap().to_owned();
     let status = first.run(&["status"]).ok().stdout;
     assert!(
         status.contains(&format!("address     /ip4/127.0.0.1/tcp/{first_port}/p2p/")),
@@ -96,14 +84,21 @@ fn a_second_node_on_one_machine_finds_the_first_as_the_readme_shows() {
     let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
     let api = format!("127.0.0.1:{}", free_port());
     let bootstrap = format!("/ip4/127.0.0.1/tcp/{first_port}");
-    let args = [
-        "init",
-        "--federation",
-        "e2e",
-        "--trust",
-        &anchor,
-        "--listen",
-        &listen,
+    // `init` of a node trusting the first, listening on `listen`.
+    let init = |dir: &Path, listen: &str, rest: &[&str]| {
+        let mut args = vec![
+            "init",
+            "--federation",
+            "e2e",
+            "--trust",
+            &anchor,
+            "--listen",
+            listen,
+        ];
+        args.extend_from_slice(rest);
+        mutua(dir, &args)
+    };
+    let rest = [
         "--api-listen",
         &api,
         "--bootstrap",
@@ -111,7 +106,7 @@ fn a_second_node_on_one_machine_finds_the_first_as_the_readme_shows() {
         "--mdns",
         "false",
     ];
-    mutua(&second_dir, &args).ok();
+    init(&second_dir, &listen, &rest).ok();
     // Plain `mutua node`: every setting comes from the config init wrote.
     let second = Node::start_with(&second_dir, &[]);
     let addr = std::fs::read_to_string(second_dir.join("api.addr")).unwrap();
@@ -127,24 +122,9 @@ fn a_second_node_on_one_machine_finds_the_first_as_the_readme_shows() {
 
     // A bad address is refused by init, before anything is written.
     let third = tmp.path().join("c");
-    let refused = mutua(
-        &third,
-        &[
-            "init",
-            "--federation",
-            "e2e",
-            "--trust",
-            &anchor,
-            "--listen",
-            "4102",
-        ],
-    );
+    let refused = init(&third, "4102", &[]);
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(
-        refused.stderr.contains("network.listen"),
-        "{}",
-        refused.stderr
-    );
+    refused.assert_stderr_has(&["network.listen"]);
     assert!(!third.exists());
 }
 
@@ -203,11 +183,7 @@ fn a_key_added_to_a_running_node_publishes_without_restart_and_a_removed_one_sto
     assert!(removed.contains("no longer signs with it"), "{removed}");
     let refused = publish(&node, "offer", "Podium", &["--as", &name]);
     assert_eq!(refused.code, 2, "{refused:?}");
-    assert!(
-        refused.stderr.contains("no such publisher"),
-        "{}",
-        refused.stderr
-    );
+    refused.assert_stderr_has(&["no such publisher"]);
     // Kept, not deleted; its listing is still there.
     let kept: Vec<_> = std::fs::read_dir(dir.join("keys/removed"))
         .unwrap()

@@ -59,8 +59,8 @@ fn every_format_imports_and_the_same_rows_are_unchanged_whatever_the_format() {
     let first = import(&node, &fixture("offres-excel.csv"));
     assert_eq!(first.code, 0, "{first:?}");
     assert_eq!(statuses(&first), ["published"; 5]);
-    assert!(first.stderr.contains("windows-1252"), "{}", first.stderr);
-    assert!(first.stderr.contains("5 publiée(s)"), "{}", first.stderr);
+    first.assert_stderr_has(&["windows-1252"]);
+    first.assert_stderr_has(&["5 publiée(s)"]);
     let all = listings(&node);
     assert_eq!(all.len(), 5);
     let nacelle = all.iter().find(|l| l["title"] == "Nacelle 12 m").unwrap();
@@ -94,7 +94,7 @@ fn every_format_imports_and_the_same_rows_are_unchanged_whatever_the_format() {
     let again = import(&node, &fixture("offres-excel.csv"));
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(statuses(&again), ["unchanged"; 5]);
-    assert!(again.stderr.contains("5 inchangée(s)"), "{}", again.stderr);
+    again.assert_stderr_has(&["5 inchangée(s)"]);
 
     // The same rows saved by other software, with other headers: the same
     // listings, unchanged.
@@ -106,7 +106,7 @@ fn every_format_imports_and_the_same_rows_are_unchanged_whatever_the_format() {
     // The tab-separated one has the description on one line: one update.
     let tsv = import(&node, &fixture("offres.tsv"));
     assert_eq!(tsv.code, 0, "{tsv:?}");
-    assert!(tsv.stderr.contains("tabulation"), "{}", tsv.stderr);
+    tsv.assert_stderr_has(&["tabulation"]);
     assert_eq!(
         statuses(&tsv),
         [
@@ -204,23 +204,13 @@ fn every_mistake_of_a_row_is_reported_with_its_column_and_line() {
         "{report}"
     );
     assert!(!report.contains("ligne 4"), "{report}");
-    assert!(
-        text.stderr.contains("2 inchangée(s), 1 refusée(s)"),
-        "{}",
-        text.stderr
-    );
+    text.assert_stderr_has(&["2 inchangée(s), 1 refusée(s)"]);
 
     // A header with an unknown column refuses the file, in French.
     std::fs::write(&file, "Type;Nature;Intitulé;Commune;Contact;Couleur\r\n").unwrap();
     let refused = node.run(&["import", file.to_str().unwrap()]);
     assert_eq!(refused.code, 1);
-    assert!(
-        refused
-            .stderr
-            .contains("colonne(s) inconnue(s) : « Couleur »"),
-        "{}",
-        refused.stderr
-    );
+    refused.assert_stderr_has(&["colonne(s) inconnue(s) : « Couleur »"]);
 }
 
 /// `count` rows, each its own listing, as French Excel writes them.
@@ -388,25 +378,12 @@ fn amount_flag_takes_a_decimal_comma_and_refuses_negatives() {
     let tmp = tempfile::tempdir().unwrap();
     let node = bordeaux_node(&tmp.path().join("a"));
     let publish = |amount: &str| {
-        node.run(&[
+        support::founded::publish(
+            &node,
             "offer",
-            "publish",
-            "--json",
-            "--kind",
-            "equipment",
-            "--title",
             "Podium",
-            "--insee",
-            "33063",
-            "--amount-eur",
-            amount,
-            "--per",
-            "jour",
-            "--contact-role",
-            "Services techniques",
-            "--contact-email",
-            "st@x.example",
-        ])
+            &["--amount-eur", amount, "--per", "jour"],
+        )
     };
     let ok = publish("12,5").ok().json();
     assert_eq!(
@@ -415,16 +392,8 @@ fn amount_flag_takes_a_decimal_comma_and_refuses_negatives() {
     );
     let negative = publish("-5");
     assert_eq!(negative.code, 2, "{negative:?}");
-    assert!(
-        negative.stderr.contains("-5 is negative"),
-        "{}",
-        negative.stderr
-    );
+    negative.assert_stderr_has(&["-5 is negative"]);
     let text = publish("douze");
     assert_eq!(text.code, 2, "{text:?}");
-    assert!(
-        text.stderr.contains("is not an amount in euros"),
-        "{}",
-        text.stderr
-    );
+    text.assert_stderr_has(&["is not an amount in euros"]);
 }

@@ -23,11 +23,7 @@ fn an_offer_published_on_one_node_is_updated_withdrawn_and_survives_restarts_eve
     let anchor = home_a.anchor_id();
     let home_b = Home::init(&["--trust", &anchor, "--publisher", "mairie-b"]);
     let home_c = Home::init(&["--trust", &anchor, "--publisher", "mairie-c"]);
-    let a = Node::start(&home_a, &[]);
-    let a_addr = a.p2p_addr();
-    let b = Node::start(&home_b, std::slice::from_ref(&a_addr));
-    let c = Node::start(&home_c, std::slice::from_ref(&a_addr));
-    a.wait_for_topic_peers(2);
+    let ([a, b, c], a_addr) = Node::start_star([&home_a, &home_b, &home_c]);
 
     // Admit the three hosted collectivities from A; every node learns it.
     let publisher_a = home_a.publisher_id("mairie-a");
@@ -57,9 +53,10 @@ fn an_offer_published_on_one_node_is_updated_withdrawn_and_survives_restarts_eve
             (!items.is_empty()).then_some(items)
         });
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0]["id"], id.as_str());
-        assert_eq!(items[0]["hash"], record["hash"]);
-        assert_eq!(items[0]["title"], "Broyeur de végétaux");
+        let hit = &items[0].listing;
+        assert_eq!(hit.id.to_hex(), id);
+        assert_eq!(hit.hash.to_hex(), record["hash"].as_str().unwrap());
+        assert_eq!(hit.content.title, "Broyeur de végétaux");
     }
 
     // An update replaces it everywhere (version 2, new title).
@@ -69,8 +66,8 @@ fn an_offer_published_on_one_node_is_updated_withdrawn_and_survives_restarts_eve
         wait_for("the update to replace the offer", || {
             let items = node.items("?text=broyeur");
             (items.len() == 1
-                && items[0]["version"] == 2
-                && items[0]["title"] == "Broyeur de branches")
+                && items[0].listing.version == 2
+                && items[0].listing.content.title == "Broyeur de branches")
                 .then_some(())
         });
     }
@@ -86,12 +83,12 @@ fn an_offer_published_on_one_node_is_updated_withdrawn_and_survives_restarts_eve
     assert_eq!(b.peer_id(), b_peer);
     let restarted = b.status();
     assert_eq!(
-        restarted["publishers"][0]["key"],
-        home_b.publisher_id("mairie-b").as_str()
+        restarted.publishers[0].key.to_string(),
+        home_b.publisher_id("mairie-b")
     );
-    assert_eq!(restarted["publishers"][0]["membership"], "member");
+    assert_eq!(restarted.publishers[0].membership, "member");
     assert_eq!(
-        b.items("?text=broyeur")[0]["version"],
+        b.items("?text=broyeur")[0].listing.version,
         2,
         "data kept across restart"
     );
@@ -176,7 +173,7 @@ fn the_api_refuses_requests_without_the_token_and_reports_bad_input_precisely() 
         (status, body["error"]["field"].as_str()),
         (400, Some("kind"))
     );
-    assert_eq!(node.status()["store"]["total"], 0);
+    assert_eq!(node.status().store.total, 0);
     // Metrics count the refusal by reason.
     let (status, metrics) = node.get("/metrics");
     assert_eq!(status, 200);
@@ -310,7 +307,10 @@ fn an_export_imports_into_a_fresh_node_and_bad_envelopes_are_reported_by_index()
     assert_eq!(report["errors"][1]["code"], "bad_signature");
     let items = d.items("?text=nacelle");
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["hash"], published["record"]["hash"]);
+    assert_eq!(
+        items[0].listing.hash.to_hex(),
+        published["record"]["hash"].as_str().unwrap()
+    );
 
     // Importing again changes nothing.
     let again = d.ok(d.post("/v1/import", &serde_json::json!({ "records": records })));
@@ -330,5 +330,5 @@ fn an_export_imports_into_a_fresh_node_and_bad_envelopes_are_reported_by_index()
             .all(|k| k.contains("duplicate")),
         "{again}"
     );
-    assert_eq!(d.status()["store"]["total"], 2);
+    assert_eq!(d.status().store.total, 2);
 }

@@ -6,19 +6,10 @@
 
 mod daemon_support;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use daemon_support::{admission, offer, wait_for, Home, Node};
+use daemon_support::{admission, offer, unix_now as now, wait_for, Home, Node};
 use mutua_protocol::rules::DAY_SECS;
 use mutua_protocol::{fixtures, seal, Payload, Window};
 use serde_json::{json, Value};
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// The error body's `(status, code, field)`.
 fn refusal((status, body): (u16, Value)) -> (u16, String, String) {
@@ -60,9 +51,7 @@ fn unknown_codes_are_refused_locally_and_stored_from_peers() {
     let home_b = Home::init(&["--trust", &anchor, "--publisher", "mairie-b"]);
     // B learns what A imported by periodic anti-entropy sync.
     home_b.set_sync_interval(2);
-    let a = Node::start(&home_a, &[]);
-    let b = Node::start(&home_b, &[a.p2p_addr()]);
-    a.wait_for_topic_peers(1);
+    let ([a, b], _) = Node::start_star([&home_a, &home_b]);
     let author_a = home_a.publisher_id("mairie-a");
     a.ok(a.post("/v1/certificates", &admission(&author_a)));
 
@@ -113,8 +102,14 @@ fn unknown_codes_are_refused_locally_and_stored_from_peers() {
         let items = b.items("?insee=33999");
         (!items.is_empty()).then_some(items)
     });
-    assert_eq!(found[0]["title"], "Tondeuse d'une commune nouvelle");
-    assert_eq!(found[0]["location"], json!({ "insee": "33999" }));
+    assert_eq!(
+        found[0].listing.content.title,
+        "Tondeuse d'une commune nouvelle"
+    );
+    assert_eq!(
+        serde_json::to_value(&found[0].listing.content.location).unwrap(),
+        json!({ "insee": "33999" })
+    );
     assert_eq!(b.items("?epci=123456782").len(), 1);
     // A malformed code is still refused, naming the parameter.
     assert_eq!(

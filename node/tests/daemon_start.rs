@@ -3,16 +3,8 @@
 
 mod daemon_support;
 
-use daemon_support::{Home, Node};
-
-/// A loopback port free right now (the system's pick).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use daemon_support::{poll_until, Home, Node, DEADLINE};
+use mutua_tests::free_port;
 
 fn args(listen: &str, api: &str) -> Vec<String> {
     ["--listen", listen, "--api-listen", api, "--mdns", "false"]
@@ -35,17 +27,14 @@ fn refused_start(home: &Home, args: &[String]) -> String {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("mutua-node runs");
-    let exited = std::time::Instant::now() + daemon_support::DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > exited {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "the second node started: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(daemon_support::POLL);
+    let exited = poll_until(DEADLINE, || child.try_wait().unwrap());
+    if exited.is_none() {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "the second node started: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success(), "the second node exited 0");
@@ -70,7 +59,7 @@ fn a_second_node_on_a_taken_p2p_port_fails_at_start_saying_so() {
         "{out}"
     );
     assert!(!out.contains("os error"), "{out}");
-    assert_eq!(a.status()["network"]["listen_addrs"][0], p2p.as_str());
+    assert_eq!(a.status().network.listen_addrs[0], p2p);
 }
 
 #[test]

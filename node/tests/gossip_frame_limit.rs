@@ -142,13 +142,7 @@ impl RawGossipPeer {
             }
         });
         wait_for("the node to see the raw peer", || async {
-            target
-                .handle
-                .peers()
-                .await
-                .unwrap()
-                .iter()
-                .any(|p| p.peer_id == peer_id)
+            target.peers().await.iter().any(|p| p.peer_id == peer_id)
         })
         .await;
         let stream = tokio::time::timeout(DEADLINE, control.open_stream(target.peer_id, GOSSIPSUB))
@@ -170,12 +164,12 @@ impl RawGossipPeer {
 
     /// Whether the node has disconnected this peer.
     async fn disconnected_from(&self, target: &TestNode) -> bool {
-        let peers = target.handle.peers().await.unwrap();
+        let peers = target.peers().await;
         !peers.iter().any(|p| p.peer_id == self.peer_id)
     }
 
     async fn score_at(&self, target: &TestNode) -> Option<f64> {
-        let peers = target.handle.peers().await.unwrap();
+        let peers = target.peers().await;
         peers.iter().find(|p| p.peer_id == self.peer_id)?.score
     }
 }
@@ -234,10 +228,7 @@ fn eight_large_offers(federation: &Federation) -> Vec<SignedRecord> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversize_frame_is_counted_and_its_sender_disconnected_and_penalised() {
     let federation = Federation::new();
-    let target = TestNode::start(&federation, vec![]).await;
-    let honest = TestNode::start(&federation, vec![target.addr.clone()]).await;
-    target.wait_for_mesh(1).await;
-    honest.wait_for_mesh(1).await;
+    let (target, honest) = TestNode::pair(&federation).await;
 
     let records = eight_large_offers(&federation);
     let batch = publish_frame(&federation.topic, &records.iter().collect::<Vec<_>>());

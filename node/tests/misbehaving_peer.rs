@@ -72,10 +72,7 @@ fn forged(record: &SignedRecord) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misbehaving_peer_is_contained() {
     let federation = Federation::new();
-    let target = TestNode::start(&federation, vec![]).await;
-    let honest = TestNode::start(&federation, vec![target.addr.clone()]).await;
-    target.wait_for_mesh(1).await;
-    honest.wait_for_mesh(1).await;
+    let (target, honest) = TestNode::pair(&federation).await;
 
     let by_outsider = federation.offer(&federation.outsider, 1, 1);
     let genuine = federation.offer(&federation.member, 2, 1);
@@ -127,10 +124,8 @@ async fn misbehaving_peer_is_contained() {
     // sends now is dropped unread.
     wait_for("the attacker to be graylisted", || async {
         target
-            .handle
             .peers()
             .await
-            .unwrap()
             .iter()
             .any(|p| p.peer_id == attacker_id && p.score.is_some_and(|s| s < -80.0))
     })

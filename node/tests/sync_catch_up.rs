@@ -6,7 +6,7 @@
 mod daemon_support;
 
 use daemon_support::{admission, offer, wait_for, Home, Node};
-use serde_json::Value;
+use mutua_tests::mutua_api::Record;
 
 /// Short, so that periodic sessions happen during the test too.
 const SYNC_INTERVAL_SECS: u64 = 2;
@@ -15,17 +15,6 @@ fn home(args: &[&str]) -> Home {
     let home = Home::init(args);
     home.set_sync_interval(SYNC_INTERVAL_SECS);
     home
-}
-
-/// The record in `author`'s slot `id` as `node` stores it, if any.
-fn slot(node: &Node, author: &str, id: &str) -> Option<Value> {
-    let (status, body) = node.get(&format!("/v1/records/{author}/{id}"));
-    (status == 200).then_some(body)
-}
-
-fn publish(node: &Node, title: &str) -> String {
-    let published = node.ok(node.post("/v1/listings", &offer(title)));
-    published["record"]["id"].as_str().unwrap().to_owned()
 }
 
 /// Waits until every node reports the same store digest, and returns it.
@@ -45,18 +34,12 @@ fn a_restarted_node_and_a_new_node_catch_up_by_sync() {
     let anchor = home_a.anchor_id();
     let home_b = home(&["--trust", &anchor, "--publisher", "mairie-b"]);
     let home_c = home(&["--trust", &anchor, "--publisher", "mairie-c"]);
-    let a = Node::start(&home_a, &[]);
-    let a_addr = a.p2p_addr();
-    let b = Node::start(&home_b, std::slice::from_ref(&a_addr));
-    let c = Node::start(&home_c, std::slice::from_ref(&a_addr));
-    a.wait_for_topic_peers(2);
+    let ([a, b, c], a_addr) = Node::start_star([&home_a, &home_b, &home_c]);
 
     let author_a = home_a.publisher_id("mairie-a");
     a.ok(a.post("/v1/certificates", &admission(&author_a)));
-    let kept = publish(&a, "Broyeur de végétaux");
-    wait_for("C to receive the first offer", || {
-        slot(&c, &author_a, &kept)
-    });
+    let kept = a.publish_offer("Broyeur de végétaux");
+    wait_for("C to receive the first offer", || c.slot(&author_a, &kept));
 
     // C goes away; meanwhile A updates, publishes and withdraws, and B is
     // admitted and publishes.
@@ -65,48 +48,52 @@ fn a_restarted_node_and_a_new_node_catch_up_by_sync() {
         &format!("/v1/listings/{kept}"),
         &offer("Broyeur de branches"),
     ));
-    let added = publish(&a, "Nacelle élévatrice");
-    let gone = publish(&a, "Podium mobile");
+    let added = a.publish_offer("Nacelle élévatrice");
+    let gone = a.publish_offer("Podium mobile");
     a.ok(a.delete(&format!("/v1/listings/{gone}")));
     let author_b = home_b.publisher_id("mairie-b");
     a.ok(a.post("/v1/certificates", &admission(&author_b)));
     b.wait_for_member(&author_b);
-    let from_b = publish(&b, "Barrières de chantier");
+    let from_b = b.publish_offer("Barrières de chantier");
     let digest = wait_converged(&[&a, &b]);
 
     // C comes back: it catches up with what it missed.
     let c = Node::start(&home_c, std::slice::from_ref(&a_addr));
     assert_eq!(wait_converged(&[&a, &b, &c]), digest);
-    let updated = slot(&c, &author_a, &kept).unwrap();
+    let listing = |author: &str, id: &str| match c.slot(author, id) {
+        Some(Record::Offer(listing)) => listing,
+        other => panic!("not an offer: {other:?}"),
+    };
+    let updated = listing(&author_a, &kept);
     assert_eq!(
-        (updated["version"].as_u64(), updated["title"].as_str()),
-        (Some(2), Some("Broyeur de branches"))
+        (updated.version, updated.content.title.as_str()),
+        (2, "Broyeur de branches")
     );
     assert_eq!(
-        slot(&c, &author_a, &added).unwrap()["title"],
+        listing(&author_a, &added).content.title,
         "Nacelle élévatrice"
     );
-    assert_eq!(slot(&c, &author_a, &gone).unwrap()["type"], "withdrawal");
+    assert!(matches!(
+        c.slot(&author_a, &gone),
+        Some(Record::Withdrawal(_))
+    ));
     assert!(
         c.items("?text=podium").is_empty(),
         "the withdrawn offer stays gone"
     );
-    assert_eq!(
-        slot(&c, &author_b, &from_b).unwrap()["author"],
-        author_b.as_str()
-    );
-    let sync = &c.status()["sync"];
-    assert!(sync["records_applied"].as_u64() >= Some(1), "{sync}");
-    assert!(sync["sessions"]["ok"].as_u64() >= Some(1), "{sync}");
+    assert_eq!(listing(&author_b, &from_b).author.to_string(), author_b);
+    let sync = c.status().sync;
+    assert!(sync.records_applied >= 1, "{sync:?}");
+    assert!(sync.sessions.get("ok") >= Some(&1), "{sync:?}");
 
     // A new node with an empty store catches up from B alone.
     let home_d = home(&["--trust", &anchor]);
     let d = Node::start(&home_d, &[b.p2p_addr()]);
     assert_eq!(wait_converged(&[&b, &d]), digest);
-    let total = a.status()["store"]["total"].as_u64().unwrap();
-    assert_eq!(d.status()["store"]["total"].as_u64(), Some(total));
-    let sync = &d.status()["sync"];
-    assert!(sync["records_applied"].as_u64() >= Some(1), "{sync}");
+    let total = a.status().store.total;
+    assert_eq!(d.status().store.total, total);
+    let sync = d.status().sync;
+    assert!(sync.records_applied >= 1, "{sync:?}");
     let (_, metrics) = d.get("/metrics");
     let metrics = metrics.as_str().unwrap();
     assert!(

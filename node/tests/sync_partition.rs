@@ -5,7 +5,7 @@
 
 mod daemon_support;
 
-use daemon_support::{admission, offer, wait_for, Home, Node};
+use daemon_support::{admission, wait_for, Home, Node};
 use serde_json::{json, Value};
 
 const SYNC_INTERVAL_SECS: u64 = 2;
@@ -14,11 +14,6 @@ fn home(args: &[&str]) -> Home {
     let home = Home::init(args);
     home.set_sync_interval(SYNC_INTERVAL_SECS);
     home
-}
-
-fn publish(node: &Node, title: &str) -> String {
-    let published = node.ok(node.post("/v1/listings", &offer(title)));
-    published["record"]["id"].as_str().unwrap().to_owned()
 }
 
 fn digests(nodes: &[&Node]) -> Vec<String> {
@@ -40,10 +35,7 @@ fn two_partitioned_groups_converge_once_they_can_reach_each_other() {
     let author_c = home_c.publisher_id("mairie-c");
 
     // Group 1: A and B.
-    let a = Node::start(&home_a, &[]);
-    let a_addr = a.p2p_addr();
-    let b = Node::start(&home_b, std::slice::from_ref(&a_addr));
-    a.wait_for_topic_peers(1);
+    let ([a, b], a_addr) = Node::start_star([&home_a, &home_b]);
     // A admits both publishers; group 2 receives its certificate as a file
     // (an export imported by its operator), not over the network.
     a.ok(a.post("/v1/certificates", &admission(&author_a)));
@@ -61,18 +53,15 @@ fn two_partitioned_groups_converge_once_they_can_reach_each_other() {
         .unwrap();
 
     // Group 2: C and D, bootstrapped on each other only.
-    let c = Node::start(&home_c, &[]);
-    let c_addr = c.p2p_addr();
-    let d = Node::start(&home_d, std::slice::from_ref(&c_addr));
-    c.wait_for_topic_peers(1);
+    let ([c, d], c_addr) = Node::start_star([&home_c, &home_d]);
     c.ok(c.post("/v1/import", &json!({ "records": [certificate_hex] })));
     c.wait_for_member(&author_c);
 
     // Each side publishes; each group converges on its own, apart.
-    let in_1 = publish(&a, "Broyeur de végétaux");
-    let withdrawn_1 = publish(&a, "Podium mobile");
+    let in_1 = a.publish_offer("Broyeur de végétaux");
+    let withdrawn_1 = a.publish_offer("Podium mobile");
     a.ok(a.delete(&format!("/v1/listings/{withdrawn_1}")));
-    let in_2 = publish(&c, "Nacelle élévatrice");
+    let in_2 = c.publish_offer("Nacelle élévatrice");
     wait_for("each group to converge apart", || {
         let d1 = digests(&[&a, &b]);
         let d2 = digests(&[&c, &d]);
@@ -115,7 +104,7 @@ fn two_partitioned_groups_converge_once_they_can_reach_each_other() {
     // included (which one delivered first depends on who dialled whom).
     for node in [&b, &c] {
         wait_for("a completed sync session of its own", || {
-            (node.status()["sync"]["sessions"]["ok"].as_u64() >= Some(1)).then_some(())
+            (node.status().sync.sessions.get("ok") >= Some(&1)).then_some(())
         });
     }
 

@@ -2,22 +2,14 @@
 //! fingerprints from the store's buckets), driven by the protocol's state
 //! machine in one process: known differences, then randomised ones.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use mutua_node::sync::{reconcile_local, LocalReport};
 use mutua_protocol::SignedRecord;
 use mutua_store::synth::{self, Rng};
 use mutua_store::Store;
+use mutua_tests::unix_now as now;
 use tempfile::TempDir;
 
 const MEMBERS: u64 = 6;
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn store() -> (TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -33,6 +25,11 @@ fn apply(store: &Store, records: Vec<SignedRecord>) {
 
 fn listing(member: u64, id: u64, version: u64, rng: &mut Rng) -> SignedRecord {
     synth::sealed_listing(&synth::key("member", member), id, version, now(), rng)
+}
+
+/// Listings `ids`, each by member `id % 5`, at `version`.
+fn listings(ids: std::ops::Range<u64>, version: u64, rng: &mut Rng) -> Vec<SignedRecord> {
+    ids.map(|id| listing(id % 5, id, version, rng)).collect()
 }
 
 fn withdrawal(member: u64, id: u64, version: u64) -> SignedRecord {
@@ -70,42 +67,14 @@ fn two_stores_with_known_differences_reconcile_to_identical_digests() {
         apply(store, shared.clone());
     }
     // Disjoint additions.
-    apply(
-        &a,
-        (100..130)
-            .map(|id| listing(id % 5, id, 1, &mut rng))
-            .collect(),
-    );
-    apply(
-        &b,
-        (130..160)
-            .map(|id| listing(id % 5, id, 1, &mut rng))
-            .collect(),
-    );
+    apply(&a, listings(100..130, 1, &mut rng));
+    apply(&b, listings(130..160, 1, &mut rng));
     // Newer versions on each side.
-    apply(
-        &a,
-        (0..10).map(|id| listing(id % 5, id, 2, &mut rng)).collect(),
-    );
-    apply(
-        &b,
-        (10..20)
-            .map(|id| listing(id % 5, id, 3, &mut rng))
-            .collect(),
-    );
+    apply(&a, listings(0..10, 2, &mut rng));
+    apply(&b, listings(10..20, 3, &mut rng));
     // The same slots updated on both sides: the higher version wins.
-    apply(
-        &a,
-        (20..25)
-            .map(|id| listing(id % 5, id, 4, &mut rng))
-            .collect(),
-    );
-    apply(
-        &b,
-        (20..25)
-            .map(|id| listing(id % 5, id, 5, &mut rng))
-            .collect(),
-    );
+    apply(&a, listings(20..25, 4, &mut rng));
+    apply(&b, listings(20..25, 5, &mut rng));
     // Withdrawals on each side.
     apply(&a, (30..35).map(|id| withdrawal(id % 5, id, 2)).collect());
     apply(&b, (35..40).map(|id| withdrawal(id % 5, id, 2)).collect());

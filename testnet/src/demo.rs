@@ -6,6 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use mutua_api::RecordsQuery;
+use mutua_protocol::PublicKey;
+
 use crate::federation::{Testnet, TestnetOptions};
 use crate::records::{self, Identity, TEMPLATES};
 use crate::{cleanup, wait, Error, NetMode};
@@ -143,20 +146,22 @@ pub fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
     for (serial, &(node, t)) in DEMO_LISTINGS.iter().enumerate() {
         let m = net.member(node);
         let body = records::listing(&TEMPLATES[t], &m.identity, serial + 1);
-        let path = format!("/v1/listings?as={}", m.identity.publisher);
         let published_at = Instant::now();
-        let answer = net.api(node)?.post(&path, &body)?;
-        let (author, id) = (
-            answer["record"]["author"].as_str().unwrap_or(""),
-            answer["record"]["id"].as_str().unwrap_or(""),
-        );
-        let slot = format!("/v1/records/{author}/{id}");
+        let answer = net.api(node)?.publish(&m.identity.publisher, &body)?;
+        let listing = answer.record.listing().ok_or_else(|| Error::Api {
+            node,
+            method: "POST",
+            path: "/v1/listings".into(),
+            status: 200,
+            body: format!("not a listing: {:?}", answer.record),
+        })?;
+        let (author, id) = (listing.author, listing.id);
         wait::until(
             "a demo listing to reach every node",
             Duration::from_secs(30),
             || {
                 for i in 0..net.len() {
-                    if net.api(i)?.get_opt(&slot)?.is_none() {
+                    if net.api(i)?.record(&author, &id)?.is_none() {
                         return Ok(None);
                     }
                 }
@@ -167,44 +172,59 @@ pub fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
             out,
             format!(
                 "  {:<5} {:<44} by {:<36} on every node after {:>4} ms",
-                TEMPLATES[t].side,
-                body["title"].as_str().unwrap_or(""),
+                TEMPLATES[t].side.as_str(),
+                body.title,
                 m.identity.name,
                 published_at.elapsed().as_millis()
             ),
         );
     }
 
-    let name_of = |key: &str| {
+    let name_of = |key: &PublicKey| {
         net.members()
             .iter()
-            .find(|m| m.key == key)
-            .map_or_else(|| key.to_owned(), |m| m.identity.name.clone())
+            .find(|m| m.key == *key)
+            .map_or_else(|| key.to_string(), |m| m.identity.name.clone())
     };
     say(out, "\nSearches, each answered from a node's own replica:");
-    for (node, query, what) in [
-        (3usize, "?text=broyeur", "Aillas searches \"broyeur\""),
+    let searches = [
+        (
+            3usize,
+            RecordsQuery {
+                text: Some("broyeur".into()),
+                ..RecordsQuery::default()
+            },
+            "Aillas searches \"broyeur\"",
+        ),
         (
             4,
-            "?kind=hosted_service,software",
+            RecordsQuery {
+                kind: Some("hosted_service,software".into()),
+                ..RecordsQuery::default()
+            },
             "Arcins looks for hosted services and software",
         ),
         (
             1,
-            "?side=need&departement=33",
+            RecordsQuery {
+                side: Some("need".into()),
+                departement: Some("33".into()),
+                ..RecordsQuery::default()
+            },
             "Bordeaux Métropole lists the needs in Gironde",
         ),
-    ] {
-        let items = net.api(node)?.get(&format!("/v1/records{query}"))?;
-        let items = items["items"].as_array().cloned().unwrap_or_default();
+    ];
+    for (node, query, what) in searches {
+        let items = net.api(node)?.search(&query)?.items;
         say(out, format!("  {what} ({} result(s)):", items.len()));
-        for item in items {
+        for hit in items {
+            let listing = &hit.listing;
             say(
                 out,
                 format!(
                     "    - {} — {}",
-                    item["title"].as_str().unwrap_or(""),
-                    name_of(item["author"].as_str().unwrap_or(""))
+                    listing.content.title,
+                    name_of(&listing.author)
                 ),
             );
         }

@@ -11,11 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use mutua_api::{ImportRequest, IssueRequest};
 use mutua_node::config::Config;
 use mutua_node::datadir::{self, InitOptions};
+use mutua_protocol::PublicKey;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
 
 use crate::net::{Namespaces, NetMode};
 use crate::node::{Launch, NodeProcess};
@@ -66,8 +67,8 @@ impl TestnetOptions {
 /// One node of the federation, running or not.
 pub struct Member {
     pub identity: Identity,
-    /// The hosted publisher's key id (`mk…`).
-    pub key: String,
+    /// The hosted publisher's key.
+    pub key: PublicKey,
     pub peer_id: String,
     launch: Launch,
     process: Option<NodeProcess>,
@@ -186,7 +187,7 @@ impl Testnet {
                 None => ("/ip4/127.0.0.1/tcp/0".into(), "127.0.0.1:0".into(), None),
             };
             self.members.push(Member {
-                key: report.publishers[0].1.to_string(),
+                key: report.publishers[0].1,
                 peer_id: report.peer_id.to_string(),
                 launch: Launch {
                     bin: options.bin.clone(),
@@ -221,11 +222,8 @@ impl Testnet {
             if self.namespaces.is_none() {
                 // Keep the OS-chosen port across restarts: others bootstrap to it.
                 let status = process.api.status()?;
-                let addr = status["network"]["listen_addrs"][0]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                self.members[i].launch.listen = addr;
+                let addr = status.network.listen_addrs.into_iter().next();
+                self.members[i].launch.listen = addr.unwrap_or_default();
             }
             self.members[i].process = Some(process);
         }
@@ -239,8 +237,7 @@ impl Testnet {
     pub fn wait_for_mesh(&self, nodes: &[usize]) -> Result<(), Error> {
         wait::until("every node to join the gossip mesh", FORM_DEADLINE, || {
             for &i in nodes {
-                let s = self.api(i)?.status()?;
-                if s["network"]["mesh_peers"].as_u64().unwrap_or(0) == 0 {
+                if self.api(i)?.status()?.network.mesh_peers == 0 {
                     return Ok(None);
                 }
             }
@@ -249,15 +246,14 @@ impl Testnet {
     }
 
     fn admit_all(&mut self) -> Result<(), Error> {
-        let admissions: Vec<Value> = self
+        let admissions: Vec<IssueRequest> = self
             .members
             .iter()
-            .map(|m| m.identity.admission(&m.key))
+            .map(|m| m.identity.admission(m.key))
             .collect();
-        for body in admissions {
-            let issued = self.api(0)?.post("/v1/certificates", &body)?;
-            self.certificates
-                .push(issued["envelope"].as_str().unwrap_or_default().to_owned());
+        for request in admissions {
+            let issued = self.api(0)?.issue(&request)?;
+            self.certificates.push(issued.envelope);
         }
         let all: Vec<usize> = (0..self.members.len()).collect();
         let want = self.certificates.len() as u64;
@@ -271,8 +267,9 @@ impl Testnet {
             Err(Error::Timeout { .. }) => {
                 let lagging = self.lagging_admission(&all, want)?;
                 for &i in &lagging {
-                    self.api(i)?
-                        .post("/v1/import", &json!({ "records": self.certificates }))?;
+                    self.api(i)?.import(&ImportRequest {
+                        records: self.certificates.clone(),
+                    })?;
                 }
                 self.notes.push(format!(
                     "certificates imported on {} node(s) that gossip had not reached",
@@ -291,8 +288,11 @@ impl Testnet {
         let mut lagging = Vec::new();
         for &i in nodes {
             let s = self.api(i)?.status()?;
-            let member = s["publishers"][0]["membership"] == "member";
-            if !member || s["store"]["certificates"].as_u64().unwrap_or(0) < want {
+            let member = s
+                .publishers
+                .first()
+                .is_some_and(|p| p.membership == "member");
+            if !member || s.store.certificates < want {
                 lagging.push(i);
             }
         }
@@ -432,11 +432,7 @@ impl Testnet {
 
     /// The topic and the nodes' data-plane addresses, for the rogue client.
     pub fn topic(&self) -> Result<String, Error> {
-        let s = self.api(0)?.status()?;
-        Ok(s["network"]["topic"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
+        Ok(self.api(0)?.status()?.network.topic)
     }
 
     /// A description of the network, for reports.

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use mutua_api::{
+    Client, ClientError, ImportReport, ImportRequest, IssueRequest, ListingContent, Peers,
+    Published, Record, RecordsPage, RecordsQuery, Status, WithdrawParams,
+};
+use mutua_protocol::{ListingId, PublicKey};
 
 use crate::{cleanup, wait, Error};
 
@@ -86,7 +90,7 @@ impl NodeProcess {
             index: launch.index,
             child,
             log: launch.log.clone(),
-            api: Api::new(launch.index, String::new(), String::new()),
+            api: Api::new(launch.index, String::new(), ""),
         };
         let addr_file = launch.data_dir.join("api.addr");
         let addr = wait::until("the node's control API", START_DEADLINE, || {
@@ -95,11 +99,7 @@ impl NodeProcess {
         })?;
         let token = fs::read_to_string(launch.data_dir.join("api.token"))
             .map_err(Error::io("cannot read api.token"))?;
-        node.api = Api::new(
-            launch.index,
-            format!("http://{}", addr.trim()),
-            token.trim().to_owned(),
-        );
+        node.api = Api::new(launch.index, format!("http://{}", addr.trim()), &token);
         Ok(node)
     }
 
@@ -178,148 +178,108 @@ pub fn log_tail(path: &std::path::Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// A node's control API over HTTP, with its token.
+/// A node's control API through the typed client, its errors told as the
+/// testnet's (which node, which route).
 #[derive(Clone)]
 pub struct Api {
     node: usize,
-    base: String,
-    token: String,
-    agent: ureq::Agent,
+    client: Client,
 }
 
 impl Api {
-    fn new(node: usize, base: String, token: String) -> Api {
+    fn new(node: usize, base: String, token: &str) -> Api {
         Api {
             node,
-            base,
-            token,
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(HTTP_TIMEOUT))
-                .build()
-                .into(),
+            client: Client::with_timeout(base, token, HTTP_TIMEOUT),
         }
     }
 
     /// `http://host:port`.
     pub fn base(&self) -> &str {
-        &self.base
+        self.client.base()
     }
 
-    fn send(
+    /// The answer of `method path`, a refusal or a failure as an [`Error`].
+    fn answer<T>(
         &self,
         method: &'static str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, String), Error> {
-        let url = format!("{}{path}", self.base);
-        let auth = format!("Bearer {}", self.token);
-        let result = match (method, body) {
-            ("POST", Some(body)) => self
-                .agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
-            ("DELETE", _) => self
-                .agent
-                .delete(&url)
-                .header("Authorization", &auth)
-                .call(),
-            _ => self.agent.get(&url).header("Authorization", &auth).call(),
-        };
-        let http = |message: String| Error::Http {
-            node: self.node,
-            method,
-            path: path.to_owned(),
-            message,
-        };
-        let mut response = result.map_err(|e| http(e.to_string()))?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| http(e.to_string()))?;
-        Ok((status, text))
-    }
-
-    fn json(
-        &self,
-        method: &'static str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Option<Value>, Error> {
-        let (status, text) = self.send(method, path, body)?;
-        if status == 404 {
-            return Ok(None);
-        }
-        if !(200..300).contains(&status) {
-            return Err(Error::Api {
-                node: self.node,
-                method,
-                path: path.to_owned(),
-                status,
-                body: text,
-            });
-        }
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Http {
-                node: self.node,
-                method,
-                path: path.to_owned(),
-                message: format!("invalid JSON: {e}"),
-            })
-    }
-
-    fn some(&self, method: &'static str, path: &str, v: Option<Value>) -> Result<Value, Error> {
-        v.ok_or_else(|| Error::Api {
-            node: self.node,
-            method,
-            path: path.to_owned(),
-            status: 404,
-            body: "not found".into(),
+        path: impl Into<String>,
+        answer: Result<T, ClientError>,
+    ) -> Result<T, Error> {
+        answer.map_err(|e| {
+            let (node, path) = (self.node, path.into());
+            match e {
+                ClientError::Refused { status, refusal } => Error::Api {
+                    node,
+                    method,
+                    path,
+                    status,
+                    body: refusal.to_string(),
+                },
+                ClientError::Http { status, body } => Error::Api {
+                    node,
+                    method,
+                    path,
+                    status,
+                    body,
+                },
+                other => Error::Http {
+                    node,
+                    method,
+                    path,
+                    message: other.to_string(),
+                },
+            }
         })
     }
 
-    pub fn get(&self, path: &str) -> Result<Value, Error> {
-        let v = self.json("GET", path, None)?;
-        self.some("GET", path, v)
+    pub fn status(&self) -> Result<Status, Error> {
+        self.answer("GET", "/v1/status", self.client.status())
     }
 
-    /// GET that maps 404 to `None`.
-    pub fn get_opt(&self, path: &str) -> Result<Option<Value>, Error> {
-        self.json("GET", path, None)
+    pub fn peers(&self) -> Result<Peers, Error> {
+        self.answer("GET", "/v1/peers", self.client.peers())
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Error> {
-        let v = self.json("POST", path, Some(body))?;
-        self.some("POST", path, v)
+    /// One page of `GET /v1/records`.
+    pub fn search(&self, query: &RecordsQuery) -> Result<RecordsPage, Error> {
+        self.answer("GET", "/v1/records", self.client.search(query))
     }
 
-    pub fn delete(&self, path: &str) -> Result<Value, Error> {
-        let v = self.json("DELETE", path, None)?;
-        self.some("DELETE", path, v)
+    /// The record in `author`'s slot `id`; `None` if the replica has none.
+    pub fn record(&self, author: &PublicKey, id: &ListingId) -> Result<Option<Record>, Error> {
+        let path = format!("/v1/records/{author}/{}", id.to_hex());
+        self.answer("GET", path, self.client.record(author, id))
     }
 
-    pub fn status(&self) -> Result<Value, Error> {
-        self.get("/v1/status")
+    /// Publishes `content` as the hosted `publisher`.
+    pub fn publish(&self, publisher: &str, content: &ListingContent) -> Result<Published, Error> {
+        let answer = self.client.publish(Some(publisher), content);
+        self.answer("POST", format!("/v1/listings?as={publisher}"), answer)
+    }
+
+    /// Withdraws listing `id` of the hosted `publisher`.
+    pub fn withdraw(&self, publisher: &str, id: &ListingId) -> Result<Published, Error> {
+        let params = WithdrawParams {
+            publisher: Some(publisher.to_owned()),
+            side: None,
+        };
+        let path = format!("/v1/listings/{}?as={publisher}", id.to_hex());
+        self.answer("DELETE", path, self.client.withdraw(id, &params))
+    }
+
+    /// Admits a collectivity (`POST /v1/certificates`).
+    pub fn issue(&self, request: &IssueRequest) -> Result<Published, Error> {
+        self.answer("POST", "/v1/certificates", self.client.issue(request))
+    }
+
+    /// Imports signed envelopes (`POST /v1/import`).
+    pub fn import(&self, request: &ImportRequest) -> Result<ImportReport, Error> {
+        self.answer("POST", "/v1/import", self.client.import(request))
     }
 
     /// The Prometheus text of `/metrics`.
     pub fn metrics(&self) -> Result<String, Error> {
-        let (status, text) = self.send("GET", "/metrics", None)?;
-        if status == 200 {
-            Ok(text)
-        } else {
-            Err(Error::Api {
-                node: self.node,
-                method: "GET",
-                path: "/metrics".into(),
-                status,
-                body: text,
-            })
-        }
+        self.answer("GET", "/metrics", self.client.metrics())
     }
 }

@@ -2,12 +2,14 @@
 //! reference data (`mutua_store::refdata`) and realistic offers and needs.
 //! Everything is chosen by a seeded generator, so a seed names a scenario.
 
-use mutua_protocol::BodyKind;
+use mutua_api::{IssueRequest, ListingContent, Side};
+use mutua_protocol::{
+    BodyKind, Contact, Location, Pricing, PublicKey, ResourceKind, ServiceArea, Terms,
+};
 use mutua_store::refdata;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde::Serialize;
-use serde_json::{json, Value};
 
 /// A fictitious SIREN (valid check digit, `999…` range) for the demo
 /// syndicate: no real syndicat is in the reference data.
@@ -66,19 +68,20 @@ impl Identity {
         })
     }
 
-    /// The `POST /v1/certificates` body admitting `subject` as this collectivity.
-    pub fn admission(&self, subject: &str) -> Value {
-        let mut body = json!({
-            "subject": subject,
-            "siren": self.siren,
-            "name": self.name,
-            "body": self.body,
-            "may_admit": self.may_admit,
-        });
-        if let Some(insee) = &self.insee {
-            body["insee"] = json!(insee);
+    /// The `POST /v1/certificates` request admitting `subject` as this
+    /// collectivity (the anchor issues it).
+    pub fn admission(&self, subject: PublicKey) -> IssueRequest {
+        IssueRequest {
+            issuer: None,
+            subject,
+            siren: self.siren.clone(),
+            name: self.name.clone(),
+            body: self.body,
+            insee: self.insee.clone(),
+            may_admit: self.may_admit,
+            valid_from: None,
+            valid_until: None,
         }
-        body
     }
 }
 
@@ -101,8 +104,8 @@ pub fn seeded_identities(n: usize, rng: &mut StdRng) -> Vec<Identity> {
 
 /// A listing template: side, kind, title, description, tags.
 pub struct Template {
-    pub side: &'static str,
-    pub kind: &'static str,
+    pub side: Side,
+    pub kind: ResourceKind,
     pub title: &'static str,
     pub description: &'static str,
     pub tags: &'static [&'static str],
@@ -110,37 +113,54 @@ pub struct Template {
 
 /// What collectivities actually pool.
 pub const TEMPLATES: &[Template] = &[
-    Template { side: "offer", kind: "equipment", title: "Broyeur de végétaux", description: "Broyeur thermique sur remorque, prêt à la journée, agent formé disponible.", tags: &["broyeur", "espaces verts"] },
-    Template { side: "offer", kind: "equipment", title: "Nacelle élévatrice 12 m", description: "Nacelle sur porteur pour l'éclairage public et l'élagage, avec chauffeur.", tags: &["nacelle", "voirie"] },
-    Template { side: "offer", kind: "equipment", title: "Podium et barrières", description: "Podium 8x6 m et 40 barrières de police pour les fêtes locales.", tags: &["événement", "podium"] },
-    Template { side: "offer", kind: "equipment", title: "Capteurs de qualité de l'air", description: "Dix capteurs IoT (PM2.5, CO2) prêtables pour une campagne de mesure.", tags: &["iot", "air"] },
-    Template { side: "offer", kind: "skill", title: "DPO mutualisé", description: "Notre délégué à la protection des données peut accompagner deux communes, deux jours par mois.", tags: &["rgpd", "dpo"] },
-    Template { side: "offer", kind: "skill", title: "Appui marchés publics", description: "Relecture de DCE et accompagnement des petites communes pour leurs consultations.", tags: &["marchés publics"] },
-    Template { side: "offer", kind: "skill", title: "Audit d'accessibilité RGAA", description: "Audit des sites web communaux et plan d'action d'accessibilité numérique.", tags: &["accessibilité", "rgaa"] },
-    Template { side: "offer", kind: "skill", title: "Cartographie SIG", description: "Réalisation de cartes des réseaux et du cadastre sous QGIS.", tags: &["sig", "qgis"] },
-    Template { side: "offer", kind: "software", title: "Licences de logiciel de finances", description: "Licences excédentaires d'un logiciel de comptabilité publique, reprise du contrat possible.", tags: &["logiciel", "finances"] },
-    Template { side: "offer", kind: "hosted_service", title: "GLPI mutualisé", description: "Instance GLPI hébergée pour la gestion du parc informatique des communes membres.", tags: &["glpi", "hébergement"] },
-    Template { side: "offer", kind: "hosted_service", title: "Nextcloud souverain", description: "Espace de partage de fichiers hébergé en France pour les services municipaux.", tags: &["nextcloud", "hébergement"] },
-    Template { side: "offer", kind: "hosted_service", title: "Portail de demandes citoyennes", description: "Portail de signalements et démarches en ligne, paramétré pour chaque commune.", tags: &["citoyens", "portail"] },
-    Template { side: "need", kind: "equipment", title: "Recherche broyeur pour un mois", description: "Besoin d'un broyeur de branches après l'élagage de printemps.", tags: &["broyeur", "espaces verts"] },
-    Template { side: "need", kind: "equipment", title: "Besoin d'une nacelle", description: "Remplacement des illuminations de la place de la mairie.", tags: &["nacelle"] },
-    Template { side: "need", kind: "skill", title: "Recherche DPO à temps partagé", description: "Commune de moins de 1 000 habitants sans référent RGPD.", tags: &["rgpd", "dpo"] },
-    Template { side: "need", kind: "software", title: "Besoin d'un outil de gestion des salles", description: "Réservation des salles communales en ligne par les associations.", tags: &["logiciel", "réservation"] },
+    Template { side: Side::Offer, kind: ResourceKind::Equipment, title: "Broyeur de végétaux", description: "Broyeur thermique sur remorque, prêt à la journée, agent formé disponible.", tags: &["broyeur", "espaces verts"] },
+    Template { side: Side::Offer, kind: ResourceKind::Equipment, title: "Nacelle élévatrice 12 m", description: "Nacelle sur porteur pour l'éclairage public et l'élagage, avec chauffeur.", tags: &["nacelle", "voirie"] },
+    Template { side: Side::Offer, kind: ResourceKind::Equipment, title: "Podium et barrières", description: "Podium 8x6 m et 40 barrières de police pour les fêtes locales.", tags: &["événement", "podium"] },
+    Template { side: Side::Offer, kind: ResourceKind::Equipment, title: "Capteurs de qualité de l'air", description: "Dix capteurs IoT (PM2.5, CO2) prêtables pour une campagne de mesure.", tags: &["iot", "air"] },
+    Template { side: Side::Offer, kind: ResourceKind::Skill, title: "DPO mutualisé", description: "Notre délégué à la protection des données peut accompagner deux communes, deux jours par mois.", tags: &["rgpd", "dpo"] },
+    Template { side: Side::Offer, kind: ResourceKind::Skill, title: "Appui marchés publics", description: "Relecture de DCE et accompagnement des petites communes pour leurs consultations.", tags: &["marchés publics"] },
+    Template { side: Side::Offer, kind: ResourceKind::Skill, title: "Audit d'accessibilité RGAA", description: "Audit des sites web communaux et plan d'action d'accessibilité numérique.", tags: &["accessibilité", "rgaa"] },
+    Template { side: Side::Offer, kind: ResourceKind::Skill, title: "Cartographie SIG", description: "Réalisation de cartes des réseaux et du cadastre sous QGIS.", tags: &["sig", "qgis"] },
+    Template { side: Side::Offer, kind: ResourceKind::Software, title: "Licences de logiciel de finances", description: "Licences excédentaires d'un logiciel de comptabilité publique, reprise du contrat possible.", tags: &["logiciel", "finances"] },
+    Template { side: Side::Offer, kind: ResourceKind::HostedService, title: "GLPI mutualisé", description: "Instance GLPI hébergée pour la gestion du parc informatique des communes membres.", tags: &["glpi", "hébergement"] },
+    Template { side: Side::Offer, kind: ResourceKind::HostedService, title: "Nextcloud souverain", description: "Espace de partage de fichiers hébergé en France pour les services municipaux.", tags: &["nextcloud", "hébergement"] },
+    Template { side: Side::Offer, kind: ResourceKind::HostedService, title: "Portail de demandes citoyennes", description: "Portail de signalements et démarches en ligne, paramétré pour chaque commune.", tags: &["citoyens", "portail"] },
+    Template { side: Side::Need, kind: ResourceKind::Equipment, title: "Recherche broyeur pour un mois", description: "Besoin d'un broyeur de branches après l'élagage de printemps.", tags: &["broyeur", "espaces verts"] },
+    Template { side: Side::Need, kind: ResourceKind::Equipment, title: "Besoin d'une nacelle", description: "Remplacement des illuminations de la place de la mairie.", tags: &["nacelle"] },
+    Template { side: Side::Need, kind: ResourceKind::Skill, title: "Recherche DPO à temps partagé", description: "Commune de moins de 1 000 habitants sans référent RGPD.", tags: &["rgpd", "dpo"] },
+    Template { side: Side::Need, kind: ResourceKind::Software, title: "Besoin d'un outil de gestion des salles", description: "Réservation des salles communales en ligne par les associations.", tags: &["logiciel", "réservation"] },
 ];
 
 /// The `POST /v1/listings` body for template `t` published by `who`;
 /// `serial` makes the title unique within a run.
-pub fn listing(t: &Template, who: &Identity, serial: usize) -> Value {
-    json!({
-        "side": t.side,
-        "kind": t.kind,
-        "title": format!("{} n°{serial}", t.title),
-        "description": format!("{} ({})", t.description, who.name),
-        "tags": t.tags,
-        "location": { "insee": who.seat },
-        "area": { "departements": [who.departement], "radius_km": 30 },
-        "availability": [],
-        "terms": { "pricing": "free", "convention_required": t.kind == "hosted_service" },
-        "contact": { "role": "Secrétariat de mairie", "email": format!("mutualisation@{}.example", who.publisher) }
-    })
+pub fn listing(t: &Template, who: &Identity, serial: usize) -> ListingContent {
+    ListingContent {
+        side: t.side,
+        kind: t.kind,
+        title: format!("{} n°{serial}", t.title),
+        description: format!("{} ({})", t.description, who.name),
+        tags: t.tags.iter().map(|tag| tag.to_string()).collect(),
+        location: Location {
+            insee: who.seat.clone(),
+            point: None,
+        },
+        area: ServiceArea {
+            departements: vec![who.departement.clone()],
+            radius_km: Some(30),
+            ..ServiceArea::default()
+        },
+        capacity: None,
+        availability: Vec::new(),
+        terms: Terms {
+            pricing: Pricing::Free,
+            convention_required: t.kind == ResourceKind::HostedService,
+        },
+        contact: Contact {
+            role: "Secrétariat de mairie".into(),
+            email: Some(format!("mutualisation@{}.example", who.publisher)),
+            phone: None,
+            url: None,
+        },
+        expires_at: None,
+    }
 }

@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use libp2p::Multiaddr;
+use mutua_api::{Record, RecordsQuery};
+use mutua_protocol::{ListingId, PublicKey, RecordHash};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::federation::{Testnet, TestnetOptions};
@@ -213,9 +214,9 @@ pub struct ScenarioOptions {
 #[derive(Clone, Debug)]
 struct Published {
     origin: usize,
-    author: String,
-    id: String,
-    hash: String,
+    author: PublicKey,
+    id: ListingId,
+    hash: RecordHash,
     at: Instant,
     withdrawn_at: Option<Instant>,
 }
@@ -224,30 +225,26 @@ struct Published {
 /// first time each listing id was no longer listed after its withdrawal.
 #[derive(Default)]
 struct Seen {
-    hashes: HashMap<String, Instant>,
-    purged: HashMap<String, Instant>,
+    hashes: HashMap<RecordHash, Instant>,
+    purged: HashMap<ListingId, Instant>,
 }
 
 /// The APIs the pollers use, replaced when a node restarts (new token).
 type Directory = Arc<Vec<Mutex<Option<Api>>>>;
 
-fn live_listings(api: &Api) -> Result<Vec<(String, String)>, Error> {
+fn live_listings(api: &Api) -> Result<Vec<(ListingId, RecordHash)>, Error> {
     let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
+    let mut query = RecordsQuery {
+        limit: Some(500),
+        ..RecordsQuery::default()
+    };
     loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/records?limit=500&cursor={c}"),
-            None => "/v1/records?limit=500".to_owned(),
-        };
-        let page = api.get(&path)?;
-        for item in page["items"].as_array().into_iter().flatten() {
-            out.push((
-                item["id"].as_str().unwrap_or_default().to_owned(),
-                item["hash"].as_str().unwrap_or_default().to_owned(),
-            ));
+        let page = api.search(&query)?;
+        for hit in page.items {
+            out.push((hit.listing.id, hit.listing.hash));
         }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
             None => return Ok(out),
         }
     }
@@ -262,7 +259,7 @@ struct Run<'a> {
     kills: Vec<(usize, Instant)>,
     restarts: HashMap<usize, u32>,
     seen: Vec<Arc<Mutex<Seen>>>,
-    withdrawals: Arc<Mutex<HashMap<String, Instant>>>,
+    withdrawals: Arc<Mutex<HashMap<ListingId, Instant>>>,
     directory: Directory,
     report: Report,
     heal_at: Option<Instant>,
@@ -296,7 +293,7 @@ pub fn run(options: &ScenarioOptions) -> Result<Report, Error> {
             .collect(),
     );
     let seen: Vec<Arc<Mutex<Seen>>> = (0..n).map(|_| Arc::default()).collect();
-    let withdrawals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let withdrawals: Arc<Mutex<HashMap<ListingId, Instant>>> = Arc::default();
     let stop = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {
         for i in 0..n {
@@ -347,7 +344,7 @@ fn poll_node(
     i: usize,
     directory: &Directory,
     seen: &Mutex<Seen>,
-    withdrawals: &Mutex<HashMap<String, Instant>>,
+    withdrawals: &Mutex<HashMap<ListingId, Instant>>,
     stop: &AtomicBool,
 ) {
     while !stop.load(Ordering::SeqCst) && !crate::cleanup::interrupted() {
@@ -358,19 +355,19 @@ fn poll_node(
         if let Some(api) = api {
             if let Ok(listed) = live_listings(&api) {
                 let now = Instant::now();
-                let ids: BTreeSet<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
-                let pending: Vec<(String, Instant)> = withdrawals
+                let ids: BTreeSet<&ListingId> = listed.iter().map(|(id, _)| id).collect();
+                let pending: Vec<(ListingId, Instant)> = withdrawals
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .iter()
-                    .map(|(k, v)| (k.clone(), *v))
+                    .map(|(k, v)| (*k, *v))
                     .collect();
                 let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
                 for (_, hash) in &listed {
-                    seen.hashes.entry(hash.clone()).or_insert(now);
+                    seen.hashes.entry(*hash).or_insert(now);
                 }
                 for (id, _) in pending {
-                    if !ids.contains(id.as_str()) {
+                    if !ids.contains(&id) {
                         seen.purged.entry(id).or_insert(now);
                     }
                 }
@@ -444,17 +441,27 @@ impl Run<'_> {
         }
         let member = self.net.member(origin);
         let body = records::listing(&TEMPLATES[template], &member.identity, self.published.len());
-        let path = format!("/v1/listings?as={}", member.identity.publisher);
-        let answer = self.net.api(origin)?.post(&path, &body)?;
-        let record = &answer["record"];
-        if let Some(bytes) = answer["envelope"].as_str().and_then(mutua_protocol::unhex) {
+        let answer = self
+            .net
+            .api(origin)?
+            .publish(&member.identity.publisher, &body)?;
+        if let Some(bytes) = mutua_protocol::unhex(&answer.envelope) {
             self.envelopes.push(bytes);
         }
+        let Some(listing) = answer.record.listing() else {
+            return Err(Error::Api {
+                node: origin,
+                method: "POST",
+                path: "/v1/listings".into(),
+                status: 200,
+                body: format!("not a listing: {:?}", answer.record),
+            });
+        };
         self.published.push(Published {
             origin,
-            author: text(record, "author"),
-            id: text(record, "id"),
-            hash: text(record, "hash"),
+            author: listing.author,
+            id: listing.id,
+            hash: listing.hash,
             at: Instant::now(),
             withdrawn_at: None,
         });
@@ -467,15 +474,13 @@ impl Run<'_> {
             return Ok(());
         };
         let publisher = self.net.member(p.origin).identity.publisher.clone();
-        self.net
-            .api(p.origin)?
-            .delete(&format!("/v1/listings/{}?as={publisher}", p.id))?;
+        self.net.api(p.origin)?.withdraw(&publisher, &p.id)?;
         let now = Instant::now();
         self.published[nth].withdrawn_at = Some(now);
         self.withdrawals
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(p.id.clone(), now);
+            .insert(p.id, now);
         self.report.withdrawn += 1;
         Ok(())
     }
@@ -545,11 +550,11 @@ impl Run<'_> {
             CONVERGENCE_DEADLINE,
             |net| {
                 for i in net.up() {
-                    let answer = net.api(i)?.get("/v1/peers")?;
-                    let crossing = answer["peers"].as_array().into_iter().flatten().any(|p| {
+                    let answer = net.api(i)?.peers()?;
+                    let crossing = answer.peers.iter().any(|p| {
                         peers
                             .iter()
-                            .any(|(id, b)| p["peer_id"] == id.as_str() && *b != side(i))
+                            .any(|(id, b)| p.peer_id == *id && *b != side(i))
                     });
                     if crossing {
                         return Ok(false);
@@ -630,12 +635,7 @@ impl Run<'_> {
             .wait("every replica to converge", CONVERGENCE_DEADLINE, |net| {
                 let mut digests = BTreeSet::new();
                 for i in 0..net.len() {
-                    digests.insert(
-                        net.api(i)?.status()?["digest"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
+                    digests.insert(net.api(i)?.status()?.digest);
                 }
                 if digests.len() != 1 {
                     return Ok(false);
@@ -643,13 +643,9 @@ impl Run<'_> {
                 // Nothing but what the harness admitted and published: the
                 // rogue's records (or any other) would show in these counts.
                 for i in 0..net.len() {
-                    let store = &net.api(i)?.status()?["store"];
-                    let listings = ["offers", "needs", "withdrawals"]
-                        .iter()
-                        .map(|k| store[k].as_u64().unwrap_or(0))
-                        .sum::<u64>();
-                    if store["certificates"].as_u64() != Some(net.len() as u64)
-                        || listings != published.len() as u64
+                    let store = net.api(i)?.status()?.store;
+                    let listings = store.offers + store.needs + store.withdrawals;
+                    if store.certificates != net.len() as u64 || listings != published.len() as u64
                     {
                         return Ok(false);
                     }
@@ -657,11 +653,11 @@ impl Run<'_> {
                 for i in 0..net.len() {
                     let api = net.api(i)?;
                     for p in &published {
-                        let slot = api.get_opt(&format!("/v1/records/{}/{}", p.author, p.id))?;
+                        let slot = api.record(&p.author, &p.id)?;
                         let ok = match (&slot, p.withdrawn_at) {
-                            (Some(s), None) => s["hash"] == p.hash.as_str(),
-                            (Some(s), Some(_)) => s["type"] == "withdrawal",
-                            (None, _) => false,
+                            (Some(Record::Withdrawal(_)), Some(_)) => true,
+                            (Some(s), None) => *s.hash() == p.hash,
+                            _ => false,
                         };
                         if !ok {
                             return Ok(false);
@@ -694,12 +690,11 @@ impl Run<'_> {
     fn connections(&self) -> Result<usize, Error> {
         let mut sum = 0;
         for i in self.net.up() {
-            let answer = self.net.api(i)?.get("/v1/peers")?;
-            sum += answer["peers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| p["addresses"].as_array().map_or(0, Vec::len))
+            let answer = self.net.api(i)?.peers()?;
+            sum += answer
+                .peers
+                .iter()
+                .map(|p| p.addresses.len())
                 .sum::<usize>();
         }
         Ok(sum)
@@ -788,10 +783,6 @@ impl Run<'_> {
         self.report.kills = self.kills.len();
         self.report.notes.append(&mut self.net.notes);
     }
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

@@ -15,23 +15,31 @@ pub fn publishing_node(dir: &Path) -> Node {
     node
 }
 
-/// The flags of a valid offer, to extend.
-pub const OFFER: &[&str] = &[
-    "--kind",
-    "equipment",
-    "--insee",
-    "33063",
-    "--contact-role",
-    "Services techniques",
-    "--contact-email",
-    "st@mairie.example",
-];
-
-/// Publishes `side` (`offer` or `need`) with `title` and extra flags;
-/// returns the run (not asserted).
-pub fn publish(node: &Node, side: &str, title: &str, extra: &[&str]) -> super::Run {
+/// `--json <side> publish --title <title>` with the flags of a valid
+/// equipment listing located in `insee`, then `extra`.
+pub fn publish_args<'a>(
+    side: &'a str,
+    title: &'a str,
+    insee: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec!["--json", side, "publish", "--title", title];
-    args.extend_from_slice(OFFER);
+    args.extend([
+        "--kind",
+        "equipment",
+        "--insee",
+        insee,
+        "--contact-role",
+        "Services techniques",
+        "--contact-email",
+        "st@mairie.example",
+    ]);
     args.extend_from_slice(extra);
-    node.run(&args)
+    args
+}
+
+/// Publishes `side` (`offer` or `need`) with `title` in Bordeaux and extra
+/// flags; returns the run (not asserted).
+pub fn publish(node: &Node, side: &str, title: &str, extra: &[&str]) -> super::Run {
+    node.run(&publish_args(side, title, "33063", extra))
 }

@@ -4,10 +4,12 @@
 #![allow(dead_code)] // each test file uses a different part
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
+use mutua_tests::NodeProcess;
 use serde_json::Value;
 
+#[allow(unused_imports)] // each test file uses a different part
 pub use mutua_tests::wait_for;
 
 pub mod founded;
@@ -49,6 +51,20 @@ impl Run {
     pub fn ok(self) -> Run {
         assert_eq!(self.code, 0, "expected success: {self:#?}");
         self
+    }
+
+    /// Asserts that stderr contains every one of `parts`.
+    #[track_caller]
+    pub fn assert_stderr_has(&self, parts: &[&str]) {
+        let missing: Vec<&&str> = parts
+            .iter()
+            .filter(|p| !self.stderr.contains(**p))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no {missing:?} in stderr: {}",
+            self.stderr
+        );
     }
 
     /// stdout as JSON lines.
@@ -104,10 +120,19 @@ pub const ADMIT_BORDEAUX: &[&str] = &[
     "--yes",
 ];
 
-/// A running `mutua node`, killed when dropped.
+/// A running `mutua node`, killed when dropped; its API through the typed
+/// client of [`NodeProcess`] (which it derefs to).
 pub struct Node {
     pub dir: PathBuf,
-    child: Child,
+    process: NodeProcess,
+}
+
+impl std::ops::Deref for Node {
+    type Target = NodeProcess;
+
+    fn deref(&self) -> &NodeProcess {
+        &self.process
+    }
 }
 
 impl Node {
@@ -135,57 +160,15 @@ impl Node {
             .arg(dir)
             .arg("node")
             .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.join("node.log")).expect("log file"),
-            ));
-        let mut node = Node {
+            .env("RUST_LOG", "warn");
+        Node {
             dir: dir.to_owned(),
-            child: cmd.spawn().expect("start mutua node"),
-        };
-        wait_for("the node's API", || {
-            if let Ok(Some(status)) = node.child.try_wait() {
-                let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
-                panic!("the node exited with {status}: {log}");
-            }
-            (mutua(dir, &["status", "--json"]).code == 0).then_some(())
-        });
-        node
+            process: NodeProcess::spawn(cmd, dir, &dir.join("node.log")),
+        }
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
         mutua(&self.dir, args)
-    }
-
-    /// The address other nodes dial: `/ip4/127.0.0.1/tcp/<port>/p2p/<peer id>`.
-    pub fn multiaddr(&self) -> String {
-        wait_for("a loopback listen address", || {
-            let status = &self.run(&["status", "--json"]).ok().json()[0];
-            let net = &status["network"];
-            let listen = net["listen_addrs"]
-                .as_array()?
-                .iter()
-                .filter_map(Value::as_str)
-                .find(|a| a.contains("127.0.0.1"))?
-                .to_owned();
-            Some(format!("{listen}/p2p/{}", net["local_peer_id"].as_str()?))
-        })
-    }
-
-    /// Whether some peer is in this node's gossip mesh.
-    pub fn has_mesh_peer(&self) -> bool {
-        self.run(&["peers", "--json"])
-            .json()
-            .iter()
-            .any(|p| p["in_mesh"].as_bool() == Some(true))
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

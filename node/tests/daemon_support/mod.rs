@@ -5,15 +5,18 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
 
+use mutua_protocol::ListingId;
+use mutua_tests::mutua_api::Record;
+use mutua_tests::node::REQUEST_TIMEOUT;
+use mutua_tests::NodeProcess;
 use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mutua-node");
-/// How long a condition may take before the test fails.
-pub use mutua_tests::{wait_for, DEADLINE, POLL};
+#[allow(unused_imports)] // each test file uses a different part
+pub use mutua_tests::{poll_until, unix_now, wait_for, DEADLINE};
 
 /// Runs `mutua-node` to completion (init, add-publisher, a refused start).
 pub fn run_to_end(args: &[&str], envs: &[(&str, &str)]) -> (ExitStatus, String) {
@@ -84,14 +87,21 @@ impl Home {
     }
 }
 
-/// A running node process.
+/// A running `mutua-node run`, with raw HTTP beside the typed client (the
+/// tests check status codes and error bodies as the server writes them).
 pub struct Node {
-    child: Option<Child>,
+    process: NodeProcess,
     pub dir: PathBuf,
-    log: PathBuf,
     pub api: String,
-    token: String,
     agent: ureq::Agent,
+}
+
+impl std::ops::Deref for Node {
+    type Target = NodeProcess;
+
+    fn deref(&self) -> &NodeProcess {
+        &self.process
+    }
 }
 
 impl Node {
@@ -114,6 +124,7 @@ impl Node {
     }
 
     pub fn start_with(home: &Home, args: &[String], envs: &[(&str, &str)]) -> Node {
+        // A new log per start: a restarted node's log is its own.
         let log = home.dir.with_extension(format!(
             "{}.log",
             std::time::SystemTime::now()
@@ -121,115 +132,120 @@ impl Node {
                 .unwrap()
                 .as_nanos()
         ));
-        let _ = fs::remove_file(home.dir.join("api.addr"));
         let mut command = Command::new(BIN);
         command
             .arg("--data-dir")
             .arg(&home.dir)
             .arg("run")
             .args(args)
-            .env("RUST_LOG", "info,libp2p=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap());
+            .env("RUST_LOG", "info,libp2p=warn");
         for (k, v) in envs {
             command.env(k, v);
         }
-        let child = command.spawn().expect("mutua-node starts");
-        let mut node = Node {
-            child: Some(child),
+        let process = NodeProcess::spawn(command, &home.dir, &log);
+        Node {
             dir: home.dir.clone(),
-            log,
-            api: String::new(),
-            token: String::new(),
+            api: process.base().to_owned(),
+            process,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(10)))
+                .timeout_global(Some(REQUEST_TIMEOUT))
                 .build()
                 .into(),
-        };
-        let addr = wait_for("the node to write api.addr", || {
-            if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("node exited early ({status}): {}", node.log_text());
+        }
+    }
+
+    /// The nodes of `homes`, the first started alone and each other one
+    /// dialling it, once the first sees them all on the topic; and the
+    /// first's address (to restart one of them with).
+    pub fn start_star<const N: usize>(homes: [&Home; N]) -> ([Node; N], String) {
+        let mut hub = String::new();
+        let nodes: [Node; N] = std::array::from_fn(|i| {
+            let bootstrap = match i {
+                0 => Vec::new(),
+                _ => vec![hub.clone()],
+            };
+            let node = Node::start(homes[i], &bootstrap);
+            if i == 0 {
+                hub = node.p2p_addr();
             }
-            fs::read_to_string(home.dir.join("api.addr")).ok()
+            node
         });
-        let addr: std::net::SocketAddr = addr.trim().parse().unwrap();
-        node.api = format!("http://127.0.0.1:{}", addr.port());
-        node.token = fs::read_to_string(home.dir.join("api.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        node
+        nodes[0].wait_for_topic_peers(N - 1);
+        (nodes, hub)
     }
 
-    pub fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(self) -> ExitStatus {
+        self.process.stop()
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.api)
-    }
-
-    fn auth(&self) -> String {
-        format!("Bearer {}", self.token)
-    }
-
-    fn read(mut response: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+    /// `method path` with `auth` as the Authorization header (none if
+    /// `None`) and a JSON body: (status, JSON body, or the text if not JSON).
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.api));
+        let request = match auth {
+            Some(auth) => request.header("Authorization", auth),
+            None => request,
+        };
+        let body = body.map_or_else(String::new, Value::to_string);
+        let request = match body.is_empty() {
+            true => request,
+            false => request.header("Content-Type", "application/json"),
+        };
+        let mut response = self.agent.run(request.body(body).unwrap()).unwrap();
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap();
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, value)
     }
 
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token())
+    }
+
     /// GET with the token: (status, JSON body).
     pub fn get(&self, path: &str) -> (u16, Value) {
-        Self::read(
-            self.agent
-                .get(self.url(path))
-                .header("Authorization", self.auth())
-                .call()
-                .unwrap(),
-        )
+        self.request("GET", path, Some(&self.bearer()), None)
     }
 
     /// GET with an arbitrary (or no) Authorization header.
     pub fn get_with_auth(&self, path: &str, auth: Option<&str>) -> (u16, Value) {
-        let mut request = self.agent.get(self.url(path));
-        if let Some(auth) = auth {
-            request = request.header("Authorization", auth);
-        }
-        Self::read(request.call().unwrap())
+        self.request("GET", path, auth, None)
     }
 
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        Self::read(
-            self.agent
-                .post(self.url(path))
-                .header("Authorization", self.auth())
-                .send_json(body)
-                .unwrap(),
-        )
+        self.request("POST", path, Some(&self.bearer()), Some(body))
     }
 
     pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
-        Self::read(
-            self.agent
-                .put(self.url(path))
-                .header("Authorization", self.auth())
-                .send_json(body)
-                .unwrap(),
-        )
+        self.request("PUT", path, Some(&self.bearer()), Some(body))
     }
 
     pub fn delete(&self, path: &str) -> (u16, Value) {
-        Self::read(
-            self.agent
-                .delete(self.url(path))
-                .header("Authorization", self.auth())
-                .call()
-                .unwrap(),
-        )
+        self.request("DELETE", path, Some(&self.bearer()), None)
+    }
+
+    /// The record in `author`'s slot `id` (key id, hex) as this node
+    /// stores it, if any (an offer, a need or its withdrawal).
+    pub fn slot(&self, author: &str, id: &str) -> Option<Record> {
+        let author = author.parse().expect("a key id");
+        let id = ListingId::from_hex(id).expect("a listing id");
+        self.expect(self.client().record(&author, &id))
+    }
+
+    /// Publishes [`offer`] `title` as the node's only publisher; its id.
+    pub fn publish_offer(&self, title: &str) -> String {
+        let published = self.ok(self.post("/v1/listings", &offer(title)));
+        published["record"]["id"].as_str().unwrap().to_owned()
     }
 
     /// Asserts a 2xx answer and returns its body.
@@ -240,90 +256,6 @@ impl Node {
             self.log_text()
         );
         body
-    }
-
-    pub fn status(&self) -> Value {
-        self.ok(self.get("/v1/status"))
-    }
-
-    /// This node's p2p address with its peer id, to bootstrap others.
-    pub fn p2p_addr(&self) -> String {
-        let status = self.status();
-        format!(
-            "{}/p2p/{}",
-            status["network"]["listen_addrs"][0].as_str().unwrap(),
-            status["network"]["local_peer_id"].as_str().unwrap()
-        )
-    }
-
-    /// The store digest: equal on two nodes iff they hold the same records.
-    pub fn digest(&self) -> String {
-        self.status()["digest"].as_str().unwrap().to_owned()
-    }
-
-    pub fn peer_id(&self) -> String {
-        self.status()["network"]["local_peer_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Waits until at least `n` peers are subscribed to the federation topic.
-    pub fn wait_for_topic_peers(&self, n: u64) {
-        wait_for("topic peers", || {
-            (self.status()["network"]["topic_peers"].as_u64() >= Some(n)).then_some(())
-        });
-    }
-
-    /// Waits until `key` is a member in this node's replica.
-    pub fn wait_for_member(&self, key: &str) {
-        wait_for("a membership to arrive", || {
-            let members = self.ok(self.get("/v1/members"));
-            members["members"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|m| m["certificate"]["subject"] == key && m["membership"] == "member")
-                .then_some(())
-        });
-    }
-
-    /// Query results for `query` (e.g. `?text=broyeur`).
-    pub fn items(&self, query: &str) -> Vec<Value> {
-        self.ok(self.get(&format!("/v1/records{query}")))["items"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn stop(mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = child.kill();
-                panic!("node did not stop after SIGTERM: {}", self.log_text());
-            }
-            std::thread::sleep(POLL);
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -352,8 +284,4 @@ pub fn admission(subject: &str) -> Value {
         "body": "commune",
         "insee": "33063"
     })
-}
-
-pub fn path_exists(path: &Path) -> bool {
-    path.exists()
 }

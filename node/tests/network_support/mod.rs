@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use libp2p::{identity, Multiaddr, PeerId};
 use mutua_node::ingest::Ingest;
@@ -13,21 +13,15 @@ use mutua_node::metrics::NodeMetrics;
 use mutua_node::network::{self, NetworkConfig, NetworkHandle};
 use mutua_protocol::fixtures;
 use mutua_protocol::rules::{DAY_SECS, MAX_DESCRIPTION_BYTES};
-use mutua_protocol::{seal, Payload, SecretKey, SignedRecord, SlotKey, Timestamp, Window};
+use mutua_protocol::{seal, Payload, SecretKey, SignedRecord, SlotKey, Window};
 use mutua_store::{Store, StoreConfig};
+use mutua_tests::POLL;
 use tempfile::TempDir;
 
 /// How long any wait in these tests may last before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
-/// How often a waited-for condition is checked.
-const POLL: Duration = Duration::from_millis(50);
 
-pub fn now() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+pub use mutua_tests::unix_now as now;
 
 /// An anchor, a member it certified, and a key nobody certified.
 pub struct Federation {
@@ -145,6 +139,21 @@ impl TestNode {
         }
     }
 
+    /// A node of `federation` and an honest peer dialling it, both with
+    /// the other in their mesh: (target, honest).
+    pub async fn pair(federation: &Federation) -> (TestNode, TestNode) {
+        let target = TestNode::start(federation, vec![]).await;
+        let honest = TestNode::start(federation, vec![target.addr.clone()]).await;
+        target.wait_for_mesh(1).await;
+        honest.wait_for_mesh(1).await;
+        (target, honest)
+    }
+
+    /// The peers this node is connected to now.
+    pub async fn peers(&self) -> Vec<network::PeerInfo> {
+        self.handle.peers().await.unwrap()
+    }
+
     pub fn has(&self, record: &SignedRecord) -> bool {
         self.ingest
             .store()
@@ -211,7 +220,9 @@ pub fn client_swarm_as<B: libp2p::swarm::NetworkBehaviour>(
         .build()
 }
 
-/// Polls `condition` until it holds; fails the test after [`DEADLINE`].
+/// Polls `condition` until it holds; fails the test after [`DEADLINE`]. The
+/// async twin of `mutua_tests::wait_for`: these nodes run on the test's own
+/// runtime, which a blocking sleep would stall.
 pub async fn wait_for<F, Fut>(what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
