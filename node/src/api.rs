@@ -45,7 +45,7 @@ use crate::datadir::{DataDir, HostedPublisher};
 use crate::hosted::{Hosted, Signer};
 use crate::ingest::{Ingest, IngestError, IngestOutcome, Source};
 use crate::metrics::NodeMetrics;
-use crate::network::NetworkHandle;
+use crate::net::NetworkHandle;
 use json::{
     CertificateJson, ImportRequest, IssueRequest, ListingContent, ListingJson, RecordJson,
     RevokeRequest,

@@ -24,12 +24,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
 use libp2p::{PeerId, StreamProtocol};
+use mutua_protocol::sync::MessageError;
 use mutua_protocol::sync::{
     decode_request, decode_response, encode_request, encode_response, respond, Fingerprint,
     InitiatorSession, SessionLimits, SlotRank, Step, SyncError, SyncKey, SyncRange, SyncSource,
     MAX_MESSAGE_BYTES,
 };
-use mutua_protocol::RecordHash;
+use mutua_protocol::{RecordError, RecordHash};
 use mutua_store::{Store, StoreError};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
@@ -239,10 +240,10 @@ pub enum SessionError {
     Timeout(Duration),
     /// The request or its response was lost (connection closed, timeout).
     #[error("the request failed: {0}")]
-    Transport(String),
+    Transport(#[source] OutboundFailure),
     /// The peer sent a malformed, oversized or out-of-protocol message.
     #[error("the peer broke the sync protocol: {0}")]
-    Peer(String),
+    Peer(#[from] PeerFault),
     /// The peer sent records that are invalid whoever sends them.
     #[error("the peer sent {0} invalid records")]
     InvalidRecords(u64),
@@ -272,9 +273,9 @@ impl SessionError {
         match failure {
             OutboundFailure::UnsupportedProtocols => SessionError::Unsupported,
             OutboundFailure::Io(e) if e.kind() == io::ErrorKind::InvalidData => {
-                SessionError::Peer(e.to_string())
+                SessionError::Peer(PeerFault::Frame(e))
             }
-            other => SessionError::Transport(other.to_string()),
+            other => SessionError::Transport(other),
         }
     }
 }
@@ -282,11 +283,36 @@ impl SessionError {
 impl From<SyncError<StoreError>> for SessionError {
     fn from(error: SyncError<StoreError>) -> Self {
         if error.is_peer_fault() {
-            SessionError::Peer(error.to_string())
+            SessionError::Peer(PeerFault::Session(error))
         } else {
             SessionError::Local(error.to_string())
         }
     }
+}
+
+impl From<MessageError> for SessionError {
+    fn from(error: MessageError) -> Self {
+        SessionError::Peer(PeerFault::Message(error))
+    }
+}
+
+/// How a peer broke the sync protocol (each one bans it): the typed error,
+/// shown as is after "the peer broke the sync protocol: ".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerFault {
+    /// What it sent is not a sync frame (over [`MAX_MESSAGE_BYTES`], cut short).
+    #[error(transparent)]
+    Frame(io::Error),
+    /// A message that does not decode, or breaks the protocol's limits.
+    #[error(transparent)]
+    Message(MessageError),
+    /// Answers that break the session's rules (too much work asked).
+    #[error(transparent)]
+    Session(SyncError<StoreError>),
+    /// A record that does not open (bad signature, malformed).
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 /// What a peer did wrong, for the actor to act on.
@@ -365,8 +391,8 @@ async fn apply(
     for outcome in &outcomes {
         match outcome {
             IngestOutcome::Accepted(_) => tally.records_applied += 1,
-            IngestOutcome::Rejected { code, message } => {
-                tracing::debug!(%peer, code, %message, "invalid record received by sync");
+            IngestOutcome::Rejected(rejection) => {
+                tracing::debug!(%peer, code = rejection.code(), message = %rejection, "invalid record received by sync");
                 invalid += 1;
             }
             IngestOutcome::Ignored { .. } => {}
@@ -442,8 +468,7 @@ async fn drive_session(
         tally.bytes_received += response.len() as u64;
         let store = ingest.store().clone();
         let (back, step, records) = blocking(move || {
-            let mut response =
-                decode_response(&response).map_err(|e| SessionError::Peer(e.to_string()))?;
+            let mut response = decode_response(&response)?;
             let step = session.handle_response(&response, &StoreSource(&store))?;
             Ok((session, step, std::mem::take(&mut response.records)))
         })
@@ -505,9 +530,7 @@ async fn answer(
     bytes: Vec<u8>,
     tally: &mut Tally,
 ) -> Result<Vec<u8>, SessionError> {
-    let mut request =
-        blocking(move || decode_request(&bytes).map_err(|e| SessionError::Peer(e.to_string())))
-            .await?;
+    let mut request = blocking(move || Ok(decode_request(&bytes)?)).await?;
     // Pushed records first: the initiator orders its pushes across requests
     // (certificates before the listings they admit).
     apply(ingest, peer, std::mem::take(&mut request.push), tally).await?;
@@ -540,7 +563,7 @@ fn apply_local(store: &Store, records: &[ByteBuf], now: u64) -> Result<(), Sessi
         .iter()
         .map(|r| mutua_protocol::open(r))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SessionError::Peer(e.to_string()))?;
+        .map_err(PeerFault::Record)?;
     mutua_protocol::sync::order_for_apply(&mut opened);
     store
         .apply_batch(opened, now)
@@ -564,13 +587,13 @@ pub fn reconcile_local(
         let bytes = encode_request(&request);
         report.rounds += 1;
         report.request_bytes += bytes.len() as u64;
-        let received = decode_request(&bytes).map_err(|e| SessionError::Peer(e.to_string()))?;
+        let received = decode_request(&bytes)?;
         report.pushed += received.push.len() as u64;
         apply_local(responder, &received.push, now)?;
         let response = respond(&received, &StoreSource(responder))?;
         let bytes = encode_response(&response);
         report.response_bytes += bytes.len() as u64;
-        let response = decode_response(&bytes).map_err(|e| SessionError::Peer(e.to_string()))?;
+        let response = decode_response(&bytes)?;
         let step = session.handle_response(&response, &StoreSource(initiator))?;
         report.received += response.records.len() as u64;
         apply_local(initiator, &response.records, now)?;
@@ -858,7 +881,7 @@ impl SyncManager {
 
 fn penalty(peer: PeerId, error: &SessionError) -> Option<Penalty> {
     match error {
-        SessionError::Peer(reason) => Some(Penalty::Fault(peer, reason.clone())),
+        SessionError::Peer(fault) => Some(Penalty::Fault(peer, fault.to_string())),
         SessionError::InvalidRecords(count) => Some(Penalty::InvalidRecords(peer, *count)),
         _ => None,
     }
@@ -867,6 +890,60 @@ fn penalty(peer: PeerId, error: &SessionError) -> Option<Penalty> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_peers_garbage_keeps_the_decoding_error_as_its_source() {
+        let decoding = decode_request(b"not a sync request").unwrap_err();
+        let error = SessionError::from(decoding.clone());
+        assert_eq!(error.label(), "peer_fault");
+        assert_eq!(
+            error.to_string(),
+            format!("the peer broke the sync protocol: {decoding}")
+        );
+        let fault = error.source().expect("the peer's fault");
+        assert!(matches!(
+            fault.downcast_ref::<PeerFault>(),
+            Some(PeerFault::Message(e)) if *e == decoding
+        ));
+        // The ban's reason is the fault's text.
+        let peer = PeerId::random();
+        assert!(matches!(
+            penalty(peer, &error),
+            Some(Penalty::Fault(p, reason)) if p == peer && reason == decoding.to_string()
+        ));
+    }
+
+    #[test]
+    fn failed_requests_keep_their_cause() {
+        let lost = SessionError::of_outbound(OutboundFailure::Timeout);
+        assert_eq!(lost.label(), "transport");
+        assert_eq!(
+            lost.to_string(),
+            format!("the request failed: {}", OutboundFailure::Timeout)
+        );
+        assert!(matches!(
+            lost.source()
+                .and_then(|s| s.downcast_ref::<OutboundFailure>()),
+            Some(OutboundFailure::Timeout)
+        ));
+        assert!(
+            penalty(PeerId::random(), &lost).is_none(),
+            "nobody to blame"
+        );
+
+        // A response over the limit is the peer's fault, and bans it.
+        let oversized = SessionError::of_outbound(OutboundFailure::Io(too_large(1 << 30)));
+        assert_eq!(oversized.label(), "peer_fault");
+        assert!(matches!(
+            &oversized,
+            SessionError::Peer(PeerFault::Frame(e)) if e.kind() == io::ErrorKind::InvalidData
+        ));
+        assert!(matches!(
+            penalty(PeerId::random(), &oversized),
+            Some(Penalty::Fault(..))
+        ));
+    }
 
     #[test]
     fn successor_carries_and_ends() {

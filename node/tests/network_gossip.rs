@@ -3,7 +3,7 @@
 
 mod network_support;
 
-use mutua_node::network::{Delivery, NetworkError};
+use mutua_node::net::{Delivery, NetworkError};
 use network_support::{wait_for, Federation, TestNode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +77,7 @@ async fn published_record_reaches_every_node() {
             .await
             .unwrap()
             .iter()
-            .all(|p| p.agent.as_deref() == Some(mutua_node::network::AGENT_VERSION))
+            .all(|p| p.agent.as_deref() == Some(mutua_node::net::AGENT_VERSION))
     })
     .await;
 

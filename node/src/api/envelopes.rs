@@ -53,11 +53,15 @@ pub(super) async fn import(
             let outcome = state.ingest.ingest(bytes.clone(), Source::Import).await;
             match outcome {
                 IngestOutcome::Accepted(_) => report.accepted += 1,
-                IngestOutcome::Ignored { code, .. } if !last_pass && is_membership_code(code) => {
-                    retry.push((index, bytes, code))
+                IngestOutcome::Ignored(reason)
+                    if !last_pass && is_membership_code(reason.code()) =>
+                {
+                    retry.push((index, bytes, reason.code()))
                 }
-                IngestOutcome::Ignored { code, .. } => report.ignore(code),
-                IngestOutcome::Rejected { code, message } => report.error(index, code, message),
+                IngestOutcome::Ignored(reason) => report.ignore(reason.code()),
+                IngestOutcome::Rejected(rejection) => {
+                    report.error(index, rejection.code(), rejection.to_string())
+                }
             }
         }
         if report.accepted == accepted_before || retry.is_empty() {

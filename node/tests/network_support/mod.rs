@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use libp2p::{identity, Multiaddr, PeerId};
 use mutua_node::ingest::Ingest;
 use mutua_node::metrics::NodeMetrics;
-use mutua_node::network::{self, NetworkConfig, NetworkHandle};
+use mutua_node::net::{self, NetworkConfig, NetworkHandle};
 use mutua_protocol::fixtures;
 use mutua_protocol::rules::{DAY_SECS, MAX_DESCRIPTION_BYTES};
 use mutua_protocol::{seal, Payload, SecretKey, SignedRecord, SlotKey, Timestamp, Window};
@@ -49,7 +49,7 @@ impl Federation {
         certificate.valid_from = now - DAY_SECS;
         certificate.valid_until = now + 365 * DAY_SECS;
         let certificate = seal(&anchor, &Payload::Certificate(certificate)).unwrap();
-        let topic = network::topic_for("test federation", &[anchor.public()]);
+        let topic = net::topic_for("test federation", &[anchor.public()]);
         Federation {
             anchor,
             member,
@@ -127,7 +127,7 @@ impl TestNode {
         config.bootstrap = bootstrap;
         let keypair = identity::Keypair::generate_ed25519();
         let peer_id = keypair.public().to_peer_id();
-        let (handle, task) = network::spawn(config, keypair, ingest.clone(), &mut metrics)
+        let (handle, task) = net::spawn(config, keypair, ingest.clone(), &mut metrics)
             .await
             .unwrap();
         let status = handle.status().await.unwrap();
@@ -163,7 +163,7 @@ impl TestNode {
     }
 
     /// Stores a record as this node's own and gossips it.
-    pub async fn publish(&self, record: &SignedRecord) -> network::PublishReport {
+    pub async fn publish(&self, record: &SignedRecord) -> net::PublishReport {
         let applied = self.ingest.ingest_local(record.clone()).await.unwrap();
         assert!(applied.outcome.is_stored(), "{:?}", applied.outcome);
         self.handle.publish(record.bytes().to_vec()).await.unwrap()

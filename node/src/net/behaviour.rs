@@ -2,7 +2,27 @@
 //! and peer-score settings, and the transport (TCP + noise + yamux under the
 //! frame guard).
 
-use super::*;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, TopicHash};
+use libp2p::identity::Keypair;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    allow_block_list, connection_limits, identify, kad, mdns, memory_connection_limits, noise,
+    ping, request_response, tcp, yamux, Swarm,
+};
+use mutua_protocol::codec::hash_envelope;
+
+use super::{
+    NetworkConfig, NetworkError, TransportError, AGENT_VERSION, GOSSIPSUB_TRANSMIT_LIMIT,
+    IDENTIFY_PROTOCOL_VERSION, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, MAX_CONTROL_BYTES,
+    MAX_FRAME_BYTES, MAX_IWANT_IDS, MAX_MESSAGES_PER_RPC,
+};
+use crate::frame_guard::{BreachReporter, GuardedMuxer};
+use crate::metrics::{NodeMetrics, GOSSIPSUB_PREFIX};
+use crate::sync::SyncCodec;
 
 /// The protocols of a Mutua node, in the order the swarm polls them.
 #[derive(NetworkBehaviour)]
@@ -22,7 +42,7 @@ pub struct Behaviour {
     pub(super) sync: request_response::Behaviour<SyncCodec>,
 }
 
-/// The gossipsub settings; ARCHITECTURE.md ("Network") explains each choice.
+/// The gossipsub settings, each choice explained where it is made.
 pub(super) fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, NetworkError> {
     gossipsub::ConfigBuilder::default()
         // Records carry their own signatures: the gossipsub envelope carries
@@ -132,7 +152,7 @@ pub(super) fn build_swarm(
     let mdns = if config.mdns {
         Some(
             mdns::tokio::Behaviour::new(mdns::Config::default(), local_peer_id)
-                .map_err(|e| NetworkError::Transport(format!("mDNS: {e}")))?,
+                .map_err(TransportError::Mdns)?,
         )
     } else {
         None
@@ -180,13 +200,37 @@ pub(super) fn build_swarm(
                     .map(move |(peer, muxer), _| (peer, GuardedMuxer::new(muxer, peer, reporter))),
             )
         })
-        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .map_err(TransportError::Build)?
         .with_dns()
-        .map_err(|e| NetworkError::Transport(format!("DNS: {e}")))?
+        .map_err(TransportError::Dns)?
         .with_bandwidth_metrics(registry)
         .with_behaviour(|_| behaviour)
-        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .unwrap_or_else(|never| match never {})
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
     Ok(swarm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::topic_for;
+
+    #[test]
+    fn gossipsub_settings_are_accepted_by_libp2p() {
+        let anchor = mutua_protocol::SecretKey::from_seed([1; 32]).public();
+        let topic = IdentTopic::new(topic_for("test", &[anchor])).hash();
+        let config = gossipsub_config(&topic).unwrap();
+        assert_eq!(config.max_transmit_size(), GOSSIPSUB_TRANSMIT_LIMIT);
+        assert_eq!(config.max_control_messages_sent(), 1);
+        assert_eq!(config.max_transmit_size_for_topic(&topic), MAX_FRAME_BYTES);
+        assert!(config.validate_messages());
+        let (params, thresholds) = peer_score(&topic, &[]);
+        params.validate().unwrap();
+        thresholds.validate().unwrap();
+        // Three invalid records and nothing else graylist a peer; two do not.
+        let p4 = params.topics[&topic].invalid_message_deliveries_weight;
+        assert!(p4 * 9.0 < thresholds.graylist_threshold);
+        assert!(p4 * 4.0 + params.topic_score_cap > thresholds.graylist_threshold);
+    }
 }
