@@ -121,7 +121,15 @@ async fn publishing_without_peers_is_reported_and_dial_connects_later() {
         .any(|p| p.peer_id == lonely.peer_id));
     // A dial that cannot succeed is an error.
     let nobody: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
-    assert!(other.handle.dial(nobody).await.is_err());
+    let refused = other.handle.dial(nobody).await.unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            NetworkError::Dial { source, .. }
+                if matches!(**source, libp2p::swarm::DialError::Transport(_))
+        ),
+        "the transport's error is kept: {refused:?}"
+    );
 
     let lonely_handle = lonely.handle.clone();
     lonely.stop().await;

@@ -225,7 +225,7 @@ impl Actor {
             Err(gossipsub::PublishError::MessageTooLarge) => {
                 return Err(NetworkError::TooLarge { size })
             }
-            Err(other) => return Err(NetworkError::Publish(other.to_string())),
+            Err(other) => return Err(NetworkError::Publish(other)),
         };
         Ok(PublishReport {
             message_id,
@@ -253,7 +253,7 @@ impl Actor {
             Err(e) => {
                 let _ = reply.send(Err(NetworkError::Dial {
                     addr,
-                    reason: e.to_string(),
+                    source: Box::new(e),
                 }));
             }
         }
@@ -509,7 +509,7 @@ impl Actor {
                 if let Some((addr, reply)) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Err(NetworkError::Dial {
                         addr,
-                        reason: error.to_string(),
+                        source: Box::new(error),
                     }));
                 }
             }

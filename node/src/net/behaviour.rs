@@ -1,6 +1,47 @@
 //! The swarm's composition: the behaviours a Mutua node runs, the gossipsub
-//! and peer-score settings, and the transport (TCP + noise + yamux under the
-//! frame guard).
+//! and peer-score settings, and the transport (TCP + noise + yamux, every
+//! stream behind [`crate::frame_guard`]).
+//!
+//! **Behaviours**, in polling order: the block list (peers the
+//! [`super::policy`] banned); connection limits (`max_connections`, 128 by
+//! default, 2 per peer, 32 pending each way); a memory limit (no new
+//! connection while the process uses more than `max_memory_bytes`, 512 MiB:
+//! a node should use tens of MiB, so this trips only when something is
+//! badly wrong); identify ([`IDENTIFY_PROTOCOL_VERSION`]); ping; Kademlia on
+//! [`KAD_PROTOCOL`] (a DHT of Mutua nodes only, never IPFS's; server mode by
+//! default, so that nodes behind NAT still answer over the connections they
+//! opened); mDNS behind a toggle (on by default, off in tests and on
+//! servers); gossipsub on the federation topic; request-response sync.
+//!
+//! **Gossipsub settings** ([`gossipsub_config`]), for rare, self-signed,
+//! ≤ 16 KiB records:
+//! - anonymous messages: a record carries its own signature and author, so
+//!   gossipsub adds no peer signature, author or sequence number (less CPU,
+//!   ~100 bytes less per message); a message that carries them is invalid;
+//! - message id = SHA-256 of the data, i.e. the record hash: the same record
+//!   from two peers, or republished, is one message;
+//! - sizes: see [`super::MAX_MESSAGE_BYTES`], [`super::MAX_FRAME_BYTES`] and
+//!   [`super::MAX_IWANT_IDS`]; gossipsub's own frame limit sits 8 KiB above
+//!   ours, so that the frame guard always decides first;
+//! - duplicate cache 5 minutes (default 1): a record echoed back late by a
+//!   slow peer is still recognised without touching the store. Mesh degree,
+//!   heartbeat (1 s) and flood publishing stay at their defaults: D = 6
+//!   suits ~35,000 nodes, and flood publishing sends a node's own record to
+//!   every subscribed peer.
+//!
+//! **Peer scoring** ([`peer_score`]): P3/P3b (mesh delivery rate) are off,
+//! because a federation's topic is quiet for hours and quiet peers are not
+//! faulty. P4 (invalid messages) carries the weight: -10 × count², so one
+//! invalid record puts a peer below the gossip threshold (-10), three below
+//! the graylist threshold (-80, after which everything it sends is dropped
+//! unread); it fades over about an hour, so an honest node with a bug
+//! recovers. The small positive terms (time in mesh, at most 10 after an
+//! hour; first deliveries, capped at 20; topic cap 30) cannot buy an
+//! attacker more than two invalid records. The application-specific score
+//! (weight 1) is the policy's penalty for invalid records received through
+//! sync and for frames over the limits. The same-IP penalty (P6) stays at
+//! its default but exempts loopback and `colocation_whitelist` (many
+//! town-hall nodes behind one NAT, a testnet on one machine).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;

@@ -2,25 +2,25 @@
 //! everything else talks to it through a [`NetworkHandle`] (commands with
 //! one-shot replies over a bounded channel).
 //!
-//! - [`actor`]: the task that owns the swarm — its `select!` loop, the
+//! - `actor`: the task that owns the swarm — its `select!` loop, the
 //!   commands, gossip validation handed to the ingest pipeline, and the
 //!   glue between the swarm and anti-entropy sync ([`crate::sync`]).
-//! - [`behaviour`]: what the swarm is made of (TCP + noise + yamux under the
+//! - `behaviour`: what the swarm is made of (TCP + noise + yamux under the
 //!   frame guard, connection and memory limits, identify, ping, Kademlia,
 //!   optional mDNS, gossipsub with validation on, request-response sync) and
 //!   the gossipsub and peer-score settings.
-//! - [`discovery`]: how peers are found and dialed (bootstrap peers, the
+//! - `discovery`: how peers are found and dialed (bootstrap peers, the
 //!   DHT, mDNS, identify) — the I/O half of the decisions below.
-//! - [`policy`]: what to do about peers — bans, score penalties and their
+//! - `policy`: what to do about peers — bans, score penalties and their
 //!   decay, bootstrap redials, random-walk pacing — as a plain state machine
 //!   with no I/O and no clock of its own: the actor feeds it events and the
-//!   time, and executes the [`policy::Action`]s it returns. The actor keeps
+//!   time, and executes the `policy::Action`s it returns. The actor keeps
 //!   no policy state.
-//! - [`types`]: what the network reports to its callers (the control API's
+//! - `types`: what the network reports to its callers (the control API's
 //!   shapes).
-//! - [`validation`]: gossip messages handed to the ingest pipeline before
+//! - `validation`: gossip messages handed to the ingest pipeline before
 //!   anything is forwarded.
-//! - [`handle`]: the callers' side, [`NetworkHandle`].
+//! - `handle`: the callers' side, [`NetworkHandle`].
 //!
 //! Gossipsub runs with validation on: a received record is forwarded only
 //! once the ingest pipeline has verified, checked and stored it. The actor
@@ -160,14 +160,17 @@ pub enum NetworkError {
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: Multiaddr, reason: String },
     /// The dial failed (unreachable, refused, wrong peer id, limits).
-    #[error("cannot connect to {addr}: {reason}")]
-    Dial { addr: Multiaddr, reason: String },
+    #[error("cannot connect to {addr}: {source}")]
+    Dial {
+        addr: Multiaddr,
+        source: Box<libp2p::swarm::DialError>,
+    },
     /// The record is larger than a gossipsub message may be.
     #[error("the record is too large to publish ({size} bytes)")]
     TooLarge { size: usize },
     /// Gossipsub refused to publish for another reason (send queues full).
     #[error("cannot publish: {0}")]
-    Publish(String),
+    Publish(#[source] libp2p::gossipsub::PublishError),
     /// The network task has stopped (shut down, or it failed).
     #[error("the network task is not running")]
     Stopped,

@@ -4,9 +4,15 @@
 //! hands each record to the ingest pipeline (decode, `verify_strict`,
 //! membership, rules, merge, flush — on the blocking pool), and sends the
 //! verdict back over a second bounded channel
-//! ([`super::VALIDATION_RESULT_CAP`]) that the actor drains: stored →
-//! `Accept` (forwarded), invalid whoever sends it → `Reject` (the sender's
-//! P4 score drops), anything else → `Ignore`. A full queue means the node is
+//! ([`super::VALIDATION_RESULT_CAP`]) that the actor drains:
+//!
+//! | ingest outcome | gossipsub |
+//! | --- | --- |
+//! | stored (`new`, `replaced`, winning `equivocation`) | `Accept`: forwarded |
+//! | invalid whoever sends it (`bad_signature`, `malformed`, `too_large`, `signer_mismatch`, field rules) | `Reject`: the sender's P4 score drops |
+//! | nothing to blame (`ignored_duplicate`, `ignored_old`, losing `equivocation`, `expired`, `from_the_future`, `unsupported_format`, membership failures, `store_error`) | `Ignore`: dropped quietly |
+//!
+//! A full queue means the node is
 //! behind: the message is ignored at once, without blame (counted in
 //! `mutua_network_validation_overflow_total`), and sync brings it back
 //! later. Sequential validation keeps forwarding in arrival order.
