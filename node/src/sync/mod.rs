@@ -1,0 +1,397 @@
+//! Anti-entropy over libp2p request-response: the node's side of
+//! `mutua_protocol::sync`, the IO-less reconciliation state machine.
+//!
+//! The network actor owns the [`SyncManager`]; the manager never touches
+//! the store itself. Each outbound session runs in its own task, which
+//! drives an [`InitiatorSession`] (store reads on the blocking pool), asks
+//! the actor to send each request and gets the response back through a
+//! one-shot channel. Each inbound request is answered by a task too:
+//! decode, apply the records pushed, [`respond`], and hand the encoded
+//! response back to the actor. Every record received either way goes
+//! through [`Ingest::ingest_batch`], the same validation and apply path as
+//! gossip, certificates and revocations first.
+//!
+//! Bounds: [`MAX_MESSAGE_BYTES`] per message (refused by the codec before
+//! anything is allocated), the protocol's own limits on queries, ids and
+//! records per message, [`MAX_OUTBOUND_SESSIONS`] and
+//! [`MAX_INBOUND_REQUESTS`] at once, one session per peer,
+//! [`REQUEST_TIMEOUT`] per request and [`SESSION_TIMEOUT`] per session.
+//!
+//! Here: the [`SyncManager`] the actor owns and the status it keeps. Beside
+//! it: `codec` (message framing), `source` (the store as a reconciliation
+//! source), `tasks` (the session and answer tasks), `error` (why a session
+//! ends early, and whom to blame) and `local` (two stores reconciled in one
+//! process, for tests and benchmarks).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::{PeerId, StreamProtocol};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ingest::Ingest;
+use crate::metrics::SyncMetrics;
+
+mod codec;
+mod error;
+mod local;
+mod source;
+mod tasks;
+
+use codec::too_large;
+pub use codec::{Frame, SyncCodec};
+use error::penalty;
+pub use error::{LocalFailure, PeerFault, Penalty, SessionError};
+pub use local::{reconcile_local, LocalReport};
+#[cfg(doc)]
+use mutua_protocol::sync::{respond, InitiatorSession, MAX_MESSAGE_BYTES};
+pub use source::StoreSource;
+use tasks::{answer_request, run_session, unix_now};
+
+/// The request-response protocol carrying sync messages.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mutua/sync/3.0.0");
+/// Outbound sessions at once (this node initiating).
+pub const MAX_OUTBOUND_SESSIONS: usize = 4;
+/// Inbound requests being answered at once; more are refused (the peer's
+/// request fails and it tries again at its next sync).
+pub const MAX_INBOUND_REQUESTS: usize = 4;
+/// Streams per connection the request-response handler accepts at once.
+pub const MAX_CONCURRENT_STREAMS: usize = MAX_INBOUND_REQUESTS;
+/// How long one request may wait for its response (either side).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one session may run; what it applied stays, and the next session
+/// carries on from there.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(600);
+/// Messages from sync tasks to the actor.
+pub const TO_ACTOR_CAP: usize = 32;
+/// How often a long session logs its progress.
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
+/// The most peers whose last session the status keeps.
+const MAX_LAST_SESSIONS: usize = 32;
+
+/// The request-response behaviour for sync, inbound and outbound.
+pub fn behaviour() -> request_response::Behaviour<SyncCodec> {
+    request_response::Behaviour::new(
+        [(PROTOCOL, request_response::ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(REQUEST_TIMEOUT)
+            .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
+    )
+}
+
+/// Counts of one session, as it goes.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Tally {
+    /// Requests sent (round trips).
+    pub rounds: u32,
+    pub records_received: u64,
+    pub bytes_received: u64,
+    /// Records received and stored (new or newer than ours).
+    pub records_applied: u64,
+    pub records_sent: u64,
+    pub bytes_sent: u64,
+}
+
+/// From sync tasks to the actor.
+pub enum ToActor {
+    /// Send a request to the peer; the response (or failure) goes to `reply`.
+    Request {
+        peer: PeerId,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, SessionError>>,
+    },
+    /// An outbound session's counts so far.
+    Progress { peer: PeerId, tally: Tally },
+    /// An outbound session ended.
+    Finished {
+        peer: PeerId,
+        tally: Tally,
+        started: Instant,
+        result: Result<(), SessionError>,
+    },
+    /// An inbound request has been handled: send the response, if any.
+    Answered {
+        peer: PeerId,
+        channel: ResponseChannel<Vec<u8>>,
+        response: Option<Vec<u8>>,
+        tally: Tally,
+        error: Option<SessionError>,
+    },
+}
+
+/// One peer's last session, for the status endpoint.
+#[derive(Clone, Debug, Serialize)]
+pub struct LastSession {
+    pub peer: String,
+    /// When it ended, in seconds since the epoch.
+    pub at: u64,
+    pub outcome: &'static str,
+    pub seconds: f64,
+    #[serde(flatten)]
+    pub tally: Tally,
+}
+
+/// A session under way.
+#[derive(Clone, Debug, Serialize)]
+pub struct InProgress {
+    pub peer: String,
+    pub seconds: f64,
+    #[serde(flatten)]
+    pub tally: Tally,
+}
+
+/// What sync has done since the node started (`GET /v1/status`, `sync`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SyncStatus {
+    pub interval_secs: u64,
+    /// Outbound sessions by outcome (`ok`, `timeout`, `peer_fault`, …).
+    pub sessions: BTreeMap<&'static str, u64>,
+    /// Inbound requests answered.
+    pub requests_answered: u64,
+    /// Over every session and answered request, both roles.
+    pub records_received: u64,
+    pub bytes_received: u64,
+    pub records_applied: u64,
+    pub records_sent: u64,
+    pub bytes_sent: u64,
+    /// When the last session that completed ended (seconds since the epoch).
+    pub last_ok_at: Option<u64>,
+    pub in_progress: Vec<InProgress>,
+    /// The last session with each recent peer, newest first.
+    pub last: Vec<LastSession>,
+}
+
+struct Running {
+    started: Instant,
+    tally: Tally,
+}
+
+/// The actor's sync state: sessions under way, requests waiting for their
+/// responses, and the totals behind [`SyncStatus`].
+pub struct SyncManager {
+    ingest: Ingest,
+    to_actor: mpsc::Sender<ToActor>,
+    metrics: SyncMetrics,
+    interval: Duration,
+    outbound: HashMap<PeerId, Running>,
+    inbound: usize,
+    waiting: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, SessionError>>>,
+    status: SyncStatus,
+    last: VecDeque<LastSession>,
+}
+
+impl SyncManager {
+    /// A manager and the receiver of its tasks' messages, which the actor polls.
+    pub fn new(
+        ingest: Ingest,
+        metrics: SyncMetrics,
+        interval: Duration,
+    ) -> (SyncManager, mpsc::Receiver<ToActor>) {
+        let (to_actor, from_tasks) = mpsc::channel(TO_ACTOR_CAP);
+        let manager = SyncManager {
+            ingest,
+            to_actor,
+            metrics,
+            interval,
+            outbound: HashMap::new(),
+            inbound: 0,
+            waiting: HashMap::new(),
+            status: SyncStatus {
+                interval_secs: interval.as_secs(),
+                ..SyncStatus::default()
+            },
+            last: VecDeque::new(),
+        };
+        (manager, from_tasks)
+    }
+
+    /// How long until the next periodic session: the interval, ±20 %, so
+    /// that nodes started together do not sync in step.
+    pub fn next_delay(&self) -> Duration {
+        self.interval
+            .mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.8..1.2))
+    }
+
+    /// Whether a new outbound session with `peer` may start now.
+    pub fn may_start(&self, peer: &PeerId) -> bool {
+        self.outbound.len() < MAX_OUTBOUND_SESSIONS && !self.outbound.contains_key(peer)
+    }
+
+    /// Starts a session with `peer` unless one runs or the limit is reached.
+    pub fn start(&mut self, peer: PeerId) {
+        if !self.may_start(&peer) {
+            return;
+        }
+        tracing::debug!(%peer, "sync session starting");
+        self.outbound.insert(
+            peer,
+            Running {
+                started: Instant::now(),
+                tally: Tally::default(),
+            },
+        );
+        tokio::spawn(run_session(
+            self.ingest.clone(),
+            self.to_actor.clone(),
+            peer,
+        ));
+    }
+
+    /// Takes an inbound request: answered by a task, or refused (the channel
+    /// dropped) when [`MAX_INBOUND_REQUESTS`] are being answered.
+    pub fn handle_request(
+        &mut self,
+        peer: PeerId,
+        frame: Frame,
+        channel: ResponseChannel<Vec<u8>>,
+    ) -> Option<Penalty> {
+        let bytes = match frame {
+            Frame::Message(bytes) => bytes,
+            Frame::TooLarge(size) => {
+                return Some(Penalty::Fault(peer, too_large(size).to_string()))
+            }
+        };
+        if self.inbound >= MAX_INBOUND_REQUESTS {
+            tracing::debug!(%peer, "sync request refused: too many being answered");
+            return None;
+        }
+        self.inbound += 1;
+        tokio::spawn(answer_request(
+            self.ingest.clone(),
+            self.to_actor.clone(),
+            peer,
+            bytes,
+            channel,
+        ));
+        None
+    }
+
+    /// The response to an outbound request arrived, or it failed.
+    pub fn handle_response(
+        &mut self,
+        request: OutboundRequestId,
+        result: Result<Vec<u8>, SessionError>,
+    ) {
+        if let Some(reply) = self.waiting.remove(&request) {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Handles a message from a sync task; returns what to do to the peer,
+    /// if it misbehaved.
+    pub fn handle_task_message(
+        &mut self,
+        message: ToActor,
+        behaviour: &mut request_response::Behaviour<SyncCodec>,
+    ) -> Option<Penalty> {
+        match message {
+            ToActor::Request { peer, bytes, reply } => {
+                let id = behaviour.send_request(&peer, Frame::Message(bytes));
+                self.waiting.insert(id, reply);
+                None
+            }
+            ToActor::Progress { peer, tally } => {
+                if let Some(running) = self.outbound.get_mut(&peer) {
+                    running.tally = tally;
+                }
+                None
+            }
+            ToActor::Finished {
+                peer,
+                tally,
+                started,
+                result,
+            } => {
+                self.outbound.remove(&peer);
+                self.finish(peer, tally, started, result)
+            }
+            ToActor::Answered {
+                peer,
+                channel,
+                response,
+                tally,
+                error,
+            } => {
+                self.inbound = self.inbound.saturating_sub(1);
+                self.status.requests_answered += u64::from(response.is_some());
+                self.count(&tally);
+                if let Some(response) = response {
+                    // Err: the connection closed meanwhile; nothing to do.
+                    let _ = behaviour.send_response(channel, response);
+                }
+                let error = error?;
+                tracing::debug!(%peer, %error, "sync request not answered");
+                penalty(peer, &error)
+            }
+        }
+    }
+
+    fn count(&mut self, tally: &Tally) {
+        let status = &mut self.status;
+        status.records_received += tally.records_received;
+        status.bytes_received += tally.bytes_received;
+        status.records_applied += tally.records_applied;
+        status.records_sent += tally.records_sent;
+        status.bytes_sent += tally.bytes_sent;
+        self.metrics.observe(tally);
+    }
+
+    fn finish(
+        &mut self,
+        peer: PeerId,
+        tally: Tally,
+        started: Instant,
+        result: Result<(), SessionError>,
+    ) -> Option<Penalty> {
+        let outcome = result.as_ref().map_or_else(SessionError::label, |()| "ok");
+        let seconds = started.elapsed().as_secs_f64();
+        self.count(&tally);
+        self.metrics.session(outcome);
+        *self.status.sessions.entry(outcome).or_default() += 1;
+        let now = unix_now();
+        if result.is_ok() {
+            self.status.last_ok_at = Some(now);
+        }
+        self.last.retain(|l| l.peer != peer.to_string());
+        self.last.push_front(LastSession {
+            peer: peer.to_string(),
+            at: now,
+            outcome,
+            seconds,
+            tally,
+        });
+        self.last.truncate(MAX_LAST_SESSIONS);
+        match &result {
+            Ok(()) if tally.records_received + tally.records_sent > 0 => {
+                tracing::info!(%peer, rounds = tally.rounds, received = tally.records_received,
+                    bytes_received = tally.bytes_received, applied = tally.records_applied,
+                    sent = tally.records_sent, bytes_sent = tally.bytes_sent, seconds, "sync session done");
+            }
+            Ok(()) => {
+                tracing::debug!(%peer, rounds = tally.rounds, bytes = tally.bytes_sent + tally.bytes_received, "sync session: replicas equal");
+            }
+            Err(error) => {
+                tracing::info!(%peer, %error, rounds = tally.rounds, received = tally.records_received, "sync session ended early");
+            }
+        }
+        penalty(peer, result.as_ref().err()?)
+    }
+
+    /// What sync has done, and what it is doing.
+    pub fn status(&self) -> SyncStatus {
+        let mut status = self.status.clone();
+        status.in_progress = self
+            .outbound
+            .iter()
+            .map(|(peer, running)| InProgress {
+                peer: peer.to_string(),
+                seconds: running.started.elapsed().as_secs_f64(),
+                tally: running.tally,
+            })
+            .collect();
+        status.last = self.last.iter().cloned().collect();
+        status
+    }
+}
