@@ -3,31 +3,33 @@
 use std::error::Error as _;
 
 use mutua_protocol::fixtures::{self, FIXTURE_NOW};
-use mutua_protocol::{seal, Payload, RecordError};
+use mutua_protocol::{seal, Payload, RecordError, SecretKey, SignedRecord};
 use mutua_store::{Rejection, Store, StoreConfig};
 
 use super::*;
 
-fn store(dir: &tempfile::TempDir) -> Store {
-    let anchor = fixtures::key(1).public();
-    Store::open(StoreConfig::new(dir.path().join("store"), vec![anchor])).unwrap()
-}
-
-fn admitted_member(store: &Store) -> mutua_protocol::SecretKey {
+/// A store trusting anchor 1 that has admitted member 2 (its directory
+/// first, to keep it alive), and the member's key.
+fn store_with_member() -> (tempfile::TempDir, Store, SecretKey) {
+    let dir = tempfile::tempdir().unwrap();
     let (anchor, member) = (fixtures::key(1), fixtures::key(2));
+    let config = StoreConfig::new(dir.path().join("store"), vec![anchor.public()]);
+    let store = Store::open(config).unwrap();
     let certificate = fixtures::certificate(&anchor, &member, false);
     let certificate = seal(&anchor, &Payload::Certificate(certificate)).unwrap();
-    let outcome = ingest_bytes(store, certificate.bytes(), FIXTURE_NOW);
+    let outcome = ingest_bytes(&store, certificate.bytes(), FIXTURE_NOW);
     assert!(matches!(outcome, IngestOutcome::Accepted(_)), "{outcome:?}");
-    member
+    (dir, store, member)
+}
+
+fn sealed_offer(author: &SecretKey, id: u8) -> SignedRecord {
+    seal(author, &Payload::Offer(fixtures::listing(author, id, 1))).unwrap()
 }
 
 #[test]
 fn a_record_that_does_not_open_is_rejected_with_the_protocols_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir);
-    let member = admitted_member(&store);
-    let offer = seal(&member, &Payload::Offer(fixtures::listing(&member, 7, 1))).unwrap();
+    let (_dir, store, member) = store_with_member();
+    let offer = sealed_offer(&member, 7);
     let mut forged = offer.bytes().to_vec();
     *forged.last_mut().unwrap() ^= 1; // the last byte of the signature
 
@@ -50,10 +52,8 @@ fn a_record_that_does_not_open_is_rejected_with_the_protocols_error() {
 
 #[test]
 fn ignored_records_say_why_in_the_same_words_and_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir);
-    let member = admitted_member(&store);
-    let offer = seal(&member, &Payload::Offer(fixtures::listing(&member, 7, 1))).unwrap();
+    let (_dir, store, member) = store_with_member();
+    let offer = sealed_offer(&member, 7);
     assert!(matches!(
         ingest_bytes(&store, offer.bytes(), FIXTURE_NOW),
         IngestOutcome::Accepted(_)
@@ -72,11 +72,7 @@ fn ignored_records_say_why_in_the_same_words_and_codes() {
 
     // An author nobody admitted: the store's membership error, not blamed.
     let outsider = fixtures::key(3);
-    let stranger = seal(
-        &outsider,
-        &Payload::Offer(fixtures::listing(&outsider, 8, 1)),
-    )
-    .unwrap();
+    let stranger = sealed_offer(&outsider, 8);
     let outcome = ingest_bytes(&store, stranger.bytes(), FIXTURE_NOW);
     let IngestOutcome::Ignored(NotStored::Refused(rejection @ Rejection::Membership(_))) = &outcome
     else {
