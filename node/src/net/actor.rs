@@ -18,17 +18,14 @@
 //! policy state of its own.
 
 use std::collections::HashMap;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use libp2p::futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, TopicHash};
+use libp2p::gossipsub::{IdentTopic, TopicHash};
 use libp2p::identity::Keypair;
 use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
-use libp2p::multiaddr::Protocol;
-use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{request_response, Multiaddr, PeerId, Swarm};
-use mutua_protocol::codec::hash_envelope;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -37,9 +34,8 @@ use super::handle::{Command, NetworkHandle};
 use super::policy::{Action, Connectivity, PeerPolicy, BAN_DURATION, MAINTENANCE_INTERVAL};
 use super::validation::{validation_worker, ValidationJob, ValidationResult};
 use super::{
-    Delivery, NetworkConfig, NetworkError, NetworkStatus, PeerInfo, PublishReport, COMMAND_CAP,
-    MAX_CONTROL_BYTES, MAX_FRAME_BYTES, MAX_MESSAGES_PER_RPC, VALIDATION_QUEUE_CAP,
-    VALIDATION_RESULT_CAP,
+    NetworkConfig, NetworkError, COMMAND_CAP, MAX_CONTROL_BYTES, MAX_FRAME_BYTES,
+    MAX_MESSAGES_PER_RPC, VALIDATION_QUEUE_CAP, VALIDATION_RESULT_CAP,
 };
 use crate::frame_guard::{BreachReporter, FrameBreach, FrameLimits};
 use crate::ingest::Ingest;
@@ -128,27 +124,31 @@ pub async fn spawn(
     Ok((NetworkHandle::new(command_tx), task))
 }
 
+/// A dial's address, and where its outcome goes.
+pub(super) type PendingDial = (Multiaddr, oneshot::Sender<Result<(), NetworkError>>);
+
 /// What the actor knows of a connected peer.
 pub(super) struct PeerEntry {
-    addresses: Vec<(ConnectionId, Multiaddr)>,
+    pub(super) addresses: Vec<(ConnectionId, Multiaddr)>,
     pub(super) agent: Option<String>,
     pub(super) protocol_version: Option<String>,
-    connected_since: SystemTime,
+    pub(super) connected_since: SystemTime,
 }
 
 pub(super) struct Actor {
     pub(super) swarm: Swarm<Behaviour>,
-    topic: TopicHash,
+    pub(super) topic: TopicHash,
     commands: mpsc::Receiver<Command>,
     pub(super) jobs: mpsc::Sender<ValidationJob>,
     results: mpsc::Receiver<ValidationResult>,
     pub(super) peers: HashMap<PeerId, PeerEntry>,
-    pending_dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<(), NetworkError>>)>,
+    /// Dials asked for by `NetworkHandle::dial`, answered when they end.
+    pub(super) pending_dials: HashMap<ConnectionId, PendingDial>,
     libp2p_metrics: Libp2pMetrics,
     pub(super) metrics: NetworkMetrics,
     /// The configured bootstrap addresses.
     pub(super) bootstrap: Vec<Multiaddr>,
-    sync: SyncManager,
+    pub(super) sync: SyncManager,
     sync_messages: mpsc::Receiver<ToActor>,
     /// Peers that broke the gossipsub frame limits (`frame_guard`).
     frame_breaches: mpsc::Receiver<FrameBreach>,
@@ -189,128 +189,6 @@ impl Actor {
             }
         }
         tracing::info!("network stopped");
-    }
-
-    fn handle_command(&mut self, command: Command) {
-        match command {
-            Command::Publish { envelope, reply } => {
-                let _ = reply.send(self.publish(envelope));
-            }
-            Command::Peers { reply } => {
-                let _ = reply.send(self.peer_infos());
-            }
-            Command::Status { reply } => {
-                let _ = reply.send(self.status());
-            }
-            Command::Dial { addr, reply } => self.dial(addr, reply),
-            Command::SyncStatus { reply } => {
-                let _ = reply.send(self.sync.status());
-            }
-            Command::Shutdown { .. } => unreachable!("handled in the loop"),
-        }
-    }
-
-    fn publish(&mut self, envelope: Vec<u8>) -> Result<PublishReport, NetworkError> {
-        let size = envelope.len();
-        let message_id = mutua_protocol::hex(&hash_envelope(&envelope).0);
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        let peers = gossipsub
-            .all_peers()
-            .filter(|(_, topics)| topics.contains(&&self.topic))
-            .count();
-        let delivery = match gossipsub.publish(self.topic.clone(), envelope) {
-            Ok(_) => Delivery::Sent { peers },
-            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Delivery::NoPeers,
-            Err(gossipsub::PublishError::Duplicate) => Delivery::AlreadyKnown,
-            Err(gossipsub::PublishError::MessageTooLarge) => {
-                return Err(NetworkError::TooLarge { size })
-            }
-            Err(other) => return Err(NetworkError::Publish(other)),
-        };
-        Ok(PublishReport {
-            message_id,
-            delivery,
-        })
-    }
-
-    fn dial(&mut self, addr: Multiaddr, reply: oneshot::Sender<Result<(), NetworkError>>) {
-        let opts = match addr.iter().last() {
-            Some(Protocol::P2p(peer)) if self.swarm.is_connected(&peer) => {
-                let _ = reply.send(Ok(()));
-                return;
-            }
-            Some(Protocol::P2p(peer)) => DialOpts::peer_id(peer)
-                .addresses(vec![addr.clone()])
-                .condition(PeerCondition::Always)
-                .build(),
-            _ => DialOpts::unknown_peer_id().address(addr.clone()).build(),
-        };
-        let connection = opts.connection_id();
-        match self.swarm.dial(opts) {
-            Ok(()) => {
-                self.pending_dials.insert(connection, (addr, reply));
-            }
-            Err(e) => {
-                let _ = reply.send(Err(NetworkError::Dial {
-                    addr,
-                    source: Box::new(e),
-                }));
-            }
-        }
-    }
-
-    fn peer_infos(&self) -> Vec<PeerInfo> {
-        let gossipsub = &self.swarm.behaviour().gossipsub;
-        let mesh: Vec<&PeerId> = gossipsub.mesh_peers(&self.topic).collect();
-        let subscribed: Vec<&PeerId> = gossipsub
-            .all_peers()
-            .filter(|(_, topics)| topics.contains(&&self.topic))
-            .map(|(peer, _)| peer)
-            .collect();
-        let mut infos: Vec<PeerInfo> = self
-            .peers
-            .iter()
-            .map(|(peer, entry)| PeerInfo {
-                peer_id: *peer,
-                addresses: entry.addresses.iter().map(|(_, a)| a.clone()).collect(),
-                agent: entry.agent.clone(),
-                protocol_version: entry.protocol_version.clone(),
-                connected_since: entry
-                    .connected_since
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                in_mesh: mesh.contains(&peer),
-                subscribed: subscribed.contains(&peer),
-                score: gossipsub.peer_score(peer),
-            })
-            .collect();
-        infos.sort_by_key(|p| p.peer_id);
-        infos
-    }
-
-    fn status(&mut self) -> NetworkStatus {
-        let known_peers = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .kbuckets()
-            .map(|bucket| bucket.num_entries())
-            .sum();
-        let gossipsub = &self.swarm.behaviour().gossipsub;
-        NetworkStatus {
-            local_peer_id: *self.swarm.local_peer_id(),
-            listen_addrs: self.swarm.listeners().cloned().collect(),
-            external_addrs: self.swarm.external_addresses().cloned().collect(),
-            topic: self.topic.to_string(),
-            connected_peers: self.peers.len(),
-            mesh_peers: gossipsub.mesh_peers(&self.topic).count(),
-            topic_peers: gossipsub
-                .all_peers()
-                .filter(|(_, topics)| topics.contains(&&self.topic))
-                .count(),
-            known_peers,
-            validation_queue: VALIDATION_QUEUE_CAP - self.jobs.capacity(),
-        }
     }
 
     /// A session with a random connected peer not already syncing with us.

@@ -20,7 +20,8 @@
 //!   shapes).
 //! - `validation`: gossip messages handed to the ingest pipeline before
 //!   anything is forwarded.
-//! - `handle`: the callers' side, [`NetworkHandle`].
+//! - `handle`: the callers' side, [`NetworkHandle`]; `commands`: what the
+//!   actor does for each of its requests.
 //!
 //! Gossipsub runs with validation on: a received record is forwarded only
 //! once the ingest pipeline has verified, checked and stored it. The actor
@@ -34,6 +35,7 @@ use mutua_protocol::codec::MAX_RECORD_BYTES;
 
 mod actor;
 mod behaviour;
+mod commands;
 mod discovery;
 mod handle;
 mod policy;
