@@ -1,6 +1,13 @@
 //! A collectivity named by its official code, resolved against the 2026
 //! reference data and confirmed by the operator before a key or a
 //! certificate is tied to it.
+//!
+//! `--collectivity` takes a SIREN (Luhn-checked) or an INSEE code, looked up
+//! in `mutua_store::refdata` (name, kind, EPCI type, département(s), the
+//! commune's EPCI). The CLI shows what it found and asks for confirmation
+//! on a terminal; without one, `--yes` is required and nothing is written
+//! otherwise. The publisher key is named after the collectivity
+//! (`Saint-Émilion` → `saint-emilion`).
 
 use std::io::{self, BufRead, IsTerminal, Write};
 

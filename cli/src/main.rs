@@ -4,6 +4,23 @@
 //! running node talk to its control API (address and token from the data
 //! directory); `init`, `federation create`, `key`, `store` and `completions`
 //! work without one.
+//!
+//! No `api.addr`, or no process holding the store's lock (a crash left the
+//! file behind), means the node is not running: exit code 3 with how to
+//! start it; `search`, `show` and `export` then read the replica on disk
+//! instead (`mutua_node::offline`), saying so on stderr. Exit codes: 0 ok,
+//! 1 error, 2 usage (clap's, and `cmd::Usage` for mistakes found after
+//! parsing), 3 node not running. `store check|reindex|compact` refuse to
+//! run while the node is up (sled admits one process).
+//!
+//! Certificates move between nodes as text files (a commented header, then
+//! the envelope in hex): `federation admit --export` writes one,
+//! `federation import` saves it beside the hosted key (re-announced at
+//! every start) and publishes it if the node runs. Good spreadsheet rows go
+//! one by one to `POST /v1/listings/import`, where the node matches each to
+//! a slot (`mutua_node::listing_import`: the `id` column, else an id derived
+//! from author, side, folded title and commune), so re-imports and
+//! interrupted imports never duplicate.
 
 mod args;
 mod client;

@@ -1,5 +1,11 @@
 //! Tables for people, JSON lines for scripts; every write to stdout goes
 //! through here so that a closed pipe (`mutua search | head`) ends quietly.
+//!
+//! Tables (comfy-table) are as wide as the terminal; titles are cut by
+//! characters, never bytes, with an ellipsis; listing ids are shortened to
+//! 12 hex digits, which every command accepts as a prefix. `--json` prints
+//! one object per line in the API's own shapes. A closed pipe surfaces as
+//! `io::ErrorKind::BrokenPipe`, and `main` then exits 0 silently.
 
 use std::io::{self, IsTerminal, Write};
 

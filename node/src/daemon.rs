@@ -7,6 +7,18 @@
 //! Stop (SIGINT/SIGTERM): `api.addr` removed (clients see the node as
 //! stopping) → API stops accepting and finishes in-flight requests →
 //! network shut down → store closed → return (exit 0).
+//!
+//! Details of the start: the commune reference data is parsed at once on the
+//! blocking pool (parsed lazily, it made the first listing's validation slow
+//! and every gossip message queued behind it waited); a certificate saved as
+//! a file while the node was down takes effect before the network starts;
+//! fixed p2p ports are probed first (`crate::listen`: libp2p sets
+//! `SO_REUSEPORT`, so a second node on a taken port would bind silently);
+//! after the network starts, the hosted publishers' certificates are
+//! re-announced; `api.token` is written before `api.addr`. At the stop, the
+//! network task gets `NETWORK_STOP_GRACE` after acknowledging; every
+//! acknowledged write was already flushed, so dropping the store loses
+//! nothing. Operators' view of all this: OPERATIONS.md.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -21,6 +21,12 @@
 //! signs no record. Publisher and anchor keys sign records and never leave
 //! this directory. The daemon refuses to start when any key file or key
 //! directory is accessible by group or others.
+//!
+//! Secret files are created 0600 from their first byte (`create_new` and a
+//! mode), never chmod-ed after the fact. `api.token` and `api.addr` are
+//! replaced atomically (temporary file, then rename), token first, so a
+//! client that sees `api.addr` finds the matching token. OPERATIONS.md is
+//! the operator's view of this layout.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;

@@ -5,6 +5,13 @@
 //! Handles are cheap clones of shared atomics: the ingest pipeline and the
 //! network actor update them without locks, and [`NodeMetrics::encode`] reads
 //! them whenever it is asked.
+//!
+//! libp2p's families: `libp2p_swarm_*`, `libp2p_identify_*`, `libp2p_kad_*`,
+//! `libp2p_ping_*`, `libp2p_bandwidth_*`, and gossipsub's internals under
+//! `libp2p_gossipsub_*` (mesh sizes, scores, validation results, invalid
+//! messages per topic). Mutua's own are `mutua_ingest_*`, `mutua_network_*`,
+//! `mutua_sync_*` and `mutua_store_*`; OPERATIONS.md lists them, and
+//! `tests/tests/documents.rs` checks that list against this registry.
 
 use mutua_store::StoreStats;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -234,6 +241,25 @@ impl SyncMetrics {
         }
     }
 
+    /// How many outbound sessions ended with `outcome` so far (for tests).
+    pub fn sessions(&self, outcome: &'static str) -> u64 {
+        self.sessions.get_or_create(&OutcomeLabel { outcome }).get()
+    }
+
+    /// How many records sync carried in `direction` so far (for tests).
+    pub fn records(&self, direction: &'static str) -> u64 {
+        self.records
+            .get_or_create(&DirectionLabel { direction })
+            .get()
+    }
+
+    /// How many message bytes sync carried in `direction` so far (for tests).
+    pub fn bytes(&self, direction: &'static str) -> u64 {
+        self.bytes
+            .get_or_create(&DirectionLabel { direction })
+            .get()
+    }
+
     pub(crate) fn session(&self, outcome: &'static str) {
         self.sessions.get_or_create(&OutcomeLabel { outcome }).inc();
     }
@@ -288,6 +314,11 @@ impl StoreMetrics {
             ),
             disk_bytes: registered(sub, "disk_bytes", "Size of the store's files"),
         }
+    }
+
+    /// The records of `kind` as last observed (for tests).
+    pub fn records_of_kind(&self, kind: &'static str) -> i64 {
+        self.by_kind.get_or_create(&KindLabel { kind }).get()
     }
 
     /// Sets every store gauge from the store's counters.

@@ -6,6 +6,34 @@
 //! ([`codec`]), the validation rules ([`rules`]), membership chains
 //! ([`membership`]) and the merge semantics ([`merge`]). PROTOCOL.md is the
 //! normative description; its test vectors are checked by this crate's tests.
+//!
+//! The receive path is [`validate`]`(bytes, now)`: size → envelope (canonical)
+//! → bounded scan of the payload's raw CBOR → serde decode → canonical
+//! re-encoding check → field rules → signer → `verify_strict` → time rules.
+//! Cheap checks come first; apart from an unknown envelope format, only a
+//! validly signed record can earn an Ignore verdict (expired, from the
+//! future), so a forger cannot dodge the Reject. Membership is a separate
+//! function over a [`MembershipView`] (the store implements it), because it
+//! needs other records.
+//!
+//! What holds everywhere in this crate:
+//! - a signature covers `"mutua-record-v1:" || payload bytes`, the exact
+//!   bytes that travel; nothing is re-encoded before verification, and a
+//!   record's identity is the SHA-256 of its canonical envelope bytes;
+//! - one record content has one encoding: envelope and payload are accepted
+//!   only as [`seal`] writes them (checked by re-encoding), so what is valid
+//!   is what PROTOCOL.md says, not whatever serde_cbor tolerates (variant
+//!   indices, `null` options, long-form integers, structs as arrays);
+//! - decoding cost is bounded before serde runs: the scan refuses oversize
+//!   records, deep nesting, long strings and large containers on the raw
+//!   bytes, without allocating per item.
+//!
+//! PROTOCOL.md cannot drift: `tests/vectors.rs` regenerates its vectors
+//! (records, the worked sync example, key id, topic, replica digest),
+//! compares them with the document, validates the document's values
+//! independently and checks that every [`RecordError`] code has a vector.
+//! The merge's commutativity, associativity and idempotence are property
+//! tests (`tests/merge.rs`); decode → validate is fuzzed (`fuzz/`).
 
 pub mod codec;
 pub mod codes;

@@ -1,4 +1,12 @@
 //! A running federation: data directories, node processes, admission.
+//!
+//! Node 0 holds the anchor key; every node hosts one publisher. Each
+//! `config.toml` gets a short sync interval. Node 0 starts first, then the
+//! others, each bootstrapping from node 0 and from one earlier node drawn by
+//! the seed. Once the gossip mesh is up, every collectivity is admitted
+//! through node 0's `POST /v1/certificates`; certificates travel by gossip,
+//! and the harness imports any that gossip missed after a while, saying so
+//! in the report.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

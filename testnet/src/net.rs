@@ -13,6 +13,9 @@
 //!   them back. No traffic leaves the root namespace's own bridges: nodes
 //!   have no default route and forwarding is not touched.
 //!
+//! Neither mode injects delay or loss (no `tc netem`): the figures are those
+//! of a LAN-like network.
+//!
 //! Names carry a per-run prefix `mt<pid hex>g<run hex>` (interface names are
 //! limited to 15 bytes), so leftovers of a killed run are recognised by their
 //! dead pid and removed at the next start ([`remove_leftovers`]).

@@ -3,6 +3,14 @@
 //! and `.xls` workbooks (calamine), headers in French ([`columns`]), and
 //! cell values in French conventions ([`values`]); [`row`] turns a row into
 //! listing content with every mistake of the row reported.
+//!
+//! Line numbers come from byte offsets (csv's own are one too low with
+//! CRLF). After a field fails the protocol's rules, a stand-in replaces it
+//! and the rules run again, so a row's every mistake is reported at once.
+//! Unknown, duplicate or missing mandatory columns refuse the whole file.
+//! Reports are in French. `mutua export --format csv|xlsx` writes the same
+//! columns with the `id` (`--excel`: `;`, BOM, decimal commas); fixtures
+//! are in `cli/tests/fixtures/`.
 
 pub mod columns;
 pub mod row;
