@@ -159,8 +159,11 @@ pub enum NetworkError {
     #[error("invalid gossipsub configuration: {0}")]
     Gossipsub(String),
     /// A listen address could not be bound (in use, not local, bad protocol).
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen { addr: Multiaddr, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: Multiaddr,
+        source: ListenError,
+    },
     /// The dial failed (unreachable, refused, wrong peer id, limits).
     #[error("cannot connect to {addr}: {source}")]
     Dial {
@@ -176,6 +179,27 @@ pub enum NetworkError {
     /// The network task has stopped (shut down, or it failed).
     #[error("the network task is not running")]
     Stopped,
+}
+
+/// Why a listen address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// No transport of the node speaks this address (not TCP, say).
+    #[error("Multiaddr is not supported: {0}")]
+    Unsupported(Multiaddr),
+    /// The system refused (the port is taken, the address is not local).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl From<libp2p::TransportError<std::io::Error>> for ListenError {
+    fn from(error: libp2p::TransportError<std::io::Error>) -> Self {
+        match error {
+            libp2p::TransportError::MultiaddrNotSupported(addr) => ListenError::Unsupported(addr),
+            libp2p::TransportError::Other(error) => ListenError::Io(error),
+        }
+    }
 }
 
 /// Which part of the transport could not be set up, and the error it gave.

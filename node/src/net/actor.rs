@@ -68,7 +68,7 @@ pub async fn spawn(
             .listen_on(addr.clone())
             .map_err(|e| NetworkError::Listen {
                 addr: addr.clone(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
     }
     // Wait for the listeners to be bound, so that `status()` right after
@@ -83,7 +83,7 @@ pub async fn spawn(
             } => {
                 return Err(NetworkError::Listen {
                     addr: config.listen[bound].clone(),
-                    reason: error.to_string(),
+                    source: error.into(),
                 })
             }
             _ => {}

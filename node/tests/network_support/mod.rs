@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use libp2p::{identity, Multiaddr, PeerId};
 use mutua_node::ingest::Ingest;
 use mutua_node::metrics::NodeMetrics;
-use mutua_node::net::{self, NetworkConfig, NetworkHandle};
+use mutua_node::net::{self, NetworkConfig, NetworkError, NetworkHandle};
 use mutua_protocol::fixtures;
 use mutua_protocol::rules::{DAY_SECS, MAX_DESCRIPTION_BYTES};
 use mutua_protocol::{seal, Payload, SecretKey, SignedRecord, SlotKey, Timestamp, Window};
@@ -109,6 +109,19 @@ impl TestNode {
     /// Its store already holds the member's certificate (as if an earlier
     /// sync had brought it), so tests do not depend on delivery order.
     pub async fn start(federation: &Federation, bootstrap: Vec<Multiaddr>) -> TestNode {
+        let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
+        TestNode::start_on(federation, listen, bootstrap)
+            .await
+            .unwrap()
+    }
+
+    /// [`TestNode::start`] listening on `listen`; the network's error if it
+    /// cannot start.
+    pub async fn start_on(
+        federation: &Federation,
+        listen: Multiaddr,
+        bootstrap: Vec<Multiaddr>,
+    ) -> Result<TestNode, NetworkError> {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(StoreConfig::new(
             dir.path().join("store"),
@@ -122,19 +135,17 @@ impl TestNode {
             .await
             .unwrap();
         let mut config = NetworkConfig::new(federation.topic.clone());
-        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        config.listen = vec![listen];
         config.mdns = false; // other tests' nodes run on the same machine
         config.bootstrap = bootstrap;
         let keypair = identity::Keypair::generate_ed25519();
         let peer_id = keypair.public().to_peer_id();
-        let (handle, task) = net::spawn(config, keypair, ingest.clone(), &mut metrics)
-            .await
-            .unwrap();
+        let (handle, task) = net::spawn(config, keypair, ingest.clone(), &mut metrics).await?;
         let status = handle.status().await.unwrap();
         let addr = status.listen_addrs[0]
             .clone()
             .with(libp2p::multiaddr::Protocol::P2p(peer_id));
-        TestNode {
+        Ok(TestNode {
             handle,
             task,
             ingest,
@@ -142,7 +153,7 @@ impl TestNode {
             peer_id,
             addr,
             _dir: dir,
-        }
+        })
     }
 
     pub fn has(&self, record: &SignedRecord) -> bool {
