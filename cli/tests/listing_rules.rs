@@ -36,14 +36,13 @@ fn withdraw_and_update_refuse_the_other_side_and_say_which_it_is() {
 fn receive_offer_titled(dir: &std::path::Path, title: &str) {
     let key_text = std::fs::read_to_string(dir.join("keys/publishers/bordeaux.key")).unwrap();
     let key = mutua_protocol::SecretKey::from_file_string(&key_text).unwrap();
-    let content: mutua_api::ListingContent =
-        serde_json::from_value(serde_json::json!({
-            "side": "offer", "kind": "equipment", "title": title,
-            "location": { "insee": "33063" },
-            "terms": { "pricing": "free", "convention_required": false },
-            "contact": { "role": "Services techniques", "email": "st@mairie.example" }
-        }))
-        .unwrap();
+    let content: mutua_api::ListingContent = serde_json::from_value(serde_json::json!({
+        "side": "offer", "kind": "equipment", "title": title,
+        "location": { "insee": "33063" },
+        "terms": { "pricing": "free", "convention_required": false },
+        "contact": { "role": "Services techniques", "email": "st@mairie.example" }
+    }))
+    .unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -45,7 +45,7 @@ use crate::datadir::DataDir;
 use crate::hosted::Hosted;
 use crate::ingest::Ingest;
 use crate::metrics::NodeMetrics;
-use crate::network::NetworkHandle;
+use crate::net::NetworkHandle;
 
 const DAY: u64 = mutua_protocol::rules::DAY_SECS;
 

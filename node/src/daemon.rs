@@ -33,7 +33,7 @@ use crate::config::Settings;
 use crate::datadir::{self, DataDir, DataDirError};
 use crate::ingest::Ingest;
 use crate::metrics::NodeMetrics;
-use crate::network::{self, NetworkConfig, NetworkError};
+use crate::net::{self, NetworkConfig, NetworkError};
 
 /// How long the network task may take to finish after acknowledging shutdown.
 const NETWORK_STOP_GRACE: Duration = Duration::from_secs(2);
@@ -102,7 +102,7 @@ pub async fn run(
     let api_addr = listener.local_addr().map_err(DaemonError::Serve)?;
 
     let mut network_config =
-        NetworkConfig::new(network::topic_for(&settings.federation, &settings.anchors));
+        NetworkConfig::new(net::topic_for(&settings.federation, &settings.anchors));
     network_config.listen = settings.listen.clone();
     network_config.bootstrap = settings.bootstrap.clone();
     network_config.mdns = settings.mdns;
@@ -110,7 +110,7 @@ pub async fn run(
     network_config.sync_interval = Duration::from_secs(settings.sync_interval_secs);
     let peer_id = keypair.public().to_peer_id();
     let (network, network_task) =
-        network::spawn(network_config, keypair, ingest.clone(), &mut metrics).await?;
+        net::spawn(network_config, keypair, ingest.clone(), &mut metrics).await?;
 
     for p in &publishers {
         tracing::info!(publisher = %p.name, key = %p.key.public(), certified = p.certificate.is_some(), "hosting");

@@ -8,6 +8,7 @@
 //! the async callers (the network actor's validation worker, the API) never
 //! stall a runtime thread.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::gossipsub::MessageAcceptance;
@@ -55,11 +56,61 @@ pub enum IngestOutcome {
     Accepted(Applied),
     /// Not stored and nobody to blame: a duplicate, an older version, an
     /// author not (yet) known as a member here, a record expired in transit,
-    /// or a local storage failure (`code` is then `store_error`).
-    Ignored { code: &'static str, message: String },
+    /// or a local storage failure (`store_error`).
+    Ignored(NotStored),
     /// Invalid whoever sends it (bad signature, malformed, breaks a rule):
-    /// the gossip sender's score drops.
-    Rejected { code: &'static str, message: String },
+    /// the gossip sender's score drops. The protocol's [`RecordError`] is
+    /// its source.
+    ///
+    /// [`RecordError`]: mutua_protocol::RecordError
+    Rejected(Rejection),
+}
+
+/// Why a record nobody is blamed for was not stored. `code()` is the
+/// metrics label; the text is what import reports and logs show.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotStored {
+    /// Refused by a rule that does not blame the sender: membership (its
+    /// view of the certificates may be ahead of or behind ours), expired in
+    /// transit, from the future, an unsupported format.
+    #[error(transparent)]
+    Refused(Rejection),
+    /// The store kept what it had: a duplicate, an older version, the
+    /// losing record of an equivocation.
+    #[error("{}", kept_reason(&.0.outcome))]
+    Kept(Applied),
+    /// The store failed; nothing changed.
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// The blocking task running the store panicked.
+    #[error("the ingest task failed: {0}")]
+    Task(String),
+}
+
+/// The code of a record not stored because this node failed.
+const STORE_ERROR: &str = "store_error";
+
+impl NotStored {
+    /// The reason code (metrics label).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NotStored::Refused(rejection) => rejection.code(),
+            NotStored::Kept(applied) => applied.outcome.code(),
+            NotStored::Store(_) | NotStored::Task(_) => STORE_ERROR,
+        }
+    }
+}
+
+fn kept_reason(outcome: &ApplyOutcome) -> &'static str {
+    match outcome {
+        ApplyOutcome::IgnoredDuplicate => "the record is already stored",
+        ApplyOutcome::IgnoredOld => "a newer version is stored",
+        ApplyOutcome::Equivocation { .. } => {
+            "the author signed another record for this version, which wins"
+        }
+        _ => "the record was not stored",
+    }
 }
 
 impl IngestOutcome {
@@ -67,8 +118,8 @@ impl IngestOutcome {
     pub fn acceptance(&self) -> MessageAcceptance {
         match self {
             IngestOutcome::Accepted(_) => MessageAcceptance::Accept,
-            IngestOutcome::Ignored { .. } => MessageAcceptance::Ignore,
-            IngestOutcome::Rejected { .. } => MessageAcceptance::Reject,
+            IngestOutcome::Ignored(_) => MessageAcceptance::Ignore,
+            IngestOutcome::Rejected(_) => MessageAcceptance::Reject,
         }
     }
 
@@ -76,8 +127,8 @@ impl IngestOutcome {
     pub fn label(&self) -> &'static str {
         match self {
             IngestOutcome::Accepted(_) => "accepted",
-            IngestOutcome::Ignored { .. } => "ignored",
-            IngestOutcome::Rejected { .. } => "rejected",
+            IngestOutcome::Ignored(_) => "ignored",
+            IngestOutcome::Rejected(_) => "rejected",
         }
     }
 
@@ -86,15 +137,15 @@ impl IngestOutcome {
     pub fn code(&self) -> &'static str {
         match self {
             IngestOutcome::Accepted(applied) => applied.outcome.code(),
-            IngestOutcome::Ignored { code, .. } | IngestOutcome::Rejected { code, .. } => code,
+            IngestOutcome::Ignored(reason) => reason.code(),
+            IngestOutcome::Rejected(rejection) => rejection.code(),
         }
     }
 
-    fn from_rejection(rejection: &Rejection) -> Self {
-        let (code, message) = (rejection.code(), rejection.to_string());
+    fn from_rejection(rejection: Rejection) -> Self {
         match rejection.verdict() {
-            Verdict::Reject => IngestOutcome::Rejected { code, message },
-            Verdict::Ignore => IngestOutcome::Ignored { code, message },
+            Verdict::Reject => IngestOutcome::Rejected(rejection),
+            Verdict::Ignore => IngestOutcome::Ignored(NotStored::Refused(rejection)),
         }
     }
 
@@ -102,18 +153,9 @@ impl IngestOutcome {
         if applied.outcome.is_stored() {
             return IngestOutcome::Accepted(applied);
         }
-        let message = match &applied.outcome {
-            ApplyOutcome::Rejected(rejection) => return Self::from_rejection(rejection),
-            ApplyOutcome::IgnoredDuplicate => "the record is already stored",
-            ApplyOutcome::IgnoredOld => "a newer version is stored",
-            ApplyOutcome::Equivocation { .. } => {
-                "the author signed another record for this version, which wins"
-            }
-            _ => "the record was not stored",
-        };
-        IngestOutcome::Ignored {
-            code: applied.outcome.code(),
-            message: message.into(),
+        match applied.outcome {
+            ApplyOutcome::Rejected(rejection) => Self::from_rejection(rejection),
+            _ => IngestOutcome::Ignored(NotStored::Kept(applied)),
         }
     }
 }
@@ -160,11 +202,8 @@ impl Ingest {
         let store = self.store.clone();
         let outcome = tokio::task::spawn_blocking(move || ingest_bytes(&store, &bytes, now()))
             .await
-            .unwrap_or_else(|e| IngestOutcome::Ignored {
-                code: "store_error",
-                message: format!("the ingest task failed: {e}"),
-            });
-        self.count(source, &outcome, started);
+            .unwrap_or_else(|e| IngestOutcome::Ignored(NotStored::Task(e.to_string())));
+        self.count(source, outcome.label(), outcome.code(), started);
         outcome
     }
 
@@ -184,10 +223,7 @@ impl Ingest {
         let outcomes = tokio::task::spawn_blocking(move || ingest_all(&store, &envelopes, now()))
             .await
             .unwrap_or_else(|e| {
-                let failed = IngestOutcome::Ignored {
-                    code: "store_error",
-                    message: format!("the ingest task failed: {e}"),
-                };
+                let failed = IngestOutcome::Ignored(NotStored::Task(e.to_string()));
                 vec![failed; count]
             });
         self.count_batch(source, &outcomes, started);
@@ -205,10 +241,7 @@ impl Ingest {
         let outcomes = tokio::task::spawn_blocking(move || import_all(&store, &envelopes, now()))
             .await
             .unwrap_or_else(|e| {
-                let failed = IngestOutcome::Ignored {
-                    code: "store_error",
-                    message: format!("the ingest task failed: {e}"),
-                };
+                let failed = IngestOutcome::Ignored(NotStored::Task(e.to_string()));
                 vec![failed; count]
             });
         self.count_batch(Source::Import, &outcomes, started);
@@ -227,11 +260,16 @@ impl Ingest {
         let result = tokio::task::spawn_blocking(move || store.apply(record, now()))
             .await
             .map_err(|e| IngestError::Task(e.to_string()))?;
-        let outcome = match &result {
-            Ok(applied) => IngestOutcome::from_applied(applied.clone()),
-            Err(e) => store_failure(e),
-        };
-        self.count(Source::Local, &outcome, started);
+        match &result {
+            Ok(applied) => {
+                let outcome = IngestOutcome::from_applied(applied.clone());
+                self.count(Source::Local, outcome.label(), outcome.code(), started);
+            }
+            Err(error) => {
+                log_store_failure(error);
+                self.count(Source::Local, "ignored", STORE_ERROR, started);
+            }
+        }
         match result? {
             Applied {
                 outcome: ApplyOutcome::Rejected(rejection),
@@ -257,12 +295,12 @@ impl Ingest {
         }
     }
 
-    fn count(&self, source: Source, outcome: &IngestOutcome, started: Instant) {
+    fn count(&self, source: Source, outcome: &'static str, reason: &'static str, started: Instant) {
         self.metrics.record(
             IngestLabels {
                 source: source.label(),
-                outcome: outcome.label(),
-                reason: outcome.code(),
+                outcome,
+                reason,
             },
             started.elapsed().as_secs_f64(),
         );
@@ -273,11 +311,11 @@ impl Ingest {
 fn ingest_bytes(store: &Store, bytes: &[u8], now: Timestamp) -> IngestOutcome {
     let record = match mutua_protocol::open(bytes) {
         Ok(record) => record,
-        Err(e) => return IngestOutcome::from_rejection(&Rejection::Record(e)),
+        Err(e) => return IngestOutcome::from_rejection(Rejection::Record(e)),
     };
     match store.apply(record, now) {
         Ok(applied) => IngestOutcome::from_applied(applied),
-        Err(e) => store_failure(&e),
+        Err(e) => store_failure(e),
     }
 }
 
@@ -288,24 +326,25 @@ fn ingest_all(store: &Store, envelopes: &[Vec<u8>], now: Timestamp) -> Vec<Inges
     for bytes in envelopes {
         match mutua_protocol::open(bytes) {
             Ok(record) => records.push(record),
-            Err(e) => outcomes.push(IngestOutcome::from_rejection(&Rejection::Record(e))),
+            Err(e) => outcomes.push(IngestOutcome::from_rejection(Rejection::Record(e))),
         }
     }
     order_for_apply(&mut records);
     let opened = records.len();
     match store.apply_batch(records, now) {
         Ok(applied) => outcomes.extend(applied.into_iter().map(IngestOutcome::from_applied)),
-        Err(e) => outcomes.extend(std::iter::repeat_n(store_failure(&e), opened)),
+        Err(e) => outcomes.extend(std::iter::repeat_n(store_failure(e), opened)),
     }
     outcomes
 }
 
-fn store_failure(error: &StoreError) -> IngestOutcome {
+fn store_failure(error: StoreError) -> IngestOutcome {
+    log_store_failure(&error);
+    IngestOutcome::Ignored(NotStored::Store(Arc::new(error)))
+}
+
+fn log_store_failure(error: &StoreError) {
     tracing::error!(%error, "the store failed to apply a record");
-    IngestOutcome::Ignored {
-        code: "store_error",
-        message: error.to_string(),
-    }
 }
 
 /// Seconds since the epoch by the system clock.
@@ -314,3 +353,6 @@ fn now() -> Timestamp {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,7 +13,7 @@ pub mod listen;
 pub mod listing_import;
 pub mod local_rules;
 pub mod metrics;
-pub mod network;
+pub mod net;
 pub mod offline;
 pub mod sync;
 pub mod visible;

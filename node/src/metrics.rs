@@ -28,7 +28,7 @@ pub(crate) const GOSSIPSUB_PREFIX: &str = "libp2p_gossipsub";
 
 /// Every metric of one node.
 pub struct NodeMetrics {
-    /// The registry the `/metrics` endpoint encodes. [`crate::network::spawn`]
+    /// The registry the `/metrics` endpoint encodes. [`crate::net::spawn`]
     /// registers libp2p's metrics in it.
     pub registry: Registry,
     /// What the ingest pipeline did with each record, by source and reason.

@@ -22,7 +22,7 @@ use crate::config::Settings;
 use crate::datadir::{self, ApiEndpoint, DataDir};
 use crate::ingest::Ingest;
 use crate::metrics::NodeMetrics;
-use crate::network::NetworkHandle;
+use crate::net::NetworkHandle;
 
 /// Why the replica cannot be read.
 #[derive(Debug, Error)]

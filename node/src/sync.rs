@@ -16,27 +16,39 @@
 //! records per message, [`MAX_OUTBOUND_SESSIONS`] and
 //! [`MAX_INBOUND_REQUESTS`] at once, one session per peer,
 //! [`REQUEST_TIMEOUT`] per request and [`SESSION_TIMEOUT`] per session.
+//!
+//! Here: the [`SyncManager`] the actor owns and the status it keeps. Beside
+//! it: `codec` (message framing), `source` (the store as a reconciliation
+//! source), `tasks` (the session and answer tasks), `error` (why a session
+//! ends early, and whom to blame) and `local` (two stores reconciled in one
+//! process, for tests and benchmarks).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::{PeerId, StreamProtocol};
-use mutua_protocol::sync::{
-    decode_request, decode_response, encode_request, encode_response, respond, Fingerprint,
-    InitiatorSession, SessionLimits, SlotRank, Step, SyncError, SyncKey, SyncRange, SyncSource,
-    MAX_MESSAGE_BYTES,
-};
-use mutua_protocol::RecordHash;
-use mutua_store::{Store, StoreError};
 use serde::Serialize;
-use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ingest::{Ingest, IngestOutcome, Source};
+use crate::ingest::Ingest;
 use crate::metrics::SyncMetrics;
+
+mod codec;
+mod error;
+mod local;
+mod source;
+mod tasks;
+
+use codec::too_large;
+pub use codec::{Frame, SyncCodec};
+use error::penalty;
+pub use error::{LocalFailure, PeerFault, Penalty, SessionError};
+pub use local::{reconcile_local, LocalReport};
+#[cfg(doc)]
+use mutua_protocol::sync::{respond, InitiatorSession, MAX_MESSAGE_BYTES};
+pub use source::StoreSource;
+use tasks::{answer_request, run_session, unix_now};
 
 /// The request-response protocol carrying sync messages.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mutua/sync/3.0.0");
@@ -58,164 +70,6 @@ pub const TO_ACTOR_CAP: usize = 32;
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
 /// The most peers whose last session the status keeps.
 const MAX_LAST_SESSIONS: usize = 32;
-/// Bytes of the length prefix of a frame.
-const LENGTH_BYTES: usize = 4;
-
-/// The store as a reconciliation source: fingerprints from its incrementally
-/// maintained buckets, items from its sync index, envelopes as stored.
-pub struct StoreSource<'a>(pub &'a Store);
-
-fn store_range(range: &SyncRange) -> mutua_store::SyncRange {
-    mutua_store::SyncRange {
-        start: range.start(),
-        end: range.end(),
-    }
-}
-
-/// The key right after `key`, or `None` after the last key.
-fn successor(key: &SyncKey) -> Option<SyncKey> {
-    let mut next = key.0;
-    for byte in next.iter_mut().rev() {
-        let (sum, carry) = byte.overflowing_add(1);
-        *byte = sum;
-        if !carry {
-            return Some(SyncKey(next));
-        }
-    }
-    None
-}
-
-impl SyncSource for StoreSource<'_> {
-    type Error = StoreError;
-
-    fn fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, StoreError> {
-        self.0.sync_fingerprint(&store_range(range))
-    }
-
-    fn items(
-        &self,
-        range: &SyncRange,
-        after: Option<&SyncKey>,
-        limit: usize,
-    ) -> Result<Vec<(SyncKey, RecordHash)>, StoreError> {
-        let mut bounds = store_range(range);
-        if let Some(after) = after.filter(|a| **a >= range.start()) {
-            match successor(after) {
-                Some(next) => bounds.start = next,
-                None => return Ok(Vec::new()),
-            }
-        }
-        if bounds.end.is_some_and(|end| end <= bounds.start) {
-            return Ok(Vec::new());
-        }
-        self.0.sync_items(&bounds, limit)
-    }
-
-    fn record(&self, key: &SyncKey) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.envelope_by_sync_key(key)
-    }
-
-    /// Read from the stored envelope (the sync entry holds no version): only
-    /// the few items of a leaf list are ranked, and the store verified every
-    /// record it holds.
-    fn rank(&self, key: &SyncKey) -> Result<SlotRank, StoreError> {
-        Ok(self
-            .record(key)?
-            .and_then(|envelope| SlotRank::of_envelope(&envelope).ok())
-            .unwrap_or_default())
-    }
-}
-
-/// Frames a sync message: a 4-byte big-endian length, then the message.
-/// A length over [`MAX_MESSAGE_BYTES`] is refused before anything is
-/// allocated: a response fails with `InvalidData`, a request becomes
-/// [`Frame::TooLarge`] (libp2p drops errors reading a request without telling
-/// the behaviour, and the actor must learn of it to cut the peer off).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SyncCodec;
-
-/// A request as read from a stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Frame {
-    Message(Vec<u8>),
-    /// A request announcing this many bytes, over [`MAX_MESSAGE_BYTES`]: not read.
-    TooLarge(usize),
-}
-
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Frame> {
-    let mut length = [0; LENGTH_BYTES];
-    io.read_exact(&mut length).await?;
-    let length = u32::from_be_bytes(length) as usize;
-    if length > MAX_MESSAGE_BYTES {
-        return Ok(Frame::TooLarge(length));
-    }
-    let mut message = vec![0; length];
-    io.read_exact(&mut message).await?;
-    Ok(Frame::Message(message))
-}
-
-fn too_large(size: usize) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("a sync message of {size} bytes, over the limit of {MAX_MESSAGE_BYTES}"),
-    )
-}
-
-async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, message: &[u8]) -> io::Result<()> {
-    let length = u32::try_from(message.len())
-        .ok()
-        .filter(|l| *l as usize <= MAX_MESSAGE_BYTES)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "sync message too large"))?;
-    io.write_all(&length.to_be_bytes()).await?;
-    io.write_all(message).await?;
-    io.flush().await
-}
-
-impl request_response::Codec for SyncCodec {
-    type Protocol = StreamProtocol;
-    type Request = Frame;
-    type Response = Vec<u8>;
-
-    async fn read_request<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<Frame> {
-        read_frame(io).await
-    }
-
-    async fn read_response<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<Vec<u8>> {
-        match read_frame(io).await? {
-            Frame::Message(message) => Ok(message),
-            Frame::TooLarge(size) => Err(too_large(size)),
-        }
-    }
-
-    async fn write_request<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        request: Frame,
-    ) -> io::Result<()> {
-        match request {
-            Frame::Message(message) => write_frame(io, &message).await,
-            Frame::TooLarge(size) => Err(too_large(size)),
-        }
-    }
-
-    async fn write_response<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        response: Vec<u8>,
-    ) -> io::Result<()> {
-        write_frame(io, &response).await
-    }
-}
 
 /// The request-response behaviour for sync, inbound and outbound.
 pub fn behaviour() -> request_response::Behaviour<SyncCodec> {
@@ -225,77 +79,6 @@ pub fn behaviour() -> request_response::Behaviour<SyncCodec> {
             .with_request_timeout(REQUEST_TIMEOUT)
             .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
     )
-}
-
-/// Why a sync session (or one answered request) ended early.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The peer does not speak the sync protocol (another program).
-    #[error("the peer does not speak {PROTOCOL}")]
-    Unsupported,
-    /// The session ran longer than [`SESSION_TIMEOUT`].
-    #[error("the session took longer than {0:?}")]
-    Timeout(Duration),
-    /// The request or its response was lost (connection closed, timeout).
-    #[error("the request failed: {0}")]
-    Transport(String),
-    /// The peer sent a malformed, oversized or out-of-protocol message.
-    #[error("the peer broke the sync protocol: {0}")]
-    Peer(String),
-    /// The peer sent records that are invalid whoever sends them.
-    #[error("the peer sent {0} invalid records")]
-    InvalidRecords(u64),
-    /// This node failed (store error, task panic, session bounds).
-    #[error("local failure: {0}")]
-    Local(String),
-    /// The network task stopped.
-    #[error("the network task stopped")]
-    Stopped,
-}
-
-impl SessionError {
-    /// The metrics label of a session that ended with this error.
-    pub fn label(&self) -> &'static str {
-        match self {
-            SessionError::Unsupported => "unsupported",
-            SessionError::Timeout(_) => "timeout",
-            SessionError::Transport(_) => "transport",
-            SessionError::Peer(_) => "peer_fault",
-            SessionError::InvalidRecords(_) => "invalid_records",
-            SessionError::Local(_) | SessionError::Stopped => "local_error",
-        }
-    }
-
-    /// The error of a failed outbound request.
-    pub fn of_outbound(failure: OutboundFailure) -> SessionError {
-        match failure {
-            OutboundFailure::UnsupportedProtocols => SessionError::Unsupported,
-            OutboundFailure::Io(e) if e.kind() == io::ErrorKind::InvalidData => {
-                SessionError::Peer(e.to_string())
-            }
-            other => SessionError::Transport(other.to_string()),
-        }
-    }
-}
-
-impl From<SyncError<StoreError>> for SessionError {
-    fn from(error: SyncError<StoreError>) -> Self {
-        if error.is_peer_fault() {
-            SessionError::Peer(error.to_string())
-        } else {
-            SessionError::Local(error.to_string())
-        }
-    }
-}
-
-/// What a peer did wrong, for the actor to act on.
-#[derive(Debug)]
-pub enum Penalty {
-    /// Garbage, oversized or out-of-protocol messages: cut the peer off.
-    Fault(PeerId, String),
-    /// Invalid records: the peer's score drops by this many records' worth.
-    InvalidRecords(PeerId, u64),
 }
 
 /// Counts of one session, as it goes.
@@ -336,249 +119,6 @@ pub enum ToActor {
         tally: Tally,
         error: Option<SessionError>,
     },
-}
-
-/// Runs blocking store work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, SessionError> + Send + 'static,
-) -> Result<T, SessionError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| SessionError::Local(format!("sync task failed: {e}")))?
-}
-
-/// Applies received records through the ingest pipeline; counts what was
-/// stored, and fails if any was invalid whoever sends it.
-async fn apply(
-    ingest: &Ingest,
-    peer: PeerId,
-    records: Vec<ByteBuf>,
-    tally: &mut Tally,
-) -> Result<(), SessionError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    tally.records_received += records.len() as u64;
-    let envelopes = records.into_iter().map(ByteBuf::into_vec).collect();
-    let outcomes = ingest.ingest_batch(envelopes, Source::Sync(peer)).await;
-    let mut invalid = 0;
-    for outcome in &outcomes {
-        match outcome {
-            IngestOutcome::Accepted(_) => tally.records_applied += 1,
-            IngestOutcome::Rejected { code, message } => {
-                tracing::debug!(%peer, code, %message, "invalid record received by sync");
-                invalid += 1;
-            }
-            IngestOutcome::Ignored { .. } => {}
-        }
-    }
-    if invalid > 0 {
-        return Err(SessionError::InvalidRecords(invalid));
-    }
-    Ok(())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// One outbound session with `peer`, start to finish (bounded by
-/// [`SESSION_TIMEOUT`]); reports to the actor when done. Dropping it
-/// (runtime shutdown) is safe: every write it made is complete.
-async fn run_session(ingest: Ingest, to_actor: mpsc::Sender<ToActor>, peer: PeerId) {
-    let started = Instant::now();
-    let mut tally = Tally::default();
-    let result = match tokio::time::timeout(
-        SESSION_TIMEOUT,
-        drive_session(&ingest, &to_actor, peer, &mut tally),
-    )
-    .await
-    {
-        Ok(result) => result,
-        Err(_) => Err(SessionError::Timeout(SESSION_TIMEOUT)),
-    };
-    let _ = to_actor
-        .send(ToActor::Finished {
-            peer,
-            tally,
-            started,
-            result,
-        })
-        .await;
-}
-
-async fn drive_session(
-    ingest: &Ingest,
-    to_actor: &mpsc::Sender<ToActor>,
-    peer: PeerId,
-    tally: &mut Tally,
-) -> Result<(), SessionError> {
-    let store = ingest.store().clone();
-    // Forgettable records go first, so that both sides compare the same set.
-    let (mut session, mut request) = blocking(move || {
-        store
-            .sweep(unix_now())
-            .map_err(|e| SessionError::Local(e.to_string()))?;
-        Ok(InitiatorSession::start(
-            SessionLimits::default(),
-            &StoreSource(&store),
-        )?)
-    })
-    .await?;
-    let mut last_log = Instant::now();
-    loop {
-        let bytes = encode_request(&request);
-        tally.rounds += 1;
-        tally.records_sent += request.push.len() as u64;
-        tally.bytes_sent += bytes.len() as u64;
-        let (reply, response) = oneshot::channel();
-        to_actor
-            .send(ToActor::Request { peer, bytes, reply })
-            .await
-            .map_err(|_| SessionError::Stopped)?;
-        let response = response.await.map_err(|_| SessionError::Stopped)??;
-        tally.bytes_received += response.len() as u64;
-        let store = ingest.store().clone();
-        let (back, step, records) = blocking(move || {
-            let mut response =
-                decode_response(&response).map_err(|e| SessionError::Peer(e.to_string()))?;
-            let step = session.handle_response(&response, &StoreSource(&store))?;
-            Ok((session, step, std::mem::take(&mut response.records)))
-        })
-        .await?;
-        session = back;
-        apply(ingest, peer, records, tally).await?;
-        // Progress is informative: never wait for room.
-        let _ = to_actor.try_send(ToActor::Progress {
-            peer,
-            tally: *tally,
-        });
-        if last_log.elapsed() >= PROGRESS_LOG_INTERVAL {
-            last_log = Instant::now();
-            tracing::info!(%peer, rounds = tally.rounds, records = tally.records_received,
-                bytes = tally.bytes_received, applied = tally.records_applied, "sync in progress");
-        }
-        match step {
-            Step::Send(next) => request = next,
-            Step::Done(_) => return Ok(()),
-        }
-    }
-}
-
-/// Answers one inbound request: decode, apply what the peer pushed, then
-/// answer from the store. Reports to the actor, which sends the response.
-async fn answer_request(
-    ingest: Ingest,
-    to_actor: mpsc::Sender<ToActor>,
-    peer: PeerId,
-    bytes: Vec<u8>,
-    channel: ResponseChannel<Vec<u8>>,
-) {
-    let mut tally = Tally {
-        bytes_received: bytes.len() as u64,
-        ..Tally::default()
-    };
-    let result = answer(&ingest, peer, bytes, &mut tally).await;
-    let (response, error) = match result {
-        Ok(response) => {
-            tally.bytes_sent = response.len() as u64;
-            (Some(response), None)
-        }
-        Err(error) => (None, Some(error)),
-    };
-    let _ = to_actor
-        .send(ToActor::Answered {
-            peer,
-            channel,
-            response,
-            tally,
-            error,
-        })
-        .await;
-}
-
-async fn answer(
-    ingest: &Ingest,
-    peer: PeerId,
-    bytes: Vec<u8>,
-    tally: &mut Tally,
-) -> Result<Vec<u8>, SessionError> {
-    let mut request =
-        blocking(move || decode_request(&bytes).map_err(|e| SessionError::Peer(e.to_string())))
-            .await?;
-    // Pushed records first: the initiator orders its pushes across requests
-    // (certificates before the listings they admit).
-    apply(ingest, peer, std::mem::take(&mut request.push), tally).await?;
-    let store = ingest.store().clone();
-    let (response, sent) = blocking(move || {
-        let response = respond(&request, &StoreSource(&store))?;
-        Ok((encode_response(&response), response.records.len() as u64))
-    })
-    .await?;
-    tally.records_sent = sent;
-    Ok(response)
-}
-
-/// What [`reconcile_local`] did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LocalReport {
-    /// Round trips.
-    pub rounds: u32,
-    /// Encoded requests and responses, as they would cross the network.
-    pub request_bytes: u64,
-    pub response_bytes: u64,
-    /// Records the initiator received, and pushed to the responder.
-    pub received: u64,
-    pub pushed: u64,
-}
-
-/// Opens (verifies) records, orders them for applying and applies them.
-fn apply_local(store: &Store, records: &[ByteBuf], now: u64) -> Result<(), SessionError> {
-    let mut opened = records
-        .iter()
-        .map(|r| mutua_protocol::open(r))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SessionError::Peer(e.to_string()))?;
-    mutua_protocol::sync::order_for_apply(&mut opened);
-    store
-        .apply_batch(opened, now)
-        .map_err(|e| SessionError::Local(e.to_string()))?;
-    Ok(())
-}
-
-/// Reconciles two local stores in one process, the messages encoded and
-/// decoded as on the wire and every record verified and applied in order,
-/// without the ingest pipeline's metrics: for tests and benchmarks of the
-/// store-backed protocol. Blocking.
-pub fn reconcile_local(
-    initiator: &Store,
-    responder: &Store,
-    now: u64,
-) -> Result<LocalReport, SessionError> {
-    let mut report = LocalReport::default();
-    let (mut session, mut request) =
-        InitiatorSession::start(SessionLimits::default(), &StoreSource(initiator))?;
-    loop {
-        let bytes = encode_request(&request);
-        report.rounds += 1;
-        report.request_bytes += bytes.len() as u64;
-        let received = decode_request(&bytes).map_err(|e| SessionError::Peer(e.to_string()))?;
-        report.pushed += received.push.len() as u64;
-        apply_local(responder, &received.push, now)?;
-        let response = respond(&received, &StoreSource(responder))?;
-        let bytes = encode_response(&response);
-        report.response_bytes += bytes.len() as u64;
-        let response = decode_response(&bytes).map_err(|e| SessionError::Peer(e.to_string()))?;
-        let step = session.handle_response(&response, &StoreSource(initiator))?;
-        report.received += response.records.len() as u64;
-        apply_local(initiator, &response.records, now)?;
-        match step {
-            Step::Send(next) => request = next,
-            Step::Done(_) => return Ok(report),
-        }
-    }
 }
 
 /// One peer's last session, for the status endpoint.
@@ -853,45 +393,5 @@ impl SyncManager {
             .collect();
         status.last = self.last.iter().cloned().collect();
         status
-    }
-}
-
-fn penalty(peer: PeerId, error: &SessionError) -> Option<Penalty> {
-    match error {
-        SessionError::Peer(reason) => Some(Penalty::Fault(peer, reason.clone())),
-        SessionError::InvalidRecords(count) => Some(Penalty::InvalidRecords(peer, *count)),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn successor_carries_and_ends() {
-        let mut key = [0u8; 32];
-        key[31] = 0xff;
-        let mut expected = [0u8; 32];
-        expected[30] = 1;
-        assert_eq!(successor(&SyncKey(key)), Some(SyncKey(expected)));
-        assert_eq!(successor(&SyncKey([0xff; 32])), None);
-    }
-
-    #[tokio::test]
-    async fn frames_over_the_limit_are_refused_before_reading_them() {
-        let mut bytes = ((MAX_MESSAGE_BYTES + 1) as u32).to_be_bytes().to_vec();
-        bytes.extend_from_slice(b"whatever follows");
-        let mut io = libp2p::futures::io::Cursor::new(bytes);
-        let frame = read_frame(&mut io).await.unwrap();
-        assert_eq!(frame, Frame::TooLarge(MAX_MESSAGE_BYTES + 1));
-
-        let mut framed = libp2p::futures::io::Cursor::new(Vec::new());
-        write_frame(&mut framed, b"hello").await.unwrap();
-        let mut io = libp2p::futures::io::Cursor::new(framed.into_inner());
-        assert_eq!(
-            read_frame(&mut io).await.unwrap(),
-            Frame::Message(b"hello".to_vec())
-        );
     }
 }

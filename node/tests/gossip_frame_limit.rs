@@ -12,7 +12,7 @@ mod network_support;
 use libp2p::futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::identity::Keypair;
 use libp2p::{PeerId, Stream, StreamProtocol};
-use mutua_node::network::{MAX_FRAME_BYTES, MAX_IWANT_IDS, MAX_MESSAGE_BYTES};
+use mutua_node::net::{MAX_FRAME_BYTES, MAX_IWANT_IDS, MAX_MESSAGE_BYTES};
 use mutua_protocol::codec::{encode_envelope, hash_envelope};
 use mutua_protocol::SignedRecord;
 use network_support::{client_swarm_as, wait_for, Federation, TestNode, DEADLINE};

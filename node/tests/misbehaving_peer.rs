@@ -85,8 +85,7 @@ async fn misbehaving_peer_is_contained() {
         &[0; 64],
     );
     assert!(
-        oversize.len() > MAX_RECORD_BYTES
-            && oversize.len() < mutua_node::network::MAX_MESSAGE_BYTES
+        oversize.len() > MAX_RECORD_BYTES && oversize.len() < mutua_node::net::MAX_MESSAGE_BYTES
     );
     // Twice the record limit, within a frame: still judged by the node
     // (too_large), so that gossipsub remembers its id and does not ask for

@@ -3,7 +3,7 @@
 
 mod network_support;
 
-use mutua_node::network::{Delivery, NetworkError};
+use mutua_node::net::{Delivery, ListenError, NetworkError};
 use network_support::{wait_for, Federation, TestNode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +75,7 @@ async fn published_record_reaches_every_node() {
         b.peers()
             .await
             .iter()
-            .all(|p| p.agent.as_deref() == Some(mutua_node::network::AGENT_VERSION))
+            .all(|p| p.agent.as_deref() == Some(mutua_node::net::AGENT_VERSION))
     })
     .await;
 
@@ -117,7 +117,15 @@ async fn publishing_without_peers_is_reported_and_dial_connects_later() {
         .any(|p| p.peer_id == lonely.peer_id));
     // A dial that cannot succeed is an error.
     let nobody: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
-    assert!(other.handle.dial(nobody).await.is_err());
+    let refused = other.handle.dial(nobody).await.unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            NetworkError::Dial { source, .. }
+                if matches!(**source, libp2p::swarm::DialError::Transport(_))
+        ),
+        "the transport's error is kept: {refused:?}"
+    );
 
     let lonely_handle = lonely.handle.clone();
     lonely.stop().await;
@@ -136,4 +144,40 @@ async fn publishing_without_peers_is_reported_and_dial_connects_later() {
 fn accepted(node: &TestNode, reason: &'static str) -> u64 {
     let count = |source| node.metrics.ingest.count(source, "accepted", reason);
     count("gossip") + count("sync")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_listen_port_is_refused_with_the_systems_reason() {
+    let federation = Federation::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let listen: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let Err(error) = TestNode::start_on(&federation, listen.clone(), vec![]).await else {
+        panic!("a second listener on a taken port")
+    };
+    // libp2p's `TransportError` shows nothing for a system error (the
+    // message ended with ": "): the text carries the system's reason, and
+    // the error keeps it as its source.
+    let NetworkError::Listen {
+        addr,
+        source: ListenError::Io(io),
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert_eq!(*addr, listen);
+    assert!(io.to_string().contains("in use"), "{io:?}");
+    assert_eq!(
+        error.to_string(),
+        format!("cannot listen on {listen}: {io}")
+    );
+
+    let unsupported: libp2p::Multiaddr = "/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap();
+    let Err(error) = TestNode::start_on(&federation, unsupported.clone(), vec![]).await else {
+        panic!("QUIC is not a transport of the node")
+    };
+    assert!(
+        matches!(&error, NetworkError::Listen { source: ListenError::Unsupported(a), .. } if *a == unsupported),
+        "{error:?}"
+    );
 }

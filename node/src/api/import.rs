@@ -60,10 +60,12 @@ pub(super) async fn import(
     for (index, outcome) in indices.into_iter().zip(outcomes) {
         match outcome {
             IngestOutcome::Accepted(_) => report.accepted += 1,
-            IngestOutcome::Ignored { code, .. } => {
-                *report.ignored.entry(code.to_owned()).or_default() += 1
+            IngestOutcome::Ignored(reason) => {
+                *report.ignored.entry(reason.code().to_owned()).or_default() += 1
             }
-            IngestOutcome::Rejected { code, message } => error(&mut report, index, code, message),
+            IngestOutcome::Rejected(rejection) => {
+                error(&mut report, index, rejection.code(), rejection.to_string())
+            }
         }
     }
     Ok(Json(report))

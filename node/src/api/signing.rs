@@ -13,7 +13,7 @@ use super::errors::ApiError;
 use super::{on_store, unix_now, NodeState};
 use crate::datadir::HostedPublisher;
 use crate::hosted::Signer;
-use crate::network::PublishReport;
+use crate::net::PublishReport;
 
 impl NodeState {
     pub(super) fn publisher(&self, name: &str) -> Result<Arc<HostedPublisher>, ApiError> {
@@ -137,7 +137,7 @@ impl NodeState {
 }
 
 fn gossip_of(report: PublishReport) -> mutua_api::Gossip {
-    use crate::network::Delivery;
+    use crate::net::Delivery;
     mutua_api::Gossip::Report(mutua_api::PublishReport {
         message_id: report.message_id,
         delivery: match report.delivery {

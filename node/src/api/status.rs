@@ -9,7 +9,7 @@ use axum::Json;
 
 use super::errors::ApiError;
 use super::{on_store, unix_now, Shared};
-use crate::network::{NetworkStatus, PeerInfo};
+use crate::net::{NetworkStatus, PeerInfo};
 use crate::sync::{SyncStatus, Tally};
 
 pub(super) async fn health() -> Json<mutua_api::Health> {

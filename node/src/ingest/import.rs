@@ -12,7 +12,7 @@ use mutua_protocol::sync::order_for_apply;
 use mutua_protocol::{Payload, PublicKey, RecordHash, SignedRecord, Timestamp};
 use mutua_store::{Rejection, Store};
 
-use super::{store_failure, IngestOutcome};
+use super::{store_failure, IngestOutcome, NotStored};
 
 /// Opens and applies `envelopes` in one batch; one outcome per envelope, in
 /// their order.
@@ -35,7 +35,7 @@ pub(super) fn import_all(
                     .push_back(index);
                 records.push(record);
             }
-            Err(e) => outcomes[index] = Some(IngestOutcome::from_rejection(&Rejection::Record(e))),
+            Err(e) => outcomes[index] = Some(IngestOutcome::from_rejection(Rejection::Record(e))),
         }
     }
     order_for_import(&mut records);
@@ -51,7 +51,7 @@ pub(super) fn import_all(
             }
         }
         Err(e) => {
-            let failed = store_failure(&e);
+            let failed = store_failure(e);
             for index in order.into_iter().take(opened) {
                 outcomes[index] = Some(failed.clone());
             }
@@ -60,9 +60,8 @@ pub(super) fn import_all(
     outcomes
         .into_iter()
         .map(|o| {
-            o.unwrap_or_else(|| IngestOutcome::Ignored {
-                code: "store_error",
-                message: "the record was not applied".into(),
+            o.unwrap_or_else(|| {
+                IngestOutcome::Ignored(NotStored::Task("the record was not applied".into()))
             })
         })
         .collect()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use libp2p::{identity, Multiaddr, PeerId};
 use mutua_node::ingest::Ingest;
 use mutua_node::metrics::NodeMetrics;
-use mutua_node::network::{self, NetworkConfig, NetworkHandle};
+use mutua_node::net::{self, NetworkConfig, NetworkError, NetworkHandle};
 use mutua_protocol::fixtures;
 use mutua_protocol::rules::{DAY_SECS, MAX_DESCRIPTION_BYTES};
 use mutua_protocol::{seal, Payload, SecretKey, SignedRecord, SlotKey, Window};
@@ -43,7 +43,7 @@ impl Federation {
         certificate.valid_from = now - DAY_SECS;
         certificate.valid_until = now + 365 * DAY_SECS;
         let certificate = seal(&anchor, &Payload::Certificate(certificate)).unwrap();
-        let topic = network::topic_for("test federation", &[anchor.public()]);
+        let topic = net::topic_for("test federation", &[anchor.public()]);
         Federation {
             anchor,
             member,
@@ -103,6 +103,19 @@ impl TestNode {
     /// Its store already holds the member's certificate (as if an earlier
     /// sync had brought it), so tests do not depend on delivery order.
     pub async fn start(federation: &Federation, bootstrap: Vec<Multiaddr>) -> TestNode {
+        let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
+        TestNode::start_on(federation, listen, bootstrap)
+            .await
+            .unwrap()
+    }
+
+    /// [`TestNode::start`] listening on `listen`; the network's error if it
+    /// cannot start.
+    pub async fn start_on(
+        federation: &Federation,
+        listen: Multiaddr,
+        bootstrap: Vec<Multiaddr>,
+    ) -> Result<TestNode, NetworkError> {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(StoreConfig::new(
             dir.path().join("store"),
@@ -116,19 +129,17 @@ impl TestNode {
             .await
             .unwrap();
         let mut config = NetworkConfig::new(federation.topic.clone());
-        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        config.listen = vec![listen];
         config.mdns = false; // other tests' nodes run on the same machine
         config.bootstrap = bootstrap;
         let keypair = identity::Keypair::generate_ed25519();
         let peer_id = keypair.public().to_peer_id();
-        let (handle, task) = network::spawn(config, keypair, ingest.clone(), &mut metrics)
-            .await
-            .unwrap();
+        let (handle, task) = net::spawn(config, keypair, ingest.clone(), &mut metrics).await?;
         let status = handle.status().await.unwrap();
         let addr = status.listen_addrs[0]
             .clone()
             .with(libp2p::multiaddr::Protocol::P2p(peer_id));
-        TestNode {
+        Ok(TestNode {
             handle,
             task,
             ingest,
@@ -136,7 +147,7 @@ impl TestNode {
             peer_id,
             addr,
             _dir: dir,
-        }
+        })
     }
 
     /// A node of `federation` and an honest peer dialling it, both with
@@ -150,7 +161,7 @@ impl TestNode {
     }
 
     /// The peers this node is connected to now.
-    pub async fn peers(&self) -> Vec<network::PeerInfo> {
+    pub async fn peers(&self) -> Vec<net::PeerInfo> {
         self.handle.peers().await.unwrap()
     }
 
@@ -172,7 +183,7 @@ impl TestNode {
     }
 
     /// Stores a record as this node's own and gossips it.
-    pub async fn publish(&self, record: &SignedRecord) -> network::PublishReport {
+    pub async fn publish(&self, record: &SignedRecord) -> net::PublishReport {
         let applied = self.ingest.ingest_local(record.clone()).await.unwrap();
         assert!(applied.outcome.is_stored(), "{:?}", applied.outcome);
         self.handle.publish(record.bytes().to_vec()).await.unwrap()

@@ -1,8 +1,69 @@
 //! The swarm's composition: the behaviours a Mutua node runs, the gossipsub
-//! and peer-score settings, and the transport (TCP + noise + yamux under the
-//! frame guard).
+//! and peer-score settings, and the transport (TCP + noise + yamux, every
+//! stream behind [`crate::frame_guard`]).
+//!
+//! **Behaviours**, in polling order: the block list (peers the
+//! [`super::policy`] banned); connection limits (`max_connections`, 128 by
+//! default, 2 per peer, 32 pending each way); a memory limit (no new
+//! connection while the process uses more than `max_memory_bytes`, 512 MiB:
+//! a node should use tens of MiB, so this trips only when something is
+//! badly wrong); identify ([`IDENTIFY_PROTOCOL_VERSION`]); ping; Kademlia on
+//! [`KAD_PROTOCOL`] (a DHT of Mutua nodes only, never IPFS's; server mode by
+//! default, so that nodes behind NAT still answer over the connections they
+//! opened); mDNS behind a toggle (on by default, off in tests and on
+//! servers); gossipsub on the federation topic; request-response sync.
+//!
+//! **Gossipsub settings** ([`gossipsub_config`]), for rare, self-signed,
+//! ≤ 16 KiB records:
+//! - anonymous messages: a record carries its own signature and author, so
+//!   gossipsub adds no peer signature, author or sequence number (less CPU,
+//!   ~100 bytes less per message); a message that carries them is invalid;
+//! - message id = SHA-256 of the data, i.e. the record hash: the same record
+//!   from two peers, or republished, is one message;
+//! - sizes: see [`super::MAX_MESSAGE_BYTES`], [`super::MAX_FRAME_BYTES`] and
+//!   [`super::MAX_IWANT_IDS`]; gossipsub's own frame limit sits 8 KiB above
+//!   ours, so that the frame guard always decides first;
+//! - duplicate cache 5 minutes (default 1): a record echoed back late by a
+//!   slow peer is still recognised without touching the store. Mesh degree,
+//!   heartbeat (1 s) and flood publishing stay at their defaults: D = 6
+//!   suits ~35,000 nodes, and flood publishing sends a node's own record to
+//!   every subscribed peer.
+//!
+//! **Peer scoring** ([`peer_score`]): P3/P3b (mesh delivery rate) are off,
+//! because a federation's topic is quiet for hours and quiet peers are not
+//! faulty. P4 (invalid messages) carries the weight: -10 × count², so one
+//! invalid record puts a peer below the gossip threshold (-10), three below
+//! the graylist threshold (-80, after which everything it sends is dropped
+//! unread); it fades over about an hour, so an honest node with a bug
+//! recovers. The small positive terms (time in mesh, at most 10 after an
+//! hour; first deliveries, capped at 20; topic cap 30) cannot buy an
+//! attacker more than two invalid records. The application-specific score
+//! (weight 1) is the policy's penalty for invalid records received through
+//! sync and for frames over the limits. The same-IP penalty (P6) stays at
+//! its default but exempts loopback and `colocation_whitelist` (many
+//! town-hall nodes behind one NAT, a testnet on one machine).
 
-use super::*;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, TopicHash};
+use libp2p::identity::Keypair;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    allow_block_list, connection_limits, identify, kad, mdns, memory_connection_limits, noise,
+    ping, request_response, tcp, yamux, Swarm,
+};
+use mutua_protocol::codec::hash_envelope;
+
+use super::{
+    NetworkConfig, NetworkError, TransportError, AGENT_VERSION, GOSSIPSUB_TRANSMIT_LIMIT,
+    IDENTIFY_PROTOCOL_VERSION, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, MAX_CONTROL_BYTES,
+    MAX_FRAME_BYTES, MAX_IWANT_IDS, MAX_MESSAGES_PER_RPC,
+};
+use crate::frame_guard::{BreachReporter, GuardedMuxer};
+use crate::metrics::{NodeMetrics, GOSSIPSUB_PREFIX};
+use crate::sync::SyncCodec;
 
 /// The protocols of a Mutua node, in the order the swarm polls them.
 #[derive(NetworkBehaviour)]
@@ -22,7 +83,7 @@ pub struct Behaviour {
     pub(super) sync: request_response::Behaviour<SyncCodec>,
 }
 
-/// The gossipsub settings; ARCHITECTURE.md ("Network") explains each choice.
+/// The gossipsub settings, each choice explained where it is made.
 pub(super) fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, NetworkError> {
     gossipsub::ConfigBuilder::default()
         // Records carry their own signatures: the gossipsub envelope carries
@@ -132,7 +193,7 @@ pub(super) fn build_swarm(
     let mdns = if config.mdns {
         Some(
             mdns::tokio::Behaviour::new(mdns::Config::default(), local_peer_id)
-                .map_err(|e| NetworkError::Transport(format!("mDNS: {e}")))?,
+                .map_err(TransportError::Mdns)?,
         )
     } else {
         None
@@ -180,13 +241,37 @@ pub(super) fn build_swarm(
                     .map(move |(peer, muxer), _| (peer, GuardedMuxer::new(muxer, peer, reporter))),
             )
         })
-        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .map_err(TransportError::Build)?
         .with_dns()
-        .map_err(|e| NetworkError::Transport(format!("DNS: {e}")))?
+        .map_err(TransportError::Dns)?
         .with_bandwidth_metrics(registry)
         .with_behaviour(|_| behaviour)
-        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .unwrap_or_else(|never| match never {})
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
     Ok(swarm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::topic_for;
+
+    #[test]
+    fn gossipsub_settings_are_accepted_by_libp2p() {
+        let anchor = mutua_protocol::SecretKey::from_seed([1; 32]).public();
+        let topic = IdentTopic::new(topic_for("test", &[anchor])).hash();
+        let config = gossipsub_config(&topic).unwrap();
+        assert_eq!(config.max_transmit_size(), GOSSIPSUB_TRANSMIT_LIMIT);
+        assert_eq!(config.max_control_messages_sent(), 1);
+        assert_eq!(config.max_transmit_size_for_topic(&topic), MAX_FRAME_BYTES);
+        assert!(config.validate_messages());
+        let (params, thresholds) = peer_score(&topic, &[]);
+        params.validate().unwrap();
+        thresholds.validate().unwrap();
+        // Three invalid records and nothing else graylist a peer; two do not.
+        let p4 = params.topics[&topic].invalid_message_deliveries_weight;
+        assert!(p4 * 9.0 < thresholds.graylist_threshold);
+        assert!(p4 * 4.0 + params.topic_score_cap > thresholds.graylist_threshold);
+    }
 }

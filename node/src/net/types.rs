@@ -1,7 +1,8 @@
 //! What the network task reports to its callers: publications, peers and
 //! its own status, serialised as the control API shows them.
 
-use super::*;
+use libp2p::{Multiaddr, PeerId};
+use serde::Serialize;
 
 /// What became of a publication. The record is already stored when the
 /// caller publishes; whatever gossip does, sync delivers it later.

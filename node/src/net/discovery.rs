@@ -1,0 +1,105 @@
+//! How the actor finds and dials peers: the configured bootstrap peers
+//! (which, with a `/p2p/<id>` suffix, also seed the DHT), Kademlia (on
+//! [`KAD_PROTOCOL`], a DHT of Mutua nodes only: the listen addresses
+//! identify reports go into the routing table only for peers that speak
+//! it), and mDNS on the local network. This is the I/O half: *when* to
+//! redial, walk or dial a discovered peer is the [`super::policy`]'s call.
+//! Routing updates and mDNS discoveries are dialed while the node has fewer
+//! than `target_peers`.
+
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{identify, kad, mdns, PeerId};
+
+use super::actor::Actor;
+use super::KAD_PROTOCOL;
+
+impl Actor {
+    /// Dials the configured bootstrap peers not connected, and seeds the DHT
+    /// with those whose peer id is known.
+    pub(super) fn dial_bootstrap(&mut self) {
+        for addr in self.bootstrap.clone() {
+            let peer = match addr.iter().last() {
+                Some(Protocol::P2p(peer)) => Some(peer),
+                _ => None,
+            };
+            if let Some(peer) = peer {
+                if self.swarm.is_connected(&peer) {
+                    continue;
+                }
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+            }
+            let opts = match peer {
+                Some(peer) => DialOpts::peer_id(peer)
+                    .addresses(vec![addr.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+            };
+            if let Err(error) = self.swarm.dial(opts) {
+                tracing::debug!(%addr, %error, "cannot dial bootstrap peer");
+            }
+        }
+    }
+
+    /// Whether a bootstrap peer of known peer id is not connected.
+    pub(super) fn bootstrap_lost(&self) -> bool {
+        self.bootstrap.iter().any(
+            |a| matches!(a.iter().last(), Some(Protocol::P2p(p)) if !self.swarm.is_connected(&p)),
+        )
+    }
+
+    /// Dials a peer discovery found, while the node wants more peers.
+    fn dial_discovered(&mut self, peer: PeerId) {
+        if !self.policy.wants_more_peers(self.peers.len())
+            || self.swarm.is_connected(&peer)
+            || peer == *self.swarm.local_peer_id()
+        {
+            return;
+        }
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        if let Err(error) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, %error, "cannot dial discovered peer");
+        }
+    }
+
+    pub(super) fn handle_kad_event(&mut self, event: kad::Event) {
+        if let kad::Event::RoutingUpdated { peer, .. } = event {
+            self.dial_discovered(peer);
+        }
+    }
+
+    pub(super) fn handle_mdns_event(&mut self, event: mdns::Event) {
+        match event {
+            mdns::Event::Discovered(found) => {
+                for (peer, addr) in found {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+                    self.dial_discovered(peer);
+                }
+            }
+            mdns::Event::Expired(_) => {}
+        }
+    }
+
+    pub(super) fn handle_identify_event(&mut self, event: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = event else {
+            return;
+        };
+        if let Some(entry) = self.peers.get_mut(&peer_id) {
+            entry.agent = Some(info.agent_version.clone());
+            entry.protocol_version = Some(info.protocol_version.clone());
+        }
+        // Only peers that speak our DHT go into the routing table.
+        if info.protocols.contains(&KAD_PROTOCOL) {
+            let kad = &mut self.swarm.behaviour_mut().kad;
+            for addr in info.listen_addrs {
+                kad.add_address(&peer_id, addr);
+            }
+        }
+    }
+}

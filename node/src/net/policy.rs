@@ -1,0 +1,299 @@
+//! The peer policy: what the node does about its peers, as a plain state
+//! machine. No I/O, no async, no clock reads: the actor passes the time in
+//! with every event, executes the [`Action`]s returned (block a peer, set
+//! its gossipsub score, dial, walk the DHT) and keeps no policy state of its
+//! own. Every decision is thus unit-tested here without a network.
+//!
+//! **Bans.** A peer that breaks the sync protocol (garbage, oversized or
+//! out-of-protocol messages) is cut off at once for [`BAN_DURATION`]
+//! (10 minutes): long enough to stop a loop of bad sessions, short enough
+//! that a peer fixed by its operator comes back by itself. A ban blocks the
+//! peer (its connections close, new ones are refused) until it expires at a
+//! maintenance tick.
+//!
+//! **Penalties.** Invalid records received through sync
+//! ([`SYNC_INVALID_RECORD_PENALTY`] = 30 each) and gossipsub frames over the
+//! limits ([`FRAME_BREACH_PENALTY`], the same) lower the peer's gossipsub
+//! application score, like an invalid gossiped record lowers its P4 score:
+//! three of them reach gossipsub's graylist threshold (80), at which the peer
+//! is also banned. A frame breach also closes the peer's connections
+//! (gossipsub would keep them up without reading the peer); it is logged once
+//! per peer (the set of peers logged is cleared at [`MAX_LOGGED_BREACHES`]).
+//! Penalties fade by [`PENALTY_DECAY`] per [`MAINTENANCE_INTERVAL`] of time
+//! passed — whatever the number of ticks, which are late when the machine is
+//! loaded — so over about an hour, like gossipsub's invalid-message penalty;
+//! one under [`PENALTY_FLOOR`] is forgotten.
+//!
+//! **Redials.** At every maintenance tick ([`MAINTENANCE_INTERVAL`], 10 s)
+//! the node redials its bootstrap peers when it has no peer at all, or when
+//! it has lost a bootstrap peer and is short of `target_peers`. With enough
+//! peers it still redials a lost bootstrap peer every
+//! [`BOOTSTRAP_REDIAL_TICKS`] ticks (30 s): after a partition, two groups
+//! that each have enough peers would otherwise never look for each other
+//! again (a 40-node partition in the testnet did not heal without it).
+//! There is deliberately no growing backoff: redials are one TCP connection
+//! attempt every 10–30 s, and a partition must heal within that.
+//!
+//! **Walks.** While the node is short of peers (and has at least one to ask)
+//! a Kademlia random walk looks for more. A walk after which the node has no
+//! more peers than before doubles the wait before the next one, up to
+//! [`MAX_WALK_WAIT_TICKS`] (5 minutes): in a federation smaller than
+//! `target_peers` every peer is soon connected, and walking every tick
+//! forever was most of an idle node's traffic. Losing a peer starts over, so
+//! discovery is prompt when the network changes.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+
+use crate::sync::Penalty;
+
+/// How often the actor ticks the policy (and refreshes its gauges): the
+/// unit of redial and walk pacing, and of penalty decay.
+pub(super) const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a peer that broke the sync protocol (garbage, oversized
+/// messages) or sent too many invalid records stays cut off.
+pub const BAN_DURATION: Duration = Duration::from_secs(600);
+/// Application score lost per invalid record received through sync: like a
+/// gossiped one, three cross gossipsub's graylist threshold (-80).
+pub const SYNC_INVALID_RECORD_PENALTY: f64 = 30.0;
+/// Application score lost per gossipsub frame over the limits: like one
+/// invalid record (three cut the peer off).
+pub const FRAME_BREACH_PENALTY: f64 = SYNC_INVALID_RECORD_PENALTY;
+/// A penalty at or past this (the graylist threshold) also cuts the peer off.
+const PENALTY_BAN: f64 = 80.0;
+/// What remains of a penalty after one [`MAINTENANCE_INTERVAL`]: it fades
+/// over about an hour, like gossipsub's invalid-message penalty.
+const PENALTY_DECAY: f64 = 0.987;
+/// A penalty that has faded below this is forgotten (the score is back to 0).
+const PENALTY_FLOOR: f64 = 1.0;
+/// The most peers remembered as having had their frame breach logged.
+const MAX_LOGGED_BREACHES: usize = 4096;
+/// How often (in maintenance ticks: 30 s) a node with enough peers redials
+/// a bootstrap peer it lost.
+const BOOTSTRAP_REDIAL_TICKS: u64 = 3;
+/// The longest wait between two Kademlia random walks, in maintenance ticks
+/// (5 minutes), when walks keep finding no new peer.
+const MAX_WALK_WAIT_TICKS: u32 = 30;
+
+/// What the policy asks the actor to do.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Action {
+    /// Cut the peer off: close its connections and refuse new ones (logged
+    /// and counted in `mutua_network_sync_bans_total`).
+    Ban { peer: PeerId, reason: String },
+    /// The ban is over: the peer may connect again.
+    Unban(PeerId),
+    /// Set the peer's gossipsub application score.
+    SetScore { peer: PeerId, score: f64 },
+    /// Close the peer's connections (it may come back).
+    Disconnect(PeerId),
+    /// Dial the bootstrap peers not connected.
+    DialBootstrap,
+    /// Start a Kademlia random walk to find new peers.
+    RandomWalk,
+}
+
+/// What the actor sees of its connections at a maintenance tick.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Connectivity {
+    /// Peers with at least one established connection.
+    pub connected: usize,
+    /// Whether a bootstrap peer of known peer id is not connected.
+    pub bootstrap_lost: bool,
+}
+
+/// The decision on a gossipsub frame over the limits.
+#[derive(Debug, PartialEq)]
+pub(super) struct FrameBreachVerdict {
+    /// Whether to log it: the first breach of this peer (in a while).
+    pub log: bool,
+    pub actions: Vec<Action>,
+}
+
+/// The peer policy's state: see the module documentation.
+#[derive(Debug)]
+pub(super) struct PeerPolicy {
+    target_peers: usize,
+    /// Peers cut off, until when.
+    bans: HashMap<PeerId, Instant>,
+    /// Application-score penalties: invalid records received by sync,
+    /// gossipsub frames over the limits.
+    penalties: HashMap<PeerId, f64>,
+    /// When the penalties last faded.
+    last_decay: Option<Instant>,
+    /// Peers whose frame breach was logged already.
+    breaches_logged: HashSet<PeerId>,
+    walks: WalkPacer,
+    /// Maintenance ticks so far.
+    ticks: u64,
+}
+
+impl PeerPolicy {
+    /// A policy for a node that tries to keep `target_peers` peers.
+    pub(super) fn new(target_peers: usize) -> Self {
+        PeerPolicy {
+            target_peers,
+            bans: HashMap::new(),
+            penalties: HashMap::new(),
+            last_decay: None,
+            breaches_logged: HashSet::new(),
+            walks: WalkPacer::default(),
+            ticks: 0,
+        }
+    }
+
+    /// A sync task found the peer misbehaving: a protocol fault bans it at
+    /// once; invalid records lower its score, and ban it past the threshold.
+    pub(super) fn on_sync_penalty(&mut self, penalty: Penalty, now: Instant) -> Vec<Action> {
+        match penalty {
+            Penalty::Fault(peer, reason) => vec![self.ban(peer, reason, now)],
+            Penalty::InvalidRecords(peer, count) => {
+                let reason = format!("{count} invalid records");
+                self.penalise(
+                    peer,
+                    SYNC_INVALID_RECORD_PENALTY * count as f64,
+                    reason,
+                    now,
+                )
+            }
+        }
+    }
+
+    /// The frame guard refused a gossipsub frame of the peer: close its
+    /// connections and lower its score (banning it past the threshold).
+    pub(super) fn on_frame_breach(&mut self, peer: PeerId, now: Instant) -> FrameBreachVerdict {
+        if self.breaches_logged.len() >= MAX_LOGGED_BREACHES {
+            self.breaches_logged.clear();
+        }
+        let log = self.breaches_logged.insert(peer);
+        let reason = "gossipsub frames over the limits".to_owned();
+        let mut actions = self.penalise(peer, FRAME_BREACH_PENALTY, reason, now);
+        // Score first, then the disconnection, then any ban, as they happen.
+        actions.insert(1, Action::Disconnect(peer));
+        FrameBreachVerdict { log, actions }
+    }
+
+    /// A peer's last connection closed.
+    pub(super) fn on_peer_disconnected(&mut self) {
+        self.walks.peer_lost();
+    }
+
+    /// Whether to dial a peer discovery found, with `connected` peers.
+    pub(super) fn wants_more_peers(&self, connected: usize) -> bool {
+        connected < self.target_peers
+    }
+
+    /// The maintenance tick: lifts the bans that are over, lets penalties
+    /// fade, and decides whether to redial the bootstrap peers and whether
+    /// to walk the DHT.
+    pub(super) fn on_tick(&mut self, now: Instant, seen: Connectivity) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.bans.retain(|peer, until| {
+            let over = *until <= now;
+            if over {
+                actions.push(Action::Unban(*peer));
+            }
+            !over
+        });
+        self.decay(now, &mut actions);
+        self.ticks = self.ticks.wrapping_add(1);
+        let short_of_peers = self.wants_more_peers(seen.connected);
+        // Bootstrap peers with an unknown peer id are dialed again even if
+        // connected: cheap, and the connection limit per peer holds.
+        if seen.connected == 0
+            || (seen.bootstrap_lost
+                && (short_of_peers || self.ticks.is_multiple_of(BOOTSTRAP_REDIAL_TICKS)))
+        {
+            actions.push(Action::DialBootstrap);
+        }
+        // A random walk finds new peers (the actor dials what it finds).
+        if short_of_peers && seen.connected > 0 && self.walks.should_walk(seen.connected) {
+            actions.push(Action::RandomWalk);
+        }
+        actions
+    }
+
+    /// The peer's current penalty (0 if none).
+    pub(super) fn penalty(&self, peer: &PeerId) -> f64 {
+        self.penalties.get(peer).copied().unwrap_or(0.0)
+    }
+
+    /// Whether the peer is cut off at `now`.
+    #[cfg(test)]
+    fn is_banned(&self, peer: &PeerId, now: Instant) -> bool {
+        self.bans.get(peer).is_some_and(|until| now < *until)
+    }
+
+    /// Adds to a peer's penalty: its new score, and a ban past the threshold.
+    fn penalise(&mut self, peer: PeerId, amount: f64, reason: String, now: Instant) -> Vec<Action> {
+        let penalty = self.penalties.entry(peer).or_default();
+        *penalty += amount;
+        let penalty = *penalty;
+        let mut actions = vec![Action::SetScore {
+            peer,
+            score: -penalty,
+        }];
+        if penalty >= PENALTY_BAN {
+            actions.push(self.ban(peer, reason, now));
+        }
+        actions
+    }
+
+    fn ban(&mut self, peer: PeerId, reason: String, now: Instant) -> Action {
+        self.bans.insert(peer, now + BAN_DURATION);
+        Action::Ban { peer, reason }
+    }
+
+    /// Fades every penalty by the time passed since the last decay, and
+    /// sets the scores accordingly.
+    fn decay(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let elapsed = self
+            .last_decay
+            .map_or(Duration::ZERO, |last| now.saturating_duration_since(last));
+        self.last_decay = Some(now);
+        let factor = PENALTY_DECAY.powf(elapsed.as_secs_f64() / MAINTENANCE_INTERVAL.as_secs_f64());
+        self.penalties.retain(|peer, penalty| {
+            *penalty *= factor;
+            let keep = *penalty >= PENALTY_FLOOR;
+            let score = if keep { -*penalty } else { 0.0 };
+            actions.push(Action::SetScore { peer: *peer, score });
+            keep
+        });
+    }
+}
+
+/// Paces Kademlia random walks while the node is short of peers (see the
+/// module documentation).
+#[derive(Debug, Default)]
+struct WalkPacer {
+    wait: u32,
+    ticks_left: u32,
+    peers_at_last_walk: usize,
+}
+
+impl WalkPacer {
+    /// Whether to walk at this maintenance tick, with `peers` connected.
+    fn should_walk(&mut self, peers: usize) -> bool {
+        if self.ticks_left > 0 {
+            self.ticks_left -= 1;
+            return false;
+        }
+        self.wait = if peers > self.peers_at_last_walk {
+            0
+        } else {
+            (self.wait * 2).clamp(1, MAX_WALK_WAIT_TICKS)
+        };
+        self.peers_at_last_walk = peers;
+        self.ticks_left = self.wait;
+        true
+    }
+
+    fn peer_lost(&mut self) {
+        *self = WalkPacer::default();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+//! The sync tasks: one per outbound session, driving an
+//! `InitiatorSession` with store reads on the blocking pool; one per
+//! inbound request, answering it. Both apply what they receive through the
+//! ingest pipeline and talk to the actor only through [`ToActor`] messages.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use libp2p::request_response::ResponseChannel;
+use libp2p::PeerId;
+use mutua_protocol::sync::{
+    decode_request, decode_response, encode_request, encode_response, respond, InitiatorSession,
+    SessionLimits, Step,
+};
+use serde_bytes::ByteBuf;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    LocalFailure, SessionError, StoreSource, Tally, ToActor, PROGRESS_LOG_INTERVAL, SESSION_TIMEOUT,
+};
+use crate::ingest::{Ingest, IngestOutcome, Source};
+
+/// Runs blocking store work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SessionError> + Send + 'static,
+) -> Result<T, SessionError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SessionError::Local(LocalFailure::Task(e.to_string())))?
+}
+
+/// Applies received records through the ingest pipeline; counts what was
+/// stored, and fails if any was invalid whoever sends it.
+async fn apply(
+    ingest: &Ingest,
+    peer: PeerId,
+    records: Vec<ByteBuf>,
+    tally: &mut Tally,
+) -> Result<(), SessionError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    tally.records_received += records.len() as u64;
+    let envelopes = records.into_iter().map(ByteBuf::into_vec).collect();
+    let outcomes = ingest.ingest_batch(envelopes, Source::Sync(peer)).await;
+    let mut invalid = 0;
+    for outcome in &outcomes {
+        match outcome {
+            IngestOutcome::Accepted(_) => tally.records_applied += 1,
+            IngestOutcome::Rejected(rejection) => {
+                tracing::debug!(%peer, code = rejection.code(), message = %rejection, "invalid record received by sync");
+                invalid += 1;
+            }
+            IngestOutcome::Ignored { .. } => {}
+        }
+    }
+    if invalid > 0 {
+        return Err(SessionError::InvalidRecords(invalid));
+    }
+    Ok(())
+}
+
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One outbound session with `peer`, start to finish (bounded by
+/// [`SESSION_TIMEOUT`]); reports to the actor when done. Dropping it
+/// (runtime shutdown) is safe: every write it made is complete.
+pub(super) async fn run_session(ingest: Ingest, to_actor: mpsc::Sender<ToActor>, peer: PeerId) {
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    let result = match tokio::time::timeout(
+        SESSION_TIMEOUT,
+        drive_session(&ingest, &to_actor, peer, &mut tally),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(SessionError::Timeout(SESSION_TIMEOUT)),
+    };
+    let _ = to_actor
+        .send(ToActor::Finished {
+            peer,
+            tally,
+            started,
+            result,
+        })
+        .await;
+}
+
+async fn drive_session(
+    ingest: &Ingest,
+    to_actor: &mpsc::Sender<ToActor>,
+    peer: PeerId,
+    tally: &mut Tally,
+) -> Result<(), SessionError> {
+    let store = ingest.store().clone();
+    // Forgettable records go first, so that both sides compare the same set.
+    let (mut session, mut request) = blocking(move || {
+        store.sweep(unix_now()).map_err(LocalFailure::Store)?;
+        Ok(InitiatorSession::start(
+            SessionLimits::default(),
+            &StoreSource(&store),
+        )?)
+    })
+    .await?;
+    let mut last_log = Instant::now();
+    loop {
+        let bytes = encode_request(&request);
+        tally.rounds += 1;
+        tally.records_sent += request.push.len() as u64;
+        tally.bytes_sent += bytes.len() as u64;
+        let (reply, response) = oneshot::channel();
+        to_actor
+            .send(ToActor::Request { peer, bytes, reply })
+            .await
+            .map_err(|_| SessionError::Stopped)?;
+        let response = response.await.map_err(|_| SessionError::Stopped)??;
+        tally.bytes_received += response.len() as u64;
+        let store = ingest.store().clone();
+        let (back, step, records) = blocking(move || {
+            let mut response = decode_response(&response)?;
+            let step = session.handle_response(&response, &StoreSource(&store))?;
+            Ok((session, step, std::mem::take(&mut response.records)))
+        })
+        .await?;
+        session = back;
+        apply(ingest, peer, records, tally).await?;
+        // Progress is informative: never wait for room.
+        let _ = to_actor.try_send(ToActor::Progress {
+            peer,
+            tally: *tally,
+        });
+        if last_log.elapsed() >= PROGRESS_LOG_INTERVAL {
+            last_log = Instant::now();
+            tracing::info!(%peer, rounds = tally.rounds, records = tally.records_received,
+                bytes = tally.bytes_received, applied = tally.records_applied, "sync in progress");
+        }
+        match step {
+            Step::Send(next) => request = next,
+            Step::Done(_) => return Ok(()),
+        }
+    }
+}
+
+/// Answers one inbound request: decode, apply what the peer pushed, then
+/// answer from the store. Reports to the actor, which sends the response.
+pub(super) async fn answer_request(
+    ingest: Ingest,
+    to_actor: mpsc::Sender<ToActor>,
+    peer: PeerId,
+    bytes: Vec<u8>,
+    channel: ResponseChannel<Vec<u8>>,
+) {
+    let mut tally = Tally {
+        bytes_received: bytes.len() as u64,
+        ..Tally::default()
+    };
+    let result = answer(&ingest, peer, bytes, &mut tally).await;
+    let (response, error) = match result {
+        Ok(response) => {
+            tally.bytes_sent = response.len() as u64;
+            (Some(response), None)
+        }
+        Err(error) => (None, Some(error)),
+    };
+    let _ = to_actor
+        .send(ToActor::Answered {
+            peer,
+            channel,
+            response,
+            tally,
+            error,
+        })
+        .await;
+}
+
+async fn answer(
+    ingest: &Ingest,
+    peer: PeerId,
+    bytes: Vec<u8>,
+    tally: &mut Tally,
+) -> Result<Vec<u8>, SessionError> {
+    let mut request = blocking(move || Ok(decode_request(&bytes)?)).await?;
+    // Pushed records first: the initiator orders its pushes across requests
+    // (certificates before the listings they admit).
+    apply(ingest, peer, std::mem::take(&mut request.push), tally).await?;
+    let store = ingest.store().clone();
+    let (response, sent) = blocking(move || {
+        let response = respond(&request, &StoreSource(&store))?;
+        Ok((encode_response(&response), response.records.len() as u64))
+    })
+    .await?;
+    tally.records_sent = sent;
+    Ok(response)
+}
