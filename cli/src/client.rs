@@ -2,6 +2,14 @@
 //! (or reading its replica when it is stopped), and telling the API
 //! client's errors as the CLI's messages and exit codes. The requests, the
 //! answers and the transport are `mutua_api`'s.
+//!
+//! A refusal is told in plain words: "the node refused: … (rule: <code>,
+//! field: <field>)", plus a hint for those operators meet (`not_a_member`:
+//! how to get admitted; `publisher_required`: `--as`). Nothing listening
+//! at the address has its own exit code, so scripts can start the node and
+//! retry. (Listings are also checked before anything is sent, with the
+//! protocol's own `check_fields` and `check_time`, in `crate::listing`, so a
+//! bad value names its flag or CSV column.)
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,13 @@
 //! End to end: the real `mutua` binary against real node processes (real
-//! sled, real signatures, gossip over loopback TCP).
+//! sled, real signatures, gossip over loopback TCP; mDNS off, the second
+//! node bootstrapping to the first). Covered: admission (by name, and by an
+//! exported certificate file), a refusal before it with its rule shown →
+//! publish → search on the other node (text, distance, `--from` SIREN) →
+//! `match` → withdraw → gone; a CSV with good and bad rows (line, column
+//! and rule per rejected row, `--all-or-nothing`, export then a dry-run
+//! re-import, a closed stdout);
+//! the node-not-running exit code with a missing and a stale `api.addr`;
+//! usage mistakes (exit 2) and `--collectivity` codes checked at setup.
 
 mod support;
 

@@ -3,21 +3,36 @@
 //! crate, which clients share; `node/openapi.yaml` describes them and a
 //! test (`openapi_matches_the_types`) keeps both in step.
 //!
-//! Every request but `GET /v1/health` (and `GET /metrics` when configured
-//! public) needs `Authorization: Bearer <token>`, the token being the
-//! content of `<data dir>/api.token` ([`auth`]). Errors are
+//! Loopback by default: `Config::validate` refuses a non-loopback
+//! `api.listen` unless `api.allow_remote = true`. Every request but
+//! `GET /v1/health` (which reveals nothing but "ok") and `GET /metrics` when
+//! configured public needs `Authorization: Bearer <token>`, the token being
+//! the content of `<data dir>/api.token`, compared in constant time
+//! (`auth`). Bodies are capped (`api.max_body_bytes`, and a larger
+//! `api.max_import_bytes` for `/v1/import`). Errors are
 //! `{"error": {"code", "message", "field"?}}` with a stable `code`
-//! ([`errors`]): the rule code of the protocol for a refused record,
-//! otherwise one of the codes listed in the OpenAPI document.
+//! (`errors`), malformed JSON and queries included (serde's message names
+//! the unknown or wrong field): a refused record answers 422 with the
+//! protocol's rule code and field (`RecordError::code()`,
+//! `MembershipError::code()`), anything else one of the codes listed in the
+//! OpenAPI document (the JSON conventions are `mutua_api`'s).
 //!
 //! Writes (publish, update, withdraw, certificates) sign with a hosted key,
 //! go through the ingest pipeline like any record (so the node never
 //! publishes what it would refuse from a peer), are durable when the
-//! response says so, and only then are gossiped ([`signing`]).
+//! response says so, and only then are gossiped (`signing`). A gossip
+//! failure is reported in the answer, not as an error: the record is
+//! stored and sync carries it. Update and withdraw hold
+//! [`NodeState::writes`] around "read the slot's version, sign version + 1",
+//! so concurrent requests never sign the same version twice; `side`
+//! refuses an update, withdrawal or import row naming the other side.
+//! Hosted publishers are a snapshot ([`Hosted`]) that
+//! `POST /v1/publishers/reload` swaps while the node runs. The same router
+//! serves a stopped node's replica, `GET` only (`crate::offline`).
 //!
-//! Handlers by resource: [`listings`], [`records`], [`federation`],
-//! [`import`], [`status`]. Store and data-directory work runs on the
-//! blocking pool ([`on_store`], [`blocking`]), never on the async threads.
+//! Handlers by resource: `listings`, `records`, `federation`,
+//! `import`, `status`. Store and data-directory work runs on the
+//! blocking pool (`on_store`, `blocking`), never on the async threads.
 
 mod auth;
 mod errors;

@@ -4,6 +4,15 @@
 //! membership → rules at the current time → last-writer-wins merge, the last
 //! three inside [`Store::apply`].
 //!
+//! Four entries, one per kind of caller: [`Ingest::ingest`] (one gossiped
+//! record, judged `Accepted`, `Ignored` or `Rejected` and so told to
+//! gossipsub), [`Ingest::ingest_batch`] (a sync message's records, one
+//! flush), [`Ingest::ingest_import`] (an export's envelopes, ordered for
+//! admission first: `import`) and [`Ingest::ingest_local`] (a record this
+//! node signed, which returns only once it is flushed). Every record is
+//! counted in `mutua_ingest_records_total{source, outcome, reason}` and
+//! timed in `mutua_ingest_seconds`.
+//!
 //! Decoding, `verify_strict` and sled all run on tokio's blocking pool, so
 //! the async callers (the network actor's validation worker, the API) never
 //! stall a runtime thread.

@@ -8,8 +8,28 @@
 //! one-shot channel. Each inbound request is answered by a task too:
 //! decode, apply the records pushed, [`respond`], and hand the encoded
 //! response back to the actor. Every record received either way goes
-//! through [`Ingest::ingest_batch`], the same validation and apply path as
-//! gossip, certificates and revocations first.
+//! through [`Ingest::ingest_batch`] with `Source::Sync(peer)`: opened and
+//! verified like gossip, sorted by `order_for_apply` (certificates, then
+//! revocations, then listings), applied with one flush per message. The
+//! only other apply path is `local`'s, for two stores in one process. Records
+//! received by sync are not gossiped again: other nodes get them by their own
+//! sessions.
+//!
+//! Triggers: the dialing side of a new connection starts a session (a node
+//! that was away, or is new, catches up at once; two nodes meeting do not
+//! both start one), and every `network.sync_interval_secs` (300 s by
+//! default, ±20 %) a session with a random connected peer. Equal replicas
+//! cost one round trip of a few dozen bytes.
+//!
+//! Blame: a session that ends on the peer's fault (a malformed, oversized or
+//! out-of-protocol message) or on invalid records yields a [`Penalty`],
+//! which the actor hands to its peer policy (a ban, a lower gossipsub
+//! score); ignored records carry none.
+//!
+//! Progress: a long session logs its counts every 5 s and a summary at the
+//! end; the [`SyncStatus`] (sessions by outcome, records and bytes both
+//! ways, sessions in progress, the last session per peer) is `GET
+//! /v1/status`'s `sync`, and the `mutua_sync_*` metrics count the same.
 //!
 //! Bounds: [`MAX_MESSAGE_BYTES`] per message (refused by the codec before
 //! anything is allocated), the protocol's own limits on queries, ids and

@@ -1,5 +1,12 @@
 //! End to end over real `mutua-node` processes: a three-node federation on
-//! loopback, driven only through the control API and signals.
+//! loopback, driven only through the control API and signals. Each node has
+//! a temporary data directory, OS-chosen loopback ports and mDNS off, and
+//! bootstraps to the first; the federation is founded with a fresh anchor
+//! key. Covered: publish → update → withdraw seen everywhere and kept
+//! across restarts; the token and precise refusals of bad input; a
+//! non-loopback API address only by explicit configuration (environment and
+//! flags over the file); keys others can read refused at start; an export
+//! imported into a fresh node, bad envelopes reported by index.
 
 mod daemon_support;
 

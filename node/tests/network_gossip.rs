@@ -1,5 +1,9 @@
 //! Real nodes on 127.0.0.1 gossip records to each other: what one node
-//! publishes is verified and stored by the others, through a relay node.
+//! publishes is verified and stored by the others, through a relay node
+//! (`spawn` in this process, sled in temporary directories). Updates
+//! replace; a publication with no peers, or of a record already known, is
+//! reported as such; a later dial connects; a taken listen port is refused
+//! with the system's reason.
 
 mod network_support;
 

@@ -1,6 +1,7 @@
 //! Reconciliation between two real stores on disk (sled, signed records,
 //! fingerprints from the store's buckets), driven by the protocol's state
-//! machine in one process: known differences, then randomised ones.
+//! machine in one process (`sync::reconcile_local`): known differences,
+//! then randomised ones, each ending in identical digests.
 
 use mutua_node::sync::{reconcile_local, LocalReport};
 use mutua_protocol::SignedRecord;

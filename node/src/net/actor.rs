@@ -4,7 +4,18 @@
 //! free the validation queue and release forwarding), messages from sync
 //! tasks (responses to send, sessions done), frame-guard breaches, the
 //! maintenance tick, the periodic-sync timer, then swarm events. Each arm
-//! calls one `handle_*` method; none blocks.
+//! calls one `handle_*` method; none blocks: no sled, no signature checks,
+//! no `.await` on a channel another task may leave full. Work is handed off
+//! without waiting (a `try_send` into the validation queue, a spawned task
+//! per sync session or inbound request, one-shot replies) and the answers
+//! are drained by the loop itself; every channel is bounded by a named constant
+//! ([`COMMAND_CAP`], [`VALIDATION_QUEUE_CAP`], [`VALIDATION_RESULT_CAP`],
+//! `TO_ACTOR_CAP`). The loop ends on `Shutdown` or when the last handle is
+//! dropped; dropping the swarm closes every connection.
+//!
+//! A node forwards only what it stored: gossipsub's `Accept` is reported
+//! for a message only once the ingest pipeline has flushed its record
+//! (`super::validation`).
 //!
 //! Anti-entropy sync (`crate::sync`) is a request-response behaviour: the
 //! actor owns the [`SyncManager`] (sessions under way, requests waiting for

@@ -3,7 +3,7 @@
 //! with the structural scan and the canonical check), and full validation
 //! (`mutua_protocol::validate`), over the same records.
 //!
-//! cargo run --release -p mutua-protocol --example bench --features fixtures
+//! cargo run --release -p mutua-protocol --example codec_bench --features fixtures
 //!
 //! Single-threaded. The machine is shared, so each measurement is repeated
 //! in interleaved rounds: rates are the best round's, and the ratio is the
