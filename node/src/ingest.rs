@@ -240,7 +240,7 @@ impl Ingest {
     }
 
     /// An import (a backup, another node's export): every envelope with one
-    /// flush, applied in [`order_for_import`]'s order so that a record whose
+    /// flush, applied in `order_for_import`'s order so that a record whose
     /// admission comes later in the file is accepted. One outcome per
     /// envelope, in the envelopes' order.
     pub async fn ingest_import(&self, envelopes: Vec<Vec<u8>>) -> Vec<IngestOutcome> {
