@@ -142,7 +142,11 @@ impl RawGossipPeer {
             }
         });
         wait_for("the node to see the raw peer", || async {
-            target.peers().await.iter().any(|p| p.peer_id == peer_id)
+            target
+                .peers()
+                .await
+                .iter()
+                .any(|p| p.peer_id == peer_id.to_string())
         })
         .await;
         let stream = tokio::time::timeout(DEADLINE, control.open_stream(target.peer_id, GOSSIPSUB))
@@ -165,12 +169,15 @@ impl RawGossipPeer {
     /// Whether the node has disconnected this peer.
     async fn disconnected_from(&self, target: &TestNode) -> bool {
         let peers = target.peers().await;
-        !peers.iter().any(|p| p.peer_id == self.peer_id)
+        !peers.iter().any(|p| p.peer_id == self.peer_id.to_string())
     }
 
     async fn score_at(&self, target: &TestNode) -> Option<f64> {
         let peers = target.peers().await;
-        peers.iter().find(|p| p.peer_id == self.peer_id)?.score
+        peers
+            .iter()
+            .find(|p| p.peer_id == self.peer_id.to_string())?
+            .score
     }
 }
 
