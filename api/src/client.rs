@@ -364,17 +364,21 @@ mod tests {
         (base, server)
     }
 
-    #[test]
-    fn a_refusal_carries_the_error_body_and_the_request_the_token() {
-        let body = r#"{"error":{"code":"wrong_side","field":"side","message":"this listing is an offer, not a need: nothing was changed"}}"#;
-        let response: &'static str = Box::leak(
+    /// An HTTP answer with the API's JSON `body`, for [`answer_once`].
+    fn json_answer(status: &str, body: &str) -> &'static str {
+        Box::leak(
             format!(
-                "HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             )
             .into_boxed_str(),
-        );
-        let (base, server) = answer_once(response);
+        )
+    }
+
+    #[test]
+    fn a_refusal_carries_the_error_body_and_the_request_the_token() {
+        let body = r#"{"error":{"code":"wrong_side","field":"side","message":"this listing is an offer, not a need: nothing was changed"}}"#;
+        let (base, server) = answer_once(json_answer("409 Conflict", body));
         let client = Client::new(base, "secret\n");
         let id = ListingId::from_hex("f71f629e7417df050fdabba256d0a347").unwrap();
         let params = WithdrawParams {
@@ -417,14 +421,7 @@ mod tests {
     fn a_missing_record_is_none_but_a_missing_endpoint_an_error() {
         let not_found =
             r#"{"error":{"code":"not_found","message":"no such listing in this node's replica"}}"#;
-        let response: &'static str = Box::leak(
-            format!(
-                "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{not_found}",
-                not_found.len()
-            )
-            .into_boxed_str(),
-        );
-        let (base, server) = answer_once(response);
+        let (base, server) = answer_once(json_answer("404 Not Found", not_found));
         let key = mutua_protocol::fixtures::key(1).public();
         let id = ListingId::from_hex("f71f629e7417df050fdabba256d0a347").unwrap();
         assert_eq!(Client::new(base, "t").record(&key, &id).unwrap(), None);

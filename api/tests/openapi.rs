@@ -23,6 +23,8 @@ enum Way {
 struct Documents {
     openapi: Value,
     errors: Vec<String>,
+    /// The operations checked so far (`get /v1/status`).
+    covered: BTreeSet<String>,
 }
 
 /// A type's schema, with the definitions its `$ref`s point to.
@@ -148,6 +150,7 @@ impl Documents {
         Documents {
             openapi: serde_norway::from_str(&text).unwrap(),
             errors: Vec::new(),
+            covered: BTreeSet::new(),
         }
     }
 
@@ -258,7 +261,8 @@ impl Documents {
         }
     }
 
-    fn operation(&self, path: &str, method: &str) -> Value {
+    fn operation(&mut self, path: &str, method: &str) -> Value {
+        self.covered.insert(format!("{method} {path}"));
         self.openapi["paths"][path][method].clone()
     }
 
@@ -329,54 +333,36 @@ fn openapi_matches_the_types() {
     docs.check::<Record>("Record", &components["Record"], Way::Answer);
     docs.check::<Published>("Published", &components["Published"], Way::Answer);
 
-    let mut covered = BTreeSet::new();
-    let mut cover = |path: &str, method: &str| covered.insert(format!("{method} {path}"));
-    cover("/v1/health", "get");
     docs.answer::<Health>("/v1/health", "get", "200");
-    cover("/v1/status", "get");
     docs.answer::<Status>("/v1/status", "get", "200");
-    cover("/v1/peers", "get");
     docs.answer::<Peers>("/v1/peers", "get", "200");
-    cover("/v1/records", "get");
     docs.query::<RecordsQuery>("/v1/records", "get");
     docs.answer::<RecordsPage>("/v1/records", "get", "200");
-    cover("/v1/records/{author}/{id}", "get");
     docs.answer::<Record>("/v1/records/{author}/{id}", "get", "200");
-    cover("/v1/listings", "post");
     docs.query::<AsPublisher>("/v1/listings", "post");
     docs.request_body::<ListingContent>("/v1/listings", "post");
     docs.answer::<Published>("/v1/listings", "post", "201");
-    cover("/v1/listings/import", "post");
     docs.query::<AsPublisher>("/v1/listings/import", "post");
     docs.request_body::<ImportRow>("/v1/listings/import", "post");
     docs.answer::<ImportedListing>("/v1/listings/import", "post", "200");
     docs.answer::<ImportedListing>("/v1/listings/import", "post", "201");
-    cover("/v1/listings/{id}", "put");
     docs.query::<AsPublisher>("/v1/listings/{id}", "put");
     docs.request_body::<ListingContent>("/v1/listings/{id}", "put");
     docs.answer::<Published>("/v1/listings/{id}", "put", "200");
-    cover("/v1/listings/{id}", "delete");
     docs.query::<WithdrawParams>("/v1/listings/{id}", "delete");
     docs.answer::<Published>("/v1/listings/{id}", "delete", "200");
-    cover("/v1/certificates", "post");
     docs.request_body::<IssueRequest>("/v1/certificates", "post");
     docs.answer::<Published>("/v1/certificates", "post", "201");
-    cover("/v1/certificates/{hash}", "get");
     docs.answer::<Record>("/v1/certificates/{hash}", "get", "200");
-    cover("/v1/certificates/{hash}/revoke", "post");
     docs.request_body::<RevokeRequest>("/v1/certificates/{hash}/revoke", "post");
     docs.answer::<Published>("/v1/certificates/{hash}/revoke", "post", "201");
-    cover("/v1/members", "get");
     docs.answer::<Members>("/v1/members", "get", "200");
-    cover("/v1/publishers/reload", "post");
     docs.answer::<PublishersReloaded>("/v1/publishers/reload", "post", "200");
-    cover("/v1/export", "get");
     docs.answer::<Export>("/v1/export", "get", "200");
-    cover("/v1/import", "post");
     docs.request_body::<ImportRequest>("/v1/import", "post");
     docs.answer::<ImportReport>("/v1/import", "post", "200");
     // Prometheus text, not JSON.
-    cover("/metrics", "get");
+    docs.covered.insert("get /metrics".into());
 
     let documented: BTreeSet<String> = docs.openapi["paths"]
         .as_object()
@@ -390,7 +376,7 @@ fn openapi_matches_the_types() {
         })
         .collect();
     assert_eq!(
-        documented, covered,
+        documented, docs.covered,
         "every documented operation is checked against its types here"
     );
     assert!(

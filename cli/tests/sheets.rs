@@ -41,6 +41,14 @@ fn listings(node: &Node) -> Vec<Value> {
         .json()
 }
 
+/// The listing titled `title` among `listings`.
+fn titled<'a>(listings: &'a [Value], title: &str) -> &'a Value {
+    listings
+        .iter()
+        .find(|l| l["title"] == title)
+        .unwrap_or_else(|| panic!("no listing titled {title:?}"))
+}
+
 /// A date `days` from today, as French spreadsheets write it.
 fn french_date(days: u32) -> String {
     let out = std::process::Command::new("date")
@@ -63,7 +71,7 @@ fn every_format_imports_and_the_same_rows_are_unchanged_whatever_the_format() {
     first.assert_stderr_has(&["5 publiée(s)"]);
     let all = listings(&node);
     assert_eq!(all.len(), 5);
-    let nacelle = all.iter().find(|l| l["title"] == "Nacelle 12 m").unwrap();
+    let nacelle = titled(&all, "Nacelle 12 m");
     assert_eq!(nacelle["kind"], "equipment");
     assert_eq!(nacelle["tags"], serde_json::json!(["nacelle", "élagage"]));
     assert_eq!(
@@ -75,16 +83,10 @@ fn every_format_imports_and_the_same_rows_are_unchanged_whatever_the_format() {
         nacelle["description"],
         "Avec chauffeur habilité\n« sur réservation »"
     );
-    let hosted = all
-        .iter()
-        .find(|l| l["title"] == "Nextcloud partagé")
-        .unwrap();
+    let hosted = titled(&all, "Nextcloud partagé");
     assert_eq!(hosted["kind"], "hosted_service");
     assert_eq!(hosted["side"], "offer");
-    let audit = all
-        .iter()
-        .find(|l| l["title"] == "Audit d'accessibilité")
-        .unwrap();
+    let audit = titled(&all, "Audit d'accessibilité");
     assert_eq!(
         (audit["side"].as_str(), audit["kind"].as_str()),
         (Some("need"), Some("skill"))
@@ -119,7 +121,7 @@ fn every_format_imports_and_the_same_rows_are_unchanged_whatever_the_format() {
     );
     let all = listings(&node);
     assert_eq!(all.len(), 5, "no duplicates");
-    let nacelle = all.iter().find(|l| l["title"] == "Nacelle 12 m").unwrap();
+    let nacelle = titled(&all, "Nacelle 12 m");
     assert_eq!(nacelle["version"], 2);
     assert_eq!(
         nacelle["description"],
@@ -181,10 +183,7 @@ fn every_mistake_of_a_row_is_reported_with_its_column_and_line() {
     }
     let published = listings(&node);
     assert_eq!(published.len(), 2);
-    let barrieres = published
-        .iter()
-        .find(|l| l["title"] == "Barrières")
-        .unwrap();
+    let barrieres = titled(&published, "Barrières");
     assert_eq!(barrieres["availability"].as_array().unwrap().len(), 1);
 
     // The text report, in French, one line per mistake, with the column.
@@ -326,10 +325,7 @@ fn an_id_column_updates_and_exports_import_back() {
     );
     let all = listings(&node);
     assert_eq!(all.len(), 5);
-    let glpi = all
-        .iter()
-        .find(|l| l["title"] == "GLPI mutualisé (2027)")
-        .unwrap();
+    let glpi = titled(&all, "GLPI mutualisé (2027)");
     assert_eq!(glpi["description"], "Parc assistance et formation");
     assert_eq!(glpi["version"], 2);
 

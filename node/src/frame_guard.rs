@@ -502,17 +502,8 @@ mod tests {
         max_control_bytes: 50,
     };
 
-    fn varint(mut n: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return out;
-            }
-            out.push(byte | 0x80);
-        }
+    fn varint(n: usize) -> Vec<u8> {
+        unsigned_varint::encode::usize(n, &mut unsigned_varint::encode::usize_buffer()).to_vec()
     }
 
     fn prefixed(body: &[u8]) -> Vec<u8> {

@@ -128,33 +128,16 @@ fn same_content(current: &Listing, row: &ListingContent) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mutua_protocol::{Contact, Location, Pricing, SecretKey, ServiceArea, Terms};
+    use mutua_protocol::SecretKey;
 
+    /// An offer titled `title`, every optional field absent, no expiry chosen.
     fn content(title: &str) -> ListingContent {
+        let author = mutua_protocol::fixtures::key(9);
+        let listing = mutua_protocol::fixtures::minimal_listing(&author, 1, 1);
         ListingContent {
-            side: Side::Offer,
-            kind: mutua_protocol::ResourceKind::Equipment,
             title: title.into(),
-            description: String::new(),
-            tags: vec![],
-            location: Location {
-                insee: "33063".into(),
-                point: None,
-            },
-            area: ServiceArea::default(),
-            capacity: None,
-            availability: vec![],
-            terms: Terms {
-                pricing: Pricing::Free,
-                convention_required: false,
-            },
-            contact: Contact {
-                role: "Services techniques".into(),
-                email: Some("st@mairie.example".into()),
-                phone: None,
-                url: None,
-            },
             expires_at: None,
+            ..ListingContent::of(Side::Offer, &listing)
         }
     }
 

@@ -43,12 +43,11 @@
 //! ends early, and whom to blame) and `local` (two stores reconciled in one
 //! process, for tests and benchmarks).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::{PeerId, StreamProtocol};
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ingest::Ingest;
@@ -101,18 +100,8 @@ pub fn behaviour() -> request_response::Behaviour<SyncCodec> {
     )
 }
 
-/// Counts of one session, as it goes.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct Tally {
-    /// Requests sent (round trips).
-    pub rounds: u32,
-    pub records_received: u64,
-    pub bytes_received: u64,
-    /// Records received and stored (new or newer than ours).
-    pub records_applied: u64,
-    pub records_sent: u64,
-    pub bytes_sent: u64,
-}
+// What sync reports is the control API's own type, kept here as it goes.
+pub use mutua_api::{InProgress, LastSession, SyncStatus, Tally};
 
 /// From sync tasks to the actor.
 pub enum ToActor {
@@ -139,48 +128,6 @@ pub enum ToActor {
         tally: Tally,
         error: Option<SessionError>,
     },
-}
-
-/// One peer's last session, for the status endpoint.
-#[derive(Clone, Debug, Serialize)]
-pub struct LastSession {
-    pub peer: String,
-    /// When it ended, in seconds since the epoch.
-    pub at: u64,
-    pub outcome: &'static str,
-    pub seconds: f64,
-    #[serde(flatten)]
-    pub tally: Tally,
-}
-
-/// A session under way.
-#[derive(Clone, Debug, Serialize)]
-pub struct InProgress {
-    pub peer: String,
-    pub seconds: f64,
-    #[serde(flatten)]
-    pub tally: Tally,
-}
-
-/// What sync has done since the node started (`GET /v1/status`, `sync`).
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct SyncStatus {
-    pub interval_secs: u64,
-    /// Outbound sessions by outcome (`ok`, `timeout`, `peer_fault`, …).
-    pub sessions: BTreeMap<&'static str, u64>,
-    /// Inbound requests answered.
-    pub requests_answered: u64,
-    /// Over every session and answered request, both roles.
-    pub records_received: u64,
-    pub bytes_received: u64,
-    pub records_applied: u64,
-    pub records_sent: u64,
-    pub bytes_sent: u64,
-    /// When the last session that completed ended (seconds since the epoch).
-    pub last_ok_at: Option<u64>,
-    pub in_progress: Vec<InProgress>,
-    /// The last session with each recent peer, newest first.
-    pub last: Vec<LastSession>,
 }
 
 struct Running {
@@ -369,7 +316,7 @@ impl SyncManager {
         let seconds = started.elapsed().as_secs_f64();
         self.count(&tally);
         self.metrics.session(outcome);
-        *self.status.sessions.entry(outcome).or_default() += 1;
+        *self.status.sessions.entry(outcome.to_owned()).or_default() += 1;
         let now = unix_now();
         if result.is_ok() {
             self.status.last_ok_at = Some(now);
@@ -378,7 +325,7 @@ impl SyncManager {
         self.last.push_front(LastSession {
             peer: peer.to_string(),
             at: now,
-            outcome,
+            outcome: outcome.to_owned(),
             seconds,
             tally,
         });

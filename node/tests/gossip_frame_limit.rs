@@ -21,17 +21,8 @@ use tokio::task::JoinHandle;
 
 const GOSSIPSUB: StreamProtocol = StreamProtocol::new("/meshsub/1.1.0");
 
-fn varint(mut n: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
+fn varint(n: usize) -> Vec<u8> {
+    unsigned_varint::encode::usize(n, &mut unsigned_varint::encode::usize_buffer()).to_vec()
 }
 
 /// A length-delimited protobuf field.
@@ -142,7 +133,11 @@ impl RawGossipPeer {
             }
         });
         wait_for("the node to see the raw peer", || async {
-            target.peers().await.iter().any(|p| p.peer_id == peer_id)
+            target
+                .peers()
+                .await
+                .iter()
+                .any(|p| p.peer_id == peer_id.to_string())
         })
         .await;
         let stream = tokio::time::timeout(DEADLINE, control.open_stream(target.peer_id, GOSSIPSUB))
@@ -165,12 +160,15 @@ impl RawGossipPeer {
     /// Whether the node has disconnected this peer.
     async fn disconnected_from(&self, target: &TestNode) -> bool {
         let peers = target.peers().await;
-        !peers.iter().any(|p| p.peer_id == self.peer_id)
+        !peers.iter().any(|p| p.peer_id == self.peer_id.to_string())
     }
 
     async fn score_at(&self, target: &TestNode) -> Option<f64> {
         let peers = target.peers().await;
-        peers.iter().find(|p| p.peer_id == self.peer_id)?.score
+        peers
+            .iter()
+            .find(|p| p.peer_id == self.peer_id.to_string())?
+            .score
     }
 }
 

@@ -126,7 +126,7 @@ async fn misbehaving_peer_is_contained() {
             .peers()
             .await
             .iter()
-            .any(|p| p.peer_id == attacker_id && p.score.is_some_and(|s| s < -80.0))
+            .any(|p| p.peer_id == attacker_id.to_string() && p.score.is_some_and(|s| s < -80.0))
     })
     .await;
 

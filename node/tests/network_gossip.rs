@@ -71,7 +71,7 @@ async fn published_record_reaches_every_node() {
     for node in [&a, &c] {
         let peer = peers
             .iter()
-            .find(|p| p.peer_id == node.peer_id)
+            .find(|p| p.peer_id == node.peer_id.to_string())
             .expect("a and c are b's peers");
         assert!(peer.in_mesh && peer.subscribed, "{peer:?}");
     }
@@ -118,7 +118,7 @@ async fn publishing_without_peers_is_reported_and_dial_connects_later() {
         .peers()
         .await
         .iter()
-        .any(|p| p.peer_id == lonely.peer_id));
+        .any(|p| p.peer_id == lonely.peer_id.to_string()));
     // A dial that cannot succeed is an error.
     let nobody: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
     let refused = other.handle.dial(nobody).await.unwrap_err();

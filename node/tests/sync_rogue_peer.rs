@@ -190,7 +190,7 @@ async fn rogue_sync_clients_are_cut_off_and_the_node_keeps_working() {
             &format!("the sender of {what} to leave the peers"),
             || async {
                 let peers = node.peers().await;
-                peers.iter().all(|p| p.peer_id != rogue_id)
+                peers.iter().all(|p| p.peer_id != rogue_id.to_string())
             },
         )
         .await;

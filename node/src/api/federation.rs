@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use mutua_api::{IssueRequest, RevokeRequest};
-use mutua_protocol::{Certificate, Payload, Revocation, SlotKey};
+use mutua_protocol::{Certificate, Payload, RecordHash, Revocation, SignedRecord, SlotKey};
 
 use super::errors::{parse_hash, ApiError, Body};
-use super::{blocking, on_store, unix_now, Shared, DAY};
+use super::{blocking, on_store, unix_now, NodeState, Shared, DAY};
 use crate::hosted::{ingest_saved_certificates, Signer};
 
 /// Default validity of a certificate issued without `valid_until`.
@@ -66,18 +66,17 @@ pub(super) async fn get_certificate(
     State(state): State<Shared>,
     Path(hash): Path<String>,
 ) -> Result<Json<mutua_api::Record>, ApiError> {
-    let hash = parse_hash(&hash)?;
-    match on_store(&state.store, move |store| {
+    let record = stored_certificate(&state, parse_hash(&hash)?).await?;
+    Ok(Json(mutua_api::Record::from(&record)))
+}
+
+/// The record stored in certificate slot `hash`.
+async fn stored_certificate(state: &NodeState, hash: RecordHash) -> Result<SignedRecord, ApiError> {
+    on_store(&state.store, move |store| {
         store.get(&SlotKey::Certificate(hash))
     })
     .await?
-    {
-        Some(record) => Ok(Json(mutua_api::Record::from(&record))),
-        None => Err(ApiError::not_found(
-            "not_found",
-            "no such certificate in this node's replica",
-        )),
-    }
+    .ok_or_else(|| ApiError::not_found("not_found", "no such certificate in this node's replica"))
 }
 
 pub(super) async fn revoke(
@@ -86,13 +85,7 @@ pub(super) async fn revoke(
     Body(req): Body<RevokeRequest>,
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
-    let record = on_store(&state.store, move |store| {
-        store.get(&SlotKey::Certificate(hash))
-    })
-    .await?
-    .ok_or_else(|| {
-        ApiError::not_found("not_found", "no such certificate in this node's replica")
-    })?;
+    let record = stored_certificate(&state, hash).await?;
     let Payload::Certificate(certificate) = record.payload() else {
         return Err(ApiError::not_found(
             "not_found",

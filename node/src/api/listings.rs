@@ -19,13 +19,21 @@ use crate::datadir::HostedPublisher;
 use crate::hosted::Signer;
 use crate::listing_import::{self, Plan};
 
+/// The hosted publisher `?as=` names, or the only one.
+fn chosen_publisher(
+    state: &NodeState,
+    who: Result<Query<AsPublisher>, QueryRejection>,
+) -> Result<Arc<HostedPublisher>, ApiError> {
+    let Query(who) = who.map_err(query_rejection)?;
+    state.choose_publisher(who.publisher.as_deref())
+}
+
 pub(super) async fn publish(
     State(state): State<Shared>,
     who: Result<Query<AsPublisher>, QueryRejection>,
     Body(content): Body<ListingContent>,
 ) -> Result<Response, ApiError> {
-    let Query(who) = who.map_err(query_rejection)?;
-    let publisher = state.choose_publisher(who.publisher.as_deref())?;
+    let publisher = chosen_publisher(&state, who)?;
     let mut id = [0u8; 16];
     OsRng.fill_bytes(&mut id);
     let now = unix_now();
@@ -51,8 +59,7 @@ pub(super) async fn import_row(
     who: Result<Query<AsPublisher>, QueryRejection>,
     Body(row): Body<ImportRow>,
 ) -> Result<Response, ApiError> {
-    let Query(who) = who.map_err(query_rejection)?;
-    let publisher = state.choose_publisher(who.publisher.as_deref())?;
+    let publisher = chosen_publisher(&state, who)?;
     let author = publisher.key.public();
     let id = match &row.id {
         Some(text) => parse_listing_id(text)?,

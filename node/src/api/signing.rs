@@ -13,7 +13,6 @@ use super::errors::ApiError;
 use super::{on_store, unix_now, NodeState};
 use crate::datadir::HostedPublisher;
 use crate::hosted::Signer;
-use crate::net::PublishReport;
 
 impl NodeState {
     pub(super) fn publisher(&self, name: &str) -> Result<Arc<HostedPublisher>, ApiError> {
@@ -108,7 +107,7 @@ impl NodeState {
         .map_err(|e| ApiError::internal("store_error", e))??;
         self.ingest.ingest_local(record.clone()).await?;
         let gossip = match self.network.publish(record.bytes().to_vec()).await {
-            Ok(report) => gossip_of(report),
+            Ok(report) => mutua_api::Gossip::Report(report),
             Err(e) => {
                 tracing::info!(error = %e, hash = %record.hash().to_hex(), "record stored; gossip deferred to sync");
                 mutua_api::Gossip::Deferred {
@@ -134,18 +133,6 @@ impl NodeState {
         })
         .await
     }
-}
-
-fn gossip_of(report: PublishReport) -> mutua_api::Gossip {
-    use crate::net::Delivery;
-    mutua_api::Gossip::Report(mutua_api::PublishReport {
-        message_id: report.message_id,
-        delivery: match report.delivery {
-            Delivery::Sent { peers } => mutua_api::Delivery::Sent { peers },
-            Delivery::NoPeers => mutua_api::Delivery::NoPeers,
-            Delivery::AlreadyKnown => mutua_api::Delivery::AlreadyKnown,
-        },
-    })
 }
 
 /// A record this node signed, stored and handed to gossip.

@@ -9,8 +9,6 @@ use axum::Json;
 
 use super::errors::ApiError;
 use super::{on_store, unix_now, Shared};
-use crate::net::{NetworkStatus, PeerInfo};
-use crate::sync::{SyncStatus, Tally};
 
 pub(super) async fn health() -> Json<mutua_api::Health> {
     Json(mutua_api::Health::ok())
@@ -86,7 +84,7 @@ pub(super) async fn status(
         anchors: state.anchors.clone(),
         anchor_key: state.anchor.as_ref().map(|k| k.public()),
         uptime_secs: state.started.elapsed().as_secs(),
-        network: network_of(network),
+        network,
         store: mutua_api::StoreCounts {
             certificates: stats.certificates,
             revocations: stats.revocations,
@@ -97,7 +95,7 @@ pub(super) async fn status(
             disk_bytes: stats.disk_bytes,
         },
         digest: mutua_protocol::hex(&digest),
-        sync: sync_of(sync),
+        sync,
         publishers,
     }))
 }
@@ -108,87 +106,5 @@ pub(super) async fn peers(State(state): State<Shared>) -> Result<Json<mutua_api:
         .peers()
         .await
         .map_err(|e| ApiError::internal("network_unavailable", e))?;
-    Ok(Json(mutua_api::Peers {
-        peers: peers.into_iter().map(peer_of).collect(),
-    }))
-}
-
-fn texts<T: ToString>(values: &[T]) -> Vec<String> {
-    values.iter().map(ToString::to_string).collect()
-}
-
-fn network_of(n: NetworkStatus) -> mutua_api::NetworkStatus {
-    mutua_api::NetworkStatus {
-        local_peer_id: n.local_peer_id.to_string(),
-        listen_addrs: texts(&n.listen_addrs),
-        external_addrs: texts(&n.external_addrs),
-        topic: n.topic,
-        connected_peers: n.connected_peers,
-        mesh_peers: n.mesh_peers,
-        topic_peers: n.topic_peers,
-        known_peers: n.known_peers,
-        validation_queue: n.validation_queue,
-    }
-}
-
-fn peer_of(p: PeerInfo) -> mutua_api::Peer {
-    mutua_api::Peer {
-        peer_id: p.peer_id.to_string(),
-        addresses: texts(&p.addresses),
-        agent: p.agent,
-        protocol_version: p.protocol_version,
-        connected_since: p.connected_since,
-        in_mesh: p.in_mesh,
-        subscribed: p.subscribed,
-        score: p.score,
-    }
-}
-
-fn tally_of(t: Tally) -> mutua_api::Tally {
-    mutua_api::Tally {
-        rounds: t.rounds,
-        records_received: t.records_received,
-        bytes_received: t.bytes_received,
-        records_applied: t.records_applied,
-        records_sent: t.records_sent,
-        bytes_sent: t.bytes_sent,
-    }
-}
-
-fn sync_of(s: SyncStatus) -> mutua_api::SyncStatus {
-    mutua_api::SyncStatus {
-        interval_secs: s.interval_secs,
-        sessions: s
-            .sessions
-            .into_iter()
-            .map(|(outcome, n)| (outcome.to_owned(), n))
-            .collect(),
-        requests_answered: s.requests_answered,
-        records_received: s.records_received,
-        bytes_received: s.bytes_received,
-        records_applied: s.records_applied,
-        records_sent: s.records_sent,
-        bytes_sent: s.bytes_sent,
-        last_ok_at: s.last_ok_at,
-        in_progress: s
-            .in_progress
-            .into_iter()
-            .map(|i| mutua_api::InProgress {
-                peer: i.peer,
-                seconds: i.seconds,
-                tally: tally_of(i.tally),
-            })
-            .collect(),
-        last: s
-            .last
-            .into_iter()
-            .map(|l| mutua_api::LastSession {
-                peer: l.peer,
-                at: l.at,
-                outcome: l.outcome.to_owned(),
-                seconds: l.seconds,
-                tally: tally_of(l.tally),
-            })
-            .collect(),
-    }
+    Ok(Json(mutua_api::Peers { peers }))
 }

@@ -91,12 +91,14 @@ impl Actor {
             .filter(|(_, topics)| topics.contains(&&self.topic))
             .map(|(peer, _)| peer)
             .collect();
-        let mut infos: Vec<PeerInfo> = self
-            .peers
-            .iter()
+        // Sorted by peer id, not by its text.
+        let mut peers: Vec<_> = self.peers.iter().collect();
+        peers.sort_by_key(|(peer, _)| **peer);
+        peers
+            .into_iter()
             .map(|(peer, entry)| PeerInfo {
-                peer_id: *peer,
-                addresses: entry.addresses.iter().map(|(_, a)| a.clone()).collect(),
+                peer_id: peer.to_string(),
+                addresses: texts(entry.addresses.iter().map(|(_, a)| a)),
                 agent: entry.agent.clone(),
                 protocol_version: entry.protocol_version.clone(),
                 connected_since: entry
@@ -107,9 +109,7 @@ impl Actor {
                 subscribed: subscribed.contains(&peer),
                 score: gossipsub.peer_score(peer),
             })
-            .collect();
-        infos.sort_by_key(|p| p.peer_id);
-        infos
+            .collect()
     }
 
     fn status(&mut self) -> NetworkStatus {
@@ -122,9 +122,9 @@ impl Actor {
             .sum();
         let gossipsub = &self.swarm.behaviour().gossipsub;
         NetworkStatus {
-            local_peer_id: *self.swarm.local_peer_id(),
-            listen_addrs: self.swarm.listeners().cloned().collect(),
-            external_addrs: self.swarm.external_addresses().cloned().collect(),
+            local_peer_id: self.swarm.local_peer_id().to_string(),
+            listen_addrs: texts(self.swarm.listeners()),
+            external_addrs: texts(self.swarm.external_addresses()),
             topic: self.topic.to_string(),
             connected_peers: self.peers.len(),
             mesh_peers: gossipsub.mesh_peers(&self.topic).count(),
@@ -136,4 +136,9 @@ impl Actor {
             validation_queue: VALIDATION_QUEUE_CAP - self.jobs.capacity(),
         }
     }
+}
+
+/// Peer ids and addresses are text in the control API.
+fn texts<'a, T: ToString + 'a>(values: impl Iterator<Item = &'a T>) -> Vec<String> {
+    values.map(ToString::to_string).collect()
 }

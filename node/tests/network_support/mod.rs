@@ -137,7 +137,8 @@ impl TestNode {
         let (handle, task) = net::spawn(config, keypair, ingest.clone(), &mut metrics).await?;
         let status = handle.status().await.unwrap();
         let addr = status.listen_addrs[0]
-            .clone()
+            .parse::<libp2p::Multiaddr>()
+            .unwrap()
             .with(libp2p::multiaddr::Protocol::P2p(peer_id));
         Ok(TestNode {
             handle,
