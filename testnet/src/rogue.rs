@@ -11,7 +11,10 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, Multiaddr, Swarm};
 use mutua_protocol::codec::{encode_envelope, hash_envelope, MAX_RECORD_BYTES};
-use mutua_protocol::{seal, Contact, FixedBytes, Listing, Location, Payload, SecretKey};
+use mutua_protocol::{
+    seal, Contact, FixedBytes, Listing, Location, Payload, Pricing, ResourceKind, SecretKey,
+    ServiceArea, Terms,
+};
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde::Serialize;
@@ -40,12 +43,23 @@ pub fn forge(rng: &mut StdRng, genuine: &[Vec<u8>], count: usize) -> Vec<(Forger
     let mut out = Vec::with_capacity(3 * count);
     for i in 0..count {
         let listing = Listing {
+            author: outsider.public(),
             id: FixedBytes(rng.gen()),
+            version: 1,
+            kind: ResourceKind::Equipment,
             title: format!("Offre non admise n°{i}"),
             description: "Publiée par une clé qu'aucune collectivité n'a admise.".into(),
+            tags: vec![],
             location: Location {
                 insee: "33063".into(),
                 point: None,
+            },
+            area: ServiceArea::default(),
+            capacity: None,
+            availability: vec![],
+            terms: Terms {
+                pricing: Pricing::Free,
+                convention_required: false,
             },
             contact: Contact {
                 role: "Accueil".into(),
@@ -55,7 +69,6 @@ pub fn forge(rng: &mut StdRng, genuine: &[Vec<u8>], count: usize) -> Vec<(Forger
             },
             published_at: now.saturating_sub(60),
             expires_at: now + 30 * 86_400,
-            ..mutua_protocol::fixtures::minimal_listing(&outsider, 0, 1)
         };
         if let Ok(record) = seal(&outsider, &Payload::Offer(listing)) {
             out.push((Forgery::NonMember, record.bytes().to_vec()));
