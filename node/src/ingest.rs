@@ -226,17 +226,7 @@ impl Ingest {
         envelopes: Vec<Vec<u8>>,
         source: Source,
     ) -> Vec<IngestOutcome> {
-        let started = Instant::now();
-        let count = envelopes.len();
-        let store = self.store.clone();
-        let outcomes = tokio::task::spawn_blocking(move || ingest_all(&store, &envelopes, now()))
-            .await
-            .unwrap_or_else(|e| {
-                let failed = IngestOutcome::Ignored(NotStored::Task(e.to_string()));
-                vec![failed; count]
-            });
-        self.count_batch(source, &outcomes, started);
-        outcomes
+        self.apply_many(envelopes, source, ingest_all).await
     }
 
     /// An import (a backup, another node's export): every envelope with one
@@ -244,16 +234,27 @@ impl Ingest {
     /// admission comes later in the file is accepted. One outcome per
     /// envelope, in the envelopes' order.
     pub async fn ingest_import(&self, envelopes: Vec<Vec<u8>>) -> Vec<IngestOutcome> {
+        self.apply_many(envelopes, Source::Import, import_all).await
+    }
+
+    /// Runs `apply` (one batch, one flush) on the blocking pool and counts
+    /// its outcomes; a panicked task fails every envelope.
+    async fn apply_many(
+        &self,
+        envelopes: Vec<Vec<u8>>,
+        source: Source,
+        apply: fn(&Store, &[Vec<u8>], Timestamp) -> Vec<IngestOutcome>,
+    ) -> Vec<IngestOutcome> {
         let started = Instant::now();
         let count = envelopes.len();
         let store = self.store.clone();
-        let outcomes = tokio::task::spawn_blocking(move || import_all(&store, &envelopes, now()))
+        let outcomes = tokio::task::spawn_blocking(move || apply(&store, &envelopes, now()))
             .await
             .unwrap_or_else(|e| {
                 let failed = IngestOutcome::Ignored(NotStored::Task(e.to_string()));
                 vec![failed; count]
             });
-        self.count_batch(Source::Import, &outcomes, started);
+        self.count_batch(source, &outcomes, started);
         outcomes
     }
 
