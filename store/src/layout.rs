@@ -29,8 +29,8 @@ pub const FIRST_REINDEXABLE_LAYOUT: u32 = 2;
 /// The name of the sled tree holding everything (the default tree stays empty).
 pub const TREE: &str = "mutua";
 
-/// Key prefixes. One byte each; what follows is documented per prefix in
-/// ARCHITECTURE.md.
+/// Key prefixes. One byte each; what follows is documented on each
+/// constant.
 pub mod prefix {
     /// `m name` → metadata (layout version, counters, sweep time).
     pub const META: u8 = b'm';
