@@ -18,7 +18,7 @@
 //! stall a runtime thread.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::gossipsub::MessageAcceptance;
 use libp2p::PeerId;
@@ -294,26 +294,21 @@ impl Ingest {
         let per_record =
             started.elapsed() / u32::try_from(outcomes.len().max(1)).unwrap_or(u32::MAX);
         for outcome in outcomes {
-            self.metrics.record(
-                IngestLabels {
-                    source: source.label(),
-                    outcome: outcome.label(),
-                    reason: outcome.code(),
-                },
-                per_record.as_secs_f64(),
-            );
+            self.tally(source, outcome.label(), outcome.code(), per_record);
         }
     }
 
     fn count(&self, source: Source, outcome: &'static str, reason: &'static str, started: Instant) {
-        self.metrics.record(
-            IngestLabels {
-                source: source.label(),
-                outcome,
-                reason,
-            },
-            started.elapsed().as_secs_f64(),
-        );
+        self.tally(source, outcome, reason, started.elapsed());
+    }
+
+    fn tally(&self, source: Source, outcome: &'static str, reason: &'static str, took: Duration) {
+        let labels = IngestLabels {
+            source: source.label(),
+            outcome,
+            reason,
+        };
+        self.metrics.record(labels, took.as_secs_f64());
     }
 }
 
