@@ -30,6 +30,7 @@
 mod compact;
 mod error;
 pub mod geo;
+mod index;
 mod layout;
 mod maintenance;
 mod members;
@@ -56,6 +57,7 @@ use sha2::{Digest, Sha256};
 
 pub use compact::{compact, CompactReport};
 pub use error::{CompactError, OpenError, QueryError, Rejection, StoreError};
+pub use index::{SearchIndexStats, SearchOutcome};
 pub use maintenance::{CheckReport, Problem, ReindexReport, SweepReport};
 pub use query::{Area, Center, Cursor, Hit, Near, Query, QueryPage, Side, Sort};
 pub use sync::{Fingerprint, SyncKey, SyncRange};
@@ -238,6 +240,8 @@ struct PendingBatch<'a> {
     state: WriterState,
     buckets: HashMap<usize, Fingerprint>,
     membership_changed: bool,
+    /// Listing slots whose search-index state changed since the last sled batch.
+    changes: Vec<index::Change>,
 }
 
 /// The writer's counters, persisted in every write batch.
@@ -245,6 +249,11 @@ struct PendingBatch<'a> {
 struct WriterState {
     next_number: u64,
     counts: [u64; 5],
+    /// The last search sequence written (`meta::SEARCH_SEQ`).
+    seq: u64,
+    /// The oldest journal entry that may still be in sled (not persisted:
+    /// `open` deletes every covered entry).
+    journal_from: u64,
 }
 
 struct Inner {
@@ -257,6 +266,7 @@ struct Inner {
     /// the holder of `writer`, after its batch is applied.
     buckets: RwLock<Vec<Fingerprint>>,
     members: RwLock<MemberSet>,
+    search: index::SearchIndex,
 }
 
 /// The local replica. See the crate docs for the durability contract.
@@ -349,9 +359,12 @@ impl Store {
                 .and_then(|v| layout::u64_value(&v))
                 .unwrap_or(0))
         };
+        let seq = read_u64(meta::SEARCH_SEQ)?;
         let mut state = WriterState {
             next_number: read_u64(meta::NEXT_NUMBER)?,
             counts: [0; 5],
+            seq,
+            journal_from: seq + 1,
         };
         if let Some(v) = tree.get(meta::COUNTS).map_err(sled_err)? {
             for (i, chunk) in v.chunks_exact(8).take(5).enumerate() {
@@ -373,6 +386,13 @@ impl Store {
                 }
             }
         }
+        let search =
+            index::SearchIndex::open(&config.path.join(index::DIR_NAME)).map_err(|source| {
+                OpenError::SearchIndex {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -382,6 +402,7 @@ impl Store {
                 writer: Mutex::new(state),
                 buckets: RwLock::new(buckets),
                 members: RwLock::new(MemberSet::stale()),
+                search,
             }),
         };
         if store
@@ -396,6 +417,9 @@ impl Store {
                 what: format!("resuming an interrupted reindex failed: {e}"),
             })?;
         }
+        store
+            .catch_up_search()
+            .map_err(|source| OpenError::SearchIndex { path, source })?;
         Ok(store)
     }
 
@@ -428,13 +452,14 @@ impl Store {
     ) -> Result<Vec<Applied>, StoreError> {
         let mut outcomes = Vec::with_capacity(records.len());
         let mut wrote = false;
-        {
+        let seq = {
             let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
             let mut pending = PendingBatch {
                 overlay: Overlay::new(&self.inner.tree),
                 state: writer.clone(),
                 buckets: HashMap::new(),
                 membership_changed: false,
+                changes: Vec::new(),
             };
             for record in &records {
                 outcomes.push(self.apply_one(&mut pending, record, now)?);
@@ -443,11 +468,14 @@ impl Store {
                 }
             }
             wrote |= self.commit(&mut writer, &mut pending)?;
-        }
+            writer.seq
+        };
         if wrote {
             // Outside the writer lock: concurrent callers' flushes overlap
             // (group commit), and each covers every write made before it.
             self.inner.db.flush()?;
+            // Then the search index, which must never run ahead of sled.
+            self.inner.search.publish(seq)?;
         }
         Ok(outcomes)
     }
@@ -463,6 +491,23 @@ impl Store {
         if pending.overlay.is_empty() {
             return Ok(false);
         }
+        let changes = std::mem::take(&mut pending.changes);
+        if !changes.is_empty() {
+            pending.state.seq += 1;
+            let seq = pending.state.seq;
+            pending
+                .overlay
+                .insert(index::journal_key(seq), index::journal_value(&changes));
+            pending.overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
+        }
+        // Journal entries the search index covers are done with.
+        let covered = self.inner.search.covered().unwrap_or(0);
+        while pending.state.journal_from <= covered {
+            pending
+                .overlay
+                .remove(index::journal_key(pending.state.journal_from));
+            pending.state.journal_from += 1;
+        }
         for (b, f) in &pending.buckets {
             pending.overlay.insert(
                 key(prefix::BUCKET, &[&(*b as u16).to_be_bytes()]),
@@ -477,6 +522,9 @@ impl Store {
             .insert(meta::NEXT_NUMBER, &pending.state.next_number.to_be_bytes());
         self.inner.tree.apply_batch(pending.overlay.take_batch())?;
         reclaim_sled_garbage();
+        if !changes.is_empty() {
+            self.inner.search.stage(pending.state.seq, changes);
+        }
         *writer = pending.state.clone();
         let mut installed = self.inner.buckets.write().expect("bucket lock");
         pending.buckets.drain().for_each(|(b, f)| installed[b] = f);
@@ -603,6 +651,21 @@ impl Store {
                     .put_listing(layout::listing_entries(&slot_key, side, listing, n))?;
             }
             _ => {}
+        }
+        if let SlotKey::Listing { .. } = slot {
+            let doc = match (
+                layout::side_byte(record.payload()),
+                record.payload().listing(),
+            ) {
+                (Some(side), Some(listing)) if !expired => Some((side, listing.clone())),
+                _ => None,
+            };
+            if doc.is_some() || current.is_some() {
+                pending.changes.push(index::Change {
+                    slot: slot_key.to_vec(),
+                    doc,
+                });
+            }
         }
         pending.membership_changed |= matches!(
             record.payload(),

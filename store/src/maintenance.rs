@@ -289,7 +289,7 @@ impl Store {
                     }
                 }
                 Some(p) if prefix::DERIVED.contains(p) => report.derived_entries += 1,
-                Some(&prefix::RECORD | &prefix::META | &prefix::QUARANTINE) => {}
+                Some(&prefix::RECORD | &prefix::META | &prefix::QUARANTINE | &prefix::JOURNAL) => {}
                 _ => report.problem(&k, "key with an unknown prefix"),
             }
         }
@@ -451,11 +451,14 @@ impl Store {
         tree.apply_batch(batch)?;
         let swept_until = self.swept_until()?;
         let mut report = ReindexReport::default();
-        let mut pending = Pending::new(
-            tree,
-            WriterState::default(),
-            vec![Fingerprint::default(); BUCKETS],
-        );
+        // The search sequence goes on: the search index is rebuilt below
+        // as covering it.
+        let kept = WriterState {
+            seq: writer.seq,
+            journal_from: writer.journal_from,
+            ..WriterState::default()
+        };
+        let mut pending = Pending::new(tree, kept, vec![Fingerprint::default(); BUCKETS]);
         for entry in tree.scan_prefix([prefix::RECORD]) {
             let (k, v) = entry?;
             let slot = &k[1..];
@@ -493,7 +496,9 @@ impl Store {
         pending.touched.extend(0..BUCKETS);
         pending.commit(tree, &[])?;
         self.inner.db.flush()?;
+        let seq = pending.state.seq;
         self.install(&mut writer, pending);
+        self.rebuild_search(seq)?;
         Ok(report)
     }
 
@@ -507,6 +512,7 @@ impl Store {
         let swept_until = self.swept_until()?.max(now).to_be_bytes();
         let mark = [(meta::SWEPT_UNTIL, swept_until.to_vec())];
         let mut report = SweepReport::default();
+        let mut unindexed = Vec::new();
         let buckets = self.inner.buckets.read().expect("bucket lock").clone();
         let mut pending = Pending::new(tree, writer.clone(), buckets);
         let due = |p: u8| tree.range(vec![p]..key(p, &[&now.saturating_add(1).to_be_bytes()]));
@@ -519,6 +525,7 @@ impl Store {
                 if let Some((_, entries)) = self.stored_listing_entries(&pending.overlay, slot)? {
                     pending.overlay.remove_listing(entries)?;
                     report.unindexed += 1;
+                    unindexed.push(slot.clone());
                 }
             }
             pending.commit(tree, &mark)?;
@@ -544,6 +551,7 @@ impl Store {
                 }
                 if let Some((_, entries)) = self.stored_listing_entries(&pending.overlay, slot)? {
                     pending.overlay.remove_listing(entries)?;
+                    unindexed.push(slot.clone());
                 }
                 pending.overlay.remove(record_key);
                 pending.bucket(slot, &stored.hash, false);
@@ -555,6 +563,7 @@ impl Store {
         pending.commit(tree, &mark)?;
         self.inner.db.flush()?;
         self.install(&mut writer, pending);
+        self.unindex_search(unindexed)?;
         Ok(report)
     }
 
