@@ -541,3 +541,24 @@ fn a_batch_in_sled_but_not_in_the_index_is_replayed_at_open() {
     let store = Store::open(config).unwrap();
     assert_eq!(store.search_index_stats().listings, 5);
 }
+
+#[test]
+fn compaction_keeps_the_search_index() {
+    let Fed {
+        dir, store, anchor, ..
+    } = catalogue();
+    let path = store.path().to_owned();
+    drop(store);
+    let meta = std::fs::read(search_dir(&dir).join("meta.json")).unwrap();
+    mutua_store::compact(&path).unwrap();
+    // Moved as it was, not left behind to be rebuilt.
+    assert_eq!(
+        std::fs::read(search_dir(&dir).join("meta.json")).unwrap(),
+        meta
+    );
+    let store = Store::open(mutua_store::StoreConfig::new(&path, vec![anchor.public()])).unwrap();
+    assert_eq!(
+        search_titles(&store, &text("broyeurs")),
+        ["Broyeur de végétaux"]
+    );
+}

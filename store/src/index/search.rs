@@ -159,7 +159,7 @@ impl Collector for TopCollector<'_> {
     fn merge_fruits(&self, fruits: Vec<Fruit>) -> tantivy::Result<Fruit> {
         let matched = fruits.iter().map(|f| f.0).sum();
         let mut all: Vec<Candidate> = fruits.into_iter().flat_map(|f| f.1).collect();
-        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all.sort_by_key(|a| a.key);
         all.truncate(self.checks.keep);
         Ok((matched, all))
     }
