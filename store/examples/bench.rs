@@ -171,6 +171,60 @@ fn live_bytes(path: &str) {
     println!("  by prefix: {}", detail.join(", "));
 }
 
+/// A projection, not the store: a second sled database holding only what
+/// issue 16's design keeps per record — the envelope, the sync entry and
+/// the forget time, each written once and deleted once — fed the same
+/// records in the same calls, one flush per call. It measures sled's own
+/// file overhead for such keys, which the disk target depends on.
+struct SlimSled {
+    db: sled::Db,
+    tree: sled::Tree,
+    time: Duration,
+}
+
+impl SlimSled {
+    fn open(path: &std::path::Path, cache_mb: u64) -> SlimSled {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_mb * 1024 * 1024)
+            .open()
+            .expect("slim sled");
+        let tree = db.open_tree("mutua").expect("tree");
+        SlimSled {
+            db,
+            tree,
+            time: Duration::ZERO,
+        }
+    }
+
+    fn write(&mut self, records: &[mutua_protocol::SignedRecord]) {
+        let t = Instant::now();
+        let mut batch = sled::Batch::default();
+        for r in records {
+            let slot = mutua_protocol::sync::slot_bytes(&mutua_protocol::SlotKey::of(r));
+            let sync_key = [
+                &[b's'][..],
+                &mutua_protocol::sync::SyncKey::of_slot_bytes(&slot).0,
+            ]
+            .concat();
+            if let Some(old) = self.tree.get(&sync_key).expect("read") {
+                batch.remove([&[b'f'][..], &old[32..40], &slot].concat());
+            }
+            let forget = mutua_protocol::merge::forget_after(r).to_be_bytes();
+            batch.insert(sync_key, [&r.hash().0[..], &forget, &slot].concat());
+            batch.insert([&[b'f'][..], &forget, &slot].concat(), &[][..]);
+            batch.insert([&[b'r'][..], &slot].concat(), r.bytes());
+        }
+        self.tree.apply_batch(batch).expect("apply");
+        self.db.flush().expect("flush");
+        self.time += t.elapsed();
+    }
+
+    fn bytes(&self) -> u64 {
+        self.db.size_on_disk().expect("size")
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -316,7 +370,9 @@ fn main() {
     let mut config = synth::store_config(dir.path().join("store"));
     config.cache_capacity_bytes = cache_mb * 1024 * 1024;
     let store = Store::open(config).expect("open");
+    let mut slim = SlimSled::open(&dir.path().join("slim"), cache_mb);
     let certs = synth::member_certificates(0..MEMBERS, now);
+    slim.write(&certs);
     let mut raw_bytes: u64 = certs.iter().map(|c| c.bytes().len() as u64).sum();
     store.apply_batch(certs, now).expect("certificates");
     let authors: Vec<_> = (0..MEMBERS).map(|i| synth::key("member", i)).collect();
@@ -347,8 +403,13 @@ fn main() {
             .iter()
             .map(|e| mutua_protocol::validate(e, now).expect("valid"))
             .collect();
+        // The copy feeds the projection below, outside the measured time.
+        ingest_time += t.elapsed();
+        let copy = batch.clone();
+        let t = Instant::now();
         let applied = store.apply_batch(batch, now).expect("apply");
         ingest_time += t.elapsed();
+        slim.write(&copy);
         assert!(applied.iter().all(|a| a.outcome.is_stored()));
     }
     let verify_rate = records as f64 / verify_time.as_secs_f64();
@@ -378,6 +439,13 @@ fn main() {
         (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64,
     );
     let disk_ratio_load = (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64;
+    println!(
+        "projection, sled with only envelope + sync entry + forget time per record (same calls, one flush each): {:.1} MiB, {:.2}× the envelopes; {:.0} records/s, ratio {:.3} to verify_strict",
+        mib(slim.bytes()),
+        slim.bytes() as f64 / raw_bytes as f64,
+        records as f64 / slim.time.as_secs_f64(),
+        records as f64 / slim.time.as_secs_f64() / verify_rate
+    );
     println!(
         "RSS after load: {} MiB (RssAnon {} MiB; sled cache capacity {cache_mb} MiB)",
         rss_kib() / 1024,
@@ -454,11 +522,13 @@ fn main() {
         let author = &authors[(id % MEMBERS) as usize];
         batch.push(synth::sealed_listing(author, id, 2, now, &mut rng));
         if batch.len() == batch_size {
+            slim.write(&batch);
             store
                 .apply_batch(std::mem::take(&mut batch), now)
                 .expect("churn");
         }
     }
+    slim.write(&batch);
     store.apply_batch(batch, now).expect("churn");
     let stats = store.stats().expect("stats");
     let search = store.search_index_stats();
@@ -472,6 +542,12 @@ fn main() {
         t.elapsed()
     );
     let disk_ratio_churn = (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64;
+    println!(
+        "projection after churn: {:.1} MiB, {:.2}× the live envelopes",
+        mib(slim.bytes()),
+        slim.bytes() as f64 / raw_bytes as f64
+    );
+    drop(slim);
     println!(
         "RSS at the end: {} MiB (peak {} MiB), this process",
         rss_kib() / 1024,
