@@ -18,7 +18,7 @@ use crate::layout::{
 };
 use crate::overlay::{Overlay, Reader};
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
-use crate::{encode_counts, Store, WriterState};
+use crate::{encode_counts, index, Store, WriterState};
 
 /// How many records one maintenance batch covers: big enough to amortise,
 /// small enough to keep batches (and memory) modest.
@@ -52,7 +52,7 @@ impl CheckReport {
         self.problem_count == 0
     }
 
-    fn problem(&mut self, key: &[u8], what: impl Into<String>) {
+    pub(crate) fn problem(&mut self, key: &[u8], what: impl Into<String>) {
         self.problem_count += 1;
         if self.problems.len() < MAX_LISTED_PROBLEMS {
             self.problems.push(Problem {
@@ -315,6 +315,7 @@ impl Store {
         if report.derived_entries != expected_derived {
             self.find_orphans(&mut report)?;
         }
+        self.check_search(&mut report)?;
         Ok(report)
     }
 
@@ -528,7 +529,7 @@ impl Store {
                     unindexed.push(slot.clone());
                 }
             }
-            pending.commit(tree, &mark)?;
+            self.commit_unindexing(&mut pending, &mark, &mut unindexed)?;
         }
         let forgettable: Vec<Vec<u8>> = due(prefix::FORGET)
             .keys()
@@ -558,13 +559,42 @@ impl Store {
                 pending.state.counts[layout::kind_index(&stored.payload)] -= 1;
                 report.forgotten += 1;
             }
-            pending.commit(tree, &mark)?;
+            self.commit_unindexing(&mut pending, &mark, &mut unindexed)?;
         }
         pending.commit(tree, &mark)?;
         self.inner.db.flush()?;
+        let seq = pending.state.seq;
         self.install(&mut writer, pending);
-        self.unindex_search(unindexed)?;
+        drop(writer);
+        self.inner.search.publish(seq)?;
         Ok(report)
+    }
+
+    /// Commits a sweep chunk; listings it unindexed get a search journal
+    /// entry in the same sled batch and are staged for the search index (as
+    /// `apply_batch` does), so a crash after the flush is replayed at open.
+    fn commit_unindexing(
+        &self,
+        pending: &mut Pending<'_>,
+        mark: &[(&[u8], Vec<u8>)],
+        unindexed: &mut Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        if unindexed.is_empty() {
+            return pending.commit(&self.inner.tree, mark);
+        }
+        pending.state.seq += 1;
+        let seq = pending.state.seq;
+        let changes: Vec<index::Change> = unindexed
+            .drain(..)
+            .map(|slot| index::Change { slot, doc: None })
+            .collect();
+        let journal_key = index::journal_key(seq);
+        let mut extra = mark.to_vec();
+        extra.push((&journal_key, index::journal_value(&changes)));
+        extra.push((meta::SEARCH_SEQ, seq.to_be_bytes().to_vec()));
+        pending.commit(&self.inner.tree, &extra)?;
+        self.inner.search.stage(seq, changes);
+        Ok(())
     }
 
     /// The index entries of the listing stored in `slot`, if it is indexed.

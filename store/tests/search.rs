@@ -562,3 +562,82 @@ fn compaction_keeps_the_search_index() {
         ["Broyeur de végétaux"]
     );
 }
+
+#[test]
+fn check_compares_both_ways_and_reindex_repairs() {
+    let Fed {
+        dir,
+        store,
+        anchor,
+        commune: c,
+        ..
+    } = catalogue();
+    assert!(store.check().unwrap().is_ok());
+    let config = mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]);
+    drop(store);
+    let index_dir = search_dir(&dir);
+    let snapshot = dir.path().join("snapshot");
+    copy_dir(&index_dir, &snapshot);
+    let store = Store::open(config.clone()).unwrap();
+    store
+        .apply(
+            offer(&c, 9, 1, |l| l.title = "Tondeuse autoportée".into()),
+            NOW,
+        )
+        .unwrap();
+    let seq_before = {
+        drop(store);
+        let db = mutua_store::open_raw_sled(&config.path).unwrap();
+        let tree = db.open_tree("mutua").unwrap();
+        let seq = tree.get(b"msearch_seq").unwrap().unwrap();
+        // Damage: sled forgets the last batch's search sequence and journal,
+        // and the index is the one from before that batch.
+        let before = u64::from_be_bytes(seq.as_ref().try_into().unwrap()) - 1;
+        tree.insert(b"msearch_seq", &before.to_be_bytes()).unwrap();
+        for k in tree.scan_prefix(b"j").keys() {
+            tree.remove(k.unwrap()).unwrap();
+        }
+        db.flush().unwrap();
+        before
+    };
+    assert!(seq_before > 0);
+    std::fs::remove_dir_all(&index_dir).unwrap();
+    copy_dir(&snapshot, &index_dir);
+    let store = Store::open(config).unwrap();
+    let report = store.check().unwrap();
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+    assert!(
+        report.problems[0]
+            .what
+            .contains("missing from the search index"),
+        "{:?}",
+        report.problems
+    );
+    store.reindex().unwrap();
+    assert!(store.check().unwrap().is_ok());
+    assert_eq!(
+        search_titles(&store, &text("tondeuse")),
+        ["Tondeuse autoportée"]
+    );
+}
+
+#[test]
+fn a_sweep_interrupted_before_the_index_commit_is_replayed() {
+    let Fed {
+        dir, store, anchor, ..
+    } = catalogue();
+    let config = mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]);
+    drop(store);
+    let index_dir = search_dir(&dir);
+    let snapshot = dir.path().join("snapshot");
+    copy_dir(&index_dir, &snapshot);
+    let store = Store::open(config.clone()).unwrap();
+    let later = NOW + 400 * DAY_SECS;
+    assert_eq!(store.sweep(later).unwrap().unindexed, 4);
+    drop(store);
+    std::fs::remove_dir_all(&index_dir).unwrap();
+    copy_dir(&snapshot, &index_dir);
+    let store = Store::open(config).unwrap();
+    assert_eq!(store.search_index_stats().listings, 0);
+    assert!(store.check().unwrap().is_ok());
+}

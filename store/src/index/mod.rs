@@ -259,6 +259,36 @@ impl SearchIndex {
         walk(&self.path)
     }
 
+    /// The slots of the last commit's documents, with how many documents
+    /// each has.
+    pub fn slots(&self) -> Result<std::collections::BTreeMap<Vec<u8>, u32>, StoreError> {
+        let searcher = self.reader.searcher();
+        let mut out = std::collections::BTreeMap::new();
+        for segment in searcher.segment_readers() {
+            let Some(column) = segment.fast_fields().bytes("slot").map_err(search_err)? else {
+                continue;
+            };
+            let mut slot = Vec::new();
+            for doc in segment.doc_ids_alive() {
+                for ord in column.term_ords(doc) {
+                    slot.clear();
+                    column.ord_to_bytes(ord, &mut slot).map_err(search_err)?;
+                    *out.entry(slot.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The slots of changes staged but not yet published.
+    pub fn staged_slots(&self) -> std::collections::HashSet<Vec<u8>> {
+        let staged = self.staged.lock().expect("staged lock");
+        staged
+            .iter()
+            .flat_map(|(_, changes)| changes.iter().map(|c| c.slot.clone()))
+            .collect()
+    }
+
     /// How many documents the last commit holds.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
@@ -528,18 +558,34 @@ impl crate::Store {
         self.inner.search.rebuild(all_docs(&self.inner.tree), seq)
     }
 
-    /// Removes listings from the search index at once (`sweep`: they are
-    /// expired, so never served even if a crash loses this commit).
-    pub(crate) fn unindex_search(&self, slots: Vec<Vec<u8>>) -> Result<(), StoreError> {
-        if slots.is_empty() {
-            return Ok(());
-        }
-        let changes: Vec<Change> = slots
-            .into_iter()
-            .map(|slot| Change { slot, doc: None })
-            .collect();
+    /// `check`'s half for the search index: every listing sled indexes is
+    /// in it once, and it holds nothing else (listings whose change is in
+    /// flight, written to sled but not yet published, are skipped). Call
+    /// with the writer lock held.
+    pub(crate) fn check_search(&self, report: &mut crate::CheckReport) -> Result<(), StoreError> {
         let search = &self.inner.search;
-        search.apply_now(&changes, search.covered().unwrap_or(0))
+        let in_flight = search.staged_slots();
+        let mut in_index = search.slots()?;
+        for k in self.inner.tree.scan_prefix([prefix::INDEXED]).keys() {
+            let k = k?;
+            let slot = &k[1..];
+            if in_flight.contains(slot) {
+                in_index.remove(slot);
+                continue;
+            }
+            match in_index.remove(slot) {
+                None => report.problem(&k, "indexed listing is missing from the search index"),
+                Some(1) => {}
+                Some(n) => report.problem(&k, format!("listing is {n} times in the search index")),
+            }
+        }
+        for slot in in_index.keys().filter(|s| !in_flight.contains(*s)) {
+            report.problem(
+                &key(prefix::INDEXED, &[slot]),
+                "the search index holds a listing that sled does not index",
+            );
+        }
+        Ok(())
     }
 
     /// The search index's size, listings and write time.
