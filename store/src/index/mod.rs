@@ -167,7 +167,9 @@ pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
-    writer: Mutex<IndexWriter<TantivyDocument>>,
+    /// Opened at the first write: a store opened only to read (the CLI's
+    /// offline commands) leaves the index's files untouched.
+    writer: Mutex<Option<IndexWriter<TantivyDocument>>>,
     staged: Mutex<Staged>,
     /// The last search sequence committed to tantivy; `u64::MAX` until the
     /// store knows (a fresh or rebuilt-empty index).
@@ -222,15 +224,12 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(search_err)?;
-        let writer = index
-            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
-            .map_err(search_err)?;
         Ok(SearchIndex {
             path: dir.to_owned(),
             index,
             reader,
             fields,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(None),
             staged: Mutex::new(VecDeque::new()),
             covered: AtomicU64::new(covered),
             publish_nanos: AtomicU64::new(0),
@@ -373,8 +372,31 @@ impl SearchIndex {
         result
     }
 
+    /// Runs `f` with the index writer, opening it first if needed.
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut IndexWriter<TantivyDocument>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        if guard.is_none() {
+            let writer = self
+                .index
+                .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
+                .map_err(search_err)?;
+            *guard = Some(writer);
+        }
+        f(guard.as_mut().expect("opened above"))
+    }
+
     fn publish_staged(&self, seq: u64) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        self.with_writer(|writer| self.publish_with(writer, seq))
+    }
+
+    fn publish_with(
+        &self,
+        writer: &mut IndexWriter<TantivyDocument>,
+        seq: u64,
+    ) -> Result<(), StoreError> {
         if self.covered().is_some_and(|c| c >= seq) {
             return Ok(());
         }
@@ -388,11 +410,11 @@ impl SearchIndex {
                 }
             };
             let Some((s, changes)) = next else { break };
-            self.write(&writer, &changes)?;
+            self.write(writer, &changes)?;
             last = Some(s);
         }
         match last {
-            Some(s) => self.commit(&mut writer, s),
+            Some(s) => self.commit(writer, s),
             None => Ok(()),
         }
     }
@@ -400,9 +422,10 @@ impl SearchIndex {
     /// Applies changes read back from sled (replay, sweep) and commits them
     /// as covering `seq`.
     pub fn apply_now(&self, changes: &[Change], seq: u64) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        self.write(&writer, changes)?;
-        self.commit(&mut writer, seq)
+        self.with_writer(|writer| {
+            self.write(writer, changes)?;
+            self.commit(writer, seq)
+        })
     }
 
     /// Replaces every document with `docs` and commits them as covering
@@ -413,7 +436,15 @@ impl SearchIndex {
         docs: impl Iterator<Item = Result<Change, StoreError>>,
         seq: u64,
     ) -> Result<u64, StoreError> {
-        let mut writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        self.with_writer(|writer| self.rebuild_with(writer, docs, seq))
+    }
+
+    fn rebuild_with(
+        &self,
+        writer: &mut IndexWriter<TantivyDocument>,
+        docs: impl Iterator<Item = Result<Change, StoreError>>,
+        seq: u64,
+    ) -> Result<u64, StoreError> {
         self.staged.lock().expect("staged lock").clear();
         writer.delete_all_documents().map_err(search_err)?;
         let mut count = 0u64;
@@ -429,7 +460,7 @@ impl SearchIndex {
                 }
             }
         }
-        self.commit(&mut writer, seq)?;
+        self.commit(writer, seq)?;
         Ok(count)
     }
 }
@@ -543,11 +574,13 @@ impl crate::Store {
                 tracing::info!(listings = count, "search index rebuilt");
             }
         }
-        let mut batch = sled::Batch::default();
-        for (s, _) in &journal {
-            batch.remove(journal_key(*s));
+        if !journal.is_empty() {
+            let mut batch = sled::Batch::default();
+            for (s, _) in &journal {
+                batch.remove(journal_key(*s));
+            }
+            tree.apply_batch(batch)?;
         }
-        tree.apply_batch(batch)?;
         writer.journal_from = seq + 1;
         Ok(())
     }
