@@ -574,14 +574,9 @@ impl crate::Store {
                 tracing::info!(listings = count, "search index rebuilt");
             }
         }
-        if !journal.is_empty() {
-            let mut batch = sled::Batch::default();
-            for (s, _) in &journal {
-                batch.remove(journal_key(*s));
-            }
-            tree.apply_batch(batch)?;
-        }
-        writer.journal_from = seq + 1;
+        // Covered entries are deleted by the next write's sled batch, not
+        // here: a store opened only to read must not write.
+        writer.journal_from = journal.first().map_or(seq + 1, |e| e.0);
         Ok(())
     }
 
