@@ -61,7 +61,7 @@ fn run_query(store: &Store, mode: &str, q: &Query) -> usize {
 /// index (`mode`) and applies 500 new listings.
 fn footprint_child(path: &str, cache_mb: u64, mode: &str) {
     let before = rss_kib();
-    let mut config = synth::store_config(path);
+    let mut config = synth::store_config(path).with_search_index();
     config.cache_capacity_bytes = cache_mb * 1024 * 1024;
     let t = Instant::now();
     let store = Store::open(config).expect("open");
@@ -133,8 +133,10 @@ fn footprint_child(path: &str, cache_mb: u64, mode: &str) {
     );
     // `compact` moves the search index with the records: no rebuild.
     let t = Instant::now();
-    let store = Store::open(synth::store_config(path)).expect("reopen");
-    let search = store.search_index_stats();
+    let store = Store::open(synth::store_config(path).with_search_index()).expect("reopen");
+    let search = store
+        .search_index_stats()
+        .expect("the bench keeps the search index");
     println!(
         "open after compact: {:?} (search index: {} listings, {:.1} MiB)",
         t.elapsed(),
@@ -367,7 +369,7 @@ fn main() {
     let cache_mb = synth::env_u64("MUTUA_BENCH_CACHE_MB", 16);
     let now = FIXTURE_NOW;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = synth::store_config(dir.path().join("store"));
+    let mut config = synth::store_config(dir.path().join("store")).with_search_index();
     config.cache_capacity_bytes = cache_mb * 1024 * 1024;
     let store = Store::open(config).expect("open");
     let mut slim = SlimSled::open(&dir.path().join("slim"), cache_mb);
@@ -414,7 +416,9 @@ fn main() {
     }
     let verify_rate = records as f64 / verify_time.as_secs_f64();
     let ingest_rate = records as f64 / ingest_time.as_secs_f64();
-    let search = store.search_index_stats();
+    let search = store
+        .search_index_stats()
+        .expect("the bench keeps the search index");
     // Both indexes are written by every apply; the search index's share is
     // the time spent publishing to it (after each sled flush).
     let sled_rate = records as f64 / (ingest_time - search.publish_time).as_secs_f64();
@@ -531,7 +535,9 @@ fn main() {
     slim.write(&batch);
     store.apply_batch(batch, now).expect("churn");
     let stats = store.stats().expect("stats");
-    let search = store.search_index_stats();
+    let search = store
+        .search_index_stats()
+        .expect("the bench keeps the search index");
     println!(
         "disk after 20% churn: sled {:.1} MiB, search index {:.1} MiB; ratios to live envelopes sled {:.2}, search index {:.3}, both {:.2} (churn took {:?})",
         mib(stats.disk_bytes),

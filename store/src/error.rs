@@ -184,6 +184,9 @@ pub enum QueryError {
     /// The cursor is not one this store produced for this sort order.
     #[error("query.cursor: {0}")]
     BadCursor(String),
+    /// `Store::search` on a store opened without `StoreConfig::search_index`.
+    #[error("the search index is not enabled in this store's configuration")]
+    SearchIndexDisabled,
     /// The store failed while answering.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -18,7 +18,7 @@
 //!   merge::forget_after`) is stored like any other, so that it keeps beating
 //!   older versions in the synced set, but an expired listing gets no indexes.
 //! - The search index (`index` module, tantivy, `search/` in the store's
-//!   directory) is derived: `apply_batch` commits it after the sled flush,
+//!   directory; only with `StoreConfig::search_index`) is derived: `apply_batch` commits it after the sled flush,
 //!   so a listing is found by [`Store::search`] when the call returns; a
 //!   crash between the two is repaired at open by replaying sled's journal
 //!   of search changes (the index never runs ahead of sled).
@@ -91,6 +91,10 @@ pub struct StoreConfig {
     pub cache_capacity_bytes: u64,
     /// The federation anchors this node trusts.
     pub anchors: Vec<PublicKey>,
+    /// Whether to keep the tantivy search index (`search/`) that
+    /// [`Store::search`] reads. Off by default: nothing reads it yet and each
+    /// write would pay its commit (see the `index` module).
+    pub search_index: bool,
 }
 
 impl StoreConfig {
@@ -99,6 +103,15 @@ impl StoreConfig {
             path: path.into(),
             cache_capacity_bytes: DEFAULT_CACHE_BYTES,
             anchors,
+            search_index: false,
+        }
+    }
+
+    /// The same configuration with the search index kept.
+    pub fn with_search_index(self) -> Self {
+        StoreConfig {
+            search_index: true,
+            ..self
         }
     }
 }
@@ -271,7 +284,7 @@ struct Inner {
     /// the holder of `writer`, after its batch is applied.
     buckets: RwLock<Vec<Fingerprint>>,
     members: RwLock<MemberSet>,
-    search: index::SearchIndex,
+    search: index::Search,
 }
 
 /// The local replica. See the crate docs for the durability contract.
@@ -391,13 +404,12 @@ impl Store {
                 }
             }
         }
-        let search =
-            index::SearchIndex::open(&config.path.join(index::DIR_NAME)).map_err(|source| {
-                OpenError::SearchIndex {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+        let search = index::Search::open(&config.path, config.search_index).map_err(|source| {
+            OpenError::SearchIndex {
+                path: path.clone(),
+                source,
+            }
+        })?;
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -480,7 +492,9 @@ impl Store {
             // (group commit), and each covers every write made before it.
             self.inner.db.flush()?;
             // Then the search index, which must never run ahead of sled.
-            self.inner.search.publish(seq)?;
+            if let Some(search) = self.inner.search.enabled() {
+                search.publish(seq)?;
+            }
         }
         Ok(outcomes)
     }
@@ -496,6 +510,7 @@ impl Store {
         if pending.overlay.is_empty() {
             return Ok(false);
         }
+        self.inner.search.discard_stale()?;
         let changes = std::mem::take(&mut pending.changes);
         if !changes.is_empty() {
             pending.state.seq += 1;
@@ -506,8 +521,8 @@ impl Store {
             pending.overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
         }
         // Journal entries the search index covers are done with.
-        let covered = self.inner.search.covered().unwrap_or(0);
-        while pending.state.journal_from <= covered {
+        let covered = self.inner.search.enabled().and_then(|s| s.covered());
+        while pending.state.journal_from <= covered.unwrap_or(0) {
             pending
                 .overlay
                 .remove(index::journal_key(pending.state.journal_from));
@@ -527,8 +542,8 @@ impl Store {
             .insert(meta::NEXT_NUMBER, &pending.state.next_number.to_be_bytes());
         self.inner.tree.apply_batch(pending.overlay.take_batch())?;
         reclaim_sled_garbage();
-        if !changes.is_empty() {
-            self.inner.search.stage(pending.state.seq, changes);
+        if let Some(search) = self.inner.search.enabled().filter(|_| !changes.is_empty()) {
+            search.stage(pending.state.seq, changes);
         }
         *writer = pending.state.clone();
         let mut installed = self.inner.buckets.write().expect("bucket lock");
@@ -657,7 +672,7 @@ impl Store {
             }
             _ => {}
         }
-        if let SlotKey::Listing { .. } = slot {
+        if let (SlotKey::Listing { .. }, Some(_)) = (slot, self.inner.search.enabled()) {
             let doc = match (
                 layout::side_byte(record.payload()),
                 record.payload().listing(),

@@ -433,6 +433,7 @@ impl Store {
     /// quarantined. Resumed by `open` if interrupted.
     pub fn reindex(&self) -> Result<ReindexReport, StoreError> {
         let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        self.inner.search.discard_stale()?;
         let tree = &self.inner.tree;
         tree.insert(meta::REINDEXING, &[1])?;
         self.inner.db.flush()?;
@@ -509,6 +510,7 @@ impl Store {
     /// returning.
     pub fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
         let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        self.inner.search.discard_stale()?;
         let tree = &self.inner.tree;
         let swept_until = self.swept_until()?.max(now).to_be_bytes();
         let mark = [(meta::SWEPT_UNTIL, swept_until.to_vec())];
@@ -566,7 +568,9 @@ impl Store {
         let seq = pending.state.seq;
         self.install(&mut writer, pending);
         drop(writer);
-        self.inner.search.publish(seq)?;
+        if let Some(search) = self.inner.search.enabled() {
+            search.publish(seq)?;
+        }
         Ok(report)
     }
 
@@ -579,9 +583,11 @@ impl Store {
         mark: &[(&[u8], Vec<u8>)],
         unindexed: &mut Vec<Vec<u8>>,
     ) -> Result<(), StoreError> {
-        if unindexed.is_empty() {
+        let search = self.inner.search.enabled();
+        let Some(search) = search.filter(|_| !unindexed.is_empty()) else {
+            unindexed.clear();
             return pending.commit(&self.inner.tree, mark);
-        }
+        };
         pending.state.seq += 1;
         let seq = pending.state.seq;
         let changes: Vec<index::Change> = unindexed
@@ -593,7 +599,7 @@ impl Store {
         extra.push((&journal_key, index::journal_value(&changes)));
         extra.push((meta::SEARCH_SEQ, seq.to_be_bytes().to_vec()));
         pending.commit(&self.inner.tree, &extra)?;
-        self.inner.search.stage(seq, changes);
+        search.stage(seq, changes);
         Ok(())
     }
 

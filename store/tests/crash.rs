@@ -120,7 +120,7 @@ fn acknowledged_records_survive_sigkill() {
         if !dir.exists() {
             continue; // killed before sled created anything
         }
-        let store = Store::open(mutua_store::synth::store_config(&dir))
+        let store = Store::open(mutua_store::synth::store_config(&dir).with_search_index())
             .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after SIGKILL: {e}"));
         let report = store.check().expect("check runs");
         assert!(

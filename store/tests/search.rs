@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{federation, offer, sealed, Fed, NOW};
+use common::{federation_with_search as federation, offer, sealed, Fed, NOW};
 use mutua_protocol::rules::DAY_SECS;
 use mutua_protocol::{GeoPoint, Payload, ResourceKind, SlotKey};
 use mutua_store::synth::{self, Rng};
@@ -177,7 +177,8 @@ fn relevance_ranks_by_bm25_then_recency() {
 /// A synthetic federation: 400 listings by 40 members, 70% with a point.
 fn synthetic() -> (tempfile::TempDir, Store, Vec<mutua_protocol::Listing>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(synth::store_config(dir.path().join("store"))).unwrap();
+    let store =
+        Store::open(synth::store_config(dir.path().join("store")).with_search_index()).unwrap();
     store
         .apply_batch(synth::member_certificates(0..40, NOW), NOW)
         .unwrap();
@@ -341,7 +342,7 @@ fn replacements_withdrawals_revocations_and_sweep_reach_the_index() {
         search_titles(store, &text("nacelle")),
         ["Prêt de matériel de fête"]
     );
-    assert_eq!(store.search_index_stats().listings, 3);
+    assert_eq!(store.search_index_stats().unwrap().listings, 3);
     // Revoking the commune's certificate hides its listings at once.
     let revocation = sealed(
         &fed.anchor,
@@ -361,7 +362,7 @@ fn replacements_withdrawals_revocations_and_sweep_reach_the_index() {
     // The sweep removes expired listings from the index too.
     let later = NOW + 400 * DAY_SECS;
     store.sweep(later).unwrap();
-    assert_eq!(store.search_index_stats().listings, 0);
+    assert_eq!(store.search_index_stats().unwrap().listings, 0);
 }
 
 #[test]
@@ -432,7 +433,8 @@ fn reopen(fed: Fed) -> Fed {
         syndicate_cert,
         commune_cert,
     } = fed;
-    let config = mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]);
+    let config =
+        mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]).with_search_index();
     drop(store);
     Fed {
         store: Store::open(config).expect("reopen"),
@@ -462,7 +464,8 @@ fn a_missing_or_damaged_index_is_rebuilt_at_open() {
     assert_eq!(search_titles(&fed.store, &Query::default()), expected);
     let dir = search_dir(&fed.dir);
     let fed = {
-        let config = mutua_store::StoreConfig::new(fed.store.path(), vec![fed.anchor.public()]);
+        let config = mutua_store::StoreConfig::new(fed.store.path(), vec![fed.anchor.public()])
+            .with_search_index();
         let Fed {
             dir: d,
             store,
@@ -490,7 +493,8 @@ fn a_missing_or_damaged_index_is_rebuilt_at_open() {
         ["Broyeur de végétaux"]
     );
     // Garbage in its metadata: rebuilt too.
-    let config = mutua_store::StoreConfig::new(fed.store.path(), vec![fed.anchor.public()]);
+    let config = mutua_store::StoreConfig::new(fed.store.path(), vec![fed.anchor.public()])
+        .with_search_index();
     drop(fed.store);
     std::fs::write(dir.join("meta.json"), b"{ not json").unwrap();
     let store = Store::open(config).unwrap();
@@ -506,7 +510,8 @@ fn a_batch_in_sled_but_not_in_the_index_is_replayed_at_open() {
         commune: c,
         ..
     } = catalogue();
-    let config = mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]);
+    let config =
+        mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]).with_search_index();
     drop(store);
     // The index as it was before the next batch: what a crash between the
     // sled flush and the tantivy commit leaves.
@@ -535,11 +540,11 @@ fn a_batch_in_sled_but_not_in_the_index_is_replayed_at_open() {
         search_titles(&store, &text("broyeur")),
         ["Broyeur remplacé"]
     );
-    assert_eq!(store.search_index_stats().listings, 5);
+    assert_eq!(store.search_index_stats().unwrap().listings, 5);
     // The replay is committed: a second open has nothing to do.
     drop(store);
     let store = Store::open(config).unwrap();
-    assert_eq!(store.search_index_stats().listings, 5);
+    assert_eq!(store.search_index_stats().unwrap().listings, 5);
 }
 
 #[test]
@@ -556,7 +561,10 @@ fn compaction_keeps_the_search_index() {
         std::fs::read(search_dir(&dir).join("meta.json")).unwrap(),
         meta
     );
-    let store = Store::open(mutua_store::StoreConfig::new(&path, vec![anchor.public()])).unwrap();
+    let store = Store::open(
+        mutua_store::StoreConfig::new(&path, vec![anchor.public()]).with_search_index(),
+    )
+    .unwrap();
     assert_eq!(
         search_titles(&store, &text("broyeurs")),
         ["Broyeur de végétaux"]
@@ -573,7 +581,8 @@ fn check_compares_both_ways_and_reindex_repairs() {
         ..
     } = catalogue();
     assert!(store.check().unwrap().is_ok());
-    let config = mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]);
+    let config =
+        mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]).with_search_index();
     drop(store);
     let index_dir = search_dir(&dir);
     let snapshot = dir.path().join("snapshot");
@@ -626,7 +635,8 @@ fn a_sweep_interrupted_before_the_index_commit_is_replayed() {
     let Fed {
         dir, store, anchor, ..
     } = catalogue();
-    let config = mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]);
+    let config =
+        mutua_store::StoreConfig::new(store.path(), vec![anchor.public()]).with_search_index();
     drop(store);
     let index_dir = search_dir(&dir);
     let snapshot = dir.path().join("snapshot");
@@ -638,6 +648,6 @@ fn a_sweep_interrupted_before_the_index_commit_is_replayed() {
     std::fs::remove_dir_all(&index_dir).unwrap();
     copy_dir(&snapshot, &index_dir);
     let store = Store::open(config).unwrap();
-    assert_eq!(store.search_index_stats().listings, 0);
+    assert_eq!(store.search_index_stats().unwrap().listings, 0);
     assert!(store.check().unwrap().is_ok());
 }

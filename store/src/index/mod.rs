@@ -4,6 +4,19 @@
 //! codes, position, availability windows, publication and expiry times —
 //! and nothing that is not derived from sled.
 //!
+//! # Off by default
+//!
+//! Kept only when `StoreConfig::search_index` is set, until the node's API
+//! answers queries with [`Store::search`](crate::Store::search) instead of
+//! the sled postings (issue #16's next step): each tantivy commit costs
+//! ~87 ms and a 15 MB writer buffer (BENCHMARKS.md, one record per call),
+//! which every API publish and gossip record would pay for an index nothing
+//! reads. Off, the store is as without it: no `search/` opened, no journal
+//! or `msearch_seq` written, maintenance skips it, `Store::search` answers
+//! `QueryError::SearchIndexDisabled`; an index left by an earlier run is
+//! deleted before the first write (see [`Search::Off`]), so turning it back
+//! on rebuilds it from sled.
+//!
 //! # Consistency with sled
 //!
 //! sled stays the truth: "accepted" means the sled batch is flushed. Every
@@ -155,6 +168,63 @@ fn parse_payload(payload: Option<&str>) -> Option<u64> {
 
 fn search_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::SearchIndex(e.to_string())
+}
+
+/// The search index as the store's configuration has it.
+pub enum Search {
+    On(Box<SearchIndex>),
+    /// Off: the store behaves as if the index did not exist. `stale` is the
+    /// directory of an index kept by an earlier run: it claims to cover
+    /// sled's search sequence, which writes made now do not advance, so it
+    /// is deleted before this run's first write (a later run with the index
+    /// on then rebuilds it instead of serving stale results).
+    Off {
+        stale: Mutex<Option<PathBuf>>,
+    },
+}
+
+impl Search {
+    /// Opens the index in the store's directory if `enabled`; otherwise
+    /// only notes whether an earlier run left one there.
+    pub fn open(store_dir: &Path, enabled: bool) -> Result<Search, StoreError> {
+        let dir = store_dir.join(DIR_NAME);
+        if enabled {
+            return SearchIndex::open(&dir).map(|index| Search::On(Box::new(index)));
+        }
+        let stale = dir.exists().then_some(dir);
+        Ok(Search::Off {
+            stale: Mutex::new(stale),
+        })
+    }
+
+    /// The index, if the configuration keeps one.
+    pub fn enabled(&self) -> Option<&SearchIndex> {
+        match self {
+            Search::On(index) => Some(index.as_ref()),
+            Search::Off { .. } => None,
+        }
+    }
+
+    /// Deletes the stale index an earlier run left (see [`Search::Off`]).
+    /// Call before writing to sled: once sled changes, the index must be
+    /// gone. Its commit point (`meta.json`) goes first, so an interrupted
+    /// deletion leaves an index that the next open rebuilds.
+    pub fn discard_stale(&self) -> Result<(), StoreError> {
+        let Search::Off { stale } = self else {
+            return Ok(());
+        };
+        let mut stale = stale.lock().map_err(|_| StoreError::Poisoned)?;
+        if let Some(dir) = stale.as_ref() {
+            tracing::info!(path = %dir.display(), "the search index is off: deleting the one an earlier run kept");
+            match std::fs::remove_file(dir.join("meta.json")) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(search_err(e)),
+                _ => {}
+            }
+            std::fs::remove_dir_all(dir).map_err(search_err)?;
+            *stale = None;
+        }
+        Ok(())
+    }
 }
 
 /// Staged changes: at most one entry per `apply_batch` call between its
@@ -524,9 +594,11 @@ impl crate::Store {
     /// than the journal reaches, or ahead of sled (a restored sled
     /// directory); then deletes the covered journal entries.
     pub(crate) fn catch_up_search(&self) -> Result<(), StoreError> {
+        let Some(search) = self.inner.search.enabled() else {
+            return Ok(());
+        };
         let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let tree = &self.inner.tree;
-        let search = &self.inner.search;
         let seq = writer.seq;
         let mut journal = Vec::new();
         for entry in tree.scan_prefix([prefix::JOURNAL]) {
@@ -583,7 +655,10 @@ impl crate::Store {
     /// Rebuilds the search index from sled (after `reindex`). Call with the
     /// writer lock held.
     pub(crate) fn rebuild_search(&self, seq: u64) -> Result<u64, StoreError> {
-        self.inner.search.rebuild(all_docs(&self.inner.tree), seq)
+        match self.inner.search.enabled() {
+            Some(search) => search.rebuild(all_docs(&self.inner.tree), seq),
+            None => Ok(0),
+        }
     }
 
     /// `check`'s half for the search index: every listing sled indexes is
@@ -591,7 +666,9 @@ impl crate::Store {
     /// flight, written to sled but not yet published, are skipped). Call
     /// with the writer lock held.
     pub(crate) fn check_search(&self, report: &mut crate::CheckReport) -> Result<(), StoreError> {
-        let search = &self.inner.search;
+        let Some(search) = self.inner.search.enabled() else {
+            return Ok(());
+        };
         let in_flight = search.staged_slots();
         let mut in_index = search.slots()?;
         for k in self.inner.tree.scan_prefix([prefix::INDEXED]).keys() {
@@ -616,15 +693,16 @@ impl crate::Store {
         Ok(())
     }
 
-    /// The search index's size, listings and write time.
-    pub fn search_index_stats(&self) -> SearchIndexStats {
-        let search = &self.inner.search;
-        SearchIndexStats {
+    /// The search index's size, listings and write time (`None` when the
+    /// configuration does not keep one).
+    pub fn search_index_stats(&self) -> Option<SearchIndexStats> {
+        let search = self.inner.search.enabled()?;
+        Some(SearchIndexStats {
             disk_bytes: search.disk_bytes(),
             listings: search.num_docs(),
             publish_time: std::time::Duration::from_nanos(
                 search.publish_nanos.load(Ordering::Relaxed),
             ),
-        }
+        })
     }
 }

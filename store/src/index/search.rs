@@ -325,6 +325,11 @@ impl Store {
 
     /// [`Store::search`], saying whether typo tolerance answered.
     pub fn search_detailed(&self, q: &Query, now: Timestamp) -> Result<SearchOutcome, QueryError> {
+        let search = self
+            .inner
+            .search
+            .enabled()
+            .ok_or(QueryError::SearchIndexDisabled)?;
         crate::query::check_limit(q)?;
         let near = self.checked_near(q)?;
         let after = match &q.cursor {
@@ -336,7 +341,6 @@ impl Store {
             Some(c) => Some(*c.position()),
             None => None,
         };
-        let search = &self.inner.search;
         let fields = search.fields;
         let manager = search.index.tokenizers();
         let mut words = Vec::new();
