@@ -18,10 +18,11 @@
 //!   merge::forget_after`) is stored like any other, so that it keeps beating
 //!   older versions in the synced set, but an expired listing gets no indexes.
 //! - The search index (`index` module, tantivy, `search/` in the store's
-//!   directory; only with `StoreConfig::search_index`) is derived: `apply_batch` commits it after the sled flush,
-//!   so a listing is found by [`Store::search`] when the call returns; a
-//!   crash between the two is repaired at open by replaying sled's journal
-//!   of search changes (the index never runs ahead of sled).
+//!   directory; kept only with `StoreConfig::search_index`, off by default)
+//!   is derived: `apply_batch` commits it after the sled flush, so a
+//!   listing is found by [`Store::search`] when the call returns; a crash
+//!   between the two is repaired at open by replaying sled's journal of
+//!   search changes (the index never runs ahead of sled).
 //! - `sweep` and `reindex` flush before returning; their batches are
 //!   idempotent, so a crash in the middle is repaired by running them again
 //!   (an interrupted reindex is resumed by `open`).
