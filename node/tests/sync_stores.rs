@@ -208,8 +208,10 @@ fn differences_at_the_end_of_the_key_space_below_the_last_bucket_reconcile() {
         .iter()
         .map(|id| listing(member, *id, 1, &mut rng))
         .collect();
+    // One certificate for both: two made a second apart would differ and sync.
+    let certificate = synth::member_certificate(member, now());
     for store in [&a, &b] {
-        apply(store, vec![synth::member_certificate(member, now())]);
+        apply(store, vec![certificate.clone()]);
         apply(store, shared.clone());
     }
     // Two the responder alone holds, one the initiator alone holds.
