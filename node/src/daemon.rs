@@ -74,9 +74,8 @@ pub async fn run(
     let anchor = datadir.anchor_key()?;
 
     let store = Store::open(StoreConfig {
-        path: datadir.store_path(),
         cache_capacity_bytes: settings.store_cache_mb * 1024 * 1024,
-        anchors: settings.anchors.clone(),
+        ..StoreConfig::new(datadir.store_path(), settings.anchors.clone())
     })?;
     // The commune reference data is parsed on first use, and the first use
     // is otherwise the first listing received: its validation then holds up

@@ -148,6 +148,13 @@ pub fn compact(path: &Path) -> Result<CompactReport, CompactError> {
         return Err(CompactError::CopyDiffers(copy));
     }
     drop((source, target));
+    // The search index covers the same records: it moves with them (if
+    // the swap is then undone, the restored store rebuilds its index).
+    let index = path.join(crate::index::DIR_NAME);
+    if index.exists() {
+        let moved = copy.join(crate::index::DIR_NAME);
+        std::fs::rename(&index, &moved).map_err(io("cannot move", &index))?;
+    }
     std::fs::write(copy.join(COMPLETE_MARK), b"").map_err(io("cannot write to", &copy))?;
     let previous = sibling(path, ".pre-compact");
     std::fs::rename(path, &previous).map_err(io("cannot rename", path))?;

@@ -60,6 +60,13 @@ pub enum OpenError {
         #[source]
         source: Box<CompactError>,
     },
+    /// The search index could not be opened, rebuilt or brought up to date.
+    #[error("cannot open the search index of the store at {path}: {source}")]
+    SearchIndex {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
     /// A metadata value the store needs to start is unreadable.
     #[error("the store at {path} is damaged ({what}): run `mutua store check`")]
     Corrupt { path: PathBuf, what: String },
@@ -80,6 +87,10 @@ pub enum StoreError {
     /// panic in another thread left poisoned.
     #[error("the store's writer lock is poisoned by an earlier panic; restart the node")]
     Poisoned,
+    /// The search index failed; the records in sled are unaffected and the
+    /// index catches up when the store is opened again.
+    #[error("search index error: {0}")]
+    SearchIndex(String),
 }
 
 impl StoreError {
@@ -173,6 +184,9 @@ pub enum QueryError {
     /// The cursor is not one this store produced for this sort order.
     #[error("query.cursor: {0}")]
     BadCursor(String),
+    /// `Store::search` on a store opened without `StoreConfig::search_index`.
+    #[error("the search index is not enabled in this store's configuration")]
+    SearchIndexDisabled,
     /// The store failed while answering.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -68,6 +68,10 @@ pub mod prefix {
     pub const GEO: u8 = b'g';
     /// `q original_key` → value `reindex` could not verify, kept for forensics.
     pub const QUARANTINE: u8 = b'q';
+    /// `j search_seq (8, BE)` → the listing slots (49 bytes each) whose
+    /// search-index state that sled batch changed; deleted once the search
+    /// index covers it (`index` module).
+    pub const JOURNAL: u8 = b'j';
 
     /// Prefixes whose values pack the postings of a term.
     pub const PACKED: [u8; 3] = [TAG, WORD, AREA];
@@ -105,6 +109,9 @@ pub mod meta {
     pub const SWEPT_UNTIL: &[u8] = b"mswept_until";
     /// Present while a reindex runs.
     pub const REINDEXING: &[u8] = b"mreindexing";
+    /// The last search sequence (u64 BE): sled batches that changed a
+    /// listing's search-index state, numbered.
+    pub const SEARCH_SEQ: &[u8] = b"msearch_seq";
 }
 
 pub fn kind_index(payload: &Payload) -> usize {

@@ -17,6 +17,12 @@
 //! - An expired record that is not yet forgettable (`now <
 //!   merge::forget_after`) is stored like any other, so that it keeps beating
 //!   older versions in the synced set, but an expired listing gets no indexes.
+//! - The search index (`index` module, tantivy, `search/` in the store's
+//!   directory; kept only with `StoreConfig::search_index`, off by default)
+//!   is derived: `apply_batch` commits it after the sled flush, so a
+//!   listing is found by [`Store::search`] when the call returns; a crash
+//!   between the two is repaired at open by replaying sled's journal of
+//!   search changes (the index never runs ahead of sled).
 //! - `sweep` and `reindex` flush before returning; their batches are
 //!   idempotent, so a crash in the middle is repaired by running them again
 //!   (an interrupted reindex is resumed by `open`).
@@ -30,6 +36,7 @@
 mod compact;
 mod error;
 pub mod geo;
+mod index;
 mod layout;
 mod maintenance;
 mod members;
@@ -56,6 +63,7 @@ use sha2::{Digest, Sha256};
 
 pub use compact::{compact, CompactReport};
 pub use error::{CompactError, OpenError, QueryError, Rejection, StoreError};
+pub use index::{SearchIndexStats, SearchOutcome};
 pub use maintenance::{CheckReport, Problem, ReindexReport, SweepReport};
 pub use query::{Area, Center, Cursor, Hit, Near, Query, QueryPage, Side, Sort};
 pub use sync::{Fingerprint, SyncKey, SyncRange};
@@ -84,6 +92,10 @@ pub struct StoreConfig {
     pub cache_capacity_bytes: u64,
     /// The federation anchors this node trusts.
     pub anchors: Vec<PublicKey>,
+    /// Whether to keep the tantivy search index (`search/`) that
+    /// [`Store::search`] reads. Off by default: nothing reads it yet and each
+    /// write would pay its commit (see the `index` module).
+    pub search_index: bool,
 }
 
 impl StoreConfig {
@@ -92,6 +104,15 @@ impl StoreConfig {
             path: path.into(),
             cache_capacity_bytes: DEFAULT_CACHE_BYTES,
             anchors,
+            search_index: false,
+        }
+    }
+
+    /// The same configuration with the search index kept.
+    pub fn with_search_index(self) -> Self {
+        StoreConfig {
+            search_index: true,
+            ..self
         }
     }
 }
@@ -238,6 +259,8 @@ struct PendingBatch<'a> {
     state: WriterState,
     buckets: HashMap<usize, Fingerprint>,
     membership_changed: bool,
+    /// Listing slots whose search-index state changed since the last sled batch.
+    changes: Vec<index::Change>,
 }
 
 /// The writer's counters, persisted in every write batch.
@@ -245,6 +268,11 @@ struct PendingBatch<'a> {
 struct WriterState {
     next_number: u64,
     counts: [u64; 5],
+    /// The last search sequence written (`meta::SEARCH_SEQ`).
+    seq: u64,
+    /// The oldest journal entry that may still be in sled (not persisted:
+    /// `open` deletes every covered entry).
+    journal_from: u64,
 }
 
 struct Inner {
@@ -257,6 +285,7 @@ struct Inner {
     /// the holder of `writer`, after its batch is applied.
     buckets: RwLock<Vec<Fingerprint>>,
     members: RwLock<MemberSet>,
+    search: index::Search,
 }
 
 /// The local replica. See the crate docs for the durability contract.
@@ -349,9 +378,12 @@ impl Store {
                 .and_then(|v| layout::u64_value(&v))
                 .unwrap_or(0))
         };
+        let seq = read_u64(meta::SEARCH_SEQ)?;
         let mut state = WriterState {
             next_number: read_u64(meta::NEXT_NUMBER)?,
             counts: [0; 5],
+            seq,
+            journal_from: seq + 1,
         };
         if let Some(v) = tree.get(meta::COUNTS).map_err(sled_err)? {
             for (i, chunk) in v.chunks_exact(8).take(5).enumerate() {
@@ -373,6 +405,12 @@ impl Store {
                 }
             }
         }
+        let search = index::Search::open(&config.path, config.search_index).map_err(|source| {
+            OpenError::SearchIndex {
+                path: path.clone(),
+                source,
+            }
+        })?;
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -382,6 +420,7 @@ impl Store {
                 writer: Mutex::new(state),
                 buckets: RwLock::new(buckets),
                 members: RwLock::new(MemberSet::stale()),
+                search,
             }),
         };
         if store
@@ -396,6 +435,9 @@ impl Store {
                 what: format!("resuming an interrupted reindex failed: {e}"),
             })?;
         }
+        store
+            .catch_up_search()
+            .map_err(|source| OpenError::SearchIndex { path, source })?;
         Ok(store)
     }
 
@@ -428,13 +470,14 @@ impl Store {
     ) -> Result<Vec<Applied>, StoreError> {
         let mut outcomes = Vec::with_capacity(records.len());
         let mut wrote = false;
-        {
+        let seq = {
             let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
             let mut pending = PendingBatch {
                 overlay: Overlay::new(&self.inner.tree),
                 state: writer.clone(),
                 buckets: HashMap::new(),
                 membership_changed: false,
+                changes: Vec::new(),
             };
             for record in &records {
                 outcomes.push(self.apply_one(&mut pending, record, now)?);
@@ -443,11 +486,16 @@ impl Store {
                 }
             }
             wrote |= self.commit(&mut writer, &mut pending)?;
-        }
+            writer.seq
+        };
         if wrote {
             // Outside the writer lock: concurrent callers' flushes overlap
             // (group commit), and each covers every write made before it.
             self.inner.db.flush()?;
+            // Then the search index, which must never run ahead of sled.
+            if let Some(search) = self.inner.search.enabled() {
+                search.publish(seq)?;
+            }
         }
         Ok(outcomes)
     }
@@ -463,6 +511,24 @@ impl Store {
         if pending.overlay.is_empty() {
             return Ok(false);
         }
+        self.inner.search.discard_stale()?;
+        let changes = std::mem::take(&mut pending.changes);
+        if !changes.is_empty() {
+            pending.state.seq += 1;
+            let seq = pending.state.seq;
+            pending
+                .overlay
+                .insert(index::journal_key(seq), index::journal_value(&changes));
+            pending.overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
+        }
+        // Journal entries the search index covers are done with.
+        let covered = self.inner.search.enabled().and_then(|s| s.covered());
+        while pending.state.journal_from <= covered.unwrap_or(0) {
+            pending
+                .overlay
+                .remove(index::journal_key(pending.state.journal_from));
+            pending.state.journal_from += 1;
+        }
         for (b, f) in &pending.buckets {
             pending.overlay.insert(
                 key(prefix::BUCKET, &[&(*b as u16).to_be_bytes()]),
@@ -477,6 +543,9 @@ impl Store {
             .insert(meta::NEXT_NUMBER, &pending.state.next_number.to_be_bytes());
         self.inner.tree.apply_batch(pending.overlay.take_batch())?;
         reclaim_sled_garbage();
+        if let Some(search) = self.inner.search.enabled().filter(|_| !changes.is_empty()) {
+            search.stage(pending.state.seq, changes);
+        }
         *writer = pending.state.clone();
         let mut installed = self.inner.buckets.write().expect("bucket lock");
         pending.buckets.drain().for_each(|(b, f)| installed[b] = f);
@@ -603,6 +672,21 @@ impl Store {
                     .put_listing(layout::listing_entries(&slot_key, side, listing, n))?;
             }
             _ => {}
+        }
+        if let (SlotKey::Listing { .. }, Some(_)) = (slot, self.inner.search.enabled()) {
+            let doc = match (
+                layout::side_byte(record.payload()),
+                record.payload().listing(),
+            ) {
+                (Some(side), Some(listing)) if !expired => Some((side, listing.clone())),
+                _ => None,
+            };
+            if doc.is_some() || current.is_some() {
+                pending.changes.push(index::Change {
+                    slot: slot_key.to_vec(),
+                    doc,
+                });
+            }
         }
         pending.membership_changed |= matches!(
             record.payload(),

@@ -18,7 +18,7 @@ use crate::layout::{
 };
 use crate::overlay::{Overlay, Reader};
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
-use crate::{encode_counts, Store, WriterState};
+use crate::{encode_counts, index, Store, WriterState};
 
 /// How many records one maintenance batch covers: big enough to amortise,
 /// small enough to keep batches (and memory) modest.
@@ -52,7 +52,7 @@ impl CheckReport {
         self.problem_count == 0
     }
 
-    fn problem(&mut self, key: &[u8], what: impl Into<String>) {
+    pub(crate) fn problem(&mut self, key: &[u8], what: impl Into<String>) {
         self.problem_count += 1;
         if self.problems.len() < MAX_LISTED_PROBLEMS {
             self.problems.push(Problem {
@@ -289,7 +289,7 @@ impl Store {
                     }
                 }
                 Some(p) if prefix::DERIVED.contains(p) => report.derived_entries += 1,
-                Some(&prefix::RECORD | &prefix::META | &prefix::QUARANTINE) => {}
+                Some(&prefix::RECORD | &prefix::META | &prefix::QUARANTINE | &prefix::JOURNAL) => {}
                 _ => report.problem(&k, "key with an unknown prefix"),
             }
         }
@@ -315,6 +315,7 @@ impl Store {
         if report.derived_entries != expected_derived {
             self.find_orphans(&mut report)?;
         }
+        self.check_search(&mut report)?;
         Ok(report)
     }
 
@@ -432,6 +433,7 @@ impl Store {
     /// quarantined. Resumed by `open` if interrupted.
     pub fn reindex(&self) -> Result<ReindexReport, StoreError> {
         let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        self.inner.search.discard_stale()?;
         let tree = &self.inner.tree;
         tree.insert(meta::REINDEXING, &[1])?;
         self.inner.db.flush()?;
@@ -451,11 +453,14 @@ impl Store {
         tree.apply_batch(batch)?;
         let swept_until = self.swept_until()?;
         let mut report = ReindexReport::default();
-        let mut pending = Pending::new(
-            tree,
-            WriterState::default(),
-            vec![Fingerprint::default(); BUCKETS],
-        );
+        // The search sequence goes on: the search index is rebuilt below
+        // as covering it.
+        let kept = WriterState {
+            seq: writer.seq,
+            journal_from: writer.journal_from,
+            ..WriterState::default()
+        };
+        let mut pending = Pending::new(tree, kept, vec![Fingerprint::default(); BUCKETS]);
         for entry in tree.scan_prefix([prefix::RECORD]) {
             let (k, v) = entry?;
             let slot = &k[1..];
@@ -493,7 +498,9 @@ impl Store {
         pending.touched.extend(0..BUCKETS);
         pending.commit(tree, &[])?;
         self.inner.db.flush()?;
+        let seq = pending.state.seq;
         self.install(&mut writer, pending);
+        self.rebuild_search(seq)?;
         Ok(report)
     }
 
@@ -503,10 +510,12 @@ impl Store {
     /// returning.
     pub fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
         let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        self.inner.search.discard_stale()?;
         let tree = &self.inner.tree;
         let swept_until = self.swept_until()?.max(now).to_be_bytes();
         let mark = [(meta::SWEPT_UNTIL, swept_until.to_vec())];
         let mut report = SweepReport::default();
+        let mut unindexed = Vec::new();
         let buckets = self.inner.buckets.read().expect("bucket lock").clone();
         let mut pending = Pending::new(tree, writer.clone(), buckets);
         let due = |p: u8| tree.range(vec![p]..key(p, &[&now.saturating_add(1).to_be_bytes()]));
@@ -519,9 +528,10 @@ impl Store {
                 if let Some((_, entries)) = self.stored_listing_entries(&pending.overlay, slot)? {
                     pending.overlay.remove_listing(entries)?;
                     report.unindexed += 1;
+                    unindexed.push(slot.clone());
                 }
             }
-            pending.commit(tree, &mark)?;
+            self.commit_unindexing(&mut pending, &mark, &mut unindexed)?;
         }
         let forgettable: Vec<Vec<u8>> = due(prefix::FORGET)
             .keys()
@@ -544,18 +554,53 @@ impl Store {
                 }
                 if let Some((_, entries)) = self.stored_listing_entries(&pending.overlay, slot)? {
                     pending.overlay.remove_listing(entries)?;
+                    unindexed.push(slot.clone());
                 }
                 pending.overlay.remove(record_key);
                 pending.bucket(slot, &stored.hash, false);
                 pending.state.counts[layout::kind_index(&stored.payload)] -= 1;
                 report.forgotten += 1;
             }
-            pending.commit(tree, &mark)?;
+            self.commit_unindexing(&mut pending, &mark, &mut unindexed)?;
         }
         pending.commit(tree, &mark)?;
         self.inner.db.flush()?;
+        let seq = pending.state.seq;
         self.install(&mut writer, pending);
+        drop(writer);
+        if let Some(search) = self.inner.search.enabled() {
+            search.publish(seq)?;
+        }
         Ok(report)
+    }
+
+    /// Commits a sweep chunk; listings it unindexed get a search journal
+    /// entry in the same sled batch and are staged for the search index (as
+    /// `apply_batch` does), so a crash after the flush is replayed at open.
+    fn commit_unindexing(
+        &self,
+        pending: &mut Pending<'_>,
+        mark: &[(&[u8], Vec<u8>)],
+        unindexed: &mut Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let search = self.inner.search.enabled();
+        let Some(search) = search.filter(|_| !unindexed.is_empty()) else {
+            unindexed.clear();
+            return pending.commit(&self.inner.tree, mark);
+        };
+        pending.state.seq += 1;
+        let seq = pending.state.seq;
+        let changes: Vec<index::Change> = unindexed
+            .drain(..)
+            .map(|slot| index::Change { slot, doc: None })
+            .collect();
+        let journal_key = index::journal_key(seq);
+        let mut extra = mark.to_vec();
+        extra.push((&journal_key, index::journal_value(&changes)));
+        extra.push((meta::SEARCH_SEQ, seq.to_be_bytes().to_vec()));
+        pending.commit(&self.inner.tree, &extra)?;
+        search.stage(seq, changes);
+        Ok(())
     }
 
     /// The index entries of the listing stored in `slot`, if it is indexed.

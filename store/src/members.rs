@@ -105,6 +105,8 @@ impl MembershipView for TreeView<'_> {
 #[derive(Debug, Default)]
 pub struct MemberSet {
     pub members: HashSet<PublicKey>,
+    /// The members' first 8 key bytes, for the search index's collector.
+    pub author_prefixes: std::sync::Arc<HashSet<u64>>,
     computed_at: Timestamp,
     valid_until: Timestamp,
     /// Set when a certificate or revocation is stored or forgotten.
@@ -163,6 +165,7 @@ impl MemberSet {
             }
         }
         view.finish(MemberSet {
+            author_prefixes: crate::index::author_prefixes(&members),
             members,
             computed_at: now,
             valid_until,

@@ -94,6 +94,8 @@ pub enum Sort {
     Recency,
     /// Nearest first (needs `near`).
     Distance,
+    /// Best BM25 match of `text` first, then newest (`Store::search` only).
+    Relevance,
 }
 
 /// Filters combine with AND; within `kinds` and `authors`, OR; every tag and
@@ -147,6 +149,7 @@ impl fmt::Display for Cursor {
         let tag = match self.sort {
             Sort::Recency => "r",
             Sort::Distance => "d",
+            Sort::Relevance => "s",
         };
         write!(f, "{tag}{}", mutua_protocol::hex(&self.position))
     }
@@ -160,12 +163,27 @@ impl FromStr for Cursor {
         let sort = match text.get(..1) {
             Some("r") => Sort::Recency,
             Some("d") => Sort::Distance,
+            Some("s") => Sort::Relevance,
             _ => return Err(bad()),
         };
         let position = mutua_protocol::unhex(&text[1..])
             .and_then(|b| <[u8; 16]>::try_from(b).ok())
             .ok_or_else(bad)?;
         Ok(Cursor { sort, position })
+    }
+}
+
+impl Cursor {
+    pub(crate) fn new(sort: Sort, position: [u8; 16]) -> Cursor {
+        Cursor { sort, position }
+    }
+
+    pub(crate) fn sort(&self) -> Sort {
+        self.sort
+    }
+
+    pub(crate) fn position(&self) -> &[u8; 16] {
+        &self.position
     }
 }
 
@@ -201,7 +219,7 @@ struct Plan {
     now: Timestamp,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> QueryError {
+pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> QueryError {
     QueryError::Invalid {
         field,
         reason: reason.into(),
@@ -314,6 +332,7 @@ impl Store {
         let (mut matches, more) = self.with_members(now, |members| match query.sort {
             Sort::Recency => self.run_recency(&plan, members, after.as_ref(), query.limit),
             Sort::Distance => self.run_distance(&plan, members, after.as_ref(), query.limit),
+            Sort::Relevance => unreachable!("refused by plan"),
         })??;
         let next = more.then(|| matches.last()).flatten().map(|m| Cursor {
             sort: query.sort,
@@ -345,10 +364,11 @@ impl Store {
     }
 
     fn plan(&self, q: &Query, now: Timestamp) -> Result<Plan, QueryError> {
-        if q.limit == 0 || q.limit > MAX_LIMIT {
+        check_limit(q)?;
+        if q.sort == Sort::Relevance {
             return Err(invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
+                "sort",
+                "sorting by relevance needs the search index (`Store::search`)",
             ));
         }
         let sides = match q.side {
@@ -388,6 +408,20 @@ impl Store {
         if let Some(area) = &q.area {
             terms.push((prefix::AREA, area_term(area)?));
         }
+        let near = self.checked_near(q)?;
+        Ok(Plan {
+            sides,
+            kinds,
+            authors: q.authors.iter().copied().collect(),
+            terms,
+            near,
+            available_at: q.available_at,
+            now,
+        })
+    }
+
+    /// The query's radius filter, validated, its centre resolved.
+    pub(crate) fn checked_near(&self, q: &Query) -> Result<Option<(GeoPoint, f64)>, QueryError> {
         let near = match &q.near {
             Some(near) => {
                 if !(near.radius_km.is_finite()
@@ -410,15 +444,7 @@ impl Store {
         if q.sort == Sort::Distance && near.is_none() {
             return Err(invalid("sort", "sorting by distance needs a `near` filter"));
         }
-        Ok(Plan {
-            sides,
-            kinds,
-            authors: q.authors.iter().copied().collect(),
-            terms,
-            near,
-            available_at: q.available_at,
-            now,
-        })
+        Ok(near)
     }
 
     /// A commune's reference point (the one every listing located there
@@ -714,6 +740,16 @@ impl Store {
     }
 }
 
+pub(crate) fn check_limit(q: &Query) -> Result<(), QueryError> {
+    if q.limit == 0 || q.limit > MAX_LIMIT {
+        return Err(invalid(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    Ok(())
+}
+
 fn commune_syntax(field: &'static str, insee: &str) -> Result<(), QueryError> {
     if is_valid_insee(insee) {
         Ok(())
@@ -728,7 +764,7 @@ fn commune_syntax(field: &'static str, insee: &str) -> Result<(), QueryError> {
 /// The area index term of a filter. Any well-formed code is accepted, known
 /// to the reference data or not: records received from peers may carry codes
 /// of another vintage (communes merge every year) and stay findable by them.
-fn area_term(area: &Area) -> Result<String, QueryError> {
+pub(crate) fn area_term(area: &Area) -> Result<String, QueryError> {
     match area {
         Area::Commune(c) => {
             commune_syntax("area", c)?;

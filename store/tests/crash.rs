@@ -1,17 +1,18 @@
 //! Crash safety with a real child process: `mutua-store-crashtest` ingests
 //! and prints each acknowledged record; we SIGKILL it at a random moment,
 //! reopen the store, run `check`, and verify every acknowledged record is
-//! there (or superseded by a later version the child wrote).
+//! there (or superseded by a later version the child wrote) and that the
+//! search index serves the same listings as the sled postings.
 //!
 //! 50 cycles by default; `MUTUA_CRASH_CYCLES=1000` for the long run.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mutua_protocol::Rank;
-use mutua_store::{Store, SyncKey, SyncRange};
+use mutua_protocol::{Rank, SlotKey};
+use mutua_store::{Query, Store, SyncKey, SyncRange};
 use rand::Rng;
 
 /// A fresh store every this many cycles keeps `check` (which verifies every
@@ -77,6 +78,25 @@ fn run_and_kill(
     lines
 }
 
+/// Every listing a query method serves, paged.
+fn all_listings(
+    run: impl Fn(&Query) -> Result<mutua_store::QueryPage, mutua_store::QueryError>,
+) -> BTreeSet<SlotKey> {
+    let mut q = Query {
+        limit: 500,
+        ..Query::default()
+    };
+    let mut out = BTreeSet::new();
+    loop {
+        let page = run(&q).expect("query");
+        out.extend(page.hits.iter().map(|h| h.slot));
+        match page.next {
+            Some(next) => q.cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
 #[test]
 fn acknowledged_records_survive_sigkill() {
     let cycles = mutua_store::synth::env_u64("MUTUA_CRASH_CYCLES", 50);
@@ -100,7 +120,7 @@ fn acknowledged_records_survive_sigkill() {
         if !dir.exists() {
             continue; // killed before sled created anything
         }
-        let store = Store::open(mutua_store::synth::store_config(&dir))
+        let store = Store::open(mutua_store::synth::store_config(&dir).with_search_index())
             .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after SIGKILL: {e}"));
         let report = store.check().expect("check runs");
         assert!(
@@ -133,6 +153,15 @@ fn acknowledged_records_survive_sigkill() {
                 rank
             );
         }
+        // The search index caught up at open (journal replay): it serves
+        // exactly the listings the sled postings serve, acknowledged ones
+        // included.
+        let by_sled = all_listings(|q| store.query(q, mutua_store::synth::NOW));
+        let by_search = all_listings(|q| store.search(q, mutua_store::synth::NOW));
+        assert_eq!(
+            by_search, by_sled,
+            "cycle {cycle}: search index differs from sled"
+        );
         if std::env::var_os("MUTUA_CRASH_VERBOSE").is_some() {
             eprintln!(
                 "cycle {cycle}: {} acks, killed after {killed:?}, verified after {:?}",

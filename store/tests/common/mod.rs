@@ -25,15 +25,21 @@ pub fn sealed(key: &SecretKey, payload: Payload) -> SignedRecord {
 
 /// anchor (seed 1) → syndicate (seed 2, may admit) → commune (seed 3).
 pub fn federation() -> Fed {
+    federation_with(|config| config)
+}
+
+/// [`federation`] in a store that keeps the search index.
+pub fn federation_with_search() -> Fed {
+    federation_with(StoreConfig::with_search_index)
+}
+
+fn federation_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> Fed {
     let dir = tempfile::tempdir().expect("tempdir");
     let anchor = fixtures::key(1);
     let syndicate = fixtures::key(2);
     let commune = fixtures::key(3);
-    let store = Store::open(StoreConfig::new(
-        dir.path().join("store"),
-        vec![anchor.public()],
-    ))
-    .expect("open");
+    let config = StoreConfig::new(dir.path().join("store"), vec![anchor.public()]);
+    let store = Store::open(configure(config)).expect("open");
     let syndicate_cert = sealed(
         &anchor,
         Payload::Certificate(fixtures::certificate(&anchor, &syndicate, true)),

@@ -1,0 +1,527 @@
+//! The store's query answered through the search index: the same filters,
+//! sorts and cursors as `Store::query`, plus BM25 relevance and typo
+//! tolerance for text.
+//!
+//! Filters are tantivy clauses (terms, ranges, the radius's bounding box)
+//! that score nothing; one collector checks what they cannot per candidate
+//! from fast fields — expiry at `now`, the author's membership, the radius,
+//! availability windows — and keeps the first `limit + 1` in the asked order
+//! after the cursor. Each hit is then read from sled and checked again
+//! (record still a live listing by a member).
+//!
+//! Orders and cursors: a cursor is the 16-byte sort key of a page's last
+//! hit, `primary (8, BE) ‖ tie-break (8, BE)`, the tie-break being the
+//! first 8 bytes of the listing's sync key. Recency: `u64::MAX −
+//! published_at`. Distance: millimetres. Relevance: the BM25 score's bits
+//! inverted (32 high bits) then recency (32 low bits). A listing that stays
+//! unchanged keeps its key, so it is returned once across pages; relevance
+//! keys also move when other listings change the corpus statistics.
+//!
+//! Typo tolerance: when no listing matches every exact text term (with the
+//! other filters), each word of 5 letters or more matches its stem or its
+//! folded form within one edit (a transposition counts one).
+
+use std::collections::{BinaryHeap, HashSet};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use mutua_protocol::{GeoPoint, Payload, PublicKey, ResourceKind, Timestamp};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{BytesColumn, Column};
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query as TantivyQuery, RangeQuery,
+    TermQuery,
+};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
+
+use super::{analyzer, author8, decode_window, search_err, Fields};
+use crate::error::{QueryError, StoreError};
+use crate::layout::{self, key, prefix, StoredRecord};
+use crate::query::{area_term, invalid, Cursor, Hit, Query, QueryPage, Side, Sort};
+use crate::Store;
+
+/// Words this long or longer get one edit of typo tolerance.
+pub const FUZZY_MIN_CHARS: usize = 5;
+
+/// How a search answered, for tests and the benchmark.
+#[derive(Clone, Debug)]
+pub struct SearchOutcome {
+    pub page: QueryPage,
+    /// Whether the exact text terms found nothing and typo tolerance answered.
+    pub fuzzy: bool,
+}
+
+/// The sort key of a candidate (see the module docs).
+type SortKey = [u8; 16];
+
+#[derive(Clone, Copy)]
+enum Order {
+    Recency,
+    Distance,
+    Relevance,
+}
+
+/// What the collector checks per candidate.
+struct Checks {
+    order: Order,
+    after: Option<SortKey>,
+    now: Timestamp,
+    available_at: Option<Timestamp>,
+    near: Option<(GeoPoint, f64)>,
+    members: Arc<HashSet<u64>>,
+    keep: usize,
+}
+
+struct Candidate {
+    key: SortKey,
+    slot: Vec<u8>,
+    distance_km: Option<f64>,
+}
+
+/// Candidates kept (the best `keep` after the cursor) and how many docs
+/// passed every filter, cursor aside.
+type Fruit = (u64, Vec<Candidate>);
+
+struct TopCollector<'a> {
+    checks: &'a Checks,
+    fields: Fields,
+}
+
+struct Columns {
+    expires_at: Column<u64>,
+    published_at: Column<u64>,
+    tiebreak: Column<u64>,
+    author8: Column<u64>,
+    lat_e6: Column<i64>,
+    lon_e6: Column<i64>,
+    windows: Column<u64>,
+    slot: BytesColumn,
+}
+
+struct TopSegment {
+    checks: Checks,
+    columns: Columns,
+    matched: u64,
+    /// Max-heap of the best keys so far.
+    heap: BinaryHeap<(SortKey, DocId, u64)>,
+}
+
+impl Checks {
+    fn snapshot(&self) -> Checks {
+        Checks {
+            order: self.order,
+            after: self.after,
+            now: self.now,
+            available_at: self.available_at,
+            near: self.near,
+            members: Arc::clone(&self.members),
+            keep: self.keep,
+        }
+    }
+}
+
+impl Collector for TopCollector<'_> {
+    type Fruit = Fruit;
+    type Child = TopSegment;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<TopSegment> {
+        let ff = segment.fast_fields();
+        let name = |f| segment.schema().get_field_name(f).to_owned();
+        let f = &self.fields;
+        Ok(TopSegment {
+            checks: self.checks.snapshot(),
+            columns: Columns {
+                expires_at: ff.u64(&name(f.expires_at))?,
+                published_at: ff.u64(&name(f.published_at))?,
+                tiebreak: ff.u64(&name(f.tiebreak))?,
+                author8: ff.u64(&name(f.author8))?,
+                lat_e6: ff.i64(&name(f.lat_e6))?,
+                lon_e6: ff.i64(&name(f.lon_e6))?,
+                windows: ff.u64(&name(f.windows))?,
+                slot: ff
+                    .bytes(&name(f.slot))?
+                    .unwrap_or_else(|| BytesColumn::empty(segment.max_doc())),
+            },
+            matched: 0,
+            heap: BinaryHeap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        matches!(self.checks.order, Order::Relevance)
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Fruit>) -> tantivy::Result<Fruit> {
+        let matched = fruits.iter().map(|f| f.0).sum();
+        let mut all: Vec<Candidate> = fruits.into_iter().flat_map(|f| f.1).collect();
+        all.sort_by_key(|a| a.key);
+        all.truncate(self.checks.keep);
+        Ok((matched, all))
+    }
+}
+
+impl TopSegment {
+    /// The candidate's distance, or `None` if it fails a check.
+    fn passes(&self, doc: DocId) -> Option<Option<f64>> {
+        let c = &self.columns;
+        let checks = &self.checks;
+        let expires = c.expires_at.first(doc)?;
+        if expires <= checks.now || !checks.members.contains(&c.author8.first(doc)?) {
+            return None;
+        }
+        if let Some(t) = checks.available_at {
+            let mut windows = c.windows.values_for_doc(doc).peekable();
+            let open = t < expires
+                && (windows.peek().is_none()
+                    || windows.any(|w| {
+                        let (from, until) = decode_window(w);
+                        from <= t && t < until
+                    }));
+            if !open {
+                return None;
+            }
+        }
+        match &checks.near {
+            None => Some(None),
+            Some((center, radius)) => {
+                let point = GeoPoint {
+                    lat_e6: c.lat_e6.first(doc)? as i32,
+                    lon_e6: c.lon_e6.first(doc)? as i32,
+                };
+                let d = center.distance_km(&point);
+                (d <= *radius).then_some(Some(d))
+            }
+        }
+    }
+}
+
+impl SegmentCollector for TopSegment {
+    type Fruit = Fruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let Some(distance) = self.passes(doc) else {
+            return;
+        };
+        self.matched += 1;
+        let c = &self.columns;
+        let recency = u64::MAX - c.published_at.first(doc).unwrap_or(0);
+        let primary = match self.checks.order {
+            Order::Recency => recency,
+            Order::Distance => (distance.unwrap_or(0.0) * 1e6).round() as u64,
+            Order::Relevance => {
+                (u64::from(u32::MAX - score.max(0.0).to_bits()) << 32) | (recency & 0xffff_ffff)
+            }
+        };
+        let mut key = [0; 16];
+        key[..8].copy_from_slice(&primary.to_be_bytes());
+        key[8..].copy_from_slice(&c.tiebreak.first(doc).unwrap_or(0).to_be_bytes());
+        if self.checks.after.is_some_and(|a| key <= a) {
+            return;
+        }
+        let full = self.heap.len() >= self.checks.keep;
+        if full && self.heap.peek().is_some_and(|(worst, _, _)| key >= *worst) {
+            return;
+        }
+        let d = distance.map_or(u64::MAX, f64::to_bits);
+        self.heap.push((key, doc, d));
+        if self.heap.len() > self.checks.keep {
+            self.heap.pop();
+        }
+    }
+
+    fn harvest(self) -> Fruit {
+        let slot_col = &self.columns.slot;
+        let candidates = self
+            .heap
+            .into_iter()
+            .filter_map(|(key, doc, d)| {
+                let ord = slot_col.term_ords(doc).next()?;
+                let mut slot = Vec::new();
+                slot_col.ord_to_bytes(ord, &mut slot).ok()?;
+                Some(Candidate {
+                    key,
+                    slot,
+                    distance_km: (d != u64::MAX).then(|| f64::from_bits(d)),
+                })
+            })
+            .collect();
+        (self.matched, candidates)
+    }
+}
+
+/// A filter clause: matches, scores nothing.
+fn filter(q: impl TantivyQuery) -> (Occur, Box<dyn TantivyQuery>) {
+    (
+        Occur::Must,
+        Box::new(ConstScoreQuery::new(Box::new(q), 0.0)),
+    )
+}
+
+fn any_of(terms: Vec<Term>) -> BooleanQuery {
+    BooleanQuery::new(
+        terms
+            .into_iter()
+            .map(|t| {
+                let q: Box<dyn TantivyQuery> =
+                    Box::new(TermQuery::new(t, IndexRecordOption::Basic));
+                (Occur::Should, q)
+            })
+            .collect(),
+    )
+}
+
+/// The latitude and longitude ranges (micro-degrees) holding every point
+/// within `radius_km` of `center`; no longitude range near a pole or across
+/// the antimeridian (the exact distance is checked per candidate anyway).
+fn bounding_box(center: &GeoPoint, radius_km: f64) -> ((i64, i64), Option<(i64, i64)>) {
+    const KM_PER_DEGREE: f64 = 111.19;
+    let dlat = radius_km / KM_PER_DEGREE;
+    let lat = center.lat();
+    let lat_range = (
+        ((lat - dlat) * 1e6).floor() as i64,
+        ((lat + dlat) * 1e6).ceil() as i64,
+    );
+    let widest = (lat.abs() + dlat).min(90.0);
+    if widest >= 89.0 {
+        return (lat_range, None);
+    }
+    let dlon = radius_km / (KM_PER_DEGREE * widest.to_radians().cos());
+    let (lo, hi) = (center.lon() - dlon, center.lon() + dlon);
+    if lo < -180.0 || hi > 180.0 {
+        return (lat_range, None);
+    }
+    (
+        lat_range,
+        Some(((lo * 1e6).floor() as i64, (hi * 1e6).ceil() as i64)),
+    )
+}
+
+fn i64_range(field: tantivy::schema::Field, (lo, hi): (i64, i64)) -> RangeQuery {
+    RangeQuery::new(
+        Bound::Included(Term::from_field_i64(field, lo)),
+        Bound::Included(Term::from_field_i64(field, hi)),
+    )
+}
+
+/// A query word: its folded form and its stem.
+struct Word {
+    folded: String,
+    stem: String,
+}
+
+impl Store {
+    /// Runs `query` through the search index at time `now`. Same filters,
+    /// sorts and cursors as [`Store::query`]; also `Sort::Relevance` (BM25,
+    /// needs `text`), French stemming and typo tolerance. Cursors of one
+    /// method are not valid for the other.
+    pub fn search(&self, query: &Query, now: Timestamp) -> Result<QueryPage, QueryError> {
+        self.search_detailed(query, now).map(|o| o.page)
+    }
+
+    /// [`Store::search`], saying whether typo tolerance answered.
+    pub fn search_detailed(&self, q: &Query, now: Timestamp) -> Result<SearchOutcome, QueryError> {
+        let search = self
+            .inner
+            .search
+            .enabled()
+            .ok_or(QueryError::SearchIndexDisabled)?;
+        crate::query::check_limit(q)?;
+        let near = self.checked_near(q)?;
+        let after = match &q.cursor {
+            Some(c) if c.sort() != q.sort => {
+                return Err(QueryError::BadCursor(
+                    "the cursor belongs to another sort order".into(),
+                ))
+            }
+            Some(c) => Some(*c.position()),
+            None => None,
+        };
+        let fields = search.fields;
+        let manager = search.index.tokenizers();
+        let mut words = Vec::new();
+        if let Some(t) = &q.text {
+            for folded in analyzer::tokens(manager, analyzer::FOLDED, t) {
+                let stem = analyzer::tokens(manager, analyzer::STEMMED, &folded)
+                    .pop()
+                    .unwrap_or_else(|| folded.clone());
+                words.push(Word { folded, stem });
+            }
+            if words.is_empty() {
+                return Err(invalid(
+                    "text",
+                    "has no word that is not a stopword (de, la, the…)".to_owned(),
+                ));
+            }
+        }
+        if q.sort == Sort::Relevance && words.is_empty() {
+            return Err(invalid("sort", "sorting by relevance needs `text`"));
+        }
+        let mut filters = vec![filter(RangeQuery::new(
+            Bound::Excluded(Term::from_field_u64(fields.expires_at, now)),
+            Bound::Unbounded,
+        ))];
+        match q.side {
+            Side::Offers => filters.push(filter(TermQuery::new(
+                Term::from_field_u64(fields.side, 0),
+                IndexRecordOption::Basic,
+            ))),
+            Side::Needs => filters.push(filter(TermQuery::new(
+                Term::from_field_u64(fields.side, 1),
+                IndexRecordOption::Basic,
+            ))),
+            Side::Both => {}
+        }
+        if !q.kinds.is_empty() {
+            let kinds: HashSet<ResourceKind> = q.kinds.iter().copied().collect();
+            filters.push(filter(any_of(
+                kinds
+                    .iter()
+                    .map(|k| {
+                        Term::from_field_u64(fields.kind, u64::from(layout::resource_byte(*k)))
+                    })
+                    .collect(),
+            )));
+        }
+        if !q.authors.is_empty() {
+            filters.push(filter(any_of(
+                q.authors
+                    .iter()
+                    .map(|a| Term::from_field_bytes(fields.author, a.as_bytes()))
+                    .collect(),
+            )));
+        }
+        for tag in &q.tags {
+            let folded = crate::text::fold_tag(tag);
+            if folded.is_empty() {
+                return Err(invalid("tags", "a tag is empty"));
+            }
+            filters.push(filter(TermQuery::new(
+                Term::from_field_text(fields.tags, &folded),
+                IndexRecordOption::Basic,
+            )));
+        }
+        if let Some(area) = &q.area {
+            filters.push(filter(TermQuery::new(
+                Term::from_field_text(fields.areas, &area_term(area)?),
+                IndexRecordOption::Basic,
+            )));
+        }
+        if let Some((center, radius)) = &near {
+            let (lat, lon) = bounding_box(center, *radius);
+            filters.push(filter(i64_range(fields.lat_e6, lat)));
+            if let Some(lon) = lon {
+                filters.push(filter(i64_range(fields.lon_e6, lon)));
+            }
+        }
+        let members = self.with_members(now, |m| Arc::clone(&m.author_prefixes))?;
+        let checks = Checks {
+            order: match q.sort {
+                Sort::Recency => Order::Recency,
+                Sort::Distance => Order::Distance,
+                Sort::Relevance => Order::Relevance,
+            },
+            after,
+            now,
+            available_at: q.available_at,
+            near,
+            members,
+            keep: q.limit + 1,
+        };
+        let collector = TopCollector {
+            checks: &checks,
+            fields,
+        };
+        let searcher = search.reader.searcher();
+        let run = |fuzzy: bool| -> Result<Fruit, StoreError> {
+            let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> =
+                filters.iter().map(|(o, c)| (*o, c.box_clone())).collect();
+            for w in &words {
+                clauses.push((Occur::Must, text_clause(fields.text, w, fuzzy)));
+            }
+            searcher
+                .search(&BooleanQuery::new(clauses), &collector)
+                .map_err(search_err)
+        };
+        let (matched, mut candidates) = run(false)?;
+        let fuzzy = matched == 0
+            && words
+                .iter()
+                .any(|w| w.folded.chars().count() >= FUZZY_MIN_CHARS);
+        if fuzzy {
+            candidates = run(true)?.1;
+        }
+        let more = candidates.len() > q.limit;
+        candidates.truncate(q.limit);
+        let next = if more {
+            candidates.last().map(|c| Cursor::new(q.sort, c.key))
+        } else {
+            None
+        };
+        let mut hits = Vec::with_capacity(candidates.len());
+        for c in candidates {
+            if let Some(hit) = self.live_hit(&c.slot, c.distance_km, now)? {
+                hits.push(hit);
+            }
+        }
+        Ok(SearchOutcome {
+            page: QueryPage { hits, next },
+            fuzzy,
+        })
+    }
+
+    /// The listing in `slot` as a hit, if sled still holds it as a live
+    /// listing by a member (the index may lag behind a replacement).
+    fn live_hit(
+        &self,
+        slot: &[u8],
+        distance_km: Option<f64>,
+        now: Timestamp,
+    ) -> Result<Option<Hit>, StoreError> {
+        let record_key = key(prefix::RECORD, &[slot]);
+        let Some(value) = self.inner.tree.get(&record_key)? else {
+            return Ok(None);
+        };
+        let record = StoredRecord::decode(&record_key, &value)?;
+        let author: PublicKey = match &record.payload {
+            Payload::Offer(l) | Payload::Need(l) if l.expires_at > now => l.author,
+            _ => return Ok(None),
+        };
+        if !self.with_members(now, |m| m.members.contains(&author))? {
+            return Ok(None);
+        }
+        Ok(Some(Hit {
+            slot: layout::parse_slot(slot).ok_or_else(|| StoreError::corrupt(slot, "bad slot"))?,
+            hash: record.hash,
+            envelope: record.envelope,
+            payload: record.payload,
+            distance_km,
+        }))
+    }
+}
+
+/// One query word: its stem, or (typo tolerance, long words) its stem or
+/// folded form within one edit.
+fn text_clause(field: tantivy::schema::Field, w: &Word, fuzzy: bool) -> Box<dyn TantivyQuery> {
+    let stem = Term::from_field_text(field, &w.stem);
+    if !fuzzy || w.folded.chars().count() < FUZZY_MIN_CHARS {
+        return Box::new(TermQuery::new(stem, IndexRecordOption::WithFreqs));
+    }
+    let folded = Term::from_field_text(field, &w.folded);
+    Box::new(BooleanQuery::new(vec![
+        (Occur::Should, Box::new(FuzzyTermQuery::new(stem, 1, true))),
+        (
+            Occur::Should,
+            Box::new(FuzzyTermQuery::new(folded, 1, true)),
+        ),
+    ]))
+}
+
+/// The author prefixes of a member set, for the collector.
+pub fn author_prefixes(members: &HashSet<PublicKey>) -> Arc<HashSet<u64>> {
+    Arc::new(members.iter().map(|k| author8(k.as_bytes())).collect())
+}
