@@ -6,7 +6,9 @@ use crate::keys::SecretKey;
 use crate::model::*;
 use crate::rules::DAY_SECS;
 
+mod lending;
 mod vectors;
+pub use lending::*;
 pub use vectors::{test_vectors, weak_key_forgery, Cbor, Expect, TestVector};
 
 /// 2026-11-28T00:00:00Z: the fixed "now" of fixtures and test vectors.
