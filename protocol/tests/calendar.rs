@@ -11,7 +11,9 @@ use mutua_protocol::codec::encode_payload;
 use mutua_protocol::fixtures::*;
 use mutua_protocol::lending::calendar::{calendar, Anomaly, Calendar, RequestStatus};
 use mutua_protocol::lending::date::utc_day;
-use mutua_protocol::lending::decide::{decide, declined, decision_for, next_seq, OfferView, Verdict};
+use mutua_protocol::lending::decide::{
+    accepted, decide, declined, decision_for, next_seq, OfferView, Verdict,
+};
 use mutua_protocol::lending::*;
 use mutua_protocol::*;
 use proptest::prelude::*;
@@ -47,7 +49,7 @@ fn run_owner(known: &mut Vec<(RecordHash, Payload)>, requests: &[(RecordHash, Re
         }
         let current = calendar_of(known);
         let outcome = match decide(OfferView::Live(&listing), &current, request, today(), FIXTURE_NOW) {
-            Verdict::Accept => decide::accepted([0x5e; 32]),
+            Verdict::Accept => accepted([0x5e; 32]),
             Verdict::Decline(reason) => declined(reason),
             Verdict::AwaitStaff | Verdict::AlreadyDecided(_) => continue,
         };
@@ -62,10 +64,6 @@ fn run_owner(known: &mut Vec<(RecordHash, Payload)>, requests: &[(RecordHash, Re
             FIXTURE_NOW,
         ))));
     }
-}
-
-mod decide {
-    pub use mutua_protocol::lending::decide::accepted;
 }
 
 #[derive(Clone, Debug)]
