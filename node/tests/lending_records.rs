@@ -15,7 +15,10 @@ use mutua_protocol::{hex, seal, Contact, ListingId, Payload, PublicKey, SecretKe
 use serde_json::json;
 
 fn secret(home: &Home, publisher: &str) -> SecretKey {
-    let path = home.dir.join("keys/publishers").join(format!("{publisher}.key"));
+    let path = home
+        .dir
+        .join("keys/publishers")
+        .join(format!("{publisher}.key"));
     SecretKey::from_file_string(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -38,13 +41,19 @@ fn a_request_reaches_the_owner_and_its_decision_reaches_the_borrower() {
         home.set_sync_interval(2);
     }
     let ([a, b], _) = Node::start_star([&home_a, &home_b]);
-    let (owner_id, borrower_id) = (home_a.publisher_id("mairie-a"), home_b.publisher_id("mairie-b"));
+    let (owner_id, borrower_id) = (
+        home_a.publisher_id("mairie-a"),
+        home_b.publisher_id("mairie-b"),
+    );
     a.ok(a.post("/v1/certificates", &admission(&owner_id)));
     a.ok(a.post("/v1/certificates", &admission(&borrower_id)));
     b.wait_for_member(&borrower_id);
     let offer = a.publish_offer("Podium mobile");
 
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let start = utc_day(now) + 10;
     let borrower = secret(&home_b, "mairie-b");
     let request = Request {
@@ -54,7 +63,10 @@ fn a_request_reaches_the_owner_and_its_decision_reaches_the_borrower() {
         offer_author: owner_id.parse::<PublicKey>().unwrap(),
         offer: ListingId::from_hex(&offer).unwrap(),
         offer_version: 1,
-        period: Period { start, end: start + 3 },
+        period: Period {
+            start,
+            end: start + 3,
+        },
         quantity: 1,
         purpose: "Fête de la musique".into(),
         contact: Contact {

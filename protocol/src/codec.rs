@@ -210,13 +210,15 @@ pub fn encode_envelope_for(
 /// signature, refusing any encoding but the canonical one (so one record has
 /// one hash).
 pub fn decode_envelope(bytes: &[u8]) -> Result<(PublicKey, &[u8], [u8; 64]), RecordError> {
-    decode_envelope_with_format(bytes).map(|(_, signer, payload, signature)| (signer, payload, signature))
+    decode_envelope_with_format(bytes)
+        .map(|(_, signer, payload, signature)| (signer, payload, signature))
 }
 
+/// An envelope's items: format, signer, payload bytes, signature.
+pub type EnvelopeItems<'a> = (u64, PublicKey, &'a [u8], [u8; 64]);
+
 /// [`decode_envelope`], with the envelope's format.
-pub fn decode_envelope_with_format(
-    bytes: &[u8],
-) -> Result<(u64, PublicKey, &[u8], [u8; 64]), RecordError> {
+pub fn decode_envelope_with_format(bytes: &[u8]) -> Result<EnvelopeItems<'_>, RecordError> {
     if bytes.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge {
             size: bytes.len(),

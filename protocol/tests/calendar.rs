@@ -12,7 +12,7 @@ use mutua_protocol::fixtures::*;
 use mutua_protocol::lending::calendar::{calendar, Anomaly, Calendar, RequestStatus};
 use mutua_protocol::lending::date::utc_day;
 use mutua_protocol::lending::decide::{
-    accepted, decide, declined, decision_for, next_seq, OfferView, Verdict,
+    accepted, decide, decision_for, declined, next_seq, OfferView, Verdict,
 };
 use mutua_protocol::lending::*;
 use mutua_protocol::*;
@@ -28,7 +28,11 @@ fn hashed(payload: Payload) -> (RecordHash, Payload) {
 
 fn calendar_of(records: &[(RecordHash, Payload)]) -> Calendar {
     let owner = key(2).public();
-    calendar(&owner, &FixedBytes([7; 16]), records.iter().map(|(h, p)| (*h, p)))
+    calendar(
+        &owner,
+        &FixedBytes([7; 16]),
+        records.iter().map(|(h, p)| (*h, p)),
+    )
 }
 
 fn offer() -> Listing {
@@ -48,7 +52,13 @@ fn run_owner(known: &mut Vec<(RecordHash, Payload)>, requests: &[(RecordHash, Re
             known.push((*hash, Payload::Request(request.clone())));
         }
         let current = calendar_of(known);
-        let outcome = match decide(OfferView::Live(&listing), &current, request, today(), FIXTURE_NOW) {
+        let outcome = match decide(
+            OfferView::Live(&listing),
+            &current,
+            request,
+            today(),
+            FIXTURE_NOW,
+        ) {
             Verdict::Accept => accepted([0x5e; 32]),
             Verdict::Decline(reason) => declined(reason),
             Verdict::AwaitStaff | Verdict::AlreadyDecided(_) => continue,
@@ -96,14 +106,16 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 prop::collection::vec(0..n, 0..3),
             )
         })
-        .prop_map(|(capacity, buffer, requests, node_a, node_b, cancelled)| Scenario {
-            capacity,
-            buffer,
-            requests,
-            node_a,
-            node_b,
-            cancelled,
-        })
+        .prop_map(
+            |(capacity, buffer, requests, node_a, node_b, cancelled)| Scenario {
+                capacity,
+                buffer,
+                requests,
+                node_a,
+                node_b,
+                cancelled,
+            },
+        )
 }
 
 fn settings(capacity: u32, buffer: u32) -> (RecordHash, Payload) {
@@ -118,7 +130,13 @@ fn requests_of(s: &Scenario) -> Vec<(RecordHash, Request)> {
         .iter()
         .enumerate()
         .map(|(i, &(borrower, start, len, quantity))| {
-            let mut r = request(&key(borrower), i as u8, &key(2), 7, days(start, start + len));
+            let mut r = request(
+                &key(borrower),
+                i as u8,
+                &key(2),
+                7,
+                days(start, start + len),
+            );
             r.quantity = quantity;
             let (hash, _) = hashed(Payload::Request(r.clone()));
             (hash, r)
@@ -168,7 +186,9 @@ trait Seed {
 
 impl Seed for Request {
     fn author_seed(&self) -> u8 {
-        (3..=5).find(|&s| key(s).public() == self.author).expect("a fixture borrower")
+        (3..=5)
+            .find(|&s| key(s).public() == self.author)
+            .expect("a fixture borrower")
     }
 }
 
@@ -176,7 +196,10 @@ impl Seed for Request {
 fn assert_within_capacity(c: &Calendar) {
     for b in &c.bookings {
         for day in b.busy.start..b.busy.end {
-            assert!(c.used_on(day) <= c.settings.capacity, "day {day} overbooked: {c:?}");
+            assert!(
+                c.used_on(day) <= c.settings.capacity,
+                "day {day} overbooked: {c:?}"
+            );
         }
     }
 }
@@ -228,7 +251,11 @@ fn an_overlapping_request_is_declined_and_a_repeat_gets_the_same_decision() {
     let second = request(&b, 2, &owner, 7, days(2, 5));
     // Starts right after the first loan's 1-day buffer (end 3, buffer day 3).
     let third = request(&b, 3, &owner, 7, days(4, 6));
-    let mut known = vec![hashed(Payload::Lending(lending_terms(&owner, 7, BookingMode::Auto)))];
+    let mut known = vec![hashed(Payload::Lending(lending_terms(
+        &owner,
+        7,
+        BookingMode::Auto,
+    )))];
     let requests: Vec<_> = [first, second.clone(), third]
         .into_iter()
         .map(|r| (hashed(Payload::Request(r.clone())).0, r))
@@ -239,12 +266,24 @@ fn an_overlapping_request_is_declined_and_a_repeat_gets_the_same_decision() {
         .iter()
         .map(|(_, r)| c.request(&r.author, &r.id).expect("known").status.clone())
         .collect();
-    assert!(matches!(statuses[0], RequestStatus::Accepted { .. }), "{statuses:?}");
     assert!(
-        matches!(statuses[1], RequestStatus::Declined { reason: DeclineReason::Conflict, .. }),
+        matches!(statuses[0], RequestStatus::Accepted { .. }),
         "{statuses:?}"
     );
-    assert!(matches!(statuses[2], RequestStatus::Accepted { .. }), "{statuses:?}");
+    assert!(
+        matches!(
+            statuses[1],
+            RequestStatus::Declined {
+                reason: DeclineReason::Conflict,
+                ..
+            }
+        ),
+        "{statuses:?}"
+    );
+    assert!(
+        matches!(statuses[2], RequestStatus::Accepted { .. }),
+        "{statuses:?}"
+    );
     // Busy: days 0..4 (3 days and the buffer), then 4..7, one run of one unit.
     assert_eq!(c.busy_periods(), vec![(days(0, 7), 1)]);
     assert!(c.fits(&days(7, 8), 1));
@@ -271,11 +310,20 @@ fn the_checks_before_an_acceptance() {
     let listing = offer();
     let live = OfferView::Live(&listing);
     let ok = request(&borrower, 1, &owner, 7, days(0, 2));
-    assert_eq!(decide(live, &c, &ok, today(), FIXTURE_NOW), Verdict::AwaitStaff);
-    assert_eq!(decide(OfferView::Gone, &c, &ok, today(), FIXTURE_NOW), Verdict::Decline(DeclineReason::NotLendable));
+    assert_eq!(
+        decide(live, &c, &ok, today(), FIXTURE_NOW),
+        Verdict::AwaitStaff
+    );
+    assert_eq!(
+        decide(OfferView::Gone, &c, &ok, today(), FIXTURE_NOW),
+        Verdict::Decline(DeclineReason::NotLendable)
+    );
     let mut stale = ok.clone();
     stale.offer_version = 2;
-    assert_eq!(decide(live, &c, &stale, today(), FIXTURE_NOW), Verdict::Decline(DeclineReason::OfferChanged));
+    assert_eq!(
+        decide(live, &c, &stale, today(), FIXTURE_NOW),
+        Verdict::Decline(DeclineReason::OfferChanged)
+    );
     assert_eq!(
         decide(live, &c, &ok, ok.period.start + 1, FIXTURE_NOW),
         Verdict::Decline(DeclineReason::TooLate)
@@ -286,14 +334,25 @@ fn the_checks_before_an_acceptance() {
     );
     let mut many = ok.clone();
     many.quantity = 3;
-    assert_eq!(decide(live, &c, &many, today(), FIXTURE_NOW), Verdict::Decline(DeclineReason::OverCapacity));
+    assert_eq!(
+        decide(live, &c, &many, today(), FIXTURE_NOW),
+        Verdict::Decline(DeclineReason::OverCapacity)
+    );
     let mut other_offer = ok.clone();
     other_offer.offer = FixedBytes([8; 16]);
-    assert_eq!(decide(live, &c, &other_offer, today(), FIXTURE_NOW), Verdict::Decline(DeclineReason::NotLendable));
+    assert_eq!(
+        decide(live, &c, &other_offer, today(), FIXTURE_NOW),
+        Verdict::Decline(DeclineReason::NotLendable)
+    );
     // Cancelled by the borrower before any decision.
     let mut with_cancel = known.clone();
     with_cancel.push(hashed(Payload::Request(ok.clone())));
-    with_cancel.push(hashed(Payload::LoanEvent(loan_event(&borrower, &ok, None, LoanEventKind::Cancelled))));
+    with_cancel.push(hashed(Payload::LoanEvent(loan_event(
+        &borrower,
+        &ok,
+        None,
+        LoanEventKind::Cancelled,
+    ))));
     assert_eq!(
         decide(live, &calendar_of(&with_cancel), &ok, today(), FIXTURE_NOW),
         Verdict::Decline(DeclineReason::CancelledByBorrower)
@@ -305,7 +364,10 @@ fn two_nodes_with_one_key_the_first_acceptance_wins_and_both_are_kept() {
     let (owner, a, b) = (key(2), key(3), key(4));
     let ra = request(&a, 1, &owner, 7, days(0, 3));
     let rb = request(&b, 2, &owner, 7, days(1, 4));
-    let (ha, hb) = (hashed(Payload::Request(ra.clone())).0, hashed(Payload::Request(rb.clone())).0);
+    let (ha, hb) = (
+        hashed(Payload::Request(ra.clone())).0,
+        hashed(Payload::Request(rb.clone())).0,
+    );
     let da = hashed(Payload::Decision(acceptance(&ra, ha, 10)));
     let db = hashed(Payload::Decision(acceptance(&rb, hb, 11)));
     let known = vec![
@@ -316,18 +378,39 @@ fn two_nodes_with_one_key_the_first_acceptance_wins_and_both_are_kept() {
     ];
     let c = calendar_of(&known);
     assert_eq!(c.bookings.len(), 1);
-    assert_eq!(c.bookings[0].decision, da.0, "the lower sequence number wins");
+    assert_eq!(
+        c.bookings[0].decision, da.0,
+        "the lower sequence number wins"
+    );
     assert_eq!(
         c.anomalies,
-        vec![Anomaly::ConflictingAcceptances { overruled: db.0, kept: vec![da.0] }]
+        vec![Anomaly::ConflictingAcceptances {
+            overruled: db.0,
+            kept: vec![da.0]
+        }]
     );
-    assert_eq!(c.request(&b.public(), &rb.id).unwrap().status, RequestStatus::Overruled { decision: db.0 });
+    assert_eq!(
+        c.request(&b.public(), &rb.id).unwrap().status,
+        RequestStatus::Overruled { decision: db.0 }
+    );
     // At equal sequence numbers, the smaller hash wins; the reuse is reported.
     let db_same = hashed(Payload::Decision(acceptance(&rb, hb, 10)));
-    let c = calendar_of(&[known[0].clone(), known[1].clone(), da.clone(), db_same.clone()]);
+    let c = calendar_of(&[
+        known[0].clone(),
+        known[1].clone(),
+        da.clone(),
+        db_same.clone(),
+    ]);
     let winner = da.0.min(db_same.0);
     assert_eq!(c.bookings[0].decision, winner);
-    assert!(c.anomalies.contains(&Anomaly::SequenceReused { seq: 10, decisions: { let mut v = vec![da.0, db_same.0]; v.sort(); v } }));
+    assert!(c.anomalies.contains(&Anomaly::SequenceReused {
+        seq: 10,
+        decisions: {
+            let mut v = vec![da.0, db_same.0];
+            v.sort();
+            v
+        }
+    }));
 }
 
 #[test]
@@ -336,14 +419,27 @@ fn cancellations_release_the_days_and_events_are_attached() {
     let ra = request(&a, 1, &owner, 7, days(0, 3));
     let ha = hashed(Payload::Request(ra.clone())).0;
     let accept = hashed(Payload::Decision(acceptance(&ra, ha, 1)));
-    let handed = hashed(Payload::LoanEvent(loan_event(&owner, &ra, Some(accept.0), LoanEventKind::HandedOver)));
+    let handed = hashed(Payload::LoanEvent(loan_event(
+        &owner,
+        &ra,
+        Some(accept.0),
+        LoanEventKind::HandedOver,
+    )));
     let returned = hashed(Payload::LoanEvent(loan_event(
         &a,
         &ra,
         Some(accept.0),
-        LoanEventKind::Returned(Return { condition: Condition::Damaged, note: Some("Roue avant voilée".into()) }),
+        LoanEventKind::Returned(Return {
+            condition: Condition::Damaged,
+            note: Some("Roue avant voilée".into()),
+        }),
     )));
-    let base = vec![(ha, Payload::Request(ra.clone())), accept.clone(), handed, returned];
+    let base = vec![
+        (ha, Payload::Request(ra.clone())),
+        accept.clone(),
+        handed,
+        returned,
+    ];
     let c = calendar_of(&base);
     assert!(c.bookings[0].handed_over);
     assert_eq!(c.bookings[0].returned, Some(Condition::Damaged));
@@ -358,20 +454,35 @@ fn cancellations_release_the_days_and_events_are_attached() {
     ))));
     let c = calendar_of(&owner_cancel);
     assert!(c.bookings.is_empty());
-    assert!(matches!(c.request(&a.public(), &ra.id).unwrap().status, RequestStatus::CancelledByOwner { .. }));
+    assert!(matches!(
+        c.request(&a.public(), &ra.id).unwrap().status,
+        RequestStatus::CancelledByOwner { .. }
+    ));
     assert_eq!(c.last_seq, 2);
     // The borrower cancels after acceptance.
     let mut borrower_cancel = base;
-    borrower_cancel.push(hashed(Payload::LoanEvent(loan_event(&a, &ra, Some(accept.0), LoanEventKind::Cancelled))));
+    borrower_cancel.push(hashed(Payload::LoanEvent(loan_event(
+        &a,
+        &ra,
+        Some(accept.0),
+        LoanEventKind::Cancelled,
+    ))));
     let c = calendar_of(&borrower_cancel);
     assert!(c.bookings.is_empty());
-    assert_eq!(c.request(&a.public(), &ra.id).unwrap().status, RequestStatus::CancelledByBorrower);
+    assert_eq!(
+        c.request(&a.public(), &ra.id).unwrap().status,
+        RequestStatus::CancelledByBorrower
+    );
 }
 
 #[test]
 fn next_seq_grows_past_the_clock_and_the_calendar() {
     let c = calendar_of(&[]);
-    assert_eq!(c.settings.mode, BookingMode::Manual, "no lending record: manual");
+    assert_eq!(
+        c.settings.mode,
+        BookingMode::Manual,
+        "no lending record: manual"
+    );
     assert_eq!(next_seq(&c, FIXTURE_NOW), FIXTURE_NOW);
     let mut later = c.clone();
     later.last_seq = FIXTURE_NOW + 5;

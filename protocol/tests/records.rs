@@ -436,13 +436,24 @@ fn lending_kinds_travel_in_format_2() {
     let asked_record = seal(&borrower, &Payload::Request(asked.clone())).unwrap();
     let event = loan_event(&borrower, &asked, None, LoanEventKind::Cancelled);
     for (signer, payload) in [
-        (&owner, Payload::Lending(lending_terms(&owner, 7, BookingMode::Auto))),
+        (
+            &owner,
+            Payload::Lending(lending_terms(&owner, 7, BookingMode::Auto)),
+        ),
         (&borrower, Payload::Request(asked.clone())),
-        (&owner, Payload::Decision(acceptance(&asked, *asked_record.hash(), 1))),
+        (
+            &owner,
+            Payload::Decision(acceptance(&asked, *asked_record.hash(), 1)),
+        ),
         (&borrower, Payload::LoanEvent(event)),
     ] {
         let sealed = seal(signer, &payload).unwrap();
-        assert_eq!(&sealed.bytes()[..2], &[0x84, 0x02], "{}", payload.kind_name());
+        assert_eq!(
+            &sealed.bytes()[..2],
+            &[0x84, 0x02],
+            "{}",
+            payload.kind_name()
+        );
         let opened = validate(sealed.bytes(), FIXTURE_NOW).unwrap();
         assert_eq!(opened.payload(), &payload);
         // The same bytes with format 1: the kind is unknown there.

@@ -122,9 +122,10 @@ pub fn kind_index(payload: &Payload) -> usize {
         Payload::Offer(_) => 2,
         Payload::Need(_) => 3,
         Payload::Withdrawal(_) => 4,
-        Payload::Lending(_) | Payload::Request(_) | Payload::Decision(_) | Payload::LoanEvent(_) => {
-            5
-        }
+        Payload::Lending(_)
+        | Payload::Request(_)
+        | Payload::Decision(_)
+        | Payload::LoanEvent(_) => 5,
     }
 }
 

@@ -102,7 +102,10 @@ pub enum Anomaly {
     Equivocation { kept: RecordHash, lost: RecordHash },
     /// Decisions of different requests sharing a sequence number (the
     /// author's key runs on two nodes).
-    SequenceReused { seq: u64, decisions: Vec<RecordHash> },
+    SequenceReused {
+        seq: u64,
+        decisions: Vec<RecordHash>,
+    },
     /// The borrower changed a request after it was decided: the decision
     /// stands for the version it names.
     UpdatedAfterDecision {
@@ -186,7 +189,10 @@ pub fn calendar<'a>(
         let (&(seq, hash), &decision) = all.last_key_value().expect("a slot has a decision");
         for (&(other_seq, other), _) in all.iter().rev().skip(1) {
             if other_seq == seq {
-                anomalies.push(Anomaly::Equivocation { kept: hash, lost: other });
+                anomalies.push(Anomaly::Equivocation {
+                    kept: hash,
+                    lost: other,
+                });
             }
         }
         for &(seq, hash) in all.keys() {
@@ -216,7 +222,11 @@ pub fn calendar<'a>(
     let last_seq = winners
         .values()
         .map(|(seq, _, _)| *seq)
-        .chain(decisions.values().flat_map(|all| all.keys().map(|(s, _)| *s)))
+        .chain(
+            decisions
+                .values()
+                .flat_map(|all| all.keys().map(|(s, _)| *s)),
+        )
         .max()
         .unwrap_or(0);
 
@@ -245,7 +255,10 @@ pub fn calendar<'a>(
             unreachable!("candidates are acceptances")
         };
         let of_this = |e: &&&LoanEvent| e.borrower == d.borrower && e.request_id == d.request_id;
-        let agreed = events.values().filter(of_this).filter(|e| e.decision == Some(hash));
+        let agreed = events
+            .values()
+            .filter(of_this)
+            .filter(|e| e.decision == Some(hash));
         let (mut handed_over, mut returned) = (false, None);
         for e in agreed {
             match &e.event {
@@ -321,7 +334,12 @@ pub fn calendar<'a>(
 
 /// The decisions of `held` that leave less than `quantity` of `capacity`
 /// on some day of `busy`, or `None` if it fits.
-fn clashes(held: &[Booking], busy: &Period, quantity: u32, capacity: u32) -> Option<Vec<RecordHash>> {
+fn clashes(
+    held: &[Booking],
+    busy: &Period,
+    quantity: u32,
+    capacity: u32,
+) -> Option<Vec<RecordHash>> {
     let overlapping: Vec<&Booking> = held.iter().filter(|b| b.busy.overlaps(busy)).collect();
     let fits = quantity <= capacity
         && boundaries(&overlapping, busy).into_iter().all(|day| {

@@ -89,8 +89,14 @@ mod tests {
     fn known_dates() {
         assert_eq!(day_from_ymd(1970, 1, 1), Some(0));
         assert_eq!(parse_date("2026-11-28"), Some(20_785));
-        assert_eq!(parse_date("2027-07-14").map(format_date).as_deref(), Some("2027-07-14"));
-        assert_eq!(parse_date("2028-02-29").map(format_date).as_deref(), Some("2028-02-29"));
+        assert_eq!(
+            parse_date("2027-07-14").map(format_date).as_deref(),
+            Some("2027-07-14")
+        );
+        assert_eq!(
+            parse_date("2028-02-29").map(format_date).as_deref(),
+            Some("2028-02-29")
+        );
         assert_eq!(parse_date("2027-02-29"), None);
         assert_eq!(parse_date("1969-12-31"), None);
         assert_eq!(parse_date("2027-7-14"), None);

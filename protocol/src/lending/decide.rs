@@ -47,7 +47,9 @@ pub fn check_acceptance(
     now: Timestamp,
 ) -> Result<(), DeclineReason> {
     if matches!(
-        calendar.request(&request.author, &request.id).map(|s| &s.status),
+        calendar
+            .request(&request.author, &request.id)
+            .map(|s| &s.status),
         Some(RequestStatus::CancelledByBorrower)
     ) {
         return Err(DeclineReason::CancelledByBorrower);

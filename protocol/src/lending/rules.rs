@@ -123,7 +123,10 @@ pub(crate) fn check_loan_event(e: &LoanEvent) -> Result<VerifyingKey, RecordErro
 pub(crate) fn time_fields(payload: &crate::model::Payload) -> Option<[(&str, Timestamp); 2]> {
     use crate::model::Payload;
     Some(match payload {
-        Payload::Lending(t) => [("published_at", t.published_at), ("expires_at", t.expires_at)],
+        Payload::Lending(t) => [
+            ("published_at", t.published_at),
+            ("expires_at", t.expires_at),
+        ],
         Payload::Request(r) => [
             ("created_at", r.created_at),
             ("period.end", period_expiry(&r.period)),
@@ -138,7 +141,11 @@ pub(crate) fn time_fields(payload: &crate::model::Payload) -> Option<[(&str, Tim
 }
 
 /// A borrower is not the offer's author.
-fn check_not_own(field: Field<'_>, borrower: &PublicKey, owner: &PublicKey) -> Result<(), RecordError> {
+fn check_not_own(
+    field: Field<'_>,
+    borrower: &PublicKey,
+    owner: &PublicKey,
+) -> Result<(), RecordError> {
     if borrower == owner {
         Err(invalid(
             field.render(),
