@@ -473,6 +473,12 @@ fn cancellations_release_the_days_and_events_are_attached() {
         c.request(&a.public(), &ra.id).unwrap().status,
         RequestStatus::CancelledByBorrower
     );
+    // The owner's node signs nothing more for it: the slot is decided.
+    let listing = offer();
+    assert_eq!(
+        decide(OfferView::Live(&listing), &c, &ra, today(), FIXTURE_NOW),
+        Verdict::AlreadyDecided(RequestStatus::CancelledByBorrower)
+    );
 }
 
 #[test]

@@ -86,6 +86,9 @@ pub struct RequestState {
     pub hash: RecordHash,
     pub request: Request,
     pub status: RequestStatus,
+    /// The decision of the request's slot, if any (also when the borrower
+    /// cancelled after it).
+    pub decision: Option<RecordHash>,
 }
 
 /// What the records show that an honest owner never signs.
@@ -319,6 +322,7 @@ pub fn calendar<'a>(
             hash: rank.hash,
             request: (*request).clone(),
             status,
+            decision: winners.get(slot).map(|&(_, hash, _)| hash),
         });
     }
     states.sort_by_key(|s| s.hash);

@@ -86,10 +86,7 @@ pub fn decide(
     now: Timestamp,
 ) -> Verdict {
     if let Some(state) = calendar.request(&request.author, &request.id) {
-        if !matches!(
-            state.status,
-            RequestStatus::Pending | RequestStatus::CancelledByBorrower
-        ) {
+        if state.decision.is_some() {
             return Verdict::AlreadyDecided(state.status.clone());
         }
     }
