@@ -48,6 +48,6 @@ pub use node::{
     StoreCounts, SyncStatus, Tally,
 };
 pub use records::{
-    Certificate, Export, Hit, Listing, NearCentre, Record, RecordsPage, RecordsQuery, Revocation,
-    Withdrawal,
+    Certificate, Export, Hit, Listing, NearCentre, NotInApi, Record, RecordsPage, RecordsQuery,
+    Revocation, Withdrawal,
 };

@@ -12,8 +12,12 @@ use crate::error::RecordError;
 use crate::keys::{PublicKey, SecretKey};
 use crate::model::{FixedBytes, Payload, RecordHash};
 
-/// The only envelope format this version reads and writes.
+/// The envelope format of the kinds of protocol version 1 (certificates,
+/// revocations, listings, withdrawals).
 pub const ENVELOPE_FORMAT: u64 = 1;
+/// The envelope format of the lending kinds: older nodes, which know only
+/// format 1, ignore these records without penalising the sender.
+pub const LENDING_FORMAT: u64 = 2;
 /// The largest envelope accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024;
 /// The deepest nesting of maps and arrays in a payload.
@@ -30,6 +34,8 @@ pub const MAX_KEY_BYTES: usize = 32;
 /// Prepended to the payload bytes to form the signed message, so a Mutua
 /// signature can never be replayed as a signature over anything else.
 pub const SIGNING_DOMAIN: &[u8] = b"mutua-record-v1:";
+/// The domain of format-2 envelopes: the format is part of what is signed.
+pub const SIGNING_DOMAIN_V2: &[u8] = b"mutua-record-v2:";
 
 /// A record that decoded, and whose signature verified under the key its
 /// payload names. Whether it is valid *now* and whether its author is a member
@@ -80,8 +86,9 @@ pub fn seal(key: &SecretKey, payload: &Payload) -> Result<SignedRecord, RecordEr
     let payload_bytes = encode_payload(payload)?;
     scan_payload(&payload_bytes)?;
     crate::rules::check_fields(payload)?;
-    let signature = key.sign(&signing_input(&payload_bytes));
-    let envelope = encode_envelope(&signer, &payload_bytes, &signature);
+    let format = payload.envelope_format();
+    let signature = key.sign(&signing_input_for(format, &payload_bytes));
+    let envelope = encode_envelope_for(format, &signer, &payload_bytes, &signature);
     if envelope.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge {
             size: envelope.len(),
@@ -101,8 +108,8 @@ pub fn seal(key: &SecretKey, payload: &Payload) -> Result<SignedRecord, RecordEr
 /// Checks, in order (cheap before expensive): size, envelope structure and
 /// canonical form, payload structure, payload fields, signer, signature.
 pub fn open(bytes: &[u8]) -> Result<SignedRecord, RecordError> {
-    let (signer, payload_bytes, signature) = decode_envelope(bytes)?;
-    let payload = decode_payload(payload_bytes)?;
+    let (format, signer, payload_bytes, signature) = decode_envelope_with_format(bytes)?;
+    let payload = decode_payload_of_format(format, payload_bytes)?;
     // The field rules decode and check the expected signer's key already.
     let key = crate::rules::check_fields_and_signer(&payload)?;
     if payload.expected_signer() != &signer {
@@ -110,7 +117,7 @@ pub fn open(bytes: &[u8]) -> Result<SignedRecord, RecordError> {
             field: signer_field(&payload),
         });
     }
-    verify_with(&key, payload_bytes, &signature)?;
+    verify_with(&key, &signing_input_for(format, payload_bytes), &signature)?;
     Ok(SignedRecord {
         envelope: bytes.to_vec(),
         signer,
@@ -119,30 +126,45 @@ pub fn open(bytes: &[u8]) -> Result<SignedRecord, RecordError> {
     })
 }
 
-/// Checks the signature of an envelope with `verify_strict`, which also
-/// refuses non-canonical signature scalars and small-order components.
+/// Checks the signature of a format-1 envelope with `verify_strict`, which
+/// also refuses non-canonical signature scalars and small-order components.
 pub fn verify(
     signer: &PublicKey,
     payload_bytes: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), RecordError> {
-    verify_with(&signer.verifying_key("signer")?, payload_bytes, signature)
+    verify_with(
+        &signer.verifying_key("signer")?,
+        &signing_input(payload_bytes),
+        signature,
+    )
 }
 
 fn verify_with(
     key: &ed25519_dalek::VerifyingKey,
-    payload_bytes: &[u8],
+    message: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), RecordError> {
     let signature = ed25519_dalek::Signature::from_bytes(signature);
-    key.verify_strict(&signing_input(payload_bytes), &signature)
+    key.verify_strict(message, &signature)
         .map_err(|_| RecordError::BadSignature)
 }
 
-/// The message an envelope's signature covers.
+/// The message a format-1 envelope's signature covers.
 pub fn signing_input(payload_bytes: &[u8]) -> Vec<u8> {
-    let mut message = Vec::with_capacity(SIGNING_DOMAIN.len() + payload_bytes.len());
-    message.extend_from_slice(SIGNING_DOMAIN);
+    signing_input_for(ENVELOPE_FORMAT, payload_bytes)
+}
+
+/// The message an envelope's signature covers: the format's domain, then
+/// the payload bytes.
+pub fn signing_input_for(format: u64, payload_bytes: &[u8]) -> Vec<u8> {
+    let domain = if format == LENDING_FORMAT {
+        SIGNING_DOMAIN_V2
+    } else {
+        SIGNING_DOMAIN
+    };
+    let mut message = Vec::with_capacity(domain.len() + payload_bytes.len());
+    message.extend_from_slice(domain);
     message.extend_from_slice(payload_bytes);
     message
 }
@@ -162,9 +184,19 @@ fn signer_field(payload: &Payload) -> String {
 /// Envelope: a CBOR array of four items, in the shortest encoding of each
 /// header: `[format: uint, signer: bstr .size 32, payload: bstr, signature: bstr .size 64]`.
 pub fn encode_envelope(signer: &PublicKey, payload: &[u8], signature: &[u8; 64]) -> Vec<u8> {
+    encode_envelope_for(ENVELOPE_FORMAT, signer, payload, signature)
+}
+
+/// [`encode_envelope`] with another format number.
+pub fn encode_envelope_for(
+    format: u64,
+    signer: &PublicKey,
+    payload: &[u8],
+    signature: &[u8; 64],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 110);
     out.push(0x84);
-    write_header(&mut out, 0, ENVELOPE_FORMAT);
+    write_header(&mut out, 0, format);
     write_header(&mut out, 2, 32);
     out.extend_from_slice(signer.as_bytes());
     write_header(&mut out, 2, payload.len() as u64);
@@ -174,9 +206,19 @@ pub fn encode_envelope(signer: &PublicKey, payload: &[u8], signature: &[u8; 64])
     out
 }
 
-/// Splits an envelope into signer, payload bytes and signature, refusing any
-/// encoding but the canonical one (so one record has one hash).
+/// Splits an envelope of either known format into signer, payload bytes and
+/// signature, refusing any encoding but the canonical one (so one record has
+/// one hash).
 pub fn decode_envelope(bytes: &[u8]) -> Result<(PublicKey, &[u8], [u8; 64]), RecordError> {
+    decode_envelope_with_format(bytes)
+        .map(|(_, signer, payload, signature)| (signer, payload, signature))
+}
+
+/// An envelope's items: format, signer, payload bytes, signature.
+pub type EnvelopeItems<'a> = (u64, PublicKey, &'a [u8], [u8; 64]);
+
+/// [`decode_envelope`], with the envelope's format.
+pub fn decode_envelope_with_format(bytes: &[u8]) -> Result<EnvelopeItems<'_>, RecordError> {
     if bytes.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge {
             size: bytes.len(),
@@ -200,7 +242,7 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<(PublicKey, &[u8], [u8; 64]), Rec
     if major != 0 {
         return Err(malformed("format must be an unsigned integer"));
     }
-    if format != ENVELOPE_FORMAT {
+    if format != ENVELOPE_FORMAT && format != LENDING_FORMAT {
         return Err(RecordError::UnsupportedFormat { format });
     }
     if count != 4 {
@@ -219,10 +261,10 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<(PublicKey, &[u8], [u8; 64]), Rec
         return Err(malformed("trailing bytes after the envelope"));
     }
     let signer = PublicKey(signer);
-    if encode_envelope(&signer, payload, &signature) != bytes {
+    if encode_envelope_for(format, &signer, payload, &signature) != bytes {
         return Err(RecordError::NonCanonicalEnvelope);
     }
-    Ok((signer, payload, signature))
+    Ok((format, signer, payload, signature))
 }
 
 /// Decodes payload bytes after the bounded structural scan, and refuses any
@@ -234,11 +276,30 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<(PublicKey, &[u8], [u8; 64]), Rec
 /// library's quirks. Requiring the bytes to be exactly what [`seal`] writes
 /// makes the format what PROTOCOL.md says, and nothing more.
 pub fn decode_payload(bytes: &[u8]) -> Result<Payload, RecordError> {
+    decode_payload_checked(bytes, None)
+}
+
+/// [`decode_payload`] for an envelope of `format`: a kind that another format
+/// carries is `malformed`, as a node that knows only that format finds it.
+pub fn decode_payload_of_format(format: u64, bytes: &[u8]) -> Result<Payload, RecordError> {
+    decode_payload_checked(bytes, Some(format))
+}
+
+fn decode_payload_checked(bytes: &[u8], format: Option<u64>) -> Result<Payload, RecordError> {
     scan_payload(bytes)?;
     let payload: Payload = serde_cbor::from_slice(bytes).map_err(|e| RecordError::Malformed {
         field: "payload".into(),
         reason: e.to_string(),
     })?;
+    if let Some(format) = format.filter(|&f| f != payload.envelope_format()) {
+        return Err(RecordError::Malformed {
+            field: "payload".into(),
+            reason: format!(
+                "envelope format {format} does not carry the kind {}",
+                payload.kind_name()
+            ),
+        });
+    }
     let canonical = encode_payload(&payload)?;
     if canonical != bytes {
         let offset = canonical

@@ -48,7 +48,7 @@ pub enum RecordError {
         unit: LengthUnit,
     },
     /// The envelope's format number is not one this node knows.
-    #[error("envelope format {format} is not supported (this node knows format 1)")]
+    #[error("envelope format {format} is not supported (this node knows formats 1 and 2)")]
     UnsupportedFormat { format: u64 },
     /// The envelope is not in its one canonical encoding.
     #[error("envelope is not canonically encoded")]
@@ -84,7 +84,7 @@ pub enum RecordError {
         max_skew_secs: u64,
     },
     /// The expiry is further after publication than the protocol allows.
-    #[error("{field} is {days} days after publication, over the limit of {max_days} days")]
+    #[error("{field} is {days} days after the record was made, over the limit of {max_days} days")]
     ExpiryTooFar {
         field: String,
         days: u64,
@@ -109,7 +109,7 @@ pub enum RecordError {
 
 /// The rule codes of [`RecordError::Invalid`]: the field rules and the text
 /// rule (besides `too_long`, which has a variant of its own).
-pub const FIELD_RULES: [&str; 11] = [
+pub const FIELD_RULES: [&str; 13] = [
     "too_short",
     "control_character",
     "surrounding_space",
@@ -121,6 +121,8 @@ pub const FIELD_RULES: [&str; 11] = [
     "email_syntax",
     "phone_syntax",
     "url_syntax",
+    "own_offer",
+    "not_a_party",
 ];
 
 /// What a length limit counts.
@@ -150,7 +152,7 @@ impl LengthUnit {
 impl RecordError {
     /// Every code [`RecordError::code`] returns, in PROTOCOL.md's order (each
     /// has a test vector there).
-    pub const CODES: [&'static str; 29] = [
+    pub const CODES: [&'static str; 31] = [
         "too_large",
         "malformed",
         "too_deep",
@@ -174,6 +176,8 @@ impl RecordError {
         FIELD_RULES[8],
         FIELD_RULES[9],
         FIELD_RULES[10],
+        FIELD_RULES[11],
+        FIELD_RULES[12],
         "invalid_siren",
         "invalid_insee",
         "invalid_departement",

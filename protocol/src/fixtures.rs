@@ -6,7 +6,9 @@ use crate::keys::SecretKey;
 use crate::model::*;
 use crate::rules::DAY_SECS;
 
+mod lending;
 mod vectors;
+pub use lending::*;
 pub use vectors::{test_vectors, weak_key_forgery, Cbor, Expect, TestVector};
 
 /// 2026-11-28T00:00:00Z: the fixed "now" of fixtures and test vectors.
@@ -126,6 +128,11 @@ pub fn withdrawal(author: &SecretKey, id: u8, version: u64) -> Withdrawal {
 /// and the fuzz target need such records signed for real, so that the only
 /// thing wrong with them is the rule under test.
 pub fn seal_raw(key: &SecretKey, payload_bytes: &[u8]) -> Vec<u8> {
-    let signature = key.sign(&crate::codec::signing_input(payload_bytes));
-    crate::codec::encode_envelope(&key.public(), payload_bytes, &signature)
+    seal_raw_as(key, crate::codec::ENVELOPE_FORMAT, payload_bytes)
+}
+
+/// [`seal_raw`] in an envelope of `format`, signed as that format is.
+pub fn seal_raw_as(key: &SecretKey, format: u64, payload_bytes: &[u8]) -> Vec<u8> {
+    let signature = key.sign(&crate::codec::signing_input_for(format, payload_bytes));
+    crate::codec::encode_envelope_for(format, &key.public(), payload_bytes, &signature)
 }

@@ -40,6 +40,7 @@ pub mod codes;
 pub mod derived;
 pub mod error;
 pub mod keys;
+pub mod lending;
 pub mod membership;
 pub mod merge;
 pub mod model;

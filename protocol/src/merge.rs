@@ -9,15 +9,38 @@ use std::cmp::Ordering;
 
 use crate::codec::SignedRecord;
 use crate::keys::PublicKey;
+use crate::lending::{self, RequestId};
 use crate::model::{ListingId, Payload, RecordHash, Timestamp};
 use crate::rules::{tombstone_forget_after, DAY_SECS, MAX_CLOCK_SKEW_SECS, MAX_LIFETIME_DAYS};
 
 /// What a record replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SlotKey {
-    Listing { author: PublicKey, id: ListingId },
+    Listing {
+        author: PublicKey,
+        id: ListingId,
+    },
     Certificate(RecordHash),
     Revocation(RecordHash),
+    /// An offer's lending settings: `(author, offer id)`.
+    Lending {
+        author: PublicKey,
+        offer: ListingId,
+    },
+    /// A request: `(borrower, request id)`.
+    Request {
+        author: PublicKey,
+        id: RequestId,
+    },
+    /// The owner's decisions on one request: the offer and the request slot.
+    Decision {
+        author: PublicKey,
+        offer: ListingId,
+        borrower: PublicKey,
+        request: RequestId,
+    },
+    /// Loan events are immutable: each is its own slot, named by its hash.
+    LoanEvent(RecordHash),
 }
 
 impl SlotKey {
@@ -33,6 +56,21 @@ impl SlotKey {
             },
             Payload::Certificate(_) => SlotKey::Certificate(*record.hash()),
             Payload::Revocation(_) => SlotKey::Revocation(*record.hash()),
+            Payload::Lending(t) => SlotKey::Lending {
+                author: t.author,
+                offer: t.offer,
+            },
+            Payload::Request(r) => SlotKey::Request {
+                author: r.author,
+                id: r.id,
+            },
+            Payload::Decision(d) => SlotKey::Decision {
+                author: d.author,
+                offer: d.offer,
+                borrower: d.borrower,
+                request: d.request_id,
+            },
+            Payload::LoanEvent(_) => SlotKey::LoanEvent(*record.hash()),
         }
     }
 }
@@ -56,7 +94,11 @@ impl Rank {
         let (version, withdrawal) = match payload {
             Payload::Offer(l) | Payload::Need(l) => (l.version, false),
             Payload::Withdrawal(w) => (w.version, true),
-            Payload::Certificate(_) | Payload::Revocation(_) => (0, false),
+            Payload::Lending(t) => (t.version, false),
+            Payload::Request(r) => (r.version, false),
+            // The owner's later decision on a request replaces its earlier one.
+            Payload::Decision(d) => (d.seq, false),
+            Payload::Certificate(_) | Payload::Revocation(_) | Payload::LoanEvent(_) => (0, false),
         };
         Rank {
             version,
@@ -146,6 +188,17 @@ pub fn forget_after(record: &SignedRecord) -> Timestamp {
             .saturating_add(MAX_LIFETIME_DAYS * DAY_SECS)
             .saturating_add(MAX_CLOCK_SKEW_SECS)
             .max(l.expires_at),
+        // Like a listing: every earlier version has expired by then.
+        Payload::Lending(t) => t
+            .published_at
+            .saturating_add(MAX_LIFETIME_DAYS * DAY_SECS)
+            .saturating_add(MAX_CLOCK_SKEW_SECS)
+            .max(t.expires_at),
+        // Every version made before this one ends its period within the
+        // horizon after it was made, so it has expired by then.
+        Payload::Request(r) => lending::horizon_forget_after(r.created_at),
+        Payload::Decision(d) => lending::horizon_forget_after(d.decided_at),
+        Payload::LoanEvent(e) => lending::loan_event_expiry(e).saturating_add(MAX_CLOCK_SKEW_SECS),
         Payload::Withdrawal(w) => tombstone_forget_after(w),
         Payload::Certificate(c) => c.valid_until.saturating_add(MAX_CLOCK_SKEW_SECS),
         Payload::Revocation(r) => r

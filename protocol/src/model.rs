@@ -3,7 +3,7 @@
 //! Field names are the CBOR map keys (see PROTOCOL.md). Optional fields are
 //! omitted when absent. Unknown keys are refused: a newer record format gets a
 //! new envelope format number instead, which older nodes ignore without
-//! penalising the sender.
+//! penalising the sender (the lending kinds, [`crate::lending`], are format 2).
 
 use std::fmt;
 
@@ -11,6 +11,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::keys::PublicKey;
+use crate::lending::{Decision, LendingTerms, LoanEvent, Request};
 
 /// Seconds since the Unix epoch, UTC. The protocol never reads a clock: the
 /// caller passes "now" where a rule needs it.
@@ -86,6 +87,11 @@ pub enum Payload {
     Offer(Listing),
     Need(Listing),
     Withdrawal(Withdrawal),
+    /// Lending kinds (envelope format 2).
+    Lending(LendingTerms),
+    Request(Request),
+    Decision(Decision),
+    LoanEvent(LoanEvent),
 }
 
 impl Payload {
@@ -97,6 +103,23 @@ impl Payload {
             Payload::Offer(_) => "offer",
             Payload::Need(_) => "need",
             Payload::Withdrawal(_) => "withdrawal",
+            Payload::Lending(_) => "lending",
+            Payload::Request(_) => "request",
+            Payload::Decision(_) => "decision",
+            Payload::LoanEvent(_) => "loan_event",
+        }
+    }
+
+    /// The envelope format that carries this kind: 1 for the kinds of
+    /// protocol version 1, 2 for the lending kinds (which older nodes ignore).
+    pub fn envelope_format(&self) -> u64 {
+        match self {
+            Payload::Certificate(_)
+            | Payload::Revocation(_)
+            | Payload::Offer(_)
+            | Payload::Need(_)
+            | Payload::Withdrawal(_) => crate::codec::ENVELOPE_FORMAT,
+            _ => crate::codec::LENDING_FORMAT,
         }
     }
 
@@ -108,6 +131,10 @@ impl Payload {
             Payload::Revocation(r) => &r.issuer,
             Payload::Offer(l) | Payload::Need(l) => &l.author,
             Payload::Withdrawal(w) => &w.author,
+            Payload::Lending(t) => &t.author,
+            Payload::Request(r) => &r.author,
+            Payload::Decision(d) => &d.author,
+            Payload::LoanEvent(e) => &e.author,
         }
     }
 

@@ -54,6 +54,10 @@ pub(crate) fn check_fields_and_signer(payload: &Payload) -> Result<VerifyingKey,
         Payload::Offer(l) => check_listing("offer", l),
         Payload::Need(l) => check_listing("need", l),
         Payload::Withdrawal(w) => check_withdrawal(w),
+        Payload::Lending(t) => crate::lending::rules::check_terms(t),
+        Payload::Request(r) => crate::lending::rules::check_request(r),
+        Payload::Decision(d) => crate::lending::rules::check_decision(d),
+        Payload::LoanEvent(e) => crate::lending::rules::check_loan_event(e),
     }
 }
 
@@ -97,6 +101,12 @@ pub fn check_time(payload: &Payload, now: Timestamp) -> Result<(), RecordError> 
             // A withdrawal expires when its tombstone may be forgotten.
             not_past("withdrawn_at", tombstone_forget_after(w))
         }
+        lending => {
+            let [(made, made_at), (expiring, expires_at)] =
+                crate::lending::rules::time_fields(lending).expect("a lending kind");
+            not_future(made, made_at)?;
+            not_past(expiring, expires_at)
+        }
     }
 }
 
@@ -115,7 +125,7 @@ pub fn tombstone_forget_after(w: &Withdrawal) -> Timestamp {
         .saturating_add(MAX_CLOCK_SKEW_SECS)
 }
 
-fn invalid(field: String, rule: &'static str, detail: impl Into<String>) -> RecordError {
+pub(crate) fn invalid(field: String, rule: &'static str, detail: impl Into<String>) -> RecordError {
     debug_assert!(
         crate::error::FIELD_RULES.contains(&rule),
         "{rule} is missing from FIELD_RULES"
@@ -130,7 +140,7 @@ fn invalid(field: String, rule: &'static str, detail: impl Into<String>) -> Reco
 /// A field's dotted name, built only when a rule fails: valid records, the
 /// common case, then cost no allocation for names.
 #[derive(Clone, Copy)]
-struct Field<'a> {
+pub(crate) struct Field<'a> {
     prefix: &'a str,
     name: &'a str,
     index: Option<usize>,
@@ -138,7 +148,7 @@ struct Field<'a> {
 }
 
 impl<'a> Field<'a> {
-    fn new(prefix: &'a str, name: &'a str) -> Self {
+    pub(crate) fn new(prefix: &'a str, name: &'a str) -> Self {
         Field {
             prefix,
             name,
@@ -156,7 +166,7 @@ impl<'a> Field<'a> {
         }
     }
 
-    fn render(self) -> String {
+    pub(crate) fn render(self) -> String {
         let mut out = format!("{}.{}", self.prefix, self.name);
         if let Some(i) = self.index {
             out.push_str(&format!("[{i}]"));
@@ -167,7 +177,7 @@ impl<'a> Field<'a> {
 }
 
 /// A key field: a curve point, not of small order.
-fn check_key(
+pub(crate) fn check_key(
     key: &PublicKey,
     field: Field<'_>,
 ) -> Result<ed25519_dalek::VerifyingKey, RecordError> {
@@ -184,7 +194,7 @@ fn check_key(
 
 /// A text field: length in characters within bounds, no control characters
 /// (line breaks and tabs allowed only where `multiline`), no surrounding space.
-fn check_text(
+pub(crate) fn check_text(
     field: Field<'_>,
     value: &str,
     min_chars: usize,
@@ -261,7 +271,7 @@ fn check_departement(field: Field<'_>, value: &str) -> Result<(), RecordError> {
 }
 
 /// `end` must come after `start` (named `start_name`), by at most `max_days`.
-fn check_lifetime(
+pub(crate) fn check_lifetime(
     field: Field<'_>,
     start_name: &str,
     start: Timestamp,
@@ -298,7 +308,7 @@ fn check_count(field: Field<'_>, count: usize, max: usize) -> Result<(), RecordE
     }
 }
 
-fn check_version(field: Field<'_>, version: u64) -> Result<(), RecordError> {
+pub(crate) fn check_version(field: Field<'_>, version: u64) -> Result<(), RecordError> {
     if version == 0 {
         Err(invalid(
             field.render(),
@@ -475,7 +485,7 @@ fn check_listing(kind: &str, l: &Listing) -> Result<VerifyingKey, RecordError> {
     Ok(author)
 }
 
-fn check_contact(kind: &str, c: &Contact) -> Result<(), RecordError> {
+pub(crate) fn check_contact(kind: &str, c: &Contact) -> Result<(), RecordError> {
     let f = |name| Field::new(kind, name);
     check_text(f("contact.role"), &c.role, 2, MAX_ROLE_CHARS, false)?;
     if c.email.is_none() && c.phone.is_none() && c.url.is_none() {

@@ -421,8 +421,46 @@ fn signer_mismatch() {
 #[test]
 fn unsupported_format() {
     let e = vector_fails("unsupported-format", "unsupported_format", None);
-    assert_eq!(e, RecordError::UnsupportedFormat { format: 2 });
+    assert_eq!(e, RecordError::UnsupportedFormat { format: 3 });
     assert_eq!(e.verdict(), Verdict::Ignore);
+}
+
+/// Every lending kind is sealed in a format-2 envelope (`84 02`, which
+/// older nodes ignore), opens to the same payload, and its format is part of
+/// what is signed.
+#[test]
+fn lending_kinds_travel_in_format_2() {
+    use mutua_protocol::lending::*;
+    let (owner, borrower) = (key(2), key(3));
+    let asked = request(&borrower, 1, &owner, 7, days(0, 3));
+    let asked_record = seal(&borrower, &Payload::Request(asked.clone())).unwrap();
+    let event = loan_event(&borrower, &asked, None, LoanEventKind::Cancelled);
+    for (signer, payload) in [
+        (
+            &owner,
+            Payload::Lending(lending_terms(&owner, 7, BookingMode::Auto)),
+        ),
+        (&borrower, Payload::Request(asked.clone())),
+        (
+            &owner,
+            Payload::Decision(acceptance(&asked, *asked_record.hash(), 1)),
+        ),
+        (&borrower, Payload::LoanEvent(event)),
+    ] {
+        let sealed = seal(signer, &payload).unwrap();
+        assert_eq!(
+            &sealed.bytes()[..2],
+            &[0x84, 0x02],
+            "{}",
+            payload.kind_name()
+        );
+        let opened = validate(sealed.bytes(), FIXTURE_NOW).unwrap();
+        assert_eq!(opened.payload(), &payload);
+        // The same bytes with format 1: the kind is unknown there.
+        let mut as_v1 = sealed.bytes().to_vec();
+        as_v1[1] = 0x01;
+        assert_eq!(open(&as_v1).unwrap_err().code(), "malformed");
+    }
 }
 
 #[test]

@@ -100,8 +100,9 @@ pub mod meta {
     pub const LAYOUT: &[u8] = b"mlayout";
     /// The next listing number (u64 BE).
     pub const NEXT_NUMBER: &[u8] = b"mnext_number";
-    /// Stored records per kind (5 × u64 BE: certificate, revocation, offer,
-    /// need, withdrawal).
+    /// Stored records per kind (6 × u64 BE: certificate, revocation, offer,
+    /// need, withdrawal, lending records of every kind; a store written
+    /// before lending has 5, and no lending records).
     pub const COUNTS: &[u8] = b"mcounts";
     /// Listings that expired by this time (u64 BE) may have no indexes: the
     /// latest `now` a sweep ran with, or the expiry of an already expired
@@ -121,8 +122,15 @@ pub fn kind_index(payload: &Payload) -> usize {
         Payload::Offer(_) => 2,
         Payload::Need(_) => 3,
         Payload::Withdrawal(_) => 4,
+        Payload::Lending(_)
+        | Payload::Request(_)
+        | Payload::Decision(_)
+        | Payload::LoanEvent(_) => 5,
     }
 }
+
+/// How many kinds [`kind_index`] counts apart.
+pub const KIND_COUNTS: usize = 6;
 
 /// The slot bytes: `0x00 author id`, `0x01 certificate_hash`, `0x02 revocation_hash`
 /// (the protocol's, which sync keys hash).
@@ -138,6 +146,21 @@ pub fn parse_slot(bytes: &[u8]) -> Option<SlotKey> {
         }),
         1 => hash().map(SlotKey::Certificate),
         2 => hash().map(SlotKey::Revocation),
+        3 if rest.len() == 48 => Some(SlotKey::Lending {
+            author: PublicKey(rest[..32].try_into().ok()?),
+            offer: mutua_protocol::FixedBytes(rest[32..].try_into().ok()?),
+        }),
+        4 if rest.len() == 48 => Some(SlotKey::Request {
+            author: PublicKey(rest[..32].try_into().ok()?),
+            id: mutua_protocol::FixedBytes(rest[32..].try_into().ok()?),
+        }),
+        5 if rest.len() == 96 => Some(SlotKey::Decision {
+            author: PublicKey(rest[..32].try_into().ok()?),
+            offer: mutua_protocol::FixedBytes(rest[32..48].try_into().ok()?),
+            borrower: PublicKey(rest[48..80].try_into().ok()?),
+            request: mutua_protocol::FixedBytes(rest[80..].try_into().ok()?),
+        }),
+        6 => hash().map(SlotKey::LoanEvent),
         _ => None,
     }
 }
@@ -636,6 +659,21 @@ mod tests {
             },
             SlotKey::Certificate(mutua_protocol::FixedBytes([1; 32])),
             SlotKey::Revocation(mutua_protocol::FixedBytes([2; 32])),
+            SlotKey::Lending {
+                author,
+                offer: mutua_protocol::FixedBytes([9; 16]),
+            },
+            SlotKey::Request {
+                author,
+                id: mutua_protocol::FixedBytes([9; 16]),
+            },
+            SlotKey::Decision {
+                author,
+                offer: mutua_protocol::FixedBytes([9; 16]),
+                borrower: fixtures::key(4).public(),
+                request: mutua_protocol::FixedBytes([8; 16]),
+            },
+            SlotKey::LoanEvent(mutua_protocol::FixedBytes([3; 32])),
         ] {
             assert_eq!(parse_slot(&slot_bytes(&slot)), Some(slot));
         }

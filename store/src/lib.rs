@@ -267,7 +267,7 @@ struct PendingBatch<'a> {
 #[derive(Clone, Debug, Default)]
 struct WriterState {
     next_number: u64,
-    counts: [u64; 5],
+    counts: [u64; layout::KIND_COUNTS],
     /// The last search sequence written (`meta::SEARCH_SEQ`).
     seq: u64,
     /// The oldest journal entry that may still be in sled (not persisted:
@@ -294,7 +294,7 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-fn encode_counts(counts: &[u64; 5]) -> Vec<u8> {
+fn encode_counts(counts: &[u64; layout::KIND_COUNTS]) -> Vec<u8> {
     counts.iter().flat_map(|c| c.to_be_bytes()).collect()
 }
 
@@ -381,12 +381,12 @@ impl Store {
         let seq = read_u64(meta::SEARCH_SEQ)?;
         let mut state = WriterState {
             next_number: read_u64(meta::NEXT_NUMBER)?,
-            counts: [0; 5],
+            counts: [0; layout::KIND_COUNTS],
             seq,
             journal_from: seq + 1,
         };
         if let Some(v) = tree.get(meta::COUNTS).map_err(sled_err)? {
-            for (i, chunk) in v.chunks_exact(8).take(5).enumerate() {
+            for (i, chunk) in v.chunks_exact(8).take(layout::KIND_COUNTS).enumerate() {
                 state.counts[i] = layout::u64_value(chunk).unwrap_or(0);
             }
         }

@@ -186,7 +186,7 @@ impl Store {
         let swept_until = self.swept_until()?;
         let mut report = CheckReport::default();
         let mut buckets = vec![Fingerprint::default(); BUCKETS];
-        let mut counts = [0u64; 5];
+        let mut counts = [0u64; layout::KIND_COUNTS];
         let mut expected_derived = 0u64;
         // Packed values are checked whole once, here: the per-posting reads
         // below then need no more than a binary search each.

@@ -59,7 +59,7 @@ pub(super) async fn issue(
         })
         .await?;
     }
-    Ok(published.response(StatusCode::CREATED))
+    published.response(StatusCode::CREATED)
 }
 
 pub(super) async fn get_certificate(
@@ -67,7 +67,7 @@ pub(super) async fn get_certificate(
     Path(hash): Path<String>,
 ) -> Result<Json<mutua_api::Record>, ApiError> {
     let record = stored_certificate(&state, parse_hash(&hash)?).await?;
-    Ok(Json(mutua_api::Record::from(&record)))
+    Ok(Json(super::signing::typed_record(&record)?))
 }
 
 /// The record stored in certificate slot `hash`.
@@ -118,7 +118,7 @@ pub(super) async fn revoke(
     let published = state
         .sign_and_publish(signer, Payload::Revocation(revocation))
         .await?;
-    Ok(published.response(StatusCode::CREATED))
+    published.response(StatusCode::CREATED)
 }
 
 pub(super) async fn members(

@@ -49,7 +49,7 @@ pub(super) async fn publish(
         .sign_and_publish(Signer::Hosted(publisher.clone()), side.payload(listing))
         .await?;
     tracing::info!(publisher = %publisher.name, hash = %published.record.hash().to_hex(), "listing published");
-    Ok(published.response(StatusCode::CREATED))
+    published.response(StatusCode::CREATED)
 }
 
 /// Publishes, updates or leaves alone the listing a spreadsheet row
@@ -99,7 +99,7 @@ pub(super) async fn import_row(
         .sign_and_publish(Signer::Hosted(publisher.clone()), side.payload(listing))
         .await?;
     tracing::info!(publisher = %publisher.name, outcome = outcome.as_str(), hash = %published.record.hash().to_hex(), "listing imported");
-    let published = published.answer();
+    let published = published.answer()?;
     answer.record = Some(published.record);
     answer.gossip = Some(published.gossip);
     let status = if outcome == ImportOutcome::Published {
@@ -175,7 +175,7 @@ pub(super) async fn update(
     let published = state
         .sign_and_publish(Signer::Hosted(publisher), side.payload(listing))
         .await?;
-    Ok(published.response(StatusCode::OK))
+    published.response(StatusCode::OK)
 }
 
 pub(super) async fn withdraw(
@@ -197,5 +197,5 @@ pub(super) async fn withdraw(
     let published = state
         .sign_and_publish(Signer::Hosted(publisher), Payload::Withdrawal(withdrawal))
         .await?;
-    Ok(published.response(StatusCode::OK))
+    published.response(StatusCode::OK)
 }

@@ -220,7 +220,7 @@ pub(super) async fn get_listing(
     let author = parse_key(&author, "author")?;
     let id = parse_listing_id(&id)?;
     match state.current(author, id).await? {
-        Some(record) => Ok(Json(mutua_api::Record::from(&record))),
+        Some(record) => Ok(Json(super::signing::typed_record(&record)?)),
         None => Err(ApiError::not_found(
             "not_found",
             "no such listing in this node's replica",

@@ -73,11 +73,18 @@ impl SyncKey {
 const SLOT_LISTING: u8 = 0x00;
 const SLOT_CERTIFICATE: u8 = 0x01;
 const SLOT_REVOCATION: u8 = 0x02;
+const SLOT_LENDING: u8 = 0x03;
+const SLOT_REQUEST: u8 = 0x04;
+const SLOT_DECISION: u8 = 0x05;
+const SLOT_LOAN_EVENT: u8 = 0x06;
 
 /// The bytes that name a slot: `0x00 || author (32) || listing id (16)` for a
-/// listing slot, `0x01 || certificate hash (32)`, `0x02 || revocation hash (32)`.
+/// listing slot, `0x01 || certificate hash (32)`, `0x02 || revocation hash (32)`;
+/// the lending slots (in the listing class) `0x03 || author || offer id`,
+/// `0x04 || borrower || request id`, `0x05 || author || offer id || borrower
+/// || request id`, `0x06 || loan event hash`.
 pub fn slot_bytes(slot: &SlotKey) -> Vec<u8> {
-    let mut out = Vec::with_capacity(49);
+    let mut out = Vec::with_capacity(97);
     match slot {
         SlotKey::Listing { author, id } => {
             out.push(SLOT_LISTING);
@@ -90,6 +97,32 @@ pub fn slot_bytes(slot: &SlotKey) -> Vec<u8> {
         }
         SlotKey::Revocation(hash) => {
             out.push(SLOT_REVOCATION);
+            out.extend_from_slice(&hash.0);
+        }
+        SlotKey::Lending { author, offer } => {
+            out.push(SLOT_LENDING);
+            out.extend_from_slice(author.as_bytes());
+            out.extend_from_slice(&offer.0);
+        }
+        SlotKey::Request { author, id } => {
+            out.push(SLOT_REQUEST);
+            out.extend_from_slice(author.as_bytes());
+            out.extend_from_slice(&id.0);
+        }
+        SlotKey::Decision {
+            author,
+            offer,
+            borrower,
+            request,
+        } => {
+            out.push(SLOT_DECISION);
+            out.extend_from_slice(author.as_bytes());
+            out.extend_from_slice(&offer.0);
+            out.extend_from_slice(borrower.as_bytes());
+            out.extend_from_slice(&request.0);
+        }
+        SlotKey::LoanEvent(hash) => {
+            out.push(SLOT_LOAN_EVENT);
             out.extend_from_slice(&hash.0);
         }
     }
@@ -105,7 +138,9 @@ pub enum SyncClass {
     Certificate,
     /// Keys starting with bits `01`.
     Revocation,
-    /// Offers, needs and withdrawals: keys starting with bit `1`.
+    /// Offers, needs and withdrawals, and the lending kinds (which need the
+    /// certificates of their authors first, like listings): keys starting
+    /// with bit `1`.
     Listing,
 }
 
@@ -114,7 +149,7 @@ impl SyncClass {
         match payload {
             Payload::Certificate(_) => SyncClass::Certificate,
             Payload::Revocation(_) => SyncClass::Revocation,
-            Payload::Offer(_) | Payload::Need(_) | Payload::Withdrawal(_) => SyncClass::Listing,
+            _ => SyncClass::Listing,
         }
     }
 
@@ -456,17 +491,8 @@ impl SlotRank {
     /// only makes a session send a record for nothing or not at all.
     pub fn of_envelope(bytes: &[u8]) -> Result<SlotRank, RecordError> {
         let (_, payload, _) = decode_envelope(bytes)?;
-        Ok(match decode_payload(payload)? {
-            Payload::Offer(l) | Payload::Need(l) => SlotRank {
-                version: l.version,
-                withdrawal: false,
-            },
-            Payload::Withdrawal(w) => SlotRank {
-                version: w.version,
-                withdrawal: true,
-            },
-            Payload::Certificate(_) | Payload::Revocation(_) => SlotRank::default(),
-        })
+        let payload = decode_payload(payload)?;
+        Ok(Rank::of_payload(&payload, FixedBytes([0; 32])).into())
     }
 }
 
