@@ -43,6 +43,24 @@ fn report(mode: &str, name: &str, value: f64) {
     println!("CHILD {mode} {name} {value}");
 }
 
+/// The store's configuration, with sled's settings from the environment
+/// (`MUTUA_BENCH_SLED_MODE=high_throughput`, `MUTUA_BENCH_SEGMENT_KIB`),
+/// the same in the footprint child (sled refuses another segment size).
+fn bench_config(path: impl Into<std::path::PathBuf>, cache_mb: u64) -> mutua_store::StoreConfig {
+    let mut config = synth::store_config(path);
+    config.cache_capacity_bytes = cache_mb * 1024 * 1024;
+    config.sled.high_throughput =
+        std::env::var("MUTUA_BENCH_SLED_MODE").is_ok_and(|m| m == "high_throughput");
+    config.sled.segment_size = std::env::var("MUTUA_BENCH_SEGMENT_KIB")
+        .ok()
+        .map(|k| k.parse::<usize>().expect("MUTUA_BENCH_SEGMENT_KIB") * 1024);
+    config
+}
+
+fn config_segment_size_set() -> bool {
+    std::env::var_os("MUTUA_BENCH_SEGMENT_KIB").is_some()
+}
+
 fn run_query(store: &Store, q: &Query) -> usize {
     store.query(q, FIXTURE_NOW).expect("query").hits.len()
 }
@@ -54,8 +72,7 @@ fn run_query(store: &Store, q: &Query) -> usize {
 fn footprint_child(path: &str, cache_mb: u64) {
     let mode = "store";
     let before = rss_kib();
-    let mut config = synth::store_config(path);
-    config.cache_capacity_bytes = cache_mb * 1024 * 1024;
+    let config = bench_config(path, cache_mb);
     let t = Instant::now();
     let store = Store::open(config).expect("open");
     let open_time = t.elapsed();
@@ -112,6 +129,10 @@ fn footprint_child(path: &str, cache_mb: u64) {
     }
     drop(store);
     live_bytes(path);
+    if config_segment_size_set() {
+        // `compact` opens sled with its default segment size.
+        return;
+    }
     let t = Instant::now();
     let report = mutua_store::compact(std::path::Path::new(path)).expect("compact");
     println!(
@@ -123,7 +144,7 @@ fn footprint_child(path: &str, cache_mb: u64) {
     );
     // `compact` moves the search index with the records: no rebuild.
     let t = Instant::now();
-    let store = Store::open(synth::store_config(path)).expect("reopen");
+    let store = Store::open(bench_config(path, cache_mb)).expect("reopen");
     let search = store.search_index_stats();
     println!(
         "open after compact: {:?} (search index: {} listings, {:.1} MiB)",
@@ -308,8 +329,8 @@ fn main() {
     let cache_mb = synth::env_u64("MUTUA_BENCH_CACHE_MB", 16);
     let now = FIXTURE_NOW;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = synth::store_config(dir.path().join("store"));
-    config.cache_capacity_bytes = cache_mb * 1024 * 1024;
+    let config = bench_config(dir.path().join("store"), cache_mb);
+    println!("sled settings: {:?}", config.sled);
     let store = Store::open(config).expect("open");
     let certs = synth::member_certificates(0..MEMBERS, now);
     let mut raw_bytes: u64 = certs.iter().map(|c| c.bytes().len() as u64).sum();

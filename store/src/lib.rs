@@ -91,6 +91,20 @@ pub struct StoreConfig {
     pub cache_capacity_bytes: u64,
     /// The federation anchors this node trusts.
     pub anchors: Vec<PublicKey>,
+    /// sled's own settings (BENCHMARKS.md compares them).
+    pub sled: SledSettings,
+}
+
+/// sled 0.34's settings the store passes on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SledSettings {
+    /// `sled::Mode::HighThroughput` instead of sled's default `LowSpace`.
+    pub high_throughput: bool,
+    /// The log's segment size in bytes (a power of two, 256 B–16 MiB); sled
+    /// records it at creation and refuses to open a store with another, so
+    /// `None` (sled's 512 KiB, or what the store was created with) is the
+    /// only safe value for an existing store.
+    pub segment_size: Option<usize>,
 }
 
 impl StoreConfig {
@@ -99,6 +113,7 @@ impl StoreConfig {
             path: path.into(),
             cache_capacity_bytes: DEFAULT_CACHE_BYTES,
             anchors,
+            sled: SledSettings::default(),
         }
     }
 }
@@ -280,12 +295,16 @@ impl Store {
             path: path.clone(),
             source: Box::new(e),
         })?;
-        let db = open_sled(
-            sled::Config::new()
-                .path(&config.path)
-                .cache_capacity(config.cache_capacity_bytes),
-        )
-        .map_err(sled_err)?;
+        let mut sled_config = sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(config.cache_capacity_bytes);
+        if config.sled.high_throughput {
+            sled_config = sled_config.mode(sled::Mode::HighThroughput);
+        }
+        if let Some(size) = config.sled.segment_size {
+            sled_config = sled_config.segment_size(size);
+        }
+        let db = open_sled(sled_config).map_err(sled_err)?;
         let fresh = !db
             .tree_names()
             .iter()
@@ -480,9 +499,10 @@ impl Store {
                 .insert(index::journal_key(seq), index::journal_value(&changes));
             pending.overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
         }
-        // Journal entries the search index covers are done with.
-        let covered = self.inner.search.covered();
-        while pending.state.journal_from <= covered.unwrap_or(0) {
+        // Journal entries a durable commit of the search index covers are
+        // done with.
+        let durable = self.inner.search.durable();
+        while pending.state.journal_from <= durable {
             pending
                 .overlay
                 .remove(index::journal_key(pending.state.journal_from));

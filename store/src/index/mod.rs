@@ -24,6 +24,7 @@
 //! batch may not be durable.
 
 mod analyzer;
+mod directory;
 mod search;
 
 use std::collections::VecDeque;
@@ -52,6 +53,11 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// The indexing arena (tantivy's minimum): flushed to a segment when full,
 /// so a rebuild's memory stays bounded whatever the store's size.
 const WRITER_MEMORY_BYTES: usize = 15_000_000;
+/// A checkpoint (every index file synced, see the `directory` module) is
+/// made after a commit once this many search sequences or this much time
+/// passed since the last one: what a crash may make open replay.
+const CHECKPOINT_EVERY_SEQS: u64 = 1000;
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often a rebuild logs its progress, in listings.
 const REBUILD_PROGRESS_EVERY: u64 = 50_000;
 
@@ -190,6 +196,7 @@ type Staged = VecDeque<(u64, Vec<Change>)>;
 /// The tantivy side of the store.
 pub struct SearchIndex {
     path: PathBuf,
+    directory: directory::LazySyncDirectory,
     index: Index,
     reader: IndexReader,
     fields: Fields,
@@ -200,6 +207,10 @@ pub struct SearchIndex {
     /// The last search sequence committed to tantivy; `u64::MAX` until the
     /// store knows (a fresh or rebuilt-empty index).
     covered: AtomicU64,
+    /// The last search sequence of a commit made durable by a checkpoint:
+    /// sled's journal entries up to it may go.
+    durable: AtomicU64,
+    last_checkpoint: Mutex<std::time::Instant>,
     /// Time spent publishing changes (documents and commits), in ns.
     publish_nanos: AtomicU64,
 }
@@ -235,21 +246,39 @@ impl SearchIndex {
                 }
                 std::fs::create_dir_all(dir).map_err(search_err)?;
                 let (schema, _) = schema();
-                let index = Index::create_in_dir(dir, schema).map_err(search_err)?;
-                Self::with_index(dir, index, u64::MAX)
+                let directory = directory::LazySyncDirectory::open(dir).map_err(search_err)?;
+                let index =
+                    Index::create(directory.clone(), schema, tantivy::IndexSettings::default())
+                        .map_err(search_err)?;
+                Self::with_index(dir, directory, index, u64::MAX)
             }
         }
     }
 
     fn open_existing(dir: &Path) -> Result<SearchIndex, String> {
-        let index = Index::open_in_dir(dir).map_err(|e| e.to_string())?;
+        if !dir.join("meta.json").exists() {
+            return Err("no index".into());
+        }
+        let directory = directory::LazySyncDirectory::open(dir).map_err(|e| e.to_string())?;
+        let index = Index::open(directory.clone()).map_err(|e| e.to_string())?;
         let metas = index.load_metas().map_err(|e| e.to_string())?;
         let covered = parse_payload(metas.payload.as_deref())
             .ok_or_else(|| format!("commit payload {:?} is not this version's", metas.payload))?;
-        Self::with_index(dir, index, covered).map_err(|e| e.to_string())
+        // Files written since the last checkpoint may be damaged by a power
+        // loss (see the `directory` module).
+        let damaged = index.validate_checksum().map_err(|e| e.to_string())?;
+        if !damaged.is_empty() {
+            return Err(format!("damaged files: {damaged:?}"));
+        }
+        Self::with_index(dir, directory, index, covered).map_err(|e| e.to_string())
     }
 
-    fn with_index(dir: &Path, index: Index, covered: u64) -> Result<SearchIndex, StoreError> {
+    fn with_index(
+        dir: &Path,
+        directory: directory::LazySyncDirectory,
+        index: Index,
+        covered: u64,
+    ) -> Result<SearchIndex, StoreError> {
         analyzer::register(index.tokenizers());
         let (_, fields) = schema();
         let reader = index
@@ -259,14 +288,49 @@ impl SearchIndex {
             .map_err(search_err)?;
         Ok(SearchIndex {
             path: dir.to_owned(),
+            directory,
             index,
             reader,
             fields,
             writer: Mutex::new(None),
             staged: Mutex::new(VecDeque::new()),
             covered: AtomicU64::new(covered),
+            durable: AtomicU64::new(0),
+            last_checkpoint: Mutex::new(std::time::Instant::now()),
             publish_nanos: AtomicU64::new(0),
         })
+    }
+
+    /// The last sequence of a durable commit (journal entries up to it are
+    /// done with).
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::SeqCst)
+    }
+
+    /// Makes the last commit durable (every index file synced).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let covered = self.covered().unwrap_or(0);
+        self.directory.sync_all().map_err(search_err)?;
+        self.durable.fetch_max(covered, Ordering::SeqCst);
+        *self
+            .last_checkpoint
+            .lock()
+            .map_err(|_| StoreError::Poisoned)? = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// A checkpoint, if enough changed or time passed since the last one.
+    fn checkpoint_if_due(&self) -> Result<(), StoreError> {
+        let behind = self.covered().unwrap_or(0).saturating_sub(self.durable());
+        let elapsed = self
+            .last_checkpoint
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .elapsed();
+        if behind >= CHECKPOINT_EVERY_SEQS || (behind > 0 && elapsed >= CHECKPOINT_EVERY) {
+            self.checkpoint()?;
+        }
+        Ok(())
     }
 
     /// The last sequence committed, if known.
@@ -394,7 +458,8 @@ impl SearchIndex {
         prepared.set_payload(&payload_of(seq));
         prepared.commit().map_err(search_err)?;
         self.covered.store(seq, Ordering::SeqCst);
-        self.reader.reload().map_err(search_err)
+        self.reader.reload().map_err(search_err)?;
+        self.checkpoint_if_due()
     }
 
     /// Stages a sled batch's changes (call under the store's writer lock,
@@ -543,12 +608,24 @@ impl SearchIndex {
             }
         }
         self.commit(writer, seq)?;
+        self.checkpoint()?;
         Ok(count)
     }
 }
 
 pub fn hash8(hash: &mutua_protocol::RecordHash) -> u64 {
     u64::from_be_bytes(hash.0[..8].try_into().expect("32 bytes"))
+}
+
+impl Drop for SearchIndex {
+    /// A clean close leaves the index durable: the next open replays nothing.
+    fn drop(&mut self) {
+        if self.covered().is_some_and(|c| c > self.durable()) {
+            if let Err(e) = self.checkpoint() {
+                tracing::warn!(error = %e, "the search index's last checkpoint failed; the next open replays the journal");
+            }
+        }
+    }
 }
 
 fn author8(key: &[u8]) -> u64 {
@@ -673,7 +750,7 @@ impl crate::Store {
         // Covered entries are deleted by the next write's sled batch, not
         // here: a store opened only to read must not write.
         writer.journal_from = journal.first().map_or(seq + 1, |e| e.0);
-        Ok(())
+        search.checkpoint()
     }
 
     /// Rebuilds the search index from sled (`reindex`). Call with the
