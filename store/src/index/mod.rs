@@ -12,10 +12,16 @@
 //! (`j seq` → the slots it changed) and the new sequence (`msearch_seq`).
 //! After the flush, the changes are applied to tantivy and committed with a
 //! payload naming the last sequence they cover, so the index may lag behind
-//! sled but never runs ahead of it. Opening the store replays the journal
-//! entries after the index's sequence (each slot is re-read from sled, so a
-//! replay is idempotent) and deletes those the index covers; a missing,
-//! unreadable or older-schema index is rebuilt from sled.
+//! sled but never runs ahead of it. Commits are not synced to disk; a
+//! checkpoint syncs every index file (`directory` module) and only then may
+//! later sled batches delete the journal entries it covers. Opening the
+//! store replays the journal entries after the index's sequence (each slot
+//! is re-read from sled, so a replay is idempotent); a missing, unreadable,
+//! damaged (checksums) or older-schema index is rebuilt from sled.
+//!
+//! Which listings it holds: offers and needs whose expiry is after the
+//! sweep mark (`mswept_until`, [`layout::indexable`]); the sweep deletes the
+//! documents it passes by a range query on `expires_at`.
 //!
 //! Changes are staged under the store's writer lock, in sequence order, and
 //! published by the first caller whose flush covers them: a caller drains
