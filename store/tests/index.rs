@@ -132,8 +132,7 @@ fn records_applied_one_per_call_are_searchable_at_once_and_survive() {
     // The journal still holds the changes since the open's checkpoint.
     let journal = |dir: &Path| {
         let db = mutua_store::open_raw_sled(dir).unwrap();
-        let n = db.open_tree("mutua").unwrap().scan_prefix(b"j").count();
-        n
+        db.open_tree("mutua").unwrap().scan_prefix(b"j").count()
     };
     let fed = fed.reopen_after(|dir| assert!(journal(dir) > 0));
     assert_eq!(fed.store.search_index_stats().listings, 34);
