@@ -1,8 +1,7 @@
 //! The store's benchmark: ingest rate against raw `verify_strict`, query
-//! latency against a naive full scan, disk and memory use — for the sled
-//! postings (`Store::query`) and the tantivy search index (`Store::search`)
-//! side by side. Ends with one `SUMMARY {json}` line (the search index's
-//! figures; `sled_*` fields for the sled postings).
+//! latency (answered by the tantivy index) against a naive full scan, disk
+//! and memory use, the store's own footprint measured in a fresh process.
+//! Ends with one `SUMMARY {json}` line.
 //!
 //! cargo run --release -p mutua-store --example bench            # 100k listings
 //! MUTUA_BENCH_RECORDS=1000000 cargo run --release -p mutua-store --example bench
@@ -44,37 +43,48 @@ fn report(mode: &str, name: &str, value: f64) {
     println!("CHILD {mode} {name} {value}");
 }
 
-/// Runs one query the way `mode` says (`sled`: the postings, `search`: tantivy).
-fn run_query(store: &Store, mode: &str, q: &Query) -> usize {
-    match mode {
-        "sled" => store.query(q, FIXTURE_NOW),
-        _ => store.search(q, FIXTURE_NOW),
-    }
-    .expect("query")
-    .hits
-    .len()
+/// The store's configuration, with sled's settings from the environment
+/// (`MUTUA_BENCH_SLED_MODE=high_throughput`, `MUTUA_BENCH_SEGMENT_KIB`),
+/// the same in the footprint child (sled refuses another segment size).
+fn bench_config(path: impl Into<std::path::PathBuf>, cache_mb: u64) -> mutua_store::StoreConfig {
+    let mut config = synth::store_config(path);
+    config.cache_capacity_bytes = cache_mb * 1024 * 1024;
+    config.sled.high_throughput =
+        std::env::var("MUTUA_BENCH_SLED_MODE").is_ok_and(|m| m == "high_throughput");
+    config.sled.segment_size = std::env::var("MUTUA_BENCH_SEGMENT_KIB")
+        .ok()
+        .map(|k| k.parse::<usize>().expect("MUTUA_BENCH_SEGMENT_KIB") * 1024);
+    config
+}
+
+fn config_segment_size_set() -> bool {
+    std::env::var_os("MUTUA_BENCH_SEGMENT_KIB").is_some()
+}
+
+fn run_query(store: &Store, q: &Query) -> usize {
+    store.query(q, FIXTURE_NOW).expect("query").hits.len()
 }
 
 /// The store's own footprint, free of the benchmark's data and of the
 /// allocator's memory left over from the load: a fresh process that opens
-/// the store, answers a first query, runs 1000 typical queries through one
-/// index (`mode`) and applies 500 new listings.
-fn footprint_child(path: &str, cache_mb: u64, mode: &str) {
+/// the store, answers a first query, runs 1000 typical queries and applies
+/// 500 new listings.
+fn footprint_child(path: &str, cache_mb: u64) {
+    let mode = "store";
     let before = rss_kib();
-    let mut config = synth::store_config(path).with_search_index();
-    config.cache_capacity_bytes = cache_mb * 1024 * 1024;
+    let config = bench_config(path, cache_mb);
     let t = Instant::now();
     let store = Store::open(config).expect("open");
     let open_time = t.elapsed();
     let opened = rss_pair();
     let mut rng = Rng::new(7);
-    run_query(&store, mode, &typical_query(0, &mut rng));
+    run_query(&store, &typical_query(0, &mut rng));
     let cold_start = t.elapsed();
     for i in 0..1000 {
-        run_query(&store, mode, &typical_query(i, &mut rng));
+        run_query(&store, &typical_query(i, &mut rng));
     }
     let queried = rss_pair();
-    let base: u64 = if mode == "sled" { 1 << 40 } else { 1 << 41 };
+    let base: u64 = 1 << 41;
     let batch = (0..500)
         .map(|i| {
             let author = synth::key("member", i % MEMBERS);
@@ -84,7 +94,7 @@ fn footprint_child(path: &str, cache_mb: u64, mode: &str) {
     store.apply_batch(batch, FIXTURE_NOW).expect("apply");
     let applied = rss_pair();
     println!(
-        "store footprint (fresh process, {mode} queries): RSS {} MiB before opening; RSS/RssAnon {}/{} MiB opened, {}/{} MiB after 1000 queries, {}/{} MiB after 500 applies (peak {} MiB); open {:?}, open → first query answered {:?}",
+        "store footprint (fresh process): RSS {} MiB before opening; RSS/RssAnon {}/{} MiB opened, {}/{} MiB after 1000 queries, {}/{} MiB after 500 applies (peak {} MiB); open {:?}, open → first query answered {:?}",
         before / 1024,
         opened.0,
         opened.1,
@@ -107,9 +117,6 @@ fn footprint_child(path: &str, cache_mb: u64, mode: &str) {
         report(mode, name, value as f64);
     }
     report(mode, "cold_start_s", cold_start.as_secs_f64());
-    if mode == "sled" {
-        return;
-    }
     // sled cleans its log in its flusher thread, at most half of each
     // 500 ms period, one page at a time: an idle store shrinks over time.
     let idle_secs = synth::env_u64("MUTUA_BENCH_IDLE_SECS", 30);
@@ -122,6 +129,10 @@ fn footprint_child(path: &str, cache_mb: u64, mode: &str) {
     }
     drop(store);
     live_bytes(path);
+    if config_segment_size_set() {
+        // `compact` opens sled with its default segment size.
+        return;
+    }
     let t = Instant::now();
     let report = mutua_store::compact(std::path::Path::new(path)).expect("compact");
     println!(
@@ -133,10 +144,8 @@ fn footprint_child(path: &str, cache_mb: u64, mode: &str) {
     );
     // `compact` moves the search index with the records: no rebuild.
     let t = Instant::now();
-    let store = Store::open(synth::store_config(path).with_search_index()).expect("reopen");
-    let search = store
-        .search_index_stats()
-        .expect("the bench keeps the search index");
+    let store = Store::open(bench_config(path, cache_mb)).expect("reopen");
+    let search = store.search_index_stats();
     println!(
         "open after compact: {:?} (search index: {} listings, {:.1} MiB)",
         t.elapsed(),
@@ -171,60 +180,6 @@ fn live_bytes(path: &str) {
         .map(|(p, (n, b))| format!("{p} {n} keys {:.1} MiB", *b as f64 / 1048576.0))
         .collect();
     println!("  by prefix: {}", detail.join(", "));
-}
-
-/// A projection, not the store: a second sled database holding only what
-/// issue 16's design keeps per record — the envelope, the sync entry and
-/// the forget time, each written once and deleted once — fed the same
-/// records in the same calls, one flush per call. It measures sled's own
-/// file overhead for such keys, which the disk target depends on.
-struct SlimSled {
-    db: sled::Db,
-    tree: sled::Tree,
-    time: Duration,
-}
-
-impl SlimSled {
-    fn open(path: &std::path::Path, cache_mb: u64) -> SlimSled {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_mb * 1024 * 1024)
-            .open()
-            .expect("slim sled");
-        let tree = db.open_tree("mutua").expect("tree");
-        SlimSled {
-            db,
-            tree,
-            time: Duration::ZERO,
-        }
-    }
-
-    fn write(&mut self, records: &[mutua_protocol::SignedRecord]) {
-        let t = Instant::now();
-        let mut batch = sled::Batch::default();
-        for r in records {
-            let slot = mutua_protocol::sync::slot_bytes(&mutua_protocol::SlotKey::of(r));
-            let sync_key = [
-                &[b's'][..],
-                &mutua_protocol::sync::SyncKey::of_slot_bytes(&slot).0,
-            ]
-            .concat();
-            if let Some(old) = self.tree.get(&sync_key).expect("read") {
-                batch.remove([&[b'f'][..], &old[32..40], &slot].concat());
-            }
-            let forget = mutua_protocol::merge::forget_after(r).to_be_bytes();
-            batch.insert(sync_key, [&r.hash().0[..], &forget, &slot].concat());
-            batch.insert([&[b'f'][..], &forget, &slot].concat(), &[][..]);
-            batch.insert([&[b'r'][..], &slot].concat(), r.bytes());
-        }
-        self.tree.apply_batch(batch).expect("apply");
-        self.db.flush().expect("flush");
-        self.time += t.elapsed();
-    }
-
-    fn bytes(&self) -> u64 {
-        self.db.size_on_disk().expect("size")
-    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -315,7 +270,12 @@ fn naive(store: &Store, q: &Query, now: u64) -> usize {
         if !q.kinds.is_empty() && !q.kinds.contains(&l.kind) {
             continue;
         }
-        let listing_words = text::listing_words(&l.title, &l.tags, &l.description);
+        let listing_words = text::query_words(&format!(
+            "{} {} {}",
+            l.title,
+            l.tags.join(" "),
+            l.description
+        ));
         if !words.iter().all(|w| listing_words.contains(w)) {
             continue;
         }
@@ -359,9 +319,9 @@ fn naive(store: &Store, q: &Query, now: u64) -> usize {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, path, cache_mb, mode] = &args[..] {
+    if let [_, flag, path, cache_mb] = &args[..] {
         if flag == "--footprint" {
-            return footprint_child(path, cache_mb.parse().expect("cache MiB"), mode);
+            return footprint_child(path, cache_mb.parse().expect("cache MiB"));
         }
     }
     let records = synth::env_u64("MUTUA_BENCH_RECORDS", 100_000);
@@ -369,12 +329,10 @@ fn main() {
     let cache_mb = synth::env_u64("MUTUA_BENCH_CACHE_MB", 16);
     let now = FIXTURE_NOW;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = synth::store_config(dir.path().join("store")).with_search_index();
-    config.cache_capacity_bytes = cache_mb * 1024 * 1024;
+    let config = bench_config(dir.path().join("store"), cache_mb);
+    println!("sled settings: {:?}", config.sled);
     let store = Store::open(config).expect("open");
-    let mut slim = SlimSled::open(&dir.path().join("slim"), cache_mb);
     let certs = synth::member_certificates(0..MEMBERS, now);
-    slim.write(&certs);
     let mut raw_bytes: u64 = certs.iter().map(|c| c.bytes().len() as u64).sum();
     store.apply_batch(certs, now).expect("certificates");
     let authors: Vec<_> = (0..MEMBERS).map(|i| synth::key("member", i)).collect();
@@ -405,25 +363,18 @@ fn main() {
             .iter()
             .map(|e| mutua_protocol::validate(e, now).expect("valid"))
             .collect();
-        // The copy feeds the projection below, outside the measured time.
-        ingest_time += t.elapsed();
-        let copy = batch.clone();
-        let t = Instant::now();
         let applied = store.apply_batch(batch, now).expect("apply");
         ingest_time += t.elapsed();
-        slim.write(&copy);
         assert!(applied.iter().all(|a| a.outcome.is_stored()));
     }
     let verify_rate = records as f64 / verify_time.as_secs_f64();
     let ingest_rate = records as f64 / ingest_time.as_secs_f64();
-    let search = store
-        .search_index_stats()
-        .expect("the bench keeps the search index");
-    // Both indexes are written by every apply; the search index's share is
-    // the time spent publishing to it (after each sled flush).
+    let search = store.search_index_stats();
+    // The search index's share is the time spent publishing to it (after
+    // each sled flush).
     let sled_rate = records as f64 / (ingest_time - search.publish_time).as_secs_f64();
     println!("records: {records} listings + {MEMBERS} certificates, batches of {batch_size}");
-    println!("raw verify_strict: {verify_rate:.0}/s; validate+apply+flush, both indexes: {ingest_rate:.0}/s; ratio {:.3}", ingest_rate / verify_rate);
+    println!("raw verify_strict: {verify_rate:.0}/s; validate+apply+flush: {ingest_rate:.0}/s; ratio {:.3}", ingest_rate / verify_rate);
     println!(
         "  of which the search index (documents + commit): {:.1} s of {:.1} s; sled alone {sled_rate:.0}/s, ratio {:.3}",
         search.publish_time.as_secs_f64(),
@@ -444,60 +395,31 @@ fn main() {
     );
     let disk_ratio_load = (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64;
     println!(
-        "projection, sled with only envelope + sync entry + forget time per record (same calls, one flush each): {:.1} MiB, {:.2}× the envelopes; {:.0} records/s, ratio {:.3} to verify_strict",
-        mib(slim.bytes()),
-        slim.bytes() as f64 / raw_bytes as f64,
-        records as f64 / slim.time.as_secs_f64(),
-        records as f64 / slim.time.as_secs_f64() / verify_rate
-    );
-    println!(
         "RSS after load: {} MiB (RssAnon {} MiB; sled cache capacity {cache_mb} MiB)",
         rss_kib() / 1024,
         status_kib("RssAnon:") / 1024
     );
 
-    // The same 1,000 queries through both indexes, interleaved.
-    let mut latencies = [Vec::new(), Vec::new()];
-    let mut by_shape: [Vec<Vec<Duration>>; 2] = [
-        vec![Vec::new(); QUERY_SHAPES.len()],
-        vec![Vec::new(); QUERY_SHAPES.len()],
-    ];
-    let mut total_hits = [0, 0];
+    // 1,000 typical queries.
+    let mut latencies = Vec::new();
+    let mut by_shape: Vec<Vec<Duration>> = vec![Vec::new(); QUERY_SHAPES.len()];
+    let mut total_hits = 0;
     for i in 0..1000 {
         let q = typical_query(i, &mut rng);
-        for (side, mode) in ["sled", "search"].iter().enumerate() {
-            let t = Instant::now();
-            total_hits[side] += run_query(&store, mode, &q);
-            latencies[side].push(t.elapsed());
-            by_shape[side][i % QUERY_SHAPES.len()].push(t.elapsed());
-        }
+        let t = Instant::now();
+        total_hits += run_query(&store, &q);
+        latencies.push(t.elapsed());
+        by_shape[i % QUERY_SHAPES.len()].push(t.elapsed());
     }
-    for l in &mut latencies {
-        l.sort();
+    latencies.sort();
+    for (shape, times) in QUERY_SHAPES.iter().zip(&mut by_shape) {
+        times.sort();
+        println!(
+            "  {shape}: p50 {:?}, p99 {:?}",
+            percentile(times, 0.5),
+            percentile(times, 0.99)
+        );
     }
-    for (i, shape) in QUERY_SHAPES.iter().enumerate() {
-        let mut line = format!("  {shape}:");
-        for (side, name) in ["sled", "search index"].iter().enumerate() {
-            let times = &mut by_shape[side][i];
-            times.sort();
-            line += &format!(
-                " {name} p50 {:?}, p99 {:?};",
-                percentile(times, 0.5),
-                percentile(times, 0.99)
-            );
-        }
-        println!("{line}");
-    }
-    let (search_p50, search_p99) = (
-        percentile(&latencies[1], 0.5),
-        percentile(&latencies[1], 0.99),
-    );
-    println!(
-        "search index (1000 typical combined, {:.1} hits avg): p50 {search_p50:?}, p99 {search_p99:?}",
-        total_hits[1] as f64 / 1000.0
-    );
-    let latencies = std::mem::take(&mut latencies[0]);
-    let total_hits = total_hits[0];
     let mut naive_times = Vec::new();
     for i in 0..5 {
         let q = typical_query(i, &mut rng);
@@ -511,7 +433,7 @@ fn main() {
     let p99 = percentile(&latencies, 0.99);
     let naive_p50 = percentile(&naive_times, 0.5);
     println!(
-        "sled postings (1000 typical combined, {:.1} hits avg): p50 {:?}, p99 {:?}; naive full scan p50 {:?}; scan/index p50 ratio {:.0}",
+        "queries (1000 typical combined, {:.1} hits avg): p50 {:?}, p99 {:?}; naive full scan p50 {:?}; scan/index p50 ratio {:.0}",
         total_hits as f64 / 1000.0,
         p50,
         p99,
@@ -526,18 +448,14 @@ fn main() {
         let author = &authors[(id % MEMBERS) as usize];
         batch.push(synth::sealed_listing(author, id, 2, now, &mut rng));
         if batch.len() == batch_size {
-            slim.write(&batch);
             store
                 .apply_batch(std::mem::take(&mut batch), now)
                 .expect("churn");
         }
     }
-    slim.write(&batch);
     store.apply_batch(batch, now).expect("churn");
     let stats = store.stats().expect("stats");
-    let search = store
-        .search_index_stats()
-        .expect("the bench keeps the search index");
+    let search = store.search_index_stats();
     println!(
         "disk after 20% churn: sled {:.1} MiB, search index {:.1} MiB; ratios to live envelopes sled {:.2}, search index {:.3}, both {:.2} (churn took {:?})",
         mib(stats.disk_bytes),
@@ -549,12 +467,6 @@ fn main() {
     );
     let disk_ratio_churn = (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64;
     println!(
-        "projection after churn: {:.1} MiB, {:.2}× the live envelopes",
-        mib(slim.bytes()),
-        slim.bytes() as f64 / raw_bytes as f64
-    );
-    drop(slim);
-    println!(
         "RSS at the end: {} MiB (peak {} MiB), this process",
         rss_kib() / 1024,
         status_kib("VmHWM:") / 1024
@@ -562,12 +474,11 @@ fn main() {
     let path = store.path().to_owned();
     drop(store);
     let mut child = std::collections::BTreeMap::new();
-    for mode in ["sled", "search"] {
+    {
         let output = std::process::Command::new(std::env::current_exe().expect("exe"))
             .arg("--footprint")
             .arg(&path)
             .arg(cache_mb.to_string())
-            .arg(mode)
             .stderr(std::process::Stdio::inherit())
             .output()
             .expect("footprint child");
@@ -592,22 +503,19 @@ fn main() {
             .unwrap_or(f64::NAN)
     };
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let (search_p50, search_p99) = (p50, p99);
     println!(
-        "SUMMARY {{\"mode\":\"{}\",\"index\":\"tantivy\",\"records\":{records},\"ingest_ratio\":{:.3},\"disk_ratio_load\":{disk_ratio_load:.2},\"disk_ratio_churn\":{disk_ratio_churn:.2},\"rss_mib_open\":{},\"rss_mib_queries\":{},\"rss_mib_applies\":{},\"anon_mib_open\":{},\"anon_mib_queries\":{},\"anon_mib_applies\":{},\"query_p50_ms\":{:.2},\"query_p99_ms\":{:.2},\"cold_start_s\":{:.2},\"sled_query_p50_ms\":{:.2},\"sled_query_p99_ms\":{:.2},\"sled_rss_mib_queries\":{},\"sled_cold_start_s\":{:.2}}}",
+        "SUMMARY {{\"mode\":\"{}\",\"index\":\"tantivy\",\"layout\":6,\"records\":{records},\"ingest_ratio\":{:.3},\"disk_ratio_load\":{disk_ratio_load:.2},\"disk_ratio_churn\":{disk_ratio_churn:.2},\"rss_mib_open\":{},\"rss_mib_queries\":{},\"rss_mib_applies\":{},\"anon_mib_open\":{},\"anon_mib_queries\":{},\"anon_mib_applies\":{},\"query_p50_ms\":{:.2},\"query_p99_ms\":{:.2},\"cold_start_s\":{:.2}}}",
         if batch_size == 1 { "single" } else { "batch" },
         ingest_rate / verify_rate,
-        figure("search", "rss_mib_open"),
-        figure("search", "rss_mib_queries"),
-        figure("search", "rss_mib_applies"),
-        figure("search", "anon_mib_open"),
-        figure("search", "anon_mib_queries"),
-        figure("search", "anon_mib_applies"),
+        figure("store", "rss_mib_open"),
+        figure("store", "rss_mib_queries"),
+        figure("store", "rss_mib_applies"),
+        figure("store", "anon_mib_open"),
+        figure("store", "anon_mib_queries"),
+        figure("store", "anon_mib_applies"),
         ms(search_p50),
         ms(search_p99),
-        figure("search", "cold_start_s"),
-        ms(p50),
-        ms(p99),
-        figure("sled", "rss_mib_queries"),
-        figure("sled", "cold_start_s"),
+        figure("store", "cold_start_s"),
     );
 }

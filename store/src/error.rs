@@ -60,6 +60,18 @@ pub enum OpenError {
         #[source]
         source: Box<CompactError>,
     },
+    /// Migrating an older layout failed; what was done is kept and the next
+    /// open resumes it.
+    #[error(
+        "cannot migrate the store at {path} from layout version {found}: {source} (the next \
+         start resumes the migration)"
+    )]
+    Migration {
+        path: PathBuf,
+        found: u32,
+        #[source]
+        source: StoreError,
+    },
     /// The search index could not be opened, rebuilt or brought up to date.
     #[error("cannot open the search index of the store at {path}: {source}")]
     SearchIndex {
@@ -184,9 +196,6 @@ pub enum QueryError {
     /// The cursor is not one this store produced for this sort order.
     #[error("query.cursor: {0}")]
     BadCursor(String),
-    /// `Store::search` on a store opened without `StoreConfig::search_index`.
-    #[error("the search index is not enabled in this store's configuration")]
-    SearchIndexDisabled,
     /// The store failed while answering.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -1,12 +1,15 @@
 //! The key layout of the one sled tree the store writes: what every key and
-//! value is, and the derived entries a record implies.
+//! value is. Since layout 6 sled keeps per record only what is written once
+//! and deleted once (the envelope, its sync entry, its forget time, the
+//! certificate and revocation lookups membership reads); every query index
+//! lives in the tantivy index (`index` module).
 //!
-//! Every derived entry is computed here and nowhere else, so that apply,
-//! check, reindex and sweep agree by construction.
+//! Every entry a record implies is computed here and nowhere else, so that
+//! apply, check, reindex and sweep agree by construction.
 
 use mutua_protocol::codec::{decode_envelope, decode_payload, hash_envelope};
 use mutua_protocol::{
-    GeoPoint, Listing, Payload, PublicKey, RecordHash, ResourceKind, SlotKey, Timestamp, Window,
+    GeoPoint, Listing, Payload, PublicKey, RecordHash, ResourceKind, SlotKey, Timestamp,
 };
 
 use crate::error::StoreError;
@@ -16,16 +19,21 @@ use crate::sync::SyncKey;
 /// a refusal in `Store::open`) whenever a key or value format changes.
 ///
 /// 2: sync keys carry their class in their first two bits (the protocol's).
-/// 3: the word index skips stopwords and caps description words
-///    (`text::listing_words`); expired listings may be stored unindexed.
-/// 4: tag, word and area postings are packed, one value per term and block
-///    of [`POSTING_BLOCK`] listing numbers (sled's cost is per key).
+/// 3: the word index skips stopwords and caps description words.
+/// 4: tag, word and area postings are packed per term and block.
 /// 5: a listing without a point of its own is placed at its commune's
-///    reference point (geo entries and summaries, [`indexed_point`]).
-pub const LAYOUT_VERSION: u32 = 5;
+///    reference point.
+/// 6: no query index in sled (postings, summaries, listing numbers): the
+///    tantivy index is the only one ([`prefix::OBSOLETE`] lists what
+///    layouts 2–5 kept; `migrate` deletes it).
+pub const LAYOUT_VERSION: u32 = 6;
 /// The oldest layout whose records and sync entries this version reads as
-/// they are: opening it rebuilds the other derived entries with `reindex`.
-pub const FIRST_REINDEXABLE_LAYOUT: u32 = 2;
+/// they are: opening it migrates (see the `migrate` module).
+pub const FIRST_MIGRATABLE_LAYOUT: u32 = 2;
+/// Layouts from this one on keep sled's record entries (sync, forget,
+/// certificate and revocation lookups, buckets) as layout 6 does; older
+/// ones are also reindexed when migrated.
+pub const SAME_RECORD_ENTRIES_SINCE: u32 = 4;
 /// The name of the sled tree holding everything (the default tree stays empty).
 pub const TREE: &str = "mutua";
 
@@ -46,73 +54,41 @@ pub mod prefix {
     pub const CERT_SUBJECT: u8 = b'c';
     /// `v certificate_hash (32) revocation_hash (32)` → ().
     pub const REVOKES: u8 = b'v';
-    /// `l slot` → listing number (8, BE), present iff the listing is indexed.
-    pub const INDEXED: u8 = b'l';
-    /// `n number (8, BE)` → slot (49) ‖ summary: what a query reads per
-    /// candidate posting, in one point read.
-    pub const NUMBER: u8 = b'n';
-    /// `x expires_at (8, BE) slot` → (): the sweep's way to expired listings.
-    pub const EXPIRY: u8 = b'x';
-    /// `k side kind R N` → ().
-    pub const KIND: u8 = b'k';
-    /// `a author (32) R N` → ().
-    pub const AUTHOR: u8 = b'a';
-    /// `t block (4, BE) folded_tag` → packed postings (see [`super::Chunk`]).
-    pub const TAG: u8 = b't';
-    /// `w block (4, BE) folded_word` → packed postings.
-    pub const WORD: u8 = b'w';
-    /// `z block (4, BE) area_code` → packed postings, area codes `c33063`,
-    /// `e243300316`, `d33`.
-    pub const AREA: u8 = b'z';
-    /// `g cell (4) R N` → ().
-    pub const GEO: u8 = b'g';
     /// `q original_key` → value `reindex` could not verify, kept for forensics.
     pub const QUARANTINE: u8 = b'q';
     /// `j search_seq (8, BE)` → the listing slots (49 bytes each) whose
     /// search-index state that sled batch changed; deleted once the search
-    /// index covers it (`index` module).
+    /// index durably covers it (`index` module).
     pub const JOURNAL: u8 = b'j';
 
-    /// Prefixes whose values pack the postings of a term.
-    pub const PACKED: [u8; 3] = [TAG, WORD, AREA];
+    /// Prefixes of entries derived from the records (all but META, RECORD,
+    /// QUARANTINE and JOURNAL).
+    pub const DERIVED: [u8; 5] = [SYNC, BUCKET, FORGET, CERT_SUBJECT, REVOKES];
 
-    /// Prefixes of entries derived from the records (all but META, RECORD and
-    /// QUARANTINE).
-    pub const DERIVED: [u8; 14] = [
-        SYNC,
-        BUCKET,
-        FORGET,
-        CERT_SUBJECT,
-        REVOKES,
-        INDEXED,
-        NUMBER,
-        EXPIRY,
-        KIND,
-        AUTHOR,
-        TAG,
-        WORD,
-        AREA,
-        GEO,
-    ];
+    /// The query index layouts 2–5 kept in sled: listing numbers both ways
+    /// (`l`, `n`), expiry (`x`), kind (`k`), author (`a`), tag (`t`), word
+    /// (`w`), area (`z`) and geo-cell (`g`) postings. Layout 6 has none.
+    pub const OBSOLETE: [u8; 9] = [b'l', b'n', b'x', b'k', b'a', b't', b'w', b'z', b'g'];
 }
 
 pub mod meta {
     pub const LAYOUT: &[u8] = b"mlayout";
-    /// The next listing number (u64 BE).
-    pub const NEXT_NUMBER: &[u8] = b"mnext_number";
     /// Stored records per kind (6 × u64 BE: certificate, revocation, offer,
     /// need, withdrawal, lending records of every kind; a store written
     /// before lending has 5, and no lending records).
     pub const COUNTS: &[u8] = b"mcounts";
-    /// Listings that expired by this time (u64 BE) may have no indexes: the
-    /// latest `now` a sweep ran with, or the expiry of an already expired
-    /// listing that `apply` stored without indexes, whichever is later.
+    /// Listings that expired by this time (u64 BE) are not in the search
+    /// index (or wait for the sweep to leave it): the latest `now` a sweep
+    /// ran with, or the expiry of an already expired listing that `apply`
+    /// stored unindexed, whichever is later.
     pub const SWEPT_UNTIL: &[u8] = b"mswept_until";
     /// Present while a reindex runs.
     pub const REINDEXING: &[u8] = b"mreindexing";
     /// The last search sequence (u64 BE): sled batches that changed a
     /// listing's search-index state, numbered.
     pub const SEARCH_SEQ: &[u8] = b"msearch_seq";
+    /// Layouts 2–5's next listing number: deleted by the migration.
+    pub const OBSOLETE_NEXT_NUMBER: &[u8] = b"mnext_number";
 }
 
 pub fn kind_index(payload: &Payload) -> usize {
@@ -205,11 +181,6 @@ impl StoredRecord {
     }
 }
 
-/// `R`: recency order, newest first.
-pub fn recency(published_at: Timestamp) -> [u8; 8] {
-    (u64::MAX - published_at).to_be_bytes()
-}
-
 /// Offer or need: the side byte of the kind index.
 pub fn side_byte(payload: &Payload) -> Option<u8> {
     match payload {
@@ -235,118 +206,19 @@ pub fn indexed_point(l: &Listing) -> Option<GeoPoint> {
         .or_else(|| crate::refdata::reference().position_of(&l.location.insee))
 }
 
-/// What queries read per candidate, so that filters need no envelope decoding.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Summary {
-    pub number: u64,
-    pub side: u8,
-    pub kind: u8,
-    pub author: PublicKey,
-    pub published_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub insee: [u8; 5],
-    pub point: Option<GeoPoint>,
-    pub availability: Vec<Window>,
-}
-
-impl Summary {
-    pub fn of(number: u64, side: u8, l: &Listing) -> Summary {
-        let mut insee = [b' '; 5];
-        let code = l.location.insee.as_bytes();
-        insee[..code.len().min(5)].copy_from_slice(&code[..code.len().min(5)]);
-        Summary {
-            number,
-            side,
-            kind: resource_byte(l.kind),
-            author: l.author,
-            published_at: l.published_at,
-            expires_at: l.expires_at,
-            insee,
-            point: indexed_point(l),
-            availability: l.availability.clone(),
-        }
-    }
-
-    /// Fixed layout: number 8 ‖ side 1 ‖ kind 1 ‖ author 32 ‖ published 8 ‖
-    /// expires 8 ‖ insee 5 ‖ has_point 1 ‖ lat 4 ‖ lon 4 ‖ windows (16 each).
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(72 + 16 * self.availability.len());
-        out.extend_from_slice(&self.number.to_be_bytes());
-        out.push(self.side);
-        out.push(self.kind);
-        out.extend_from_slice(self.author.as_bytes());
-        out.extend_from_slice(&self.published_at.to_be_bytes());
-        out.extend_from_slice(&self.expires_at.to_be_bytes());
-        out.extend_from_slice(&self.insee);
-        let p = self.point.unwrap_or(GeoPoint {
-            lat_e6: 0,
-            lon_e6: 0,
-        });
-        out.push(u8::from(self.point.is_some()));
-        out.extend_from_slice(&p.lat_e6.to_be_bytes());
-        out.extend_from_slice(&p.lon_e6.to_be_bytes());
-        for w in &self.availability {
-            out.extend_from_slice(&w.from.to_be_bytes());
-            out.extend_from_slice(&w.until.to_be_bytes());
-        }
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<Summary> {
-        const FIXED: usize = 8 + 1 + 1 + 32 + 8 + 8 + 5 + 1 + 4 + 4;
-        if bytes.len() < FIXED || !(bytes.len() - FIXED).is_multiple_of(16) {
-            return None;
-        }
-        let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-        let i32_at = |i: usize| i32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-        let point = match bytes[63] {
-            0 => None,
-            1 => Some(GeoPoint {
-                lat_e6: i32_at(64),
-                lon_e6: i32_at(68),
-            }),
-            _ => return None,
-        };
-        if bytes[8] > 1 || usize::from(bytes[9]) >= ResourceKind::ALL.len() {
-            return None;
-        }
-        Some(Summary {
-            number: u64_at(0),
-            side: bytes[8],
-            kind: bytes[9],
-            author: PublicKey(bytes[10..42].try_into().ok()?),
-            published_at: u64_at(42),
-            expires_at: u64_at(50),
-            insee: bytes[58..63].try_into().ok()?,
-            point,
-            availability: (FIXED..bytes.len())
-                .step_by(16)
-                .map(|i| Window {
-                    from: u64_at(i),
-                    until: u64_at(i + 8),
-                })
-                .collect(),
-        })
-    }
-
-    /// Available at `t`: inside a window, or any time before expiry when the
-    /// listing gives none.
-    pub fn available_at(&self, t: Timestamp) -> bool {
-        t < self.expires_at
-            && (self.availability.is_empty()
-                || self.availability.iter().any(|w| w.from <= t && t < w.until))
-    }
+/// The listing a record holds for the search index, with its side byte, if
+/// it is to be indexed: an offer or need that expires after `swept_until`
+/// (apply, replay, rebuild and check use this one rule).
+pub fn indexable(payload: &Payload, swept_until: Timestamp) -> Option<(u8, &Listing)> {
+    let side = side_byte(payload)?;
+    payload
+        .listing()
+        .filter(|l| l.expires_at > swept_until)
+        .map(|l| (side, l))
 }
 
 /// The length of a listing's slot bytes (`0x00 author id`).
 pub const LISTING_SLOT_LEN: usize = 49;
-
-/// An `n` value: the listing's slot and its summary.
-pub fn parse_number_value(value: &[u8]) -> Option<(&[u8], Summary)> {
-    let slot = value.get(..LISTING_SLOT_LEN)?;
-    parse_slot(slot)?;
-    Some((slot, Summary::decode(&value[LISTING_SLOT_LEN..])?))
-}
 
 /// Derived key-value entries of one record.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -432,209 +304,6 @@ pub fn area_codes(l: &Listing) -> Vec<String> {
     codes
 }
 
-/// How many consecutive listing numbers share one packed posting value.
-/// Numbers are handed out in apply order, so one `apply_batch` call of a few
-/// hundred new listings rewrites one value per term it mentions, and the
-/// postings of a term over the whole store take `numbers / POSTING_BLOCK`
-/// point reads.
-pub const POSTING_BLOCK: u64 = 4096;
-/// One packed posting: the number's offset in its block (2, BE) ‖ `R` (8).
-pub const POSTING_LEN: usize = 10;
-
-/// The key of the packed postings of `term` for listing numbers in `block`.
-/// Block first: the values a batch rewrites sit side by side in sled.
-pub fn chunk_key(prefix: u8, block: u32, term: &str) -> Vec<u8> {
-    key(prefix, &[&block.to_be_bytes(), term.as_bytes()])
-}
-
-/// The block of a listing number, and its offset in it.
-pub fn block_of(number: u64) -> (u32, u16) {
-    (
-        (number / POSTING_BLOCK) as u32,
-        (number % POSTING_BLOCK) as u16,
-    )
-}
-
-/// Parsed chunk key: prefix, block, term.
-pub fn parse_chunk_key(k: &[u8]) -> Option<(u8, u32, &str)> {
-    let block = u32::from_be_bytes(k.get(1..5)?.try_into().ok()?);
-    Some((k[0], block, std::str::from_utf8(&k[5..]).ok()?))
-}
-
-/// One listing's posting in a packed value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Posting {
-    pub chunk: Vec<u8>,
-    pub offset: u16,
-    pub r: [u8; 8],
-}
-
-impl Posting {
-    pub fn new(prefix: u8, term: &str, r: [u8; 8], number: u64) -> Posting {
-        let (block, offset) = block_of(number);
-        Posting {
-            chunk: chunk_key(prefix, block, term),
-            offset,
-            r,
-        }
-    }
-}
-
-/// A packed posting value: postings sorted by strictly increasing offset,
-/// [`POSTING_LEN`] bytes each. `parse` checks the length only (queries read
-/// these values per candidate); `parse_checked` also checks the order, and
-/// is what `check` and every write use, so a damaged value is reported and
-/// never rewritten.
-pub struct Chunk<'a>(&'a [u8]);
-
-impl<'a> Chunk<'a> {
-    pub fn parse(value: &'a [u8]) -> Option<Chunk<'a>> {
-        (!value.is_empty() && value.len().is_multiple_of(POSTING_LEN)).then_some(Chunk(value))
-    }
-
-    pub fn parse_checked(value: &'a [u8]) -> Option<Chunk<'a>> {
-        let chunk = Chunk::parse(value)?;
-        let mut offsets = chunk.iter().map(|(o, _)| o);
-        let first = offsets.next()?;
-        let mut previous = first;
-        let sorted = offsets.all(|o| {
-            let ok = previous < o;
-            previous = o;
-            ok
-        });
-        (sorted && u64::from(previous) < POSTING_BLOCK).then_some(chunk)
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len() / POSTING_LEN
-    }
-
-    /// `(offset, R)` in offset order.
-    pub fn iter(&self) -> impl Iterator<Item = (u16, [u8; 8])> + 'a {
-        self.0.chunks_exact(POSTING_LEN).map(|p| {
-            (
-                u16::from_be_bytes([p[0], p[1]]),
-                p[2..].try_into().expect("8 bytes"),
-            )
-        })
-    }
-
-    /// Where `offset` is, or would be inserted.
-    fn search(&self, offset: u16) -> Result<usize, usize> {
-        let n = self.len();
-        let (mut lo, mut hi) = (0, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let at = u16::from_be_bytes([self.0[mid * POSTING_LEN], self.0[mid * POSTING_LEN + 1]]);
-            match at.cmp(&offset) {
-                std::cmp::Ordering::Equal => return Ok(mid),
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-            }
-        }
-        Err(lo)
-    }
-
-    /// The `R` stored for `offset`.
-    pub fn get(&self, offset: u16) -> Option<[u8; 8]> {
-        let i = self.search(offset).ok()?;
-        let at = i * POSTING_LEN + 2;
-        self.0[at..at + 8].try_into().ok()
-    }
-
-    /// Adds `(offset, r)` to a value (replacing the offset's posting); an
-    /// offset above every other one appends.
-    pub fn put(value: &mut Vec<u8>, offset: u16, r: &[u8; 8]) {
-        let mut posting = [0; POSTING_LEN];
-        posting[..2].copy_from_slice(&offset.to_be_bytes());
-        posting[2..].copy_from_slice(r);
-        let last = value.len().checked_sub(POSTING_LEN);
-        let after_last =
-            last.is_none_or(|at| u16::from_be_bytes([value[at], value[at + 1]]) < offset);
-        if after_last {
-            value.extend_from_slice(&posting);
-            return;
-        }
-        match Chunk(value).search(offset) {
-            Ok(i) => value[i * POSTING_LEN..(i + 1) * POSTING_LEN].copy_from_slice(&posting),
-            Err(i) => {
-                value.splice(i * POSTING_LEN..i * POSTING_LEN, posting);
-            }
-        }
-    }
-
-    /// Removes `offset`'s posting from a value, if present (an emptied
-    /// value is deleted by the caller).
-    pub fn delete(value: &mut Vec<u8>, offset: u16) {
-        if let Ok(i) = Chunk(value).search(offset) {
-            value.drain(i * POSTING_LEN..(i + 1) * POSTING_LEN);
-        }
-    }
-}
-
-/// The derived entries of an indexed listing: plain keys, and postings in
-/// packed values.
-#[derive(Clone, Debug, Default)]
-pub struct ListingEntries {
-    pub plain: Entries,
-    pub postings: Vec<Posting>,
-}
-
-/// The index entries of an indexed (live, unswept) offer or need with
-/// listing number `number`, summary and number mapping included.
-pub fn listing_entries(slot: &[u8], side: u8, l: &Listing, number: u64) -> ListingEntries {
-    let r = recency(l.published_at);
-    let n = number.to_be_bytes();
-    let summary = Summary::of(number, side, l);
-    let mut plain = vec![
-        (key(prefix::INDEXED, &[slot]), n.to_vec()),
-        (
-            key(prefix::NUMBER, &[&n]),
-            [slot, &summary.encode()].concat(),
-        ),
-        (
-            key(prefix::EXPIRY, &[&l.expires_at.to_be_bytes(), slot]),
-            Vec::new(),
-        ),
-        (
-            key(prefix::KIND, &[&[side, resource_byte(l.kind)], &r, &n]),
-            Vec::new(),
-        ),
-        (
-            key(prefix::AUTHOR, &[l.author.as_bytes(), &r, &n]),
-            Vec::new(),
-        ),
-    ];
-    if let Some(p) = indexed_point(l) {
-        plain.push((
-            key(prefix::GEO, &[&crate::geo::cell(&p), &r, &n]),
-            Vec::new(),
-        ));
-    }
-    let mut tags: Vec<String> = l.tags.iter().map(|t| crate::text::fold_tag(t)).collect();
-    tags.sort();
-    tags.dedup();
-    let words = crate::text::listing_words(&l.title, &l.tags, &l.description);
-    let areas = area_codes(l);
-    let postings = (tags.iter().map(|t| (prefix::TAG, t)))
-        .chain(words.iter().map(|w| (prefix::WORD, w)))
-        .chain(areas.iter().map(|c| (prefix::AREA, c)))
-        .map(|(p, term)| Posting::new(p, term, r, number))
-        .collect();
-    ListingEntries { plain, postings }
-}
-
-/// The `(R, N)` suffix that ends every posting-list key.
-pub fn posting_suffix(key: &[u8]) -> Option<([u8; 8], u64)> {
-    let len = key.len();
-    if len < 17 {
-        return None;
-    }
-    let r: [u8; 8] = key[len - 16..len - 8].try_into().ok()?;
-    let n = u64::from_be_bytes(key[len - 8..].try_into().ok()?);
-    Some((r, n))
-}
-
 pub fn u64_value(bytes: &[u8]) -> Option<u64> {
     bytes.try_into().ok().map(u64::from_be_bytes)
 }
@@ -678,50 +347,5 @@ mod tests {
             assert_eq!(parse_slot(&slot_bytes(&slot)), Some(slot));
         }
         assert_eq!(parse_slot(&[0, 1, 2]), None);
-    }
-
-    #[test]
-    fn summary_round_trips_and_refuses_garbage() {
-        let l = fixtures::listing(&fixtures::key(3), 1, 1);
-        let s = Summary::of(42, 0, &l);
-        let bytes = s.encode();
-        assert_eq!(Summary::decode(&bytes), Some(s.clone()));
-        assert_eq!(Summary::decode(&bytes[..bytes.len() - 3]), None);
-        assert_eq!(&s.insee, b"33063");
-    }
-
-    #[test]
-    fn packed_postings_stay_sorted_and_refuse_garbage() {
-        let r = |x: u8| [x; 8];
-        let mut value = Vec::new();
-        for (offset, x) in [(7, 1), (3, 2), (4095, 3), (7, 4), (0, 5)] {
-            Chunk::put(&mut value, offset, &r(x));
-        }
-        let chunk = Chunk::parse(&value).unwrap();
-        let offsets: Vec<u16> = chunk.iter().map(|(o, _)| o).collect();
-        assert_eq!(offsets, [0, 3, 7, 4095]);
-        assert_eq!(
-            chunk.get(7),
-            Some(r(4)),
-            "a posting is replaced, not doubled"
-        );
-        assert_eq!(chunk.get(8), None);
-        let mut fewer = value.clone();
-        Chunk::delete(&mut fewer, 3);
-        Chunk::delete(&mut fewer, 3);
-        assert_eq!(Chunk::parse(&fewer).unwrap().len(), 3);
-        let mut one = Vec::new();
-        Chunk::put(&mut one, 1, &r(1));
-        Chunk::delete(&mut one, 1);
-        assert!(one.is_empty());
-        assert!(Chunk::parse_checked(&value).is_some());
-        let swapped = [&value[10..20], &value[..10]].concat();
-        let mut too_far = Vec::new();
-        Chunk::put(&mut too_far, 4096, &r(1));
-        for bad in [&b""[..], &b"xyz"[..], &swapped, &too_far] {
-            assert!(Chunk::parse_checked(bad).is_none(), "{bad:?}");
-        }
-        assert!(Chunk::parse(&b"xyz"[..]).is_none());
-        assert_eq!(block_of(4096 * 3 + 5), (3, 5));
     }
 }

@@ -1,6 +1,6 @@
 //! Mutua's store: the full local replica of the federation's records on
-//! sled, with the indexes that answer queries and the fingerprints that
-//! reconciliation needs.
+//! sled (the signed envelopes as received, with what sync and membership
+//! need), and a tantivy index beside it that answers the queries.
 //!
 //! # Durability contract
 //!
@@ -12,17 +12,24 @@
 //!   calls as [`MAX_BATCH_WRITES`] allows; a record (with its indexes, sync
 //!   entry, and the fingerprint buckets and counters as they stand after it)
 //!   is never split between two, so after a crash a record is either fully
-//!   present or absent, never half-indexed. Records of a call that was not
-//!   acknowledged may or may not survive.
+//!   present or absent. Records of a call that was not acknowledged may or
+//!   may not survive.
 //! - An expired record that is not yet forgettable (`now <
 //!   merge::forget_after`) is stored like any other, so that it keeps beating
-//!   older versions in the synced set, but an expired listing gets no indexes.
+//!   older versions in the synced set, but an expired listing is not indexed.
 //! - The search index (`index` module, tantivy, `search/` in the store's
-//!   directory; kept only with `StoreConfig::search_index`, off by default)
-//!   is derived: `apply_batch` commits it after the sled flush, so a
-//!   listing is found by [`Store::search`] when the call returns; a crash
-//!   between the two is repaired at open by replaying sled's journal of
-//!   search changes (the index never runs ahead of sled).
+//!   directory) is the only query index and is derived: `apply_batch`
+//!   commits it after the sled flush, so a listing is found by
+//!   [`Store::query`] when the call returns. Its files are synced to disk
+//!   only at checkpoints (every 1,000 search sequences or 2 s, and at
+//!   close), so one record per call costs no fsync beyond sled's; sled's
+//!   journal of search changes keeps everything after the last checkpoint,
+//!   and open replays it (or rebuilds the index when its files fail their
+//!   checksums). The index never runs ahead of sled.
+//! - Layout 6 keeps in sled per record only what is written once and
+//!   deleted once: the envelope, its sync entry (and fingerprint bucket),
+//!   its forget entry, the certificate and revocation lookups. Older
+//!   layouts are migrated at open (`migrate` module).
 //! - `sweep` and `reindex` flush before returning; their batches are
 //!   idempotent, so a crash in the middle is repaired by running them again
 //!   (an interrupted reindex is resumed by `open`).
@@ -35,11 +42,11 @@
 
 mod compact;
 mod error;
-pub mod geo;
 mod index;
 mod layout;
 mod maintenance;
 mod members;
+mod migrate;
 mod overlay;
 pub mod places;
 mod query;
@@ -92,10 +99,20 @@ pub struct StoreConfig {
     pub cache_capacity_bytes: u64,
     /// The federation anchors this node trusts.
     pub anchors: Vec<PublicKey>,
-    /// Whether to keep the tantivy search index (`search/`) that
-    /// [`Store::search`] reads. Off by default: nothing reads it yet and each
-    /// write would pay its commit (see the `index` module).
-    pub search_index: bool,
+    /// sled's own settings (BENCHMARKS.md compares them).
+    pub sled: SledSettings,
+}
+
+/// sled 0.34's settings the store passes on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SledSettings {
+    /// `sled::Mode::HighThroughput` instead of sled's default `LowSpace`.
+    pub high_throughput: bool,
+    /// The log's segment size in bytes (a power of two, 256 B–16 MiB); sled
+    /// records it at creation and refuses to open a store with another, so
+    /// `None` (sled's 512 KiB, or what the store was created with) is the
+    /// only safe value for an existing store.
+    pub segment_size: Option<usize>,
 }
 
 impl StoreConfig {
@@ -104,15 +121,7 @@ impl StoreConfig {
             path: path.into(),
             cache_capacity_bytes: DEFAULT_CACHE_BYTES,
             anchors,
-            search_index: false,
-        }
-    }
-
-    /// The same configuration with the search index kept.
-    pub fn with_search_index(self) -> Self {
-        StoreConfig {
-            search_index: true,
-            ..self
+            sled: SledSettings::default(),
         }
     }
 }
@@ -230,28 +239,6 @@ pub fn open_raw_sled(path: &std::path::Path) -> sled::Result<sled::Db> {
 /// 8 × 64 deferred objects).
 const GARBAGE_FLUSHES: usize = 32;
 
-/// The listing number and index entries of a stored offer or need, if it is
-/// indexed (not yet swept after expiry).
-fn indexed_entries(
-    reader: &dyn Reader,
-    slot: &[u8],
-    payload: &Payload,
-) -> Result<Option<(u64, layout::ListingEntries)>, StoreError> {
-    let (Some(side), Some(listing)) = (layout::side_byte(payload), payload.listing()) else {
-        return Ok(None);
-    };
-    let indexed_key = key(prefix::INDEXED, &[slot]);
-    let Some(v) = reader.get(&indexed_key)? else {
-        return Ok(None);
-    };
-    let number = layout::u64_value(&v)
-        .ok_or_else(|| StoreError::corrupt(&indexed_key, "unreadable listing number"))?;
-    Ok(Some((
-        number,
-        layout::listing_entries(slot, side, listing, number),
-    )))
-}
-
 /// One `apply_batch` call in progress: its writes, and the counters and
 /// fingerprint buckets they change, installed once the batch is applied.
 struct PendingBatch<'a> {
@@ -266,7 +253,6 @@ struct PendingBatch<'a> {
 /// The writer's counters, persisted in every write batch.
 #[derive(Clone, Debug, Default)]
 struct WriterState {
-    next_number: u64,
     counts: [u64; layout::KIND_COUNTS],
     /// The last search sequence written (`meta::SEARCH_SEQ`).
     seq: u64,
@@ -285,7 +271,7 @@ struct Inner {
     /// the holder of `writer`, after its batch is applied.
     buckets: RwLock<Vec<Fingerprint>>,
     members: RwLock<MemberSet>,
-    search: index::Search,
+    search: index::SearchIndex,
 }
 
 /// The local replica. See the crate docs for the durability contract.
@@ -317,12 +303,16 @@ impl Store {
             path: path.clone(),
             source: Box::new(e),
         })?;
-        let db = open_sled(
-            sled::Config::new()
-                .path(&config.path)
-                .cache_capacity(config.cache_capacity_bytes),
-        )
-        .map_err(sled_err)?;
+        let mut sled_config = sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(config.cache_capacity_bytes);
+        if config.sled.high_throughput {
+            sled_config = sled_config.mode(sled::Mode::HighThroughput);
+        }
+        if let Some(size) = config.sled.segment_size {
+            sled_config = sled_config.segment_size(size);
+        }
+        let db = open_sled(sled_config).map_err(sled_err)?;
         let fresh = !db
             .tree_names()
             .iter()
@@ -351,7 +341,7 @@ impl Store {
                         supported,
                     });
                 }
-                if found < layout::FIRST_REINDEXABLE_LAYOUT {
+                if found < layout::FIRST_MIGRATABLE_LAYOUT {
                     // 1 was pre-release: nothing to migrate.
                     return Err(OpenError::LayoutTooOld {
                         path,
@@ -360,14 +350,13 @@ impl Store {
                     });
                 }
                 if found < supported {
-                    // Only derived entries changed since: the reindex below
-                    // rebuilds them from the records (resumed if interrupted).
-                    tracing::warn!(found, supported, "migrating the store's indexes");
-                    let mut batch = sled::Batch::default();
-                    batch.insert(meta::LAYOUT, &supported.to_be_bytes());
-                    batch.insert(meta::REINDEXING, &[1]);
-                    tree.apply_batch(batch).map_err(sled_err)?;
-                    db.flush().map_err(sled_err)?;
+                    migrate::obsolete_entries(&db, &tree, &config.path, found).map_err(
+                        |source| OpenError::Migration {
+                            path: path.clone(),
+                            found,
+                            source,
+                        },
+                    )?;
                 }
             }
         }
@@ -380,7 +369,6 @@ impl Store {
         };
         let seq = read_u64(meta::SEARCH_SEQ)?;
         let mut state = WriterState {
-            next_number: read_u64(meta::NEXT_NUMBER)?,
             counts: [0; layout::KIND_COUNTS],
             seq,
             journal_from: seq + 1,
@@ -405,12 +393,13 @@ impl Store {
                 }
             }
         }
-        let search = index::Search::open(&config.path, config.search_index).map_err(|source| {
-            OpenError::SearchIndex {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        let search =
+            index::SearchIndex::open(&config.path.join(index::DIR_NAME)).map_err(|source| {
+                OpenError::SearchIndex {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -493,9 +482,7 @@ impl Store {
             // (group commit), and each covers every write made before it.
             self.inner.db.flush()?;
             // Then the search index, which must never run ahead of sled.
-            if let Some(search) = self.inner.search.enabled() {
-                search.publish(seq)?;
-            }
+            self.inner.search.publish(seq)?;
         }
         Ok(outcomes)
     }
@@ -511,7 +498,6 @@ impl Store {
         if pending.overlay.is_empty() {
             return Ok(false);
         }
-        self.inner.search.discard_stale()?;
         let changes = std::mem::take(&mut pending.changes);
         if !changes.is_empty() {
             pending.state.seq += 1;
@@ -521,9 +507,10 @@ impl Store {
                 .insert(index::journal_key(seq), index::journal_value(&changes));
             pending.overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
         }
-        // Journal entries the search index covers are done with.
-        let covered = self.inner.search.enabled().and_then(|s| s.covered());
-        while pending.state.journal_from <= covered.unwrap_or(0) {
+        // Journal entries a durable commit of the search index covers are
+        // done with.
+        let durable = self.inner.search.durable();
+        while pending.state.journal_from <= durable {
             pending
                 .overlay
                 .remove(index::journal_key(pending.state.journal_from));
@@ -538,13 +525,10 @@ impl Store {
         pending
             .overlay
             .insert(meta::COUNTS, encode_counts(&pending.state.counts));
-        pending
-            .overlay
-            .insert(meta::NEXT_NUMBER, &pending.state.next_number.to_be_bytes());
         self.inner.tree.apply_batch(pending.overlay.take_batch())?;
         reclaim_sled_garbage();
-        if let Some(search) = self.inner.search.enabled().filter(|_| !changes.is_empty()) {
-            search.stage(pending.state.seq, changes);
+        if !changes.is_empty() {
+            self.inner.search.stage(pending.state.seq, changes);
         }
         *writer = pending.state.clone();
         let mut installed = self.inner.buckets.write().expect("bucket lock");
@@ -618,7 +602,6 @@ impl Store {
             Some(b) => *b,
             None => self.inner.buckets.read().expect("bucket lock")[bucket_index],
         };
-        let mut number = None;
         if let Some(old) = &current {
             let sync_entry_key = key(prefix::SYNC, &[&sync_key.0]);
             let old_sync = match pending.overlay.get(&sync_entry_key)? {
@@ -632,11 +615,6 @@ impl Store {
             }
             bucket -= Fingerprint::of_item(&sync_key, &old.hash);
             pending.state.counts[layout::kind_index(&old.payload)] -= 1;
-            if let Some((n, entries)) = indexed_entries(&pending.overlay, &slot_key, &old.payload)?
-            {
-                number = Some(n);
-                pending.overlay.remove_listing(entries)?;
-            }
         }
         let hash = record.hash();
         for (k, v) in
@@ -648,39 +626,25 @@ impl Store {
         bucket += Fingerprint::of_item(&sync_key, hash);
         pending.buckets.insert(bucket_index, bucket);
         pending.state.counts[layout::kind_index(record.payload())] += 1;
-        match (
-            layout::side_byte(record.payload()),
-            record.payload().listing(),
-        ) {
+        let mut swept_until = layout::u64_value_or_zero(pending.overlay.get(meta::SWEPT_UNTIL)?);
+        if let (true, Some(listing)) = (expired, record.payload().listing()) {
             // Not indexed: it would never be served. Moving the sweep mark
-            // tells `check` and `reindex` that it needs no indexes.
-            (Some(_), Some(listing)) if expired => {
-                let swept = layout::u64_value_or_zero(pending.overlay.get(meta::SWEPT_UNTIL)?);
-                if listing.expires_at > swept {
-                    pending
-                        .overlay
-                        .insert(meta::SWEPT_UNTIL, &listing.expires_at.to_be_bytes());
-                }
-            }
-            (Some(side), Some(listing)) => {
-                let n = number.unwrap_or_else(|| {
-                    pending.state.next_number += 1;
-                    pending.state.next_number
-                });
+            // tells replay, rebuild and `check` that it needs no document.
+            if listing.expires_at > swept_until {
+                swept_until = listing.expires_at;
                 pending
                     .overlay
-                    .put_listing(layout::listing_entries(&slot_key, side, listing, n))?;
+                    .insert(meta::SWEPT_UNTIL, &swept_until.to_be_bytes());
             }
-            _ => {}
         }
-        if let (SlotKey::Listing { .. }, Some(_)) = (slot, self.inner.search.enabled()) {
-            let doc = match (
-                layout::side_byte(record.payload()),
-                record.payload().listing(),
-            ) {
-                (Some(side), Some(listing)) if !expired => Some((side, listing.clone())),
-                _ => None,
-            };
+        if let SlotKey::Listing { .. } = slot {
+            let doc = layout::indexable(record.payload(), swept_until).map(|(side, listing)| {
+                index::Doc {
+                    side,
+                    listing: listing.clone(),
+                    hash: *hash,
+                }
+            });
             if doc.is_some() || current.is_some() {
                 pending.changes.push(index::Change {
                     slot: slot_key.to_vec(),

@@ -1,24 +1,21 @@
-//! Operator maintenance: `check` (verify derived entries and signatures
-//! against the records), `reindex` (rebuild every derived entry from the
-//! records) and `sweep` (unindex expired listings, forget records past their
-//! `forget_after` time).
+//! Operator maintenance: `check` (verify derived entries, the search index
+//! and signatures against the records), `reindex` (rebuild every derived
+//! entry and the search index from the records) and `sweep` (unindex
+//! expired listings, forget records past their `forget_after` time).
 //!
 //! All three hold the writer lock for their whole run, so they see no
 //! concurrent write; queries keep running.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use mutua_protocol::merge::forget_after;
 use mutua_protocol::{open as open_record, Payload, SignedRecord, SlotKey, Timestamp};
 
 use crate::error::StoreError;
-use crate::layout::{
-    self, key, meta, prefix, printable_key, slot_bytes, Chunk, ListingEntries, Posting,
-    StoredRecord, SyncValue, POSTING_BLOCK,
-};
-use crate::overlay::{Overlay, Reader};
+use crate::layout::{self, key, meta, prefix, printable_key, slot_bytes, StoredRecord, SyncValue};
+use crate::overlay::Overlay;
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
-use crate::{encode_counts, index, Store, WriterState};
+use crate::{encode_counts, Store, WriterState};
 
 /// How many records one maintenance batch covers: big enough to amortise,
 /// small enough to keep batches (and memory) modest.
@@ -38,7 +35,7 @@ pub struct Problem {
 pub struct CheckReport {
     /// Records read (whether or not they verified).
     pub records: u64,
-    /// Offers and needs with indexes.
+    /// Offers and needs the search index is to hold.
     pub indexed_listings: u64,
     /// Derived entries found.
     pub derived_entries: u64,
@@ -79,22 +76,6 @@ pub struct SweepReport {
     pub unindexed: u64,
     /// Records deleted for good.
     pub forgotten: u64,
-}
-
-/// Every derived entry of a verified record: the record entries, and the
-/// listing entries when the listing is indexed with `number`.
-fn expected_entries(slot: &[u8], record: &SignedRecord, number: Option<u64>) -> ListingEntries {
-    let plain = layout::record_entries(slot, record.payload(), record.hash(), forget_after(record));
-    let mut entries = match (
-        number,
-        layout::side_byte(record.payload()),
-        record.payload().listing(),
-    ) {
-        (Some(n), Some(side), Some(listing)) => layout::listing_entries(slot, side, listing, n),
-        _ => ListingEntries::default(),
-    };
-    entries.plain.extend(plain);
-    entries
 }
 
 fn listing_expires(payload: &Payload) -> Option<Timestamp> {
@@ -144,8 +125,6 @@ impl<'a> Pending<'a> {
         }
         self.overlay
             .insert(meta::COUNTS, encode_counts(&self.state.counts));
-        self.overlay
-            .insert(meta::NEXT_NUMBER, &self.state.next_number.to_be_bytes());
         for (k, v) in extra {
             self.overlay.insert(*k, v.clone());
         }
@@ -157,7 +136,7 @@ impl<'a> Pending<'a> {
 }
 
 impl Store {
-    fn swept_until(&self) -> Result<Timestamp, StoreError> {
+    pub(crate) fn swept_until(&self) -> Result<Timestamp, StoreError> {
         Ok(self
             .inner
             .tree
@@ -178,27 +157,16 @@ impl Store {
 
     /// Verifies every record's signature and slot, that every derived entry
     /// a record implies is present with the right value, that no derived
-    /// entry is left over, and the fingerprint buckets and counters. Reports
-    /// damaged values instead of failing on them.
+    /// entry is left over, the fingerprint buckets and counters, and the
+    /// search index against sled both ways. Reports damaged values instead
+    /// of failing on them.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let _writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let tree = &self.inner.tree;
-        let swept_until = self.swept_until()?;
         let mut report = CheckReport::default();
         let mut buckets = vec![Fingerprint::default(); BUCKETS];
         let mut counts = [0u64; layout::KIND_COUNTS];
         let mut expected_derived = 0u64;
-        // Packed values are checked whole once, here: the per-posting reads
-        // below then need no more than a binary search each.
-        let mut damaged = HashSet::new();
-        for p in prefix::PACKED {
-            for entry in tree.scan_prefix([p]) {
-                let (k, v) = entry?;
-                if Chunk::parse_checked(&v).is_none() {
-                    damaged.insert(k);
-                }
-            }
-        }
         for entry in tree.scan_prefix([prefix::RECORD]) {
             let (k, v) = entry?;
             report.records += 1;
@@ -217,49 +185,12 @@ impl Store {
             counts[layout::kind_index(record.payload())] += 1;
             let sync_key = SyncKey::of_slot_bytes(slot);
             buckets[bucket(&sync_key)] += Fingerprint::of_item(&sync_key, record.hash());
-            let indexed_key = key(prefix::INDEXED, &[slot]);
-            let number = match (listing_expires(record.payload()), tree.get(&indexed_key)?) {
-                (Some(_), Some(v)) => match layout::u64_value(&v) {
-                    Some(n) => Some(n),
-                    None => {
-                        report.problem(&indexed_key, "unreadable listing number");
-                        expected_derived += 1;
-                        None
-                    }
-                },
-                (Some(expires), None) if expires > swept_until => {
-                    report.problem(&k, "live listing has no indexes");
-                    None
-                }
-                _ => None,
-            };
-            report.indexed_listings += u64::from(number.is_some());
-            let expected = expected_entries(slot, &record, number);
-            for (ek, ev) in expected.plain {
+            for (ek, ev) in expected_entries(slot, &record) {
                 expected_derived += 1;
                 match tree.get(&ek)? {
                     Some(found) if found == ev => {}
                     Some(_) => report.problem(&ek, "derived entry has a wrong value"),
                     None => report.problem(&ek, "derived entry is missing"),
-                }
-            }
-            for p in expected.postings {
-                expected_derived += 1;
-                if damaged.contains(&p.chunk[..]) {
-                    continue; // reported once, by the scan below
-                }
-                let found = tree.get(&p.chunk)?;
-                match found.as_deref().map(Chunk::parse) {
-                    Some(None) => {}
-                    Some(Some(c)) if c.get(p.offset) == Some(p.r) => {}
-                    Some(Some(c)) if c.get(p.offset).is_some() => report.problem(
-                        &p.chunk,
-                        format!("posting at offset {} has a wrong recency", p.offset),
-                    ),
-                    _ => report.problem(
-                        &p.chunk,
-                        format!("posting at offset {} is missing", p.offset),
-                    ),
                 }
             }
         }
@@ -280,15 +211,11 @@ impl Store {
                         _ => report.problem(&k, "unreadable fingerprint bucket"),
                     }
                 }
-                Some(p) if prefix::PACKED.contains(p) => {
-                    match (layout::parse_chunk_key(&k), Chunk::parse(&v)) {
-                        (Some(_), Some(c)) if !damaged.contains(&k) => {
-                            report.derived_entries += c.len() as u64
-                        }
-                        _ => report.problem(&k, "unreadable packed postings"),
-                    }
-                }
                 Some(p) if prefix::DERIVED.contains(p) => report.derived_entries += 1,
+                Some(p) if prefix::OBSOLETE.contains(p) => report.problem(
+                    &k,
+                    "entry of an older layout's query index (reindex deletes it)",
+                ),
                 Some(&prefix::RECORD | &prefix::META | &prefix::QUARANTINE | &prefix::JOURNAL) => {}
                 _ => report.problem(&k, "key with an unknown prefix"),
             }
@@ -315,7 +242,7 @@ impl Store {
         if report.derived_entries != expected_derived {
             self.find_orphans(&mut report)?;
         }
-        self.check_search(&mut report)?;
+        report.indexed_listings = self.check_search(&mut report)?;
         Ok(report)
     }
 
@@ -334,35 +261,15 @@ impl Store {
     }
 
     /// The slot a derived entry belongs to, read from its key or value.
-    fn owner(&self, k: &[u8], v: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn owner(k: &[u8], v: &[u8]) -> Option<Vec<u8>> {
         let tail = |from: usize| k.get(from..).map(<[u8]>::to_vec);
-        Ok(match k[0] {
+        match k[0] {
             prefix::SYNC => v.get(40..).map(<[u8]>::to_vec),
-            prefix::FORGET | prefix::EXPIRY => tail(9),
-            prefix::INDEXED => tail(1),
-            prefix::NUMBER => v.get(..layout::LISTING_SLOT_LEN).map(<[u8]>::to_vec),
+            prefix::FORGET => tail(9),
             prefix::CERT_SUBJECT => tail(33).map(|h| [&[1u8][..], &h].concat()),
             prefix::REVOKES => tail(33).map(|h| [&[2u8][..], &h].concat()),
-            _ => match layout::posting_suffix(k) {
-                Some((_, n)) => self
-                    .inner
-                    .tree
-                    .get(key(prefix::NUMBER, &[&n.to_be_bytes()]))?
-                    .and_then(|v| v.get(..layout::LISTING_SLOT_LEN).map(<[u8]>::to_vec)),
-                None => None,
-            },
-        })
-    }
-
-    /// The derived entries the record in `slot` implies, if it verifies.
-    fn entries_of_slot(&self, slot: &[u8]) -> Result<Option<ListingEntries>, StoreError> {
-        let tree = &self.inner.tree;
-        let record = tree.get(key(prefix::RECORD, &[slot]))?;
-        let record = record.and_then(|r| open_record(&r).ok());
-        let number = tree
-            .get(key(prefix::INDEXED, &[slot]))?
-            .and_then(|v| layout::u64_value(&v));
-        Ok(record.map(|r| expected_entries(slot, &r, number)))
+            _ => None,
+        }
     }
 
     /// Lists derived entries that no record implies (only run when the
@@ -371,69 +278,33 @@ impl Store {
         let tree = &self.inner.tree;
         for entry in tree.iter() {
             let (k, v) = entry?;
-            if prefix::PACKED.contains(&k[0]) {
-                self.find_orphan_postings(report, &k, &v)?;
-                continue;
-            }
             if k[0] == prefix::BUCKET || !prefix::DERIVED.contains(&k[0]) {
                 continue;
             }
-            let expected = match self.owner(&k, &v)? {
-                Some(slot) => self.entries_of_slot(&slot)?,
+            let record = match Self::owner(&k, &v) {
+                Some(slot) => tree
+                    .get(key(prefix::RECORD, &[&slot]))?
+                    .and_then(|r| open_record(&r).ok())
+                    .map(|r| (slot, r)),
                 None => None,
             };
-            if !expected.is_some_and(|e| e.plain.iter().any(|(ek, _)| ek[..] == k[..])) {
+            let implied = record.is_some_and(|(slot, r)| {
+                expected_entries(&slot, &r)
+                    .iter()
+                    .any(|(ek, _)| ek[..] == k[..])
+            });
+            if !implied {
                 report.problem(&k, "derived entry that no record implies");
             }
         }
         Ok(())
     }
 
-    fn find_orphan_postings(
-        &self,
-        report: &mut CheckReport,
-        k: &[u8],
-        v: &[u8],
-    ) -> Result<(), StoreError> {
-        let (Some((_, block, _)), Some(chunk)) =
-            (layout::parse_chunk_key(k), Chunk::parse_checked(v))
-        else {
-            return Ok(()); // reported by `check`'s scan
-        };
-        for (offset, r) in chunk.iter() {
-            let number = u64::from(block) * POSTING_BLOCK + u64::from(offset);
-            let expected = match self
-                .inner
-                .tree
-                .get(key(prefix::NUMBER, &[&number.to_be_bytes()]))?
-            {
-                Some(v) => match v.get(..layout::LISTING_SLOT_LEN) {
-                    Some(slot) => self.entries_of_slot(slot)?,
-                    None => None,
-                },
-                None => None,
-            };
-            let posting = Posting {
-                chunk: k.to_vec(),
-                offset,
-                r,
-            };
-            if !expected.is_some_and(|e| e.postings.contains(&posting)) {
-                report.problem(
-                    k,
-                    format!("posting of listing number {number} that no record implies"),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Deletes every derived entry and rebuilds them from the records,
-    /// verifying each record's signature; records that do not verify are
-    /// quarantined. Resumed by `open` if interrupted.
+    /// Deletes every derived entry and rebuilds them and the search index
+    /// from the records, verifying each record's signature; records that do
+    /// not verify are quarantined. Resumed by `open` if interrupted.
     pub fn reindex(&self) -> Result<ReindexReport, StoreError> {
         let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        self.inner.search.discard_stale()?;
         let tree = &self.inner.tree;
         tree.insert(meta::REINDEXING, &[1])?;
         self.inner.db.flush()?;
@@ -441,7 +312,9 @@ impl Store {
         let mut size = 0;
         for entry in tree.iter().keys() {
             let k = entry?;
-            if k.first().is_some_and(|p| prefix::DERIVED.contains(p)) {
+            if k.first()
+                .is_some_and(|p| prefix::DERIVED.contains(p) || prefix::OBSOLETE.contains(p))
+            {
                 batch.remove(k);
                 size += 1;
                 if size == CHUNK * 16 {
@@ -475,17 +348,12 @@ impl Store {
                 }
             };
             report.records += 1;
-            let number = match listing_expires(record.payload()) {
-                Some(expires) if expires > swept_until => {
-                    pending.state.next_number += 1;
-                    report.indexed_listings += 1;
-                    Some(pending.state.next_number)
-                }
-                _ => None,
-            };
-            pending
-                .overlay
-                .put_listing(expected_entries(slot, &record, number))?;
+            if listing_expires(record.payload()).is_some_and(|e| e > swept_until) {
+                report.indexed_listings += 1;
+            }
+            for (k, v) in expected_entries(slot, &record) {
+                pending.overlay.insert(k, v);
+            }
             pending.bucket(slot, record.hash(), true);
             pending.state.counts[layout::kind_index(record.payload())] += 1;
             pending.size += 1;
@@ -504,35 +372,23 @@ impl Store {
         Ok(report)
     }
 
-    /// Removes the indexes of listings expired at `now` (they are no longer
-    /// served anyway) and deletes records whose `forget_after` time has
-    /// passed. Run it periodically (hourly is plenty); flushes before
-    /// returning.
+    /// Removes from the search index the listings expired at `now` (they
+    /// are no longer served anyway) and deletes records whose
+    /// `forget_after` time has passed. Run it periodically (hourly is
+    /// plenty); flushes before returning.
+    ///
+    /// The sweep time goes to sled first: a crash before the index's
+    /// commit leaves documents that expired by it, which `check` accepts
+    /// and the next sweep removes.
     pub fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
         let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        self.inner.search.discard_stale()?;
         let tree = &self.inner.tree;
-        let swept_until = self.swept_until()?.max(now).to_be_bytes();
-        let mark = [(meta::SWEPT_UNTIL, swept_until.to_vec())];
+        let swept_until = self.swept_until()?.max(now);
+        let mark = [(meta::SWEPT_UNTIL, swept_until.to_be_bytes().to_vec())];
         let mut report = SweepReport::default();
-        let mut unindexed = Vec::new();
         let buckets = self.inner.buckets.read().expect("bucket lock").clone();
         let mut pending = Pending::new(tree, writer.clone(), buckets);
         let due = |p: u8| tree.range(vec![p]..key(p, &[&now.saturating_add(1).to_be_bytes()]));
-        let expired: Vec<Vec<u8>> = due(prefix::EXPIRY)
-            .keys()
-            .map(|k| k.map(|k| k[9..].to_vec()))
-            .collect::<Result<_, _>>()?;
-        for chunk in expired.chunks(CHUNK) {
-            for slot in chunk {
-                if let Some((_, entries)) = self.stored_listing_entries(&pending.overlay, slot)? {
-                    pending.overlay.remove_listing(entries)?;
-                    report.unindexed += 1;
-                    unindexed.push(slot.clone());
-                }
-            }
-            self.commit_unindexing(&mut pending, &mark, &mut unindexed)?;
-        }
         let forgettable: Vec<Vec<u8>> = due(prefix::FORGET)
             .keys()
             .map(|k| k.map(|k| k[9..].to_vec()))
@@ -552,71 +408,25 @@ impl Store {
                 for (k, _) in layout::record_entries(slot, &stored.payload, &stored.hash, forget) {
                     pending.overlay.remove(k);
                 }
-                if let Some((_, entries)) = self.stored_listing_entries(&pending.overlay, slot)? {
-                    pending.overlay.remove_listing(entries)?;
-                    unindexed.push(slot.clone());
-                }
                 pending.overlay.remove(record_key);
                 pending.bucket(slot, &stored.hash, false);
                 pending.state.counts[layout::kind_index(&stored.payload)] -= 1;
                 report.forgotten += 1;
             }
-            self.commit_unindexing(&mut pending, &mark, &mut unindexed)?;
+            pending.commit(tree, &mark)?;
         }
         pending.commit(tree, &mark)?;
         self.inner.db.flush()?;
         let seq = pending.state.seq;
         self.install(&mut writer, pending);
-        drop(writer);
-        if let Some(search) = self.inner.search.enabled() {
-            search.publish(seq)?;
-        }
+        // A forgotten listing expired before its forget time: the same
+        // range deletion takes its document.
+        report.unindexed = self.inner.search.sweep_expired(swept_until, seq)?;
         Ok(report)
     }
+}
 
-    /// Commits a sweep chunk; listings it unindexed get a search journal
-    /// entry in the same sled batch and are staged for the search index (as
-    /// `apply_batch` does), so a crash after the flush is replayed at open.
-    fn commit_unindexing(
-        &self,
-        pending: &mut Pending<'_>,
-        mark: &[(&[u8], Vec<u8>)],
-        unindexed: &mut Vec<Vec<u8>>,
-    ) -> Result<(), StoreError> {
-        let search = self.inner.search.enabled();
-        let Some(search) = search.filter(|_| !unindexed.is_empty()) else {
-            unindexed.clear();
-            return pending.commit(&self.inner.tree, mark);
-        };
-        pending.state.seq += 1;
-        let seq = pending.state.seq;
-        let changes: Vec<index::Change> = unindexed
-            .drain(..)
-            .map(|slot| index::Change { slot, doc: None })
-            .collect();
-        let journal_key = index::journal_key(seq);
-        let mut extra = mark.to_vec();
-        extra.push((&journal_key, index::journal_value(&changes)));
-        extra.push((meta::SEARCH_SEQ, seq.to_be_bytes().to_vec()));
-        pending.commit(&self.inner.tree, &extra)?;
-        search.stage(seq, changes);
-        Ok(())
-    }
-
-    /// The index entries of the listing stored in `slot`, if it is indexed.
-    fn stored_listing_entries(
-        &self,
-        reader: &dyn Reader,
-        slot: &[u8],
-    ) -> Result<Option<(u64, ListingEntries)>, StoreError> {
-        let record_key = key(prefix::RECORD, &[slot]);
-        match reader.get(&record_key)? {
-            Some(v) => crate::indexed_entries(
-                reader,
-                slot,
-                &StoredRecord::decode(&record_key, &v)?.payload,
-            ),
-            None => Ok(None),
-        }
-    }
+/// The entries a verified record implies in sled.
+fn expected_entries(slot: &[u8], record: &SignedRecord) -> layout::Entries {
+    layout::record_entries(slot, record.payload(), record.hash(), forget_after(record))
 }

@@ -3,12 +3,9 @@
 //! flush) while each record still sees the records before it in the call:
 //! every read of the write path goes through [`Overlay`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use sled::IVec;
-
-use crate::error::StoreError;
-use crate::layout::{Chunk, ListingEntries, Posting};
 
 /// Reads that the write path and membership checks make.
 pub trait Reader {
@@ -28,14 +25,9 @@ impl Reader for sled::Tree {
 }
 
 /// Pending writes over a tree: `Some(value)` inserts, `None` removes.
-/// Packed posting values are staged apart, decoded once per call and
-/// changed in place (new listings' postings append at their end), because
-/// a common term's value is changed by many records of one call.
 pub struct Overlay<'a> {
     tree: &'a sled::Tree,
     writes: BTreeMap<Vec<u8>, Option<IVec>>,
-    /// Packed values being changed; empty means delete.
-    chunks: HashMap<Vec<u8>, Vec<u8>>,
 }
 
 impl<'a> Overlay<'a> {
@@ -43,7 +35,6 @@ impl<'a> Overlay<'a> {
         Overlay {
             tree,
             writes: BTreeMap::new(),
-            chunks: HashMap::new(),
         }
     }
 
@@ -57,11 +48,11 @@ impl<'a> Overlay<'a> {
 
     /// How many keys are pending.
     pub fn len(&self) -> usize {
-        self.writes.len() + self.chunks.len()
+        self.writes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.chunks.is_empty()
+        self.writes.is_empty()
     }
 
     /// One sled batch with every pending write (a key written twice keeps its
@@ -74,72 +65,12 @@ impl<'a> Overlay<'a> {
                 None => batch.remove(k),
             }
         }
-        for (k, v) in self.chunks.drain() {
-            if v.is_empty() {
-                batch.remove(k);
-            } else {
-                batch.insert(k, v);
-            }
-        }
         batch
-    }
-}
-
-impl Overlay<'_> {
-    /// Writes an indexed listing's entries: its plain keys, and its postings
-    /// into their packed values.
-    pub fn put_listing(&mut self, entries: ListingEntries) -> Result<(), StoreError> {
-        for (k, v) in entries.plain {
-            self.insert(k, v);
-        }
-        for p in &entries.postings {
-            Chunk::put(self.chunk_mut(p)?, p.offset, &p.r);
-        }
-        Ok(())
-    }
-
-    /// Removes an indexed listing's entries.
-    pub fn remove_listing(&mut self, entries: ListingEntries) -> Result<(), StoreError> {
-        for (k, _) in entries.plain {
-            self.remove(k);
-        }
-        for p in &entries.postings {
-            Chunk::delete(self.chunk_mut(p)?, p.offset);
-        }
-        Ok(())
-    }
-
-    /// The staged value of a posting's packed value, read on first use. A
-    /// damaged value stops the write (the caller's batch is not applied)
-    /// rather than being overwritten blindly.
-    fn chunk_mut(&mut self, p: &Posting) -> Result<&mut Vec<u8>, StoreError> {
-        if !self.chunks.contains_key(&p.chunk) {
-            let stored = match self.writes.get(&p.chunk) {
-                Some(v) => v.clone(),
-                None => self.tree.get(&p.chunk)?,
-            };
-            let value = match stored {
-                Some(v) if Chunk::parse_checked(&v).is_none() => {
-                    return Err(StoreError::corrupt(
-                        &p.chunk,
-                        "unreadable packed postings: run `mutua store reindex`",
-                    ))
-                }
-                Some(v) => v.to_vec(),
-                None => Vec::new(),
-            };
-            self.writes.remove(&p.chunk);
-            self.chunks.insert(p.chunk.clone(), value);
-        }
-        Ok(self.chunks.get_mut(&p.chunk).expect("staged above"))
     }
 }
 
 impl Reader for Overlay<'_> {
     fn get(&self, key: &[u8]) -> sled::Result<Option<IVec>> {
-        if let Some(v) = self.chunks.get(key) {
-            return Ok((!v.is_empty()).then(|| IVec::from(&v[..])));
-        }
         match self.writes.get(key) {
             Some(v) => Ok(v.clone()),
             None => self.tree.get(key),

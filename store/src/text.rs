@@ -1,5 +1,5 @@
-//! Folding of text for the word and tag indexes: "Matériel" and "materiel"
-//! are the same word.
+//! Folding of text for tags and query words: "Matériel" and "materiel" are
+//! the same word (the search index's analyzers do the same for its text).
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
@@ -7,13 +7,9 @@ use unicode_normalization::UnicodeNormalization;
 /// Words shorter than this are not indexed (articles, "à", "l'"): they would
 /// make huge index ranges that select nothing.
 pub const MIN_WORD_CHARS: usize = 2;
-/// The most distinct description words indexed per listing (the first ones,
-/// after those of the title and tags): each indexed word is one index entry,
-/// the bulk of what a listing costs on disk and at ingest.
-pub const MAX_DESCRIPTION_WORDS: usize = 48;
 
-/// Folded French and English words too common to select anything; never
-/// indexed, and dropped from queries.
+/// Folded French and English words too common to select anything; the
+/// search index's analyzers drop them.
 pub const STOPWORDS: [&str; 62] = [
     "au", "aux", "avec", "ce", "ces", "cet", "cette", "dans", "de", "des", "du", "elle", "en",
     "est", "et", "il", "ils", "la", "le", "les", "leur", "leurs", "mais", "ne", "nos", "notre",
@@ -58,33 +54,6 @@ pub fn query_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The distinct words a listing is found by: every word of its title and
-/// tags, then the first [`MAX_DESCRIPTION_WORDS`] other words of its
-/// description; stopwords never.
-pub fn listing_words(title: &str, tags: &[String], description: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |word: String| {
-        let new = !is_stopword(&word) && !out.contains(&word);
-        if new {
-            out.push(word);
-        }
-        new
-    };
-    for source in std::iter::once(title).chain(tags.iter().map(String::as_str)) {
-        words(source).into_iter().for_each(|w| {
-            add(w);
-        });
-    }
-    let mut description_words = 0;
-    for word in words(description) {
-        if description_words == MAX_DESCRIPTION_WORDS {
-            break;
-        }
-        description_words += usize::from(add(word));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,21 +67,7 @@ mod tests {
     }
 
     #[test]
-    fn listing_words_are_distinct_and_capped() {
-        let words = listing_words(
-            "Nacelle de la commune",
-            &["Nacelle".into()],
-            "Une élévatrice",
-        );
-        assert_eq!(words, ["nacelle", "commune", "elevatrice"]);
-        // Title and tags count in full; the description's first words only.
-        let long: String = (0..500).map(|i| format!("mot{i} ")).collect();
-        let title: String = (0..60).map(|i| format!("titre{i} ")).collect();
-        let words = listing_words(&title, &["tag".into()], &long);
-        assert_eq!(words.len(), 60 + 1 + MAX_DESCRIPTION_WORDS);
-        assert!(words.contains(&"titre59".to_string()));
-        assert!(words.contains(&format!("mot{}", MAX_DESCRIPTION_WORDS - 1)));
-        assert!(!words.contains(&format!("mot{MAX_DESCRIPTION_WORDS}")));
+    fn query_words_drop_stopwords() {
         assert_eq!(query_words("Broyeur DE végétaux"), ["broyeur", "vegetaux"]);
     }
 }

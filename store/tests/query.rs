@@ -1,12 +1,17 @@
-//! Queries: every filter, accents, area codes, distance, availability,
-//! expiry, and pagination stability while records are applied.
+//! Queries, answered by the search index: every filter (checked against a
+//! plain evaluation over synthetic listings too), accents, French stemming,
+//! typo tolerance, relevance, area codes, distance, availability, expiry,
+//! and pagination stability while records are applied.
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use common::{federation, offer, sealed, Fed, NOW};
 use mutua_protocol::rules::DAY_SECS;
-use mutua_protocol::{GeoPoint, Payload, ResourceKind};
-use mutua_store::{Area, Center, Near, Query, QueryError, Side, Sort};
+use mutua_protocol::{GeoPoint, Listing, Payload, ResourceKind, SlotKey};
+use mutua_store::synth::{self, Rng};
+use mutua_store::{Area, Center, Near, Query, QueryError, Side, Sort, Store};
 
 fn bordeaux() -> GeoPoint {
     GeoPoint::from_degrees(44.837789, -0.57918)
@@ -14,13 +19,7 @@ fn bordeaux() -> GeoPoint {
 
 /// Titles of the hits, in order.
 fn titles(fed: &Fed, q: &Query, now: u64) -> Vec<String> {
-    fed.store
-        .query(q, now)
-        .expect("query")
-        .hits
-        .into_iter()
-        .map(|h| h.payload.listing().expect("a listing").title.clone())
-        .collect()
+    titles_of(&fed.store.query(q, now).expect("query"))
 }
 
 /// The field a refused query names (it must be refused as invalid).
@@ -353,6 +352,424 @@ fn expired_listings_stop_being_served_before_the_sweep() {
     assert_eq!(fed.store.stats().unwrap().total, 6);
 }
 
+fn titles_of(page: &mutua_store::QueryPage) -> Vec<String> {
+    page.hits
+        .iter()
+        .map(|h| h.payload.listing().expect("a listing").title.clone())
+        .collect()
+}
+
+fn search_titles(store: &Store, q: &Query) -> Vec<String> {
+    titles_of(&store.query(q, NOW).expect("query"))
+}
+
+fn text(t: &str) -> Query {
+    Query {
+        text: Some(t.into()),
+        ..Query::default()
+    }
+}
+
+/// A federation with a few French listings.
+fn french_catalogue() -> Fed {
+    let fed = federation();
+    let c = &fed.commune;
+    let records = vec![
+        offer(c, 1, 1, |l| {
+            l.title = "Broyeur de végétaux".into();
+            l.description = "Broyeur thermique pour les branches jusqu'à 10 cm.".into();
+            l.tags = vec!["Espaces verts".into()];
+            l.kind = ResourceKind::Equipment;
+        }),
+        offer(c, 2, 1, |l| {
+            l.title = "Nacelle élévatrice".into();
+            l.description = "Nacelle de 12 m, avec chauffeur. Nacelle récente.".into();
+            l.tags = vec!["Voirie".into(), "nacelle".into()];
+            l.kind = ResourceKind::Equipment;
+            l.published_at = NOW - 30;
+        }),
+        offer(c, 3, 1, |l| {
+            l.title = "Prêt de matériel de fête".into();
+            l.description = "Tables, bancs et une petite nacelle pour les guirlandes.".into();
+            l.tags = vec!["Fêtes".into()];
+            l.published_at = NOW - 20;
+        }),
+        {
+            let mut l = mutua_protocol::fixtures::listing(c, 4, 1);
+            l.title = "Recherche ÉLAGUEUR pour une branche".into();
+            l.description = "Un arbre menace la toiture de l'école.".into();
+            l.tags = vec![];
+            l.published_at = NOW - 10;
+            sealed(c, Payload::Need(l))
+        },
+    ];
+    for a in fed.store.apply_batch(records, NOW).unwrap() {
+        assert!(a.outcome.is_stored(), "{a:?}");
+    }
+    fed
+}
+
+#[test]
+fn french_stemming_and_folding_find_what_people_type() {
+    let fed = french_catalogue();
+    let store = &fed.store;
+    assert_eq!(
+        search_titles(store, &text("broyeurs")),
+        ["Broyeur de végétaux"]
+    );
+    assert_eq!(
+        search_titles(store, &text("BROYEUR Vegetal")),
+        ["Broyeur de végétaux"]
+    );
+    // "branche" finds "branches" (and the need saying "branche").
+    let mut found = search_titles(store, &text("branche"));
+    found.sort();
+    assert_eq!(
+        found,
+        ["Broyeur de végétaux", "Recherche ÉLAGUEUR pour une branche"]
+    );
+    assert_eq!(
+        search_titles(store, &text("élagueurs")),
+        ["Recherche ÉLAGUEUR pour une branche"]
+    );
+    assert_eq!(
+        search_titles(store, &text("materiel fetes")),
+        ["Prêt de matériel de fête"]
+    );
+    // Stopwords only: refused, naming the field.
+    assert!(matches!(
+        store.query(&text("de la"), NOW),
+        Err(QueryError::Invalid { field: "text", .. })
+    ));
+}
+
+#[test]
+fn typo_tolerance_only_when_exact_terms_find_nothing() {
+    let fed = french_catalogue();
+    let store = &fed.store;
+    let outcome = store.query_detailed(&text("broyuer"), NOW).unwrap();
+    assert!(outcome.fuzzy);
+    assert_eq!(titles_of(&outcome.page), ["Broyeur de végétaux"]);
+    let outcome = store.query_detailed(&text("elaugueur"), NOW).unwrap();
+    assert!(outcome.fuzzy);
+    assert_eq!(
+        titles_of(&outcome.page),
+        ["Recherche ÉLAGUEUR pour une branche"]
+    );
+    // A dropped double letter often stems alike: found exactly.
+    assert_eq!(store.query(&text("nacele"), NOW).unwrap().hits.len(), 2);
+    // Exact terms found something: no typo tolerance.
+    let outcome = store.query_detailed(&text("nacelle"), NOW).unwrap();
+    assert!(!outcome.fuzzy);
+    // Short words get none ("tble" is four letters, one edit from "table").
+    let outcome = store.query_detailed(&text("tble"), NOW).unwrap();
+    assert!(!outcome.fuzzy && outcome.page.hits.is_empty());
+    // Two edits are too many.
+    assert!(store.query(&text("brouyuer"), NOW).unwrap().hits.is_empty());
+}
+
+#[test]
+fn relevance_ranks_by_bm25_then_recency() {
+    let fed = french_catalogue();
+    let q = Query {
+        sort: Sort::Relevance,
+        ..text("nacelle")
+    };
+    // Title, tag and description twice beat one word in a description.
+    assert_eq!(
+        search_titles(&fed.store, &q),
+        ["Nacelle élévatrice", "Prêt de matériel de fête"]
+    );
+    // Relevance needs text.
+    let no_text = Query {
+        sort: Sort::Relevance,
+        ..Query::default()
+    };
+    assert!(matches!(
+        fed.store.query(&no_text, NOW),
+        Err(QueryError::Invalid { field: "sort", .. })
+    ));
+    // Pages of relevance: every hit once, in the same order.
+    let mut paged = Vec::new();
+    let mut q = Query { limit: 1, ..q };
+    loop {
+        let page = fed.store.query(&q, NOW).unwrap();
+        paged.extend(titles_of(&page));
+        match page.next {
+            Some(next) => q.cursor = Some(next.to_string().parse().unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, ["Nacelle élévatrice", "Prêt de matériel de fête"]);
+}
+
+/// A synthetic federation: 400 listings by 40 members, 70% with a point.
+fn synthetic() -> (tempfile::TempDir, Store, Vec<(Side, Listing)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(synth::store_config(dir.path().join("store"))).unwrap();
+    store
+        .apply_batch(synth::member_certificates(0..40, NOW), NOW)
+        .unwrap();
+    let mut rng = Rng::new(5);
+    let records: Vec<_> = (0..400)
+        .map(|id| synth::sealed_listing(&synth::key("member", id % 40), id, 1, NOW, &mut rng))
+        .collect();
+    let listings = records
+        .iter()
+        .map(|r| match r.payload() {
+            Payload::Offer(l) => (Side::Offers, l.clone()),
+            Payload::Need(l) => (Side::Needs, l.clone()),
+            other => panic!("not a listing: {other:?}"),
+        })
+        .collect();
+    for a in store.apply_batch(records, NOW).unwrap() {
+        assert!(a.outcome.is_stored());
+    }
+    (dir, store, listings)
+}
+
+/// What a query should select, evaluated plainly over the listings (text
+/// aside: stemming is the index's).
+fn expected(q: &Query, listings: &[(Side, Listing)], now: u64) -> BTreeSet<SlotKey> {
+    let reference = mutua_store::refdata::reference();
+    let fold = mutua_store::text::fold_tag;
+    listings
+        .iter()
+        .filter(|(_, l)| l.expires_at > now)
+        .filter(|(side, _)| q.side == Side::Both || q.side == *side)
+        .map(|(_, l)| l)
+        .filter(|l| q.kinds.is_empty() || q.kinds.contains(&l.kind))
+        .filter(|l| q.authors.is_empty() || q.authors.contains(&l.author))
+        .filter(|l| {
+            q.tags
+                .iter()
+                .all(|t| l.tags.iter().any(|lt| fold(lt) == fold(t)))
+        })
+        .filter(|l| {
+            q.available_at.is_none_or(|t| {
+                t < l.expires_at
+                    && (l.availability.is_empty()
+                        || l.availability.iter().any(|w| w.from <= t && t < w.until))
+            })
+        })
+        .filter(|l| {
+            let at = &l.location.insee;
+            match &q.area {
+                None => true,
+                Some(Area::Commune(c)) => at == c || l.area.communes.contains(c),
+                Some(Area::Epci(e)) => {
+                    reference.epci_of(at).as_ref() == Some(e) || l.area.epcis.contains(e)
+                }
+                Some(Area::Departement(d)) => {
+                    reference.departement_of(at).as_ref() == Some(d)
+                        || l.area.departements.contains(d)
+                }
+            }
+        })
+        .filter(|l| match &q.near {
+            None => true,
+            Some(near) => {
+                let center = match &near.center {
+                    Center::Point(p) => *p,
+                    Center::Commune(c) => reference.position_of(c).unwrap(),
+                };
+                let point = l
+                    .location
+                    .point
+                    .or_else(|| reference.position_of(&l.location.insee));
+                point.is_some_and(|p| center.distance_km(&p) <= near.radius_km)
+            }
+        })
+        .map(|l| SlotKey::Listing {
+            author: l.author,
+            id: l.id,
+        })
+        .collect()
+}
+
+fn slots(page: &mutua_store::QueryPage) -> BTreeSet<SlotKey> {
+    page.hits.iter().map(|h| h.slot).collect()
+}
+
+/// The index selects what [`expected`] does (text: at least the listings
+/// whose title has the word, and only listings the other filters select),
+/// ordered as asked.
+fn same_as_plain(store: &Store, q: &Query, listings: &[(Side, Listing)]) -> usize {
+    let q = Query {
+        limit: 500,
+        ..q.clone()
+    };
+    let page = store.query(&q, NOW).unwrap();
+    assert!(page.next.is_none(), "{q:?}");
+    let found = slots(&page);
+    let selected = expected(&q, listings, NOW);
+    match &q.text {
+        Some(word) => {
+            assert!(found.is_subset(&selected), "{q:?}");
+            let folded = mutua_store::text::fold(word);
+            let with_word: Vec<_> = listings
+                .iter()
+                .filter(|(_, l)| {
+                    mutua_store::text::fold(&l.title)
+                        .split(|c: char| !c.is_alphanumeric())
+                        .any(|w| w == folded)
+                })
+                .map(|(_, l)| SlotKey::Listing {
+                    author: l.author,
+                    id: l.id,
+                })
+                .filter(|s| selected.contains(s))
+                .collect();
+            assert!(with_word.iter().all(|s| found.contains(s)), "{q:?}");
+        }
+        None => assert_eq!(found, selected, "{q:?}"),
+    }
+    let keys: Vec<f64> = page
+        .hits
+        .iter()
+        .map(|h| match q.sort {
+            Sort::Distance => h.distance_km.unwrap(),
+            _ => -(h.payload.listing().unwrap().published_at as f64),
+        })
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{q:?} out of order");
+    page.hits.len()
+}
+
+#[test]
+fn every_filter_selects_what_a_plain_evaluation_does() {
+    let (_dir, store, listings) = synthetic();
+    let reference = mutua_store::refdata::reference();
+    let mut total = 0;
+    let mut queries = vec![
+        Query::default(),
+        Query {
+            side: Side::Offers,
+            ..Query::default()
+        },
+        Query {
+            side: Side::Needs,
+            kinds: vec![ResourceKind::Equipment, ResourceKind::Software],
+            ..Query::default()
+        },
+        Query {
+            authors: vec![
+                synth::key("member", 3).public(),
+                synth::key("member", 7).public(),
+            ],
+            ..Query::default()
+        },
+        Query {
+            available_at: Some(NOW + 10 * DAY_SECS),
+            ..Query::default()
+        },
+        Query {
+            available_at: Some(NOW + 200 * DAY_SECS),
+            ..Query::default()
+        },
+    ];
+    for (_, l) in listings.iter().take(12) {
+        let insee = l.location.insee.clone();
+        queries.push(Query {
+            area: Some(Area::Commune(insee.clone())),
+            ..Query::default()
+        });
+        if let Some(e) = reference.epci_of(&insee) {
+            queries.push(Query {
+                area: Some(Area::Epci(e)),
+                tags: l.tags.iter().take(1).cloned().collect(),
+                ..Query::default()
+            });
+        }
+        if let Some(d) = reference.departement_of(&insee) {
+            queries.push(Query {
+                area: Some(Area::Departement(d)),
+                kinds: vec![l.kind],
+                ..Query::default()
+            });
+        }
+        if let Some(p) = l.location.point {
+            queries.push(Query {
+                near: Some(Near {
+                    center: Center::Point(p),
+                    radius_km: 40.0,
+                }),
+                sort: Sort::Distance,
+                ..Query::default()
+            });
+        }
+        queries.push(Query {
+            near: Some(Near {
+                center: Center::Commune(insee),
+                radius_km: 25.0,
+            }),
+            available_at: Some(NOW + DAY_SECS),
+            ..Query::default()
+        });
+        let word = mutua_store::text::query_words(&l.title).into_iter().next();
+        queries.push(Query {
+            text: word,
+            side: Side::Offers,
+            ..Query::default()
+        });
+    }
+    for q in &queries {
+        total += same_as_plain(&store, q, &listings);
+    }
+    assert!(total > 1000, "the queries select something: {total}");
+    // Expired listings stop being served before any sweep.
+    let later = NOW + 400 * DAY_SECS;
+    assert!(store
+        .query(&Query::default(), later)
+        .unwrap()
+        .hits
+        .is_empty());
+}
+
+#[test]
+fn replacements_withdrawals_revocations_and_sweep_reach_the_index() {
+    let fed = french_catalogue();
+    let store = &fed.store;
+    let c = &fed.commune;
+    store
+        .apply(
+            offer(c, 1, 2, |l| {
+                l.title = "Broyeur à branches, version 2".into()
+            }),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(
+        search_titles(store, &text("broyeur")),
+        ["Broyeur à branches, version 2"]
+    );
+    assert!(search_titles(store, &text("vegetaux")).is_empty());
+    let mut w = mutua_protocol::fixtures::withdrawal(c, 2, 2);
+    w.withdrawn_at = NOW;
+    store.apply(sealed(c, Payload::Withdrawal(w)), NOW).unwrap();
+    assert_eq!(
+        search_titles(store, &text("nacelle")),
+        ["Prêt de matériel de fête"]
+    );
+    assert_eq!(store.search_index_stats().listings, 3);
+    // Revoking the commune's certificate hides its listings at once.
+    let revocation = sealed(
+        &fed.anchor,
+        Payload::Revocation(mutua_protocol::Revocation {
+            issuer: fed.anchor.public(),
+            certificate: *fed.syndicate_cert.hash(),
+            reason: mutua_protocol::RevocationReason::LeftFederation,
+            revoked_at: NOW,
+        }),
+    );
+    assert!(store.apply(revocation, NOW).unwrap().outcome.is_stored());
+    assert!(store.query(&Query::default(), NOW).unwrap().hits.is_empty());
+    // The sweep removes expired listings from the index too.
+    let later = NOW + 400 * DAY_SECS;
+    store.sweep(later).unwrap();
+    assert_eq!(store.search_index_stats().listings, 0);
+}
+
 #[test]
 fn pages_are_stable_while_records_are_applied() {
     let fed = federation();
@@ -361,110 +778,49 @@ fn pages_are_stable_while_records_are_applied() {
         .map(|i| offer(c, i, 1, |l| l.published_at = NOW - 1000 + u64::from(i) / 3))
         .collect();
     fed.store.apply_batch(batch, NOW).unwrap();
-    let mut seen = Vec::new();
-    let mut query = Query {
-        limit: 7,
-        ..Query::default()
-    };
-    let mut round = 0u8;
-    loop {
-        let page = fed.store.query(&query, NOW).unwrap();
-        seen.extend(page.hits.iter().map(|h| h.slot));
-        // Newer listings arrive between pages; they sort before the cursor.
-        fed.store
-            .apply(offer(c, 100 + round, 1, |l| l.published_at = NOW - 10), NOW)
-            .unwrap();
-        round += 1;
-        match page.next {
-            Some(next) => {
-                // Cursors survive a round trip through text.
-                query.cursor = Some(next.to_string().parse().unwrap());
-            }
-            None => break,
-        }
-    }
-    assert_eq!(seen.len(), 30, "every original listing exactly once");
-    seen.sort();
-    seen.dedup();
-    assert_eq!(seen.len(), 30);
-    assert!("zz".parse::<mutua_store::Cursor>().is_err());
-}
-
-/// Packed postings are split by blocks of listing numbers: a term whose
-/// listings sit on both sides of a block boundary is found, paged and kept
-/// up to date across it (withdrawal, new version, sweep of nothing, reindex).
-#[test]
-fn term_postings_span_blocks() {
-    let Fed {
-        dir: _dir,
-        store,
-        anchor,
-        commune,
-        ..
-    } = federation();
-    let path = store.path().to_owned();
-    drop(store);
-    {
-        // Numbers 4091… straddle the first block boundary (4096).
-        let db = mutua_store::open_raw_sled(&path).unwrap();
-        let tree = db.open_tree("mutua").unwrap();
-        tree.insert(b"mnext_number", &4090u64.to_be_bytes())
-            .unwrap();
-        db.flush().unwrap();
-    }
-    let store =
-        mutua_store::Store::open(mutua_store::StoreConfig::new(&path, vec![anchor.public()]))
-            .unwrap();
-    let broyeur = |i: u8, version: u64| {
-        offer(&commune, i, version, |l| {
-            l.title = "Broyeur de végétaux".into();
-            l.tags = vec!["Voirie".into()];
-            l.published_at = NOW - 100 + u64::from(i % 4) + version;
-        })
-    };
-    store
-        .apply_batch((0..12).map(|i| broyeur(i, 1)).collect(), NOW)
-        .unwrap();
-    let page_all = |store: &mutua_store::Store| {
+    for sort in [Sort::Recency, Sort::Relevance, Sort::Distance] {
         let mut query = Query {
-            text: Some("vegetaux".into()),
-            tags: vec!["voirie".into()],
-            limit: 5,
+            limit: 7,
+            sort,
+            text: (sort == Sort::Relevance).then(|| "données".into()),
+            near: (sort == Sort::Distance).then(|| Near {
+                center: Center::Point(GeoPoint::from_degrees(44.8, -0.6)),
+                radius_km: 50.0,
+            }),
             ..Query::default()
         };
         let mut seen = Vec::new();
+        let mut round = 0u8;
         loop {
-            let page = store.query(&query, NOW).unwrap();
-            seen.extend(page.hits.iter().map(|h| {
-                let l = h.payload.listing().unwrap();
-                (l.published_at, h.slot)
-            }));
+            let page = fed.store.query(&query, NOW).unwrap();
+            seen.extend(page.hits.iter().map(|h| h.slot));
+            // Newer listings arrive between pages.
+            fed.store
+                .apply(offer(c, 100 + round, 1, |l| l.published_at = NOW - 10), NOW)
+                .unwrap();
+            round += 1;
             match page.next {
-                Some(next) => query.cursor = Some(next),
-                None => break seen,
+                Some(next) => query.cursor = Some(next.to_string().parse().unwrap()),
+                None => break,
             }
         }
-    };
-    let seen = page_all(&store);
-    assert_eq!(seen.len(), 12);
-    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "newest first");
-    // One withdrawal on each side of the boundary, one new version.
-    let withdraw = |i: u8| {
-        sealed(
-            &commune,
-            Payload::Withdrawal(mutua_protocol::fixtures::withdrawal(&commune, i, 5)),
-        )
-    };
-    let applied = store
-        .apply_batch(vec![withdraw(0), withdraw(11), broyeur(6, 2)], NOW)
-        .unwrap();
-    assert!(applied.iter().all(|a| a.outcome.is_stored()), "{applied:?}");
-    let seen = page_all(&store);
-    assert_eq!(seen.len(), 10);
-    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "newest first");
-    let report = store.check().unwrap();
-    assert!(report.is_ok(), "{:#?}", report.problems);
-    store.reindex().unwrap();
-    assert_eq!(page_all(&store), seen);
-    assert!(store.check().unwrap().is_ok());
+        let originals: BTreeSet<_> = seen
+            .iter()
+            .filter(|s| matches!(s, SlotKey::Listing { id, .. } if id.0[0] < 30))
+            .collect();
+        assert_eq!(originals.len(), 30, "{sort:?}: every original listing");
+        let mut distinct = seen.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), seen.len(), "{sort:?}: each once");
+        assert!("zz".parse::<mutua_store::Cursor>().is_err());
+        // Reset the newcomers for the next order.
+        for i in 0..round {
+            let mut w = mutua_protocol::fixtures::withdrawal(c, 100 + i, 2);
+            w.withdrawn_at = NOW;
+            fed.store
+                .apply(sealed(c, Payload::Withdrawal(w)), NOW)
+                .unwrap();
+        }
+    }
 }

@@ -22,7 +22,7 @@ fn main() {
         std::process::exit(2);
     };
     let now = synth::NOW;
-    let store = Store::open(synth::store_config(dir).with_search_index()).expect("open the store");
+    let store = Store::open(synth::store_config(dir)).expect("open the store");
     let certificates = synth::member_certificates(0..MEMBERS, now);
     let mut out = std::io::stdout().lock();
     let applied = store

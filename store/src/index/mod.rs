@@ -1,21 +1,8 @@
-//! The derived query index: a tantivy 0.27 index in the store's directory
-//! (`search/`) holding, for each indexed (live, unswept) offer and need,
+//! The store's only query index: a tantivy 0.27 index in the store's
+//! directory (`search/`) holding, for each indexed (unswept) offer and need,
 //! what queries need — folded and stemmed text, kind, side, author, area
 //! codes, position, availability windows, publication and expiry times —
 //! and nothing that is not derived from sled.
-//!
-//! # Off by default
-//!
-//! Kept only when `StoreConfig::search_index` is set, until the node's API
-//! answers queries with [`Store::search`](crate::Store::search) instead of
-//! the sled postings (issue #16's next step): each tantivy commit costs
-//! ~87 ms and a 15 MB writer buffer (BENCHMARKS.md, one record per call),
-//! which every API publish and gossip record would pay for an index nothing
-//! reads. Off, the store is as without it: no `search/` opened, no journal
-//! or `msearch_seq` written, maintenance skips it, `Store::search` answers
-//! `QueryError::SearchIndexDisabled`; an index left by an earlier run is
-//! deleted before the first write (see [`Search::Off`]), so turning it back
-//! on rebuilds it from sled.
 //!
 //! # Consistency with sled
 //!
@@ -25,10 +12,16 @@
 //! (`j seq` → the slots it changed) and the new sequence (`msearch_seq`).
 //! After the flush, the changes are applied to tantivy and committed with a
 //! payload naming the last sequence they cover, so the index may lag behind
-//! sled but never runs ahead of it. Opening the store replays the journal
-//! entries after the index's sequence (each slot is re-read from sled, so a
-//! replay is idempotent) and deletes those the index covers; a missing,
-//! unreadable or older-schema index is rebuilt from sled.
+//! sled but never runs ahead of it. Commits are not synced to disk; a
+//! checkpoint syncs every index file (`directory` module) and only then may
+//! later sled batches delete the journal entries it covers. Opening the
+//! store replays the journal entries after the index's sequence (each slot
+//! is re-read from sled, so a replay is idempotent); a missing, unreadable,
+//! damaged (checksums) or older-schema index is rebuilt from sled.
+//!
+//! Which listings it holds: offers and needs whose expiry is after the
+//! sweep mark (`mswept_until`, [`layout::indexable`]); the sweep deletes the
+//! documents it passes by a range query on `expires_at`.
 //!
 //! Changes are staged under the store's writer lock, in sequence order, and
 //! published by the first caller whose flush covers them: a caller drains
@@ -37,6 +30,7 @@
 //! batch may not be durable.
 
 mod analyzer;
+mod directory;
 mod search;
 
 use std::collections::VecDeque;
@@ -59,10 +53,17 @@ pub use search::{author_prefixes, SearchOutcome};
 pub const DIR_NAME: &str = "search";
 /// Bump when the schema or the analyzers change: an index of another
 /// version is rebuilt at open.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `hash8`, so that `check` sees a document of an older version.
+pub const SCHEMA_VERSION: u32 = 2;
 /// The indexing arena (tantivy's minimum): flushed to a segment when full,
 /// so a rebuild's memory stays bounded whatever the store's size.
 const WRITER_MEMORY_BYTES: usize = 15_000_000;
+/// A checkpoint (every index file synced, see the `directory` module) is
+/// made after a commit once this many search sequences or this much time
+/// passed since the last one: what a crash may make open replay.
+const CHECKPOINT_EVERY_SEQS: u64 = 1000;
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often a rebuild logs its progress, in listings.
 const REBUILD_PROGRESS_EVERY: u64 = 50_000;
 
@@ -89,6 +90,8 @@ pub struct Fields {
     pub published_at: Field,
     /// The sync key's first 8 bytes: a stable tie-break for cursors.
     pub tiebreak: Field,
+    /// The record hash's first 8 bytes: which version the document is of.
+    pub hash8: Field,
     /// One value per window: `from` (32 high bits) ‖ `until` (32 low bits),
     /// each clamped to `u32::MAX` (year 2106).
     pub windows: Field,
@@ -128,6 +131,7 @@ fn schema() -> (Schema, Fields) {
         expires_at: b.add_u64_field("expires_at", indexed_fast),
         published_at: b.add_u64_field("published_at", fast.clone()),
         tiebreak: b.add_u64_field("tiebreak", fast.clone()),
+        hash8: b.add_u64_field("hash8", fast.clone()),
         windows: b.add_u64_field("windows", fast),
     };
     (b.build(), fields)
@@ -138,7 +142,15 @@ fn schema() -> (Schema, Fields) {
 #[derive(Clone, Debug)]
 pub struct Change {
     pub slot: Vec<u8>,
-    pub doc: Option<(u8, Listing)>,
+    pub doc: Option<Doc>,
+}
+
+/// What the index holds of a listing.
+#[derive(Clone, Debug)]
+pub struct Doc {
+    pub side: u8,
+    pub listing: Listing,
+    pub hash: mutua_protocol::RecordHash,
 }
 
 /// The journal key of a search sequence.
@@ -170,60 +182,16 @@ fn search_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::SearchIndex(e.to_string())
 }
 
-/// The search index as the store's configuration has it.
-pub enum Search {
-    On(Box<SearchIndex>),
-    /// Off: the store behaves as if the index did not exist. `stale` is the
-    /// directory of an index kept by an earlier run: it claims to cover
-    /// sled's search sequence, which writes made now do not advance, so it
-    /// is deleted before this run's first write (a later run with the index
-    /// on then rebuilds it instead of serving stale results).
-    Off {
-        stale: Mutex<Option<PathBuf>>,
-    },
-}
-
-impl Search {
-    /// Opens the index in the store's directory if `enabled`; otherwise
-    /// only notes whether an earlier run left one there.
-    pub fn open(store_dir: &Path, enabled: bool) -> Result<Search, StoreError> {
-        let dir = store_dir.join(DIR_NAME);
-        if enabled {
-            return SearchIndex::open(&dir).map(|index| Search::On(Box::new(index)));
-        }
-        let stale = dir.exists().then_some(dir);
-        Ok(Search::Off {
-            stale: Mutex::new(stale),
-        })
+/// Deletes an index directory, its commit point (`meta.json`) first, so
+/// that an interrupted deletion leaves an index the next open rebuilds.
+pub fn remove_dir(dir: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(dir.join("meta.json")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(search_err(e)),
+        _ => {}
     }
-
-    /// The index, if the configuration keeps one.
-    pub fn enabled(&self) -> Option<&SearchIndex> {
-        match self {
-            Search::On(index) => Some(index.as_ref()),
-            Search::Off { .. } => None,
-        }
-    }
-
-    /// Deletes the stale index an earlier run left (see [`Search::Off`]).
-    /// Call before writing to sled: once sled changes, the index must be
-    /// gone. Its commit point (`meta.json`) goes first, so an interrupted
-    /// deletion leaves an index that the next open rebuilds.
-    pub fn discard_stale(&self) -> Result<(), StoreError> {
-        let Search::Off { stale } = self else {
-            return Ok(());
-        };
-        let mut stale = stale.lock().map_err(|_| StoreError::Poisoned)?;
-        if let Some(dir) = stale.as_ref() {
-            tracing::info!(path = %dir.display(), "the search index is off: deleting the one an earlier run kept");
-            match std::fs::remove_file(dir.join("meta.json")) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(search_err(e)),
-                _ => {}
-            }
-            std::fs::remove_dir_all(dir).map_err(search_err)?;
-            *stale = None;
-        }
-        Ok(())
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(search_err(e)),
+        _ => Ok(()),
     }
 }
 
@@ -234,6 +202,7 @@ type Staged = VecDeque<(u64, Vec<Change>)>;
 /// The tantivy side of the store.
 pub struct SearchIndex {
     path: PathBuf,
+    directory: directory::LazySyncDirectory,
     index: Index,
     reader: IndexReader,
     fields: Fields,
@@ -244,8 +213,19 @@ pub struct SearchIndex {
     /// The last search sequence committed to tantivy; `u64::MAX` until the
     /// store knows (a fresh or rebuilt-empty index).
     covered: AtomicU64,
+    /// The last search sequence of a commit made durable by a checkpoint:
+    /// sled's journal entries up to it may go.
+    durable: AtomicU64,
+    last_checkpoint: Mutex<std::time::Instant>,
     /// Time spent publishing changes (documents and commits), in ns.
     publish_nanos: AtomicU64,
+}
+
+/// One document as `check` reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct IndexedDoc {
+    pub hash8: u64,
+    pub expires_at: u64,
 }
 
 /// The search index's size and cost, for `Store::search_index_stats`.
@@ -268,25 +248,43 @@ impl SearchIndex {
             Err(why) => {
                 if dir.exists() {
                     tracing::warn!(path = %dir.display(), %why, "search index unusable; rebuilding it from the records");
-                    std::fs::remove_dir_all(dir).map_err(search_err)?;
+                    remove_dir(dir)?;
                 }
                 std::fs::create_dir_all(dir).map_err(search_err)?;
                 let (schema, _) = schema();
-                let index = Index::create_in_dir(dir, schema).map_err(search_err)?;
-                Self::with_index(dir, index, u64::MAX)
+                let directory = directory::LazySyncDirectory::open(dir).map_err(search_err)?;
+                let index =
+                    Index::create(directory.clone(), schema, tantivy::IndexSettings::default())
+                        .map_err(search_err)?;
+                Self::with_index(dir, directory, index, u64::MAX)
             }
         }
     }
 
     fn open_existing(dir: &Path) -> Result<SearchIndex, String> {
-        let index = Index::open_in_dir(dir).map_err(|e| e.to_string())?;
+        if !dir.join("meta.json").exists() {
+            return Err("no index".into());
+        }
+        let directory = directory::LazySyncDirectory::open(dir).map_err(|e| e.to_string())?;
+        let index = Index::open(directory.clone()).map_err(|e| e.to_string())?;
         let metas = index.load_metas().map_err(|e| e.to_string())?;
         let covered = parse_payload(metas.payload.as_deref())
             .ok_or_else(|| format!("commit payload {:?} is not this version's", metas.payload))?;
-        Self::with_index(dir, index, covered).map_err(|e| e.to_string())
+        // Files written since the last checkpoint may be damaged by a power
+        // loss (see the `directory` module).
+        let damaged = index.validate_checksum().map_err(|e| e.to_string())?;
+        if !damaged.is_empty() {
+            return Err(format!("damaged files: {damaged:?}"));
+        }
+        Self::with_index(dir, directory, index, covered).map_err(|e| e.to_string())
     }
 
-    fn with_index(dir: &Path, index: Index, covered: u64) -> Result<SearchIndex, StoreError> {
+    fn with_index(
+        dir: &Path,
+        directory: directory::LazySyncDirectory,
+        index: Index,
+        covered: u64,
+    ) -> Result<SearchIndex, StoreError> {
         analyzer::register(index.tokenizers());
         let (_, fields) = schema();
         let reader = index
@@ -296,14 +294,49 @@ impl SearchIndex {
             .map_err(search_err)?;
         Ok(SearchIndex {
             path: dir.to_owned(),
+            directory,
             index,
             reader,
             fields,
             writer: Mutex::new(None),
             staged: Mutex::new(VecDeque::new()),
             covered: AtomicU64::new(covered),
+            durable: AtomicU64::new(0),
+            last_checkpoint: Mutex::new(std::time::Instant::now()),
             publish_nanos: AtomicU64::new(0),
         })
+    }
+
+    /// The last sequence of a durable commit (journal entries up to it are
+    /// done with).
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::SeqCst)
+    }
+
+    /// Makes the last commit durable (every index file synced).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let covered = self.covered().unwrap_or(0);
+        self.directory.sync_all().map_err(search_err)?;
+        self.durable.fetch_max(covered, Ordering::SeqCst);
+        *self
+            .last_checkpoint
+            .lock()
+            .map_err(|_| StoreError::Poisoned)? = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// A checkpoint, if enough changed or time passed since the last one.
+    fn checkpoint_if_due(&self) -> Result<(), StoreError> {
+        let behind = self.covered().unwrap_or(0).saturating_sub(self.durable());
+        let elapsed = self
+            .last_checkpoint
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .elapsed();
+        if behind >= CHECKPOINT_EVERY_SEQS || (behind > 0 && elapsed >= CHECKPOINT_EVERY) {
+            self.checkpoint()?;
+        }
+        Ok(())
     }
 
     /// The last sequence committed, if known.
@@ -328,21 +361,30 @@ impl SearchIndex {
         walk(&self.path)
     }
 
-    /// The slots of the last commit's documents, with how many documents
-    /// each has.
-    pub fn slots(&self) -> Result<std::collections::BTreeMap<Vec<u8>, u32>, StoreError> {
+    /// The last commit's documents by slot: each one's record-hash prefix
+    /// and expiry.
+    pub fn slots(
+        &self,
+    ) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>>, StoreError> {
         let searcher = self.reader.searcher();
-        let mut out = std::collections::BTreeMap::new();
+        let mut out: std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>> =
+            std::collections::BTreeMap::new();
         for segment in searcher.segment_readers() {
-            let Some(column) = segment.fast_fields().bytes("slot").map_err(search_err)? else {
+            let ff = segment.fast_fields();
+            let Some(column) = ff.bytes("slot").map_err(search_err)? else {
                 continue;
             };
+            let hash8 = ff.u64("hash8").map_err(search_err)?;
+            let expires = ff.u64("expires_at").map_err(search_err)?;
             let mut slot = Vec::new();
             for doc in segment.doc_ids_alive() {
                 for ord in column.term_ords(doc) {
                     slot.clear();
                     column.ord_to_bytes(ord, &mut slot).map_err(search_err)?;
-                    *out.entry(slot.clone()).or_insert(0) += 1;
+                    out.entry(slot.clone()).or_default().push(IndexedDoc {
+                        hash8: hash8.first(doc).unwrap_or(0),
+                        expires_at: expires.first(doc).unwrap_or(0),
+                    });
                 }
             }
         }
@@ -363,7 +405,8 @@ impl SearchIndex {
         self.reader.searcher().num_docs()
     }
 
-    fn document(&self, slot: &[u8], side: u8, l: &Listing) -> TantivyDocument {
+    fn document(&self, slot: &[u8], d: &Doc) -> TantivyDocument {
+        let (side, l) = (d.side, &d.listing);
         let f = &self.fields;
         let mut doc = TantivyDocument::new();
         doc.add_bytes(f.slot, slot);
@@ -387,6 +430,7 @@ impl SearchIndex {
         doc.add_u64(f.expires_at, l.expires_at);
         doc.add_u64(f.published_at, l.published_at);
         doc.add_u64(f.tiebreak, tiebreak(slot));
+        doc.add_u64(f.hash8, hash8(&d.hash));
         for w in &l.availability {
             doc.add_u64(f.windows, encode_window(w.from, w.until));
         }
@@ -402,9 +446,9 @@ impl SearchIndex {
             // A delete reaches only the documents added before it: the
             // slot's older version, not the one added next.
             writer.delete_term(Term::from_field_bytes(self.fields.slot, &c.slot));
-            if let Some((side, listing)) = &c.doc {
+            if let Some(doc) = &c.doc {
                 writer
-                    .add_document(self.document(&c.slot, *side, listing))
+                    .add_document(self.document(&c.slot, doc))
                     .map_err(search_err)?;
             }
         }
@@ -420,7 +464,8 @@ impl SearchIndex {
         prepared.set_payload(&payload_of(seq));
         prepared.commit().map_err(search_err)?;
         self.covered.store(seq, Ordering::SeqCst);
-        self.reader.reload().map_err(search_err)
+        self.reader.reload().map_err(search_err)?;
+        self.checkpoint_if_due()
     }
 
     /// Stages a sled batch's changes (call under the store's writer lock,
@@ -470,6 +515,19 @@ impl SearchIndex {
         if self.covered().is_some_and(|c| c >= seq) {
             return Ok(());
         }
+        match self.drain_staged(writer, seq)? {
+            Some(s) => self.commit(writer, s),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes every staged change up to `seq` to the writer (uncommitted);
+    /// returns the last sequence written.
+    fn drain_staged(
+        &self,
+        writer: &mut IndexWriter<TantivyDocument>,
+        seq: u64,
+    ) -> Result<Option<u64>, StoreError> {
         let mut last = None;
         loop {
             let next = {
@@ -483,10 +541,35 @@ impl SearchIndex {
             self.write(writer, &changes)?;
             last = Some(s);
         }
-        match last {
-            Some(s) => self.commit(writer, s),
-            None => Ok(()),
-        }
+        Ok(last)
+    }
+
+    /// Deletes every document that expired by `until` and commits as
+    /// covering `seq` (with the staged changes up to it, which the caller's
+    /// flush covers). Returns how many documents the last commit held that
+    /// the deletion removes.
+    pub fn sweep_expired(&self, until: u64, seq: u64) -> Result<u64, StoreError> {
+        let expired = || {
+            tantivy::query::RangeQuery::new(
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Included(Term::from_field_u64(self.fields.expires_at, until)),
+            )
+        };
+        let count = self
+            .reader
+            .searcher()
+            .search(&expired(), &tantivy::collector::Count)
+            .map_err(search_err)? as u64;
+        self.with_writer(|writer| {
+            self.drain_staged(writer, seq)?;
+            if count > 0 {
+                writer
+                    .delete_query(Box::new(expired()))
+                    .map_err(search_err)?;
+            }
+            self.commit(writer, seq.max(self.covered().unwrap_or(0)))
+        })?;
+        Ok(count)
     }
 
     /// Applies changes read back from sled (replay, sweep) and commits them
@@ -520,9 +603,9 @@ impl SearchIndex {
         let mut count = 0u64;
         for change in docs {
             let change = change?;
-            if let Some((side, listing)) = &change.doc {
+            if let Some(doc) = &change.doc {
                 writer
-                    .add_document(self.document(&change.slot, *side, listing))
+                    .add_document(self.document(&change.slot, doc))
                     .map_err(search_err)?;
                 count += 1;
                 if count.is_multiple_of(REBUILD_PROGRESS_EVERY) {
@@ -531,7 +614,23 @@ impl SearchIndex {
             }
         }
         self.commit(writer, seq)?;
+        self.checkpoint()?;
         Ok(count)
+    }
+}
+
+pub fn hash8(hash: &mutua_protocol::RecordHash) -> u64 {
+    u64::from_be_bytes(hash.0[..8].try_into().expect("32 bytes"))
+}
+
+impl Drop for SearchIndex {
+    /// A clean close leaves the index durable: the next open replays nothing.
+    fn drop(&mut self) {
+        if self.covered().is_some_and(|c| c > self.durable()) {
+            if let Err(e) = self.checkpoint() {
+                tracing::warn!(error = %e, "the search index's last checkpoint failed; the next open replays the journal");
+            }
+        }
     }
 }
 
@@ -552,53 +651,65 @@ fn decode_window(v: u64) -> (u64, u64) {
     (v >> 32, v & u64::from(u32::MAX))
 }
 
-/// What a listing slot holds for the index now, read from sled: its
-/// document if the listing is indexed there (`l slot` present).
-pub fn current_doc(tree: &sled::Tree, slot: &[u8]) -> Result<Change, StoreError> {
-    let slot_vec = slot.to_vec();
-    if !tree.contains_key(key(prefix::INDEXED, &[slot]))? {
-        return Ok(Change {
-            slot: slot_vec,
-            doc: None,
-        });
-    }
-    let record_key = key(prefix::RECORD, &[slot]);
-    let Some(v) = tree.get(&record_key)? else {
-        return Err(StoreError::corrupt(
-            &record_key,
-            "indexed listing has no record",
-        ));
-    };
-    let doc = match StoredRecord::decode(&record_key, &v)?.payload {
-        Payload::Offer(l) => Some((0, l)),
-        Payload::Need(l) => Some((1, l)),
+/// The document of a stored record, if it is an indexable listing.
+pub fn doc_of(record: StoredRecord, swept_until: u64) -> Option<Doc> {
+    let side = layout::indexable(&record.payload, swept_until)?.0;
+    match record.payload {
+        Payload::Offer(listing) | Payload::Need(listing) => Some(Doc {
+            side,
+            listing,
+            hash: record.hash,
+        }),
         _ => None,
+    }
+}
+
+/// What a listing slot holds for the index now, read from sled.
+pub fn current_doc(tree: &sled::Tree, slot: &[u8], swept_until: u64) -> Result<Change, StoreError> {
+    let record_key = key(prefix::RECORD, &[slot]);
+    let doc = match tree.get(&record_key)? {
+        Some(v) => doc_of(StoredRecord::decode(&record_key, &v)?, swept_until),
+        None => None,
     };
     Ok(Change {
-        slot: slot_vec,
+        slot: slot.to_vec(),
         doc,
     })
 }
 
-/// Every indexed listing in sled, as documents.
-pub fn all_docs(tree: &sled::Tree) -> impl Iterator<Item = Result<Change, StoreError>> + '_ {
-    tree.scan_prefix([prefix::INDEXED]).keys().map(move |k| {
-        let k = k?;
-        current_doc(tree, &k[1..])
-    })
+/// Every indexable listing in sled, as documents.
+pub fn all_docs(
+    tree: &sled::Tree,
+    swept_until: u64,
+) -> impl Iterator<Item = Result<Change, StoreError>> + '_ {
+    tree.scan_prefix([prefix::RECORD, 0])
+        .filter_map(move |entry| {
+            let (k, v) = match entry {
+                Ok(e) => e,
+                Err(e) => return Some(Err(e.into())),
+            };
+            match StoredRecord::decode(&k, &v) {
+                Ok(record) => doc_of(record, swept_until).map(|doc| {
+                    Ok(Change {
+                        slot: k[1..].to_vec(),
+                        doc: Some(doc),
+                    })
+                }),
+                Err(e) => Some(Err(e)),
+            }
+        })
 }
 
 impl crate::Store {
     /// Brings the search index up to sled's search sequence at open: replays
     /// the journal entries it misses, or rebuilds it when it is new, older
     /// than the journal reaches, or ahead of sled (a restored sled
-    /// directory); then deletes the covered journal entries.
+    /// directory).
     pub(crate) fn catch_up_search(&self) -> Result<(), StoreError> {
-        let Some(search) = self.inner.search.enabled() else {
-            return Ok(());
-        };
+        let search = &self.inner.search;
         let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let tree = &self.inner.tree;
+        let swept_until = self.swept_until()?;
         let seq = writer.seq;
         let mut journal = Vec::new();
         for entry in tree.scan_prefix([prefix::JOURNAL]) {
@@ -632,77 +743,93 @@ impl crate::Store {
                 );
                 let changes = slots
                     .iter()
-                    .map(|slot| current_doc(tree, slot))
+                    .map(|slot| current_doc(tree, slot, swept_until))
                     .collect::<Result<Vec<_>, _>>()?;
                 search.apply_now(&changes, seq)?;
             }
             covered => {
-                tracing::warn!(
-                    ?covered,
-                    seq,
-                    "rebuilding the search index from the records"
-                );
-                let count = search.rebuild(all_docs(tree), seq)?;
-                tracing::info!(listings = count, "search index rebuilt");
+                tracing::warn!(?covered, seq, "building the search index from the records");
+                let count = search.rebuild(all_docs(tree, swept_until), seq)?;
+                tracing::info!(listings = count, "search index built");
             }
         }
         // Covered entries are deleted by the next write's sled batch, not
         // here: a store opened only to read must not write.
         writer.journal_from = journal.first().map_or(seq + 1, |e| e.0);
-        Ok(())
+        search.checkpoint()
     }
 
-    /// Rebuilds the search index from sled (after `reindex`). Call with the
+    /// Rebuilds the search index from sled (`reindex`). Call with the
     /// writer lock held.
     pub(crate) fn rebuild_search(&self, seq: u64) -> Result<u64, StoreError> {
-        match self.inner.search.enabled() {
-            Some(search) => search.rebuild(all_docs(&self.inner.tree), seq),
-            None => Ok(0),
-        }
+        let swept_until = self.swept_until()?;
+        self.inner
+            .search
+            .rebuild(all_docs(&self.inner.tree, swept_until), seq)
     }
 
-    /// `check`'s half for the search index: every listing sled indexes is
-    /// in it once, and it holds nothing else (listings whose change is in
-    /// flight, written to sled but not yet published, are skipped). Call
-    /// with the writer lock held.
-    pub(crate) fn check_search(&self, report: &mut crate::CheckReport) -> Result<(), StoreError> {
-        let Some(search) = self.inner.search.enabled() else {
-            return Ok(());
-        };
+    /// `check`'s half for the search index, both ways: every listing sled
+    /// holds that is to be indexed is in it once, of the stored version; it
+    /// holds nothing else but listings expired by the last sweep time that
+    /// wait for the next sweep (never served: queries check expiry).
+    /// Listings whose change is in flight (written to sled, not yet
+    /// published) are skipped. Call with the writer lock held. Returns how
+    /// many listings sled expects in the index.
+    pub(crate) fn check_search(&self, report: &mut crate::CheckReport) -> Result<u64, StoreError> {
+        let search = &self.inner.search;
+        let swept_until = self.swept_until()?;
         let in_flight = search.staged_slots();
         let mut in_index = search.slots()?;
-        for k in self.inner.tree.scan_prefix([prefix::INDEXED]).keys() {
-            let k = k?;
-            let slot = &k[1..];
-            if in_flight.contains(slot) {
-                in_index.remove(slot);
+        let mut expected = 0;
+        for entry in all_docs(&self.inner.tree, swept_until) {
+            let change = match entry {
+                Ok(c) => c,
+                Err(_) => continue, // an undecodable record: reported by `check`
+            };
+            let Some(doc) = change.doc else { continue };
+            expected += 1;
+            let slot = change.slot;
+            let record_key = key(prefix::RECORD, &[&slot]);
+            if in_flight.contains(&slot) {
+                in_index.remove(&slot);
                 continue;
             }
-            match in_index.remove(slot) {
-                None => report.problem(&k, "indexed listing is missing from the search index"),
-                Some(1) => {}
-                Some(n) => report.problem(&k, format!("listing is {n} times in the search index")),
+            match in_index.remove(&slot).as_deref() {
+                None | Some([]) => {
+                    report.problem(&record_key, "listing is missing from the search index")
+                }
+                Some([one]) if one.hash8 == hash8(&doc.hash) => {}
+                Some([_]) => report.problem(
+                    &record_key,
+                    "the search index holds another version of this listing",
+                ),
+                Some(many) => report.problem(
+                    &record_key,
+                    format!("listing is {} times in the search index", many.len()),
+                ),
             }
         }
-        for slot in in_index.keys().filter(|s| !in_flight.contains(*s)) {
+        for (slot, docs) in in_index {
+            if in_flight.contains(&slot) || docs.iter().all(|d| d.expires_at <= swept_until) {
+                continue;
+            }
             report.problem(
-                &key(prefix::INDEXED, &[slot]),
-                "the search index holds a listing that sled does not index",
+                &key(prefix::RECORD, &[&slot]),
+                "the search index holds a listing that sled does not hold or index",
             );
         }
-        Ok(())
+        Ok(expected)
     }
 
-    /// The search index's size, listings and write time (`None` when the
-    /// configuration does not keep one).
-    pub fn search_index_stats(&self) -> Option<SearchIndexStats> {
-        let search = self.inner.search.enabled()?;
-        Some(SearchIndexStats {
+    /// The search index's size, listings and write time.
+    pub fn search_index_stats(&self) -> SearchIndexStats {
+        let search = &self.inner.search;
+        SearchIndexStats {
             disk_bytes: search.disk_bytes(),
             listings: search.num_docs(),
             publish_time: std::time::Duration::from_nanos(
                 search.publish_nanos.load(Ordering::Relaxed),
             ),
-        })
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! The store's query answered through the search index: the same filters,
-//! sorts and cursors as `Store::query`, plus BM25 relevance and typo
-//! tolerance for text.
+//! The store's query, answered by the search index: every filter, sorts by
+//! recency, distance or BM25 relevance, stable cursors, French stemming and
+//! typo tolerance for text.
 //!
 //! Filters are tantivy clauses (terms, ranges, the radius's bounding box)
 //! that score nothing; one collector checks what they cannot per candidate
@@ -315,21 +315,17 @@ struct Word {
 }
 
 impl Store {
-    /// Runs `query` through the search index at time `now`. Same filters,
-    /// sorts and cursors as [`Store::query`]; also `Sort::Relevance` (BM25,
-    /// needs `text`), French stemming and typo tolerance. Cursors of one
-    /// method are not valid for the other.
-    pub fn search(&self, query: &Query, now: Timestamp) -> Result<QueryPage, QueryError> {
-        self.search_detailed(query, now).map(|o| o.page)
+    /// Runs `query` at time `now`: listings live at `now` by current
+    /// members, filtered, sorted (`Sort::Relevance`: BM25, needs `text`) and
+    /// paged by cursor. Text is folded, stemmed (French) and, when the exact
+    /// words find nothing, matched with one typo on words of 5+ letters.
+    pub fn query(&self, query: &Query, now: Timestamp) -> Result<QueryPage, QueryError> {
+        self.query_detailed(query, now).map(|o| o.page)
     }
 
-    /// [`Store::search`], saying whether typo tolerance answered.
-    pub fn search_detailed(&self, q: &Query, now: Timestamp) -> Result<SearchOutcome, QueryError> {
-        let search = self
-            .inner
-            .search
-            .enabled()
-            .ok_or(QueryError::SearchIndexDisabled)?;
+    /// [`Store::query`], saying whether typo tolerance answered.
+    pub fn query_detailed(&self, q: &Query, now: Timestamp) -> Result<SearchOutcome, QueryError> {
+        let search = &self.inner.search;
         crate::query::check_limit(q)?;
         let near = self.checked_near(q)?;
         let after = match &q.cursor {

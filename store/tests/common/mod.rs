@@ -25,21 +25,12 @@ pub fn sealed(key: &SecretKey, payload: Payload) -> SignedRecord {
 
 /// anchor (seed 1) → syndicate (seed 2, may admit) → commune (seed 3).
 pub fn federation() -> Fed {
-    federation_with(|config| config)
-}
-
-/// [`federation`] in a store that keeps the search index.
-pub fn federation_with_search() -> Fed {
-    federation_with(StoreConfig::with_search_index)
-}
-
-fn federation_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> Fed {
     let dir = tempfile::tempdir().expect("tempdir");
     let anchor = fixtures::key(1);
     let syndicate = fixtures::key(2);
     let commune = fixtures::key(3);
     let config = StoreConfig::new(dir.path().join("store"), vec![anchor.public()]);
-    let store = Store::open(configure(config)).expect("open");
+    let store = Store::open(config).expect("open");
     let syndicate_cert = sealed(
         &anchor,
         Payload::Certificate(fixtures::certificate(&anchor, &syndicate, true)),
@@ -72,4 +63,39 @@ pub fn offer(
     let mut l = fixtures::listing(author, id, version);
     edit(&mut l);
     sealed(author, Payload::Offer(l))
+}
+
+impl Fed {
+    /// The store's configuration, to reopen it.
+    pub fn config(&self) -> StoreConfig {
+        StoreConfig::new(self.store.path(), vec![self.anchor.public()])
+    }
+
+    /// Closes the store, runs `between` on its directory, and opens it again.
+    pub fn reopen_after(mut self, between: impl FnOnce(&std::path::Path)) -> Fed {
+        let config = self.config();
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        let closed = std::mem::replace(
+            &mut self.store,
+            Store::open(StoreConfig::new(placeholder.path(), vec![])).expect("placeholder"),
+        );
+        drop(closed);
+        between(&config.path);
+        self.store = Store::open(config).expect("reopen");
+        self
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for entry in std::fs::read_dir(from).expect("read the directory") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
 }

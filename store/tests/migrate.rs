@@ -1,0 +1,203 @@
+//! Opening a store of an older layout: layouts 2–5 kept a query index in
+//! sled, which the migration deletes before the search index is built from
+//! the records; an interrupted migration is resumed (layout 1 and newer
+//! layouts are refused: tests/maintenance.rs).
+//!
+//! The older layouts' entries are written by a fixture writer in the shape
+//! layout 5 gave them (listing numbers both ways, summaries, expiry, kind,
+//! author and geo keys, packed tag, word and area postings, the next number,
+//! the old search journal and index directory).
+
+mod common;
+
+use std::path::Path;
+
+use common::{federation, offer, Fed, NOW};
+use mutua_store::{Query, Store};
+
+const OBSOLETE: [u8; 9] = *b"lnxkatwzg";
+
+fn tree(path: &Path) -> (sled::Db, sled::Tree) {
+    let db = mutua_store::open_raw_sled(path).unwrap();
+    let tree = db.open_tree("mutua").unwrap();
+    (db, tree)
+}
+
+/// Writes, for every stored listing, the entries layout 5 kept for it, plus
+/// `extra` filler postings, and marks the store as layout `version`.
+fn write_old_layout(path: &Path, version: u32, extra: u64) {
+    let (db, tree) = tree(path);
+    let listings: Vec<Vec<u8>> = tree
+        .scan_prefix([b'r', 0])
+        .keys()
+        .map(|k| k.unwrap()[1..].to_vec())
+        .collect();
+    for (n, slot) in listings.iter().enumerate() {
+        let number = (n as u64 + 1).to_be_bytes();
+        let r = [0x7f; 8];
+        tree.insert([&b"l"[..], slot].concat(), &number).unwrap();
+        tree.insert(
+            [&b"n"[..], &number].concat(),
+            [&slot[..], &[0; 72]].concat(),
+        )
+        .unwrap();
+        tree.insert([&b"x"[..], &NOW.to_be_bytes(), slot].concat(), &b""[..])
+            .unwrap();
+        for p in [&b"k\x00\x01"[..], &[b'a'; 33], b"g\x01\x02\x03\x04"] {
+            tree.insert([p, &r, &number].concat(), &b""[..]).unwrap();
+        }
+        for term in [&b"tvoirie"[..], b"wbroyeur", b"zd33"] {
+            let key = [&term[..1], &[0; 4], &term[1..]].concat();
+            let posting = [&(n as u16).to_be_bytes()[..], &r].concat();
+            tree.insert(key, posting).unwrap();
+        }
+    }
+    for i in 0..extra {
+        tree.insert(
+            [&b"w"[..], &[0; 4], format!("mot{i}").as_bytes()].concat(),
+            &[0; 10],
+        )
+        .unwrap();
+    }
+    tree.insert(b"mnext_number", &(listings.len() as u64).to_be_bytes())
+        .unwrap();
+    tree.insert([&b"j"[..], &1u64.to_be_bytes()].concat(), &[0u8; 49][..])
+        .unwrap();
+    tree.insert(b"mlayout", &version.to_be_bytes()).unwrap();
+    db.flush().unwrap();
+    drop(tree);
+    drop(db);
+    // An index left by the older version (its schema is not this one's).
+    let search = path.join("search");
+    std::fs::create_dir_all(&search).unwrap();
+    std::fs::write(search.join("meta.json"), b"{\"old\": true}").unwrap();
+}
+
+/// Keys left of the older layouts' query index.
+fn obsolete_keys(path: &Path) -> usize {
+    let (_db, tree) = tree(path);
+    let old: usize = OBSOLETE
+        .iter()
+        .map(|p| tree.scan_prefix([*p]).count())
+        .sum();
+    old + usize::from(tree.contains_key(b"mnext_number").unwrap())
+}
+
+fn layout(path: &Path) -> u32 {
+    let (_db, tree) = tree(path);
+    u32::from_be_bytes(
+        tree.get(b"mlayout")
+            .unwrap()
+            .unwrap()
+            .as_ref()
+            .try_into()
+            .unwrap(),
+    )
+}
+
+fn catalogue() -> Fed {
+    let fed = federation();
+    let c = &fed.commune;
+    let records = vec![
+        offer(c, 1, 1, |l| l.title = "Broyeur de végétaux".into()),
+        offer(c, 2, 1, |l| {
+            l.title = "Nacelle élévatrice".into();
+            l.location.point = None;
+        }),
+        offer(c, 3, 1, |l| l.title = "Tondeuse autoportée".into()),
+    ];
+    for a in fed.store.apply_batch(records, NOW).unwrap() {
+        assert!(a.outcome.is_stored());
+    }
+    fed
+}
+
+/// The store answers as before the migration, holds nothing of the old
+/// layout, and `check` is clean.
+fn assert_migrated(store: &Store, digest: [u8; 32]) {
+    assert_eq!(store.digest().unwrap(), digest);
+    let check = store.check().unwrap();
+    assert!(check.is_ok(), "{check:#?}");
+    assert_eq!(check.indexed_listings, 3);
+    let q = Query {
+        text: Some("broyeurs".into()),
+        ..Query::default()
+    };
+    assert_eq!(store.query(&q, NOW).unwrap().hits.len(), 1);
+    let near = Query {
+        near: Some(mutua_store::Near {
+            center: mutua_store::Center::Commune("33063".into()),
+            radius_km: 5.0,
+        }),
+        ..Query::default()
+    };
+    // Placed at its commune's reference point (layout 5's rule, kept).
+    assert_eq!(store.query(&near, NOW).unwrap().hits.len(), 3);
+}
+
+#[test]
+fn layouts_2_to_5_are_migrated_at_open() {
+    let fed = catalogue();
+    let digest = fed.store.digest().unwrap();
+    let mut fed = fed;
+    for old in [5, 4, 3, 2] {
+        fed = fed.reopen_after(|dir| {
+            write_old_layout(dir, old, 10);
+            assert!(obsolete_keys(dir) > 30);
+        });
+        assert_migrated(&fed.store, digest);
+        fed = fed.reopen_after(|dir| {
+            assert_eq!(obsolete_keys(dir), 0, "layout {old}");
+            assert_eq!(layout(dir), 6);
+        });
+        assert!(fed.store.check().unwrap().is_ok());
+    }
+}
+
+/// A migration stops at any point: it writes the new layout version last,
+/// so the next open sees the old one and runs it again; stopped after that
+/// write, the next open finds no index and builds it.
+#[test]
+fn an_interrupted_migration_is_resumed_at_open() {
+    let fed = catalogue();
+    let digest = fed.store.digest().unwrap();
+    // Stopped halfway through the deletions (the index directory gone or
+    // not yet): a prefix of the old keys deleted, the layout still 5.
+    let fed = fed.reopen_after(|dir| {
+        write_old_layout(dir, 5, 5000);
+        let (db, tree) = tree(dir);
+        let half: Vec<_> = tree
+            .scan_prefix(b"w")
+            .keys()
+            .take(2500)
+            .map(Result::unwrap)
+            .collect();
+        for k in half {
+            tree.remove(k).unwrap();
+        }
+        for p in *b"lnxk" {
+            for k in tree.scan_prefix([p]).keys() {
+                tree.remove(k.unwrap()).unwrap();
+            }
+        }
+        db.flush().unwrap();
+        drop((tree, db));
+        assert_eq!(layout(dir), 5);
+    });
+    assert_migrated(&fed.store, digest);
+    // Stopped after the layout write, before the index was built.
+    let fed = fed.reopen_after(|dir| {
+        write_old_layout(dir, 5, 0);
+        let (db, tree) = tree(dir);
+        for p in OBSOLETE {
+            for k in tree.scan_prefix([p]).keys() {
+                tree.remove(k.unwrap()).unwrap();
+            }
+        }
+        tree.remove(b"mnext_number").unwrap();
+        tree.insert(b"mlayout", &6u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+        std::fs::remove_dir_all(dir.join("search")).unwrap();
+    });
+    assert_migrated(&fed.store, digest);
+}
