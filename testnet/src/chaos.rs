@@ -161,7 +161,7 @@ impl PlanState {
         let up: Vec<usize> = (0..n).filter(|i| !self.down.contains(i)).collect();
         let publishers: Vec<usize> = up.iter().copied().filter(|&i| Some(i) != revoked).collect();
         loop {
-            match rng.gen_range(0..10) {
+            match rng.gen_range(0..12) {
                 0..=3 if !publishers.is_empty() => {
                     return ChaosStep::Publish {
                         node: *publishers.choose(rng).unwrap_or(&0),
@@ -169,7 +169,7 @@ impl PlanState {
                     }
                 }
                 4 => return ChaosStep::Withdraw { nth: rng.gen() },
-                5 if !self.partitioned => {
+                5..=6 if !self.partitioned => {
                     let mut others: Vec<usize> = (0..n).collect();
                     others.shuffle(rng);
                     let size = rng.gen_range(1..=n / 2);
@@ -178,22 +178,22 @@ impl PlanState {
                     self.partitioned = true;
                     return ChaosStep::Partition { group };
                 }
-                6 if self.partitioned => {
+                7 if self.partitioned => {
                     self.partitioned = false;
                     return ChaosStep::Heal;
                 }
                 // Node 0 (the anchor, everyone's bootstrap) stays up; at
                 // most a third of the nodes are down at once.
-                7 if self.down.len() < (n / 3).max(1) && up.len() > 1 => {
+                8 if self.down.len() < (n / 3).max(1) && up.len() > 1 => {
                     let node = *up[1..].choose(rng).unwrap_or(&1);
                     self.down.push(node);
                     return ChaosStep::Kill { node };
                 }
-                8 if !self.down.is_empty() => {
+                9 if !self.down.is_empty() => {
                     let node = self.down.remove(rng.gen_range(0..self.down.len()));
                     return ChaosStep::Restart { node };
                 }
-                9 => {
+                10 => {
                     return ChaosStep::Cut {
                         node: rng.gen_range(0..n),
                     }
@@ -334,6 +334,8 @@ struct Chaos<'a> {
     partitioned: bool,
     /// The revoked member's late record: (author, id).
     late: Option<(PublicKey, ListingId)>,
+    /// The revoked member's node: its listings can no longer be withdrawn.
+    revoked: Option<usize>,
 }
 
 fn one_run(options: &ChaosOptions, r: usize, seed: u64) -> ChaosRun {
@@ -365,6 +367,7 @@ fn one_run(options: &ChaosOptions, r: usize, seed: u64) -> ChaosRun {
         run,
         partitioned: false,
         late: None,
+        revoked: None,
     };
     let result = chaos.execute(&plan);
     if let Some(relay) = chaos.net.relay() {
@@ -440,7 +443,10 @@ impl Chaos<'_> {
             }
             ChaosStep::Withdraw { nth } => {
                 let live: Vec<usize> = (0..self.listed.len())
-                    .filter(|&k| !self.listed[k].withdrawn && self.net.is_up(self.listed[k].origin))
+                    .filter(|&k| {
+                        let l = &self.listed[k];
+                        !l.withdrawn && self.net.is_up(l.origin) && Some(l.origin) != self.revoked
+                    })
                     .collect();
                 if let Some(&k) = live.get(nth % live.len().max(1)) {
                     let l = &self.listed[k];
@@ -499,6 +505,7 @@ impl Chaos<'_> {
                 message: "no certificate was issued".into(),
             })?;
         let hash = hash_envelope(&certificate);
+        self.revoked = Some(m);
         self.net.api(0)?.revoke(
             &hash,
             &RevokeRequest {
@@ -616,5 +623,48 @@ impl Chaos<'_> {
         )?;
         self.run.digest = Some(digest);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_names_a_plan_whose_clocks_stay_within_the_protocols_skew() {
+        for seed in 0..200 {
+            let p = plan(7, seed);
+            assert_eq!(
+                serde_json::to_string(&p).ok(),
+                serde_json::to_string(&plan(7, seed)).ok()
+            );
+            let (min, max) = (
+                *p.offsets_secs.iter().min().unwrap(),
+                *p.offsets_secs.iter().max().unwrap(),
+            );
+            assert!(min >= -MAX_OFFSET_SECS && max <= MAX_OFFSET_SECS, "{p:?}");
+            assert!(max - min <= MAX_SPREAD_SECS, "{p:?}");
+            assert!(MAX_SPREAD_SECS < mutua_protocol::rules::MAX_CLOCK_SKEW_SECS as i64);
+            assert!(p.revoked != 0 && p.revoked < 7);
+            for step in p.before.iter().chain(&p.after) {
+                assert_ne!(step, &ChaosStep::Kill { node: 0 }, "the anchor stays up");
+            }
+        }
+        assert_ne!(
+            serde_json::to_string(&plan(7, 1)).ok(),
+            serde_json::to_string(&plan(7, 2)).ok()
+        );
+    }
+
+    #[test]
+    fn the_revoked_member_never_publishes_after_its_revocation() {
+        for seed in 0..200 {
+            let p = plan(5, seed);
+            for step in &p.after {
+                if let ChaosStep::Publish { node, .. } = step {
+                    assert_ne!(*node, p.revoked, "seed {seed}");
+                }
+            }
+        }
     }
 }
