@@ -26,22 +26,23 @@
 //!
 //! **Redials.** A peer whose last connection closed (a crash, a cut, a
 //! restart; not a peer the policy cut off or penalised) is redialed after
-//! [`FIRST_REDIAL_WAIT`] (1 s), then at waits doubling up to
-//! [`MAX_REDIAL_WAIT`] (4 s), checked every [`REDIAL_CHECK_INTERVAL`], for
-//! [`REDIAL_FOR`] (10 minutes; at most [`MAX_LOST_PEERS`] are remembered).
-//! When a lost peer connects again (the network towards it is back), every
-//! other lost peer is dialed at once, even one with a dial under way (which
-//! may be waiting for a SYN retransmission of a cut): a healed partition
-//! thus reconnects within seconds of the first connection across it,
-//! instead of at the next 10–30 s tick. The cost while a peer is
-//! unreachable is one TCP connection attempt per 4 s; none when idle.
+//! 1 s ([`redials::FIRST_REDIAL_WAIT`]), then at waits doubling up to 4 s
+//! ([`redials::MAX_REDIAL_WAIT`]), checked every [`REDIAL_CHECK_INTERVAL`],
+//! for 10 minutes ([`redials::REDIAL_FOR`]; at most
+//! [`redials::MAX_LOST_PEERS`] are remembered). When a lost peer connects
+//! again (the network towards it is back), every other lost peer is dialed
+//! at once, even one with a dial under way (which may be waiting for a SYN
+//! retransmission of a cut): a healed partition thus reconnects within
+//! seconds of the first connection across it, instead of at the next
+//! 10–30 s tick. The cost while a peer is unreachable is one TCP connection
+//! attempt per 4 s; none when idle.
 //!
 //! Beyond that, at every maintenance tick ([`MAINTENANCE_INTERVAL`], 10 s)
 //! the node redials its bootstrap peers when it has no peer at all, or when
 //! it has lost a bootstrap peer and is short of `target_peers`. With enough
 //! peers it still redials a lost bootstrap peer every
 //! [`BOOTSTRAP_REDIAL_TICKS`] ticks (30 s): after a partition longer than
-//! [`REDIAL_FOR`], two groups that each have enough peers would otherwise
+//! 10 minutes, two groups that each have enough peers would otherwise
 //! never look for each other again (a 40-node partition in the testnet did
 //! not heal without it).
 //!
@@ -64,6 +65,7 @@ use crate::sync::Penalty;
 mod redials;
 
 use redials::LostPeers;
+#[cfg(test)]
 use redials::{FIRST_REDIAL_WAIT, MAX_LOST_PEERS, MAX_REDIAL_WAIT, REDIAL_FOR};
 
 /// How often the actor ticks the policy (and refreshes its gauges): the
