@@ -46,6 +46,9 @@ pub enum Error {
     /// The rogue client could not run.
     #[error("rogue client: {0}")]
     Rogue(String),
+    /// A run ended in a state its checks forbid (a chaos invariant).
+    #[error("check failed: {0}")]
+    Check(String),
     /// The run was stopped (Ctrl-C).
     #[error("interrupted")]
     Interrupted,

@@ -8,6 +8,7 @@
 //! and the harness imports any that gossip missed after a while, saying so
 //! in the report.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use rand::{Rng, SeedableRng};
 use crate::net::{Namespaces, NetMode};
 use crate::node::{Launch, NodeProcess};
 use crate::records::{self, Identity};
+use crate::relay::{Conditions, Relay, RELAY_BASE_PORT};
 use crate::{cleanup, wait, Error};
 
 /// How long the federation may take to form (mesh, admissions).
@@ -47,6 +49,11 @@ pub struct TestnetOptions {
     pub sync_interval_secs: u64,
     /// Hosted collectivities, node by node; seeded communes when `None`.
     pub identities: Option<Vec<Identity>>,
+    /// Every connection between nodes goes through the harness's relay
+    /// ([`crate::relay`]; namespaces only).
+    pub relayed: bool,
+    /// Each node's clock offset in seconds (libfaketime); none if empty.
+    pub clock_offsets_secs: Vec<i64>,
 }
 
 impl TestnetOptions {
@@ -60,6 +67,8 @@ impl TestnetOptions {
             federation: "testnet".into(),
             sync_interval_secs: 2,
             identities: None,
+            relayed: false,
+            clock_offsets_secs: Vec::new(),
         }
     }
 }
@@ -89,8 +98,9 @@ impl Member {
 /// A federation of node processes. Dropping it kills every node, deletes the
 /// namespaces and removes the directory (unless kept).
 pub struct Testnet {
-    // Field order is drop order: processes before namespaces before files.
+    // Field order is drop order: processes, relay, namespaces, files.
     members: Vec<Member>,
+    relay: Option<Relay>,
     namespaces: Option<Namespaces>,
     mode: NetMode,
     dir: PathBuf,
@@ -109,8 +119,13 @@ impl Testnet {
     pub fn start(options: &TestnetOptions) -> Result<Testnet, Error> {
         let n = options.nodes.max(1);
         let mode = options.net.resolve()?;
+        if options.relayed && mode != NetMode::Namespaces {
+            return Err(Error::Netns(
+                "the relay needs network namespaces (root and iproute2)".into(),
+            ));
+        }
         let namespaces = match mode {
-            NetMode::Namespaces => Some(Namespaces::create(n)?),
+            NetMode::Namespaces => Some(Namespaces::create(n, options.relayed)?),
             _ => None,
         };
         let dir = tempfile::Builder::new()
@@ -128,6 +143,7 @@ impl Testnet {
         };
         let mut net = Testnet {
             members: Vec::with_capacity(n),
+            relay: None,
             namespaces,
             mode,
             dir,
@@ -137,8 +153,20 @@ impl Testnet {
             partitioned: Vec::new(),
         };
         net.init_members(options, identities.into_iter().take(n).collect())?;
+        if let (true, Some(ns)) = (options.relayed, &net.namespaces) {
+            let targets = (0..n)
+                .map(|i| SocketAddr::from((ns.api_ip(i), P2P_PORT)))
+                .collect();
+            net.relay = Some(Relay::start(
+                ns.data_gateway(),
+                ns.data_ip(0),
+                targets,
+                Conditions::clear(n),
+                options.seed,
+            )?);
+        }
         net.launch_all(&mut rng)?;
-        net.admit_all()?;
+        net.admit_all(!options.clock_offsets_secs.is_empty())?;
         Ok(net)
     }
 
@@ -179,6 +207,12 @@ impl Testnet {
             std::fs::write(data_dir.join("config.toml"), text)
                 .map_err(Error::io("cannot write config.toml"))?;
             let (listen, api_listen, netns) = match &self.namespaces {
+                // Relayed: reached only through the relay (see crate::relay).
+                Some(ns) if options.relayed => (
+                    format!("/ip4/{}/tcp/{P2P_PORT}", ns.api_ip(i)),
+                    format!("{}:{API_PORT}", ns.api_ip(i)),
+                    Some(ns.netns(i)),
+                ),
                 Some(ns) => (
                     format!("/ip4/{}/tcp/{P2P_PORT}", ns.data_ip(i)),
                     format!("{}:{API_PORT}", ns.api_ip(i)),
@@ -198,6 +232,7 @@ impl Testnet {
                     listen,
                     api_listen,
                     bootstrap: Vec::new(),
+                    clock_offset_secs: options.clock_offsets_secs.get(i).copied().unwrap_or(0),
                 },
                 identity,
                 process: None,
@@ -245,11 +280,22 @@ impl Testnet {
         })
     }
 
-    fn admit_all(&mut self) -> Result<(), Error> {
+    /// With `skewed` clocks, certificates are valid from an hour ago: by
+    /// default one is valid from the issuing node's now, which a node whose
+    /// clock is behind sees as not yet valid (`certificate_expired`) until
+    /// its clock catches up.
+    fn admit_all(&mut self, skewed: bool) -> Result<(), Error> {
+        let an_hour_ago = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(3600);
         let admissions: Vec<IssueRequest> = self
             .members
             .iter()
-            .map(|m| m.identity.admission(m.key))
+            .map(|m| IssueRequest {
+                valid_from: skewed.then_some(an_hour_ago),
+                ..m.identity.admission(m.key)
+            })
             .collect();
         for request in admissions {
             let issued = self.api(0)?.issue(&request)?;
@@ -327,6 +373,14 @@ impl Testnet {
     /// Where node `i` is reached by peers, with its peer id.
     pub fn p2p_addr(&self, i: usize) -> Result<String, Error> {
         let m = &self.members[i];
+        if let (Some(_), Some(ns)) = (&self.relay, &self.namespaces) {
+            let port = RELAY_BASE_PORT + i as u16;
+            return Ok(format!(
+                "/ip4/{}/tcp/{port}/p2p/{}",
+                ns.data_gateway(),
+                m.peer_id
+            ));
+        }
         if m.launch.listen.ends_with("/tcp/0") {
             return Err(Error::Init {
                 node: i,
@@ -433,6 +487,11 @@ impl Testnet {
     /// The topic and the nodes' data-plane addresses, for the rogue client.
     pub fn topic(&self) -> Result<String, Error> {
         Ok(self.api(0)?.status()?.network.topic)
+    }
+
+    /// The relay between the nodes, if the testnet is relayed.
+    pub fn relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
     }
 
     /// A description of the network, for reports.

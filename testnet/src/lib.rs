@@ -13,6 +13,7 @@
 //! directories) is registered in [`cleanup`] and removed on success, on
 //! failure (drop guards) and on Ctrl-C (the binary's signal handler).
 
+pub mod chaos;
 pub mod cleanup;
 pub mod demo;
 mod error;
@@ -20,6 +21,7 @@ pub mod federation;
 pub mod net;
 pub mod node;
 pub mod records;
+pub mod relay;
 pub mod report;
 pub mod rogue;
 pub mod scenario;

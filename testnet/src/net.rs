@@ -162,11 +162,17 @@ pub struct Namespaces {
     subnet: u8,
     nodes: usize,
     partitioned: BTreeSet<usize>,
+    /// Control ports isolated from each other (only the root namespace
+    /// reaches a node's control address): see [`Namespaces::create`].
+    isolate_control: bool,
 }
 
 impl Namespaces {
     /// Creates the bridges and, for each node, a namespace with its links.
-    pub fn create(nodes: usize) -> Result<Namespaces, Error> {
+    /// With `isolate_control`, the control bridge's ports cannot reach each
+    /// other: a node listening on its control address is reached only from
+    /// the root namespace (by the harness and the chaos relay).
+    pub fn create(nodes: usize, isolate_control: bool) -> Result<Namespaces, Error> {
         if nodes > MAX_NAMESPACED_NODES {
             return Err(Error::Netns(format!(
                 "at most {MAX_NAMESPACED_NODES} namespaced nodes"
@@ -192,6 +198,7 @@ impl Namespaces {
             subnet,
             nodes: 0,
             partitioned: BTreeSet::new(),
+            isolate_control,
         };
         // From here on, Drop removes whatever was created.
         ns.setup(nodes)?;
@@ -210,6 +217,11 @@ impl Namespaces {
     /// Node `i`'s libp2p address.
     pub fn data_ip(&self, i: usize) -> Ipv4Addr {
         Ipv4Addr::new(10, 77, self.subnet, (i + 2) as u8)
+    }
+
+    /// The root namespace's address on the data bridge.
+    pub fn data_gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, self.subnet, 1)
     }
 
     /// Node `i`'s control API address.
@@ -291,6 +303,18 @@ impl Namespaces {
                 args.extend(["netns", ns.as_str()]);
                 self.new_link(&host, &args)?;
                 ip(&["link", "set", &host, "master", &bridge, "up"])?;
+                if kind == "m" && self.isolate_control {
+                    ip(&[
+                        "link",
+                        "set",
+                        "dev",
+                        &host,
+                        "type",
+                        "bridge_slave",
+                        "isolated",
+                        "on",
+                    ])?;
+                }
                 ip(&[
                     "-n",
                     &ns,

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use mutua_api::{
     Client, ClientError, ImportReport, ImportRequest, IssueRequest, ListingContent, Peers,
-    Published, Record, RecordsPage, RecordsQuery, Status, WithdrawParams,
+    Published, Record, RecordsPage, RecordsQuery, RevokeRequest, Status, WithdrawParams,
 };
-use mutua_protocol::{ListingId, PublicKey};
+use mutua_protocol::{ListingId, PublicKey, RecordHash};
 
 use crate::{cleanup, wait, Error};
 
@@ -33,6 +33,25 @@ pub struct Launch {
     pub bootstrap: Vec<String>,
     /// Appended to at every start, so restarts keep the history.
     pub log: PathBuf,
+    /// The node's clock is this many seconds off (libfaketime); 0: the real clock.
+    pub clock_offset_secs: i64,
+}
+
+/// Where Debian's `libfaketime` puts its multi-threaded library.
+const LIBFAKETIME: [&str; 2] = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+];
+
+/// The libfaketime library to preload, or why there is none.
+pub fn libfaketime() -> Result<&'static str, Error> {
+    LIBFAKETIME
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or_else(|| Error::Init {
+            node: 0,
+            message: "clock skew needs libfaketime (Debian: apt-get install faketime)".into(),
+        })
 }
 
 /// A running node. Dropping it kills the process.
@@ -72,6 +91,13 @@ impl NodeProcess {
             .args(["--mdns", "false"]);
         for b in &launch.bootstrap {
             command.args(["--bootstrap", b]);
+        }
+        if launch.clock_offset_secs != 0 {
+            // The wall clock only: timers and timeouts keep the real pace.
+            command
+                .env("LD_PRELOAD", libfaketime()?)
+                .env("FAKETIME", format!("{:+}s", launch.clock_offset_secs))
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
         }
         command
             .env(
@@ -271,6 +297,12 @@ impl Api {
     /// Admits a collectivity (`POST /v1/certificates`).
     pub fn issue(&self, request: &IssueRequest) -> Result<Published, Error> {
         self.answer("POST", "/v1/certificates", self.client.issue(request))
+    }
+
+    /// Revokes the certificate `hash` (`POST /v1/certificates/{hash}/revoke`).
+    pub fn revoke(&self, hash: &RecordHash, request: &RevokeRequest) -> Result<Published, Error> {
+        let path = format!("/v1/certificates/{}/revoke", hash.to_hex());
+        self.answer("POST", path, self.client.revoke(hash, request))
     }
 
     /// Imports signed envelopes (`POST /v1/import`).

@@ -12,8 +12,8 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, Multiaddr, Swarm};
 use mutua_protocol::codec::{encode_envelope, hash_envelope, MAX_RECORD_BYTES};
 use mutua_protocol::{
-    seal, Contact, FixedBytes, Listing, Location, Payload, Pricing, ResourceKind, SecretKey,
-    ServiceArea, Terms,
+    seal, Contact, FixedBytes, Listing, ListingId, Location, Payload, Pricing, ResourceKind,
+    SecretKey, ServiceArea, Terms,
 };
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -42,34 +42,13 @@ pub fn forge(rng: &mut StdRng, genuine: &[Vec<u8>], count: usize) -> Vec<(Forger
     let outsider = SecretKey::from_seed(rng.gen());
     let mut out = Vec::with_capacity(3 * count);
     for i in 0..count {
-        let listing = Listing {
-            author: outsider.public(),
-            id: FixedBytes(rng.gen()),
-            version: 1,
-            kind: ResourceKind::Equipment,
-            title: format!("Offre non admise n°{i}"),
-            description: "Publiée par une clé qu'aucune collectivité n'a admise.".into(),
-            tags: vec![],
-            location: Location {
-                insee: "33063".into(),
-                point: None,
-            },
-            area: ServiceArea::default(),
-            capacity: None,
-            availability: vec![],
-            terms: Terms {
-                pricing: Pricing::Free,
-                convention_required: false,
-            },
-            contact: Contact {
-                role: "Accueil".into(),
-                email: Some("rogue@outsider.example".into()),
-                phone: None,
-                url: None,
-            },
-            published_at: now.saturating_sub(60),
-            expires_at: now + 30 * 86_400,
-        };
+        let listing = offer(
+            &outsider,
+            FixedBytes(rng.gen()),
+            format!("Offre non admise n°{i}"),
+            "Publiée par une clé qu'aucune collectivité n'a admise.",
+            now.saturating_sub(60),
+        );
         if let Ok(record) = seal(&outsider, &Payload::Offer(listing)) {
             out.push((Forgery::NonMember, record.bytes().to_vec()));
         }
@@ -91,6 +70,46 @@ pub fn forge(rng: &mut StdRng, genuine: &[Vec<u8>], count: usize) -> Vec<(Forger
         ));
     }
     out
+}
+
+/// An equipment offer by `author` published at `published_at` (Unix
+/// seconds), valid 30 days: what the harness signs itself, with a key no
+/// anchor admitted or with one whose certificate was revoked.
+pub fn offer(
+    author: &SecretKey,
+    id: ListingId,
+    title: String,
+    description: &str,
+    published_at: u64,
+) -> Listing {
+    Listing {
+        author: author.public(),
+        id,
+        version: 1,
+        kind: ResourceKind::Equipment,
+        title,
+        description: description.into(),
+        tags: vec![],
+        location: Location {
+            insee: "33063".into(),
+            point: None,
+        },
+        area: ServiceArea::default(),
+        capacity: None,
+        availability: vec![],
+        terms: Terms {
+            pricing: Pricing::Free,
+            convention_required: false,
+        },
+        contact: Contact {
+            role: "Accueil".into(),
+            email: Some("rogue@outsider.example".into()),
+            phone: None,
+            url: None,
+        },
+        published_at,
+        expires_at: published_at + 30 * 86_400,
+    }
 }
 
 /// What the rogue managed to send.

@@ -53,6 +53,9 @@ pub enum Scenario {
     Withdrawal,
     /// A rogue member floods invalid records while honest ones flow.
     Flood,
+    /// Many seeded runs of partitions, kills, cuts, delay, loss and clock
+    /// skew through a relay, with a revocation ([`crate::chaos`]).
+    Chaos,
 }
 
 impl Scenario {
@@ -63,6 +66,7 @@ impl Scenario {
             Scenario::Partition => "partition",
             Scenario::Withdrawal => "withdrawal",
             Scenario::Flood => "flood",
+            Scenario::Chaos => "chaos",
         }
     }
 }
@@ -185,6 +189,8 @@ pub fn plan(scenario: Scenario, nodes: usize, records: usize, seed: u64) -> Vec<
             steps.extend((records / 2..records).map(|_| publish(&mut rng, &all)));
             steps.push(Step::AwaitPropagation);
         }
+        // Planned run by run by `crate::chaos::plan`.
+        Scenario::Chaos => {}
     }
     steps
 }
@@ -269,6 +275,11 @@ struct Run<'a> {
 /// The report is returned (and written) even when the run fails; `Err` is
 /// only for a testnet that could not start.
 pub fn run(options: &ScenarioOptions) -> Result<Report, Error> {
+    if options.scenario == Scenario::Chaos {
+        return Err(Error::Check(
+            "the chaos scenario runs through mutua_testnet::chaos::run".into(),
+        ));
+    }
     let steps = plan(
         options.scenario,
         options.testnet.nodes,

@@ -108,3 +108,42 @@ fn demo_runs_once_and_answers_searches() {
         "{text}"
     );
 }
+
+/// Two seeded chaos runs of 5 nodes (namespaces and libfaketime needed: as
+/// root with iproute2 and Debian's `faketime`, as CI runs). The full
+/// campaign is `mutua-testnet run chaos --nodes 7 --runs N --seed S`.
+#[test]
+fn chaos_runs_converge_with_the_revoked_members_late_record_refused() {
+    use mutua_testnet::chaos::{self, ChaosOptions};
+    if let Err(why) = mutua_testnet::net::namespaces_available() {
+        eprintln!("chaos not run: {why}");
+        return;
+    }
+    let runs: usize = std::env::var("MUTUA_CHAOS_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let report = chaos::run(
+        &ChaosOptions {
+            bin: env!("CARGO_BIN_EXE_mutua-testnet").into(),
+            nodes: 5,
+            runs,
+            seed: 42,
+            sync_interval_secs: 2,
+        },
+        |run| print!("{}", chaos::ChaosReport::line(run)),
+    )
+    .expect("the chaos campaign runs (libfaketime installed?)");
+    println!("{}", report.summary());
+    assert_eq!(report.runs.len(), runs);
+    for run in &report.runs {
+        assert!(run.ok, "{}", report.summary());
+        assert!(run.digest.is_some() && run.converge_ms.is_some());
+        assert_eq!(run.late_record_verdict.as_deref(), Some("revoked"));
+        assert!(
+            run.relay.relayed > 0,
+            "every connection goes through the relay"
+        );
+    }
+    assert!(report.all_passed() && report.worst_converge_ms.is_some());
+}

@@ -3,8 +3,8 @@
 //! [`NetworkHandle`]s (local work first), gossip validation verdicts (they
 //! free the validation queue and release forwarding), messages from sync
 //! tasks (responses to send, sessions done), frame-guard breaches, the
-//! maintenance tick, the periodic-sync timer, then swarm events. Each arm
-//! calls one `handle_*` method; none blocks: no sled, no signature checks,
+//! maintenance tick, the redial check, the periodic-sync timer, then swarm
+//! events. Each arm calls one `handle_*` method; none blocks: no sled, no signature checks,
 //! no `.await` on a channel another task may leave full. Work is handed off
 //! without waiting (a `try_send` into the validation queue, a spawned task
 //! per sync session or inbound request, one-shot replies) and the answers
@@ -42,7 +42,9 @@ use tokio::task::JoinHandle;
 
 use super::behaviour::{build_swarm, Behaviour, BehaviourEvent};
 use super::handle::{Command, NetworkHandle};
-use super::policy::{Action, Connectivity, PeerPolicy, BAN_DURATION, MAINTENANCE_INTERVAL};
+use super::policy::{
+    Action, Connectivity, PeerPolicy, BAN_DURATION, MAINTENANCE_INTERVAL, REDIAL_CHECK_INTERVAL,
+};
 use super::validation::{validation_worker, ValidationJob, ValidationResult};
 use super::{
     NetworkConfig, NetworkError, COMMAND_CAP, MAX_CONTROL_BYTES, MAX_FRAME_BYTES,
@@ -170,6 +172,8 @@ impl Actor {
     async fn run(&mut self) {
         let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
         maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut redials = tokio::time::interval(REDIAL_CHECK_INTERVAL);
+        redials.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sync_timer = tokio::time::sleep(self.sync.next_delay());
         tokio::pin!(sync_timer);
         loop {
@@ -192,6 +196,7 @@ impl Actor {
                 Some(message) = self.sync_messages.recv() => self.handle_sync_message(message),
                 Some(breach) = self.frame_breaches.recv() => self.handle_frame_breach(breach),
                 _ = maintenance.tick() => self.handle_maintenance(),
+                _ = redials.tick() => self.handle_redial_check(),
                 () = &mut sync_timer => {
                     self.start_periodic_sync();
                     sync_timer.as_mut().reset(tokio::time::Instant::now() + self.sync.next_delay());
@@ -279,6 +284,12 @@ impl Actor {
         self.execute(actions);
     }
 
+    /// Redials the lost peers the policy says are due.
+    fn handle_redial_check(&mut self) {
+        let actions = self.policy.on_redial_check(Instant::now());
+        self.execute(actions);
+    }
+
     /// Acts on a peer's sync misbehaviour, as the policy decides.
     fn penalise(&mut self, penalty: Penalty) {
         let invalid = match &penalty {
@@ -332,6 +343,10 @@ impl Actor {
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
                 Action::DialBootstrap => self.dial_bootstrap(),
+                Action::Redial {
+                    peers,
+                    retry_pending,
+                } => self.redial(&peers, retry_pending),
                 // `RoutingUpdated` dials the peers the walk finds.
                 Action::RandomWalk => {
                     self.swarm
@@ -373,6 +388,10 @@ impl Actor {
                 if let Some((_, reply)) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Ok(()));
                 }
+                if num_established.get() == 1 {
+                    let actions = self.policy.on_peer_connected(peer_id, Instant::now());
+                    self.execute(actions);
+                }
                 tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
             }
             SwarmEvent::ConnectionClosed {
@@ -383,7 +402,7 @@ impl Actor {
             } => {
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
-                    self.policy.on_peer_disconnected();
+                    self.policy.on_peer_disconnected(peer_id, Instant::now());
                 } else if let Some(entry) = self.peers.get_mut(&peer_id) {
                     entry.addresses.retain(|(id, _)| *id != connection_id);
                 }

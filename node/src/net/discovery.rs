@@ -45,6 +45,22 @@ impl Actor {
         }
     }
 
+    /// Dials lost peers at the addresses the behaviours (the DHT) know;
+    /// with `retry_pending`, even those a dial to is under way.
+    pub(super) fn redial(&mut self, peers: &[PeerId], retry_pending: bool) {
+        let condition = if retry_pending {
+            PeerCondition::Disconnected
+        } else {
+            PeerCondition::DisconnectedAndNotDialing
+        };
+        for &peer in peers {
+            let opts = DialOpts::peer_id(peer).condition(condition).build();
+            if let Err(error) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, %error, "cannot redial lost peer");
+            }
+        }
+    }
+
     /// Whether a bootstrap peer of known peer id is not connected.
     pub(super) fn bootstrap_lost(&self) -> bool {
         self.bootstrap.iter().any(

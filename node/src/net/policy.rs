@@ -24,23 +24,36 @@
 //! loaded — so over about an hour, like gossipsub's invalid-message penalty;
 //! one under [`PENALTY_FLOOR`] is forgotten.
 //!
-//! **Redials.** At every maintenance tick ([`MAINTENANCE_INTERVAL`], 10 s)
+//! **Redials.** A peer whose last connection closed (a crash, a cut, a
+//! restart; not a peer the policy cut off or penalised) is redialed after
+//! 1 s ([`redials::FIRST_REDIAL_WAIT`]), then at waits doubling up to 4 s
+//! ([`redials::MAX_REDIAL_WAIT`]), checked every [`REDIAL_CHECK_INTERVAL`],
+//! for 10 minutes ([`redials::REDIAL_FOR`]; at most
+//! [`redials::MAX_LOST_PEERS`] are remembered). When a lost peer connects
+//! again (the network towards it is back), every other lost peer is dialed
+//! at once, even one with a dial under way (which may be waiting for a SYN
+//! retransmission of a cut): a healed partition thus reconnects within
+//! seconds of the first connection across it, instead of at the next
+//! 10–30 s tick. The cost while a peer is unreachable is one TCP connection
+//! attempt per 4 s; none when idle.
+//!
+//! Beyond that, at every maintenance tick ([`MAINTENANCE_INTERVAL`], 10 s)
 //! the node redials its bootstrap peers when it has no peer at all, or when
 //! it has lost a bootstrap peer and is short of `target_peers`. With enough
 //! peers it still redials a lost bootstrap peer every
-//! [`BOOTSTRAP_REDIAL_TICKS`] ticks (30 s): after a partition, two groups
-//! that each have enough peers would otherwise never look for each other
-//! again (a 40-node partition in the testnet did not heal without it).
-//! There is deliberately no growing backoff: redials are one TCP connection
-//! attempt every 10–30 s, and a partition must heal within that.
+//! [`BOOTSTRAP_REDIAL_TICKS`] ticks (30 s): after a partition longer than
+//! 10 minutes, two groups that each have enough peers would otherwise
+//! never look for each other again (a 40-node partition in the testnet did
+//! not heal without it).
 //!
 //! **Walks.** While the node is short of peers (and has at least one to ask)
-//! a Kademlia random walk looks for more. A walk after which the node has no
-//! more peers than before doubles the wait before the next one, up to
-//! [`MAX_WALK_WAIT_TICKS`] (5 minutes): in a federation smaller than
-//! `target_peers` every peer is soon connected, and walking every tick
-//! forever was most of an idle node's traffic. Losing a peer starts over, so
-//! discovery is prompt when the network changes.
+//! a Kademlia random walk looks for more, at every tick while walks bring
+//! new peers. After [`MAX_FRUITLESS_WALKS`] walks in a row after which the
+//! node has no more peers than before, it stops walking until its peer set
+//! changes (a peer lost, or one more connected): in a federation smaller
+//! than `target_peers` every peer is soon connected, and walking forever,
+//! even paced, was most of an idle node's traffic (78 B/s per connection at
+//! N = 10). Discovery stays prompt when the network changes.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -48,6 +61,12 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 
 use crate::sync::Penalty;
+
+mod redials;
+
+use redials::LostPeers;
+#[cfg(test)]
+use redials::{FIRST_REDIAL_WAIT, MAX_LOST_PEERS, MAX_REDIAL_WAIT, REDIAL_FOR};
 
 /// How often the actor ticks the policy (and refreshes its gauges): the
 /// unit of redial and walk pacing, and of penalty decay.
@@ -70,12 +89,14 @@ const PENALTY_DECAY: f64 = 0.987;
 const PENALTY_FLOOR: f64 = 1.0;
 /// The most peers remembered as having had their frame breach logged.
 const MAX_LOGGED_BREACHES: usize = 4096;
+/// How often the actor asks the policy which lost peers are due for a redial.
+pub(super) const REDIAL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How often (in maintenance ticks: 30 s) a node with enough peers redials
 /// a bootstrap peer it lost.
 const BOOTSTRAP_REDIAL_TICKS: u64 = 3;
-/// The longest wait between two Kademlia random walks, in maintenance ticks
-/// (5 minutes), when walks keep finding no new peer.
-const MAX_WALK_WAIT_TICKS: u32 = 30;
+/// Random walks in a row that found no new peer, after which the node stops
+/// walking until its peer set changes.
+const MAX_FRUITLESS_WALKS: u32 = 2;
 
 /// What the policy asks the actor to do.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,6 +112,12 @@ pub(super) enum Action {
     Disconnect(PeerId),
     /// Dial the bootstrap peers not connected.
     DialBootstrap,
+    /// Dial these lost peers (at the addresses the DHT knows) unless
+    /// connected; also when a dial to one is under way if `retry_pending`.
+    Redial {
+        peers: Vec<PeerId>,
+        retry_pending: bool,
+    },
     /// Start a Kademlia random walk to find new peers.
     RandomWalk,
 }
@@ -126,6 +153,8 @@ pub(super) struct PeerPolicy {
     /// Peers whose frame breach was logged already.
     breaches_logged: HashSet<PeerId>,
     walks: WalkPacer,
+    /// Peers whose last connection closed, to redial.
+    lost: LostPeers,
     /// Maintenance ticks so far.
     ticks: u64,
 }
@@ -140,6 +169,7 @@ impl PeerPolicy {
             last_decay: None,
             breaches_logged: HashSet::new(),
             walks: WalkPacer::default(),
+            lost: LostPeers::default(),
             ticks: 0,
         }
     }
@@ -175,9 +205,41 @@ impl PeerPolicy {
         FrameBreachVerdict { log, actions }
     }
 
-    /// A peer's last connection closed.
-    pub(super) fn on_peer_disconnected(&mut self) {
+    /// A peer's first connection is established: if it was lost, the other
+    /// lost peers are dialed at once (the network came back).
+    pub(super) fn on_peer_connected(&mut self, peer: PeerId, now: Instant) -> Vec<Action> {
+        let peers = self.lost.reconnected(&peer, now);
+        if peers.is_empty() {
+            return Vec::new();
+        }
+        vec![Action::Redial {
+            peers,
+            retry_pending: true,
+        }]
+    }
+
+    /// A peer's last connection closed: redial it soon, unless the policy
+    /// cut it off or penalised it (it may come back by itself).
+    pub(super) fn on_peer_disconnected(&mut self, peer: PeerId, now: Instant) {
         self.walks.peer_lost();
+        if !self.bans.contains_key(&peer) && !self.penalties.contains_key(&peer) {
+            self.lost.lost(peer, now);
+        }
+    }
+
+    /// The redial check ([`REDIAL_CHECK_INTERVAL`]): the lost peers due.
+    pub(super) fn on_redial_check(&mut self, now: Instant) -> Vec<Action> {
+        if self.lost.len() == 0 {
+            return Vec::new();
+        }
+        let peers = self.lost.due(now);
+        if peers.is_empty() {
+            return Vec::new();
+        }
+        vec![Action::Redial {
+            peers,
+            retry_pending: false,
+        }]
     }
 
     /// Whether to dial a peer discovery found, with `connected` peers.
@@ -228,6 +290,7 @@ impl PeerPolicy {
 
     /// Adds to a peer's penalty: its new score, and a ban past the threshold.
     fn penalise(&mut self, peer: PeerId, amount: f64, reason: String, now: Instant) -> Vec<Action> {
+        self.lost.forget(&peer);
         let penalty = self.penalties.entry(peer).or_default();
         *penalty += amount;
         let penalty = *penalty;
@@ -243,6 +306,7 @@ impl PeerPolicy {
 
     fn ban(&mut self, peer: PeerId, reason: String, now: Instant) -> Action {
         self.bans.insert(peer, now + BAN_DURATION);
+        self.lost.forget(&peer);
         Action::Ban { peer, reason }
     }
 
@@ -268,26 +332,23 @@ impl PeerPolicy {
 /// module documentation).
 #[derive(Debug, Default)]
 struct WalkPacer {
-    wait: u32,
-    ticks_left: u32,
+    /// Walks in a row after which the node had no more peers than before.
+    fruitless: u32,
+    /// Peers connected at the last walk (or at the last change seen).
     peers_at_last_walk: usize,
 }
 
 impl WalkPacer {
     /// Whether to walk at this maintenance tick, with `peers` connected.
     fn should_walk(&mut self, peers: usize) -> bool {
-        if self.ticks_left > 0 {
-            self.ticks_left -= 1;
-            return false;
+        if peers > self.peers_at_last_walk {
+            // The last walk (or something else) brought a peer.
+            self.fruitless = 0;
+        } else if self.fruitless < MAX_FRUITLESS_WALKS {
+            self.fruitless += 1;
         }
-        self.wait = if peers > self.peers_at_last_walk {
-            0
-        } else {
-            (self.wait * 2).clamp(1, MAX_WALK_WAIT_TICKS)
-        };
         self.peers_at_last_walk = peers;
-        self.ticks_left = self.wait;
-        true
+        self.fruitless < MAX_FRUITLESS_WALKS
     }
 
     fn peer_lost(&mut self) {

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mutua_node::config::{self, Overrides};
 use mutua_node::datadir::DataDir;
+use mutua_testnet::chaos::{self, ChaosOptions};
 use mutua_testnet::demo::{self, DemoOptions};
 use mutua_testnet::scenario::{self, Scenario, ScenarioOptions};
 use mutua_testnet::{cleanup, NetMode, TestnetOptions};
@@ -59,6 +60,9 @@ enum Command {
         /// The nodes' anti-entropy interval (the node's default is 300).
         #[arg(long, default_value_t = 2)]
         sync_interval_secs: u64,
+        /// Chaos: how many runs (each a new federation, seed + run).
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
         /// JSON report path [default: target/testnet-reports/<scenario>-n<N>-s<seed>.json].
         #[arg(long)]
         report: Option<PathBuf>,
@@ -69,6 +73,14 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
+}
+
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn main() -> ExitCode {
@@ -115,12 +127,9 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             report,
             idle_secs,
             sync_interval_secs,
+            runs,
         } => {
             cleanup::install_signal_handler()?;
-            let mut testnet = TestnetOptions::new(std::env::current_exe()?, nodes, seed);
-            testnet.net = net;
-            testnet.keep = keep;
-            testnet.sync_interval_secs = sync_interval_secs;
             let path = report.unwrap_or_else(|| {
                 let target = std::env::var_os("CARGO_TARGET_DIR")
                     .map_or_else(|| PathBuf::from("target"), PathBuf::from);
@@ -128,6 +137,30 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     .join("testnet-reports")
                     .join(format!("{}-n{nodes}-s{seed}.json", scenario.name()))
             });
+            if scenario == Scenario::Chaos {
+                let options = ChaosOptions {
+                    bin: std::env::current_exe()?,
+                    nodes,
+                    runs,
+                    seed,
+                    sync_interval_secs,
+                };
+                let report = chaos::run(&options, |run| {
+                    print!("{}", chaos::ChaosReport::line(run));
+                })?;
+                print!("{}", report.totals());
+                write_json(&path, &report)?;
+                println!("  report: {}", path.display());
+                return Ok(if report.all_passed() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            let mut testnet = TestnetOptions::new(std::env::current_exe()?, nodes, seed);
+            testnet.net = net;
+            testnet.keep = keep;
+            testnet.sync_interval_secs = sync_interval_secs;
             let report = scenario::run(&ScenarioOptions {
                 testnet,
                 scenario,

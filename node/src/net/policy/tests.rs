@@ -224,18 +224,17 @@ fn bootstrap_redials_every_tick_while_short_and_every_third_with_enough_peers() 
 }
 
 #[test]
-fn random_walks_back_off_while_they_find_nobody_and_resume_on_loss() {
+fn random_walks_stop_after_two_fruitless_ones_and_resume_on_any_change() {
     let mut pacer = WalkPacer::default();
     let walk_ticks: Vec<u32> = (0..80).filter(|_| pacer.should_walk(9)).collect();
-    // Gaps of 0, 1, 2, 4, 8, 16, then the cap of 30 ticks.
-    assert_eq!(walk_ticks, vec![0, 1, 3, 6, 11, 20, 37, 68]);
-    // A walk that brought a new peer: the next tick walks again.
-    while !pacer.should_walk(10) {}
+    // The first walk, then two that found nobody, then none.
+    assert_eq!(walk_ticks, vec![0, 1]);
+    // One more peer (a walk's or anyone's): walking resumes.
+    assert!(pacer.should_walk(10));
     assert!(pacer.should_walk(11));
-    // A lost peer: walk at once, whatever the wait had grown to.
-    for _ in 0..5 {
-        pacer.should_walk(11);
-    }
+    assert!(pacer.should_walk(11));
+    assert!(!pacer.should_walk(11));
+    // A lost peer: walk at once.
     pacer.peer_lost();
     assert!(pacer.should_walk(10));
 }
@@ -260,13 +259,125 @@ fn the_policy_walks_only_when_short_of_peers_and_not_alone() {
         walks(&mut policy, connected(4), 5).is_empty(),
         "enough peers"
     );
-    // Short of peers and finding nobody: paced, the wait doubling.
+    // Short of peers and finding nobody: two walks, then none (an idle
+    // federation smaller than the target stops walking).
     let mut policy = PeerPolicy::new(4);
-    assert_eq!(walks(&mut policy, connected(2), 12), vec![1, 2, 4, 7, 12]);
+    assert_eq!(walks(&mut policy, connected(2), 12), vec![1, 2]);
     // A peer lost: the next tick walks again.
-    policy.on_peer_disconnected();
+    policy.on_peer_disconnected(peer(), t0);
     assert_eq!(walks(&mut policy, connected(1), 1), vec![1]);
     // Discovery dials only while short of peers.
     assert!(policy.wants_more_peers(3));
     assert!(!policy.wants_more_peers(4));
+}
+
+/// The lost peers the redial check asks to dial at `now`.
+fn redials_at(policy: &mut PeerPolicy, now: Instant) -> Vec<PeerId> {
+    policy
+        .on_redial_check(now)
+        .into_iter()
+        .flat_map(|action| match action {
+            Action::Redial {
+                peers,
+                retry_pending: false,
+            } => peers,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
+/// The seconds (from `t0`, checked every second) at which `lost` is redialed.
+fn redial_seconds(policy: &mut PeerPolicy, t0: Instant, lost: PeerId, secs: u64) -> Vec<u64> {
+    (1..=secs)
+        .filter(|s| redials_at(policy, t0 + Duration::from_secs(*s)).contains(&lost))
+        .collect()
+}
+
+#[test]
+fn a_lost_peer_is_redialed_after_a_second_then_at_most_every_four() {
+    let mut policy = PeerPolicy::new(12);
+    let (lost, t0) = (peer(), Instant::now());
+    assert!(policy.on_redial_check(t0).is_empty(), "nothing lost");
+    policy.on_peer_disconnected(lost, t0);
+    // Waits of 1, 2, then 4 s (the bound), whatever the time.
+    assert_eq!(
+        redial_seconds(&mut policy, t0, lost, 20),
+        vec![1, 3, 7, 11, 15, 19]
+    );
+    // Forgotten after REDIAL_FOR: the bootstrap redials take over.
+    let late = t0 + REDIAL_FOR;
+    assert!(redials_at(&mut policy, late).is_empty());
+    assert!(!policy.lost.contains(&lost));
+    assert!(redials_at(&mut policy, late + MAX_REDIAL_WAIT).is_empty());
+}
+
+#[test]
+fn a_reconnected_peer_is_no_longer_redialed_and_brings_the_others_back_at_once() {
+    let mut policy = PeerPolicy::new(12);
+    let (a, b, c, t0) = (peer(), peer(), peer(), Instant::now());
+    for p in [a, b, c] {
+        policy.on_peer_disconnected(p, t0);
+    }
+    // A long cut: each of them is in its 4 s backoff.
+    let mut now = t0;
+    for _ in 0..30 {
+        now += REDIAL_CHECK_INTERVAL;
+        policy.on_redial_check(now);
+    }
+    // A peer never lost connecting says nothing about the cut.
+    assert!(policy.on_peer_connected(peer(), now).is_empty());
+    // `a` is back: `b` and `c` are dialed now, even if a dial is pending.
+    let actions = policy.on_peer_connected(a, now);
+    let [Action::Redial {
+        peers,
+        retry_pending: true,
+    }] = actions.as_slice()
+    else {
+        panic!("{actions:?}");
+    };
+    let mut peers = peers.clone();
+    peers.sort();
+    let mut expected = vec![b, c];
+    expected.sort();
+    assert_eq!(peers, expected);
+    // `a` is not redialed any more; the others start their backoff over.
+    assert_eq!(redial_seconds(&mut policy, now, a, 10), Vec::<u64>::new());
+    let mut policy2 = PeerPolicy::new(12);
+    policy2.on_peer_disconnected(b, t0);
+    policy2.on_peer_disconnected(a, t0);
+    policy2.on_peer_connected(a, now);
+    assert_eq!(redial_seconds(&mut policy2, now, b, 8), vec![1, 3, 7]);
+    // The last lost peer coming back dials nobody.
+    policy2.on_peer_connected(b, now);
+    assert!(policy2.on_redial_check(now + MAX_REDIAL_WAIT).is_empty());
+}
+
+#[test]
+fn peers_cut_off_or_penalised_are_not_redialed() {
+    let mut policy = PeerPolicy::new(12);
+    let (rogue, breacher, honest, t0) = (peer(), peer(), peer(), Instant::now());
+    policy.on_sync_penalty(Penalty::Fault(rogue, "garbage".into()), t0);
+    policy.on_frame_breach(breacher, t0);
+    for p in [rogue, breacher, honest] {
+        policy.on_peer_disconnected(p, t0);
+    }
+    assert_eq!(redial_seconds(&mut policy, t0, honest, 2), vec![1]);
+    assert!(!policy.lost.contains(&rogue) && !policy.lost.contains(&breacher));
+    // A peer lost, then banned (its connection closed before the verdict).
+    policy.on_sync_penalty(Penalty::Fault(honest, "garbage".into()), t0);
+    assert!(!policy.lost.contains(&honest));
+}
+
+#[test]
+fn the_set_of_lost_peers_stays_bounded_forgetting_the_oldest() {
+    let mut policy = PeerPolicy::new(12);
+    let t0 = Instant::now();
+    let first = peer();
+    policy.on_peer_disconnected(first, t0);
+    for i in 0..MAX_LOST_PEERS {
+        policy.on_peer_disconnected(peer(), t0 + Duration::from_millis(1 + i as u64));
+    }
+    assert_eq!(policy.lost.len(), MAX_LOST_PEERS);
+    assert!(!policy.lost.contains(&first));
+    assert_eq!(FIRST_REDIAL_WAIT, Duration::from_secs(1));
 }
