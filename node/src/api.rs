@@ -38,10 +38,10 @@ mod auth;
 mod errors;
 mod federation;
 mod import;
-mod listings;
-mod records;
+pub(crate) mod listings;
+pub(crate) mod records;
 mod side;
-mod signing;
+pub(crate) mod signing;
 mod status;
 
 use std::sync::Arc;
