@@ -22,7 +22,8 @@
 //! content, publish, update, withdraw, the spreadsheet-row import),
 //! [`records`] (what the replica holds: records, queries, export),
 //! [`federation`] (certificates, members, hosted publishers), [`node`]
-//! (health, status, peers), [`import`] (envelope import), [`client`].
+//! (health, status, peers), [`import`] (envelope import), [`web`] (staff
+//! accounts of the web page), [`client`].
 
 pub mod client;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod import;
 pub mod listings;
 pub mod node;
 pub mod records;
+pub mod web;
 mod wire;
 
 pub use client::{Client, ClientError};
@@ -47,6 +49,7 @@ pub use node::{
     Health, InProgress, LastSession, NetworkStatus, Peer, Peers, PublisherStatus, Status,
     StoreCounts, SyncStatus, Tally,
 };
+pub use web::{WebInvitation, WebUserRequest};
 pub use records::{
     Certificate, Export, Hit, Listing, NearCentre, Record, RecordsPage, RecordsQuery, Revocation,
     Withdrawal,

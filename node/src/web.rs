@@ -61,6 +61,8 @@ pub struct Visitor {
     csrf: String,
     /// A CSRF cookie to set (first visit).
     new_csrf: bool,
+    /// The collectivities a signed-in visitor acts for (certified names).
+    acting: Vec<Collectivity>,
 }
 
 impl Visitor {
@@ -82,15 +84,50 @@ pub struct Collectivity {
     pub publisher: String,
     /// The certified name (`Mairie de Bordeaux`), else the publisher's name.
     pub name: String,
+    pub siren: Option<String>,
     pub insee: Option<String>,
 }
 
-fn certificate_of(p: &HostedPublisher) -> Option<mutua_protocol::Certificate> {
-    let record = mutua_protocol::open(p.certificate.as_deref()?).ok()?;
-    match record.payload() {
-        mutua_protocol::Payload::Certificate(c) => Some(c.clone()),
-        _ => None,
-    }
+/// The certified collectivity of hosted `publishers` (the store's
+/// membership: the truth, revocations included), by publisher name.
+fn certified(
+    store: &mutua_store::Store,
+    publishers: &[std::sync::Arc<HostedPublisher>],
+) -> Vec<Collectivity> {
+    let now = crate::api::unix_now();
+    publishers
+        .iter()
+        .map(|p| {
+            let certificate = store
+                .membership(&p.key.public(), now)
+                .ok()
+                .and_then(|m| m.ok())
+                .and_then(|m| m.certificate);
+            Collectivity {
+                publisher: p.name.clone(),
+                name: certificate
+                    .as_ref()
+                    .map_or_else(|| p.name.clone(), |c| c.name.clone()),
+                siren: certificate.as_ref().map(|c| c.siren.clone()),
+                insee: certificate.and_then(|c| c.insee),
+            }
+        })
+        .collect()
+}
+
+/// [`certified`] on the blocking pool (sled reads, signature checks).
+async fn certified_now(node: &NodeState, names: Option<Vec<String>>) -> Vec<Collectivity> {
+    let publishers: Vec<_> = node
+        .publishers
+        .all()
+        .iter()
+        .filter(|p| names.as_ref().is_none_or(|n| n.contains(&p.name)))
+        .cloned()
+        .collect();
+    let store = node.store.clone();
+    tokio::task::spawn_blocking(move || certified(&store, &publishers))
+        .await
+        .unwrap_or_default()
 }
 
 impl Web {
@@ -104,15 +141,17 @@ impl Web {
         }
     }
 
-    fn visitor(&self, headers: &HeaderMap) -> Visitor {
+    async fn visitor(&self, headers: &HeaderMap) -> Visitor {
         let now = crate::api::unix_now();
         let token = session::cookie(headers, session::SESSION_COOKIE);
         if let Some((token, s)) = token.and_then(|t| Some((t, self.sessions.get(t, now)?))) {
+            let acting = certified_now(&self.node, Some(s.collectivities.clone())).await;
             return Visitor {
                 csrf: s.csrf.clone(),
                 session: Some(s),
                 session_token: Some(token.to_owned()),
                 new_csrf: false,
+                acting,
             };
         }
         match session::cookie(headers, session::CSRF_COOKIE) {
@@ -121,37 +160,21 @@ impl Web {
                 session_token: None,
                 csrf: csrf.to_owned(),
                 new_csrf: false,
+                acting: Vec::new(),
             },
             _ => Visitor {
                 session: None,
                 session_token: None,
                 csrf: accounts::random_token(),
                 new_csrf: true,
+                acting: Vec::new(),
             },
         }
     }
 
-    fn collectivity(&self, publisher: &str) -> Option<Collectivity> {
-        let all = self.node.publishers.all();
-        let p = all.iter().find(|p| p.name == publisher)?;
-        let certificate = certificate_of(p);
-        Some(Collectivity {
-            publisher: p.name.clone(),
-            name: certificate
-                .as_ref()
-                .map_or_else(|| p.name.clone(), |c| c.name.clone()),
-            insee: certificate.and_then(|c| c.insee),
-        })
-    }
-
     /// The collectivities the signed-in visitor acts for, hosted here now.
     fn acting_for(&self, visitor: &Visitor) -> Vec<Collectivity> {
-        visitor.session.as_ref().map_or_else(Vec::new, |s| {
-            s.collectivities
-                .iter()
-                .filter_map(|c| self.collectivity(c))
-                .collect()
-        })
+        visitor.acting.clone()
     }
 
     /// The hosted publisher whose key is `author`.
@@ -171,18 +194,18 @@ impl Web {
 }
 
 /// The hosted publisher named by a CLI's `--collectivity` value: its name,
-/// or the INSEE code or SIREN in its certificate.
-pub fn resolve_collectivity(node: &NodeState, value: &str) -> Option<String> {
+/// or the INSEE code or SIREN of its certificate.
+pub async fn resolve_collectivity(node: &NodeState, value: &str) -> Option<String> {
     let value = value.trim();
-    node.publishers
-        .all()
-        .iter()
-        .find(|p| {
-            p.name == value
-                || certificate_of(p)
-                    .is_some_and(|c| c.insee.as_deref() == Some(value) || c.siren == value)
+    certified_now(node, None)
+        .await
+        .into_iter()
+        .find(|c| {
+            c.publisher == value
+                || c.insee.as_deref() == Some(value)
+                || c.siren.as_deref() == Some(value)
         })
-        .map(|p| p.name.clone())
+        .map(|c| c.publisher)
 }
 
 /// The public part of the page (statements, style sheet).

@@ -153,6 +153,7 @@ form-date = Écrivez une date au format jj/mm/aaaa, par exemple 14/07/2027.
 form-radius = Écrivez un nombre de kilomètres, par exemple 20.
 form-dates-order = La date de fin doit venir après la date de début.
 form-both-dates = Indiquez les deux dates, ou aucune.
+form-contact-means = Indiquez une adresse électronique ou un numéro de téléphone (ou les deux).
 form-collectivity = Vous ne pouvez pas publier au nom de cette collectivité.
 form-side = Choisissez « offre » ou « besoin ».
 form-kind = Choisissez un type de ressource dans la liste.

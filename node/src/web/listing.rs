@@ -245,7 +245,7 @@ pub async fn page(
     Path((author, id)): Path<(String, String)>,
     Query(notice): Query<Notice>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     if !web.may_browse(&visitor) {
         return to_sign_in();
     }

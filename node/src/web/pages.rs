@@ -16,7 +16,7 @@ fn operator(web: &super::Web) -> String {
 }
 
 pub async fn accessibility(State(web): State<Shared>, headers: HeaderMap) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     let body = html! {
         p { (t("a11y-body")) }
         h2 { (t("a11y-status-title")) }
@@ -32,7 +32,7 @@ pub async fn accessibility(State(web): State<Shared>, headers: HeaderMap) -> Res
 }
 
 pub async fn legal(State(web): State<Shared>, headers: HeaderMap) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     let body = html! {
         h2 { (t("legal-operator-title")) }
         p { (tr("legal-operator", &[("operator", s(operator(&web)))])) }
@@ -44,6 +44,6 @@ pub async fn legal(State(web): State<Shared>, headers: HeaderMap) -> Response {
 }
 
 pub async fn not_found(State(web): State<Shared>, headers: HeaderMap) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     error_page(&web, &visitor, StatusCode::NOT_FOUND, "notfound")
 }

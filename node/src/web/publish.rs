@@ -224,7 +224,11 @@ fn field_of(field: Option<&str>) -> (&'static str, &'static str) {
 fn refusal(error: &ApiError) -> Errors {
     let mut errors = Errors::default();
     let (name, label) = field_of(error.field.as_deref());
-    errors.add(name, label, rule_text(&error.code));
+    let message = match (name, error.code.as_ref()) {
+        ("contact_email" | "contact_phone", "required") => t("form-contact-means"),
+        (_, code) => rule_text(code),
+    };
+    errors.add(name, label, message);
     errors
 }
 
@@ -305,7 +309,7 @@ fn see_other(to: String) -> Response {
 }
 
 pub async fn form(State(web): State<Shared>, headers: HeaderMap) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     let acting = web.acting_for(&visitor);
     let Some(first) = acting.first() else {
         return to_sign_in();
@@ -326,7 +330,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<ListingForm>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     if visitor.session.is_none() {
         return to_sign_in();
     }
@@ -392,7 +396,7 @@ pub async fn edit_form(
     headers: HeaderMap,
     Path((author, id)): Path<(String, String)>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     match owned(&web, &visitor, &author, &id).await {
         Ok((listing, publisher)) => {
             let form = ListingForm::of(&publisher, &listing.content);
@@ -408,7 +412,7 @@ pub async fn edit(
     Path((author, id)): Path<(String, String)>,
     Form(mut form): Form<ListingForm>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     if !visitor.check_csrf(&form.csrf) {
         return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
     }
@@ -441,7 +445,7 @@ pub async fn withdraw(
     Path((author, id)): Path<(String, String)>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     if !visitor.check_csrf(&form.csrf) {
         return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
     }

@@ -179,7 +179,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(form): Query<SearchForm>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     if !web.may_browse(&visitor) {
         return to_sign_in();
     }

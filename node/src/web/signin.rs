@@ -65,7 +65,7 @@ pub async fn form(
     headers: HeaderMap,
     Query(notice): Query<SignInNotice>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     let text = if notice.requis.is_some() {
         Some(t("signin-required"))
     } else if notice.sortie.is_some() {
@@ -83,7 +83,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     if !visitor.check_csrf(&form.csrf) {
         return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
     }
@@ -152,7 +152,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     if !visitor.check_csrf(&form.csrf) {
         return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
     }
@@ -212,7 +212,7 @@ pub async fn invitation(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     match invited(&web, &token).await {
         Ok(Some(account)) => invitation_page(&web, &visitor, &token, &account, &Errors::default()),
         Ok(None) => error_page(&web, &visitor, StatusCode::NOT_FOUND, "invitation-invalid-page"),
@@ -226,7 +226,7 @@ pub async fn accept(
     Path(token): Path<String>,
     Form(form): Form<AcceptForm>,
 ) -> Response {
-    let visitor = web.visitor(&headers);
+    let visitor = web.visitor(&headers).await;
     if !visitor.check_csrf(&form.csrf) {
         return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
     }
