@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::daemon_support::{Home, Node};
+
+pub mod webdriver;
 
 /// A collectivity for `--publisher` and its admission.
 pub struct Hosted {
