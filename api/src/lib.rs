@@ -49,8 +49,8 @@ pub use node::{
     Health, InProgress, LastSession, NetworkStatus, Peer, Peers, PublisherStatus, Status,
     StoreCounts, SyncStatus, Tally,
 };
-pub use web::{WebInvitation, WebUserRequest};
 pub use records::{
     Certificate, Export, Hit, Listing, NearCentre, Record, RecordsPage, RecordsQuery, Revocation,
     Withdrawal,
 };
+pub use web::{WebInvitation, WebUserRequest};

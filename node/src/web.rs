@@ -295,7 +295,9 @@ pub async fn serve(
 
 /// Binds the page's address before the node starts (a taken port stops
 /// the start, as for the API).
-pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, crate::listen::ListenError> {
+pub async fn bind(
+    addr: std::net::SocketAddr,
+) -> Result<tokio::net::TcpListener, crate::listen::ListenError> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|cause| crate::listen::ListenError {

@@ -42,7 +42,11 @@ fn check_structure(browser: &Browser, state: &str) {
     assert_eq!(shape["skip"], true, "{state}: a skip link");
     assert_eq!(shape["main"], true, "{state}: the skip link's target");
     assert_eq!(shape["lang"], "fr", "{state}");
-    assert_eq!(shape["external"], json!([]), "{state}: no external resource");
+    assert_eq!(
+        shape["external"],
+        json!([]),
+        "{state}: no external resource"
+    );
 }
 
 struct Audit {
@@ -91,14 +95,11 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     let web = WebNode::start(&[&BORDEAUX], &[]);
     let offer = web.publish_offer("bordeaux", "Broyeur de végétaux");
     web.publish_offer("bordeaux", "Nacelle élévatrice");
-    let need = web.node.ok(web.node.post(
-        "/v1/listings?as=bordeaux",
-        &{
-            let mut body = daemon_support::offer("Broyeur pour les espaces verts");
-            body["side"] = json!("need");
-            body
-        },
-    ));
+    let need = web.node.ok(web.node.post("/v1/listings?as=bordeaux", &{
+        let mut body = daemon_support::offer("Broyeur pour les espaces verts");
+        body["side"] = json!("need");
+        body
+    }));
     let need_page = format!(
         "/annonces/{}/{}",
         need["record"]["author"].as_str().unwrap(),
@@ -136,7 +137,11 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     browser.keys(&format!("faux{ENTER}"));
     // The same address: wait for the new document.
     mutua_tests::wait_for("the refusal", || {
-        (browser.run("return window.before === undefined && document.readyState;", json!([])) == "complete").then_some(())
+        (browser.run(
+            "return window.before === undefined && document.readyState;",
+            json!([]),
+        ) == "complete")
+            .then_some(())
     });
     assert!(status_text(&browser).is_empty());
     audit.check(&browser, "sign-in refused");
@@ -157,13 +162,22 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     let status = status_text(&browser);
     // The fixture's description says "broyeur" too: all three listings.
     assert_eq!(status, "3 annonces trouvées.");
-    let map = browser.run("return document.querySelectorAll('svg.map circle').length;", json!([]));
+    let map = browser.run(
+        "return document.querySelectorAll('svg.map circle').length;",
+        json!([]),
+    );
     assert_eq!(map, 3, "the map draws each");
     audit.check(&browser, "search results");
     // axe really looks: an image without a text alternative is reported.
-    browser.run("document.body.insertAdjacentHTML('beforeend', '<img src=\"/style.css\">');", json!([]));
+    browser.run(
+        "document.body.insertAdjacentHTML('beforeend', '<img src=\"/style.css\">');",
+        json!([]),
+    );
     let planted = browser.axe(&audit.axe);
-    assert!(planted.iter().any(|v| v.starts_with("image-alt")), "{planted:?}");
+    assert!(
+        planted.iter().any(|v| v.starts_with("image-alt")),
+        "{planted:?}"
+    );
     browser.goto(&at("/?q=introuvable&near="));
     assert_eq!(
         status_text(&browser),
@@ -176,8 +190,14 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     browser.goto(&at(&offer));
     audit.check(&browser, "an offer");
     browser.goto(&at(&need_page));
-    let matches = browser.run("return document.querySelectorAll('.results li').length;", json!([]));
-    assert!(matches.as_u64().unwrap() >= 1, "the need lists matching offers");
+    let matches = browser.run(
+        "return document.querySelectorAll('.results li').length;",
+        json!([]),
+    );
+    assert!(
+        matches.as_u64().unwrap() >= 1,
+        "the need lists matching offers"
+    );
     audit.check(&browser, "a need and its matching offers");
 
     // Publish with the keyboard alone: the menu link, an error, then the fix.
@@ -190,25 +210,40 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     browser.keys("Podium de 20 m²");
     browser.tab_to("the contact role", is_field("contact_role"));
     browser.keys("Services techniques");
-    browser.tab_to("the submit button", |f| f["tag"] == "button" && f["text"] == "Publier");
+    browser.tab_to("the submit button", |f| {
+        f["tag"] == "button" && f["text"] == "Publier"
+    });
     browser.run("window.before = true;", json!([]));
     browser.keys(ENTER);
     mutua_tests::wait_for("the refusal", || {
-        (browser.run("return window.before === undefined && document.readyState;", json!([])) == "complete").then_some(())
+        (browser.run(
+            "return window.before === undefined && document.readyState;",
+            json!([]),
+        ) == "complete")
+            .then_some(())
     });
     let summary = browser.run(
         "return [...document.querySelectorAll('#erreurs a')].map(a => a.getAttribute('href'));",
         json!([]),
     );
-    assert_eq!(summary, json!(["#f-contact_email"]), "a contact means is needed");
+    assert_eq!(
+        summary,
+        json!(["#f-contact_email"]),
+        "a contact means is needed"
+    );
     audit.check(&browser, "publish form with an error");
     browser.tab_to("the summary's link", |f| f["href"] == "#f-contact_email");
     // Following the link focuses the field.
     browser.keys(ENTER);
     let email = browser.focused();
-    assert_eq!(email["name"], "contact_email", "the link leads to the field");
+    assert_eq!(
+        email["name"], "contact_email",
+        "the link leads to the field"
+    );
     browser.keys("st@mairie-bordeaux.fr");
-    browser.tab_to("the submit button", |f| f["tag"] == "button" && f["text"] == "Publier");
+    browser.tab_to("the submit button", |f| {
+        f["tag"] == "button" && f["text"] == "Publier"
+    });
     browser.keys(ENTER);
     browser.wait_for_page("the confirmation", |u| u.contains("publie=1"));
     assert!(status_text(&browser).starts_with("Votre annonce est publiée."));
@@ -216,11 +251,16 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     assert_eq!(web.node.items("?text=podium").len(), 1);
 
     // Edit form and withdrawal, confirmed.
-    let edit = browser.run("return document.querySelector('a[href$=\"/modifier\"]').getAttribute('href');", json!([]));
+    let edit = browser.run(
+        "return document.querySelector('a[href$=\"/modifier\"]').getAttribute('href');",
+        json!([]),
+    );
     browser.goto(&at(edit.as_str().unwrap()));
     audit.check(&browser, "edit form");
     browser.goto(&browser.url().replace("/modifier", ""));
-    browser.tab_to("the withdraw button", |f| f["tag"] == "button" && f["text"] == "Retirer l’annonce");
+    browser.tab_to("the withdraw button", |f| {
+        f["tag"] == "button" && f["text"] == "Retirer l’annonce"
+    });
     browser.keys(ENTER);
     browser.wait_for_page("the withdrawal", |u| u.ends_with("/retirer"));
     assert_eq!(status_text(&browser), "L’annonce est retirée.");
@@ -229,6 +269,10 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
         web.node.items("?text=podium").is_empty().then_some(())
     });
 
-    println!("axe-core: {} states checked, {} violation(s)", audit.states, audit.violations.len());
+    println!(
+        "axe-core: {} states checked, {} violation(s)",
+        audit.states,
+        audit.violations.len()
+    );
     assert!(audit.violations.is_empty(), "{:#?}", audit.violations);
 }

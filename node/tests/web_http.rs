@@ -32,18 +32,32 @@ fn staff_sign_in_publish_and_are_refused_what_is_not_theirs() {
     // A form without the right CSRF token is refused, and signs nobody in.
     let refused = marie.post(
         "/connexion",
-        &[("csrf", "forged"), ("login", "marie"), ("password", PASSWORD)],
+        &[
+            ("csrf", "forged"),
+            ("login", "marie"),
+            ("password", PASSWORD),
+        ],
     );
     assert_eq!(refused.status, 403);
-    assert!(refused.body.contains("Formulaire expiré"), "{}", refused.body);
+    assert!(
+        refused.body.contains("Formulaire expiré"),
+        "{}",
+        refused.body
+    );
     assert!(!marie.cookies.contains_key("mutua_session"));
 
     let signed = marie.sign_in("marie", PASSWORD);
     assert_eq!(signed.status, 303, "{}", signed.body);
     let search = marie.get("/");
     assert_eq!(search.status, 200);
-    assert!(search.body.contains("Mairie de Mérignac"), "the header names the collectivity");
-    assert!(search.body.contains("Syndicat numérique de test"), "and the host");
+    assert!(
+        search.body.contains("Mairie de Mérignac"),
+        "the header names the collectivity"
+    );
+    assert!(
+        search.body.contains("Syndicat numérique de test"),
+        "and the host"
+    );
     assert!(!search.body.contains('⟦'), "every text is in the catalogue");
 
     // Publishing for Mérignac works; for Bordeaux it is refused.
@@ -75,17 +89,28 @@ fn staff_sign_in_publish_and_are_refused_what_is_not_theirs() {
     let page = marie.get(published.location.as_deref().unwrap());
     assert!(page.body.contains("role=\"status\""), "{}", page.body);
     assert!(page.body.contains("12,50 € par jour"), "{}", page.body);
-    assert!(page.body.contains("du 01/01/2027 au 31/03/2027"), "{}", page.body);
+    assert!(
+        page.body.contains("du 01/01/2027 au 31/03/2027"),
+        "{}",
+        page.body
+    );
     let items = web.node.items("?text=broyeur");
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].listing.author.to_string(), web.home.publisher_id("merignac"));
+    assert_eq!(
+        items[0].listing.author.to_string(),
+        web.home.publisher_id("merignac")
+    );
 
     // Errors are shown beside their field, with a summary linking to it.
     let mut bad = fields("merignac", "");
     bad.push(("csrf", &csrf));
     let refused = marie.post("/publier", &bad);
     assert_eq!(refused.status, 422);
-    assert!(refused.body.contains("href=\"#f-title\""), "{}", refused.body);
+    assert!(
+        refused.body.contains("href=\"#f-title\""),
+        "{}",
+        refused.body
+    );
     assert!(refused.body.contains("Ce champ est obligatoire."));
     // The protocol's and local rules' refusals too, in words.
     let mut unknown = fields("merignac", "Tondeuse");
@@ -93,7 +118,11 @@ fn staff_sign_in_publish_and_are_refused_what_is_not_theirs() {
     unknown.extend([("insee", "99999"), ("csrf", &csrf)]);
     let refused = marie.post("/publier", &unknown);
     assert_eq!(refused.status, 422, "{}", refused.body);
-    assert!(refused.body.contains("id=\"f-insee-error\""), "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"f-insee-error\""),
+        "{}",
+        refused.body
+    );
 
     // Bordeaux's offer: Marie may read it, not withdraw it.
     let bordeaux_offer = web.publish_offer("bordeaux", "Podium");
@@ -141,7 +170,11 @@ fn sign_in_attempts_are_limited_per_login() {
     }
     let limited = visitor.sign_in("agent", PASSWORD);
     assert_eq!(limited.status, 429);
-    assert!(limited.body.contains("Trop de tentatives"), "{}", limited.body);
+    assert!(
+        limited.body.contains("Trop de tentatives"),
+        "{}",
+        limited.body
+    );
     // Another login is not held back.
     assert_eq!(visitor.sign_in("personne", "x").status, 401);
 }

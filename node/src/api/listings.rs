@@ -14,8 +14,8 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 
 use super::errors::{parse_listing_id, query_rejection, ApiError, Body};
-use super::{on_store, side, unix_now, NodeState, Shared, DAY};
 use super::signing::Published;
+use super::{on_store, side, unix_now, NodeState, Shared, DAY};
 use crate::datadir::HostedPublisher;
 use crate::hosted::Signer;
 use crate::listing_import::{self, Plan};

@@ -15,16 +15,18 @@ pub(super) async fn add(
 ) -> Result<(StatusCode, Json<WebInvitation>), ApiError> {
     let mut collectivities = Vec::new();
     for value in &request.collectivities {
-        let found = crate::web::resolve_collectivity(&state, value).await.ok_or_else(|| {
-            ApiError::bad_request(
-                "unknown_publisher",
-                format!(
+        let found = crate::web::resolve_collectivity(&state, value)
+            .await
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "unknown_publisher",
+                    format!(
                     "{value:?} is neither a hosted publisher's name nor the INSEE code or SIREN \
                      of a hosted collectivity's certificate"
                 ),
-            )
-            .with_field("collectivities")
-        })?;
+                )
+                .with_field("collectivities")
+            })?;
         if !collectivities.contains(&found) {
             collectivities.push(found);
         }

@@ -129,7 +129,10 @@ impl Accounts {
 
     /// Replaces the file atomically, 0600 from its first byte.
     fn write(&self, file: &AccountsFile) -> Result<(), AccountsError> {
-        let dir = self.path.parent().expect("the accounts file has a directory");
+        let dir = self
+            .path
+            .parent()
+            .expect("the accounts file has a directory");
         fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| self.io(e))?;
         let tmp = self.path.with_extension("json.tmp");
@@ -315,7 +318,9 @@ mod tests {
             .invited(&invitation.token, 1000 + INVITATION_SECS)
             .unwrap()
             .is_none());
-        assert!(!accounts.accept("wrong", "un mot de passe long", 1001).unwrap());
+        assert!(!accounts
+            .accept("wrong", "un mot de passe long", 1001)
+            .unwrap());
         assert!(accounts
             .accept(&invitation.token, "un mot de passe long", 1001)
             .unwrap());

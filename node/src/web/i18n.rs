@@ -108,7 +108,11 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 /// `14 juillet 2027`.
 pub fn long_date(unix: u64) -> String {
     let (y, m, d) = civil(unix);
-    let day = if d == 1 { "1er".to_owned() } else { d.to_string() };
+    let day = if d == 1 {
+        "1er".to_owned()
+    } else {
+        d.to_string()
+    };
     format!("{day} {} {y}", t(&format!("month-{m}")))
 }
 
@@ -199,7 +203,10 @@ mod tests {
             "Aucune annonce ne correspond à ces critères."
         );
         assert_eq!(tr("search-count", &[("count", n(1))]), "1 annonce trouvée.");
-        assert_eq!(tr("search-count", &[("count", n(3))]), "3 annonces trouvées.");
+        assert_eq!(
+            tr("search-count", &[("count", n(3))]),
+            "3 annonces trouvées."
+        );
         assert_eq!(t("no-such-id"), "⟦no-such-id⟧");
     }
 }

@@ -39,7 +39,10 @@ pub fn availability(windows: &[Window]) -> String {
         .map(|w| {
             tr(
                 "availability-window",
-                &[("from", s(short_date(w.from))), ("until", s(short_date(w.until)))],
+                &[
+                    ("from", s(short_date(w.from))),
+                    ("until", s(short_date(w.until))),
+                ],
             )
         })
         .collect::<Vec<_>>()
@@ -94,11 +97,7 @@ pub async fn find(web: &Web, author: &str, id: &str) -> Result<Option<Listing>, 
     ) else {
         return Ok(None);
     };
-    let record = web
-        .node
-        .current(author, id)
-        .await
-        .map_err(|e| e.message)?;
+    let record = web.node.current(author, id).await.map_err(|e| e.message)?;
     Ok(record.and_then(|r| {
         let listing = mutua_api::Listing::from_payload(r.payload(), *r.hash())?;
         (listing.content.expires_at.unwrap_or(u64::MAX) > unix_now()).then_some(listing)
@@ -138,7 +137,10 @@ fn area(l: &Listing) -> Markup {
 fn facts(l: &Listing, by: &str) -> Markup {
     let c = &l.content;
     let places = mutua_store::places::places();
-    let commune = places.name_of(&c.location.insee).unwrap_or(&c.location.insee).to_owned();
+    let commune = places
+        .name_of(&c.location.insee)
+        .unwrap_or(&c.location.insee)
+        .to_owned();
     html! {
         dl class="facts" {
             dt { (t("listing-side")) }
@@ -251,7 +253,14 @@ pub async fn page(
     }
     let listing = match find(&web, &author, &id).await {
         Ok(Some(l)) => l,
-        Ok(None) => return error_page(&web, &visitor, StatusCode::NOT_FOUND, "listing-missing-page"),
+        Ok(None) => {
+            return error_page(
+                &web,
+                &visitor,
+                StatusCode::NOT_FOUND,
+                "listing-missing-page",
+            )
+        }
         Err(e) => return internal(&web, &visitor, e),
     };
     let names = Names::of(&web, std::iter::once(listing.author)).await;

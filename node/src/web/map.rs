@@ -23,11 +23,7 @@ pub fn draw(spots: &[Spot], centre: Option<(f64, f64)>) -> Markup {
     if spots.is_empty() {
         return html! {};
     }
-    let all: Vec<(f64, f64)> = spots
-        .iter()
-        .map(|s| (s.lat, s.lon))
-        .chain(centre)
-        .collect();
+    let all: Vec<(f64, f64)> = spots.iter().map(|s| (s.lat, s.lon)).chain(centre).collect();
     let (min_lat, max_lat) = bounds(all.iter().map(|p| p.0));
     let (min_lon, max_lon) = bounds(all.iter().map(|p| p.1));
     let mid_lat = ((min_lat + max_lat) / 2.0).to_radians().cos().max(0.1);
@@ -75,8 +71,16 @@ mod tests {
     #[test]
     fn points_land_inside_the_frame() {
         let spots = [
-            Spot { lat: 44.84, lon: -0.58, label: "Bordeaux".into() },
-            Spot { lat: 44.93, lon: -0.49, label: "Ambarès".into() },
+            Spot {
+                lat: 44.84,
+                lon: -0.58,
+                label: "Bordeaux".into(),
+            },
+            Spot {
+                lat: 44.93,
+                lon: -0.49,
+                label: "Ambarès".into(),
+            },
         ];
         let svg = draw(&spots, Some((44.80, -0.60))).into_string();
         assert_eq!(svg.matches("<circle").count(), 2);

@@ -62,7 +62,9 @@ impl ListingForm {
     fn of(publisher: &str, c: &ListingContent) -> ListingForm {
         let (pricing, amount, per) = match &c.terms.pricing {
             Pricing::Free => ("free", String::new(), String::new()),
-            Pricing::CostSharing { amount_cents, per } => ("cost", euros(*amount_cents), per.clone()),
+            Pricing::CostSharing { amount_cents, per } => {
+                ("cost", euros(*amount_cents), per.clone())
+            }
         };
         let window = c.availability.first();
         ListingForm {
@@ -162,7 +164,8 @@ impl ListingForm {
             }
             _ => vec![],
         };
-        let (Some(side), Some(kind), Some(pricing), true) = (side, kind, pricing, errors.is_empty())
+        let (Some(side), Some(kind), Some(pricing), true) =
+            (side, kind, pricing, errors.is_empty())
         else {
             return Err(errors);
         };
@@ -200,7 +203,9 @@ impl ListingForm {
 /// The form field (and its label) a refusal names: `offer.contact.email`
 /// is `contact_email`.
 fn field_of(field: Option<&str>) -> (&'static str, &'static str) {
-    let path = field.and_then(|f| f.split_once('.').map(|(_, rest)| rest)).unwrap_or("");
+    let path = field
+        .and_then(|f| f.split_once('.').map(|(_, rest)| rest))
+        .unwrap_or("");
     let fields = [
         ("title", "title", "publish-title-field"),
         ("description", "description", "publish-description"),
@@ -218,7 +223,9 @@ fn field_of(field: Option<&str>) -> (&'static str, &'static str) {
     fields
         .iter()
         .find(|(prefix, _, _)| path.starts_with(prefix))
-        .map_or(("title", "publish-title-field"), |&(_, name, label)| (name, label))
+        .map_or(("title", "publish-title-field"), |&(_, name, label)| {
+            (name, label)
+        })
 }
 
 fn refusal(error: &ApiError) -> Errors {
@@ -241,7 +248,13 @@ struct Target {
     choose_collectivity: bool,
 }
 
-fn form_page(web: &Web, visitor: &Visitor, target: &Target, form: &ListingForm, errors: &Errors) -> Response {
+fn form_page(
+    web: &Web,
+    visitor: &Visitor,
+    target: &Target,
+    form: &ListingForm,
+    errors: &Errors,
+) -> Response {
     let collectivities: Vec<(String, String)> = web
         .acting_for(visitor)
         .into_iter()
@@ -349,7 +362,10 @@ pub async fn submit(
         Err(_) => return error_page(&web, &visitor, StatusCode::FORBIDDEN, "forbidden"),
     };
     match crate::api::listings::publish_new(&web.node, publisher, content).await {
-        Ok(published) => match mutua_api::Listing::from_payload(published.record.payload(), *published.record.hash()) {
+        Ok(published) => match mutua_api::Listing::from_payload(
+            published.record.payload(),
+            *published.record.hash(),
+        ) {
             Some(l) => see_other(format!("{}?publie=1", listing_href(&l))),
             None => internal(&web, &visitor, "a published listing is not a listing"),
         },
@@ -373,7 +389,14 @@ async fn owned(
     }
     let listing = match find(web, author, id).await {
         Ok(Some(l)) => l,
-        Ok(None) => return Err(error_page(web, visitor, StatusCode::NOT_FOUND, "listing-missing-page")),
+        Ok(None) => {
+            return Err(error_page(
+                web,
+                visitor,
+                StatusCode::NOT_FOUND,
+                "listing-missing-page",
+            ))
+        }
         Err(e) => return Err(internal(web, visitor, e)),
     };
     match web.hosted_author(&listing.author) {
@@ -400,7 +423,13 @@ pub async fn edit_form(
     match owned(&web, &visitor, &author, &id).await {
         Ok((listing, publisher)) => {
             let form = ListingForm::of(&publisher, &listing.content);
-            form_page(&web, &visitor, &edit_target(&listing), &form, &Errors::default())
+            form_page(
+                &web,
+                &visitor,
+                &edit_target(&listing),
+                &form,
+                &Errors::default(),
+            )
         }
         Err(response) => response,
     }
@@ -426,9 +455,12 @@ pub async fn edit(
         Ok(content) => content,
         Err(errors) => return form_page(&web, &visitor, &target, &form, &errors),
     };
-    match crate::api::listings::update_slot(&web.node, Some(&publisher), listing.id, content).await {
+    match crate::api::listings::update_slot(&web.node, Some(&publisher), listing.id, content).await
+    {
         Ok(_) => see_other(format!("{}?modifie=1", listing_href(&listing))),
-        Err(e) if e.status.is_client_error() => form_page(&web, &visitor, &target, &form, &refusal(&e)),
+        Err(e) if e.status.is_client_error() => {
+            form_page(&web, &visitor, &target, &form, &refusal(&e))
+        }
         Err(e) => internal(&web, &visitor, e.message),
     }
 }
@@ -453,7 +485,14 @@ pub async fn withdraw(
         Ok(found) => found,
         Err(response) => return response,
     };
-    match crate::api::listings::withdraw_slot(&web.node, Some(&publisher), listing.id, Some(listing.content.side)).await {
+    match crate::api::listings::withdraw_slot(
+        &web.node,
+        Some(&publisher),
+        listing.id,
+        Some(listing.content.side),
+    )
+    .await
+    {
         Ok(_) => {
             let body = html! {
                 p class="status" role="status" { (t("listing-withdrawn-ok")) }

@@ -216,19 +216,28 @@ pub async fn page(
     layout::page(&web, &visitor, &t("search-title"), body)
 }
 
-async fn results(web: &Web, form: &SearchForm, near: &str, found: mutua_api::RecordsPage) -> Markup {
+async fn results(
+    web: &Web,
+    form: &SearchForm,
+    near: &str,
+    found: mutua_api::RecordsPage,
+) -> Markup {
     let names = Names::of(web, found.items.iter().map(|h| h.listing.author)).await;
     let count = found.items.len();
     let places = mutua_store::places::places();
     let mut spots = Vec::new();
     for hit in &found.items {
         let content = &hit.listing.content;
-        let point = content.location.point.map(|p| (p.lat(), p.lon())).or_else(|| {
-            places
-                .commune(&content.location.insee)
-                .and_then(|c| c.point)
-                .map(|p| (p.lat(), p.lon()))
-        });
+        let point = content
+            .location
+            .point
+            .map(|p| (p.lat(), p.lon()))
+            .or_else(|| {
+                places
+                    .commune(&content.location.insee)
+                    .and_then(|c| c.point)
+                    .map(|p| (p.lat(), p.lon()))
+            });
         if let Some((lat, lon)) = point {
             spots.push(Spot {
                 lat,

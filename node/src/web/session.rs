@@ -88,7 +88,9 @@ impl LoginLimiter {
     pub fn allows(&self, login: &str, now: u64) -> bool {
         let all = self.0.lock().expect("limiter lock");
         match all.get(login) {
-            Some(&(failures, since)) => failures < MAX_FAILURES || now >= since + FAILURE_WINDOW_SECS,
+            Some(&(failures, since)) => {
+                failures < MAX_FAILURES || now >= since + FAILURE_WINDOW_SECS
+            }
             None => true,
         }
     }

@@ -109,3 +109,40 @@ impl WebSection {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_address_no_page_and_a_remote_one_only_when_allowed() {
+        assert!(WebSection::default().validate().unwrap().is_none());
+        let mut web = WebSection {
+            listen: "127.0.0.1:4190".into(),
+            ..WebSection::default()
+        };
+        let settings = web.validate().unwrap().unwrap();
+        assert_eq!(settings.listen.port(), DEFAULT_WEB_PORT);
+        assert!(!settings.public_browsing && !settings.behind_tls);
+        web.listen = "0.0.0.0:4190".into();
+        let refused = web.validate().unwrap_err().to_string();
+        assert!(
+            refused.contains("web.listen") && refused.contains("allow_remote"),
+            "{refused}"
+        );
+        web.allow_remote = true;
+        assert!(web.validate().is_ok());
+        web.public_url = "mutua.syndicat.fr".into();
+        assert!(web
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("web.public_url"));
+        web.public_url = "https://mutua.syndicat.fr/".into();
+        let settings = web.validate().unwrap().unwrap();
+        assert_eq!(
+            settings.public_url.as_deref(),
+            Some("https://mutua.syndicat.fr")
+        );
+    }
+}

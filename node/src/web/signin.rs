@@ -161,7 +161,12 @@ pub async fn sign_out(
         tracing::info!(login = %session.login, "web sign-out");
     }
     let mut response = see_other("/connexion?sortie=1");
-    let expired = session::set_cookie(session::SESSION_COOKIE, "", web.settings.behind_tls, Some(0));
+    let expired = session::set_cookie(
+        session::SESSION_COOKIE,
+        "",
+        web.settings.behind_tls,
+        Some(0),
+    );
     if let Ok(value) = HeaderValue::from_str(&expired) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -215,7 +220,12 @@ pub async fn invitation(
     let visitor = web.visitor(&headers).await;
     match invited(&web, &token).await {
         Ok(Some(account)) => invitation_page(&web, &visitor, &token, &account, &Errors::default()),
-        Ok(None) => error_page(&web, &visitor, StatusCode::NOT_FOUND, "invitation-invalid-page"),
+        Ok(None) => error_page(
+            &web,
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "invitation-invalid-page",
+        ),
         Err(e) => internal(&web, &visitor, e),
     }
 }
@@ -232,7 +242,14 @@ pub async fn accept(
     }
     let account = match invited(&web, &token).await {
         Ok(Some(account)) => account,
-        Ok(None) => return error_page(&web, &visitor, StatusCode::NOT_FOUND, "invitation-invalid-page"),
+        Ok(None) => {
+            return error_page(
+                &web,
+                &visitor,
+                StatusCode::NOT_FOUND,
+                "invitation-invalid-page",
+            )
+        }
         Err(e) => return internal(&web, &visitor, e),
     };
     let mut errors = Errors::default();
@@ -253,7 +270,12 @@ pub async fn accept(
     };
     match accepted {
         Ok(Ok(true)) => see_other("/connexion?invite=1"),
-        Ok(Ok(false)) => error_page(&web, &visitor, StatusCode::NOT_FOUND, "invitation-invalid-page"),
+        Ok(Ok(false)) => error_page(
+            &web,
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "invitation-invalid-page",
+        ),
         Ok(Err(e)) => internal(&web, &visitor, e),
         Err(e) => internal(&web, &visitor, e),
     }

@@ -103,7 +103,10 @@ impl WebNode {
             "/v1/web/users",
             &json!({"name": name, "login": login, "collectivities": collectivities}),
         ));
-        answer["url"].as_str().expect("an invitation url").to_owned()
+        answer["url"]
+            .as_str()
+            .expect("an invitation url")
+            .to_owned()
     }
 
     /// Publishes an offer as `publisher` through the control API; its page path.
@@ -149,7 +152,11 @@ impl Visitor {
     }
 
     fn run(&mut self, request: ureq::http::request::Builder, body: String) -> Answer {
-        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let request = match cookie.is_empty() {
             true => request,
             false => request.header("Cookie", cookie.join("; ")),
@@ -209,7 +216,14 @@ impl Visitor {
         let page = self.get(path);
         assert_eq!(page.status, 200, "{}", page.body);
         let csrf = Self::csrf_of(&page);
-        let done = self.post(path, &[("csrf", &csrf), ("password", password), ("confirm", password)]);
+        let done = self.post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("password", password),
+                ("confirm", password),
+            ],
+        );
         assert_eq!(done.status, 303, "{}", done.body);
     }
 
@@ -217,7 +231,10 @@ impl Visitor {
     pub fn sign_in(&mut self, login: &str, password: &str) -> Answer {
         let page = self.get("/connexion");
         let csrf = Self::csrf_of(&page);
-        self.post("/connexion", &[("csrf", &csrf), ("login", login), ("password", password)])
+        self.post(
+            "/connexion",
+            &[("csrf", &csrf), ("login", login), ("password", password)],
+        )
     }
 }
 
@@ -225,7 +242,9 @@ pub fn encode(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -101,7 +101,10 @@ impl Browser {
             _ => self.agent.get(&url).call(),
         }
         .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
-        let value: Value = answer.body_mut().read_json().expect("WebDriver answers JSON");
+        let value: Value = answer
+            .body_mut()
+            .read_json()
+            .expect("WebDriver answers JSON");
         if value["value"]["error"].is_string() {
             panic!("WebDriver {method} {path}: {}", value["value"]);
         }
