@@ -88,9 +88,8 @@ impl WebSection {
             ));
         }
         let public_url = self.public_url.trim().trim_end_matches('/');
-        if !public_url.is_empty()
-            && !(public_url.starts_with("https://") || public_url.starts_with("http://"))
-        {
+        let has_scheme = public_url.starts_with("https://") || public_url.starts_with("http://");
+        if !public_url.is_empty() && !has_scheme {
             return Err(invalid(
                 "web.public_url",
                 "must start with https:// (or http:// on a test machine)",
