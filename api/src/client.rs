@@ -30,6 +30,7 @@ use crate::import::{ImportReport, ImportRequest};
 use crate::listings::{ImportRow, ImportedListing, ListingContent, Published, WithdrawParams};
 use crate::node::{Health, Peers, Status};
 use crate::records::{Export, Record, RecordsPage, RecordsQuery};
+use crate::web::{WebInvitation, WebUserRequest};
 
 /// Long enough for a large import on a slow disk; a hung node still ends.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -225,6 +226,11 @@ impl Client {
     pub fn reload_publishers(&self) -> Result<PublishersReloaded, ClientError> {
         let req = self.agent.post(self.url("/v1/publishers/reload"));
         self.read(self.authorized(req).send_json(serde_json::json!({})))
+    }
+
+    /// `POST /v1/web/users`: an invitation to the web page.
+    pub fn add_web_user(&self, request: &WebUserRequest) -> Result<WebInvitation, ClientError> {
+        self.send(self.agent.post(self.url("/v1/web/users")), request)
     }
 
     /// `GET /v1/export`: every stored envelope.

@@ -22,7 +22,8 @@
 //! content, publish, update, withdraw, the spreadsheet-row import),
 //! [`records`] (what the replica holds: records, queries, export),
 //! [`federation`] (certificates, members, hosted publishers), [`node`]
-//! (health, status, peers), [`import`] (envelope import), [`client`].
+//! (health, status, peers), [`import`] (envelope import), [`web`] (staff
+//! accounts of the web page), [`client`].
 
 pub mod client;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod import;
 pub mod listings;
 pub mod node;
 pub mod records;
+pub mod web;
 mod wire;
 
 pub use client::{Client, ClientError};
@@ -51,3 +53,4 @@ pub use records::{
     Certificate, Export, Hit, Listing, NearCentre, NotInApi, Record, RecordsPage, RecordsQuery,
     Revocation, Withdrawal,
 };
+pub use web::{WebInvitation, WebUserRequest};

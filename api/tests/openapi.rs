@@ -358,6 +358,8 @@ fn openapi_matches_the_types() {
     docs.answer::<Published>("/v1/certificates/{hash}/revoke", "post", "201");
     docs.answer::<Members>("/v1/members", "get", "200");
     docs.answer::<PublishersReloaded>("/v1/publishers/reload", "post", "200");
+    docs.request_body::<WebUserRequest>("/v1/web/users", "post");
+    docs.answer::<WebInvitation>("/v1/web/users", "post", "201");
     docs.answer::<Export>("/v1/export", "get", "200");
     docs.request_body::<ImportRequest>("/v1/import", "post");
     docs.answer::<ImportReport>("/v1/import", "post", "200");

@@ -101,6 +101,9 @@ Examples:
     /// Check or rebuild the store, with the node stopped.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// The node's web page for town-hall staff: accounts.
+    #[command(subcommand)]
+    Web(WebCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   mutua completions bash > /etc/bash_completion.d/mutua
@@ -204,6 +207,36 @@ Examples:
 pub struct KeyAddArgs {
     #[command(flatten)]
     pub collectivity: CollectivityArgs,
+}
+
+#[derive(Subcommand)]
+pub enum WebCommand {
+    /// Staff accounts of the web page.
+    #[command(subcommand)]
+    User(WebUserCommand),
+}
+
+#[derive(Subcommand)]
+pub enum WebUserCommand {
+    /// Invite a member of staff: prints a one-time link where they choose their password.
+    #[command(after_help = "Examples:
+  mutua web user add --collectivity 33063 --name \"Marie Dupont\"
+  mutua web user add --collectivity 33063 --collectivity 33039 --name \"Agent du syndicat\" --login agent-syndicat")]
+    Add(WebUserArgs),
+}
+
+#[derive(Args)]
+pub struct WebUserArgs {
+    /// A hosted collectivity this person acts for: its INSEE code, SIREN or
+    /// publisher name (repeat for a syndicate's agent acting for several).
+    #[arg(long, required = true)]
+    pub collectivity: Vec<String>,
+    /// The person's name, shown on the page.
+    #[arg(long)]
+    pub name: String,
+    /// The login (default: from the name, e.g. marie-dupont).
+    #[arg(long)]
+    pub login: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -85,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(a) => cmd::search::search(&ctx, a),
         Command::Show(a) => cmd::search::show(&ctx, a),
         Command::Match(a) => cmd::search::matches(&ctx, a),
+        Command::Web(a) => cmd::web::run(&ctx, a),
         Command::Store(a) => cmd::store::run(&ctx, a),
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics on a closed pipe.

@@ -38,11 +38,12 @@ mod auth;
 mod errors;
 mod federation;
 mod import;
-mod listings;
-mod records;
+pub(crate) mod listings;
+pub(crate) mod records;
 mod side;
-mod signing;
+pub(crate) mod signing;
 mod status;
+mod web_users;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -113,6 +114,7 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
         .route("/v1/certificates/{hash}/revoke", post(federation::revoke))
         .route("/v1/members", get(federation::members))
         .route("/v1/publishers/reload", post(federation::reload_publishers))
+        .route("/v1/web/users", post(web_users::add))
         .route("/v1/export", get(records::export))
         .route(
             "/v1/import",

@@ -30,6 +30,7 @@ pub struct Config {
     pub store: StoreSection,
     pub log: LogSection,
     pub publish: PublishSection,
+    pub web: crate::web::WebSection,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -211,6 +212,9 @@ pub struct Overrides {
     /// Log format.
     #[arg(long, env = "MUTUA_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
+    /// Web page address (host:port); unset: no web page.
+    #[arg(long, global = true, env = "MUTUA_WEB_LISTEN")]
+    pub web_listen: Option<String>,
 }
 
 /// Why the configuration cannot be used.
@@ -279,6 +283,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_filter: String,
     pub default_lifetime_days: u64,
+    /// The web page, when `web.listen` is set.
+    pub web: Option<crate::web::WebSettings>,
 }
 
 impl Config {
@@ -329,6 +335,7 @@ impl Config {
         set(&mut self.api.metrics_public, &o.metrics_public);
         set(&mut self.store.cache_mb, &o.store_cache_mb);
         set(&mut self.log.format, &o.log_format);
+        set(&mut self.web.listen, &o.web_listen);
     }
 
     /// Checks every value and converts it to its type.
@@ -413,6 +420,7 @@ impl Config {
             log_format: self.log.format,
             log_filter: self.log.filter.clone(),
             default_lifetime_days: self.publish.default_lifetime_days,
+            web: self.web.validate()?,
         })
     }
 
@@ -477,7 +485,17 @@ impl Config {
              # filter = \"info\"   # RUST_LOG wins when set\n\
              \n\
              [publish]\n\
-             # default_lifetime_days = {life}\n",
+             # default_lifetime_days = {life}\n\
+             \n\
+             [web]\n\
+             # The staff web page (unset: not served). Loopback; expose it behind a TLS proxy (contrib/).\n\
+             # listen = \"127.0.0.1:{web_port}\"\n\
+             # public_url = \"\"          # e.g. \"https://mutua.syndicat.fr\" (invitation links)\n\
+             # operator_name = \"\"       # the hosting body, shown on every page\n\
+             # public_browsing = false    # true: anyone may browse offers and needs\n\
+             # behind_tls = false         # true: cookies get Secure\n\
+             # session_secs = {session}\n\
+             # allow_remote = false       # required for a non-loopback listen address\n",
             anchors = anchors.join(", "),
             maxc = d.network.max_connections,
             sync = d.network.sync_interval_secs,
@@ -485,6 +503,8 @@ impl Config {
             import = d.api.max_import_bytes,
             cache = d.store.cache_mb,
             life = d.publish.default_lifetime_days,
+            web_port = crate::web::DEFAULT_WEB_PORT,
+            session = d.web.session_secs,
         )
     }
 }

@@ -99,6 +99,10 @@ pub async fn run(
             cause,
         })?;
     let api_addr = listener.local_addr().map_err(DaemonError::Serve)?;
+    let web_listener = match &settings.web {
+        Some(web) => Some(crate::web::bind(web.listen).await?),
+        None => None,
+    };
 
     let mut network_config =
         NetworkConfig::new(net::topic_for(&settings.federation, &settings.anchors));
@@ -134,6 +138,19 @@ pub async fn run(
         started,
         writes: tokio::sync::Mutex::new(()),
     });
+    let (stop_web, web_stopping) = tokio::sync::watch::channel(false);
+    let web_task = match (web_listener, settings.web.clone()) {
+        (Some(listener), Some(web)) => Some(tokio::spawn(crate::web::serve(
+            listener,
+            state.clone(),
+            web,
+            async move {
+                let mut stopping = web_stopping;
+                let _ = stopping.wait_for(|stop| *stop).await;
+            },
+        ))),
+        _ => None,
+    };
     let router = api::router(
         state,
         &ApiOptions {
@@ -151,8 +168,16 @@ pub async fn run(
         shutdown.await;
         tracing::info!("shutting down");
         stopping_dir.remove_api_addr();
+        let _ = stop_web.send(true);
     });
     let served = serve.await;
+    if let Some(task) = web_task {
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the web page server failed"),
+            Err(e) => tracing::warn!(error = %e, "the web page task panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     datadir.remove_api_addr();
     network.shutdown().await;
     // The actor has acknowledged; give it a moment to close connections, but

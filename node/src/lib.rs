@@ -17,6 +17,7 @@ pub mod net;
 pub mod offline;
 pub mod sync;
 pub mod visible;
+pub mod web;
 
 /// An error and its causes as one line, each cause once: a message that
 /// already ends with its cause's text (`"…: {source}"`) does not get it again.

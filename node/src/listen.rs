@@ -18,6 +18,8 @@ pub enum Setting {
     P2p,
     /// The control API: `--api-listen`, `api.listen`.
     Api,
+    /// The web page: `--web-listen`, `web.listen`.
+    Web,
 }
 
 /// An address another process already listens on, or that cannot be bound.
@@ -44,6 +46,12 @@ fn describe(setting: &Setting, addr: &str, error: &std::io::Error) -> String {
             "--api-listen",
             "api.listen",
             "127.0.0.1:4181",
+        ),
+        Setting::Web => (
+            "the web page address",
+            "--web-listen",
+            "web.listen",
+            "127.0.0.1:4191",
         ),
     };
     match error.kind() {

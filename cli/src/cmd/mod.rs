@@ -8,6 +8,7 @@ pub mod node;
 pub mod search;
 pub mod setup;
 pub mod store;
+pub mod web;
 
 use std::path::PathBuf;
 

@@ -16,14 +16,14 @@ use crate::ingest::IngestError;
 /// An error response with a stable code.
 #[derive(Debug)]
 pub struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) code: Cow<'static, str>,
-    pub(super) message: String,
-    pub(super) field: Option<String>,
+    pub(crate) status: StatusCode,
+    pub(crate) code: Cow<'static, str>,
+    pub(crate) message: String,
+    pub(crate) field: Option<String>,
 }
 
 impl ApiError {
-    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code: Cow::Borrowed(code),
@@ -32,20 +32,20 @@ impl ApiError {
         }
     }
 
-    pub(super) fn with_field(mut self, field: impl Into<String>) -> Self {
+    pub(crate) fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
     }
 
-    pub(super) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub(super) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub(super) fn internal(code: &'static str, error: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(code: &'static str, error: impl std::fmt::Display) -> Self {
         tracing::error!(code, %error, "control API request failed");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, error.to_string())
     }
@@ -142,7 +142,7 @@ pub(super) fn query_rejection(e: QueryRejection) -> ApiError {
     ApiError::bad_request("invalid_parameter", e.body_text())
 }
 
-pub(super) fn parse_key(text: &str, field: &str) -> Result<PublicKey, ApiError> {
+pub(crate) fn parse_key(text: &str, field: &str) -> Result<PublicKey, ApiError> {
     text.parse().map_err(|e| {
         ApiError::bad_request(
             "invalid_parameter",
@@ -152,7 +152,7 @@ pub(super) fn parse_key(text: &str, field: &str) -> Result<PublicKey, ApiError> 
     })
 }
 
-pub(super) fn parse_listing_id(text: &str) -> Result<ListingId, ApiError> {
+pub(crate) fn parse_listing_id(text: &str) -> Result<ListingId, ApiError> {
     ListingId::from_hex(text).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_parameter",

@@ -14,6 +14,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 
 use super::errors::{parse_listing_id, query_rejection, ApiError, Body};
+use super::signing::Published;
 use super::{on_store, side, unix_now, NodeState, Shared, DAY};
 use crate::datadir::HostedPublisher;
 use crate::hosted::Signer;
@@ -34,6 +35,17 @@ pub(super) async fn publish(
     Body(content): Body<ListingContent>,
 ) -> Result<Response, ApiError> {
     let publisher = chosen_publisher(&state, who)?;
+    let published = publish_new(&state, publisher, content).await?;
+    published.response(StatusCode::CREATED)
+}
+
+/// Signs `content` as a new listing of `publisher` (version 1, a random
+/// id): `POST /v1/listings` and the web page's publication form.
+pub(crate) async fn publish_new(
+    state: &NodeState,
+    publisher: Arc<HostedPublisher>,
+    content: ListingContent,
+) -> Result<Published, ApiError> {
     let mut id = [0u8; 16];
     OsRng.fill_bytes(&mut id);
     let now = unix_now();
@@ -49,7 +61,7 @@ pub(super) async fn publish(
         .sign_and_publish(Signer::Hosted(publisher.clone()), side.payload(listing))
         .await?;
     tracing::info!(publisher = %publisher.name, hash = %published.record.hash().to_hex(), "listing published");
-    published.response(StatusCode::CREATED)
+    Ok(published)
 }
 
 /// Publishes, updates or leaves alone the listing a spreadsheet row
@@ -165,17 +177,29 @@ pub(super) async fn update(
 ) -> Result<Response, ApiError> {
     let Query(who) = who.map_err(query_rejection)?;
     let id = parse_listing_id(&id)?;
+    let published = update_slot(&state, who.publisher.as_deref(), id, content).await?;
+    published.response(StatusCode::OK)
+}
+
+/// Signs `content` as the next version of listing `id`, owned by the hosted
+/// `publisher` (or whichever hosted publisher owns it): `PUT
+/// /v1/listings/{id}` and the web page's edit form.
+pub(crate) async fn update_slot(
+    state: &NodeState,
+    publisher: Option<&str>,
+    id: ListingId,
+    content: ListingContent,
+) -> Result<Published, ApiError> {
     let _guard = state.writes.lock().await;
-    let (publisher, current) = owned_slot(&state, who.publisher.as_deref(), id).await?;
+    let (publisher, current) = owned_slot(state, publisher, id).await?;
     side::check_side(&current, Some(content.side))?;
     let version = current_version(&current)? + 1;
     let now = unix_now();
     let expiry = now + state.default_lifetime_days * DAY;
     let (side, listing) = content.into_listing(publisher.key.public(), id, version, now, expiry);
-    let published = state
+    state
         .sign_and_publish(Signer::Hosted(publisher), side.payload(listing))
-        .await?;
-    published.response(StatusCode::OK)
+        .await
 }
 
 pub(super) async fn withdraw(
@@ -185,17 +209,28 @@ pub(super) async fn withdraw(
 ) -> Result<Response, ApiError> {
     let Query(who) = who.map_err(query_rejection)?;
     let id = parse_listing_id(&id)?;
+    let published = withdraw_slot(&state, who.publisher.as_deref(), id, who.side).await?;
+    published.response(StatusCode::OK)
+}
+
+/// Signs the withdrawal of listing `id` (checking its side when given):
+/// `DELETE /v1/listings/{id}` and the web page's withdraw button.
+pub(crate) async fn withdraw_slot(
+    state: &NodeState,
+    publisher: Option<&str>,
+    id: ListingId,
+    expected: Option<mutua_api::Side>,
+) -> Result<Published, ApiError> {
     let _guard = state.writes.lock().await;
-    let (publisher, current) = owned_slot(&state, who.publisher.as_deref(), id).await?;
-    side::check_side(&current, who.side)?;
+    let (publisher, current) = owned_slot(state, publisher, id).await?;
+    side::check_side(&current, expected)?;
     let withdrawal = Withdrawal {
         author: publisher.key.public(),
         id,
         version: current_version(&current)? + 1,
         withdrawn_at: unix_now(),
     };
-    let published = state
+    state
         .sign_and_publish(Signer::Hosted(publisher), Payload::Withdrawal(withdrawal))
-        .await?;
-    published.response(StatusCode::OK)
+        .await
 }

@@ -9,7 +9,7 @@ use mutua_api::RecordsQuery;
 use mutua_protocol::Timestamp;
 
 use super::errors::{parse_key, parse_listing_id, query_rejection, ApiError};
-use super::{on_store, unix_now, Shared};
+use super::{on_store, unix_now, NodeState, Shared};
 
 /// Items in a page of query results when `limit` is not given.
 const DEFAULT_PAGE: usize = 20;
@@ -149,6 +149,16 @@ pub(super) async fn query(
     params: Result<Query<RecordsQuery>, QueryRejection>,
 ) -> Result<Json<mutua_api::RecordsPage>, ApiError> {
     let Query(params) = params.map_err(query_rejection)?;
+    search(&state, params).await.map(Json)
+}
+
+/// A page of live offers and needs matching `params`, the place a `near`
+/// search was centred on: what `GET /v1/records` and the web page's search
+/// answer. Runs the store's work on the blocking pool.
+pub(crate) async fn search(
+    state: &NodeState,
+    params: RecordsQuery,
+) -> Result<mutua_api::RecordsPage, ApiError> {
     let now = unix_now();
     // The store names its area filter `area`; the caller gave one of these.
     let area_param = match (&params.insee, &params.epci) {
@@ -193,11 +203,11 @@ pub(super) async fn query(
         (Some(centre), Some(near)) => Some(near_centre(&centre, near.radius_km)),
         _ => None,
     };
-    Ok(Json(mutua_api::RecordsPage {
+    Ok(mutua_api::RecordsPage {
         items,
         next_cursor: page.next.map(|c| c.to_string()),
         near,
-    }))
+    })
 }
 
 /// Where a radius query was centred: the point, the commune it names, the radius.

@@ -15,7 +15,7 @@ use crate::datadir::HostedPublisher;
 use crate::hosted::Signer;
 
 impl NodeState {
-    pub(super) fn publisher(&self, name: &str) -> Result<Arc<HostedPublisher>, ApiError> {
+    pub(crate) fn publisher(&self, name: &str) -> Result<Arc<HostedPublisher>, ApiError> {
         self.publishers
             .all()
             .iter()
@@ -90,7 +90,7 @@ impl NodeState {
     /// again: the store keeps an expired record from a peer (so that older
     /// versions stay out), where a publication of this node's must be
     /// refused as `expired`.
-    pub(super) async fn sign_and_publish(
+    pub(crate) async fn sign_and_publish(
         &self,
         signer: Signer,
         payload: Payload,
@@ -123,7 +123,7 @@ impl NodeState {
     }
 
     /// The current record in `author`'s listing slot `id`.
-    pub(super) async fn current(
+    pub(crate) async fn current(
         &self,
         author: PublicKey,
         id: ListingId,
@@ -136,7 +136,7 @@ impl NodeState {
 }
 
 /// A record this node signed, stored and handed to gossip.
-pub(super) struct Published {
+pub(crate) struct Published {
     pub record: SignedRecord,
     pub gossip: mutua_api::Gossip,
     pub warnings: Vec<crate::local_rules::Warning>,

@@ -1,0 +1,278 @@
+//! The web page in a real headless Chromium (Debian's, over chromedriver)
+//! against a real `mutua-node` process: axe-core reports no violation on
+//! any page or state (signed out and in, empty search, results, a listing,
+//! a need with its matches, the form with errors, confirmations), each page
+//! has one h1 and a skip link, and search and publication are done with the
+//! keyboard alone, focus visible all along. Needs `bash .ci/browser` (CI
+//! runs it); a missing browser fails the test.
+
+mod daemon_support;
+mod web_support;
+
+use serde_json::{json, Value};
+use web_support::webdriver::{Browser, ENTER};
+use web_support::{Visitor, WebNode, BORDEAUX};
+
+const PASSWORD: &str = "un long mot de passe";
+
+fn axe_source() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: install axe-core with `bash .ci/browser` (npm ci in node/tests/browser)",
+            path.display()
+        )
+    })
+}
+
+/// The page's structure every page must have.
+fn check_structure(browser: &Browser, state: &str) {
+    let shape = browser.run(
+        "return {h1: document.querySelectorAll('h1').length, \
+                 skip: !!document.querySelector('a.skip[href=\"#contenu\"]'), \
+                 main: !!document.getElementById('contenu'), \
+                 lang: document.documentElement.lang, \
+                 external: [...document.querySelectorAll('[src],[href]')] \
+                   .map(e => e.getAttribute('src') || e.getAttribute('href')) \
+                   .filter(u => /^(https?:)?\\/\\//.test(u) && !u.startsWith(location.origin))};",
+        json!([]),
+    );
+    assert_eq!(shape["h1"], 1, "{state}: one h1");
+    assert_eq!(shape["skip"], true, "{state}: a skip link");
+    assert_eq!(shape["main"], true, "{state}: the skip link's target");
+    assert_eq!(shape["lang"], "fr", "{state}");
+    assert_eq!(
+        shape["external"],
+        json!([]),
+        "{state}: no external resource"
+    );
+}
+
+struct Audit {
+    axe: String,
+    states: usize,
+    violations: Vec<String>,
+}
+
+impl Audit {
+    fn check(&mut self, browser: &Browser, state: &str) {
+        check_structure(browser, state);
+        let found = browser.axe(&self.axe);
+        println!("axe on {state}: {} violation(s)", found.len());
+        self.violations
+            .extend(found.into_iter().map(|v| format!("{state}: {v}")));
+        self.states += 1;
+    }
+}
+
+fn status_text(browser: &Browser) -> String {
+    browser
+        .run(
+            "const s = document.querySelector('[role=status]'); return s ? s.innerText : '';",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn is_field(name: &'static str) -> impl Fn(&Value) -> bool {
+    move |f| f["name"] == name
+}
+
+/// The focused element shows a visible outline.
+fn assert_focus_visible(focused: &Value) {
+    assert_ne!(focused["outline"], "none", "focus is visible: {focused}");
+    assert!(
+        focused["outlineWidth"].as_f64().unwrap() >= 2.0,
+        "{focused}"
+    );
+}
+
+#[test]
+fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
+    let web = WebNode::start(&[&BORDEAUX], &[]);
+    let offer = web.publish_offer("bordeaux", "Broyeur de végétaux");
+    web.publish_offer("bordeaux", "Nacelle élévatrice");
+    let need = web.node.ok(web.node.post("/v1/listings?as=bordeaux", &{
+        let mut body = daemon_support::offer("Broyeur pour les espaces verts");
+        body["side"] = json!("need");
+        body
+    }));
+    let need_page = format!(
+        "/annonces/{}/{}",
+        need["record"]["author"].as_str().unwrap(),
+        need["record"]["id"].as_str().unwrap()
+    );
+    let link = web.invite("Marie Dupont", "marie", &["33063"]);
+    let browser = Browser::start();
+    let mut audit = Audit {
+        axe: axe_source(),
+        states: 0,
+        violations: Vec::new(),
+    };
+    let at = |path: &str| format!("{}{path}", web.url);
+
+    // Signed out.
+    browser.goto(&link);
+    audit.check(&browser, "invitation");
+    Visitor::new(&web.url).accept(&link, PASSWORD);
+    for (path, state) in [
+        ("/connexion?requis=1", "sign-in"),
+        ("/accessibilite", "accessibility statement"),
+        ("/mentions-legales", "legal notices"),
+        ("/nulle-part", "not found"),
+    ] {
+        browser.goto(&at(path));
+        audit.check(&browser, state);
+    }
+
+    // Sign in with the keyboard (a wrong password first: the error state).
+    browser.goto(&at("/connexion"));
+    browser.tab_to("the login field", is_field("login"));
+    browser.keys("marie");
+    browser.tab_to("the password field", is_field("password"));
+    browser.run("window.before = true;", json!([]));
+    browser.keys(&format!("faux{ENTER}"));
+    // The same address: wait for the new document.
+    mutua_tests::wait_for("the refusal", || {
+        (browser.run(
+            "return window.before === undefined && document.readyState;",
+            json!([]),
+        ) == "complete")
+            .then_some(())
+    });
+    assert!(status_text(&browser).is_empty());
+    audit.check(&browser, "sign-in refused");
+    browser.tab_to("the password field", is_field("password"));
+    browser.keys(&format!("{PASSWORD}{ENTER}"));
+    browser.wait_for_page("signed in, on the search", |u| u == at("/"));
+    audit.check(&browser, "search, signed in (near my commune)");
+
+    // Search with the keyboard alone: skip link, then the text field.
+    browser.goto(&at("/"));
+    let skip = browser.tab_to("the skip link", |f| f["href"] == "#contenu");
+    assert_focus_visible(&skip);
+    browser.keys(ENTER);
+    let field = browser.tab_to("the search text", is_field("q"));
+    assert_focus_visible(&field);
+    browser.keys(&format!("broyeur{ENTER}"));
+    browser.wait_for_page("the results", |u| u.contains("q=broyeur"));
+    let status = status_text(&browser);
+    // The fixture's description says "broyeur" too: all three listings.
+    assert_eq!(status, "3 annonces trouvées.");
+    let map = browser.run(
+        "return document.querySelectorAll('svg.map circle').length;",
+        json!([]),
+    );
+    assert_eq!(map, 3, "the map draws each");
+    audit.check(&browser, "search results");
+    // axe really looks: an image without a text alternative is reported.
+    browser.run(
+        "document.body.insertAdjacentHTML('beforeend', '<img src=\"/style.css\">');",
+        json!([]),
+    );
+    let planted = browser.axe(&audit.axe);
+    assert!(
+        planted.iter().any(|v| v.starts_with("image-alt")),
+        "{planted:?}"
+    );
+    browser.goto(&at("/?q=introuvable&near="));
+    assert_eq!(
+        status_text(&browser),
+        "Aucune annonce ne correspond à ces critères."
+    );
+    audit.check(&browser, "search without results");
+    browser.goto(&at("/?q=&near=Nulle-sur-Rien"));
+    audit.check(&browser, "search with an unknown commune");
+
+    browser.goto(&at(&offer));
+    audit.check(&browser, "an offer");
+    browser.goto(&at(&need_page));
+    let matches = browser.run(
+        "return document.querySelectorAll('.results li').length;",
+        json!([]),
+    );
+    assert!(
+        matches.as_u64().unwrap() >= 1,
+        "the need lists matching offers"
+    );
+    audit.check(&browser, "a need and its matching offers");
+
+    // Publish with the keyboard alone: the menu link, an error, then the fix.
+    browser.goto(&at("/"));
+    browser.tab_to("the publish link", |f| f["href"] == "/publier");
+    browser.keys(ENTER);
+    browser.wait_for_page("the publish form", |u| u == at("/publier"));
+    audit.check(&browser, "publish form");
+    browser.tab_to("the title", is_field("title"));
+    browser.keys("Podium de 20 m²");
+    browser.tab_to("the contact role", is_field("contact_role"));
+    browser.keys("Services techniques");
+    browser.tab_to("the submit button", |f| {
+        f["tag"] == "button" && f["text"] == "Publier"
+    });
+    browser.run("window.before = true;", json!([]));
+    browser.keys(ENTER);
+    mutua_tests::wait_for("the refusal", || {
+        (browser.run(
+            "return window.before === undefined && document.readyState;",
+            json!([]),
+        ) == "complete")
+            .then_some(())
+    });
+    let summary = browser.run(
+        "return [...document.querySelectorAll('#erreurs a')].map(a => a.getAttribute('href'));",
+        json!([]),
+    );
+    assert_eq!(
+        summary,
+        json!(["#f-contact_email"]),
+        "a contact means is needed"
+    );
+    audit.check(&browser, "publish form with an error");
+    browser.tab_to("the summary's link", |f| f["href"] == "#f-contact_email");
+    // Following the link focuses the field.
+    browser.keys(ENTER);
+    let email = browser.focused();
+    assert_eq!(
+        email["name"], "contact_email",
+        "the link leads to the field"
+    );
+    browser.keys("st@mairie-bordeaux.fr");
+    browser.tab_to("the submit button", |f| {
+        f["tag"] == "button" && f["text"] == "Publier"
+    });
+    browser.keys(ENTER);
+    browser.wait_for_page("the confirmation", |u| u.contains("publie=1"));
+    assert!(status_text(&browser).starts_with("Votre annonce est publiée."));
+    audit.check(&browser, "publication confirmed");
+    assert_eq!(web.node.items("?text=podium").len(), 1);
+
+    // Edit form and withdrawal, confirmed.
+    let edit = browser.run(
+        "return document.querySelector('a[href$=\"/modifier\"]').getAttribute('href');",
+        json!([]),
+    );
+    browser.goto(&at(edit.as_str().unwrap()));
+    audit.check(&browser, "edit form");
+    browser.goto(&browser.url().replace("/modifier", ""));
+    browser.tab_to("the withdraw button", |f| {
+        f["tag"] == "button" && f["text"] == "Retirer l’annonce"
+    });
+    browser.keys(ENTER);
+    browser.wait_for_page("the withdrawal", |u| u.ends_with("/retirer"));
+    assert_eq!(status_text(&browser), "L’annonce est retirée.");
+    audit.check(&browser, "withdrawal confirmed");
+    mutua_tests::wait_for("the withdrawal", || {
+        web.node.items("?text=podium").is_empty().then_some(())
+    });
+
+    println!(
+        "axe-core: {} states checked, {} violation(s)",
+        audit.states,
+        audit.violations.len()
+    );
+    assert!(audit.violations.is_empty(), "{:#?}", audit.violations);
+}

@@ -1,0 +1,180 @@
+//! The web page over HTTP, against a real `mutua-node` process: sign-in
+//! through an invitation, CSRF refusal, the login rate limit, session
+//! expiry, restricted browsing, and a member of staff refused when acting
+//! for another collectivity; a publication through the form reaches the
+//! control API's view of the replica.
+
+mod daemon_support;
+mod web_support;
+
+use daemon_support::wait_for;
+use web_support::{Visitor, WebNode, BORDEAUX, MERIGNAC};
+
+const PASSWORD: &str = "un long mot de passe";
+
+#[test]
+fn staff_sign_in_publish_and_are_refused_what_is_not_theirs() {
+    let web = WebNode::start(&[&BORDEAUX, &MERIGNAC], &[]);
+    let link = web.invite("Marie Dupont", "marie", &["33281"]);
+    assert!(link.starts_with(&web.url), "{link}");
+
+    // Browsing is restricted by default: the search sends to sign-in.
+    let mut marie = Visitor::new(&web.url);
+    let first = marie.get("/");
+    assert_eq!(first.status, 303);
+    assert_eq!(first.location.as_deref(), Some("/connexion?requis=1"));
+
+    // An invitation is good once.
+    marie.accept(&link, PASSWORD);
+    let again = marie.get(&link[link.find("/invitation/").unwrap()..]);
+    assert_eq!(again.status, 404);
+
+    // A form without the right CSRF token is refused, and signs nobody in.
+    let refused = marie.post(
+        "/connexion",
+        &[
+            ("csrf", "forged"),
+            ("login", "marie"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.body.contains("Formulaire expiré"),
+        "{}",
+        refused.body
+    );
+    assert!(!marie.cookies.contains_key("mutua_session"));
+
+    let signed = marie.sign_in("marie", PASSWORD);
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let search = marie.get("/");
+    assert_eq!(search.status, 200);
+    assert!(
+        search.body.contains("Mairie de Mérignac"),
+        "the header names the collectivity"
+    );
+    assert!(
+        search.body.contains("Syndicat numérique de test"),
+        "and the host"
+    );
+    assert!(!search.body.contains('⟦'), "every text is in the catalogue");
+
+    // Publishing for Mérignac works; for Bordeaux it is refused.
+    let form = marie.get("/publier");
+    let csrf = Visitor::csrf_of(&form);
+    let fields = |collectivity: &'static str, title: &'static str| {
+        vec![
+            ("collectivity", collectivity),
+            ("side", "offer"),
+            ("kind", "equipment"),
+            ("title", title),
+            ("insee", "33281"),
+            ("pricing", "cost"),
+            ("amount", "12,50"),
+            ("per", "jour"),
+            ("contact_role", "Services techniques"),
+            ("contact_email", "st@mairie-merignac.fr"),
+            ("from", "01/01/2027"),
+            ("until", "31/03/2027"),
+        ]
+    };
+    let mut theirs = fields("bordeaux", "Nacelle");
+    theirs.push(("csrf", &csrf));
+    assert_eq!(marie.post("/publier", &theirs).status, 403);
+    let mut mine = fields("merignac", "Broyeur de végétaux");
+    mine.push(("csrf", &csrf));
+    let published = marie.post("/publier", &mine);
+    assert_eq!(published.status, 303, "{}", published.body);
+    let page = marie.get(published.location.as_deref().unwrap());
+    assert!(page.body.contains("role=\"status\""), "{}", page.body);
+    assert!(page.body.contains("12,50 € par jour"), "{}", page.body);
+    assert!(
+        page.body.contains("du 01/01/2027 au 31/03/2027"),
+        "{}",
+        page.body
+    );
+    let items = web.node.items("?text=broyeur");
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0].listing.author.to_string(),
+        web.home.publisher_id("merignac")
+    );
+
+    // Errors are shown beside their field, with a summary linking to it.
+    let mut bad = fields("merignac", "");
+    bad.push(("csrf", &csrf));
+    let refused = marie.post("/publier", &bad);
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("href=\"#f-title\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("Ce champ est obligatoire."));
+    // The protocol's and local rules' refusals too, in words.
+    let mut unknown = fields("merignac", "Tondeuse");
+    unknown.retain(|(k, _)| *k != "insee");
+    unknown.extend([("insee", "99999"), ("csrf", &csrf)]);
+    let refused = marie.post("/publier", &unknown);
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"f-insee-error\""),
+        "{}",
+        refused.body
+    );
+
+    // Bordeaux's offer: Marie may read it, not withdraw it.
+    let bordeaux_offer = web.publish_offer("bordeaux", "Podium");
+    let listing = marie.get(&bordeaux_offer);
+    assert_eq!(listing.status, 200);
+    assert!(!listing.body.contains("Retirer l’annonce"));
+    let withdraw = marie.post(&format!("{bordeaux_offer}/retirer"), &[("csrf", &csrf)]);
+    assert_eq!(withdraw.status, 403);
+    assert!(web.node.items("?text=podium").len() == 1, "still there");
+
+    // Signing out ends the session.
+    let out = marie.post("/deconnexion", &[("csrf", &csrf)]);
+    assert_eq!(out.location.as_deref(), Some("/connexion?sortie=1"));
+    assert_eq!(marie.get("/publier").status, 303);
+}
+
+#[test]
+fn a_session_ends_by_itself() {
+    let web = WebNode::start(&[&BORDEAUX], &[("session_secs", "5")]);
+    let link = web.invite("Agent", "agent", &["33063"]);
+    let mut visitor = Visitor::new(&web.url);
+    visitor.accept(&link, PASSWORD);
+    let signed_at = std::time::Instant::now();
+    assert_eq!(visitor.sign_in("agent", PASSWORD).status, 303);
+    let page = visitor.get("/publier");
+    // Only meaningful if the machine was quick enough to ask in time.
+    if signed_at.elapsed() < std::time::Duration::from_secs(4) {
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+    wait_for("the session to expire", || {
+        (visitor.get("/publier").status == 303).then_some(())
+    });
+}
+
+#[test]
+fn sign_in_attempts_are_limited_per_login() {
+    let web = WebNode::start(&[&BORDEAUX], &[("public_browsing", "true")]);
+    let link = web.invite("Agent", "agent", &["bordeaux"]);
+    let mut visitor = Visitor::new(&web.url);
+    visitor.accept(&link, PASSWORD);
+    // Public browsing: the search answers signed out.
+    assert_eq!(visitor.get("/").status, 200);
+    for _ in 0..5 {
+        assert_eq!(visitor.sign_in("agent", "pas le bon").status, 401);
+    }
+    let limited = visitor.sign_in("agent", PASSWORD);
+    assert_eq!(limited.status, 429);
+    assert!(
+        limited.body.contains("Trop de tentatives"),
+        "{}",
+        limited.body
+    );
+    // Another login is not held back.
+    assert_eq!(visitor.sign_in("personne", "x").status, 401);
+}

@@ -1,0 +1,252 @@
+//! A real `mutua-node` serving its web page, with hosted collectivities
+//! admitted and staff invited through the control API, and plain HTTP with
+//! cookies beside it (no redirects followed: the tests read them).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use serde_json::json;
+
+use crate::daemon_support::{Home, Node};
+
+pub mod webdriver;
+
+/// A collectivity for `--publisher` and its admission.
+pub struct Hosted {
+    pub publisher: &'static str,
+    pub name: &'static str,
+    pub siren: &'static str,
+    pub insee: &'static str,
+}
+
+pub const BORDEAUX: Hosted = Hosted {
+    publisher: "bordeaux",
+    name: "Mairie de Bordeaux",
+    siren: "213300635",
+    insee: "33063",
+};
+pub const MERIGNAC: Hosted = Hosted {
+    publisher: "merignac",
+    name: "Mairie de Mérignac",
+    siren: "213302813",
+    insee: "33281",
+};
+
+/// Sets keys of the `[web]` section that `init` wrote commented out.
+pub fn set_web_keys(home: &Home, keys: &[(&str, &str)]) {
+    let path = home.dir.join("config.toml");
+    let mut text = fs::read_to_string(&path).unwrap();
+    for (key, value) in keys {
+        let prefix = format!("# {key} = ");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("config.toml has no commented {key}"))
+            .to_owned();
+        text = text.replacen(&line, &format!("{key} = {value}"), 1);
+    }
+    fs::write(path, text).unwrap();
+}
+
+/// A node with `hosted` admitted and its web page on a loopback port.
+pub struct WebNode {
+    pub home: Home,
+    pub node: Node,
+    pub url: String,
+}
+
+impl WebNode {
+    pub fn start(hosted: &[&Hosted], web_keys: &[(&str, &str)]) -> WebNode {
+        let mut args = vec!["--new-anchor"];
+        for h in hosted {
+            args.extend(["--publisher", h.publisher]);
+        }
+        let home = Home::init(&args);
+        let mut keys = vec![("operator_name", "\"Syndicat numérique de test\"")];
+        keys.extend_from_slice(web_keys);
+        set_web_keys(&home, &keys);
+        let node = Node::start_with(
+            &home,
+            &[
+                "--listen".into(),
+                "/ip4/127.0.0.1/tcp/0".into(),
+                "--api-listen".into(),
+                "127.0.0.1:0".into(),
+                "--mdns".into(),
+                "false".into(),
+                "--web-listen".into(),
+                "127.0.0.1:0".into(),
+            ],
+            &[],
+        );
+        for h in hosted {
+            let key = home.publisher_id(h.publisher);
+            node.ok(node.post(
+                "/v1/certificates",
+                &json!({"subject": key, "siren": h.siren, "name": h.name, "body": "commune", "insee": h.insee}),
+            ));
+            node.wait_for_member(&key);
+        }
+        let url = crate::daemon_support::wait_for("web.url", || {
+            fs::read_to_string(home.dir.join("web.url")).ok()
+        })
+        .trim()
+        .to_owned();
+        WebNode { home, node, url }
+    }
+
+    /// Invites `name` for `collectivities` (INSEE codes); the link.
+    pub fn invite(&self, name: &str, login: &str, collectivities: &[&str]) -> String {
+        let answer = self.node.ok(self.node.post(
+            "/v1/web/users",
+            &json!({"name": name, "login": login, "collectivities": collectivities}),
+        ));
+        answer["url"]
+            .as_str()
+            .expect("an invitation url")
+            .to_owned()
+    }
+
+    /// Publishes an offer as `publisher` through the control API; its page path.
+    pub fn publish_offer(&self, publisher: &str, title: &str) -> String {
+        let published = self.node.ok(self.node.post(
+            &format!("/v1/listings?as={publisher}"),
+            &crate::daemon_support::offer(title),
+        ));
+        format!(
+            "/annonces/{}/{}",
+            published["record"]["author"].as_str().unwrap(),
+            published["record"]["id"].as_str().unwrap()
+        )
+    }
+}
+
+/// An answer: status, headers of interest, body.
+pub struct Answer {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+/// A visitor with a cookie jar, over plain HTTP.
+pub struct Visitor {
+    base: String,
+    agent: ureq::Agent,
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl Visitor {
+    pub fn new(base: &str) -> Visitor {
+        Visitor {
+            base: base.to_owned(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(mutua_tests::node::REQUEST_TIMEOUT))
+                .build()
+                .into(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn run(&mut self, request: ureq::http::request::Builder, body: String) -> Answer {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let request = match cookie.is_empty() {
+            true => request,
+            false => request.header("Cookie", cookie.join("; ")),
+        };
+        let mut response = self.agent.run(request.body(body).unwrap()).unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let text = set.to_str().unwrap();
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || text.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        Answer {
+            status: response.status().as_u16(),
+            location,
+            body: response.body_mut().read_to_string().unwrap(),
+        }
+    }
+
+    pub fn get(&mut self, path: &str) -> Answer {
+        let request = ureq::http::Request::builder()
+            .method("GET")
+            .uri(format!("{}{path}", self.base));
+        self.run(request, String::new())
+    }
+
+    /// POSTs a form (pairs are URL-encoded here).
+    pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        let request = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        self.run(request, body.join("&"))
+    }
+
+    /// The CSRF token the last page's forms carry.
+    pub fn csrf_of(page: &Answer) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = page.body.find(marker).expect("a form with a CSRF token") + marker.len();
+        page.body[start..].split('"').next().unwrap().to_owned()
+    }
+
+    /// Opens an invitation link and chooses `password`.
+    pub fn accept(&mut self, link: &str, password: &str) {
+        let path = &link[link.find("/invitation/").unwrap()..];
+        let page = self.get(path);
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = Self::csrf_of(&page);
+        let done = self.post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("password", password),
+                ("confirm", password),
+            ],
+        );
+        assert_eq!(done.status, 303, "{}", done.body);
+    }
+
+    /// Signs in; the answer (303 on success).
+    pub fn sign_in(&mut self, login: &str, password: &str) -> Answer {
+        let page = self.get("/connexion");
+        let csrf = Self::csrf_of(&page);
+        self.post(
+            "/connexion",
+            &[("csrf", &csrf), ("login", login), ("password", password)],
+        )
+    }
+}
+
+pub fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
