@@ -22,12 +22,14 @@
 //! content, publish, update, withdraw, the spreadsheet-row import),
 //! [`records`] (what the replica holds: records, queries, export),
 //! [`federation`] (certificates, members, hosted publishers), [`node`]
-//! (health, status, peers), [`import`] (envelope import), [`client`].
+//! (health, status, peers), [`import`] (envelope import), [`jsonld`] (a
+//! listing as schema.org JSON-LD), [`client`].
 
 pub mod client;
 pub mod error;
 pub mod federation;
 pub mod import;
+pub mod jsonld;
 pub mod listings;
 pub mod node;
 pub mod records;
@@ -39,6 +41,7 @@ pub use federation::{
     HostedPublisher, IssueRequest, Member, Members, PublishersReloaded, RevokeRequest,
 };
 pub use import::{ImportError, ImportReport, ImportRequest};
+pub use jsonld::ListingJsonLd;
 pub use listings::{
     AsPublisher, Delivery, Gossip, ImportOutcome, ImportRow, ImportedListing, ListingContent,
     PublishReport, Published, Side, Warning, WithdrawParams,
