@@ -86,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show(a) => cmd::search::show(&ctx, a),
         Command::Match(a) => cmd::search::matches(&ctx, a),
         Command::Store(a) => cmd::store::run(&ctx, a),
+        Command::Catalogue(a) => cmd::software::run(&ctx, a),
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics on a closed pipe.
             let mut script = Vec::new();

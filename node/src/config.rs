@@ -30,6 +30,17 @@ pub struct Config {
     pub store: StoreSection,
     pub log: LogSection,
     pub publish: PublishSection,
+    pub opendata: OpendataSection,
+}
+
+/// The open data a node publishes (`crate::opendata`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpendataSection {
+    /// The address the public sees the node at (`https://mutua.syndicat.fr`):
+    /// the base of the catalogue's dataset and distribution URLs. Empty: the
+    /// control API's own address.
+    pub base_url: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -279,6 +290,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_filter: String,
     pub default_lifetime_days: u64,
+    /// `opendata.base_url`, checked; `None` when not set.
+    pub opendata_base_url: Option<String>,
 }
 
 impl Config {
@@ -397,6 +410,19 @@ impl Config {
                 format!("must be between 1 and {max_days}"),
             ));
         }
+        let base_url = self.opendata.base_url.trim();
+        let opendata_base_url = if base_url.is_empty() {
+            None
+        } else if (base_url.starts_with("https://") || base_url.starts_with("http://"))
+            && !base_url.contains(char::is_whitespace)
+        {
+            Some(base_url.trim_end_matches('/').to_owned())
+        } else {
+            return Err(invalid(
+                "opendata.base_url",
+                format!("{base_url:?} is not an address like https://mutua.syndicat.fr"),
+            ));
+        };
         Ok(Settings {
             federation,
             anchors,
@@ -413,6 +439,7 @@ impl Config {
             log_format: self.log.format,
             log_filter: self.log.filter.clone(),
             default_lifetime_days: self.publish.default_lifetime_days,
+            opendata_base_url,
         })
     }
 
@@ -477,7 +504,10 @@ impl Config {
              # filter = \"info\"   # RUST_LOG wins when set\n\
              \n\
              [publish]\n\
-             # default_lifetime_days = {life}\n",
+             # default_lifetime_days = {life}\n\
+             \n\
+             [opendata]\n\
+             # base_url = \"https://mutua.syndicat.example\"   # public address of the open-data catalogue\n",
             anchors = anchors.join(", "),
             maxc = d.network.max_connections,
             sync = d.network.sync_interval_secs,

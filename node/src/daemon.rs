@@ -124,6 +124,10 @@ pub async fn run(
         federation: settings.federation.clone(),
         anchors: settings.anchors.clone(),
         default_lifetime_days: settings.default_lifetime_days,
+        public_base_url: settings
+            .opendata_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{api_addr}")),
         store: store.clone(),
         ingest,
         network: network.clone(),
@@ -134,6 +138,9 @@ pub async fn run(
         started,
         writes: tokio::sync::Mutex::new(()),
     });
+    // The public open-data routes share the API listener until the node
+    // has a public web listener of its own.
+    let open_data = crate::opendata::router(state.clone());
     let router = api::router(
         state,
         &ApiOptions {
@@ -142,7 +149,8 @@ pub async fn run(
             max_body_bytes: settings.max_body_bytes,
             max_import_bytes: settings.max_import_bytes,
         },
-    );
+    )
+    .merge(open_data);
     datadir.write_api_files(api_addr, &token)?;
     tracing::info!(%peer_id, api = %api_addr, federation = %settings.federation, "node started");
 
