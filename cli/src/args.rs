@@ -178,7 +178,8 @@ pub struct NodeArgs {
 }
 
 #[derive(Subcommand)]
-#[command(after_help = "The catalogue lives in the data directory (software-catalogue.json); nothing is fetched:
+#[command(
+    after_help = "The catalogue lives in the data directory (software-catalogue.json); nothing is fetched:
 download the exports yourself. It is a local help only: a listing carries its software's ids as
 tags (sill:12, comptoir:461, wikidata:Q25874683), which every node stores and searches like any tag.
 
@@ -186,7 +187,8 @@ Examples:
   mutua catalogue import catalogi.json comptoir-du-libre_export_v1.json
   mutua catalogue show Nextcloud
   mutua catalogue show sill:12
-  mutua search --software Nextcloud")]
+  mutua search --software Nextcloud"
+)]
 pub enum CatalogueCommand {
     /// Merge the SILL's catalogi.json and/or Comptoir du Libre's comptoir-du-libre_export_v1.json (recognised by their shape).
     Import {
@@ -194,9 +196,7 @@ pub enum CatalogueCommand {
         files: Vec<PathBuf>,
     },
     /// A software's licence, description and ids, by name or by tag (sill:12).
-    Show {
-        name: String,
-    },
+    Show { name: String },
 }
 
 #[derive(Subcommand)]
@@ -505,7 +505,7 @@ pub struct PublishArgs {
     /// Read the fields from a TOML or JSON file (flags override it).
     #[arg(long, short = 'f', value_name = "FILE", conflicts_with = "publiccode")]
     pub file: Option<PathBuf>,
-    /// A software (or, with --kind hosted_service, a hosted service) described by a publiccode.yml: name, French description, licence (tag licence:…), platforms (tags plateforme:…), URL and maintenance contact (a role, never a person); its SILL/Comptoir/Wikidata ids as tags when the local catalogue knows it (flags override the file).
+    /// Publish a software offer described by a publiccode.yml (flags override it; see below).
     #[arg(long, value_name = "FILE")]
     pub publiccode: Option<PathBuf>,
     /// The hosted publisher signing it [default: the only one].

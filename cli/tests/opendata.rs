@@ -21,7 +21,9 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A public GET: no token.
 fn get(url: &str) -> (String, String) {
-    let mut answer = ureq::get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut answer = ureq::get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let content_type = answer
         .headers()
         .get("content-type")
@@ -36,7 +38,9 @@ fn published_id(run: support::Run) -> String {
 }
 
 fn values<'a>(node: &'a Value, key: &str) -> &'a [Value] {
-    node.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    node.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 #[test]
@@ -62,8 +66,14 @@ fn a_node_serves_its_catalogue_and_the_csv_distribution_imports_back() {
     let datasets = values(&catalog, "dcat:dataset");
     assert_eq!(datasets.len(), 1, "one hosted collectivity");
     let d = &datasets[0];
-    assert_eq!(d["dct:title"][0]["@value"], "Ressources mutualisées de Bordeaux");
-    assert_eq!(d["dct:publisher"][0]["dct:identifier"][0]["@value"], "213300635");
+    assert_eq!(
+        d["dct:title"][0]["@value"],
+        "Ressources mutualisées de Bordeaux"
+    );
+    assert_eq!(
+        d["dct:publisher"][0]["dct:identifier"][0]["@value"],
+        "213300635"
+    );
     assert!(d["dct:description"][0]["@value"]
         .as_str()
         .unwrap()
@@ -73,7 +83,10 @@ fn a_node_serves_its_catalogue_and_the_csv_distribution_imports_back() {
         .map(|dist| dist["dcat:accessURL"][0]["@id"].as_str().unwrap())
         .collect();
     assert_eq!(urls.len(), 2);
-    assert!(urls[0].starts_with(node.base()) && urls[0].ends_with("/annonces.csv"), "{urls:?}");
+    assert!(
+        urls[0].starts_with(node.base()) && urls[0].ends_with("/annonces.csv"),
+        "{urls:?}"
+    );
     let (_, turtle) = get(&format!("{}/catalog.ttl", node.base()));
     assert!(turtle.contains("a dcat:Catalog"), "{turtle}");
 
@@ -88,7 +101,13 @@ fn a_node_serves_its_catalogue_and_the_csv_distribution_imports_back() {
         .json()
         .iter()
         .map(|r| r["status"].as_str().unwrap().to_owned())
-        .map(|s| if s == "unchanged" { "unchanged" } else { "changed" })
+        .map(|s| {
+            if s == "unchanged" {
+                "unchanged"
+            } else {
+                "changed"
+            }
+        })
         .collect();
     assert_eq!(statuses, ["unchanged", "unchanged"], "{}", again.stdout);
     let (_, json) = get(urls[1]);
@@ -107,16 +126,26 @@ fn a_node_serves_its_catalogue_and_the_csv_distribution_imports_back() {
     assert_eq!(public.price_specification.price, 45.0);
     assert_eq!(public.offered_by.name, "Bordeaux");
     let id = mutua_protocol::ListingId::from_hex(&offer).unwrap();
-    let api = node.expect(node.client().listing_jsonld(&author, &id)).unwrap();
+    let api = node
+        .expect(node.client().listing_jsonld(&author, &id))
+        .unwrap();
     assert_eq!(api, public);
-    let missing = ureq::get(&format!("{}/annonces/{author}/{}.jsonld", node.base(), "0".repeat(32))).call();
+    let missing = ureq::get(&format!(
+        "{}/annonces/{author}/{}.jsonld",
+        node.base(),
+        "0".repeat(32)
+    ))
+    .call();
     assert!(matches!(missing, Err(ureq::Error::StatusCode(404))));
 
     // The CLI writes the same documents.
     let dcat = node.run(&["export", "--format", "dcat"]).ok();
     let exported: Value = serde_json::from_str(&dcat.stdout).unwrap();
     assert_eq!(exported["dcat:dataset"][0]["dct:title"], d["dct:title"]);
-    assert_eq!(exported["dcat:dataset"][0]["dcat:distribution"], d["dcat:distribution"]);
+    assert_eq!(
+        exported["dcat:dataset"][0]["dcat:distribution"],
+        d["dcat:distribution"]
+    );
     let lines = node.run(&["export", "--format", "jsonld", "--mine"]).ok();
     let docs: Vec<mutua_api::ListingJsonLd> = lines
         .stdout
@@ -146,11 +175,23 @@ fn catalogue_node(dir: &std::path::Path) -> Node {
             "catalogue",
             "import",
             fixture("catalogi.json").to_str().unwrap(),
-            fixture("comptoir-du-libre_export_v1.json").to_str().unwrap(),
+            fixture("comptoir-du-libre_export_v1.json")
+                .to_str()
+                .unwrap(),
         ])
         .ok();
-    assert!(import.stdout.contains("SILL : 3 logiciel(s) ajouté(s)"), "{}", import.stdout);
-    assert!(import.stdout.contains("Comptoir du Libre : 1 logiciel(s) ajouté(s), 2 complété(s)"), "{}", import.stdout);
+    assert!(
+        import.stdout.contains("SILL : 3 logiciel(s) ajouté(s)"),
+        "{}",
+        import.stdout
+    );
+    assert!(
+        import
+            .stdout
+            .contains("Comptoir du Libre : 1 logiciel(s) ajouté(s), 2 complété(s)"),
+        "{}",
+        import.stdout
+    );
     node
 }
 
@@ -178,25 +219,41 @@ fn software_offers_are_found_by_sill_comptoir_or_name_with_their_licence() {
     publish(&node, "offer", "Nacelle 12 m", &[]).ok();
 
     let by_sill = node.run(&["search", "--sill", "12"]).ok();
-    assert!(by_sill.stdout.contains("Nextcloud mutualisé"), "{}", by_sill.stdout);
+    assert!(
+        by_sill.stdout.contains("Nextcloud mutualisé"),
+        "{}",
+        by_sill.stdout
+    );
     assert!(!by_sill.stdout.contains("Nacelle"), "{}", by_sill.stdout);
     assert!(
-        by_sill.stdout.contains("Logiciel : Nextcloud — licence AGPL-3.0-or-later"),
+        by_sill
+            .stdout
+            .contains("Logiciel : Nextcloud — licence AGPL-3.0-or-later"),
         "{}",
         by_sill.stdout
     );
     // By name: any of the software's ids matches (this listing carries the SILL's only).
-    let by_name = node.run(&["--json", "search", "--software", "nextcloud"]).ok();
+    let by_name = node
+        .run(&["--json", "search", "--software", "nextcloud"])
+        .ok();
     let found = by_name.json();
     assert_eq!(found.len(), 1, "{}", by_name.stdout);
     assert_eq!(found[0]["id"], nextcloud);
     let by_comptoir = node.run(&["--json", "search", "--comptoir", "461"]).ok();
-    assert!(by_comptoir.stdout.trim().is_empty(), "{}", by_comptoir.stdout);
+    assert!(
+        by_comptoir.stdout.trim().is_empty(),
+        "{}",
+        by_comptoir.stdout
+    );
     let unknown = node.run(&["search", "--software", "Logiciel inconnu"]);
     assert_eq!(unknown.code, 1);
     unknown.assert_stderr_has(&["no such software in the local catalogue"]);
     let shown = node.run(&["catalogue", "show", "sill:12"]).ok();
-    assert!(shown.stdout.contains("comptoir:461, wikidata:Q25874683"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("comptoir:461, wikidata:Q25874683"),
+        "{}",
+        shown.stdout
+    );
 }
 
 #[test]
@@ -205,17 +262,32 @@ fn a_publiccode_file_publishes_a_software_offer_that_exports_back() {
     let node = publishing_node(dir.path());
     let file = fixture("publiccode.yml");
     let first = node
-        .run(&["--json", "offer", "publish", "--publiccode", file.to_str().unwrap(), "--insee", "33063"])
+        .run(&[
+            "--json",
+            "offer",
+            "publish",
+            "--publiccode",
+            file.to_str().unwrap(),
+            "--insee",
+            "33063",
+        ])
         .ok()
         .json()
         .remove(0);
     assert_eq!(first["kind"], "software");
     assert_eq!(first["title"], "Portail citoyen");
     assert_eq!(first["contact"]["role"], "Service informatique mutualisé");
-    assert_eq!(first["contact"]["url"], "https://forge.example/portail-citoyen");
+    assert_eq!(
+        first["contact"]["url"],
+        "https://forge.example/portail-citoyen"
+    );
     assert_eq!(
         first["tags"],
-        serde_json::json!(["licence:AGPL-3.0-or-later", "plateforme:web", "plateforme:linux"])
+        serde_json::json!([
+            "licence:AGPL-3.0-or-later",
+            "plateforme:web",
+            "plateforme:linux"
+        ])
     );
     let id = first["id"].as_str().unwrap();
     let yaml = node.run(&["offer", "publiccode", id]).ok().stdout;
@@ -223,19 +295,41 @@ fn a_publiccode_file_publishes_a_software_offer_that_exports_back() {
     let exported = dir.path().join("exported.yml");
     std::fs::write(&exported, &yaml).unwrap();
     let second = node
-        .run(&["--json", "offer", "publish", "--publiccode", exported.to_str().unwrap(), "--insee", "33063"])
+        .run(&[
+            "--json",
+            "offer",
+            "publish",
+            "--publiccode",
+            exported.to_str().unwrap(),
+            "--insee",
+            "33063",
+        ])
         .ok()
         .json()
         .remove(0);
     for field in ["kind", "title", "description", "tags", "contact"] {
-        assert_eq!(first[field], second[field], "{field} survives the round trip");
+        assert_eq!(
+            first[field], second[field],
+            "{field} survives the round trip"
+        );
     }
 
     // A person as maintenance contact is refused, in French, and nothing is published.
     let person = dir.path().join("personne.yml");
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&person, text.replace("Service informatique mutualisé", "Jean Dupont")).unwrap();
-    let refused = node.run(&["offer", "publish", "--publiccode", person.to_str().unwrap(), "--insee", "33063"]);
+    std::fs::write(
+        &person,
+        text.replace("Service informatique mutualisé", "Jean Dupont"),
+    )
+    .unwrap();
+    let refused = node.run(&[
+        "offer",
+        "publish",
+        "--publiccode",
+        person.to_str().unwrap(),
+        "--insee",
+        "33063",
+    ]);
     assert_eq!(refused.code, 2, "{refused:#?}");
     refused.assert_stderr_has(&["« Jean Dupont » semble désigner une personne"]);
     let listed = node.run(&["--json", "offer", "list"]).ok();

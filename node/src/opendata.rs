@@ -59,7 +59,12 @@ struct Failure(StatusCode, &'static str);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        (self.0, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.1).into_response()
+        (
+            self.0,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.1,
+        )
+            .into_response()
     }
 }
 
@@ -77,11 +82,17 @@ async fn read<T: Send + 'static>(
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "open data: store read failed");
-            Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, "erreur de lecture\n"))
+            Err(Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "erreur de lecture\n",
+            ))
         }
         Err(e) => {
             tracing::warn!(error = %e, "open data: task failed");
-            Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, "erreur interne\n"))
+            Err(Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "erreur interne\n",
+            ))
         }
     }
 }
@@ -99,7 +110,10 @@ pub fn identities(
         if !valid || !keys.contains(&c.subject) {
             continue;
         }
-        if best.get(&c.subject).is_some_and(|(at, _)| *at >= c.issued_at) {
+        if best
+            .get(&c.subject)
+            .is_some_and(|(at, _)| *at >= c.issued_at)
+        {
             continue;
         }
         let identity = Identity {
@@ -151,7 +165,12 @@ fn live_listings(
 
 impl OpenData {
     fn hosted_keys(&self) -> Vec<PublicKey> {
-        self.node.publishers.all().iter().map(|p| p.key.public()).collect()
+        self.node
+            .publishers
+            .all()
+            .iter()
+            .map(|p| p.key.public())
+            .collect()
     }
 
     /// Every hosted collectivity with its identity and live listings.
@@ -227,7 +246,10 @@ async fn dataset_file(
     if !data.hosted_keys().contains(&key) {
         return Err(not_found());
     }
-    let listings = read(&data, move |d| live_listings(&d.node.store, key, unix_now())).await?;
+    let listings = read(&data, move |d| {
+        live_listings(&d.node.store, key, unix_now())
+    })
+    .await?;
     Ok(if csv {
         document("text/csv; charset=utf-8", distribution::csv(&listings))
     } else {
@@ -256,15 +278,22 @@ async fn listing(
             Payload::Offer(l) | Payload::Need(l) => l.expires_at > now,
             _ => false,
         };
-        let Some(listing) = mutua_api::Listing::from_payload(record.payload(), *record.hash())
-            .filter(|_| live)
+        let Some(listing) =
+            mutua_api::Listing::from_payload(record.payload(), *record.hash()).filter(|_| live)
         else {
             return Ok(None);
         };
         let identity = identities(&d.node.store, &[author], now)?.remove(&author);
-        Ok(Some(schema_org::listing(&listing, identity.as_ref(), Some(&d.site))))
+        Ok(Some(schema_org::listing(
+            &listing,
+            identity.as_ref(),
+            Some(&d.site),
+        )))
     })
     .await?
     .ok_or_else(not_found)?;
-    Ok(document(JSON_LD, serde_json::to_vec_pretty(&doc).expect("JSON serialises")))
+    Ok(document(
+        JSON_LD,
+        serde_json::to_vec_pretty(&doc).expect("JSON serialises"),
+    ))
 }

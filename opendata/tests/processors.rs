@@ -173,7 +173,10 @@ fn the_catalogue_expands_with_every_dcat_ap_mandatory_property() {
     assert_text(catalog, &format!("{DCT}title"), "the catalogue");
     assert_text(catalog, &format!("{DCT}description"), "the catalogue");
     let publisher = &values(catalog, &format!("{DCT}publisher"))[0];
-    assert_eq!(assert_text(publisher, &format!("{FOAF}name"), "the publisher"), "Bordeaux Métropole");
+    assert_eq!(
+        assert_text(publisher, &format!("{FOAF}name"), "the publisher"),
+        "Bordeaux Métropole"
+    );
     let datasets = values(catalog, &format!("{DCAT}dataset"));
     assert_eq!(datasets.len(), 2);
     for d in datasets {
@@ -204,7 +207,10 @@ fn the_catalogue_expands_with_every_dcat_ap_mandatory_property() {
             assert!(has_type(dist, &format!("{DCAT}Distribution")));
             // Distribution, mandatory: access URL.
             let url = assert_iri(dist, &format!("{DCAT}accessURL"), "a distribution");
-            assert!(url.starts_with("https://mutua.syndicat.example/datasets/mk"), "{url}");
+            assert!(
+                url.starts_with("https://mutua.syndicat.example/datasets/mk"),
+                "{url}"
+            );
             assert_iri(dist, &format!("{DCT}license"), "a distribution");
             assert_iri(dist, &format!("{DCT}format"), "a distribution");
         }
@@ -213,7 +219,10 @@ fn the_catalogue_expands_with_every_dcat_ap_mandatory_property() {
     // publication to its last expiry; zones are data.gouv.fr's ids.
     let metropole = &datasets[0];
     let period = &values(metropole, &format!("{DCT}temporal"))[0];
-    assert_eq!(period[format!("{DCAT}startDate")][0]["@value"], "2027-01-15");
+    assert_eq!(
+        period[format!("{DCAT}startDate")][0]["@value"],
+        "2027-01-15"
+    );
     assert_eq!(
         period[format!("{DCAT}startDate")][0]["@type"],
         "http://www.w3.org/2001/XMLSchema#date"
@@ -222,7 +231,10 @@ fn the_catalogue_expands_with_every_dcat_ap_mandatory_property() {
         .iter()
         .map(|z| assert_text(z, &format!("{DCT}identifier"), "a zone"))
         .collect();
-    assert_eq!(zones, ["fr:epci:243300316", "fr:commune:33063", "fr:commune:33318"]);
+    assert_eq!(
+        zones,
+        ["fr:epci:243300316", "fr:commune:33063", "fr:commune:33318"]
+    );
 }
 
 #[test]
@@ -252,15 +264,22 @@ fn a_listing_expands_to_a_schema_org_offer_or_demand() {
         (Side::Need, ResourceKind::Skill, "Demand", "ProvideService"),
     ] {
         let l = listing(side, kind, 3, "33063");
-        let doc = serde_json::to_value(schema_org::listing(&l, Some(&identity), Some(&site))).unwrap();
+        let doc =
+            serde_json::to_value(schema_org::listing(&l, Some(&identity), Some(&site))).unwrap();
         let expanded = expand(&doc);
         let node = &expanded[0];
-        assert!(has_type(node, &format!("{SCHEMA}{schema_type}")), "{node:#}");
+        assert!(
+            has_type(node, &format!("{SCHEMA}{schema_type}")),
+            "{node:#}"
+        );
         assert_eq!(
             assert_iri(node, &format!("{SCHEMA}businessFunction"), "the listing"),
             format!("http://purl.org/goodrelations/v1#{function}")
         );
-        assert_eq!(assert_text(node, &format!("{SCHEMA}name"), "the listing"), "Nacelle 12 m");
+        assert_eq!(
+            assert_text(node, &format!("{SCHEMA}name"), "the listing"),
+            "Nacelle 12 m"
+        );
         let item = &values(node, &format!("{SCHEMA}itemOffered"))[0];
         assert_text(item, &format!("{SCHEMA}name"), "the item");
         let by = &values(node, &format!("{SCHEMA}offeredBy"))[0];
@@ -275,6 +294,9 @@ fn a_listing_expands_to_a_schema_org_offer_or_demand() {
         assert_text(node, &format!("{SCHEMA}availabilityEnds"), "the listing");
         let price = &values(node, &format!("{SCHEMA}priceSpecification"))[0];
         assert_eq!(price[format!("{SCHEMA}price")][0]["@value"], 90.0);
-        assert_eq!(assert_text(price, &format!("{SCHEMA}priceCurrency"), "the price"), "EUR");
+        assert_eq!(
+            assert_text(price, &format!("{SCHEMA}priceCurrency"), "the price"),
+            "EUR"
+        );
     }
 }

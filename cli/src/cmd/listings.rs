@@ -28,7 +28,9 @@ pub fn run(ctx: &Context, side: Side, command: ListingCommand) -> Result<()> {
             let client = ctx.reader()?;
             let hosted = Hosted::fetch(&client)?;
             let (_, listing) = find_own(&client, &hosted, publisher.as_deref(), &id)?;
-            Ok(ctx.out.raw(super::opendata::publiccode_yaml(&listing.content)?.as_bytes())?)
+            Ok(ctx
+                .out
+                .raw(super::opendata::publiccode_yaml(&listing.content)?.as_bytes())?)
         }
     }
 }

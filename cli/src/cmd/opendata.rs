@@ -40,7 +40,10 @@ fn identities(client: &Client) -> Result<HashMap<PublicKey, Identity>> {
         if m.revoked || m.membership != "member" {
             continue;
         }
-        if best.get(&c.subject).is_some_and(|(at, _)| *at >= c.issued_at) {
+        if best
+            .get(&c.subject)
+            .is_some_and(|(at, _)| *at >= c.issued_at)
+        {
             continue;
         }
         let identity = Identity {
@@ -102,8 +105,13 @@ pub fn dcat(ctx: &Context, client: &Client, items: &[Hit]) -> Result<Vec<u8>> {
 /// The fields a publiccode.yml gives, under those given as flags (flags
 /// win); the software's catalogue ids as tags when the local catalogue
 /// knows it by name. A software offer unless `--kind` says otherwise.
-pub fn publiccode_fields(ctx: &Context, path: &std::path::Path, flags: ListingFields) -> Result<ListingFields> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+pub fn publiccode_fields(
+    ctx: &Context,
+    path: &std::path::Path,
+    flags: ListingFields,
+) -> Result<ListingFields> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let offer = publiccode::parse(&text).map_err(|e| Usage(e.to_string()))?;
     let mut tags = offer.tags.clone();
     if let Some(found) = software::load(ctx)?.by_name(&offer.title).first() {
@@ -124,7 +132,10 @@ pub fn publiccode_fields(ctx: &Context, path: &std::path::Path, flags: ListingFi
         title: flags.title.clone().or(Some(offer.title)),
         description: flags.description.clone().or(Some(offer.description)),
         tags: unique,
-        contact_role: or(flags.contact_role.clone(), Some(contact.name).filter(|n| !n.is_empty())),
+        contact_role: or(
+            flags.contact_role.clone(),
+            Some(contact.name).filter(|n| !n.is_empty()),
+        ),
         contact_email: or(flags.contact_email.clone(), contact.email),
         contact_phone: or(flags.contact_phone.clone(), contact.phone),
         contact_url: or(flags.contact_url.clone(), offer.url),

@@ -60,12 +60,16 @@ pub fn run(ctx: &Context, command: CatalogueCommand) -> Result<()> {
 
 fn import(ctx: &Context, files: &[PathBuf]) -> Result<()> {
     if !ctx.data_dir.is_dir() {
-        bail!("no data directory at {} (run `mutua init` first)", ctx.data_dir.display());
+        bail!(
+            "no data directory at {} (run `mutua init` first)",
+            ctx.data_dir.display()
+        );
     }
     let mut catalogue = load(ctx)?;
     let mut summaries = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let summary = catalogue
             .import(&text)
             .map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
@@ -83,7 +87,10 @@ fn import(ctx: &Context, files: &[PathBuf]) -> Result<()> {
         }
     }
     if !ctx.out.json {
-        ctx.out.line(format!("{} logiciel(s) dans le catalogue local", catalogue.software.len()))?;
+        ctx.out.line(format!(
+            "{} logiciel(s) dans le catalogue local",
+            catalogue.software.len()
+        ))?;
     }
     Ok(())
 }
@@ -140,7 +147,9 @@ fn wanted_tags(ctx: &Context, args: &SearchArgs) -> Result<Option<Vec<String>>> 
     if let Some(q) = &args.wikidata {
         let tag = format!("wikidata:{}", q.trim());
         ids.push(CatalogueId::from_tag(&tag).ok_or_else(|| {
-            super::Usage(format!("--wikidata {q:?}: a Wikidata item is Q and digits (Q25874683)"))
+            super::Usage(format!(
+                "--wikidata {q:?}: a Wikidata item is Q and digits (Q25874683)"
+            ))
         })?);
     }
     if let Some(name) = &args.software {
@@ -160,7 +169,12 @@ fn wanted_tags(ctx: &Context, args: &SearchArgs) -> Result<Option<Vec<String>>> 
 /// with AND in a query; a software's ids are alternatives), merged, most
 /// recent first, and the software described under the table. `None` when
 /// no catalogue flag is given.
-pub fn search(ctx: &Context, client: &crate::client::Client, args: &SearchArgs, query: &mutua_api::RecordsQuery) -> Result<Option<()>> {
+pub fn search(
+    ctx: &Context,
+    client: &crate::client::Client,
+    args: &SearchArgs,
+    query: &mutua_api::RecordsQuery,
+) -> Result<Option<()>> {
     let Some(tags) = wanted_tags(ctx, args)? else {
         return Ok(None);
     };
