@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(cell("available"), "2027-01-16..2027-01-17");
         assert_eq!(cell("expires"), "2027-04-15");
         assert_eq!(cell("tags"), "broyeur;comptoir:461");
-        let parsed: Vec<Listing> = serde_json::from_slice(&json(&[l.clone()])).unwrap();
+        let parsed: Vec<Listing> = serde_json::from_slice(&json(std::slice::from_ref(&l))).unwrap();
         assert_eq!(parsed, [l]);
     }
 }

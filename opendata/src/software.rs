@@ -220,8 +220,7 @@ impl Catalogue {
                 }
             }
         }
-        self.software
-            .sort_by(|a, b| fold(&a.name).cmp(&fold(&b.name)));
+        self.software.sort_by_key(|s| fold(&s.name));
         Ok(summary)
     }
 

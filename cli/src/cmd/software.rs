@@ -192,7 +192,7 @@ pub fn search(
             }
         }
     }
-    items.sort_by(|a, b| b.listing.published_at.cmp(&a.listing.published_at));
+    items.sort_by_key(|h| std::cmp::Reverse(h.listing.published_at));
     items.truncate(args.limit);
     print_listings(ctx, &items, None)?;
     if !ctx.out.json {
