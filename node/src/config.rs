@@ -677,6 +677,23 @@ mod tests {
     }
 
     #[test]
+    fn the_open_data_base_url_is_an_address_without_its_trailing_slash() {
+        let mut config = Config::parse(&minimal()).unwrap();
+        assert_eq!(config.validate().unwrap().opendata_base_url, None);
+        config.opendata.base_url = "https://mutua.syndicat.example/".into();
+        assert_eq!(
+            config.validate().unwrap().opendata_base_url.as_deref(),
+            Some("https://mutua.syndicat.example")
+        );
+        config.opendata.base_url = "mutua.syndicat.example".into();
+        let err = config.validate().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if key == "opendata.base_url"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_remote_api_address_needs_allow_remote() {
         let mut config = Config::parse(&minimal()).unwrap();
         config.api.listen = "0.0.0.0:4180".into();

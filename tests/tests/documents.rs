@@ -262,7 +262,16 @@ fn looks_like_config_key(span: &str) -> bool {
         return false;
     };
     let key = key.split('[').next().unwrap_or(key);
-    ["federation", "network", "api", "store", "log", "publish", "opendata"].contains(&section)
+    [
+        "federation",
+        "network",
+        "api",
+        "store",
+        "log",
+        "publish",
+        "opendata",
+    ]
+    .contains(&section)
         && !key.is_empty()
         && key
             .chars()
