@@ -145,6 +145,17 @@ impl Client {
 
     /// `POST /v1/listings`: publish as `publisher` (optional when the node
     /// hosts one).
+    /// The listing of a slot as schema.org JSON-LD; `None` when the slot is
+    /// empty (a withdrawal answers 410 `withdrawn`).
+    pub fn listing_jsonld(
+        &self,
+        author: &PublicKey,
+        id: &ListingId,
+    ) -> Result<Option<crate::ListingJsonLd>, ClientError> {
+        let path = format!("/v1/records/{author}/{}/jsonld", id.to_hex());
+        found(self.call(self.agent.get(self.url(&path))))
+    }
+
     pub fn publish(
         &self,
         publisher: Option<&str>,

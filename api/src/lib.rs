@@ -23,12 +23,14 @@
 //! [`records`] (what the replica holds: records, queries, export),
 //! [`federation`] (certificates, members, hosted publishers), [`node`]
 //! (health, status, peers), [`import`] (envelope import), [`web`] (staff
-//! accounts of the web page), [`client`].
+//! accounts of the web page), [`jsonld`] (a listing as schema.org JSON-LD),
+//! [`client`].
 
 pub mod client;
 pub mod error;
 pub mod federation;
 pub mod import;
+pub mod jsonld;
 pub mod listings;
 pub mod node;
 pub mod records;
@@ -41,6 +43,7 @@ pub use federation::{
     HostedPublisher, IssueRequest, Member, Members, PublishersReloaded, RevokeRequest,
 };
 pub use import::{ImportError, ImportReport, ImportRequest};
+pub use jsonld::ListingJsonLd;
 pub use listings::{
     AsPublisher, Delivery, Gossip, ImportOutcome, ImportRow, ImportedListing, ListingContent,
     PublishReport, Published, Side, Warning, WithdrawParams,

@@ -339,6 +339,7 @@ fn openapi_matches_the_types() {
     docs.query::<RecordsQuery>("/v1/records", "get");
     docs.answer::<RecordsPage>("/v1/records", "get", "200");
     docs.answer::<Record>("/v1/records/{author}/{id}", "get", "200");
+    docs.answer::<ListingJsonLd>("/v1/records/{author}/{id}/jsonld", "get", "200");
     docs.query::<AsPublisher>("/v1/listings", "post");
     docs.request_body::<ListingContent>("/v1/listings", "post");
     docs.answer::<Published>("/v1/listings", "post", "201");

@@ -104,6 +104,9 @@ Examples:
     /// The node's web page for town-hall staff: accounts.
     #[command(subcommand)]
     Web(WebCommand),
+    /// The local software catalogue, from the SILL's and Comptoir du Libre's JSON exports.
+    #[command(subcommand)]
+    Catalogue(CatalogueCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   mutua completions bash > /etc/bash_completion.d/mutua
@@ -175,6 +178,28 @@ impl NetworkArgs {
 pub struct NodeArgs {
     #[command(flatten)]
     pub overrides: Overrides,
+}
+
+#[derive(Subcommand)]
+#[command(
+    after_help = "The catalogue lives in the data directory (software-catalogue.json); nothing is fetched:
+download the exports yourself. It is a local help only: a listing carries its software's ids as
+tags (sill:12, comptoir:461, wikidata:Q25874683), which every node stores and searches like any tag.
+
+Examples:
+  mutua catalogue import catalogi.json comptoir-du-libre_export_v1.json
+  mutua catalogue show Nextcloud
+  mutua catalogue show sill:12
+  mutua search --software Nextcloud"
+)]
+pub enum CatalogueCommand {
+    /// Merge the SILL's catalogi.json and/or Comptoir du Libre's comptoir-du-libre_export_v1.json (recognised by their shape).
+    Import {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// A software's licence, description and ids, by name or by tag (sill:12).
+    Show { name: String },
 }
 
 #[derive(Subcommand)]
@@ -409,7 +434,14 @@ A file holds the same fields as the flags (TOML or JSON, by extension):
   contact_role = \"Services techniques\"
   contact_email = \"st@mairie.example\"
   available = [\"2027-01-15..2027-02-15\"]   # within the listing's life
-  expires_in_days = 90")]
+  expires_in_days = 90
+
+From a publiccode.yml (a software offer; --kind hosted_service for a hosted service):
+  mutua offer publish --publiccode publiccode.yml --insee 33063
+  mutua offer publish --publiccode publiccode.yml --kind hosted_service --insee 33063 --tag sill:12
+
+A software listing names its catalogue entries by tags: sill:ID (SILL), comptoir:ID (Comptoir du
+Libre), wikidata:QID (see `mutua catalogue --help`, docs/OPEN-DATA.md).")]
     Publish(PublishArgs),
     /// Publish a new version: the given flags replace those fields, the rest is kept.
     #[command(after_help = "Examples:
@@ -419,6 +451,16 @@ A file holds the same fields as the flags (TOML or JSON, by extension):
     /// Withdraw: every node purges it.
     Withdraw {
         /// The listing id (32 hex digits).
+        id: String,
+        /// The hosted publisher that published it [default: whichever did].
+        #[arg(long = "as", value_name = "PUBLISHER")]
+        publisher: Option<String>,
+    },
+    /// Print a software or hosted-service listing as publiccode.yml.
+    #[command(after_help = "Examples:
+  mutua offer publiccode 9f2c… > publiccode.yml")]
+    Publiccode {
+        /// The listing id (at least 6 of its 32 hex digits).
         id: String,
         /// The hosted publisher that published it [default: whichever did].
         #[arg(long = "as", value_name = "PUBLISHER")]
@@ -494,8 +536,11 @@ pub struct PublishArgs {
     #[command(flatten)]
     pub fields: ListingFields,
     /// Read the fields from a TOML or JSON file (flags override it).
-    #[arg(long, short = 'f', value_name = "FILE")]
+    #[arg(long, short = 'f', value_name = "FILE", conflicts_with = "publiccode")]
     pub file: Option<PathBuf>,
+    /// Publish a software offer described by a publiccode.yml (flags override it; see below).
+    #[arg(long, value_name = "FILE")]
+    pub publiccode: Option<PathBuf>,
     /// The hosted publisher signing it [default: the only one].
     #[arg(long = "as", value_name = "PUBLISHER")]
     pub publisher: Option<String>,
@@ -534,6 +579,10 @@ pub enum ExportFormat {
     Csv,
     Xlsx,
     Json,
+    /// schema.org JSON-LD, one document per listing and line.
+    Jsonld,
+    /// The DCAT-AP catalogue of the collectivities this node hosts (JSON-LD).
+    Dcat,
 }
 
 #[derive(Args)]
@@ -545,7 +594,12 @@ Examples:
   mutua export --format csv --mine > nos-offres.csv
   mutua export --format csv --excel --mine -o nos-offres.csv
   mutua export --format xlsx --mine -o nos-offres.xlsx
-  mutua export --format json | jq .title"
+  mutua export --format json | jq .title
+  mutua export --format jsonld --mine > annonces.jsonld
+  mutua export --format dcat -o catalogue.jsonld
+
+`jsonld` and `dcat` write what the node serves publicly at /annonces/{author}/{id}.jsonld and
+/catalog.jsonld (docs/OPEN-DATA.md), their URLs based on opendata.base_url."
 )]
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "csv")]
@@ -577,7 +631,9 @@ Examples:
   mutua search --needs --departement 33 --tag rgpd
   mutua search --from 243300316 --json
   mutua search --near 44.84,-0.58 --radius 10 --sort distance
-  mutua search nacelle --near \"Saint-Émilion\" --radius 15"
+  mutua search nacelle --near \"Saint-Émilion\" --radius 15
+  mutua search --sill 12
+  mutua search --software Nextcloud --near 33063"
 )]
 pub struct SearchArgs {
     /// Words to find in titles, descriptions and tags (accents and case ignored).
@@ -621,6 +677,18 @@ pub struct SearchArgs {
     /// Most results.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Listings of the software with this SILL id (tag sill:ID).
+    #[arg(long, value_name = "ID")]
+    pub sill: Option<u64>,
+    /// Listings of the software with this Comptoir du Libre id (tag comptoir:ID).
+    #[arg(long, value_name = "ID")]
+    pub comptoir: Option<u64>,
+    /// Listings of the software with this Wikidata item (tag wikidata:QID).
+    #[arg(long, value_name = "QID")]
+    pub wikidata: Option<String>,
+    /// Listings of this software, by name, through the local catalogue (`mutua catalogue import`): any of its ids matches.
+    #[arg(long, value_name = "NAME")]
+    pub software: Option<String>,
 }
 
 impl SearchArgs {

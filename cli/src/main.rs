@@ -87,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Match(a) => cmd::search::matches(&ctx, a),
         Command::Web(a) => cmd::web::run(&ctx, a),
         Command::Store(a) => cmd::store::run(&ctx, a),
+        Command::Catalogue(a) => cmd::software::run(&ctx, a),
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics on a closed pipe.
             let mut script = Vec::new();

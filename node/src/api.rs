@@ -38,6 +38,7 @@ mod auth;
 mod errors;
 mod federation;
 mod import;
+mod jsonld;
 pub(crate) mod listings;
 pub(crate) mod records;
 mod side;
@@ -70,6 +71,9 @@ pub struct NodeState {
     pub federation: String,
     pub anchors: Vec<PublicKey>,
     pub default_lifetime_days: u64,
+    /// Where the public sees this node (`opendata.base_url`, else the API's
+    /// address), no trailing slash: the base of open-data URLs.
+    pub public_base_url: String,
     pub store: mutua_store::Store,
     pub ingest: Ingest,
     pub network: NetworkHandle,
@@ -103,6 +107,7 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
         .route("/v1/peers", get(status::peers))
         .route("/v1/records", get(records::query))
         .route("/v1/records/{author}/{id}", get(records::get_listing))
+        .route("/v1/records/{author}/{id}/jsonld", get(jsonld::listing))
         .route("/v1/listings", post(listings::publish))
         .route("/v1/listings/import", post(listings::import_row))
         .route(

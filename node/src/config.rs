@@ -31,6 +31,17 @@ pub struct Config {
     pub log: LogSection,
     pub publish: PublishSection,
     pub web: crate::web::WebSection,
+    pub opendata: OpendataSection,
+}
+
+/// The open data a node publishes (`crate::opendata`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpendataSection {
+    /// The address the public sees the node at (`https://mutua.syndicat.fr`):
+    /// the base of the catalogue's dataset and distribution URLs. Empty: the
+    /// control API's own address.
+    pub base_url: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -285,6 +296,8 @@ pub struct Settings {
     pub default_lifetime_days: u64,
     /// The web page, when `web.listen` is set.
     pub web: Option<crate::web::WebSettings>,
+    /// `opendata.base_url`, checked; `None` when not set.
+    pub opendata_base_url: Option<String>,
 }
 
 impl Config {
@@ -404,6 +417,19 @@ impl Config {
                 format!("must be between 1 and {max_days}"),
             ));
         }
+        let base_url = self.opendata.base_url.trim();
+        let opendata_base_url = if base_url.is_empty() {
+            None
+        } else if (base_url.starts_with("https://") || base_url.starts_with("http://"))
+            && !base_url.contains(char::is_whitespace)
+        {
+            Some(base_url.trim_end_matches('/').to_owned())
+        } else {
+            return Err(invalid(
+                "opendata.base_url",
+                format!("{base_url:?} is not an address like https://mutua.syndicat.fr"),
+            ));
+        };
         Ok(Settings {
             federation,
             anchors,
@@ -421,6 +447,7 @@ impl Config {
             log_filter: self.log.filter.clone(),
             default_lifetime_days: self.publish.default_lifetime_days,
             web: self.web.validate()?,
+            opendata_base_url,
         })
     }
 
@@ -495,7 +522,9 @@ impl Config {
              # public_browsing = false    # true: anyone may browse offers and needs\n\
              # behind_tls = false         # true: cookies get Secure\n\
              # session_secs = {session}\n\
-             # allow_remote = false       # required for a non-loopback listen address\n",
+             # allow_remote = false       # required for a non-loopback listen address\n\
+             [opendata]\n\
+             # base_url = \"https://mutua.syndicat.example\"   # public address of the open-data catalogue\n",
             anchors = anchors.join(", "),
             maxc = d.network.max_connections,
             sync = d.network.sync_interval_secs,
@@ -664,6 +693,23 @@ mod tests {
         assert_eq!(s.api_listen.port(), 0);
         // Untouched keys keep the file's value.
         assert_eq!(s.federation, "test");
+    }
+
+    #[test]
+    fn the_open_data_base_url_is_an_address_without_its_trailing_slash() {
+        let mut config = Config::parse(&minimal()).unwrap();
+        assert_eq!(config.validate().unwrap().opendata_base_url, None);
+        config.opendata.base_url = "https://mutua.syndicat.example/".into();
+        assert_eq!(
+            config.validate().unwrap().opendata_base_url.as_deref(),
+            Some("https://mutua.syndicat.example")
+        );
+        config.opendata.base_url = "mutua.syndicat.example".into();
+        let err = config.validate().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if key == "opendata.base_url"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -128,6 +128,10 @@ pub async fn run(
         federation: settings.federation.clone(),
         anchors: settings.anchors.clone(),
         default_lifetime_days: settings.default_lifetime_days,
+        public_base_url: settings
+            .opendata_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{api_addr}")),
         store: store.clone(),
         ingest,
         network: network.clone(),
@@ -151,6 +155,9 @@ pub async fn run(
         ))),
         _ => None,
     };
+    // The open-data documents on the API's listener too (loopback: for the
+    // CLI and local tools); the web page's listener is the public one.
+    let open_data = crate::opendata::router(state.clone());
     let router = api::router(
         state,
         &ApiOptions {
@@ -159,7 +166,8 @@ pub async fn run(
             max_body_bytes: settings.max_body_bytes,
             max_import_bytes: settings.max_import_bytes,
         },
-    );
+    )
+    .merge(open_data);
     datadir.write_api_files(api_addr, &token)?;
     tracing::info!(%peer_id, api = %api_addr, federation = %settings.federation, "node started");
 

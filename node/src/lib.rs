@@ -15,6 +15,7 @@ pub mod local_rules;
 pub mod metrics;
 pub mod net;
 pub mod offline;
+pub mod opendata;
 pub mod sync;
 pub mod visible;
 pub mod web;

@@ -64,6 +64,10 @@ pub fn serve_replica(dir: &DataDir, settings: &Settings) -> Result<ReplicaServer
         federation: settings.federation.clone(),
         anchors: settings.anchors.clone(),
         default_lifetime_days: settings.default_lifetime_days,
+        public_base_url: settings
+            .opendata_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
         ingest: Ingest::new(store.clone(), metrics.ingest.clone()),
         store,
         network: NetworkHandle::detached(),

@@ -285,8 +285,9 @@ pub async fn serve(
     let url_file = node.datadir.root().join(WEB_URL_FILE);
     std::fs::write(&url_file, format!("{url}\n"))?;
     tracing::info!(web = %addr, %url, "web page served");
+    let open_data = crate::opendata::catalogue_router(node.clone());
     let web = Arc::new(Web::new(node, settings));
-    let served = axum::serve(listener, router(web))
+    let served = axum::serve(listener, router(web).merge(open_data))
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = std::fs::remove_file(url_file);

@@ -270,6 +270,7 @@ fn looks_like_config_key(span: &str) -> bool {
         "log",
         "publish",
         "web",
+        "opendata",
     ]
     .contains(&section)
         && !key.is_empty()

@@ -61,6 +61,8 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<()> {
         }
         ExportFormat::Csv => csv(&rows(&items), args.excel)?,
         ExportFormat::Xlsx => xlsx(&rows(&items))?,
+        ExportFormat::Jsonld => super::opendata::jsonld(ctx, &client, &items)?,
+        ExportFormat::Dcat => super::opendata::dcat(ctx, &client, &items)?,
     };
     match &args.output {
         Some(path) => {

@@ -24,6 +24,14 @@ pub fn run(ctx: &Context, side: Side, command: ListingCommand) -> Result<()> {
             withdraw(ctx, side, &id, publisher.as_deref())
         }
         ListingCommand::List { publisher } => list(ctx, side, publisher.as_deref()),
+        ListingCommand::Publiccode { id, publisher } => {
+            let client = ctx.reader()?;
+            let hosted = Hosted::fetch(&client)?;
+            let (_, listing) = find_own(&client, &hosted, publisher.as_deref(), &id)?;
+            Ok(ctx
+                .out
+                .raw(super::opendata::publiccode_yaml(&listing.content)?.as_bytes())?)
+        }
     }
 }
 
@@ -75,7 +83,10 @@ fn publish(ctx: &Context, side: Side, args: PublishArgs) -> Result<()> {
     let client = ctx.client()?;
     let hosted = Hosted::fetch(&client)?;
     let publisher = hosted.publisher(args.publisher.as_deref())?;
-    let f = fields(args.file.as_deref(), args.fields)?;
+    let f = match &args.publiccode {
+        Some(path) => super::opendata::publiccode_fields(ctx, path, args.fields)?,
+        None => fields(args.file.as_deref(), args.fields)?,
+    };
     let content = content_for(side, &f, publisher.key)?;
     let published = client.call(|api| api.publish(Some(&publisher.name), &content))?;
     report(ctx, "published", &publisher.name, &published)

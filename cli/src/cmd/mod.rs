@@ -5,8 +5,10 @@ pub mod federation;
 pub mod import;
 pub mod listings;
 pub mod node;
+pub mod opendata;
 pub mod search;
 pub mod setup;
+pub mod software;
 pub mod store;
 pub mod web;
 

@@ -136,6 +136,12 @@ pub fn print_listings(ctx: &Context, items: &[Hit], names: Option<&Names>) -> Re
 pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
     let client = ctx.reader()?;
     let query = args.query(|from| authors_of(&client, from))?;
+    if super::software::search(ctx, &client, &args, &query)
+        .map_err(refused_flag)?
+        .is_some()
+    {
+        return Ok(());
+    }
     let (items, centre) = pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
     if let (Some(centre), false) = (centre, ctx.out.json) {
         ctx.out.line(centre_text(&centre))?;
@@ -324,6 +330,10 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
     if !content.description.is_empty() {
         ctx.out.line("")?;
         ctx.out.line(&content.description)?;
+    }
+    if let Some(software) = super::software::describe_listing(ctx, &content.tags)? {
+        ctx.out.line("")?;
+        ctx.out.line(software)?;
     }
     Ok(())
 }

@@ -247,6 +247,11 @@ pub async fn page(
     Path((author, id)): Path<(String, String)>,
     Query(notice): Query<Notice>,
 ) -> Response {
+    // The listing's schema.org document lives beside its page (open data:
+    // public whatever `web.public_browsing` says, as the catalogue).
+    if id.ends_with(".jsonld") {
+        return crate::opendata::listing_response(web.node.clone(), author, id).await;
+    }
     let visitor = web.visitor(&headers).await;
     if !web.may_browse(&visitor) {
         return to_sign_in();
