@@ -57,6 +57,39 @@ pub fn catalogue_router(node: Arc<NodeState>) -> Router {
         .with_state(OpenData::shared(node))
 }
 
+/// A hosted listing's schema.org document as JSON to embed in its web page
+/// (`<script type="application/ld+json">`), `<` escaped so that no text of
+/// the listing can close the element; `None` for a listing of an author
+/// this node does not host (it speaks for its own members only). Blocking.
+pub fn embedded_listing(
+    node: &NodeState,
+    listing: &mutua_api::Listing,
+    now: Timestamp,
+) -> Result<Option<String>, mutua_store::StoreError> {
+    if !node
+        .publishers
+        .all()
+        .iter()
+        .any(|p| p.key.public() == listing.author)
+    {
+        return Ok(None);
+    }
+    let site = Site::new(&node.public_base_url);
+    let doc = listing_document(node, &site, listing, now)?;
+    let json = serde_json::to_string(&doc).expect("JSON serialises");
+    Ok(Some(json.replace('<', "\\u003c")))
+}
+
+fn listing_document(
+    node: &NodeState,
+    site: &Site,
+    listing: &mutua_api::Listing,
+    now: Timestamp,
+) -> Result<mutua_api::jsonld::ListingJsonLd, mutua_store::StoreError> {
+    let identity = identities(&node.store, &[listing.author], now)?.remove(&listing.author);
+    Ok(schema_org::listing(listing, identity.as_ref(), Some(site)))
+}
+
 /// `GET /annonces/{author}/{file}` with `file` = `{id}.jsonld`, for a
 /// router that owns the `/annonces/` paths.
 pub async fn listing_response(node: Arc<NodeState>, author: String, file: String) -> Response {
@@ -308,12 +341,7 @@ async fn listing(
         else {
             return Ok(None);
         };
-        let identity = identities(&d.node.store, &[author], now)?.remove(&author);
-        Ok(Some(schema_org::listing(
-            &listing,
-            identity.as_ref(),
-            Some(&d.site),
-        )))
+        Ok(Some(listing_document(&d.node, &d.site, &listing, now)?))
     })
     .await?
     .ok_or_else(not_found)?;

@@ -178,3 +178,53 @@ fn sign_in_attempts_are_limited_per_login() {
     // Another login is not held back.
     assert_eq!(visitor.sign_in("personne", "x").status, 401);
 }
+
+#[test]
+fn the_open_data_is_public_on_the_page_listener() {
+    let web = WebNode::start(&[&BORDEAUX], &[]);
+    let page = web.publish_offer("bordeaux", "Nacelle élévatrice");
+    let mut anyone = Visitor::new(&web.url);
+
+    // Browsing is restricted, but open data is for everyone, on the same
+    // listener: the catalogue and the listing's schema.org document at its
+    // page's address plus `.jsonld`.
+    assert_eq!(anyone.get(&page).status, 303);
+    let catalogue = anyone.get("/catalog.jsonld");
+    assert_eq!(catalogue.status, 200, "{}", catalogue.body);
+    assert!(catalogue.body.contains("dcat:Catalog") || catalogue.body.contains("Catalog"));
+    assert!(
+        catalogue.body.contains("Ressources mutualisées"),
+        "{}",
+        catalogue.body
+    );
+    let document = anyone.get(&format!("{page}.jsonld"));
+    assert_eq!(document.status, 200, "{}", document.body);
+    assert!(
+        document.body.contains("Nacelle élévatrice"),
+        "{}",
+        document.body
+    );
+    assert!(document.body.contains("LeaseOut"), "{}", document.body);
+    assert_eq!(anyone.get(&format!("{page}x.jsonld")).status, 404);
+}
+
+#[test]
+fn a_hosted_listing_page_embeds_its_schema_org_document() {
+    let web = WebNode::start(&[&BORDEAUX], &[("public_browsing", "true")]);
+    let page = web.publish_offer("bordeaux", "Podium <mobile>");
+    let shown = Visitor::new(&web.url).get(&page);
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    let start = shown
+        .body
+        .find(r#"<script type="application/ld+json">"#)
+        .expect("the page embeds its JSON-LD");
+    let script = &shown.body[start..];
+    let script = &script[script.find('>').unwrap() + 1..script.find("</script>").unwrap()];
+    let doc: serde_json::Value = serde_json::from_str(script).expect("the embedded JSON-LD parses");
+    assert_eq!(doc["@type"], "Offer", "{doc}");
+    assert!(doc.to_string().contains("Podium <mobile>"), "{doc}");
+    assert!(
+        !script.contains('<'),
+        "no text of the listing can close the script element"
+    );
+}

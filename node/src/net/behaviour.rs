@@ -24,10 +24,10 @@
 //!   [`super::MAX_IWANT_IDS`]; gossipsub's own frame limit sits 8 KiB above
 //!   ours, so that the frame guard always decides first;
 //! - duplicate cache 5 minutes (default 1): a record echoed back late by a
-//!   slow peer is still recognised without touching the store. Mesh degree,
-//!   heartbeat (1 s) and flood publishing stay at their defaults: D = 6
-//!   suits ~35,000 nodes, and flood publishing sends a node's own record to
-//!   every subscribed peer.
+//!   slow peer is still recognised without touching the store. Mesh degree
+//!   and heartbeat (1 s) stay at their defaults (D = 6 suits ~35,000
+//!   nodes); flood publishing is off: a node's own record goes to its mesh
+//!   peers like a forwarded one.
 //!
 //! **Peer scoring** ([`peer_score`]): P3/P3b (mesh delivery rate) are off,
 //! because a federation's topic is quiet for hours and quiet peers are not

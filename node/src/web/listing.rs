@@ -276,6 +276,18 @@ pub async fn page(
         Side::Need => matching_offers(&web, &listing).await,
         Side::Offer => html! {},
     };
+    let json_ld = {
+        let (node, l) = (web.node.clone(), listing.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::opendata::embedded_listing(&node, &l, unix_now())
+        })
+        .await
+    };
+    let json_ld = match json_ld {
+        Ok(Ok(doc)) => doc,
+        Ok(Err(e)) => return internal(&web, &visitor, e),
+        Err(e) => return internal(&web, &visitor, e),
+    };
     let body = html! {
         @if notice.publie.is_some() {
             p class="status" role="status" { (t("listing-published-ok")) }
@@ -285,6 +297,9 @@ pub async fn page(
         (facts(&listing, &names.name(&listing.author)))
         @if own { (own_actions(&visitor, &listing)) }
         (matches)
+        @if let Some(doc) = json_ld {
+            script type="application/ld+json" { (maud::PreEscaped(doc)) }
+        }
     };
     layout::page(&web, &visitor, &listing.content.title, body)
 }
