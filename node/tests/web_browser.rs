@@ -3,7 +3,7 @@
 //! any page or state (signed out and in, empty search, results, a listing,
 //! a need with its matches, the form with errors, confirmations), each page
 //! has one h1 and a skip link, and search and publication are done with the
-//! keyboard alone, focus visible all along. Needs `bash .ci/browser` (CI
+//! keyboard alone, focus visible all along. Needs `bash .ci/tools` (CI
 //! runs it); a missing browser fails the test.
 
 mod daemon_support;
@@ -20,7 +20,7 @@ fn axe_source() -> String {
         .join("tests/browser/node_modules/axe-core/axe.min.js");
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}: install axe-core with `bash .ci/browser` (npm ci in node/tests/browser)",
+            "{}: {e}: install axe-core with `bash .ci/tools` (npm ci in node/tests/browser)",
             path.display()
         )
     })

@@ -30,7 +30,7 @@ fn require(path: &str) {
     assert!(
         Path::new(path).exists(),
         "{path} is missing: the browser tests need Debian's chromium and chromium-driver \
-         (run `bash .ci/browser` as root, which CI does)"
+         (run `bash .ci/tools` as root, which CI does)"
     );
 }
 
