@@ -1,32 +1,10 @@
-//! Calendar dates (UTC) ↔ Unix seconds, without a date crate: the CLI only
-//! needs whole days.
+//! Calendar dates (UTC) ↔ Unix seconds, with the protocol's calendar
+//! arithmetic: the CLI only needs whole days.
 
 use anyhow::{bail, Result};
+use mutua_protocol::lending::date;
 
 const DAY: u64 = 86_400;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
 
 /// `YYYY-MM-DD` → midnight UTC, in Unix seconds.
 pub fn parse_date(text: &str) -> Result<u64> {
@@ -43,17 +21,15 @@ pub fn parse_date(text: &str) -> Result<u64> {
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 {
         return Err(bad());
     }
-    let days = days_from_civil(y, m, d);
-    if civil_from_days(days) != (y, m, d) {
+    let Some(day) = date::day_from_ymd(y as i32, m, d) else {
         bail!("{text:?} is not a date of the calendar");
-    }
-    Ok(days as u64 * DAY)
+    };
+    Ok(date::utc_midnight(day))
 }
 
 /// Unix seconds → `YYYY-MM-DD` (UTC).
 pub fn format_date(secs: u64) -> String {
-    let (y, m, d) = civil_from_days((secs / DAY) as i64);
-    format!("{y:04}-{m:02}-{d:02}")
+    date::format_date(date::utc_day(secs))
 }
 
 /// `FROM..UNTIL` → a window, `until` exclusive at the end of that day.

@@ -2,6 +2,7 @@
 //! text a member of staff reads comes from `fr.ftl`: a second language is
 //! a second file with the same ids.
 
+use mutua_protocol::lending::date;
 use std::sync::OnceLock;
 
 use fluent_bundle::concurrent::FluentBundle;
@@ -66,43 +67,16 @@ pub fn n(value: usize) -> FluentValue<'static> {
     FluentValue::from(value as f64)
 }
 
-/// (year, month 1–12, day) of a Unix time, UTC (Howard Hinnant's civil
-/// calendar algorithm).
+/// (year, month 1–12, day) of a Unix time, UTC.
 pub fn civil(unix: u64) -> (i64, u32, u32) {
-    let z = (unix / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let (y, m, d) = date::ymd_from_day(date::utc_day(unix));
+    (i64::from(y), m, d)
 }
 
 /// The Unix time of midnight UTC on a civil date.
 pub fn unix_of(year: i64, month: u32, day: u32) -> Option<u64> {
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days).ok().map(|d| d * 86_400)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
+    let day = date::day_from_ymd(i32::try_from(year).ok()?, month, day)?;
+    Some(date::utc_midnight(day))
 }
 
 /// `14 juillet 2027`.
