@@ -260,35 +260,37 @@ fn document(content_type: &'static str, body: Vec<u8>) -> Response {
 }
 
 async fn catalog(State(data): State<Shared>) -> Result<Response, Failure> {
-    let body = read(&data, |d| {
-        let now = unix_now();
-        let publishers = d.publishers(now)?;
-        let input = CatalogInput {
-            site: &d.site,
-            federation: &d.node.federation,
-            publishers: &publishers,
-            now,
-        };
-        Ok(serde_json::to_vec_pretty(&catalog_json_ld(&input)).expect("JSON serialises"))
+    catalogue(data, JSON_LD, |input| {
+        serde_json::to_vec_pretty(&catalog_json_ld(input)).expect("JSON serialises")
     })
-    .await?;
-    Ok(document(JSON_LD, body))
+    .await
 }
 
 async fn turtle(State(data): State<Shared>) -> Result<Response, Failure> {
-    let body = read(&data, |d| {
+    catalogue(data, "text/turtle; charset=utf-8", |input| {
+        catalog_turtle(input).into_bytes()
+    })
+    .await
+}
+
+/// The catalogue of the node's current state, written by `render` as `media`.
+async fn catalogue(
+    data: Shared,
+    media: &'static str,
+    render: fn(&CatalogInput<'_>) -> Vec<u8>,
+) -> Result<Response, Failure> {
+    let body = read(&data, move |d| {
         let now = unix_now();
         let publishers = d.publishers(now)?;
-        let input = CatalogInput {
+        Ok(render(&CatalogInput {
             site: &d.site,
             federation: &d.node.federation,
             publishers: &publishers,
             now,
-        };
-        Ok(catalog_turtle(&input).into_bytes())
+        }))
     })
     .await?;
-    Ok(document("text/turtle; charset=utf-8", body))
+    Ok(document(media, body))
 }
 
 async fn dataset_file(

@@ -150,17 +150,12 @@ pub fn input(spec: Input<'_>, value: &str, errors: &Errors) -> Markup {
 pub fn textarea(name: &str, label_id: &str, value: &str, errors: &Errors) -> Markup {
     let error = errors.of(name);
     let id = format!("f-{name}");
-    html! {
-        div class="field" {
-            label for=(id) { (t(label_id)) }
-            @if let Some(message) = error {
-                p class="error" id={ (id) "-error" } { (message) }
-            }
-            textarea id=(id) name=(name)
-                aria-invalid=[error.map(|_| "true")]
-                aria-describedby=[described_by(name, false, error.is_some())] { (value) }
-        }
-    }
+    let control = html! {
+        textarea id=(id) name=(name)
+            aria-invalid=[error.map(|_| "true")]
+            aria-describedby=[described_by(name, false, error.is_some())] { (value) }
+    };
+    labelled(&id, label_id, error, control)
 }
 
 /// A labelled list of `(value, text id)` choices.
@@ -173,19 +168,27 @@ pub fn select(
 ) -> Markup {
     let error = errors.of(name);
     let id = format!("f-{name}");
+    let control = html! {
+        select id=(id) name=(name)
+            aria-invalid=[error.map(|_| "true")]
+            aria-describedby=[described_by(name, false, error.is_some())] {
+            @for (value, text) in options {
+                option value=(value) selected[value == chosen] { (text) }
+            }
+        }
+    };
+    labelled(&id, label_id, error, control)
+}
+
+/// A field: its label, its error (when there is one) and its control.
+fn labelled(id: &str, label_id: &str, error: Option<&str>, control: Markup) -> Markup {
     html! {
         div class="field" {
             label for=(id) { (t(label_id)) }
             @if let Some(message) = error {
                 p class="error" id={ (id) "-error" } { (message) }
             }
-            select id=(id) name=(name)
-                aria-invalid=[error.map(|_| "true")]
-                aria-describedby=[described_by(name, false, error.is_some())] {
-                @for (value, text) in options {
-                    option value=(value) selected[value == chosen] { (text) }
-                }
-            }
+            (control)
         }
     }
 }
