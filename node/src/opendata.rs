@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use mutua_opendata::dcat::{catalog_json_ld, catalog_turtle, CatalogInput};
-use mutua_opendata::{distribution, schema_org, Identity, Publisher, Site};
+use mutua_opendata::{distribution, latest_identities, schema_org, Identity, Publisher, Site};
 use mutua_protocol::{Payload, PublicKey, SlotKey, Timestamp};
 
 use crate::api::{unix_now, NodeState};
@@ -162,28 +162,13 @@ pub fn identities(
     keys: &[PublicKey],
     now: Timestamp,
 ) -> Result<HashMap<PublicKey, Identity>, mutua_store::StoreError> {
-    let mut best: HashMap<PublicKey, (Timestamp, Identity)> = HashMap::new();
-    for (_, c, revoked) in store.certificates()? {
-        let valid = !revoked && c.valid_from <= now && now < c.valid_until;
-        if !valid || !keys.contains(&c.subject) {
-            continue;
-        }
-        if best
-            .get(&c.subject)
-            .is_some_and(|(at, _)| *at >= c.issued_at)
-        {
-            continue;
-        }
-        let identity = Identity {
-            siren: c.siren,
-            name: c.name,
-            body: c.body,
-            insee: c.insee,
-            may_admit: c.may_admit,
-        };
-        best.insert(c.subject, (c.issued_at, identity));
-    }
-    Ok(best.into_iter().map(|(k, (_, i))| (k, i)).collect())
+    let certificates = store.certificates()?;
+    Ok(latest_identities(certificates.into_iter().filter_map(
+        |(hash, c, revoked)| {
+            let valid = !revoked && c.valid_from <= now && now < c.valid_until;
+            (valid && keys.contains(&c.subject)).then(|| mutua_api::Certificate::of(&c, hash))
+        },
+    )))
 }
 
 /// `author`'s live offers and needs, most recent first.

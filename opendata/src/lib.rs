@@ -26,6 +26,8 @@ pub mod publiccode;
 pub mod schema_org;
 pub mod software;
 
+use std::collections::HashMap;
+
 use mutua_protocol::{BodyKind, PublicKey};
 
 /// Licence Ouverte / Open Licence 2.0 (Etalab), the licence of every
@@ -43,6 +45,36 @@ pub struct Identity {
     pub insee: Option<String>,
     /// Whether it may admit members (a syndicate running the node).
     pub may_admit: bool,
+}
+
+impl From<mutua_api::Certificate> for Identity {
+    fn from(c: mutua_api::Certificate) -> Self {
+        Identity {
+            siren: c.siren,
+            name: c.name,
+            body: c.body,
+            insee: c.insee,
+            may_admit: c.may_admit,
+        }
+    }
+}
+
+/// Each subject's identity as its certificate issued last says, among the
+/// `certificates` that count (the caller keeps the unrevoked, valid ones).
+pub fn latest_identities(
+    certificates: impl IntoIterator<Item = mutua_api::Certificate>,
+) -> HashMap<PublicKey, Identity> {
+    let mut latest: HashMap<PublicKey, mutua_api::Certificate> = HashMap::new();
+    for c in certificates {
+        if latest
+            .get(&c.subject)
+            .is_some_and(|seen| seen.issued_at >= c.issued_at)
+        {
+            continue;
+        }
+        latest.insert(c.subject, c);
+    }
+    latest.into_iter().map(|(k, c)| (k, c.into())).collect()
 }
 
 /// A collectivity a node hosts, and its live listings.

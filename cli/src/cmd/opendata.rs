@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use anyhow::{Context as _, Result};
 use mutua_api::{Hit, ListingContent};
 use mutua_opendata::dcat::{catalog_json_ld, CatalogInput};
-use mutua_opendata::{publiccode, schema_org, Identity, Publisher, Site};
+use mutua_opendata::{latest_identities, publiccode, schema_org, Identity, Publisher, Site};
 use mutua_protocol::PublicKey;
 
 use super::{software, Context, Hosted, Usage};
@@ -34,28 +34,13 @@ fn site(ctx: &Context, client: &Client) -> Result<Site> {
 /// The identities the members' certificates give, by key: each member's
 /// unrevoked certificate issued last.
 fn identities(client: &Client) -> Result<HashMap<PublicKey, Identity>> {
-    let mut best: HashMap<PublicKey, (u64, Identity)> = HashMap::new();
-    for m in client.call(|api| api.members())?.members {
-        let c = m.certificate;
-        if m.revoked || m.membership != "member" {
-            continue;
-        }
-        if best
-            .get(&c.subject)
-            .is_some_and(|(at, _)| *at >= c.issued_at)
-        {
-            continue;
-        }
-        let identity = Identity {
-            siren: c.siren,
-            name: c.name,
-            body: c.body,
-            insee: c.insee,
-            may_admit: c.may_admit,
-        };
-        best.insert(c.subject, (c.issued_at, identity));
-    }
-    Ok(best.into_iter().map(|(k, (_, i))| (k, i)).collect())
+    let members = client.call(|api| api.members())?.members;
+    Ok(latest_identities(
+        members
+            .into_iter()
+            .filter(|m| !m.revoked && m.membership == "member")
+            .map(|m| m.certificate),
+    ))
 }
 
 /// One schema.org JSON-LD document per listing, one per line.
