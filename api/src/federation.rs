@@ -29,7 +29,8 @@ pub struct IssueRequest {
     pub insee: Option<String>,
     #[serde(default)]
     pub may_admit: bool,
-    /// Default: now.
+    /// Default: now less the protocol's allowed clock skew (5 minutes), so
+    /// that nodes whose clocks are behind the issuer's accept it at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_from: Option<Timestamp>,
     /// Default: `valid_from` + 3 years.

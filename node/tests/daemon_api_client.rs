@@ -8,6 +8,7 @@ use mutua_api::{
     Client, ClientError, Delivery, Gossip, ImportOutcome, ImportRequest, ImportRow, IssueRequest,
     ListingContent, Record, RecordsQuery, RevokeRequest, Side, WithdrawParams,
 };
+use mutua_protocol::rules::MAX_CLOCK_SKEW_SECS;
 use mutua_protocol::{BodyKind, RevocationReason};
 
 fn client(home: &Home, node: &Node) -> Client {
@@ -71,6 +72,11 @@ fn every_route_answers_its_type() {
         panic!("a certificate: {issued:?}")
     };
     assert_eq!(certificate.subject, mairie.key);
+    assert_eq!(
+        certificate.valid_from,
+        certificate.issued_at - MAX_CLOCK_SKEW_SECS,
+        "valid already for nodes whose clocks are behind the issuer's"
+    );
     assert!(matches!(
         issued.gossip,
         Gossip::Report(ref r) if r.delivery == Delivery::NoPeers

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use mutua_api::{IssueRequest, RevokeRequest};
+use mutua_protocol::rules::MAX_CLOCK_SKEW_SECS;
 use mutua_protocol::{Certificate, Payload, RecordHash, Revocation, SignedRecord, SlotKey};
 
 use super::errors::{parse_hash, ApiError, Body};
@@ -25,7 +26,11 @@ pub(super) async fn issue(
 ) -> Result<Response, ApiError> {
     let signer = state.issuer_key(req.issuer.as_deref())?;
     let now = unix_now();
-    let valid_from = req.valid_from.unwrap_or(now);
+    // Backdated by the allowed skew so that nodes whose clocks are behind
+    // the issuer's accept the member at once, not minutes later.
+    let valid_from = req
+        .valid_from
+        .unwrap_or(now.saturating_sub(MAX_CLOCK_SKEW_SECS));
     let certificate = Certificate {
         issuer: signer.key().public(),
         subject: req.subject,
