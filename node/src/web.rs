@@ -7,8 +7,9 @@
 //! syndicate exposes it behind its reverse proxy with TLS, see contrib/).
 //! The handlers call the same node services as the control API's
 //! (`api::records::search`, `api::listings::{publish_new, update_slot,
-//! withdraw_slot}`: local rules, signing, ingest, gossip), never the API
-//! over HTTP. Accounts live in the data directory (`accounts`), sessions
+//! withdraw_slot, import_one}`: local rules, signing, ingest, gossip), never
+//! the API over HTTP; a spreadsheet's rows are read and checked by the
+//! CLI's own rules (`mutua_sheet`). Accounts live in the data directory (`accounts`), sessions
 //! and the login rate limit in memory (`session`), texts in `fr.ftl`
 //! (`i18n`).
 //!
@@ -16,8 +17,10 @@
 //! data) merges into it.
 
 mod accounts;
+mod export;
 mod forms;
 mod i18n;
+mod import;
 mod layout;
 mod listing;
 mod map;
@@ -229,6 +232,15 @@ pub fn router(web: Shared) -> Router {
         )
         .route("/annonces/{author}/{id}/retirer", post(publish::withdraw))
         .route("/publier", get(publish::form).post(publish::submit))
+        .route(
+            "/importer",
+            get(import::form)
+                .post(import::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    import::MAX_UPLOAD_BYTES,
+                )),
+        )
+        .route("/exporter", get(export::export))
         .route("/connexion", get(signin::form).post(signin::submit))
         .route("/deconnexion", post(signin::sign_out))
         .route(

@@ -269,6 +269,52 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
         web.node.items("?text=podium").is_empty().then_some(())
     });
 
+    // Import with the keyboard alone: the menu link, the file field (the
+    // file dialog is the browser's), the button; then the report of a file
+    // with a refused row, and the form refusing a file with a wrong header.
+    let files = tempfile::tempdir().unwrap();
+    let sheet = files.path().join("inventaire.csv");
+    std::fs::write(
+        &sheet,
+        "Type;Nature;Intitulé;Commune;Contact;Courriel\r\n\
+         Offre;Matériel;Barnum 3 x 3 m;33063;Services techniques;st@mairie-bordeaux.fr\r\n\
+         Offre;Broyeur;Po;3306;Services techniques;st@mairie-bordeaux.fr\r\n",
+    )
+    .unwrap();
+    browser.goto(&at("/"));
+    browser.tab_to("the import link", |f| f["href"] == "/importer");
+    browser.keys(ENTER);
+    browser.wait_for_page("the import form", |u| u == at("/importer"));
+    audit.check(&browser, "import form");
+    let file_field = browser.tab_to("the file field", is_field("file"));
+    assert_focus_visible(&file_field);
+    browser.choose_file("#f-file", &sheet);
+    browser.tab_to("the import button", |f| {
+        f["tag"] == "button" && f["text"] == "Importer"
+    });
+    browser.enter_and_wait("the import report");
+    let report = status_text(&browser);
+    assert!(report.contains("1 publiée(s)") && report.contains("1 refusée(s)"), "{report}");
+    let rows = browser.run(
+        "return document.querySelectorAll('table.report tbody tr').length;",
+        json!([]),
+    );
+    assert_eq!(rows, 2);
+    audit.check(&browser, "import report with a refused line");
+    std::fs::write(&sheet, "Type;Nature;Couleur\r\n").unwrap();
+    browser.goto(&at("/importer"));
+    browser.choose_file("#f-file", &sheet);
+    browser.tab_to("the import button", |f| {
+        f["tag"] == "button" && f["text"] == "Importer"
+    });
+    browser.enter_and_wait("the refusal of the file");
+    let summary = browser.run(
+        "return [...document.querySelectorAll('#erreurs a')].map(a => a.getAttribute('href'));",
+        json!([]),
+    );
+    assert_eq!(summary, json!(["#f-file"]));
+    audit.check(&browser, "import of a file with a wrong header");
+
     println!(
         "axe-core: {} states checked, {} violation(s)",
         audit.states,

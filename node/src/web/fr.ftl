@@ -6,6 +6,7 @@ skip-link = Aller au contenu
 nav-label = Menu principal
 nav-search = Rechercher
 nav-publish = Publier
+nav-import = Importer ou exporter
 nav-mine = Nos annonces
 nav-signin = Se connecter
 nav-signout = Se déconnecter
@@ -238,3 +239,34 @@ invitation-invalid-page-title = Invitation expirée
 invitation-invalid-page-text = Ce lien d’invitation n’est plus valable : demandez-en un nouveau à votre syndicat.
 listing-missing-page-title = Annonce introuvable
 listing-missing-page-text = Cette annonce n’existe pas, a expiré ou a été retirée.
+
+import-title = Importer un tableur
+import-intro = Publiez d’un coup les annonces d’un tableur : un fichier .csv, .ods (LibreOffice) ou .xlsx (Excel), une annonce par ligne sous une ligne d’en-tête. Les mêmes règles que la commande « mutua import » s’appliquent : chaque ligne est vérifiée avant toute publication, une ligne fautive n’est pas publiée du tout, et importer de nouveau le même fichier ne crée pas de doublon.
+import-columns = Colonnes obligatoires : { $columns }.
+import-file = Fichier
+import-file-hint = .csv, .ods ou .xlsx, { $size } Mo au plus
+import-dry-run = Vérifier seulement, sans rien publier
+import-all-or-nothing = Ne rien publier si une ligne est refusée
+import-submit = Importer
+import-no-file = Choisissez le fichier à importer.
+import-too-large = Ce fichier dépasse { $size } Mo : rien n’a été importé. Découpez-le en plusieurs fichiers, ou retirez les colonnes et les feuilles inutiles.
+import-unreadable = L’envoi du fichier n’a pas abouti : rien n’a été importé. Réessayez.
+import-file-refused = Ce fichier ne peut pas être importé : { $reason }. Rien n’a été publié.
+import-report-title = Rapport d’import
+import-summary = { $file } (lu comme { $format }) : { $summary }.
+import-held = { $count ->
+    [one] 1 ligne est refusée : rien n’a été publié (« Ne rien publier si une ligne est refusée »).
+   *[other] { $count } lignes sont refusées : rien n’a été publié (« Ne rien publier si une ligne est refusée »).
+}
+import-dry-run-done = Vérification seulement : rien n’a été publié.
+import-report-caption = Résultat de chaque ligne du fichier
+import-line = Ligne
+import-result = Résultat
+import-detail = Détail
+import-rejected = refusée
+import-see = Voir l’annonce
+import-again = Importer un autre fichier
+export-title = Exporter nos annonces
+export-intro = Téléchargez les annonces de votre collectivité dans les mêmes colonnes : modifiez le fichier puis importez-le de nouveau pour mettre les annonces à jour.
+export-csv = Télécharger en CSV (pour Excel)
+export-xlsx = Télécharger en classeur Excel (.xlsx)
