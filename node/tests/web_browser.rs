@@ -53,6 +53,74 @@ struct Audit {
     axe: String,
     states: usize,
     violations: Vec<String>,
+    /// Pages over the RGESN budget: (state, what).
+    heavy: Vec<String>,
+}
+
+/// The budget of every page (issue 15, after RGESN): transferred bytes
+/// (compressed), requests, DOM elements.
+const MAX_BYTES: u64 = 100 * 1000;
+const MAX_REQUESTS: u64 = 8;
+const MAX_NODES: u64 = 600;
+
+/// A page's weight as Chromium saw its load: the document and every
+/// resource, each counted at its transferred size or, when served from the
+/// cache (transferSize 0), at its compressed body size — what a first visit
+/// costs; requests; DOM elements (what EcoIndex counts).
+fn weight(browser: &Browser) -> (u64, u64, u64) {
+    let w = browser.run(
+        "const all = [...performance.getEntriesByType('navigation'), \
+                      ...performance.getEntriesByType('resource')]; \
+         return {bytes: all.reduce((s, e) => s + Math.max(e.transferSize, e.encodedBodySize), 0), \
+                 requests: all.length, \
+                 nodes: document.getElementsByTagName('*').length};",
+        json!([]),
+    );
+    let get = |k: &str| w[k].as_f64().unwrap_or_else(|| panic!("{w}")) as u64;
+    (get("bytes"), get("requests"), get("nodes"))
+}
+
+/// The EcoIndex score (0–100) and grade of a page, by the published formula
+/// (cnumr/ecoindex_reference): each figure placed among the HTTP Archive's
+/// quantiles, weighted 3 (DOM), 2 (requests), 1 (size in KB).
+fn ecoindex(bytes: u64, requests: u64, nodes: u64) -> (f64, char) {
+    const DOM: [f64; 21] = [
+        0.0, 47.0, 75.0, 159.0, 233.0, 298.0, 358.0, 417.0, 476.0, 537.0, 603.0, 674.0, 753.0,
+        843.0, 949.0, 1076.0, 1237.0, 1459.0, 1801.0, 2479.0, 594601.0,
+    ];
+    const REQ: [f64; 21] = [
+        0.0, 2.0, 15.0, 25.0, 34.0, 42.0, 49.0, 56.0, 63.0, 70.0, 78.0, 86.0, 95.0, 105.0, 117.0,
+        130.0, 147.0, 170.0, 205.0, 281.0, 3920.0,
+    ];
+    const SIZE_KB: [f64; 21] = [
+        0.0, 1.37, 144.7, 319.53, 479.46, 631.97, 783.38, 937.91, 1098.62, 1265.47, 1448.32,
+        1648.27, 1876.08, 2142.06, 2465.37, 2866.31, 3401.59, 4155.73, 5400.08, 8037.54, 223212.26,
+    ];
+    fn quantile(q: &[f64; 21], value: f64) -> f64 {
+        (1..q.len())
+            .find(|&i| value < q[i])
+            .map_or((q.len() - 1) as f64, |i| {
+                (i - 1) as f64 + (value - q[i - 1]) / (q[i] - q[i - 1])
+            })
+    }
+    let score = 100.0
+        - 5.0
+            * (3.0 * quantile(&DOM, nodes as f64)
+                + 2.0 * quantile(&REQ, requests as f64)
+                + quantile(&SIZE_KB, bytes as f64 / 1024.0))
+            / 6.0;
+    let grade = [
+        (80.0, 'A'),
+        (70.0, 'B'),
+        (55.0, 'C'),
+        (40.0, 'D'),
+        (25.0, 'E'),
+        (10.0, 'F'),
+    ]
+    .iter()
+    .find(|(floor, _)| score > *floor)
+    .map_or('G', |(_, g)| *g);
+    (score.round(), grade)
 }
 
 impl Audit {
@@ -63,6 +131,17 @@ impl Audit {
         self.violations
             .extend(found.into_iter().map(|v| format!("{state}: {v}")));
         self.states += 1;
+        let (bytes, requests, nodes) = weight(browser);
+        let (score, grade) = ecoindex(bytes, requests, nodes);
+        println!(
+            "weight of {state}: {:.1} KB transferred, {requests} request(s), {nodes} DOM elements, EcoIndex {score} ({grade})",
+            bytes as f64 / 1000.0
+        );
+        if bytes > MAX_BYTES || requests > MAX_REQUESTS || nodes > MAX_NODES {
+            self.heavy.push(format!(
+                "{state}: {bytes} B, {requests} requests, {nodes} nodes"
+            ));
+        }
     }
 }
 
@@ -111,6 +190,7 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
         axe: axe_source(),
         states: 0,
         violations: Vec::new(),
+        heavy: Vec::new(),
     };
     let at = |path: &str| format!("{}{path}", web.url);
 
@@ -294,7 +374,10 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     });
     browser.enter_and_wait("the import report");
     let report = status_text(&browser);
-    assert!(report.contains("1 publiée(s)") && report.contains("1 refusée(s)"), "{report}");
+    assert!(
+        report.contains("1 publiée(s)") && report.contains("1 refusée(s)"),
+        "{report}"
+    );
     let rows = browser.run(
         "return document.querySelectorAll('table.report tbody tr').length;",
         json!([]),
@@ -315,10 +398,37 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     assert_eq!(summary, json!(["#f-file"]));
     audit.check(&browser, "import of a file with a wrong header");
 
+    // A full page of results: 20 listings and the pager, the heaviest page.
+    for i in 1..=21 {
+        let mut body = daemon_support::offer(&format!("Barrière de police n° {i}"));
+        body["description"] = json!("Barrière de police en acier galvanisé, 2 m, pieds compris.");
+        body["tags"] = json!(["barrière", "voirie"]);
+        web.node
+            .ok(web.node.post("/v1/listings?as=bordeaux", &body));
+    }
+    browser.goto(&at("/?q=barriere&near="));
+    let shown = browser.run(
+        "return document.querySelectorAll('.results li').length;",
+        json!([]),
+    );
+    assert_eq!(shown, 20, "a full page of results");
+    audit.check(&browser, "search with 20 results");
+    // The README's picture of the search page (docs/screenshot.sh).
+    if let Ok(path) = std::env::var("MUTUA_SCREENSHOT") {
+        browser.goto(&at("/?q=&near=33063&radius=60"));
+        std::fs::write(&path, browser.screenshot(1000, 900)).unwrap();
+        println!("screenshot of the search page written to {path}");
+    }
+
     println!(
         "axe-core: {} states checked, {} violation(s)",
         audit.states,
         audit.violations.len()
     );
     assert!(audit.violations.is_empty(), "{:#?}", audit.violations);
+    assert!(
+        audit.heavy.is_empty(),
+        "over {MAX_BYTES} B, {MAX_REQUESTS} requests or {MAX_NODES} DOM elements: {:#?}",
+        audit.heavy
+    );
 }

@@ -194,6 +194,7 @@ signin-password = Mot de passe
 signin-submit = Se connecter
 signin-failed = Identifiant ou mot de passe incorrect.
 signin-limited = Trop de tentatives pour cet identifiant. Réessayez dans 15 minutes.
+signin-limited-address = Trop de tentatives de connexion depuis votre réseau. Réessayez dans 15 minutes.
 signin-required = Connectez-vous pour consulter les annonces de la fédération.
 signin-staff-only = Cette page est réservée aux agents des collectivités hébergées : connectez-vous.
 signed-out-ok = Vous êtes déconnecté(e).

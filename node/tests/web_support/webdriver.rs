@@ -178,6 +178,19 @@ impl Browser {
         });
     }
 
+    /// The viewport as a PNG, at `width` × `height` CSS pixels.
+    pub fn screenshot(&self, width: u32, height: u32) -> Vec<u8> {
+        self.command(
+            "POST",
+            &self.session_path("/window/rect"),
+            json!({"width": width, "height": height}),
+        );
+        let png = self.command("GET", &self.session_path("/screenshot"), Value::Null);
+        data_encoding::BASE64
+            .decode(png.as_str().expect("a base64 PNG").as_bytes())
+            .expect("a base64 PNG")
+    }
+
     /// Presses then releases each key of `keys` (text or key codes).
     pub fn keys(&self, keys: &str) {
         let mut actions = Vec::new();
