@@ -416,6 +416,11 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     // The README's picture of the search page (docs/screenshot.sh).
     if let Ok(path) = std::env::var("MUTUA_SCREENSHOT") {
         browser.goto(&at("/?q=&near=33063&radius=60"));
+        // The results and their map, below the filters.
+        browser.run(
+            "document.querySelector('main h2').scrollIntoView();",
+            json!([]),
+        );
         std::fs::write(&path, browser.screenshot(1000, 900)).unwrap();
         println!("screenshot of the search page written to {path}");
     }

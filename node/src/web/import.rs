@@ -125,20 +125,16 @@ fn form_page(web: &Web, visitor: &Visitor, chosen: &str, errors: &Errors) -> Res
     response
 }
 
-/// The first collectivity the visitor acts for, or the sign-in page.
-fn first_collectivity(visitor: &Visitor) -> Result<String, Response> {
-    visitor
-        .acting
-        .first()
-        .map(|c| c.publisher.clone())
-        .ok_or_else(to_sign_in)
+/// The first collectivity the visitor acts for (none: not signed in).
+fn first_collectivity(visitor: &Visitor) -> Option<String> {
+    visitor.acting.first().map(|c| c.publisher.clone())
 }
 
 pub async fn form(State(web): State<Shared>, headers: HeaderMap) -> Response {
     let visitor = web.visitor(&headers).await;
     match first_collectivity(&visitor) {
-        Ok(first) => form_page(&web, &visitor, &first, &Errors::default()),
-        Err(response) => response,
+        Some(first) => form_page(&web, &visitor, &first, &Errors::default()),
+        None => to_sign_in(),
     }
 }
 
@@ -163,9 +159,8 @@ pub async fn submit(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
     let visitor = web.visitor(&headers).await;
-    let first = match first_collectivity(&visitor) {
-        Ok(first) => first,
-        Err(response) => return response,
+    let Some(first) = first_collectivity(&visitor) else {
+        return to_sign_in();
     };
     let upload = match multipart {
         Ok(multipart) => read_upload(multipart).await,
