@@ -11,7 +11,7 @@ mod web_support;
 
 use serde_json::{json, Value};
 use web_support::webdriver::{Browser, ENTER};
-use web_support::{Visitor, WebNode, BORDEAUX};
+use web_support::{Visitor, WebNode, BORDEAUX, MERIGNAC};
 
 const PASSWORD: &str = "un long mot de passe";
 
@@ -435,5 +435,47 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
         audit.heavy.is_empty(),
         "over {MAX_BYTES} B, {MAX_REQUESTS} requests or {MAX_NODES} DOM elements: {:#?}",
         audit.heavy
+    );
+}
+
+/// The federation through two nodes' pages: staff of Mérignac, hosted on
+/// node B, sign in on B's page, search, and find and open the offer
+/// Bordeaux published on node A. (The lending steps — request on B, accept
+/// on A, the agreement on B — come here once the lending API lands.)
+#[test]
+fn staff_of_b_find_a_s_offer_on_b_s_page() {
+    let a = WebNode::start(&[&BORDEAUX], &[]);
+    let b = WebNode::join(&a, &[&MERIGNAC]);
+    let offer = a.publish_offer("bordeaux", "Broyeur de végétaux");
+    mutua_tests::wait_for("A's offer on B", || {
+        (!b.node.items("?text=broyeur").is_empty()).then_some(())
+    });
+    let link = b.invite("Paul Martin", "paul", &["33281"]);
+    Visitor::new(&b.url).accept(&link, PASSWORD);
+
+    let browser = Browser::start();
+    let at = |path: &str| format!("{}{path}", b.url);
+    browser.goto(&at("/connexion"));
+    browser.tab_to("the login field", is_field("login"));
+    browser.keys("paul");
+    browser.tab_to("the password field", is_field("password"));
+    browser.keys(&format!("{PASSWORD}{ENTER}"));
+    browser.wait_for_page("signed in on B", |u| u == at("/"));
+    let field = browser.tab_to("the search text", is_field("q"));
+    assert_focus_visible(&field);
+    browser.keys(&format!("broyeur{ENTER}"));
+    browser.wait_for_page("B's results", |u| u.contains("q=broyeur"));
+    assert_eq!(status_text(&browser), "1 annonce trouvée.");
+    let found = browser.tab_to("A's offer in the results", |f| f["href"] == offer.as_str());
+    assert_eq!(found["text"], "Broyeur de végétaux");
+    browser.keys(ENTER);
+    browser.wait_for_page("A's offer on B's page", |u| u == at(&offer));
+    let by = browser.run(
+        "return document.querySelector('dl.facts').innerText;",
+        json!([]),
+    );
+    assert!(
+        by.as_str().unwrap().contains("Mairie de Bordeaux"),
+        "the offer names its collectivity: {by}"
     );
 }

@@ -63,27 +63,49 @@ impl WebNode {
         for h in hosted {
             args.extend(["--publisher", h.publisher]);
         }
-        let home = Home::init(&args);
+        WebNode::launch(Home::init(&args), hosted, web_keys, None)
+    }
+
+    /// A second node of `anchor`'s federation hosting `hosted` (admitted by
+    /// the anchor's node), dialling it.
+    pub fn join(anchor: &WebNode, hosted: &[&Hosted]) -> WebNode {
+        let anchor_id = anchor.home.anchor_id();
+        let mut args = vec!["--trust", anchor_id.as_str()];
+        for h in hosted {
+            args.extend(["--publisher", h.publisher]);
+        }
+        WebNode::launch(Home::init(&args), hosted, &[], Some(anchor))
+    }
+
+    fn launch(
+        home: Home,
+        hosted: &[&Hosted],
+        web_keys: &[(&str, &str)],
+        anchor: Option<&WebNode>,
+    ) -> WebNode {
         let mut keys = vec![("operator_name", "\"Syndicat numérique de test\"")];
         keys.extend_from_slice(web_keys);
         set_web_keys(&home, &keys);
-        let node = Node::start_with(
-            &home,
-            &[
-                "--listen".into(),
-                "/ip4/127.0.0.1/tcp/0".into(),
-                "--api-listen".into(),
-                "127.0.0.1:0".into(),
-                "--mdns".into(),
-                "false".into(),
-                "--web-listen".into(),
-                "127.0.0.1:0".into(),
-            ],
-            &[],
-        );
+        let mut args: Vec<String> = [
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--mdns",
+            "false",
+            "--web-listen",
+            "127.0.0.1:0",
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Some(anchor) = anchor {
+            args.extend(["--bootstrap".to_owned(), anchor.node.p2p_addr()]);
+        }
+        let node = Node::start_with(&home, &args, &[]);
+        let issuer = anchor.map_or(&node, |a| &a.node);
         for h in hosted {
             let key = home.publisher_id(h.publisher);
-            node.ok(node.post(
+            issuer.ok(issuer.post(
                 "/v1/certificates",
                 &json!({"subject": key, "siren": h.siren, "name": h.name, "body": "commune", "insee": h.insee}),
             ));
