@@ -474,62 +474,7 @@ Libre), wikidata:QID (see `mutua catalogue --help`, docs/OPEN-DATA.md).")]
     },
 }
 
-/// Also the shape of a listing file (TOML or JSON): the same names.
-#[derive(Args, Clone, Debug, Default, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ListingFields {
-    /// skill, equipment, software, hosted_service, premises or other.
-    #[arg(long)]
-    pub kind: Option<String>,
-    /// 3 to 120 characters.
-    #[arg(long)]
-    pub title: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-    /// A tag (repeatable, or ;-separated).
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
-    /// INSEE code of the commune where the resource is.
-    #[arg(long)]
-    pub insee: Option<String>,
-    /// Position as latitude,longitude (degrees) [default: the commune's reference point, for searches].
-    #[arg(long, value_name = "LAT,LON")]
-    pub at: Option<String>,
-    /// Service radius in km.
-    #[arg(long, value_name = "KM")]
-    pub radius_km: Option<u32>,
-    /// Free text, e.g. "2 jours par mois".
-    #[arg(long)]
-    pub capacity: Option<String>,
-    /// free or cost-sharing.
-    #[arg(long)]
-    pub pricing: Option<String>,
-    /// Cost share in euros, decimal comma or point (12,5 or 12.50).
-    #[arg(long, value_name = "EUR", allow_hyphen_values = true, value_parser = crate::sheet::values::amount_flag)]
-    pub amount_eur: Option<f64>,
-    /// What the amount is per: jour, mois, utilisation…
-    #[arg(long)]
-    pub per: Option<String>,
-    /// A convention between the bodies is required (true/false).
-    #[arg(long, value_name = "BOOL")]
-    pub convention: Option<bool>,
-    /// The contact's role, never a person's name: "Secrétariat de mairie".
-    #[arg(long)]
-    pub contact_role: Option<String>,
-    #[arg(long)]
-    pub contact_email: Option<String>,
-    #[arg(long)]
-    pub contact_phone: Option<String>,
-    /// A web page to ask from (a form, a service's page): https://…
-    #[arg(long, value_name = "URL")]
-    pub contact_url: Option<String>,
-    /// Availability window FROM..UNTIL (dates YYYY-MM-DD, repeatable).
-    #[arg(long = "available", value_name = "FROM..UNTIL")]
-    pub available: Vec<String>,
-    /// Expiry in days after publication (at most 400) [default: the node's].
-    #[arg(long, value_name = "DAYS")]
-    pub expires_in_days: Option<u64>,
-}
+pub use mutua_sheet::fields::ListingFields;
 
 #[derive(Args)]
 pub struct PublishArgs {
@@ -559,7 +504,7 @@ pub struct UpdateArgs {
 }
 
 #[derive(Args)]
-#[command(after_help = crate::sheet::import_help())]
+#[command(after_help = mutua_sheet::import_help())]
 pub struct ImportArgs {
     /// The spreadsheet: .csv/.tsv/.txt (any encoding and separator office software writes), .ods or .xlsx.
     pub file: PathBuf,

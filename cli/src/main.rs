@@ -26,10 +26,11 @@ mod args;
 mod client;
 mod cmd;
 mod collectivity;
-mod dates;
 mod listing;
 mod output;
-mod sheet;
+
+// The calendar arithmetic of flags and sheets, shared with the node.
+use mutua_sheet::dates;
 
 use std::process::ExitCode;
 

@@ -45,6 +45,12 @@ pub fn check_reference(payload: &Payload) -> Result<Vec<Warning>, RecordError> {
     Ok(far_point(kind, listing).into_iter().collect())
 }
 
+/// [`check_reference`] without its warnings: what a sheet's row checks take
+/// (`mutua_sheet::fields::LocalRules`), for the CLI and the web page alike.
+pub fn check_reference_rules(payload: &Payload) -> Result<(), RecordError> {
+    check_reference(payload).map(drop)
+}
+
 fn listing_of(payload: &Payload) -> Option<(&'static str, &Listing)> {
     match payload {
         Payload::Offer(l) => Some(("offer", l)),

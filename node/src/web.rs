@@ -7,8 +7,9 @@
 //! syndicate exposes it behind its reverse proxy with TLS, see contrib/).
 //! The handlers call the same node services as the control API's
 //! (`api::records::search`, `api::listings::{publish_new, update_slot,
-//! withdraw_slot}`: local rules, signing, ingest, gossip), never the API
-//! over HTTP. Accounts live in the data directory (`accounts`), sessions
+//! withdraw_slot, import_one}`: local rules, signing, ingest, gossip), never
+//! the API over HTTP; a spreadsheet's rows are read and checked by the
+//! CLI's own rules (`mutua_sheet`). Accounts live in the data directory (`accounts`), sessions
 //! and the login rate limit in memory (`session`), texts in `fr.ftl`
 //! (`i18n`).
 //!
@@ -16,8 +17,10 @@
 //! data) merges into it.
 
 mod accounts;
+mod export;
 mod forms;
 mod i18n;
+mod import;
 mod layout;
 mod listing;
 mod map;
@@ -40,7 +43,7 @@ pub use settings::{WebSection, WebSettings, DEFAULT_WEB_PORT};
 
 use crate::api::NodeState;
 use crate::datadir::HostedPublisher;
-use session::{LoginLimiter, Session, Sessions};
+use session::{Limiter, Session, Sessions};
 
 /// What the page's handlers share.
 pub struct Web {
@@ -48,7 +51,9 @@ pub struct Web {
     settings: WebSettings,
     accounts: Accounts,
     sessions: Sessions,
-    limiter: LoginLimiter,
+    /// Failed sign-ins per login and per client address.
+    limiter: Limiter,
+    address_limiter: Limiter,
 }
 
 type Shared = Arc<Web>;
@@ -137,7 +142,8 @@ impl Web {
             node,
             settings,
             sessions: Sessions::default(),
-            limiter: LoginLimiter::default(),
+            limiter: Limiter::per_login(),
+            address_limiter: Limiter::per_address(),
         }
     }
 
@@ -229,6 +235,15 @@ pub fn router(web: Shared) -> Router {
         )
         .route("/annonces/{author}/{id}/retirer", post(publish::withdraw))
         .route("/publier", get(publish::form).post(publish::submit))
+        .route(
+            "/importer",
+            get(import::form)
+                .post(import::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    import::MAX_UPLOAD_BYTES,
+                )),
+        )
+        .route("/exporter", get(export::export))
         .route("/connexion", get(signin::form).post(signin::submit))
         .route("/deconnexion", post(signin::sign_out))
         .route(
@@ -241,6 +256,9 @@ pub fn router(web: Shared) -> Router {
         .with_state(web)
         .layer(axum::middleware::from_fn(layout::security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        // gzip or Brotli as the browser asks: a search page of 20 results
+        // is ~10 KB instead of ~60 (BENCHMARKS.md, "Web page").
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// An error page: status, French title and text.
@@ -287,7 +305,11 @@ pub async fn serve(
     tracing::info!(web = %addr, %url, "web page served");
     let open_data = crate::opendata::catalogue_router(node.clone());
     let web = Arc::new(Web::new(node, settings));
-    let served = axum::serve(listener, router(web).merge(open_data))
+    // The peer's address: the per-address sign-in limit.
+    let app = router(web)
+        .merge(open_data)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = std::fs::remove_file(url_file);

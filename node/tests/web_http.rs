@@ -1,8 +1,9 @@
 //! The web page over HTTP, against a real `mutua-node` process: sign-in
-//! through an invitation, CSRF refusal, the login rate limit, session
-//! expiry, restricted browsing, and a member of staff refused when acting
-//! for another collectivity; a publication through the form reaches the
-//! control API's view of the replica.
+//! through an invitation, CSRF refusal, the login rate limits (per login and
+//! per client address), session expiry, restricted browsing, a member of
+//! staff refused when acting for another collectivity, compressed pages; a
+//! publication through the form reaches the control API's view of the
+//! replica.
 
 mod daemon_support;
 mod web_support;
@@ -227,4 +228,55 @@ fn a_hosted_listing_page_embeds_its_schema_org_document() {
         !script.contains('<'),
         "no text of the listing can close the script element"
     );
+}
+
+#[test]
+fn pages_are_compressed_as_the_browser_asks() {
+    use std::io::{Read, Write};
+    let web = WebNode::start(&[&BORDEAUX], &[]);
+    let addr = web.url.trim_start_matches("http://");
+    for (asked, given) in [
+        ("br", Some("br")),
+        ("gzip", Some("gzip")),
+        ("identity", None),
+    ] {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET /accessibilite HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: {asked}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let text = String::from_utf8_lossy(&answer).to_lowercase();
+        let head = &text[..text.find("\r\n\r\n").unwrap()];
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        let encoding = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-encoding: "))
+            .map(str::trim);
+        assert_eq!(encoding, given, "{asked}: {head}");
+    }
+}
+
+#[test]
+fn sign_in_attempts_are_limited_per_address_across_logins() {
+    let web = WebNode::start(&[&BORDEAUX], &[]);
+    let link = web.invite("Agent", "agent", &["bordeaux"]);
+    let mut visitor = Visitor::new(&web.url);
+    visitor.accept(&link, PASSWORD);
+    // Guessing across many logins, one failure each: under the per-login
+    // limit every time, but not under the address's.
+    for i in 0..20 {
+        let answer = visitor.sign_in(&format!("personne-{i}"), "pas le bon");
+        assert_eq!(answer.status, 401, "attempt {i}: {}", answer.body);
+    }
+    let limited = visitor.sign_in("agent", PASSWORD);
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(
+        limited.body.contains("depuis votre réseau"),
+        "{}",
+        limited.body
+    );
+    assert!(!visitor.cookies.contains_key("mutua_session"));
 }

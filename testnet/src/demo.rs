@@ -112,6 +112,7 @@ pub fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
     topts.keep = options.keep;
     topts.federation = "demo-gironde".into();
     topts.identities = Some(identities);
+    topts.web = true;
     say(out, "Mutua demo — DEMO DATA: real collectivities from the 2026 reference lists, fictitious syndicate, invented listings.");
     say(
         out,
@@ -228,6 +229,19 @@ pub fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
                 ),
             );
         }
+    }
+
+    // Two members' pages: the CC du Réolais finds Aillas's need, and back.
+    say(
+        out,
+        format!(
+            "\nOpen a browser: each node serves its web page (sign in as « {} », password « {} »):",
+            crate::demo_web::DEMO_LOGIN,
+            crate::demo_web::DEMO_PASSWORD
+        ),
+    );
+    for page in crate::demo_web::open(&net, &[2, 3])? {
+        say(out, format!("  {:<42} {}", page.name, page.url));
     }
 
     let hints = Hints {

@@ -54,6 +54,8 @@ pub struct TestnetOptions {
     pub relayed: bool,
     /// Each node's clock offset in seconds (libfaketime); none if empty.
     pub clock_offsets_secs: Vec<i64>,
+    /// Every node serves its web page on a loopback port (the demo).
+    pub web: bool,
 }
 
 impl TestnetOptions {
@@ -69,6 +71,7 @@ impl TestnetOptions {
             identities: None,
             relayed: false,
             clock_offsets_secs: Vec::new(),
+            web: false,
         }
     }
 }
@@ -233,6 +236,7 @@ impl Testnet {
                     api_listen,
                     bootstrap: Vec::new(),
                     clock_offset_secs: options.clock_offsets_secs.get(i).copied().unwrap_or(0),
+                    web: options.web,
                 },
                 identity,
                 process: None,

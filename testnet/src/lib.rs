@@ -16,6 +16,7 @@
 pub mod chaos;
 pub mod cleanup;
 pub mod demo;
+mod demo_web;
 mod error;
 pub mod federation;
 pub mod net;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use mutua_api::{
     Client, ClientError, ImportReport, ImportRequest, IssueRequest, ListingContent, Peers,
-    Published, Record, RecordsPage, RecordsQuery, RevokeRequest, Status, WithdrawParams,
+    Published, Record, RecordsPage, RecordsQuery, RevokeRequest, Status, WebInvitation,
+    WebUserRequest, WithdrawParams,
 };
 use mutua_protocol::{ListingId, PublicKey, RecordHash};
 
@@ -35,6 +36,8 @@ pub struct Launch {
     pub log: PathBuf,
     /// The node's clock is this many seconds off (libfaketime); 0: the real clock.
     pub clock_offset_secs: i64,
+    /// Serve the web page on a loopback port (the demo).
+    pub web: bool,
 }
 
 /// Where Debian's `libfaketime` puts its multi-threaded library.
@@ -91,6 +94,9 @@ impl NodeProcess {
             .args(["--mdns", "false"]);
         for b in &launch.bootstrap {
             command.args(["--bootstrap", b]);
+        }
+        if launch.web {
+            command.args(["--web-listen", "127.0.0.1:0"]);
         }
         if launch.clock_offset_secs != 0 {
             // The wall clock only: timers and timeouts keep the real pace.
@@ -311,6 +317,10 @@ impl Api {
     }
 
     /// The Prometheus text of `/metrics`.
+    pub fn add_web_user(&self, request: &WebUserRequest) -> Result<WebInvitation, Error> {
+        self.answer("POST", "/v1/web/users", self.client.add_web_user(request))
+    }
+
     pub fn metrics(&self) -> Result<String, Error> {
         self.answer("GET", "/metrics", self.client.metrics())
     }

@@ -14,21 +14,7 @@ use super::{Context, Hosted};
 use crate::args::{ExportArgs, ExportFormat};
 use crate::dates;
 use crate::output::sorted;
-use crate::sheet::columns::LAYOUT;
-use crate::sheet::written::{self, is_numeric, EXPORT_COLUMNS};
-
-/// The header of an export: each column's first name.
-fn header() -> Vec<&'static str> {
-    EXPORT_COLUMNS
-        .iter()
-        .map(|f| {
-            LAYOUT
-                .iter()
-                .find(|c| c.field == *f)
-                .map_or("", |c| c.names[0])
-        })
-        .collect()
-}
+use mutua_sheet::written;
 
 pub fn run(ctx: &Context, args: ExportArgs) -> Result<()> {
     if args.excel && !matches!(args.format, ExportFormat::Csv) {
@@ -59,8 +45,8 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<()> {
             }
             buffer
         }
-        ExportFormat::Csv => csv(&rows(&items), args.excel)?,
-        ExportFormat::Xlsx => xlsx(&rows(&items))?,
+        ExportFormat::Csv => written::csv(&rows(&items), args.excel)?,
+        ExportFormat::Xlsx => written::xlsx(&rows(&items))?,
         ExportFormat::Jsonld => super::opendata::jsonld(ctx, &client, &items)?,
         ExportFormat::Dcat => super::opendata::dcat(ctx, &client, &items)?,
     };
@@ -80,71 +66,5 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<()> {
 
 /// Each listing as the cells of the import layout, in column order.
 fn rows(items: &[Hit]) -> Vec<Vec<String>> {
-    let now = dates::now();
-    items
-        .iter()
-        .map(|hit| {
-            let l = &hit.listing;
-            written::cells(&l.author.key_id(), &l.id.to_hex(), &l.content, now)
-        })
-        .collect()
-}
-
-/// CSV; for French Excel: UTF-8 with a BOM (else Excel reads it as
-/// Windows-1252), `;` between fields, decimal commas, CRLF.
-fn csv(rows: &[Vec<String>], excel: bool) -> Result<Vec<u8>> {
-    let mut buffer = Vec::new();
-    if excel {
-        buffer.extend_from_slice("\u{feff}".as_bytes());
-    }
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(if excel { b';' } else { b',' })
-        .terminator(if excel {
-            csv::Terminator::CRLF
-        } else {
-            csv::Terminator::Any(b'\n')
-        })
-        .from_writer(&mut buffer);
-    writer.write_record(header())?;
-    for row in rows {
-        if excel {
-            writer.write_record(row.iter().zip(EXPORT_COLUMNS).map(|(cell, field)| {
-                if is_numeric(field) {
-                    cell.replace('.', ",")
-                } else {
-                    cell.clone()
-                }
-            }))?;
-        } else {
-            writer.write_record(row)?;
-        }
-    }
-    writer.flush()?;
-    drop(writer);
-    Ok(buffer)
-}
-
-/// A workbook of one sheet, numbers as numbers, ids and codes as text.
-fn xlsx(rows: &[Vec<String>]) -> Result<Vec<u8>> {
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let sheet = book.add_worksheet();
-    sheet.set_name("Annonces")?;
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    for (col, name) in header().into_iter().enumerate() {
-        sheet.write_string_with_format(0, col as u16, name, &bold)?;
-    }
-    for (i, row) in rows.iter().enumerate() {
-        let r = i as u32 + 1;
-        for (col, (cell, field)) in row.iter().zip(EXPORT_COLUMNS).enumerate() {
-            let col = col as u16;
-            match cell.parse::<f64>() {
-                Ok(n) if is_numeric(field) => sheet.write_number(r, col, n)?,
-                _ if cell.is_empty() => continue,
-                _ => sheet.write_string(r, col, cell)?,
-            };
-        }
-    }
-    sheet.set_freeze_panes(1, 0)?;
-    sheet.autofit();
-    Ok(book.save_to_buffer()?)
+    written::rows(items.iter().map(|hit| &hit.listing), dates::now())
 }

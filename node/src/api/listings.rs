@@ -72,6 +72,21 @@ pub(super) async fn import_row(
     Body(row): Body<ImportRow>,
 ) -> Result<Response, ApiError> {
     let publisher = chosen_publisher(&state, who)?;
+    let answer = import_one(&state, publisher, row).await?;
+    let status = match (answer.outcome, answer.record.is_some()) {
+        (ImportOutcome::Published, true) => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    Ok((status, axum::Json(answer)).into_response())
+}
+
+/// One spreadsheet row of `publisher` into the slot it describes:
+/// `POST /v1/listings/import` and the web page's import.
+pub(crate) async fn import_one(
+    state: &NodeState,
+    publisher: Arc<HostedPublisher>,
+    row: ImportRow,
+) -> Result<mutua_api::ImportedListing, ApiError> {
     let author = publisher.key.public();
     let id = match &row.id {
         Some(text) => parse_listing_id(text)?,
@@ -103,7 +118,7 @@ pub(super) async fn import_row(
         gossip: None,
     };
     if row.dry_run || outcome == ImportOutcome::Unchanged {
-        return Ok(axum::Json(answer).into_response());
+        return Ok(answer);
     }
     let expiry = now + state.default_lifetime_days * DAY;
     let (side, listing) = row.listing.into_listing(author, id, version, now, expiry);
@@ -114,12 +129,7 @@ pub(super) async fn import_row(
     let published = published.answer()?;
     answer.record = Some(published.record);
     answer.gossip = Some(published.gossip);
-    let status = if outcome == ImportOutcome::Published {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, axum::Json(answer)).into_response())
+    Ok(answer)
 }
 
 /// The hosted publisher owning slot `id` and the current record there.

@@ -92,6 +92,7 @@ pub fn page(web: &Web, visitor: &Visitor, title: &str, body: Markup) -> Response
                             li { a href="/" { (t("nav-search")) } }
                             @if visitor.session.is_some() {
                                 li { a href="/publier" { (t("nav-publish")) } }
+                                li { a href="/importer" { (t("nav-import")) } }
                             } @else {
                                 li { a href="/connexion" { (t("nav-signin")) } }
                             }

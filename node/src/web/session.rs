@@ -1,5 +1,6 @@
-//! Sessions, CSRF tokens and the login rate limit, all in memory (a node
-//! restart signs everyone out; nothing here is worth persisting).
+//! Sessions, CSRF tokens and the login rate limits (per login and per
+//! client address), all in memory (a node restart signs everyone out;
+//! nothing here is worth persisting).
 //!
 //! The session cookie is HttpOnly, SameSite=Strict, `Secure` behind TLS,
 //! and holds a random token; the node keeps its SHA-256. Every form carries
@@ -20,10 +21,14 @@ pub const CSRF_COOKIE: &str = "mutua_csrf";
 const MAX_SESSIONS: usize = 10_000;
 /// Failed sign-ins allowed per login in a window.
 pub const MAX_FAILURES: u32 = 5;
-/// The window of the login rate limit.
+/// Failed sign-ins allowed per client address in a window, whatever the
+/// logins tried (guessing across many accounts): a town hall's staff share
+/// one address, so more than per login.
+pub const MAX_FAILURES_PER_ADDRESS: u32 = 20;
+/// The window of the login rate limits.
 pub const FAILURE_WINDOW_SECS: u64 = 15 * 60;
-/// Most logins tracked by the rate limit.
-const MAX_TRACKED_LOGINS: usize = 10_000;
+/// Most logins (or addresses) tracked by a rate limit.
+const MAX_TRACKED: usize = 10_000;
 
 /// A signed-in member of staff.
 #[derive(Clone, Debug)]
@@ -79,37 +84,90 @@ impl Sessions {
     }
 }
 
-/// Failed sign-ins per login, in fixed windows.
-#[derive(Default)]
-pub struct LoginLimiter(Mutex<HashMap<String, (u32, u64)>>);
+/// Failed sign-ins per key (a login, or a client address), in fixed
+/// windows. Bounded: when [`MAX_TRACKED`] keys are held, the ones whose
+/// window is over go; if all are live, the oldest window goes.
+pub struct Limiter {
+    max_failures: u32,
+    failures: Mutex<HashMap<String, (u32, u64)>>,
+}
 
-impl LoginLimiter {
-    /// Whether `login` may try now.
-    pub fn allows(&self, login: &str, now: u64) -> bool {
-        let all = self.0.lock().expect("limiter lock");
-        match all.get(login) {
+impl Limiter {
+    /// Per login.
+    pub fn per_login() -> Limiter {
+        Limiter::new(MAX_FAILURES)
+    }
+
+    /// Per client address.
+    pub fn per_address() -> Limiter {
+        Limiter::new(MAX_FAILURES_PER_ADDRESS)
+    }
+
+    fn new(max_failures: u32) -> Limiter {
+        Limiter {
+            max_failures,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` may try now.
+    pub fn allows(&self, key: &str, now: u64) -> bool {
+        let all = self.failures.lock().expect("limiter lock");
+        match all.get(key) {
             Some(&(failures, since)) => {
-                failures < MAX_FAILURES || now >= since + FAILURE_WINDOW_SECS
+                failures < self.max_failures || now >= since + FAILURE_WINDOW_SECS
             }
             None => true,
         }
     }
 
-    pub fn failed(&self, login: &str, now: u64) {
-        let mut all = self.0.lock().expect("limiter lock");
-        if all.len() >= MAX_TRACKED_LOGINS {
+    pub fn failed(&self, key: &str, now: u64) {
+        let mut all = self.failures.lock().expect("limiter lock");
+        if all.len() >= MAX_TRACKED && !all.contains_key(key) {
             all.retain(|_, &mut (_, since)| now < since + FAILURE_WINDOW_SECS);
+            if all.len() >= MAX_TRACKED {
+                let oldest = all
+                    .iter()
+                    .min_by_key(|(_, &(_, since))| since)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    all.remove(&oldest);
+                }
+            }
         }
-        let entry = all.entry(login.to_owned()).or_insert((0, now));
+        let entry = all.entry(key.to_owned()).or_insert((0, now));
         if now >= entry.1 + FAILURE_WINDOW_SECS {
             *entry = (0, now);
         }
         entry.0 += 1;
     }
 
-    pub fn succeeded(&self, login: &str) {
-        self.0.lock().expect("limiter lock").remove(login);
+    pub fn succeeded(&self, key: &str) {
+        self.failures.lock().expect("limiter lock").remove(key);
     }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.failures.lock().expect("limiter lock").len()
+    }
+}
+
+/// The client's address: the TCP peer, or, when the peer is on this host
+/// (the reverse proxy the docs put in front), the last address of
+/// `X-Forwarded-For` — the one that proxy appended (nginx's
+/// `$proxy_add_x_forwarded_for`, Caddy's default); earlier entries come
+/// from the client and prove nothing.
+pub fn client_address(headers: &HeaderMap, peer: std::net::SocketAddr) -> String {
+    let forwarded = peer.ip().is_loopback().then(|| {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .next_back()
+    });
+    forwarded.flatten().unwrap_or(peer.ip()).to_string()
 }
 
 /// The value of cookie `name` in the request's headers.
@@ -173,7 +231,7 @@ mod tests {
 
     #[test]
     fn failures_are_limited_per_login_and_window() {
-        let limiter = LoginLimiter::default();
+        let limiter = Limiter::per_login();
         for _ in 0..MAX_FAILURES {
             assert!(limiter.allows("a", 10));
             limiter.failed("a", 10);
@@ -181,6 +239,33 @@ mod tests {
         assert!(!limiter.allows("a", 11));
         assert!(limiter.allows("b", 11));
         assert!(limiter.allows("a", 10 + FAILURE_WINDOW_SECS));
+    }
+
+    #[test]
+    fn the_limiter_stays_bounded() {
+        let limiter = Limiter::per_address();
+        for i in 0..MAX_TRACKED + 10 {
+            limiter.failed(&format!("10.0.{}.{}", i / 256, i % 256), 100);
+        }
+        assert_eq!(limiter.tracked(), MAX_TRACKED);
+        for _ in 0..MAX_FAILURES_PER_ADDRESS {
+            limiter.failed("192.0.2.1", 200);
+        }
+        assert!(!limiter.allows("192.0.2.1", 201), "the newest key is kept");
+    }
+
+    #[test]
+    fn the_address_is_the_proxys_last_forwarded_one_only_behind_a_local_proxy() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.9, 203.0.113.5".parse().unwrap(),
+        );
+        let proxy: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let remote: std::net::SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        assert_eq!(client_address(&headers, proxy), "203.0.113.5");
+        assert_eq!(client_address(&headers, remote), "192.0.2.7");
+        assert_eq!(client_address(&HeaderMap::new(), proxy), "127.0.0.1");
     }
 
     #[test]

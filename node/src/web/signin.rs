@@ -1,6 +1,6 @@
 //! Signing in and out, and accepting an invitation (choosing a password).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
@@ -80,6 +80,7 @@ pub async fn form(
 
 pub async fn submit(
     State(web): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
@@ -88,10 +89,19 @@ pub async fn submit(
         return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
     }
     let login = form.login.trim().to_lowercase();
+    let address = session::client_address(&headers, peer);
     let now = unix_now();
     let mut errors = Errors::default();
-    if !web.limiter.allows(&login, now) {
-        errors.add("login", "signin-login", t("signin-limited"));
+    let limited = if !web.address_limiter.allows(&address, now) {
+        Some("signin-limited-address")
+    } else if !web.limiter.allows(&login, now) {
+        Some("signin-limited")
+    } else {
+        None
+    };
+    if let Some(text) = limited {
+        tracing::warn!(%address, %login, "web sign-in rate limited");
+        errors.add("login", "signin-login", t(text));
         let mut page = sign_in_page(&web, &visitor, &login, None, &errors);
         *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return page;
@@ -108,6 +118,7 @@ pub async fn submit(
     };
     let Some(account) = account else {
         web.limiter.failed(&login, now);
+        web.address_limiter.failed(&address, now);
         errors.add("login", "signin-login", t("signin-failed"));
         let mut page = sign_in_page(&web, &visitor, &login, None, &errors);
         *page.status_mut() = StatusCode::UNAUTHORIZED;

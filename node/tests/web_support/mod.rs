@@ -63,27 +63,49 @@ impl WebNode {
         for h in hosted {
             args.extend(["--publisher", h.publisher]);
         }
-        let home = Home::init(&args);
+        WebNode::launch(Home::init(&args), hosted, web_keys, None)
+    }
+
+    /// A second node of `anchor`'s federation hosting `hosted` (admitted by
+    /// the anchor's node), dialling it.
+    pub fn join(anchor: &WebNode, hosted: &[&Hosted]) -> WebNode {
+        let anchor_id = anchor.home.anchor_id();
+        let mut args = vec!["--trust", anchor_id.as_str()];
+        for h in hosted {
+            args.extend(["--publisher", h.publisher]);
+        }
+        WebNode::launch(Home::init(&args), hosted, &[], Some(anchor))
+    }
+
+    fn launch(
+        home: Home,
+        hosted: &[&Hosted],
+        web_keys: &[(&str, &str)],
+        anchor: Option<&WebNode>,
+    ) -> WebNode {
         let mut keys = vec![("operator_name", "\"Syndicat numérique de test\"")];
         keys.extend_from_slice(web_keys);
         set_web_keys(&home, &keys);
-        let node = Node::start_with(
-            &home,
-            &[
-                "--listen".into(),
-                "/ip4/127.0.0.1/tcp/0".into(),
-                "--api-listen".into(),
-                "127.0.0.1:0".into(),
-                "--mdns".into(),
-                "false".into(),
-                "--web-listen".into(),
-                "127.0.0.1:0".into(),
-            ],
-            &[],
-        );
+        let mut args: Vec<String> = [
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--mdns",
+            "false",
+            "--web-listen",
+            "127.0.0.1:0",
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Some(anchor) = anchor {
+            args.extend(["--bootstrap".to_owned(), anchor.node.p2p_addr()]);
+        }
+        let node = Node::start_with(&home, &args, &[]);
+        let issuer = anchor.map_or(&node, |a| &a.node);
         for h in hosted {
             let key = home.publisher_id(h.publisher);
-            node.ok(node.post(
+            issuer.ok(issuer.post(
                 "/v1/certificates",
                 &json!({"subject": key, "siren": h.siren, "name": h.name, "body": "commune", "insee": h.insee}),
             ));
@@ -127,7 +149,10 @@ impl WebNode {
 pub struct Answer {
     pub status: u16,
     pub location: Option<String>,
+    pub disposition: Option<String>,
+    /// The body as text (lossy for a binary download: see `bytes`).
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A visitor with a cookie jar, over plain HTTP.
@@ -151,7 +176,7 @@ impl Visitor {
         }
     }
 
-    fn run(&mut self, request: ureq::http::request::Builder, body: String) -> Answer {
+    fn run(&mut self, request: ureq::http::request::Builder, body: Vec<u8>) -> Answer {
         let cookie: Vec<String> = self
             .cookies
             .iter()
@@ -172,14 +197,25 @@ impl Visitor {
                 self.cookies.insert(k.to_owned(), v.to_owned());
             }
         }
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|l| l.to_str().unwrap().to_owned())
+        };
+        let (location, disposition) = (header("location"), header("content-disposition"));
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap();
         Answer {
             status: response.status().as_u16(),
             location,
-            body: response.body_mut().read_to_string().unwrap(),
+            disposition,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 
@@ -187,7 +223,7 @@ impl Visitor {
         let request = ureq::http::Request::builder()
             .method("GET")
             .uri(format!("{}{path}", self.base));
-        self.run(request, String::new())
+        self.run(request, Vec::new())
     }
 
     /// POSTs a form (pairs are URL-encoded here).
@@ -200,7 +236,45 @@ impl Visitor {
             .method("POST")
             .uri(format!("{}{path}", self.base))
             .header("Content-Type", "application/x-www-form-urlencoded");
-        self.run(request, body.join("&"))
+        self.run(request, body.join("&").into_bytes())
+    }
+
+    /// POSTs a multipart form: text `fields`, then `file` (its name and bytes)
+    /// as the field `file`.
+    pub fn post_file(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &[u8]),
+    ) -> Answer {
+        let boundary = "----mutua-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n",
+                file.0
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file.1);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let request = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}{path}", self.base))
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            );
+        self.run(request, body)
     }
 
     /// The CSRF token the last page's forms carry.

@@ -145,6 +145,52 @@ impl Browser {
         )
     }
 
+    /// Chooses `path` in the file field `css` (what the file dialog does
+    /// once a keyboard user picks the file).
+    pub fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let found = self.command(
+            "POST",
+            &self.session_path("/element"),
+            json!({"using": "css selector", "value": css}),
+        );
+        let id = found["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned();
+        self.command(
+            "POST",
+            &self.session_path(&format!("/element/{id}/value")),
+            json!({"text": path.display().to_string()}),
+        );
+    }
+
+    /// Presses Enter on the focused control and waits for the new document
+    /// (which may have the same address).
+    pub fn enter_and_wait(&self, what: &str) {
+        self.run("window.before = true;", json!([]));
+        self.keys(ENTER);
+        mutua_tests::wait_for(what, || {
+            (self.run(
+                "return window.before === undefined && document.readyState;",
+                json!([]),
+            ) == "complete")
+                .then_some(())
+        });
+    }
+
+    /// The viewport as a PNG, at `width` × `height` CSS pixels.
+    pub fn screenshot(&self, width: u32, height: u32) -> Vec<u8> {
+        self.command(
+            "POST",
+            &self.session_path("/window/rect"),
+            json!({"width": width, "height": height}),
+        );
+        let png = self.command("GET", &self.session_path("/screenshot"), Value::Null);
+        data_encoding::BASE64
+            .decode(png.as_str().expect("a base64 PNG").as_bytes())
+            .expect("a base64 PNG")
+    }
+
     /// Presses then releases each key of `keys` (text or key codes).
     pub fn keys(&self, keys: &str) {
         let mut actions = Vec::new();

@@ -1,13 +1,14 @@
-//! The row `mutua export` writes for a listing: every field of the layout
-//! that a listing has, under the first name of each column (so an export
-//! imports back with nothing lost, and with the `id` that makes the import
-//! update the same listing).
+//! The rows `mutua export` and the web page's export write for listings:
+//! every field of the layout that a listing has, under the first name of
+//! each column (so an export imports back with nothing lost, and with the
+//! `id` that makes the import update the same listing), as CSV (plain, or
+//! as French Excel opens it) or an `.xlsx` workbook.
 
 use mutua_api::ListingContent;
 use mutua_protocol::Pricing;
 
-use super::columns::Field;
-use crate::listing::fields_of;
+use crate::columns::{Field, LAYOUT};
+use crate::fields::fields_of;
 
 /// The columns of an export, in order.
 pub const EXPORT_COLUMNS: [Field; 25] = [
@@ -100,12 +101,107 @@ pub fn cells(author: &str, id: &str, c: &ListingContent, now: u64) -> Vec<String
         .collect()
 }
 
+/// The cells of each listing, in [`EXPORT_COLUMNS`] order.
+pub fn rows<'a>(
+    listings: impl IntoIterator<Item = &'a mutua_api::Listing>,
+    now: u64,
+) -> Vec<Vec<String>> {
+    listings
+        .into_iter()
+        .map(|l| cells(&l.author.key_id(), &l.id.to_hex(), &l.content, now))
+        .collect()
+}
+
+/// The header of an export: each column's first name.
+pub fn header() -> Vec<&'static str> {
+    EXPORT_COLUMNS
+        .iter()
+        .map(|f| {
+            LAYOUT
+                .iter()
+                .find(|c| c.field == *f)
+                .map_or("", |c| c.names[0])
+        })
+        .collect()
+}
+
+/// Why an export could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("writing the CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("writing the CSV: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("writing the workbook: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+}
+
+/// CSV of [`cells`] rows; for French Excel: UTF-8 with a BOM (else Excel
+/// reads it as Windows-1252), `;` between fields, decimal commas, CRLF.
+pub fn csv(rows: &[Vec<String>], excel: bool) -> Result<Vec<u8>, WriteError> {
+    let mut buffer = Vec::new();
+    if excel {
+        buffer.extend_from_slice("\u{feff}".as_bytes());
+    }
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(if excel { b';' } else { b',' })
+        .terminator(if excel {
+            csv::Terminator::CRLF
+        } else {
+            csv::Terminator::Any(b'\n')
+        })
+        .from_writer(&mut buffer);
+    writer.write_record(header())?;
+    for row in rows {
+        if excel {
+            writer.write_record(row.iter().zip(EXPORT_COLUMNS).map(|(cell, field)| {
+                if is_numeric(field) {
+                    cell.replace('.', ",")
+                } else {
+                    cell.clone()
+                }
+            }))?;
+        } else {
+            writer.write_record(row)?;
+        }
+    }
+    writer.flush()?;
+    drop(writer);
+    Ok(buffer)
+}
+
+/// A workbook of one sheet of [`cells`] rows, numbers as numbers, ids and
+/// codes as text.
+pub fn xlsx(rows: &[Vec<String>]) -> Result<Vec<u8>, WriteError> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("Annonces")?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    for (col, name) in header().into_iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, name, &bold)?;
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        for (col, (cell, field)) in row.iter().zip(EXPORT_COLUMNS).enumerate() {
+            let col = col as u16;
+            match cell.parse::<f64>() {
+                Ok(n) if is_numeric(field) => sheet.write_number(r, col, n)?,
+                _ if cell.is_empty() => continue,
+                _ => sheet.write_string(r, col, cell)?,
+            };
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofit();
+    Ok(book.save_to_buffer()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sheet::columns::{Header, LAYOUT};
-    use crate::sheet::row::{check, RowContext};
-    use crate::sheet::Row;
+    use crate::columns::Header;
+    use crate::row::{check, RowContext};
+    use crate::Row;
 
     /// Every field a listing has survives export → import.
     #[test]
@@ -153,6 +249,7 @@ mod tests {
             header: &header,
             author: key,
             now,
+            local_rules: |_| Ok(()),
         };
         let content = check(&ctx, &source).unwrap().content;
         assert_eq!(content.area.epcis, ["243300316"]);

@@ -7,11 +7,13 @@
 use mutua_api::ListingContent;
 use mutua_protocol::{PublicKey, RecordError};
 
-use super::columns::{field_of, Field, Header};
-use super::values::{self, ValueError};
-use super::Row;
-use crate::args::{ListingFields, Side};
-use crate::{dates, listing};
+use mutua_api::Side;
+
+use crate::columns::{field_of, Field, Header};
+use crate::dates;
+use crate::fields::{self as listing, ListingFields, LocalRules};
+use crate::values::{self, ValueError};
+use crate::Row;
 
 /// A mistake in a row.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +40,8 @@ pub struct RowContext<'a> {
     pub header: &'a Header,
     pub author: PublicKey,
     pub now: u64,
+    /// The node's reference-data rules (`mutua_node::local_rules`).
+    pub local_rules: LocalRules,
 }
 
 /// Errors of one row, in column order, at most one per column.
@@ -359,7 +363,7 @@ pub fn check(ctx: &RowContext, row: &Row) -> Result<GoodRow, Vec<CellError>> {
             }
         };
         extras(&mut content);
-        match listing::check(&content, ctx.author, ctx.now, 1) {
+        match listing::check(&content, ctx.author, ctx.now, 1, ctx.local_rules) {
             Ok(()) => {
                 if errors.list.is_empty() && stray.is_empty() {
                     return Ok(GoodRow { content, id });
@@ -528,6 +532,10 @@ mod tests {
     use super::*;
     use mutua_protocol::SecretKey;
 
+    fn no_local_rules(_: &mutua_protocol::Payload) -> Result<(), mutua_protocol::RecordError> {
+        Ok(())
+    }
+
     fn header(line: &str) -> Header {
         Header::parse(&line.split(';').map(str::to_owned).collect::<Vec<_>>()).unwrap()
     }
@@ -547,6 +555,7 @@ mod tests {
             header: &h,
             author,
             now: 1_800_000_000,
+            local_rules: no_local_rules,
         };
         let good = check(&ctx, &row("Offre;Matériel;Nacelle 12 m;01001;Services techniques;1 200,50 €;jour;OUI;01/03/2027;31/03/2027;nacelle, élagage;31/12/2027;05 56 10 20 30")).unwrap();
         let c = good.content;
@@ -587,6 +596,7 @@ mod tests {
             header: &h,
             author,
             now: 1_800_000_000,
+            local_rules: no_local_rules,
         };
         let errors = check(
             &ctx,

@@ -1,15 +1,30 @@
 //! Calendar dates (UTC) ↔ Unix seconds, with the protocol's calendar
-//! arithmetic: the CLI only needs whole days.
+//! arithmetic: the CLI's flags and the sheets only need whole days. The
+//! messages are in English: the CLI's flags print them as they are.
 
-use anyhow::{bail, Result};
 use mutua_protocol::lending::date;
 
 const DAY: u64 = 86_400;
 
+/// Why a date or a window could not be read (in English: the CLI's flags).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct DateError(String);
+
+type Result<T> = std::result::Result<T, DateError>;
+
+fn bail<T>(message: String) -> Result<T> {
+    Err(DateError(message))
+}
+
 /// `YYYY-MM-DD` → midnight UTC, in Unix seconds.
 pub fn parse_date(text: &str) -> Result<u64> {
     let parts: Vec<&str> = text.trim().split('-').collect();
-    let bad = || anyhow::anyhow!("{text:?} is not a date: write YYYY-MM-DD, e.g. 2027-03-15");
+    let bad = || {
+        DateError(format!(
+            "{text:?} is not a date: write YYYY-MM-DD, e.g. 2027-03-15"
+        ))
+    };
     let [y, m, d] = parts.as_slice() else {
         return Err(bad());
     };
@@ -22,7 +37,7 @@ pub fn parse_date(text: &str) -> Result<u64> {
         return Err(bad());
     }
     let Some(day) = date::day_from_ymd(y as i32, m, d) else {
-        bail!("{text:?} is not a date of the calendar");
+        return bail(format!("{text:?} is not a date of the calendar"));
     };
     Ok(date::utc_midnight(day))
 }
@@ -35,12 +50,14 @@ pub fn format_date(secs: u64) -> String {
 /// `FROM..UNTIL` → a window, `until` exclusive at the end of that day.
 pub fn parse_window(text: &str) -> Result<mutua_protocol::Window> {
     let Some((from, until)) = text.split_once("..") else {
-        bail!("{text:?} is not a window: write FROM..UNTIL, e.g. 2027-03-01..2027-03-31");
+        return bail(format!(
+            "{text:?} is not a window: write FROM..UNTIL, e.g. 2027-03-01..2027-03-31"
+        ));
     };
     let from = parse_date(from)?;
     let until = parse_date(until)? + DAY;
     if until <= from {
-        bail!("{text:?}: the window ends before it starts");
+        return bail(format!("{text:?}: the window ends before it starts"));
     }
     Ok(mutua_protocol::Window { from, until })
 }

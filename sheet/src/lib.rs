@@ -1,8 +1,12 @@
-//! Reading the spreadsheets town halls have: CSV/TSV in any of the encodings
-//! and separators office software writes ([`text`]), native `.ods`, `.xlsx`
-//! and `.xls` workbooks (calamine), headers in French ([`columns`]), and
-//! cell values in French conventions ([`values`]); [`row`] turns a row into
-//! listing content with every mistake of the row reported.
+//! The spreadsheets town halls have, shared by `mutua import`/`export` and
+//! the web page's import and export, so that both give the same report for
+//! the same file: CSV/TSV in any of the encodings and separators office
+//! software writes ([`text`]), native `.ods`, `.xlsx` and `.xls` workbooks
+//! (calamine), headers in French ([`columns`]), and cell values in French
+//! conventions ([`values`]); [`row`] turns a row into listing content with
+//! every mistake of the row reported, [`import`] a whole file, [`written`]
+//! listings back into the same columns; [`fields`] is how typed fields
+//! (flags, rows) become a listing.
 //!
 //! Line numbers come from byte offsets (csv's own are one too low with
 //! CRLF). After a field fails the protocol's rules, a stand-in replaces it
@@ -13,11 +17,15 @@
 //! are in `cli/tests/fixtures/`.
 
 pub mod columns;
+pub mod dates;
+pub mod fields;
+pub mod import;
 pub mod row;
 pub mod text;
 pub mod values;
 pub mod written;
 
+use std::io::Cursor;
 use std::path::Path;
 
 use calamine::{Data, Reader};
@@ -51,19 +59,32 @@ pub enum SheetError {
     NoSheet,
 }
 
-/// Whether a path names a workbook (read with calamine) rather than text.
-fn is_workbook(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        ["ods", "xlsx", "xlsm", "xls", "xlsb"].contains(&e.to_lowercase().as_str())
-    })
+/// The extension of a file name, lowercase (`offres.ODS` → `ods`).
+fn extension(name: &str) -> String {
+    Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_lowercase()
+}
+
+/// Whether a file name names a workbook (read with calamine) rather than text.
+pub fn is_workbook(name: &str) -> bool {
+    ["ods", "xlsx", "xlsm", "xls", "xlsb"].contains(&extension(name).as_str())
 }
 
 /// Reads every record of a file.
 pub fn read(path: &Path) -> Result<Table, SheetError> {
-    if is_workbook(path) {
-        return read_workbook(path);
-    }
     let bytes = std::fs::read(path)?;
+    read_bytes(&path.display().to_string(), bytes)
+}
+
+/// Reads every record of a file's bytes; `name` (what the file is called)
+/// tells a workbook from text.
+pub fn read_bytes(name: &str, bytes: Vec<u8>) -> Result<Table, SheetError> {
+    if is_workbook(name) {
+        return read_workbook(name, bytes);
+    }
     let decoded = text::decode(&bytes)?;
     let separator = text::detect_separator(&decoded.text);
     let rows = text::records(&decoded.text, separator)?;
@@ -78,9 +99,9 @@ pub fn read(path: &Path) -> Result<Table, SheetError> {
 }
 
 /// The first sheet of a workbook; lines are the spreadsheet's row numbers.
-fn read_workbook(path: &Path) -> Result<Table, SheetError> {
-    let mut book =
-        calamine::open_workbook_auto(path).map_err(|e| SheetError::Workbook(e.to_string()))?;
+fn read_workbook(name: &str, bytes: Vec<u8>) -> Result<Table, SheetError> {
+    let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
+        .map_err(|e| SheetError::Workbook(e.to_string()))?;
     let names = book.sheet_names();
     let range = book
         .worksheet_range_at(0)
@@ -99,11 +120,7 @@ fn read_workbook(path: &Path) -> Result<Table, SheetError> {
         })
         .filter(|r| r.cells.iter().any(|c| !c.trim().is_empty()))
         .collect();
-    let kind = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_lowercase();
+    let kind = extension(name);
     Ok(Table {
         rows,
         format: format!(

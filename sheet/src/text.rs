@@ -11,7 +11,7 @@
 
 use encoding_rs::{Encoding, ISO_8859_15, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
-use super::{Row, SheetError};
+use crate::{Row, SheetError};
 
 /// A decoded file and the name of the encoding it was in.
 #[derive(Debug)]

@@ -261,8 +261,8 @@ impl Header {
 /// Which of the first rows is the header: the first naming at least three
 /// fields (a sheet often starts with a title line, « Inventaire du matériel
 /// 2026 »), else the first non-empty one.
-pub fn find_header(rows: &[super::Row]) -> Option<usize> {
-    let filled = |r: &super::Row| r.cells.iter().any(|c| !c.trim().is_empty());
+pub fn find_header(rows: &[crate::Row]) -> Option<usize> {
+    let filled = |r: &crate::Row| r.cells.iter().any(|c| !c.trim().is_empty());
     rows.iter()
         .take(10)
         .position(|r| r.cells.iter().filter(|c| field_of(c).is_some()).count() >= 3)
@@ -346,7 +346,7 @@ mod tests {
             assert_eq!(field_of(h), Some(f), "{h}");
         }
         assert_eq!(field_of("Couleur"), None);
-        let row = |line, text: &str| super::super::Row {
+        let row = |line, text: &str| crate::Row {
             line,
             cells: text.split(';').map(str::to_owned).collect(),
         };

@@ -8,8 +8,9 @@
 
 use mutua_protocol::ResourceKind;
 
-use super::columns::fold;
-use crate::args::Side;
+use mutua_api::Side;
+
+use crate::columns::fold;
 use crate::dates;
 
 /// Why a cell could not be read. Each message says what was expected.
