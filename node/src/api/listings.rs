@@ -123,7 +123,7 @@ pub(super) async fn import_row(
 }
 
 /// The hosted publisher owning slot `id` and the current record there.
-async fn owned_slot(
+pub(super) async fn owned_slot(
     state: &NodeState,
     publisher: Option<&str>,
     id: ListingId,
