@@ -326,7 +326,10 @@ impl Client {
     }
 }
 
-pub(crate) fn as_publisher<B>(req: RequestBuilder<B>, publisher: Option<&str>) -> RequestBuilder<B> {
+pub(crate) fn as_publisher<B>(
+    req: RequestBuilder<B>,
+    publisher: Option<&str>,
+) -> RequestBuilder<B> {
     match publisher {
         Some(name) => req.query("as", name),
         None => req,

@@ -23,7 +23,14 @@ fn join(dir: &Path, anchor: &str, code: &str) -> String {
     let init = mutua(
         dir,
         &[
-            "--json", "init", "--federation", "e2e", "--trust", anchor, "--collectivity", code,
+            "--json",
+            "init",
+            "--federation",
+            "e2e",
+            "--trust",
+            anchor,
+            "--collectivity",
+            code,
             "--yes",
         ],
     )
@@ -39,7 +46,13 @@ fn join(dir: &Path, anchor: &str, code: &str) -> String {
 fn admit(anchor: &Node, member: &Node, key: &str, code: &str, file: &Path) {
     anchor
         .run(&[
-            "federation", "admit", key, "--collectivity", code, "--yes", "--export",
+            "federation",
+            "admit",
+            key,
+            "--collectivity",
+            code,
+            "--yes",
+            "--export",
             file.to_str().unwrap(),
         ])
         .ok();
@@ -68,8 +81,17 @@ fn request_on(node: &Node, id: &str, what: &str, ready: impl Fn(&Value) -> bool)
 fn request(node: &Node, offer: &str, from: &str, to: &str, email: &str) -> String {
     let sent = node
         .run(&[
-            "--json", "request", offer, "--from", from, "--to", to, "--purpose",
-            "Fête de la musique", "--contact-email", email,
+            "--json",
+            "request",
+            offer,
+            "--from",
+            from,
+            "--to",
+            to,
+            "--purpose",
+            "Fête de la musique",
+            "--contact-email",
+            email,
         ])
         .ok()
         .json();
@@ -118,7 +140,9 @@ fn requests_are_decided_by_the_owners_node_and_the_calendar_follows() {
         .ok();
     for node in [&b, &c] {
         wait_for("the podium on the borrowers' nodes", || {
-            search_ids(node, &["podium"]).contains(&podium).then_some(())
+            search_ids(node, &["podium"])
+                .contains(&podium)
+                .then_some(())
         });
     }
 
@@ -134,13 +158,23 @@ fn requests_are_decided_by_the_owners_node_and_the_calendar_follows() {
     assert!(agreed["terms_hash"].is_string(), "{agreed}");
 
     // C asks for day 13, the podium's turnaround day: declined, and why.
-    let c_request = request(&c, &podium, &in_days(13), &in_days(14), "mairie@merignac.example");
+    let c_request = request(
+        &c,
+        &podium,
+        &in_days(13),
+        &in_days(14),
+        "mairie@merignac.example",
+    );
     let declined = request_on(&c, &c_request, "C to see the refusal", |r| {
         r["status"] == "declined"
     });
     assert_eq!(declined["reason"], "conflict", "{declined}");
     let table = c.run(&["requests", "--outgoing"]).ok();
-    assert!(table.stdout.contains("declined (conflict)"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("declined (conflict)"),
+        "{}",
+        table.stdout
+    );
 
     // The calendar every node shows: B's loan and its buffer are booked.
     let shown = c.run(&["show", &podium]).ok();
@@ -162,22 +196,41 @@ fn requests_are_decided_by_the_owners_node_and_the_calendar_follows() {
         .to_owned();
     a.run(&["lending", &nacelle, "--mode", "manual"]).ok();
     wait_for("the nacelle on B", || {
-        search_ids(&b, &["nacelle"]).contains(&nacelle).then_some(())
+        search_ids(&b, &["nacelle"])
+            .contains(&nacelle)
+            .then_some(())
     });
-    let b_nacelle = request(&b, &nacelle, &in_days(10), &in_days(11), "st@metropole.example");
+    let b_nacelle = request(
+        &b,
+        &nacelle,
+        &in_days(10),
+        &in_days(11),
+        "st@metropole.example",
+    );
     let inbox = wait_for("the request in A's inbox", || {
         let pending = a
             .run(&["--json", "requests", "--incoming", "--pending"])
             .ok()
             .json();
-        pending.iter().any(|r| r["id"] == b_nacelle).then_some(pending)
+        pending
+            .iter()
+            .any(|r| r["id"] == b_nacelle)
+            .then_some(pending)
     });
-    assert_eq!(inbox.len(), 1, "only the nacelle's request waits: {inbox:?}");
+    assert_eq!(
+        inbox.len(),
+        1,
+        "only the nacelle's request waits: {inbox:?}"
+    );
     let convention = tmp.path().join("convention.txt");
     std::fs::write(&convention, "Convention de prêt : nacelle, retour le soir.").unwrap();
     let accepted = a
         .run(&[
-            "--json", "accept", &b_nacelle[..8], "--terms", convention.to_str().unwrap(),
+            "--json",
+            "accept",
+            &b_nacelle[..8],
+            "--terms",
+            convention.to_str().unwrap(),
         ])
         .ok()
         .json();
@@ -194,7 +247,9 @@ fn requests_are_decided_by_the_owners_node_and_the_calendar_follows() {
 
     // The return, recorded by the owner, reaches the borrower.
     a.run(&["returned", &b_nacelle, "--condition", "ok"]).ok();
-    request_on(&b, &b_nacelle, "B to see the return", |r| r["returned"] == "as_lent");
+    request_on(&b, &b_nacelle, "B to see the return", |r| {
+        r["returned"] == "as_lent"
+    });
 
     let metrics = a.expect(a.client().metrics());
     for line in [
@@ -204,4 +259,89 @@ fn requests_are_decided_by_the_owners_node_and_the_calendar_follows() {
     ] {
         assert!(metrics.contains(line), "no {line} in:\n{metrics}");
     }
+}
+
+/// Sync every `secs` seconds (the commented default in config.toml).
+fn set_sync_interval(dir: &Path, secs: u64) {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("# sync_interval_secs"), "{text}");
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| match l.starts_with("# sync_interval_secs") {
+            true => format!("sync_interval_secs = {secs}"),
+            false => l.to_owned(),
+        })
+        .collect();
+    std::fs::write(path, text.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn requests_made_while_the_owner_is_offline_are_decided_when_it_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let anchor = found(&a_dir);
+    let b_key = join(&b_dir, &anchor, "243300316");
+    for dir in [&a_dir, &b_dir] {
+        set_sync_interval(dir, 2);
+    }
+    let a = Node::start(&a_dir, None);
+    let b = Node::start(&b_dir, Some(&a.p2p_addr()));
+    wait_for("a gossip mesh", || {
+        (a.has_mesh_peer() && b.has_mesh_peer()).then_some(())
+    });
+    a.run(ADMIT_BORDEAUX).ok();
+    admit(&a, &b, &b_key, "243300316", &tmp.path().join("b.cert"));
+    let podium = publish(&a, "offer", "Podium mobile", &[]).ok().json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.run(&["lending", &podium, "--mode", "auto"]).ok();
+    wait_for("the podium's settings on B", || {
+        let shown = b.run(&["show", &podium]);
+        (shown.code == 0 && shown.stdout.contains("auto")).then_some(())
+    });
+
+    // The owner's node goes away; two requests for the same days arrive.
+    a.stop();
+    let first = request(
+        &b,
+        &podium,
+        &in_days(10),
+        &in_days(11),
+        "fetes@metropole.example",
+    );
+    let second = request(
+        &b,
+        &podium,
+        &in_days(11),
+        &in_days(12),
+        "sports@metropole.example",
+    );
+    for id in [&first, &second] {
+        let pending = request_on(&b, id, "the request stored on B", |r| {
+            r["status"] == "pending"
+        });
+        assert_eq!(pending["direction"], "outgoing");
+    }
+
+    // Back, it catches up by sync and decides them one at a time: one
+    // accepted, the other declined (first asked, first served; the same
+    // second falls to the record hash).
+    let a = Node::start(&a_dir, Some(&b.p2p_addr()));
+    let mut statuses: Vec<String> = [&first, &second]
+        .iter()
+        .map(|id| {
+            let decided = request_on(&b, id, "the request decided", |r| r["status"] != "pending");
+            match decided["reason"].as_str() {
+                Some(reason) => format!("{} ({reason})", decided["status"].as_str().unwrap()),
+                None => decided["status"].as_str().unwrap().to_owned(),
+            }
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["accepted", "declined (conflict)"]);
+    wait_for("equal replicas", || {
+        (a.digest() == b.digest()).then_some(())
+    });
 }

@@ -112,10 +112,7 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
         .route("/v1/records", get(records::query))
         .route("/v1/records/{author}/{id}", get(records::get_listing))
         .route("/v1/records/{author}/{id}/jsonld", get(jsonld::listing))
-        .route(
-            "/v1/records/{author}/{id}/calendar",
-            get(lending::calendar),
-        )
+        .route("/v1/records/{author}/{id}/calendar", get(lending::calendar))
         .route("/v1/listings", post(listings::publish))
         .route("/v1/listings/import", post(listings::import_row))
         .route(
@@ -123,10 +120,7 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
             put(listings::update).delete(listings::withdraw),
         )
         .route("/v1/listings/{id}/lending", put(lending::set_settings))
-        .route(
-            "/v1/requests",
-            post(requests::create).get(requests::list),
-        )
+        .route("/v1/requests", post(requests::create).get(requests::list))
         .route(
             "/v1/requests/{id}",
             put(requests::update).delete(requests::cancel),

@@ -93,9 +93,10 @@ pub fn request(ctx: &Context, args: RequestArgs) -> Result<()> {
     let borrower = hosted.publisher(args.publisher.as_deref())?;
     let offer = offer_of(&client, &args.offer)?;
     let contact = contact_of(&client, &args, &borrower.key.key_id())?;
-    let purpose = args.purpose.clone().unwrap_or_else(|| {
-        truncate(&format!("Emprunt : {}", offer.content.title), 200)
-    });
+    let purpose = args
+        .purpose
+        .clone()
+        .unwrap_or_else(|| truncate(&format!("Emprunt : {}", offer.content.title), 200));
     let body = NewRequest {
         offer_author: offer.author,
         offer: offer.id,
@@ -124,7 +125,11 @@ fn refused_flag(e: anyhow::Error) -> anyhow::Error {
         Some("request.purpose") => "--purpose",
         _ => return e,
     };
-    Usage(format!("{flag}: {} (rule: {})", refusal.message, refusal.code)).into()
+    Usage(format!(
+        "{flag}: {} (rule: {})",
+        refusal.message, refusal.code
+    ))
+    .into()
 }
 
 pub fn requests(ctx: &Context, args: RequestsArgs) -> Result<()> {
@@ -212,8 +217,13 @@ fn request_id(client: &Client, prefix: &str, direction: Option<Direction>) -> Re
     found.dedup();
     match found.len() {
         1 => Ok(found[0]),
-        0 => bail!("no request {prefix}… for or by a collectivity of this node (see `mutua requests`)"),
-        _ => Err(Usage(format!("{prefix:?} matches several requests: give more digits")).into()),
+        0 => bail!(
+            "no request {prefix}… for or by a collectivity of this node (see `mutua requests`)"
+        ),
+        _ => Err(Usage(format!(
+            "{prefix:?} matches several requests: give more digits"
+        ))
+        .into()),
     }
 }
 
@@ -289,12 +299,16 @@ fn report(ctx: &Context, written: &LendingWritten, done: &str) -> Result<()> {
                 ctx.out.line(format!("  reason: {words}"))?;
             }
             if r.status == RequestStatus::Pending && r.direction == Direction::Outgoing {
-                ctx.out.line("  the owner's node decides it; follow it with `mutua requests --outgoing`")?;
+                ctx.out.line(
+                    "  the owner's node decides it; follow it with `mutua requests --outgoing`",
+                )?;
             }
         }
         None => ctx.out.line(format!("{done}: {}", written.hash.to_hex()))?,
     }
-    Ok(ctx.out.line(format!("  {}", gossip_text(&written.gossip)))?)
+    Ok(ctx
+        .out
+        .line(format!("  {}", gossip_text(&written.gossip)))?)
 }
 
 /// The lines `mutua show` prints about an offer's calendar.
@@ -343,7 +357,10 @@ pub fn calendar_lines(calendar: &OfferCalendar) -> Vec<(&'static str, String)> {
         ),
     ));
     if calendar.pending > 0 {
-        lines.push(("pending", format!("{} request(s) not decided yet", calendar.pending)));
+        lines.push((
+            "pending",
+            format!("{} request(s) not decided yet", calendar.pending),
+        ));
     }
     lines
 }

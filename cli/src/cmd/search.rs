@@ -144,12 +144,14 @@ pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
     }
     let (mut items, centre) =
         pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
-    if let Some(window) = args.available.as_deref().and_then(super::lending::available_window) {
+    if let Some(window) = args
+        .available
+        .as_deref()
+        .and_then(super::lending::available_window)
+    {
         let mut kept = Vec::with_capacity(items.len());
         for hit in items {
-            if super::lending::free_over(&client, &hit.listing, &window)
-                .map_err(refused_flag)?
-            {
+            if super::lending::free_over(&client, &hit.listing, &window).map_err(refused_flag)? {
                 kept.push(hit);
             }
         }

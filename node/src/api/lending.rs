@@ -53,7 +53,8 @@ pub(super) async fn set_settings(
     let Query(who) = who.map_err(query_rejection)?;
     let id = parse_listing_id(&id)?;
     let _guard = state.writes.lock().await;
-    let (publisher, current) = super::listings::owned_slot(&state, who.publisher.as_deref(), id).await?;
+    let (publisher, current) =
+        super::listings::owned_slot(&state, who.publisher.as_deref(), id).await?;
     if !matches!(current.payload(), Payload::Offer(_)) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -117,8 +118,10 @@ pub(super) async fn calendar(
     }
     let quantity = query.quantity.unwrap_or(1);
     if quantity == 0 {
-        return Err(ApiError::bad_request("invalid_parameter", "quantity is at least 1")
-            .with_field("quantity"));
+        return Err(
+            ApiError::bad_request("invalid_parameter", "quantity is at least 1")
+                .with_field("quantity"),
+        );
     }
     let book = on_store(&state.store, move |store| {
         OfferBook::load(store, &author, &id, now)

@@ -49,7 +49,9 @@ struct Found {
 
 impl Found {
     fn state(&self) -> &mutua_protocol::lending::calendar::RequestState {
-        self.book.request_by_id(&self.id).expect("found in its book")
+        self.book
+            .request_by_id(&self.id)
+            .expect("found in its book")
     }
 
     fn view(&self) -> LoanRequest {
@@ -85,13 +87,12 @@ fn find_in(
                 .find(|(_, records)| records.iter().any(|r| is_it(&r.payload)))
                 .map(|(offer, records)| OfferBook::of(store, key, offer, records, now))
                 .transpose()?,
-            Direction::Outgoing => match store
-                .requests_by(&key)?
-                .into_iter()
-                .find_map(|r| match r.payload {
-                    Payload::Request(q) if &q.id == id => Some(q),
-                    _ => None,
-                }) {
+            Direction::Outgoing => match store.requests_by(&key)?.into_iter().find_map(|r| match r
+                .payload
+            {
+                Payload::Request(q) if &q.id == id => Some(q),
+                _ => None,
+            }) {
                 Some(q) => Some(OfferBook::load(store, &q.offer_author, &q.offer, now)?),
                 None => None,
             },
@@ -131,7 +132,8 @@ async fn find(
             [Direction::Outgoing] => "made by a collectivity hosted here",
             _ => "made by or for a collectivity hosted here",
         };
-        ApiError::not_found("not_found", format!("no request with this id {whose}")).with_field("id")
+        ApiError::not_found("not_found", format!("no request with this id {whose}"))
+            .with_field("id")
     })
 }
 
@@ -145,7 +147,11 @@ fn status_words(status: &RequestStatus) -> String {
         RequestStatus::Pending => "is not decided yet".into(),
         RequestStatus::Accepted { .. } => "was accepted".into(),
         RequestStatus::Declined { reason, .. } => {
-            format!("was declined ({}: {})", reason.as_str(), reason_words(*reason))
+            format!(
+                "was declined ({}: {})",
+                reason.as_str(),
+                reason_words(*reason)
+            )
         }
         RequestStatus::CancelledByOwner { .. } => "was cancelled by the owner".into(),
         RequestStatus::CancelledByBorrower => "was cancelled by the borrower".into(),
@@ -315,7 +321,10 @@ pub(super) async fn cancel(
         at: unix_now(),
     };
     let published = state
-        .sign_and_publish(Signer::Hosted(found.publisher.clone()), Payload::LoanEvent(event))
+        .sign_and_publish(
+            Signer::Hosted(found.publisher.clone()),
+            Payload::LoanEvent(event),
+        )
         .await?;
     tracing::info!(publisher = %found.publisher.name, request = %found.id.to_hex(), "request cancelled by the borrower");
     Ok(Json(
@@ -385,7 +394,10 @@ async fn decide_by_staff(
     let label = crate::lending::decider::outcome_label(&decision.outcome);
     let created_at = current.request.created_at;
     let published = state
-        .sign_and_publish(Signer::Hosted(found.publisher.clone()), Payload::Decision(decision))
+        .sign_and_publish(
+            Signer::Hosted(found.publisher.clone()),
+            Payload::Decision(decision),
+        )
         .await?;
     state.metrics.lending.decided(
         DecisionLabels {
@@ -406,15 +418,17 @@ pub(super) async fn accept(
     Body(body): Body<AcceptRequest>,
 ) -> Result<Json<mutua_api::LendingWritten>, ApiError> {
     let terms = match &body.terms_hash {
-        Some(text) => mutua_api::parse_hex::<32>(text)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_body",
-                    format!("{text:?} is not a SHA-256 (64 hexadecimal digits)"),
-                )
-                .with_field("terms_hash")
-            })?
-            .0,
+        Some(text) => {
+            mutua_api::parse_hex::<32>(text)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_body",
+                        format!("{text:?} is not a SHA-256 (64 hexadecimal digits)"),
+                    )
+                    .with_field("terms_hash")
+                })?
+                .0
+        }
         None => terms_hash(b""),
     };
     let _guard = state.writes.lock().await;
@@ -497,12 +511,17 @@ pub(super) async fn event(
         at: unix_now(),
     };
     let published = state
-        .sign_and_publish(Signer::Hosted(found.publisher.clone()), Payload::LoanEvent(event))
+        .sign_and_publish(
+            Signer::Hosted(found.publisher.clone()),
+            Payload::LoanEvent(event),
+        )
         .await?;
     tracing::info!(publisher = %found.publisher.name, request = %found.id.to_hex(), event = ?body.event, "loan event recorded");
     let directions: &'static [Direction] = match found.direction {
         Direction::Incoming => &[Direction::Incoming],
         Direction::Outgoing => &[Direction::Outgoing],
     };
-    Ok(Json(answer_after(&state, &published, found.id, directions).await))
+    Ok(Json(
+        answer_after(&state, &published, found.id, directions).await,
+    ))
 }

@@ -111,12 +111,18 @@ pub async fn decide_pending(state: &NodeState) -> Result<(), String> {
         skip.insert(request);
         let outcome = outcome_label(&decision.outcome);
         match state
-            .sign_and_publish(Signer::Hosted(publisher.clone()), Payload::Decision(decision))
+            .sign_and_publish(
+                Signer::Hosted(publisher.clone()),
+                Payload::Decision(decision),
+            )
             .await
         {
             Ok(published) => {
                 state.metrics.lending.decided(
-                    DecisionLabels { outcome, by: "auto" },
+                    DecisionLabels {
+                        outcome,
+                        by: "auto",
+                    },
                     now.saturating_sub(created_at),
                 );
                 tracing::info!(publisher = %publisher.name, outcome, request = %request.to_hex(), hash = %published.record.hash().to_hex(), "request decided");
@@ -150,7 +156,9 @@ fn next_decision(
     for publisher in publishers {
         let author = publisher.key.public();
         for (offer, records) in store.lending_records_of(&author)? {
-            let has_pending = records.iter().any(|r| matches!(r.payload, Payload::Request(_)));
+            let has_pending = records
+                .iter()
+                .any(|r| matches!(r.payload, Payload::Request(_)));
             if !has_pending {
                 continue;
             }
@@ -180,7 +188,11 @@ fn next_decision(
                     next_seq(&book.calendar, now),
                     now,
                 );
-                return Ok(Some((publisher.clone(), decision, state.request.created_at)));
+                return Ok(Some((
+                    publisher.clone(),
+                    decision,
+                    state.request.created_at,
+                )));
             }
         }
     }

@@ -163,7 +163,10 @@ mod tests {
         let period = parse_period("2027-07-13", "2027-07-14").unwrap();
         assert_eq!(period.days(), 2);
         let range = day_range(&period);
-        assert_eq!((range.first_day.as_str(), range.last_day.as_str()), ("2027-07-13", "2027-07-14"));
+        assert_eq!(
+            (range.first_day.as_str(), range.last_day.as_str()),
+            ("2027-07-13", "2027-07-14")
+        );
         let (field, message) = parse_period("2027-07-14", "2027-07-13").unwrap_err();
         assert_eq!(field, "last_day");
         assert!(message.contains("before the first day"), "{message}");
