@@ -159,7 +159,7 @@ pub struct LendingMetrics {
 impl LendingMetrics {
     fn register(registry: &mut Registry) -> Self {
         let sub = registry.sub_registry_with_prefix("lending");
-        let decisions = registered(
+        let decisions: Family<DecisionLabels, Counter> = registered(
             sub,
             "decisions",
             "Decisions signed on requests for hosted offers, by outcome and by whom",
@@ -171,6 +171,14 @@ impl LendingMetrics {
             "Time from a request's creation to its decision",
             seconds.clone(),
         );
+        // Present from the start (at zero), so that dashboards and alerts
+        // find the family before the first decision.
+        for by in ["auto", "staff"] {
+            decisions.get_or_create(&DecisionLabels {
+                outcome: "accepted",
+                by,
+            });
+        }
         LendingMetrics { decisions, seconds }
     }
 
