@@ -174,10 +174,10 @@ impl LendingMetrics {
         // Present from the start (at zero), so that dashboards and alerts
         // find the family before the first decision.
         for by in ["auto", "staff"] {
-            decisions.get_or_create(&DecisionLabels {
+            drop(decisions.get_or_create(&DecisionLabels {
                 outcome: "accepted",
                 by,
-            });
+            }));
         }
         LendingMetrics { decisions, seconds }
     }
