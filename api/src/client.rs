@@ -77,7 +77,7 @@ impl ClientError {
 /// The control API of one node.
 #[derive(Clone, Debug)]
 pub struct Client {
-    agent: ureq::Agent,
+    pub(crate) agent: ureq::Agent,
     base: String,
     auth: String,
 }
@@ -260,7 +260,7 @@ impl Client {
         self.answer(sent)
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -269,14 +269,14 @@ impl Client {
         req.header("Authorization", &self.auth)
     }
 
-    fn call<T: DeserializeOwned>(
+    pub(crate) fn call<T: DeserializeOwned>(
         &self,
         req: RequestBuilder<WithoutBody>,
     ) -> Result<T, ClientError> {
         self.read(self.authorized(req).call())
     }
 
-    fn send<T: DeserializeOwned, B: Serialize>(
+    pub(crate) fn send<T: DeserializeOwned, B: Serialize>(
         &self,
         req: RequestBuilder<WithBody>,
         body: &B,
@@ -326,7 +326,10 @@ impl Client {
     }
 }
 
-fn as_publisher<B>(req: RequestBuilder<B>, publisher: Option<&str>) -> RequestBuilder<B> {
+pub(crate) fn as_publisher<B>(
+    req: RequestBuilder<B>,
+    publisher: Option<&str>,
+) -> RequestBuilder<B> {
     match publisher {
         Some(name) => req.query("as", name),
         None => req,

@@ -24,6 +24,7 @@
 //! [`federation`] (certificates, members, hosted publishers), [`node`]
 //! (health, status, peers), [`import`] (envelope import), [`web`] (staff
 //! accounts of the web page), [`jsonld`] (a listing as schema.org JSON-LD),
+//! [`lending`] (lending settings, requests and decisions, an offer's calendar),
 //! [`client`].
 
 pub mod client;
@@ -31,6 +32,8 @@ pub mod error;
 pub mod federation;
 pub mod import;
 pub mod jsonld;
+pub mod lending;
+mod lending_client;
 pub mod listings;
 pub mod node;
 pub mod records;
@@ -44,6 +47,11 @@ pub use federation::{
 };
 pub use import::{ImportError, ImportReport, ImportRequest};
 pub use jsonld::ListingJsonLd;
+pub use lending::{
+    AcceptRequest, Booking, BusyPeriod, CalendarQuery, DayRange, DeclineRequest, Direction,
+    LendingSettings, LendingWritten, LoanEventName, LoanRequest, NewLoanEvent, NewRequest,
+    OfferCalendar, RequestStatus, Requests, RequestsQuery,
+};
 pub use listings::{
     AsPublisher, Delivery, Gossip, ImportOutcome, ImportRow, ImportedListing, ListingContent,
     PublishReport, Published, Side, Warning, WithdrawParams,
@@ -57,3 +65,9 @@ pub use records::{
     Revocation, Withdrawal,
 };
 pub use web::{WebInvitation, WebUserRequest};
+
+/// `N` bytes written as `2 × N` hexadecimal digits (an id, a hash), as the
+/// API writes them.
+pub fn parse_hex<const N: usize>(text: &str) -> Option<mutua_protocol::FixedBytes<N>> {
+    wire::hex::parse(text)
+}

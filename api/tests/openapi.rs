@@ -364,6 +364,27 @@ fn openapi_matches_the_types() {
     docs.answer::<Export>("/v1/export", "get", "200");
     docs.request_body::<ImportRequest>("/v1/import", "post");
     docs.answer::<ImportReport>("/v1/import", "post", "200");
+    docs.check::<LoanRequest>("LoanRequest", &components["LoanRequest"], Way::Answer);
+    docs.check::<OfferCalendar>("OfferCalendar", &components["OfferCalendar"], Way::Answer);
+    docs.query::<CalendarQuery>("/v1/records/{author}/{id}/calendar", "get");
+    docs.answer::<OfferCalendar>("/v1/records/{author}/{id}/calendar", "get", "200");
+    docs.query::<AsPublisher>("/v1/listings/{id}/lending", "put");
+    docs.request_body::<LendingSettings>("/v1/listings/{id}/lending", "put");
+    docs.answer::<LendingWritten>("/v1/listings/{id}/lending", "put", "200");
+    docs.query::<AsPublisher>("/v1/requests", "post");
+    docs.request_body::<NewRequest>("/v1/requests", "post");
+    docs.answer::<LendingWritten>("/v1/requests", "post", "201");
+    docs.query::<RequestsQuery>("/v1/requests", "get");
+    docs.answer::<Requests>("/v1/requests", "get", "200");
+    docs.request_body::<NewRequest>("/v1/requests/{id}", "put");
+    docs.answer::<LendingWritten>("/v1/requests/{id}", "put", "200");
+    docs.answer::<LendingWritten>("/v1/requests/{id}", "delete", "200");
+    docs.request_body::<AcceptRequest>("/v1/requests/{id}/accept", "post");
+    docs.answer::<LendingWritten>("/v1/requests/{id}/accept", "post", "200");
+    docs.request_body::<DeclineRequest>("/v1/requests/{id}/decline", "post");
+    docs.answer::<LendingWritten>("/v1/requests/{id}/decline", "post", "200");
+    docs.request_body::<NewLoanEvent>("/v1/requests/{id}/events", "post");
+    docs.answer::<LendingWritten>("/v1/requests/{id}/events", "post", "200");
     // Prometheus text, not JSON.
     docs.covered.insert("get /metrics".into());
 

@@ -98,6 +98,20 @@ Examples:
     Show(ShowArgs),
     /// Offers that answer the needs of the collectivities this node hosts.
     Match(MatchArgs),
+    /// How one of this node's offers lends: auto or manual decisions, buffer days, capacity.
+    Lending(crate::lending_args::LendingArgs),
+    /// Ask to borrow an offer for some days.
+    Request(crate::lending_args::RequestArgs),
+    /// Requests for this node's offers (incoming) and by its collectivities (outgoing).
+    Requests(crate::lending_args::RequestsArgs),
+    /// Accept a request for one of this node's offers.
+    Accept(crate::lending_args::AcceptArgs),
+    /// Decline a request for one of this node's offers.
+    Decline(crate::lending_args::DeclineArgs),
+    /// Cancel one of your requests (before or after it was accepted).
+    Cancel(crate::lending_args::CancelArgs),
+    /// Record the return of a lent thing.
+    Returned(crate::lending_args::ReturnedArgs),
     /// Check or rebuild the store, with the node stopped.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -604,8 +618,8 @@ pub struct SearchArgs {
     /// Located in or serving this département (33, 2A, 974…).
     #[arg(long, value_name = "CODE")]
     pub departement: Option<String>,
-    /// Available on this date (YYYY-MM-DD, or "now").
-    #[arg(long, value_name = "DATE")]
+    /// Available on this date or these days (YYYY-MM-DD, FROM..TO, or "now"): offers booked then (beyond their capacity, with their buffer) are left out.
+    #[arg(long, value_name = "DATE[..DATE]")]
     pub available: Option<String>,
     /// Only needs.
     #[arg(long, conflicts_with = "offers")]
@@ -650,7 +664,7 @@ impl SearchArgs {
             None => None,
             Some("now") => Some("now".to_owned()),
             Some(d) => Some(
-                crate::dates::parse_date(d)
+                crate::dates::parse_date(d.split_once("..").map_or(d, |(from, _)| from))
                     .map_err(|e| Usage(format!("--available: {e}")))?
                     .to_string(),
             ),

@@ -26,6 +26,7 @@ mod args;
 mod client;
 mod cmd;
 mod collectivity;
+mod lending_args;
 mod listing;
 mod output;
 
@@ -86,6 +87,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(a) => cmd::search::search(&ctx, a),
         Command::Show(a) => cmd::search::show(&ctx, a),
         Command::Match(a) => cmd::search::matches(&ctx, a),
+        Command::Lending(a) => cmd::lending::settings(&ctx, a),
+        Command::Request(a) => cmd::lending::request(&ctx, a),
+        Command::Requests(a) => cmd::lending::requests(&ctx, a),
+        Command::Accept(a) => cmd::lending::accept(&ctx, a),
+        Command::Decline(a) => cmd::lending::decline(&ctx, a),
+        Command::Cancel(a) => cmd::lending::cancel(&ctx, a),
+        Command::Returned(a) => cmd::lending::returned(&ctx, a),
         Command::Web(a) => cmd::web::run(&ctx, a),
         Command::Store(a) => cmd::store::run(&ctx, a),
         Command::Catalogue(a) => cmd::software::run(&ctx, a),

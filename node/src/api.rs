@@ -31,7 +31,9 @@
 //! serves a stopped node's replica, `GET` only (`crate::offline`).
 //!
 //! Handlers by resource: `listings`, `records`, `federation`,
-//! `import`, `status`. Store and data-directory work runs on the
+//! `import`, `status`, `lending` (an offer's lending settings and calendar)
+//! and `requests` (lending requests and their answers; the decider that
+//! answers on its own is `crate::lending::decider`). Store and data-directory work runs on the
 //! blocking pool (`on_store`, `blocking`), never on the async threads.
 
 mod auth;
@@ -39,8 +41,10 @@ mod errors;
 mod federation;
 mod import;
 mod jsonld;
+mod lending;
 pub(crate) mod listings;
 pub(crate) mod records;
+mod requests;
 mod side;
 pub(crate) mod signing;
 mod status;
@@ -108,12 +112,22 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
         .route("/v1/records", get(records::query))
         .route("/v1/records/{author}/{id}", get(records::get_listing))
         .route("/v1/records/{author}/{id}/jsonld", get(jsonld::listing))
+        .route("/v1/records/{author}/{id}/calendar", get(lending::calendar))
         .route("/v1/listings", post(listings::publish))
         .route("/v1/listings/import", post(listings::import_row))
         .route(
             "/v1/listings/{id}",
             put(listings::update).delete(listings::withdraw),
         )
+        .route("/v1/listings/{id}/lending", put(lending::set_settings))
+        .route("/v1/requests", post(requests::create).get(requests::list))
+        .route(
+            "/v1/requests/{id}",
+            put(requests::update).delete(requests::cancel),
+        )
+        .route("/v1/requests/{id}/accept", post(requests::accept))
+        .route("/v1/requests/{id}/decline", post(requests::decline))
+        .route("/v1/requests/{id}/events", post(requests::event))
         .route("/v1/certificates", post(federation::issue))
         .route("/v1/certificates/{hash}", get(federation::get_certificate))
         .route("/v1/certificates/{hash}/revoke", post(federation::revoke))

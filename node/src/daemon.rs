@@ -142,6 +142,11 @@ pub async fn run(
         started,
         writes: tokio::sync::Mutex::new(()),
     });
+    let (stop_lending, lending_stopping) = tokio::sync::watch::channel(false);
+    let decider = tokio::spawn(crate::lending::decider::run(
+        state.clone(),
+        lending_stopping,
+    ));
     let (stop_web, web_stopping) = tokio::sync::watch::channel(false);
     let web_task = match (web_listener, settings.web.clone()) {
         (Some(listener), Some(web)) => Some(tokio::spawn(crate::web::serve(
@@ -177,6 +182,7 @@ pub async fn run(
         tracing::info!("shutting down");
         stopping_dir.remove_api_addr();
         let _ = stop_web.send(true);
+        let _ = stop_lending.send(true);
     });
     let served = serve.await;
     if let Some(task) = web_task {
@@ -185,6 +191,9 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "the web page task panicked"),
             Ok(Ok(())) => {}
         }
+    }
+    if let Err(e) = decider.await {
+        tracing::warn!(error = %e, "the lending decider panicked");
     }
     datadir.remove_api_addr();
     network.shutdown().await;

@@ -9,6 +9,7 @@ pub mod datadir;
 pub mod frame_guard;
 pub mod hosted;
 pub mod ingest;
+pub mod lending;
 pub mod listen;
 pub mod listing_import;
 pub mod local_rules;

@@ -10,7 +10,7 @@
 //! `libp2p_ping_*`, `libp2p_bandwidth_*`, and gossipsub's internals under
 //! `libp2p_gossipsub_*` (mesh sizes, scores, validation results, invalid
 //! messages per topic). Mutua's own are `mutua_ingest_*`, `mutua_network_*`,
-//! `mutua_sync_*` and `mutua_store_*`; OPERATIONS.md lists them, and
+//! `mutua_sync_*`, `mutua_store_*` and `mutua_lending_*`; OPERATIONS.md lists them, and
 //! `tests/tests/documents.rs` checks that list against this registry.
 
 use mutua_store::StoreStats;
@@ -39,6 +39,8 @@ pub struct NodeMetrics {
     pub store: StoreMetrics,
     /// Anti-entropy sessions, records and bytes.
     pub sync: SyncMetrics,
+    /// Lending decisions this node signed.
+    pub lending: LendingMetrics,
 }
 
 impl NodeMetrics {
@@ -49,12 +51,14 @@ impl NodeMetrics {
         let network = NetworkMetrics::register(ours);
         let store = StoreMetrics::register(ours);
         let sync = SyncMetrics::register(ours);
+        let lending = LendingMetrics::register(ours);
         NodeMetrics {
             registry,
             ingest,
             network,
             store,
             sync,
+            lending,
         }
     }
 
@@ -132,6 +136,61 @@ impl IngestMetrics {
                 outcome,
                 reason,
             })
+            .get()
+    }
+}
+
+/// Labels of the lending decision counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// `accepted`, or the decline reason (`conflict`, `offer_changed`, …).
+    pub outcome: &'static str,
+    /// `auto` (the decider) or `staff` (an accept or decline through the API).
+    pub by: &'static str,
+}
+
+/// The decisions this node signed for the offers it hosts.
+#[derive(Clone, Debug)]
+pub struct LendingMetrics {
+    decisions: Family<DecisionLabels, Counter>,
+    seconds: Histogram,
+}
+
+impl LendingMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let sub = registry.sub_registry_with_prefix("lending");
+        let decisions: Family<DecisionLabels, Counter> = registered(
+            sub,
+            "decisions",
+            "Decisions signed on requests for hosted offers, by outcome and by whom",
+        );
+        // From 1 s (auto mode, the request made here) to ~3 weeks (staff).
+        let seconds = Histogram::new(exponential_buckets(1.0, 4.0, 12));
+        sub.register(
+            "decision_seconds",
+            "Time from a request's creation to its decision",
+            seconds.clone(),
+        );
+        // Present from the start (at zero), so that dashboards and alerts
+        // find the family before the first decision.
+        for by in ["auto", "staff"] {
+            drop(decisions.get_or_create(&DecisionLabels {
+                outcome: "accepted",
+                by,
+            }));
+        }
+        LendingMetrics { decisions, seconds }
+    }
+
+    pub(crate) fn decided(&self, labels: DecisionLabels, seconds: u64) {
+        self.decisions.get_or_create(&labels).inc();
+        self.seconds.observe(seconds as f64);
+    }
+
+    /// How many decisions had these labels so far (for tests).
+    pub fn count(&self, outcome: &'static str, by: &'static str) -> u64 {
+        self.decisions
+            .get_or_create(&DecisionLabels { outcome, by })
             .get()
     }
 }

@@ -60,10 +60,14 @@ pub mod prefix {
     /// search-index state that sled batch changed; deleted once the search
     /// index durably covers it (`index` module).
     pub const JOURNAL: u8 = b'j';
+    /// `o offer_author (32) offer (16) slot` → (): the lending records
+    /// (settings, requests, decisions, loan events) about one offer, so that
+    /// its calendar is read without scanning the replica (`lending` module).
+    pub const LENDING: u8 = b'o';
 
     /// Prefixes of entries derived from the records (all but META, RECORD,
     /// QUARANTINE and JOURNAL).
-    pub const DERIVED: [u8; 5] = [SYNC, BUCKET, FORGET, CERT_SUBJECT, REVOKES];
+    pub const DERIVED: [u8; 6] = [SYNC, BUCKET, FORGET, CERT_SUBJECT, REVOKES, LENDING];
 
     /// The query index layouts 2–5 kept in sled: listing numbers both ways
     /// (`l`, `n`), expiry (`x`), kind (`k`), author (`a`), tag (`t`), word
@@ -256,7 +260,7 @@ impl SyncValue {
 }
 
 /// The entries every stored record implies, whatever its kind: the sync entry,
-/// the forget entry, and the certificate or revocation lookups.
+/// the forget entry, and the certificate, revocation or lending lookups.
 pub fn record_entries(
     slot: &[u8],
     payload: &Payload,
@@ -285,7 +289,24 @@ pub fn record_entries(
         )),
         _ => {}
     }
+    if let Some((author, offer)) = lending_offer(payload) {
+        out.push((
+            key(prefix::LENDING, &[author.as_bytes(), &offer.0, slot]),
+            Vec::new(),
+        ));
+    }
     out
+}
+
+/// The offer a lending record is about: `(offer author, offer id)`.
+pub fn lending_offer(payload: &Payload) -> Option<(&PublicKey, &mutua_protocol::ListingId)> {
+    match payload {
+        Payload::Lending(t) => Some((&t.author, &t.offer)),
+        Payload::Request(r) => Some((&r.offer_author, &r.offer)),
+        Payload::Decision(d) => Some((&d.author, &d.offer)),
+        Payload::LoanEvent(e) => Some((&e.offer_author, &e.offer)),
+        _ => None,
+    }
 }
 
 /// The area codes a listing is found by: its commune, that commune's EPCI and

@@ -1,6 +1,6 @@
 //! Lending records (envelope format 2) in the store: applied, merged per
-//! slot, counted, synced, checked and forgotten like other records, and
-//! never indexed for queries.
+//! slot, counted, synced, checked and forgotten like other records, found
+//! by offer through their lookup entries, and never indexed for queries.
 
 mod common;
 
@@ -81,12 +81,48 @@ fn lending_records_are_stored_synced_and_forgotten() {
         .unwrap()
         .hits
         .is_empty());
+    // The offer's lending records, found through the lookup: the current
+    // version of each slot, the replaced request version gone.
+    let lookups = |store: &mutua_store::Store| {
+        let mut of_offer: Vec<_> = store
+            .lending_records(&owner.public(), &asked.offer)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.hash)
+            .collect();
+        of_offer.sort();
+        let by_author = store.lending_records_of(&owner.public()).unwrap();
+        let asked_by: Vec<_> = store
+            .requests_by(&borrower.public())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.hash)
+            .collect();
+        (of_offer, by_author.len(), asked_by)
+    };
+    let mut expected = vec![
+        *terms.hash(),
+        *second.hash(),
+        *accepted.hash(),
+        *handed.hash(),
+    ];
+    expected.sort();
+    assert_eq!(
+        lookups(&fed.store),
+        (expected.clone(), 1, vec![*second.hash()])
+    );
+    assert!(fed
+        .store
+        .lending_records(&borrower.public(), &asked.offer)
+        .unwrap()
+        .is_empty());
     // Read back after reopening; check and reindex agree.
     assert!(fed.store.check().unwrap().is_ok());
     let digest = fed.store.digest().unwrap();
     let report = fed.store.reindex().unwrap();
     assert_eq!((report.records, report.quarantined), (6, 0));
     assert_eq!(fed.store.digest().unwrap(), digest);
+    assert_eq!(lookups(&fed.store), (expected, 1, vec![*second.hash()]));
     // A sweep after the records' forget times removes them all.
     let latest = [&terms, &second, &accepted, &handed]
         .iter()
@@ -97,6 +133,7 @@ fn lending_records_are_stored_synced_and_forgotten() {
     for record in [&terms, &second, &accepted, &handed] {
         assert_eq!(fed.store.get(&SlotKey::of(record)).unwrap(), None);
     }
+    assert_eq!(lookups(&fed.store), (Vec::new(), 0, Vec::new()));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 pub mod export;
 pub mod federation;
 pub mod import;
+pub mod lending;
 pub mod listings;
 pub mod node;
 pub mod opendata;

@@ -142,7 +142,21 @@ pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
     {
         return Ok(());
     }
-    let (items, centre) = pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
+    let (mut items, centre) =
+        pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
+    if let Some(window) = args
+        .available
+        .as_deref()
+        .and_then(super::lending::available_window)
+    {
+        let mut kept = Vec::with_capacity(items.len());
+        for hit in items {
+            if super::lending::free_over(&client, &hit.listing, &window).map_err(refused_flag)? {
+                kept.push(hit);
+            }
+        }
+        items = kept;
+    }
     if let (Some(centre), false) = (centre, ctx.out.json) {
         ctx.out.line(centre_text(&centre))?;
     }
@@ -167,7 +181,7 @@ fn refused_flag(e: anyhow::Error) -> anyhow::Error {
         Some("epci") => "--epci",
         Some("departement") => "--departement",
         Some("kind") => "--kind",
-        Some("available") => "--available",
+        Some("available") | Some("from") | Some("to") => "--available",
         _ => return e,
     };
     Usage(format!(
@@ -192,7 +206,7 @@ fn centre_text(centre: &NearCentre) -> String {
 
 /// The current record of `AUTHOR/ID`, refused as the node refuses a bad
 /// key id, listing id or an empty slot.
-fn record_at(client: &Client, author: &str, id: &str) -> Result<Record> {
+pub(super) fn record_at(client: &Client, author: &str, id: &str) -> Result<Record> {
     let refused = |code: &str, message: String, field: Option<&str>| {
         let mut refusal = mutua_api::Refusal::new(code, message);
         refusal.field = field.map(str::to_owned);
@@ -223,7 +237,7 @@ fn record_at(client: &Client, author: &str, id: &str) -> Result<Record> {
 
 /// The live listing whose id starts with `prefix`: a hosted publisher's
 /// first, else any in the replica.
-fn find_any(client: &Client, prefix: &str) -> Result<Listing> {
+pub(super) fn find_any(client: &Client, prefix: &str) -> Result<Listing> {
     let hosted = Hosted::fetch(client)?;
     match find_own(client, &hosted, None, prefix) {
         Ok((_, listing)) => return Ok(listing),
@@ -324,6 +338,12 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<()> {
             .unwrap_or_default(),
     ));
     lines.push(("version", item.version.to_string()));
+    if content.side == mutua_api::Side::Offer {
+        let calendar = client.call(|api| {
+            api.calendar(&item.author, &item.id, &mutua_api::CalendarQuery::default())
+        })?;
+        lines.extend(super::lending::calendar_lines(&calendar));
+    }
     for (label, value) in lines {
         ctx.out.line(format!("{label:<10} {value}"))?;
     }

@@ -170,6 +170,11 @@ impl Node {
     pub fn run(&self, args: &[&str]) -> Run {
         mutua(&self.dir, args)
     }
+
+    /// Stops the node (SIGTERM) and waits for it to exit.
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.process.stop()
+    }
 }
 
 /// Listing ids in `search --json` output.

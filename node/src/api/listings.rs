@@ -133,7 +133,7 @@ pub(crate) async fn import_one(
 }
 
 /// The hosted publisher owning slot `id` and the current record there.
-async fn owned_slot(
+pub(super) async fn owned_slot(
     state: &NodeState,
     publisher: Option<&str>,
     id: ListingId,
