@@ -55,6 +55,7 @@ pub mod sync;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub mod text;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
