@@ -181,3 +181,50 @@ pub fn seal_with_torsion(key: &SecretKey, payload: &Payload) -> Vec<u8> {
         &signature,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::traits::IsIdentity;
+    use curve25519_dalek::{EdwardsPoint, Scalar};
+    use sha2::{Digest, Sha512};
+
+    use super::*;
+
+    /// The forgery is what it claims: the cofactorless equation misses by a
+    /// point of small order only, which the cofactored (and batch) equation
+    /// does not see; `open` refuses it as a bad signature.
+    #[test]
+    fn a_torsion_signature_fails_by_a_small_order_point_only() {
+        let author = key(2);
+        let payload = Payload::Offer(listing(&author, 1, 1));
+        let envelope = seal_with_torsion(&author, &payload);
+        let (signer, payload_bytes, signature) =
+            crate::codec::decode_envelope(&envelope).expect("a well-formed envelope");
+        let point = |bytes: &[u8]| {
+            CompressedEdwardsY(bytes.try_into().unwrap())
+                .decompress()
+                .unwrap()
+        };
+        let big_r = point(&signature[..32]);
+        let a = point(signer.as_bytes());
+        let s = Scalar::from_canonical_bytes(signature[32..].try_into().unwrap()).unwrap();
+        let message = crate::codec::signing_input(payload_bytes);
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(&signature[..32])
+                .chain_update(signer.as_bytes())
+                .chain_update(&message)
+                .finalize()
+                .into(),
+        );
+        let miss: EdwardsPoint = EdwardsPoint::mul_base(&s) - k * a - big_r;
+        assert!(!miss.is_identity());
+        assert!(miss.mul_by_cofactor().is_identity());
+        assert!(!big_r.is_small_order());
+        assert_eq!(
+            crate::open(&envelope).unwrap_err(),
+            crate::RecordError::BadSignature
+        );
+    }
+}
