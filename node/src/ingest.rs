@@ -15,7 +15,9 @@
 //!
 //! Decoding, `verify_strict` and sled all run on tokio's blocking pool, so
 //! the async callers (the network actor's validation worker, the API) never
-//! stall a runtime thread.
+//! stall a runtime thread. A batch (sync, import) is opened on every core
+//! ([`open_all`]: each record judged alone by `verify_strict`, never by batch
+//! verification) and applied in order on one thread, with one flush.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,6 +26,7 @@ use libp2p::gossipsub::MessageAcceptance;
 use libp2p::PeerId;
 use mutua_protocol::sync::order_for_apply;
 use mutua_protocol::{SignedRecord, Timestamp, Verdict};
+use mutua_store::verify::open_all;
 use mutua_store::{Applied, ApplyOutcome, Rejection, Store, StoreError};
 
 use crate::metrics::{IngestLabels, IngestMetrics};
@@ -328,8 +331,8 @@ fn ingest_bytes(store: &Store, bytes: &[u8], now: Timestamp) -> IngestOutcome {
 fn ingest_all(store: &Store, envelopes: &[Vec<u8>], now: Timestamp) -> Vec<IngestOutcome> {
     let mut outcomes = Vec::with_capacity(envelopes.len());
     let mut records = Vec::with_capacity(envelopes.len());
-    for bytes in envelopes {
-        match mutua_protocol::open(bytes) {
+    for opened in open_all(envelopes) {
+        match opened {
             Ok(record) => records.push(record),
             Err(e) => outcomes.push(IngestOutcome::from_rejection(Rejection::Record(e))),
         }

@@ -136,3 +136,95 @@ pub fn seal_raw_as(key: &SecretKey, format: u64, payload_bytes: &[u8]) -> Vec<u8
     let signature = key.sign(&crate::codec::signing_input_for(format, payload_bytes));
     crate::codec::encode_envelope_for(format, &key.public(), payload_bytes, &signature)
 }
+
+/// An envelope around `payload` whose signature's `R` has a component of
+/// order 2 (`R = r·B + T`) and `s = r + H(R ‖ A ‖ M)·a`: the cofactorless
+/// equation fails by `T`, so `verify_strict` refuses it, while a randomised
+/// batch check (`verify_batch`) accepts it whenever its coefficient for the
+/// record is even (BENCHMARKS.md, "Batch signature verification cannot
+/// judge records as `verify_strict` does"). Ingest must judge such records
+/// alike whatever shares their batch.
+pub fn seal_with_torsion(key: &SecretKey, payload: &Payload) -> Vec<u8> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::{EdwardsPoint, Scalar};
+    use sha2::{Digest, Sha512};
+
+    let payload_bytes = crate::codec::encode_payload(payload).expect("encodable");
+    let message = crate::codec::signing_input_for(payload.envelope_format(), &payload_bytes);
+    // (0, -1), the point of order 2: y = p - 1.
+    let mut minus_one = [0xffu8; 32];
+    minus_one[0] = 0xec;
+    minus_one[31] = 0x7f;
+    let torsion = CompressedEdwardsY(minus_one)
+        .decompress()
+        .expect("(0, -1) is a point");
+    let a = key.scalar();
+    let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest(&message).into());
+    let big_r = (EdwardsPoint::mul_base(&r) + torsion).compress();
+    let public = key.public();
+    let k = Scalar::from_bytes_mod_order_wide(
+        &Sha512::new()
+            .chain_update(big_r.as_bytes())
+            .chain_update(public.as_bytes())
+            .chain_update(&message)
+            .finalize()
+            .into(),
+    );
+    let s = r + k * a;
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(big_r.as_bytes());
+    signature[32..].copy_from_slice(s.as_bytes());
+    crate::codec::encode_envelope_for(
+        payload.envelope_format(),
+        &public,
+        &payload_bytes,
+        &signature,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::traits::IsIdentity;
+    use curve25519_dalek::{EdwardsPoint, Scalar};
+    use sha2::{Digest, Sha512};
+
+    use super::*;
+
+    /// The forgery is what it claims: the cofactorless equation misses by a
+    /// point of small order only, which the cofactored (and batch) equation
+    /// does not see; `open` refuses it as a bad signature.
+    #[test]
+    fn a_torsion_signature_fails_by_a_small_order_point_only() {
+        let author = key(2);
+        let payload = Payload::Offer(listing(&author, 1, 1));
+        let envelope = seal_with_torsion(&author, &payload);
+        let (signer, payload_bytes, signature) =
+            crate::codec::decode_envelope(&envelope).expect("a well-formed envelope");
+        let point = |bytes: &[u8]| {
+            CompressedEdwardsY(bytes.try_into().unwrap())
+                .decompress()
+                .unwrap()
+        };
+        let big_r = point(&signature[..32]);
+        let a = point(signer.as_bytes());
+        let s = Scalar::from_canonical_bytes(signature[32..].try_into().unwrap()).unwrap();
+        let message = crate::codec::signing_input(payload_bytes);
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(&signature[..32])
+                .chain_update(signer.as_bytes())
+                .chain_update(&message)
+                .finalize()
+                .into(),
+        );
+        let miss: EdwardsPoint = EdwardsPoint::mul_base(&s) - k * a - big_r;
+        assert!(!miss.is_identity());
+        assert!(miss.mul_by_cofactor().is_identity());
+        assert!(!big_r.is_small_order());
+        assert_eq!(
+            crate::open(&envelope).unwrap_err(),
+            crate::RecordError::BadSignature
+        );
+    }
+}

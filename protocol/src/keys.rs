@@ -157,6 +157,12 @@ impl SecretKey {
         self.0.sign(message).to_bytes()
     }
 
+    /// The secret scalar, to forge malformed signatures in fixtures.
+    #[cfg(feature = "fixtures")]
+    pub(crate) fn scalar(&self) -> curve25519_dalek::Scalar {
+        self.0.to_scalar()
+    }
+
     /// The text form stored in a key file (the node writes it with mode 0600).
     ///
     /// ```text

@@ -56,6 +56,7 @@ pub mod sync;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub mod text;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

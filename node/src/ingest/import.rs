@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use mutua_protocol::membership::MAX_CHAIN_DEPTH;
 use mutua_protocol::sync::order_for_apply;
 use mutua_protocol::{Payload, PublicKey, RecordHash, SignedRecord, Timestamp};
+use mutua_store::verify::open_all;
 use mutua_store::{Rejection, Store};
 
 use super::{store_failure, IngestOutcome, NotStored};
@@ -26,8 +27,8 @@ pub(super) fn import_all(
     // Where each record is in the request, by hash (a file may hold one
     // record twice: each copy gets its own outcome, in order).
     let mut positions: HashMap<RecordHash, VecDeque<usize>> = HashMap::new();
-    for (index, bytes) in envelopes.iter().enumerate() {
-        match mutua_protocol::open(bytes) {
+    for (index, opened) in open_all(envelopes).into_iter().enumerate() {
+        match opened {
             Ok(record) => {
                 positions
                     .entry(*record.hash())

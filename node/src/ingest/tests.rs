@@ -81,3 +81,77 @@ fn ignored_records_say_why_in_the_same_words_and_codes() {
     assert_eq!(outcome.code(), rejection.code());
     assert_eq!(outcome.acceptance(), MessageAcceptance::Ignore);
 }
+
+/// 40 offers by `author` (enough for `open_all` to share them between
+/// threads), of which three are bad: a mixed-order signature (7), a forged
+/// one (23) and bytes that are no envelope (31).
+fn batch_with_culprits(author: &SecretKey) -> Vec<Vec<u8>> {
+    (0..40u8)
+        .map(|id| {
+            let offer = Payload::Offer(fixtures::listing(author, id, 1));
+            match id {
+                7 => fixtures::seal_with_torsion(author, &offer),
+                23 => {
+                    let mut forged = seal(author, &offer).unwrap().into_bytes();
+                    *forged.last_mut().unwrap() ^= 1;
+                    forged
+                }
+                31 => b"not an envelope".to_vec(),
+                _ => seal(author, &offer).unwrap().into_bytes(),
+            }
+        })
+        .collect()
+}
+
+fn garbage_code() -> &'static str {
+    let error = mutua_protocol::open(b"not an envelope").unwrap_err();
+    Rejection::Record(error).code()
+}
+
+#[test]
+fn an_import_names_each_bad_record_at_its_place_and_stores_the_others() {
+    let (_dir, store, member) = store_with_member();
+    let envelopes = batch_with_culprits(&member);
+    let outcomes = import_all(&store, &envelopes, FIXTURE_NOW);
+    assert_eq!(outcomes.len(), envelopes.len());
+    for (index, outcome) in outcomes.iter().enumerate() {
+        let expected = match index {
+            7 | 23 => ("rejected", "bad_signature"),
+            31 => ("rejected", garbage_code()),
+            _ => ("accepted", "new"),
+        };
+        assert_eq!(
+            (outcome.label(), outcome.code()),
+            expected,
+            "envelope {index}"
+        );
+    }
+    assert_eq!(store.stats().unwrap().offers, 37);
+}
+
+#[test]
+fn a_sync_batch_rejects_its_bad_records_first_and_applies_the_others_in_order() {
+    let (_dir, store, member) = store_with_member();
+    let envelopes = batch_with_culprits(&member);
+    let outcomes = ingest_all(&store, &envelopes, FIXTURE_NOW);
+    let codes: Vec<_> = outcomes.iter().map(IngestOutcome::code).collect();
+    assert_eq!(
+        codes[..3],
+        ["bad_signature", "bad_signature", garbage_code()]
+    );
+    // The others in the envelopes' order (all offers: `order_for_apply`
+    // keeps it), each stored.
+    let expected: Vec<_> = envelopes
+        .iter()
+        .filter_map(|e| mutua_protocol::open(e).ok())
+        .map(|r| *r.hash())
+        .collect();
+    let applied: Vec<_> = outcomes[3..]
+        .iter()
+        .map(|o| match o {
+            IngestOutcome::Accepted(applied) => applied.hash,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(applied, expected);
+}
