@@ -80,10 +80,23 @@ fn churn_converges_after_restarts() {
     assert!(r.kills > 0);
 }
 
+/// Replicas equal within 5 s of the heal of a partition held 20 s, both
+/// sides having published (issue 18). A dial lost in the cut used to hang
+/// until the kernel gave up and the redials waited for it: the heal then
+/// waited for the next SYN retransmission (12–24 s).
 #[test]
-fn partition_heals_and_converges() {
+fn partition_heals_and_converges_within_five_seconds() {
     let r = run(Scenario::Partition, 4, 9);
-    assert!(r.convergence_after_heal_ms.is_some());
+    let healed = r.convergence_after_heal_ms.expect("a heal is timed");
+    if !r.network.starts_with("network namespaces") {
+        // The loopback fallback stops the cut-off group: its heal is a restart.
+        return;
+    }
+    assert!(
+        healed <= scenario::HEAL_GOAL.as_millis() as f64,
+        "replicas equal {healed} ms after the heal: {}",
+        r.summary()
+    );
 }
 
 #[test]
