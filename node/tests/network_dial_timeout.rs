@@ -21,7 +21,9 @@ async fn a_dial_to_a_peer_that_never_answers_fails_after_the_dial_timeout() {
     let started = Instant::now();
     // Generous: without a dial timeout this never returns.
     let outcome = tokio::time::timeout(Duration::from_secs(60), node.handle.dial(addr)).await;
-    let error = outcome.expect("the dial ends (no dial timeout?)").unwrap_err();
+    let error = outcome
+        .expect("the dial ends (no dial timeout?)")
+        .unwrap_err();
     assert!(
         matches!(error, NetworkError::Dial { .. }),
         "a dial error: {error:?}"

@@ -61,9 +61,9 @@ use libp2p::{
 use mutua_protocol::codec::hash_envelope;
 
 use super::{
-    NetworkConfig, NetworkError, TransportError, AGENT_VERSION, DIAL_TIMEOUT, GOSSIPSUB_TRANSMIT_LIMIT,
-    IDENTIFY_PROTOCOL_VERSION, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, MAX_CONTROL_BYTES,
-    MAX_FRAME_BYTES, MAX_IWANT_IDS, MAX_MESSAGES_PER_RPC,
+    NetworkConfig, NetworkError, TransportError, AGENT_VERSION, DIAL_TIMEOUT,
+    GOSSIPSUB_TRANSMIT_LIMIT, IDENTIFY_PROTOCOL_VERSION, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL,
+    MAX_CONTROL_BYTES, MAX_FRAME_BYTES, MAX_IWANT_IDS, MAX_MESSAGES_PER_RPC,
 };
 use crate::frame_guard::{BreachReporter, GuardedMuxer};
 use crate::metrics::{NodeMetrics, GOSSIPSUB_PREFIX};

@@ -280,7 +280,10 @@ fn redials_at(policy: &mut PeerPolicy, now: Instant) -> Vec<PeerId> {
             Action::Redial {
                 peers,
                 retry_pending: false,
-            } => peers.into_iter().map(|redial| redial.peer).collect::<Vec<_>>(),
+            } => peers
+                .into_iter()
+                .map(|redial| redial.peer)
+                .collect::<Vec<_>>(),
             other => panic!("unexpected {other:?}"),
         })
         .collect()
@@ -418,7 +421,10 @@ fn a_lost_peer_is_redialed_where_it_was_reached_even_once_the_dht_forgot_it() {
             assert_eq!(peers.len(), 1);
             assert_eq!(peers[0].peer, lost);
             assert_eq!(peers[0].addresses.len(), MAX_REDIAL_ADDRESSES);
-            assert_eq!(peers[0].addresses[..2], [reached.clone(), listening.clone()]);
+            assert_eq!(
+                peers[0].addresses[..2],
+                [reached.clone(), listening.clone()]
+            );
             policy.on_dial_failed(&lost);
         }
     }
