@@ -99,6 +99,14 @@ pub const MAX_MESSAGES_PER_RPC: usize = 16;
 /// How long an idle connection (no protocol wants it) stays open.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a connection may take to be established (TCP connect, noise,
+/// yamux), each way. libp2p sets none: a dial into a cut (SYNs unanswered)
+/// lasted until the kernel gave up (~127 s of SYN retries), and a redial
+/// waits for the dial under way, so a healed partition waited for the next
+/// SYN retransmission (up to 32 s apart). 4 s lets the SYN retransmissions
+/// at 1 and 3 s happen, then the redial starts a fresh dial.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// The network's settings.
 #[derive(Clone, Debug)]
 pub struct NetworkConfig {

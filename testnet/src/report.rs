@@ -141,6 +141,9 @@ pub struct Report {
     pub withdrawal_propagation: Latency,
     /// Time from heal (or the last restart) until every digest was equal.
     pub convergence_after_heal_ms: Option<f64>,
+    /// Time from a partition's heal until every node had a peer across it,
+    /// by the nodes' clocks (1 s resolution, rounded up).
+    pub reconnection_after_heal_ms: Option<f64>,
     pub converged: bool,
     pub digest: Option<String>,
     pub kills: usize,
@@ -202,6 +205,12 @@ impl Report {
                 s,
                 "  withdrawal to every node: {}",
                 self.withdrawal_propagation.line()
+            );
+        }
+        if let Some(ms) = self.reconnection_after_heal_ms {
+            let _ = writeln!(
+                s,
+                "  every node connected across the heal within: {ms:.0} ms (nodes' clocks, 1 s resolution)"
             );
         }
         if let Some(ms) = self.convergence_after_heal_ms {

@@ -80,10 +80,28 @@ fn churn_converges_after_restarts() {
     assert!(r.kills > 0);
 }
 
+/// A partition held 20 s, both sides publishing, heals within 5 s (issue
+/// 18): every node connected across again within 5 s by the nodes' own
+/// clocks (the replicas' equality after it is a figure: the sync sessions
+/// are CPU-bound on a loaded machine). A redial now gives up a dial after
+/// `DIAL_TIMEOUT` instead of waiting ~127 s for the kernel, so a healed
+/// path gets a new SYN within ~2 s; this run does not tell the two apart
+/// (without the fix a SYN retransmission happened to heal it in time), the
+/// node's unit and dial-timeout tests do.
 #[test]
-fn partition_heals_and_converges() {
+fn partition_heals_and_every_node_reconnects_within_five_seconds() {
     let r = run(Scenario::Partition, 4, 9);
     assert!(r.convergence_after_heal_ms.is_some());
+    if !r.network.starts_with("network namespaces") {
+        // The loopback fallback stops the cut-off group: its heal is a restart.
+        return;
+    }
+    let reconnected = r.reconnection_after_heal_ms.expect("a heal is timed");
+    assert!(
+        reconnected <= scenario::HEAL_GOAL.as_millis() as f64,
+        "every node connected across {reconnected} ms after the heal: {}",
+        r.summary()
+    );
 }
 
 #[test]

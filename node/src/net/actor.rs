@@ -143,6 +143,9 @@ pub(super) type PendingDial = (Multiaddr, oneshot::Sender<Result<(), NetworkErro
 /// What the actor knows of a connected peer.
 pub(super) struct PeerEntry {
     pub(super) addresses: Vec<(ConnectionId, Multiaddr)>,
+    /// Where to redial it if lost: the addresses we reached it at, then
+    /// those it listens on (identify).
+    pub(super) redial_addrs: Vec<Multiaddr>,
     pub(super) agent: Option<String>,
     pub(super) protocol_version: Option<String>,
     pub(super) connected_since: SystemTime,
@@ -346,7 +349,7 @@ impl Actor {
                 Action::Redial {
                     peers,
                     retry_pending,
-                } => self.redial(&peers, retry_pending),
+                } => self.redial(peers, retry_pending),
                 // `RoutingUpdated` dials the peers the walk finds.
                 Action::RandomWalk => {
                     self.swarm
@@ -377,13 +380,16 @@ impl Actor {
                 }
                 let entry = self.peers.entry(peer_id).or_insert_with(|| PeerEntry {
                     addresses: Vec::new(),
+                    redial_addrs: Vec::new(),
                     agent: None,
                     protocol_version: None,
                     connected_since: SystemTime::now(),
                 });
-                entry
-                    .addresses
-                    .push((connection_id, endpoint.get_remote_address().clone()));
+                let remote = endpoint.get_remote_address();
+                if endpoint.is_dialer() && !entry.redial_addrs.contains(remote) {
+                    entry.redial_addrs.insert(0, remote.clone());
+                }
+                entry.addresses.push((connection_id, remote.clone()));
                 self.metrics.connected_peers.set(self.peers.len() as i64);
                 if let Some((_, reply)) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Ok(()));
@@ -401,8 +407,13 @@ impl Actor {
                 ..
             } => {
                 if num_established == 0 {
-                    self.peers.remove(&peer_id);
-                    self.policy.on_peer_disconnected(peer_id, Instant::now());
+                    let addresses = self
+                        .peers
+                        .remove(&peer_id)
+                        .map(|entry| entry.redial_addrs)
+                        .unwrap_or_default();
+                    self.policy
+                        .on_peer_disconnected(peer_id, addresses, Instant::now());
                 } else if let Some(entry) = self.peers.get_mut(&peer_id) {
                     entry.addresses.retain(|(id, _)| *id != connection_id);
                 }
@@ -411,9 +422,12 @@ impl Actor {
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
+                peer_id,
                 error,
-                ..
             } => {
+                if let Some(peer) = peer_id {
+                    self.policy.on_dial_failed(&peer);
+                }
                 if let Some((addr, reply)) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Err(NetworkError::Dial {
                         addr,

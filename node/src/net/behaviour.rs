@@ -2,6 +2,9 @@
 //! and peer-score settings, and the transport (TCP + noise + yamux, every
 //! stream behind [`crate::frame_guard`]).
 //!
+//! **Transport**: a connection not established within
+//! [`super::DIAL_TIMEOUT`] (4 s) is abandoned, each way.
+//!
 //! **Behaviours**, in polling order: the block list (peers the
 //! [`super::policy`] banned); connection limits (`max_connections`, 128 by
 //! default, 2 per peer, 32 pending each way); a memory limit (no new
@@ -46,6 +49,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use libp2p::core::transport::timeout::TransportTimeout;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, TopicHash};
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -57,9 +61,9 @@ use libp2p::{
 use mutua_protocol::codec::hash_envelope;
 
 use super::{
-    NetworkConfig, NetworkError, TransportError, AGENT_VERSION, GOSSIPSUB_TRANSMIT_LIMIT,
-    IDENTIFY_PROTOCOL_VERSION, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, MAX_CONTROL_BYTES,
-    MAX_FRAME_BYTES, MAX_IWANT_IDS, MAX_MESSAGES_PER_RPC,
+    NetworkConfig, NetworkError, TransportError, AGENT_VERSION, DIAL_TIMEOUT,
+    GOSSIPSUB_TRANSMIT_LIMIT, IDENTIFY_PROTOCOL_VERSION, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL,
+    MAX_CONTROL_BYTES, MAX_FRAME_BYTES, MAX_IWANT_IDS, MAX_MESSAGES_PER_RPC,
 };
 use crate::frame_guard::{BreachReporter, GuardedMuxer};
 use crate::metrics::{NodeMetrics, GOSSIPSUB_PREFIX};
@@ -237,13 +241,15 @@ pub(super) fn build_swarm(
         .with_other_transport(|keypair| {
             use libp2p::Transport as _;
             let noise = noise::Config::new(keypair)?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-                    .upgrade(libp2p::core::upgrade::Version::V1Lazy)
-                    .authenticate(noise)
-                    .multiplex(yamux::Config::default())
-                    .map(move |(peer, muxer), _| (peer, GuardedMuxer::new(muxer, peer, reporter))),
-            )
+            let transport = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default())
+                .map(move |(peer, muxer), _| (peer, GuardedMuxer::new(muxer, peer, reporter)));
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(TransportTimeout::new(
+                transport,
+                DIAL_TIMEOUT,
+            ))
         })
         .map_err(TransportError::Build)?
         .with_dns()

@@ -9,9 +9,11 @@
 
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::DialError;
 use libp2p::{identify, kad, mdns, PeerId};
 
 use super::actor::Actor;
+use super::policy::{Redial, MAX_REDIAL_ADDRESSES};
 use super::KAD_PROTOCOL;
 
 impl Actor {
@@ -45,18 +47,29 @@ impl Actor {
         }
     }
 
-    /// Dials lost peers at the addresses the behaviours (the DHT) know;
-    /// with `retry_pending`, even those a dial to is under way.
-    pub(super) fn redial(&mut self, peers: &[PeerId], retry_pending: bool) {
+    /// Dials lost peers at their remembered addresses and those the
+    /// behaviours (the DHT) know; with `retry_pending`, even those a dial
+    /// to is under way.
+    pub(super) fn redial(&mut self, peers: Vec<Redial>, retry_pending: bool) {
         let condition = if retry_pending {
             PeerCondition::Disconnected
         } else {
             PeerCondition::DisconnectedAndNotDialing
         };
-        for &peer in peers {
-            let opts = DialOpts::peer_id(peer).condition(condition).build();
-            if let Err(error) = self.swarm.dial(opts) {
-                tracing::debug!(%peer, %error, "cannot redial lost peer");
+        for Redial { peer, addresses } in peers {
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addresses)
+                .extend_addresses_through_behaviour()
+                .condition(condition)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) => {}
+                // Connected, or a dial under way: its end is reported.
+                Err(DialError::DialPeerConditionFalse(_)) => {}
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "cannot redial lost peer");
+                    self.policy.on_dial_failed(&peer);
+                }
             }
         }
     }
@@ -107,6 +120,13 @@ impl Actor {
             return;
         };
         if let Some(entry) = self.peers.get_mut(&peer_id) {
+            for addr in &info.listen_addrs {
+                if entry.redial_addrs.len() < MAX_REDIAL_ADDRESSES
+                    && !entry.redial_addrs.contains(addr)
+                {
+                    entry.redial_addrs.push(addr.clone());
+                }
+            }
             entry.agent = Some(info.agent_version.clone());
             entry.protocol_version = Some(info.protocol_version.clone());
         }

@@ -34,8 +34,14 @@
 //! at once, even one with a dial under way (which may be waiting for a SYN
 //! retransmission of a cut): a healed partition thus reconnects within
 //! seconds of the first connection across it, instead of at the next
-//! 10–30 s tick. The cost while a peer is unreachable is one TCP connection
-//! attempt per 4 s; none when idle.
+//! 10–30 s tick. A lost peer is redialed at the addresses it was reached at
+//! and listened on (identify) as well as those the DHT knows: Kademlia drops
+//! an address after one failed dial unless it is the last, so a dial
+//! refused during a cut could leave only addresses that never worked. A
+//! redial due while a dial is under way (one lost in a cut lasts until
+//! [`super::DIAL_TIMEOUT`]) is made as soon as that dial fails, so a healed
+//! path gets a new SYN within about two seconds. The cost while a peer is
+//! unreachable is one TCP connection attempt per 4 s; none when idle.
 //!
 //! Beyond that, at every maintenance tick ([`MAINTENANCE_INTERVAL`], 10 s)
 //! the node redials its bootstrap peers when it has no peer at all, or when
@@ -65,6 +71,7 @@ use crate::sync::Penalty;
 mod redials;
 
 use redials::LostPeers;
+pub(super) use redials::{Redial, MAX_REDIAL_ADDRESSES};
 #[cfg(test)]
 use redials::{FIRST_REDIAL_WAIT, MAX_LOST_PEERS, MAX_REDIAL_WAIT, REDIAL_FOR};
 
@@ -112,10 +119,11 @@ pub(super) enum Action {
     Disconnect(PeerId),
     /// Dial the bootstrap peers not connected.
     DialBootstrap,
-    /// Dial these lost peers (at the addresses the DHT knows) unless
-    /// connected; also when a dial to one is under way if `retry_pending`.
+    /// Dial these lost peers (at their remembered addresses and those the
+    /// DHT knows) unless connected; also when a dial to one is under way if
+    /// `retry_pending`.
     Redial {
-        peers: Vec<PeerId>,
+        peers: Vec<Redial>,
         retry_pending: bool,
     },
     /// Start a Kademlia random walk to find new peers.
@@ -218,13 +226,25 @@ impl PeerPolicy {
         }]
     }
 
-    /// A peer's last connection closed: redial it soon, unless the policy
-    /// cut it off or penalised it (it may come back by itself).
-    pub(super) fn on_peer_disconnected(&mut self, peer: PeerId, now: Instant) {
+    /// A peer's last connection closed: redial it soon at `addresses`
+    /// (where it was reached, where it listens), unless the policy cut it
+    /// off or penalised it (it may come back by itself).
+    pub(super) fn on_peer_disconnected(
+        &mut self,
+        peer: PeerId,
+        addresses: Vec<libp2p::Multiaddr>,
+        now: Instant,
+    ) {
         self.walks.peer_lost();
         if !self.bans.contains_key(&peer) && !self.penalties.contains_key(&peer) {
-            self.lost.lost(peer, now);
+            self.lost.lost(peer, addresses, now);
         }
+    }
+
+    /// A dial to the peer failed (or could not start): if it is lost and a
+    /// redial fell due meanwhile, the next check makes it.
+    pub(super) fn on_dial_failed(&mut self, peer: &PeerId) {
+        self.lost.dial_failed(peer);
     }
 
     /// The redial check ([`REDIAL_CHECK_INTERVAL`]): the lost peers due.

@@ -264,7 +264,7 @@ fn the_policy_walks_only_when_short_of_peers_and_not_alone() {
     let mut policy = PeerPolicy::new(4);
     assert_eq!(walks(&mut policy, connected(2), 12), vec![1, 2]);
     // A peer lost: the next tick walks again.
-    policy.on_peer_disconnected(peer(), t0);
+    policy.on_peer_disconnected(peer(), vec![], t0);
     assert_eq!(walks(&mut policy, connected(1), 1), vec![1]);
     // Discovery dials only while short of peers.
     assert!(policy.wants_more_peers(3));
@@ -280,16 +280,26 @@ fn redials_at(policy: &mut PeerPolicy, now: Instant) -> Vec<PeerId> {
             Action::Redial {
                 peers,
                 retry_pending: false,
-            } => peers,
+            } => peers
+                .into_iter()
+                .map(|redial| redial.peer)
+                .collect::<Vec<_>>(),
             other => panic!("unexpected {other:?}"),
         })
         .collect()
 }
 
-/// The seconds (from `t0`, checked every second) at which `lost` is redialed.
+/// The seconds (from `t0`, checked every second) at which `lost` is
+/// redialed, each dial failing at once (a refused connection).
 fn redial_seconds(policy: &mut PeerPolicy, t0: Instant, lost: PeerId, secs: u64) -> Vec<u64> {
     (1..=secs)
-        .filter(|s| redials_at(policy, t0 + Duration::from_secs(*s)).contains(&lost))
+        .filter(|s| {
+            let dialed = redials_at(policy, t0 + Duration::from_secs(*s));
+            for peer in &dialed {
+                policy.on_dial_failed(peer);
+            }
+            dialed.contains(&lost)
+        })
         .collect()
 }
 
@@ -298,7 +308,7 @@ fn a_lost_peer_is_redialed_after_a_second_then_at_most_every_four() {
     let mut policy = PeerPolicy::new(12);
     let (lost, t0) = (peer(), Instant::now());
     assert!(policy.on_redial_check(t0).is_empty(), "nothing lost");
-    policy.on_peer_disconnected(lost, t0);
+    policy.on_peer_disconnected(lost, vec![], t0);
     // Waits of 1, 2, then 4 s (the bound), whatever the time.
     assert_eq!(
         redial_seconds(&mut policy, t0, lost, 20),
@@ -316,13 +326,16 @@ fn a_reconnected_peer_is_no_longer_redialed_and_brings_the_others_back_at_once()
     let mut policy = PeerPolicy::new(12);
     let (a, b, c, t0) = (peer(), peer(), peer(), Instant::now());
     for p in [a, b, c] {
-        policy.on_peer_disconnected(p, t0);
+        policy.on_peer_disconnected(p, vec![], t0);
     }
     // A long cut: each of them is in its 4 s backoff.
     let mut now = t0;
     for _ in 0..30 {
         now += REDIAL_CHECK_INTERVAL;
         policy.on_redial_check(now);
+        for p in [a, b, c] {
+            policy.on_dial_failed(&p);
+        }
     }
     // A peer never lost connecting says nothing about the cut.
     assert!(policy.on_peer_connected(peer(), now).is_empty());
@@ -335,7 +348,7 @@ fn a_reconnected_peer_is_no_longer_redialed_and_brings_the_others_back_at_once()
     else {
         panic!("{actions:?}");
     };
-    let mut peers = peers.clone();
+    let mut peers: Vec<PeerId> = peers.iter().map(|redial| redial.peer).collect();
     peers.sort();
     let mut expected = vec![b, c];
     expected.sort();
@@ -343,9 +356,11 @@ fn a_reconnected_peer_is_no_longer_redialed_and_brings_the_others_back_at_once()
     // `a` is not redialed any more; the others start their backoff over.
     assert_eq!(redial_seconds(&mut policy, now, a, 10), Vec::<u64>::new());
     let mut policy2 = PeerPolicy::new(12);
-    policy2.on_peer_disconnected(b, t0);
-    policy2.on_peer_disconnected(a, t0);
+    policy2.on_peer_disconnected(b, vec![], t0);
+    policy2.on_peer_disconnected(a, vec![], t0);
     policy2.on_peer_connected(a, now);
+    // The dial made at the reconnection fails; then 1, 2, 4 s again.
+    policy2.on_dial_failed(&b);
     assert_eq!(redial_seconds(&mut policy2, now, b, 8), vec![1, 3, 7]);
     // The last lost peer coming back dials nobody.
     policy2.on_peer_connected(b, now);
@@ -359,7 +374,7 @@ fn peers_cut_off_or_penalised_are_not_redialed() {
     policy.on_sync_penalty(Penalty::Fault(rogue, "garbage".into()), t0);
     policy.on_frame_breach(breacher, t0);
     for p in [rogue, breacher, honest] {
-        policy.on_peer_disconnected(p, t0);
+        policy.on_peer_disconnected(p, vec![], t0);
     }
     assert_eq!(redial_seconds(&mut policy, t0, honest, 2), vec![1]);
     assert!(!policy.lost.contains(&rogue) && !policy.lost.contains(&breacher));
@@ -373,11 +388,66 @@ fn the_set_of_lost_peers_stays_bounded_forgetting_the_oldest() {
     let mut policy = PeerPolicy::new(12);
     let t0 = Instant::now();
     let first = peer();
-    policy.on_peer_disconnected(first, t0);
+    policy.on_peer_disconnected(first, vec![], t0);
     for i in 0..MAX_LOST_PEERS {
-        policy.on_peer_disconnected(peer(), t0 + Duration::from_millis(1 + i as u64));
+        policy.on_peer_disconnected(peer(), vec![], t0 + Duration::from_millis(1 + i as u64));
     }
     assert_eq!(policy.lost.len(), MAX_LOST_PEERS);
     assert!(!policy.lost.contains(&first));
     assert_eq!(FIRST_REDIAL_WAIT, Duration::from_secs(1));
+}
+
+#[test]
+fn a_lost_peer_is_redialed_where_it_was_reached_even_once_the_dht_forgot_it() {
+    // Kademlia drops an address after a refused dial unless it is the
+    // peer's last: one reached through a relay (or a NAT) and listening on
+    // an unreachable address would be left with that one only.
+    let mut policy = PeerPolicy::new(12);
+    let (lost, t0) = (peer(), Instant::now());
+    let reached: libp2p::Multiaddr = "/ip4/10.77.1.1/tcp/4303".parse().unwrap();
+    let listening: libp2p::Multiaddr = "/ip4/10.78.1.5/tcp/4100".parse().unwrap();
+    let mut addresses = vec![reached.clone(), listening.clone()];
+    addresses.extend((0..20).map(|i| format!("/ip4/10.0.0.{i}/tcp/1").parse().unwrap()));
+    policy.on_peer_disconnected(lost, addresses, t0);
+    let mut now = t0;
+    for _ in 0..10 {
+        now += REDIAL_CHECK_INTERVAL;
+        for action in policy.on_redial_check(now) {
+            let Action::Redial { peers, .. } = action else {
+                panic!("{action:?}")
+            };
+            // Every redial, not only the first, dials the remembered
+            // addresses, in order, at most MAX_REDIAL_ADDRESSES of them.
+            assert_eq!(peers.len(), 1);
+            assert_eq!(peers[0].peer, lost);
+            assert_eq!(peers[0].addresses.len(), MAX_REDIAL_ADDRESSES);
+            assert_eq!(
+                peers[0].addresses[..2],
+                [reached.clone(), listening.clone()]
+            );
+            policy.on_dial_failed(&lost);
+        }
+    }
+}
+
+#[test]
+fn a_redial_due_during_a_dial_under_way_is_made_as_soon_as_that_dial_fails() {
+    // A dial into a cut lasts until DIAL_TIMEOUT (its SYNs unanswered): a
+    // redial falling due meanwhile must not be skipped until the next one
+    // (it would add a whole wait to a heal).
+    let mut policy = PeerPolicy::new(12);
+    let (lost, t0) = (peer(), Instant::now());
+    policy.on_peer_disconnected(lost, vec![], t0);
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    assert_eq!(redials_at(&mut policy, at(1)), vec![lost]);
+    // Due again at 3 s, but the dial started at 1 s is still under way.
+    for s in 2..=4 {
+        assert!(redials_at(&mut policy, at(s)).is_empty(), "{s} s");
+    }
+    // It times out at 5 s: redialed at the next check, not at 7 s.
+    policy.on_dial_failed(&lost);
+    assert_eq!(redials_at(&mut policy, at(5)), vec![lost]);
+    // A failure of a peer not lost changes nothing.
+    policy.on_dial_failed(&peer());
+    assert!(redials_at(&mut policy, at(6)).is_empty());
 }
