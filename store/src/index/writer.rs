@@ -69,7 +69,7 @@ impl SearchIndex {
             .get_or_insert_with(Instant::now);
         let behind = last.saturating_sub(self.covered().unwrap_or(0));
         if behind >= self.policy.every_seqs {
-            self.checkpoint_with(w)?;
+            self.checkpoint_with(w, false)?;
         }
         Ok(())
     }
@@ -128,12 +128,13 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Commits the disk index as covering what queries see, syncs its files,
-    /// and empties the RAM index.
-    fn checkpoint_with(&self, w: &mut Writers) -> Result<(), StoreError> {
+    /// Commits the disk index as covering what queries see (`force`: even
+    /// when that sequence is already committed, for deletions that come with
+    /// no new sequence), syncs its files, and empties the RAM index.
+    fn checkpoint_with(&self, w: &mut Writers, force: bool) -> Result<(), StoreError> {
         let started = Instant::now();
         let visible = self.visible();
-        if let Some(seq) = visible.filter(|v| self.covered() != Some(*v)) {
+        if let Some(seq) = visible.filter(|v| force || self.covered() != Some(*v)) {
             let mut prepared = w.disk.prepare_commit().map_err(search_err)?;
             prepared.set_payload(&payload_of(seq));
             prepared.commit().map_err(search_err)?;
@@ -163,7 +164,7 @@ impl SearchIndex {
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         let mut guard = self.writers.lock().map_err(|_| StoreError::Poisoned)?;
         match guard.as_mut() {
-            Some(w) => self.checkpoint_with(w),
+            Some(w) => self.checkpoint_with(w, false),
             // Never written since open: nothing uncommitted.
             None => {
                 self.directory.sync_all().map_err(search_err)?;
@@ -209,7 +210,7 @@ impl SearchIndex {
             }
             self.visible
                 .store(seq.max(self.visible().unwrap_or(0)), Ordering::SeqCst);
-            self.checkpoint_with(w)?;
+            self.checkpoint_with(w, true)?;
             Ok(count)
         })
     }
@@ -230,7 +231,7 @@ impl SearchIndex {
         self.with_writers(|w| {
             self.write_disk(&w.disk, changes)?;
             self.visible.store(seq, Ordering::SeqCst);
-            self.checkpoint_with(w)
+            self.checkpoint_with(w, true)
         })
     }
 
@@ -260,10 +261,8 @@ impl SearchIndex {
                     }
                 }
             }
-            // Forces the commit even when the sequence did not move.
-            self.covered.store(u64::MAX, Ordering::SeqCst);
             self.visible.store(seq, Ordering::SeqCst);
-            self.checkpoint_with(w)?;
+            self.checkpoint_with(w, true)?;
             Ok(count)
         })
     }
