@@ -109,7 +109,10 @@ fn a_listing_applied_alone_is_found_before_any_checkpoint_and_once_after() {
     apply_one(&store, second.clone());
     assert_eq!(all(&store), [(slot, *second.hash())]);
     assert_eq!(store.search_index_stats().listings, 1);
-    apply_one(&store, synth::sealed_withdrawal(&synth::key("member", 1), 1, 3, NOW));
+    apply_one(
+        &store,
+        synth::sealed_withdrawal(&synth::key("member", 1), 1, 3, NOW),
+    );
     assert_eq!(all(&store), []);
     assert_eq!(store.search_index_stats().listings, 0);
     assert!(store.check().unwrap().is_ok());
@@ -206,7 +209,11 @@ fn queries_across_the_ram_and_disk_indexes_match_one_disk_index() {
         .collect();
     assert_eq!(joined, pages(&disk, &q));
     for q in queries() {
-        assert_eq!(pages(&split, &q), pages(&disk, &q), "after the checkpoint: {q:?}");
+        assert_eq!(
+            pages(&split, &q),
+            pages(&disk, &q),
+            "after the checkpoint: {q:?}"
+        );
     }
     assert!(split.check().unwrap().is_ok());
 }

@@ -545,4 +545,3 @@ fn encode_window(from: u64, until: u64) -> u64 {
 fn decode_window(v: u64) -> (u64, u64) {
     (v >> 32, v & u64::from(u32::MAX))
 }
-

@@ -173,10 +173,15 @@ impl Collector for TopCollector<'_> {
 }
 
 /// Whether a document of a disk segment is hidden by `masked`.
-fn hidden(masked: &Option<Arc<Masked>>, tiebreak: &Column<u64>, slot: &BytesColumn, doc: DocId) -> bool {
-    masked.as_ref().is_some_and(|m| {
-        m.hides(tiebreak.first(doc).unwrap_or(0), || slot_of(slot, doc))
-    })
+fn hidden(
+    masked: &Option<Arc<Masked>>,
+    tiebreak: &Column<u64>,
+    slot: &BytesColumn,
+    doc: DocId,
+) -> bool {
+    masked
+        .as_ref()
+        .is_some_and(|m| m.hides(tiebreak.first(doc).unwrap_or(0), || slot_of(slot, doc)))
 }
 
 fn slot_of(column: &BytesColumn, doc: DocId) -> Option<Vec<u8>> {
