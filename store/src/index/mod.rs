@@ -41,7 +41,7 @@ mod recent;
 mod search;
 mod writer;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -263,6 +263,9 @@ pub struct SearchIndex {
     checkpoint_nanos: AtomicU64,
 }
 
+/// The documents of each slot, as `check` reads them.
+pub type IndexedSlots = std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>>;
+
 /// One document as `check` reads it.
 #[derive(Clone, Copy, Debug)]
 pub struct IndexedDoc {
@@ -408,9 +411,7 @@ impl SearchIndex {
 
     /// The documents queries see, by slot: each one's record-hash prefix
     /// and expiry.
-    pub fn slots(
-        &self,
-    ) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>>, StoreError> {
+    pub fn slots(&self) -> Result<IndexedSlots, StoreError> {
         let view = self.view();
         let mut out: std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>> =
             std::collections::BTreeMap::new();
@@ -443,15 +444,7 @@ impl SearchIndex {
 
     /// The slots of changes staged but not yet published, and the documents
     /// queries see, taken together (no publication in between).
-    pub fn slots_and_staged(
-        &self,
-    ) -> Result<
-        (
-            std::collections::HashSet<Vec<u8>>,
-            std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>>,
-        ),
-        StoreError,
-    > {
+    pub fn slots_and_staged(&self) -> Result<(HashSet<Vec<u8>>, IndexedSlots), StoreError> {
         let _writers = self.writers.lock().map_err(|_| StoreError::Poisoned)?;
         let staged = self
             .staged
