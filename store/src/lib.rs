@@ -19,9 +19,9 @@
 //!   older versions in the synced set, but an expired listing is not indexed.
 //! - The search index (`index` module, tantivy, `search/` in the store's
 //!   directory) is the only query index and is derived: after the sled
-//!   flush, `apply_batch` writes its changes to a small RAM index committed
-//!   at once, so a listing is found by [`Store::query`] when the call
-//!   returns; the disk index is committed and synced only at checkpoints
+//!   flush, `apply_batch` writes its changes to a small RAM index that
+//!   the next query commits first, so a listing is found by [`Store::query`]
+//!   once the call returned; the disk index is committed and synced only at checkpoints
 //!   ([`SearchCheckpoints`]: every 1,000 search sequences, 2 s after the
 //!   oldest change not saved, and at close), so one record per call costs
 //!   no tantivy disk commit. sled's journal of search changes keeps

@@ -189,7 +189,7 @@ impl crate::Store {
             // A statistic: a read error shows as no listings (`check`
             // reports the index's problems).
             listings: search.num_docs().unwrap_or(0),
-            unsaved_listings: search.view().masked.len() as u64,
+            unsaved_listings: search.view().map_or(0, |v| v.masked.len()) as u64,
             checkpointed_seq: search.covered().unwrap_or(0),
             publish_time: nanos(&search.publish_nanos),
             checkpoint_time: nanos(&search.checkpoint_nanos),

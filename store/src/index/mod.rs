@@ -11,8 +11,9 @@
 //! sequence* number and writes, in the same sled batch, a journal entry
 //! (`j seq` → the slots it changed) and the new sequence (`msearch_seq`).
 //! After the flush, the changes are published: written to the disk index's
-//! writer (uncommitted) and to a small RAM index (`recent` module) that is
-//! committed at once, so a listing is found when its `apply` returns. The
+//! writer (uncommitted) and to a small RAM index (`recent` module) that the
+//! next query commits first, so a listing is found once its `apply`
+//! returned, and writes with no query between them cost no commit. The
 //! disk index is committed only at checkpoints (every
 //! [`SearchCheckpoints::every_seqs`] sequences, after
 //! [`SearchCheckpoints::every`] by a background thread, and at close), with
@@ -255,6 +256,9 @@ pub struct SearchIndex {
     /// The last search sequence of a commit made durable by a checkpoint:
     /// sled's journal entries up to it may go.
     durable: AtomicU64,
+    /// Whether changes were published to the RAM index since its last
+    /// commit.
+    dirty: std::sync::atomic::AtomicBool,
     /// When the oldest change not yet checkpointed was published.
     unsaved_since: Mutex<Option<std::time::Instant>>,
     /// Time spent publishing changes (documents, commits, checkpoints), in ns.
@@ -365,14 +369,28 @@ impl SearchIndex {
             covered: AtomicU64::new(covered),
             visible: AtomicU64::new(covered),
             durable: AtomicU64::new(0),
+            dirty: Default::default(),
             unsaved_since: Mutex::new(None),
             publish_nanos: AtomicU64::new(0),
             checkpoint_nanos: AtomicU64::new(0),
         })
     }
 
-    /// What queries search now.
-    pub fn view(&self) -> View {
+    /// What queries search now: first commits the RAM index if changes
+    /// were published since its last commit (so a listing is found by the
+    /// first query after its `apply` returned, and a run of writes with no
+    /// query between them costs no tantivy commit).
+    pub fn view(&self) -> Result<View, StoreError> {
+        if self.dirty.load(Ordering::SeqCst) {
+            let mut guard = self.writers.lock().map_err(|_| StoreError::Poisoned)?;
+            if let Some(w) = guard.as_mut() {
+                self.refresh_with(w)?;
+            }
+        }
+        Ok(self.current_view())
+    }
+
+    fn current_view(&self) -> View {
         self.view.read().expect("view lock").clone()
     }
 
@@ -409,43 +427,13 @@ impl SearchIndex {
         walk(&self.path)
     }
 
-    /// The documents queries see, by slot: each one's record-hash prefix
-    /// and expiry.
-    pub fn slots(&self) -> Result<IndexedSlots, StoreError> {
-        let view = self.view();
-        let mut out: std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>> =
-            std::collections::BTreeMap::new();
-        let disk = view.disk.segment_readers().iter().map(|s| (s, true));
-        let recent = view.recent.iter().flat_map(|r| r.segment_readers());
-        for (segment, on_disk) in disk.chain(recent.map(|s| (s, false))) {
-            let ff = segment.fast_fields();
-            let Some(column) = ff.bytes("slot").map_err(search_err)? else {
-                continue;
-            };
-            let hash8 = ff.u64("hash8").map_err(search_err)?;
-            let expires = ff.u64("expires_at").map_err(search_err)?;
-            let mut slot = Vec::new();
-            for doc in segment.doc_ids_alive() {
-                for ord in column.term_ords(doc) {
-                    slot.clear();
-                    column.ord_to_bytes(ord, &mut slot).map_err(search_err)?;
-                    if on_disk && view.masked.contains(&slot) {
-                        continue;
-                    }
-                    out.entry(slot.clone()).or_default().push(IndexedDoc {
-                        hash8: hash8.first(doc).unwrap_or(0),
-                        expires_at: expires.first(doc).unwrap_or(0),
-                    });
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// The slots of changes staged but not yet published, and the documents
     /// queries see, taken together (no publication in between).
     pub fn slots_and_staged(&self) -> Result<(HashSet<Vec<u8>>, IndexedSlots), StoreError> {
-        let _writers = self.writers.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut writers = self.writers.lock().map_err(|_| StoreError::Poisoned)?;
+        if let Some(w) = writers.as_mut() {
+            self.refresh_with(w)?;
+        }
         let staged = self
             .staged
             .lock()
@@ -453,12 +441,12 @@ impl SearchIndex {
             .iter()
             .flat_map(|(_, changes)| changes.iter().map(|c| c.slot.clone()))
             .collect();
-        Ok((staged, self.slots()?))
+        Ok((staged, slots_of(&self.current_view())?))
     }
 
     /// How many documents queries see.
     pub fn num_docs(&self) -> Result<u64, StoreError> {
-        let view = self.view();
+        let view = self.view()?;
         let mut hidden = 0;
         for slot in view.masked.slots() {
             let term = Term::from_field_bytes(self.fields.slot, slot);
@@ -537,4 +525,36 @@ fn encode_window(from: u64, until: u64) -> u64 {
 
 fn decode_window(v: u64) -> (u64, u64) {
     (v >> 32, v & u64::from(u32::MAX))
+}
+
+/// The documents a view shows, by slot: each one's record-hash prefix and
+/// expiry.
+fn slots_of(view: &View) -> Result<IndexedSlots, StoreError> {
+    let mut out: std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>> =
+        std::collections::BTreeMap::new();
+    let disk = view.disk.segment_readers().iter().map(|s| (s, true));
+    let recent = view.recent.iter().flat_map(|r| r.segment_readers());
+    for (segment, on_disk) in disk.chain(recent.map(|s| (s, false))) {
+        let ff = segment.fast_fields();
+        let Some(column) = ff.bytes("slot").map_err(search_err)? else {
+            continue;
+        };
+        let hash8 = ff.u64("hash8").map_err(search_err)?;
+        let expires = ff.u64("expires_at").map_err(search_err)?;
+        let mut slot = Vec::new();
+        for doc in segment.doc_ids_alive() {
+            for ord in column.term_ords(doc) {
+                slot.clear();
+                column.ord_to_bytes(ord, &mut slot).map_err(search_err)?;
+                if on_disk && view.masked.contains(&slot) {
+                    continue;
+                }
+                out.entry(slot.clone()).or_default().push(IndexedDoc {
+                    hash8: hash8.first(doc).unwrap_or(0),
+                    expires_at: expires.first(doc).unwrap_or(0),
+                });
+            }
+        }
+    }
+    Ok(out)
 }

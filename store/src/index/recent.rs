@@ -1,6 +1,6 @@
 //! The changes since the last checkpoint, searchable at once: a small
 //! tantivy index in RAM (same schema and analyzers as the disk index),
-//! committed by every publication, while the disk index is committed only
+//! committed by the first query after a publication, while the disk index is committed only
 //! at checkpoints (see the `writer` module).
 //!
 //! A query searches a [`View`]: the disk index's last commit, the RAM

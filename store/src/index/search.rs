@@ -454,7 +454,7 @@ impl Store {
             members,
             keep: q.limit + 1,
         };
-        let view = search.view();
+        let view = search.view()?;
         let disk = TopCollector {
             checks: &checks,
             fields,

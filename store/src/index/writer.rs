@@ -62,7 +62,9 @@ impl SearchIndex {
         let Some(last) = self.drain_staged(w, seq, true)? else {
             return Ok(());
         };
-        self.install(w.recent.commit(self.reader.searcher())?, last);
+        // Committed by the next query (`view`), not here.
+        self.visible.store(last, Ordering::SeqCst);
+        self.dirty.store(true, Ordering::SeqCst);
         self.unsaved_since
             .lock()
             .map_err(|_| StoreError::Poisoned)?
@@ -70,6 +72,16 @@ impl SearchIndex {
         let behind = last.saturating_sub(self.covered().unwrap_or(0));
         if behind >= self.policy.every_seqs {
             self.checkpoint_with(w, false)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the RAM index if changes were published since its last
+    /// commit, and shows them.
+    pub(super) fn refresh_with(&self, w: &mut Writers) -> Result<(), StoreError> {
+        if self.dirty.swap(false, Ordering::SeqCst) {
+            let view = w.recent.commit(self.reader.searcher())?;
+            *self.view.write().expect("view lock") = view;
         }
         Ok(())
     }
@@ -144,6 +156,7 @@ impl SearchIndex {
         if w.recent.len() > 0 {
             w.recent = Recent::new()?;
         }
+        self.dirty.store(false, Ordering::SeqCst);
         self.install(
             w.recent.commit(self.reader.searcher())?,
             self.covered.load(Ordering::SeqCst),
@@ -201,6 +214,7 @@ impl SearchIndex {
             )
         };
         self.with_writers(|w| {
+            self.refresh_with(w)?;
             let count = self.visible_count(&expired())?;
             self.drain_staged(w, seq, false)?;
             if count > 0 {
@@ -217,7 +231,7 @@ impl SearchIndex {
 
     /// How many documents queries see that match `query`.
     fn visible_count(&self, query: &dyn tantivy::query::Query) -> Result<u64, StoreError> {
-        let view = self.view();
+        let view = self.current_view();
         let disk = super::search::VisibleCount {
             masked: Some(Arc::clone(&view.masked)),
         };
