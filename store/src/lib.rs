@@ -18,14 +18,16 @@
 //!   merge::forget_after`) is stored like any other, so that it keeps beating
 //!   older versions in the synced set, but an expired listing is not indexed.
 //! - The search index (`index` module, tantivy, `search/` in the store's
-//!   directory) is the only query index and is derived: `apply_batch`
-//!   commits it after the sled flush, so a listing is found by
-//!   [`Store::query`] when the call returns. Its files are synced to disk
-//!   only at checkpoints (every 1,000 search sequences or 2 s, and at
-//!   close), so one record per call costs no fsync beyond sled's; sled's
-//!   journal of search changes keeps everything after the last checkpoint,
-//!   and open replays it (or rebuilds the index when its files fail their
-//!   checksums). The index never runs ahead of sled.
+//!   directory) is the only query index and is derived: after the sled
+//!   flush, `apply_batch` writes its changes to a small RAM index that
+//!   the next query commits first, so a listing is found by [`Store::query`]
+//!   once the call returned; the disk index is committed and synced only at checkpoints
+//!   ([`SearchCheckpoints`]: every 1,000 search sequences, 2 s after the
+//!   oldest change not saved, and at close), so one record per call costs
+//!   no tantivy disk commit. sled's journal of search changes keeps
+//!   everything after the last checkpoint, and open replays it (or rebuilds
+//!   the index when its files fail their checksums). The index never runs
+//!   ahead of sled.
 //! - Layout 6 keeps in sled per record only what is written once and
 //!   deleted once: the envelope, its sync entry (and fingerprint bucket),
 //!   its forget entry, the certificate and revocation lookups. Older
@@ -72,7 +74,7 @@ use sha2::{Digest, Sha256};
 
 pub use compact::{compact, CompactReport};
 pub use error::{CompactError, OpenError, QueryError, Rejection, StoreError};
-pub use index::{SearchIndexStats, SearchOutcome};
+pub use index::{SearchCheckpoints, SearchIndexStats, SearchOutcome};
 pub use lending::LendingRecord;
 pub use maintenance::{CheckReport, Problem, ReindexReport, SweepReport};
 pub use query::{Area, Center, Cursor, Hit, Near, Query, QueryPage, Side, Sort};
@@ -104,6 +106,9 @@ pub struct StoreConfig {
     pub anchors: Vec<PublicKey>,
     /// sled's own settings (BENCHMARKS.md compares them).
     pub sled: SledSettings,
+    /// When the search index's disk commit is made (between two, changes
+    /// are searchable through its RAM index).
+    pub search_checkpoints: SearchCheckpoints,
 }
 
 /// sled 0.34's settings the store passes on.
@@ -125,6 +130,7 @@ impl StoreConfig {
             cache_capacity_bytes: DEFAULT_CACHE_BYTES,
             anchors,
             sled: SledSettings::default(),
+            search_checkpoints: SearchCheckpoints::default(),
         }
     }
 }
@@ -274,7 +280,9 @@ struct Inner {
     /// the holder of `writer`, after its batch is applied.
     buckets: RwLock<Vec<Fingerprint>>,
     members: RwLock<MemberSet>,
-    search: index::SearchIndex,
+    /// Held only to be stopped (joined) before `search` is dropped.
+    _checkpointer: index::Checkpointer,
+    search: Arc<index::SearchIndex>,
 }
 
 /// The local replica. See the crate docs for the durability contract.
@@ -396,13 +404,18 @@ impl Store {
                 }
             }
         }
-        let search =
-            index::SearchIndex::open(&config.path.join(index::DIR_NAME)).map_err(|source| {
-                OpenError::SearchIndex {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+        let search_err = |source| OpenError::SearchIndex {
+            path: path.clone(),
+            source,
+        };
+        let search = Arc::new(
+            index::SearchIndex::open(
+                &config.path.join(index::DIR_NAME),
+                config.search_checkpoints.clone(),
+            )
+            .map_err(search_err)?,
+        );
+        let checkpointer = index::Checkpointer::start(&search).map_err(search_err)?;
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -412,6 +425,7 @@ impl Store {
                 writer: Mutex::new(state),
                 buckets: RwLock::new(buckets),
                 members: RwLock::new(MemberSet::stale()),
+                _checkpointer: checkpointer,
                 search,
             }),
         };

@@ -4,6 +4,11 @@
 //! there (or superseded by a later version the child wrote) and that a
 //! query finds every live listing sled holds, acknowledged ones included.
 //!
+//! Every other cycle the child writes one record per call and never
+//! checkpoints the search index: what it acknowledged is then searchable
+//! only through the index's RAM part when it is killed, and must be found
+//! after reopen (journal replay).
+//!
 //! 50 cycles by default; `MUTUA_CRASH_CYCLES=1000` for the long run.
 
 use std::collections::{BTreeSet, HashMap};
@@ -47,6 +52,7 @@ fn run_and_kill(
     let mut child = Command::new(env!("CARGO_BIN_EXE_mutua-store-crashtest"))
         .arg(dir)
         .arg(cycle.to_string())
+        .args((cycle % 2 == 1).then_some("single"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn the crash-test helper");

@@ -2,8 +2,11 @@
 //! records in batches and prints one line per acknowledged (flushed) record:
 //! `ack <sync key hex> <record hash hex> <version>`, after the batch's
 //! `apply_batch` returned. The test kills it with SIGKILL at random moments.
+//! With `single`, it applies one record per call (as publishing and gossip
+//! do) and never checkpoints the search index (so every kill falls between
+//! checkpoints, with acknowledged listings only in its RAM part).
 //!
-//! Usage: mutua-store-crashtest <store dir> <cycle number>
+//! Usage: mutua-store-crashtest <store dir> <cycle number> [single]
 
 use std::io::Write;
 
@@ -21,8 +24,16 @@ fn main() {
         eprintln!("usage: mutua-store-crashtest <store dir> <cycle number>");
         std::process::exit(2);
     };
+    let single = args.next().as_deref() == Some("single");
     let now = synth::NOW;
-    let store = Store::open(synth::store_config(dir)).expect("open the store");
+    let mut config = synth::store_config(dir);
+    if single {
+        config.search_checkpoints = mutua_store::SearchCheckpoints {
+            every_seqs: u64::MAX,
+            every: None,
+        };
+    }
+    let store = Store::open(config).expect("open the store");
     let certificates = synth::member_certificates(0..MEMBERS, now);
     let mut out = std::io::stdout().lock();
     let applied = store
@@ -43,10 +54,17 @@ fn main() {
             records.push(synth::sealed_listing(&author, previous, 2, now, &mut rng));
             records.push(synth::sealed_withdrawal(&author, previous + 1, 2, now));
         }
-        let applied = store
-            .apply_batch(records.clone(), now)
-            .expect("apply a batch");
-        ack(&mut out, &records, &applied);
+        if single {
+            for record in records {
+                let applied = store.apply(record.clone(), now).expect("apply a record");
+                ack(&mut out, &[record], &[applied]);
+            }
+        } else {
+            let applied = store
+                .apply_batch(records.clone(), now)
+                .expect("apply a batch");
+            ack(&mut out, &records, &applied);
+        }
     }
 }
 

@@ -10,14 +10,20 @@
 //! sled batch that changes a listing's index state gets the next *search
 //! sequence* number and writes, in the same sled batch, a journal entry
 //! (`j seq` → the slots it changed) and the new sequence (`msearch_seq`).
-//! After the flush, the changes are applied to tantivy and committed with a
-//! payload naming the last sequence they cover, so the index may lag behind
-//! sled but never runs ahead of it. Commits are not synced to disk; a
-//! checkpoint syncs every index file (`directory` module) and only then may
-//! later sled batches delete the journal entries it covers. Opening the
-//! store replays the journal entries after the index's sequence (each slot
-//! is re-read from sled, so a replay is idempotent); a missing, unreadable,
-//! damaged (checksums) or older-schema index is rebuilt from sled.
+//! After the flush, the changes are published: written to the disk index's
+//! writer (uncommitted) and to a small RAM index (`recent` module) that the
+//! next query commits first, so a listing is found once its `apply`
+//! returned, and writes with no query between them cost no commit. The
+//! disk index is committed only at checkpoints (every
+//! [`SearchCheckpoints::every_seqs`] sequences, after
+//! [`SearchCheckpoints::every`] by a background thread, and at close), with
+//! a payload naming the last sequence it covers; its files are then synced
+//! (`directory` module), the RAM index emptied, and only then may later
+//! sled batches delete the journal entries it covers. So the index may lag
+//! behind sled but never runs ahead of it. Opening the store replays the
+//! journal entries after the disk commit's sequence (each slot is re-read
+//! from sled, so a replay is idempotent); a missing, unreadable, damaged
+//! (checksums) or older-schema index is rebuilt from sled.
 //!
 //! Which listings it holds: offers and needs whose expiry is after the
 //! sweep mark (`mswept_until`, [`layout::indexable`]); the sweep deletes the
@@ -26,28 +32,33 @@
 //! Changes are staged under the store's writer lock, in sequence order, and
 //! published by the first caller whose flush covers them: a caller drains
 //! every staged change up to its own sequence (all were written to sled
-//! before its flush), so a tantivy commit never holds a change whose sled
+//! before its flush), so neither index ever holds a change whose sled
 //! batch may not be durable.
 
 mod analyzer;
+mod consistency;
 mod directory;
+mod recent;
 mod search;
+mod writer;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
-use mutua_protocol::{Listing, Payload};
+use mutua_protocol::Listing;
 use tantivy::schema::{
     BytesOptions, Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::error::StoreError;
-use crate::layout::{self, key, prefix, StoredRecord};
+use crate::layout::{self, key, prefix};
 
+use recent::View;
 pub use search::{author_prefixes, SearchOutcome};
+pub use writer::Checkpointer;
 
 /// The index's directory inside the store's directory.
 pub const DIR_NAME: &str = "search";
@@ -59,11 +70,6 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// The indexing arena (tantivy's minimum): flushed to a segment when full,
 /// so a rebuild's memory stays bounded whatever the store's size.
 const WRITER_MEMORY_BYTES: usize = 15_000_000;
-/// A checkpoint (every index file synced, see the `directory` module) is
-/// made after a commit once this many search sequences or this much time
-/// passed since the last one: what a crash may make open replay.
-const CHECKPOINT_EVERY_SEQS: u64 = 1000;
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often a rebuild logs its progress, in listings.
 const REBUILD_PROGRESS_EVERY: u64 = 50_000;
 
@@ -199,6 +205,35 @@ pub fn remove_dir(dir: &Path) -> Result<(), StoreError> {
 /// sled write and its publication (bounded by the callers in flight).
 type Staged = VecDeque<(u64, Vec<Change>)>;
 
+/// When the disk index is committed and synced (a checkpoint): what a
+/// crash may make open replay, and how large the RAM index grows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchCheckpoints {
+    /// After this many search sequences since the last checkpoint (made by
+    /// the write that reaches it).
+    pub every_seqs: u64,
+    /// Once the oldest change not checkpointed is this old, by a background
+    /// thread (so a store whose writes stopped is checkpointed too). `None`:
+    /// no thread; checkpoints by count, at close and on request only.
+    pub every: Option<std::time::Duration>,
+}
+
+impl Default for SearchCheckpoints {
+    fn default() -> Self {
+        SearchCheckpoints {
+            every_seqs: 1000,
+            every: Some(std::time::Duration::from_secs(2)),
+        }
+    }
+}
+
+/// The disk index's writer and the RAM index of the changes since its last
+/// commit, which it also holds (uncommitted).
+struct Writers {
+    disk: IndexWriter<TantivyDocument>,
+    recent: recent::Recent,
+}
+
 /// The tantivy side of the store.
 pub struct SearchIndex {
     path: PathBuf,
@@ -206,20 +241,34 @@ pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    policy: SearchCheckpoints,
     /// Opened at the first write: a store opened only to read (the CLI's
     /// offline commands) leaves the index's files untouched.
-    writer: Mutex<Option<IndexWriter<TantivyDocument>>>,
+    writers: Mutex<Option<Writers>>,
+    /// What queries search; replaced by every publication and checkpoint.
+    view: RwLock<View>,
     staged: Mutex<Staged>,
-    /// The last search sequence committed to tantivy; `u64::MAX` until the
-    /// store knows (a fresh or rebuilt-empty index).
+    /// The last search sequence of the disk index's last commit; `u64::MAX`
+    /// until the store knows (a fresh or rebuilt-empty index).
     covered: AtomicU64,
+    /// The last search sequence queries see (disk or RAM); as `covered`.
+    visible: AtomicU64,
     /// The last search sequence of a commit made durable by a checkpoint:
     /// sled's journal entries up to it may go.
     durable: AtomicU64,
-    last_checkpoint: Mutex<std::time::Instant>,
-    /// Time spent publishing changes (documents and commits), in ns.
+    /// Whether changes were published to the RAM index since its last
+    /// commit.
+    dirty: std::sync::atomic::AtomicBool,
+    /// When the oldest change not yet checkpointed was published.
+    unsaved_since: Mutex<Option<std::time::Instant>>,
+    /// Time spent publishing changes (documents, commits, checkpoints), in ns.
     publish_nanos: AtomicU64,
+    /// Time spent in checkpoints, in ns.
+    checkpoint_nanos: AtomicU64,
 }
+
+/// The documents of each slot, as `check` reads them.
+pub type IndexedSlots = std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>>;
 
 /// One document as `check` reads it.
 #[derive(Clone, Copy, Debug)]
@@ -233,17 +282,26 @@ pub struct IndexedDoc {
 pub struct SearchIndexStats {
     /// Its files, in bytes.
     pub disk_bytes: u64,
-    /// Listings in its last commit.
+    /// Listings queries see.
     pub listings: u64,
-    /// Time `apply_batch` calls spent writing and committing it since open.
+    /// Listing slots changed since the last checkpoint (held by the RAM
+    /// index).
+    pub unsaved_listings: u64,
+    /// The last search sequence the disk index's commit covers.
+    pub checkpointed_seq: u64,
+    /// Time `apply_batch` calls spent writing and committing it since open,
+    /// checkpoints included.
     pub publish_time: std::time::Duration,
+    /// Time spent in checkpoints since open (by writes or the background
+    /// thread).
+    pub checkpoint_time: std::time::Duration,
 }
 
 impl SearchIndex {
     /// Opens the index in `dir`, or creates an empty one (to be rebuilt)
     /// when it is missing, unreadable or of another schema version.
-    pub fn open(dir: &Path) -> Result<SearchIndex, StoreError> {
-        match Self::open_existing(dir) {
+    pub fn open(dir: &Path, policy: SearchCheckpoints) -> Result<SearchIndex, StoreError> {
+        match Self::open_existing(dir, policy.clone()) {
             Ok(index) => Ok(index),
             Err(why) => {
                 if dir.exists() {
@@ -256,12 +314,12 @@ impl SearchIndex {
                 let index =
                     Index::create(directory.clone(), schema, tantivy::IndexSettings::default())
                         .map_err(search_err)?;
-                Self::with_index(dir, directory, index, u64::MAX)
+                Self::with_index(dir, directory, index, u64::MAX, policy)
             }
         }
     }
 
-    fn open_existing(dir: &Path) -> Result<SearchIndex, String> {
+    fn open_existing(dir: &Path, policy: SearchCheckpoints) -> Result<SearchIndex, String> {
         if !dir.join("meta.json").exists() {
             return Err("no index".into());
         }
@@ -276,7 +334,7 @@ impl SearchIndex {
         if !damaged.is_empty() {
             return Err(format!("damaged files: {damaged:?}"));
         }
-        Self::with_index(dir, directory, index, covered).map_err(|e| e.to_string())
+        Self::with_index(dir, directory, index, covered, policy).map_err(|e| e.to_string())
     }
 
     fn with_index(
@@ -284,27 +342,56 @@ impl SearchIndex {
         directory: directory::LazySyncDirectory,
         index: Index,
         covered: u64,
+        policy: SearchCheckpoints,
     ) -> Result<SearchIndex, StoreError> {
         analyzer::register(index.tokenizers());
         let (_, fields) = schema();
-        let reader = index
+        let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(search_err)?;
+        let view = View {
+            disk: reader.searcher(),
+            recent: None,
+            masked: Default::default(),
+        };
         Ok(SearchIndex {
             path: dir.to_owned(),
             directory,
             index,
             reader,
             fields,
-            writer: Mutex::new(None),
+            policy,
+            writers: Mutex::new(None),
+            view: RwLock::new(view),
             staged: Mutex::new(VecDeque::new()),
             covered: AtomicU64::new(covered),
+            visible: AtomicU64::new(covered),
             durable: AtomicU64::new(0),
-            last_checkpoint: Mutex::new(std::time::Instant::now()),
+            dirty: Default::default(),
+            unsaved_since: Mutex::new(None),
             publish_nanos: AtomicU64::new(0),
+            checkpoint_nanos: AtomicU64::new(0),
         })
+    }
+
+    /// What queries search now: first commits the RAM index if changes
+    /// were published since its last commit (so a listing is found by the
+    /// first query after its `apply` returned, and a run of writes with no
+    /// query between them costs no tantivy commit).
+    pub fn view(&self) -> Result<View, StoreError> {
+        if self.dirty.load(Ordering::SeqCst) {
+            let mut guard = self.writers.lock().map_err(|_| StoreError::Poisoned)?;
+            if let Some(w) = guard.as_mut() {
+                self.refresh_with(w)?;
+            }
+        }
+        Ok(self.current_view())
+    }
+
+    fn current_view(&self) -> View {
+        self.view.read().expect("view lock").clone()
     }
 
     /// The last sequence of a durable commit (journal entries up to it are
@@ -313,35 +400,14 @@ impl SearchIndex {
         self.durable.load(Ordering::SeqCst)
     }
 
-    /// Makes the last commit durable (every index file synced).
-    pub fn checkpoint(&self) -> Result<(), StoreError> {
-        let covered = self.covered().unwrap_or(0);
-        self.directory.sync_all().map_err(search_err)?;
-        self.durable.fetch_max(covered, Ordering::SeqCst);
-        *self
-            .last_checkpoint
-            .lock()
-            .map_err(|_| StoreError::Poisoned)? = std::time::Instant::now();
-        Ok(())
-    }
-
-    /// A checkpoint, if enough changed or time passed since the last one.
-    fn checkpoint_if_due(&self) -> Result<(), StoreError> {
-        let behind = self.covered().unwrap_or(0).saturating_sub(self.durable());
-        let elapsed = self
-            .last_checkpoint
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?
-            .elapsed();
-        if behind >= CHECKPOINT_EVERY_SEQS || (behind > 0 && elapsed >= CHECKPOINT_EVERY) {
-            self.checkpoint()?;
-        }
-        Ok(())
-    }
-
-    /// The last sequence committed, if known.
+    /// The last sequence of the disk index's commit, if known.
     pub fn covered(&self) -> Option<u64> {
         Some(self.covered.load(Ordering::SeqCst)).filter(|c| *c != u64::MAX)
+    }
+
+    /// The last sequence queries see, if known.
+    pub fn visible(&self) -> Option<u64> {
+        Some(self.visible.load(Ordering::SeqCst)).filter(|c| *c != u64::MAX)
     }
 
     /// The index's files, in bytes.
@@ -361,48 +427,39 @@ impl SearchIndex {
         walk(&self.path)
     }
 
-    /// The last commit's documents by slot: each one's record-hash prefix
-    /// and expiry.
-    pub fn slots(
-        &self,
-    ) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>>, StoreError> {
-        let searcher = self.reader.searcher();
-        let mut out: std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>> =
-            std::collections::BTreeMap::new();
-        for segment in searcher.segment_readers() {
-            let ff = segment.fast_fields();
-            let Some(column) = ff.bytes("slot").map_err(search_err)? else {
-                continue;
-            };
-            let hash8 = ff.u64("hash8").map_err(search_err)?;
-            let expires = ff.u64("expires_at").map_err(search_err)?;
-            let mut slot = Vec::new();
-            for doc in segment.doc_ids_alive() {
-                for ord in column.term_ords(doc) {
-                    slot.clear();
-                    column.ord_to_bytes(ord, &mut slot).map_err(search_err)?;
-                    out.entry(slot.clone()).or_default().push(IndexedDoc {
-                        hash8: hash8.first(doc).unwrap_or(0),
-                        expires_at: expires.first(doc).unwrap_or(0),
-                    });
-                }
-            }
+    /// The slots of changes staged but not yet published, and the documents
+    /// queries see, taken together (no publication in between).
+    pub fn slots_and_staged(&self) -> Result<(HashSet<Vec<u8>>, IndexedSlots), StoreError> {
+        let mut writers = self.writers.lock().map_err(|_| StoreError::Poisoned)?;
+        if let Some(w) = writers.as_mut() {
+            self.refresh_with(w)?;
         }
-        Ok(out)
-    }
-
-    /// The slots of changes staged but not yet published.
-    pub fn staged_slots(&self) -> std::collections::HashSet<Vec<u8>> {
-        let staged = self.staged.lock().expect("staged lock");
-        staged
+        let staged = self
+            .staged
+            .lock()
+            .expect("staged lock")
             .iter()
             .flat_map(|(_, changes)| changes.iter().map(|c| c.slot.clone()))
-            .collect()
+            .collect();
+        Ok((staged, slots_of(&self.current_view())?))
     }
 
-    /// How many documents the last commit holds.
-    pub fn num_docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
+    /// How many documents queries see.
+    pub fn num_docs(&self) -> Result<u64, StoreError> {
+        let view = self.view()?;
+        let mut hidden = 0;
+        for slot in view.masked.slots() {
+            let term = Term::from_field_bytes(self.fields.slot, slot);
+            hidden += view
+                .disk
+                .search(
+                    &tantivy::query::TermQuery::new(term, IndexRecordOption::Basic),
+                    &tantivy::collector::Count,
+                )
+                .map_err(search_err)? as u64;
+        }
+        let recent = view.recent.as_ref().map_or(0, |r| r.num_docs());
+        Ok(view.disk.num_docs() - hidden + recent)
     }
 
     fn document(&self, slot: &[u8], d: &Doc) -> TantivyDocument {
@@ -436,187 +493,6 @@ impl SearchIndex {
         }
         doc
     }
-
-    fn write(
-        &self,
-        writer: &IndexWriter<TantivyDocument>,
-        changes: &[Change],
-    ) -> Result<(), StoreError> {
-        for c in changes {
-            // A delete reaches only the documents added before it: the
-            // slot's older version, not the one added next.
-            writer.delete_term(Term::from_field_bytes(self.fields.slot, &c.slot));
-            if let Some(doc) = &c.doc {
-                writer
-                    .add_document(self.document(&c.slot, doc))
-                    .map_err(search_err)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn commit(
-        &self,
-        writer: &mut IndexWriter<TantivyDocument>,
-        seq: u64,
-    ) -> Result<(), StoreError> {
-        let mut prepared = writer.prepare_commit().map_err(search_err)?;
-        prepared.set_payload(&payload_of(seq));
-        prepared.commit().map_err(search_err)?;
-        self.covered.store(seq, Ordering::SeqCst);
-        self.reader.reload().map_err(search_err)?;
-        self.checkpoint_if_due()
-    }
-
-    /// Stages a sled batch's changes (call under the store's writer lock,
-    /// right after the sled batch is applied).
-    pub fn stage(&self, seq: u64, changes: Vec<Change>) {
-        self.staged
-            .lock()
-            .expect("staged lock")
-            .push_back((seq, changes));
-    }
-
-    /// Applies and commits every staged change up to `seq` (the caller's
-    /// flush covers them). Returns once the index covers `seq`.
-    pub fn publish(&self, seq: u64) -> Result<(), StoreError> {
-        let started = std::time::Instant::now();
-        let result = self.publish_staged(seq);
-        self.publish_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        result
-    }
-
-    /// Runs `f` with the index writer, opening it first if needed.
-    fn with_writer<T>(
-        &self,
-        f: impl FnOnce(&mut IndexWriter<TantivyDocument>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        if guard.is_none() {
-            let writer = self
-                .index
-                .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
-                .map_err(search_err)?;
-            *guard = Some(writer);
-        }
-        f(guard.as_mut().expect("opened above"))
-    }
-
-    fn publish_staged(&self, seq: u64) -> Result<(), StoreError> {
-        self.with_writer(|writer| self.publish_with(writer, seq))
-    }
-
-    fn publish_with(
-        &self,
-        writer: &mut IndexWriter<TantivyDocument>,
-        seq: u64,
-    ) -> Result<(), StoreError> {
-        if self.covered().is_some_and(|c| c >= seq) {
-            return Ok(());
-        }
-        match self.drain_staged(writer, seq)? {
-            Some(s) => self.commit(writer, s),
-            None => Ok(()),
-        }
-    }
-
-    /// Writes every staged change up to `seq` to the writer (uncommitted);
-    /// returns the last sequence written.
-    fn drain_staged(
-        &self,
-        writer: &mut IndexWriter<TantivyDocument>,
-        seq: u64,
-    ) -> Result<Option<u64>, StoreError> {
-        let mut last = None;
-        loop {
-            let next = {
-                let mut staged = self.staged.lock().expect("staged lock");
-                match staged.front() {
-                    Some((s, _)) if *s <= seq => staged.pop_front(),
-                    _ => None,
-                }
-            };
-            let Some((s, changes)) = next else { break };
-            self.write(writer, &changes)?;
-            last = Some(s);
-        }
-        Ok(last)
-    }
-
-    /// Deletes every document that expired by `until` and commits as
-    /// covering `seq` (with the staged changes up to it, which the caller's
-    /// flush covers). Returns how many documents the last commit held that
-    /// the deletion removes.
-    pub fn sweep_expired(&self, until: u64, seq: u64) -> Result<u64, StoreError> {
-        let expired = || {
-            tantivy::query::RangeQuery::new(
-                std::ops::Bound::Unbounded,
-                std::ops::Bound::Included(Term::from_field_u64(self.fields.expires_at, until)),
-            )
-        };
-        let count = self
-            .reader
-            .searcher()
-            .search(&expired(), &tantivy::collector::Count)
-            .map_err(search_err)? as u64;
-        self.with_writer(|writer| {
-            self.drain_staged(writer, seq)?;
-            if count > 0 {
-                writer
-                    .delete_query(Box::new(expired()))
-                    .map_err(search_err)?;
-            }
-            self.commit(writer, seq.max(self.covered().unwrap_or(0)))
-        })?;
-        Ok(count)
-    }
-
-    /// Applies changes read back from sled (replay, sweep) and commits them
-    /// as covering `seq`.
-    pub fn apply_now(&self, changes: &[Change], seq: u64) -> Result<(), StoreError> {
-        self.with_writer(|writer| {
-            self.write(writer, changes)?;
-            self.commit(writer, seq)
-        })
-    }
-
-    /// Replaces every document with `docs` and commits them as covering
-    /// `seq` (until then the previous commit stands: an interrupted rebuild
-    /// leaves the index as it was). Call with the store's writer lock held.
-    pub fn rebuild(
-        &self,
-        docs: impl Iterator<Item = Result<Change, StoreError>>,
-        seq: u64,
-    ) -> Result<u64, StoreError> {
-        self.with_writer(|writer| self.rebuild_with(writer, docs, seq))
-    }
-
-    fn rebuild_with(
-        &self,
-        writer: &mut IndexWriter<TantivyDocument>,
-        docs: impl Iterator<Item = Result<Change, StoreError>>,
-        seq: u64,
-    ) -> Result<u64, StoreError> {
-        self.staged.lock().expect("staged lock").clear();
-        writer.delete_all_documents().map_err(search_err)?;
-        let mut count = 0u64;
-        for change in docs {
-            let change = change?;
-            if let Some(doc) = &change.doc {
-                writer
-                    .add_document(self.document(&change.slot, doc))
-                    .map_err(search_err)?;
-                count += 1;
-                if count.is_multiple_of(REBUILD_PROGRESS_EVERY) {
-                    tracing::info!(listings = count, "rebuilding the search index");
-                }
-            }
-        }
-        self.commit(writer, seq)?;
-        self.checkpoint()?;
-        Ok(count)
-    }
 }
 
 pub fn hash8(hash: &mutua_protocol::RecordHash) -> u64 {
@@ -626,7 +502,7 @@ pub fn hash8(hash: &mutua_protocol::RecordHash) -> u64 {
 impl Drop for SearchIndex {
     /// A clean close leaves the index durable: the next open replays nothing.
     fn drop(&mut self) {
-        if self.covered().is_some_and(|c| c > self.durable()) {
+        if self.visible().is_some_and(|c| c > self.durable()) {
             if let Err(e) = self.checkpoint() {
                 tracing::warn!(error = %e, "the search index's last checkpoint failed; the next open replays the journal");
             }
@@ -651,185 +527,34 @@ fn decode_window(v: u64) -> (u64, u64) {
     (v >> 32, v & u64::from(u32::MAX))
 }
 
-/// The document of a stored record, if it is an indexable listing.
-pub fn doc_of(record: StoredRecord, swept_until: u64) -> Option<Doc> {
-    let side = layout::indexable(&record.payload, swept_until)?.0;
-    match record.payload {
-        Payload::Offer(listing) | Payload::Need(listing) => Some(Doc {
-            side,
-            listing,
-            hash: record.hash,
-        }),
-        _ => None,
-    }
-}
-
-/// What a listing slot holds for the index now, read from sled.
-pub fn current_doc(tree: &sled::Tree, slot: &[u8], swept_until: u64) -> Result<Change, StoreError> {
-    let record_key = key(prefix::RECORD, &[slot]);
-    let doc = match tree.get(&record_key)? {
-        Some(v) => doc_of(StoredRecord::decode(&record_key, &v)?, swept_until),
-        None => None,
-    };
-    Ok(Change {
-        slot: slot.to_vec(),
-        doc,
-    })
-}
-
-/// Every indexable listing in sled, as documents.
-pub fn all_docs(
-    tree: &sled::Tree,
-    swept_until: u64,
-) -> impl Iterator<Item = Result<Change, StoreError>> + '_ {
-    tree.scan_prefix([prefix::RECORD, 0])
-        .filter_map(move |entry| {
-            let (k, v) = match entry {
-                Ok(e) => e,
-                Err(e) => return Some(Err(e.into())),
-            };
-            match StoredRecord::decode(&k, &v) {
-                Ok(record) => doc_of(record, swept_until).map(|doc| {
-                    Ok(Change {
-                        slot: k[1..].to_vec(),
-                        doc: Some(doc),
-                    })
-                }),
-                Err(e) => Some(Err(e)),
-            }
-        })
-}
-
-impl crate::Store {
-    /// Brings the search index up to sled's search sequence at open: replays
-    /// the journal entries it misses, or rebuilds it when it is new, older
-    /// than the journal reaches, or ahead of sled (a restored sled
-    /// directory).
-    pub(crate) fn catch_up_search(&self) -> Result<(), StoreError> {
-        let search = &self.inner.search;
-        let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let tree = &self.inner.tree;
-        let swept_until = self.swept_until()?;
-        let seq = writer.seq;
-        let mut journal = Vec::new();
-        for entry in tree.scan_prefix([prefix::JOURNAL]) {
-            let (k, v) = entry?;
-            let s = layout::u64_value(&k[1..])
-                .ok_or_else(|| StoreError::corrupt(&k, "journal key is not a sequence"))?;
-            journal.push((s, v));
-        }
-        let missing =
-            |from: u64| (from..=seq).any(|s| journal.binary_search_by_key(&s, |e| e.0).is_err());
-        match search.covered() {
-            Some(c) if c == seq => {}
-            Some(c) if c < seq && !missing(c + 1) => {
-                let mut slots = std::collections::BTreeSet::new();
-                for (s, v) in &journal {
-                    if *s > c {
-                        if !v.len().is_multiple_of(layout::LISTING_SLOT_LEN) {
-                            return Err(StoreError::corrupt(
-                                &journal_key(*s),
-                                "journal value is not a list of slots",
-                            ));
-                        }
-                        slots.extend(v.chunks_exact(layout::LISTING_SLOT_LEN).map(<[u8]>::to_vec));
-                    }
+/// The documents a view shows, by slot: each one's record-hash prefix and
+/// expiry.
+fn slots_of(view: &View) -> Result<IndexedSlots, StoreError> {
+    let mut out: std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>> =
+        std::collections::BTreeMap::new();
+    let disk = view.disk.segment_readers().iter().map(|s| (s, true));
+    let recent = view.recent.iter().flat_map(|r| r.segment_readers());
+    for (segment, on_disk) in disk.chain(recent.map(|s| (s, false))) {
+        let ff = segment.fast_fields();
+        let Some(column) = ff.bytes("slot").map_err(search_err)? else {
+            continue;
+        };
+        let hash8 = ff.u64("hash8").map_err(search_err)?;
+        let expires = ff.u64("expires_at").map_err(search_err)?;
+        let mut slot = Vec::new();
+        for doc in segment.doc_ids_alive() {
+            for ord in column.term_ords(doc) {
+                slot.clear();
+                column.ord_to_bytes(ord, &mut slot).map_err(search_err)?;
+                if on_disk && view.masked.contains(&slot) {
+                    continue;
                 }
-                tracing::info!(
-                    from = c,
-                    to = seq,
-                    listings = slots.len(),
-                    "replaying the search journal"
-                );
-                let changes = slots
-                    .iter()
-                    .map(|slot| current_doc(tree, slot, swept_until))
-                    .collect::<Result<Vec<_>, _>>()?;
-                search.apply_now(&changes, seq)?;
-            }
-            covered => {
-                tracing::warn!(?covered, seq, "building the search index from the records");
-                let count = search.rebuild(all_docs(tree, swept_until), seq)?;
-                tracing::info!(listings = count, "search index built");
+                out.entry(slot.clone()).or_default().push(IndexedDoc {
+                    hash8: hash8.first(doc).unwrap_or(0),
+                    expires_at: expires.first(doc).unwrap_or(0),
+                });
             }
         }
-        // Covered entries are deleted by the next write's sled batch, not
-        // here: a store opened only to read must not write.
-        writer.journal_from = journal.first().map_or(seq + 1, |e| e.0);
-        search.checkpoint()
     }
-
-    /// Rebuilds the search index from sled (`reindex`). Call with the
-    /// writer lock held.
-    pub(crate) fn rebuild_search(&self, seq: u64) -> Result<u64, StoreError> {
-        let swept_until = self.swept_until()?;
-        self.inner
-            .search
-            .rebuild(all_docs(&self.inner.tree, swept_until), seq)
-    }
-
-    /// `check`'s half for the search index, both ways: every listing sled
-    /// holds that is to be indexed is in it once, of the stored version; it
-    /// holds nothing else but listings expired by the last sweep time that
-    /// wait for the next sweep (never served: queries check expiry).
-    /// Listings whose change is in flight (written to sled, not yet
-    /// published) are skipped. Call with the writer lock held. Returns how
-    /// many listings sled expects in the index.
-    pub(crate) fn check_search(&self, report: &mut crate::CheckReport) -> Result<u64, StoreError> {
-        let search = &self.inner.search;
-        let swept_until = self.swept_until()?;
-        let in_flight = search.staged_slots();
-        let mut in_index = search.slots()?;
-        let mut expected = 0;
-        for entry in all_docs(&self.inner.tree, swept_until) {
-            let change = match entry {
-                Ok(c) => c,
-                Err(_) => continue, // an undecodable record: reported by `check`
-            };
-            let Some(doc) = change.doc else { continue };
-            expected += 1;
-            let slot = change.slot;
-            let record_key = key(prefix::RECORD, &[&slot]);
-            if in_flight.contains(&slot) {
-                in_index.remove(&slot);
-                continue;
-            }
-            match in_index.remove(&slot).as_deref() {
-                None | Some([]) => {
-                    report.problem(&record_key, "listing is missing from the search index")
-                }
-                Some([one]) if one.hash8 == hash8(&doc.hash) => {}
-                Some([_]) => report.problem(
-                    &record_key,
-                    "the search index holds another version of this listing",
-                ),
-                Some(many) => report.problem(
-                    &record_key,
-                    format!("listing is {} times in the search index", many.len()),
-                ),
-            }
-        }
-        for (slot, docs) in in_index {
-            if in_flight.contains(&slot) || docs.iter().all(|d| d.expires_at <= swept_until) {
-                continue;
-            }
-            report.problem(
-                &key(prefix::RECORD, &[&slot]),
-                "the search index holds a listing that sled does not hold or index",
-            );
-        }
-        Ok(expected)
-    }
-
-    /// The search index's size, listings and write time.
-    pub fn search_index_stats(&self) -> SearchIndexStats {
-        let search = &self.inner.search;
-        SearchIndexStats {
-            disk_bytes: search.disk_bytes(),
-            listings: search.num_docs(),
-            publish_time: std::time::Duration::from_nanos(
-                search.publish_nanos.load(Ordering::Relaxed),
-            ),
-        }
-    }
+    Ok(out)
 }

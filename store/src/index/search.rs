@@ -7,7 +7,9 @@
 //! from fast fields — expiry at `now`, the author's membership, the radius,
 //! availability windows — and keeps the first `limit + 1` in the asked order
 //! after the cursor. Each hit is then read from sled and checked again
-//! (record still a live listing by a member).
+//! (record still a live listing by a member). Both indexes of the view
+//! (`recent` module) are searched with one weight; in the disk index's
+//! segments, the documents of slots changed since its commit are skipped.
 //!
 //! Orders and cursors: a cursor is the 16-byte sort key of a page's last
 //! hit, `primary (8, BE) ‖ tie-break (8, BE)`, the tie-break being the
@@ -35,6 +37,7 @@ use tantivy::query::{
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
+use super::recent::Masked;
 use super::{analyzer, author8, decode_window, search_err, Fields};
 use crate::error::{QueryError, StoreError};
 use crate::layout::{self, key, prefix, StoredRecord};
@@ -86,6 +89,8 @@ type Fruit = (u64, Vec<Candidate>);
 struct TopCollector<'a> {
     checks: &'a Checks,
     fields: Fields,
+    /// The disk index's collector hides these slots' documents.
+    masked: Option<Arc<Masked>>,
 }
 
 struct Columns {
@@ -102,6 +107,7 @@ struct Columns {
 struct TopSegment {
     checks: Checks,
     columns: Columns,
+    masked: Option<Arc<Masked>>,
     matched: u64,
     /// Max-heap of the best keys so far.
     heap: BinaryHeap<(SortKey, DocId, u64)>,
@@ -149,6 +155,7 @@ impl Collector for TopCollector<'_> {
             },
             matched: 0,
             heap: BinaryHeap::new(),
+            masked: self.masked.clone(),
         })
     }
 
@@ -165,12 +172,34 @@ impl Collector for TopCollector<'_> {
     }
 }
 
+/// Whether a document of a disk segment is hidden by `masked`.
+fn hidden(
+    masked: &Option<Arc<Masked>>,
+    tiebreak: &Column<u64>,
+    slot: &BytesColumn,
+    doc: DocId,
+) -> bool {
+    masked
+        .as_ref()
+        .is_some_and(|m| m.hides(tiebreak.first(doc).unwrap_or(0), || slot_of(slot, doc)))
+}
+
+fn slot_of(column: &BytesColumn, doc: DocId) -> Option<Vec<u8>> {
+    let ord = column.term_ords(doc).next()?;
+    let mut slot = Vec::new();
+    column.ord_to_bytes(ord, &mut slot).ok()?;
+    Some(slot)
+}
+
 impl TopSegment {
     /// The candidate's distance, or `None` if it fails a check.
     fn passes(&self, doc: DocId) -> Option<Option<f64>> {
         let c = &self.columns;
         let checks = &self.checks;
         let expires = c.expires_at.first(doc)?;
+        if hidden(&self.masked, &c.tiebreak, &c.slot, doc) {
+            return None;
+        }
         if expires <= checks.now || !checks.members.contains(&c.author8.first(doc)?) {
             return None;
         }
@@ -240,12 +269,9 @@ impl SegmentCollector for TopSegment {
             .heap
             .into_iter()
             .filter_map(|(key, doc, d)| {
-                let ord = slot_col.term_ords(doc).next()?;
-                let mut slot = Vec::new();
-                slot_col.ord_to_bytes(ord, &mut slot).ok()?;
                 Some(Candidate {
                     key,
-                    slot,
+                    slot: slot_of(slot_col, doc)?,
                     distance_km: (d != u64::MAX).then(|| f64::from_bits(d)),
                 })
             })
@@ -428,19 +454,24 @@ impl Store {
             members,
             keep: q.limit + 1,
         };
-        let collector = TopCollector {
+        let view = search.view()?;
+        let disk = TopCollector {
             checks: &checks,
             fields,
+            masked: Some(Arc::clone(&view.masked)),
         };
-        let searcher = search.reader.searcher();
+        let recent = TopCollector {
+            checks: &checks,
+            fields,
+            masked: None,
+        };
         let run = |fuzzy: bool| -> Result<Fruit, StoreError> {
             let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> =
                 filters.iter().map(|(o, c)| (*o, c.box_clone())).collect();
             for w in &words {
                 clauses.push((Occur::Must, text_clause(fields.text, w, fuzzy)));
             }
-            searcher
-                .search(&BooleanQuery::new(clauses), &collector)
+            view.search(&BooleanQuery::new(clauses), &disk, &recent)
                 .map_err(search_err)
         };
         let (matched, mut candidates) = run(false)?;
@@ -520,4 +551,60 @@ fn text_clause(field: tantivy::schema::Field, w: &Word, fuzzy: bool) -> Box<dyn 
 /// The author prefixes of a member set, for the collector.
 pub fn author_prefixes(members: &HashSet<PublicKey>) -> Arc<HashSet<u64>> {
     Arc::new(members.iter().map(|k| author8(k.as_bytes())).collect())
+}
+
+/// Counts the documents a query matches that queries see (the disk
+/// collector hides the masked slots).
+pub struct VisibleCount {
+    pub masked: Option<Arc<Masked>>,
+}
+
+pub struct VisibleCountSegment {
+    masked: Option<Arc<Masked>>,
+    tiebreak: Column<u64>,
+    slot: BytesColumn,
+    count: u64,
+}
+
+impl Collector for VisibleCount {
+    type Fruit = u64;
+    type Child = VisibleCountSegment;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<VisibleCountSegment> {
+        let ff = segment.fast_fields();
+        Ok(VisibleCountSegment {
+            masked: self.masked.clone(),
+            tiebreak: ff.u64("tiebreak")?,
+            slot: ff
+                .bytes("slot")?
+                .unwrap_or_else(|| BytesColumn::empty(segment.max_doc())),
+            count: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<u64>) -> tantivy::Result<u64> {
+        Ok(fruits.into_iter().sum())
+    }
+}
+
+impl SegmentCollector for VisibleCountSegment {
+    type Fruit = u64;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        if !hidden(&self.masked, &self.tiebreak, &self.slot, doc) {
+            self.count += 1;
+        }
+    }
+
+    fn harvest(self) -> u64 {
+        self.count
+    }
 }
