@@ -26,14 +26,16 @@ use crate::sync::SyncKey;
 /// 6: no query index in sled (postings, summaries, listing numbers): the
 ///    tantivy index is the only one ([`prefix::OBSOLETE`] lists what
 ///    layouts 2–5 kept; `migrate` deletes it).
-pub const LAYOUT_VERSION: u32 = 6;
+/// 7: an offer → lending records lookup ([`prefix::LENDING`]), written
+///    from layout 6's records by a reindex at open.
+pub const LAYOUT_VERSION: u32 = 7;
 /// The oldest layout whose records and sync entries this version reads as
 /// they are: opening it migrates (see the `migrate` module).
 pub const FIRST_MIGRATABLE_LAYOUT: u32 = 2;
 /// Layouts from this one on keep sled's record entries (sync, forget,
-/// certificate and revocation lookups, buckets) as layout 6 does; older
-/// ones are also reindexed when migrated.
-pub const SAME_RECORD_ENTRIES_SINCE: u32 = 4;
+/// certificate, revocation and lending lookups, buckets) as this layout
+/// does; older ones are also reindexed when migrated.
+pub const SAME_RECORD_ENTRIES_SINCE: u32 = 7;
 /// The name of the sled tree holding everything (the default tree stays empty).
 pub const TREE: &str = "mutua";
 

@@ -1,6 +1,7 @@
-//! Migration at open of a store written with an older layout (2–5): those
+//! Migration at open of a store written with an older layout (2–6): 2–5
 //! kept a query index in sled (listing numbers, summaries, postings; see
-//! [`prefix::OBSOLETE`]); layout 6 keeps none, the tantivy index answers.
+//! [`prefix::OBSOLETE`]); since 6 sled keeps none, the tantivy index
+//! answers; 6 lacks the lending lookups, which a reindex writes.
 //!
 //! The migration deletes the obsolete entries in bounded batches, flushing
 //! every [`FLUSH_EVERY`] deletions and logging its progress, removes the
@@ -8,7 +9,7 @@
 //! this version's), and only then writes the new layout version: until that
 //! write the store still says its old layout, so an interrupted migration
 //! is simply run again by the next open (deleting what is left is
-//! idempotent) and the store is never read as layout 6 while it holds old
+//! idempotent) and the store is never read as the new layout while it holds old
 //! entries. The search index is then built from the records by the open
 //! that follows (`catch_up_search`, with progress). Layouts before
 //! [`layout::SAME_RECORD_ENTRIES_SINCE`] also get a reindex, which rebuilds
@@ -37,7 +38,7 @@ pub fn obsolete_entries(
     tracing::warn!(
         from = found,
         to,
-        "migrating the store: deleting the old query index from sled"
+        "migrating the store: deleting entries this layout does not keep"
     );
     let mut deleted = 0u64;
     let mut since_flush = 0u64;

@@ -136,6 +136,52 @@ fn lending_records_are_stored_synced_and_forgotten() {
     assert_eq!(lookups(&fed.store), (Vec::new(), 0, Vec::new()));
 }
 
+/// Layout 6 kept lending records without their lookup entries: opening
+/// such a store writes them (a reindex), so its calendars are not empty.
+#[test]
+fn a_layout_6_store_gets_its_lending_lookups_at_open() {
+    let fed = federation();
+    let (owner, borrower) = (&fed.syndicate, &fed.commune);
+    let asked = request(borrower, 1, owner, 7, days(0, 3));
+    let records = [
+        sealed(
+            owner,
+            Payload::Lending(lending_terms(owner, 7, BookingMode::Auto)),
+        ),
+        sealed(borrower, Payload::Request(asked.clone())),
+    ];
+    for record in &records {
+        assert!(fed
+            .store
+            .apply(record.clone(), NOW)
+            .unwrap()
+            .outcome
+            .is_stored());
+    }
+    let digest = fed.store.digest().unwrap();
+    let owner = owner.public();
+    let fed = fed.reopen_after(|dir| {
+        let db = mutua_store::open_raw_sled(dir).unwrap();
+        let tree = db.open_tree("mutua").unwrap();
+        let lookups: Vec<_> = tree.scan_prefix(b"o").keys().map(Result::unwrap).collect();
+        assert_eq!(lookups.len(), 2, "one per lending record");
+        for k in lookups {
+            tree.remove(k).unwrap();
+        }
+        tree.insert(b"mlayout", &6u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    });
+    assert_eq!(fed.store.digest().unwrap(), digest);
+    assert_eq!(
+        fed.store
+            .lending_records(&owner, &asked.offer)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(fed.store.check().unwrap().is_ok());
+}
+
 #[test]
 fn a_lending_record_from_a_non_member_is_not_stored() {
     let fed = federation();

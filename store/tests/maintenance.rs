@@ -167,19 +167,19 @@ fn other_layout_versions_are_refused_by_name() {
             .err()
             .expect("refused")
     };
-    let err = open_as(7);
+    let err = open_as(8);
     assert!(
         matches!(
             err,
             OpenError::LayoutTooNew {
-                found: 7,
-                supported: 6,
+                found: 8,
+                supported: 7,
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("layout version 7") && err.to_string().contains("version 6"));
+    assert!(err.to_string().contains("layout version 8") && err.to_string().contains("version 7"));
     let err = open_as(1);
     assert!(
         matches!(err, OpenError::LayoutTooOld { found: 1, .. }),

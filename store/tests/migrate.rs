@@ -148,7 +148,7 @@ fn layouts_2_to_5_are_migrated_at_open() {
         assert_migrated(&fed.store, digest);
         fed = fed.reopen_after(|dir| {
             assert_eq!(obsolete_keys(dir), 0, "layout {old}");
-            assert_eq!(layout(dir), 6);
+            assert_eq!(layout(dir), 7);
         });
         assert!(fed.store.check().unwrap().is_ok());
     }
