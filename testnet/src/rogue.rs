@@ -119,6 +119,8 @@ pub struct FloodReport {
     pub peer_id: String,
     /// Messages handed to gossipsub (a graylisted sender's are dropped unread).
     pub sent: usize,
+    /// Messages gossipsub refused to publish, by its error (flood at rate).
+    pub refused: std::collections::BTreeMap<String, usize>,
 }
 
 fn rogue_swarm(identity: Keypair) -> Result<Swarm<gossipsub::Behaviour>, Error> {
@@ -146,12 +148,13 @@ fn rogue_swarm(identity: Keypair) -> Result<Swarm<gossipsub::Behaviour>, Error> 
         .build())
 }
 
-/// Connects to `targets` and waits until one of them is subscribed to
-/// `topic`.
+/// Connects to `targets` and waits until `wanted` of them are subscribed
+/// to `topic`.
 async fn join(
     identity: Keypair,
     topic: &IdentTopic,
     targets: &[Multiaddr],
+    wanted: usize,
     deadline: Duration,
 ) -> Result<Swarm<gossipsub::Behaviour>, Error> {
     let mut swarm = rogue_swarm(identity)?;
@@ -164,13 +167,14 @@ async fn join(
             .dial(t.clone())
             .map_err(|e| Error::Rogue(e.to_string()))?;
     }
+    let mut subscribed_peers = std::collections::HashSet::new();
     let subscribed = tokio::time::timeout(deadline, async {
-        loop {
-            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) =
+        while subscribed_peers.len() < wanted.max(1) {
+            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, topic: t }) =
                 swarm.select_next_some().await
             {
                 if t == topic.hash() {
-                    return;
+                    subscribed_peers.insert(peer_id);
                 }
             }
         }
@@ -178,7 +182,7 @@ async fn join(
     .await;
     if subscribed.is_err() {
         return Err(Error::Timeout {
-            what: "a node to accept the rogue client on the topic".into(),
+            what: format!("{wanted} node(s) to accept the rogue client on the topic"),
             after: deadline,
         });
     }
@@ -216,8 +220,11 @@ pub fn flood(
         let identity = Keypair::generate_ed25519();
         let peer_id = identity.public().to_peer_id().to_string();
         let topic = IdentTopic::new(topic);
-        let mut swarm = join(identity, &topic, targets, deadline).await?;
-        let mut report = FloodReport { peer_id, sent: 0 };
+        let mut swarm = join(identity, &topic, targets, 1, deadline).await?;
+        let mut report = FloodReport {
+            peer_id,
+            ..FloodReport::default()
+        };
         for m in messages {
             if swarm.behaviour_mut().publish(topic.clone(), m).is_ok() {
                 report.sent += 1;
@@ -253,8 +260,13 @@ pub fn flood_at_rate(flood: PacedFlood<'_>) -> Result<FloodReport, Error> {
         let peer_id = flood.identity.public().to_peer_id().to_string();
         let topic = IdentTopic::new(flood.topic);
         let deadline = Duration::from_secs(30);
-        let mut swarm = join(flood.identity, &topic, flood.targets, deadline).await?;
-        let mut report = FloodReport { peer_id, sent: 0 };
+        // Every target: the graylist time is counted from the first message.
+        let wanted = flood.targets.len();
+        let mut swarm = join(flood.identity, &topic, flood.targets, wanted, deadline).await?;
+        let mut report = FloodReport {
+            peer_id,
+            ..FloodReport::default()
+        };
         let start = tokio::time::Instant::now();
         let _ = flood.started.try_send(start.into_std());
         let mut tick = tokio::time::interval(TICK);
@@ -267,8 +279,13 @@ pub fn flood_at_rate(flood: PacedFlood<'_>) -> Result<FloodReport, Error> {
                     while n < due {
                         let m = (flood.message)(n);
                         n += 1;
-                        if swarm.behaviour_mut().publish(topic.clone(), m).is_ok() {
-                            report.sent += 1;
+                        match swarm.behaviour_mut().publish(topic.clone(), m) {
+                            Ok(_) => report.sent += 1,
+                            Err(e) => {
+                                let why = format!("{e:?}");
+                                let why = why.split(['(', ' ']).next().unwrap_or_default();
+                                *report.refused.entry(why.to_owned()).or_default() += 1;
+                            }
                         }
                     }
                 }

@@ -19,7 +19,7 @@ use libp2p::Multiaddr;
 use serde::Serialize;
 
 use super::{Published, Run};
-use crate::report::Latency;
+use crate::report::{metric_sum, Latency};
 use crate::rogue::{self, PacedFlood};
 use crate::{wait, Error};
 
@@ -34,7 +34,7 @@ pub const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
 /// The node's gossipsub graylist threshold (`node/src/net/behaviour.rs`).
 const GRAYLIST_THRESHOLD: f64 = -80.0;
 /// Honest records published for the baseline, and again during the flood.
-const HONEST_SAMPLES: usize = 10;
+const HONEST_SAMPLES: usize = 20;
 
 /// What the rogue floods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -62,13 +62,22 @@ pub struct FloodFigures {
     pub secs: u64,
     /// Messages the rogue handed to gossipsub.
     pub sent: usize,
+    /// Messages the rogue's gossipsub refused to send, by error.
+    pub refused: std::collections::BTreeMap<String, usize>,
     /// From the rogue's first message until the last target graylisted it.
     pub graylisted_after_ms: Option<f64>,
     /// Honest propagation just before the flood, then during it.
     pub baseline: Latency,
     pub during: Latency,
+    /// Summed over the targets after the flood: gossipsub frames refused by
+    /// the frame guard (each closes the rogue's connections), and bans.
+    pub frames_refused: u64,
+    pub bans: u64,
     /// Per target: highest VmRSS during the flood minus VmRSS before it.
     pub rss_growth_kib: Vec<u64>,
+    /// The same for the nodes the rogue did not reach: the growth that
+    /// honest traffic and the probes cause anyway.
+    pub others_rss_growth_kib: Vec<u64>,
     /// The properties that failed, in words (empty: all held).
     pub failures: Vec<String>,
 }
@@ -77,16 +86,21 @@ impl FloodFigures {
     pub fn line(&self) -> String {
         format!(
             "flood at rate ({:?}, {}/s for {} s): sent {}; graylisted by every target after {}; \
-             honest propagation before: {}; during: {}; RSS growth per target (KiB): {:?}{}",
+             refused by the rogue's gossipsub: {:?}; frames refused by the targets: {}, bans: {}; honest propagation before: {}; during: {}; \
+             RSS growth per target (KiB): {:?}, per other node: {:?}{}",
             self.kind.unwrap_or(FloodKind::Invalid),
             self.rate,
             self.secs,
             self.sent,
             self.graylisted_after_ms
                 .map_or("— (never)".into(), |ms| format!("{ms:.0} ms")),
+            self.refused,
+            self.frames_refused,
+            self.bans,
             self.baseline.line(),
             self.during.line(),
             self.rss_growth_kib,
+            self.others_rss_growth_kib,
             if self.failures.is_empty() {
                 String::new()
             } else {
@@ -104,6 +118,7 @@ struct Probe {
     rogue: Option<(String, Instant)>,
     graylisted: Vec<bool>,
     graylisted_after_ms: Option<f64>,
+    /// Per node (every node, targets or not).
     highest_rss: Vec<u64>,
     last: Option<Instant>,
 }
@@ -118,7 +133,7 @@ impl Probe {
             rogue: None,
             graylisted: vec![false; targets.len()],
             graylisted_after_ms: None,
-            highest_rss: vec![0; targets.len()],
+            highest_rss: vec![0; run.net.len()],
             last: None,
         };
         probe.sample_rss(run);
@@ -126,7 +141,7 @@ impl Probe {
     }
 
     fn sample_rss(&mut self, run: &Run<'_>) {
-        for (h, &i) in self.highest_rss.iter_mut().zip(&self.targets) {
+        for (i, h) in self.highest_rss.iter_mut().enumerate() {
             let now = run.net.member(i).process().and_then(|p| p.rss_kib());
             *h = (*h).max(now.unwrap_or(0));
         }
@@ -257,17 +272,29 @@ impl Run<'_> {
                 .join()
                 .map_err(|_| Error::Rogue("the rogue thread panicked".into()))?;
             match sent {
-                Ok(report) => figures.sent = report.sent,
+                Ok(report) => {
+                    figures.sent = report.sent;
+                    figures.refused = report.refused;
+                }
                 Err(e) => return Err(e),
             }
             outcome
         })?;
-        let highest = probe.highest_rss;
-        figures.rss_growth_kib = highest
+        let growth = probe
+            .highest_rss
             .iter()
             .zip(&before)
-            .map(|(h, b)| h.saturating_sub(*b))
-            .collect();
+            .map(|(h, b)| h.saturating_sub(*b));
+        let (ours, others): (Vec<_>, Vec<_>) =
+            growth.enumerate().partition(|(i, _)| targets.contains(i));
+        figures.rss_growth_kib = ours.into_iter().map(|(_, g)| g).collect();
+        figures.others_rss_growth_kib = others.into_iter().map(|(_, g)| g).collect();
+        for &i in targets {
+            let text = self.net.api(i)?.metrics()?;
+            let sum = |name| metric_sum(&text, name, &[]) as u64;
+            figures.frames_refused += sum("mutua_network_gossip_frames_refused_total");
+            figures.bans += sum("mutua_network_sync_bans_total");
+        }
         self.report.rogue_messages_sent += figures.sent;
         self.report.notes.push(format!(
             "rogue {rogue_id} flooded nodes {targets:?} at rate"
