@@ -38,7 +38,7 @@ impl Latency {
         }
     }
 
-    fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         match (self.p50_ms, self.p99_ms, self.max_ms) {
             (Some(a), Some(b), Some(c)) => {
                 format!(
@@ -155,6 +155,8 @@ pub struct Report {
     pub publish_traffic: Option<PublishTraffic>,
     /// Traffic of the converged federation left idle (propagation scenario).
     pub idle_traffic: Option<IdleTraffic>,
+    /// Flood at rate (`run flood --rate`).
+    pub flood_rate: Option<crate::scenario::FloodFigures>,
     pub notes: Vec<String>,
     /// Set when the run failed: what went wrong.
     pub error: Option<String>,
@@ -225,6 +227,9 @@ impl Report {
                 "  rogue messages sent: {}; rejected by reason: {:?}; ignored by reason: {:?}",
                 self.rogue_messages_sent, self.rejected_by_reason, self.ignored_by_reason
             );
+        }
+        if let Some(f) = &self.flood_rate {
+            let _ = writeln!(s, "  {}", f.line());
         }
         let rss: Vec<u64> = self.per_node.iter().filter_map(|n| n.rss_kib).collect();
         if !rss.is_empty() {

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId};
+use libp2p::identity::Keypair;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, Multiaddr, Swarm};
 use mutua_protocol::codec::{encode_envelope, hash_envelope, MAX_RECORD_BYTES};
@@ -118,16 +119,18 @@ pub struct FloodReport {
     pub peer_id: String,
     /// Messages handed to gossipsub (a graylisted sender's are dropped unread).
     pub sent: usize,
+    /// Messages gossipsub refused to publish, by its error (flood at rate).
+    pub refused: std::collections::BTreeMap<String, usize>,
 }
 
-fn rogue_swarm() -> Result<Swarm<gossipsub::Behaviour>, Error> {
+fn rogue_swarm(identity: Keypair) -> Result<Swarm<gossipsub::Behaviour>, Error> {
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::None)
         .message_id_fn(|m| MessageId::new(&hash_envelope(&m.data).0))
         .max_transmit_size(2 * MAX_RECORD_BYTES)
         .build()
         .map_err(|e| Error::Rogue(e.to_string()))?;
-    Ok(libp2p::SwarmBuilder::with_new_identity()
+    Ok(libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(
             tcp::Config::default(),
@@ -145,6 +148,64 @@ fn rogue_swarm() -> Result<Swarm<gossipsub::Behaviour>, Error> {
         .build())
 }
 
+/// Connects to `targets` and waits until `wanted` of them are subscribed
+/// to `topic`.
+async fn join(
+    identity: Keypair,
+    topic: &IdentTopic,
+    targets: &[Multiaddr],
+    wanted: usize,
+    deadline: Duration,
+) -> Result<Swarm<gossipsub::Behaviour>, Error> {
+    let mut swarm = rogue_swarm(identity)?;
+    swarm
+        .behaviour_mut()
+        .subscribe(topic)
+        .map_err(|e| Error::Rogue(e.to_string()))?;
+    for t in targets {
+        swarm
+            .dial(t.clone())
+            .map_err(|e| Error::Rogue(e.to_string()))?;
+    }
+    let mut subscribed_peers = std::collections::HashSet::new();
+    let subscribed = tokio::time::timeout(deadline, async {
+        while subscribed_peers.len() < wanted.max(1) {
+            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, topic: t }) =
+                swarm.select_next_some().await
+            {
+                if t == topic.hash() {
+                    subscribed_peers.insert(peer_id);
+                }
+            }
+        }
+    })
+    .await;
+    if subscribed.is_err() {
+        return Err(Error::Timeout {
+            what: format!("{wanted} node(s) to accept the rogue client on the topic"),
+            after: deadline,
+        });
+    }
+    Ok(swarm)
+}
+
+/// Keeps the swarm running for `linger`, so that the nodes read what it sent.
+async fn linger(swarm: &mut Swarm<gossipsub::Behaviour>, linger: Duration) {
+    let _ = tokio::time::timeout(linger, async {
+        loop {
+            swarm.select_next_some().await;
+        }
+    })
+    .await;
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Rogue(e.to_string()))
+}
+
 /// Connects to `targets`, waits until one of them is subscribed to `topic`,
 /// publishes `messages`, and stays connected for `linger` so that the nodes
 /// judge them all. Blocking: runs its own small runtime.
@@ -153,46 +214,17 @@ pub fn flood(
     targets: &[Multiaddr],
     messages: Vec<Vec<u8>>,
     deadline: Duration,
-    linger: Duration,
+    linger_for: Duration,
 ) -> Result<FloodReport, Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Rogue(e.to_string()))?;
-    runtime.block_on(async {
-        let mut swarm = rogue_swarm()?;
+    runtime()?.block_on(async {
+        let identity = Keypair::generate_ed25519();
+        let peer_id = identity.public().to_peer_id().to_string();
         let topic = IdentTopic::new(topic);
-        swarm
-            .behaviour_mut()
-            .subscribe(&topic)
-            .map_err(|e| Error::Rogue(e.to_string()))?;
-        for t in targets {
-            swarm
-                .dial(t.clone())
-                .map_err(|e| Error::Rogue(e.to_string()))?;
-        }
+        let mut swarm = join(identity, &topic, targets, 1, deadline).await?;
         let mut report = FloodReport {
-            peer_id: swarm.local_peer_id().to_string(),
-            sent: 0,
+            peer_id,
+            ..FloodReport::default()
         };
-        let subscribed = tokio::time::timeout(deadline, async {
-            loop {
-                if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) =
-                    swarm.select_next_some().await
-                {
-                    if t == topic.hash() {
-                        return;
-                    }
-                }
-            }
-        })
-        .await;
-        if subscribed.is_err() {
-            return Err(Error::Timeout {
-                what: "a node to accept the rogue client on the topic".into(),
-                after: deadline,
-            });
-        }
         for m in messages {
             if swarm.behaviour_mut().publish(topic.clone(), m).is_ok() {
                 report.sent += 1;
@@ -200,12 +232,67 @@ pub fn flood(
             // Let the swarm write out between messages (bounded queues).
             let _ = tokio::time::timeout(Duration::from_millis(2), swarm.select_next_some()).await;
         }
-        let _ = tokio::time::timeout(linger, async {
-            loop {
-                swarm.select_next_some().await;
+        linger(&mut swarm, linger_for).await;
+        Ok(report)
+    })
+}
+
+/// A flood at a steady rate: what [`flood_at_rate`] sends, and how.
+pub struct PacedFlood<'a> {
+    pub identity: Keypair,
+    pub topic: &'a str,
+    pub targets: &'a [Multiaddr],
+    /// Messages per second.
+    pub rate: u32,
+    pub duration: Duration,
+    /// The `n`th message (distinct for each `n`, so that gossipsub's
+    /// duplicate cache does not drop it before the node judges it).
+    pub message: &'a mut (dyn FnMut(u64) -> Vec<u8> + Send),
+    /// Told once, when the first message is sent.
+    pub started: std::sync::mpsc::SyncSender<std::time::Instant>,
+}
+
+/// Sends `rate` messages a second for `duration`, in batches every 10 ms
+/// (the swarm runs between them), then lingers 2 s. Blocking.
+pub fn flood_at_rate(flood: PacedFlood<'_>) -> Result<FloodReport, Error> {
+    const TICK: Duration = Duration::from_millis(10);
+    runtime()?.block_on(async {
+        let peer_id = flood.identity.public().to_peer_id().to_string();
+        let topic = IdentTopic::new(flood.topic);
+        let deadline = Duration::from_secs(30);
+        // Every target: the graylist time is counted from the first message.
+        let wanted = flood.targets.len();
+        let mut swarm = join(flood.identity, &topic, flood.targets, wanted, deadline).await?;
+        let mut report = FloodReport {
+            peer_id,
+            ..FloodReport::default()
+        };
+        let start = tokio::time::Instant::now();
+        let _ = flood.started.try_send(start.into_std());
+        let mut tick = tokio::time::interval(TICK);
+        let mut n: u64 = 0;
+        while start.elapsed() < flood.duration {
+            tokio::select! {
+                _ = tick.tick() => {
+                    // As many as the rate allows by now: a late tick catches up.
+                    let due = (start.elapsed().as_secs_f64() * f64::from(flood.rate)) as u64;
+                    while n < due {
+                        let m = (flood.message)(n);
+                        n += 1;
+                        match swarm.behaviour_mut().publish(topic.clone(), m) {
+                            Ok(_) => report.sent += 1,
+                            Err(e) => {
+                                let why = format!("{e:?}");
+                                let why = why.split(['(', ' ']).next().unwrap_or_default();
+                                *report.refused.entry(why.to_owned()).or_default() += 1;
+                            }
+                        }
+                    }
+                }
+                _ = swarm.select_next_some() => {}
             }
-        })
-        .await;
+        }
+        linger(&mut swarm, Duration::from_secs(2)).await;
         Ok(report)
     })
 }

@@ -31,6 +31,9 @@ use crate::report::{
 use crate::rogue::{self, Forgery};
 use crate::{wait, Error};
 
+mod flood_rate;
+pub use flood_rate::{FloodFigures, FloodKind, FloodRate};
+
 /// How long replicas may take to agree once the network is whole again.
 pub const CONVERGENCE_DEADLINE: Duration = Duration::from_secs(90);
 /// How long a published record may take to reach every connected node.
@@ -304,12 +307,19 @@ struct Run<'a> {
     cut_at: Option<Instant>,
     /// The group the last partition cut off.
     cut_off: Vec<usize>,
+    /// Flood: at a rate instead of a burst ([`flood_rate`]).
+    flood_rate: Option<FloodRate>,
 }
 
 /// Starts a testnet, runs the scenario, checks convergence and reports.
 /// The report is returned (and written) even when the run fails; `Err` is
 /// only for a testnet that could not start.
 pub fn run(options: &ScenarioOptions) -> Result<Report, Error> {
+    run_with(options, None)
+}
+
+/// [`run`], the flood scenario's rogue sending at `flood_rate` if given.
+pub fn run_with(options: &ScenarioOptions, flood_rate: Option<FloodRate>) -> Result<Report, Error> {
     if options.scenario == Scenario::Chaos {
         return Err(Error::Check(
             "the chaos scenario runs through mutua_testnet::chaos::run".into(),
@@ -360,6 +370,7 @@ pub fn run(options: &ScenarioOptions) -> Result<Report, Error> {
             heal_at: None,
             cut_at: None,
             cut_off: Vec::new(),
+            flood_rate,
         };
         // Just before the first publish: the plan starts with them.
         let before = match options.scenario {
@@ -471,7 +482,10 @@ impl Run<'_> {
                         self.await_reconnection(&cut_off, SystemTime::now())?;
                     }
                 }
-                Step::Flood { targets, per_kind } => self.flood(targets, *per_kind)?,
+                Step::Flood { targets, per_kind } => match self.flood_rate {
+                    Some(rate) => self.flood_at_rate(targets, rate)?,
+                    None => self.flood(targets, *per_kind)?,
+                },
                 Step::AwaitPropagation => self.await_propagation()?,
             }
         }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mutua_testnet::scenario::{self, Scenario, ScenarioOptions};
+use mutua_testnet::scenario::{self, FloodKind, FloodRate, Scenario, ScenarioOptions};
 use mutua_testnet::{Report, TestnetOptions};
 
 fn run(scenario: Scenario, nodes: usize, records: usize) -> Report {
@@ -12,15 +12,25 @@ fn run(scenario: Scenario, nodes: usize, records: usize) -> Report {
 }
 
 fn run_idle(scenario: Scenario, nodes: usize, records: usize, idle: Duration) -> Report {
+    run_with(scenario, nodes, records, idle, None)
+}
+
+fn run_with(
+    scenario: Scenario,
+    nodes: usize,
+    records: usize,
+    idle: Duration,
+    flood_rate: Option<FloodRate>,
+) -> Report {
     let testnet = TestnetOptions::new(env!("CARGO_BIN_EXE_mutua-testnet"), nodes, 42);
-    let report = scenario::run(&ScenarioOptions {
+    let options = ScenarioOptions {
         testnet,
         scenario,
         records,
         report_path: None,
         idle,
-    })
-    .expect("the testnet starts");
+    };
+    let report = scenario::run_with(&options, flood_rate).expect("the testnet starts");
     println!("{}", report.summary());
     assert!(report.error.is_none(), "{}", report.summary());
     assert!(report.converged, "{}", report.summary());
@@ -72,6 +82,25 @@ fn a_flooding_member_is_refused_and_counted_by_reason() {
     assert!(r.ignored_by_reason.get("not_a_member") > Some(&0));
     // Honest records published after the flood still reached every node.
     assert_eq!(r.propagation.samples, 6);
+}
+
+/// The small version of `mutua-testnet run flood --rate 1000 --secs 60`:
+/// 200 invalid records a second for 5 s. The scenario itself checks the
+/// properties (graylisted within 10 heartbeats, honest p99 within 2× the
+/// baseline, RSS growth < 64 MiB) and fails the run otherwise.
+#[test]
+fn a_flood_at_rate_graylists_the_sender_and_spares_honest_propagation() {
+    let flood = FloodRate {
+        kind: FloodKind::Invalid,
+        rate: 200,
+        secs: 5,
+    };
+    let r = run_with(Scenario::Flood, 4, 6, Duration::ZERO, Some(flood));
+    let f = r.flood_rate.expect("the flood at rate is reported");
+    assert!(f.failures.is_empty(), "{}", f.line());
+    assert!(f.sent >= 500, "{}", f.line());
+    assert!(f.graylisted_after_ms.is_some() && f.during.samples == 20);
+    assert!(r.rejected_by_reason.get("bad_signature") > Some(&0));
 }
 
 #[test]

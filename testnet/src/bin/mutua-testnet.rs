@@ -10,7 +10,7 @@ use mutua_node::config::{self, Overrides};
 use mutua_node::datadir::DataDir;
 use mutua_testnet::chaos::{self, ChaosOptions};
 use mutua_testnet::demo::{self, DemoOptions};
-use mutua_testnet::scenario::{self, Scenario, ScenarioOptions};
+use mutua_testnet::scenario::{self, FloodKind, FloodRate, Scenario, ScenarioOptions};
 use mutua_testnet::{cleanup, NetMode, TestnetOptions};
 
 #[derive(Parser)]
@@ -63,6 +63,16 @@ enum Command {
         /// Chaos: how many runs (each a new federation, seed + run).
         #[arg(long, default_value_t = 1)]
         runs: usize,
+        /// Flood: the rogue sends this many messages per second (for
+        /// `--secs`) instead of one burst.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Flood at rate: how long the rogue floods.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+        /// Flood at rate: what the rogue sends.
+        #[arg(long, value_enum, default_value = "invalid")]
+        kind: FloodKind,
         /// JSON report path [default: target/testnet-reports/<scenario>-n<N>-s<seed>.json].
         #[arg(long)]
         report: Option<PathBuf>,
@@ -128,6 +138,9 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             idle_secs,
             sync_interval_secs,
             runs,
+            rate,
+            secs,
+            kind,
         } => {
             cleanup::install_signal_handler()?;
             let path = report.unwrap_or_else(|| {
@@ -161,13 +174,15 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             testnet.net = net;
             testnet.keep = keep;
             testnet.sync_interval_secs = sync_interval_secs;
-            let report = scenario::run(&ScenarioOptions {
+            let flood_rate = rate.map(|rate| FloodRate { kind, rate, secs });
+            let options = ScenarioOptions {
                 testnet,
                 scenario,
                 records,
                 report_path: Some(path.clone()),
                 idle: Duration::from_secs(idle_secs),
-            })?;
+            };
+            let report = scenario::run_with(&options, flood_rate)?;
             print!("{}", report.summary());
             println!("  report: {}", path.display());
             Ok(if report.converged && report.error.is_none() {
