@@ -85,15 +85,17 @@ fn a_flooding_member_is_refused_and_counted_by_reason() {
 }
 
 /// The small version of `mutua-testnet run flood --rate 1000 --secs 60`:
-/// 200 invalid records a second for 5 s. The scenario itself checks the
-/// properties (graylisted within 10 heartbeats, honest p99 within 2× the
-/// baseline, RSS growth < 64 MiB) and fails the run otherwise.
+/// 200 invalid records a second for 5 s: every target graylists the sender
+/// and every honest listing still arrives. The budgets (graylisted within
+/// 10 heartbeats, honest p99 within 2× the baseline, RSS growth < 64 MiB)
+/// are printed here and fail only the full run (`budgets`).
 #[test]
 fn a_flood_at_rate_graylists_the_sender_and_spares_honest_propagation() {
     let flood = FloodRate {
         kind: FloodKind::Invalid,
         rate: 200,
         secs: 5,
+        budgets: false,
     };
     let r = run_with(Scenario::Flood, 4, 6, Duration::ZERO, Some(flood));
     let f = r.flood_rate.expect("the flood at rate is reported");

@@ -174,7 +174,12 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             testnet.net = net;
             testnet.keep = keep;
             testnet.sync_interval_secs = sync_interval_secs;
-            let flood_rate = rate.map(|rate| FloodRate { kind, rate, secs });
+            let flood_rate = rate.map(|rate| FloodRate {
+                kind,
+                rate,
+                secs,
+                budgets: true,
+            });
             let options = ScenarioOptions {
                 testnet,
                 scenario,

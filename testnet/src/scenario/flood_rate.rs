@@ -52,6 +52,12 @@ pub struct FloodRate {
     /// Messages per second.
     pub rate: u32,
     pub secs: u64,
+    /// Whether the budgets (graylisted within 10 heartbeats, honest
+    /// p99 within 2× the baseline, RSS growth < 64 MiB) fail the run, as in
+    /// `run flood --rate`; otherwise they are figures and only behaviour
+    /// fails it (the sender graylisted by every target): the default suite
+    /// runs on loaded machines, where one slow sample breaks a timing.
+    pub budgets: bool,
 }
 
 /// The figures of a flood at rate, and whether each property held.
@@ -208,7 +214,7 @@ impl Run<'_> {
             ..FloodFigures::default()
         };
         let result = self.flood_and_publish(targets, flood, spacing, &mut figures);
-        figures.failures = judge(&figures, targets.len());
+        figures.failures = judge(&figures, targets.len(), flood.budgets);
         let failed = (!figures.failures.is_empty()).then(|| figures.line());
         self.report.flood_rate = Some(figures);
         result?;
@@ -342,9 +348,10 @@ impl Run<'_> {
 }
 
 /// The properties that failed, in words.
-fn judge(f: &FloodFigures, targets: usize) -> Vec<String> {
+fn judge(f: &FloodFigures, targets: usize, budgets: bool) -> Vec<String> {
     let mut out = Vec::new();
     match f.graylisted_after_ms {
+        Some(_) if !budgets => return out,
         Some(ms) if ms <= GRAYLIST_GOAL.as_millis() as f64 => {}
         Some(ms) => out.push(format!(
             "the rogue was graylisted by every target only after {ms:.0} ms (goal {} s)",
