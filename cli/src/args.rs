@@ -110,6 +110,8 @@ Examples:
     Decline(crate::lending_args::DeclineArgs),
     /// Cancel one of your requests (before or after it was accepted).
     Cancel(crate::lending_args::CancelArgs),
+    /// Record that a lent thing was handed over to the borrower.
+    HandedOver(crate::lending_args::HandedOverArgs),
     /// Record the return of a lent thing.
     Returned(crate::lending_args::ReturnedArgs),
     /// Check or rebuild the store, with the node stopped.

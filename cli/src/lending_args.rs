@@ -1,5 +1,5 @@
 //! The lending commands' flags: `mutua lending`, `request`, `requests`,
-//! `accept`, `decline`, `cancel`, `returned` (see `cmd::lending`).
+//! `accept`, `decline`, `cancel`, `handed-over`, `returned` (see `cmd::lending`).
 
 use std::path::PathBuf;
 
@@ -110,6 +110,14 @@ pub struct DeclineArgs {
 pub struct CancelArgs {
     /// Your request: its id or first digits (see `mutua requests --outgoing`).
     pub request: String,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  mutua handed-over 3c9a51")]
+pub struct HandedOverArgs {
+    /// The agreement: the accepted request's id or first digits.
+    pub agreement: String,
 }
 
 #[derive(Args)]

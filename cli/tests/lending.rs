@@ -245,6 +245,16 @@ fn requests_are_decided_by_the_owners_node_and_the_calendar_follows() {
     assert_eq!(again.code, 1, "{again:?}");
     again.assert_stderr_has(&["already_decided", "was accepted"]);
 
+    // The hand-over, recorded by the borrower, reaches the owner.
+    let handed = b
+        .run(&["--json", "handed-over", &b_nacelle[..8]])
+        .ok()
+        .json();
+    assert_eq!(handed[0]["kind"], "loan_event", "{handed:?}");
+    assert_eq!(handed[0]["request"]["handed_over"], true, "{handed:?}");
+    request_on(&a, &b_nacelle, "A to see the hand-over", |r| {
+        r["handed_over"] == true
+    });
     // The return, recorded by the owner, reaches the borrower.
     a.run(&["returned", &b_nacelle, "--condition", "ok"]).ok();
     request_on(&b, &b_nacelle, "B to see the return", |r| {

@@ -1,5 +1,5 @@
 //! Lending: `mutua lending` (how an offer lends), `request`, `requests`,
-//! `accept`, `decline`, `cancel`, `returned`, and the calendar lines of
+//! `accept`, `decline`, `cancel`, `handed-over`, `returned`, and the calendar lines of
 //! `mutua show` and the `--available` filter of `mutua search`. Requests
 //! are named by their id or its first digits, found in `mutua requests`.
 
@@ -258,6 +258,19 @@ pub fn cancel(ctx: &Context, args: CancelArgs) -> Result<()> {
     let id = request_id(&client, &args.request, Some(Direction::Outgoing))?;
     let written = client.call(|api| api.cancel_request(&id))?;
     report(ctx, &written, "request cancelled")
+}
+
+pub fn handed_over(ctx: &Context, args: HandedOverArgs) -> Result<()> {
+    let client = ctx.client()?;
+    let id = request_id(&client, &args.agreement, None)?;
+    let body = NewLoanEvent {
+        event: LoanEventName::HandedOver,
+        condition: None,
+        // The protocol's hand-over carries no note (PROTOCOL.md, loan events).
+        note: None,
+    };
+    let written = client.call(|api| api.loan_event(&id, &body))?;
+    report(ctx, &written, "hand-over recorded")
 }
 
 pub fn returned(ctx: &Context, args: ReturnedArgs) -> Result<()> {
