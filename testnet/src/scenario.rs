@@ -63,6 +63,9 @@ pub enum Scenario {
     /// Many seeded runs of partitions, kills, cuts, delay, loss and clock
     /// skew through a relay, with a revocation ([`crate::chaos`]).
     Chaos,
+    /// An offer's owner offline, then requesters on both sides of a
+    /// partition ([`crate::lending`]).
+    Lending,
 }
 
 impl Scenario {
@@ -74,6 +77,7 @@ impl Scenario {
             Scenario::Withdrawal => "withdrawal",
             Scenario::Flood => "flood",
             Scenario::Chaos => "chaos",
+            Scenario::Lending => "lending",
         }
     }
 }
@@ -197,7 +201,7 @@ pub fn plan(scenario: Scenario, nodes: usize, records: usize, seed: u64) -> Vec<
             steps.push(Step::AwaitPropagation);
         }
         // Planned run by run by `crate::chaos::plan`.
-        Scenario::Chaos => {}
+        Scenario::Chaos | Scenario::Lending => {}
     }
     steps
 }
@@ -225,7 +229,7 @@ pub struct ScenarioOptions {
 
 /// For each running node, whether it is connected to a node on the other
 /// side of `group`.
-fn crossing(net: &Testnet, group: &[usize]) -> Result<Vec<bool>, Error> {
+pub(crate) fn crossing(net: &Testnet, group: &[usize]) -> Result<Vec<bool>, Error> {
     Ok(first_across(net, group)?
         .iter()
         .map(Option::is_some)
@@ -310,10 +314,11 @@ struct Run<'a> {
 /// The report is returned (and written) even when the run fails; `Err` is
 /// only for a testnet that could not start.
 pub fn run(options: &ScenarioOptions) -> Result<Report, Error> {
-    if options.scenario == Scenario::Chaos {
-        return Err(Error::Check(
-            "the chaos scenario runs through mutua_testnet::chaos::run".into(),
-        ));
+    if matches!(options.scenario, Scenario::Chaos | Scenario::Lending) {
+        return Err(Error::Check(format!(
+            "the {0} scenario runs through mutua_testnet::{0}::run",
+            options.scenario.name()
+        )));
     }
     let steps = plan(
         options.scenario,
