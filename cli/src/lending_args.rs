@@ -107,9 +107,16 @@ pub struct DeclineArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  mutua cancel 3c9a51                                   # a request of yours
+  mutua cancel 7d20e4 --reason \"Podium endommagé par la tempête\"   # an agreement for your offer")]
 pub struct CancelArgs {
-    /// Your request: its id or first digits (see `mutua requests --outgoing`).
+    /// Your request, or an accepted request for your offer (its acceptance is
+    /// taken back): its id or first digits (see `mutua requests`).
     pub request: String,
+    /// Why, in a line the borrower reads (when you take back an acceptance).
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(Args)]

@@ -445,6 +445,11 @@ mod tests {
                 assert_ne!(p.offline_requesters[0], p.offline_requesters[1]);
             }
         }
+        let drawn: std::collections::BTreeSet<_> = (0..50)
+            .map(|seed| plan(7, seed).unwrap())
+            .map(|p| p.offline_requesters)
+            .collect();
+        assert!(drawn.len() > 10, "the seed draws the requesters: {drawn:?}");
         assert!(plan(2, 1).is_err());
     }
 }

@@ -5,9 +5,9 @@
 
 use anyhow::{bail, Context as _, Result};
 use mutua_api::lending::{
-    reason_words, AcceptRequest, CalendarQuery, DeclineRequest, Direction, LendingSettings,
-    LendingWritten, LoanEventName, LoanRequest, NewLoanEvent, NewRequest, OfferCalendar,
-    RequestStatus, RequestsQuery,
+    reason_words, AcceptRequest, CalendarQuery, CancelAcceptance, DeclineRequest, Direction,
+    LendingSettings, LendingWritten, LoanEventName, LoanRequest, NewLoanEvent, NewRequest,
+    OfferCalendar, RequestStatus, RequestsQuery,
 };
 use mutua_api::{Listing, Record, RecordsQuery};
 use mutua_protocol::lending::{BookingMode, Condition, RequestId};
@@ -253,11 +253,30 @@ pub fn decline(ctx: &Context, args: DeclineArgs) -> Result<()> {
     report(ctx, &written, "request declined")
 }
 
+/// The borrower cancels its request; the owner takes back an acceptance
+/// (a request of this node's for one of its own offers is the borrower's).
 pub fn cancel(ctx: &Context, args: CancelArgs) -> Result<()> {
     let client = ctx.client()?;
-    let id = request_id(&client, &args.request, Some(Direction::Outgoing))?;
-    let written = client.call(|api| api.cancel_request(&id))?;
-    report(ctx, &written, "request cancelled")
+    let id = request_id(&client, &args.request, None)?;
+    let query = RequestsQuery::default();
+    let outgoing = client
+        .call(|api| api.requests(&query))?
+        .requests
+        .iter()
+        .any(|r| r.id == id && r.direction == Direction::Outgoing);
+    if outgoing {
+        if args.reason.is_some() {
+            return Err(Usage(
+                "--reason is for an owner taking back an acceptance; this request is yours".into(),
+            )
+            .into());
+        }
+        let written = client.call(|api| api.cancel_request(&id))?;
+        return report(ctx, &written, "request cancelled");
+    }
+    let body = CancelAcceptance { text: args.reason };
+    let written = client.call(|api| api.cancel_acceptance(&id, &body))?;
+    report(ctx, &written, "acceptance taken back")
 }
 
 pub fn handed_over(ctx: &Context, args: HandedOverArgs) -> Result<()> {
