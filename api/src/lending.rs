@@ -241,6 +241,17 @@ pub struct DeclineRequest {
     pub text: Option<String>,
 }
 
+/// The body of `POST /v1/requests/{id}/cancel`: the owner takes an
+/// acceptance back (the borrower cancels with `DELETE /v1/requests/{id}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CancelAcceptance {
+    /// The owner's words, one line (up to 500 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
 /// What a party records about a loan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -109,6 +109,16 @@ impl Client {
         self.send(self.agent.post(self.url(&path)), body)
     }
 
+    /// `POST /v1/requests/{id}/cancel`: the owner takes its acceptance back.
+    pub fn cancel_acceptance(
+        &self,
+        id: &RequestId,
+        body: &CancelAcceptance,
+    ) -> Result<LendingWritten, ClientError> {
+        let path = request_path(id, "/cancel");
+        self.send(self.agent.post(self.url(&path)), body)
+    }
+
     /// `POST /v1/requests/{id}/events`: a hand-over or a return.
     pub fn loan_event(
         &self,

@@ -48,9 +48,9 @@ pub use federation::{
 pub use import::{ImportError, ImportReport, ImportRequest};
 pub use jsonld::ListingJsonLd;
 pub use lending::{
-    AcceptRequest, Booking, BusyPeriod, CalendarQuery, DayRange, DeclineRequest, Direction,
-    LendingSettings, LendingWritten, LoanEventName, LoanRequest, NewLoanEvent, NewRequest,
-    OfferCalendar, RequestStatus, Requests, RequestsQuery,
+    AcceptRequest, Booking, BusyPeriod, CalendarQuery, CancelAcceptance, DayRange, DeclineRequest,
+    Direction, LendingSettings, LendingWritten, LoanEventName, LoanRequest, NewLoanEvent,
+    NewRequest, OfferCalendar, RequestStatus, Requests, RequestsQuery,
 };
 pub use listings::{
     AsPublisher, Delivery, Gossip, ImportOutcome, ImportRow, ImportedListing, ListingContent,

@@ -383,6 +383,8 @@ fn openapi_matches_the_types() {
     docs.answer::<LendingWritten>("/v1/requests/{id}/accept", "post", "200");
     docs.request_body::<DeclineRequest>("/v1/requests/{id}/decline", "post");
     docs.answer::<LendingWritten>("/v1/requests/{id}/decline", "post", "200");
+    docs.request_body::<CancelAcceptance>("/v1/requests/{id}/cancel", "post");
+    docs.answer::<LendingWritten>("/v1/requests/{id}/cancel", "post", "200");
     docs.request_body::<NewLoanEvent>("/v1/requests/{id}/events", "post");
     docs.answer::<LendingWritten>("/v1/requests/{id}/events", "post", "200");
     // Prometheus text, not JSON.

@@ -108,8 +108,10 @@ Examples:
     Accept(crate::lending_args::AcceptArgs),
     /// Decline a request for one of this node's offers.
     Decline(crate::lending_args::DeclineArgs),
-    /// Cancel one of your requests (before or after it was accepted).
+    /// Cancel one of your requests, or take back the acceptance of one for your offer.
     Cancel(crate::lending_args::CancelArgs),
+    /// Record that a lent thing was handed over to the borrower.
+    HandedOver(crate::lending_args::HandedOverArgs),
     /// Record the return of a lent thing.
     Returned(crate::lending_args::ReturnedArgs),
     /// Check or rebuild the store, with the node stopped.

@@ -1,5 +1,5 @@
 //! The lending commands' flags: `mutua lending`, `request`, `requests`,
-//! `accept`, `decline`, `cancel`, `returned` (see `cmd::lending`).
+//! `accept`, `decline`, `cancel`, `handed-over`, `returned` (see `cmd::lending`).
 
 use std::path::PathBuf;
 
@@ -107,9 +107,24 @@ pub struct DeclineArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  mutua cancel 3c9a51                                   # a request of yours
+  mutua cancel 7d20e4 --reason \"Podium endommagé par la tempête\"   # an agreement for your offer")]
 pub struct CancelArgs {
-    /// Your request: its id or first digits (see `mutua requests --outgoing`).
+    /// Your request, or an accepted request for your offer (its acceptance is
+    /// taken back): its id or first digits (see `mutua requests`).
     pub request: String,
+    /// Why, in a line the borrower reads (when you take back an acceptance).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  mutua handed-over 3c9a51")]
+pub struct HandedOverArgs {
+    /// The agreement: the accepted request's id or first digits.
+    pub agreement: String,
 }
 
 #[derive(Args)]

@@ -93,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accept(a) => cmd::lending::accept(&ctx, a),
         Command::Decline(a) => cmd::lending::decline(&ctx, a),
         Command::Cancel(a) => cmd::lending::cancel(&ctx, a),
+        Command::HandedOver(a) => cmd::lending::handed_over(&ctx, a),
         Command::Returned(a) => cmd::lending::returned(&ctx, a),
         Command::Web(a) => cmd::web::run(&ctx, a),
         Command::Store(a) => cmd::store::run(&ctx, a),

@@ -245,6 +245,16 @@ fn requests_are_decided_by_the_owners_node_and_the_calendar_follows() {
     assert_eq!(again.code, 1, "{again:?}");
     again.assert_stderr_has(&["already_decided", "was accepted"]);
 
+    // The hand-over, recorded by the borrower, reaches the owner.
+    let handed = b
+        .run(&["--json", "handed-over", &b_nacelle[..8]])
+        .ok()
+        .json();
+    assert_eq!(handed[0]["kind"], "loan_event", "{handed:?}");
+    assert_eq!(handed[0]["request"]["handed_over"], true, "{handed:?}");
+    request_on(&a, &b_nacelle, "A to see the hand-over", |r| {
+        r["handed_over"] == true
+    });
     // The return, recorded by the owner, reaches the borrower.
     a.run(&["returned", &b_nacelle, "--condition", "ok"]).ok();
     request_on(&b, &b_nacelle, "B to see the return", |r| {
@@ -344,4 +354,31 @@ fn requests_made_while_the_owner_is_offline_are_decided_when_it_returns() {
     wait_for("equal replicas", || {
         (a.digest() == b.digest()).then_some(())
     });
+
+    // The owner takes its acceptance back, in words the borrower reads; a
+    // declined request has no acceptance to take back.
+    let status_on_b = |id: &str| request_on(&b, id, "the request on B", |_| true)["status"].clone();
+    let (kept, refused) = match status_on_b(&first) == "accepted" {
+        true => (first, second),
+        false => (second, first),
+    };
+    let taken_back = a
+        .run(&[
+            "--json",
+            "cancel",
+            &kept[..8],
+            "--reason",
+            "Podium endommagé par la tempête",
+        ])
+        .ok()
+        .json();
+    assert_eq!(taken_back[0]["kind"], "decision", "{taken_back:?}");
+    assert_eq!(taken_back[0]["request"]["status"], "cancelled_by_owner");
+    let on_b = request_on(&b, &kept, "B to see the owner's cancellation", |r| {
+        r["status"] == "cancelled_by_owner"
+    });
+    assert_eq!(on_b["reason_text"], "Podium endommagé par la tempête");
+    let again = a.run(&["cancel", &refused]);
+    assert_eq!(again.code, 1, "{again:?}");
+    again.assert_stderr_has(&["not_accepted", "was declined"]);
 }

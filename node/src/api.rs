@@ -127,6 +127,10 @@ pub fn router(state: Shared, options: &ApiOptions) -> Router {
         )
         .route("/v1/requests/{id}/accept", post(requests::accept))
         .route("/v1/requests/{id}/decline", post(requests::decline))
+        .route(
+            "/v1/requests/{id}/cancel",
+            post(requests::cancel_acceptance),
+        )
         .route("/v1/requests/{id}/events", post(requests::event))
         .route("/v1/certificates", post(federation::issue))
         .route("/v1/certificates/{hash}", get(federation::get_certificate))

@@ -226,6 +226,11 @@ impl Api {
         }
     }
 
+    /// The typed client, for the routes this wrapper does not name.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// `http://host:port`.
     pub fn base(&self) -> &str {
         self.client.base()

@@ -66,6 +66,9 @@ pub enum Scenario {
     /// Many seeded runs of partitions, kills, cuts, delay, loss and clock
     /// skew through a relay, with a revocation ([`crate::chaos`]).
     Chaos,
+    /// An offer's owner offline, then requesters on both sides of a
+    /// partition ([`crate::lending`]).
+    Lending,
 }
 
 impl Scenario {
@@ -77,6 +80,7 @@ impl Scenario {
             Scenario::Withdrawal => "withdrawal",
             Scenario::Flood => "flood",
             Scenario::Chaos => "chaos",
+            Scenario::Lending => "lending",
         }
     }
 }
@@ -200,7 +204,7 @@ pub fn plan(scenario: Scenario, nodes: usize, records: usize, seed: u64) -> Vec<
             steps.push(Step::AwaitPropagation);
         }
         // Planned run by run by `crate::chaos::plan`.
-        Scenario::Chaos => {}
+        Scenario::Chaos | Scenario::Lending => {}
     }
     steps
 }
@@ -228,7 +232,7 @@ pub struct ScenarioOptions {
 
 /// For each running node, whether it is connected to a node on the other
 /// side of `group`.
-fn crossing(net: &Testnet, group: &[usize]) -> Result<Vec<bool>, Error> {
+pub(crate) fn crossing(net: &Testnet, group: &[usize]) -> Result<Vec<bool>, Error> {
     Ok(first_across(net, group)?
         .iter()
         .map(Option::is_some)
@@ -320,10 +324,11 @@ pub fn run(options: &ScenarioOptions) -> Result<Report, Error> {
 
 /// [`run`], the flood scenario's rogue sending at `flood_rate` if given.
 pub fn run_with(options: &ScenarioOptions, flood_rate: Option<FloodRate>) -> Result<Report, Error> {
-    if options.scenario == Scenario::Chaos {
-        return Err(Error::Check(
-            "the chaos scenario runs through mutua_testnet::chaos::run".into(),
-        ));
+    if matches!(options.scenario, Scenario::Chaos | Scenario::Lending) {
+        return Err(Error::Check(format!(
+            "the {0} scenario runs through mutua_testnet::{0}::run",
+            options.scenario.name()
+        )));
     }
     let steps = plan(
         options.scenario,

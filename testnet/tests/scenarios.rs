@@ -196,3 +196,21 @@ fn chaos_runs_converge_with_the_revoked_members_late_record_refused() {
     }
     assert!(report.all_passed() && report.worst_converge_ms.is_some());
 }
+
+/// Issue 14 on 4 real nodes (namespaces needed for a real partition: as
+/// root with iproute2, as CI runs): the owner's node offline while two
+/// overlapping requests arrive, then requesters on both sides of a cut.
+#[test]
+fn lending_owner_offline_then_a_partition_gives_one_booking_everywhere() {
+    if let Err(why) = mutua_testnet::net::namespaces_available() {
+        eprintln!("lending not run: {why}");
+        return;
+    }
+    let options = TestnetOptions::new(env!("CARGO_BIN_EXE_mutua-testnet"), 4, 42);
+    let report = mutua_testnet::lending::run(&options).expect("the testnet starts");
+    println!("{}", report.summary());
+    assert!(report.passed(), "{}", report.summary());
+    assert!(report.decided_after_restart_ms.is_some());
+    assert!(report.calendars_equal_after_heal_ms.is_some());
+    assert!(report.digests_equal_after_heal_ms.is_some());
+}

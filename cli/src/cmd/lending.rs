@@ -1,13 +1,13 @@
 //! Lending: `mutua lending` (how an offer lends), `request`, `requests`,
-//! `accept`, `decline`, `cancel`, `returned`, and the calendar lines of
+//! `accept`, `decline`, `cancel`, `handed-over`, `returned`, and the calendar lines of
 //! `mutua show` and the `--available` filter of `mutua search`. Requests
 //! are named by their id or its first digits, found in `mutua requests`.
 
 use anyhow::{bail, Context as _, Result};
 use mutua_api::lending::{
-    reason_words, AcceptRequest, CalendarQuery, DeclineRequest, Direction, LendingSettings,
-    LendingWritten, LoanEventName, LoanRequest, NewLoanEvent, NewRequest, OfferCalendar,
-    RequestStatus, RequestsQuery,
+    reason_words, AcceptRequest, CalendarQuery, CancelAcceptance, DeclineRequest, Direction,
+    LendingSettings, LendingWritten, LoanEventName, LoanRequest, NewLoanEvent, NewRequest,
+    OfferCalendar, RequestStatus, RequestsQuery,
 };
 use mutua_api::{Listing, Record, RecordsQuery};
 use mutua_protocol::lending::{BookingMode, Condition, RequestId};
@@ -253,11 +253,43 @@ pub fn decline(ctx: &Context, args: DeclineArgs) -> Result<()> {
     report(ctx, &written, "request declined")
 }
 
+/// The borrower cancels its request; the owner takes back an acceptance
+/// (a request of this node's for one of its own offers is the borrower's).
 pub fn cancel(ctx: &Context, args: CancelArgs) -> Result<()> {
     let client = ctx.client()?;
-    let id = request_id(&client, &args.request, Some(Direction::Outgoing))?;
-    let written = client.call(|api| api.cancel_request(&id))?;
-    report(ctx, &written, "request cancelled")
+    let id = request_id(&client, &args.request, None)?;
+    let query = RequestsQuery::default();
+    let outgoing = client
+        .call(|api| api.requests(&query))?
+        .requests
+        .iter()
+        .any(|r| r.id == id && r.direction == Direction::Outgoing);
+    if outgoing {
+        if args.reason.is_some() {
+            return Err(Usage(
+                "--reason is for an owner taking back an acceptance; this request is yours".into(),
+            )
+            .into());
+        }
+        let written = client.call(|api| api.cancel_request(&id))?;
+        return report(ctx, &written, "request cancelled");
+    }
+    let body = CancelAcceptance { text: args.reason };
+    let written = client.call(|api| api.cancel_acceptance(&id, &body))?;
+    report(ctx, &written, "acceptance taken back")
+}
+
+pub fn handed_over(ctx: &Context, args: HandedOverArgs) -> Result<()> {
+    let client = ctx.client()?;
+    let id = request_id(&client, &args.agreement, None)?;
+    let body = NewLoanEvent {
+        event: LoanEventName::HandedOver,
+        condition: None,
+        // The protocol's hand-over carries no note (PROTOCOL.md, loan events).
+        note: None,
+    };
+    let written = client.call(|api| api.loan_event(&id, &body))?;
+    report(ctx, &written, "hand-over recorded")
 }
 
 pub fn returned(ctx: &Context, args: ReturnedArgs) -> Result<()> {

@@ -15,14 +15,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mutua_api::lending::{
-    reason_words, AcceptRequest, DeclineRequest, Direction, LoanEventName, LoanRequest,
-    NewLoanEvent, NewRequest, Requests, RequestsQuery,
+    reason_words, AcceptRequest, CancelAcceptance, DeclineRequest, Direction, LoanEventName,
+    LoanRequest, NewLoanEvent, NewRequest, Requests, RequestsQuery,
 };
 use mutua_api::AsPublisher;
 use mutua_protocol::lending::calendar::RequestStatus;
 use mutua_protocol::lending::decide::{accepted, check_acceptance, decision_for, next_seq};
 use mutua_protocol::lending::{
-    DeclineReason, LoanEvent, LoanEventKind, Outcome, Refusal, Request, RequestId, Return,
+    DeclineReason, LoanEvent, LoanEventKind, Outcome, OwnerCancellation, Refusal, Request,
+    RequestId, Return,
 };
 use mutua_protocol::{FixedBytes, Payload};
 use mutua_store::{Store, StoreError};
@@ -465,6 +466,30 @@ pub(super) async fn decline(
     undecided(&found)?;
     let outcome = Outcome::Declined(Refusal {
         reason: body.reason.unwrap_or(DeclineReason::Refused),
+        text: body.text.filter(|t| !t.trim().is_empty()),
+    });
+    decide_by_staff(&state, found, outcome).await
+}
+
+/// The owner's staff take an acceptance back (a decision `cancelled`).
+pub(super) async fn cancel_acceptance(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Body(body): Body<CancelAcceptance>,
+) -> Result<Json<mutua_api::LendingWritten>, ApiError> {
+    let _guard = state.writes.lock().await;
+    let found = find(&state, &id, &[Direction::Incoming]).await?;
+    let status = found.state().status.clone();
+    if !matches!(status, RequestStatus::Accepted { .. }) {
+        return Err(conflict(
+            "not_accepted",
+            format!(
+                "the owner cancels an accepted loan only; this request {}",
+                status_words(&status)
+            ),
+        ));
+    }
+    let outcome = Outcome::Cancelled(OwnerCancellation {
         text: body.text.filter(|t| !t.trim().is_empty()),
     });
     decide_by_staff(&state, found, outcome).await

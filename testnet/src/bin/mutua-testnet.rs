@@ -174,6 +174,17 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             testnet.net = net;
             testnet.keep = keep;
             testnet.sync_interval_secs = sync_interval_secs;
+            if scenario == Scenario::Lending {
+                let report = mutua_testnet::lending::run(&testnet)?;
+                print!("{}", report.summary());
+                write_json(&path, &report)?;
+                println!("  report: {}", path.display());
+                return Ok(if report.passed() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
             let flood_rate = rate.map(|rate| FloodRate {
                 kind,
                 rate,
