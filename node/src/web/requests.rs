@@ -25,6 +25,7 @@ use serde::Deserialize;
 use super::forms::Errors;
 use super::i18n::{long_date, n, s, t, tr};
 use super::lending::period_words;
+use super::listing::Names;
 use super::publish::see_other;
 use super::{error_page, internal, layout, to_sign_in, Shared, Visitor, Web};
 use crate::api::ApiError;
@@ -106,7 +107,7 @@ fn accept_form(visitor: &Visitor, key: &str, errors: &Errors) -> Markup {
                 label for={ "f-" (field) } { (t("accept-terms")) }
                 span class="hint" id={ "f-" (field) "-hint" } { (t("accept-terms-hint")) }
                 @if let Some(message) = error { p class="error" id={ "f-" (field) "-error" } { (message) } }
-                input type="file" id={ "f-" (field) } name="terms"
+                input type="file" id={ "f-" (field) } name="file"
                     aria-describedby={ "f-" (field) "-hint" @if error.is_some() { " f-" (field) "-error" } };
             }
             button type="submit" { (t("accept-submit")) }
@@ -171,7 +172,7 @@ fn return_form(visitor: &Visitor, key: &str, errors: &Errors) -> Markup {
     }
 }
 
-fn request_item(visitor: &Visitor, r: &LoanRequest, errors: &Errors) -> Markup {
+fn request_item(visitor: &Visitor, r: &LoanRequest, names: &Names, errors: &Errors) -> Markup {
     let key = r.id.to_hex();
     let title = r
         .offer_title
@@ -191,7 +192,7 @@ fn request_item(visitor: &Visitor, r: &LoanRequest, errors: &Errors) -> Markup {
                 @if r.quantity > 1 { dt { (t("request-quantity")) } dd { (r.quantity) } }
                 @if r.direction == Direction::Incoming {
                     dt { (t("request-borrower")) }
-                    dd { (r.borrower_name.clone().unwrap_or_else(|| r.borrower.key_id())) }
+                    dd { (r.borrower_name.clone().unwrap_or_else(|| names.name(&r.borrower))) }
                 }
                 dt { (t("request-purpose")) }
                 dd { (r.purpose) }
@@ -212,7 +213,7 @@ fn request_item(visitor: &Visitor, r: &LoanRequest, errors: &Errors) -> Markup {
             @if r.status == RequestStatus::Accepted && r.returned.is_none() {
                 (return_form(visitor, &key, errors))
             }
-            @if open && r.direction == Direction::Outgoing { (cancel_form(visitor, &key)) }
+            @if open && !r.handed_over && r.returned.is_none() && r.direction == Direction::Outgoing { (cancel_form(visitor, &key)) }
         }
     }
 }
@@ -242,6 +243,8 @@ async fn list_page(
         Ok(r) => r.requests,
         Err(e) => return internal(web, visitor, e.message),
     };
+    // The borrower's certified name, from the replica's memberships.
+    let names = Names::of(web, requests.iter().map(|r| r.borrower)).await;
     let notice = match (&done.envoyee, done.fait.as_deref()) {
         (Some(_), _) => Some(t("done-sent")),
         (_, Some(what)) if super::i18n::has(&format!("done-{what}")) => {
@@ -262,7 +265,7 @@ async fn list_page(
         } @else {
             p { (tr("requests-count", &[("count", n(requests.len()))])) }
             ul class="requests" {
-                @for r in &requests { (request_item(visitor, r, errors)) }
+                @for r in &requests { (request_item(visitor, r, &names, errors)) }
             }
         }
     };
@@ -361,7 +364,7 @@ pub async fn accept(
         while let Ok(Some(field)) = multipart.next_field().await {
             match field.name().unwrap_or("") {
                 "csrf" => csrf = field.text().await.unwrap_or_default(),
-                "terms" => terms = field.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+                "file" => terms = field.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
                 _ => {}
             }
         }
