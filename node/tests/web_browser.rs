@@ -3,7 +3,8 @@
 //! any page or state (signed out and in, empty search, results, a listing,
 //! a need with its matches, the form with errors, confirmations), each page
 //! has one h1 and a skip link, and search and publication are done with the
-//! keyboard alone, focus visible all along. Needs `bash .ci/tools` (CI
+//! keyboard alone, focus visible all along; on two nodes, the lending flow
+//! (request on B, accept on A, the agreement and the return on B) too. Needs `bash .ci/tools` (CI
 //! runs it); a missing browser fails the test.
 
 mod daemon_support;

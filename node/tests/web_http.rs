@@ -3,7 +3,8 @@
 //! per client address), session expiry, restricted browsing, a member of
 //! staff refused when acting for another collectivity, compressed pages; a
 //! publication through the form reaches the control API's view of the
-//! replica.
+//! replica; the lending actions refuse a forged token and another
+//! collectivity's request.
 
 mod daemon_support;
 mod web_support;
