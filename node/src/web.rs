@@ -7,7 +7,8 @@
 //! syndicate exposes it behind its reverse proxy with TLS, see contrib/).
 //! The handlers call the same node services as the control API's
 //! (`api::records::search`, `api::listings::{publish_new, update_slot,
-//! withdraw_slot, import_one}`: local rules, signing, ingest, gossip), never
+//! withdraw_slot, import_one}`, `api::requests::{create_by, list_of,
+//! accept_among, …}`, `api::lending::calendar_of`: local rules, signing, ingest, gossip), never
 //! the API over HTTP; a spreadsheet's rows are read and checked by the
 //! CLI's own rules (`mutua_sheet`). Accounts live in the data directory (`accounts`), sessions
 //! and the login rate limit in memory (`session`), texts in `fr.ftl`
@@ -22,10 +23,12 @@ mod forms;
 mod i18n;
 mod import;
 mod layout;
+mod lending;
 mod listing;
 mod map;
 mod pages;
 mod publish;
+mod requests;
 mod search;
 mod session;
 mod settings;
@@ -234,6 +237,13 @@ pub fn router(web: Shared) -> Router {
             get(publish::edit_form).post(publish::edit),
         )
         .route("/annonces/{author}/{id}/retirer", post(publish::withdraw))
+        .route("/annonces/{author}/{id}/demander", post(lending::submit))
+        .route("/demandes", get(requests::mine))
+        .route("/demandes/recues", get(requests::received))
+        .route("/demandes/{id}/accepter", post(requests::accept))
+        .route("/demandes/{id}/refuser", post(requests::decline))
+        .route("/demandes/{id}/annuler", post(requests::cancel))
+        .route("/demandes/{id}/retour", post(requests::give_back))
         .route("/publier", get(publish::form).post(publish::submit))
         .route(
             "/importer",

@@ -3,7 +3,8 @@
 //! any page or state (signed out and in, empty search, results, a listing,
 //! a need with its matches, the form with errors, confirmations), each page
 //! has one h1 and a skip link, and search and publication are done with the
-//! keyboard alone, focus visible all along. Needs `bash .ci/tools` (CI
+//! keyboard alone, focus visible all along; on two nodes, the lending flow
+//! (request on B, accept on A, the agreement and the return on B) too. Needs `bash .ci/tools` (CI
 //! runs it); a missing browser fails the test.
 
 mod daemon_support;
@@ -438,29 +439,73 @@ fn every_page_passes_axe_and_search_and_publish_work_with_the_keyboard() {
     );
 }
 
-/// The federation through two nodes' pages: staff of Mérignac, hosted on
-/// node B, sign in on B's page, search, and find and open the offer
-/// Bordeaux published on node A. (The lending steps — request on B, accept
-/// on A, the agreement on B — come here once the lending API lands.)
+/// The day `days` after today, as staff type it: `jj/mm/aaaa`.
+fn in_days(days: u32) -> String {
+    use mutua_protocol::lending::date::{format_date, utc_day};
+    let iso = format_date(utc_day(mutua_tests::unix_now()) + days);
+    let (y, rest) = iso.split_at(4);
+    format!("{}/{}/{y}", &rest[4..6], &rest[1..3])
+}
+
+/// Signs `login` in on the page at `base` with the keyboard alone.
+fn sign_in_with_keys(browser: &Browser, base: &str, login: &str) {
+    browser.goto(&format!("{base}/connexion"));
+    browser.tab_to("the login field", is_field("login"));
+    browser.keys(login);
+    browser.tab_to("the password field", is_field("password"));
+    browser.keys(&format!("{PASSWORD}{ENTER}"));
+    browser.wait_for_page("signed in", |u| u == format!("{base}/"));
+}
+
+/// Tabs to the button whose text is `text`.
+fn tab_to_button(browser: &Browser, text: &'static str) -> Value {
+    browser.tab_to(text, move |f| f["tag"] == "button" && f["text"] == text)
+}
+
+/// The texts of the elements `css` selects.
+fn texts(browser: &Browser, css: &str) -> Vec<String> {
+    let found = browser.run(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText.trim());",
+        json!([css]),
+    );
+    serde_json::from_value(found).unwrap()
+}
+
+/// The federation through two nodes' pages, with the keyboard alone:
+/// staff of Mérignac, hosted on node B, sign in on B's page, search, find
+/// the offer Bordeaux published on node A, read its calendar and request
+/// it (an error first); the offer is lent on decision, so staff of
+/// Bordeaux sign in on A's page and accept in « Demandes reçues »; B's
+/// « Mes demandes » then shows the agreement, and the return is recorded.
+/// axe-core and the page budget on every lending page and state.
 #[test]
 fn staff_of_b_find_a_s_offer_on_b_s_page() {
     let a = WebNode::start(&[&BORDEAUX], &[]);
     let b = WebNode::join(&a, &[&MERIGNAC]);
     let offer = a.publish_offer("bordeaux", "Broyeur de végétaux");
-    mutua_tests::wait_for("A's offer on B", || {
-        (!b.node.items("?text=broyeur").is_empty()).then_some(())
+    let (author, id) = offer["/annonces/".len()..].split_once('/').unwrap();
+    a.node.ok(a.node.put(
+        &format!("/v1/listings/{id}/lending?as=bordeaux"),
+        &json!({"mode": "manual", "buffer_days": 2, "capacity": 1}),
+    ));
+    mutua_tests::wait_for("A's offer and its lending settings on B", || {
+        let (status, calendar) = b.node.get(&format!("/v1/records/{author}/{id}/calendar"));
+        (status == 200 && calendar["settings"]["buffer_days"] == 2).then_some(())
     });
     let link = b.invite("Paul Martin", "paul", &["33281"]);
     Visitor::new(&b.url).accept(&link, PASSWORD);
+    let link = a.invite("Marie Dupont", "marie", &["33063"]);
+    Visitor::new(&a.url).accept(&link, PASSWORD);
 
     let browser = Browser::start();
+    let mut audit = Audit {
+        axe: axe_source(),
+        states: 0,
+        violations: Vec::new(),
+        heavy: Vec::new(),
+    };
     let at = |path: &str| format!("{}{path}", b.url);
-    browser.goto(&at("/connexion"));
-    browser.tab_to("the login field", is_field("login"));
-    browser.keys("paul");
-    browser.tab_to("the password field", is_field("password"));
-    browser.keys(&format!("{PASSWORD}{ENTER}"));
-    browser.wait_for_page("signed in on B", |u| u == at("/"));
+    sign_in_with_keys(&browser, &b.url, "paul");
     let field = browser.tab_to("the search text", is_field("q"));
     assert_focus_visible(&field);
     browser.keys(&format!("broyeur{ENTER}"));
@@ -470,12 +515,134 @@ fn staff_of_b_find_a_s_offer_on_b_s_page() {
     assert_eq!(found["text"], "Broyeur de végétaux");
     browser.keys(ENTER);
     browser.wait_for_page("A's offer on B's page", |u| u == at(&offer));
-    let by = browser.run(
-        "return document.querySelector('dl.facts').innerText;",
-        json!([]),
+    let facts = texts(&browser, "dl.facts");
+    assert!(
+        facts[0].contains("Mairie de Bordeaux"),
+        "the offer names its collectivity: {facts:?}"
     );
     assert!(
-        by.as_str().unwrap().contains("Mairie de Bordeaux"),
-        "the offer names its collectivity: {by}"
+        facts[1].contains("Sur décision des services")
+            && facts[1].contains("2 jours libres après chaque prêt")
+            && facts[1].contains("1 unité"),
+        "the lending settings: {facts:?}"
     );
+    assert_eq!(texts(&browser, "ul.calendar.busy li"), Vec::<String>::new());
+    assert_eq!(texts(&browser, "ul.calendar.free li").len(), 1, "all free");
+    audit.check(&browser, "an offer with its calendar and the request form");
+
+    // The request, with the keyboard: the dates only first (an error).
+    let (first, last) = (in_days(10), in_days(12));
+    browser.tab_to("the first day", is_field("first_day"));
+    browser.keys(&first);
+    tab_to_button(&browser, "Envoyer la demande");
+    browser.enter_and_wait("the refusal");
+    let summary = browser.run(
+        "return [...document.querySelectorAll('#erreurs a')].map(a => a.getAttribute('href'));",
+        json!([]),
+    );
+    assert_eq!(
+        summary,
+        json!([
+            "#f-last_day",
+            "#f-purpose",
+            "#f-contact_role",
+            "#f-contact_email"
+        ])
+    );
+    audit.check(&browser, "request form with errors");
+    browser.tab_to("the summary's first link", |f| f["href"] == "#f-last_day");
+    browser.keys(ENTER);
+    assert_eq!(
+        browser.focused()["name"],
+        "last_day",
+        "the link leads to the field"
+    );
+    browser.keys(&last);
+    browser.tab_to("the purpose", is_field("purpose"));
+    browser.keys("Entretien des haies");
+    browser.tab_to("the contact role", is_field("contact_role"));
+    browser.keys("Services techniques");
+    browser.tab_to("the contact email", is_field("contact_email"));
+    browser.keys("st@merignac.fr");
+    tab_to_button(&browser, "Envoyer la demande");
+    browser.keys(ENTER);
+    browser.wait_for_page("my requests", |u| u == at("/demandes?envoyee=1"));
+    assert!(status_text(&browser).starts_with("Votre demande est envoyée."));
+    assert_eq!(
+        texts(&browser, ".request dd.state"),
+        ["En attente de réponse"]
+    );
+    audit.check(&browser, "my requests, one pending");
+
+    // Staff of Bordeaux accept it on A's page (the same browser: its
+    // cookie replaces B's session, as ports share cookies).
+    mutua_tests::wait_for("the request on A", || {
+        let (_, list) = a.node.get("/v1/requests?direction=incoming");
+        (list["requests"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    });
+    sign_in_with_keys(&browser, &a.url, "marie");
+    browser.tab_to("the received requests link", |f| {
+        f["href"] == "/demandes/recues"
+    });
+    browser.keys(ENTER);
+    browser.wait_for_page("A's received requests", |u| {
+        u == format!("{}/demandes/recues", a.url)
+    });
+    let item = texts(&browser, ".request dl");
+    assert!(
+        item[0].contains("Mairie de Mérignac") && item[0].contains("Entretien des haies"),
+        "{item:?}"
+    );
+    audit.check(&browser, "received requests, one pending");
+    tab_to_button(&browser, "Accepter la demande");
+    browser.keys(ENTER);
+    browser.wait_for_page("the acceptance", |u| u.ends_with("?fait=accepted"));
+    assert_eq!(
+        status_text(&browser),
+        "La demande est acceptée : le prêt est convenu."
+    );
+    assert_eq!(
+        texts(&browser, ".request dd.state"),
+        ["Acceptée : le prêt est convenu"]
+    );
+    audit.check(&browser, "received requests, accepted");
+    browser.goto(&format!("{}{offer}", a.url));
+    let busy = texts(&browser, "ul.calendar.busy li");
+    assert_eq!(
+        busy.len(),
+        1,
+        "the loan and its buffer are booked: {busy:?}"
+    );
+    audit.check(&browser, "an own offer with a booking");
+
+    // B's page shows the agreement once the decision has travelled.
+    mutua_tests::wait_for("the agreement on B", || {
+        let (_, list) = b.node.get("/v1/requests?direction=outgoing");
+        (list["requests"][0]["status"] == "accepted").then_some(())
+    });
+    sign_in_with_keys(&browser, &b.url, "paul");
+    browser.tab_to("my requests link", |f| f["href"] == "/demandes");
+    browser.keys(ENTER);
+    browser.wait_for_page("my requests", |u| u == at("/demandes"));
+    assert_eq!(
+        texts(&browser, ".request dd.state"),
+        ["Acceptée : le prêt est convenu"]
+    );
+    audit.check(&browser, "my requests, the agreement");
+    // The return, as received (conforme is chosen by default).
+    tab_to_button(&browser, "Enregistrer le retour");
+    browser.keys(ENTER);
+    browser.wait_for_page("the return", |u| u.ends_with("?fait=returned"));
+    assert_eq!(status_text(&browser), "Le retour est enregistré.");
+    let dl = texts(&browser, ".request dl");
+    assert!(dl[0].contains("Rendu dans l’état du prêt"), "{dl:?}");
+    audit.check(&browser, "my requests, returned");
+
+    println!(
+        "axe-core: {} states checked, {} violation(s)",
+        audit.states,
+        audit.violations.len()
+    );
+    assert!(audit.violations.is_empty(), "{:#?}", audit.violations);
+    assert!(audit.heavy.is_empty(), "{:#?}", audit.heavy);
 }

@@ -3,7 +3,8 @@
 //! per client address), session expiry, restricted browsing, a member of
 //! staff refused when acting for another collectivity, compressed pages; a
 //! publication through the form reaches the control API's view of the
-//! replica.
+//! replica; the lending actions refuse a forged token and another
+//! collectivity's request.
 
 mod daemon_support;
 mod web_support;
@@ -279,4 +280,180 @@ fn sign_in_attempts_are_limited_per_address_across_logins() {
         limited.body
     );
     assert!(!visitor.cookies.contains_key("mutua_session"));
+}
+
+/// The lending pages over HTTP: a request form needs its CSRF token and
+/// the visitor's own collectivity; a member of staff of Mérignac cannot
+/// answer a request made to Bordeaux, even on the node hosting both; staff
+/// of Bordeaux accept it with a loan convention, whose SHA-256 the
+/// agreement carries, and decline another with a reason in words.
+#[test]
+fn lending_actions_need_the_csrf_token_and_the_visitor_s_collectivity() {
+    use sha2::{Digest, Sha256};
+
+    let web = WebNode::start(&[&BORDEAUX, &MERIGNAC], &[]);
+    let offer = web.publish_offer("bordeaux", "Broyeur de végétaux");
+    let (author, id) = offer["/annonces/".len()..].split_once('/').unwrap();
+    let day = |days: u32| {
+        use mutua_protocol::lending::date::{format_date, utc_day};
+        format_date(utc_day(mutua_tests::unix_now()) + days)
+    };
+    // Two requests by Mérignac, through the control API.
+    let ask = |first: u32| {
+        web.node.ok(web.node.post(
+            "/v1/requests?as=merignac",
+            &serde_json::json!({
+                "offer_author": author, "offer": id,
+                "first_day": day(first), "last_day": day(first + 1),
+                "purpose": "Entretien des haies",
+                "contact": {"role": "Services techniques", "email": "st@merignac.fr"}
+            }),
+        ))["request"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (first, second) = (ask(10), ask(20));
+    let status_of = |request: &str| {
+        let (_, list) = web.node.get("/v1/requests?direction=incoming");
+        list["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == request)
+            .unwrap()
+            .clone()
+    };
+
+    let link = web.invite("Paul Martin", "paul", &["33281"]);
+    let mut paul = Visitor::new(&web.url);
+    paul.accept(&link, PASSWORD);
+    assert_eq!(paul.sign_in("paul", PASSWORD).status, 303);
+    let page = paul.get(&offer);
+    assert!(page.body.contains("Demander un prêt"), "{}", page.body);
+    let csrf = Visitor::csrf_of(&page);
+    let form = |csrf: &'static str, collectivity: &'static str| {
+        vec![
+            ("csrf", csrf),
+            ("collectivity", collectivity),
+            ("first_day", "01/01/2020"),
+            ("last_day", ""),
+            ("purpose", ""),
+            ("contact_role", "Services techniques"),
+            ("contact_email", "st@merignac.fr"),
+        ]
+    };
+    let to = format!("{offer}/demander");
+    let forged = paul.post(&to, &form("forged", "merignac"));
+    assert_eq!(forged.status, 403);
+    assert!(forged.body.contains("Formulaire expiré"), "{}", forged.body);
+    let csrf: &'static str = Box::leak(csrf.into_boxed_str());
+    assert_eq!(paul.post(&to, &form(csrf, "bordeaux")).status, 403);
+    // Each field's error in words, and a summary linking to it.
+    let refused = paul.post(&to, &form(csrf, "merignac"));
+    assert_eq!(refused.status, 422);
+    for (href, words) in [
+        ("#f-first_day", "Cette date est déjà passée"),
+        ("#f-last_day", "Écrivez une date au format jj/mm/aaaa"),
+        ("#f-purpose", "Dites en une ligne à quoi servira le prêt."),
+    ] {
+        assert!(refused.body.contains(&format!("href=\"{href}\"")), "{href}");
+        assert!(refused.body.contains(words), "{words}: {}", refused.body);
+    }
+    assert_eq!(
+        web.node.get("/v1/requests?direction=outgoing").1["requests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Mérignac's staff see their requests, not Bordeaux's incoming ones,
+    // and cannot answer them.
+    let mine = paul.get("/demandes");
+    assert_eq!(mine.body.matches("En attente de réponse").count(), 2);
+    let received = paul.get("/demandes/recues");
+    assert!(received
+        .body
+        .contains("Aucune demande de prêt n’a été reçue"));
+    let theirs = paul.post(
+        &format!("/demandes/{first}/refuser"),
+        &[("csrf", csrf), ("reason", "refused")],
+    );
+    assert_eq!(theirs.status, 404, "{}", theirs.body);
+    assert!(theirs.body.contains("Demande introuvable"));
+    let theirs = paul.post_file(
+        &format!("/demandes/{first}/accepter"),
+        &[("csrf", csrf)],
+        ("convention.pdf", b"%PDF"),
+    );
+    assert_eq!(theirs.status, 404);
+    assert_eq!(status_of(&first)["status"], "pending");
+
+    // Bordeaux's staff: a forged token is refused, then the acceptance
+    // with the convention, and a refusal with its reason in words.
+    let link = web.invite("Marie Dupont", "marie", &["33063"]);
+    let mut marie = Visitor::new(&web.url);
+    marie.accept(&link, PASSWORD);
+    assert_eq!(marie.sign_in("marie", PASSWORD).status, 303);
+    let received = marie.get("/demandes/recues");
+    assert_eq!(received.body.matches("Accepter la demande").count(), 2);
+    let csrf = Visitor::csrf_of(&received);
+    let convention = b"Convention de pret du broyeur".as_slice();
+    let forged = marie.post_file(
+        &format!("/demandes/{first}/accepter"),
+        &[("csrf", "forged")],
+        ("convention.txt", convention),
+    );
+    assert_eq!(forged.status, 403);
+    assert_eq!(status_of(&first)["status"], "pending");
+    let accepted = marie.post_file(
+        &format!("/demandes/{first}/accepter"),
+        &[("csrf", &csrf)],
+        ("convention.txt", convention),
+    );
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    assert_eq!(
+        accepted.location.as_deref(),
+        Some("/demandes/recues?fait=accepted")
+    );
+    let agreed = status_of(&first);
+    assert_eq!(agreed["status"], "accepted");
+    assert_eq!(
+        agreed["terms_hash"],
+        data_encoding::HEXLOWER.encode(&Sha256::digest(convention))
+    );
+    let declined = marie.post(
+        &format!("/demandes/{second}/refuser"),
+        &[
+            ("csrf", &csrf),
+            ("reason", "conflict"),
+            ("text", "Déjà prêté ce jour-là"),
+        ],
+    );
+    assert_eq!(declined.status, 303, "{}", declined.body);
+    assert_eq!(status_of(&second)["status"], "declined");
+    assert_eq!(status_of(&second)["reason"], "conflict");
+    // Deciding twice is refused in words, beside the form.
+    let again = marie.post(
+        &format!("/demandes/{second}/refuser"),
+        &[("csrf", &csrf), ("reason", "refused")],
+    );
+    assert_eq!(again.status, 409);
+    assert!(again
+        .body
+        .contains("Cette demande a déjà reçu une réponse."));
+    let mine = paul.get("/demandes");
+    assert!(
+        mine.body.contains("Acceptée : le prêt est convenu"),
+        "{}",
+        mine.body
+    );
+    assert!(
+        mine.body.contains(
+            "Refusée : les dates (avec le délai entre deux prêts) sont déjà prises (« Déjà prêté ce jour-là »)"
+        ),
+        "{}",
+        mine.body
+    );
 }

@@ -100,6 +100,17 @@ pub(super) async fn calendar(
     let Query(query) = query.map_err(query_rejection)?;
     let author = parse_key(&author, "author")?;
     let id = parse_listing_id(&id)?;
+    calendar_of(&state, author, id, query).await.map(Json)
+}
+
+/// Offer `author`/`id`'s calendar over the window `query` asks for (the
+/// API's and the web page's).
+pub(crate) async fn calendar_of(
+    state: &super::NodeState,
+    author: mutua_protocol::PublicKey,
+    id: mutua_protocol::ListingId,
+    query: CalendarQuery,
+) -> Result<mutua_api::OfferCalendar, ApiError> {
     let now = unix_now();
     let start = match &query.from {
         Some(text) => parse_day(text, "from").map_err(bad_date)?,
@@ -137,5 +148,5 @@ pub(super) async fn calendar(
         start,
         end: last + 1,
     };
-    Ok(Json(view::offer_calendar(&book, &window, quantity)))
+    Ok(view::offer_calendar(&book, &window, quantity))
 }

@@ -110,14 +110,25 @@ fn find_in(
     Ok(None)
 }
 
-/// The request `id`, looked for in `directions` in order.
+/// The request `id`, looked for in `directions` in order, among every
+/// hosted collectivity's requests.
 async fn find(
     state: &NodeState,
     id: &str,
     directions: &'static [Direction],
 ) -> Result<Found, ApiError> {
+    find_among(state, state.publishers.all().to_vec(), id, directions).await
+}
+
+/// The request `id` among `publishers`' ones only (the web page: a member
+/// of staff acts for their own collectivities).
+async fn find_among(
+    state: &NodeState,
+    publishers: Vec<Arc<HostedPublisher>>,
+    id: &str,
+    directions: &'static [Direction],
+) -> Result<Found, ApiError> {
     let id = parse_request_id(id)?;
-    let publishers = state.publishers.all();
     let found = on_store(&state.store, move |store| {
         for direction in directions {
             if let Some(found) = find_in(store, &publishers, &id, *direction, unix_now())? {
@@ -181,7 +192,7 @@ async fn signed_request(
     new: NewRequest,
     id: RequestId,
     version: u64,
-) -> Result<Response, ApiError> {
+) -> Result<mutua_api::LendingWritten, ApiError> {
     let period = parse_period(&new.first_day, &new.last_day).map_err(bad_date)?;
     let now = unix_now();
     let today = paris_today(now);
@@ -224,13 +235,7 @@ async fn signed_request(
         .sign_and_publish(Signer::Hosted(publisher.clone()), Payload::Request(request))
         .await?;
     tracing::info!(publisher = %publisher.name, request = %id.to_hex(), version, "request published");
-    let answer = answer_after(state, &published, id, &[Direction::Outgoing]).await;
-    let status = if version == 1 {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(answer)).into_response())
+    Ok(answer_after(state, &published, id, &[Direction::Outgoing]).await)
 }
 
 /// The answer to a write about request `id`: the request as it now stands.
@@ -267,9 +272,20 @@ pub(super) async fn create(
 ) -> Result<Response, ApiError> {
     let Query(who) = who.map_err(query_rejection)?;
     let publisher = state.choose_publisher(who.publisher.as_deref())?;
+    let written = create_by(&state, publisher, new).await?;
+    Ok((StatusCode::CREATED, Json(written)).into_response())
+}
+
+/// A new request by hosted borrower `publisher` (the API's and the web
+/// page's).
+pub(crate) async fn create_by(
+    state: &NodeState,
+    publisher: Arc<HostedPublisher>,
+    new: NewRequest,
+) -> Result<mutua_api::LendingWritten, ApiError> {
     let mut id = [0u8; 16];
     OsRng.fill_bytes(&mut id);
-    signed_request(&state, publisher, new, FixedBytes(id), 1).await
+    signed_request(state, publisher, new, FixedBytes(id), 1).await
 }
 
 pub(super) async fn update(
@@ -289,15 +305,27 @@ pub(super) async fn update(
         .with_field("offer"));
     }
     let version = current.version + 1;
-    signed_request(&state, found.publisher.clone(), new, found.id, version).await
+    let written = signed_request(&state, found.publisher.clone(), new, found.id, version).await?;
+    Ok((StatusCode::OK, Json(written)).into_response())
 }
 
 pub(super) async fn cancel(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<mutua_api::LendingWritten>, ApiError> {
+    cancel_among(&state, state.publishers.all().to_vec(), &id)
+        .await
+        .map(Json)
+}
+
+/// The borrower among `publishers` cancels its request `id`.
+pub(crate) async fn cancel_among(
+    state: &NodeState,
+    publishers: Vec<Arc<HostedPublisher>>,
+    id: &str,
+) -> Result<mutua_api::LendingWritten, ApiError> {
     let _guard = state.writes.lock().await;
-    let found = find(&state, &id, &[Direction::Outgoing]).await?;
+    let found = find_among(state, publishers, id, &[Direction::Outgoing]).await?;
     let current = found.state();
     if matches!(
         current.status,
@@ -328,9 +356,7 @@ pub(super) async fn cancel(
         )
         .await?;
     tracing::info!(publisher = %found.publisher.name, request = %found.id.to_hex(), "request cancelled by the borrower");
-    Ok(Json(
-        answer_after(&state, &published, found.id, &[Direction::Outgoing]).await,
-    ))
+    Ok(answer_after(state, &published, found.id, &[Direction::Outgoing]).await)
 }
 
 pub(super) async fn list(
@@ -342,6 +368,15 @@ pub(super) async fn list(
         Some(name) => vec![state.publisher(name)?],
         None => state.publishers.all().to_vec(),
     };
+    list_of(&state, publishers, query).await.map(Json)
+}
+
+/// The requests of `publishers` that `query` asks for, newest first.
+pub(crate) async fn list_of(
+    state: &NodeState,
+    publishers: Vec<Arc<HostedPublisher>>,
+    query: RequestsQuery,
+) -> Result<Requests, ApiError> {
     let now = unix_now();
     let mut requests = on_store(&state.store, move |store| {
         let mut out = Vec::new();
@@ -374,7 +409,7 @@ pub(super) async fn list(
     })
     .await?;
     requests.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
-    Ok(Json(Requests { requests }))
+    Ok(Requests { requests })
 }
 
 /// Signs the owner's decision `outcome` on the request found, by its staff.
@@ -382,7 +417,7 @@ async fn decide_by_staff(
     state: &NodeState,
     found: Found,
     outcome: Outcome,
-) -> Result<Json<mutua_api::LendingWritten>, ApiError> {
+) -> Result<mutua_api::LendingWritten, ApiError> {
     let now = unix_now();
     let current = found.state();
     let decision = decision_for(
@@ -408,9 +443,7 @@ async fn decide_by_staff(
         now.saturating_sub(created_at),
     );
     tracing::info!(publisher = %found.publisher.name, request = %found.id.to_hex(), outcome = label, "request decided by staff");
-    Ok(Json(
-        answer_after(state, &published, found.id, &[Direction::Incoming]).await,
-    ))
+    Ok(answer_after(state, &published, found.id, &[Direction::Incoming]).await)
 }
 
 pub(super) async fn accept(
@@ -418,6 +451,18 @@ pub(super) async fn accept(
     Path(id): Path<String>,
     Body(body): Body<AcceptRequest>,
 ) -> Result<Json<mutua_api::LendingWritten>, ApiError> {
+    accept_among(&state, state.publishers.all().to_vec(), &id, body)
+        .await
+        .map(Json)
+}
+
+/// The owner among `publishers` accepts request `id`.
+pub(crate) async fn accept_among(
+    state: &NodeState,
+    publishers: Vec<Arc<HostedPublisher>>,
+    id: &str,
+    body: AcceptRequest,
+) -> Result<mutua_api::LendingWritten, ApiError> {
     let terms = match &body.terms_hash {
         Some(text) => {
             mutua_api::parse_hex::<32>(text)
@@ -433,7 +478,7 @@ pub(super) async fn accept(
         None => terms_hash(b""),
     };
     let _guard = state.writes.lock().await;
-    let found = find(&state, &id, &[Direction::Incoming]).await?;
+    let found = find_among(state, publishers, id, &[Direction::Incoming]).await?;
     undecided(&found)?;
     let now = unix_now();
     let request = &found.state().request;
@@ -453,7 +498,7 @@ pub(super) async fn accept(
             ),
         ));
     }
-    decide_by_staff(&state, found, accepted(terms)).await
+    decide_by_staff(state, found, accepted(terms)).await
 }
 
 pub(super) async fn decline(
@@ -461,14 +506,26 @@ pub(super) async fn decline(
     Path(id): Path<String>,
     Body(body): Body<DeclineRequest>,
 ) -> Result<Json<mutua_api::LendingWritten>, ApiError> {
+    decline_among(&state, state.publishers.all().to_vec(), &id, body)
+        .await
+        .map(Json)
+}
+
+/// The owner among `publishers` declines request `id`.
+pub(crate) async fn decline_among(
+    state: &NodeState,
+    publishers: Vec<Arc<HostedPublisher>>,
+    id: &str,
+    body: DeclineRequest,
+) -> Result<mutua_api::LendingWritten, ApiError> {
     let _guard = state.writes.lock().await;
-    let found = find(&state, &id, &[Direction::Incoming]).await?;
+    let found = find_among(state, publishers, id, &[Direction::Incoming]).await?;
     undecided(&found)?;
     let outcome = Outcome::Declined(Refusal {
         reason: body.reason.unwrap_or(DeclineReason::Refused),
         text: body.text.filter(|t| !t.trim().is_empty()),
     });
-    decide_by_staff(&state, found, outcome).await
+    decide_by_staff(state, found, outcome).await
 }
 
 /// The owner's staff take an acceptance back (a decision `cancelled`).
@@ -500,7 +557,25 @@ pub(super) async fn event(
     Path(id): Path<String>,
     Body(body): Body<NewLoanEvent>,
 ) -> Result<Json<mutua_api::LendingWritten>, ApiError> {
-    let found = find(&state, &id, &[Direction::Incoming, Direction::Outgoing]).await?;
+    event_among(&state, state.publishers.all().to_vec(), &id, body)
+        .await
+        .map(Json)
+}
+
+/// The owner or the borrower among `publishers` records a loan event.
+pub(crate) async fn event_among(
+    state: &NodeState,
+    publishers: Vec<Arc<HostedPublisher>>,
+    id: &str,
+    body: NewLoanEvent,
+) -> Result<mutua_api::LendingWritten, ApiError> {
+    let found = find_among(
+        state,
+        publishers,
+        id,
+        &[Direction::Incoming, Direction::Outgoing],
+    )
+    .await?;
     let current = found.state();
     let RequestStatus::Accepted { decision } = current.status else {
         return Err(conflict(
@@ -546,7 +621,5 @@ pub(super) async fn event(
         Direction::Incoming => &[Direction::Incoming],
         Direction::Outgoing => &[Direction::Outgoing],
     };
-    Ok(Json(
-        answer_after(&state, &published, found.id, directions).await,
-    ))
+    Ok(answer_after(state, &published, found.id, directions).await)
 }

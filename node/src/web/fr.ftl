@@ -9,6 +9,8 @@ nav-publish = Publier
 nav-import = Importer ou exporter
 nav-mine = Nos annonces
 nav-signin = Se connecter
+nav-requests-mine = Mes demandes
+nav-requests-received = Demandes reçues
 nav-signout = Se déconnecter
 signed-in-as = Connecté(e) : { $name }, pour { $collectivity }
 footer-accessibility = Accessibilité : partiellement conforme
@@ -271,3 +273,110 @@ export-title = Exporter nos annonces
 export-intro = Téléchargez les annonces de votre collectivité dans les mêmes colonnes : modifiez le fichier puis importez-le de nouveau pour mettre les annonces à jour.
 export-csv = Télécharger en CSV (pour Excel)
 export-xlsx = Télécharger en classeur Excel (.xlsx)
+
+lending-calendar = Calendrier des prêts
+lending-mode = Réponse aux demandes
+lending-mode-auto = Automatique : toute demande qui tient dans le calendrier est acceptée aussitôt
+lending-mode-manual = Sur décision des services de la collectivité
+lending-buffer = Délai entre deux prêts
+lending-buffer-days = { $count ->
+    [0] Aucun
+    [one] 1 jour libre après chaque prêt
+   *[other] { $count } jours libres après chaque prêt
+}
+lending-capacity = Prêtés à la fois
+lending-capacity-units = { $count ->
+    [one] 1 unité
+   *[other] { $count } unités
+}
+lending-busy = Périodes réservées
+lending-busy-none = Aucun prêt n’est prévu.
+lending-used = { $used } sur { $capacity } unités prêtées
+lending-free = Disponibilités jusqu’au { $until }
+lending-free-none = Aucune disponibilité sur cette période.
+lending-pending = { $count ->
+    [one] 1 demande attend une réponse.
+   *[other] { $count } demandes attendent une réponse.
+}
+lending-period = du { $from } au { $until }
+lending-one-day = le { $day }
+
+request-title = Demander un prêt
+request-collectivity = Au nom de
+request-first-day = Premier jour du prêt
+request-last-day = Dernier jour du prêt
+request-last-day-hint = Inclus. Au format jj/mm/aaaa, par exemple 15/07/2027
+request-quantity = Quantité
+request-quantity-hint = Nombre d’unités demandées ; 1 si vous laissez vide
+request-purpose = Objet du prêt
+request-purpose-hint = En une ligne, par exemple : fête de la musique, entretien des haies
+request-contact-role = Fonction à contacter
+request-submit = Envoyer la demande
+request-error-past = Cette date est déjà passée : un prêt commence aujourd’hui au plus tôt.
+request-error-quantity = Écrivez un nombre d’unités entre 1 et { $capacity }.
+request-error-purpose = Dites en une ligne à quoi servira le prêt.
+request-error-too-long = Ce texte dépasse { $max } caractères.
+request-error-role = Indiquez une fonction d’au moins 2 caractères, par exemple « Services techniques ».
+request-error-email = Cette adresse électronique n’est pas valide : elle s’écrit nom@domaine.fr.
+request-error-refused = Le nœud a refusé la demande : { $detail }
+
+requests-mine = Mes demandes
+requests-received = Demandes reçues
+requests-mine-none = Votre collectivité n’a fait aucune demande de prêt.
+requests-received-none = Aucune demande de prêt n’a été reçue pour les offres de votre collectivité.
+requests-count = { $count ->
+    [one] 1 demande
+   *[other] { $count } demandes
+}
+request-state = État
+request-loan = Prêt
+request-when = Période
+request-borrower = Demandée par
+request-made = Demandée le
+request-terms-hash = Empreinte de la convention (SHA-256)
+request-state-pending = En attente de réponse
+request-state-accepted = Acceptée : le prêt est convenu
+request-state-declined = Refusée : { $reason }
+request-state-cancelled-owner = Annulée par la collectivité prêteuse
+request-state-cancelled-borrower = Annulée par la collectivité emprunteuse
+request-state-overruled = Acceptée puis écartée : une autre acceptation de la même collectivité l’emporte
+request-state-words = { $state } (« { $words } »)
+reason-conflict = les dates (avec le délai entre deux prêts) sont déjà prises
+reason-over_capacity = la quantité dépasse ce que l’offre prête à la fois
+reason-offer_changed = l’offre a changé depuis la demande
+reason-not_lendable = l’offre est retirée, expirée ou inconnue
+reason-too_late = le prêt a commencé ou la demande a expiré
+reason-cancelled_by_borrower = l’emprunteur a annulé la demande
+reason-refused = les services de la collectivité ont refusé
+loan-handed-over = Remis à l’emprunteur
+loan-returned-as-lent = Rendu dans l’état du prêt
+loan-returned-damaged = Rendu endommagé
+accept-terms = Convention de prêt (facultative)
+accept-terms-hint = Le fichier reste chez vous : seule son empreinte accompagne l’acceptation.
+accept-submit = Accepter la demande
+decline-reason = Motif du refus
+decline-text = Précision pour l’emprunteur (facultative)
+decline-submit = Refuser la demande
+cancel-submit = Annuler la demande
+return-condition = État au retour
+return-as-lent = Conforme : dans l’état du prêt
+return-damaged = Endommagé
+return-note = Remarque (obligatoire si endommagé)
+return-note-required = Dites ce qui est endommagé.
+return-submit = Enregistrer le retour
+done-sent = Votre demande est envoyée. La collectivité prêteuse la reçoit dans les minutes qui viennent.
+done-accepted = La demande est acceptée : le prêt est convenu.
+done-declined = La demande est refusée.
+done-cancelled = La demande est annulée.
+done-returned = Le retour est enregistré.
+action-accepted = Acceptation
+action-declined = Refus
+action-cancelled = Annulation
+action-returned = Retour
+action-refused-already_decided = Cette demande a déjà reçu une réponse.
+action-refused-cannot_accept = Cette demande ne peut plus être acceptée (dates prises, quantité, offre modifiée ou retirée) : refusez-la en indiquant le motif.
+action-refused-nothing_to_cancel = Cette demande n’est plus en cours : il n’y a rien à annuler.
+action-refused-not_accepted = Un retour s’enregistre pour un prêt accepté.
+action-refused-other = Le nœud a refusé cette action.
+request-missing-title = Demande introuvable
+request-missing-text = Aucune demande de ce numéro n’a été faite par votre collectivité ou pour ses offres.

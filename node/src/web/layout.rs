@@ -93,6 +93,8 @@ pub fn page(web: &Web, visitor: &Visitor, title: &str, body: Markup) -> Response
                             @if visitor.session.is_some() {
                                 li { a href="/publier" { (t("nav-publish")) } }
                                 li { a href="/importer" { (t("nav-import")) } }
+                                li { a href="/demandes" { (t("nav-requests-mine")) } }
+                                li { a href="/demandes/recues" { (t("nav-requests-received")) } }
                             } @else {
                                 li { a href="/connexion" { (t("nav-signin")) } }
                             }

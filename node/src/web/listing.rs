@@ -268,13 +268,30 @@ pub async fn page(
         }
         Err(e) => return internal(&web, &visitor, e),
     };
-    let names = Names::of(&web, std::iter::once(listing.author)).await;
+    render(&web, &visitor, &listing, &notice, None).await
+}
+
+/// The listing's page; `draft` is a loan request form to show again with
+/// its errors.
+pub async fn render(
+    web: &Web,
+    visitor: &Visitor,
+    listing: &Listing,
+    notice: &Notice,
+    draft: Option<&super::lending::Draft>,
+) -> Response {
+    let names = Names::of(web, std::iter::once(listing.author)).await;
     let own = web
         .hosted_author(&listing.author)
         .is_some_and(|p| visitor.may_act_for(&p));
     let matches = match listing.content.side {
-        Side::Need => matching_offers(&web, &listing).await,
-        Side::Offer => html! {},
+        Side::Need => matching_offers(web, listing).await,
+        Side::Offer => {
+            match super::lending::offer_section(web, visitor, listing, own, draft).await {
+                Ok(section) => section,
+                Err(e) => return internal(web, visitor, e),
+            }
+        }
     };
     let json_ld = {
         let (node, l) = (web.node.clone(), listing.clone());
@@ -285,8 +302,8 @@ pub async fn page(
     };
     let json_ld = match json_ld {
         Ok(Ok(doc)) => doc,
-        Ok(Err(e)) => return internal(&web, &visitor, e),
-        Err(e) => return internal(&web, &visitor, e),
+        Ok(Err(e)) => return internal(web, visitor, e),
+        Err(e) => return internal(web, visitor, e),
     };
     let body = html! {
         @if notice.publie.is_some() {
@@ -294,12 +311,12 @@ pub async fn page(
         } @else if notice.modifie.is_some() {
             p class="status" role="status" { (t("listing-updated-ok")) }
         }
-        (facts(&listing, &names.name(&listing.author)))
-        @if own { (own_actions(&visitor, &listing)) }
+        (facts(listing, &names.name(&listing.author)))
+        @if own { (own_actions(visitor, listing)) }
         (matches)
         @if let Some(doc) = json_ld {
             script type="application/ld+json" { (maud::PreEscaped(doc)) }
         }
     };
-    layout::page(&web, &visitor, &listing.content.title, body)
+    layout::page(web, visitor, &listing.content.title, body)
 }

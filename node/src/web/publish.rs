@@ -317,7 +317,7 @@ fn new_target() -> Target {
     }
 }
 
-fn see_other(to: String) -> Response {
+pub(super) fn see_other(to: String) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
 }
 
