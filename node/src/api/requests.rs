@@ -549,7 +549,7 @@ pub(super) async fn cancel_acceptance(
     let outcome = Outcome::Cancelled(OwnerCancellation {
         text: body.text.filter(|t| !t.trim().is_empty()),
     });
-    decide_by_staff(&state, found, outcome).await
+    decide_by_staff(&state, found, outcome).await.map(Json)
 }
 
 pub(super) async fn event(
