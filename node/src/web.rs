@@ -150,6 +150,28 @@ impl Web {
         }
     }
 
+    /// The visitor of a staff form: signed in, its CSRF token right and,
+    /// when `collectivity` is named, acting for it; else the page to answer.
+    async fn staff(
+        &self,
+        headers: &HeaderMap,
+        csrf: &str,
+        collectivity: Option<&str>,
+    ) -> Result<Visitor, Response> {
+        let visitor = self.visitor(headers).await;
+        if visitor.session.is_none() {
+            return Err(to_sign_in());
+        }
+        let refused = if !visitor.check_csrf(csrf) {
+            "csrf"
+        } else if collectivity.is_some_and(|c| !visitor.may_act_for(c)) {
+            "forbidden"
+        } else {
+            return Ok(visitor);
+        };
+        Err(error_page(self, &visitor, StatusCode::FORBIDDEN, refused))
+    }
+
     async fn visitor(&self, headers: &HeaderMap) -> Visitor {
         let now = crate::api::unix_now();
         let token = session::cookie(headers, session::SESSION_COOKIE);

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::forms::{input, select, Errors, Input};
 use super::i18n::{long_date, n, parse_date, s, t, tr};
 use super::listing::{listing_href, Notice};
-use super::{error_page, internal, layout, to_sign_in, Shared, Visitor, Web};
+use super::{error_page, internal, layout, Shared, Visitor, Web};
 use crate::api::unix_now;
 
 /// `2027-07-14` as `14 juillet 2027` (the text itself if it is no date).
@@ -313,16 +313,13 @@ pub async fn submit(
     Path((author, id)): Path<(String, String)>,
     Form(form): Form<RequestForm>,
 ) -> Response {
-    let visitor = web.visitor(&headers).await;
-    if visitor.session.is_none() {
-        return to_sign_in();
-    }
-    if !visitor.check_csrf(&form.csrf) {
-        return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
-    }
-    if !visitor.may_act_for(&form.collectivity) {
-        return error_page(&web, &visitor, StatusCode::FORBIDDEN, "forbidden");
-    }
+    let visitor = match web
+        .staff(&headers, &form.csrf, Some(&form.collectivity))
+        .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let listing = match super::listing::find(&web, &author, &id).await {
         Ok(Some(l)) if l.content.side == mutua_api::Side::Offer => l,
         Ok(_) => {

@@ -343,16 +343,13 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<ListingForm>,
 ) -> Response {
-    let visitor = web.visitor(&headers).await;
-    if visitor.session.is_none() {
-        return to_sign_in();
-    }
-    if !visitor.check_csrf(&form.csrf) {
-        return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
-    }
-    if !visitor.may_act_for(&form.collectivity) {
-        return error_page(&web, &visitor, StatusCode::FORBIDDEN, "forbidden");
-    }
+    let visitor = match web
+        .staff(&headers, &form.csrf, Some(&form.collectivity))
+        .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let content = match form.content() {
         Ok(content) => content,
         Err(errors) => return form_page(&web, &visitor, &new_target(), &form, &errors),

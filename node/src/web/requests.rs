@@ -409,13 +409,10 @@ pub async fn decline(
     Path(key): Path<String>,
     Form(form): Form<DeclineForm>,
 ) -> Response {
-    let visitor = match signed_in(&web, &headers).await {
+    let visitor = match web.staff(&headers, &form.csrf, None).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !visitor.check_csrf(&form.csrf) {
-        return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
-    }
     let reason = REASONS
         .into_iter()
         .find(|r| r.as_str() == form.reason)
@@ -458,13 +455,10 @@ pub async fn cancel(
     Path(key): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let visitor = match signed_in(&web, &headers).await {
+    let visitor = match web.staff(&headers, &form.csrf, None).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !visitor.check_csrf(&form.csrf) {
-        return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
-    }
     let result =
         crate::api::requests::cancel_among(&web.node, own_publishers(&web, &visitor), &key).await;
     after(
@@ -496,13 +490,10 @@ pub async fn give_back(
     Path(key): Path<String>,
     Form(form): Form<ReturnForm>,
 ) -> Response {
-    let visitor = match signed_in(&web, &headers).await {
+    let visitor = match web.staff(&headers, &form.csrf, None).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !visitor.check_csrf(&form.csrf) {
-        return error_page(&web, &visitor, StatusCode::FORBIDDEN, "csrf");
-    }
     let publishers = own_publishers(&web, &visitor);
     // Back to the list the visitor came from: the borrower's or the owner's.
     let direction = match crate::api::requests::list_of(
