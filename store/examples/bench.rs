@@ -532,8 +532,9 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let (search_p50, search_p99) = (p50, p99);
     println!(
-        "SUMMARY {{\"mode\":\"{}\",\"index\":\"tantivy\",\"layout\":6,\"records\":{records},\"ingest_ratio\":{:.3},\"ingest_ratio_one_thread_open\":{:.3},\"disk_ratio_load\":{disk_ratio_load:.2},\"disk_ratio_churn\":{disk_ratio_churn:.2},\"rss_mib_open\":{},\"rss_mib_queries\":{},\"rss_mib_applies\":{},\"anon_mib_open\":{},\"anon_mib_queries\":{},\"anon_mib_applies\":{},\"query_p50_ms\":{:.2},\"query_p99_ms\":{:.2},\"cold_start_s\":{:.2}}}",
+        "SUMMARY {{\"mode\":\"{}\",\"index\":\"tantivy\",\"layout\":{},\"records\":{records},\"ingest_ratio\":{:.3},\"ingest_ratio_one_thread_open\":{:.3},\"disk_ratio_load\":{disk_ratio_load:.2},\"disk_ratio_churn\":{disk_ratio_churn:.2},\"rss_mib_open\":{},\"rss_mib_queries\":{},\"rss_mib_applies\":{},\"anon_mib_open\":{},\"anon_mib_queries\":{},\"anon_mib_applies\":{},\"query_p50_ms\":{:.2},\"query_p99_ms\":{:.2},\"cold_start_s\":{:.2}}}",
         if batch_size == 1 { "single" } else { "batch" },
+        mutua_store::LAYOUT_VERSION,
         ingest_rate / verify_rate,
         sequential_rate / verify_rate,
         figure("store", "rss_mib_open"),

@@ -75,6 +75,7 @@ use sha2::{Digest, Sha256};
 pub use compact::{compact, CompactReport};
 pub use error::{CompactError, OpenError, QueryError, Rejection, StoreError};
 pub use index::{SearchCheckpoints, SearchIndexStats, SearchOutcome};
+pub use layout::LAYOUT_VERSION;
 pub use lending::LendingRecord;
 pub use maintenance::{CheckReport, Problem, ReindexReport, SweepReport};
 pub use query::{Area, Center, Cursor, Hit, Near, Query, QueryPage, Side, Sort};
