@@ -713,15 +713,20 @@ impl Store {
         now: Timestamp,
         f: impl FnOnce(&MemberSet) -> T,
     ) -> Result<T, StoreError> {
-        {
+        let generation = {
             let members = self.inner.members.read().expect("member lock");
             if members.is_valid_at(now) {
                 return Ok(f(&members));
             }
-        }
+            members.generation()
+        };
         let computed = MemberSet::compute(&self.inner.tree, &self.inner.anchors, now)?;
         let result = f(&computed);
-        *self.inner.members.write().expect("member lock") = computed;
+        self.inner
+            .members
+            .write()
+            .expect("member lock")
+            .install(computed, generation);
         Ok(result)
     }
 

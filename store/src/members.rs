@@ -111,6 +111,11 @@ pub struct MemberSet {
     valid_until: Timestamp,
     /// Set when a certificate or revocation is stored or forgotten.
     stale: bool,
+    /// Counts invalidations: a set computed from sled while a membership
+    /// change was being written must not be installed over its
+    /// invalidation (it may predate the change and would hide the new
+    /// member's listings until the next change).
+    generation: u64,
 }
 
 impl MemberSet {
@@ -123,6 +128,20 @@ impl MemberSet {
 
     pub fn invalidate(&mut self) {
         self.stale = true;
+        self.generation += 1;
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Installs `computed` in place of this set unless an invalidation came
+    /// since `generation` was read.
+    pub fn install(&mut self, mut computed: MemberSet, generation: u64) {
+        if self.generation == generation {
+            computed.generation = generation;
+            *self = computed;
+        }
     }
 
     pub fn is_valid_at(&self, now: Timestamp) -> bool {
@@ -170,6 +189,36 @@ impl MemberSet {
             computed_at: now,
             valid_until,
             stale: false,
+            generation: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemberSet;
+
+    fn computed() -> MemberSet {
+        MemberSet {
+            valid_until: u64::MAX,
+            ..MemberSet::default()
+        }
+    }
+
+    /// A query computing the set while a certificate is written must not
+    /// install what it read before the write over the write's invalidation.
+    #[test]
+    fn a_set_computed_across_an_invalidation_is_not_installed() {
+        let mut current = MemberSet::stale();
+        let seen = current.generation();
+        current.invalidate();
+        current.install(computed(), seen);
+        assert!(
+            !current.is_valid_at(1),
+            "still stale: the next query recomputes"
+        );
+        let seen = current.generation();
+        current.install(computed(), seen);
+        assert!(current.is_valid_at(1));
     }
 }
