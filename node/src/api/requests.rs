@@ -338,23 +338,8 @@ pub(crate) async fn cancel_among(
             format!("this request {}", status_words(&current.status)),
         ));
     }
-    let r = &current.request;
-    let event = LoanEvent {
-        author: r.author,
-        offer_author: r.offer_author,
-        offer: r.offer,
-        borrower: r.author,
-        request_id: r.id,
-        decision: current.decision,
-        event: LoanEventKind::Cancelled,
-        at: unix_now(),
-    };
-    let published = state
-        .sign_and_publish(
-            Signer::Hosted(found.publisher.clone()),
-            Payload::LoanEvent(event),
-        )
-        .await?;
+    let published =
+        publish_loan_event(state, &found, current.decision, LoanEventKind::Cancelled).await?;
     tracing::info!(publisher = %found.publisher.name, request = %found.id.to_hex(), "request cancelled by the borrower");
     Ok(answer_after(state, &published, found.id, &[Direction::Outgoing]).await)
 }
@@ -599,27 +584,38 @@ pub(crate) async fn event_among(
             note: body.note.filter(|t| !t.trim().is_empty()),
         }),
     };
-    let r = &current.request;
-    let event = LoanEvent {
-        author: found.publisher.key.public(),
-        offer_author: r.offer_author,
-        offer: r.offer,
-        borrower: r.author,
-        request_id: r.id,
-        decision: Some(decision),
-        event: kind,
-        at: unix_now(),
-    };
-    let published = state
-        .sign_and_publish(
-            Signer::Hosted(found.publisher.clone()),
-            Payload::LoanEvent(event),
-        )
-        .await?;
+    let published = publish_loan_event(state, &found, Some(decision), kind).await?;
     tracing::info!(publisher = %found.publisher.name, request = %found.id.to_hex(), event = ?body.event, "loan event recorded");
     let directions: &'static [Direction] = match found.direction {
         Direction::Incoming => &[Direction::Incoming],
         Direction::Outgoing => &[Direction::Outgoing],
     };
     Ok(answer_after(state, &published, found.id, directions).await)
+}
+
+/// Signs `kind` about `found`'s request as the party this node hosts (the
+/// borrower or the owner) and publishes it.
+async fn publish_loan_event(
+    state: &NodeState,
+    found: &Found,
+    decision: Option<mutua_protocol::RecordHash>,
+    kind: LoanEventKind,
+) -> Result<super::signing::Published, ApiError> {
+    let r = &found.state().request;
+    let event = LoanEvent {
+        author: found.publisher.key.public(),
+        offer_author: r.offer_author,
+        offer: r.offer,
+        borrower: r.author,
+        request_id: r.id,
+        decision,
+        event: kind,
+        at: unix_now(),
+    };
+    state
+        .sign_and_publish(
+            Signer::Hosted(found.publisher.clone()),
+            Payload::LoanEvent(event),
+        )
+        .await
 }
