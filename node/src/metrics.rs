@@ -210,6 +210,12 @@ pub struct NetworkMetrics {
     /// Gossipsub frames refused for breaking the frame limits
     /// (`crate::frame_guard`), by reason.
     pub gossip_frames_refused: Family<FrameRefusedLabel, Counter>,
+    /// Ignored gossip records over their forwarder's or author's budget
+    /// (each lowers the forwarder's score).
+    pub ignored_over_budget: Counter,
+    /// The most of its budget of ignored gossip records one peer has used
+    /// at once since the node started (records; the budget is 100).
+    pub ignored_budget_peak: Gauge,
 }
 
 /// Labels of the refused gossipsub frame counter.
@@ -256,6 +262,16 @@ impl NetworkMetrics {
                 sub,
                 "gossip_frames_refused",
                 "Gossipsub RPC frames refused for breaking the frame limits, by reason",
+            ),
+            ignored_over_budget: registered(
+                sub,
+                "ignored_over_budget",
+                "Ignored gossip records over their sender's or author's budget",
+            ),
+            ignored_budget_peak: registered(
+                sub,
+                "ignored_budget_peak",
+                "Most ignored gossip records one peer had charged to its budget at once",
             ),
         }
     }

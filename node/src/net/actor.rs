@@ -279,6 +279,9 @@ impl Actor {
             .count();
         self.metrics.mesh_peers.set(mesh as i64);
         self.metrics.connected_peers.set(self.peers.len() as i64);
+        self.metrics
+            .ignored_budget_peak
+            .set(self.policy.ignored_peak() as i64);
         let seen = Connectivity {
             connected: self.peers.len(),
             bootstrap_lost: self.bootstrap_lost(),
@@ -325,11 +328,11 @@ impl Actor {
     }
 
     /// Carries out the policy's decisions, in order.
-    fn execute(&mut self, actions: Vec<Action>) {
+    pub(super) fn execute(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::Ban { peer, reason } => {
-                    tracing::warn!(%peer, %reason, ban_secs = BAN_DURATION.as_secs(), "cutting off a peer that broke the sync protocol");
+                    tracing::warn!(%peer, %reason, ban_secs = BAN_DURATION.as_secs(), "cutting off a misbehaving peer");
                     self.metrics.sync_bans.inc();
                     self.swarm.behaviour_mut().blocked.block_peer(peer);
                 }

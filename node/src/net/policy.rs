@@ -22,7 +22,24 @@
 //! Penalties fade by [`PENALTY_DECAY`] per [`MAINTENANCE_INTERVAL`] of time
 //! passed — whatever the number of ticks, which are late when the machine is
 //! loaded — so over about an hour, like gossipsub's invalid-message penalty;
-//! one under [`PENALTY_FLOOR`] is forgotten.
+//! one under [`PENALTY_FLOOR`] is forgotten. At most [`MAX_BANS`] bans are
+//! held (a member redialing under fresh peer ids would grow the set): the
+//! ban closest to its end is lifted first.
+//!
+//! **Ignored records.** A gossiped record the node ignores without blame
+//! (an older version, a duplicate, the losing side of an equivocation, an
+//! author not a member here) costs it a signature check and a store read,
+//! and gossipsub's score never drops for it: a member could flood genuine
+//! superseded versions forever. So each peer, and each author, has a budget
+//! of ignored records ([`ignored::IGNORED_BURST`] at once, refilled at
+//! [`ignored::IGNORED_REFILL_PER_SEC`]); every ignored record over either
+//! costs the forwarder [`IGNORED_OVER_BUDGET_PENALTY`] (ten weigh as one
+//! invalid record), so a sustained flood is graylisted and banned like an
+//! invalid one, 27 records past the budget. Honest peers forward a few such
+//! records in races (gossip and sync crossing at a heal or a restart): far
+//! under the budget. Records ignored for the time rules (expired, from the
+//! future) or a newer format are not charged: this node's own clock or
+//! version may be the cause.
 //!
 //! **Redials.** A peer whose last connection closed (a crash, a cut, a
 //! restart; not a peer the policy cut off or penalised) is redialed after
@@ -68,8 +85,11 @@ use libp2p::PeerId;
 
 use crate::sync::Penalty;
 
+mod ignored;
 mod redials;
 
+use ignored::IgnoredBudgets;
+use mutua_protocol::PublicKey;
 use redials::LostPeers;
 pub(super) use redials::{Redial, MAX_REDIAL_ADDRESSES};
 #[cfg(test)]
@@ -87,6 +107,11 @@ pub const SYNC_INVALID_RECORD_PENALTY: f64 = 30.0;
 /// Application score lost per gossipsub frame over the limits: like one
 /// invalid record (three cut the peer off).
 pub const FRAME_BREACH_PENALTY: f64 = SYNC_INVALID_RECORD_PENALTY;
+/// Application score lost per ignored gossip record over the peer's (or
+/// its author's) budget: ten weigh as one invalid record.
+pub const IGNORED_OVER_BUDGET_PENALTY: f64 = SYNC_INVALID_RECORD_PENALTY / 10.0;
+/// The most bans held at once.
+const MAX_BANS: usize = 16_384;
 /// A penalty at or past this (the graylist threshold) also cuts the peer off.
 const PENALTY_BAN: f64 = 80.0;
 /// What remains of a penalty after one [`MAINTENANCE_INTERVAL`]: it fades
@@ -147,6 +172,14 @@ pub(super) struct FrameBreachVerdict {
     pub actions: Vec<Action>,
 }
 
+/// The decision on an ignored gossip record.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct IgnoredVerdict {
+    /// Whether it was over the peer's or its author's budget.
+    pub over_budget: bool,
+    pub actions: Vec<Action>,
+}
+
 /// The peer policy's state: see the module documentation.
 #[derive(Debug)]
 pub(super) struct PeerPolicy {
@@ -160,6 +193,8 @@ pub(super) struct PeerPolicy {
     last_decay: Option<Instant>,
     /// Peers whose frame breach was logged already.
     breaches_logged: HashSet<PeerId>,
+    /// Budgets of ignored gossip records, per peer and per author.
+    ignored: IgnoredBudgets,
     walks: WalkPacer,
     /// Peers whose last connection closed, to redial.
     lost: LostPeers,
@@ -176,6 +211,7 @@ impl PeerPolicy {
             penalties: HashMap::new(),
             last_decay: None,
             breaches_logged: HashSet::new(),
+            ignored: IgnoredBudgets::new(),
             walks: WalkPacer::default(),
             lost: LostPeers::default(),
             ticks: 0,
@@ -186,7 +222,7 @@ impl PeerPolicy {
     /// once; invalid records lower its score, and ban it past the threshold.
     pub(super) fn on_sync_penalty(&mut self, penalty: Penalty, now: Instant) -> Vec<Action> {
         match penalty {
-            Penalty::Fault(peer, reason) => vec![self.ban(peer, reason, now)],
+            Penalty::Fault(peer, reason) => self.ban(peer, reason, now),
             Penalty::InvalidRecords(peer, count) => {
                 let reason = format!("{count} invalid records");
                 self.penalise(
@@ -211,6 +247,35 @@ impl PeerPolicy {
         // Score first, then the disconnection, then any ban, as they happen.
         actions.insert(1, Action::Disconnect(peer));
         FrameBreachVerdict { log, actions }
+    }
+
+    /// Gossipsub validation ignored a record the peer forwarded, without
+    /// blame (superseded, duplicate, author not a member here), `author`
+    /// its author if known: charged to both budgets; over either, the
+    /// peer's score drops (banned past the threshold). Records still queued
+    /// from a peer already banned change nothing.
+    pub(super) fn on_ignored_record(
+        &mut self,
+        peer: PeerId,
+        author: Option<PublicKey>,
+        now: Instant,
+    ) -> IgnoredVerdict {
+        if self.bans.contains_key(&peer) {
+            return IgnoredVerdict::default();
+        }
+        if !self.ignored.charge(peer, author, now) {
+            return IgnoredVerdict::default();
+        }
+        let reason = "ignored gossip records over the budget".to_owned();
+        IgnoredVerdict {
+            over_budget: true,
+            actions: self.penalise(peer, IGNORED_OVER_BUDGET_PENALTY, reason, now),
+        }
+    }
+
+    /// The most of its budget of ignored records one peer has used at once.
+    pub(super) fn ignored_peak(&self) -> u64 {
+        self.ignored.peak()
     }
 
     /// A peer's first connection is established: if it was lost, the other
@@ -280,6 +345,7 @@ impl PeerPolicy {
             !over
         });
         self.decay(now, &mut actions);
+        self.ignored.prune(now);
         self.ticks = self.ticks.wrapping_add(1);
         let short_of_peers = self.wants_more_peers(seen.connected);
         // Bootstrap peers with an unknown peer id are dialed again even if
@@ -319,15 +385,26 @@ impl PeerPolicy {
             score: -penalty,
         }];
         if penalty >= PENALTY_BAN {
-            actions.push(self.ban(peer, reason, now));
+            actions.extend(self.ban(peer, reason, now));
         }
         actions
     }
 
-    fn ban(&mut self, peer: PeerId, reason: String, now: Instant) -> Action {
+    /// Cuts the peer off, first lifting the ban closest to its end if
+    /// [`MAX_BANS`] are held.
+    fn ban(&mut self, peer: PeerId, reason: String, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if self.bans.len() >= MAX_BANS && !self.bans.contains_key(&peer) {
+            let soonest = self.bans.iter().min_by_key(|(_, until)| **until);
+            if let Some(lifted) = soonest.map(|(p, _)| *p) {
+                self.bans.remove(&lifted);
+                actions.push(Action::Unban(lifted));
+            }
+        }
         self.bans.insert(peer, now + BAN_DURATION);
         self.lost.forget(&peer);
-        Action::Ban { peer, reason }
+        actions.push(Action::Ban { peer, reason });
+        actions
     }
 
     /// Fades every penalty by the time passed since the last decay, and

@@ -12,6 +12,12 @@
 //! | invalid whoever sends it (`bad_signature`, `malformed`, `too_large`, `signer_mismatch`, field rules) | `Reject`: the sender's P4 score drops |
 //! | nothing to blame (`ignored_duplicate`, `ignored_old`, losing `equivocation`, `expired`, `from_the_future`, `unsupported_format`, membership failures, `store_error`) | `Ignore`: dropped quietly |
 //!
+//! An ignored record this node is not the cause of (superseded, duplicate,
+//! losing equivocation, membership) is also charged to its forwarder's and
+//! its author's budgets in the peer policy (`PeerPolicy::on_ignored_record`):
+//! gossipsub never blames an `Ignore`, so a flood of genuine superseded
+//! versions would otherwise cost the sender nothing.
+//!
 //! A full queue means the node is
 //! behind: the message is ignored at once, without blame (counted in
 //! `mutua_network_validation_overflow_total`), and sync brings it back
@@ -19,14 +25,18 @@
 //! fast enough: `verify_strict` runs at ~18k records/s on one core
 //! (BENCHMARKS.md), against a federation's few records per second.
 
+use std::time::Instant;
+
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::PeerId;
+use mutua_protocol::{PublicKey, SlotKey};
+use mutua_store::Rejection;
 use tokio::sync::mpsc;
 
 use super::actor::Actor;
 #[cfg(doc)]
 use super::VALIDATION_QUEUE_CAP;
-use crate::ingest::{Ingest, IngestOutcome, Source};
+use crate::ingest::{Ingest, IngestOutcome, NotStored, Source};
 
 /// A gossip message handed to the validation worker.
 pub(super) struct ValidationJob {
@@ -40,6 +50,27 @@ pub(super) struct ValidationResult {
     message_id: MessageId,
     source: PeerId,
     acceptance: MessageAcceptance,
+    /// For a record ignored that counts against the sender's budget: its
+    /// author, if the store named it.
+    charged: Option<Option<PublicKey>>,
+}
+
+/// Whether an ignored record counts against its forwarder's budget (and
+/// its author, if known): superseded, duplicate or losing records, and
+/// authors not members here. Not this node's failures, nor the time
+/// rules or a newer format (this node's clock or version may be the cause).
+fn charged(outcome: &IngestOutcome) -> Option<Option<PublicKey>> {
+    match outcome {
+        IngestOutcome::Ignored(NotStored::Kept(applied)) => Some(match applied.slot {
+            SlotKey::Listing { author, .. }
+            | SlotKey::Lending { author, .. }
+            | SlotKey::Request { author, .. }
+            | SlotKey::Decision { author, .. } => Some(author),
+            SlotKey::Certificate(_) | SlotKey::Revocation(_) | SlotKey::LoanEvent(_) => None,
+        }),
+        IngestOutcome::Ignored(NotStored::Refused(Rejection::Membership(_))) => Some(None),
+        _ => None,
+    }
 }
 
 /// Validates gossip messages one at a time (the ingest pipeline runs the
@@ -58,6 +89,7 @@ pub(super) async fn validation_worker(
             message_id: job.message_id,
             source: job.source,
             acceptance: outcome.acceptance(),
+            charged: charged(&outcome),
         };
         if results.send(result).await.is_err() {
             break;
@@ -108,5 +140,14 @@ impl Actor {
                 &result.source,
                 result.acceptance,
             );
+        if let Some(author) = result.charged {
+            let verdict = self
+                .policy
+                .on_ignored_record(result.source, author, Instant::now());
+            if verdict.over_budget {
+                self.metrics.ignored_over_budget.inc();
+            }
+            self.execute(verdict.actions);
+        }
     }
 }

@@ -451,3 +451,133 @@ fn a_redial_due_during_a_dial_under_way_is_made_as_soon_as_that_dial_fails() {
     policy.on_dial_failed(&peer());
     assert!(redials_at(&mut policy, at(6)).is_empty());
 }
+
+/// A fresh author key (the budgets only compare keys).
+fn author() -> PublicKey {
+    PublicKey(rand::random())
+}
+
+/// Charges `count` ignored records of `by` from `peer`, `every` apart from
+/// `start`; every verdict's actions, the number over the budget, and the
+/// time of the last.
+fn ignored(
+    policy: &mut PeerPolicy,
+    peer: PeerId,
+    by: Option<PublicKey>,
+    count: usize,
+    start: Instant,
+    every: Duration,
+) -> (Vec<Action>, usize, Instant) {
+    let (mut actions, mut over, mut now) = (Vec::new(), 0, start);
+    for _ in 0..count {
+        now += every;
+        let verdict = policy.on_ignored_record(peer, by, now);
+        over += usize::from(verdict.over_budget);
+        actions.extend(verdict.actions);
+    }
+    (actions, over, now)
+}
+
+#[test]
+fn honest_ignored_records_never_cost_a_peer_anything() {
+    let mut policy = PeerPolicy::new(12);
+    let (honest, t0) = (peer(), Instant::now());
+    // A burst of the whole budget at once (a heal where gossip and sync
+    // cross), then one a second for an hour: never over the budget.
+    let (burst, over, now) = ignored(&mut policy, honest, Some(author()), 100, t0, Duration::ZERO);
+    assert!(burst.is_empty() && over == 0);
+    assert_eq!(policy.ignored_peak(), 100);
+    let (steady, over, _) = ignored(&mut policy, honest, None, 3600, now, Duration::from_secs(1));
+    assert!(steady.is_empty() && over == 0, "{steady:?}");
+    assert_eq!(policy.penalty(&honest), 0.0);
+}
+
+#[test]
+fn a_flood_of_superseded_records_is_graylisted_then_banned_within_a_second() {
+    let mut policy = PeerPolicy::new(12);
+    let (rogue, member, t0) = (peer(), author(), Instant::now());
+    // 1,000 a second: the budget lasts 100 records, then each costs 3.
+    let (actions, over, now) = ignored(
+        &mut policy,
+        rogue,
+        Some(member),
+        127,
+        t0,
+        Duration::from_millis(1),
+    );
+    assert_eq!(over, 27, "the budget refilled a little meanwhile");
+    assert!(score_of(&actions, rogue).unwrap() <= -80.0);
+    assert_eq!(
+        bans(&actions),
+        vec![(rogue, "ignored gossip records over the budget")]
+    );
+    assert!(policy.is_banned(&rogue, now) && now - t0 < Duration::from_secs(1));
+    // What is still queued from it changes nothing (no second ban).
+    let (late, _, _) = ignored(&mut policy, rogue, Some(member), 50, now, Duration::ZERO);
+    assert!(late.is_empty());
+}
+
+#[test]
+fn the_budget_refills_with_time() {
+    let mut policy = PeerPolicy::new(12);
+    let (sender, t0) = (peer(), Instant::now());
+    let (_, over, now) = ignored(&mut policy, sender, None, 100, t0, Duration::ZERO);
+    assert_eq!(over, 0);
+    let (_, over, now) = ignored(&mut policy, sender, None, 1, now, Duration::ZERO);
+    assert_eq!(over, 1, "the 101st at once is over");
+    // 50 s later, 50 more are within; the 51st is over.
+    let (_, over, _) = ignored(&mut policy, sender, None, 51, now + Duration::from_secs(50), Duration::ZERO);
+    assert_eq!(over, 1);
+}
+
+#[test]
+fn fresh_peer_ids_of_a_flooding_author_have_no_allowance_of_their_own() {
+    let mut policy = PeerPolicy::new(12);
+    let (member, t0) = (author(), Instant::now());
+    let first = peer();
+    let (_, _, now) = ignored(&mut policy, first, Some(member), 127, t0, Duration::ZERO);
+    assert!(policy.is_banned(&first, now));
+    // The same member through a new peer id: over the budget at once,
+    // banned at its 27th record.
+    let fresh = peer();
+    let (actions, over, now) = ignored(&mut policy, fresh, Some(member), 27, now, Duration::ZERO);
+    assert_eq!(over, 27);
+    assert_eq!(bans(&actions).len(), 1);
+    assert!(policy.is_banned(&fresh, now));
+    // An honest peer's ignored records of another author cost it nothing.
+    let (actions, over, _) = ignored(&mut policy, peer(), Some(author()), 20, now, Duration::ZERO);
+    assert!(actions.is_empty() && over == 0);
+}
+
+#[test]
+fn bans_stay_bounded_lifting_the_one_closest_to_its_end() {
+    let mut policy = PeerPolicy::new(12);
+    let t0 = Instant::now();
+    let first = peer();
+    policy.on_sync_penalty(Penalty::Fault(first, "garbage".into()), t0);
+    for k in 1..MAX_BANS {
+        let at = t0 + Duration::from_millis(k as u64);
+        policy.on_sync_penalty(Penalty::Fault(peer(), "garbage".into()), at);
+    }
+    let last = peer();
+    let at = t0 + Duration::from_secs(60);
+    let actions = policy.on_sync_penalty(Penalty::Fault(last, "garbage".into()), at);
+    assert_eq!(actions[0], Action::Unban(first));
+    assert_eq!(bans(&actions), vec![(last, "garbage")]);
+    assert!(!policy.is_banned(&first, at) && policy.is_banned(&last, at));
+    assert_eq!(policy.bans.len(), MAX_BANS);
+}
+
+#[test]
+fn the_budgets_stay_bounded_and_forget_refilled_ones() {
+    let mut policy = PeerPolicy::new(12);
+    let t0 = Instant::now();
+    for _ in 0..ignored::MAX_TRACKED + 10 {
+        policy.on_ignored_record(peer(), Some(author()), t0);
+    }
+    let (peers, authors) = policy.ignored.tracked();
+    assert!(peers <= ignored::MAX_TRACKED && authors <= ignored::MAX_TRACKED);
+    // A token refills in a second: at the next tick they are all full.
+    policy.on_tick(t0 + MAINTENANCE_INTERVAL, connected(3));
+    assert_eq!(policy.ignored.tracked(), (0, 0));
+}
