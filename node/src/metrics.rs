@@ -214,7 +214,7 @@ pub struct NetworkMetrics {
     /// (each lowers the forwarder's score).
     pub ignored_over_budget: Counter,
     /// The most of its budget of ignored gossip records one peer has used
-    /// at once since the node started (records; the budget is 100).
+    /// at once since the node started (records; the budget is 50).
     pub ignored_budget_peak: Gauge,
 }
 

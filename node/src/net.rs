@@ -45,7 +45,10 @@ mod validation;
 pub use actor::spawn;
 pub use behaviour::{Behaviour, BehaviourEvent};
 pub use handle::NetworkHandle;
-pub use policy::{BAN_DURATION, FRAME_BREACH_PENALTY, SYNC_INVALID_RECORD_PENALTY};
+pub use policy::{
+    BAN_DURATION, FRAME_BREACH_PENALTY, IGNORED_BURST, IGNORED_OVER_BUDGET_PENALTY,
+    IGNORED_REFILL_PER_SEC, SYNC_INVALID_RECORD_PENALTY,
+};
 pub use types::{Delivery, NetworkStatus, PeerInfo, PublishReport};
 
 /// The gossipsub topic of a federation (specified, with a test vector, in

@@ -31,7 +31,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mutua_api::{ImportRequest, Record, RevokeRequest};
-use mutua_node::datadir::DataDir;
 use mutua_protocol::codec::hash_envelope;
 use mutua_protocol::{
     seal, FixedBytes, ListingId, Payload, PublicKey, RecordHash, RevocationReason,
@@ -525,19 +524,7 @@ impl Chaos<'_> {
                 Ok(true)
             },
         )?;
-        let dir = DataDir::open(self.net.member(m).data_dir()).map_err(|e| Error::Init {
-            node: m,
-            message: e.to_string(),
-        })?;
-        let key = dir
-            .publishers()
-            .ok()
-            .and_then(|p| p.into_iter().next())
-            .ok_or_else(|| Error::Init {
-                node: m,
-                message: "no publisher key".into(),
-            })?
-            .key;
+        let key = self.net.member(m).signing_key(m)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());

@@ -96,6 +96,20 @@ impl Member {
     pub fn process(&self) -> Option<&NodeProcess> {
         self.process.as_ref()
     }
+
+    /// The hosted publisher's secret key, read from the data directory:
+    /// for the harness to sign as this member (a rogue member, a revoked
+    /// one). `node` names the member in errors.
+    pub fn signing_key(&self, node: usize) -> Result<mutua_protocol::SecretKey, Error> {
+        let init = |message: String| Error::Init { node, message };
+        let dir = datadir::DataDir::open(self.data_dir()).map_err(|e| init(e.to_string()))?;
+        let publishers = dir.publishers().map_err(|e| init(e.to_string()))?;
+        publishers
+            .into_iter()
+            .next()
+            .map(|p| p.key)
+            .ok_or_else(|| init("no publisher key".into()))
+    }
 }
 
 /// A federation of node processes. Dropping it kills every node, deletes the

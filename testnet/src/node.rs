@@ -151,6 +151,17 @@ impl NodeProcess {
         }
     }
 
+    /// CPU time used so far (user + system, /proc/<pid>/stat), in seconds.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // After the command name (in parentheses, may hold spaces): field 3
+        // on; utime and stime are fields 14 and 15, in USER_HZ (100/s on Linux).
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(ticks as f64 / 100.0)
+    }
+
     /// Resident memory (VmRSS), in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
@@ -293,6 +304,19 @@ impl Api {
     pub fn publish(&self, publisher: &str, content: &ListingContent) -> Result<Published, Error> {
         let answer = self.client.publish(Some(publisher), content);
         self.answer("POST", format!("/v1/listings?as={publisher}"), answer)
+    }
+
+    /// Publishes `content` as the next version of listing `id` of the
+    /// hosted `publisher`.
+    pub fn update(
+        &self,
+        publisher: &str,
+        id: &ListingId,
+        content: &ListingContent,
+    ) -> Result<Published, Error> {
+        let answer = self.client.update(Some(publisher), id, content);
+        let path = format!("/v1/listings/{}?as={publisher}", id.to_hex());
+        self.answer("PUT", path, answer)
     }
 
     /// Withdraws listing `id` of the hosted `publisher`.

@@ -66,6 +66,10 @@ pub struct NodeFigures {
     pub rejected: BTreeMap<String, u64>,
     /// Records ignored by this node for a reason other than being known already.
     pub ignored: BTreeMap<String, u64>,
+    /// The most ignored gossip records one peer had charged to its budget
+    /// at once (`mutua_network_ignored_budget_peak`, as of the last
+    /// maintenance tick; since the node's last start).
+    pub ignored_budget_peak: u64,
     pub restarts: u32,
 }
 
@@ -231,6 +235,12 @@ impl Report {
         if let Some(f) = &self.flood_rate {
             let _ = writeln!(s, "  {}", f.line());
         }
+        let peaks: Vec<u64> = self.per_node.iter().map(|n| n.ignored_budget_peak).collect();
+        let _ = writeln!(
+            s,
+            "  ignored gossip records charged to one peer at once, per node: {peaks:?} (budget {})",
+            mutua_node::net::IGNORED_BURST
+        );
         let rss: Vec<u64> = self.per_node.iter().filter_map(|n| n.rss_kib).collect();
         if !rss.is_empty() {
             let max = rss.iter().max().copied().unwrap_or(0);

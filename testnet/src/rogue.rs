@@ -121,6 +121,8 @@ pub struct FloodReport {
     pub sent: usize,
     /// Messages gossipsub refused to publish, by its error (flood at rate).
     pub refused: std::collections::BTreeMap<String, usize>,
+    /// What the rogue did once cut off, if it redialed.
+    pub redials: Option<RedialReport>,
 }
 
 fn rogue_swarm(identity: Keypair) -> Result<Swarm<gossipsub::Behaviour>, Error> {
@@ -237,6 +239,17 @@ pub fn flood(
     })
 }
 
+/// What a flooding rogue does once the targets cut it off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Redial {
+    /// Reconnects under the same peer id.
+    SamePeer,
+    /// Reconnects under a fresh peer id each time (still signing with the
+    /// same member key).
+    FreshPeer,
+}
+
 /// A flood at a steady rate: what [`flood_at_rate`] sends, and how.
 pub struct PacedFlood<'a> {
     pub identity: Keypair,
@@ -250,47 +263,176 @@ pub struct PacedFlood<'a> {
     pub message: &'a mut (dyn FnMut(u64) -> Vec<u8> + Send),
     /// Told once, when the first message is sent.
     pub started: std::sync::mpsc::SyncSender<std::time::Instant>,
+    /// Once cut off by every target: reconnect in a loop, and how.
+    pub redial: Option<Redial>,
+}
+
+/// What a redialing rogue achieved.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RedialReport {
+    /// Connection attempts after the first session (one per target each).
+    pub attempts: usize,
+    /// Attempts that got a connection the target then closed before
+    /// accepting the rogue on the topic (a ban refuses it at connection).
+    pub refused: usize,
+    /// Sessions in which a target accepted the rogue on the topic again.
+    pub rejoined: usize,
+    /// Peer ids used, the first one included.
+    pub peer_ids: usize,
+}
+
+/// How long a redial waits for a target to accept the rogue on the topic.
+const REJOIN_WAIT: Duration = Duration::from_secs(5);
+/// The pause between two redials: a tight loop, not a busy one.
+const REDIAL_PAUSE: Duration = Duration::from_millis(50);
+
+/// Publishes at `rate` from `from` until `until`, or until no target is
+/// connected any more if `until_cut_off`; `n` numbers the messages.
+async fn send_paced(
+    swarm: &mut Swarm<gossipsub::Behaviour>,
+    flood: &mut PacedFlood<'_>,
+    topic: &IdentTopic,
+    until: tokio::time::Instant,
+    until_cut_off: bool,
+    n: &mut u64,
+    report: &mut FloodReport,
+) {
+    const TICK: Duration = Duration::from_millis(10);
+    let (from, first) = (tokio::time::Instant::now(), *n);
+    let mut tick = tokio::time::interval(TICK);
+    while tokio::time::Instant::now() < until {
+        tokio::select! {
+            _ = tick.tick() => {
+                // As many as the rate allows by now: a late tick catches up.
+                let due = first + (from.elapsed().as_secs_f64() * f64::from(flood.rate)) as u64;
+                while *n < due {
+                    let m = (flood.message)(*n);
+                    *n += 1;
+                    match swarm.behaviour_mut().publish(topic.clone(), m) {
+                        Ok(_) => report.sent += 1,
+                        Err(e) => {
+                            let why = format!("{e:?}");
+                            let why = why.split(['(', ' ']).next().unwrap_or_default();
+                            *report.refused.entry(why.to_owned()).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            event = swarm.select_next_some() => {
+                if until_cut_off
+                    && matches!(event, SwarmEvent::ConnectionClosed { .. })
+                    && swarm.connected_peers().next().is_none()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Dials `targets` once as `identity`: the swarm if one accepted the rogue
+/// on the topic, `None` if every connection failed or closed first (or
+/// after [`REJOIN_WAIT`]); counts what happened into `report`.
+async fn rejoin(
+    identity: Keypair,
+    topic: &IdentTopic,
+    targets: &[Multiaddr],
+    report: &mut RedialReport,
+) -> Result<Option<Swarm<gossipsub::Behaviour>>, Error> {
+    let mut swarm = rogue_swarm(identity)?;
+    swarm
+        .behaviour_mut()
+        .subscribe(topic)
+        .map_err(|e| Error::Rogue(e.to_string()))?;
+    let mut pending = 0;
+    for t in targets {
+        report.attempts += 1;
+        if swarm.dial(t.clone()).is_ok() {
+            pending += 1;
+        }
+    }
+    let outcome = tokio::time::timeout(REJOIN_WAIT, async {
+        while pending > 0 {
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. })
+                    if t == topic.hash() =>
+                {
+                    return true;
+                }
+                SwarmEvent::ConnectionClosed { .. } => {
+                    report.refused += 1;
+                    pending -= 1;
+                }
+                SwarmEvent::OutgoingConnectionError { .. } => pending -= 1,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    Ok(match outcome {
+        Ok(true) => {
+            report.rejoined += 1;
+            Some(swarm)
+        }
+        _ => None,
+    })
 }
 
 /// Sends `rate` messages a second for `duration`, in batches every 10 ms
-/// (the swarm runs between them), then lingers 2 s. Blocking.
-pub fn flood_at_rate(flood: PacedFlood<'_>) -> Result<FloodReport, Error> {
-    const TICK: Duration = Duration::from_millis(10);
+/// (the swarm runs between them), then lingers 2 s. With `redial`, once
+/// every target has cut it off the rogue reconnects in a loop (a pause of
+/// [`REDIAL_PAUSE`] between attempts) and floods again whenever one
+/// accepts it. Blocking.
+pub fn flood_at_rate(mut flood: PacedFlood<'_>) -> Result<FloodReport, Error> {
     runtime()?.block_on(async {
-        let peer_id = flood.identity.public().to_peer_id().to_string();
+        let identity = flood.identity.clone();
+        let peer_id = identity.public().to_peer_id().to_string();
         let topic = IdentTopic::new(flood.topic);
         let deadline = Duration::from_secs(30);
         // Every target: the graylist time is counted from the first message.
         let wanted = flood.targets.len();
-        let mut swarm = join(flood.identity, &topic, flood.targets, wanted, deadline).await?;
+        let mut swarm = join(identity.clone(), &topic, flood.targets, wanted, deadline).await?;
         let mut report = FloodReport {
             peer_id,
             ..FloodReport::default()
         };
         let start = tokio::time::Instant::now();
+        let until = start + flood.duration;
         let _ = flood.started.try_send(start.into_std());
-        let mut tick = tokio::time::interval(TICK);
         let mut n: u64 = 0;
-        while start.elapsed() < flood.duration {
-            tokio::select! {
-                _ = tick.tick() => {
-                    // As many as the rate allows by now: a late tick catches up.
-                    let due = (start.elapsed().as_secs_f64() * f64::from(flood.rate)) as u64;
-                    while n < due {
-                        let m = (flood.message)(n);
-                        n += 1;
-                        match swarm.behaviour_mut().publish(topic.clone(), m) {
-                            Ok(_) => report.sent += 1,
-                            Err(e) => {
-                                let why = format!("{e:?}");
-                                let why = why.split(['(', ' ']).next().unwrap_or_default();
-                                *report.refused.entry(why.to_owned()).or_default() += 1;
-                            }
-                        }
-                    }
+        let mut redials = RedialReport {
+            peer_ids: 1,
+            ..RedialReport::default()
+        };
+        loop {
+            let cut_off = flood.redial.is_some();
+            send_paced(&mut swarm, &mut flood, &topic, until, cut_off, &mut n, &mut report).await;
+            let Some(mode) = flood.redial else { break };
+            // Cut off: redial until a target accepts us again, or the end.
+            let rejoined = loop {
+                if tokio::time::Instant::now() >= until {
+                    break None;
                 }
-                _ = swarm.select_next_some() => {}
+                let next = match mode {
+                    Redial::SamePeer => identity.clone(),
+                    Redial::FreshPeer => {
+                        redials.peer_ids += 1;
+                        Keypair::generate_ed25519()
+                    }
+                };
+                if let Some(s) = rejoin(next, &topic, flood.targets, &mut redials).await? {
+                    break Some(s);
+                }
+                tokio::time::sleep(REDIAL_PAUSE).await;
+            };
+            match rejoined {
+                Some(s) => swarm = s,
+                None => break,
             }
+        }
+        if flood.redial.is_some() {
+            report.redials = Some(redials);
         }
         linger(&mut swarm, Duration::from_secs(2)).await;
         Ok(report)

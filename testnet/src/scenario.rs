@@ -851,6 +851,8 @@ impl Run<'_> {
                 f.bytes_in = bandwidth(&text, "Inbound");
                 f.bytes_out = bandwidth(&text, "Outbound");
                 f.records = metric_sum(&text, "mutua_store_records", &[]) as u64;
+                f.ignored_budget_peak =
+                    metric_sum(&text, "mutua_network_ignored_budget_peak", &[]) as u64;
                 f.rejected = by_reason(&text, "rejected");
                 f.ignored = by_reason(&text, "ignored");
                 for (k, v) in &f.rejected {

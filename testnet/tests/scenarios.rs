@@ -96,6 +96,7 @@ fn a_flood_at_rate_graylists_the_sender_and_spares_honest_propagation() {
         rate: 200,
         secs: 5,
         budgets: false,
+        redial: None,
     };
     let r = run_with(Scenario::Flood, 4, 6, Duration::ZERO, Some(flood));
     let f = r.flood_rate.expect("the flood at rate is reported");
@@ -103,6 +104,55 @@ fn a_flood_at_rate_graylists_the_sender_and_spares_honest_propagation() {
     assert!(f.sent >= 500, "{}", f.line());
     assert!(f.graylisted_after_ms.is_some() && f.during.samples == 20);
     assert!(r.rejected_by_reason.get("bad_signature") > Some(&0));
+}
+
+/// The small version of `mutua-testnet run flood --rate 1000 --secs 60
+/// --kind superseded`: a member floods 200 genuine superseded versions a
+/// second for 5 s (ignored, so gossipsub never lowers its score): every
+/// target bans it once over its budget of ignored records, and every honest
+/// listing still arrives. Timings and RSS are figures here (`budgets`).
+#[test]
+fn a_flood_of_superseded_versions_is_cut_off_by_the_budget_of_ignored_records() {
+    let r = run_flood(FloodKind::Superseded, None);
+    let f = r.flood_rate.expect("the flood at rate is reported");
+    // Each target judged (verified, then ignored) the rogue's records until
+    // it was over the budget, and banned it.
+    assert!(f.ignored >= 2 * 50 && f.over_budget > 0, "{}", f.line());
+    assert!(f.bans >= 2, "{}", f.line());
+}
+
+/// The same member redialing once banned, under the same peer id (refused
+/// at connection: never accepted again) and under a fresh one each time
+/// (each session banned after a few records: the member's budget is spent).
+#[test]
+fn a_banned_member_redialing_is_refused_or_banned_again_at_once() {
+    use mutua_testnet::rogue::Redial;
+    let r = run_flood(FloodKind::Superseded, Some(Redial::SamePeer));
+    let f = r.flood_rate.expect("the flood at rate is reported");
+    let redials = f.redials.as_ref().expect("the redials are reported");
+    assert!(redials.attempts > 0 && redials.rejoined == 0, "{}", f.line());
+
+    let r = run_flood(FloodKind::Superseded, Some(Redial::FreshPeer));
+    let f = r.flood_rate.expect("the flood at rate is reported");
+    let redials = f.redials.as_ref().expect("the redials are reported");
+    assert!(redials.rejoined > 0 && f.bans > 2, "{}", f.line());
+}
+
+/// A 200/s flood of `kind` for 5 s at 4 nodes; its behaviour checked by
+/// the scenario (`FloodRate::budgets` off), every honest listing arrived.
+fn run_flood(kind: FloodKind, redial: Option<mutua_testnet::rogue::Redial>) -> Report {
+    let flood = FloodRate {
+        kind,
+        rate: 200,
+        secs: 5,
+        budgets: false,
+        redial,
+    };
+    let r = run_with(Scenario::Flood, 4, 6, Duration::ZERO, Some(flood));
+    let f = r.flood_rate.as_ref().expect("the flood at rate is reported");
+    assert!(f.failures.is_empty(), "{}", f.line());
+    assert!(f.graylisted_after_ms.is_some() && f.during.samples == 20);
+    r
 }
 
 #[test]

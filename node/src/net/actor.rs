@@ -279,9 +279,6 @@ impl Actor {
             .count();
         self.metrics.mesh_peers.set(mesh as i64);
         self.metrics.connected_peers.set(self.peers.len() as i64);
-        self.metrics
-            .ignored_budget_peak
-            .set(self.policy.ignored_peak() as i64);
         let seen = Connectivity {
             connected: self.peers.len(),
             bootstrap_lost: self.bootstrap_lost(),

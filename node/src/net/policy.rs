@@ -33,9 +33,9 @@
 //! superseded versions forever. So each peer, and each author, has a budget
 //! of ignored records ([`ignored::IGNORED_BURST`] at once, refilled at
 //! [`ignored::IGNORED_REFILL_PER_SEC`]); every ignored record over either
-//! costs the forwarder [`IGNORED_OVER_BUDGET_PENALTY`] (ten weigh as one
+//! costs the forwarder [`IGNORED_OVER_BUDGET_PENALTY`] (three weigh as one
 //! invalid record), so a sustained flood is graylisted and banned like an
-//! invalid one, 27 records past the budget. Honest peers forward a few such
+//! invalid one, 8 records past the budget. Honest peers forward a few such
 //! records in races (gossip and sync crossing at a heal or a restart): far
 //! under the budget. Records ignored for the time rules (expired, from the
 //! future) or a newer format are not charged: this node's own clock or
@@ -89,6 +89,7 @@ mod ignored;
 mod redials;
 
 use ignored::IgnoredBudgets;
+pub use ignored::{IGNORED_BURST, IGNORED_REFILL_PER_SEC};
 use mutua_protocol::PublicKey;
 use redials::LostPeers;
 pub(super) use redials::{Redial, MAX_REDIAL_ADDRESSES};
@@ -108,8 +109,8 @@ pub const SYNC_INVALID_RECORD_PENALTY: f64 = 30.0;
 /// invalid record (three cut the peer off).
 pub const FRAME_BREACH_PENALTY: f64 = SYNC_INVALID_RECORD_PENALTY;
 /// Application score lost per ignored gossip record over the peer's (or
-/// its author's) budget: ten weigh as one invalid record.
-pub const IGNORED_OVER_BUDGET_PENALTY: f64 = SYNC_INVALID_RECORD_PENALTY / 10.0;
+/// its author's) budget: three weigh as one invalid record.
+pub const IGNORED_OVER_BUDGET_PENALTY: f64 = SYNC_INVALID_RECORD_PENALTY / 3.0;
 /// The most bans held at once.
 const MAX_BANS: usize = 16_384;
 /// A penalty at or past this (the graylist threshold) also cuts the peer off.

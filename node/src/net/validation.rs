@@ -147,6 +147,8 @@ impl Actor {
             if verdict.over_budget {
                 self.metrics.ignored_over_budget.inc();
             }
+            let peak = self.policy.ignored_peak() as i64;
+            self.metrics.ignored_budget_peak.set(peak);
             self.execute(verdict.actions);
         }
     }

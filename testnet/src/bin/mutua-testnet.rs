@@ -11,6 +11,7 @@ use mutua_node::datadir::DataDir;
 use mutua_testnet::chaos::{self, ChaosOptions};
 use mutua_testnet::demo::{self, DemoOptions};
 use mutua_testnet::scenario::{self, FloodKind, FloodRate, Scenario, ScenarioOptions};
+use mutua_testnet::rogue::Redial;
 use mutua_testnet::{cleanup, NetMode, TestnetOptions};
 
 #[derive(Parser)]
@@ -73,6 +74,10 @@ enum Command {
         /// Flood at rate: what the rogue sends.
         #[arg(long, value_enum, default_value = "invalid")]
         kind: FloodKind,
+        /// Flood at rate: once cut off, the rogue reconnects in a loop,
+        /// under the same peer id or a fresh one each time.
+        #[arg(long, value_enum)]
+        redial: Option<Redial>,
         /// JSON report path [default: target/testnet-reports/<scenario>-n<N>-s<seed>.json].
         #[arg(long)]
         report: Option<PathBuf>,
@@ -141,6 +146,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             rate,
             secs,
             kind,
+            redial,
         } => {
             cleanup::install_signal_handler()?;
             let path = report.unwrap_or_else(|| {
@@ -190,6 +196,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 rate,
                 secs,
                 budgets: true,
+                redial,
             });
             let options = ScenarioOptions {
                 testnet,

@@ -10,6 +10,13 @@
 //!   [`POLL_RESOLUTION`]: the harness sees an arrival up to one poll late);
 //! - each target's RSS (VmRSS, /proc) grows by less than [`RSS_GROWTH_LIMIT_KIB`]
 //!   from just before the flood to its highest sample during it.
+//!
+//! "Graylisted" is the rogue's score below the threshold in `/v1/peers`, or
+//! a ban by the target (`mutua_network_sync_bans_total` rising: a ban
+//! follows the score across the threshold at once, and removes the peer
+//! from `/v1/peers` before a probe may see its score). With `--redial`, the
+//! rogue reconnects in a loop once cut off ([`Redial`]); the targets' CPU
+//! (/proc/<pid>/stat) is a figure for every flood.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -20,7 +27,7 @@ use serde::Serialize;
 
 use super::{Published, Run};
 use crate::report::{metric_sum, Latency};
-use crate::rogue::{self, PacedFlood};
+use crate::rogue::{self, PacedFlood, Redial, RedialReport};
 use crate::{wait, Error};
 
 /// Graylisted within 10 heartbeats (gossipsub's heartbeat is 1 s).
@@ -43,7 +50,13 @@ pub enum FloodKind {
     /// Genuine records with their signature altered (`bad_signature`,
     /// rejected: each one counts against the sender's score).
     Invalid,
+    /// Genuine, correctly signed older versions of a listing, by the
+    /// member who wrote it (`ignored_old`: ignored, no score lost in
+    /// gossipsub; the node's budget of ignored records counts them).
+    Superseded,
 }
+
+mod superseded;
 
 /// A flood at rate, for the `flood` scenario (`--rate`, `--secs`, `--kind`).
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -58,6 +71,8 @@ pub struct FloodRate {
     /// fails it (the sender graylisted by every target): the default suite
     /// runs on loaded machines, where one slow sample breaks a timing.
     pub budgets: bool,
+    /// Once cut off, the rogue reconnects in a loop (`--redial`).
+    pub redial: Option<Redial>,
 }
 
 /// The figures of a flood at rate, and whether each property held.
@@ -84,6 +99,16 @@ pub struct FloodFigures {
     /// The same for the nodes the rogue did not reach: the growth that
     /// honest traffic and the probes cause anyway.
     pub others_rss_growth_kib: Vec<u64>,
+    /// Per target: CPU time used during the flood ÷ its duration (% of one
+    /// core), and the same for the other nodes.
+    pub cpu_percent: Vec<f64>,
+    pub others_cpu_percent: Vec<f64>,
+    /// Summed over the targets: gossip records they ignored (all reasons),
+    /// and those over a peer's or author's budget.
+    pub ignored: u64,
+    pub over_budget: u64,
+    /// What the rogue did once cut off, with `--redial`.
+    pub redials: Option<RedialReport>,
     /// The properties that failed, in words (empty: all held).
     pub failures: Vec<String>,
 }
@@ -93,7 +118,8 @@ impl FloodFigures {
         format!(
             "flood at rate ({:?}, {}/s for {} s): sent {}; graylisted by every target after {}; \
              refused by the rogue's gossipsub: {:?}; frames refused by the targets: {}, bans: {}; honest propagation before: {}; during: {}; \
-             RSS growth per target (KiB): {:?}, per other node: {:?}{}",
+             RSS growth per target (KiB): {:?}, per other node: {:?}; CPU per target (% of a core): {:?}, per other node: {:?}; \
+             gossip records the targets ignored: {}, over budget: {}; redials: {}{}",
             self.kind.unwrap_or(FloodKind::Invalid),
             self.rate,
             self.secs,
@@ -107,6 +133,14 @@ impl FloodFigures {
             self.during.line(),
             self.rss_growth_kib,
             self.others_rss_growth_kib,
+            self.cpu_percent,
+            self.others_cpu_percent,
+            self.ignored,
+            self.over_budget,
+            self.redials.as_ref().map_or("none".into(), |r| format!(
+                "{} attempts, {} refused at connection, {} accepted again, {} peer ids",
+                r.attempts, r.refused, r.rejoined, r.peer_ids
+            )),
             if self.failures.is_empty() {
                 String::new()
             } else {
@@ -122,6 +156,8 @@ struct Probe {
     targets: Vec<usize>,
     /// The rogue's peer id and when it started sending, once it has.
     rogue: Option<(String, Instant)>,
+    /// Per target: its bans before the flood.
+    bans_before: Vec<u64>,
     graylisted: Vec<bool>,
     graylisted_after_ms: Option<f64>,
     /// Per node (every node, targets or not).
@@ -137,6 +173,7 @@ impl Probe {
         let mut probe = Probe {
             targets: targets.to_vec(),
             rogue: None,
+            bans_before: targets.iter().map(|&i| bans(run, i)).collect(),
             graylisted: vec![false; targets.len()],
             graylisted_after_ms: None,
             highest_rss: vec![0; run.net.len()],
@@ -165,6 +202,9 @@ impl Probe {
                 self.graylisted[k] |= peers.peers.iter().any(|p| {
                     &p.peer_id == rogue && p.score.is_some_and(|s| s < GRAYLIST_THRESHOLD)
                 });
+                if !self.graylisted[k] {
+                    self.graylisted[k] = bans(run, i) > self.bans_before[k];
+                }
             }
         }
         if let Some((_, started)) = self.rogue {
@@ -176,10 +216,31 @@ impl Probe {
     }
 }
 
-/// The `n`th forged message of `kind`, from the honest envelopes.
-fn forgery(kind: FloodKind, genuine: &[Vec<u8>], n: u64) -> Vec<u8> {
-    match kind {
-        FloodKind::Invalid => {
+/// The peers node `i` has banned so far (0 if it does not answer).
+fn bans(run: &Run<'_>, i: usize) -> u64 {
+    let text = run.net.api(i).and_then(|a| a.metrics()).unwrap_or_default();
+    metric_sum(&text, "mutua_network_sync_bans_total", &[]) as u64
+}
+
+/// CPU seconds used so far by each node (0 for one that is down).
+fn cpu_secs(run: &Run<'_>) -> Vec<f64> {
+    (0..run.net.len())
+        .map(|i| run.net.member(i).process().and_then(|p| p.cpu_secs()).unwrap_or(0.0))
+        .collect()
+}
+
+/// The `n`th forged message of `kind`, from the honest envelopes (or the
+/// member's key, for superseded versions).
+fn forgery(
+    kind: FloodKind,
+    genuine: &[Vec<u8>],
+    superseding: Option<&superseded::Superseding>,
+    n: u64,
+) -> Vec<u8> {
+    match (kind, superseding) {
+        (FloodKind::Superseded, Some(s)) => s.message(n),
+        (FloodKind::Superseded, None) => Vec::new(),
+        (FloodKind::Invalid, _) => {
             let mut bytes = genuine[(n as usize) % genuine.len()].clone();
             // XOR the signature's (the envelope's last 64 bytes) first eight
             // bytes with n + 1: never zero, so always altered, and distinct.
@@ -204,6 +265,10 @@ impl Run<'_> {
             / (HONEST_SAMPLES as u32 + 1);
         // The baseline runs under the same probes as the flood: they load
         // the (debug, shared-machine) nodes too.
+        let superseding = match flood.kind {
+            FloodKind::Superseded => Some(self.supersede()?),
+            FloodKind::Invalid => None,
+        };
         let mut probe = Probe::new(self, targets);
         let baseline = self.publish_spaced(HONEST_SAMPLES, spacing, |run| probe.sample(run))?;
         let mut figures = FloodFigures {
@@ -213,7 +278,8 @@ impl Run<'_> {
             baseline: Latency::of(&baseline),
             ..FloodFigures::default()
         };
-        let result = self.flood_and_publish(targets, flood, spacing, &mut figures);
+        let result =
+            self.flood_and_publish(targets, flood, superseding.as_ref(), spacing, &mut figures);
         figures.failures = judge(&figures, targets.len(), flood.budgets);
         let failed = (!figures.failures.is_empty()).then(|| figures.line());
         self.report.flood_rate = Some(figures);
@@ -228,6 +294,7 @@ impl Run<'_> {
         &mut self,
         targets: &[usize],
         flood: FloodRate,
+        superseding: Option<&superseded::Superseding>,
         spacing: Duration,
         figures: &mut FloodFigures,
     ) -> Result<(), Error> {
@@ -238,6 +305,8 @@ impl Run<'_> {
             .collect();
         let mut probe = Probe::new(self, targets);
         let before = probe.highest_rss.clone();
+        let cpu_before = cpu_secs(self);
+        let ignored_before = self.targets_ignored(targets)?;
         let identity = Keypair::generate_ed25519();
         let rogue_id = identity.public().to_peer_id().to_string();
         let genuine = self.envelopes.clone();
@@ -248,7 +317,7 @@ impl Run<'_> {
         let duration = Duration::from_secs(flood.secs);
         std::thread::scope(|scope| {
             let rogue = scope.spawn(move || {
-                let mut message = |n| forgery(flood.kind, &genuine, n);
+                let mut message = |n| forgery(flood.kind, &genuine, superseding, n);
                 rogue::flood_at_rate(PacedFlood {
                     identity,
                     topic: &topic,
@@ -257,6 +326,7 @@ impl Run<'_> {
                     duration,
                     message: &mut message,
                     started: started_tx,
+                    redial: flood.redial,
                 })
             });
             let outcome = (|| {
@@ -270,6 +340,13 @@ impl Run<'_> {
                     probe.sample(self)?;
                     std::thread::sleep(wait::POLL);
                 }
+                let secs = started.elapsed().as_secs_f64();
+                let used = cpu_secs(self).into_iter().zip(&cpu_before);
+                let percent = used.map(|(now, b)| ((now - b) / secs * 1000.0).round() / 10.0);
+                let (ours, others): (Vec<_>, Vec<_>) =
+                    percent.enumerate().partition(|(i, _)| targets.contains(i));
+                figures.cpu_percent = ours.into_iter().map(|(_, c)| c).collect();
+                figures.others_cpu_percent = others.into_iter().map(|(_, c)| c).collect();
                 figures.during = Latency::of(&during);
                 figures.graylisted_after_ms = probe.graylisted_after_ms;
                 Ok(())
@@ -281,6 +358,7 @@ impl Run<'_> {
                 Ok(report) => {
                     figures.sent = report.sent;
                     figures.refused = report.refused;
+                    figures.redials = report.redials;
                 }
                 Err(e) => return Err(e),
             }
@@ -300,12 +378,25 @@ impl Run<'_> {
             let sum = |name| metric_sum(&text, name, &[]) as u64;
             figures.frames_refused += sum("mutua_network_gossip_frames_refused_total");
             figures.bans += sum("mutua_network_sync_bans_total");
+            figures.over_budget += sum("mutua_network_ignored_over_budget_total");
         }
+        figures.ignored = self.targets_ignored(targets)?.saturating_sub(ignored_before);
         self.report.rogue_messages_sent += figures.sent;
         self.report.notes.push(format!(
             "rogue {rogue_id} flooded nodes {targets:?} at rate"
         ));
         Ok(())
+    }
+
+    /// Gossip records the targets ignored so far, summed.
+    fn targets_ignored(&self, targets: &[usize]) -> Result<u64, Error> {
+        let mut sum = 0;
+        for &i in targets {
+            let text = self.net.api(i)?.metrics()?;
+            let labels = ["source=\"gossip\"", "outcome=\"ignored\""];
+            sum += metric_sum(&text, "mutua_ingest_records_total", &labels) as u64;
+        }
+        Ok(sum)
     }
 
     /// Publishes `count` records from seeded random nodes, `spacing` apart,
@@ -349,7 +440,7 @@ impl Run<'_> {
 
 /// The properties that failed, in words.
 fn judge(f: &FloodFigures, targets: usize, budgets: bool) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = redial_failures(f);
     match f.graylisted_after_ms {
         Some(_) if !budgets => return out,
         Some(ms) if ms <= GRAYLIST_GOAL.as_millis() as f64 => {}
@@ -386,6 +477,33 @@ fn judge(f: &FloodFigures, targets: usize, budgets: bool) -> Vec<String> {
     out
 }
 
+/// Behaviour of a redialing rogue of superseded versions: under the same
+/// peer id, refused at connection once banned; under fresh ones, each
+/// accepted session ends in a ban (the member's budget is spent).
+fn redial_failures(f: &FloodFigures) -> Vec<String> {
+    let mut out = Vec::new();
+    let (Some(r), Some(FloodKind::Superseded)) = (&f.redials, f.kind) else {
+        return out;
+    };
+    if r.attempts == 0 {
+        out.push("the rogue never redialed (never cut off?)".into());
+    }
+    if r.peer_ids == 1 && r.rejoined > 0 {
+        out.push(format!(
+            "a banned peer id was accepted again {} times",
+            r.rejoined
+        ));
+    }
+    if r.peer_ids > 1 && f.bans < r.rejoined as u64 {
+        out.push(format!(
+            "{} sessions under fresh peer ids but only {} bans",
+            r.rejoined + 1,
+            f.bans
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,7 +513,7 @@ mod tests {
         let genuine = vec![vec![7u8; 200], vec![9u8; 150]];
         let mut seen = std::collections::HashSet::new();
         for n in 0..2000 {
-            let m = forgery(FloodKind::Invalid, &genuine, n);
+            let m = forgery(FloodKind::Invalid, &genuine, None, n);
             assert_ne!(&m, &genuine[n as usize % 2]);
             assert!(seen.insert(m));
         }

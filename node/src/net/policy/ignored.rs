@@ -17,8 +17,10 @@ use mutua_protocol::PublicKey;
 
 /// Ignored records a peer (or an author) may have sent at once before they
 /// count against it: ten times the most an honest peer produced in the
-/// testnet's propagation, partition and churn runs (BENCHMARKS.md).
-pub const IGNORED_BURST: f64 = 100.0;
+/// testnet's propagation, partition and churn runs, and small enough that
+/// a flood is cut off after a few hundred milliseconds of validation
+/// (BENCHMARKS.md, "Flood at rate").
+pub const IGNORED_BURST: f64 = 50.0;
 /// How fast the budget refills: a sustained ignored record per second is
 /// far above an honest peer's (a federation publishes a few records a
 /// second at most, and only races make one of them ignored).

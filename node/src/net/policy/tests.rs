@@ -484,9 +484,9 @@ fn honest_ignored_records_never_cost_a_peer_anything() {
     let (honest, t0) = (peer(), Instant::now());
     // A burst of the whole budget at once (a heal where gossip and sync
     // cross), then one a second for an hour: never over the budget.
-    let (burst, over, now) = ignored(&mut policy, honest, Some(author()), 100, t0, Duration::ZERO);
+    let (burst, over, now) = ignored(&mut policy, honest, Some(author()), 50, t0, Duration::ZERO);
     assert!(burst.is_empty() && over == 0);
-    assert_eq!(policy.ignored_peak(), 100);
+    assert_eq!(policy.ignored_peak(), 50);
     let (steady, over, _) = ignored(&mut policy, honest, None, 3600, now, Duration::from_secs(1));
     assert!(steady.is_empty() && over == 0, "{steady:?}");
     assert_eq!(policy.penalty(&honest), 0.0);
@@ -496,16 +496,16 @@ fn honest_ignored_records_never_cost_a_peer_anything() {
 fn a_flood_of_superseded_records_is_graylisted_then_banned_within_a_second() {
     let mut policy = PeerPolicy::new(12);
     let (rogue, member, t0) = (peer(), author(), Instant::now());
-    // 1,000 a second: the budget lasts 100 records, then each costs 3.
+    // 1,000 a second: the budget lasts 50 records, then each costs 10.
     let (actions, over, now) = ignored(
         &mut policy,
         rogue,
         Some(member),
-        127,
+        58,
         t0,
         Duration::from_millis(1),
     );
-    assert_eq!(over, 27, "the budget refilled a little meanwhile");
+    assert_eq!(over, 8, "the budget did not refill a whole record meanwhile");
     assert!(score_of(&actions, rogue).unwrap() <= -80.0);
     assert_eq!(
         bans(&actions),
@@ -521,12 +521,14 @@ fn a_flood_of_superseded_records_is_graylisted_then_banned_within_a_second() {
 fn the_budget_refills_with_time() {
     let mut policy = PeerPolicy::new(12);
     let (sender, t0) = (peer(), Instant::now());
-    let (_, over, now) = ignored(&mut policy, sender, None, 100, t0, Duration::ZERO);
+    let (_, over, now) = ignored(&mut policy, sender, None, 50, t0, Duration::ZERO);
     assert_eq!(over, 0);
     let (_, over, now) = ignored(&mut policy, sender, None, 1, now, Duration::ZERO);
-    assert_eq!(over, 1, "the 101st at once is over");
-    // 50 s later, 50 more are within; the 51st is over.
-    let (_, over, _) = ignored(&mut policy, sender, None, 51, now + Duration::from_secs(50), Duration::ZERO);
+    assert_eq!(over, 1, "the 51st at once is over");
+    assert_eq!(policy.penalty(&sender), IGNORED_OVER_BUDGET_PENALTY);
+    // 20 s later, 20 more are within; the 21st is over.
+    let later = now + Duration::from_secs(20);
+    let (_, over, _) = ignored(&mut policy, sender, None, 21, later, Duration::ZERO);
     assert_eq!(over, 1);
 }
 
@@ -535,13 +537,13 @@ fn fresh_peer_ids_of_a_flooding_author_have_no_allowance_of_their_own() {
     let mut policy = PeerPolicy::new(12);
     let (member, t0) = (author(), Instant::now());
     let first = peer();
-    let (_, _, now) = ignored(&mut policy, first, Some(member), 127, t0, Duration::ZERO);
+    let (_, _, now) = ignored(&mut policy, first, Some(member), 58, t0, Duration::ZERO);
     assert!(policy.is_banned(&first, now));
     // The same member through a new peer id: over the budget at once,
-    // banned at its 27th record.
+    // banned at its 8th record.
     let fresh = peer();
-    let (actions, over, now) = ignored(&mut policy, fresh, Some(member), 27, now, Duration::ZERO);
-    assert_eq!(over, 27);
+    let (actions, over, now) = ignored(&mut policy, fresh, Some(member), 8, now, Duration::ZERO);
+    assert_eq!(over, 8);
     assert_eq!(bans(&actions).len(), 1);
     assert!(policy.is_banned(&fresh, now));
     // An honest peer's ignored records of another author cost it nothing.
