@@ -235,7 +235,11 @@ impl Report {
         if let Some(f) = &self.flood_rate {
             let _ = writeln!(s, "  {}", f.line());
         }
-        let peaks: Vec<u64> = self.per_node.iter().map(|n| n.ignored_budget_peak).collect();
+        let peaks: Vec<u64> = self
+            .per_node
+            .iter()
+            .map(|n| n.ignored_budget_peak)
+            .collect();
         let _ = writeln!(
             s,
             "  ignored gossip records charged to one peer at once, per node: {peaks:?} (budget {})",

@@ -407,7 +407,16 @@ pub fn flood_at_rate(mut flood: PacedFlood<'_>) -> Result<FloodReport, Error> {
         };
         loop {
             let cut_off = flood.redial.is_some();
-            send_paced(&mut swarm, &mut flood, &topic, until, cut_off, &mut n, &mut report).await;
+            send_paced(
+                &mut swarm,
+                &mut flood,
+                &topic,
+                until,
+                cut_off,
+                &mut n,
+                &mut report,
+            )
+            .await;
             let Some(mode) = flood.redial else { break };
             // Cut off: redial until a target accepts us again, or the end.
             let rejoined = loop {

@@ -125,12 +125,16 @@ fn a_flood_of_superseded_versions_is_cut_off_by_the_budget_of_ignored_records() 
 /// at connection: never accepted again) and under a fresh one each time
 /// (each session banned after a few records: the member's budget is spent).
 #[test]
-fn a_banned_member_redialing_is_refused_or_banned_again_at_once() {
+fn a_flood_by_a_banned_member_redialing_is_refused_or_banned_again_at_once() {
     use mutua_testnet::rogue::Redial;
     let r = run_flood(FloodKind::Superseded, Some(Redial::SamePeer));
     let f = r.flood_rate.expect("the flood at rate is reported");
     let redials = f.redials.as_ref().expect("the redials are reported");
-    assert!(redials.attempts > 0 && redials.rejoined == 0, "{}", f.line());
+    assert!(
+        redials.attempts > 0 && redials.rejoined == 0,
+        "{}",
+        f.line()
+    );
 
     let r = run_flood(FloodKind::Superseded, Some(Redial::FreshPeer));
     let f = r.flood_rate.expect("the flood at rate is reported");
@@ -149,7 +153,10 @@ fn run_flood(kind: FloodKind, redial: Option<mutua_testnet::rogue::Redial>) -> R
         redial,
     };
     let r = run_with(Scenario::Flood, 4, 6, Duration::ZERO, Some(flood));
-    let f = r.flood_rate.as_ref().expect("the flood at rate is reported");
+    let f = r
+        .flood_rate
+        .as_ref()
+        .expect("the flood at rate is reported");
     assert!(f.failures.is_empty(), "{}", f.line());
     assert!(f.graylisted_after_ms.is_some() && f.during.samples == 20);
     r

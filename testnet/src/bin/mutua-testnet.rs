@@ -10,8 +10,8 @@ use mutua_node::config::{self, Overrides};
 use mutua_node::datadir::DataDir;
 use mutua_testnet::chaos::{self, ChaosOptions};
 use mutua_testnet::demo::{self, DemoOptions};
-use mutua_testnet::scenario::{self, FloodKind, FloodRate, Scenario, ScenarioOptions};
 use mutua_testnet::rogue::Redial;
+use mutua_testnet::scenario::{self, FloodKind, FloodRate, Scenario, ScenarioOptions};
 use mutua_testnet::{cleanup, NetMode, TestnetOptions};
 
 #[derive(Parser)]

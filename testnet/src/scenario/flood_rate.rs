@@ -40,6 +40,9 @@ pub const POLL_RESOLUTION: Duration = Duration::from_millis(2 * wait::POLL.as_mi
 pub const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
 /// The node's gossipsub graylist threshold (`node/src/net/behaviour.rs`).
 const GRAYLIST_THRESHOLD: f64 = -80.0;
+/// How long after the flood the probes still wait for every target to
+/// graylist the rogue.
+const LATE_GRAYLIST: Duration = Duration::from_secs(60);
 /// Honest records published for the baseline, and again during the flood.
 const HONEST_SAMPLES: usize = 20;
 
@@ -225,7 +228,13 @@ fn bans(run: &Run<'_>, i: usize) -> u64 {
 /// CPU seconds used so far by each node (0 for one that is down).
 fn cpu_secs(run: &Run<'_>) -> Vec<f64> {
     (0..run.net.len())
-        .map(|i| run.net.member(i).process().and_then(|p| p.cpu_secs()).unwrap_or(0.0))
+        .map(|i| {
+            run.net
+                .member(i)
+                .process()
+                .and_then(|p| p.cpu_secs())
+                .unwrap_or(0.0)
+        })
         .collect()
 }
 
@@ -340,6 +349,15 @@ impl Run<'_> {
                     probe.sample(self)?;
                     std::thread::sleep(wait::POLL);
                 }
+                // A loaded target may still be judging what the rogue sent:
+                // keep watching until every target cut it off (a figure, and
+                // the budget's failure if it is late).
+                while probe.graylisted_after_ms.is_none()
+                    && started.elapsed() < duration + LATE_GRAYLIST
+                {
+                    probe.sample(self)?;
+                    std::thread::sleep(wait::POLL);
+                }
                 let secs = started.elapsed().as_secs_f64();
                 let used = cpu_secs(self).into_iter().zip(&cpu_before);
                 let percent = used.map(|(now, b)| ((now - b) / secs * 1000.0).round() / 10.0);
@@ -380,7 +398,9 @@ impl Run<'_> {
             figures.bans += sum("mutua_network_sync_bans_total");
             figures.over_budget += sum("mutua_network_ignored_over_budget_total");
         }
-        figures.ignored = self.targets_ignored(targets)?.saturating_sub(ignored_before);
+        figures.ignored = self
+            .targets_ignored(targets)?
+            .saturating_sub(ignored_before);
         self.report.rogue_messages_sent += figures.sent;
         self.report.notes.push(format!(
             "rogue {rogue_id} flooded nodes {targets:?} at rate"

@@ -505,7 +505,10 @@ fn a_flood_of_superseded_records_is_graylisted_then_banned_within_a_second() {
         t0,
         Duration::from_millis(1),
     );
-    assert_eq!(over, 8, "the budget did not refill a whole record meanwhile");
+    assert_eq!(
+        over, 8,
+        "the budget did not refill a whole record meanwhile"
+    );
     assert!(score_of(&actions, rogue).unwrap() <= -80.0);
     assert_eq!(
         bans(&actions),
