@@ -279,10 +279,20 @@ pub struct RedialReport {
     pub rejoined: usize,
     /// Peer ids used, the first one included.
     pub peer_ids: usize,
+    /// When every target had cut the rogue off the first time, from its
+    /// first message.
+    pub cut_off_after_ms: Option<u64>,
+    /// From the first message to the end of the redial loop.
+    pub loop_ms: u64,
 }
 
 /// How long a redial waits for a target to accept the rogue on the topic.
 const REJOIN_WAIT: Duration = Duration::from_secs(5);
+/// How long a redialing rogue waits, still flooding, for the targets to cut
+/// it off after its flood's duration.
+const LATE_CUT_OFF: Duration = Duration::from_secs(60);
+/// How long the redial loop runs at least after the first cut-off.
+pub const REDIAL_FOR: Duration = Duration::from_secs(10);
 /// The pause between two redials: a tight loop, not a busy one.
 const REDIAL_PAUSE: Duration = Duration::from_millis(50);
 
@@ -380,10 +390,12 @@ async fn rejoin(
 }
 
 /// Sends `rate` messages a second for `duration`, in batches every 10 ms
-/// (the swarm runs between them), then lingers 2 s. With `redial`, once
-/// every target has cut it off the rogue reconnects in a loop (a pause of
-/// [`REDIAL_PAUSE`] between attempts) and floods again whenever one
-/// accepts it. Blocking.
+/// (the swarm runs between them), then lingers 2 s. With `redial`, it
+/// floods until every target has cut it off (up to [`LATE_CUT_OFF`] past
+/// `duration`), then reconnects in a loop (a pause of [`REDIAL_PAUSE`]
+/// between attempts), flooding again whenever one accepts it, until
+/// `duration` or [`REDIAL_FOR`] after the cut-off, whichever is later.
+/// Blocking.
 pub fn flood_at_rate(mut flood: PacedFlood<'_>) -> Result<FloodReport, Error> {
     runtime()?.block_on(async {
         let identity = flood.identity.clone();
@@ -405,22 +417,36 @@ pub fn flood_at_rate(mut flood: PacedFlood<'_>) -> Result<FloodReport, Error> {
             peer_ids: 1,
             ..RedialReport::default()
         };
+        // With redial, the first session lasts until the targets cut the
+        // rogue off (a loaded target may judge its records late), then the
+        // loop runs at least `REDIAL_FOR` more.
+        let mut end = until;
+        let first_until = match flood.redial {
+            Some(_) => until + LATE_CUT_OFF,
+            None => until,
+        };
+        let mut session_until = first_until;
         loop {
             let cut_off = flood.redial.is_some();
             send_paced(
                 &mut swarm,
                 &mut flood,
                 &topic,
-                until,
+                session_until,
                 cut_off,
                 &mut n,
                 &mut report,
             )
             .await;
             let Some(mode) = flood.redial else { break };
+            if redials.cut_off_after_ms.is_none() {
+                redials.cut_off_after_ms = Some(start.elapsed().as_millis() as u64);
+                end = end.max(tokio::time::Instant::now() + REDIAL_FOR);
+            }
+            session_until = end;
             // Cut off: redial until a target accepts us again, or the end.
             let rejoined = loop {
-                if tokio::time::Instant::now() >= until {
+                if tokio::time::Instant::now() >= end {
                     break None;
                 }
                 let next = match mode {
@@ -440,6 +466,7 @@ pub fn flood_at_rate(mut flood: PacedFlood<'_>) -> Result<FloodReport, Error> {
                 None => break,
             }
         }
+        redials.loop_ms = start.elapsed().as_millis() as u64;
         if flood.redial.is_some() {
             report.redials = Some(redials);
         }

@@ -141,8 +141,8 @@ impl FloodFigures {
             self.ignored,
             self.over_budget,
             self.redials.as_ref().map_or("none".into(), |r| format!(
-                "{} attempts, {} refused at connection, {} accepted again, {} peer ids",
-                r.attempts, r.refused, r.rejoined, r.peer_ids
+                "cut off after {} ms, then {} attempts, {} refused at connection, {} accepted again, {} peer ids, loop ended at {} ms",
+                r.cut_off_after_ms.unwrap_or(0), r.attempts, r.refused, r.rejoined, r.peer_ids, r.loop_ms
             )),
             if self.failures.is_empty() {
                 String::new()
@@ -358,16 +358,9 @@ impl Run<'_> {
                     probe.sample(self)?;
                     std::thread::sleep(wait::POLL);
                 }
-                let secs = started.elapsed().as_secs_f64();
-                let used = cpu_secs(self).into_iter().zip(&cpu_before);
-                let percent = used.map(|(now, b)| ((now - b) / secs * 1000.0).round() / 10.0);
-                let (ours, others): (Vec<_>, Vec<_>) =
-                    percent.enumerate().partition(|(i, _)| targets.contains(i));
-                figures.cpu_percent = ours.into_iter().map(|(_, c)| c).collect();
-                figures.others_cpu_percent = others.into_iter().map(|(_, c)| c).collect();
                 figures.during = Latency::of(&during);
                 figures.graylisted_after_ms = probe.graylisted_after_ms;
-                Ok(())
+                Ok(started)
             })();
             let sent = rogue
                 .join()
@@ -380,7 +373,24 @@ impl Run<'_> {
                 }
                 Err(e) => return Err(e),
             }
-            outcome
+            // Over the whole flood, a redial loop included.
+            let started = outcome?;
+            while flood.redial.is_some() && !probe.graylisted.iter().all(|&g| g) {
+                // Cut off late: the figures still want the ban seen.
+                if probe.sample(self).is_err() || started.elapsed() > duration + LATE_GRAYLIST {
+                    break;
+                }
+                std::thread::sleep(wait::POLL);
+            }
+            figures.graylisted_after_ms = probe.graylisted_after_ms;
+            let secs = started.elapsed().as_secs_f64();
+            let used = cpu_secs(self).into_iter().zip(&cpu_before);
+            let percent = used.map(|(now, b)| ((now - b) / secs * 1000.0).round() / 10.0);
+            let (ours, others): (Vec<_>, Vec<_>) =
+                percent.enumerate().partition(|(i, _)| targets.contains(i));
+            figures.cpu_percent = ours.into_iter().map(|(_, c)| c).collect();
+            figures.others_cpu_percent = others.into_iter().map(|(_, c)| c).collect();
+            Ok(())
         })?;
         let growth = probe
             .highest_rss
