@@ -54,11 +54,40 @@ fn bench_config(path: impl Into<std::path::PathBuf>, cache_mb: u64) -> mutua_sto
     config.sled.segment_size = std::env::var("MUTUA_BENCH_SEGMENT_KIB")
         .ok()
         .map(|k| k.parse::<usize>().expect("MUTUA_BENCH_SEGMENT_KIB") * 1024);
+    if let Ok(level) = std::env::var("MUTUA_BENCH_SLED_COMPRESSION") {
+        config.sled.compression = match level.as_str() {
+            "off" => None,
+            level => Some(level.parse().expect("MUTUA_BENCH_SLED_COMPRESSION")),
+        };
+    }
     config
 }
 
-fn config_segment_size_set() -> bool {
+/// Whether sled's persisted settings differ from what `compact` opens with.
+fn config_persisted_settings_set() -> bool {
     std::env::var_os("MUTUA_BENCH_SEGMENT_KIB").is_some()
+        || std::env::var_os("MUTUA_BENCH_SLED_COMPRESSION").is_some()
+}
+
+/// sled writes by key prefix since the store was opened.
+fn print_sled_writes(store: &Store, records: u64, when: &str) {
+    let writes = store.sled_writes().expect("writes");
+    let total: u64 = writes.iter().map(|(_, n)| n).sum();
+    let detail: Vec<String> = writes
+        .iter()
+        .map(|(p, n)| {
+            format!(
+                "{} {n} ({:.2}/record)",
+                *p as char,
+                *n as f64 / records as f64
+            )
+        })
+        .collect();
+    println!(
+        "sled keys written {when}: {total} ({:.2} per record): {}",
+        total as f64 / records as f64,
+        detail.join(", ")
+    );
 }
 
 fn run_query(store: &Store, q: &Query) -> usize {
@@ -128,9 +157,9 @@ fn footprint_child(path: &str, cache_mb: u64) {
         );
     }
     drop(store);
-    live_bytes(path);
-    if config_segment_size_set() {
-        // `compact` opens sled with its default segment size.
+    live_bytes(path, cache_mb);
+    if config_persisted_settings_set() {
+        // `compact` opens sled with the store's own settings.
         return;
     }
     let t = Instant::now();
@@ -156,8 +185,16 @@ fn footprint_child(path: &str, cache_mb: u64) {
 
 /// What sled holds live, by key prefix, against its files: the part of
 /// the disk figure that is the store's data rather than sled's log.
-fn live_bytes(path: &str) {
-    let db = sled::open(path).expect("sled");
+fn live_bytes(path: &str, cache_mb: u64) {
+    let settings = bench_config(path, cache_mb).sled;
+    let mut config = sled::Config::new().path(path);
+    if let Some(size) = settings.segment_size {
+        config = config.segment_size(size);
+    }
+    if settings.compression.is_some() {
+        config = config.use_compression(true);
+    }
+    let db = config.open().expect("sled");
     let tree = db.open_tree("mutua").expect("tree");
     let mut by_prefix = std::collections::BTreeMap::<char, (u64, u64)>::new();
     for entry in tree.iter() {
@@ -420,6 +457,7 @@ fn main() {
         (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64,
     );
     let disk_ratio_load = (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64;
+    print_sled_writes(&store, records, "by the load");
     println!(
         "RSS after load: {} MiB (RssAnon {} MiB; sled cache capacity {cache_mb} MiB)",
         rss_kib() / 1024,
@@ -493,6 +531,7 @@ fn main() {
         t.elapsed()
     );
     let disk_ratio_churn = (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64;
+    print_sled_writes(&store, records, "by load and churn");
     println!(
         "RSS at the end: {} MiB (peak {} MiB), this process",
         rss_kib() / 1024,
