@@ -353,6 +353,8 @@ impl Store {
             CompactError::Sled(source) if is_lock_error(&source) => {
                 OpenError::InUse { path: path.clone() }
             }
+            // Other sled files than a store's, with other settings.
+            CompactError::NotAStore(_) => OpenError::UnknownLayout { path: path.clone() },
             e => OpenError::Compaction {
                 path: path.clone(),
                 source: Box::new(e),
