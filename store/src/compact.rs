@@ -245,7 +245,7 @@ pub fn rewrite(
             batch.insert(k, v);
             size += 1;
             copied += 1;
-            if copied % PROGRESS_EVERY == 0 {
+            if copied.is_multiple_of(PROGRESS_EVERY) {
                 tracing::info!(copied, total, path = %path.display(), "copying the store");
             }
             if size == COPY_BATCH {
