@@ -29,6 +29,46 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// This thread's time on a core and waiting for one (`/proc/thread-self/schedstat`).
+fn thread_schedstat() -> (Duration, Duration) {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut figures = text
+        .split_whitespace()
+        .map(|f| Duration::from_nanos(f.parse().unwrap_or(0)));
+    (
+        figures.next().unwrap_or_default(),
+        figures.next().unwrap_or_default(),
+    )
+}
+
+/// glibc's `struct mallinfo2` (the fields of `man mallinfo2`, in order).
+#[repr(C)]
+struct MallInfo2 {
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
+}
+
+extern "C" {
+    fn mallinfo2() -> MallInfo2;
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// Bytes the allocator has handed out (arenas and mmapped blocks), and
+/// bytes free in its arenas, kept from the system.
+fn malloc_figures() -> (usize, usize) {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let info = unsafe { mallinfo2() };
+    (info.uordblks + info.hblkhd, info.fordblks)
+}
+
 fn rss_kib() -> u64 {
     status_kib("VmRSS:")
 }
@@ -54,11 +94,40 @@ fn bench_config(path: impl Into<std::path::PathBuf>, cache_mb: u64) -> mutua_sto
     config.sled.segment_size = std::env::var("MUTUA_BENCH_SEGMENT_KIB")
         .ok()
         .map(|k| k.parse::<usize>().expect("MUTUA_BENCH_SEGMENT_KIB") * 1024);
+    if let Ok(level) = std::env::var("MUTUA_BENCH_SLED_COMPRESSION") {
+        config.sled.compression = match level.as_str() {
+            "off" => None,
+            level => Some(level.parse().expect("MUTUA_BENCH_SLED_COMPRESSION")),
+        };
+    }
     config
 }
 
-fn config_segment_size_set() -> bool {
+/// Whether sled's persisted settings differ from what `compact` opens with.
+fn config_persisted_settings_set() -> bool {
     std::env::var_os("MUTUA_BENCH_SEGMENT_KIB").is_some()
+        || std::env::var_os("MUTUA_BENCH_SLED_COMPRESSION").is_some()
+}
+
+/// sled writes by key prefix since the store was opened.
+fn print_sled_writes(store: &Store, records: u64, when: &str) {
+    let writes = store.sled_writes().expect("writes");
+    let total: u64 = writes.iter().map(|(_, n)| n).sum();
+    let detail: Vec<String> = writes
+        .iter()
+        .map(|(p, n)| {
+            format!(
+                "{} {n} ({:.2}/record)",
+                *p as char,
+                *n as f64 / records as f64
+            )
+        })
+        .collect();
+    println!(
+        "sled keys written {when}: {total} ({:.2} per record): {}",
+        total as f64 / records as f64,
+        detail.join(", ")
+    );
 }
 
 fn run_query(store: &Store, q: &Query) -> usize {
@@ -128,9 +197,9 @@ fn footprint_child(path: &str, cache_mb: u64) {
         );
     }
     drop(store);
-    live_bytes(path);
-    if config_segment_size_set() {
-        // `compact` opens sled with its default segment size.
+    live_bytes(path, cache_mb);
+    if config_persisted_settings_set() {
+        // `compact` opens sled with the store's own settings.
         return;
     }
     let t = Instant::now();
@@ -156,8 +225,16 @@ fn footprint_child(path: &str, cache_mb: u64) {
 
 /// What sled holds live, by key prefix, against its files: the part of
 /// the disk figure that is the store's data rather than sled's log.
-fn live_bytes(path: &str) {
-    let db = sled::open(path).expect("sled");
+fn live_bytes(path: &str, cache_mb: u64) {
+    let settings = bench_config(path, cache_mb).sled;
+    let mut config = sled::Config::new().path(path);
+    if let Some(size) = settings.segment_size {
+        config = config.segment_size(size);
+    }
+    if settings.compression.is_some() {
+        config = config.use_compression(true);
+    }
+    let db = config.open().expect("sled");
     let tree = db.open_tree("mutua").expect("tree");
     let mut by_prefix = std::collections::BTreeMap::<char, (u64, u64)>::new();
     for entry in tree.iter() {
@@ -339,10 +416,19 @@ fn main() {
     let mut rng = Rng::new(42);
     let (mut verify_time, mut ingest_time) = (Duration::ZERO, Duration::ZERO);
     let (mut open_time, mut sequential_open_time) = (Duration::ZERO, Duration::ZERO);
-    let mut envelopes_by_batch = Vec::with_capacity(batch_size);
+    let mut apply_time = Duration::ZERO;
+    // Opening the next batch while the current one is applied (its sled
+    // flush waits on the disk), as the store's API allows; `0` opens and
+    // applies each batch in turn, for the side-by-side figure.
+    let pipeline =
+        batch_size > 1 && std::env::var("MUTUA_BENCH_PIPELINE").map_or(true, |v| v != "0");
+    // The applying thread's time on a core and waiting for one.
+    let (mut apply_cpu, mut apply_runnable) = (Duration::ZERO, Duration::ZERO);
+    println!("pipeline (open the next batch while applying): {pipeline}");
     let mut id = 0u64;
-    while id < records {
-        envelopes_by_batch.clear();
+    let mut opened: Option<Vec<mutua_protocol::SignedRecord>> = None;
+    loop {
+        let mut envelopes_by_batch = Vec::with_capacity(batch_size);
         for _ in 0..batch_size.min((records - id) as usize) {
             let author = &authors[(id % MEMBERS) as usize];
             envelopes_by_batch
@@ -365,17 +451,45 @@ fn main() {
             mutua_protocol::open(e).expect("valid");
         }
         sequential_open_time += t.elapsed();
-        let t = Instant::now();
         // As the node's ingest does: opened on every core, applied in order
         // (the store checks the time rules).
-        let batch: Vec<_> = mutua_store::verify::open_all(&envelopes_by_batch)
-            .into_iter()
-            .map(|opened| opened.expect("valid"))
-            .collect();
-        open_time += t.elapsed();
-        let applied = store.apply_batch(batch, now).expect("apply");
+        let open = || {
+            let t = Instant::now();
+            let batch: Vec<_> = mutua_store::verify::open_all(&envelopes_by_batch)
+                .into_iter()
+                .map(|opened| opened.expect("valid"))
+                .collect();
+            (batch, t.elapsed())
+        };
+        let apply = |batch: Vec<_>| {
+            let t = Instant::now();
+            let before = thread_schedstat();
+            let applied = store.apply_batch(batch, now).expect("apply");
+            let after = thread_schedstat();
+            apply_cpu += after.0 - before.0;
+            apply_runnable += after.1 - before.1;
+            assert!(applied.iter().all(|a| a.outcome.is_stored()));
+            t.elapsed()
+        };
+        let t = Instant::now();
+        let previous = opened.take();
+        let ((next, opening), applying) = if pipeline {
+            std::thread::scope(|s| {
+                let opener = s.spawn(open);
+                let applying = previous.map(apply).unwrap_or_default();
+                (opener.join().expect("opener"), applying)
+            })
+        } else {
+            let applying = previous.map(apply).unwrap_or_default();
+            (open(), applying)
+        };
         ingest_time += t.elapsed();
-        assert!(applied.iter().all(|a| a.outcome.is_stored()));
+        open_time += opening;
+        apply_time += applying;
+        if envelopes_by_batch.is_empty() {
+            break;
+        }
+        opened = Some(next);
     }
     // The last checkpoint (disk index committed and synced), timed as
     // ingest: the disk figures below then hold every record.
@@ -390,15 +504,20 @@ fn main() {
     let sled_rate = records as f64 / (ingest_time - search.publish_time).as_secs_f64();
     println!("records: {records} listings + {MEMBERS} certificates, batches of {batch_size}");
     println!("raw verify_strict, one thread: {verify_rate:.0}/s; open on {} threads + apply + flush: {ingest_rate:.0}/s; ratio {:.3}", std::thread::available_parallelism().map_or(1, |n| n.get()), ingest_rate / verify_rate);
-    let apply_time = ingest_time - open_time;
     let sequential_rate = records as f64 / (sequential_open_time + apply_time).as_secs_f64();
     println!(
-        "  of which opening {:.1} s ({:.0}/s; one thread {:.0}/s), applying and flushing {:.1} s; with one-thread opening {sequential_rate:.0}/s, ratio {:.3}",
+        "  of which opening {:.1} s ({:.0}/s; one thread {:.0}/s), applying and flushing {:.1} s (overlapped if pipelined); with one-thread opening, not overlapped, {sequential_rate:.0}/s, ratio {:.3}",
         open_time.as_secs_f64(),
         records as f64 / open_time.as_secs_f64(),
         records as f64 / sequential_open_time.as_secs_f64(),
         apply_time.as_secs_f64(),
         sequential_rate / verify_rate
+    );
+    println!(
+        "  applying: {:.1} s on a core, {:.1} s waiting for one, {:.1} s blocked (sled's flush on the disk, locks)",
+        apply_cpu.as_secs_f64(),
+        apply_runnable.as_secs_f64(),
+        apply_time.saturating_sub(apply_cpu + apply_runnable).as_secs_f64()
     );
     println!(
         "  of which the search index (documents + commit): {:.1} s of {:.1} s; sled alone {sled_rate:.0}/s, ratio {:.3}; checkpoints {:.1} s (by writes or the background thread)",
@@ -420,8 +539,19 @@ fn main() {
         (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64,
     );
     let disk_ratio_load = (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64;
+    print_sled_writes(&store, records, "by the load");
     println!(
         "RSS after load: {} MiB (RssAnon {} MiB; sled cache capacity {cache_mb} MiB)",
+        rss_kib() / 1024,
+        status_kib("RssAnon:") / 1024
+    );
+    let (in_use, free) = malloc_figures();
+    // SAFETY: glibc's malloc_trim only returns free heap pages to the system.
+    unsafe { malloc_trim(0) };
+    println!(
+        "  malloc: {} MiB in use, {} MiB free in its arenas; RSS after malloc_trim {} MiB (RssAnon {} MiB)",
+        in_use / 1048576,
+        free / 1048576,
         rss_kib() / 1024,
         status_kib("RssAnon:") / 1024
     );
@@ -493,6 +623,7 @@ fn main() {
         t.elapsed()
     );
     let disk_ratio_churn = (stats.disk_bytes + search.disk_bytes) as f64 / raw_bytes as f64;
+    print_sled_writes(&store, records, "by load and churn");
     println!(
         "RSS at the end: {} MiB (peak {} MiB), this process",
         rss_kib() / 1024,

@@ -2,6 +2,10 @@
 //! rewrote (a store measured ~9× its live keys and values on disk), so
 //! `compact` copies the live entries, in key order, into a fresh directory
 //! and swaps it in (measured: 2.7× smaller at 30k listings, BENCHMARKS.md).
+//! The same copy changes the settings sled persists in its `conf` file and
+//! refuses to change across opens (page compression, segment size):
+//! `Store::open` runs it when the store's differ from its configuration
+//! (layout 8's migration to compressed pages).
 //!
 //! The swap is two renames: `store` → `store.pre-compact`, then
 //! `store.compacting` → `store`. `recover` (run by `Store::open`) finishes or
@@ -54,6 +58,61 @@ fn dir_bytes(dir: &Path) -> Result<u64, CompactError> {
     Ok(total)
 }
 
+/// What sled persisted in a store's `conf` file: the settings it refuses
+/// to open with other values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Persisted {
+    pub segment_size: usize,
+    pub compressed: bool,
+}
+
+/// The settings sled persisted for the store at `path`, or `None` for a new
+/// store. The file is sled 0.34's `key: value` lines followed by a CRC.
+pub fn persisted(path: &Path) -> Result<Option<Persisted>, CompactError> {
+    let file = path.join("conf");
+    let bytes = match std::fs::read(&file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        other => other.map_err(io("cannot read", &file))?,
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+            .map(str::to_owned)
+    };
+    match (
+        value("segment_size").and_then(|v| v.parse().ok()),
+        value("use_compression").and_then(|v| v.parse().ok()),
+    ) {
+        (Some(segment_size), Some(compressed)) => Ok(Some(Persisted {
+            segment_size,
+            compressed,
+        })),
+        // sled itself treats a short file as absent; anything else it reports.
+        _ => Ok(None),
+    }
+}
+
+/// A sled configuration that opens the existing store at `path` whatever
+/// settings it was created with.
+pub fn existing_config(path: &Path) -> Result<sled::Config, CompactError> {
+    let config = sled::Config::new().path(path);
+    Ok(match persisted(path)? {
+        Some(p) => config
+            .segment_size(p.segment_size)
+            .use_compression(p.compressed),
+        None => config,
+    })
+}
+
+impl crate::SledSettings {
+    /// Whether a store that sled persisted as `p` opens with these settings.
+    pub fn accepts(&self, p: &Persisted) -> bool {
+        self.compression.is_some() == p.compressed
+            && self.segment_size.is_none_or(|s| s == p.segment_size)
+    }
+}
+
 /// Count and SHA-256 of every (tree, key, value), trees in name order.
 fn fingerprint(db: &sled::Db) -> Result<(u64, [u8; 32]), CompactError> {
     let mut names = db.tree_names();
@@ -102,8 +161,53 @@ pub fn recover(path: &Path) -> Result<(), CompactError> {
 
 /// Copies the closed store at `path` into a fresh directory, verifies the
 /// copy entry for entry, and swaps it in. No process may have the store open
-/// (sled's lock refuses it anyway). Needs free disk space for the copy.
+/// (sled's lock refuses it anyway). Needs free disk space for the copy. The
+/// copy has the default [`crate::SledSettings`] (compressed pages).
 pub fn compact(path: &Path) -> Result<CompactReport, CompactError> {
+    rewrite(path, &crate::SledSettings::default())
+}
+
+/// Rewrites the closed store at `path` if sled persisted other settings
+/// than `wanted` (a store of layout 7 or older has uncompressed pages),
+/// with progress in the log. Nothing to do for a new store or one that
+/// matches.
+pub fn migrate_settings(path: &Path, wanted: &crate::SledSettings) -> Result<(), CompactError> {
+    let Some(found) = persisted(path)? else {
+        return Ok(());
+    };
+    if wanted.accepts(&found) {
+        return Ok(());
+    }
+    tracing::warn!(
+        path = %path.display(),
+        ?found,
+        ?wanted,
+        "rewriting the store with new sled settings; the old files stay until the copy is verified"
+    );
+    let started = std::time::Instant::now();
+    let report = rewrite(path, wanted)?;
+    tracing::warn!(
+        entries = report.entries,
+        mib_before = report.bytes_before / 1_048_576,
+        mib_after = report.bytes_after / 1_048_576,
+        secs = started.elapsed().as_secs(),
+        "store rewritten with the new sled settings"
+    );
+    Ok(())
+}
+
+/// Entries between two progress lines of a rewrite.
+const PROGRESS_EVERY: u64 = 100_000;
+
+/// [`compact`] into a copy with sled settings `target`: what a change of
+/// sled's persisted settings needs (`Store::open` calls it with progress in
+/// the log). Crash-safe as `compact` is: until the first rename the store is
+/// untouched and a leftover copy is deleted by the next attempt; after it,
+/// `recover` finishes the swap.
+pub fn rewrite(
+    path: &Path,
+    target_settings: &crate::SledSettings,
+) -> Result<CompactReport, CompactError> {
     recover(path)?;
     if !path.exists() {
         return Err(CompactError::Missing(path.to_owned()));
@@ -114,7 +218,7 @@ pub fn compact(path: &Path) -> Result<CompactReport, CompactError> {
         std::fs::remove_dir_all(&copy).map_err(io("cannot remove", &copy))?;
     }
     let bytes_before = dir_bytes(path)?;
-    let source = crate::open_sled(sled::Config::new().path(path))?;
+    let source = crate::open_sled(existing_config(path)?)?;
     let is_store = source
         .tree_names()
         .iter()
@@ -125,7 +229,13 @@ pub fn compact(path: &Path) -> Result<CompactReport, CompactError> {
     if !is_store {
         return Err(CompactError::NotAStore(path.to_owned()));
     }
-    let target = crate::open_sled(sled::Config::new().path(&copy))?;
+    let target = crate::open_sled(target_settings.configure(sled::Config::new().path(&copy)))?;
+    let total: usize = source.len()
+        + source
+            .open_tree(crate::layout::TREE)
+            .map(|t| t.len())
+            .unwrap_or(0);
+    let mut copied = 0u64;
     for name in source.tree_names() {
         let (from, to) = (source.open_tree(&name)?, target.open_tree(&name)?);
         let mut batch = sled::Batch::default();
@@ -134,6 +244,10 @@ pub fn compact(path: &Path) -> Result<CompactReport, CompactError> {
             let (k, v) = entry?;
             batch.insert(k, v);
             size += 1;
+            copied += 1;
+            if copied.is_multiple_of(PROGRESS_EVERY) {
+                tracing::info!(copied, total, path = %path.display(), "copying the store");
+            }
             if size == COPY_BATCH {
                 to.apply_batch(std::mem::take(&mut batch))?;
                 crate::reclaim_sled_garbage();

@@ -28,7 +28,11 @@ use crate::sync::SyncKey;
 ///    layouts 2–5 kept; `migrate` deletes it).
 /// 7: an offer → lending records lookup ([`prefix::LENDING`]), written
 ///    from layout 6's records by a reindex at open.
-pub const LAYOUT_VERSION: u32 = 7;
+/// 8: sled's pages compressed (zstd, [`crate::DEFAULT_COMPRESSION_LEVEL`]):
+///    the same entries; sled refuses to open older files with compression
+///    on, so open first rewrites them beside the old ones and swaps
+///    (`compact::migrate_settings`).
+pub const LAYOUT_VERSION: u32 = 8;
 /// The oldest layout whose records and sync entries this version reads as
 /// they are: opening it migrates (see the `migrate` module).
 pub const FIRST_MIGRATABLE_LAYOUT: u32 = 2;
@@ -36,6 +40,9 @@ pub const FIRST_MIGRATABLE_LAYOUT: u32 = 2;
 /// certificate, revocation and lending lookups, buckets) as this layout
 /// does; older ones are also reindexed when migrated.
 pub const SAME_RECORD_ENTRIES_SINCE: u32 = 7;
+/// Layouts from this one on have this layout's search index and journal:
+/// migrating keeps both.
+pub const SAME_SEARCH_INDEX_SINCE: u32 = 7;
 /// The name of the sled tree holding everything (the default tree stays empty).
 pub const TREE: &str = "mutua";
 

@@ -113,7 +113,7 @@ pub struct StoreConfig {
 }
 
 /// sled 0.34's settings the store passes on.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SledSettings {
     /// `sled::Mode::HighThroughput` instead of sled's default `LowSpace`.
     pub high_throughput: bool,
@@ -122,6 +122,39 @@ pub struct SledSettings {
     /// `None` (sled's 512 KiB, or what the store was created with) is the
     /// only safe value for an existing store.
     pub segment_size: Option<usize>,
+    /// zstd level of sled's page compression (`None`: off). sled records
+    /// whether it is on at creation and refuses the other; `Store::open`
+    /// rewrites a store whose setting differs (`compact::rewrite`).
+    pub compression: Option<i32>,
+}
+
+/// The zstd level of sled's pages by default (BENCHMARKS.md, layout 8).
+pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
+
+impl Default for SledSettings {
+    fn default() -> Self {
+        SledSettings {
+            high_throughput: false,
+            segment_size: None,
+            compression: Some(DEFAULT_COMPRESSION_LEVEL),
+        }
+    }
+}
+
+impl SledSettings {
+    /// `config` with these settings.
+    fn configure(&self, mut config: sled::Config) -> sled::Config {
+        if self.high_throughput {
+            config = config.mode(sled::Mode::HighThroughput);
+        }
+        if let Some(size) = self.segment_size {
+            config = config.segment_size(size);
+        }
+        if let Some(level) = self.compression {
+            config = config.use_compression(true).compression_factor(level);
+        }
+        config
+    }
 }
 
 impl StoreConfig {
@@ -242,7 +275,9 @@ fn is_lock_error(e: &sled::Error) -> bool {
 /// damage its entries directly (waiting, like `Store::open`, for a lock
 /// released by a handle just dropped).
 pub fn open_raw_sled(path: &std::path::Path) -> sled::Result<sled::Db> {
-    open_sled(sled::Config::new().path(path))
+    let config = compact::existing_config(path)
+        .map_err(|e| sled::Error::Io(std::io::Error::other(e.to_string())))?;
+    open_sled(config)
 }
 
 /// How many collection rounds `reclaim_sled_garbage` runs (each frees up to
@@ -269,6 +304,9 @@ struct WriterState {
     /// The oldest journal entry that may still be in sled (not persisted:
     /// `open` deletes every covered entry).
     journal_from: u64,
+    /// Keys written (inserted or removed) since open, by key prefix: each
+    /// write appends a page fragment to sled's log (not persisted).
+    writes_by_prefix: std::collections::BTreeMap<u8, u64>,
 }
 
 struct Inner {
@@ -311,19 +349,24 @@ impl Store {
                 }
             }
         };
-        compact::recover(&config.path).map_err(|e| OpenError::Compaction {
-            path: path.clone(),
-            source: Box::new(e),
-        })?;
-        let mut sled_config = sled::Config::new()
-            .path(&config.path)
-            .cache_capacity(config.cache_capacity_bytes);
-        if config.sled.high_throughput {
-            sled_config = sled_config.mode(sled::Mode::HighThroughput);
-        }
-        if let Some(size) = config.sled.segment_size {
-            sled_config = sled_config.segment_size(size);
-        }
+        let compaction_err = |e| match e {
+            CompactError::Sled(source) if is_lock_error(&source) => {
+                OpenError::InUse { path: path.clone() }
+            }
+            // Other sled files than a store's, with other settings.
+            CompactError::NotAStore(_) => OpenError::UnknownLayout { path: path.clone() },
+            e => OpenError::Compaction {
+                path: path.clone(),
+                source: Box::new(e),
+            },
+        };
+        compact::recover(&config.path).map_err(compaction_err)?;
+        compact::migrate_settings(&config.path, &config.sled).map_err(compaction_err)?;
+        let sled_config = config.sled.configure(
+            sled::Config::new()
+                .path(&config.path)
+                .cache_capacity(config.cache_capacity_bytes),
+        );
         let db = open_sled(sled_config).map_err(sled_err)?;
         let fresh = !db
             .tree_names()
@@ -384,6 +427,7 @@ impl Store {
             counts: [0; layout::KIND_COUNTS],
             seq,
             journal_from: seq + 1,
+            writes_by_prefix: Default::default(),
         };
         if let Some(v) = tree.get(meta::COUNTS).map_err(sled_err)? {
             for (i, chunk) in v.chunks_exact(8).take(layout::KIND_COUNTS).enumerate() {
@@ -543,6 +587,9 @@ impl Store {
         pending
             .overlay
             .insert(meta::COUNTS, encode_counts(&pending.state.counts));
+        for k in pending.overlay.keys() {
+            *pending.state.writes_by_prefix.entry(k[0]).or_default() += 1;
+        }
         self.inner.tree.apply_batch(pending.overlay.take_batch())?;
         reclaim_sled_garbage();
         if !changes.is_empty() {
@@ -781,6 +828,17 @@ impl Store {
             hasher.update(value.hash.0);
         }
         Ok(hasher.finalize().into())
+    }
+
+    /// Keys written to sled since open, by key prefix (the `layout::prefix`
+    /// byte), for the benchmark's account of sled's log.
+    pub fn sled_writes(&self) -> Result<Vec<(u8, u64)>, StoreError> {
+        let writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        Ok(writer
+            .writes_by_prefix
+            .iter()
+            .map(|(p, n)| (*p, *n))
+            .collect())
     }
 
     /// Counts by kind and disk use.

@@ -1,7 +1,10 @@
-//! Migration at open of a store written with an older layout (2–6): 2–5
+//! Migration at open of a store written with an older layout (2–7): 2–5
 //! kept a query index in sled (listing numbers, summaries, postings; see
 //! [`prefix::OBSOLETE`]); since 6 sled keeps none, the tantivy index
-//! answers; 6 lacks the lending lookups, which a reindex writes.
+//! answers; 6 lacks the lending lookups, which a reindex writes; 7 has
+//! layout 8's entries in uncompressed sled files, which `compact::
+//! migrate_settings` rewrote before this runs (its index and journal are
+//! kept).
 //!
 //! The migration deletes the obsolete entries in bounded batches, flushing
 //! every [`FLUSH_EVERY`] deletions and logging its progress, removes the
@@ -42,8 +45,10 @@ pub fn obsolete_entries(
     );
     let mut deleted = 0u64;
     let mut since_flush = 0u64;
+    let rebuild_index = found < layout::SAME_SEARCH_INDEX_SINCE;
     // The old search journal describes an index this version rebuilds.
-    for p in prefix::OBSOLETE.iter().chain([&prefix::JOURNAL]) {
+    let journal = rebuild_index.then_some(&prefix::JOURNAL);
+    for p in prefix::OBSOLETE.iter().chain(journal) {
         loop {
             let keys: Vec<sled::IVec> = tree
                 .scan_prefix([*p])
@@ -70,7 +75,9 @@ pub fn obsolete_entries(
     }
     tree.remove(meta::OBSOLETE_NEXT_NUMBER)?;
     db.flush()?;
-    crate::index::remove_dir(&store_dir.join(crate::index::DIR_NAME))?;
+    if rebuild_index {
+        crate::index::remove_dir(&store_dir.join(crate::index::DIR_NAME))?;
+    }
     let mut batch = sled::Batch::default();
     if found < layout::SAME_RECORD_ENTRIES_SINCE {
         batch.insert(meta::REINDEXING, &[1]);
@@ -82,7 +89,7 @@ pub fn obsolete_entries(
         deleted,
         from = found,
         to,
-        "store migrated; the search index is built next"
+        "store migrated; the search index is caught up next"
     );
     Ok(deleted)
 }

@@ -51,6 +51,11 @@ impl<'a> Overlay<'a> {
         self.writes.len()
     }
 
+    /// The pending keys (each once), in order.
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.writes.keys().map(Vec::as_slice)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
     }
