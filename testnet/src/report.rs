@@ -100,6 +100,22 @@ pub struct PublishTraffic {
     /// Records the ingest pipeline ignored as already stored (a copy that
     /// came by another path, e.g. sync): `reason="ignored_duplicate"`.
     pub ingest_duplicates: u64,
+    /// Of `bytes_received`, the gossip messages themselves, duplicates
+    /// included (each message's protobuf: the envelope, the topic and a few
+    /// bytes of framing; `libp2p_gossipsub_topic_msg_recv_bytes_unfiltered`).
+    /// The rest is gossipsub's control messages (IHAVE, IWANT, IDONTWANT,
+    /// GRAFT, PRUNE, subscriptions) and RPC framing, sync, ping, identify,
+    /// Kademlia and each substream's protocol negotiation.
+    pub gossip_message_bytes_received: u64,
+    /// `gossip_message_bytes_received ÷ unique_bytes`: the record copies
+    /// alone, ≥ 1 (+ the topic and framing of each message).
+    pub message_bytes_per_unique_byte: Option<f64>,
+    /// IDONTWANT control messages received, all nodes (each names one
+    /// message a peer already has: `libp2p_gossipsub_idontwant_msgs`).
+    pub idontwant_received: u64,
+    /// Times a node asked for a message it was told of (IWANT):
+    /// `libp2p_gossipsub_topic_iwant_msgs`.
+    pub iwant_sent: u64,
 }
 
 /// Traffic of the converged federation left alone for a window.
@@ -161,6 +177,8 @@ pub struct Report {
     pub idle_traffic: Option<IdleTraffic>,
     /// Flood at rate (`run flood --rate`).
     pub flood_rate: Option<crate::scenario::FloodFigures>,
+    /// Propagation: the traffic against issue 18's budgets.
+    pub traffic_budgets: Option<crate::scenario::TrafficBudgets>,
     pub notes: Vec<String>,
     /// Set when the run failed: what went wrong.
     pub error: Option<String>,
@@ -266,15 +284,19 @@ impl Report {
         if let Some(t) = &self.publish_traffic {
             let _ = writeln!(
                 s,
-                "  received while publishing: {} B for {} unique B (envelopes × {} receivers) = {} per unique byte; of which sync {} B ({} sessions); gossip messages received {} for {} first copies; ingest duplicates {}",
+                "  received while publishing (all libp2p bytes): {} B for {} unique B (envelopes × {} receivers) = {} per unique byte; of which gossip messages {} B ({} per unique byte), sync {} B ({} sessions), the rest control and other protocols; gossip messages received {} for {} first copies; IDONTWANT received {}, IWANT sent {}; ingest duplicates {}",
                 t.bytes_received,
                 t.unique_bytes,
                 self.nodes.saturating_sub(1),
                 ratio(t.bytes_per_unique_byte),
+                t.gossip_message_bytes_received,
+                ratio(t.message_bytes_per_unique_byte),
                 t.sync_bytes_received,
                 t.sync_sessions,
                 t.gossip_messages_received,
                 t.gossip_first_copies,
+                t.idontwant_received,
+                t.iwant_sent,
                 t.ingest_duplicates
             );
         }
@@ -294,6 +316,9 @@ impl Report {
                 t.pings,
                 t.connections_opened
             );
+        }
+        if let Some(b) = &self.traffic_budgets {
+            let _ = writeln!(s, "  {}", b.line());
         }
         for n in &self.notes {
             let _ = writeln!(s, "  note: {n}");
@@ -352,6 +377,13 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
         "mutua_ingest_records_total",
         &["reason=\"ignored_duplicate\""],
     ),
+    (
+        "gossip_bytes_in",
+        "libp2p_gossipsub_topic_msg_recv_bytes_unfiltered_total",
+        &[],
+    ),
+    ("idontwant_in", "libp2p_gossipsub_idontwant_msgs_total", &[]),
+    ("iwant", "libp2p_gossipsub_topic_iwant_msgs_total", &[]),
     // What else talks while idle (requests and events, not bytes).
     ("kad_requests", "libp2p_kad_inbound_requests_total", &[]),
     ("identify", "libp2p_identify_received_total", &[]),

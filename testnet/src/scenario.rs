@@ -32,7 +32,11 @@ use crate::rogue::{self, Forgery};
 use crate::{wait, Error};
 
 mod flood_rate;
+mod traffic_budgets;
 pub use flood_rate::{FloodFigures, FloodKind, FloodRate};
+pub use traffic_budgets::{
+    TrafficBudgets, MAX_BYTES_PER_UNIQUE_BYTE, MAX_IDLE_BYTES_PER_SEC_PER_CONNECTION,
+};
 
 /// How long replicas may take to agree once the network is whole again.
 pub const CONVERGENCE_DEADLINE: Duration = Duration::from_secs(90);
@@ -228,6 +232,10 @@ pub struct ScenarioOptions {
     /// Propagation only: how long the converged federation is left idle to
     /// measure its background traffic (none if zero).
     pub idle: Duration,
+    /// Propagation only: whether exceeding the [`TrafficBudgets`] fails the
+    /// run (`run propagation --budgets`); otherwise they are printed figures
+    /// (as in the default suite's small run, on a loaded machine).
+    pub budgets: bool,
 }
 
 /// For each running node, whether it is connected to a node on the other
@@ -386,7 +394,9 @@ pub fn run_with(options: &ScenarioOptions, flood_rate: Option<FloodRate>) -> Res
         // The pollers are done; stopping them keeps the idle window quiet.
         stop.store(true, Ordering::SeqCst);
         let result = match (result, &before) {
-            (Ok(()), Some(before)) => run.traffic(before, options),
+            (Ok(()), Some(before)) => run
+                .traffic(before, options)
+                .and_then(|()| run.judge_traffic(options.budgets)),
             (result, _) => result,
         };
         run.figures();
@@ -800,6 +810,13 @@ impl Run<'_> {
             gossip_messages_received: after.since(before, "gossip_all"),
             gossip_first_copies: after.since(before, "gossip_first"),
             ingest_duplicates: after.since(before, "ingest_duplicates"),
+            gossip_message_bytes_received: after.since(before, "gossip_bytes_in"),
+            message_bytes_per_unique_byte: per(
+                after.since(before, "gossip_bytes_in") as f64,
+                unique as f64,
+            ),
+            idontwant_received: after.since(before, "idontwant_in"),
+            iwant_sent: after.since(before, "iwant"),
         });
         let idle = options.idle;
         if idle.is_zero() {

@@ -30,7 +30,11 @@
 //!   slow peer is still recognised without touching the store. Mesh degree
 //!   and heartbeat (1 s) stay at their defaults (D = 6 suits ~35,000
 //!   nodes); flood publishing is off: a node's own record goes to its mesh
-//!   peers like a forwarded one.
+//!   peers like a forwarded one;
+//! - IDONTWANT (gossipsub v1.2) for every record, on receipt (before
+//!   validation) and on publish: mesh peers still validating it do not send
+//!   a copy back. Peers that speak only v1.1 interoperate, receiving and
+//!   sending more duplicates: these settings are local.
 //!
 //! **Peer scoring** ([`peer_score`]): P3/P3b (mesh delivery rate) are off,
 //! because a federation's topic is quiet for hours and quiet peers are not
@@ -87,6 +91,10 @@ pub struct Behaviour {
     pub(super) sync: request_response::Behaviour<SyncCodec>,
 }
 
+/// Messages larger than this are announced with an IDONTWANT on receipt
+/// (gossipsub v1.2): every message, since no record is this small.
+pub(super) const IDONTWANT_THRESHOLD_BYTES: usize = 0;
+
 /// The gossipsub settings, each choice explained where it is made.
 pub(super) fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, NetworkError> {
     gossipsub::ConfigBuilder::default()
@@ -115,6 +123,18 @@ pub(super) fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, N
         // one: flooding it to every subscribed peer as well was most of the
         // duplicates received (see BENCHMARKS.md, gossip efficiency).
         .flood_publish(false)
+        // Every record, however small, is announced as received with an
+        // IDONTWANT to the mesh before it is validated (storing it takes
+        // milliseconds), so that mesh peers that would forward it to us once
+        // they have stored it don't: even a withdrawal (a signature and a
+        // key alone are 96 B; listings 0.5–4 KB) costs more than an
+        // IDONTWANT (≈ 40 B). libp2p's default threshold (1,000 B) left most
+        // records without one: 3.7 copies of each per node at N = 10, 1.8
+        // with it (BENCHMARKS.md, gossip efficiency).
+        .idontwant_message_size_threshold(IDONTWANT_THRESHOLD_BYTES)
+        // The origin too, before its record: a mesh peer that gets the
+        // record from another forwarder first would send it back.
+        .idontwant_on_publish(true)
         .build()
         .map_err(|e| NetworkError::Gossipsub(e.to_string()))
 }
@@ -276,6 +296,16 @@ mod tests {
         assert_eq!(config.max_control_messages_sent(), 1);
         assert_eq!(config.max_transmit_size_for_topic(&topic), MAX_FRAME_BYTES);
         assert!(config.validate_messages());
+        // Every record is announced with an IDONTWANT on receipt and on
+        // publish: the smallest envelope (a withdrawal) is over the threshold.
+        let key = mutua_protocol::fixtures::key(1);
+        let withdrawal = mutua_protocol::fixtures::withdrawal(&key, 1, 2);
+        let smallest = mutua_protocol::seal(&key, &mutua_protocol::Payload::Withdrawal(withdrawal))
+            .unwrap()
+            .bytes()
+            .len();
+        assert!(smallest > config.idontwant_message_size_threshold());
+        assert!(config.idontwant_on_publish());
         let (params, thresholds) = peer_score(&topic, &[]);
         params.validate().unwrap();
         thresholds.validate().unwrap();

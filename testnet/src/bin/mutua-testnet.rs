@@ -58,6 +58,11 @@ enum Command {
         /// measure its background traffic (0: not measured).
         #[arg(long, default_value_t = 30)]
         idle_secs: u64,
+        /// Propagation: fail the run when a traffic budget is exceeded (at
+        /// most 3.5 bytes received per unique byte while publishing, idle
+        /// at most 50 B/s per connection); without it they are printed.
+        #[arg(long)]
+        budgets: bool,
         /// The nodes' anti-entropy interval (the node's default is 300).
         #[arg(long, default_value_t = 2)]
         sync_interval_secs: u64,
@@ -141,6 +146,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             keep,
             report,
             idle_secs,
+            budgets,
             sync_interval_secs,
             runs,
             rate,
@@ -204,6 +210,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 records,
                 report_path: Some(path.clone()),
                 idle: Duration::from_secs(idle_secs),
+                budgets,
             };
             let report = scenario::run_with(&options, flood_rate)?;
             print!("{}", report.summary());
