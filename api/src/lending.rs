@@ -268,10 +268,12 @@ pub enum LoanEventName {
 #[serde(deny_unknown_fields)]
 pub struct NewLoanEvent {
     pub event: LoanEventName,
-    /// Required for a return: `as_lent` or `damaged`.
+    /// Required for a return: `as_lent` or `damaged`; refused on a
+    /// hand-over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Condition>,
-    /// What is damaged (required when damaged), up to 1000 characters.
+    /// What is damaged (required when damaged), up to 1000 characters; a
+    /// return's only: refused on a hand-over (`invalid_body`, field `note`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }

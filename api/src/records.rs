@@ -257,6 +257,17 @@ pub struct RecordsQuery {
     /// `now` or Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available: Option<String>,
+    /// Free from this day (`YYYY-MM-DD`, a Europe/Paris date) to `free_to`,
+    /// both included: listings open over those days, and offers whose
+    /// calendar fits a loan of `quantity` over them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_from: Option<String>,
+    /// The last free day, included (default: `free_from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_to: Option<String>,
+    /// Units free over the period (default 1; with `free_from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     /// `recency` (the default) or `distance`.
@@ -291,6 +302,8 @@ impl RecordsQuery {
         }
         let rest = [
             ("available", &self.available),
+            ("free_from", &self.free_from),
+            ("free_to", &self.free_to),
             ("author", &self.author),
             ("sort", &self.sort),
         ];
@@ -298,6 +311,9 @@ impl RecordsQuery {
             rest.into_iter()
                 .filter_map(|(name, value)| value.clone().map(|v| (name, v))),
         );
+        if let Some(quantity) = self.quantity {
+            pairs.push(("quantity", quantity.to_string()));
+        }
         if let Some(limit) = self.limit {
             pairs.push(("limit", limit.to_string()));
         }

@@ -620,7 +620,7 @@ pub struct SearchArgs {
     /// Located in or serving this département (33, 2A, 974…).
     #[arg(long, value_name = "CODE")]
     pub departement: Option<String>,
-    /// Available on this date or these days (YYYY-MM-DD, FROM..TO, or "now"): offers booked then (beyond their capacity, with their buffer) are left out.
+    /// Available on this date or these days (YYYY-MM-DD, FROM..TO, or "now"): listings not open on all of them, and offers booked then (beyond their capacity, with their buffer), are left out.
     #[arg(long, value_name = "DATE[..DATE]")]
     pub available: Option<String>,
     /// Only needs.
@@ -662,14 +662,23 @@ impl SearchArgs {
         let text = self.text.join(" ");
         let list = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
         let upper = |v: &Option<String>| v.as_ref().map(|v| v.to_uppercase());
-        let available = match self.available.as_deref() {
-            None => None,
-            Some("now") => Some("now".to_owned()),
-            Some(d) => Some(
-                crate::dates::parse_date(d.split_once("..").map_or(d, |(from, _)| from))
-                    .map_err(|e| Usage(format!("--available: {e}")))?
-                    .to_string(),
-            ),
+        // "now": inside the listings' windows now; days: free over them
+        // (windows, and offers' calendars), asked of the node's index.
+        let (available, free_from, free_to) = match self.available.as_deref() {
+            None => (None, None, None),
+            Some("now") => (Some("now".to_owned()), None, None),
+            Some(days) => {
+                let (from, to) = days.split_once("..").unwrap_or((days, days));
+                for day in [from, to] {
+                    crate::dates::parse_date(day)
+                        .map_err(|e| Usage(format!("--available: {e}")))?;
+                }
+                (
+                    None,
+                    Some(from.trim().to_owned()),
+                    Some(to.trim().to_owned()),
+                )
+            }
         };
         let side = if self.needs {
             Some(Side::Need.as_str().to_owned())
@@ -699,6 +708,8 @@ impl SearchArgs {
             epci: upper(&self.epci),
             departement: upper(&self.departement),
             available,
+            free_from,
+            free_to,
             side,
             author: list(&authors),
             sort: Some(sort.into()),

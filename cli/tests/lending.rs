@@ -5,7 +5,9 @@
 //! in the offer's turnaround buffer) is declined with the reason; a request
 //! for a `manual` offer waits in A's inbox until `mutua accept --terms`;
 //! `search --available` leaves the booked offer out on the booked days
-//! only; A counts its decisions in its metrics.
+//! only, in full pages (the node's index answers it), until the loan is
+//! cancelled; A counts its decisions in its metrics; a stopped node lists
+//! its requests.
 
 mod support;
 
@@ -381,4 +383,96 @@ fn requests_made_while_the_owner_is_offline_are_decided_when_it_returns() {
     let again = a.run(&["cancel", &refused]);
     assert_eq!(again.code, 1, "{again:?}");
     again.assert_stderr_has(&["not_accepted", "was declined"]);
+    // Three decisions; the cancellation answered no waiting request, so
+    // the time-to-decision histogram holds the two others only.
+    let metrics = a.expect(a.client().metrics());
+    for line in [
+        "mutua_lending_decisions_total{outcome=\"cancelled_by_owner\",by=\"staff\"} 1",
+        "mutua_lending_decision_seconds_count 2",
+    ] {
+        assert!(metrics.contains(line), "no {line} in:\n{metrics}");
+    }
+}
+
+/// `search --available` is answered by the node's index: a page holds
+/// `--limit` free offers when there are that many, the offer lent over the
+/// days is left out until the loan is cancelled; a stopped node still lists
+/// its requests, with the borrower's name.
+#[test]
+fn available_pages_are_full_and_follow_the_loans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let anchor = found(&a_dir);
+    let b_key = join(&b_dir, &anchor, "243300316");
+    let a = Node::start(&a_dir, None);
+    let b = Node::start(&b_dir, Some(&a.p2p_addr()));
+    wait_for("a gossip mesh", || {
+        (a.has_mesh_peer() && b.has_mesh_peer()).then_some(())
+    });
+    a.run(ADMIT_BORDEAUX).ok();
+    admit(&a, &b, &b_key, "243300316", &tmp.path().join("b.cert"));
+    let id_of = |run: support::Run| run.json()[0]["id"].as_str().unwrap().to_owned();
+    let barriers: Vec<String> = (1..=3)
+        .map(|i| id_of(publish(&a, "offer", &format!("Barrières de ville, lot {i}"), &[]).ok()))
+        .collect();
+    // The newest offer, first in a page by recency: the one lent.
+    let podium = id_of(publish(&a, "offer", "Podium mobile", &[]).ok());
+    a.run(&["lending", &podium, "--mode", "auto"]).ok();
+    wait_for("A's offers on B", || {
+        (search_ids(&b, &["--offers"]).len() == 4).then_some(())
+    });
+    wait_for("the podium's settings on B", || {
+        let shown = b.run(&["show", &podium]);
+        (shown.code == 0 && shown.stdout.contains("auto")).then_some(())
+    });
+    let asked = request(
+        &b,
+        &podium,
+        &in_days(10),
+        &in_days(12),
+        "fetes@metropole.example",
+    );
+    let agreed = request_on(&b, &asked, "B to see the acceptance", |r| {
+        r["status"] == "accepted"
+    });
+    assert!(
+        agreed["borrower_name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty()),
+        "{agreed}"
+    );
+
+    let booked = format!("{}..{}", in_days(11), in_days(11));
+    let mut free = search_ids(&b, &["--offers", "--available", &booked, "--limit", "3"]);
+    free.sort();
+    let mut expected = barriers.clone();
+    expected.sort();
+    assert_eq!(free, expected, "a full page of the free offers");
+    let later = format!("{}..{}", in_days(20), in_days(21));
+    let all = search_ids(&b, &["--offers", "--available", &later, "--limit", "3"]);
+    assert_eq!(all.len(), 3);
+    assert!(
+        all.contains(&podium),
+        "the newest first, free then: {all:?}"
+    );
+
+    // The borrower cancels: free again, on both nodes.
+    b.run(&["cancel", &asked[..8]]).ok();
+    for node in [&b, &a] {
+        wait_for("the podium free again", || {
+            search_ids(node, &["--offers", "--available", &booked, "--limit", "10"])
+                .contains(&podium)
+                .then_some(())
+        });
+    }
+
+    // Stopped, B still lists its request, read from its replica.
+    b.stop();
+    let listed = mutua(&b_dir, &["--json", "requests"]).ok().json();
+    let offline = listed
+        .iter()
+        .find(|r| r["id"] == asked.as_str())
+        .unwrap_or_else(|| panic!("the request listed by the stopped node: {listed:?}"));
+    assert_eq!(offline["status"], "cancelled_by_borrower", "{offline}");
+    assert_eq!(offline["borrower_name"], agreed["borrower_name"]);
 }

@@ -39,6 +39,7 @@
 mod auth;
 mod errors;
 mod federation;
+pub(crate) use federation::member_name;
 mod import;
 mod jsonld;
 pub(crate) mod lending;

@@ -182,9 +182,14 @@ impl LendingMetrics {
         LendingMetrics { decisions, seconds }
     }
 
-    pub(crate) fn decided(&self, labels: DecisionLabels, seconds: u64) {
+    /// Counts a decision; `waited`: from the request's creation to its
+    /// answer (`None` for an owner's cancellation, which answers an
+    /// acceptance, not a waiting request).
+    pub(crate) fn decided(&self, labels: DecisionLabels, waited: Option<u64>) {
         self.decisions.get_or_create(&labels).inc();
-        self.seconds.observe(seconds as f64);
+        if let Some(seconds) = waited {
+            self.seconds.observe(seconds as f64);
+        }
     }
 
     /// How many decisions had these labels so far (for tests).

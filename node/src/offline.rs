@@ -6,6 +6,8 @@
 //! process with a token of its own, so queries mean exactly what they mean
 //! on the running node. Only `GET` is served: nothing is signed, ingested or
 //! written, and there is no network (`/v1/status`, `/v1/peers` say so).
+//! The hosted collectivities' keys are read, as the CLI reads them for a
+//! stopped node, so that their requests are listed.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +35,8 @@ pub enum OfflineError {
     NoReplica { path: std::path::PathBuf },
     #[error(transparent)]
     Store(#[from] mutua_store::OpenError),
+    #[error(transparent)]
+    DataDir(#[from] crate::datadir::DataDirError),
     #[error("cannot serve the replica in this process: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -73,8 +77,10 @@ pub fn serve_replica(dir: &DataDir, settings: &Settings) -> Result<ReplicaServer
         network: NetworkHandle::detached(),
         metrics: Arc::new(metrics),
         datadir: dir.clone(),
-        // No key is loaded: nothing is signed here.
-        publishers: crate::hosted::Hosted::new(Vec::new()),
+        // The hosted collectivities, so that reads about them (their
+        // requests) answer as on the node; `read_only` refuses every
+        // write, and no decider runs, so nothing is signed here.
+        publishers: crate::hosted::Hosted::new(dir.publishers()?),
         anchor: None,
         started: Instant::now(),
         writes: tokio::sync::Mutex::new(()),

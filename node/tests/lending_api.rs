@@ -2,7 +2,7 @@
 //! on node B changes its pending request (`PUT /v1/requests/{id}`), the
 //! owner's node A sees the new version, and A's staff decline it with an
 //! explicit reason code, which B then shows; a decided request no longer
-//! changes.
+//! changes. Requests name their borrower; a hand-over's note is refused.
 
 mod daemon_support;
 
@@ -81,6 +81,21 @@ fn a_pending_request_is_updated_then_declined_with_a_reason_code() {
     });
     assert_eq!(on_a["direction"], "incoming");
     assert_eq!(on_a["purpose"], "Fête de la musique, reportée");
+    // The borrower's name, from its membership, on both nodes.
+    let name = on_a["borrower_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!name.is_empty(), "{on_a}");
+    assert_eq!(updated["request"]["borrower_name"], name.as_str());
+
+    // A hand-over carries no note: refused naming it, not signed without it.
+    let (status, refusal) = b.post(
+        &format!("{path}/events"),
+        &json!({ "event": "handed_over", "note": "Rayure sur le plateau" }),
+    );
+    assert_eq!(status, 400, "{refusal}");
+    assert_eq!(refusal["error"]["field"], "note", "{refusal}");
 
     // The staff decline it with an explicit code and their words.
     let declined = a.ok(a.post(

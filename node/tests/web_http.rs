@@ -456,4 +456,14 @@ fn lending_actions_need_the_csrf_token_and_the_visitor_s_collectivity() {
         "{}",
         mine.body
     );
+    // The search's date leaves the broyeur out on a day it is lent.
+    let french = |days: u32| {
+        let iso = day(days);
+        format!("{}%2F{}%2F{}", &iso[8..10], &iso[5..7], &iso[..4])
+    };
+    let lent = paul.get(&format!("/?q=broyeur&date={}", french(10)));
+    assert_eq!(lent.status, 200);
+    assert!(!lent.body.contains(&offer), "{}", lent.body);
+    let free = paul.get(&format!("/?q=broyeur&date={}", french(30)));
+    assert!(free.body.contains(&offer), "{}", free.body);
 }

@@ -78,7 +78,7 @@ pub use index::{SearchCheckpoints, SearchIndexStats, SearchOutcome};
 pub use layout::LAYOUT_VERSION;
 pub use lending::LendingRecord;
 pub use maintenance::{CheckReport, Problem, ReindexReport, SweepReport};
-pub use query::{Area, Center, Cursor, Hit, Near, Query, QueryPage, Side, Sort};
+pub use query::{Area, Center, Cursor, FreeFor, Hit, Near, Query, QueryPage, Side, Sort};
 pub use sync::{Fingerprint, SyncKey, SyncRange};
 
 use layout::{key, meta, prefix, slot_bytes, StoredRecord, SyncValue};
@@ -703,18 +703,19 @@ impl Store {
             }
         }
         if let SlotKey::Listing { .. } = slot {
-            let doc = layout::indexable(record.payload(), swept_until).map(|(side, listing)| {
-                index::Doc {
-                    side,
-                    listing: listing.clone(),
-                    hash: *hash,
-                }
-            });
+            let doc = index::doc_of(&pending.overlay, record.payload(), *hash, swept_until)?;
             if doc.is_some() || current.is_some() {
                 pending.changes.push(index::Change {
                     slot: slot_key.to_vec(),
                     doc,
                 });
+            }
+        }
+        // A lending record changes its offer's calendar, in the index too.
+        if let Some((author, offer)) = layout::lending_offer(record.payload()) {
+            if let Some(change) = index::offer_change(&pending.overlay, author, offer, swept_until)?
+            {
+                index::replace_change(&mut pending.changes, change);
             }
         }
         pending.membership_changed |= matches!(

@@ -12,6 +12,7 @@ use mutua_protocol::merge::forget_after;
 use mutua_protocol::{open as open_record, Payload, SignedRecord, SlotKey, Timestamp};
 
 use crate::error::StoreError;
+use crate::index;
 use crate::layout::{self, key, meta, prefix, printable_key, slot_bytes, StoredRecord, SyncValue};
 use crate::overlay::Overlay;
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
@@ -388,6 +389,7 @@ impl Store {
         let mut report = SweepReport::default();
         let buckets = self.inner.buckets.read().expect("bucket lock").clone();
         let mut pending = Pending::new(tree, writer.clone(), buckets);
+        let mut calendars_changed = BTreeSet::new();
         let due = |p: u8| tree.range(vec![p]..key(p, &[&now.saturating_add(1).to_be_bytes()]));
         let forgettable: Vec<Vec<u8>> = due(prefix::FORGET)
             .keys()
@@ -412,12 +414,33 @@ impl Store {
                 pending.bucket(slot, &stored.hash, false);
                 pending.state.counts[layout::kind_index(&stored.payload)] -= 1;
                 report.forgotten += 1;
+                if let Some((author, offer)) = layout::lending_offer(&stored.payload) {
+                    calendars_changed.insert((*author, *offer));
+                }
             }
             pending.commit(tree, &mark)?;
+        }
+        // The offers whose calendars lost records get their new documents,
+        // journaled like an apply's (a crash before the index's commit is
+        // replayed at open).
+        let mut changes = Vec::new();
+        for (author, offer) in &calendars_changed {
+            changes.extend(index::offer_change(tree, author, offer, swept_until)?);
+        }
+        if !changes.is_empty() {
+            pending.state.seq += 1;
+            let seq = pending.state.seq;
+            pending
+                .overlay
+                .insert(index::journal_key(seq), index::journal_value(&changes));
+            pending.overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
         }
         pending.commit(tree, &mark)?;
         self.inner.db.flush()?;
         let seq = pending.state.seq;
+        if !changes.is_empty() {
+            self.inner.search.stage(seq, changes);
+        }
         self.install(&mut writer, pending);
         // A forgotten listing expired before its forget time: the same
         // range deletion takes its document.

@@ -15,6 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use mutua_protocol::codes::{is_valid_departement, is_valid_insee, is_valid_siren};
+use mutua_protocol::lending::{Period, MAX_CAPACITY};
 use mutua_protocol::{GeoPoint, Payload, PublicKey, RecordHash, ResourceKind, SlotKey, Timestamp};
 
 use crate::error::QueryError;
@@ -90,6 +91,8 @@ pub struct Query {
     /// Available at this time (inside an availability window, or any time
     /// before expiry when the listing gives none).
     pub available_at: Option<Timestamp>,
+    /// Free for the whole of a period (see [`FreeFor`]).
+    pub free: Option<FreeFor>,
     pub sort: Sort,
     pub limit: usize,
     pub cursor: Option<Cursor>,
@@ -106,11 +109,25 @@ impl Default for Query {
             area: None,
             near: None,
             available_at: None,
+            free: None,
             sort: Sort::Recency,
             limit: 20,
             cursor: None,
         }
     }
+}
+
+/// Listings free for the whole of `period` (whole days): alive until its
+/// end and inside their availability windows taken together (any day
+/// before expiry when they give none), and, for an offer, a loan of
+/// `quantity` units over the period fits its calendar — the accepted loans
+/// that hold, with the turnaround buffer after each and after this one
+/// (`mutua_protocol::lending::calendar::Calendar::fits`). Needs are never
+/// booked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreeFor {
+    pub period: Period,
+    pub quantity: u32,
 }
 
 /// Where the next page starts: opaque, printable (hex), tied to a sort order.
@@ -236,6 +253,20 @@ impl Store {
             }),
         }
     }
+}
+
+pub(crate) fn check_free(q: &Query) -> Result<(), QueryError> {
+    let Some(free) = &q.free else { return Ok(()) };
+    if free.period.end <= free.period.start {
+        return Err(invalid("free.period", "the period has no day"));
+    }
+    if !(1..=MAX_CAPACITY).contains(&free.quantity) {
+        return Err(invalid(
+            "free.quantity",
+            format!("must be between 1 and {MAX_CAPACITY}"),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn check_limit(q: &Query) -> Result<(), QueryError> {

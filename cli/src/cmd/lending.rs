@@ -1,13 +1,13 @@
 //! Lending: `mutua lending` (how an offer lends), `request`, `requests`,
 //! `accept`, `decline`, `cancel`, `handed-over`, `returned`, and the calendar lines of
-//! `mutua show` and the `--available` filter of `mutua search`. Requests
+//! `mutua show`. Requests
 //! are named by their id or its first digits, found in `mutua requests`.
 
 use anyhow::{bail, Context as _, Result};
 use mutua_api::lending::{
-    reason_words, AcceptRequest, CalendarQuery, CancelAcceptance, DeclineRequest, Direction,
-    LendingSettings, LendingWritten, LoanEventName, LoanRequest, NewLoanEvent, NewRequest,
-    OfferCalendar, RequestStatus, RequestsQuery,
+    reason_words, AcceptRequest, CancelAcceptance, DeclineRequest, Direction, LendingSettings,
+    LendingWritten, LoanEventName, LoanRequest, NewLoanEvent, NewRequest, OfferCalendar,
+    RequestStatus, RequestsQuery,
 };
 use mutua_api::{Listing, Record, RecordsQuery};
 use mutua_protocol::lending::{BookingMode, Condition, RequestId};
@@ -395,27 +395,4 @@ pub fn calendar_lines(calendar: &OfferCalendar) -> Vec<(&'static str, String)> {
         ));
     }
     lines
-}
-
-/// The window of `--available FROM..TO` (or a single date), as the
-/// calendar query asks it.
-pub fn available_window(text: &str) -> Option<CalendarQuery> {
-    let (from, to) = text.split_once("..").unwrap_or((text, text));
-    Some(CalendarQuery {
-        from: Some(from.trim().to_owned()),
-        to: Some(to.trim().to_owned()),
-        quantity: None,
-    })
-    .filter(|_| text != "now")
-}
-
-/// Whether the offer `listing` is free over `window`: its calendar, from the
-/// node's replica (needs are never booked).
-pub fn free_over(client: &Client, listing: &Listing, window: &CalendarQuery) -> Result<bool> {
-    if listing.content.side != mutua_api::Side::Offer {
-        return Ok(true);
-    }
-    Ok(client
-        .call(|api| api.calendar(&listing.author, &listing.id, window))?
-        .available)
 }

@@ -142,21 +142,7 @@ pub fn search(ctx: &Context, args: SearchArgs) -> Result<()> {
     {
         return Ok(());
     }
-    let (mut items, centre) =
-        pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
-    if let Some(window) = args
-        .available
-        .as_deref()
-        .and_then(super::lending::available_window)
-    {
-        let mut kept = Vec::with_capacity(items.len());
-        for hit in items {
-            if super::lending::free_over(&client, &hit.listing, &window).map_err(refused_flag)? {
-                kept.push(hit);
-            }
-        }
-        items = kept;
-    }
+    let (items, centre) = pages_and_centre(&client, &query, args.limit).map_err(refused_flag)?;
     if let (Some(centre), false) = (centre, ctx.out.json) {
         ctx.out.line(centre_text(&centre))?;
     }
@@ -181,7 +167,7 @@ fn refused_flag(e: anyhow::Error) -> anyhow::Error {
         Some("epci") => "--epci",
         Some("departement") => "--departement",
         Some("kind") => "--kind",
-        Some("available") | Some("from") | Some("to") => "--available",
+        Some("available") | Some("free_from") | Some("free_to") => "--available",
         _ => return e,
     };
     Usage(format!(

@@ -17,6 +17,17 @@ use super::errors::{parse_hash, ApiError, Body};
 use super::{blocking, on_store, unix_now, NodeState, Shared, DAY};
 use crate::hosted::{ingest_saved_certificates, Signer};
 
+/// The name of a current member, from the certificate that admits it (for
+/// the API's views and the web page; `None` if it is not a member now).
+pub(crate) fn member_name(
+    store: &mutua_store::Store,
+    key: &mutua_protocol::PublicKey,
+    now: mutua_protocol::Timestamp,
+) -> Option<String> {
+    let membership = store.membership(key, now).ok()?.ok()?;
+    Some(membership.certificate?.name)
+}
+
 /// Default validity of a certificate issued without `valid_until`.
 const DEFAULT_CERTIFICATE_DAYS: u64 = 3 * 365;
 

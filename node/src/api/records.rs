@@ -103,6 +103,7 @@ fn store_query(
                 .map_err(|_| invalid_param("available", "use \"now\" or a time in Unix seconds"))?,
         ),
     };
+    let free = free_for(params)?;
     let sort = match params.sort.as_deref() {
         None | Some("recency") => Sort::Recency,
         Some("distance") => Sort::Distance,
@@ -137,11 +138,53 @@ fn store_query(
         area: areas.into_iter().next(),
         near,
         available_at,
+        free,
         sort,
         limit,
         cursor,
     };
     Ok((query, centre))
+}
+
+/// The free period `free_from`..`free_to` (both included) asks for.
+fn free_for(params: &RecordsQuery) -> Result<Option<mutua_store::FreeFor>, ApiError> {
+    use crate::lending::view::parse_day;
+    let Some(from) = &params.free_from else {
+        return match (&params.free_to, params.quantity) {
+            (None, None) => Ok(None),
+            (Some(_), _) => Err(invalid_param("free_to", "free_to needs free_from")),
+            (None, Some(_)) => Err(invalid_param("quantity", "quantity needs free_from")),
+        };
+    };
+    let start = parse_day(from, "free_from").map_err(super::lending::bad_date)?;
+    let last = match &params.free_to {
+        Some(to) => parse_day(to, "free_to").map_err(super::lending::bad_date)?,
+        None => start,
+    };
+    if last < start {
+        return Err(ApiError::bad_request(
+            "invalid_date",
+            "the last free day (free_to) is before the first (free_from)",
+        )
+        .with_field("free_to"));
+    }
+    let quantity = params.quantity.unwrap_or(1);
+    if !(1..=mutua_protocol::lending::MAX_CAPACITY).contains(&quantity) {
+        return Err(invalid_param(
+            "quantity",
+            format!(
+                "must be between 1 and {}",
+                mutua_protocol::lending::MAX_CAPACITY
+            ),
+        ));
+    }
+    Ok(Some(mutua_store::FreeFor {
+        period: mutua_protocol::lending::Period {
+            start,
+            end: last + 1,
+        },
+        quantity,
+    }))
 }
 
 pub(super) async fn query(

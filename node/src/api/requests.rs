@@ -31,6 +31,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 
 use super::errors::{query_rejection, ApiError, Body};
+use super::federation::member_name;
 use super::lending::{bad_date, written};
 use super::{on_store, unix_now, NodeState, Shared};
 use crate::datadir::HostedPublisher;
@@ -46,6 +47,8 @@ struct Found {
     direction: Direction,
     book: OfferBook,
     id: RequestId,
+    /// From the borrower's membership.
+    borrower_name: Option<String>,
 }
 
 impl Found {
@@ -56,7 +59,12 @@ impl Found {
     }
 
     fn view(&self) -> LoanRequest {
-        loan_request(&self.book, self.state(), self.direction, None)
+        loan_request(
+            &self.book,
+            self.state(),
+            self.direction,
+            self.borrower_name.clone(),
+        )
     }
 }
 
@@ -99,11 +107,13 @@ fn find_in(
             },
         };
         if let Some(book) = book.filter(|b| b.request_by_id(id).is_some()) {
+            let borrower = book.request_by_id(id).expect("filtered").request.author;
             return Ok(Some(Found {
                 publisher: publisher.clone(),
                 direction,
                 book,
                 id: *id,
+                borrower_name: member_name(store, &borrower, now),
             }));
         }
     }
@@ -371,7 +381,8 @@ pub(crate) async fn list_of(
                 for (offer, records) in store.lending_records_of(&key)? {
                     let book = OfferBook::of(store, key, offer, records, now)?;
                     for s in &book.calendar.requests {
-                        out.push(loan_request(&book, s, Direction::Incoming, None));
+                        let name = member_name(store, &s.request.author, now);
+                        out.push(loan_request(&book, s, Direction::Incoming, name));
                     }
                 }
             }
@@ -382,7 +393,8 @@ pub(crate) async fn list_of(
                     };
                     let book = OfferBook::load(store, &r.offer_author, &r.offer, now)?;
                     if let Some(s) = book.request(&r.author, &r.id) {
-                        out.push(loan_request(&book, s, Direction::Outgoing, None));
+                        let name = member_name(store, &r.author, now);
+                        out.push(loan_request(&book, s, Direction::Outgoing, name));
                     }
                 }
             }
@@ -413,7 +425,10 @@ async fn decide_by_staff(
         now,
     );
     let label = crate::lending::decider::outcome_label(&decision.outcome);
-    let created_at = current.request.created_at;
+    let waited = match decision.outcome {
+        Outcome::Cancelled(_) => None,
+        _ => Some(now.saturating_sub(current.request.created_at)),
+    };
     let published = state
         .sign_and_publish(
             Signer::Hosted(found.publisher.clone()),
@@ -425,7 +440,7 @@ async fn decide_by_staff(
             outcome: label,
             by: "staff",
         },
-        now.saturating_sub(created_at),
+        waited,
     );
     tracing::info!(publisher = %found.publisher.name, request = %found.id.to_hex(), outcome = label, "request decided by staff");
     Ok(answer_after(state, &published, found.id, &[Direction::Incoming]).await)
@@ -554,6 +569,20 @@ pub(crate) async fn event_among(
     id: &str,
     body: NewLoanEvent,
 ) -> Result<mutua_api::LendingWritten, ApiError> {
+    // The body first: its mistakes are told whatever the request's state.
+    let kind = match body.event {
+        LoanEventName::HandedOver => handed_over(&body)?,
+        LoanEventName::Returned => LoanEventKind::Returned(Return {
+            condition: body.condition.ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_body",
+                    "a return says the condition: as_lent or damaged",
+                )
+                .with_field("condition")
+            })?,
+            note: body.note.clone().filter(|t| !t.trim().is_empty()),
+        }),
+    };
     let found = find_among(
         state,
         publishers,
@@ -571,19 +600,6 @@ pub(crate) async fn event_among(
             ),
         ));
     };
-    let kind = match body.event {
-        LoanEventName::HandedOver => LoanEventKind::HandedOver,
-        LoanEventName::Returned => LoanEventKind::Returned(Return {
-            condition: body.condition.ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_body",
-                    "a return says the condition: as_lent or damaged",
-                )
-                .with_field("condition")
-            })?,
-            note: body.note.filter(|t| !t.trim().is_empty()),
-        }),
-    };
     let published = publish_loan_event(state, &found, Some(decision), kind).await?;
     tracing::info!(publisher = %found.publisher.name, request = %found.id.to_hex(), event = ?body.event, "loan event recorded");
     let directions: &'static [Direction] = match found.direction {
@@ -591,6 +607,26 @@ pub(crate) async fn event_among(
         Direction::Outgoing => &[Direction::Outgoing],
     };
     Ok(answer_after(state, &published, found.id, directions).await)
+}
+
+/// A hand-over: refused with what only a return carries (the protocol's
+/// hand-over event has neither), rather than signed without it.
+fn handed_over(body: &NewLoanEvent) -> Result<LoanEventKind, ApiError> {
+    if body.note.as_deref().is_some_and(|n| !n.trim().is_empty()) {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "a hand-over carries no note (the protocol's hand-over has none): say what is damaged with the return",
+        )
+        .with_field("note"));
+    }
+    if body.condition.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "a hand-over has no condition: the condition is recorded with the return",
+        )
+        .with_field("condition"));
+    }
+    Ok(LoanEventKind::HandedOver)
 }
 
 /// Signs `kind` about `found`'s request as the party this node hosts (the

@@ -123,7 +123,7 @@ pub async fn decide_pending(state: &NodeState) -> Result<(), String> {
                         outcome,
                         by: "auto",
                     },
-                    now.saturating_sub(created_at),
+                    Some(now.saturating_sub(created_at)),
                 );
                 tracing::info!(publisher = %publisher.name, outcome, request = %request.to_hex(), hash = %published.record.hash().to_hex(), "request decided");
             }

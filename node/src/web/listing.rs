@@ -62,10 +62,7 @@ impl Names {
         let found = tokio::task::spawn_blocking(move || {
             authors
                 .into_iter()
-                .filter_map(|a| {
-                    let membership = store.membership(&a, now).ok()?.ok()?;
-                    Some((a, membership.certificate?.name))
-                })
+                .filter_map(|a| Some((a, crate::api::member_name(&store, &a, now)?)))
                 .collect()
         })
         .await

@@ -25,7 +25,6 @@ use serde::Deserialize;
 use super::forms::Errors;
 use super::i18n::{long_date, n, s, t, tr};
 use super::lending::period_words;
-use super::listing::Names;
 use super::publish::see_other;
 use super::{error_page, internal, layout, to_sign_in, Shared, Visitor, Web};
 use crate::api::ApiError;
@@ -172,7 +171,7 @@ fn return_form(visitor: &Visitor, key: &str, errors: &Errors) -> Markup {
     }
 }
 
-fn request_item(visitor: &Visitor, r: &LoanRequest, names: &Names, errors: &Errors) -> Markup {
+fn request_item(visitor: &Visitor, r: &LoanRequest, errors: &Errors) -> Markup {
     let key = r.id.to_hex();
     let title = r
         .offer_title
@@ -192,7 +191,7 @@ fn request_item(visitor: &Visitor, r: &LoanRequest, names: &Names, errors: &Erro
                 @if r.quantity > 1 { dt { (t("request-quantity")) } dd { (r.quantity) } }
                 @if r.direction == Direction::Incoming {
                     dt { (t("request-borrower")) }
-                    dd { (r.borrower_name.clone().unwrap_or_else(|| names.name(&r.borrower))) }
+                    dd { (r.borrower_name.clone().unwrap_or_else(|| r.borrower.key_id())) }
                 }
                 dt { (t("request-purpose")) }
                 dd { (r.purpose) }
@@ -244,7 +243,6 @@ async fn list_page(
         Err(e) => return internal(web, visitor, e.message),
     };
     // The borrower's certified name, from the replica's memberships.
-    let names = Names::of(web, requests.iter().map(|r| r.borrower)).await;
     let notice = match (&done.envoyee, done.fait.as_deref()) {
         (Some(_), _) => Some(t("done-sent")),
         (_, Some(what)) if super::i18n::has(&format!("done-{what}")) => {
@@ -265,7 +263,7 @@ async fn list_page(
         } @else {
             p { (tr("requests-count", &[("count", n(requests.len()))])) }
             ul class="requests" {
-                @for r in &requests { (request_item(visitor, r, &names, errors)) }
+                @for r in &requests { (request_item(visitor, r, errors)) }
             }
         }
     };

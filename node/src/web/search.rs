@@ -61,11 +61,14 @@ pub fn records_query(form: &SearchForm) -> Result<RecordsQuery, Errors> {
             }
         },
     };
-    let available = match some(&form.date) {
+    // Free that day: open then, and for an offer not lent (the index's
+    // calendar, as `mutua search --available` asks).
+    let free_from = match some(&form.date) {
         None => None,
         Some(text) => match i18n::parse_date(&text) {
-            // Noon UTC: the middle of the French day.
-            Some(midnight) => Some((midnight + 12 * 3600).to_string()),
+            Some(midnight) => Some(mutua_protocol::lending::date::format_date(
+                mutua_protocol::lending::date::utc_day(midnight),
+            )),
             None => {
                 errors.add("date", "search-available", t("form-date"));
                 None
@@ -87,7 +90,7 @@ pub fn records_query(form: &SearchForm) -> Result<RecordsQuery, Errors> {
         radius_km: radius_km.filter(|_| near.is_some()),
         sort: near.as_ref().map(|_| "distance".to_owned()),
         near,
-        available,
+        free_from,
         limit: Some(PAGE),
         cursor: some(&form.cursor),
         ..RecordsQuery::default()
@@ -100,7 +103,7 @@ fn field_of(error: &ApiError) -> (&'static str, &'static str) {
         Some("near") | Some("radius_km") => ("near", "search-near"),
         Some("departement") | Some("insee") => ("departement", "search-departement"),
         Some("epci") => ("epci", "search-epci"),
-        Some("available") => ("date", "search-available"),
+        Some("available") | Some("free_from") | Some("free_to") => ("date", "search-available"),
         Some("kind") => ("kind", "search-kind"),
         _ => ("q", "search-text"),
     }

@@ -3,36 +3,83 @@
 
 use std::sync::atomic::Ordering;
 
-use mutua_protocol::Payload;
+use mutua_protocol::{ListingId, Payload, PublicKey, RecordHash, SlotKey};
 
 use super::{hash8, journal_key, Change, Doc, SearchIndexStats};
 use crate::error::StoreError;
-use crate::layout::{self, key, prefix, StoredRecord};
+use crate::layout::{self, key, prefix, slot_bytes, StoredRecord};
+use crate::lending::OfferLending;
+use crate::overlay::Reader;
 
-/// The document of a stored record, if it is an indexable listing.
-pub fn doc_of(record: StoredRecord, swept_until: u64) -> Option<Doc> {
-    let side = layout::indexable(&record.payload, swept_until)?.0;
-    match record.payload {
-        Payload::Offer(listing) | Payload::Need(listing) => Some(Doc {
-            side,
-            listing,
-            hash: record.hash,
-        }),
+/// The document of a listing record, if it is to be indexed: an offer's
+/// comes with its calendar, read through `reader` (apply, replay, rebuild
+/// and check use this one rule).
+pub fn doc_of(
+    reader: &impl Reader,
+    payload: &Payload,
+    hash: RecordHash,
+    swept_until: u64,
+) -> Result<Option<Doc>, StoreError> {
+    let Some((side, listing)) = layout::indexable(payload, swept_until) else {
+        return Ok(None);
+    };
+    let lending = match payload {
+        Payload::Offer(l) => Some(OfferLending::read(reader, &l.author, &l.id)?),
         _ => None,
-    }
+    };
+    Ok(Some(Doc {
+        side,
+        listing: listing.clone(),
+        hash,
+        lending,
+    }))
 }
 
-/// What a listing slot holds for the index now, read from sled.
-pub fn current_doc(tree: &sled::Tree, slot: &[u8], swept_until: u64) -> Result<Change, StoreError> {
+/// What a listing slot holds for the index now, read through `reader`.
+pub fn current_doc(
+    reader: &impl Reader,
+    slot: &[u8],
+    swept_until: u64,
+) -> Result<Change, StoreError> {
     let record_key = key(prefix::RECORD, &[slot]);
-    let doc = match tree.get(&record_key)? {
-        Some(v) => doc_of(StoredRecord::decode(&record_key, &v)?, swept_until),
+    let doc = match reader.get(&record_key)? {
+        Some(v) => {
+            let record = StoredRecord::decode(&record_key, &v)?;
+            doc_of(reader, &record.payload, record.hash, swept_until)?
+        }
         None => None,
     };
     Ok(Change {
         slot: slot.to_vec(),
         doc,
     })
+}
+
+/// The change a lending record about the offer `(author, offer)` makes:
+/// the offer's document with its new calendar, if the offer is indexed.
+pub fn offer_change(
+    reader: &impl Reader,
+    author: &PublicKey,
+    offer: &ListingId,
+    swept_until: u64,
+) -> Result<Option<Change>, StoreError> {
+    let slot = slot_bytes(&SlotKey::Listing {
+        author: *author,
+        id: *offer,
+    });
+    let change = current_doc(reader, &slot, swept_until)?;
+    Ok(change
+        .doc
+        .as_ref()
+        .is_some_and(|d| d.lending.is_some())
+        .then_some(change))
+}
+
+/// Adds `change` to a batch's changes, replacing an earlier one of its slot
+/// (the lending records of one offer in one batch).
+pub fn replace_change(changes: &mut Vec<Change>, change: Change) {
+    changes.retain(|c| c.slot != change.slot);
+    changes.push(change);
 }
 
 /// Every indexable listing in sled, as documents.
@@ -46,8 +93,10 @@ pub fn all_docs(
                 Ok(e) => e,
                 Err(e) => return Some(Err(e.into())),
             };
-            match StoredRecord::decode(&k, &v) {
-                Ok(record) => doc_of(record, swept_until).map(|doc| {
+            let doc = StoredRecord::decode(&k, &v)
+                .and_then(|record| doc_of(tree, &record.payload, record.hash, swept_until));
+            match doc {
+                Ok(doc) => doc.map(|doc| {
                     Ok(Change {
                         slot: k[1..].to_vec(),
                         doc: Some(doc),
@@ -155,11 +204,15 @@ impl crate::Store {
                 None | Some([]) => {
                     report.problem(&record_key, "listing is missing from the search index")
                 }
-                Some([one]) if one.hash8 == hash8(&doc.hash) => {}
-                Some([_]) => report.problem(
+                Some([one]) if one.hash8 != hash8(&doc.hash) => report.problem(
                     &record_key,
                     "the search index holds another version of this listing",
                 ),
+                Some([one]) if one.calendar != doc.calendar_digest() => report.problem(
+                    &record_key,
+                    "the search index holds another calendar of this offer",
+                ),
+                Some([_]) => {}
                 Some(many) => report.problem(
                     &record_key,
                     format!("listing is {} times in the search index", many.len()),

@@ -1,8 +1,10 @@
 //! The store's only query index: a tantivy 0.27 index in the store's
 //! directory (`search/`) holding, for each indexed (unswept) offer and need,
 //! what queries need — folded and stemmed text, kind, side, author, area
-//! codes, position, availability windows, publication and expiry times —
-//! and nothing that is not derived from sled.
+//! codes, position, availability windows, publication and expiry times,
+//! and for an offer its calendar (lending settings and busy periods, from
+//! its lending records: a lending record's arrival changes its offer's
+//! document) — and nothing that is not derived from sled.
 //!
 //! # Consistency with sled
 //!
@@ -56,6 +58,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use crate::error::StoreError;
 use crate::layout::{self, key, prefix};
 
+pub use consistency::{doc_of, offer_change, replace_change};
 use recent::View;
 pub use search::{author_prefixes, SearchOutcome};
 pub use writer::Checkpointer;
@@ -66,7 +69,8 @@ pub const DIR_NAME: &str = "search";
 /// version is rebuilt at open.
 ///
 /// 2: `hash8`, so that `check` sees a document of an older version.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: an offer's calendar (`lending`, `busy`).
+pub const SCHEMA_VERSION: u32 = 3;
 /// The indexing arena (tantivy's minimum): flushed to a segment when full,
 /// so a rebuild's memory stays bounded whatever the store's size.
 const WRITER_MEMORY_BYTES: usize = 15_000_000;
@@ -101,6 +105,11 @@ pub struct Fields {
     /// One value per window: `from` (32 high bits) ‖ `until` (32 low bits),
     /// each clamped to `u32::MAX` (year 2106).
     pub windows: Field,
+    /// An offer's lending settings (`OfferLending::settings_value`); absent
+    /// on needs.
+    pub lending: Field,
+    /// An offer's busy periods, one value each (`OfferLending::busy_values`).
+    pub busy: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -138,7 +147,9 @@ fn schema() -> (Schema, Fields) {
         published_at: b.add_u64_field("published_at", fast.clone()),
         tiebreak: b.add_u64_field("tiebreak", fast.clone()),
         hash8: b.add_u64_field("hash8", fast.clone()),
-        windows: b.add_u64_field("windows", fast),
+        windows: b.add_u64_field("windows", fast.clone()),
+        lending: b.add_u64_field("lending", fast.clone()),
+        busy: b.add_u64_field("busy", fast),
     };
     (b.build(), fields)
 }
@@ -157,6 +168,8 @@ pub struct Doc {
     pub side: u8,
     pub listing: Listing,
     pub hash: mutua_protocol::RecordHash,
+    /// An offer's calendar (`None` for a need).
+    pub lending: Option<crate::lending::OfferLending>,
 }
 
 /// The journal key of a search sequence.
@@ -275,6 +288,31 @@ pub type IndexedSlots = std::collections::BTreeMap<Vec<u8>, Vec<IndexedDoc>>;
 pub struct IndexedDoc {
     pub hash8: u64,
     pub expires_at: u64,
+    /// [`calendar_digest`] of its calendar fields.
+    pub calendar: u64,
+}
+
+/// A digest of a document's calendar values (order aside), for `check`.
+pub fn calendar_digest(lending: Option<u64>, busy: impl Iterator<Item = u64>) -> u64 {
+    let mut busy: Vec<u64> = busy.collect();
+    busy.sort_unstable();
+    // FNV-1a over the values: `check` compares digests made in one process.
+    std::iter::once(lending.map_or(0, |l| l ^ (1 << 63)))
+        .chain(busy)
+        .flat_map(u64::to_be_bytes)
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+impl Doc {
+    /// [`calendar_digest`] of the calendar fields this document gets.
+    pub fn calendar_digest(&self) -> u64 {
+        match &self.lending {
+            Some(l) => calendar_digest(Some(l.settings_value()), l.busy_values()),
+            None => calendar_digest(None, std::iter::empty()),
+        }
+    }
 }
 
 /// The search index's size and cost, for `Store::search_index_stats`.
@@ -491,6 +529,12 @@ impl SearchIndex {
         for w in &l.availability {
             doc.add_u64(f.windows, encode_window(w.from, w.until));
         }
+        if let Some(lending) = &d.lending {
+            doc.add_u64(f.lending, lending.settings_value());
+            for busy in lending.busy_values() {
+                doc.add_u64(f.busy, busy);
+            }
+        }
         doc
     }
 }
@@ -541,6 +585,8 @@ fn slots_of(view: &View) -> Result<IndexedSlots, StoreError> {
         };
         let hash8 = ff.u64("hash8").map_err(search_err)?;
         let expires = ff.u64("expires_at").map_err(search_err)?;
+        let lending = ff.u64("lending").map_err(search_err)?;
+        let busy = ff.u64("busy").map_err(search_err)?;
         let mut slot = Vec::new();
         for doc in segment.doc_ids_alive() {
             for ord in column.term_ords(doc) {
@@ -552,6 +598,7 @@ fn slots_of(view: &View) -> Result<IndexedSlots, StoreError> {
                 out.entry(slot.clone()).or_default().push(IndexedDoc {
                     hash8: hash8.first(doc).unwrap_or(0),
                     expires_at: expires.first(doc).unwrap_or(0),
+                    calendar: calendar_digest(lending.first(doc), busy.values_for_doc(doc)),
                 });
             }
         }

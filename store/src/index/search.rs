@@ -5,9 +5,12 @@
 //! Filters are tantivy clauses (terms, ranges, the radius's bounding box)
 //! that score nothing; one collector checks what they cannot per candidate
 //! from fast fields — expiry at `now`, the author's membership, the radius,
-//! availability windows — and keeps the first `limit + 1` in the asked order
-//! after the cursor. Each hit is then read from sled and checked again
-//! (record still a live listing by a member). Both indexes of the view
+//! availability windows, an offer's calendar for a free period — and keeps
+//! the first `limit + 1` in the asked order after the cursor. Each hit is
+//! then read from sled and checked again (record still a live listing by a
+//! member, and for a free period its windows and, for an offer, its
+//! calendar from its lending records: the index may lag behind a loan just
+//! accepted). Both indexes of the view
 //! (`recent` module) are searched with one weight; in the disk index's
 //! segments, the documents of slots changed since its commit are skipped.
 //!
@@ -27,6 +30,9 @@ use std::collections::{BinaryHeap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use mutua_protocol::lending::calendar::calendar;
+use mutua_protocol::lending::date::utc_midnight;
+use mutua_protocol::lending::Period;
 use mutua_protocol::{GeoPoint, Payload, PublicKey, ResourceKind, Timestamp};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{BytesColumn, Column};
@@ -41,7 +47,8 @@ use super::recent::Masked;
 use super::{analyzer, author8, decode_window, search_err, Fields};
 use crate::error::{QueryError, StoreError};
 use crate::layout::{self, key, prefix, StoredRecord};
-use crate::query::{area_term, invalid, Cursor, Hit, Query, QueryPage, Side, Sort};
+use crate::lending::{fits_busy, open_over};
+use crate::query::{area_term, invalid, Cursor, FreeFor, Hit, Query, QueryPage, Side, Sort};
 use crate::Store;
 
 /// Words this long or longer get one edit of typo tolerance.
@@ -71,9 +78,30 @@ struct Checks {
     after: Option<SortKey>,
     now: Timestamp,
     available_at: Option<Timestamp>,
+    free: Option<Free>,
     near: Option<(GeoPoint, f64)>,
     members: Arc<HashSet<u64>>,
     keep: usize,
+}
+
+/// A free-period filter: the period in days and in Unix seconds.
+#[derive(Clone, Copy)]
+struct Free {
+    period: Period,
+    quantity: u32,
+    from: Timestamp,
+    until: Timestamp,
+}
+
+impl Free {
+    fn of(f: &FreeFor) -> Free {
+        Free {
+            period: f.period,
+            quantity: f.quantity,
+            from: utc_midnight(f.period.start),
+            until: utc_midnight(f.period.end),
+        }
+    }
 }
 
 struct Candidate {
@@ -101,6 +129,8 @@ struct Columns {
     lat_e6: Column<i64>,
     lon_e6: Column<i64>,
     windows: Column<u64>,
+    lending: Column<u64>,
+    busy: Column<u64>,
     slot: BytesColumn,
 }
 
@@ -120,6 +150,7 @@ impl Checks {
             after: self.after,
             now: self.now,
             available_at: self.available_at,
+            free: self.free,
             near: self.near,
             members: Arc::clone(&self.members),
             keep: self.keep,
@@ -149,6 +180,8 @@ impl Collector for TopCollector<'_> {
                 lat_e6: ff.i64(&name(f.lat_e6))?,
                 lon_e6: ff.i64(&name(f.lon_e6))?,
                 windows: ff.u64(&name(f.windows))?,
+                lending: ff.u64(&name(f.lending))?,
+                busy: ff.u64(&name(f.busy))?,
                 slot: ff
                     .bytes(&name(f.slot))?
                     .unwrap_or_else(|| BytesColumn::empty(segment.max_doc())),
@@ -213,6 +246,19 @@ impl TopSegment {
                     }));
             if !open {
                 return None;
+            }
+        }
+        if let Some(free) = &checks.free {
+            let windows = c.windows.values_for_doc(doc).map(decode_window);
+            if !open_over(windows, expires, free.from, free.until) {
+                return None;
+            }
+            // Needs have no calendar.
+            if let Some(settings) = c.lending.first(doc) {
+                let busy = c.busy.values_for_doc(doc);
+                if !fits_busy(settings, busy, &free.period, free.quantity) {
+                    return None;
+                }
             }
         }
         match &checks.near {
@@ -353,6 +399,7 @@ impl Store {
     pub fn query_detailed(&self, q: &Query, now: Timestamp) -> Result<SearchOutcome, QueryError> {
         let search = &self.inner.search;
         crate::query::check_limit(q)?;
+        crate::query::check_free(q)?;
         let near = self.checked_near(q)?;
         let after = match &q.cursor {
             Some(c) if c.sort() != q.sort => {
@@ -450,6 +497,7 @@ impl Store {
             after,
             now,
             available_at: q.available_at,
+            free: q.free.as_ref().map(Free::of),
             near,
             members,
             keep: q.limit + 1,
@@ -491,7 +539,7 @@ impl Store {
         };
         let mut hits = Vec::with_capacity(candidates.len());
         for c in candidates {
-            if let Some(hit) = self.live_hit(&c.slot, c.distance_km, now)? {
+            if let Some(hit) = self.live_hit(&c.slot, c.distance_km, q.free.as_ref(), now)? {
                 hits.push(hit);
             }
         }
@@ -502,11 +550,13 @@ impl Store {
     }
 
     /// The listing in `slot` as a hit, if sled still holds it as a live
-    /// listing by a member (the index may lag behind a replacement).
+    /// listing by a member, free for `free` if asked (the index may lag
+    /// behind a replacement or a lending record).
     fn live_hit(
         &self,
         slot: &[u8],
         distance_km: Option<f64>,
+        free: Option<&FreeFor>,
         now: Timestamp,
     ) -> Result<Option<Hit>, StoreError> {
         let record_key = key(prefix::RECORD, &[slot]);
@@ -520,6 +570,24 @@ impl Store {
         };
         if !self.with_members(now, |m| m.members.contains(&author))? {
             return Ok(None);
+        }
+        if let (Some(free), Some(listing)) = (free, record.payload.listing()) {
+            let f = Free::of(free);
+            let windows = listing.availability.iter().map(|w| (w.from, w.until));
+            if !open_over(windows, listing.expires_at, f.from, f.until) {
+                return Ok(None);
+            }
+            if let Payload::Offer(l) = &record.payload {
+                let records = self.lending_records(&l.author, &l.id)?;
+                let calendar = calendar(
+                    &l.author,
+                    &l.id,
+                    records.iter().map(|r| (r.hash, &r.payload)),
+                );
+                if !calendar.fits(&free.period, free.quantity) {
+                    return Ok(None);
+                }
+            }
         }
         Ok(Some(Hit {
             slot: layout::parse_slot(slot).ok_or_else(|| StoreError::corrupt(slot, "bad slot"))?,
