@@ -105,6 +105,32 @@ fn a_flood_at_rate_graylists_the_sender_and_spares_honest_propagation() {
     assert!(r.rejected_by_reason.get("bad_signature") > Some(&0));
 }
 
+/// The small version of `mutua-testnet run flood --rate 1000 --secs 60
+/// --kind sync-requests`: 200 sync requests a second for 5 s, sent without
+/// waiting for the answers: every target cuts the sender off (its per-peer
+/// budget), before any of its garbage, and honest listings and syncs go on
+/// (every listing arrives, every replica converges). Budgets as above.
+#[test]
+fn a_flood_of_sync_requests_gets_the_sender_cut_off_and_spares_honest_peers() {
+    let flood = FloodRate {
+        kind: FloodKind::SyncRequests,
+        rate: 200,
+        secs: 5,
+        budgets: false,
+    };
+    let r = run_with(Scenario::Flood, 4, 6, Duration::ZERO, Some(flood));
+    let f = r.flood_rate.expect("the flood at rate is reported");
+    assert!(f.failures.is_empty(), "{}", f.line());
+    let rogue = f.sync_rogue.as_ref().expect("the sync rogue reports");
+    assert!(rogue.sent > 0, "{}", f.line());
+    assert!(f.graylisted_after_ms.is_some() && f.during.samples == 20);
+    // Cut off by the budget: refused requests, then a ban per target, and
+    // the rest of the flood found no target to send to.
+    assert!(f.sync_requests_refused > 0, "{}", f.line());
+    assert!(f.bans >= 2, "{}", f.line());
+    assert!(rogue.not_connected > 0, "{}", f.line());
+}
+
 #[test]
 fn churn_converges_after_restarts() {
     let r = run(Scenario::Churn, 4, 9);

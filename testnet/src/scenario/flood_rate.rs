@@ -10,6 +10,11 @@
 //!   [`POLL_RESOLUTION`]: the harness sees an arrival up to one poll late);
 //! - each target's RSS (VmRSS, /proc) grows by less than [`RSS_GROWTH_LIMIT_KIB`]
 //!   from just before the flood to its highest sample during it.
+//!
+//! `--kind sync-requests` floods sync requests instead of gossip
+//! (`rogue::sync_flood_at_rate`): there the sender counts as stopped by a
+//! target once the target cut it off (its `mutua_network_sync_bans_total`
+//! rose), since it has no gossipsub score to lose.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -43,6 +48,9 @@ pub enum FloodKind {
     /// Genuine records with their signature altered (`bad_signature`,
     /// rejected: each one counts against the sender's score).
     Invalid,
+    /// Sync requests sent without waiting for the answers: valid-looking
+    /// ones over the whole key space, garbage mixed in after half the flood.
+    SyncRequests,
 }
 
 /// A flood at rate, for the `flood` scenario (`--rate`, `--secs`, `--kind`).
@@ -79,6 +87,11 @@ pub struct FloodFigures {
     /// the frame guard (each closes the rogue's connections), and bans.
     pub frames_refused: u64,
     pub bans: u64,
+    /// Summed over the targets after the flood: sync requests refused
+    /// (`mutua_sync_requests_refused_total`, every reason).
+    pub sync_requests_refused: u64,
+    /// What the rogue's sync requests came to (`--kind sync-requests`).
+    pub sync_rogue: Option<rogue::SyncFloodReport>,
     /// Per target: highest VmRSS during the flood minus VmRSS before it.
     pub rss_growth_kib: Vec<u64>,
     /// The same for the nodes the rogue did not reach: the growth that
@@ -93,7 +106,7 @@ impl FloodFigures {
         format!(
             "flood at rate ({:?}, {}/s for {} s): sent {}; graylisted by every target after {}; \
              refused by the rogue's gossipsub: {:?}; frames refused by the targets: {}, bans: {}; honest propagation before: {}; during: {}; \
-             RSS growth per target (KiB): {:?}, per other node: {:?}{}",
+             RSS growth per target (KiB): {:?}, per other node: {:?}{}{}",
             self.kind.unwrap_or(FloodKind::Invalid),
             self.rate,
             self.secs,
@@ -107,6 +120,11 @@ impl FloodFigures {
             self.during.line(),
             self.rss_growth_kib,
             self.others_rss_growth_kib,
+            self.sync_rogue.as_ref().map_or(String::new(), |r| format!(
+                "; sync requests: {} sent ({} garbage), {} answered, failed {:?}, {} not sent (cut off); \
+                 refused by the targets: {}",
+                r.sent, r.garbage, r.answered, r.failed, r.not_connected, self.sync_requests_refused
+            )),
             if self.failures.is_empty() {
                 String::new()
             } else {
@@ -124,6 +142,9 @@ struct Probe {
     rogue: Option<(String, Instant)>,
     graylisted: Vec<bool>,
     graylisted_after_ms: Option<f64>,
+    /// Sync floods: each target's sync bans before the flood; a target that
+    /// banned once more has cut the rogue off.
+    bans_before: Option<Vec<u64>>,
     /// Per node (every node, targets or not).
     highest_rss: Vec<u64>,
     last: Option<Instant>,
@@ -139,6 +160,7 @@ impl Probe {
             rogue: None,
             graylisted: vec![false; targets.len()],
             graylisted_after_ms: None,
+            bans_before: None,
             highest_rss: vec![0; run.net.len()],
             last: None,
         };
@@ -160,6 +182,10 @@ impl Probe {
         self.last = Some(Instant::now());
         self.sample_rss(run);
         for (k, &i) in self.targets.iter().enumerate() {
+            if let (Some(before), Some(_)) = (&self.bans_before, &self.rogue) {
+                self.graylisted[k] |= sync_bans(run, i)? > before[k];
+                continue;
+            }
             let peers = run.net.api(i)?.peers()?;
             if let Some((rogue, _)) = &self.rogue {
                 self.graylisted[k] |= peers.peers.iter().any(|p| {
@@ -176,10 +202,17 @@ impl Probe {
     }
 }
 
+/// How many peers node `i` has cut off for breaking the sync protocol.
+fn sync_bans(run: &Run<'_>, i: usize) -> Result<u64, Error> {
+    let text = run.net.api(i)?.metrics()?;
+    Ok(metric_sum(&text, "mutua_network_sync_bans_total", &[]) as u64)
+}
+
 /// The `n`th forged message of `kind`, from the honest envelopes.
 fn forgery(kind: FloodKind, genuine: &[Vec<u8>], n: u64) -> Vec<u8> {
     match kind {
-        FloodKind::Invalid => {
+        // Not gossip: `rogue::sync_flood_at_rate` builds its requests.
+        FloodKind::Invalid | FloodKind::SyncRequests => {
             let mut bytes = genuine[(n as usize) % genuine.len()].clone();
             // XOR the signature's (the envelope's last 64 bytes) first eight
             // bytes with n + 1: never zero, so always altered, and distinct.
@@ -237,6 +270,10 @@ impl Run<'_> {
             .filter_map(|&i| self.net.p2p_addr(i).ok()?.parse().ok())
             .collect();
         let mut probe = Probe::new(self, targets);
+        if flood.kind == FloodKind::SyncRequests {
+            let bans = targets.iter().map(|&i| sync_bans(self, i));
+            probe.bans_before = Some(bans.collect::<Result<_, _>>()?);
+        }
         let before = probe.highest_rss.clone();
         let identity = Keypair::generate_ed25519();
         let rogue_id = identity.public().to_peer_id().to_string();
@@ -246,10 +283,15 @@ impl Run<'_> {
         }
         let (started_tx, started_rx) = mpsc::sync_channel(1);
         let duration = Duration::from_secs(flood.secs);
+        // Drawn only for this kind, so that the other kinds' runs stay as they were.
+        let seed: u64 = match flood.kind {
+            FloodKind::SyncRequests => rand::Rng::gen(&mut self.rng),
+            FloodKind::Invalid => 0,
+        };
         std::thread::scope(|scope| {
             let rogue = scope.spawn(move || {
                 let mut message = |n| forgery(flood.kind, &genuine, n);
-                rogue::flood_at_rate(PacedFlood {
+                let paced = PacedFlood {
                     identity,
                     topic: &topic,
                     targets: &addrs,
@@ -257,7 +299,18 @@ impl Run<'_> {
                     duration,
                     message: &mut message,
                     started: started_tx,
-                })
+                };
+                match flood.kind {
+                    FloodKind::SyncRequests => rogue::sync_flood_at_rate(paced, seed).map(|r| {
+                        let gossip = rogue::FloodReport {
+                            peer_id: r.peer_id.clone(),
+                            sent: r.sent,
+                            ..rogue::FloodReport::default()
+                        };
+                        (gossip, Some(r))
+                    }),
+                    FloodKind::Invalid => rogue::flood_at_rate(paced).map(|r| (r, None)),
+                }
             });
             let outcome = (|| {
                 let Ok(started) = started_rx.recv_timeout(Duration::from_secs(60)) else {
@@ -278,9 +331,10 @@ impl Run<'_> {
                 .join()
                 .map_err(|_| Error::Rogue("the rogue thread panicked".into()))?;
             match sent {
-                Ok(report) => {
+                Ok((report, sync_rogue)) => {
                     figures.sent = report.sent;
                     figures.refused = report.refused;
+                    figures.sync_rogue = sync_rogue;
                 }
                 Err(e) => return Err(e),
             }
@@ -300,6 +354,7 @@ impl Run<'_> {
             let sum = |name| metric_sum(&text, name, &[]) as u64;
             figures.frames_refused += sum("mutua_network_gossip_frames_refused_total");
             figures.bans += sum("mutua_network_sync_bans_total");
+            figures.sync_requests_refused += sum("mutua_sync_requests_refused_total");
         }
         self.report.rogue_messages_sent += figures.sent;
         self.report.notes.push(format!(
@@ -354,11 +409,11 @@ fn judge(f: &FloodFigures, targets: usize, budgets: bool) -> Vec<String> {
         Some(_) if !budgets => return out,
         Some(ms) if ms <= GRAYLIST_GOAL.as_millis() as f64 => {}
         Some(ms) => out.push(format!(
-            "the rogue was graylisted by every target only after {ms:.0} ms (goal {} s)",
+            "the rogue was graylisted or cut off by every target only after {ms:.0} ms (goal {} s)",
             GRAYLIST_GOAL.as_secs()
         )),
         None => out.push(format!(
-            "the rogue was never graylisted by all {targets} targets"
+            "the rogue was never graylisted or cut off by all {targets} targets"
         )),
     }
     match (f.baseline.p99_ms, f.during.p99_ms) {
