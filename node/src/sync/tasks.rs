@@ -270,7 +270,10 @@ mod tests {
         for attempt in 0..10 {
             let base = REFUSED_RETRY_FIRST * 2u32.pow(attempt.min(4));
             let wait = refused_retry_wait(attempt);
-            assert!(wait >= base / 2 && wait <= base.mul_f64(1.5), "{attempt}: {wait:?}");
+            assert!(
+                wait >= base / 2 && wait <= base.mul_f64(1.5),
+                "{attempt}: {wait:?}"
+            );
         }
     }
 }

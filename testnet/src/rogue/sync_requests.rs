@@ -43,7 +43,7 @@ pub struct SyncFloodReport {
 /// The `n`th request: valid-looking until `garbage_from`, then one in four
 /// garbage.
 fn request(rng: &mut StdRng, n: u64, garbage_from: u64) -> (Vec<u8>, bool) {
-    if n >= garbage_from && n % 4 == 0 {
+    if n >= garbage_from && n.is_multiple_of(4) {
         let len = rng.gen_range(1..64);
         return ((0..len).map(|_| rng.gen()).collect(), true);
     }
@@ -157,8 +157,8 @@ pub fn sync_flood_at_rate(flood: PacedFlood<'_>, seed: u64) -> Result<SyncFloodR
         let mut tick = tokio::time::interval(TICK);
         let mut n: u64 = 0;
         let handle = |event: SwarmEvent<request_response::Event<Frame, Vec<u8>>>,
-                          report: &mut SyncFloodReport,
-                          connected: &mut std::collections::HashSet<PeerId>| {
+                      report: &mut SyncFloodReport,
+                      connected: &mut std::collections::HashSet<PeerId>| {
             match event {
                 SwarmEvent::Behaviour(request_response::Event::Message {
                     message: request_response::Message::Response { .. },
@@ -220,7 +220,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         for n in 0..100 {
             let (bytes, garbage) = request(&mut rng, n, 50);
-            assert_eq!(garbage, n >= 50 && n % 4 == 0);
+            assert_eq!(garbage, n >= 50 && n.is_multiple_of(4));
             assert_eq!(decode_request(&bytes).is_ok(), !garbage, "request {n}");
         }
     }
