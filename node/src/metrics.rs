@@ -296,7 +296,7 @@ pub struct SyncMetrics {
 impl SyncMetrics {
     fn register(registry: &mut Registry) -> Self {
         let sub = registry.sub_registry_with_prefix("sync");
-        SyncMetrics {
+        let metrics = SyncMetrics {
             sessions: registered(sub, "sessions", "Outbound sync sessions, by outcome"),
             records: registered(sub, "records", "Records carried by sync, by direction"),
             bytes: registered(sub, "bytes", "Sync message bytes, by direction"),
@@ -310,7 +310,12 @@ impl SyncMetrics {
                 "requests_refused",
                 "Inbound sync requests refused (over the peer's budget, or too many at once), by reason",
             ),
+        };
+        // Every reason shows from the start, at 0: a flood is seen as a rise.
+        for reason in ["peer_concurrency", "peer_rate", "busy"] {
+            metrics.refused.get_or_create(&RefusedLabel { reason });
         }
+        metrics
     }
 
     /// How many inbound sync requests were refused for `reason` (for tests).
