@@ -313,7 +313,10 @@ impl SyncMetrics {
         };
         // Every reason shows from the start, at 0: a flood is seen as a rise.
         for reason in ["peer_concurrency", "peer_rate", "busy"] {
-            metrics.refused.get_or_create(&RefusedLabel { reason });
+            metrics
+                .refused
+                .get_or_create(&RefusedLabel { reason })
+                .inc_by(0);
         }
         metrics
     }

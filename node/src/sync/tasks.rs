@@ -265,6 +265,50 @@ mod tests {
         assert!(sweep_due(&last, now + SWEEP_INTERVAL));
     }
 
+    fn refusal() -> SessionError {
+        SessionError::of_outbound(libp2p::request_response::OutboundFailure::Io(
+            std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+        ))
+    }
+
+    /// The actor's side: answers each request of the task with `answers`, in turn.
+    async fn actor(
+        mut from_task: mpsc::Receiver<ToActor>,
+        answers: Vec<Result<Vec<u8>, SessionError>>,
+    ) -> usize {
+        let mut seen = 0;
+        for answer in answers {
+            let Some(ToActor::Request { bytes, reply, .. }) = from_task.recv().await else {
+                break;
+            };
+            assert_eq!(bytes, b"request", "the same request each time");
+            seen += 1;
+            let _ = reply.send(answer);
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_is_sent_again_until_answered() {
+        let (to_actor, from_task) = mpsc::channel(4);
+        let answers = vec![Err(refusal()), Err(refusal()), Ok(b"response".to_vec())];
+        let actor = tokio::spawn(actor(from_task, answers));
+        let response = exchange(&to_actor, PeerId::random(), b"request".to_vec()).await;
+        assert_eq!(response.unwrap(), b"response");
+        assert_eq!(actor.await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn other_failures_end_the_exchange_at_once() {
+        let (to_actor, from_task) = mpsc::channel(4);
+        let lost = SessionError::of_outbound(libp2p::request_response::OutboundFailure::Timeout);
+        let actor = tokio::spawn(actor(from_task, vec![Err(lost), Ok(Vec::new())]));
+        let response = exchange(&to_actor, PeerId::random(), b"request".to_vec()).await;
+        assert!(matches!(response, Err(SessionError::Transport(_))));
+        drop(to_actor);
+        assert_eq!(actor.await.unwrap(), 1);
+    }
+
     #[test]
     fn refused_requests_wait_longer_each_time_with_jitter_and_a_bound() {
         for attempt in 0..10 {
