@@ -285,9 +285,16 @@ impl NetworkMetrics {
 /// Labels of the sync session counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
-    /// `ok`, `unsupported`, `timeout`, `transport`, `peer_fault`,
+    /// `ok`, `unsupported`, `timeout`, `transport`, `refused`, `peer_fault`,
     /// `invalid_records` or `local_error`.
     outcome: &'static str,
+}
+
+/// Labels of the refused sync requests counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabel {
+    /// `peer_concurrency`, `peer_rate` or `busy`.
+    reason: &'static str,
 }
 
 /// Labels of the sync record and byte counters.
@@ -304,12 +311,13 @@ pub struct SyncMetrics {
     records: Family<DirectionLabel, Counter>,
     bytes: Family<DirectionLabel, Counter>,
     applied: Counter,
+    refused: Family<RefusedLabel, Counter>,
 }
 
 impl SyncMetrics {
     fn register(registry: &mut Registry) -> Self {
         let sub = registry.sub_registry_with_prefix("sync");
-        SyncMetrics {
+        let metrics = SyncMetrics {
             sessions: registered(sub, "sessions", "Outbound sync sessions, by outcome"),
             records: registered(sub, "records", "Records carried by sync, by direction"),
             bytes: registered(sub, "bytes", "Sync message bytes, by direction"),
@@ -318,7 +326,29 @@ impl SyncMetrics {
                 "records_applied",
                 "Records received by sync and stored (new or newer)",
             ),
+            refused: registered(
+                sub,
+                "requests_refused",
+                "Inbound sync requests refused (over the peer's budget, or too many at once), by reason",
+            ),
+        };
+        // Every reason shows from the start, at 0: a flood is seen as a rise.
+        for reason in ["peer_concurrency", "peer_rate", "busy"] {
+            metrics
+                .refused
+                .get_or_create(&RefusedLabel { reason })
+                .inc_by(0);
         }
+        metrics
+    }
+
+    /// How many inbound sync requests were refused for `reason` (for tests).
+    pub fn refused(&self, reason: &'static str) -> u64 {
+        self.refused.get_or_create(&RefusedLabel { reason }).get()
+    }
+
+    pub(crate) fn refuse(&self, reason: &'static str) {
+        self.refused.get_or_create(&RefusedLabel { reason }).inc();
     }
 
     /// How many outbound sessions ended with `outcome` so far (for tests).

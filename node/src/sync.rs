@@ -21,6 +21,20 @@
 //! default, ±20 %) a session with a random connected peer. Equal replicas
 //! cost one round trip of a few dozen bytes.
 //!
+//! Scheduling: connections come in bursts (a heal, a start: a node dials
+//! every lost peer at once), and the peers of a burst mostly hold the same
+//! records, so sessions for new connections run **one after the other**
+//! (at most [`MAX_QUEUED_SESSIONS`] wait): the first fetches what this node
+//! lacks once, and the next find most ranges equal, instead of every session
+//! fetching and verifying the same records at once on a loaded node. A
+//! request the responder refuses (it answers at most
+//! [`MAX_INBOUND_REQUESTS`] at once; its stream closes without a response)
+//! is sent again within the session after a jittered back-off
+//! ([`REFUSED_RETRY_FIRST`], doubling, [`MAX_REFUSED_RETRIES`] times),
+//! rather than the session failing until the next periodic sync. The store's
+//! sweep of forgettable records, which flushes, runs before a session at
+//! most every [`SWEEP_INTERVAL`].
+//!
 //! Blame: a session that ends on the peer's fault (a malformed, oversized or
 //! out-of-protocol message) or on invalid records yields a [`Penalty`],
 //! which the actor hands to its peer policy (a ban, a lower gossipsub
@@ -35,15 +49,20 @@
 //! anything is allocated), the protocol's own limits on queries, ids and
 //! records per message, [`MAX_OUTBOUND_SESSIONS`] and
 //! [`MAX_INBOUND_REQUESTS`] at once, one session per peer,
-//! [`REQUEST_TIMEOUT`] per request and [`SESSION_TIMEOUT`] per session.
+//! [`REQUEST_TIMEOUT`] per request and [`SESSION_TIMEOUT`] per session; and
+//! per peer, before a request is even decoded, the `budget`
+//! ([`MAX_INBOUND_PER_PEER`] at once, [`PEER_REQUESTS_PER_SEC`]): beyond it
+//! a request is refused, and a peer that keeps sending more at once than an
+//! honest initiator ever does is cut off through the peer policy.
 //!
 //! Here: the [`SyncManager`] the actor owns and the status it keeps. Beside
 //! it: `codec` (message framing), `source` (the store as a reconciliation
-//! source), `tasks` (the session and answer tasks), `error` (why a session
-//! ends early, and whom to blame) and `local` (two stores reconciled in one
-//! process, for tests and benchmarks).
+//! source), `tasks` (the session and answer tasks), `budget` (what one peer
+//! may cost), `error` (why a session ends early, and whom to blame) and
+//! `local` (two stores reconciled in one process, for tests and benchmarks).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
@@ -53,12 +72,17 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ingest::Ingest;
 use crate::metrics::SyncMetrics;
 
+mod budget;
 mod codec;
 mod error;
 mod local;
 mod source;
 mod tasks;
 
+use budget::{Admission, InboundBudget};
+pub use budget::{
+    ABUSE_STRIKES, ABUSE_WINDOW, MAX_INBOUND_PER_PEER, PEER_REQUESTS_PER_SEC, PEER_REQUEST_BURST,
+};
 use codec::too_large;
 pub use codec::{Frame, SyncCodec};
 use error::penalty;
@@ -74,10 +98,24 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mutua/sync/3.0.0");
 /// Outbound sessions at once (this node initiating).
 pub const MAX_OUTBOUND_SESSIONS: usize = 4;
 /// Inbound requests being answered at once; more are refused (the peer's
-/// request fails and it tries again at its next sync).
+/// request fails, and it sends it again after a back-off).
 pub const MAX_INBOUND_REQUESTS: usize = 4;
-/// Streams per connection the request-response handler accepts at once.
-pub const MAX_CONCURRENT_STREAMS: usize = MAX_INBOUND_REQUESTS;
+/// Sessions for new connections waiting for the one under way.
+pub const MAX_QUEUED_SESSIONS: usize = 32;
+/// The first wait before a refused request is sent again (then doubling,
+/// each wait jittered ×0.5–1.5).
+pub const REFUSED_RETRY_FIRST: Duration = Duration::from_millis(200);
+/// How many times a refused request is sent again before the session ends.
+pub const MAX_REFUSED_RETRIES: u32 = 6;
+/// The store's sweep (which flushes) runs before a session at most this often.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Streams per connection the request-response handler accepts at once
+/// (both directions). More than a peer's budget ([`MAX_INBOUND_PER_PEER`]):
+/// libp2p drops the streams over this without telling the behaviour, so a
+/// peer flooding requests must get past it to be seen, refused and cut off.
+/// Requests are read whole (at most [`MAX_MESSAGE_BYTES`]), so this also
+/// bounds what one connection's requests hold in memory: 16 MiB.
+pub const MAX_CONCURRENT_STREAMS: usize = 16;
 /// How long one request may wait for its response (either side).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one session may run; what it applied stays, and the next session
@@ -135,6 +173,9 @@ struct Running {
     tally: Tally,
 }
 
+/// When the store was last swept, shared by the session tasks.
+pub(super) type LastSweep = Arc<Mutex<Option<Instant>>>;
+
 /// The actor's sync state: sessions under way, requests waiting for their
 /// responses, and the totals behind [`SyncStatus`].
 pub struct SyncManager {
@@ -143,7 +184,10 @@ pub struct SyncManager {
     metrics: SyncMetrics,
     interval: Duration,
     outbound: HashMap<PeerId, Running>,
-    inbound: usize,
+    /// Peers of new connections whose session waits for the one under way.
+    queued: VecDeque<PeerId>,
+    budget: InboundBudget,
+    last_sweep: LastSweep,
     waiting: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, SessionError>>>,
     status: SyncStatus,
     last: VecDeque<LastSession>,
@@ -163,7 +207,9 @@ impl SyncManager {
             metrics,
             interval,
             outbound: HashMap::new(),
-            inbound: 0,
+            queued: VecDeque::new(),
+            budget: InboundBudget::default(),
+            last_sweep: LastSweep::default(),
             waiting: HashMap::new(),
             status: SyncStatus {
                 interval_secs: interval.as_secs(),
@@ -203,11 +249,42 @@ impl SyncManager {
             self.ingest.clone(),
             self.to_actor.clone(),
             peer,
+            self.last_sweep.clone(),
         ));
     }
 
+    /// The session for a new connection with `peer`: at once if no session
+    /// runs, otherwise after the one under way (see "Scheduling").
+    pub fn start_on_connect(&mut self, peer: PeerId) {
+        if self.outbound.is_empty() {
+            self.start(peer);
+        } else if !self.queued.contains(&peer)
+            && !self.outbound.contains_key(&peer)
+            && self.queued.len() < MAX_QUEUED_SESSIONS
+        {
+            tracing::debug!(%peer, queued = self.queued.len() + 1, "sync session queued");
+            self.queued.push_back(peer);
+        }
+    }
+
+    /// The peer's last connection closed: its queued session is dropped.
+    pub fn peer_disconnected(&mut self, peer: &PeerId) {
+        self.queued.retain(|p| p != peer);
+    }
+
+    /// Starts the next queued session, if there is one and room for it.
+    fn start_queued(&mut self) {
+        while let Some(peer) = self.queued.pop_front() {
+            if self.may_start(&peer) {
+                self.start(peer);
+                return;
+            }
+        }
+    }
+
     /// Takes an inbound request: answered by a task, or refused (the channel
-    /// dropped) when [`MAX_INBOUND_REQUESTS`] are being answered.
+    /// dropped) when [`MAX_INBOUND_REQUESTS`] are being answered or the peer
+    /// is over its budget; a peer that keeps breaking it is to be cut off.
     pub fn handle_request(
         &mut self,
         peer: PeerId,
@@ -220,11 +297,21 @@ impl SyncManager {
                 return Some(Penalty::Fault(peer, too_large(size).to_string()))
             }
         };
-        if self.inbound >= MAX_INBOUND_REQUESTS {
-            tracing::debug!(%peer, "sync request refused: too many being answered");
-            return None;
+        match self
+            .budget
+            .admit(peer, MAX_INBOUND_REQUESTS, Instant::now())
+        {
+            Admission::Answer => {}
+            Admission::Refuse { reason } => {
+                tracing::debug!(%peer, reason, "sync request refused");
+                self.metrics.refuse(reason);
+                return None;
+            }
+            Admission::Ban(reason) => {
+                self.metrics.refuse("peer_concurrency");
+                return Some(Penalty::Fault(peer, reason));
+            }
         }
-        self.inbound += 1;
         tokio::spawn(answer_request(
             self.ingest.clone(),
             self.to_actor.clone(),
@@ -272,7 +359,9 @@ impl SyncManager {
                 result,
             } => {
                 self.outbound.remove(&peer);
-                self.finish(peer, tally, started, result)
+                let penalty = self.finish(peer, tally, started, result);
+                self.start_queued();
+                penalty
             }
             ToActor::Answered {
                 peer,
@@ -281,7 +370,7 @@ impl SyncManager {
                 tally,
                 error,
             } => {
-                self.inbound = self.inbound.saturating_sub(1);
+                self.budget.done(&peer);
                 self.status.requests_answered += u64::from(response.is_some());
                 self.count(&tally);
                 if let Some(response) = response {

@@ -22,6 +22,9 @@ use serde::Serialize;
 
 use crate::Error;
 
+mod sync_requests;
+pub use sync_requests::{sync_flood_at_rate, SyncFloodReport};
+
 /// The kinds of invalid record the rogue sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -181,6 +181,24 @@ fn run_flood(kind: FloodKind, redial: Option<mutua_testnet::rogue::Redial>) -> R
     r
 }
 
+/// The small version of `mutua-testnet run flood --rate 1000 --secs 60
+/// --kind sync-requests`: 200 sync requests a second for 5 s, sent without
+/// waiting for the answers: every target cuts the sender off (its per-peer
+/// budget), before any of its garbage, and honest listings and syncs go on
+/// (every listing arrives, every replica converges). Budgets as above.
+#[test]
+fn a_flood_of_sync_requests_gets_the_sender_cut_off_and_spares_honest_peers() {
+    let r = run_flood(FloodKind::SyncRequests, None);
+    let f = r.flood_rate.expect("the flood at rate is reported");
+    let rogue = f.sync_rogue.as_ref().expect("the sync rogue reports");
+    assert!(rogue.sent > 0, "{}", f.line());
+    // Cut off by the budget: refused requests, then a ban per target, and
+    // the rest of the flood found no target to send to.
+    assert!(f.sync_requests_refused > 0, "{}", f.line());
+    assert!(f.bans >= 2, "{}", f.line());
+    assert!(rogue.not_connected > 0, "{}", f.line());
+}
+
 #[test]
 fn churn_converges_after_restarts() {
     let r = run(Scenario::Churn, 4, 9);

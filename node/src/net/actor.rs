@@ -374,9 +374,10 @@ impl Actor {
             } => {
                 // The dialing side starts a session: a node that was away or
                 // is new catches up as soon as it connects, and two nodes
-                // meeting do not both start one.
+                // meeting do not both start one. A burst of them (a heal) is
+                // synced one peer after the other.
                 if num_established.get() == 1 && endpoint.is_dialer() {
-                    self.sync.start(peer_id);
+                    self.sync.start_on_connect(peer_id);
                 }
                 let entry = self.peers.entry(peer_id).or_insert_with(|| PeerEntry {
                     addresses: Vec::new(),
@@ -407,6 +408,7 @@ impl Actor {
                 ..
             } => {
                 if num_established == 0 {
+                    self.sync.peer_disconnected(&peer_id);
                     let addresses = self
                         .peers
                         .remove(&peer_id)

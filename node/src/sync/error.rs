@@ -27,6 +27,11 @@ pub enum SessionError {
     /// The request or its response was lost (connection closed, timeout).
     #[error("the request failed: {0}")]
     Transport(#[source] OutboundFailure),
+    /// The peer closed the request's stream without answering (it was busy,
+    /// or this node over its budget there), or this connection had no room
+    /// for one more stream: the request may be sent again a moment later.
+    #[error("the request was refused: {0}")]
+    Refused(#[source] OutboundFailure),
     /// The peer sent a malformed, oversized or out-of-protocol message.
     #[error("the peer broke the sync protocol: {0}")]
     Peer(#[from] PeerFault),
@@ -48,6 +53,7 @@ impl SessionError {
             SessionError::Unsupported => "unsupported",
             SessionError::Timeout(_) => "timeout",
             SessionError::Transport(_) => "transport",
+            SessionError::Refused(_) => "refused",
             SessionError::Peer(_) => "peer_fault",
             SessionError::InvalidRecords(_) => "invalid_records",
             SessionError::Local(_) | SessionError::Stopped => "local_error",
@@ -60,6 +66,14 @@ impl SessionError {
             OutboundFailure::UnsupportedProtocols => SessionError::Unsupported,
             OutboundFailure::Io(e) if e.kind() == io::ErrorKind::InvalidData => {
                 SessionError::Peer(PeerFault::Frame(e))
+            }
+            // A refused request: its stream closed before a response (what
+            // PROTOCOL.md's busy responder does), or no stream to be had here.
+            OutboundFailure::Io(e)
+                if e.kind() == io::ErrorKind::UnexpectedEof
+                    || e.to_string().contains("max sub-streams") =>
+            {
+                SessionError::Refused(OutboundFailure::Io(e))
             }
             other => SessionError::Transport(other),
         }
@@ -180,6 +194,13 @@ mod tests {
             penalty(PeerId::random(), &lost).is_none(),
             "nobody to blame"
         );
+
+        // A stream closed without a response: refused, to send again.
+        let refused = SessionError::of_outbound(OutboundFailure::Io(io::Error::from(
+            io::ErrorKind::UnexpectedEof,
+        )));
+        assert_eq!(refused.label(), "refused");
+        assert!(penalty(PeerId::random(), &refused).is_none());
 
         // A response over the limit is the peer's fault, and bans it.
         let oversized = SessionError::of_outbound(OutboundFailure::Io(too_large(1 << 30)));

@@ -15,7 +15,8 @@ use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    LocalFailure, SessionError, StoreSource, Tally, ToActor, PROGRESS_LOG_INTERVAL, SESSION_TIMEOUT,
+    LastSweep, LocalFailure, SessionError, StoreSource, Tally, ToActor, MAX_REFUSED_RETRIES,
+    PROGRESS_LOG_INTERVAL, REFUSED_RETRY_FIRST, SESSION_TIMEOUT, SWEEP_INTERVAL,
 };
 use crate::ingest::{Ingest, IngestOutcome, Source};
 
@@ -68,12 +69,17 @@ pub(super) fn unix_now() -> u64 {
 /// One outbound session with `peer`, start to finish (bounded by
 /// [`SESSION_TIMEOUT`]); reports to the actor when done. Dropping it
 /// (runtime shutdown) is safe: every write it made is complete.
-pub(super) async fn run_session(ingest: Ingest, to_actor: mpsc::Sender<ToActor>, peer: PeerId) {
+pub(super) async fn run_session(
+    ingest: Ingest,
+    to_actor: mpsc::Sender<ToActor>,
+    peer: PeerId,
+    last_sweep: LastSweep,
+) {
     let started = Instant::now();
     let mut tally = Tally::default();
     let result = match tokio::time::timeout(
         SESSION_TIMEOUT,
-        drive_session(&ingest, &to_actor, peer, &mut tally),
+        drive_session(&ingest, &to_actor, peer, last_sweep, &mut tally),
     )
     .await
     {
@@ -90,16 +96,70 @@ pub(super) async fn run_session(ingest: Ingest, to_actor: mpsc::Sender<ToActor>,
         .await;
 }
 
+/// Whether the store is due for a sweep (and, if so, marks it swept now).
+fn sweep_due(last_sweep: &LastSweep, now: Instant) -> bool {
+    let mut last = last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| now.saturating_duration_since(at) < SWEEP_INTERVAL) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
+/// The wait before sending a refused request again for the `attempt`th
+/// time (from 0): doubling from [`REFUSED_RETRY_FIRST`], jittered ×0.5–1.5 so
+/// that the initiators a busy responder refused together do not return
+/// together.
+fn refused_retry_wait(attempt: u32) -> std::time::Duration {
+    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..1.5);
+    (REFUSED_RETRY_FIRST * 2u32.saturating_pow(attempt.min(4))).mul_f64(jitter)
+}
+
+/// Sends one request and waits for its response, sending it again after a
+/// back-off while the peer refuses it (a responder keeps no state between
+/// requests, so the same request can be sent again).
+async fn exchange(
+    to_actor: &mpsc::Sender<ToActor>,
+    peer: PeerId,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, SessionError> {
+    let mut attempt = 0;
+    loop {
+        let (reply, response) = oneshot::channel();
+        to_actor
+            .send(ToActor::Request {
+                peer,
+                bytes: bytes.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| SessionError::Stopped)?;
+        match response.await.map_err(|_| SessionError::Stopped)? {
+            Err(SessionError::Refused(why)) if attempt < MAX_REFUSED_RETRIES => {
+                let wait = refused_retry_wait(attempt);
+                tracing::debug!(%peer, attempt, ?wait, error = %why, "sync request refused; sending it again");
+                attempt += 1;
+                tokio::time::sleep(wait).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 async fn drive_session(
     ingest: &Ingest,
     to_actor: &mpsc::Sender<ToActor>,
     peer: PeerId,
+    last_sweep: LastSweep,
     tally: &mut Tally,
 ) -> Result<(), SessionError> {
     let store = ingest.store().clone();
+    let sweep = sweep_due(&last_sweep, Instant::now());
     // Forgettable records go first, so that both sides compare the same set.
     let (mut session, mut request) = blocking(move || {
-        store.sweep(unix_now()).map_err(LocalFailure::Store)?;
+        if sweep {
+            store.sweep(unix_now()).map_err(LocalFailure::Store)?;
+        }
         Ok(InitiatorSession::start(
             SessionLimits::default(),
             &StoreSource(&store),
@@ -112,12 +172,7 @@ async fn drive_session(
         tally.rounds += 1;
         tally.records_sent += request.push.len() as u64;
         tally.bytes_sent += bytes.len() as u64;
-        let (reply, response) = oneshot::channel();
-        to_actor
-            .send(ToActor::Request { peer, bytes, reply })
-            .await
-            .map_err(|_| SessionError::Stopped)?;
-        let response = response.await.map_err(|_| SessionError::Stopped)??;
+        let response = exchange(to_actor, peer, bytes).await?;
         tally.bytes_received += response.len() as u64;
         let store = ingest.store().clone();
         let (back, step, records) = blocking(move || {
@@ -195,4 +250,74 @@ async fn answer(
     .await?;
     tally.records_sent = sent;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_swept_at_most_once_an_interval() {
+        let last = LastSweep::default();
+        let now = Instant::now();
+        assert!(sweep_due(&last, now));
+        assert!(!sweep_due(&last, now + SWEEP_INTERVAL / 2));
+        assert!(sweep_due(&last, now + SWEEP_INTERVAL));
+    }
+
+    fn refusal() -> SessionError {
+        SessionError::of_outbound(libp2p::request_response::OutboundFailure::Io(
+            std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+        ))
+    }
+
+    /// The actor's side: answers each request of the task with `answers`, in turn.
+    async fn actor(
+        mut from_task: mpsc::Receiver<ToActor>,
+        answers: Vec<Result<Vec<u8>, SessionError>>,
+    ) -> usize {
+        let mut seen = 0;
+        for answer in answers {
+            let Some(ToActor::Request { bytes, reply, .. }) = from_task.recv().await else {
+                break;
+            };
+            assert_eq!(bytes, b"request", "the same request each time");
+            seen += 1;
+            let _ = reply.send(answer);
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_is_sent_again_until_answered() {
+        let (to_actor, from_task) = mpsc::channel(4);
+        let answers = vec![Err(refusal()), Err(refusal()), Ok(b"response".to_vec())];
+        let actor = tokio::spawn(actor(from_task, answers));
+        let response = exchange(&to_actor, PeerId::random(), b"request".to_vec()).await;
+        assert_eq!(response.unwrap(), b"response");
+        assert_eq!(actor.await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn other_failures_end_the_exchange_at_once() {
+        let (to_actor, from_task) = mpsc::channel(4);
+        let lost = SessionError::of_outbound(libp2p::request_response::OutboundFailure::Timeout);
+        let actor = tokio::spawn(actor(from_task, vec![Err(lost), Ok(Vec::new())]));
+        let response = exchange(&to_actor, PeerId::random(), b"request".to_vec()).await;
+        assert!(matches!(response, Err(SessionError::Transport(_))));
+        drop(to_actor);
+        assert_eq!(actor.await.unwrap(), 1);
+    }
+
+    #[test]
+    fn refused_requests_wait_longer_each_time_with_jitter_and_a_bound() {
+        for attempt in 0..10 {
+            let base = REFUSED_RETRY_FIRST * 2u32.pow(attempt.min(4));
+            let wait = refused_retry_wait(attempt);
+            assert!(
+                wait >= base / 2 && wait <= base.mul_f64(1.5),
+                "{attempt}: {wait:?}"
+            );
+        }
+    }
 }

@@ -17,6 +17,10 @@
 //! from `/v1/peers` before a probe may see its score). With `--redial`, the
 //! rogue reconnects in a loop once cut off ([`Redial`]); the targets' CPU
 //! (/proc/<pid>/stat) is a figure for every flood.
+//! `--kind sync-requests` floods sync requests instead of gossip
+//! (`rogue::sync_flood_at_rate`): there the sender counts as stopped by a
+//! target once the target cut it off (its `mutua_network_sync_bans_total`
+//! rose), since it has no gossipsub score to lose.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -57,6 +61,9 @@ pub enum FloodKind {
     /// member who wrote it (`ignored_old`: ignored, no score lost in
     /// gossipsub; the node's budget of ignored records counts them).
     Superseded,
+    /// Sync requests sent without waiting for the answers: valid-looking
+    /// ones over the whole key space, garbage mixed in after half the flood.
+    SyncRequests,
 }
 
 mod superseded;
@@ -97,6 +104,11 @@ pub struct FloodFigures {
     /// the frame guard (each closes the rogue's connections), and bans.
     pub frames_refused: u64,
     pub bans: u64,
+    /// Summed over the targets after the flood: sync requests refused
+    /// (`mutua_sync_requests_refused_total`, every reason).
+    pub sync_requests_refused: u64,
+    /// What the rogue's sync requests came to (`--kind sync-requests`).
+    pub sync_rogue: Option<rogue::SyncFloodReport>,
     /// Per target: highest VmRSS during the flood minus VmRSS before it.
     pub rss_growth_kib: Vec<u64>,
     /// The same for the nodes the rogue did not reach: the growth that
@@ -122,7 +134,7 @@ impl FloodFigures {
             "flood at rate ({:?}, {}/s for {} s): sent {}; graylisted by every target after {}; \
              refused by the rogue's gossipsub: {:?}; frames refused by the targets: {}, bans: {}; honest propagation before: {}; during: {}; \
              RSS growth per target (KiB): {:?}, per other node: {:?}; CPU per target (% of a core): {:?}, per other node: {:?}; \
-             gossip records the targets ignored: {}, over budget: {}; redials: {}{}",
+             gossip records the targets ignored: {}, over budget: {}; redials: {}{}{}",
             self.kind.unwrap_or(FloodKind::Invalid),
             self.rate,
             self.secs,
@@ -143,6 +155,11 @@ impl FloodFigures {
             self.redials.as_ref().map_or("none".into(), |r| format!(
                 "cut off after {} ms, then {} attempts, {} refused at connection, {} accepted again, {} peer ids, loop ended at {} ms",
                 r.cut_off_after_ms.unwrap_or(0), r.attempts, r.refused, r.rejoined, r.peer_ids, r.loop_ms
+            )),
+            self.sync_rogue.as_ref().map_or(String::new(), |r| format!(
+                "; sync requests: {} sent ({} garbage), {} answered, failed {:?}, {} not sent (cut off); \
+                 refused by the targets: {}",
+                r.sent, r.garbage, r.answered, r.failed, r.not_connected, self.sync_requests_refused
             )),
             if self.failures.is_empty() {
                 String::new()
@@ -249,7 +266,8 @@ fn forgery(
     match (kind, superseding) {
         (FloodKind::Superseded, Some(s)) => s.message(n),
         (FloodKind::Superseded, None) => Vec::new(),
-        (FloodKind::Invalid, _) => {
+        // Not gossip: `rogue::sync_flood_at_rate` builds its requests.
+        (FloodKind::Invalid | FloodKind::SyncRequests, _) => {
             let mut bytes = genuine[(n as usize) % genuine.len()].clone();
             // XOR the signature's (the envelope's last 64 bytes) first eight
             // bytes with n + 1: never zero, so always altered, and distinct.
@@ -276,7 +294,7 @@ impl Run<'_> {
         // the (debug, shared-machine) nodes too.
         let superseding = match flood.kind {
             FloodKind::Superseded => Some(self.supersede()?),
-            FloodKind::Invalid => None,
+            FloodKind::Invalid | FloodKind::SyncRequests => None,
         };
         let mut probe = Probe::new(self, targets);
         let baseline = self.publish_spaced(HONEST_SAMPLES, spacing, |run| probe.sample(run))?;
@@ -324,10 +342,15 @@ impl Run<'_> {
         }
         let (started_tx, started_rx) = mpsc::sync_channel(1);
         let duration = Duration::from_secs(flood.secs);
+        // Drawn only for this kind, so that the other kinds' runs stay as they were.
+        let seed: u64 = match flood.kind {
+            FloodKind::SyncRequests => rand::Rng::gen(&mut self.rng),
+            FloodKind::Invalid | FloodKind::Superseded => 0,
+        };
         std::thread::scope(|scope| {
             let rogue = scope.spawn(move || {
                 let mut message = |n| forgery(flood.kind, &genuine, superseding, n);
-                rogue::flood_at_rate(PacedFlood {
+                let paced = PacedFlood {
                     identity,
                     topic: &topic,
                     targets: &addrs,
@@ -336,7 +359,20 @@ impl Run<'_> {
                     message: &mut message,
                     started: started_tx,
                     redial: flood.redial,
-                })
+                };
+                match flood.kind {
+                    FloodKind::SyncRequests => rogue::sync_flood_at_rate(paced, seed).map(|r| {
+                        let gossip = rogue::FloodReport {
+                            peer_id: r.peer_id.clone(),
+                            sent: r.sent,
+                            ..rogue::FloodReport::default()
+                        };
+                        (gossip, Some(r))
+                    }),
+                    FloodKind::Invalid | FloodKind::Superseded => {
+                        rogue::flood_at_rate(paced).map(|r| (r, None))
+                    }
+                }
             });
             let outcome = (|| {
                 let Ok(started) = started_rx.recv_timeout(Duration::from_secs(60)) else {
@@ -366,10 +402,11 @@ impl Run<'_> {
                 .join()
                 .map_err(|_| Error::Rogue("the rogue thread panicked".into()))?;
             match sent {
-                Ok(report) => {
+                Ok((report, sync_rogue)) => {
                     figures.sent = report.sent;
                     figures.refused = report.refused;
                     figures.redials = report.redials;
+                    figures.sync_rogue = sync_rogue;
                 }
                 Err(e) => return Err(e),
             }
@@ -407,6 +444,7 @@ impl Run<'_> {
             figures.frames_refused += sum("mutua_network_gossip_frames_refused_total");
             figures.bans += sum("mutua_network_sync_bans_total");
             figures.over_budget += sum("mutua_network_ignored_over_budget_total");
+            figures.sync_requests_refused += sum("mutua_sync_requests_refused_total");
         }
         figures.ignored = self
             .targets_ignored(targets)?
@@ -475,11 +513,11 @@ fn judge(f: &FloodFigures, targets: usize, budgets: bool) -> Vec<String> {
         Some(_) if !budgets => return out,
         Some(ms) if ms <= GRAYLIST_GOAL.as_millis() as f64 => {}
         Some(ms) => out.push(format!(
-            "the rogue was graylisted by every target only after {ms:.0} ms (goal {} s)",
+            "the rogue was graylisted or cut off by every target only after {ms:.0} ms (goal {} s)",
             GRAYLIST_GOAL.as_secs()
         )),
         None => out.push(format!(
-            "the rogue was never graylisted by all {targets} targets"
+            "the rogue was never graylisted or cut off by all {targets} targets"
         )),
     }
     match (f.baseline.p99_ms, f.during.p99_ms) {
