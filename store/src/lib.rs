@@ -295,6 +295,18 @@ struct PendingBatch<'a> {
     changes: Vec<index::Change>,
 }
 
+/// Journals the search index's `changes` under the next sequence, in the
+/// same sled batch as the records they come from: open replays what the
+/// index's last commit does not cover.
+fn journal_changes(overlay: &mut Overlay<'_>, seq: &mut u64, changes: &[index::Change]) {
+    if changes.is_empty() {
+        return;
+    }
+    *seq += 1;
+    overlay.insert(index::journal_key(*seq), index::journal_value(changes));
+    overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
+}
+
 /// The writer's counters, persisted in every write batch.
 #[derive(Clone, Debug, Default)]
 struct WriterState {
@@ -561,14 +573,7 @@ impl Store {
             return Ok(false);
         }
         let changes = std::mem::take(&mut pending.changes);
-        if !changes.is_empty() {
-            pending.state.seq += 1;
-            let seq = pending.state.seq;
-            pending
-                .overlay
-                .insert(index::journal_key(seq), index::journal_value(&changes));
-            pending.overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
-        }
+        journal_changes(&mut pending.overlay, &mut pending.state.seq, &changes);
         // Journal entries a durable commit of the search index covers are
         // done with.
         let durable = self.inner.search.durable();

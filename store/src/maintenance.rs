@@ -427,14 +427,7 @@ impl Store {
         for (author, offer) in &calendars_changed {
             changes.extend(index::offer_change(tree, author, offer, swept_until)?);
         }
-        if !changes.is_empty() {
-            pending.state.seq += 1;
-            let seq = pending.state.seq;
-            pending
-                .overlay
-                .insert(index::journal_key(seq), index::journal_value(&changes));
-            pending.overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
-        }
+        crate::journal_changes(&mut pending.overlay, &mut pending.state.seq, &changes);
         pending.commit(tree, &mark)?;
         self.inner.db.flush()?;
         let seq = pending.state.seq;
