@@ -8,7 +8,7 @@ mod daemon_support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use daemon_support::{admission, wait_for, Home, Node};
+use daemon_support::{wait_for, LendingPair, Node};
 use mutua_protocol::lending::date::{format_date, utc_day};
 use serde_json::{json, Value};
 
@@ -27,20 +27,15 @@ fn listed(node: &Node, id: &str, what: &str, ready: impl Fn(&Value) -> bool) -> 
 
 #[test]
 fn a_pending_request_is_updated_then_declined_with_a_reason_code() {
-    let home_a = Home::init(&["--new-anchor", "--publisher", "mairie-a"]);
-    let anchor = home_a.anchor_id();
-    let home_b = Home::init(&["--trust", &anchor, "--publisher", "mairie-b"]);
-    for home in [&home_a, &home_b] {
-        home.set_sync_interval(2);
-    }
-    let ([a, b], _) = Node::start_star([&home_a, &home_b]);
-    let (owner_id, borrower_id) = (
-        home_a.publisher_id("mairie-a"),
-        home_b.publisher_id("mairie-b"),
-    );
-    a.ok(a.post("/v1/certificates", &admission(&owner_id)));
-    a.ok(a.post("/v1/certificates", &admission(&borrower_id)));
-    b.wait_for_member(&borrower_id);
+    // The homes' temporary directories live as long as the nodes.
+    let LendingPair {
+        home_a: _home_a,
+        home_b: _home_b,
+        a,
+        b,
+        owner_id,
+        ..
+    } = LendingPair::start();
     // Without lending settings an offer is manual: its requests wait.
     let offer = a.publish_offer("Podium mobile");
     wait_for("the offer on B", || b.slot(&owner_id, &offer).map(|_| ()));

@@ -7,7 +7,7 @@ mod daemon_support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use daemon_support::{admission, wait_for, Home, Node};
+use daemon_support::{wait_for, Home, LendingPair, Node};
 use mutua_protocol::lending::date::utc_day;
 use mutua_protocol::lending::decide::{accepted, decision_for};
 use mutua_protocol::lending::{Period, Request};
@@ -34,20 +34,14 @@ fn exported(node: &Node) -> Vec<String> {
 
 #[test]
 fn a_request_reaches_the_owner_and_its_decision_reaches_the_borrower() {
-    let home_a = Home::init(&["--new-anchor", "--publisher", "mairie-a"]);
-    let anchor = home_a.anchor_id();
-    let home_b = Home::init(&["--trust", &anchor, "--publisher", "mairie-b"]);
-    for home in [&home_a, &home_b] {
-        home.set_sync_interval(2);
-    }
-    let ([a, b], _) = Node::start_star([&home_a, &home_b]);
-    let (owner_id, borrower_id) = (
-        home_a.publisher_id("mairie-a"),
-        home_b.publisher_id("mairie-b"),
-    );
-    a.ok(a.post("/v1/certificates", &admission(&owner_id)));
-    a.ok(a.post("/v1/certificates", &admission(&borrower_id)));
-    b.wait_for_member(&borrower_id);
+    let LendingPair {
+        home_a,
+        home_b,
+        a,
+        b,
+        owner_id,
+        ..
+    } = LendingPair::start();
     let offer = a.publish_offer("Podium mobile");
 
     let now = SystemTime::now()

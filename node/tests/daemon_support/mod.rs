@@ -285,3 +285,40 @@ pub fn admission(subject: &str) -> Value {
         "insee": "33063"
     })
 }
+
+/// Two nodes for lending: A hosts `mairie-a` (the owner, with the anchor),
+/// B hosts `mairie-b` (the borrower); both admitted, B sees its admission,
+/// anti-entropy every 2 s.
+pub struct LendingPair {
+    pub home_a: Home,
+    pub home_b: Home,
+    pub a: Node,
+    pub b: Node,
+    pub owner_id: String,
+    pub borrower_id: String,
+}
+
+impl LendingPair {
+    pub fn start() -> LendingPair {
+        let home_a = Home::init(&["--new-anchor", "--publisher", "mairie-a"]);
+        let anchor = home_a.anchor_id();
+        let home_b = Home::init(&["--trust", &anchor, "--publisher", "mairie-b"]);
+        for home in [&home_a, &home_b] {
+            home.set_sync_interval(2);
+        }
+        let ([a, b], _) = Node::start_star([&home_a, &home_b]);
+        let owner_id = home_a.publisher_id("mairie-a");
+        let borrower_id = home_b.publisher_id("mairie-b");
+        a.ok(a.post("/v1/certificates", &admission(&owner_id)));
+        a.ok(a.post("/v1/certificates", &admission(&borrower_id)));
+        b.wait_for_member(&borrower_id);
+        LendingPair {
+            home_a,
+            home_b,
+            a,
+            b,
+            owner_id,
+            borrower_id,
+        }
+    }
+}
