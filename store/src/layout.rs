@@ -104,9 +104,12 @@ pub mod meta {
     pub const OBSOLETE_NEXT_NUMBER: &[u8] = b"mnext_number";
 }
 
+/// The [`kind_index`] of certificates.
+pub const CERTIFICATE_KIND: usize = 0;
+
 pub fn kind_index(payload: &Payload) -> usize {
     match payload {
-        Payload::Certificate(_) => 0,
+        Payload::Certificate(_) => CERTIFICATE_KIND,
         Payload::Revocation(_) => 1,
         Payload::Offer(_) => 2,
         Payload::Need(_) => 3,

@@ -49,6 +49,7 @@ mod layout;
 mod lending;
 mod maintenance;
 mod members;
+mod member_cache;
 mod migrate;
 mod overlay;
 pub mod places;
@@ -319,6 +320,9 @@ struct WriterState {
     /// Keys written (inserted or removed) since open, by key prefix: each
     /// write appends a page fragment to sled's log (not persisted).
     writes_by_prefix: std::collections::BTreeMap<u8, u64>,
+    /// Signers' chains checked since the members' set went stale (not
+    /// persisted; see `member_cache`).
+    chain_checks: u64,
 }
 
 struct Inner {
@@ -440,6 +444,7 @@ impl Store {
             seq,
             journal_from: seq + 1,
             writes_by_prefix: Default::default(),
+            chain_checks: 0,
         };
         if let Some(v) = tree.get(meta::COUNTS).map_err(sled_err)? {
             for (i, chunk) in v.chunks_exact(8).take(layout::KIND_COUNTS).enumerate() {
@@ -658,9 +663,16 @@ impl Store {
         let view = TreeView::new(&pending.overlay);
         let membership = match record.payload() {
             Payload::Certificate(c) => {
-                check_admission_right(&view, &self.inner.anchors, &c.issuer, now)
+                check_admission_right(&view, &self.inner.anchors, &c.issuer, now).map(drop)
             }
-            _ => check_membership(&view, &self.inner.anchors, record.signer(), now),
+            // No certificate or revocation pending in this batch: the cached
+            // set answers for the signer without reading its chain.
+            _ if !pending.membership_changed
+                && self.known_member(&mut pending.state, record.signer(), now)? =>
+            {
+                Ok(())
+            }
+            _ => check_membership(&view, &self.inner.anchors, record.signer(), now).map(drop),
         };
         if let Err(e) = view.finish(membership)? {
             return Ok(applied(ApplyOutcome::Rejected(e.into())));
@@ -758,29 +770,6 @@ impl Store {
         let view = TreeView::new(&self.inner.tree);
         let result = check_membership(&view, &self.inner.anchors, key, now);
         view.finish(result)
-    }
-
-    /// The members at `now` (cached; see the `members` module).
-    fn with_members<T>(
-        &self,
-        now: Timestamp,
-        f: impl FnOnce(&MemberSet) -> T,
-    ) -> Result<T, StoreError> {
-        let generation = {
-            let members = self.inner.members.read().expect("member lock");
-            if members.is_valid_at(now) {
-                return Ok(f(&members));
-            }
-            members.generation()
-        };
-        let computed = MemberSet::compute(&self.inner.tree, &self.inner.anchors, now)?;
-        let result = f(&computed);
-        self.inner
-            .members
-            .write()
-            .expect("member lock")
-            .install(computed, generation);
-        Ok(result)
     }
 
     /// Every stored certificate, and whether it is revoked by its issuer or

@@ -346,3 +346,64 @@ fn a_batch_sees_its_own_earlier_records() {
     assert_eq!((stats.certificates, stats.offers), (3, 250));
     assert!(fed.store.check().unwrap().is_ok());
 }
+
+/// Apply looks signers up in the members' set a query computed: a
+/// revocation earlier in the same batch, or the time passing a certificate's
+/// end, must still be judged as the chain says, with the chain's error.
+#[test]
+fn the_cached_members_never_outlive_a_revocation_or_a_certificate() {
+    let fed = federation();
+    let s = &fed.store;
+    s.apply(offer(&fed.commune, 1, 1, |_| {}), NOW).unwrap();
+    // The query computes the set, valid from NOW to the certificates' end.
+    assert_eq!(hits(s, &Query::default()), 1);
+    let revocation = sealed(
+        &fed.anchor,
+        Payload::Revocation(Revocation {
+            issuer: fed.anchor.public(),
+            certificate: *fed.commune_cert.hash(),
+            reason: RevocationReason::LeftFederation,
+            revoked_at: NOW,
+        }),
+    );
+    let applied = s
+        .apply_batch(
+            vec![
+                offer(&fed.syndicate, 1, 1, |_| {}),
+                revocation,
+                offer(&fed.commune, 2, 1, |_| {}),
+            ],
+            NOW,
+        )
+        .unwrap();
+    let codes: Vec<_> = applied.iter().map(|a| a.outcome.code()).collect();
+    assert_eq!(codes, ["new", "new", "revoked"]);
+    // Later calls, once the set is recomputed too (after as many chain
+    // checks as there are certificates).
+    for id in 3..8 {
+        let outcome = s.apply(offer(&fed.commune, id, 1, |_| {}), NOW).unwrap();
+        let ApplyOutcome::Rejected(r) = outcome.outcome else {
+            panic!("{:?}", outcome.outcome)
+        };
+        assert_eq!(r.code(), "revoked");
+    }
+    let outcome = s.apply(offer(&fed.syndicate, 2, 1, |_| {}), NOW).unwrap();
+    assert_eq!(outcome.outcome, ApplyOutcome::New);
+
+    // The syndicate's certificate ends a year after NOW: the set computed
+    // at NOW does not answer then.
+    let end = NOW + 365 * mutua_protocol::rules::DAY_SECS;
+    assert_eq!(hits(s, &Query::default()), 2, "the set is computed at NOW");
+    for id in 3..8 {
+        let late = offer(&fed.syndicate, id, 1, |l| {
+            l.published_at = end;
+            l.expires_at = end + 30 * mutua_protocol::rules::DAY_SECS;
+            l.availability.clear();
+        });
+        let outcome = s.apply(late, end).unwrap().outcome;
+        let ApplyOutcome::Rejected(r) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(r.code(), "certificate_expired");
+    }
+}
