@@ -1,7 +1,8 @@
 //! Membership from the stored certificates and revocations.
 //!
 //! Ingest checks a signer's chain directly against the store (a handful of
-//! point reads). Queries use [`MemberSet`]: the set of keys that are members at
+//! point reads) when the set below cannot answer (`member_cache`). Queries
+//! use [`MemberSet`]: the set of keys that are members at
 //! a given time, recomputed when a certificate or revocation is stored or
 //! forgotten, and when the time passes a certificate's `valid_from` or
 //! `valid_until` (at most ~35k members: about a megabyte). Revoking a
