@@ -6,7 +6,7 @@
 //! API files written (the node is "up" for clients from then on).
 //! Stop (SIGINT/SIGTERM): `api.addr` removed (clients see the node as
 //! stopping) → API stops accepting and finishes in-flight requests →
-//! network shut down → store closed → return (exit 0).
+//! network shut down → store closed (sled's snapshot written) → return (exit 0).
 //!
 //! Details of the start: the commune reference data is parsed at once on the
 //! blocking pool (parsed lazily, it made the first listing's validation slow
@@ -84,6 +84,8 @@ pub async fn run(
     tokio::task::spawn_blocking(|| {
         mutua_store::refdata::reference();
     });
+    // Gives glibc's freed memory back after bursts (sync, imports).
+    let trimmer = tokio::spawn(crate::memory::run_trimmer());
     let mut metrics = NodeMetrics::new();
     let ingest = Ingest::new(store.clone(), metrics.ingest.clone());
 
@@ -205,9 +207,18 @@ pub async fn run(
     {
         tracing::warn!("the network task did not finish in time; exiting anyway");
     }
-    // Every write was flushed by the store before it was acknowledged;
-    // dropping the last handle closes sled cleanly.
-    drop(store);
+    trimmer.abort();
+    // Every write was flushed by the store before it was acknowledged. The
+    // close has sled write its snapshot, which sled 0.34 does only when it
+    // opens: without it the next start replays this whole run's log
+    // (seconds per 100k listings, BENCHMARKS.md); it takes that time now.
+    match tokio::task::spawn_blocking(move || store.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "closing the store failed; the next start replays sled's log")
+        }
+        Err(e) => tracing::warn!(error = %e, "closing the store panicked"),
+    }
     served.map_err(DaemonError::Serve)?;
     tracing::info!("node stopped");
     Ok(())

@@ -13,6 +13,7 @@ pub mod lending;
 pub mod listen;
 pub mod listing_import;
 pub mod local_rules;
+pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod offline;

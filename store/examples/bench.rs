@@ -138,21 +138,49 @@ fn run_query(store: &Store, q: &Query) -> usize {
 /// allocator's memory left over from the load: a fresh process that opens
 /// the store, answers a first query, runs 1000 typical queries and applies
 /// 500 new listings.
+///
+/// With `MUTUA_BENCH_TRIM=1` it calls `malloc_trim(0)` at each of the three
+/// points, as the node's trimmer does after a burst, and reports the figures
+/// after it (both are printed). `MALLOC_ARENA_MAX` (glibc's) caps the arenas
+/// as the node does at its start.
 fn footprint_child(path: &str, cache_mb: u64) {
     let mode = "store";
+    let trim = std::env::var("MUTUA_BENCH_TRIM").is_ok_and(|v| v == "1");
+    let mut trims = Vec::new();
+    // RSS and RssAnon now, and after malloc_trim if asked.
+    let mut measure = |when: &str| {
+        let before = rss_pair();
+        if !trim {
+            return before;
+        }
+        let (in_use, free) = malloc_figures();
+        // SAFETY: glibc's malloc_trim only returns free heap pages to the system.
+        unsafe { malloc_trim(0) };
+        let after = rss_pair();
+        trims.push(format!(
+            "{when}: {}/{} → {}/{} MiB (malloc {} MiB in use, {} MiB free)",
+            before.0,
+            before.1,
+            after.0,
+            after.1,
+            in_use / 1048576,
+            free / 1048576
+        ));
+        after
+    };
     let before = rss_kib();
     let config = bench_config(path, cache_mb);
     let t = Instant::now();
     let store = Store::open(config).expect("open");
     let open_time = t.elapsed();
-    let opened = rss_pair();
+    let opened = measure("opened");
     let mut rng = Rng::new(7);
     run_query(&store, &typical_query(0, &mut rng));
     let cold_start = t.elapsed();
     for i in 0..1000 {
         run_query(&store, &typical_query(i, &mut rng));
     }
-    let queried = rss_pair();
+    let queried = measure("queries");
     let base: u64 = 1 << 41;
     let batch = (0..500)
         .map(|i| {
@@ -161,7 +189,13 @@ fn footprint_child(path: &str, cache_mb: u64) {
         })
         .collect();
     store.apply_batch(batch, FIXTURE_NOW).expect("apply");
-    let applied = rss_pair();
+    let applied = measure("applies");
+    if trim {
+        println!(
+            "malloc_trim(0), RSS/RssAnon before → after: {}",
+            trims.join("; ")
+        );
+    }
     println!(
         "store footprint (fresh process): RSS {} MiB before opening; RSS/RssAnon {}/{} MiB opened, {}/{} MiB after 1000 queries, {}/{} MiB after 500 applies (peak {} MiB); open {:?}, open → first query answered {:?}",
         before / 1024,
@@ -220,6 +254,24 @@ fn footprint_child(path: &str, cache_mb: u64) {
         t.elapsed(),
         search.listings,
         search.disk_bytes as f64 / 1048576.0
+    );
+}
+
+/// Opens the store at `path`, answers one query and closes it (with the
+/// store's own close, as the node does): the cold start alone, for copies of
+/// one store measured side by side.
+fn cold_start_only(path: &str, cache_mb: u64) {
+    let t = Instant::now();
+    let store = Store::open(bench_config(path, cache_mb)).expect("open");
+    let opened = t.elapsed();
+    run_query(&store, &typical_query(0, &mut Rng::new(7)));
+    let answered = t.elapsed();
+    let (rss, anon) = rss_pair();
+    let t = Instant::now();
+    store.close().expect("close");
+    println!(
+        "cold start: open {opened:?}, open → first query answered {answered:?}; RSS/RssAnon {rss}/{anon} MiB; close {:?}",
+        t.elapsed()
     );
 }
 
@@ -397,16 +449,24 @@ fn naive(store: &Store, q: &Query, now: u64) -> usize {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let [_, flag, path, cache_mb] = &args[..] {
-        if flag == "--footprint" {
-            return footprint_child(path, cache_mb.parse().expect("cache MiB"));
+        let cache_mb = cache_mb.parse().expect("cache MiB");
+        match flag.as_str() {
+            "--footprint" => return footprint_child(path, cache_mb),
+            "--cold-start" => return cold_start_only(path, cache_mb),
+            _ => {}
         }
     }
     let records = synth::env_u64("MUTUA_BENCH_RECORDS", 100_000);
     let batch_size = synth::env_u64("MUTUA_BENCH_BATCH", 500) as usize;
     let cache_mb = synth::env_u64("MUTUA_BENCH_CACHE_MB", 16);
     let now = FIXTURE_NOW;
+    // `MUTUA_BENCH_DIR`: build the store there and keep it (for
+    // `bench --cold-start <dir> <cache MiB>` on copies of the same data).
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = bench_config(dir.path().join("store"), cache_mb);
+    let store_path = std::env::var_os("MUTUA_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("store"));
+    let config = bench_config(store_path, cache_mb);
     println!("sled settings: {:?}", config.sled);
     let store = Store::open(config).expect("open");
     let certs = synth::member_certificates(0..MEMBERS, now);
@@ -631,6 +691,23 @@ fn main() {
     );
     let path = store.path().to_owned();
     drop(store);
+    if std::env::var_os("MUTUA_BENCH_DIR").is_some() {
+        // The store as the load and churn left it, before any reopen wrote
+        // sled's snapshot: what a node restarted after a long run opens.
+        let closed = path.with_extension("closed");
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&path)
+            .arg(&closed)
+            .status()
+            .expect("cp");
+        assert!(copied.success());
+        println!(
+            "store kept at {} (as closed: {})",
+            path.display(),
+            closed.display()
+        );
+    }
     let mut child = std::collections::BTreeMap::new();
     {
         let output = std::process::Command::new(std::env::current_exe().expect("exe"))

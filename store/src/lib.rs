@@ -43,6 +43,7 @@
 //! method blocks on disk I/O: call it from tokio through `spawn_blocking`.
 
 mod compact;
+mod engine;
 mod error;
 mod index;
 mod layout;
@@ -74,6 +75,7 @@ use mutua_protocol::{
 use sha2::{Digest, Sha256};
 
 pub use compact::{compact, CompactReport};
+pub use engine::{open_raw_sled, SledSettings, DEFAULT_COMPRESSION_LEVEL};
 pub use error::{CompactError, OpenError, QueryError, Rejection, StoreError};
 pub use index::{SearchCheckpoints, SearchIndexStats, SearchOutcome};
 pub use layout::LAYOUT_VERSION;
@@ -82,6 +84,7 @@ pub use maintenance::{CheckReport, Problem, ReindexReport, SweepReport};
 pub use query::{Area, Center, Cursor, FreeFor, Hit, Near, Query, QueryPage, Side, Sort};
 pub use sync::{Fingerprint, SyncKey, SyncRange};
 
+use engine::{is_lock_error, open_sled, reclaim_sled_garbage};
 use layout::{key, meta, prefix, slot_bytes, StoredRecord, SyncValue};
 use members::{MemberSet, TreeView};
 use overlay::{Overlay, Reader};
@@ -111,51 +114,6 @@ pub struct StoreConfig {
     /// When the search index's disk commit is made (between two, changes
     /// are searchable through its RAM index).
     pub search_checkpoints: SearchCheckpoints,
-}
-
-/// sled 0.34's settings the store passes on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SledSettings {
-    /// `sled::Mode::HighThroughput` instead of sled's default `LowSpace`.
-    pub high_throughput: bool,
-    /// The log's segment size in bytes (a power of two, 256 B–16 MiB); sled
-    /// records it at creation and refuses to open a store with another, so
-    /// `None` (sled's 512 KiB, or what the store was created with) is the
-    /// only safe value for an existing store.
-    pub segment_size: Option<usize>,
-    /// zstd level of sled's page compression (`None`: off). sled records
-    /// whether it is on at creation and refuses the other; `Store::open`
-    /// rewrites a store whose setting differs (`compact::rewrite`).
-    pub compression: Option<i32>,
-}
-
-/// The zstd level of sled's pages by default (BENCHMARKS.md, layout 8).
-pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
-
-impl Default for SledSettings {
-    fn default() -> Self {
-        SledSettings {
-            high_throughput: false,
-            segment_size: None,
-            compression: Some(DEFAULT_COMPRESSION_LEVEL),
-        }
-    }
-}
-
-impl SledSettings {
-    /// `config` with these settings.
-    fn configure(&self, mut config: sled::Config) -> sled::Config {
-        if self.high_throughput {
-            config = config.mode(sled::Mode::HighThroughput);
-        }
-        if let Some(size) = self.segment_size {
-            config = config.segment_size(size);
-        }
-        if let Some(level) = self.compression {
-            config = config.use_compression(true).compression_factor(level);
-        }
-        config
-    }
 }
 
 impl StoreConfig {
@@ -236,55 +194,6 @@ pub struct StoreStats {
     pub disk_bytes: u64,
 }
 
-/// sled 0.34 copies a leaf for every key it writes and defers freeing the old
-/// copy to its epoch collector, which frees only a few hundred per 128 pins:
-/// after a batch of thousands of keys the garbage outgrew it and RSS rose
-/// past 1 GiB at 100k listings (BENCHMARKS.md). Each flush of a fresh guard
-/// hands the thread's garbage over and frees what the epoch allows.
-fn reclaim_sled_garbage() {
-    for _ in 0..GARBAGE_FLUSHES {
-        sled::crossbeam_pin().flush();
-    }
-}
-
-/// How long `open_sled` waits for a lock released by a handle just dropped.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Opens sled, waiting briefly for its file lock: sled releases it from
-/// background threads after the last handle of the same process is dropped
-/// (a reopen right after a close, or `compact` after the CLI's checks), so
-/// only a lock still held after [`LOCK_WAIT`] (another process) is an error.
-fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match config.open() {
-            Err(e) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Whether sled could not open because another process holds its lock
-/// (sled reports it as an I/O error with this text, no kind of its own).
-fn is_lock_error(e: &sled::Error) -> bool {
-    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
-}
-
-/// The sled database of a closed store, for tools and tests that inspect or
-/// damage its entries directly (waiting, like `Store::open`, for a lock
-/// released by a handle just dropped).
-pub fn open_raw_sled(path: &std::path::Path) -> sled::Result<sled::Db> {
-    let config = compact::existing_config(path)
-        .map_err(|e| sled::Error::Io(std::io::Error::other(e.to_string())))?;
-    open_sled(config)
-}
-
-/// How many collection rounds `reclaim_sled_garbage` runs (each frees up to
-/// 8 × 64 deferred objects).
-const GARBAGE_FLUSHES: usize = 32;
-
 /// One `apply_batch` call in progress: its writes, and the counters and
 /// fingerprint buckets they change, installed once the batch is applied.
 struct PendingBatch<'a> {
@@ -329,6 +238,8 @@ struct Inner {
     db: sled::Db,
     tree: sled::Tree,
     path: PathBuf,
+    /// What `close` reopens sled with.
+    sled_settings: SledSettings,
     anchors: Vec<PublicKey>,
     writer: Mutex<WriterState>,
     /// In-memory copy of the persisted bucket fingerprints; changed only by
@@ -483,6 +394,7 @@ impl Store {
                 db,
                 tree,
                 path: config.path.clone(),
+                sled_settings: config.sled.clone(),
                 anchors: config.anchors,
                 writer: Mutex::new(state),
                 buckets: RwLock::new(buckets),
