@@ -279,6 +279,9 @@ struct Published {
 struct Seen {
     hashes: HashMap<RecordHash, Instant>,
     purged: HashMap<ListingId, Instant>,
+    /// How long each listing call took: an arrival is seen up to one call
+    /// plus one poll interval after it happened (and the calls load the node).
+    calls: Vec<Duration>,
 }
 
 /// The APIs the pollers use, replaced when a node restarts (new token).
@@ -427,6 +430,7 @@ fn poll_node(
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         if let Some(api) = api {
+            let called = Instant::now();
             if let Ok(listed) = live_listings(&api) {
                 let now = Instant::now();
                 let ids: BTreeSet<&ListingId> = listed.iter().map(|(id, _)| id).collect();
@@ -437,6 +441,7 @@ fn poll_node(
                     .map(|(k, v)| (*k, *v))
                     .collect();
                 let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                seen.calls.push(now - called);
                 for (_, hash) in &listed {
                     seen.hashes.entry(*hash).or_insert(now);
                 }
@@ -621,6 +626,11 @@ impl Run<'_> {
             }
         }
         self.report.propagation = Latency::of(&arrivals);
+        let calls: Vec<Duration> = seen
+            .iter()
+            .flat_map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).calls.clone())
+            .collect();
+        self.report.listing_calls = Latency::of(&calls);
         self.report.withdrawal_propagation = Latency::of(&purges);
         Ok(())
     }
