@@ -157,9 +157,9 @@ pub struct Report {
     pub withdrawn: usize,
     /// Time from a publish answer until the last node had the record.
     pub propagation: Latency,
-    /// How long the pollers' listing calls took (one per node every 50 ms):
-    /// the measurement's own delay, and load on the nodes.
-    pub listing_calls: Latency,
+    /// How long the pollers' record lookups took (each record not yet
+    /// seen, at each node, every 50 ms): the measurement's own delay.
+    pub lookups: Latency,
     /// Time from a withdrawal answer until the last node had purged the listing.
     pub withdrawal_propagation: Latency,
     /// Time from heal (or the last restart) until every digest was equal.
@@ -227,12 +227,12 @@ impl Report {
             "  propagation to every node: {}",
             self.propagation.line()
         );
-        if self.listing_calls.samples > 0 {
+        if self.lookups.samples > 0 {
             let _ = writeln!(
                 s,
-                "  pollers' listing calls (every {} ms per node): {}",
+                "  pollers' record lookups (every {} ms per record and node until seen): {}",
                 crate::wait::POLL.as_millis(),
-                self.listing_calls.line()
+                self.lookups.line()
             );
         }
         if self.withdrawn > 0 {
