@@ -157,6 +157,9 @@ pub struct Report {
     pub withdrawn: usize,
     /// Time from a publish answer until the last node had the record.
     pub propagation: Latency,
+    /// How long the pollers' record lookups took (each record not yet
+    /// seen, at each node, every 50 ms): the measurement's own delay.
+    pub lookups: Latency,
     /// Time from a withdrawal answer until the last node had purged the listing.
     pub withdrawal_propagation: Latency,
     /// Time from heal (or the last restart) until every digest was equal.
@@ -224,6 +227,14 @@ impl Report {
             "  propagation to every node: {}",
             self.propagation.line()
         );
+        if self.lookups.samples > 0 {
+            let _ = writeln!(
+                s,
+                "  pollers' record lookups (every {} ms per record and node until seen): {}",
+                crate::wait::POLL.as_millis(),
+                self.lookups.line()
+            );
+        }
         if self.withdrawn > 0 {
             let _ = writeln!(
                 s,

@@ -3,8 +3,9 @@
 //!
 //! The plan is drawn from the seed alone ([`plan`]), before any node starts,
 //! so the same seed gives the same scenario (the report carries the plan's
-//! digest). Timings are measured by one poller thread per node that lists
-//! the node's live records; nothing waits on a fixed sleep.
+//! digest). Timings are measured by one poller thread per node that looks
+//! up, every 50 ms, each published record the node has not shown yet
+//! ([`poll_node`]); nothing waits on a fixed sleep.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::Multiaddr;
-use mutua_api::{Record, RecordsQuery};
+use mutua_api::Record;
 use mutua_protocol::{ListingId, PublicKey, RecordHash};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -279,28 +280,33 @@ struct Published {
 struct Seen {
     hashes: HashMap<RecordHash, Instant>,
     purged: HashMap<ListingId, Instant>,
+    /// How long each lookup took: an arrival is seen up to one lookup plus
+    /// one poll interval after it happened.
+    calls: Vec<Duration>,
 }
+
+impl Seen {
+    /// Whether the poller still has to look `w` up.
+    fn pending(&self, w: &Watch) -> bool {
+        !self.hashes.contains_key(&w.hash) || (w.withdrawn && !self.purged.contains_key(&w.id))
+    }
+}
+
+/// A record the pollers look up at every node: its slot, the version
+/// published, and whether it was withdrawn since.
+#[derive(Clone, Copy, Debug)]
+struct Watch {
+    author: PublicKey,
+    id: ListingId,
+    hash: RecordHash,
+    withdrawn: bool,
+}
+
+/// The records the pollers look up, in publishing order.
+type Watched = Arc<Mutex<Vec<Watch>>>;
 
 /// The APIs the pollers use, replaced when a node restarts (new token).
 type Directory = Arc<Vec<Mutex<Option<Api>>>>;
-
-fn live_listings(api: &Api) -> Result<Vec<(ListingId, RecordHash)>, Error> {
-    let mut out = Vec::new();
-    let mut query = RecordsQuery {
-        limit: Some(500),
-        ..RecordsQuery::default()
-    };
-    loop {
-        let page = api.search(&query)?;
-        for hit in page.items {
-            out.push((hit.listing.id, hit.listing.hash));
-        }
-        match page.next_cursor {
-            Some(c) => query.cursor = Some(c),
-            None => return Ok(out),
-        }
-    }
-}
 
 struct Run<'a> {
     net: &'a mut Testnet,
@@ -311,7 +317,7 @@ struct Run<'a> {
     kills: Vec<(usize, Instant)>,
     restarts: HashMap<usize, u32>,
     seen: Vec<Arc<Mutex<Seen>>>,
-    withdrawals: Arc<Mutex<HashMap<ListingId, Instant>>>,
+    watched: Watched,
     directory: Directory,
     report: Report,
     heal_at: Option<Instant>,
@@ -362,12 +368,12 @@ pub fn run_with(options: &ScenarioOptions, flood_rate: Option<FloodRate>) -> Res
             .collect(),
     );
     let seen: Vec<Arc<Mutex<Seen>>> = (0..n).map(|_| Arc::default()).collect();
-    let withdrawals: Arc<Mutex<HashMap<ListingId, Instant>>> = Arc::default();
+    let watched: Watched = Arc::default();
     let stop = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {
         for i in 0..n {
-            let (directory, seen, withdrawals, stop) = (&directory, &seen[i], &withdrawals, &stop);
-            scope.spawn(move || poll_node(i, directory, seen, withdrawals, stop));
+            let (directory, seen, watched, stop) = (&directory, &seen[i], &watched, &stop);
+            scope.spawn(move || poll_node(i, directory, seen, watched, stop));
         }
         let mut run = Run {
             net: &mut net,
@@ -377,7 +383,7 @@ pub fn run_with(options: &ScenarioOptions, flood_rate: Option<FloodRate>) -> Res
             kills: Vec::new(),
             restarts: HashMap::new(),
             seen: seen.clone(),
-            withdrawals: withdrawals.clone(),
+            watched: watched.clone(),
             directory: directory.clone(),
             report,
             heal_at: None,
@@ -414,11 +420,17 @@ pub fn run_with(options: &ScenarioOptions, flood_rate: Option<FloodRate>) -> Res
     Ok(report)
 }
 
+/// Looks up, every [`wait::POLL`], each watched record node `i` has not
+/// shown yet: by its slot (`GET /v1/records/{author}/{id}`, a read of the
+/// node's replica), not by listing every record, because a listing is a
+/// search that first commits the search index's recent changes, and 20 a
+/// second per node were load enough to triple the node-side propagation
+/// time and took 100–300 ms each under load (BENCHMARKS.md, issue 18 item 3).
 fn poll_node(
     i: usize,
     directory: &Directory,
     seen: &Mutex<Seen>,
-    withdrawals: &Mutex<HashMap<ListingId, Instant>>,
+    watched: &Watched,
     stop: &AtomicBool,
 ) {
     while !stop.load(Ordering::SeqCst) && !crate::cleanup::interrupted() {
@@ -427,23 +439,32 @@ fn poll_node(
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         if let Some(api) = api {
-            if let Ok(listed) = live_listings(&api) {
-                let now = Instant::now();
-                let ids: BTreeSet<&ListingId> = listed.iter().map(|(id, _)| id).collect();
-                let pending: Vec<(ListingId, Instant)> = withdrawals
+            let pending: Vec<Watch> = {
+                let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                watched
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .iter()
-                    .map(|(k, v)| (*k, *v))
-                    .collect();
+                    .filter(|w| seen.pending(w))
+                    .copied()
+                    .collect()
+            };
+            for w in pending {
+                let called = Instant::now();
+                let Ok(record) = api.record(&w.author, &w.id) else {
+                    continue;
+                };
+                let now = Instant::now();
                 let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-                for (_, hash) in &listed {
-                    seen.hashes.entry(*hash).or_insert(now);
-                }
-                for (id, _) in pending {
-                    if !ids.contains(&id) {
-                        seen.purged.entry(id).or_insert(now);
+                seen.calls.push(now - called);
+                match record {
+                    Some(Record::Withdrawal(_)) if w.withdrawn => {
+                        seen.purged.entry(w.id).or_insert(now);
                     }
+                    Some(record) if *record.hash() == w.hash => {
+                        seen.hashes.entry(w.hash).or_insert(now);
+                    }
+                    _ => {}
                 }
             }
         }
@@ -553,6 +574,15 @@ impl Run<'_> {
             at: Instant::now(),
             withdrawn_at: None,
         });
+        self.watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Watch {
+                author: listing.author,
+                id: listing.id,
+                hash: listing.hash,
+                withdrawn: false,
+            });
         self.report.published += 1;
         Ok(())
     }
@@ -565,10 +595,13 @@ impl Run<'_> {
         self.net.api(p.origin)?.withdraw(&publisher, &p.id)?;
         let now = Instant::now();
         self.published[nth].withdrawn_at = Some(now);
-        self.withdrawals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(p.id, now);
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        for w in watched
+            .iter_mut()
+            .filter(|w| w.id == p.id && w.author == p.author)
+        {
+            w.withdrawn = true;
+        }
         self.report.withdrawn += 1;
         Ok(())
     }
@@ -621,6 +654,11 @@ impl Run<'_> {
             }
         }
         self.report.propagation = Latency::of(&arrivals);
+        let calls: Vec<Duration> = seen
+            .iter()
+            .flat_map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).calls.clone())
+            .collect();
+        self.report.lookups = Latency::of(&calls);
         self.report.withdrawal_propagation = Latency::of(&purges);
         Ok(())
     }
@@ -891,6 +929,24 @@ impl Run<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watched_record_is_looked_up_until_seen_and_once_withdrawn_until_purged() {
+        let mut w = Watch {
+            author: mutua_protocol::SecretKey::from_seed([7; 32]).public(),
+            id: mutua_protocol::FixedBytes([1; 16]),
+            hash: mutua_protocol::FixedBytes([2; 32]),
+            withdrawn: false,
+        };
+        let mut seen = Seen::default();
+        assert!(seen.pending(&w));
+        seen.hashes.insert(w.hash, Instant::now());
+        assert!(!seen.pending(&w), "seen: no more lookups");
+        w.withdrawn = true;
+        assert!(seen.pending(&w), "withdrawn: looked up again until purged");
+        seen.purged.insert(w.id, Instant::now());
+        assert!(!seen.pending(&w));
+    }
 
     #[test]
     fn a_seed_names_a_plan() {

@@ -43,6 +43,8 @@ pub(super) struct ValidationJob {
     message_id: MessageId,
     source: PeerId,
     data: Vec<u8>,
+    /// When gossipsub handed it over: the log shows the wait in the queue.
+    received: Instant,
 }
 
 /// The worker's verdict on a [`ValidationJob`].
@@ -81,7 +83,17 @@ pub(super) async fn validation_worker(
     results: mpsc::Sender<ValidationResult>,
 ) {
     while let Some(job) = jobs.recv().await {
+        let started = Instant::now();
         let outcome = ingest.ingest(job.data, Source::Gossip(job.source)).await;
+        // Per-stage timing of gossip (BENCHMARKS.md, propagation latency):
+        // the wait in the queue, then decode, verify, store and flush.
+        tracing::debug!(
+            id = %job.message_id,
+            outcome = outcome.code(),
+            queued_ms = started.duration_since(job.received).as_secs_f64() * 1e3,
+            ingest_ms = started.elapsed().as_secs_f64() * 1e3,
+            "validated a gossiped record"
+        );
         if let IngestOutcome::Rejected(rejection) = &outcome {
             tracing::debug!(peer = %job.source, code = rejection.code(), message = %rejection, "rejected a gossiped record");
         }
@@ -111,6 +123,7 @@ impl Actor {
             message_id,
             source: propagation_source,
             data: message.data,
+            received: Instant::now(),
         };
         // Never wait here: a full queue means we are behind; dropping the
         // message without blame is safe because sync delivers it later.
