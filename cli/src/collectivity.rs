@@ -151,7 +151,10 @@ mod tests {
     #[test]
     fn a_commune_listed_without_a_siren_is_refused_by_name() {
         let e = resolve("97502").unwrap_err().to_string();
-        assert!(e.contains("Saint-Pierre") && e.contains("without a SIREN"), "{e}");
+        assert!(
+            e.contains("Saint-Pierre") && e.contains("without a SIREN"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -363,8 +363,14 @@ impl ChaosReport {
         );
         for (what, seeds) in [
             ("property failures", &self.property_failures),
-            ("failures while the chaos ran (not a property)", &self.chaos_failures),
-            ("set-up failures (no chaos ran, nothing judged)", &self.setup_failures),
+            (
+                "failures while the chaos ran (not a property)",
+                &self.chaos_failures,
+            ),
+            (
+                "set-up failures (no chaos ran, nothing judged)",
+                &self.setup_failures,
+            ),
             ("interrupted", &self.interrupted),
         ] {
             if !seeds.is_empty() {

@@ -23,7 +23,7 @@
 //! dead pid and removed at the next start ([`remove_leftovers`]).
 
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -193,7 +193,8 @@ pub fn claim_subnet(dir: &Path, in_use: impl Fn(u8) -> bool) -> Result<SubnetCla
             .write(true)
             .open(dir.join(format!("subnet-{k}.lock")))
             .map_err(io)?;
-        match file.try_lock() {
+        // fs2's flock, named in full (std's own needs Rust 1.89).
+        match fs2::FileExt::try_lock_exclusive(&file) {
             // Addresses without a lock: leftovers, or an older binary's run.
             Ok(()) if !in_use(k) => {
                 return Ok(SubnetClaim {
@@ -201,8 +202,9 @@ pub fn claim_subnet(dir: &Path, in_use: impl Fn(u8) -> bool) -> Result<SubnetCla
                     _lock: file,
                 })
             }
-            Ok(()) | Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(e)) => return Err(io(e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == fs2::lock_contended_error().kind() => {}
+            Err(e) => return Err(io(e)),
         }
     }
     Err(Error::Netns(format!(
@@ -482,7 +484,11 @@ mod tests {
             racers.into_iter().map(|r| r.join().unwrap()).collect()
         });
         let subnets: BTreeSet<u8> = claims.iter().map(SubnetClaim::subnet).collect();
-        assert_eq!(subnets, (243..=250).collect(), "the eight highest, once each");
+        assert_eq!(
+            subnets,
+            (243..=250).collect(),
+            "the eight highest, once each"
+        );
         drop(claims);
         assert_eq!(claim_subnet(dir.path(), |_| false).unwrap().subnet(), 250);
     }
