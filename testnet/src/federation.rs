@@ -290,14 +290,29 @@ impl Testnet {
     /// Waits until each of `nodes` has at least one peer on the topic.
     pub fn wait_for_mesh(&self, nodes: &[usize]) -> Result<(), Error> {
         let deadline = wait::scaled(FORM_DEADLINE);
-        wait::until("every node to join the gossip mesh", deadline, || {
+        // The nodes still without a mesh peer at the last poll, and their
+        // connections: a timeout names them (a rare set-up hang, not load).
+        let mut alone = Vec::new();
+        let result = wait::until("every node to join the gossip mesh", deadline, || {
+            alone.clear();
             for &i in nodes {
-                if self.api(i)?.status()?.network.mesh_peers == 0 {
-                    return Ok(None);
+                let network = self.api(i)?.status()?.network;
+                if network.mesh_peers == 0 {
+                    alone.push(format!(
+                        "node {i} ({} connected, {} on the topic)",
+                        network.connected_peers, network.topic_peers
+                    ));
                 }
             }
-            Ok(Some(()))
-        })
+            Ok(alone.is_empty().then_some(()))
+        });
+        match result {
+            Err(Error::Timeout { what, after }) => Err(Error::Timeout {
+                what: format!("{what}; no mesh peer: {}", alone.join(", ")),
+                after,
+            }),
+            other => other,
+        }
     }
 
     /// With `skewed` clocks, certificates are valid from an hour ago: by
