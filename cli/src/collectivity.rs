@@ -26,13 +26,23 @@ pub fn resolve(code: &str) -> Result<Collectivity> {
              213300635) or a commune's INSEE code (5 characters, e.g. 33063, 2A004)"
         );
     }
-    refdata::lookup(&code).ok_or_else(|| {
+    let c = refdata::lookup(&code).ok_or_else(|| {
         anyhow::anyhow!(
             "--collectivity {code:?}: no commune or EPCI has this code in the 2026 reference data \
              (départements, régions and syndicats are not listed: admit them by key with \
              `mutua federation admit`)"
         )
-    })
+    })?;
+    // A few overseas communes (Saint-Pierre, Hiva-Oa, the TAAF districts…)
+    // are listed without a SIREN; a certificate could not name them.
+    if !is_valid_siren(&c.siren) {
+        bail!(
+            "--collectivity {code:?}: {} is in the 2026 reference data without a SIREN, and a \
+             certificate names a collectivity by its SIREN: it cannot be admitted under this code",
+            c.name
+        );
+    }
+    Ok(c)
 }
 
 /// A commune's code with its name, as tables and `show` print it
@@ -136,6 +146,15 @@ mod tests {
         assert_eq!(slug("CC du Créonnais"), "cc-du-creonnais");
         assert_eq!(slug("L'Abergement-Clémenciat"), "l-abergement-clemenciat");
         assert_eq!(slug("Bordeaux Métropole"), "bordeaux-metropole");
+    }
+
+    #[test]
+    fn a_commune_listed_without_a_siren_is_refused_by_name() {
+        let e = resolve("97502").unwrap_err().to_string();
+        assert!(
+            e.contains("Saint-Pierre") && e.contains("without a SIREN"),
+            "{e}"
+        );
     }
 
     #[test]

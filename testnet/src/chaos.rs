@@ -25,7 +25,10 @@
 //!
 //! The plan of each run is drawn from its seed alone (`seed + run`), and the
 //! report names every run with its seed, so any run can be replayed with
-//! `--runs 1 --seed <its seed>`.
+//! `--runs 1 --seed <its seed>`. A failed run says what failed
+//! ([`Failure`]): the set-up (no chaos ran, nothing was judged), a property,
+//! or something else while the chaos ran. `--jobs J` runs J at once, each
+//! its own federation on its own subnet; the report is in seed order.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -66,6 +69,47 @@ pub struct ChaosOptions {
     pub seed: u64,
     /// The nodes' anti-entropy interval.
     pub sync_interval_secs: u64,
+    /// Runs at once (each its own federation).
+    pub jobs: usize,
+}
+
+/// What a failed run failed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// The federation did not form: no chaos ran, no property was judged.
+    Setup,
+    /// A property: replicas not equal with every live listing and every
+    /// withdrawal in time, the revocation not everywhere in time, or the
+    /// revoked member's late record kept.
+    Property,
+    /// Something else while the chaos ran: a node exited on its own, a
+    /// restart or an API call failed.
+    Chaos,
+    /// The campaign was stopped (Ctrl-C).
+    Interrupted,
+}
+
+impl Failure {
+    fn label(self) -> &'static str {
+        match self {
+            Failure::Setup => "setup",
+            Failure::Property => "property",
+            Failure::Chaos => "chaos",
+            Failure::Interrupted => "interrupted",
+        }
+    }
+
+    /// `e` from a phase whose own failures are `phase`: an interruption, an
+    /// exited node or an unreachable API are never a property's failure.
+    fn of(e: &Error, phase: Failure) -> Failure {
+        match e {
+            Error::Interrupted => Failure::Interrupted,
+            Error::Check(_) | Error::Timeout { .. } => phase,
+            _ if phase == Failure::Setup => Failure::Setup,
+            _ => Failure::Chaos,
+        }
+    }
 }
 
 /// One step of a run's plan.
@@ -209,6 +253,8 @@ pub struct ChaosRun {
     pub run: usize,
     pub seed: u64,
     pub ok: bool,
+    /// What failed, if the run did.
+    pub failure: Option<Failure>,
     pub error: Option<String>,
     pub published: usize,
     pub withdrawn: usize,
@@ -233,14 +279,41 @@ pub struct ChaosRun {
 pub struct ChaosReport {
     pub nodes: usize,
     pub seed: u64,
+    pub jobs: usize,
     pub runs: Vec<ChaosRun>,
     pub passed: usize,
+    /// Seeds of the failed runs, by what failed.
+    pub setup_failures: Vec<u64>,
+    pub property_failures: Vec<u64>,
+    pub chaos_failures: Vec<u64>,
+    pub interrupted: Vec<u64>,
     pub worst_converge_ms: Option<f64>,
+    pub duration_secs: f64,
 }
 
 impl ChaosReport {
     pub fn all_passed(&self) -> bool {
         self.passed == self.runs.len()
+    }
+
+    fn add(&mut self, run: ChaosRun) {
+        if run.ok {
+            self.passed += 1;
+        }
+        let seeds = match run.failure {
+            None => None,
+            Some(Failure::Setup) => Some(&mut self.setup_failures),
+            Some(Failure::Property) => Some(&mut self.property_failures),
+            Some(Failure::Chaos) => Some(&mut self.chaos_failures),
+            Some(Failure::Interrupted) => Some(&mut self.interrupted),
+        };
+        if let Some(seeds) = seeds {
+            seeds.push(run.seed);
+        }
+        if let Some(ms) = run.converge_ms {
+            self.worst_converge_ms = Some(self.worst_converge_ms.map_or(ms, |w: f64| w.max(ms)));
+        }
+        self.runs.push(run);
     }
 
     /// One run's line.
@@ -249,7 +322,11 @@ impl ChaosReport {
             "run {:>3} seed {:>6}: {} converge {} ms; {} published, {} withdrawn, {} kills, {} partitions, {} cuts; late record {}; relay {}/{}/{} relayed/refused/aborted; offsets {:?} s; {:.0} s{}\n",
             r.run,
             r.seed,
-            if r.ok { "ok  " } else { "FAIL" },
+            match r.failure {
+                _ if r.ok => "ok  ".to_owned(),
+                Some(f) => format!("FAIL ({})", f.label()),
+                None => "FAIL".to_owned(),
+            },
             r.converge_ms.map_or("-".into(), |m| format!("{m:.0}")),
             r.published,
             r.withdrawn,
@@ -266,17 +343,41 @@ impl ChaosReport {
         )
     }
 
-    /// The totals' line.
+    /// The totals: how many passed, then the seeds of the failed runs by
+    /// what failed (a set-up failure judged nothing; a property failure is
+    /// the node's).
     pub fn totals(&self) -> String {
-        format!(
-            "chaos: {} of {} runs passed ({} nodes, seeds {}..={}); worst time to converge after the final heal: {} ms\n",
+        let formed = self.runs.len() - self.setup_failures.len() - self.interrupted.len();
+        let mut out = format!(
+            "chaos: {} of {} runs passed ({} nodes, seeds {}..={}, {} at once, {:.0} s); {} of the {} that formed a federation; worst time to converge after the final heal: {} ms\n",
             self.passed,
             self.runs.len(),
             self.nodes,
             self.seed,
             self.seed + self.runs.len().saturating_sub(1) as u64,
+            self.jobs,
+            self.duration_secs,
+            self.passed,
+            formed,
             self.worst_converge_ms.map_or("-".into(), |m| format!("{m:.0}")),
-        )
+        );
+        for (what, seeds) in [
+            ("property failures", &self.property_failures),
+            (
+                "failures while the chaos ran (not a property)",
+                &self.chaos_failures,
+            ),
+            (
+                "set-up failures (no chaos ran, nothing judged)",
+                &self.setup_failures,
+            ),
+            ("interrupted", &self.interrupted),
+        ] {
+            if !seeds.is_empty() {
+                out.push_str(&format!("  {what}: {}, seeds {seeds:?}\n", seeds.len()));
+            }
+        }
+        out
     }
 
     /// Every run's line, then the totals.
@@ -287,32 +388,33 @@ impl ChaosReport {
     }
 }
 
-/// Runs every run, one after the other; a failed run is reported and the
-/// next one starts. `Err` only if the campaign cannot run at all.
+/// Runs every run, `options.jobs` at once; a failed run is reported and
+/// the next one starts. `each` sees the runs in seed order. `Err` only if
+/// the campaign cannot run at all, or was interrupted.
 pub fn run(options: &ChaosOptions, mut each: impl FnMut(&ChaosRun)) -> Result<ChaosReport, Error> {
     crate::node::libfaketime()?;
     crate::net::namespaces_available().map_err(Error::Netns)?;
+    let started = Instant::now();
     let mut report = ChaosReport {
         nodes: options.nodes,
         seed: options.seed,
+        jobs: options.jobs.max(1),
         ..ChaosReport::default()
     };
-    for r in 0..options.runs {
-        if crate::cleanup::interrupted() {
-            return Err(Error::Interrupted);
-        }
-        let seed = options.seed.wrapping_add(r as u64);
-        let run = one_run(options, r, seed);
-        each(&run);
-        if run.ok {
-            report.passed += 1;
-        }
-        if let Some(ms) = run.converge_ms {
-            report.worst_converge_ms =
-                Some(report.worst_converge_ms.map_or(ms, |w: f64| w.max(ms)));
-        }
-        report.runs.push(run);
+    crate::jobs::in_order(
+        options.runs,
+        options.jobs,
+        crate::cleanup::interrupted,
+        |r| one_run(options, r, options.seed.wrapping_add(r as u64)),
+        |run| {
+            each(&run);
+            report.add(run);
+        },
+    );
+    if crate::cleanup::interrupted() {
+        return Err(Error::Interrupted);
     }
+    report.duration_secs = started.elapsed().as_secs_f64().round();
     Ok(report)
 }
 
@@ -356,7 +458,9 @@ fn one_run(options: &ChaosOptions, r: usize, seed: u64) -> ChaosRun {
     let mut net = match Testnet::start(&testnet) {
         Ok(net) => net,
         Err(e) => {
+            run.failure = Some(Failure::of(&e, Failure::Setup));
             run.error = Some(format!("the federation did not form: {e}"));
+            run.duration_secs = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
             return run;
         }
     };
@@ -375,14 +479,20 @@ fn one_run(options: &ChaosOptions, r: usize, seed: u64) -> ChaosRun {
     let mut run = chaos.run;
     match result {
         Ok(()) => run.ok = true,
-        Err(e) => run.error = Some(e.to_string()),
+        Err((failure, e)) => {
+            run.failure = Some(failure);
+            run.error = Some(e.to_string());
+        }
     }
     run.duration_secs = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     run
 }
 
 impl Chaos<'_> {
-    fn execute(&mut self, plan: &ChaosPlan) -> Result<(), Error> {
+    /// The run after set-up; an error says what failed ([`Failure`]).
+    fn execute(&mut self, plan: &ChaosPlan) -> Result<(), (Failure, Error)> {
+        let chaos = |e: Error| (Failure::of(&e, Failure::Chaos), e);
+        let property = |e: Error| (Failure::of(&e, Failure::Property), e);
         let n = self.net.len();
         let conditions = Conditions {
             delay: plan
@@ -394,19 +504,19 @@ impl Chaos<'_> {
             stall: Duration::from_millis(200),
             refuse: plan.refuse,
         };
-        self.relay()?.set_conditions(conditions);
+        self.relay().map_err(chaos)?.set_conditions(conditions);
         for step in &plan.before {
-            self.step(step)?;
+            self.step(step).map_err(chaos)?;
         }
-        self.whole()?;
-        self.converge()?;
-        self.revoke(plan.revoked)?;
+        self.whole().map_err(chaos)?;
+        self.converge().map_err(property)?;
+        self.revoke(plan.revoked).map_err(property)?;
         for step in &plan.after {
-            self.step(step)?;
+            self.step(step).map_err(chaos)?;
         }
-        self.whole()?;
+        self.whole().map_err(chaos)?;
         let healed = Instant::now();
-        self.converge()?;
+        self.converge().map_err(property)?;
         self.run.converge_ms = Some((healed.elapsed().as_secs_f64() * 1000.0).round());
         debug_assert_eq!(n, self.net.len());
         Ok(())

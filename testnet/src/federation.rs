@@ -22,11 +22,12 @@ use rand::{Rng, SeedableRng};
 use crate::net::{Namespaces, NetMode};
 use crate::node::{Launch, NodeProcess};
 use crate::records::{self, Identity};
-use crate::relay::{Conditions, Relay, RELAY_BASE_PORT};
+use crate::relay::{Conditions, Relay};
 use crate::{cleanup, wait, Error};
 
-/// How long the federation may take to form (mesh, admissions).
-pub const FORM_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the federation may take to form (mesh, admissions) on an idle
+/// machine; [`wait::scaled`] stretches it on a loaded one.
+pub const FORM_DEADLINE: Duration = Duration::from_secs(120);
 /// How long certificates may take to arrive by gossip before the harness
 /// delivers the missing ones by import (as an operator would by file).
 const ADMISSION_GOSSIP_DEADLINE: Duration = Duration::from_secs(15);
@@ -288,14 +289,30 @@ impl Testnet {
 
     /// Waits until each of `nodes` has at least one peer on the topic.
     pub fn wait_for_mesh(&self, nodes: &[usize]) -> Result<(), Error> {
-        wait::until("every node to join the gossip mesh", FORM_DEADLINE, || {
+        let deadline = wait::scaled(FORM_DEADLINE);
+        // The nodes still without a mesh peer at the last poll, and their
+        // connections: a timeout names them (a rare set-up hang, not load).
+        let mut alone = Vec::new();
+        let result = wait::until("every node to join the gossip mesh", deadline, || {
+            alone.clear();
             for &i in nodes {
-                if self.api(i)?.status()?.network.mesh_peers == 0 {
-                    return Ok(None);
+                let network = self.api(i)?.status()?.network;
+                if network.mesh_peers == 0 {
+                    alone.push(format!(
+                        "node {i} ({} connected, {} on the topic)",
+                        network.connected_peers, network.topic_peers
+                    ));
                 }
             }
-            Ok(Some(()))
-        })
+            Ok(alone.is_empty().then_some(()))
+        });
+        match result {
+            Err(Error::Timeout { what, after }) => Err(Error::Timeout {
+                what: format!("{what}; no mesh peer: {}", alone.join(", ")),
+                after,
+            }),
+            other => other,
+        }
     }
 
     /// With `skewed` clocks, certificates are valid from an hour ago: by
@@ -339,7 +356,7 @@ impl Testnet {
                     "certificates imported on {} node(s) that gossip had not reached",
                     lagging.len()
                 ));
-                wait::until("imported certificates", FORM_DEADLINE, || {
+                wait::until("imported certificates", wait::scaled(FORM_DEADLINE), || {
                     Ok(self.lagging_admission(&all, want)?.is_empty().then_some(()))
                 })?;
             }
@@ -391,11 +408,12 @@ impl Testnet {
     /// Where node `i` is reached by peers, with its peer id.
     pub fn p2p_addr(&self, i: usize) -> Result<String, Error> {
         let m = &self.members[i];
-        if let (Some(_), Some(ns)) = (&self.relay, &self.namespaces) {
-            let port = RELAY_BASE_PORT + i as u16;
+        if let Some(relay) = &self.relay {
+            let addr = relay.addr(i);
             return Ok(format!(
-                "/ip4/{}/tcp/{port}/p2p/{}",
-                ns.data_gateway(),
+                "/ip4/{}/tcp/{}/p2p/{}",
+                addr.ip(),
+                addr.port(),
                 m.peer_id
             ));
         }

@@ -16,16 +16,17 @@
 //! Neither mode injects delay or loss (no `tc netem`): the figures are those
 //! of a LAN-like network.
 //!
-//! Names carry a per-run prefix `mt<pid hex>g<run hex>` (interface names are
+//! Each run claims its subnet `k` with a lock file held for its life
+//! ([`claim_subnet`]), so concurrent campaigns never share addresses.
+//! Names carry a per-run prefix `mt<pid hex>g<k hex>` (interface names are
 //! limited to 15 bytes), so leftovers of a killed run are recognised by their
 //! dead pid and removed at the next start ([`remove_leftovers`]).
 
 use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
 
 use crate::{cleanup, Error};
 
@@ -151,15 +152,74 @@ pub fn remove_leftovers() {
     }
 }
 
-static RUNS: AtomicU32 = AtomicU32::new(0);
-/// Third octets in use by this process's runs (tests run in parallel).
-static SUBNETS: Mutex<BTreeSet<u8>> = Mutex::new(BTreeSet::new());
+/// Where runs claim their subnets: see [`claim_subnet`].
+fn subnet_lock_dir() -> PathBuf {
+    let run = PathBuf::from("/run/mutua-testnet");
+    if std::fs::create_dir_all(&run).is_ok() {
+        return run;
+    }
+    let tmp = std::env::temp_dir().join("mutua-testnet-subnets");
+    let _ = std::fs::create_dir_all(&tmp);
+    tmp
+}
+
+/// A third octet `k` (10.77.k.0/24 and 10.78.k.0/24) held by this run:
+/// an exclusive lock on `subnet-<k>.lock`, released when the claim is
+/// dropped or its process dies (even by SIGKILL).
+pub struct SubnetClaim {
+    subnet: u8,
+    _lock: File,
+}
+
+impl SubnetClaim {
+    pub fn subnet(&self) -> u8 {
+        self.subnet
+    }
+}
+
+/// Claims a subnet no other run holds, across processes (and threads: a
+/// lock belongs to one open file, not to a process), skipping those for
+/// which `in_use` is true (addresses already present: leftovers, or a run
+/// of an older binary that took no lock). The highest free one: older
+/// binaries took the lowest, so the two never meet. Lock files are never
+/// deleted (deleting one a run holds would let a second run lock a new
+/// file of the same name).
+pub fn claim_subnet(dir: &Path, in_use: impl Fn(u8) -> bool) -> Result<SubnetClaim, Error> {
+    let io = |e: std::io::Error| Error::Netns(format!("subnet lock in {}: {e}", dir.display()));
+    for k in (1..=250u8).rev() {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("subnet-{k}.lock")))
+            .map_err(io)?;
+        // fs2's flock, named in full (std's own needs Rust 1.89).
+        match fs2::FileExt::try_lock_exclusive(&file) {
+            // Addresses without a lock: leftovers, or an older binary's run.
+            Ok(()) if !in_use(k) => {
+                return Ok(SubnetClaim {
+                    subnet: k,
+                    _lock: file,
+                })
+            }
+            Ok(()) => {}
+            Err(e) if e.kind() == fs2::lock_contended_error().kind() => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Err(Error::Netns(format!(
+        "no free 10.77.k.0/24 subnet (every lock in {} is held or its addresses are in use)",
+        dir.display()
+    )))
+}
 
 /// One namespace per node, the bridges, and the links between them.
 /// Dropping it deletes them all.
 pub struct Namespaces {
     prefix: String,
     subnet: u8,
+    /// Released once Drop has deleted every link (fields drop after it).
+    _claim: SubnetClaim,
     nodes: usize,
     partitioned: BTreeSet<usize>,
     /// Control ports isolated from each other (only the root namespace
@@ -179,23 +239,18 @@ impl Namespaces {
             )));
         }
         remove_leftovers();
-        let run = RUNS.fetch_add(1, Ordering::SeqCst) % 16;
-        let prefix = format!("mt{:x}g{run:x}", std::process::id());
-        let subnet = {
-            let mut used = SUBNETS.lock().unwrap_or_else(|e| e.into_inner());
-            let addrs = ip_output(&["-o", "-4", "addr", "show"]);
-            let free = (1..=250u8).find(|k| {
-                !used.contains(k)
-                    && !addrs.contains(&format!("10.77.{k}."))
-                    && !addrs.contains(&format!("10.78.{k}."))
-            });
-            let k = free.ok_or_else(|| Error::Netns("no free 10.77.k.0/24 subnet".into()))?;
-            used.insert(k);
-            k
-        };
+        let addrs = ip_output(&["-o", "-4", "addr", "show"]);
+        let claim = claim_subnet(&subnet_lock_dir(), |k| {
+            addrs.contains(&format!("10.77.{k}.")) || addrs.contains(&format!("10.78.{k}."))
+        })?;
+        let subnet = claim.subnet();
+        // Named after the subnet, unique among the live runs (a run counter
+        // could wrap while a long run of a `--jobs` campaign still lives).
+        let prefix = format!("mt{:x}g{subnet:02x}", std::process::id());
         let mut ns = Namespaces {
             prefix,
             subnet,
+            _claim: claim,
             nodes: 0,
             partitioned: BTreeSet::new(),
             isolate_control,
@@ -405,9 +460,78 @@ impl Drop for Namespaces {
             let _ = ip(&["link", "del", &bridge]);
             cleanup::remove_link(&bridge);
         }
-        SUBNETS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.subnet);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+
+    #[test]
+    fn threads_racing_for_subnets_each_get_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Barrier::new(8);
+        let claims: Vec<SubnetClaim> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        claim_subnet(dir.path(), |_| false).unwrap()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let subnets: BTreeSet<u8> = claims.iter().map(SubnetClaim::subnet).collect();
+        assert_eq!(
+            subnets,
+            (243..=250).collect(),
+            "the eight highest, once each"
+        );
+        drop(claims);
+        assert_eq!(claim_subnet(dir.path(), |_| false).unwrap().subnet(), 250);
+    }
+
+    #[test]
+    fn a_subnet_with_addresses_but_no_lock_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let claim = claim_subnet(dir.path(), |k| k >= 249).unwrap();
+        assert_eq!(claim.subnet(), 248);
+    }
+
+    /// Another process holding subnet 250's lock (util-linux's `flock`, as a
+    /// concurrent campaign would): this one gets 249, and 250 once it died.
+    #[test]
+    fn a_subnet_another_process_holds_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("subnet-250.lock");
+        // The shell holds the lock on fd 9 and becomes `sleep`: killing
+        // the child releases it.
+        let script = "exec 9>\"$1\" && flock -n 9 && echo locked && exec sleep 60";
+        let child = Command::new("sh")
+            .args(["-c", script, "sh"])
+            .arg(&lock)
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let Ok(mut child) = child else {
+            eprintln!("not run: no flock command");
+            return;
+        };
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if line.trim() != "locked" {
+            let _ = child.wait();
+            eprintln!("not run: no flock command");
+            return;
+        }
+        let claim = claim_subnet(dir.path(), |_| false);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(claim.unwrap().subnet(), 249);
+        // Its lock died with it.
+        assert_eq!(claim_subnet(dir.path(), |_| false).unwrap().subnet(), 250);
     }
 }

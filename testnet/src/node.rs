@@ -125,7 +125,8 @@ impl NodeProcess {
             api: Api::new(launch.index, String::new(), ""),
         };
         let addr_file = launch.data_dir.join("api.addr");
-        let addr = wait::until("the node's control API", START_DEADLINE, || {
+        let deadline = wait::scaled(START_DEADLINE);
+        let addr = wait::until("the node's control API", deadline, || {
             node.check_alive()?;
             Ok(fs::read_to_string(&addr_file).ok())
         })?;

@@ -4,8 +4,8 @@
 //!
 //! Every node listens where no other node can reach it (its control address,
 //! on a bridge whose ports are isolated from each other); the relay listens
-//! for each node `j` on the data bridge's gateway (`10.77.k.1`, port
-//! [`RELAY_BASE_PORT`] + `j`) and forwards to it. Bootstrap addresses, hence
+//! for each node `j` on the data bridge's gateway (`10.77.k.1`, a port the
+//! system picks, [`Relay::addr`]) and forwards to it. Bootstrap addresses, hence
 //! the addresses the DHT learns from dials, are the relay's, so every
 //! libp2p connection between two nodes goes through it. The relay tells the
 //! dialing node by its data address (`10.77.k.(i+2)`), so each connection
@@ -42,8 +42,6 @@ use tokio::time::Instant;
 
 use crate::Error;
 
-/// The relay's port for node `j` is this plus `j`.
-pub const RELAY_BASE_PORT: u16 = 4300;
 /// Chunks queued per direction of one connection.
 const CHUNKS_IN_FLIGHT: usize = 64;
 const CHUNK_BYTES: usize = 16 * 1024;
@@ -143,11 +141,14 @@ pub struct RelayCounts {
 pub struct Relay {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
+    /// Where the relay listens for each node.
+    listening: Vec<SocketAddr>,
 }
 
 impl Relay {
-    /// Listens on `gateway`:[`RELAY_BASE_PORT`]+`j` for each of `targets`
-    /// (node `j`'s real address). Node `i` dials from `first_node` + `i`.
+    /// Listens on `gateway`, one port for each of `targets` (node `j`'s
+    /// real address), picked by the system: a fixed port could be taken by
+    /// anything else on the machine. Node `i` dials from `first_node` + `i`.
     pub fn start(
         gateway: Ipv4Addr,
         first_node: Ipv4Addr,
@@ -172,17 +173,25 @@ impl Relay {
             refused: AtomicU64::new(0),
             aborted: AtomicU64::new(0),
         });
+        let mut listening = Vec::with_capacity(targets.len());
         for (j, target) in targets.into_iter().enumerate() {
-            let addr = SocketAddrV4::new(gateway, RELAY_BASE_PORT + j as u16);
+            let cannot = || format!("the relay cannot listen on {gateway} for node {j}");
             let listener = runtime
-                .block_on(TcpListener::bind(addr))
-                .map_err(Error::io(format!("the relay cannot listen on {addr}")))?;
+                .block_on(TcpListener::bind(SocketAddrV4::new(gateway, 0)))
+                .map_err(Error::io(cannot()))?;
+            listening.push(listener.local_addr().map_err(Error::io(cannot()))?);
             runtime.spawn(accept_loop(listener, j, target, shared.clone()));
         }
         Ok(Relay {
             runtime: Some(runtime),
             shared,
+            listening,
         })
+    }
+
+    /// Where node `j`'s peers dial it.
+    pub fn addr(&self, j: usize) -> SocketAddr {
+        self.listening[j]
     }
 
     /// Replaces the conditions (new chunks and connections follow them).

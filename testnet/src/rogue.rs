@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId};
 use libp2p::identity::Keypair;
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{noise, tcp, yamux, Multiaddr, Swarm};
 use mutua_protocol::codec::{encode_envelope, hash_envelope, MAX_RECORD_BYTES};
 use mutua_protocol::{
@@ -135,6 +135,14 @@ fn rogue_swarm(identity: Keypair) -> Result<Swarm<gossipsub::Behaviour>, Error> 
         .max_transmit_size(2 * MAX_RECORD_BYTES)
         .build()
         .map_err(|e| Error::Rogue(e.to_string()))?;
+    let behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+        .map_err(|e| Error::Rogue(e.to_string()))?;
+    tcp_swarm(identity, behaviour)
+}
+
+/// A swarm of `behaviour` over TCP with noise and yamux, as the nodes run,
+/// whose idle connections stay open a minute: both rogues' transport.
+fn tcp_swarm<B: NetworkBehaviour>(identity: Keypair, behaviour: B) -> Result<Swarm<B>, Error> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(
@@ -143,11 +151,7 @@ fn rogue_swarm(identity: Keypair) -> Result<Swarm<gossipsub::Behaviour>, Error> 
             yamux::Config::default,
         )
         .map_err(|e| Error::Rogue(e.to_string()))?
-        .with_behaviour(|_| {
-            gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).map_err(|e| {
-                Box::new(std::io::Error::other(e)) as Box<dyn std::error::Error + Send + Sync>
-            })
-        })
+        .with_behaviour(|_| behaviour)
         .map_err(|e| Error::Rogue(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build())

@@ -275,6 +275,7 @@ fn chaos_runs_converge_with_the_revoked_members_late_record_refused() {
             runs,
             seed: 42,
             sync_interval_secs: 2,
+            jobs: 1,
         },
         |run| print!("{}", chaos::ChaosReport::line(run)),
     )

@@ -69,6 +69,10 @@ enum Command {
         /// Chaos: how many runs (each a new federation, seed + run).
         #[arg(long, default_value_t = 1)]
         runs: usize,
+        /// Chaos: runs at once, each its own federation and subnet (the
+        /// report still lists every run in seed order).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
         /// Flood: the rogue sends this many messages per second (for
         /// `--secs`) instead of one burst.
         #[arg(long)]
@@ -149,6 +153,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             budgets,
             sync_interval_secs,
             runs,
+            jobs,
             rate,
             secs,
             kind,
@@ -169,6 +174,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     runs,
                     seed,
                     sync_interval_secs,
+                    jobs,
                 };
                 let report = chaos::run(&options, |run| {
                     print!("{}", chaos::ChaosReport::line(run));

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundFailure};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{Multiaddr, PeerId, Swarm};
 use mutua_node::sync::{Frame, SyncCodec, PROTOCOL};
 use mutua_protocol::sync::{encode_request, Entry, Query, Request, Summary, SyncKey, SyncRange};
 use mutua_protocol::FixedBytes;
@@ -21,7 +21,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use super::{runtime, PacedFlood};
+use super::{runtime, tcp_swarm, PacedFlood};
 use crate::Error;
 
 /// What the rogue's sync requests came to.
@@ -81,25 +81,13 @@ fn request(rng: &mut StdRng, n: u64, garbage_from: u64) -> (Vec<u8>, bool) {
 fn sync_swarm(
     identity: libp2p::identity::Keypair,
 ) -> Result<Swarm<request_response::Behaviour<SyncCodec>>, Error> {
-    Ok(libp2p::SwarmBuilder::with_existing_identity(identity)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| Error::Rogue(e.to_string()))?
-        .with_behaviour(|_| {
-            request_response::Behaviour::new(
-                [(PROTOCOL, request_response::ProtocolSupport::Outbound)],
-                request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(10))
-                    .with_max_concurrent_streams(1024),
-            )
-        })
-        .map_err(|e| Error::Rogue(e.to_string()))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build())
+    let behaviour = request_response::Behaviour::new(
+        [(PROTOCOL, request_response::ProtocolSupport::Outbound)],
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(10))
+            .with_max_concurrent_streams(1024),
+    );
+    tcp_swarm(identity, behaviour)
 }
 
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
