@@ -587,6 +587,22 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The `nth` published listing has a new version `hash` (an update):
+    /// the pollers now wait for that one, the earlier one being superseded
+    /// (no node serves it once the new one arrived).
+    fn republished(&mut self, nth: usize, hash: RecordHash) {
+        let p = &mut self.published[nth];
+        p.hash = hash;
+        p.at = Instant::now();
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        for w in watched
+            .iter_mut()
+            .filter(|w| w.id == p.id && w.author == p.author)
+        {
+            w.hash = hash;
+        }
+    }
+
     fn withdraw(&mut self, nth: usize) -> Result<(), Error> {
         let Some(p) = self.published.get(nth).cloned() else {
             return Ok(());

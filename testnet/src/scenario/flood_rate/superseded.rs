@@ -7,7 +7,7 @@
 //! never lowers the sender's score for an `Ignore`, the node's budget of
 //! ignored records (`PeerPolicy::on_ignored_record`) does.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use mutua_protocol::{seal, ListingId, Payload, SecretKey};
 
@@ -79,9 +79,7 @@ impl Run<'_> {
         if let Some(bytes) = mutua_protocol::unhex(&answer.envelope) {
             self.envelopes.push(bytes);
         }
-        let published = &mut self.published[last];
-        published.hash = *answer.record.hash();
-        published.at = Instant::now();
+        self.republished(last, *answer.record.hash());
         self.await_propagation()?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
