@@ -116,6 +116,9 @@ const SNAPSHOT_CACHE_BYTES: u64 = 1024 * 1024;
 
 /// Has sled write its snapshot of the closed store at `path`: opening
 /// replays the log after the previous snapshot and writes the new one.
+/// How long [`Store::close`] waits for the store's other handles to go.
+pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(crate) fn write_snapshot(path: &Path, settings: &SledSettings) -> sled::Result<()> {
     let config = sled::Config::new()
         .path(path)
@@ -129,13 +132,21 @@ impl Store {
     /// flush), then has sled write its snapshot, so that the next open
     /// replays only what is written after this close instead of the whole
     /// run (measured in BENCHMARKS.md). Takes as long as that open would
-    /// have. If other handles of the store remain, it only drops this one
-    /// (and warns): sled is still open.
+    /// have. Other handles of the store are waited for up to
+    /// [`CLOSE_WAIT`] (a stopping node's last blocking tasks may still hold
+    /// one); if some remain, it only drops this one (and warns): sled is
+    /// still open.
     pub fn close(self) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + CLOSE_WAIT;
+        while std::sync::Arc::strong_count(&self.inner) > 1 && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let inner = match std::sync::Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
-            Err(_) => {
+            Err(inner) => {
                 tracing::warn!(
+                    handles = std::sync::Arc::strong_count(&inner) - 1,
                     "the store is still in use elsewhere: closed without sled's snapshot"
                 );
                 return Ok(());

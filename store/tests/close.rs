@@ -84,3 +84,23 @@ fn close_with_another_handle_alive_leaves_the_store_usable() {
         1
     );
 }
+
+#[test]
+fn close_waits_for_a_handle_still_held_by_a_finishing_task() {
+    // A stopping node's last blocking task may hold a handle for a moment.
+    let fed = federation();
+    let path = fed.store.path().to_owned();
+    let at_open = snapshot_lsn(&path);
+    write_some(&fed);
+    let other = fed.store.clone();
+    let finishing = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(other);
+    });
+    fed.store.close().expect("close");
+    finishing.join().expect("the task");
+    assert!(
+        snapshot_lsn(&path) > at_open,
+        "close gave up before the other handle was dropped"
+    );
+}
