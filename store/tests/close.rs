@@ -19,6 +19,16 @@ fn snapshot_lsn(store_dir: &std::path::Path) -> Option<u64> {
         .max()
 }
 
+/// A new store with a few listings applied (log messages after the
+/// snapshot of its open), its path, and that snapshot's position.
+fn written() -> (common::Fed, std::path::PathBuf, Option<u64>) {
+    let fed = federation();
+    let path = fed.store.path().to_owned();
+    let at_open = snapshot_lsn(&path);
+    write_some(&fed);
+    (fed, path, at_open)
+}
+
 /// Applies a few listings: log messages after the snapshot of the open.
 fn write_some(fed: &common::Fed) {
     for id in 0..20 {
@@ -34,10 +44,7 @@ fn write_some(fed: &common::Fed) {
 
 #[test]
 fn close_writes_the_snapshot_so_the_next_open_replays_nothing_of_the_run() {
-    let fed = federation();
-    let path = fed.store.path().to_owned();
-    let at_open = snapshot_lsn(&path);
-    write_some(&fed);
+    let (fed, path, at_open) = written();
     let config = fed.config();
     fed.store.close().expect("close");
     let at_close = snapshot_lsn(&path);
@@ -57,10 +64,7 @@ fn close_writes_the_snapshot_so_the_next_open_replays_nothing_of_the_run() {
 #[test]
 fn dropping_the_store_leaves_the_snapshot_of_its_open() {
     // What `close` is for: sled itself never snapshots while it runs.
-    let fed = federation();
-    let path = fed.store.path().to_owned();
-    let at_open = snapshot_lsn(&path);
-    write_some(&fed);
+    let (fed, path, at_open) = written();
     let common::Fed {
         dir: _dir, store, ..
     } = fed;
@@ -88,10 +92,7 @@ fn close_with_another_handle_alive_leaves_the_store_usable() {
 #[test]
 fn close_waits_for_a_handle_still_held_by_a_finishing_task() {
     // A stopping node's last blocking task may hold a handle for a moment.
-    let fed = federation();
-    let path = fed.store.path().to_owned();
-    let at_open = snapshot_lsn(&path);
-    write_some(&fed);
+    let (fed, path, at_open) = written();
     let other = fed.store.clone();
     let finishing = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(300));
