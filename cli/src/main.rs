@@ -46,6 +46,9 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_NOT_RUNNING: u8 = 3;
 
 fn main() -> ExitCode {
+    // `mutua node` runs the daemon in this process: cap glibc's arenas
+    // before any thread allocates, as `mutua-node` does (node/src/memory.rs).
+    mutua_node::memory::limit_arenas();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -113,13 +113,16 @@ impl Default for ApiSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// sled's page cache, in MiB (the node's main memory cost).
+    /// sled's page cache, in MiB (the node's main memory cost). sled counts
+    /// a page at its compressed size, so 8 MiB held ~25 MiB of pages at 100k
+    /// listings; 32 cost 20–30 MiB more with no query gain measured
+    /// (BENCHMARKS.md, whole node at 100k).
     pub cache_mb: u64,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
-        StoreSection { cache_mb: 32 }
+        StoreSection { cache_mb: 8 }
     }
 }
 
