@@ -68,6 +68,9 @@ pub struct NetworkSection {
     pub max_connections: u32,
     /// Seconds between anti-entropy rounds with a peer.
     pub sync_interval_secs: u64,
+    /// Gossipsub's mesh and gossip degrees and heartbeat
+    /// (`[network.gossipsub]`; for measurements, the defaults suit).
+    pub gossipsub: crate::net::GossipTuning,
 }
 
 impl Default for NetworkSection {
@@ -78,6 +81,7 @@ impl Default for NetworkSection {
             mdns: true,
             max_connections: 128,
             sync_interval_secs: 300,
+            gossipsub: Default::default(),
         }
     }
 }
@@ -286,6 +290,7 @@ pub struct Settings {
     pub mdns: bool,
     pub max_connections: u32,
     pub sync_interval_secs: u64,
+    pub gossip: crate::net::GossipTuning,
     pub api_listen: SocketAddr,
     pub metrics_public: bool,
     pub max_body_bytes: usize,
@@ -379,6 +384,10 @@ impl Config {
         if self.network.sync_interval_secs == 0 {
             return Err(invalid("network.sync_interval_secs", "must be at least 1"));
         }
+        self.network
+            .gossipsub
+            .check()
+            .map_err(|e| invalid("network.gossipsub", e))?;
         let api_listen: SocketAddr = self.api.listen.parse().map_err(|_| {
             invalid(
                 "api.listen",
@@ -438,6 +447,7 @@ impl Config {
             mdns: self.network.mdns,
             max_connections: self.network.max_connections,
             sync_interval_secs: self.network.sync_interval_secs,
+            gossip: self.network.gossipsub.clone(),
             api_listen,
             metrics_public: self.api.metrics_public,
             max_body_bytes: self.api.max_body_bytes,

@@ -326,6 +326,7 @@ pub fn run_with(options: &ScenarioOptions, flood_rate: Option<FloodRate>) -> Res
         seed: options.testnet.seed,
         plan_digest: plan_digest(&steps),
         network: net.describe_network(),
+        gossipsub: options.testnet.gossip.clone(),
         ..Report::default()
     };
     report.notes.append(&mut net.notes);
@@ -787,6 +788,9 @@ impl Run<'_> {
             ),
             idontwant_received: after.since(before, "idontwant_in"),
             iwant_sent: after.since(before, "iwant"),
+            pings: after.since(before, "pings"),
+            identify_received: after.since(before, "identify"),
+            mesh_peers_per_node: per(after.value("mesh_peers"), self.net.len() as f64),
         });
         let idle = options.idle;
         if idle.is_zero() {

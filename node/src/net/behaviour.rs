@@ -95,9 +95,87 @@ pub struct Behaviour {
 /// (gossipsub v1.2): every message, since no record is this small.
 pub(super) const IDONTWANT_THRESHOLD_BYTES: usize = 0;
 
+/// The gossipsub mesh and gossip settings that are tunable, from the
+/// config's `[network.gossipsub]` table: so that variants run side by side
+/// from one binary (BENCHMARKS.md, gossip efficiency at N = 40). The
+/// defaults are libp2p's.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GossipTuning {
+    /// D: the mesh peers a node forwards every record to.
+    pub mesh_n: usize,
+    /// D_lo: fewer mesh peers than this, the heartbeat grafts more.
+    pub mesh_n_low: usize,
+    /// D_hi: more than this (peers graft us too), it prunes down to D.
+    pub mesh_n_high: usize,
+    /// D_out: mesh peers that must be outbound connections (≤ D / 2, ≤ D_lo).
+    pub mesh_outbound_min: usize,
+    /// D_lazy: at least this many peers outside the mesh get IHAVE each heartbeat …
+    pub gossip_lazy: usize,
+    /// … or this share of the peers outside the mesh, if more.
+    pub gossip_factor: f64,
+    /// Milliseconds between heartbeats (mesh upkeep, IHAVE).
+    pub heartbeat_ms: u64,
+}
+
+impl Default for GossipTuning {
+    fn default() -> Self {
+        GossipTuning {
+            mesh_n: 6,
+            mesh_n_low: 5,
+            mesh_n_high: 12,
+            mesh_outbound_min: 2,
+            gossip_lazy: 6,
+            gossip_factor: 0.25,
+            heartbeat_ms: 1000,
+        }
+    }
+}
+
+impl GossipTuning {
+    /// What libp2p would refuse, in words, and the heartbeat kept sane.
+    pub fn check(&self) -> Result<(), String> {
+        let GossipTuning {
+            mesh_n: d,
+            mesh_n_low: lo,
+            mesh_n_high: hi,
+            mesh_outbound_min: out,
+            ..
+        } = *self;
+        if !(out <= lo && lo <= d && d <= hi) || d == 0 {
+            return Err(format!(
+                "needs mesh_outbound_min ({out}) ≤ mesh_n_low ({lo}) ≤ mesh_n ({d}) ≤ mesh_n_high ({hi}), mesh_n ≥ 1"
+            ));
+        }
+        if out * 2 > d {
+            return Err(format!(
+                "mesh_outbound_min ({out}) must be at most mesh_n / 2 ({d} / 2)"
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.gossip_factor) {
+            return Err("gossip_factor must be between 0 and 1".into());
+        }
+        if !(100..=60_000).contains(&self.heartbeat_ms) {
+            return Err("heartbeat_ms must be between 100 and 60000".into());
+        }
+        Ok(())
+    }
+}
+
 /// The gossipsub settings, each choice explained where it is made.
-pub(super) fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, NetworkError> {
+pub(super) fn gossipsub_config(
+    topic: &TopicHash,
+    tuning: &GossipTuning,
+) -> Result<gossipsub::Config, NetworkError> {
     gossipsub::ConfigBuilder::default()
+        // Mesh and gossip degrees, heartbeat: see GossipTuning.
+        .mesh_n(tuning.mesh_n)
+        .mesh_n_low(tuning.mesh_n_low)
+        .mesh_n_high(tuning.mesh_n_high)
+        .mesh_outbound_min(tuning.mesh_outbound_min)
+        .gossip_lazy(tuning.gossip_lazy)
+        .gossip_factor(tuning.gossip_factor)
+        .heartbeat_interval(Duration::from_millis(tuning.heartbeat_ms))
         // Records carry their own signatures: the gossipsub envelope carries
         // no author, sequence number or signature, and messages that do are invalid.
         .validation_mode(gossipsub::ValidationMode::Anonymous)
@@ -200,7 +278,7 @@ pub(super) fn build_swarm(
     reporter: BreachReporter,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
     let topic = IdentTopic::new(config.federation_topic.clone());
-    let gossipsub_config = gossipsub_config(&topic.hash())?;
+    let gossipsub_config = gossipsub_config(&topic.hash(), &config.gossip)?;
     let (score_params, score_thresholds) = peer_score(&topic.hash(), &config.colocation_whitelist);
     let local_peer_id = keypair.public().to_peer_id();
     let registry = &mut metrics.registry;
@@ -291,7 +369,7 @@ mod tests {
     fn gossipsub_settings_are_accepted_by_libp2p() {
         let anchor = mutua_protocol::SecretKey::from_seed([1; 32]).public();
         let topic = IdentTopic::new(topic_for("test", &[anchor])).hash();
-        let config = gossipsub_config(&topic).unwrap();
+        let config = gossipsub_config(&topic, &GossipTuning::default()).unwrap();
         assert_eq!(config.max_transmit_size(), GOSSIPSUB_TRANSMIT_LIMIT);
         assert_eq!(config.max_control_messages_sent(), 1);
         assert_eq!(config.max_transmit_size_for_topic(&topic), MAX_FRAME_BYTES);
