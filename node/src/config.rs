@@ -736,6 +736,31 @@ mod tests {
     }
 
     #[test]
+    fn gossipsub_degrees_are_read_and_checked() {
+        let text = format!(
+            "{}\n[network.gossipsub]\nmesh_n = 4\nmesh_n_low = 3\nmesh_n_high = 6\ngossip_lazy = 3\n",
+            minimal()
+        );
+        let settings = Config::parse(&text).unwrap().validate().unwrap();
+        assert_eq!(
+            (
+                settings.gossip.mesh_n,
+                settings.gossip.mesh_n_low,
+                settings.gossip.mesh_n_high
+            ),
+            (4, 3, 6)
+        );
+        assert_eq!(settings.gossip.gossip_lazy, 3);
+        // D_lo above D: libp2p would refuse it at start; the config says so first.
+        let text = format!("{}\n[network.gossipsub]\nmesh_n_low = 7\n", minimal());
+        let err = Config::parse(&text).unwrap().validate().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if key == "network.gossipsub"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let cases = [
             (

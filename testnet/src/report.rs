@@ -120,6 +120,12 @@ pub struct PublishTraffic {
     /// talkers; IHAVE, GRAFT and PRUNE have no counter).
     pub pings: u64,
     pub identify_received: u64,
+    /// Kademlia requests answered and connections opened meanwhile.
+    pub kad_requests: u64,
+    pub connections_opened: u64,
+    /// From the first publish until every replica had converged (the
+    /// window these bytes were counted in).
+    pub window_secs: f64,
     /// Mesh peers per node on the topic when every replica had converged.
     pub mesh_peers_per_node: Option<f64>,
 }
@@ -309,7 +315,7 @@ impl Report {
         if let Some(t) = &self.publish_traffic {
             let _ = writeln!(
                 s,
-                "  received while publishing (all libp2p bytes): {} B for {} unique B (envelopes × {} receivers) = {} per unique byte; of which gossip messages {} B ({} per unique byte), sync {} B ({} sessions), the rest control and other protocols; gossip messages received {} for {} first copies; IDONTWANT received {}, IWANT sent {}; ingest duplicates {}; pings {}, identify {}; mesh peers per node {}",
+                "  received while publishing (all libp2p bytes): {} B for {} unique B (envelopes × {} receivers) = {} per unique byte; of which gossip messages {} B ({} per unique byte), sync {} B ({} sessions), the rest control and other protocols; gossip messages received {} for {} first copies; IDONTWANT received {}, IWANT sent {}; ingest duplicates {}; pings {}, identify {}, Kademlia requests {}, connections opened {}; mesh peers per node {}; window {:.1} s",
                 t.bytes_received,
                 t.unique_bytes,
                 self.nodes.saturating_sub(1),
@@ -325,7 +331,10 @@ impl Report {
                 t.ingest_duplicates,
                 t.pings,
                 t.identify_received,
-                ratio(t.mesh_peers_per_node)
+                t.kad_requests,
+                t.connections_opened,
+                ratio(t.mesh_peers_per_node),
+                t.window_secs
             );
         }
         if let Some(t) = &self.idle_traffic {

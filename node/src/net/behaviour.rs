@@ -27,10 +27,18 @@
 //!   [`super::MAX_IWANT_IDS`]; gossipsub's own frame limit sits 8 KiB above
 //!   ours, so that the frame guard always decides first;
 //! - duplicate cache 5 minutes (default 1): a record echoed back late by a
-//!   slow peer is still recognised without touching the store. Mesh degree
-//!   and heartbeat (1 s) stay at their defaults (D = 6 suits ~35,000
-//!   nodes); flood publishing is off: a node's own record goes to its mesh
-//!   peers like a forwarded one;
+//!   slow peer is still recognised without touching the store; flood
+//!   publishing is off: a node's own record goes to its mesh peers like a
+//!   forwarded one;
+//! - mesh and gossip degrees ([`GossipTuning`], `[network.gossipsub]` in
+//!   the config): D = 5, D_lo = 4, D_hi = 6, D_out = 2, IHAVE to D_lazy = 3
+//!   peers outside the mesh each heartbeat (gossip factor 0), heartbeat 1 s.
+//!   Each mesh peer costs a copy of most records (a peer forwards before our
+//!   IDONTWANT reaches it once validation takes milliseconds) and an
+//!   IDONTWANT: against libp2p's D = 6, D_hi = 12, D_lazy = 6 / 25 %, this
+//!   took the bytes received per unique byte at N = 40 from 2.8–3.5 to
+//!   2.0–2.3 without a worse propagation p99; D = 4 saved no more and had
+//!   a worse p99 under load (BENCHMARKS.md, gossip efficiency at N = 40);
 //! - IDONTWANT (gossipsub v1.2) for every record, on receipt (before
 //!   validation) and on publish: mesh peers still validating it do not send
 //!   a copy back. Peers that speak only v1.1 interoperate, receiving and
@@ -96,9 +104,11 @@ pub struct Behaviour {
 pub(super) const IDONTWANT_THRESHOLD_BYTES: usize = 0;
 
 /// The gossipsub mesh and gossip settings that are tunable, from the
-/// config's `[network.gossipsub]` table: so that variants run side by side
-/// from one binary (BENCHMARKS.md, gossip efficiency at N = 40). The
-/// defaults are libp2p's.
+/// config's `[network.gossipsub]` table, so that variants run side by side
+/// from one binary. The defaults are the ones measured best at N = 40
+/// (BENCHMARKS.md, gossip efficiency at N = 40): a mesh of 5, capped at 6,
+/// and IHAVE to 3 peers outside it (libp2p's: 6, 12 and 6, or a quarter
+/// of the peers outside the mesh).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GossipTuning {
@@ -121,12 +131,19 @@ pub struct GossipTuning {
 impl Default for GossipTuning {
     fn default() -> Self {
         GossipTuning {
-            mesh_n: 6,
-            mesh_n_low: 5,
-            mesh_n_high: 12,
+            // Every mesh peer is one more copy of each record received
+            // (those that forward before our IDONTWANT reaches them) and
+            // one more IDONTWANT sent: 5 rather than 6, and no more than 6
+            // (libp2p's 12 let peers grafting us grow meshes to 7–8).
+            mesh_n: 5,
+            mesh_n_low: 4,
+            mesh_n_high: 6,
             mesh_outbound_min: 2,
-            gossip_lazy: 6,
-            gossip_factor: 0.25,
+            // IHAVE (≈ 120 B: the topic and one id) to exactly 3 peers
+            // outside the mesh each heartbeat, not a quarter of them (8 at
+            // N = 40): anti-entropy repairs what gossip misses.
+            gossip_lazy: 3,
+            gossip_factor: 0.0,
             heartbeat_ms: 1000,
         }
     }
@@ -369,6 +386,7 @@ mod tests {
     fn gossipsub_settings_are_accepted_by_libp2p() {
         let anchor = mutua_protocol::SecretKey::from_seed([1; 32]).public();
         let topic = IdentTopic::new(topic_for("test", &[anchor])).hash();
+        GossipTuning::default().check().unwrap();
         let config = gossipsub_config(&topic, &GossipTuning::default()).unwrap();
         assert_eq!(config.max_transmit_size(), GOSSIPSUB_TRANSMIT_LIMIT);
         assert_eq!(config.max_control_messages_sent(), 1);
@@ -384,6 +402,28 @@ mod tests {
             .len();
         assert!(smallest > config.idontwant_message_size_threshold());
         assert!(config.idontwant_on_publish());
+        // Every tuning the config accepts, libp2p accepts too.
+        let small = GossipTuning {
+            mesh_n: 4,
+            mesh_n_low: 3,
+            mesh_n_high: 6,
+            gossip_lazy: 3,
+            gossip_factor: 0.0,
+            ..GossipTuning::default()
+        };
+        small.check().unwrap();
+        let tuned = gossipsub_config(&topic, &small).unwrap();
+        assert_eq!(
+            (tuned.mesh_n(), tuned.mesh_n_low(), tuned.mesh_n_high()),
+            (4, 3, 6)
+        );
+        assert_eq!(tuned.gossip_lazy(), 3);
+        let too_many_outbound = GossipTuning {
+            mesh_outbound_min: 3,
+            ..small
+        };
+        assert!(too_many_outbound.check().is_err());
+        assert!(gossipsub_config(&topic, &too_many_outbound).is_err());
         let (params, thresholds) = peer_score(&topic, &[]);
         params.validate().unwrap();
         thresholds.validate().unwrap();

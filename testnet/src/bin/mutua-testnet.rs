@@ -139,7 +139,8 @@ impl GossipArgs {
         set(&mut t.gossip_lazy, self.gossip_lazy);
         t.gossip_factor = self.gossip_factor.unwrap_or(t.gossip_factor);
         t.heartbeat_ms = self.heartbeat_ms.unwrap_or(t.heartbeat_ms);
-        t.check().map_err(|e| anyhow::anyhow!("gossipsub settings: {e}"))?;
+        t.check()
+            .map_err(|e| anyhow::anyhow!("gossipsub settings: {e}"))?;
         Ok(t)
     }
 }
