@@ -68,6 +68,9 @@ pub struct NetworkSection {
     pub max_connections: u32,
     /// Seconds between anti-entropy rounds with a peer.
     pub sync_interval_secs: u64,
+    /// Gossipsub's mesh and gossip degrees and heartbeat
+    /// (`[network.gossipsub]`; for measurements, the defaults suit).
+    pub gossipsub: crate::net::GossipTuning,
 }
 
 impl Default for NetworkSection {
@@ -78,6 +81,7 @@ impl Default for NetworkSection {
             mdns: true,
             max_connections: 128,
             sync_interval_secs: 300,
+            gossipsub: Default::default(),
         }
     }
 }
@@ -289,6 +293,7 @@ pub struct Settings {
     pub mdns: bool,
     pub max_connections: u32,
     pub sync_interval_secs: u64,
+    pub gossip: crate::net::GossipTuning,
     pub api_listen: SocketAddr,
     pub metrics_public: bool,
     pub max_body_bytes: usize,
@@ -382,6 +387,10 @@ impl Config {
         if self.network.sync_interval_secs == 0 {
             return Err(invalid("network.sync_interval_secs", "must be at least 1"));
         }
+        self.network
+            .gossipsub
+            .check()
+            .map_err(|e| invalid("network.gossipsub", e))?;
         let api_listen: SocketAddr = self.api.listen.parse().map_err(|_| {
             invalid(
                 "api.listen",
@@ -441,6 +450,7 @@ impl Config {
             mdns: self.network.mdns,
             max_connections: self.network.max_connections,
             sync_interval_secs: self.network.sync_interval_secs,
+            gossip: self.network.gossipsub.clone(),
             api_listen,
             metrics_public: self.api.metrics_public,
             max_body_bytes: self.api.max_body_bytes,
@@ -726,6 +736,31 @@ mod tests {
         );
         config.api.allow_remote = true;
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn gossipsub_degrees_are_read_and_checked() {
+        let text = format!(
+            "{}\n[network.gossipsub]\nmesh_n = 4\nmesh_n_low = 3\nmesh_n_high = 6\ngossip_lazy = 3\n",
+            minimal()
+        );
+        let settings = Config::parse(&text).unwrap().validate().unwrap();
+        assert_eq!(
+            (
+                settings.gossip.mesh_n,
+                settings.gossip.mesh_n_low,
+                settings.gossip.mesh_n_high
+            ),
+            (4, 3, 6)
+        );
+        assert_eq!(settings.gossip.gossip_lazy, 3);
+        // D_lo above D: libp2p would refuse it at start; the config says so first.
+        let text = format!("{}\n[network.gossipsub]\nmesh_n_low = 7\n", minimal());
+        let err = Config::parse(&text).unwrap().validate().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if key == "network.gossipsub"),
+            "{err}"
+        );
     }
 
     #[test]

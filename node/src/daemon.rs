@@ -113,6 +113,7 @@ pub async fn run(
     network_config.mdns = settings.mdns;
     network_config.max_connections = settings.max_connections;
     network_config.sync_interval = Duration::from_secs(settings.sync_interval_secs);
+    network_config.gossip = settings.gossip.clone();
     let peer_id = keypair.public().to_peer_id();
     let (network, network_task) =
         net::spawn(network_config, keypair, ingest.clone(), &mut metrics).await?;

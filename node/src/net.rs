@@ -43,7 +43,7 @@ mod types;
 mod validation;
 
 pub use actor::spawn;
-pub use behaviour::{Behaviour, BehaviourEvent};
+pub use behaviour::{Behaviour, BehaviourEvent, GossipTuning};
 pub use handle::NetworkHandle;
 pub use policy::{
     BAN_DURATION, FRAME_BREACH_PENALTY, IGNORED_BURST, IGNORED_OVER_BUDGET_PENALTY,
@@ -138,6 +138,8 @@ pub struct NetworkConfig {
     pub colocation_whitelist: Vec<IpAddr>,
     /// The mean time between periodic sync sessions (jittered ±20 %).
     pub sync_interval: Duration,
+    /// Gossipsub's mesh and gossip degrees and heartbeat.
+    pub gossip: GossipTuning,
 }
 
 impl NetworkConfig {
@@ -155,6 +157,7 @@ impl NetworkConfig {
             kad_server: true,
             colocation_whitelist: Vec::new(),
             sync_interval: Duration::from_secs(300),
+            gossip: GossipTuning::default(),
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct TestnetOptions {
     pub clock_offsets_secs: Vec<i64>,
     /// Every node serves its web page on a loopback port (the demo).
     pub web: bool,
+    /// Gossipsub's mesh and gossip degrees, written to each node's config.toml.
+    pub gossip: mutua_node::net::GossipTuning,
 }
 
 impl TestnetOptions {
@@ -73,6 +75,7 @@ impl TestnetOptions {
             relayed: false,
             clock_offsets_secs: Vec::new(),
             web: false,
+            gossip: Default::default(),
         }
     }
 }
@@ -218,6 +221,7 @@ impl Testnet {
             config.federation.name = options.federation.clone();
             config.federation.anchors = vec![anchor.to_string()];
             config.network.sync_interval_secs = options.sync_interval_secs;
+            config.network.gossipsub = options.gossip.clone();
             let text = toml::to_string(&config).map_err(|e| Error::Init {
                 node: i,
                 message: e.to_string(),

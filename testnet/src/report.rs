@@ -116,6 +116,18 @@ pub struct PublishTraffic {
     /// Times a node asked for a message it was told of (IWANT):
     /// `libp2p_gossipsub_topic_iwant_msgs`.
     pub iwant_sent: u64,
+    /// Pings and identify exchanges meanwhile, all nodes (the other small
+    /// talkers; IHAVE, GRAFT and PRUNE have no counter).
+    pub pings: u64,
+    pub identify_received: u64,
+    /// Kademlia requests answered and connections opened meanwhile.
+    pub kad_requests: u64,
+    pub connections_opened: u64,
+    /// From the first publish until every replica had converged (the
+    /// window these bytes were counted in).
+    pub window_secs: f64,
+    /// Mesh peers per node on the topic when every replica had converged.
+    pub mesh_peers_per_node: Option<f64>,
 }
 
 /// Traffic of the converged federation left alone for a window.
@@ -152,6 +164,8 @@ pub struct Report {
     /// SHA-256 of the seeded plan: equal seeds give equal plans.
     pub plan_digest: String,
     pub network: String,
+    /// The nodes' gossipsub mesh and gossip settings.
+    pub gossipsub: mutua_node::net::GossipTuning,
     pub duration_secs: f64,
     pub published: usize,
     pub withdrawn: usize,
@@ -212,6 +226,12 @@ impl Report {
             self.scenario, self.nodes, self.seed
         );
         let _ = writeln!(s, "  network: {}", self.network);
+        let g = &self.gossipsub;
+        let _ = writeln!(
+            s,
+            "  gossipsub: D {} (D_lo {}, D_hi {}, D_out {}), D_lazy {}, gossip factor {}, heartbeat {} ms",
+            g.mesh_n, g.mesh_n_low, g.mesh_n_high, g.mesh_outbound_min, g.gossip_lazy, g.gossip_factor, g.heartbeat_ms
+        );
         let _ = writeln!(
             s,
             "  plan digest: {}",
@@ -295,7 +315,7 @@ impl Report {
         if let Some(t) = &self.publish_traffic {
             let _ = writeln!(
                 s,
-                "  received while publishing (all libp2p bytes): {} B for {} unique B (envelopes × {} receivers) = {} per unique byte; of which gossip messages {} B ({} per unique byte), sync {} B ({} sessions), the rest control and other protocols; gossip messages received {} for {} first copies; IDONTWANT received {}, IWANT sent {}; ingest duplicates {}",
+                "  received while publishing (all libp2p bytes): {} B for {} unique B (envelopes × {} receivers) = {} per unique byte; of which gossip messages {} B ({} per unique byte), sync {} B ({} sessions), the rest control and other protocols; gossip messages received {} for {} first copies; IDONTWANT received {}, IWANT sent {}; ingest duplicates {}; pings {}, identify {}, Kademlia requests {}, connections opened {}; mesh peers per node {}; window {:.1} s",
                 t.bytes_received,
                 t.unique_bytes,
                 self.nodes.saturating_sub(1),
@@ -308,7 +328,13 @@ impl Report {
                 t.gossip_first_copies,
                 t.idontwant_received,
                 t.iwant_sent,
-                t.ingest_duplicates
+                t.ingest_duplicates,
+                t.pings,
+                t.identify_received,
+                t.kad_requests,
+                t.connections_opened,
+                ratio(t.mesh_peers_per_node),
+                t.window_secs
             );
         }
         if let Some(t) = &self.idle_traffic {
@@ -395,6 +421,8 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
     ),
     ("idontwant_in", "libp2p_gossipsub_idontwant_msgs_total", &[]),
     ("iwant", "libp2p_gossipsub_topic_iwant_msgs_total", &[]),
+    // A gauge: read as is, not as a difference.
+    ("mesh_peers", "libp2p_gossipsub_mesh_peer_counts", &[]),
     // What else talks while idle (requests and events, not bytes).
     ("kad_requests", "libp2p_kad_inbound_requests_total", &[]),
     ("identify", "libp2p_identify_received_total", &[]),
@@ -419,6 +447,11 @@ impl Counters {
     }
 
     /// What `key` grew by since `earlier` (counters only grow while no node restarts).
+    /// The summed value of `key` (a gauge).
+    pub fn value(&self, key: &str) -> f64 {
+        self.0.get(key).copied().unwrap_or(0.0)
+    }
+
     pub fn since(&self, earlier: &Counters, key: &str) -> u64 {
         let at = |c: &Counters| c.0.get(key).copied().unwrap_or(0.0);
         (at(self) - at(earlier)).max(0.0) as u64

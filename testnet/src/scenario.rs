@@ -326,6 +326,7 @@ pub fn run_with(options: &ScenarioOptions, flood_rate: Option<FloodRate>) -> Res
         seed: options.testnet.seed,
         plan_digest: plan_digest(&steps),
         network: net.describe_network(),
+        gossipsub: options.testnet.gossip.clone(),
         ..Report::default()
     };
     report.notes.append(&mut net.notes);
@@ -361,7 +362,7 @@ pub fn run_with(options: &ScenarioOptions, flood_rate: Option<FloodRate>) -> Res
         };
         // Just before the first publish: the plan starts with them.
         let before = match options.scenario {
-            Scenario::Propagation => run.counters().ok(),
+            Scenario::Propagation => run.counters().ok().map(|c| (c, Instant::now())),
             _ => None,
         };
         let result = run.execute(&steps).and_then(|()| run.converge());
@@ -766,7 +767,11 @@ impl Run<'_> {
 
     /// Bytes received while publishing (since `before`) against the unique
     /// bytes, then the idle window's traffic per connection.
-    fn traffic(&mut self, before: &Counters, options: &ScenarioOptions) -> Result<(), Error> {
+    fn traffic(
+        &mut self,
+        (before, before_at): &(Counters, Instant),
+        options: &ScenarioOptions,
+    ) -> Result<(), Error> {
         let after = self.counters()?;
         let receivers = self.net.len().saturating_sub(1) as u64;
         let unique = self.envelopes.iter().map(|e| e.len() as u64).sum::<u64>() * receivers;
@@ -787,6 +792,12 @@ impl Run<'_> {
             ),
             idontwant_received: after.since(before, "idontwant_in"),
             iwant_sent: after.since(before, "iwant"),
+            pings: after.since(before, "pings"),
+            identify_received: after.since(before, "identify"),
+            kad_requests: after.since(before, "kad_requests"),
+            connections_opened: after.since(before, "connections_opened"),
+            window_secs: (before_at.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            mesh_peers_per_node: per(after.value("mesh_peers"), self.net.len() as f64),
         });
         let idle = options.idle;
         if idle.is_zero() {

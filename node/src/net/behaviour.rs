@@ -27,10 +27,18 @@
 //!   [`super::MAX_IWANT_IDS`]; gossipsub's own frame limit sits 8 KiB above
 //!   ours, so that the frame guard always decides first;
 //! - duplicate cache 5 minutes (default 1): a record echoed back late by a
-//!   slow peer is still recognised without touching the store. Mesh degree
-//!   and heartbeat (1 s) stay at their defaults (D = 6 suits ~35,000
-//!   nodes); flood publishing is off: a node's own record goes to its mesh
-//!   peers like a forwarded one;
+//!   slow peer is still recognised without touching the store; flood
+//!   publishing is off: a node's own record goes to its mesh peers like a
+//!   forwarded one;
+//! - mesh and gossip degrees ([`GossipTuning`], `[network.gossipsub]` in
+//!   the config): D = 5, D_lo = 4, D_hi = 6, D_out = 2, IHAVE to D_lazy = 3
+//!   peers outside the mesh each heartbeat (gossip factor 0), heartbeat 1 s.
+//!   Each mesh peer costs a copy of most records (a peer forwards before our
+//!   IDONTWANT reaches it once validation takes milliseconds) and an
+//!   IDONTWANT: against libp2p's D = 6, D_hi = 12, D_lazy = 6 / 25 %, this
+//!   took the bytes received per unique byte at N = 40 from 2.8–3.5 to
+//!   2.0–2.3 without a worse propagation p99; D = 4 saved no more and had
+//!   a worse p99 under load (BENCHMARKS.md, gossip efficiency at N = 40);
 //! - IDONTWANT (gossipsub v1.2) for every record, on receipt (before
 //!   validation) and on publish: mesh peers still validating it do not send
 //!   a copy back. Peers that speak only v1.1 interoperate, receiving and
@@ -95,9 +103,96 @@ pub struct Behaviour {
 /// (gossipsub v1.2): every message, since no record is this small.
 pub(super) const IDONTWANT_THRESHOLD_BYTES: usize = 0;
 
+/// The gossipsub mesh and gossip settings that are tunable, from the
+/// config's `[network.gossipsub]` table, so that variants run side by side
+/// from one binary. The defaults are the ones measured best at N = 40
+/// (BENCHMARKS.md, gossip efficiency at N = 40): a mesh of 5, capped at 6,
+/// and IHAVE to 3 peers outside it (libp2p's: 6, 12 and 6, or a quarter
+/// of the peers outside the mesh).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GossipTuning {
+    /// D: the mesh peers a node forwards every record to.
+    pub mesh_n: usize,
+    /// D_lo: fewer mesh peers than this, the heartbeat grafts more.
+    pub mesh_n_low: usize,
+    /// D_hi: more than this (peers graft us too), it prunes down to D.
+    pub mesh_n_high: usize,
+    /// D_out: mesh peers that must be outbound connections (≤ D / 2, ≤ D_lo).
+    pub mesh_outbound_min: usize,
+    /// D_lazy: at least this many peers outside the mesh get IHAVE each heartbeat …
+    pub gossip_lazy: usize,
+    /// … or this share of the peers outside the mesh, if more.
+    pub gossip_factor: f64,
+    /// Milliseconds between heartbeats (mesh upkeep, IHAVE).
+    pub heartbeat_ms: u64,
+}
+
+impl Default for GossipTuning {
+    fn default() -> Self {
+        GossipTuning {
+            // Every mesh peer is one more copy of each record received
+            // (those that forward before our IDONTWANT reaches them) and
+            // one more IDONTWANT sent: 5 rather than 6, and no more than 6
+            // (libp2p's 12 let peers grafting us grow meshes to 7–8).
+            mesh_n: 5,
+            mesh_n_low: 4,
+            mesh_n_high: 6,
+            mesh_outbound_min: 2,
+            // IHAVE (≈ 120 B: the topic and one id) to exactly 3 peers
+            // outside the mesh each heartbeat, not a quarter of them (8 at
+            // N = 40): anti-entropy repairs what gossip misses.
+            gossip_lazy: 3,
+            gossip_factor: 0.0,
+            heartbeat_ms: 1000,
+        }
+    }
+}
+
+impl GossipTuning {
+    /// What libp2p would refuse, in words, and the heartbeat kept sane.
+    pub fn check(&self) -> Result<(), String> {
+        let GossipTuning {
+            mesh_n: d,
+            mesh_n_low: lo,
+            mesh_n_high: hi,
+            mesh_outbound_min: out,
+            ..
+        } = *self;
+        if !(out <= lo && lo <= d && d <= hi) || d == 0 {
+            return Err(format!(
+                "needs mesh_outbound_min ({out}) ≤ mesh_n_low ({lo}) ≤ mesh_n ({d}) ≤ mesh_n_high ({hi}), mesh_n ≥ 1"
+            ));
+        }
+        if out * 2 > d {
+            return Err(format!(
+                "mesh_outbound_min ({out}) must be at most mesh_n / 2 ({d} / 2)"
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.gossip_factor) {
+            return Err("gossip_factor must be between 0 and 1".into());
+        }
+        if !(100..=60_000).contains(&self.heartbeat_ms) {
+            return Err("heartbeat_ms must be between 100 and 60000".into());
+        }
+        Ok(())
+    }
+}
+
 /// The gossipsub settings, each choice explained where it is made.
-pub(super) fn gossipsub_config(topic: &TopicHash) -> Result<gossipsub::Config, NetworkError> {
+pub(super) fn gossipsub_config(
+    topic: &TopicHash,
+    tuning: &GossipTuning,
+) -> Result<gossipsub::Config, NetworkError> {
     gossipsub::ConfigBuilder::default()
+        // Mesh and gossip degrees, heartbeat: see GossipTuning.
+        .mesh_n(tuning.mesh_n)
+        .mesh_n_low(tuning.mesh_n_low)
+        .mesh_n_high(tuning.mesh_n_high)
+        .mesh_outbound_min(tuning.mesh_outbound_min)
+        .gossip_lazy(tuning.gossip_lazy)
+        .gossip_factor(tuning.gossip_factor)
+        .heartbeat_interval(Duration::from_millis(tuning.heartbeat_ms))
         // Records carry their own signatures: the gossipsub envelope carries
         // no author, sequence number or signature, and messages that do are invalid.
         .validation_mode(gossipsub::ValidationMode::Anonymous)
@@ -200,7 +295,7 @@ pub(super) fn build_swarm(
     reporter: BreachReporter,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
     let topic = IdentTopic::new(config.federation_topic.clone());
-    let gossipsub_config = gossipsub_config(&topic.hash())?;
+    let gossipsub_config = gossipsub_config(&topic.hash(), &config.gossip)?;
     let (score_params, score_thresholds) = peer_score(&topic.hash(), &config.colocation_whitelist);
     let local_peer_id = keypair.public().to_peer_id();
     let registry = &mut metrics.registry;
@@ -291,7 +386,8 @@ mod tests {
     fn gossipsub_settings_are_accepted_by_libp2p() {
         let anchor = mutua_protocol::SecretKey::from_seed([1; 32]).public();
         let topic = IdentTopic::new(topic_for("test", &[anchor])).hash();
-        let config = gossipsub_config(&topic).unwrap();
+        GossipTuning::default().check().unwrap();
+        let config = gossipsub_config(&topic, &GossipTuning::default()).unwrap();
         assert_eq!(config.max_transmit_size(), GOSSIPSUB_TRANSMIT_LIMIT);
         assert_eq!(config.max_control_messages_sent(), 1);
         assert_eq!(config.max_transmit_size_for_topic(&topic), MAX_FRAME_BYTES);
@@ -306,6 +402,28 @@ mod tests {
             .len();
         assert!(smallest > config.idontwant_message_size_threshold());
         assert!(config.idontwant_on_publish());
+        // Every tuning the config accepts, libp2p accepts too.
+        let small = GossipTuning {
+            mesh_n: 4,
+            mesh_n_low: 3,
+            mesh_n_high: 6,
+            gossip_lazy: 3,
+            gossip_factor: 0.0,
+            ..GossipTuning::default()
+        };
+        small.check().unwrap();
+        let tuned = gossipsub_config(&topic, &small).unwrap();
+        assert_eq!(
+            (tuned.mesh_n(), tuned.mesh_n_low(), tuned.mesh_n_high()),
+            (4, 3, 6)
+        );
+        assert_eq!(tuned.gossip_lazy(), 3);
+        let too_many_outbound = GossipTuning {
+            mesh_outbound_min: 3,
+            ..small
+        };
+        assert!(too_many_outbound.check().is_err());
+        assert!(gossipsub_config(&topic, &too_many_outbound).is_err());
         let (params, thresholds) = peer_score(&topic, &[]);
         params.validate().unwrap();
         thresholds.validate().unwrap();

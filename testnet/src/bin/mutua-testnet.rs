@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mutua_node::config::{self, Overrides};
 use mutua_node::datadir::DataDir;
+use mutua_node::net::GossipTuning;
 use mutua_testnet::chaos::{self, ChaosOptions};
 use mutua_testnet::demo::{self, DemoOptions};
 use mutua_testnet::rogue::Redial;
@@ -87,6 +88,8 @@ enum Command {
         /// under the same peer id or a fresh one each time.
         #[arg(long, value_enum)]
         redial: Option<Redial>,
+        #[command(flatten)]
+        gossip: GossipArgs,
         /// JSON report path [default: target/testnet-reports/<scenario>-n<N>-s<seed>.json].
         #[arg(long)]
         report: Option<PathBuf>,
@@ -97,6 +100,49 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
+}
+
+/// Gossipsub settings for every node (unset: the node's defaults), so that
+/// variants run side by side from one binary.
+#[derive(clap::Args)]
+struct GossipArgs {
+    /// Mesh degree D.
+    #[arg(long)]
+    mesh_n: Option<usize>,
+    /// D_lo.
+    #[arg(long)]
+    mesh_n_low: Option<usize>,
+    /// D_hi.
+    #[arg(long)]
+    mesh_n_high: Option<usize>,
+    /// D_out.
+    #[arg(long)]
+    mesh_outbound_min: Option<usize>,
+    /// D_lazy: peers outside the mesh sent IHAVE each heartbeat, at least.
+    #[arg(long)]
+    gossip_lazy: Option<usize>,
+    /// Share of the peers outside the mesh sent IHAVE, if more than D_lazy.
+    #[arg(long)]
+    gossip_factor: Option<f64>,
+    #[arg(long)]
+    heartbeat_ms: Option<u64>,
+}
+
+impl GossipArgs {
+    fn tuning(&self) -> Result<GossipTuning> {
+        let mut t = GossipTuning::default();
+        let set = |target: &mut usize, v: Option<usize>| *target = v.unwrap_or(*target);
+        set(&mut t.mesh_n, self.mesh_n);
+        set(&mut t.mesh_n_low, self.mesh_n_low);
+        set(&mut t.mesh_n_high, self.mesh_n_high);
+        set(&mut t.mesh_outbound_min, self.mesh_outbound_min);
+        set(&mut t.gossip_lazy, self.gossip_lazy);
+        t.gossip_factor = self.gossip_factor.unwrap_or(t.gossip_factor);
+        t.heartbeat_ms = self.heartbeat_ms.unwrap_or(t.heartbeat_ms);
+        t.check()
+            .map_err(|e| anyhow::anyhow!("gossipsub settings: {e}"))?;
+        Ok(t)
+    }
 }
 
 fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<()> {
@@ -158,7 +204,9 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             secs,
             kind,
             redial,
+            gossip,
         } => {
+            let gossip = gossip.tuning()?;
             cleanup::install_signal_handler()?;
             let path = report.unwrap_or_else(|| {
                 let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -192,6 +240,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             testnet.net = net;
             testnet.keep = keep;
             testnet.sync_interval_secs = sync_interval_secs;
+            testnet.gossip = gossip;
             if scenario == Scenario::Lending {
                 let report = mutua_testnet::lending::run(&testnet)?;
                 print!("{}", report.summary());
