@@ -773,4 +773,31 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_kept_run_fails_at_what_its_error_failed_at() {
+        let timeout = || Error::Timeout {
+            what: "every node to join the gossip mesh".into(),
+            after: std::time::Duration::from_secs(1),
+        };
+        let kept = |source: Error| Error::Kept {
+            dir: "/tmp/kept".into(),
+            source: Box::new(source),
+        };
+        assert_eq!(
+            Failure::of(&kept(timeout()), Failure::Setup),
+            Failure::Setup
+        );
+        assert_eq!(
+            Failure::of(&kept(timeout()), Failure::Property),
+            Failure::Property
+        );
+        assert_eq!(
+            Failure::of(&kept(Error::Interrupted), Failure::Setup),
+            Failure::Interrupted
+        );
+        assert!(kept(timeout())
+            .to_string()
+            .ends_with("(data directories and logs kept in /tmp/kept)"));
+    }
 }
