@@ -181,4 +181,9 @@ pub struct Peer {
     pub subscribed: bool,
     /// Its gossipsub score as we see it.
     pub score: Option<f64>,
+    /// The gossipsub protocol it speaks as far as we know (`Floodsub` until
+    /// a gossipsub stream with it was negotiated): gossipsub meshes only
+    /// gossipsub peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossipsub: Option<String>,
 }

@@ -348,12 +348,24 @@ impl FrameInspector {
                 let (&byte, rest) = data.split_first().expect("not empty");
                 *data = rest;
                 self.prefix.push(byte);
-                if byte & 0x80 == 0 {
-                    let length = decode_varint(&self.prefix).ok_or(Breach::Malformed)?;
-                    self.prefix.clear();
-                    self.start_message(length)?;
+                let length = if byte & 0x80 == 0 {
+                    decode_varint(&self.prefix)
                 } else if self.prefix.len() >= 10 {
-                    return Err(Breach::Malformed);
+                    None
+                } else {
+                    continue;
+                };
+                self.prefix.clear();
+                match length {
+                    Some(length) => self.start_message(length)?,
+                    // Not a length prefix: on a stream negotiated for another
+                    // protocol, its own data (ping's is 32 random bytes, with
+                    // no prefix: 1 in ~500 starts like an overlong varint);
+                    // that peer was once penalised and left out of the mesh.
+                    None if self.mode == (Mode::Negotiating { gossipsub: false }) => {
+                        self.mode = Mode::Other;
+                    }
+                    None => return Err(Breach::Malformed),
                 }
                 continue;
             };
@@ -588,5 +600,29 @@ mod tests {
             verdicts(&retried),
             (Err(Breach::TooLarge(5003)), Err(Breach::TooLarge(5003)))
         );
+    }
+
+    #[test]
+    fn another_protocols_unprefixed_data_is_never_a_breach() {
+        // Ping's payload is 32 random bytes without a length prefix: ten
+        // bytes with the high bit set (or nine and a large tenth) are no
+        // varint. It was once refused as a malformed gossipsub frame, and
+        // the peer penalised for an hour.
+        for payload in [
+            [0xff; 32],
+            [[0x80; 9].as_slice(), &[0x7f; 23]]
+                .concat()
+                .try_into()
+                .unwrap(),
+        ] {
+            let ping = [negotiation("/ipfs/ping/1.0.0"), payload.to_vec()].concat();
+            assert_eq!(verdicts(&ping), (Ok(()), Ok(())));
+            // The same bytes as a gossipsub frame's prefix are a breach.
+            let gossip = [negotiation("/meshsub/1.2.0"), payload.to_vec()].concat();
+            assert_eq!(
+                verdicts(&gossip),
+                (Err(Breach::Malformed), Err(Breach::Malformed))
+            );
+        }
     }
 }

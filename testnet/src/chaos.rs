@@ -104,7 +104,10 @@ impl Failure {
     /// exited node or an unreachable API are never a property's failure.
     fn of(e: &Error, phase: Failure) -> Failure {
         match e {
+            // Ctrl-C stops every node first: what failed next is no finding.
+            _ if crate::cleanup::interrupted() => Failure::Interrupted,
             Error::Interrupted => Failure::Interrupted,
+            Error::Kept { source, .. } => Failure::of(source, phase),
             Error::Check(_) | Error::Timeout { .. } => phase,
             _ if phase == Failure::Setup => Failure::Setup,
             _ => Failure::Chaos,
@@ -453,6 +456,8 @@ fn one_run(options: &ChaosOptions, r: usize, seed: u64) -> ChaosRun {
     let mut testnet = TestnetOptions::new(&options.bin, plan.offsets_secs.len(), seed);
     testnet.net = crate::NetMode::Namespaces;
     testnet.relayed = true;
+    // A failed run's node logs are what explains it.
+    testnet.keep_failed = true;
     testnet.clock_offsets_secs = plan.offsets_secs.clone();
     testnet.sync_interval_secs = options.sync_interval_secs;
     let mut net = match Testnet::start(&testnet) {
@@ -481,7 +486,11 @@ fn one_run(options: &ChaosOptions, r: usize, seed: u64) -> ChaosRun {
         Ok(()) => run.ok = true,
         Err((failure, e)) => {
             run.failure = Some(failure);
-            run.error = Some(e.to_string());
+            let kept = match failure {
+                Failure::Interrupted => String::new(),
+                _ => format!(" (logs kept in {})", net.keep_dir().display()),
+            };
+            run.error = Some(format!("{e}{kept}"));
         }
     }
     run.duration_secs = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
@@ -763,5 +772,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_kept_run_fails_at_what_its_error_failed_at() {
+        let timeout = || Error::Timeout {
+            what: "every node to join the gossip mesh".into(),
+            after: std::time::Duration::from_secs(1),
+        };
+        let kept = |source: Error| Error::Kept {
+            dir: "/tmp/kept".into(),
+            source: Box::new(source),
+        };
+        assert_eq!(
+            Failure::of(&kept(timeout()), Failure::Setup),
+            Failure::Setup
+        );
+        assert_eq!(
+            Failure::of(&kept(timeout()), Failure::Property),
+            Failure::Property
+        );
+        assert_eq!(
+            Failure::of(&kept(Error::Interrupted), Failure::Setup),
+            Failure::Interrupted
+        );
+        assert!(kept(timeout())
+            .to_string()
+            .ends_with("(data directories and logs kept in /tmp/kept)"));
     }
 }

@@ -49,6 +49,12 @@ pub enum Error {
     /// A run ended in a state its checks forbid (a chaos invariant).
     #[error("check failed: {0}")]
     Check(String),
+    /// A failed run whose data directories and logs were kept.
+    #[error("{source} (data directories and logs kept in {})", dir.display())]
+    Kept {
+        dir: std::path::PathBuf,
+        source: Box<Error>,
+    },
     /// The run was stopped (Ctrl-C).
     #[error("interrupted")]
     Interrupted,

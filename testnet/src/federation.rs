@@ -45,6 +45,8 @@ pub struct TestnetOptions {
     pub net: NetMode,
     /// Keep the data directories and logs after the run.
     pub keep: bool,
+    /// Keep them if the federation does not form (the error names them).
+    pub keep_failed: bool,
     pub federation: String,
     /// Anti-entropy interval written to each node's config.toml.
     pub sync_interval_secs: u64,
@@ -69,6 +71,7 @@ impl TestnetOptions {
             seed,
             net: NetMode::Auto,
             keep: false,
+            keep_failed: false,
             federation: "testnet".into(),
             sync_interval_secs: 2,
             identities: None,
@@ -186,9 +189,25 @@ impl Testnet {
                 options.seed,
             )?);
         }
-        net.launch_all(&mut rng)?;
-        net.admit_all(!options.clock_offsets_secs.is_empty())?;
-        Ok(net)
+        let formed = net
+            .launch_all(&mut rng)
+            .and_then(|()| net.admit_all(!options.clock_offsets_secs.is_empty()));
+        match formed {
+            Ok(()) => Ok(net),
+            Err(e) if options.keep_failed && !cleanup::interrupted() => Err(Error::Kept {
+                dir: net.keep_dir(),
+                source: Box::new(e),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Keeps the data directories and logs when the testnet is dropped
+    /// (a failed run, to read its logs); returns where they are.
+    pub fn keep_dir(&mut self) -> PathBuf {
+        self.keep = true;
+        cleanup::remove_dir(&self.dir);
+        self.dir.clone()
     }
 
     fn init_members(&mut self, options: &TestnetOptions, ids: Vec<Identity>) -> Result<(), Error> {
@@ -312,11 +331,55 @@ impl Testnet {
         });
         match result {
             Err(Error::Timeout { what, after }) => Err(Error::Timeout {
-                what: format!("{what}; no mesh peer: {}", alone.join(", ")),
+                what: format!(
+                    "{what}; no mesh peer: {}{}",
+                    alone.join(", "),
+                    self.mesh_views(nodes)
+                ),
                 after,
             }),
             other => other,
         }
+    }
+
+    /// For each of `nodes` without a mesh peer, how it sees its peers and
+    /// how they see it (in mesh, subscribed, score): why gossipsub left it
+    /// alone.
+    fn mesh_views(&self, nodes: &[usize]) -> String {
+        let index = |peer_id: &str| self.members.iter().position(|m| m.peer_id == peer_id);
+        let view = |from: usize, p: &mutua_api::Peer| {
+            format!(
+                "node {from} sees {} (in mesh {}, {}, subscribed {}, score {:?}, since {:?})",
+                index(&p.peer_id).map_or(p.peer_id.clone(), |j| format!("node {j}")),
+                p.in_mesh,
+                p.gossipsub.as_deref().unwrap_or("no gossipsub state"),
+                p.subscribed,
+                p.score,
+                p.connected_since,
+            )
+        };
+        let mut lines = Vec::new();
+        for &i in nodes {
+            let Ok(peers) = self.api(i).and_then(|api| api.peers()) else {
+                continue;
+            };
+            if peers.peers.iter().any(|p| p.in_mesh) {
+                continue;
+            }
+            for p in &peers.peers {
+                lines.push(view(i, p));
+                let back = index(&p.peer_id)
+                    .and_then(|j| Some((j, self.api(j).and_then(|api| api.peers()).ok()?)));
+                if let Some((j, theirs)) = back {
+                    let me = &self.members[i].peer_id;
+                    match theirs.peers.iter().find(|q| &q.peer_id == me) {
+                        Some(q) => lines.push(view(j, q)),
+                        None => lines.push(format!("node {j} is not connected to node {i}")),
+                    }
+                }
+            }
+        }
+        lines.iter().map(|l| format!("\n  {l}")).collect()
     }
 
     /// With `skewed` clocks, certificates are valid from an hour ago: by

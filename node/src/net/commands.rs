@@ -1,6 +1,7 @@
 //! What the actor does for each [`Command`] of a [`super::NetworkHandle`]:
 //! publish on the federation topic, dial, report peers and status.
 
+use std::collections::HashMap;
 use std::time::UNIX_EPOCH;
 
 use libp2p::gossipsub;
@@ -91,6 +92,7 @@ impl Actor {
             .filter(|(_, topics)| topics.contains(&&self.topic))
             .map(|(peer, _)| peer)
             .collect();
+        let kinds: HashMap<&PeerId, _> = gossipsub.peer_protocol().collect();
         // Sorted by peer id, not by its text.
         let mut peers: Vec<_> = self.peers.iter().collect();
         peers.sort_by_key(|(peer, _)| **peer);
@@ -108,6 +110,7 @@ impl Actor {
                 in_mesh: mesh.contains(&peer),
                 subscribed: subscribed.contains(&peer),
                 score: gossipsub.peer_score(peer),
+                gossipsub: kinds.get(peer).map(|kind| kind.to_string()),
             })
             .collect()
     }
