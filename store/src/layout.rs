@@ -36,7 +36,7 @@ use crate::sync::SyncKey;
 ///    (`compact::migrate_settings`).
 /// 9: sled's pages raw again; the envelopes compressed by the store with a
 ///    zstd dictionary it trains from its first records (`packing` module,
-///    [`meta::DICTIONARY`]); open rewrites a layout 8 store's files
+///    [`DICTIONARY_TREE`]); open rewrites a layout 8 store's files
 ///    uncompressed, then packs its envelopes.
 pub const LAYOUT_VERSION: u32 = 9;
 /// The oldest layout whose records and sync entries this version reads as
@@ -49,8 +49,16 @@ pub const SAME_RECORD_ENTRIES_SINCE: u32 = 7;
 /// Layouts from this one on have this layout's search index and journal:
 /// migrating keeps both.
 pub const SAME_SEARCH_INDEX_SINCE: u32 = 7;
-/// The name of the sled tree holding everything (the default tree stays empty).
+/// The name of the sled tree holding everything (the default tree stays
+/// empty) but the dictionary.
 pub const TREE: &str = "mutua";
+/// The sled tree holding only the store's zstd dictionary for its envelopes
+/// (`packing` module) under [`DICTIONARY_KEY`]: format byte ‖ dictionary,
+/// written once. In a tree of its own because sled 0.34 rewrites a whole
+/// leaf (16 keys) every 10 writes to it: beside the hot metadata keys, its
+/// 16 KiB were rewritten every few single-record writes (BENCHMARKS.md).
+pub const DICTIONARY_TREE: &str = "mutua-dictionary";
+pub const DICTIONARY_KEY: &[u8] = b"zstd";
 
 /// Key prefixes. One byte each; what follows is documented on each
 /// constant.
@@ -107,9 +115,6 @@ pub mod meta {
     /// The last search sequence (u64 BE): sled batches that changed a
     /// listing's search-index state, numbered.
     pub const SEARCH_SEQ: &[u8] = b"msearch_seq";
-    /// The store's zstd dictionary for its envelopes (`packing` module):
-    /// format byte ‖ dictionary, written once.
-    pub const DICTIONARY: &[u8] = b"mdictionary";
     /// Present while the stored envelopes are being packed with a new
     /// dictionary (open resumes it).
     pub const REPACKING: &[u8] = b"mrepacking";

@@ -120,6 +120,9 @@ pub struct StoreConfig {
     /// Whether new envelopes are stored compressed with the store's zstd
     /// dictionary (`packing` module; packed ones are read either way).
     pub compress_envelopes: bool,
+    /// The stored offers and needs at which the store trains that
+    /// dictionary (fewer give a poorer one; lowered by the crash test).
+    pub dictionary_at_listings: u64,
 }
 
 impl StoreConfig {
@@ -131,6 +134,7 @@ impl StoreConfig {
             sled: SledSettings::default(),
             search_checkpoints: SearchCheckpoints::default(),
             compress_envelopes: true,
+            dictionary_at_listings: packing::TRAIN_AT_LISTINGS,
         }
     }
 }
@@ -385,10 +389,11 @@ impl Store {
                 }
             }
         }
-        let packing = packing::Packing::new(config.compress_envelopes);
-        if let Some(v) = tree.get(meta::DICTIONARY).map_err(sled_err)? {
+        let packing = packing::Packing::new(config.compress_envelopes, config.dictionary_at_listings);
+        let dictionary = db.open_tree(layout::DICTIONARY_TREE).map_err(sled_err)?;
+        if let Some(v) = dictionary.get(layout::DICTIONARY_KEY).map_err(sled_err)? {
             packing
-                .load(meta::DICTIONARY, &v)
+                .load(layout::DICTIONARY_KEY, &v)
                 .map_err(|e| OpenError::Corrupt {
                     path: path.clone(),
                     what: e.to_string(),
@@ -443,7 +448,12 @@ impl Store {
         if store.inner.packing.wants_dictionary(listings)
             || store.inner.tree.contains_key(meta::REPACKING).map_err(sled_err)?
         {
-            packing::pack_stored(&store.inner.db, &store.inner.tree, &store.inner.packing)
+            packing::pack_stored(
+                &store.inner.db,
+                &store.inner.tree,
+                &store.inner.packing,
+                listings,
+            )
                 .map_err(|e| OpenError::Corrupt {
                     path: path.clone(),
                     what: format!("compressing the stored envelopes failed: {e}"),
@@ -511,7 +521,12 @@ impl Store {
             let listings = writer.counts[2] + writer.counts[3];
             if self.inner.packing.wants_dictionary(listings) {
                 drop(pending);
-                packing::pack_stored(&self.inner.db, &self.inner.tree, &self.inner.packing)?;
+                packing::pack_stored(
+                    &self.inner.db,
+                    &self.inner.tree,
+                    &self.inner.packing,
+                    listings,
+                )?;
             }
             writer.seq
         };

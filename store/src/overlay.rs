@@ -142,7 +142,7 @@ mod tests {
         let tree = db.open_tree("t").unwrap();
         tree.insert(b"a1", &b"x"[..]).unwrap();
         tree.insert(b"a2", &b"y"[..]).unwrap();
-        let packing = Packing::new(false);
+        let packing = Packing::new(false, 0);
         let mut o = Overlay::new(Replica {
             tree: &tree,
             packing: &packing,

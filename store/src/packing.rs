@@ -10,7 +10,7 @@
 //! envelope of 0.5–4 KB compresses poorly alone (0.68 of its size on the
 //! benchmark's listings, 0.21 with a dictionary), so the store trains a zstd
 //! dictionary from its first records and keeps it in its metadata
-//! ([`crate::layout::meta::DICTIONARY`]), fixed for the store's life.
+//! ([`crate::layout::DICTIONARY_TREE`]), fixed for the store's life.
 //! Sync entries, buckets and metadata stay raw.
 //!
 //! A stored `r` value is either the envelope as received (a CBOR array: its
@@ -20,12 +20,13 @@
 //! bytes, and an envelope that would not is stored as received.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
 
 use crate::error::StoreError;
-use crate::layout::{meta, prefix};
+use crate::layout::{self, meta, prefix};
 
 /// The first byte of a packed `r` value (an envelope starts with 0x80–0x9f).
 pub const PACKED: u8 = 0x01;
@@ -38,7 +39,8 @@ pub const LEVEL: i32 = 1;
 /// The dictionary's size (16 KiB did as well as 64 KiB on the benchmark's
 /// listings).
 pub const DICT_BYTES: usize = 16 * 1024;
-/// Stored offers and needs when the store trains its dictionary.
+/// Stored offers and needs when the store trains its dictionary (by
+/// default: `StoreConfig::dictionary_at_listings`).
 pub const TRAIN_AT_LISTINGS: u64 = 1_000;
 /// The most envelope bytes the training reads.
 pub const SAMPLE_BYTES: usize = 4 << 20;
@@ -57,16 +59,21 @@ pub struct Packing {
     /// packed ones are read either way.
     enabled: bool,
     dict: OnceLock<Dictionary>,
+    /// The listings count at which to train (again, after zstd could not).
+    train_at: AtomicU64,
     /// The writer's contexts: compression, and the check that follows it.
     writer: Mutex<(CCtx<'static>, DCtx<'static>)>,
     readers: Mutex<Vec<DCtx<'static>>>,
 }
 
 impl Packing {
-    pub fn new(enabled: bool) -> Packing {
+    /// `train_at`: the stored offers and needs at which the store trains its
+    /// dictionary ([`TRAIN_AT_LISTINGS`] but in tests).
+    pub fn new(enabled: bool, train_at: u64) -> Packing {
         Packing {
             enabled,
             dict: OnceLock::new(),
+            train_at: AtomicU64::new(train_at),
             writer: Mutex::new((zstd_safe::create_cctx(), zstd_safe::create_dctx())),
             readers: Mutex::new(Vec::new()),
         }
@@ -79,7 +86,9 @@ impl Packing {
 
     /// Whether the store should train its dictionary now.
     pub fn wants_dictionary(&self, listings: u64) -> bool {
-        self.enabled && !self.has_dictionary() && listings >= TRAIN_AT_LISTINGS
+        self.enabled
+            && !self.has_dictionary()
+            && listings >= self.train_at.load(Ordering::Relaxed)
     }
 
     /// Installs the dictionary read from the metadata value `value`.
@@ -102,12 +111,15 @@ impl Packing {
 
     /// Trains a dictionary from `samples` (envelopes) and installs it;
     /// returns the metadata value to store, `None` if zstd could not train
-    /// one (too few samples).
-    pub fn train(&self, samples: &[Vec<u8>]) -> Option<Vec<u8>> {
+    /// one (too few or too small samples): then not again before the store
+    /// holds twice `listings`.
+    pub fn train(&self, samples: &[Vec<u8>], listings: u64) -> Option<Vec<u8>> {
         let dict = match zstd::dict::from_samples(samples, DICT_BYTES) {
             Ok(d) if !d.is_empty() => d,
             outcome => {
                 tracing::warn!(samples = samples.len(), ?outcome, "no envelope dictionary trained");
+                self.train_at
+                    .store(listings.max(1).saturating_mul(2), Ordering::Relaxed);
                 return None;
             }
         };
@@ -205,7 +217,9 @@ pub(crate) fn pack_stored(
     db: &sled::Db,
     tree: &sled::Tree,
     packing: &Packing,
+    listings: u64,
 ) -> Result<(), StoreError> {
+    let dictionary = db.open_tree(layout::DICTIONARY_TREE)?;
     let started = std::time::Instant::now();
     if !packing.has_dictionary() {
         let mut samples = Vec::new();
@@ -221,13 +235,13 @@ pub(crate) fn pack_stored(
                 break;
             }
         }
-        let Some(value) = packing.train(&samples) else {
+        let Some(value) = packing.train(&samples, listings) else {
             return Ok(());
         };
-        let mut batch = sled::Batch::default();
-        batch.insert(meta::DICTIONARY, value);
-        batch.insert(meta::REPACKING, &[1]);
-        tree.apply_batch(batch)?;
+        // The mark first: a crash before the dictionary is written leaves
+        // the mark, and the next open trains again.
+        tree.insert(meta::REPACKING, &[1])?;
+        dictionary.insert(layout::DICTIONARY_KEY, value)?;
         // On disk before the first envelope that needs it.
         db.flush()?;
         tracing::info!(samples = samples.len(), bytes, "envelope dictionary trained");
@@ -278,11 +292,11 @@ mod tests {
 
     #[test]
     fn packed_envelopes_come_back_byte_exact() {
-        let packing = Packing::new(true);
+        let packing = Packing::new(true, TRAIN_AT_LISTINGS);
         let samples = envelopes(400);
         assert_eq!(packing.pack(&samples[0]), samples[0], "no dictionary: raw");
-        let meta = packing.train(&samples).expect("dictionary");
-        let reopened = Packing::new(false);
+        let meta = packing.train(&samples, 400).expect("dictionary");
+        let reopened = Packing::new(false, TRAIN_AT_LISTINGS);
         reopened.load(b"mdict", &meta).unwrap();
         for e in envelopes(450).iter().skip(390) {
             let value = packing.pack(e);
@@ -294,7 +308,13 @@ mod tests {
             // Disabled: new envelopes stay raw, packed ones are read.
             assert_eq!(reopened.pack(e), *e);
         }
-        assert!(Packing::new(true).unpack(b"r", &packing.pack(&samples[1])).is_err());
+        assert!(Packing::new(true, TRAIN_AT_LISTINGS).unpack(b"r", &packing.pack(&samples[1])).is_err());
+        // Too little to train on: not tried again before twice as many.
+        let small = Packing::new(true, TRAIN_AT_LISTINGS);
+        assert!(small.wants_dictionary(TRAIN_AT_LISTINGS));
+        assert_eq!(small.train(&samples[..2], TRAIN_AT_LISTINGS), None);
+        assert!(!small.wants_dictionary(TRAIN_AT_LISTINGS + 1));
+        assert!(small.wants_dictionary(2 * TRAIN_AT_LISTINGS));
         let mut truncated = packing.pack(&samples[2]);
         truncated.pop();
         assert!(packing.unpack(b"r", &truncated).is_err());

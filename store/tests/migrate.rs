@@ -279,7 +279,7 @@ fn older_layout_from(dir: &Path, version: u32) {
     let old = dir.with_file_name("newer-layout");
     std::fs::rename(dir, &old).unwrap();
     let (from_db, from) = tree(&old);
-    assert!(!from.contains_key(b"mdictionary").unwrap());
+    assert!(from_db.open_tree("mutua-dictionary").unwrap().is_empty());
     let to_db = sled::Config::new()
         .path(dir)
         .use_compression(version == 8)

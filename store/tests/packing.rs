@@ -72,7 +72,8 @@ fn packed_counts(dir: &Path) -> (usize, usize, bool) {
             raw += 1;
         }
     }
-    (packed, raw, tree.contains_key(b"mdictionary").unwrap())
+    let dictionary = db.open_tree("mutua-dictionary").unwrap();
+    (packed, raw, dictionary.contains_key(b"zstd").unwrap())
 }
 
 #[test]
