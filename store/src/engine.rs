@@ -16,8 +16,9 @@ use std::path::Path;
 
 use crate::{Store, StoreError};
 
-/// sled 0.34's settings the store passes on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// sled 0.34's settings the store passes on (by default sled's, pages
+/// uncompressed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SledSettings {
     /// `sled::Mode::HighThroughput` instead of sled's default `LowSpace`.
     pub high_throughput: bool,
@@ -38,15 +39,6 @@ pub struct SledSettings {
 /// configured with sled's compression on.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
 
-impl Default for SledSettings {
-    fn default() -> Self {
-        SledSettings {
-            high_throughput: false,
-            segment_size: None,
-            compression: None,
-        }
-    }
-}
 
 impl SledSettings {
     /// `config` with these settings.

@@ -39,6 +39,9 @@ use crate::sync::SyncKey;
 ///    [`DICTIONARY_TREE`]); open rewrites a layout 8 store's files
 ///    uncompressed, then packs its envelopes.
 pub const LAYOUT_VERSION: u32 = 9;
+/// Layouts from this one on may hold packed envelopes; older ones are
+/// packed (then compacted) when migrated.
+pub const PACKED_SINCE: u32 = 9;
 /// The oldest layout whose records and sync entries this version reads as
 /// they are: opening it migrates (see the `migrate` module).
 pub const FIRST_MIGRATABLE_LAYOUT: u32 = 2;

@@ -344,13 +344,30 @@ impl Store {
                     });
                 }
                 if found < supported {
-                    migrate::obsolete_entries(&db, &tree, &config.path, found).map_err(
-                        |source| OpenError::Migration {
-                            path: path.clone(),
-                            found,
-                            source,
-                        },
-                    )?;
+                    let migration_err = |source| OpenError::Migration {
+                        path: path.clone(),
+                        found,
+                        source,
+                    };
+                    migrate::obsolete_entries(&db, &tree, &config.path, found)
+                        .map_err(migration_err)?;
+                    // Packing every envelope in place leaves sled's files
+                    // about twice as large (BENCHMARKS.md): the envelopes
+                    // are packed now, then the files compacted, and the
+                    // store opened again. (Interrupted after the pack, the
+                    // store is only larger until a `compact`.)
+                    let packing = packing::Packing::new(
+                        config.compress_envelopes,
+                        config.dictionary_at_listings,
+                    );
+                    let listings = packing::listings_counted(&tree).map_err(migration_err)?;
+                    if found < layout::PACKED_SINCE && packing.wants_dictionary(listings) {
+                        packing::pack_stored(&db, &tree, &packing, listings)
+                            .map_err(migration_err)?;
+                        drop((tree, db));
+                        compact::rewrite(&config.path, &config.sled).map_err(compaction_err)?;
+                        return Store::open(config);
+                    }
                 }
             }
         }
@@ -389,7 +406,9 @@ impl Store {
                 }
             }
         }
-        let packing = packing::Packing::new(config.compress_envelopes, config.dictionary_at_listings);
+        let state_listings = state.counts[2] + state.counts[3];
+        let packing =
+            packing::Packing::new(config.compress_envelopes, config.dictionary_at_listings);
         let dictionary = db.open_tree(layout::DICTIONARY_TREE).map_err(sled_err)?;
         if let Some(v) = dictionary.get(layout::DICTIONARY_KEY).map_err(sled_err)? {
             packing
@@ -438,15 +457,13 @@ impl Store {
                 what: format!("resuming an interrupted reindex failed: {e}"),
             })?;
         }
-        let listings = {
-            let writer = store.inner.writer.lock().map_err(|_| OpenError::Corrupt {
-                path: path.clone(),
-                what: "poisoned writer lock".into(),
-            })?;
-            writer.counts[2] + writer.counts[3]
-        };
+        let listings = state_listings;
         if store.inner.packing.wants_dictionary(listings)
-            || store.inner.tree.contains_key(meta::REPACKING).map_err(sled_err)?
+            || store
+                .inner
+                .tree
+                .contains_key(meta::REPACKING)
+                .map_err(sled_err)?
         {
             packing::pack_stored(
                 &store.inner.db,
@@ -454,10 +471,10 @@ impl Store {
                 &store.inner.packing,
                 listings,
             )
-                .map_err(|e| OpenError::Corrupt {
-                    path: path.clone(),
-                    what: format!("compressing the stored envelopes failed: {e}"),
-                })?;
+            .map_err(|e| OpenError::Corrupt {
+                path: path.clone(),
+                what: format!("compressing the stored envelopes failed: {e}"),
+            })?;
         }
         store
             .catch_up_search()
@@ -773,11 +790,14 @@ impl Store {
     /// signatures verified again.
     pub fn export(&self) -> impl Iterator<Item = Result<SignedRecord, StoreError>> + 'static {
         let store = self.clone();
-        self.inner.tree.scan_prefix([prefix::RECORD]).map(move |entry| {
-            let (k, v) = entry?;
-            open_record(&store.inner.packing.unpack(&k, &v)?)
-                .map_err(|e| StoreError::corrupt(&k, e.to_string()))
-        })
+        self.inner
+            .tree
+            .scan_prefix([prefix::RECORD])
+            .map(move |entry| {
+                let (k, v) = entry?;
+                open_record(&store.inner.packing.unpack(&k, &v)?)
+                    .map_err(|e| StoreError::corrupt(&k, e.to_string()))
+            })
     }
 
     /// Every stored envelope as received, without verifying signatures

@@ -341,11 +341,7 @@ impl Store {
             journal_from: writer.journal_from,
             ..WriterState::default()
         };
-        let mut pending = Pending::new(
-            self.replica(),
-            kept,
-            vec![Fingerprint::default(); BUCKETS],
-        );
+        let mut pending = Pending::new(self.replica(), kept, vec![Fingerprint::default(); BUCKETS]);
         for entry in tree.scan_prefix([prefix::RECORD]) {
             let (k, v) = entry?;
             let slot = &k[1..];
@@ -435,7 +431,12 @@ impl Store {
         // replayed at open).
         let mut changes = Vec::new();
         for (author, offer) in &calendars_changed {
-            changes.extend(index::offer_change(&self.replica(), author, offer, swept_until)?);
+            changes.extend(index::offer_change(
+                &self.replica(),
+                author,
+                offer,
+                swept_until,
+            )?);
         }
         crate::journal_changes(&mut pending.overlay, &mut pending.state.seq, &changes);
         pending.commit(tree, &mark)?;

@@ -5,8 +5,9 @@
 //! layout 9's entries with every envelope raw; 8 the same in compressed
 //! sled files, which `compact::migrate_settings` rewrote raw before this
 //! runs (the index and journal of 7 and 8 are kept). The envelopes of 2–8
-//! are all raw: open then trains the store's dictionary and packs them
-//! (`packing::pack_stored`, resumed by open if interrupted).
+//! are all raw: once this has run, open trains the store's dictionary,
+//! packs them (`packing::pack_stored`, resumed by open if interrupted),
+//! compacts the files and opens the store again.
 //!
 //! The migration deletes the obsolete entries in bounded batches, flushing
 //! every [`FLUSH_EVERY`] deletions and logging its progress, removes the

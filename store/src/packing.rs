@@ -86,9 +86,7 @@ impl Packing {
 
     /// Whether the store should train its dictionary now.
     pub fn wants_dictionary(&self, listings: u64) -> bool {
-        self.enabled
-            && !self.has_dictionary()
-            && listings >= self.train_at.load(Ordering::Relaxed)
+        self.enabled && !self.has_dictionary() && listings >= self.train_at.load(Ordering::Relaxed)
     }
 
     /// Installs the dictionary read from the metadata value `value`.
@@ -117,7 +115,11 @@ impl Packing {
         let dict = match zstd::dict::from_samples(samples, DICT_BYTES) {
             Ok(d) if !d.is_empty() => d,
             outcome => {
-                tracing::warn!(samples = samples.len(), ?outcome, "no envelope dictionary trained");
+                tracing::warn!(
+                    samples = samples.len(),
+                    ?outcome,
+                    "no envelope dictionary trained"
+                );
                 self.train_at
                     .store(listings.max(1).saturating_mul(2), Ordering::Relaxed);
                 return None;
@@ -133,8 +135,7 @@ impl Packing {
     /// The value to store for `envelope`: packed if enabled, the dictionary
     /// is there, and it both shrinks and gives the envelope back.
     pub fn pack(&self, envelope: &[u8]) -> Vec<u8> {
-        self.try_pack(envelope)
-            .unwrap_or_else(|| envelope.to_vec())
+        self.try_pack(envelope).unwrap_or_else(|| envelope.to_vec())
     }
 
     /// [`Self::pack`] of a value, `None` if it stays as it is (already
@@ -175,13 +176,15 @@ impl Packing {
         let Some((&PACKED, frame)) = value.split_first() else {
             return Ok(Cow::Borrowed(value));
         };
-        let dict = self
-            .dict
-            .get()
-            .ok_or_else(|| StoreError::corrupt(key, "packed envelope in a store without dictionary"))?;
+        let dict = self.dict.get().ok_or_else(|| {
+            StoreError::corrupt(key, "packed envelope in a store without dictionary")
+        })?;
         let size = zstd_safe::get_frame_content_size(frame);
         if size > mutua_protocol::codec::MAX_RECORD_BYTES as u64 {
-            return Err(StoreError::corrupt(key, "packed envelope of unknown or excessive size"));
+            return Err(StoreError::corrupt(
+                key,
+                "packed envelope of unknown or excessive size",
+            ));
         }
         let mut dctx = self
             .readers
@@ -198,9 +201,24 @@ impl Packing {
         }
         match outcome {
             Ok(n) if n as u64 == size => Ok(Cow::Owned(out)),
-            _ => Err(StoreError::corrupt(key, "packed envelope does not decompress")),
+            _ => Err(StoreError::corrupt(
+                key,
+                "packed envelope does not decompress",
+            )),
         }
     }
+}
+
+/// The offers and needs the store's counters say it holds.
+pub(crate) fn listings_counted(tree: &sled::Tree) -> Result<u64, StoreError> {
+    let counts = tree.get(meta::COUNTS)?.unwrap_or_default();
+    let count = |i: usize| {
+        counts
+            .get(8 * i..8 * i + 8)
+            .and_then(layout::u64_value)
+            .unwrap_or(0)
+    };
+    Ok(count(2) + count(3))
 }
 
 /// Envelopes rewritten per sled batch of [`pack_stored`].
@@ -244,7 +262,11 @@ pub(crate) fn pack_stored(
         dictionary.insert(layout::DICTIONARY_KEY, value)?;
         // On disk before the first envelope that needs it.
         db.flush()?;
-        tracing::info!(samples = samples.len(), bytes, "envelope dictionary trained");
+        tracing::info!(
+            samples = samples.len(),
+            bytes,
+            "envelope dictionary trained"
+        );
     }
     let mut packed = 0u64;
     let mut batch = sled::Batch::default();
@@ -282,7 +304,10 @@ mod tests {
         (0..n)
             .map(|i| {
                 let mut e = vec![0x84];
-                let text = format!("offre {i} : broyeur de végétaux, tronçonneuse, remorque {}", i % 7);
+                let text = format!(
+                    "offre {i} : broyeur de végétaux, tronçonneuse, remorque {}",
+                    i % 7
+                );
                 e.extend(text.as_bytes().iter().cycle().take(300 + i % 200));
                 e.extend((i as u64).to_be_bytes());
                 e
@@ -308,7 +333,9 @@ mod tests {
             // Disabled: new envelopes stay raw, packed ones are read.
             assert_eq!(reopened.pack(e), *e);
         }
-        assert!(Packing::new(true, TRAIN_AT_LISTINGS).unpack(b"r", &packing.pack(&samples[1])).is_err());
+        assert!(Packing::new(true, TRAIN_AT_LISTINGS)
+            .unpack(b"r", &packing.pack(&samples[1]))
+            .is_err());
         // Too little to train on: not tried again before twice as many.
         let small = Packing::new(true, TRAIN_AT_LISTINGS);
         assert!(small.wants_dictionary(TRAIN_AT_LISTINGS));

@@ -313,3 +313,42 @@ fn a_layout_7_store_is_migrated_without_a_rewrite() {
         assert!(!sibling(dir, ".pre-compact").exists());
     });
 }
+
+/// A layout-8 store large enough for a dictionary: open packs its
+/// envelopes, then compacts its files (packing in place leaves them about
+/// twice as large), and the records are the same.
+#[test]
+fn a_large_layout_8_store_is_packed_and_compacted_at_open() {
+    use mutua_store::synth::{self, Rng};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let mut config = synth::store_config(&path);
+    config.compress_envelopes = false;
+    let store = Store::open(config).unwrap();
+    store
+        .apply_batch(synth::member_certificates(0..20, NOW), NOW)
+        .unwrap();
+    let mut rng = Rng::new(5);
+    let listings: Vec<_> = (0..1_200)
+        .map(|id| synth::sealed_listing(&synth::key("member", id % 20), id, 1, NOW, &mut rng))
+        .collect();
+    for chunk in listings.chunks(400) {
+        store.apply_batch(chunk.to_vec(), NOW).unwrap();
+    }
+    let digest = store.digest().unwrap();
+    drop(store);
+    older_layout_from(&path, 8);
+    let store = Store::open(synth::store_config(&path)).unwrap();
+    assert_eq!(store.digest().unwrap(), digest);
+    let check = store.check().unwrap();
+    assert!(check.is_ok(), "{check:#?}");
+    let envelopes: std::collections::BTreeSet<Vec<u8>> =
+        store.envelopes().map(Result::unwrap).collect();
+    assert!(listings.iter().all(|l| envelopes.contains(l.bytes())));
+    drop(store);
+    assert_eq!(layout(&path), mutua_store::LAYOUT_VERSION);
+    assert!(!sled_compressed(&path));
+    assert!(!sibling(&path, ".pre-compact").exists());
+    let (_db, tree) = tree(&path);
+    assert!(tree.scan_prefix(b"r").all(|e| e.unwrap().1[0] == 0x01));
+}

@@ -54,7 +54,10 @@ fn assert_envelopes(store: &Store, records: &[SignedRecord]) {
         let got = store.get(&SlotKey::of(r)).unwrap().expect("stored");
         assert_eq!(got.bytes(), r.bytes());
     }
-    assert_eq!(store.export().filter(|r| r.is_ok()).count(), records.len() + 20);
+    assert_eq!(
+        store.export().filter(|r| r.is_ok()).count(),
+        records.len() + 20
+    );
     let check = store.check().unwrap();
     assert!(check.is_ok(), "{check:#?}");
 }
