@@ -17,7 +17,7 @@ use mutua_protocol::{Certificate, Payload, PublicKey, RecordHash, Revocation, Ti
 
 use crate::error::StoreError;
 use crate::layout::{key, prefix, slot_bytes, StoredRecord};
-use crate::overlay::{Reader, Replica};
+use crate::overlay::Reader;
 
 /// A [`MembershipView`] over the tree, or over the tree and the pending
 /// writes of a batch. The trait cannot fail, so the first storage error is
@@ -55,7 +55,8 @@ impl<'a> TreeView<'a> {
 
     fn record(&self, slot: mutua_protocol::SlotKey) -> Option<StoredRecord> {
         let key = key(prefix::RECORD, &[&slot_bytes(&slot)]);
-        self.keep(self.tree.record(&key))?
+        let value = self.keep(self.tree.get(&key).map_err(StoreError::from))??;
+        self.keep(StoredRecord::decode(&key, &value))
     }
 
     /// The hashes that follow `prefix` in the keys of a lookup range.
@@ -150,12 +151,11 @@ impl MemberSet {
 
     /// Every certificate subject whose chain holds at `now`, plus the anchors.
     pub fn compute(
-        replica: &Replica<'_>,
+        tree: &sled::Tree,
         anchors: &[PublicKey],
         now: Timestamp,
     ) -> Result<MemberSet, StoreError> {
-        let view = TreeView::new(replica);
-        let tree = replica.tree;
+        let view = TreeView::new(tree);
         let mut members: HashSet<PublicKey> = anchors.iter().copied().collect();
         let mut valid_until = Timestamp::MAX;
         let mut last_subject = None;

@@ -7,58 +7,33 @@ use std::collections::BTreeMap;
 
 use sled::IVec;
 
-use crate::error::StoreError;
-use crate::layout::StoredRecord;
-use crate::packing::Packing;
-
 /// Reads that the write path and membership checks make.
 pub trait Reader {
     fn get(&self, key: &[u8]) -> sled::Result<Option<IVec>>;
     /// The keys starting with `prefix`, in order.
     fn keys_with_prefix(&self, prefix: &[u8]) -> sled::Result<Vec<IVec>>;
-    /// How the store's envelopes are packed.
-    fn packing(&self) -> &Packing;
-
-    /// The record stored under the `r` key `key`, unpacked and decoded.
-    fn record(&self, key: &[u8]) -> Result<Option<StoredRecord>, StoreError> {
-        match self.get(key)? {
-            Some(v) => StoredRecord::decode(key, &self.packing().unpack(key, &v)?).map(Some),
-            None => Ok(None),
-        }
-    }
 }
 
-/// The store's tree with what reads its envelopes.
-#[derive(Clone, Copy)]
-pub struct Replica<'a> {
-    pub tree: &'a sled::Tree,
-    pub packing: &'a Packing,
-}
-
-impl Reader for Replica<'_> {
+impl Reader for sled::Tree {
     fn get(&self, key: &[u8]) -> sled::Result<Option<IVec>> {
-        self.tree.get(key)
+        sled::Tree::get(self, key)
     }
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> sled::Result<Vec<IVec>> {
-        self.tree.scan_prefix(prefix).keys().collect()
-    }
-
-    fn packing(&self) -> &Packing {
-        self.packing
+        self.scan_prefix(prefix).keys().collect()
     }
 }
 
 /// Pending writes over a tree: `Some(value)` inserts, `None` removes.
 pub struct Overlay<'a> {
-    replica: Replica<'a>,
+    tree: &'a sled::Tree,
     writes: BTreeMap<Vec<u8>, Option<IVec>>,
 }
 
 impl<'a> Overlay<'a> {
-    pub fn new(replica: Replica<'a>) -> Self {
+    pub fn new(tree: &'a sled::Tree) -> Self {
         Overlay {
-            replica,
+            tree,
             writes: BTreeMap::new(),
         }
     }
@@ -103,12 +78,8 @@ impl Reader for Overlay<'_> {
     fn get(&self, key: &[u8]) -> sled::Result<Option<IVec>> {
         match self.writes.get(key) {
             Some(v) => Ok(v.clone()),
-            None => self.replica.get(key),
+            None => self.tree.get(key),
         }
-    }
-
-    fn packing(&self) -> &Packing {
-        self.replica.packing
     }
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> sled::Result<Vec<IVec>> {
@@ -117,7 +88,7 @@ impl Reader for Overlay<'_> {
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix));
         let mut keys: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
-        for k in self.replica.keys_with_prefix(prefix)? {
+        for k in self.tree.keys_with_prefix(prefix)? {
             keys.insert(k.to_vec(), true);
         }
         for (k, v) in pending {
@@ -142,11 +113,7 @@ mod tests {
         let tree = db.open_tree("t").unwrap();
         tree.insert(b"a1", &b"x"[..]).unwrap();
         tree.insert(b"a2", &b"y"[..]).unwrap();
-        let packing = Packing::new(false, 0);
-        let mut o = Overlay::new(Replica {
-            tree: &tree,
-            packing: &packing,
-        });
+        let mut o = Overlay::new(&tree);
         o.remove(&b"a1"[..]);
         o.insert(&b"a3"[..], &b"z"[..]);
         o.insert(&b"b1"[..], &b"w"[..]);
@@ -157,7 +124,7 @@ mod tests {
         assert_eq!(keys, [IVec::from(&b"a2"[..]), IVec::from(&b"a3"[..])]);
         tree.apply_batch(o.take_batch()).unwrap();
         assert!(o.is_empty());
-        assert_eq!(tree.scan_prefix(b"a").count(), 2);
+        assert_eq!(tree.keys_with_prefix(b"a").unwrap().len(), 2);
         assert!(tree.contains_key(b"b1").unwrap());
     }
 }
