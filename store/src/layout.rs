@@ -2,7 +2,9 @@
 //! value is. Since layout 6 sled keeps per record only what is written once
 //! and deleted once (the envelope, its sync entry, its forget time, the
 //! certificate and revocation lookups membership reads); every query index
-//! lives in the tantivy index (`index` module).
+//! lives in the tantivy index (`index` module). Since layout 9 an `r`
+//! value is the envelope as received or compressed by the store (`packing`
+//! module); every reader unpacks it.
 //!
 //! Every entry a record implies is computed here and nowhere else, so that
 //! apply, check, reindex and sweep agree by construction.
@@ -32,7 +34,14 @@ use crate::sync::SyncKey;
 ///    the same entries; sled refuses to open older files with compression
 ///    on, so open first rewrites them beside the old ones and swaps
 ///    (`compact::migrate_settings`).
-pub const LAYOUT_VERSION: u32 = 8;
+/// 9: sled's pages raw again; the envelopes compressed by the store with a
+///    zstd dictionary it trains from its first records (`packing` module,
+///    [`DICTIONARY_TREE`]); open rewrites a layout 8 store's files
+///    uncompressed, then packs its envelopes.
+pub const LAYOUT_VERSION: u32 = 9;
+/// Layouts from this one on may hold packed envelopes; older ones are
+/// packed (then compacted) when migrated.
+pub const PACKED_SINCE: u32 = 9;
 /// The oldest layout whose records and sync entries this version reads as
 /// they are: opening it migrates (see the `migrate` module).
 pub const FIRST_MIGRATABLE_LAYOUT: u32 = 2;
@@ -43,15 +52,24 @@ pub const SAME_RECORD_ENTRIES_SINCE: u32 = 7;
 /// Layouts from this one on have this layout's search index and journal:
 /// migrating keeps both.
 pub const SAME_SEARCH_INDEX_SINCE: u32 = 7;
-/// The name of the sled tree holding everything (the default tree stays empty).
+/// The name of the sled tree holding everything (the default tree stays
+/// empty) but the dictionary.
 pub const TREE: &str = "mutua";
+/// The sled tree holding only the store's zstd dictionary for its envelopes
+/// (`packing` module) under [`DICTIONARY_KEY`]: format byte ‖ dictionary,
+/// written once. In a tree of its own because sled 0.34 rewrites a whole
+/// leaf (16 keys) every 10 writes to it: beside the hot metadata keys, its
+/// 16 KiB were rewritten every few single-record writes (BENCHMARKS.md).
+pub const DICTIONARY_TREE: &str = "mutua-dictionary";
+pub const DICTIONARY_KEY: &[u8] = b"zstd";
 
 /// Key prefixes. One byte each; what follows is documented on each
 /// constant.
 pub mod prefix {
     /// `m name` → metadata (layout version, counters, sweep time).
     pub const META: u8 = b'm';
-    /// `r slot` → the raw signed envelope: the truth.
+    /// `r slot` → the signed envelope, the truth: as received, or packed
+    /// (`packing` module).
     pub const RECORD: u8 = b'r';
     /// `s sync_key` → record hash (32) ‖ forget_after (8, BE) ‖ slot.
     pub const SYNC: u8 = b's';
@@ -100,6 +118,9 @@ pub mod meta {
     /// The last search sequence (u64 BE): sled batches that changed a
     /// listing's search-index state, numbered.
     pub const SEARCH_SEQ: &[u8] = b"msearch_seq";
+    /// Present while the stored envelopes are being packed with a new
+    /// dictionary (open resumes it).
+    pub const REPACKING: &[u8] = b"mrepacking";
     /// Layouts 2–5's next listing number: deleted by the migration.
     pub const OBSOLETE_NEXT_NUMBER: &[u8] = b"mnext_number";
 }

@@ -30,8 +30,10 @@
 //!   ahead of sled.
 //! - Layout 6 keeps in sled per record only what is written once and
 //!   deleted once: the envelope, its sync entry (and fingerprint bucket),
-//!   its forget entry, the certificate and revocation lookups. Older
-//!   layouts are migrated at open (`migrate` module).
+//!   its forget entry, the certificate and revocation lookups. Since layout
+//!   9 sled's pages are raw and the store compresses the envelopes itself
+//!   with a dictionary it trains once (`packing` module). Older layouts are
+//!   migrated at open (`migrate` module).
 //! - `sweep` and `reindex` flush before returning; their batches are
 //!   idempotent, so a crash in the middle is repaired by running them again
 //!   (an interrupted reindex is resumed by `open`).
@@ -53,6 +55,7 @@ mod member_cache;
 mod members;
 mod migrate;
 mod overlay;
+mod packing;
 pub mod places;
 mod query;
 pub mod refdata;
@@ -87,7 +90,7 @@ pub use sync::{Fingerprint, SyncKey, SyncRange};
 use engine::{is_lock_error, open_sled, reclaim_sled_garbage};
 use layout::{key, meta, prefix, slot_bytes, StoredRecord, SyncValue};
 use members::{MemberSet, TreeView};
-use overlay::{Overlay, Reader};
+use overlay::{Overlay, Reader, Replica};
 use sync::{bucket, bucket_start, decode_fingerprint, encode_fingerprint, BUCKETS};
 
 /// The most keys one sled batch of `apply_batch` writes (a record's keys are
@@ -114,6 +117,12 @@ pub struct StoreConfig {
     /// When the search index's disk commit is made (between two, changes
     /// are searchable through its RAM index).
     pub search_checkpoints: SearchCheckpoints,
+    /// Whether new envelopes are stored compressed with the store's zstd
+    /// dictionary (`packing` module; packed ones are read either way).
+    pub compress_envelopes: bool,
+    /// The stored offers and needs at which the store trains that
+    /// dictionary (fewer give a poorer one; lowered by the crash test).
+    pub dictionary_at_listings: u64,
 }
 
 impl StoreConfig {
@@ -124,6 +133,8 @@ impl StoreConfig {
             anchors,
             sled: SledSettings::default(),
             search_checkpoints: SearchCheckpoints::default(),
+            compress_envelopes: true,
+            dictionary_at_listings: packing::TRAIN_AT_LISTINGS,
         }
     }
 }
@@ -246,6 +257,7 @@ struct Inner {
     /// the holder of `writer`, after its batch is applied.
     buckets: RwLock<Vec<Fingerprint>>,
     members: RwLock<MemberSet>,
+    packing: packing::Packing,
     /// Held only to be stopped (joined) before `search` is dropped.
     _checkpointer: index::Checkpointer,
     search: Arc<index::SearchIndex>,
@@ -332,13 +344,30 @@ impl Store {
                     });
                 }
                 if found < supported {
-                    migrate::obsolete_entries(&db, &tree, &config.path, found).map_err(
-                        |source| OpenError::Migration {
-                            path: path.clone(),
-                            found,
-                            source,
-                        },
-                    )?;
+                    let migration_err = |source| OpenError::Migration {
+                        path: path.clone(),
+                        found,
+                        source,
+                    };
+                    migrate::obsolete_entries(&db, &tree, &config.path, found)
+                        .map_err(migration_err)?;
+                    // Packing every envelope in place leaves sled's files
+                    // about twice as large (BENCHMARKS.md): the envelopes
+                    // are packed now, then the files compacted, and the
+                    // store opened again. (Interrupted after the pack, the
+                    // store is only larger until a `compact`.)
+                    let packing = packing::Packing::new(
+                        config.compress_envelopes,
+                        config.dictionary_at_listings,
+                    );
+                    let listings = packing::listings_counted(&tree).map_err(migration_err)?;
+                    if found < layout::PACKED_SINCE && packing.wants_dictionary(listings) {
+                        packing::pack_stored(&db, &tree, &packing, listings)
+                            .map_err(migration_err)?;
+                        drop((tree, db));
+                        compact::rewrite(&config.path, &config.sled).map_err(compaction_err)?;
+                        return Store::open(config);
+                    }
                 }
             }
         }
@@ -377,6 +406,18 @@ impl Store {
                 }
             }
         }
+        let state_listings = state.counts[2] + state.counts[3];
+        let packing =
+            packing::Packing::new(config.compress_envelopes, config.dictionary_at_listings);
+        let dictionary = db.open_tree(layout::DICTIONARY_TREE).map_err(sled_err)?;
+        if let Some(v) = dictionary.get(layout::DICTIONARY_KEY).map_err(sled_err)? {
+            packing
+                .load(layout::DICTIONARY_KEY, &v)
+                .map_err(|e| OpenError::Corrupt {
+                    path: path.clone(),
+                    what: e.to_string(),
+                })?;
+        }
         let search_err = |source| OpenError::SearchIndex {
             path: path.clone(),
             source,
@@ -399,6 +440,7 @@ impl Store {
                 writer: Mutex::new(state),
                 buckets: RwLock::new(buckets),
                 members: RwLock::new(MemberSet::stale()),
+                packing,
                 _checkpointer: checkpointer,
                 search,
             }),
@@ -415,10 +457,37 @@ impl Store {
                 what: format!("resuming an interrupted reindex failed: {e}"),
             })?;
         }
+        let listings = state_listings;
+        if store.inner.packing.wants_dictionary(listings)
+            || store
+                .inner
+                .tree
+                .contains_key(meta::REPACKING)
+                .map_err(sled_err)?
+        {
+            packing::pack_stored(
+                &store.inner.db,
+                &store.inner.tree,
+                &store.inner.packing,
+                listings,
+            )
+            .map_err(|e| OpenError::Corrupt {
+                path: path.clone(),
+                what: format!("compressing the stored envelopes failed: {e}"),
+            })?;
+        }
         store
             .catch_up_search()
             .map_err(|source| OpenError::SearchIndex { path, source })?;
         Ok(store)
+    }
+
+    /// The tree, as the write path and membership checks read it.
+    pub(crate) fn replica(&self) -> Replica<'_> {
+        Replica {
+            tree: &self.inner.tree,
+            packing: &self.inner.packing,
+        }
     }
 
     /// The directory the store lives in.
@@ -453,7 +522,7 @@ impl Store {
         let seq = {
             let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
             let mut pending = PendingBatch {
-                overlay: Overlay::new(&self.inner.tree),
+                overlay: Overlay::new(self.replica()),
                 state: writer.clone(),
                 buckets: HashMap::new(),
                 membership_changed: false,
@@ -466,6 +535,16 @@ impl Store {
                 }
             }
             wrote |= self.commit(&mut writer, &mut pending)?;
+            let listings = writer.counts[2] + writer.counts[3];
+            if self.inner.packing.wants_dictionary(listings) {
+                drop(pending);
+                packing::pack_stored(
+                    &self.inner.db,
+                    &self.inner.tree,
+                    &self.inner.packing,
+                    listings,
+                )?;
+            }
             writer.seq
         };
         if wrote {
@@ -552,10 +631,7 @@ impl Store {
         };
         let slot_key = slot_bytes(&slot);
         let record_key = key(prefix::RECORD, &[&slot_key]);
-        let current = match pending.overlay.get(&record_key)? {
-            Some(v) => Some(StoredRecord::decode(&record_key, &v)?),
-            None => None,
-        };
+        let current = pending.overlay.record(&record_key)?;
         let incoming = Rank::of(record);
         let outcome = merge(
             current
@@ -616,7 +692,9 @@ impl Store {
         {
             pending.overlay.insert(k, v);
         }
-        pending.overlay.insert(record_key, record.bytes());
+        pending
+            .overlay
+            .insert(record_key, self.inner.packing.pack(record.bytes()));
         bucket += Fingerprint::of_item(&sync_key, hash);
         pending.buckets.insert(bucket_index, bucket);
         pending.state.counts[layout::kind_index(record.payload())] += 1;
@@ -661,7 +739,7 @@ impl Store {
     fn read_record(&self, slot_key: &[u8]) -> Result<Option<SignedRecord>, StoreError> {
         let record_key = key(prefix::RECORD, &[slot_key]);
         match self.inner.tree.get(&record_key)? {
-            Some(v) => open_record(&v)
+            Some(v) => open_record(&self.inner.packing.unpack(&record_key, &v)?)
                 .map(Some)
                 .map_err(|e| StoreError::corrupt(&record_key, e.to_string())),
             None => Ok(None),
@@ -679,7 +757,8 @@ impl Store {
         key: &PublicKey,
         now: Timestamp,
     ) -> Result<Result<Membership, MembershipError>, StoreError> {
-        let view = TreeView::new(&self.inner.tree);
+        let replica = self.replica();
+        let view = TreeView::new(&replica);
         let result = check_membership(&view, &self.inner.anchors, key, now);
         view.finish(result)
     }
@@ -687,11 +766,12 @@ impl Store {
     /// Every stored certificate, and whether it is revoked by its issuer or
     /// an anchor.
     pub fn certificates(&self) -> Result<Vec<(RecordHash, Certificate, bool)>, StoreError> {
-        let view = TreeView::new(&self.inner.tree);
+        let replica = self.replica();
+        let view = TreeView::new(&replica);
         let mut out = Vec::new();
         for entry in self.inner.tree.scan_prefix([prefix::RECORD, 1]) {
             let (k, v) = entry?;
-            let record = StoredRecord::decode(&k, &v)?;
+            let record = StoredRecord::decode(&k, &self.inner.packing.unpack(&k, &v)?)?;
             if let Payload::Certificate(c) = record.payload {
                 let revoked = mutua_protocol::membership::is_revoked(
                     &view,
@@ -709,19 +789,29 @@ impl Store {
     /// tombstones, expired ones until the sweep forgets them), in key order,
     /// signatures verified again.
     pub fn export(&self) -> impl Iterator<Item = Result<SignedRecord, StoreError>> + 'static {
-        self.inner.tree.scan_prefix([prefix::RECORD]).map(|entry| {
-            let (k, v) = entry?;
-            open_record(&v).map_err(|e| StoreError::corrupt(&k, e.to_string()))
-        })
-    }
-
-    /// Every stored envelope as stored, without verifying signatures again:
-    /// for a bulk copy to a trusted sink, and the benchmark's naive scan.
-    pub fn envelopes(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'static {
+        let store = self.clone();
         self.inner
             .tree
             .scan_prefix([prefix::RECORD])
-            .map(|entry| Ok(entry?.1.to_vec()))
+            .map(move |entry| {
+                let (k, v) = entry?;
+                open_record(&store.inner.packing.unpack(&k, &v)?)
+                    .map_err(|e| StoreError::corrupt(&k, e.to_string()))
+            })
+    }
+
+    /// Every stored envelope as received, without verifying signatures
+    /// again: for a bulk copy to a trusted sink, and the benchmark's naive
+    /// scan.
+    pub fn envelopes(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'static {
+        let store = self.clone();
+        self.inner
+            .tree
+            .scan_prefix([prefix::RECORD])
+            .map(move |entry| {
+                let (k, v) = entry?;
+                Ok(store.inner.packing.unpack(&k, &v)?.into_owned())
+            })
     }
 
     /// SHA-256 over the synced set in sync-key order (`sync key ‖ record
@@ -850,11 +940,13 @@ impl Store {
         match self.inner.tree.get(&k)? {
             Some(v) => {
                 let slot = SyncValue::decode(&k, &v)?.slot;
-                Ok(self
-                    .inner
-                    .tree
-                    .get(key(prefix::RECORD, &[&slot]))?
-                    .map(|bytes| bytes.to_vec()))
+                let record_key = key(prefix::RECORD, &[&slot]);
+                match self.inner.tree.get(&record_key)? {
+                    Some(v) => Ok(Some(
+                        self.inner.packing.unpack(&record_key, &v)?.into_owned(),
+                    )),
+                    None => Ok(None),
+                }
             }
             None => Ok(None),
         }

@@ -13,8 +13,8 @@ use mutua_protocol::{open as open_record, Payload, SignedRecord, SlotKey, Timest
 
 use crate::error::StoreError;
 use crate::index;
-use crate::layout::{self, key, meta, prefix, printable_key, slot_bytes, StoredRecord, SyncValue};
-use crate::overlay::Overlay;
+use crate::layout::{self, key, meta, prefix, printable_key, slot_bytes, SyncValue};
+use crate::overlay::{Overlay, Reader, Replica};
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
 use crate::{encode_counts, Store, WriterState};
 
@@ -94,9 +94,9 @@ struct Pending<'a> {
 }
 
 impl<'a> Pending<'a> {
-    fn new(tree: &'a sled::Tree, state: WriterState, buckets: Vec<Fingerprint>) -> Self {
+    fn new(replica: Replica<'a>, state: WriterState, buckets: Vec<Fingerprint>) -> Self {
         Pending {
-            overlay: Overlay::new(tree),
+            overlay: Overlay::new(replica),
             state,
             buckets,
             touched: BTreeSet::new(),
@@ -156,6 +156,13 @@ impl Store {
             .invalidate();
     }
 
+    /// The record a stored `r` value holds, unpacked, its signature
+    /// verified again.
+    fn open_stored(&self, k: &[u8], v: &[u8]) -> Result<SignedRecord, String> {
+        let envelope = self.inner.packing.unpack(k, v).map_err(|e| e.to_string())?;
+        open_record(&envelope).map_err(|e| e.to_string())
+    }
+
     /// Verifies every record's signature and slot, that every derived entry
     /// a record implies is present with the right value, that no derived
     /// entry is left over, the fingerprint buckets and counters, and the
@@ -172,7 +179,7 @@ impl Store {
             let (k, v) = entry?;
             report.records += 1;
             let slot = &k[1..];
-            let record = match open_record(&v) {
+            let record = match self.open_stored(&k, &v) {
                 Ok(r) => r,
                 Err(e) => {
                     report.problem(&k, format!("record does not verify: {e}"));
@@ -285,7 +292,7 @@ impl Store {
             let record = match Self::owner(&k, &v) {
                 Some(slot) => tree
                     .get(key(prefix::RECORD, &[&slot]))?
-                    .and_then(|r| open_record(&r).ok())
+                    .and_then(|r| self.open_stored(&k, &r).ok())
                     .map(|r| (slot, r)),
                 None => None,
             };
@@ -334,11 +341,11 @@ impl Store {
             journal_from: writer.journal_from,
             ..WriterState::default()
         };
-        let mut pending = Pending::new(tree, kept, vec![Fingerprint::default(); BUCKETS]);
+        let mut pending = Pending::new(self.replica(), kept, vec![Fingerprint::default(); BUCKETS]);
         for entry in tree.scan_prefix([prefix::RECORD]) {
             let (k, v) = entry?;
             let slot = &k[1..];
-            let record = match open_record(&v) {
+            let record = match self.open_stored(&k, &v) {
                 Ok(r) if slot_bytes(&SlotKey::of(&r)) == slot => r,
                 outcome => {
                     tracing::warn!(key = %printable_key(&k), ?outcome, "quarantining a record that does not verify");
@@ -388,7 +395,7 @@ impl Store {
         let mark = [(meta::SWEPT_UNTIL, swept_until.to_be_bytes().to_vec())];
         let mut report = SweepReport::default();
         let buckets = self.inner.buckets.read().expect("bucket lock").clone();
-        let mut pending = Pending::new(tree, writer.clone(), buckets);
+        let mut pending = Pending::new(self.replica(), writer.clone(), buckets);
         let mut calendars_changed = BTreeSet::new();
         let due = |p: u8| tree.range(vec![p]..key(p, &[&now.saturating_add(1).to_be_bytes()]));
         let forgettable: Vec<Vec<u8>> = due(prefix::FORGET)
@@ -398,10 +405,9 @@ impl Store {
         for chunk in forgettable.chunks(CHUNK) {
             for slot in chunk {
                 let record_key = key(prefix::RECORD, &[slot]);
-                let Some(v) = tree.get(&record_key)? else {
+                let Some(stored) = self.replica().record(&record_key)? else {
                     continue;
                 };
-                let stored = StoredRecord::decode(&record_key, &v)?;
                 let sync_key = key(prefix::SYNC, &[&SyncKey::of_slot_bytes(slot).0]);
                 let forget = match tree.get(&sync_key)? {
                     Some(s) => SyncValue::decode(&sync_key, &s)?.forget_after,
@@ -425,7 +431,12 @@ impl Store {
         // replayed at open).
         let mut changes = Vec::new();
         for (author, offer) in &calendars_changed {
-            changes.extend(index::offer_change(tree, author, offer, swept_until)?);
+            changes.extend(index::offer_change(
+                &self.replica(),
+                author,
+                offer,
+                swept_until,
+            )?);
         }
         crate::journal_changes(&mut pending.overlay, &mut pending.state.seq, &changes);
         pending.commit(tree, &mark)?;
