@@ -42,6 +42,9 @@ pub const LAYOUT_VERSION: u32 = 9;
 /// Layouts from this one on may hold packed envelopes; older ones are
 /// packed (then compacted) when migrated.
 pub const PACKED_SINCE: u32 = 9;
+/// Layouts from this one on keep the counts as a snapshot with the search
+/// sequence it covers, and no `msearch_seq` (`counts` module).
+pub const COUNTS_SNAPSHOT_SINCE: u32 = 9;
 /// The oldest layout whose records and sync entries this version reads as
 /// they are: opening it migrates (see the `migrate` module).
 pub const FIRST_MIGRATABLE_LAYOUT: u32 = 2;
@@ -106,7 +109,9 @@ pub mod meta {
     pub const LAYOUT: &[u8] = b"mlayout";
     /// Stored records per kind (6 × u64 BE: certificate, revocation, offer,
     /// need, withdrawal, lending records of every kind; a store written
-    /// before lending has 5, and no lending records).
+    /// before lending has 5, and no lending records), then since layout 9
+    /// the search sequence they cover (u64 BE): a snapshot, the journal
+    /// holds the changes after it (`counts` module).
     pub const COUNTS: &[u8] = b"mcounts";
     /// Listings that expired by this time (u64 BE) are not in the search
     /// index (or wait for the sweep to leave it): the latest `now` a sweep
@@ -115,9 +120,10 @@ pub mod meta {
     pub const SWEPT_UNTIL: &[u8] = b"mswept_until";
     /// Present while a reindex runs.
     pub const REINDEXING: &[u8] = b"mreindexing";
-    /// The last search sequence (u64 BE): sled batches that changed a
-    /// listing's search-index state, numbered.
-    pub const SEARCH_SEQ: &[u8] = b"msearch_seq";
+    /// Layouts up to 8's last search sequence (u64 BE), rewritten by every
+    /// batch; since 9 read from the journal and `COUNTS` (`counts`
+    /// module), and deleted by the migration.
+    pub const OBSOLETE_SEARCH_SEQ: &[u8] = b"msearch_seq";
     /// Present while the stored envelopes are being packed with a new
     /// dictionary (open resumes it).
     pub const REPACKING: &[u8] = b"mrepacking";

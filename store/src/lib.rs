@@ -45,6 +45,7 @@
 //! method blocks on disk I/O: call it from tokio through `spawn_blocking`.
 
 mod compact;
+mod counts;
 mod engine;
 mod error;
 mod index;
@@ -216,23 +217,32 @@ struct PendingBatch<'a> {
     changes: Vec<index::Change>,
 }
 
-/// Journals the search index's `changes` under the next sequence, in the
-/// same sled batch as the records they come from: open replays what the
-/// index's last commit does not cover.
-fn journal_changes(overlay: &mut Overlay<'_>, seq: &mut u64, changes: &[index::Change]) {
-    if changes.is_empty() {
+/// Journals the search index's `changes` and the batch's counts change
+/// (`counts::delta`, empty when a snapshot is written instead) under the
+/// next sequence, in the same sled batch as the records they come from:
+/// open replays what the index's last commit does not cover, and adds the
+/// changes after the counts' snapshot (`counts` module).
+fn journal_changes(
+    overlay: &mut Overlay<'_>,
+    seq: &mut u64,
+    changes: &[index::Change],
+    counts_delta: Vec<u8>,
+) {
+    if changes.is_empty() && counts_delta.is_empty() {
         return;
     }
     *seq += 1;
-    overlay.insert(index::journal_key(*seq), index::journal_value(changes));
-    overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
+    let mut value = counts_delta;
+    value.extend(index::journal_value(changes));
+    overlay.insert(index::journal_key(*seq), value);
 }
 
-/// The writer's counters, persisted in every write batch.
+/// The writer's counters, persisted as the `counts` module says.
 #[derive(Clone, Debug, Default)]
 struct WriterState {
-    counts: [u64; layout::KIND_COUNTS],
-    /// The last search sequence written (`meta::SEARCH_SEQ`).
+    counts: counts::Counts,
+    /// The last search sequence written (the highest journal key or
+    /// snapshot sequence).
     seq: u64,
     /// The oldest journal entry that may still be in sled (not persisted:
     /// `open` deletes every covered entry).
@@ -267,10 +277,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
-}
-
-fn encode_counts(counts: &[u64; layout::KIND_COUNTS]) -> Vec<u8> {
-    counts.iter().flat_map(|c| c.to_be_bytes()).collect()
 }
 
 impl Store {
@@ -371,26 +377,17 @@ impl Store {
                 }
             }
         }
-        let read_u64 = |k: &[u8]| -> Result<u64, OpenError> {
-            Ok(tree
-                .get(k)
-                .map_err(sled_err)?
-                .and_then(|v| layout::u64_value(&v))
-                .unwrap_or(0))
-        };
-        let seq = read_u64(meta::SEARCH_SEQ)?;
-        let mut state = WriterState {
-            counts: [0; layout::KIND_COUNTS],
-            seq,
-            journal_from: seq + 1,
+        let persisted = counts::read(&tree).map_err(|e| OpenError::Corrupt {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
+        let state = WriterState {
+            counts: persisted.counts,
+            seq: persisted.seq,
+            journal_from: persisted.seq + 1,
             writes_by_prefix: Default::default(),
             chain_checks: 0,
         };
-        if let Some(v) = tree.get(meta::COUNTS).map_err(sled_err)? {
-            for (i, chunk) in v.chunks_exact(8).take(layout::KIND_COUNTS).enumerate() {
-                state.counts[i] = layout::u64_value(chunk).unwrap_or(0);
-            }
-        }
         // A damaged bucket loads as empty; `check` reports it and `reindex`
         // rebuilds it.
         let mut buckets = vec![Fingerprint::default(); BUCKETS];
@@ -569,10 +566,27 @@ impl Store {
             return Ok(false);
         }
         let changes = std::mem::take(&mut pending.changes);
-        journal_changes(&mut pending.overlay, &mut pending.state.seq, &changes);
         // Journal entries a durable commit of the search index covers are
-        // done with.
+        // done with; the batch deleting them writes the counts' snapshot
+        // (which covers them), as does one that changes the counts with no
+        // listing to journal. Others carry their counts change in their
+        // journal entry: no metadata value is rewritten per call.
         let durable = self.inner.search.durable();
+        let counts_delta = counts::delta(&writer.counts, &pending.state.counts);
+        let snapshot = pending.state.journal_from <= durable
+            || (changes.is_empty() && !counts_delta.is_empty());
+        journal_changes(
+            &mut pending.overlay,
+            &mut pending.state.seq,
+            &changes,
+            if snapshot { Vec::new() } else { counts_delta },
+        );
+        if snapshot {
+            pending.overlay.insert(
+                meta::COUNTS,
+                counts::snapshot(&pending.state.counts, pending.state.seq),
+            );
+        }
         while pending.state.journal_from <= durable {
             pending
                 .overlay
@@ -585,9 +599,6 @@ impl Store {
                 &encode_fingerprint(f)[..],
             );
         }
-        pending
-            .overlay
-            .insert(meta::COUNTS, encode_counts(&pending.state.counts));
         for k in pending.overlay.keys() {
             *pending.state.writes_by_prefix.entry(k[0]).or_default() += 1;
         }

@@ -16,7 +16,7 @@ use crate::index;
 use crate::layout::{self, key, meta, prefix, printable_key, slot_bytes, SyncValue};
 use crate::overlay::{Overlay, Reader, Replica};
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
-use crate::{encode_counts, Store, WriterState};
+use crate::{counts, Store, WriterState};
 
 /// How many records one maintenance batch covers: big enough to amortise,
 /// small enough to keep batches (and memory) modest.
@@ -124,8 +124,12 @@ impl<'a> Pending<'a> {
                 &encode_fingerprint(&self.buckets[b])[..],
             );
         }
-        self.overlay
-            .insert(meta::COUNTS, encode_counts(&self.state.counts));
+        // A snapshot: these batches carry no counts change in a journal
+        // entry (`counts` module).
+        self.overlay.insert(
+            meta::COUNTS,
+            counts::snapshot(&self.state.counts, self.state.seq),
+        );
         for (k, v) in extra {
             self.overlay.insert(*k, v.clone());
         }
@@ -169,7 +173,7 @@ impl Store {
     /// search index against sled both ways. Reports damaged values instead
     /// of failing on them.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
-        let _writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let tree = &self.inner.tree;
         let mut report = CheckReport::default();
         let mut buckets = vec![Fingerprint::default(); BUCKETS];
@@ -242,10 +246,16 @@ impl Store {
                 "in-memory fingerprints differ from the stored ones",
             );
         }
-        if tree.get(meta::COUNTS)?.as_deref() != Some(&encode_counts(&counts)[..])
-            && report.records > 0
-        {
+        // What this process counts, and what the next open would read.
+        let persisted = counts::read(tree)?;
+        if (persisted.counts != counts || writer.counts != counts) && report.records > 0 {
             report.problem(meta::COUNTS, "record counters do not match the records");
+        }
+        if persisted.seq != writer.seq {
+            report.problem(
+                meta::COUNTS,
+                "the search sequence sled holds differs from the writer's",
+            );
         }
         if report.derived_entries != expected_derived {
             self.find_orphans(&mut report)?;
@@ -438,7 +448,12 @@ impl Store {
                 swept_until,
             )?);
         }
-        crate::journal_changes(&mut pending.overlay, &mut pending.state.seq, &changes);
+        crate::journal_changes(
+            &mut pending.overlay,
+            &mut pending.state.seq,
+            &changes,
+            Vec::new(),
+        );
         pending.commit(tree, &mark)?;
         self.inner.db.flush()?;
         let seq = pending.state.seq;

@@ -211,14 +211,8 @@ impl Packing {
 
 /// The offers and needs the store's counters say it holds.
 pub(crate) fn listings_counted(tree: &sled::Tree) -> Result<u64, StoreError> {
-    let counts = tree.get(meta::COUNTS)?.unwrap_or_default();
-    let count = |i: usize| {
-        counts
-            .get(8 * i..8 * i + 8)
-            .and_then(layout::u64_value)
-            .unwrap_or(0)
-    };
-    Ok(count(2) + count(3))
+    let counts = crate::counts::read(tree)?.counts;
+    Ok(counts[2] + counts[3])
 }
 
 /// Envelopes rewritten per sled batch of [`pack_stored`].

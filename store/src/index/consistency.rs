@@ -135,13 +135,20 @@ impl crate::Store {
                 let mut slots = std::collections::BTreeSet::new();
                 for (s, v) in &journal {
                     if *s > c {
-                        if !v.len().is_multiple_of(layout::LISTING_SLOT_LEN) {
-                            return Err(StoreError::corrupt(
-                                &journal_key(*s),
-                                "journal value is not a list of slots",
-                            ));
-                        }
-                        slots.extend(v.chunks_exact(layout::LISTING_SLOT_LEN).map(<[u8]>::to_vec));
+                        let listed = crate::counts::parse_journal(v)
+                            .map(|(_, slots)| slots)
+                            .filter(|slots| slots.len().is_multiple_of(layout::LISTING_SLOT_LEN))
+                            .ok_or_else(|| {
+                                StoreError::corrupt(
+                                    &journal_key(*s),
+                                    "journal value is not a list of slots",
+                                )
+                            })?;
+                        slots.extend(
+                            listed
+                                .chunks_exact(layout::LISTING_SLOT_LEN)
+                                .map(<[u8]>::to_vec),
+                        );
                     }
                 }
                 tracing::info!(
