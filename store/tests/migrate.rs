@@ -239,6 +239,9 @@ fn a_layout_8_store_is_rewritten_uncompressed_at_open() {
         for suffix in [".compacting", ".pre-compact"] {
             assert!(!sibling(dir, suffix).exists());
         }
+        let (_db, tree) = tree(dir);
+        assert!(!tree.contains_key(b"msearch_seq").unwrap());
+        assert_eq!(tree.get(b"mcounts").unwrap().unwrap().len(), 56);
     });
     assert_migrated(&fed.store, digest);
 }
@@ -286,15 +289,67 @@ fn older_layout_from(dir: &Path, version: u32) {
         .open()
         .unwrap();
     let to = to_db.open_tree("mutua").unwrap();
+    // Layouts 7 and 8 kept the counts of every batch and the last search
+    // sequence in `msearch_seq`, and journal values of slots only (9 keeps
+    // a snapshot with the sequence it covers, the journal the changes after
+    // it).
+    let snapshot = from.get(b"mcounts").unwrap().unwrap();
+    let word = |i: usize| u64::from_be_bytes(snapshot[8 * i..8 * i + 8].try_into().unwrap());
+    let mut counts: Vec<u64> = (0..6).map(word).collect();
+    let mut seq = word(6);
+    let covered = seq;
     for entry in from.iter() {
         let (k, v) = entry.unwrap();
+        if k.as_ref() == b"mcounts" {
+            continue;
+        }
+        if k[0] == b'j' {
+            let s = u64::from_be_bytes(k[1..9].try_into().unwrap());
+            seq = seq.max(s);
+            let slots = strip_counts_change(&v, (s > covered).then_some(&mut counts));
+            to.insert(k, slots).unwrap();
+            continue;
+        }
         to.insert(k, v).unwrap();
     }
+    let counts: Vec<u8> = counts.iter().flat_map(|c| c.to_be_bytes()).collect();
+    to.insert(b"mcounts", counts).unwrap();
+    to.insert(b"msearch_seq", &seq.to_be_bytes()).unwrap();
     to.insert(b"mlayout", &version.to_be_bytes()).unwrap();
     to_db.flush().unwrap();
     drop((from, from_db, to, to_db));
     std::fs::rename(old.join("search"), dir.join("search")).unwrap();
     std::fs::remove_dir_all(&old).unwrap();
+}
+
+/// A layout-9 journal value's slots, its counts change (`0x01 ‖ n ‖ n ×
+/// (kind, zigzag varint)`) added to `counts` if given.
+fn strip_counts_change(v: &[u8], counts: Option<&mut Vec<u64>>) -> Vec<u8> {
+    if v.first() != Some(&1) {
+        return v.to_vec();
+    }
+    let mut rest = &v[2..];
+    let mut changes = Vec::new();
+    for _ in 0..v[1] {
+        let kind = usize::from(rest[0]);
+        let (mut z, mut shift, mut i) = (0u64, 0, 1);
+        loop {
+            z |= u64::from(rest[i] & 0x7f) << shift;
+            shift += 7;
+            i += 1;
+            if rest[i - 1] & 0x80 == 0 {
+                break;
+            }
+        }
+        changes.push((kind, ((z >> 1) as i64) ^ -((z & 1) as i64)));
+        rest = &rest[i..];
+    }
+    if let Some(counts) = counts {
+        for (kind, d) in changes {
+            counts[kind] = counts[kind].wrapping_add(d as u64);
+        }
+    }
+    rest.to_vec()
 }
 
 /// Layout 7's uncompressed files are layout 9's: opened without a rewrite.
