@@ -39,7 +39,6 @@ pub struct SledSettings {
 /// configured with sled's compression on.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
 
-
 impl SledSettings {
     /// `config` with these settings.
     pub(crate) fn configure(&self, mut config: sled::Config) -> sled::Config {

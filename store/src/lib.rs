@@ -32,8 +32,12 @@
 //!   deleted once: the envelope, its sync entry (and fingerprint bucket),
 //!   its forget entry, the certificate and revocation lookups. Since layout
 //!   9 sled's pages are raw and the store compresses the envelopes itself
-//!   with a dictionary it trains once (`packing` module). Older layouts are
-//!   migrated at open (`migrate` module).
+//!   with a dictionary it trains once (`packing` module), and no sled batch
+//!   rewrites a metadata value per call: the counts per kind are a
+//!   snapshot written at checkpoints, each later batch's change riding in
+//!   its search-journal entry, and the search sequence is read from both
+//!   at open (`counts` module). Older layouts are migrated at open
+//!   (`migrate` module).
 //! - `sweep` and `reindex` flush before returning; their batches are
 //!   idempotent, so a crash in the middle is repaired by running them again
 //!   (an interrupted reindex is resumed by `open`).

@@ -179,9 +179,7 @@ fn other_layout_versions_are_refused_by_name() {
         ),
         "{err}"
     );
-    assert!(
-        err.to_string().contains("layout version 10") && err.to_string().contains("version 9")
-    );
+    assert!(err.to_string().contains("layout version 10") && err.to_string().contains("version 9"));
     let err = open_as(1);
     assert!(
         matches!(err, OpenError::LayoutTooOld { found: 1, .. }),

@@ -279,7 +279,11 @@ fn single_writes_rewrite_no_metadata_and_their_counts_survive_a_crash() {
     apply_one(&store, listing(40, 1));
     let stats = store.stats().unwrap();
     assert_eq!(
-        (stats.certificates, stats.offers + stats.needs, stats.withdrawals),
+        (
+            stats.certificates,
+            stats.offers + stats.needs,
+            stats.withdrawals
+        ),
         (21, 28, 3)
     );
     let crashed = dir.path().join("crashed");
