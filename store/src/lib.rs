@@ -381,9 +381,12 @@ impl Store {
                 }
             }
         }
-        let persisted = counts::read(&tree).map_err(|e| OpenError::Corrupt {
-            path: path.clone(),
-            what: e.to_string(),
+        let persisted = counts::read(&tree).map_err(|e| match e {
+            StoreError::Sled(source) => sled_err(source),
+            e => OpenError::Corrupt {
+                path: path.clone(),
+                what: e.to_string(),
+            },
         })?;
         let state = WriterState {
             counts: persisted.counts,
