@@ -117,10 +117,9 @@ impl Default for ApiSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// sled's page cache, in MiB (the node's main memory cost). sled counts
-    /// a page at its compressed size, so 8 MiB held ~25 MiB of pages at 100k
-    /// listings; 32 cost 20–30 MiB more with no query gain measured
-    /// (BENCHMARKS.md, whole node at 100k).
+    /// sled's page cache, in MiB (the node's main memory cost). At 100k
+    /// listings 32 cost 20–30 MiB more than 8 with no query gain measured
+    /// (BENCHMARKS.md, the whole node at 100k).
     pub cache_mb: u64,
 }
 

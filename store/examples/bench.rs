@@ -84,7 +84,9 @@ fn report(mode: &str, name: &str, value: f64) {
 }
 
 /// The store's configuration, with sled's settings from the environment
-/// (`MUTUA_BENCH_SLED_MODE=high_throughput`, `MUTUA_BENCH_SEGMENT_KIB`),
+/// (`MUTUA_BENCH_SLED_MODE=high_throughput`, `MUTUA_BENCH_SEGMENT_KIB`,
+/// `MUTUA_BENCH_SLED_COMPRESSION=off|<level>`) and the store's envelope
+/// compression (`MUTUA_BENCH_STORE_COMPRESSION=on|off`),
 /// the same in the footprint child (sled refuses another segment size).
 fn bench_config(path: impl Into<std::path::PathBuf>, cache_mb: u64) -> mutua_store::StoreConfig {
     let mut config = synth::store_config(path);
@@ -98,6 +100,14 @@ fn bench_config(path: impl Into<std::path::PathBuf>, cache_mb: u64) -> mutua_sto
         config.sled.compression = match level.as_str() {
             "off" => None,
             level => Some(level.parse().expect("MUTUA_BENCH_SLED_COMPRESSION")),
+        };
+    }
+    // The store's own compression of its envelopes (`on` by default).
+    if let Ok(v) = std::env::var("MUTUA_BENCH_STORE_COMPRESSION") {
+        config.compress_envelopes = match v.as_str() {
+            "on" => true,
+            "off" => false,
+            v => panic!("MUTUA_BENCH_STORE_COMPRESSION={v}: on or off"),
         };
     }
     config
@@ -467,7 +477,10 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| dir.path().join("store"));
     let config = bench_config(store_path, cache_mb);
-    println!("sled settings: {:?}", config.sled);
+    println!(
+        "sled settings: {:?}; envelopes compressed by the store: {}",
+        config.sled, config.compress_envelopes
+    );
     let store = Store::open(config).expect("open");
     let certs = synth::member_certificates(0..MEMBERS, now);
     let mut raw_bytes: u64 = certs.iter().map(|c| c.bytes().len() as u64).sum();

@@ -5,7 +5,7 @@
 //! The same copy changes the settings sled persists in its `conf` file and
 //! refuses to change across opens (page compression, segment size):
 //! `Store::open` runs it when the store's differ from its configuration
-//! (layout 8's migration to compressed pages).
+//! (layout 8's migration to compressed pages, layout 9's back to raw ones).
 //!
 //! The swap is two renames: `store` → `store.pre-compact`, then
 //! `store.compacting` → `store`. `recover` (run by `Store::open`) finishes or
@@ -162,13 +162,13 @@ pub fn recover(path: &Path) -> Result<(), CompactError> {
 /// Copies the closed store at `path` into a fresh directory, verifies the
 /// copy entry for entry, and swaps it in. No process may have the store open
 /// (sled's lock refuses it anyway). Needs free disk space for the copy. The
-/// copy has the default [`crate::SledSettings`] (compressed pages).
+/// copy has the default [`crate::SledSettings`] (raw pages).
 pub fn compact(path: &Path) -> Result<CompactReport, CompactError> {
     rewrite(path, &crate::SledSettings::default())
 }
 
 /// Rewrites the closed store at `path` if sled persisted other settings
-/// than `wanted` (a store of layout 7 or older has uncompressed pages),
+/// than `wanted` (a store of layout 8 has compressed pages),
 /// with progress in the log. Nothing to do for a new store or one that
 /// matches.
 pub fn migrate_settings(path: &Path, wanted: &crate::SledSettings) -> Result<(), CompactError> {

@@ -16,8 +16,9 @@ use std::path::Path;
 
 use crate::{Store, StoreError};
 
-/// sled 0.34's settings the store passes on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// sled 0.34's settings the store passes on (by default sled's, pages
+/// uncompressed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SledSettings {
     /// `sled::Mode::HighThroughput` instead of sled's default `LowSpace`.
     pub high_throughput: bool,
@@ -26,24 +27,17 @@ pub struct SledSettings {
     /// `None` (sled's 512 KiB, or what the store was created with) is the
     /// only safe value for an existing store.
     pub segment_size: Option<usize>,
-    /// zstd level of sled's page compression (`None`: off). sled records
-    /// whether it is on at creation and refuses the other; `Store::open`
-    /// rewrites a store whose setting differs (`compact::rewrite`).
+    /// zstd level of sled's page compression (`None`: off, the default
+    /// since layout 9, where the store compresses its envelopes itself).
+    /// sled records whether it is on at creation and refuses the other;
+    /// `Store::open` rewrites a store whose setting differs
+    /// (`compact::rewrite`).
     pub compression: Option<i32>,
 }
 
-/// The zstd level of sled's pages by default (BENCHMARKS.md, layout 8).
+/// The zstd level layout 8 gave sled's pages (BENCHMARKS.md), for a store
+/// configured with sled's compression on.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
-
-impl Default for SledSettings {
-    fn default() -> Self {
-        SledSettings {
-            high_throughput: false,
-            segment_size: None,
-            compression: Some(DEFAULT_COMPRESSION_LEVEL),
-        }
-    }
-}
 
 impl SledSettings {
     /// `config` with these settings.

@@ -2,7 +2,9 @@
 //! value is. Since layout 6 sled keeps per record only what is written once
 //! and deleted once (the envelope, its sync entry, its forget time, the
 //! certificate and revocation lookups membership reads); every query index
-//! lives in the tantivy index (`index` module).
+//! lives in the tantivy index (`index` module). Since layout 9 an `r`
+//! value is the envelope as received or compressed by the store (`packing`
+//! module); every reader unpacks it.
 //!
 //! Every entry a record implies is computed here and nowhere else, so that
 //! apply, check, reindex and sweep agree by construction.
@@ -32,7 +34,17 @@ use crate::sync::SyncKey;
 ///    the same entries; sled refuses to open older files with compression
 ///    on, so open first rewrites them beside the old ones and swaps
 ///    (`compact::migrate_settings`).
-pub const LAYOUT_VERSION: u32 = 8;
+/// 9: sled's pages raw again; the envelopes compressed by the store with a
+///    zstd dictionary it trains from its first records (`packing` module,
+///    [`DICTIONARY_TREE`]); open rewrites a layout 8 store's files
+///    uncompressed, then packs its envelopes.
+pub const LAYOUT_VERSION: u32 = 9;
+/// Layouts from this one on may hold packed envelopes; older ones are
+/// packed (then compacted) when migrated.
+pub const PACKED_SINCE: u32 = 9;
+/// Layouts from this one on keep the counts as a snapshot with the search
+/// sequence it covers, and no `msearch_seq` (`counts` module).
+pub const COUNTS_SNAPSHOT_SINCE: u32 = 9;
 /// The oldest layout whose records and sync entries this version reads as
 /// they are: opening it migrates (see the `migrate` module).
 pub const FIRST_MIGRATABLE_LAYOUT: u32 = 2;
@@ -43,15 +55,24 @@ pub const SAME_RECORD_ENTRIES_SINCE: u32 = 7;
 /// Layouts from this one on have this layout's search index and journal:
 /// migrating keeps both.
 pub const SAME_SEARCH_INDEX_SINCE: u32 = 7;
-/// The name of the sled tree holding everything (the default tree stays empty).
+/// The name of the sled tree holding everything (the default tree stays
+/// empty) but the dictionary.
 pub const TREE: &str = "mutua";
+/// The sled tree holding only the store's zstd dictionary for its envelopes
+/// (`packing` module) under [`DICTIONARY_KEY`]: format byte ‖ dictionary,
+/// written once. In a tree of its own because sled 0.34 rewrites a whole
+/// leaf (16 keys) every 10 writes to it: beside the hot metadata keys, its
+/// 16 KiB were rewritten every few single-record writes (BENCHMARKS.md).
+pub const DICTIONARY_TREE: &str = "mutua-dictionary";
+pub const DICTIONARY_KEY: &[u8] = b"zstd";
 
 /// Key prefixes. One byte each; what follows is documented on each
 /// constant.
 pub mod prefix {
     /// `m name` → metadata (layout version, counters, sweep time).
     pub const META: u8 = b'm';
-    /// `r slot` → the raw signed envelope: the truth.
+    /// `r slot` → the signed envelope, the truth: as received, or packed
+    /// (`packing` module).
     pub const RECORD: u8 = b'r';
     /// `s sync_key` → record hash (32) ‖ forget_after (8, BE) ‖ slot.
     pub const SYNC: u8 = b's';
@@ -88,7 +109,9 @@ pub mod meta {
     pub const LAYOUT: &[u8] = b"mlayout";
     /// Stored records per kind (6 × u64 BE: certificate, revocation, offer,
     /// need, withdrawal, lending records of every kind; a store written
-    /// before lending has 5, and no lending records).
+    /// before lending has 5, and no lending records), then since layout 9
+    /// the search sequence they cover (u64 BE): a snapshot, the journal
+    /// holds the changes after it (`counts` module).
     pub const COUNTS: &[u8] = b"mcounts";
     /// Listings that expired by this time (u64 BE) are not in the search
     /// index (or wait for the sweep to leave it): the latest `now` a sweep
@@ -97,9 +120,13 @@ pub mod meta {
     pub const SWEPT_UNTIL: &[u8] = b"mswept_until";
     /// Present while a reindex runs.
     pub const REINDEXING: &[u8] = b"mreindexing";
-    /// The last search sequence (u64 BE): sled batches that changed a
-    /// listing's search-index state, numbered.
-    pub const SEARCH_SEQ: &[u8] = b"msearch_seq";
+    /// Layouts up to 8's last search sequence (u64 BE), rewritten by every
+    /// batch; since 9 read from the journal and `COUNTS` (`counts`
+    /// module), and deleted by the migration.
+    pub const OBSOLETE_SEARCH_SEQ: &[u8] = b"msearch_seq";
+    /// Present while the stored envelopes are being packed with a new
+    /// dictionary (open resumes it).
+    pub const REPACKING: &[u8] = b"mrepacking";
     /// Layouts 2–5's next listing number: deleted by the migration.
     pub const OBSOLETE_NEXT_NUMBER: &[u8] = b"mnext_number";
 }

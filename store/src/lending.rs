@@ -44,7 +44,7 @@ impl Store {
         author: &PublicKey,
         offer: &ListingId,
     ) -> Result<Vec<LendingRecord>, StoreError> {
-        Ok(records_about(&self.inner.tree, author, offer)?
+        Ok(records_about(&self.replica(), author, offer)?
             .into_iter()
             .map(Into::into)
             .collect())
@@ -57,7 +57,7 @@ impl Store {
     ) -> Result<BTreeMap<ListingId, Vec<LendingRecord>>, StoreError> {
         let start = key(prefix::LENDING, &[author.as_bytes()]);
         let mut out: BTreeMap<ListingId, Vec<LendingRecord>> = BTreeMap::new();
-        for (offer, record) in lending_under(&self.inner.tree, &start, start.len() + 16)? {
+        for (offer, record) in lending_under(&self.replica(), &start, start.len() + 16)? {
             out.entry(offer).or_default().push(record.into());
         }
         Ok(out)
@@ -73,7 +73,8 @@ impl Store {
         let mut out = Vec::new();
         for entry in self.inner.tree.scan_prefix(&start) {
             let (k, v) = entry?;
-            out.push(StoredRecord::decode(&k, &v)?.into());
+            let envelope = self.inner.packing.unpack(&k, &v)?;
+            out.push(StoredRecord::decode(&k, &envelope)?.into());
         }
         Ok(out)
     }
@@ -216,12 +217,12 @@ fn lending_under(
         let record_key = key(prefix::RECORD, &[slot]);
         // A lookup without its record is a damage `check` reports; the
         // calendar goes on with the records there are.
-        let Some(envelope) = reader.get(&record_key)? else {
+        let Some(record) = reader.record(&record_key)? else {
             tracing::warn!(key = %layout::printable_key(&k), "lending lookup without its record; run check");
             continue;
         };
         let offer = mutua_protocol::FixedBytes(offer.try_into().expect("16 bytes"));
-        out.push((offer, StoredRecord::decode(&record_key, &envelope)?));
+        out.push((offer, record));
     }
     Ok(out)
 }

@@ -30,8 +30,14 @@
 //!   ahead of sled.
 //! - Layout 6 keeps in sled per record only what is written once and
 //!   deleted once: the envelope, its sync entry (and fingerprint bucket),
-//!   its forget entry, the certificate and revocation lookups. Older
-//!   layouts are migrated at open (`migrate` module).
+//!   its forget entry, the certificate and revocation lookups. Since layout
+//!   9 sled's pages are raw and the store compresses the envelopes itself
+//!   with a dictionary it trains once (`packing` module), and no sled batch
+//!   rewrites a metadata value per call: the counts per kind are a
+//!   snapshot written at checkpoints, each later batch's change riding in
+//!   its search-journal entry, and the search sequence is read from both
+//!   at open (`counts` module). Older layouts are migrated at open
+//!   (`migrate` module).
 //! - `sweep` and `reindex` flush before returning; their batches are
 //!   idempotent, so a crash in the middle is repaired by running them again
 //!   (an interrupted reindex is resumed by `open`).
@@ -43,6 +49,7 @@
 //! method blocks on disk I/O: call it from tokio through `spawn_blocking`.
 
 mod compact;
+mod counts;
 mod engine;
 mod error;
 mod index;
@@ -53,6 +60,7 @@ mod member_cache;
 mod members;
 mod migrate;
 mod overlay;
+mod packing;
 pub mod places;
 mod query;
 pub mod refdata;
@@ -87,7 +95,7 @@ pub use sync::{Fingerprint, SyncKey, SyncRange};
 use engine::{is_lock_error, open_sled, reclaim_sled_garbage};
 use layout::{key, meta, prefix, slot_bytes, StoredRecord, SyncValue};
 use members::{MemberSet, TreeView};
-use overlay::{Overlay, Reader};
+use overlay::{Overlay, Reader, Replica};
 use sync::{bucket, bucket_start, decode_fingerprint, encode_fingerprint, BUCKETS};
 
 /// The most keys one sled batch of `apply_batch` writes (a record's keys are
@@ -114,6 +122,12 @@ pub struct StoreConfig {
     /// When the search index's disk commit is made (between two, changes
     /// are searchable through its RAM index).
     pub search_checkpoints: SearchCheckpoints,
+    /// Whether new envelopes are stored compressed with the store's zstd
+    /// dictionary (`packing` module; packed ones are read either way).
+    pub compress_envelopes: bool,
+    /// The stored offers and needs at which the store trains that
+    /// dictionary (fewer give a poorer one; lowered by the crash test).
+    pub dictionary_at_listings: u64,
 }
 
 impl StoreConfig {
@@ -124,6 +138,8 @@ impl StoreConfig {
             anchors,
             sled: SledSettings::default(),
             search_checkpoints: SearchCheckpoints::default(),
+            compress_envelopes: true,
+            dictionary_at_listings: packing::TRAIN_AT_LISTINGS,
         }
     }
 }
@@ -205,23 +221,32 @@ struct PendingBatch<'a> {
     changes: Vec<index::Change>,
 }
 
-/// Journals the search index's `changes` under the next sequence, in the
-/// same sled batch as the records they come from: open replays what the
-/// index's last commit does not cover.
-fn journal_changes(overlay: &mut Overlay<'_>, seq: &mut u64, changes: &[index::Change]) {
-    if changes.is_empty() {
+/// Journals the search index's `changes` and the batch's counts change
+/// (`counts::delta`, empty when a snapshot is written instead) under the
+/// next sequence, in the same sled batch as the records they come from:
+/// open replays what the index's last commit does not cover, and adds the
+/// changes after the counts' snapshot (`counts` module).
+fn journal_changes(
+    overlay: &mut Overlay<'_>,
+    seq: &mut u64,
+    changes: &[index::Change],
+    counts_delta: Vec<u8>,
+) {
+    if changes.is_empty() && counts_delta.is_empty() {
         return;
     }
     *seq += 1;
-    overlay.insert(index::journal_key(*seq), index::journal_value(changes));
-    overlay.insert(meta::SEARCH_SEQ, &seq.to_be_bytes());
+    let mut value = counts_delta;
+    value.extend(index::journal_value(changes));
+    overlay.insert(index::journal_key(*seq), value);
 }
 
-/// The writer's counters, persisted in every write batch.
+/// The writer's counters, persisted as the `counts` module says.
 #[derive(Clone, Debug, Default)]
 struct WriterState {
-    counts: [u64; layout::KIND_COUNTS],
-    /// The last search sequence written (`meta::SEARCH_SEQ`).
+    counts: counts::Counts,
+    /// The last search sequence written (the highest journal key or
+    /// snapshot sequence).
     seq: u64,
     /// The oldest journal entry that may still be in sled (not persisted:
     /// `open` deletes every covered entry).
@@ -246,6 +271,7 @@ struct Inner {
     /// the holder of `writer`, after its batch is applied.
     buckets: RwLock<Vec<Fingerprint>>,
     members: RwLock<MemberSet>,
+    packing: packing::Packing,
     /// Held only to be stopped (joined) before `search` is dropped.
     _checkpointer: index::Checkpointer,
     search: Arc<index::SearchIndex>,
@@ -255,10 +281,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
-}
-
-fn encode_counts(counts: &[u64; layout::KIND_COUNTS]) -> Vec<u8> {
-    counts.iter().flat_map(|c| c.to_be_bytes()).collect()
 }
 
 impl Store {
@@ -332,36 +354,47 @@ impl Store {
                     });
                 }
                 if found < supported {
-                    migrate::obsolete_entries(&db, &tree, &config.path, found).map_err(
-                        |source| OpenError::Migration {
-                            path: path.clone(),
-                            found,
-                            source,
-                        },
-                    )?;
+                    let migration_err = |source| OpenError::Migration {
+                        path: path.clone(),
+                        found,
+                        source,
+                    };
+                    migrate::obsolete_entries(&db, &tree, &config.path, found)
+                        .map_err(migration_err)?;
+                    // Packing every envelope in place leaves sled's files
+                    // about twice as large (BENCHMARKS.md): the envelopes
+                    // are packed now, then the files compacted, and the
+                    // store opened again. (Interrupted after the pack, the
+                    // store is only larger until a `compact`.)
+                    let packing = packing::Packing::new(
+                        config.compress_envelopes,
+                        config.dictionary_at_listings,
+                    );
+                    let listings = packing::listings_counted(&tree).map_err(migration_err)?;
+                    if found < layout::PACKED_SINCE && packing.wants_dictionary(listings) {
+                        packing::pack_stored(&db, &tree, &packing, listings)
+                            .map_err(migration_err)?;
+                        drop((tree, db));
+                        compact::rewrite(&config.path, &config.sled).map_err(compaction_err)?;
+                        return Store::open(config);
+                    }
                 }
             }
         }
-        let read_u64 = |k: &[u8]| -> Result<u64, OpenError> {
-            Ok(tree
-                .get(k)
-                .map_err(sled_err)?
-                .and_then(|v| layout::u64_value(&v))
-                .unwrap_or(0))
-        };
-        let seq = read_u64(meta::SEARCH_SEQ)?;
-        let mut state = WriterState {
-            counts: [0; layout::KIND_COUNTS],
-            seq,
-            journal_from: seq + 1,
+        let persisted = counts::read(&tree).map_err(|e| match e {
+            StoreError::Sled(source) => sled_err(source),
+            e => OpenError::Corrupt {
+                path: path.clone(),
+                what: e.to_string(),
+            },
+        })?;
+        let state = WriterState {
+            counts: persisted.counts,
+            seq: persisted.seq,
+            journal_from: persisted.seq + 1,
             writes_by_prefix: Default::default(),
             chain_checks: 0,
         };
-        if let Some(v) = tree.get(meta::COUNTS).map_err(sled_err)? {
-            for (i, chunk) in v.chunks_exact(8).take(layout::KIND_COUNTS).enumerate() {
-                state.counts[i] = layout::u64_value(chunk).unwrap_or(0);
-            }
-        }
         // A damaged bucket loads as empty; `check` reports it and `reindex`
         // rebuilds it.
         let mut buckets = vec![Fingerprint::default(); BUCKETS];
@@ -376,6 +409,18 @@ impl Store {
                     tracing::warn!(key = %layout::printable_key(&k), "damaged fingerprint bucket ignored; run check")
                 }
             }
+        }
+        let state_listings = state.counts[2] + state.counts[3];
+        let packing =
+            packing::Packing::new(config.compress_envelopes, config.dictionary_at_listings);
+        let dictionary = db.open_tree(layout::DICTIONARY_TREE).map_err(sled_err)?;
+        if let Some(v) = dictionary.get(layout::DICTIONARY_KEY).map_err(sled_err)? {
+            packing
+                .load(layout::DICTIONARY_KEY, &v)
+                .map_err(|e| OpenError::Corrupt {
+                    path: path.clone(),
+                    what: e.to_string(),
+                })?;
         }
         let search_err = |source| OpenError::SearchIndex {
             path: path.clone(),
@@ -399,6 +444,7 @@ impl Store {
                 writer: Mutex::new(state),
                 buckets: RwLock::new(buckets),
                 members: RwLock::new(MemberSet::stale()),
+                packing,
                 _checkpointer: checkpointer,
                 search,
             }),
@@ -415,10 +461,37 @@ impl Store {
                 what: format!("resuming an interrupted reindex failed: {e}"),
             })?;
         }
+        let listings = state_listings;
+        if store.inner.packing.wants_dictionary(listings)
+            || store
+                .inner
+                .tree
+                .contains_key(meta::REPACKING)
+                .map_err(sled_err)?
+        {
+            packing::pack_stored(
+                &store.inner.db,
+                &store.inner.tree,
+                &store.inner.packing,
+                listings,
+            )
+            .map_err(|e| OpenError::Corrupt {
+                path: path.clone(),
+                what: format!("compressing the stored envelopes failed: {e}"),
+            })?;
+        }
         store
             .catch_up_search()
             .map_err(|source| OpenError::SearchIndex { path, source })?;
         Ok(store)
+    }
+
+    /// The tree, as the write path and membership checks read it.
+    pub(crate) fn replica(&self) -> Replica<'_> {
+        Replica {
+            tree: &self.inner.tree,
+            packing: &self.inner.packing,
+        }
     }
 
     /// The directory the store lives in.
@@ -453,7 +526,7 @@ impl Store {
         let seq = {
             let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
             let mut pending = PendingBatch {
-                overlay: Overlay::new(&self.inner.tree),
+                overlay: Overlay::new(self.replica()),
                 state: writer.clone(),
                 buckets: HashMap::new(),
                 membership_changed: false,
@@ -466,6 +539,16 @@ impl Store {
                 }
             }
             wrote |= self.commit(&mut writer, &mut pending)?;
+            let listings = writer.counts[2] + writer.counts[3];
+            if self.inner.packing.wants_dictionary(listings) {
+                drop(pending);
+                packing::pack_stored(
+                    &self.inner.db,
+                    &self.inner.tree,
+                    &self.inner.packing,
+                    listings,
+                )?;
+            }
             writer.seq
         };
         if wrote {
@@ -490,10 +573,27 @@ impl Store {
             return Ok(false);
         }
         let changes = std::mem::take(&mut pending.changes);
-        journal_changes(&mut pending.overlay, &mut pending.state.seq, &changes);
         // Journal entries a durable commit of the search index covers are
-        // done with.
+        // done with; the batch deleting them writes the counts' snapshot
+        // (which covers them), as does one that changes the counts with no
+        // listing to journal. Others carry their counts change in their
+        // journal entry: no metadata value is rewritten per call.
         let durable = self.inner.search.durable();
+        let counts_delta = counts::delta(&writer.counts, &pending.state.counts);
+        let snapshot = pending.state.journal_from <= durable
+            || (changes.is_empty() && !counts_delta.is_empty());
+        journal_changes(
+            &mut pending.overlay,
+            &mut pending.state.seq,
+            &changes,
+            if snapshot { Vec::new() } else { counts_delta },
+        );
+        if snapshot {
+            pending.overlay.insert(
+                meta::COUNTS,
+                counts::snapshot(&pending.state.counts, pending.state.seq),
+            );
+        }
         while pending.state.journal_from <= durable {
             pending
                 .overlay
@@ -506,9 +606,6 @@ impl Store {
                 &encode_fingerprint(f)[..],
             );
         }
-        pending
-            .overlay
-            .insert(meta::COUNTS, encode_counts(&pending.state.counts));
         for k in pending.overlay.keys() {
             *pending.state.writes_by_prefix.entry(k[0]).or_default() += 1;
         }
@@ -552,10 +649,7 @@ impl Store {
         };
         let slot_key = slot_bytes(&slot);
         let record_key = key(prefix::RECORD, &[&slot_key]);
-        let current = match pending.overlay.get(&record_key)? {
-            Some(v) => Some(StoredRecord::decode(&record_key, &v)?),
-            None => None,
-        };
+        let current = pending.overlay.record(&record_key)?;
         let incoming = Rank::of(record);
         let outcome = merge(
             current
@@ -616,7 +710,9 @@ impl Store {
         {
             pending.overlay.insert(k, v);
         }
-        pending.overlay.insert(record_key, record.bytes());
+        pending
+            .overlay
+            .insert(record_key, self.inner.packing.pack(record.bytes()));
         bucket += Fingerprint::of_item(&sync_key, hash);
         pending.buckets.insert(bucket_index, bucket);
         pending.state.counts[layout::kind_index(record.payload())] += 1;
@@ -661,7 +757,7 @@ impl Store {
     fn read_record(&self, slot_key: &[u8]) -> Result<Option<SignedRecord>, StoreError> {
         let record_key = key(prefix::RECORD, &[slot_key]);
         match self.inner.tree.get(&record_key)? {
-            Some(v) => open_record(&v)
+            Some(v) => open_record(&self.inner.packing.unpack(&record_key, &v)?)
                 .map(Some)
                 .map_err(|e| StoreError::corrupt(&record_key, e.to_string())),
             None => Ok(None),
@@ -679,7 +775,8 @@ impl Store {
         key: &PublicKey,
         now: Timestamp,
     ) -> Result<Result<Membership, MembershipError>, StoreError> {
-        let view = TreeView::new(&self.inner.tree);
+        let replica = self.replica();
+        let view = TreeView::new(&replica);
         let result = check_membership(&view, &self.inner.anchors, key, now);
         view.finish(result)
     }
@@ -687,11 +784,12 @@ impl Store {
     /// Every stored certificate, and whether it is revoked by its issuer or
     /// an anchor.
     pub fn certificates(&self) -> Result<Vec<(RecordHash, Certificate, bool)>, StoreError> {
-        let view = TreeView::new(&self.inner.tree);
+        let replica = self.replica();
+        let view = TreeView::new(&replica);
         let mut out = Vec::new();
         for entry in self.inner.tree.scan_prefix([prefix::RECORD, 1]) {
             let (k, v) = entry?;
-            let record = StoredRecord::decode(&k, &v)?;
+            let record = StoredRecord::decode(&k, &self.inner.packing.unpack(&k, &v)?)?;
             if let Payload::Certificate(c) = record.payload {
                 let revoked = mutua_protocol::membership::is_revoked(
                     &view,
@@ -709,19 +807,29 @@ impl Store {
     /// tombstones, expired ones until the sweep forgets them), in key order,
     /// signatures verified again.
     pub fn export(&self) -> impl Iterator<Item = Result<SignedRecord, StoreError>> + 'static {
-        self.inner.tree.scan_prefix([prefix::RECORD]).map(|entry| {
-            let (k, v) = entry?;
-            open_record(&v).map_err(|e| StoreError::corrupt(&k, e.to_string()))
-        })
-    }
-
-    /// Every stored envelope as stored, without verifying signatures again:
-    /// for a bulk copy to a trusted sink, and the benchmark's naive scan.
-    pub fn envelopes(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'static {
+        let store = self.clone();
         self.inner
             .tree
             .scan_prefix([prefix::RECORD])
-            .map(|entry| Ok(entry?.1.to_vec()))
+            .map(move |entry| {
+                let (k, v) = entry?;
+                open_record(&store.inner.packing.unpack(&k, &v)?)
+                    .map_err(|e| StoreError::corrupt(&k, e.to_string()))
+            })
+    }
+
+    /// Every stored envelope as received, without verifying signatures
+    /// again: for a bulk copy to a trusted sink, and the benchmark's naive
+    /// scan.
+    pub fn envelopes(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'static {
+        let store = self.clone();
+        self.inner
+            .tree
+            .scan_prefix([prefix::RECORD])
+            .map(move |entry| {
+                let (k, v) = entry?;
+                Ok(store.inner.packing.unpack(&k, &v)?.into_owned())
+            })
     }
 
     /// SHA-256 over the synced set in sync-key order (`sync key ‖ record
@@ -850,11 +958,13 @@ impl Store {
         match self.inner.tree.get(&k)? {
             Some(v) => {
                 let slot = SyncValue::decode(&k, &v)?.slot;
-                Ok(self
-                    .inner
-                    .tree
-                    .get(key(prefix::RECORD, &[&slot]))?
-                    .map(|bytes| bytes.to_vec()))
+                let record_key = key(prefix::RECORD, &[&slot]);
+                match self.inner.tree.get(&record_key)? {
+                    Some(v) => Ok(Some(
+                        self.inner.packing.unpack(&record_key, &v)?.into_owned(),
+                    )),
+                    None => Ok(None),
+                }
             }
             None => Ok(None),
         }

@@ -13,10 +13,10 @@ use mutua_protocol::{open as open_record, Payload, SignedRecord, SlotKey, Timest
 
 use crate::error::StoreError;
 use crate::index;
-use crate::layout::{self, key, meta, prefix, printable_key, slot_bytes, StoredRecord, SyncValue};
-use crate::overlay::Overlay;
+use crate::layout::{self, key, meta, prefix, printable_key, slot_bytes, SyncValue};
+use crate::overlay::{Overlay, Reader, Replica};
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
-use crate::{encode_counts, Store, WriterState};
+use crate::{counts, Store, WriterState};
 
 /// How many records one maintenance batch covers: big enough to amortise,
 /// small enough to keep batches (and memory) modest.
@@ -94,9 +94,9 @@ struct Pending<'a> {
 }
 
 impl<'a> Pending<'a> {
-    fn new(tree: &'a sled::Tree, state: WriterState, buckets: Vec<Fingerprint>) -> Self {
+    fn new(replica: Replica<'a>, state: WriterState, buckets: Vec<Fingerprint>) -> Self {
         Pending {
-            overlay: Overlay::new(tree),
+            overlay: Overlay::new(replica),
             state,
             buckets,
             touched: BTreeSet::new(),
@@ -124,8 +124,12 @@ impl<'a> Pending<'a> {
                 &encode_fingerprint(&self.buckets[b])[..],
             );
         }
-        self.overlay
-            .insert(meta::COUNTS, encode_counts(&self.state.counts));
+        // A snapshot: these batches carry no counts change in a journal
+        // entry (`counts` module).
+        self.overlay.insert(
+            meta::COUNTS,
+            counts::snapshot(&self.state.counts, self.state.seq),
+        );
         for (k, v) in extra {
             self.overlay.insert(*k, v.clone());
         }
@@ -156,13 +160,20 @@ impl Store {
             .invalidate();
     }
 
+    /// The record a stored `r` value holds, unpacked, its signature
+    /// verified again.
+    fn open_stored(&self, k: &[u8], v: &[u8]) -> Result<SignedRecord, String> {
+        let envelope = self.inner.packing.unpack(k, v).map_err(|e| e.to_string())?;
+        open_record(&envelope).map_err(|e| e.to_string())
+    }
+
     /// Verifies every record's signature and slot, that every derived entry
     /// a record implies is present with the right value, that no derived
     /// entry is left over, the fingerprint buckets and counters, and the
     /// search index against sled both ways. Reports damaged values instead
     /// of failing on them.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
-        let _writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let tree = &self.inner.tree;
         let mut report = CheckReport::default();
         let mut buckets = vec![Fingerprint::default(); BUCKETS];
@@ -172,7 +183,7 @@ impl Store {
             let (k, v) = entry?;
             report.records += 1;
             let slot = &k[1..];
-            let record = match open_record(&v) {
+            let record = match self.open_stored(&k, &v) {
                 Ok(r) => r,
                 Err(e) => {
                     report.problem(&k, format!("record does not verify: {e}"));
@@ -235,10 +246,16 @@ impl Store {
                 "in-memory fingerprints differ from the stored ones",
             );
         }
-        if tree.get(meta::COUNTS)?.as_deref() != Some(&encode_counts(&counts)[..])
-            && report.records > 0
-        {
+        // What this process counts, and what the next open would read.
+        let persisted = counts::read(tree)?;
+        if (persisted.counts != counts || writer.counts != counts) && report.records > 0 {
             report.problem(meta::COUNTS, "record counters do not match the records");
+        }
+        if persisted.seq != writer.seq {
+            report.problem(
+                meta::COUNTS,
+                "the search sequence sled holds differs from the writer's",
+            );
         }
         if report.derived_entries != expected_derived {
             self.find_orphans(&mut report)?;
@@ -285,7 +302,7 @@ impl Store {
             let record = match Self::owner(&k, &v) {
                 Some(slot) => tree
                     .get(key(prefix::RECORD, &[&slot]))?
-                    .and_then(|r| open_record(&r).ok())
+                    .and_then(|r| self.open_stored(&k, &r).ok())
                     .map(|r| (slot, r)),
                 None => None,
             };
@@ -334,11 +351,11 @@ impl Store {
             journal_from: writer.journal_from,
             ..WriterState::default()
         };
-        let mut pending = Pending::new(tree, kept, vec![Fingerprint::default(); BUCKETS]);
+        let mut pending = Pending::new(self.replica(), kept, vec![Fingerprint::default(); BUCKETS]);
         for entry in tree.scan_prefix([prefix::RECORD]) {
             let (k, v) = entry?;
             let slot = &k[1..];
-            let record = match open_record(&v) {
+            let record = match self.open_stored(&k, &v) {
                 Ok(r) if slot_bytes(&SlotKey::of(&r)) == slot => r,
                 outcome => {
                     tracing::warn!(key = %printable_key(&k), ?outcome, "quarantining a record that does not verify");
@@ -388,7 +405,7 @@ impl Store {
         let mark = [(meta::SWEPT_UNTIL, swept_until.to_be_bytes().to_vec())];
         let mut report = SweepReport::default();
         let buckets = self.inner.buckets.read().expect("bucket lock").clone();
-        let mut pending = Pending::new(tree, writer.clone(), buckets);
+        let mut pending = Pending::new(self.replica(), writer.clone(), buckets);
         let mut calendars_changed = BTreeSet::new();
         let due = |p: u8| tree.range(vec![p]..key(p, &[&now.saturating_add(1).to_be_bytes()]));
         let forgettable: Vec<Vec<u8>> = due(prefix::FORGET)
@@ -398,10 +415,9 @@ impl Store {
         for chunk in forgettable.chunks(CHUNK) {
             for slot in chunk {
                 let record_key = key(prefix::RECORD, &[slot]);
-                let Some(v) = tree.get(&record_key)? else {
+                let Some(stored) = self.replica().record(&record_key)? else {
                     continue;
                 };
-                let stored = StoredRecord::decode(&record_key, &v)?;
                 let sync_key = key(prefix::SYNC, &[&SyncKey::of_slot_bytes(slot).0]);
                 let forget = match tree.get(&sync_key)? {
                     Some(s) => SyncValue::decode(&sync_key, &s)?.forget_after,
@@ -425,9 +441,19 @@ impl Store {
         // replayed at open).
         let mut changes = Vec::new();
         for (author, offer) in &calendars_changed {
-            changes.extend(index::offer_change(tree, author, offer, swept_until)?);
+            changes.extend(index::offer_change(
+                &self.replica(),
+                author,
+                offer,
+                swept_until,
+            )?);
         }
-        crate::journal_changes(&mut pending.overlay, &mut pending.state.seq, &changes);
+        crate::journal_changes(
+            &mut pending.overlay,
+            &mut pending.state.seq,
+            &changes,
+            Vec::new(),
+        );
         pending.commit(tree, &mark)?;
         self.inner.db.flush()?;
         let seq = pending.state.seq;

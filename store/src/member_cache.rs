@@ -29,7 +29,7 @@ impl Store {
             }
             members.generation()
         };
-        let computed = MemberSet::compute(&self.inner.tree, &self.inner.anchors, now)?;
+        let computed = MemberSet::compute(&self.replica(), &self.inner.anchors, now)?;
         let result = f(&computed);
         self.inner
             .members

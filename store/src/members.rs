@@ -17,7 +17,7 @@ use mutua_protocol::{Certificate, Payload, PublicKey, RecordHash, Revocation, Ti
 
 use crate::error::StoreError;
 use crate::layout::{key, prefix, slot_bytes, StoredRecord};
-use crate::overlay::Reader;
+use crate::overlay::{Reader, Replica};
 
 /// A [`MembershipView`] over the tree, or over the tree and the pending
 /// writes of a batch. The trait cannot fail, so the first storage error is
@@ -55,8 +55,7 @@ impl<'a> TreeView<'a> {
 
     fn record(&self, slot: mutua_protocol::SlotKey) -> Option<StoredRecord> {
         let key = key(prefix::RECORD, &[&slot_bytes(&slot)]);
-        let value = self.keep(self.tree.get(&key).map_err(StoreError::from))??;
-        self.keep(StoredRecord::decode(&key, &value))
+        self.keep(self.tree.record(&key))?
     }
 
     /// The hashes that follow `prefix` in the keys of a lookup range.
@@ -151,11 +150,12 @@ impl MemberSet {
 
     /// Every certificate subject whose chain holds at `now`, plus the anchors.
     pub fn compute(
-        tree: &sled::Tree,
+        replica: &Replica<'_>,
         anchors: &[PublicKey],
         now: Timestamp,
     ) -> Result<MemberSet, StoreError> {
-        let view = TreeView::new(tree);
+        let view = TreeView::new(replica);
+        let tree = replica.tree;
         let mut members: HashSet<PublicKey> = anchors.iter().copied().collect();
         let mut valid_until = Timestamp::MAX;
         let mut last_subject = None;

@@ -1,10 +1,14 @@
-//! Migration at open of a store written with an older layout (2–7): 2–5
+//! Migration at open of a store written with an older layout (2–8): 2–5
 //! kept a query index in sled (listing numbers, summaries, postings; see
 //! [`prefix::OBSOLETE`]); since 6 sled keeps none, the tantivy index
 //! answers; 6 lacks the lending lookups, which a reindex writes; 7 has
-//! layout 8's entries in uncompressed sled files, which `compact::
-//! migrate_settings` rewrote before this runs (its index and journal are
-//! kept).
+//! layout 9's entries with every envelope raw; 8 the same in compressed
+//! sled files, which `compact::migrate_settings` rewrote raw before this
+//! runs (the index and journal of 7 and 8 are kept; their counts and
+//! search sequence become the `counts` module's snapshot). The envelopes of 2–8
+//! are all raw: once this has run, open trains the store's dictionary,
+//! packs them (`packing::pack_stored`, resumed by open if interrupted),
+//! compacts the files and opens the store again.
 //!
 //! The migration deletes the obsolete entries in bounded batches, flushing
 //! every [`FLUSH_EVERY`] deletions and logging its progress, removes the
@@ -79,6 +83,16 @@ pub fn obsolete_entries(
         crate::index::remove_dir(&store_dir.join(crate::index::DIR_NAME))?;
     }
     let mut batch = sled::Batch::default();
+    if found < layout::COUNTS_SNAPSHOT_SINCE {
+        // The counts and the last search sequence, rewritten by every batch
+        // until 8, become a snapshot (`counts` module).
+        let persisted = crate::counts::read(tree)?;
+        batch.insert(
+            meta::COUNTS,
+            crate::counts::snapshot(&persisted.counts, persisted.seq),
+        );
+        batch.remove(meta::OBSOLETE_SEARCH_SEQ);
+    }
     if found < layout::SAME_RECORD_ENTRIES_SINCE {
         batch.insert(meta::REINDEXING, &[1]);
     }

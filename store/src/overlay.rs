@@ -7,33 +7,58 @@ use std::collections::BTreeMap;
 
 use sled::IVec;
 
+use crate::error::StoreError;
+use crate::layout::StoredRecord;
+use crate::packing::Packing;
+
 /// Reads that the write path and membership checks make.
 pub trait Reader {
     fn get(&self, key: &[u8]) -> sled::Result<Option<IVec>>;
     /// The keys starting with `prefix`, in order.
     fn keys_with_prefix(&self, prefix: &[u8]) -> sled::Result<Vec<IVec>>;
+    /// How the store's envelopes are packed.
+    fn packing(&self) -> &Packing;
+
+    /// The record stored under the `r` key `key`, unpacked and decoded.
+    fn record(&self, key: &[u8]) -> Result<Option<StoredRecord>, StoreError> {
+        match self.get(key)? {
+            Some(v) => StoredRecord::decode(key, &self.packing().unpack(key, &v)?).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
-impl Reader for sled::Tree {
+/// The store's tree with what reads its envelopes.
+#[derive(Clone, Copy)]
+pub struct Replica<'a> {
+    pub tree: &'a sled::Tree,
+    pub packing: &'a Packing,
+}
+
+impl Reader for Replica<'_> {
     fn get(&self, key: &[u8]) -> sled::Result<Option<IVec>> {
-        sled::Tree::get(self, key)
+        self.tree.get(key)
     }
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> sled::Result<Vec<IVec>> {
-        self.scan_prefix(prefix).keys().collect()
+        self.tree.scan_prefix(prefix).keys().collect()
+    }
+
+    fn packing(&self) -> &Packing {
+        self.packing
     }
 }
 
 /// Pending writes over a tree: `Some(value)` inserts, `None` removes.
 pub struct Overlay<'a> {
-    tree: &'a sled::Tree,
+    replica: Replica<'a>,
     writes: BTreeMap<Vec<u8>, Option<IVec>>,
 }
 
 impl<'a> Overlay<'a> {
-    pub fn new(tree: &'a sled::Tree) -> Self {
+    pub fn new(replica: Replica<'a>) -> Self {
         Overlay {
-            tree,
+            replica,
             writes: BTreeMap::new(),
         }
     }
@@ -78,8 +103,12 @@ impl Reader for Overlay<'_> {
     fn get(&self, key: &[u8]) -> sled::Result<Option<IVec>> {
         match self.writes.get(key) {
             Some(v) => Ok(v.clone()),
-            None => self.tree.get(key),
+            None => self.replica.get(key),
         }
+    }
+
+    fn packing(&self) -> &Packing {
+        self.replica.packing
     }
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> sled::Result<Vec<IVec>> {
@@ -88,7 +117,7 @@ impl Reader for Overlay<'_> {
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix));
         let mut keys: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
-        for k in self.tree.keys_with_prefix(prefix)? {
+        for k in self.replica.keys_with_prefix(prefix)? {
             keys.insert(k.to_vec(), true);
         }
         for (k, v) in pending {
@@ -113,7 +142,11 @@ mod tests {
         let tree = db.open_tree("t").unwrap();
         tree.insert(b"a1", &b"x"[..]).unwrap();
         tree.insert(b"a2", &b"y"[..]).unwrap();
-        let mut o = Overlay::new(&tree);
+        let packing = Packing::new(false, 0);
+        let mut o = Overlay::new(Replica {
+            tree: &tree,
+            packing: &packing,
+        });
         o.remove(&b"a1"[..]);
         o.insert(&b"a3"[..], &b"z"[..]);
         o.insert(&b"b1"[..], &b"w"[..]);
@@ -124,7 +157,7 @@ mod tests {
         assert_eq!(keys, [IVec::from(&b"a2"[..]), IVec::from(&b"a3"[..])]);
         tree.apply_batch(o.take_batch()).unwrap();
         assert!(o.is_empty());
-        assert_eq!(tree.keys_with_prefix(b"a").unwrap().len(), 2);
+        assert_eq!(tree.scan_prefix(b"a").count(), 2);
         assert!(tree.contains_key(b"b1").unwrap());
     }
 }

@@ -246,18 +246,33 @@ fn check_compares_both_ways_and_reindex_repairs() {
             mutua_protocol::Payload::Withdrawal(withdrawal),
         )],
     );
+    let stats = fed.store.stats().unwrap();
     let fed = fed.reopen_after(|dir| {
         // Damage: sled forgets the search sequence and journal of the last
-        // batches, and the index is the one from before them, so that open
-        // sees nothing to replay.
+        // batches (the counts' snapshot, with the right counts, says it
+        // covers two sequences fewer), and the index is the one from before
+        // them, so that open sees nothing to replay.
         let db = mutua_store::open_raw_sled(dir).unwrap();
         let tree = db.open_tree("mutua").unwrap();
-        let seq = tree.get(b"msearch_seq").unwrap().unwrap();
-        let before = u64::from_be_bytes(seq.as_ref().try_into().unwrap()) - 2;
-        tree.insert(b"msearch_seq", &before.to_be_bytes()).unwrap();
+        let stored = tree.get(b"mcounts").unwrap().unwrap();
+        let covered = u64::from_be_bytes(stored[48..56].try_into().unwrap());
+        let mut seq = covered;
         for k in tree.scan_prefix(b"j").keys() {
-            tree.remove(k.unwrap()).unwrap();
+            let k = k.unwrap();
+            seq = seq.max(u64::from_be_bytes(k[1..9].try_into().unwrap()));
+            tree.remove(k).unwrap();
         }
+        let counts = [
+            stats.certificates,
+            stats.revocations,
+            stats.offers,
+            stats.needs,
+            stats.withdrawals,
+            0,
+            seq - 2,
+        ];
+        let value: Vec<u8> = counts.iter().flat_map(|c| c.to_be_bytes()).collect();
+        tree.insert(b"mcounts", value).unwrap();
         db.flush().unwrap();
         restore(dir, &snapshot);
     });

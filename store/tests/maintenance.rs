@@ -167,19 +167,19 @@ fn other_layout_versions_are_refused_by_name() {
             .err()
             .expect("refused")
     };
-    let err = open_as(9);
+    let err = open_as(10);
     assert!(
         matches!(
             err,
             OpenError::LayoutTooNew {
-                found: 9,
-                supported: 8,
+                found: 10,
+                supported: 9,
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("layout version 9") && err.to_string().contains("version 8"));
+    assert!(err.to_string().contains("layout version 10") && err.to_string().contains("version 9"));
     let err = open_as(1);
     assert!(
         matches!(err, OpenError::LayoutTooOld { found: 1, .. }),

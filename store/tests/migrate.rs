@@ -202,16 +202,15 @@ fn an_interrupted_migration_is_resumed_at_open() {
     assert_migrated(&fed.store, digest);
 }
 
-/// The catalogue written as a layout-7 store (the same entries, in the
-/// uncompressed sled files every version before layout 8 wrote), then
-/// opened: migrated.
-fn layout_7_catalogue() -> (Fed, [u8; 32]) {
+/// The catalogue written as a layout-8 store (the same entries, in the
+/// compressed sled files layout 8 wrote), then opened: migrated.
+fn layout_8_catalogue() -> (Fed, [u8; 32]) {
     let fed = catalogue();
     let digest = fed.store.digest().unwrap();
     let fed = fed.reopen_after(|dir| {
-        layout_7_from(dir);
-        assert!(!sled_compressed(dir));
-        assert_eq!(layout(dir), 7);
+        older_layout_from(dir, 8);
+        assert!(sled_compressed(dir));
+        assert_eq!(layout(dir), 8);
     });
     (fed, digest)
 }
@@ -227,19 +226,22 @@ fn sibling(dir: &Path, suffix: &str) -> std::path::PathBuf {
     dir.with_file_name(format!("store{suffix}"))
 }
 
-/// Layout 7's uncompressed sled files, which sled refuses to open with
-/// compression on, are rewritten at open beside the old ones and swapped
+/// Layout 8's compressed sled files, which sled refuses to open with
+/// compression off, are rewritten at open beside the old ones and swapped
 /// in; nothing is lost, the search index is kept, no copy is left.
 #[test]
-fn a_layout_7_store_is_rewritten_compressed_at_open() {
-    let (fed, digest) = layout_7_catalogue();
+fn a_layout_8_store_is_rewritten_uncompressed_at_open() {
+    let (fed, digest) = layout_8_catalogue();
     assert_migrated(&fed.store, digest);
     let fed = fed.reopen_after(|dir| {
-        assert!(sled_compressed(dir));
+        assert!(!sled_compressed(dir));
         assert_eq!(layout(dir), mutua_store::LAYOUT_VERSION);
         for suffix in [".compacting", ".pre-compact"] {
             assert!(!sibling(dir, suffix).exists());
         }
+        let (_db, tree) = tree(dir);
+        assert!(!tree.contains_key(b"msearch_seq").unwrap());
+        assert_eq!(tree.get(b"mcounts").unwrap().unwrap().len(), 56);
     });
     assert_migrated(&fed.store, digest);
 }
@@ -249,49 +251,159 @@ fn a_layout_7_store_is_rewritten_compressed_at_open() {
 /// over. (A kill during the swap is `compact`'s, tests/maintenance.rs.)
 #[test]
 fn a_rewrite_killed_during_its_copy_is_started_over() {
-    let (fed, digest) = layout_7_catalogue();
+    let (fed, digest) = layout_8_catalogue();
     let fed = fed.reopen_after(|dir| {
         // Undo the migration the helper's reopen ran, then leave a partial,
         // unmarked copy as a killed rewrite does.
-        layout_7_from(dir);
+        older_layout_from(dir, 8);
         let partial = sibling(dir, ".compacting");
-        let db = sled::Config::new()
-            .path(&partial)
-            .use_compression(true)
-            .open()
-            .unwrap();
+        let db = sled::Config::new().path(&partial).open().unwrap();
         db.open_tree("mutua")
             .unwrap()
             .insert(b"r\x00partial", &b"half a copy"[..])
             .unwrap();
         db.flush().unwrap();
         drop(db);
-        assert!(!sled_compressed(dir));
+        assert!(sled_compressed(dir));
     });
     assert_migrated(&fed.store, digest);
     let _fed = fed.reopen_after(|dir| {
-        assert!(sled_compressed(dir));
+        assert!(!sled_compressed(dir));
         assert!(!sibling(dir, ".compacting").exists());
         let (_db, tree) = tree(dir);
         assert!(!tree.contains_key(b"r\x00partial").unwrap());
     });
 }
 
-/// Rewrites the closed layout-8 store at `dir` back into layout 7's
-/// uncompressed files.
-fn layout_7_from(dir: &Path) {
-    let old = dir.with_file_name("layout-8");
+/// Rewrites the closed store at `dir` (its envelopes as received: the
+/// catalogue is too small for a dictionary) as layout `version` (7 or 8)
+/// wrote it: uncompressed sled files for 7, compressed ones for 8.
+fn older_layout_from(dir: &Path, version: u32) {
+    let old = dir.with_file_name("newer-layout");
     std::fs::rename(dir, &old).unwrap();
     let (from_db, from) = tree(&old);
-    let to_db = sled::Config::new().path(dir).open().unwrap();
+    assert!(from_db.open_tree("mutua-dictionary").unwrap().is_empty());
+    let to_db = sled::Config::new()
+        .path(dir)
+        .use_compression(version == 8)
+        .open()
+        .unwrap();
     let to = to_db.open_tree("mutua").unwrap();
+    // Layouts 7 and 8 kept the counts of every batch and the last search
+    // sequence in `msearch_seq`, and journal values of slots only (9 keeps
+    // a snapshot with the sequence it covers, the journal the changes after
+    // it).
+    let snapshot = from.get(b"mcounts").unwrap().unwrap();
+    let word = |i: usize| u64::from_be_bytes(snapshot[8 * i..8 * i + 8].try_into().unwrap());
+    let mut counts: Vec<u64> = (0..6).map(word).collect();
+    let mut seq = word(6);
+    let covered = seq;
     for entry in from.iter() {
         let (k, v) = entry.unwrap();
+        if k.as_ref() == b"mcounts" {
+            continue;
+        }
+        if k[0] == b'j' {
+            let s = u64::from_be_bytes(k[1..9].try_into().unwrap());
+            seq = seq.max(s);
+            let slots = strip_counts_change(&v, (s > covered).then_some(&mut counts));
+            to.insert(k, slots).unwrap();
+            continue;
+        }
         to.insert(k, v).unwrap();
     }
-    to.insert(b"mlayout", &7u32.to_be_bytes()).unwrap();
+    let counts: Vec<u8> = counts.iter().flat_map(|c| c.to_be_bytes()).collect();
+    to.insert(b"mcounts", counts).unwrap();
+    to.insert(b"msearch_seq", &seq.to_be_bytes()).unwrap();
+    to.insert(b"mlayout", &version.to_be_bytes()).unwrap();
     to_db.flush().unwrap();
     drop((from, from_db, to, to_db));
     std::fs::rename(old.join("search"), dir.join("search")).unwrap();
     std::fs::remove_dir_all(&old).unwrap();
+}
+
+/// A layout-9 journal value's slots, its counts change (`0x01 ‖ n ‖ n ×
+/// (kind, zigzag varint)`) added to `counts` if given.
+fn strip_counts_change(v: &[u8], counts: Option<&mut Vec<u64>>) -> Vec<u8> {
+    if v.first() != Some(&1) {
+        return v.to_vec();
+    }
+    let mut rest = &v[2..];
+    let mut changes = Vec::new();
+    for _ in 0..v[1] {
+        let kind = usize::from(rest[0]);
+        let (mut z, mut shift, mut i) = (0u64, 0, 1);
+        loop {
+            z |= u64::from(rest[i] & 0x7f) << shift;
+            shift += 7;
+            i += 1;
+            if rest[i - 1] & 0x80 == 0 {
+                break;
+            }
+        }
+        changes.push((kind, ((z >> 1) as i64) ^ -((z & 1) as i64)));
+        rest = &rest[i..];
+    }
+    if let Some(counts) = counts {
+        for (kind, d) in changes {
+            counts[kind] = counts[kind].wrapping_add(d as u64);
+        }
+    }
+    rest.to_vec()
+}
+
+/// Layout 7's uncompressed files are layout 9's: opened without a rewrite.
+#[test]
+fn a_layout_7_store_is_migrated_without_a_rewrite() {
+    let fed = catalogue();
+    let digest = fed.store.digest().unwrap();
+    let fed = fed.reopen_after(|dir| {
+        older_layout_from(dir, 7);
+        assert!(!sled_compressed(dir));
+    });
+    assert_migrated(&fed.store, digest);
+    let _fed = fed.reopen_after(|dir| {
+        assert!(!sled_compressed(dir));
+        assert_eq!(layout(dir), mutua_store::LAYOUT_VERSION);
+        assert!(!sibling(dir, ".pre-compact").exists());
+    });
+}
+
+/// A layout-8 store large enough for a dictionary: open packs its
+/// envelopes, then compacts its files (packing in place leaves them about
+/// twice as large), and the records are the same.
+#[test]
+fn a_large_layout_8_store_is_packed_and_compacted_at_open() {
+    use mutua_store::synth::{self, Rng};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let mut config = synth::store_config(&path);
+    config.compress_envelopes = false;
+    let store = Store::open(config).unwrap();
+    store
+        .apply_batch(synth::member_certificates(0..20, NOW), NOW)
+        .unwrap();
+    let mut rng = Rng::new(5);
+    let listings: Vec<_> = (0..1_200)
+        .map(|id| synth::sealed_listing(&synth::key("member", id % 20), id, 1, NOW, &mut rng))
+        .collect();
+    for chunk in listings.chunks(400) {
+        store.apply_batch(chunk.to_vec(), NOW).unwrap();
+    }
+    let digest = store.digest().unwrap();
+    drop(store);
+    older_layout_from(&path, 8);
+    let store = Store::open(synth::store_config(&path)).unwrap();
+    assert_eq!(store.digest().unwrap(), digest);
+    let check = store.check().unwrap();
+    assert!(check.is_ok(), "{check:#?}");
+    let envelopes: std::collections::BTreeSet<Vec<u8>> =
+        store.envelopes().map(Result::unwrap).collect();
+    assert!(listings.iter().all(|l| envelopes.contains(l.bytes())));
+    drop(store);
+    assert_eq!(layout(&path), mutua_store::LAYOUT_VERSION);
+    assert!(!sled_compressed(&path));
+    assert!(!sibling(&path, ".pre-compact").exists());
+    let (_db, tree) = tree(&path);
+    assert!(tree.scan_prefix(b"r").all(|e| e.unwrap().1[0] == 0x01));
 }

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+mod common;
+
 use mutua_protocol::{GeoPoint, RecordHash, SignedRecord, SlotKey};
 use mutua_store::synth::{self, Rng, NOW};
 use mutua_store::{Center, Near, Query, SearchCheckpoints, Sort, Store};
@@ -238,4 +240,64 @@ fn a_count_checkpoint_moves_the_ram_index_to_disk() {
     assert_eq!(stats.checkpointed_seq, before + 10, "{stats:?}");
     assert_eq!(stats.unsaved_listings, 2);
     assert_eq!(all(&store).len(), 12);
+}
+
+/// One record per call rewrites no metadata value (layout 9): the counts
+/// travel in the journal entries between snapshots, and a store copied
+/// while open (as a crash leaves it) reads the same counts and search
+/// sequence at open, `check` agreeing.
+#[test]
+fn single_writes_rewrite_no_metadata_and_their_counts_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = synth::store_config(dir.path().join("store"));
+    config.search_checkpoints = SearchCheckpoints {
+        every_seqs: 7,
+        every: None,
+    };
+    let store = Store::open(config).unwrap();
+    store
+        .apply_batch(synth::member_certificates(0..20, NOW), NOW)
+        .unwrap();
+    let meta_writes = |store: &Store| {
+        let writes = store.sled_writes().unwrap();
+        writes.iter().find(|(p, _)| *p == b'm').map_or(0, |w| w.1)
+    };
+    let before = meta_writes(&store);
+    for id in 0..30 {
+        apply_one(&store, listing(id, 1));
+    }
+    // Withdrawals: an offer or need less, a withdrawal more.
+    for id in 0..3 {
+        let author = synth::key("member", id % 20);
+        apply_one(&store, synth::sealed_withdrawal(&author, id, 2, NOW));
+    }
+    // Snapshots only with the checkpoints' journal deletions (33 / 7).
+    let meta = meta_writes(&store) - before;
+    assert!((1..=5).contains(&meta), "{meta} metadata writes");
+    // A certificate alone changes the counts with no listing: a snapshot.
+    apply_one(&store, synth::member_certificate(20, NOW));
+    apply_one(&store, listing(40, 1));
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (
+            stats.certificates,
+            stats.offers + stats.needs,
+            stats.withdrawals
+        ),
+        (21, 28, 3)
+    );
+    let crashed = dir.path().join("crashed");
+    common::copy_dir(store.path(), &crashed);
+    let reopened = Store::open(synth::store_config(&crashed)).unwrap();
+    assert_eq!(reopened.stats().unwrap().total, stats.total);
+    let check = reopened.check().unwrap();
+    assert!(check.is_ok(), "{check:#?}");
+    assert_eq!(all(&reopened).len(), 28);
+    drop(reopened);
+    // And after a clean close of the original.
+    drop(store);
+    let store = Store::open(synth::store_config(dir.path().join("store"))).unwrap();
+    let counted = store.stats().unwrap();
+    assert_eq!((counted.total, counted.withdrawals), (stats.total, 3));
+    assert!(store.check().unwrap().is_ok());
 }

@@ -27,6 +27,9 @@ fn main() {
     let single = args.next().as_deref() == Some("single");
     let now = synth::NOW;
     let mut config = synth::store_config(dir);
+    // Trained (and the envelopes packed) within the first cycles of a store,
+    // so that kills land before, during and after it.
+    config.dictionary_at_listings = 24;
     if single {
         config.search_checkpoints = mutua_store::SearchCheckpoints {
             every_seqs: u64::MAX,

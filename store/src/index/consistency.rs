@@ -9,7 +9,7 @@ use super::{hash8, journal_key, Change, Doc, SearchIndexStats};
 use crate::error::StoreError;
 use crate::layout::{self, key, prefix, slot_bytes, StoredRecord};
 use crate::lending::OfferLending;
-use crate::overlay::Reader;
+use crate::overlay::{Reader, Replica};
 
 /// The document of a listing record, if it is to be indexed: an offer's
 /// comes with its calendar, read through `reader` (apply, replay, rebuild
@@ -42,11 +42,8 @@ pub fn current_doc(
     swept_until: u64,
 ) -> Result<Change, StoreError> {
     let record_key = key(prefix::RECORD, &[slot]);
-    let doc = match reader.get(&record_key)? {
-        Some(v) => {
-            let record = StoredRecord::decode(&record_key, &v)?;
-            doc_of(reader, &record.payload, record.hash, swept_until)?
-        }
+    let doc = match reader.record(&record_key)? {
+        Some(record) => doc_of(reader, &record.payload, record.hash, swept_until)?,
         None => None,
     };
     Ok(Change {
@@ -84,17 +81,22 @@ pub fn replace_change(changes: &mut Vec<Change>, change: Change) {
 
 /// Every indexable listing in sled, as documents.
 pub fn all_docs(
-    tree: &sled::Tree,
+    replica: Replica<'_>,
     swept_until: u64,
 ) -> impl Iterator<Item = Result<Change, StoreError>> + '_ {
-    tree.scan_prefix([prefix::RECORD, 0])
+    replica
+        .tree
+        .scan_prefix([prefix::RECORD, 0])
         .filter_map(move |entry| {
             let (k, v) = match entry {
                 Ok(e) => e,
                 Err(e) => return Some(Err(e.into())),
             };
-            let doc = StoredRecord::decode(&k, &v)
-                .and_then(|record| doc_of(tree, &record.payload, record.hash, swept_until));
+            let doc = replica
+                .packing
+                .unpack(&k, &v)
+                .and_then(|envelope| StoredRecord::decode(&k, &envelope))
+                .and_then(|record| doc_of(&replica, &record.payload, record.hash, swept_until));
             match doc {
                 Ok(doc) => doc.map(|doc| {
                     Ok(Change {
@@ -133,13 +135,20 @@ impl crate::Store {
                 let mut slots = std::collections::BTreeSet::new();
                 for (s, v) in &journal {
                     if *s > c {
-                        if !v.len().is_multiple_of(layout::LISTING_SLOT_LEN) {
-                            return Err(StoreError::corrupt(
-                                &journal_key(*s),
-                                "journal value is not a list of slots",
-                            ));
-                        }
-                        slots.extend(v.chunks_exact(layout::LISTING_SLOT_LEN).map(<[u8]>::to_vec));
+                        let listed = crate::counts::parse_journal(v)
+                            .map(|(_, slots)| slots)
+                            .filter(|slots| slots.len().is_multiple_of(layout::LISTING_SLOT_LEN))
+                            .ok_or_else(|| {
+                                StoreError::corrupt(
+                                    &journal_key(*s),
+                                    "journal value is not a list of slots",
+                                )
+                            })?;
+                        slots.extend(
+                            listed
+                                .chunks_exact(layout::LISTING_SLOT_LEN)
+                                .map(<[u8]>::to_vec),
+                        );
                     }
                 }
                 tracing::info!(
@@ -150,13 +159,13 @@ impl crate::Store {
                 );
                 let changes = slots
                     .iter()
-                    .map(|slot| current_doc(tree, slot, swept_until))
+                    .map(|slot| current_doc(&self.replica(), slot, swept_until))
                     .collect::<Result<Vec<_>, _>>()?;
                 search.apply_now(&changes, seq)?;
             }
             covered => {
                 tracing::warn!(?covered, seq, "building the search index from the records");
-                let count = search.rebuild(all_docs(tree, swept_until), seq)?;
+                let count = search.rebuild(all_docs(self.replica(), swept_until), seq)?;
                 tracing::info!(listings = count, "search index built");
             }
         }
@@ -172,7 +181,7 @@ impl crate::Store {
         let swept_until = self.swept_until()?;
         self.inner
             .search
-            .rebuild(all_docs(&self.inner.tree, swept_until), seq)
+            .rebuild(all_docs(self.replica(), swept_until), seq)
     }
 
     /// `check`'s half for the search index, both ways: every listing sled
@@ -187,7 +196,7 @@ impl crate::Store {
         let swept_until = self.swept_until()?;
         let (in_flight, mut in_index) = search.slots_and_staged()?;
         let mut expected = 0;
-        for entry in all_docs(&self.inner.tree, swept_until) {
+        for entry in all_docs(self.replica(), swept_until) {
             let change = match entry {
                 Ok(c) => c,
                 Err(_) => continue, // an undecodable record: reported by `check`

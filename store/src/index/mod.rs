@@ -11,7 +11,9 @@
 //! sled stays the truth: "accepted" means the sled batch is flushed. Every
 //! sled batch that changes a listing's index state gets the next *search
 //! sequence* number and writes, in the same sled batch, a journal entry
-//! (`j seq` → the slots it changed) and the new sequence (`msearch_seq`).
+//! (`j seq` → the slots it changed, after the batch's counts change: see
+//! the `counts` module, which also says how open finds the last sequence
+//! without a metadata value rewritten per batch).
 //! After the flush, the changes are published: written to the disk index's
 //! writer (uncommitted) and to a small RAM index (`recent` module) that the
 //! next query commits first, so a listing is found once its `apply`

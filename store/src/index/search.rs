@@ -563,7 +563,8 @@ impl Store {
         let Some(value) = self.inner.tree.get(&record_key)? else {
             return Ok(None);
         };
-        let record = StoredRecord::decode(&record_key, &value)?;
+        let envelope = self.inner.packing.unpack(&record_key, &value)?;
+        let record = StoredRecord::decode(&record_key, &envelope)?;
         let author: PublicKey = match &record.payload {
             Payload::Offer(l) | Payload::Need(l) if l.expires_at > now => l.author,
             _ => return Ok(None),
