@@ -807,28 +807,32 @@ impl Store {
     /// tombstones, expired ones until the sweep forgets them), in key order,
     /// signatures verified again.
     pub fn export(&self) -> impl Iterator<Item = Result<SignedRecord, StoreError>> + 'static {
-        let store = self.clone();
-        self.inner
-            .tree
-            .scan_prefix([prefix::RECORD])
-            .map(move |entry| {
-                let (k, v) = entry?;
-                open_record(&store.inner.packing.unpack(&k, &v)?)
-                    .map_err(|e| StoreError::corrupt(&k, e.to_string()))
-            })
+        self.stored_envelopes().map(|entry| {
+            let (k, envelope) = entry?;
+            open_record(&envelope).map_err(|e| StoreError::corrupt(&k, e.to_string()))
+        })
     }
 
     /// Every stored envelope as received, without verifying signatures
     /// again: for a bulk copy to a trusted sink, and the benchmark's naive
     /// scan.
     pub fn envelopes(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'static {
+        self.stored_envelopes()
+            .map(|entry| entry.map(|(_, envelope)| envelope))
+    }
+
+    /// Each record's key and its envelope, unpacked, in key order.
+    fn stored_envelopes(
+        &self,
+    ) -> impl Iterator<Item = Result<(sled::IVec, Vec<u8>), StoreError>> + 'static {
         let store = self.clone();
         self.inner
             .tree
             .scan_prefix([prefix::RECORD])
             .map(move |entry| {
                 let (k, v) = entry?;
-                Ok(store.inner.packing.unpack(&k, &v)?.into_owned())
+                let envelope = store.inner.packing.unpack(&k, &v)?.into_owned();
+                Ok((k, envelope))
             })
     }
 
