@@ -283,6 +283,19 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// Whether no tree of `db` holds a key: a new directory, or one killed
+/// while being created (sled may keep a tree's creation without the layout
+/// version written right after it; nothing was acknowledged before that
+/// version was flushed, so there is nothing to misread).
+fn holds_no_key(db: &sled::Db) -> Result<bool, sled::Error> {
+    for name in db.tree_names() {
+        if !db.open_tree(name)?.is_empty() {
+            return Ok(false);
+        }
+    }
+    Ok(db.is_empty())
+}
+
 impl Store {
     /// Opens (or creates) the store. Refuses a store written with another
     /// layout version, naming both versions.
@@ -317,14 +330,10 @@ impl Store {
                 .cache_capacity(config.cache_capacity_bytes),
         );
         let db = open_sled(sled_config).map_err(sled_err)?;
-        let fresh = !db
-            .tree_names()
-            .iter()
-            .any(|n| n.as_ref() == layout::TREE.as_bytes())
-            && db.is_empty();
+        let fresh = holds_no_key(&db).map_err(sled_err)?;
         let tree = db.open_tree(layout::TREE).map_err(sled_err)?;
         match tree.get(meta::LAYOUT).map_err(sled_err)? {
-            None if fresh && tree.is_empty() => {
+            None if fresh => {
                 tree.insert(meta::LAYOUT, &layout::LAYOUT_VERSION.to_be_bytes())
                     .map_err(sled_err)?;
                 db.flush().map_err(sled_err)?;

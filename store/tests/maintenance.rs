@@ -196,6 +196,36 @@ fn other_layout_versions_are_refused_by_name() {
         .err()
         .expect("refused");
     assert!(matches!(err, OpenError::UnknownLayout { .. }), "{err}");
+
+    // Data in a tree of its own is foreign too.
+    let other_tree = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(other_tree.path()).unwrap();
+        db.open_tree("theirs")
+            .unwrap()
+            .insert(b"k", &b"v"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(StoreConfig::new(other_tree.path(), vec![]))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, OpenError::UnknownLayout { .. }), "{err}");
+}
+
+/// A store killed while being created, after sled kept its tree but before
+/// the layout version reached the disk (the crash test's cycle 42 once),
+/// holds no key: it is created again, not refused.
+#[test]
+fn a_store_killed_before_its_layout_version_is_created_again() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("mutua").unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(StoreConfig::new(dir.path(), vec![])).expect("created again");
+    assert!(store.check().expect("check runs").is_ok());
 }
 
 /// A store with churn (new versions, withdrawals), its digest and a query.
