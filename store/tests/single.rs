@@ -13,9 +13,15 @@ use mutua_store::{Center, Near, Query, SearchCheckpoints, Sort, Store};
 
 /// Checkpoints only when asked: what the RAM index holds is then known.
 fn store_without_checkpoints(dir: &std::path::Path) -> Store {
+    store_checkpointing_every(dir, u64::MAX)
+}
+
+/// A store with members that checkpoints its search index every `seqs`
+/// sequences, and never on a timer.
+fn store_checkpointing_every(dir: &std::path::Path, seqs: u64) -> Store {
     let mut config = synth::store_config(dir);
     config.search_checkpoints = SearchCheckpoints {
-        every_seqs: u64::MAX,
+        every_seqs: seqs,
         every: None,
     };
     let store = Store::open(config).expect("open");
@@ -223,15 +229,7 @@ fn queries_across_the_ram_and_disk_indexes_match_one_disk_index() {
 #[test]
 fn a_count_checkpoint_moves_the_ram_index_to_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = synth::store_config(dir.path().join("store"));
-    config.search_checkpoints = SearchCheckpoints {
-        every_seqs: 5,
-        every: None,
-    };
-    let store = Store::open(config).unwrap();
-    store
-        .apply_batch(synth::member_certificates(0..20, NOW), NOW)
-        .unwrap();
+    let store = store_checkpointing_every(&dir.path().join("store"), 5);
     let before = store.search_index_stats().checkpointed_seq;
     for id in 0..12 {
         apply_one(&store, listing(id, 1));
@@ -249,15 +247,7 @@ fn a_count_checkpoint_moves_the_ram_index_to_disk() {
 #[test]
 fn single_writes_rewrite_no_metadata_and_their_counts_survive_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = synth::store_config(dir.path().join("store"));
-    config.search_checkpoints = SearchCheckpoints {
-        every_seqs: 7,
-        every: None,
-    };
-    let store = Store::open(config).unwrap();
-    store
-        .apply_batch(synth::member_certificates(0..20, NOW), NOW)
-        .unwrap();
+    let store = store_checkpointing_every(&dir.path().join("store"), 7);
     let meta_writes = |store: &Store| {
         let writes = store.sled_writes().unwrap();
         writes.iter().find(|(p, _)| *p == b'm').map_or(0, |w| w.1)
