@@ -1,7 +1,8 @@
 //! The key layout of the one sled tree the store writes: what every key and
 //! value is. Since layout 6 sled keeps per record only what is written once
-//! and deleted once (the envelope, its sync entry, its forget time, the
-//! certificate and revocation lookups membership reads); every query index
+//! and deleted once (the envelope, its sync entry, the certificate and
+//! revocation lookups membership reads; up to layout 9 its forget time
+//! too, which the sync entry holds); every query index
 //! lives in the tantivy index (`index` module). Since layout 9 an `r`
 //! value is the envelope as received or compressed by the store (`packing`
 //! module); every reader unpacks it.
@@ -38,7 +39,10 @@ use crate::sync::SyncKey;
 ///    zstd dictionary it trains from its first records (`packing` module,
 ///    [`DICTIONARY_TREE`]); open rewrites a layout 8 store's files
 ///    uncompressed, then packs its envelopes.
-pub const LAYOUT_VERSION: u32 = 9;
+/// 10: no forget entries (`f`): the sweep reads the forget times from the
+///    sync entries (`forget` module), one key less written per record;
+///    the migration deletes them.
+pub const LAYOUT_VERSION: u32 = 10;
 /// Layouts from this one on may hold packed envelopes; older ones are
 /// packed (then compacted) when migrated.
 pub const PACKED_SINCE: u32 = 9;
@@ -78,7 +82,9 @@ pub mod prefix {
     pub const SYNC: u8 = b's';
     /// `b bucket (2, BE)` → fingerprint of the bucket (count 8 BE ‖ sum 32).
     pub const BUCKET: u8 = b'b';
-    /// `f forget_after (8, BE) slot` → (): when the sweep deletes the record.
+    /// Layouts 2–9: `f forget_after (8, BE) slot` → (), when the sweep
+    /// deletes the record; since 10 the sweep reads that time from the sync
+    /// entry (`forget` module), and the migration deletes these.
     pub const FORGET: u8 = b'f';
     /// `c subject (32) certificate_hash (32)` → ().
     pub const CERT_SUBJECT: u8 = b'c';
@@ -97,12 +103,14 @@ pub mod prefix {
 
     /// Prefixes of entries derived from the records (all but META, RECORD,
     /// QUARANTINE and JOURNAL).
-    pub const DERIVED: [u8; 6] = [SYNC, BUCKET, FORGET, CERT_SUBJECT, REVOKES, LENDING];
+    pub const DERIVED: [u8; 5] = [SYNC, BUCKET, CERT_SUBJECT, REVOKES, LENDING];
 
-    /// The query index layouts 2–5 kept in sled: listing numbers both ways
-    /// (`l`, `n`), expiry (`x`), kind (`k`), author (`a`), tag (`t`), word
-    /// (`w`), area (`z`) and geo-cell (`g`) postings. Layout 6 has none.
-    pub const OBSOLETE: [u8; 9] = [b'l', b'n', b'x', b'k', b'a', b't', b'w', b'z', b'g'];
+    /// Entries older layouts kept and this one does not: the query index
+    /// layouts 2–5 kept in sled (listing numbers both ways (`l`, `n`),
+    /// expiry (`x`), kind (`k`), author (`a`), tag (`t`), word (`w`), area
+    /// (`z`) and geo-cell (`g`) postings; layout 6 has none), and the
+    /// forget entries of layouts 2–9 ([`FORGET`]).
+    pub const OBSOLETE: [u8; 10] = [b'l', b'n', b'x', b'k', b'a', b't', b'w', b'z', b'g', FORGET];
 }
 
 pub mod meta {
@@ -298,8 +306,9 @@ impl SyncValue {
     }
 }
 
-/// The entries every stored record implies, whatever its kind: the sync entry,
-/// the forget entry, and the certificate, revocation or lending lookups.
+/// The entries every stored record implies, whatever its kind: the sync entry
+/// (which holds its forget time), and the certificate, revocation or
+/// lending lookups.
 pub fn record_entries(
     slot: &[u8],
     payload: &Payload,
@@ -307,16 +316,10 @@ pub fn record_entries(
     forget_after: Timestamp,
 ) -> Entries {
     let sync_key = SyncKey::of_slot_bytes(slot);
-    let mut out = vec![
-        (
-            key(prefix::SYNC, &[&sync_key.0]),
-            sync_value(hash, forget_after, slot),
-        ),
-        (
-            key(prefix::FORGET, &[&forget_after.to_be_bytes(), slot]),
-            Vec::new(),
-        ),
-    ];
+    let mut out = vec![(
+        key(prefix::SYNC, &[&sync_key.0]),
+        sync_value(hash, forget_after, slot),
+    )];
     match payload {
         Payload::Certificate(c) => out.push((
             key(prefix::CERT_SUBJECT, &[c.subject.as_bytes(), &hash.0]),

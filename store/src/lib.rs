@@ -30,7 +30,8 @@
 //!   ahead of sled.
 //! - Layout 6 keeps in sled per record only what is written once and
 //!   deleted once: the envelope, its sync entry (and fingerprint bucket),
-//!   its forget entry, the certificate and revocation lookups. Since layout
+//!   the certificate and revocation lookups (since 10 no forget entry: the
+//!   `forget` module schedules the sweep from the sync entries). Since layout
 //!   9 sled's pages are raw and the store compresses the envelopes itself
 //!   with a dictionary it trains once (`packing` module), and no sled batch
 //!   rewrites a metadata value per call: the counts per kind are a
@@ -52,6 +53,7 @@ mod compact;
 mod counts;
 mod engine;
 mod error;
+mod forget;
 mod index;
 mod layout;
 mod lending;
@@ -96,7 +98,7 @@ use engine::{is_lock_error, open_sled, reclaim_sled_garbage};
 use layout::{key, meta, prefix, slot_bytes, StoredRecord, SyncValue};
 use members::{MemberSet, TreeView};
 use overlay::{Overlay, Reader, Replica};
-use sync::{bucket, bucket_start, decode_fingerprint, encode_fingerprint, BUCKETS};
+use sync::{bucket, decode_fingerprint, encode_fingerprint, BUCKETS};
 
 /// The most keys one sled batch of `apply_batch` writes (a record's keys are
 /// never split). sled 0.34 copies a leaf for every key it inserts and frees
@@ -271,6 +273,8 @@ struct Inner {
     /// the holder of `writer`, after its batch is applied.
     buckets: RwLock<Vec<Fingerprint>>,
     members: RwLock<MemberSet>,
+    /// Changed only by the holder of `writer`.
+    forget: Mutex<forget::Schedule>,
     packing: packing::Packing,
     /// Held only to be stopped (joined) before `search` is dropped.
     _checkpointer: index::Checkpointer,
@@ -453,6 +457,7 @@ impl Store {
                 writer: Mutex::new(state),
                 buckets: RwLock::new(buckets),
                 members: RwLock::new(MemberSet::stale()),
+                forget: Mutex::default(),
                 packing,
                 _checkpointer: checkpointer,
                 search,
@@ -714,11 +719,12 @@ impl Store {
             pending.state.counts[layout::kind_index(&old.payload)] -= 1;
         }
         let hash = record.hash();
-        for (k, v) in
-            layout::record_entries(&slot_key, record.payload(), hash, forget_after(record))
-        {
+        let forget = forget_after(record);
+        for (k, v) in layout::record_entries(&slot_key, record.payload(), hash, forget) {
             pending.overlay.insert(k, v);
         }
+        let schedule = self.inner.forget.lock().map_err(|_| StoreError::Poisoned);
+        schedule?.stored(forget, &slot_key);
         pending
             .overlay
             .insert(record_key, self.inner.packing.pack(record.bytes()));
@@ -886,109 +892,5 @@ impl Store {
             total: counts.iter().sum(),
             disk_bytes: self.inner.db.size_on_disk()?,
         })
-    }
-
-    /// The fingerprint of a range of the synced set: whole buckets from
-    /// memory, at most two partial buckets scanned.
-    pub fn sync_fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, StoreError> {
-        let first = bucket(&range.start);
-        let end_bucket = range.end.map_or(BUCKETS, |e| bucket(&e));
-        let mut total = Fingerprint::default();
-        if first == end_bucket {
-            return self.scan_fingerprint(range);
-        }
-        let mut full_from = first;
-        if range.start != bucket_start(first) {
-            total += self.scan_fingerprint(&SyncRange {
-                start: range.start,
-                // The last bucket runs to the end of the key space (there is
-                // no key after it: `bucket_start(BUCKETS)` wraps to the first).
-                end: (first + 1 < BUCKETS).then(|| bucket_start(first + 1)),
-            })?;
-            full_from = first + 1;
-        }
-        {
-            let buckets = self.inner.buckets.read().expect("bucket lock");
-            buckets[full_from..end_bucket]
-                .iter()
-                .for_each(|b| total += *b);
-        }
-        if let Some(end) = range.end {
-            if end != bucket_start(end_bucket) {
-                total += self.scan_fingerprint(&SyncRange {
-                    start: bucket_start(end_bucket),
-                    end: Some(end),
-                })?;
-            }
-        }
-        Ok(total)
-    }
-
-    fn sync_entries(
-        &self,
-        range: &SyncRange,
-    ) -> impl Iterator<Item = Result<(SyncKey, SyncValue), StoreError>> {
-        let start = key(prefix::SYNC, &[&range.start.0]);
-        let iter = match range.end {
-            Some(end) => self.inner.tree.range(start..key(prefix::SYNC, &[&end.0])),
-            None => self.inner.tree.range(start..vec![prefix::SYNC + 1]),
-        };
-        iter.map(|entry| {
-            let (k, v) = entry?;
-            let sync_key = k
-                .get(1..)
-                .and_then(|s| <[u8; 32]>::try_from(s).ok())
-                .ok_or_else(|| StoreError::corrupt(&k, "sync key is not 32 bytes"))?;
-            Ok((SyncKey(sync_key), SyncValue::decode(&k, &v)?))
-        })
-    }
-
-    fn scan_fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, StoreError> {
-        let mut f = Fingerprint::default();
-        for entry in self.sync_entries(range) {
-            let (k, v) = entry?;
-            f += Fingerprint::of_item(&k, &v.hash);
-        }
-        Ok(f)
-    }
-
-    /// The first `limit` items of a range, in sync-key order.
-    pub fn sync_items(
-        &self,
-        range: &SyncRange,
-        limit: usize,
-    ) -> Result<Vec<(SyncKey, RecordHash)>, StoreError> {
-        self.sync_entries(range)
-            .take(limit)
-            .map(|e| e.map(|(k, v)| (k, v.hash)))
-            .collect()
-    }
-
-    /// The envelope bytes of the item with this sync key, as stored, without
-    /// verifying them again: what sync sends (the receiver verifies).
-    pub fn envelope_by_sync_key(&self, sync_key: &SyncKey) -> Result<Option<Vec<u8>>, StoreError> {
-        let k = key(prefix::SYNC, &[&sync_key.0]);
-        match self.inner.tree.get(&k)? {
-            Some(v) => {
-                let slot = SyncValue::decode(&k, &v)?.slot;
-                let record_key = key(prefix::RECORD, &[&slot]);
-                match self.inner.tree.get(&record_key)? {
-                    Some(v) => Ok(Some(
-                        self.inner.packing.unpack(&record_key, &v)?.into_owned(),
-                    )),
-                    None => Ok(None),
-                }
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// The record of the item with this sync key.
-    pub fn get_by_sync_key(&self, sync_key: &SyncKey) -> Result<Option<SignedRecord>, StoreError> {
-        let k = key(prefix::SYNC, &[&sync_key.0]);
-        match self.inner.tree.get(&k)? {
-            Some(v) => self.read_record(&SyncValue::decode(&k, &v)?.slot),
-            None => Ok(None),
-        }
     }
 }

@@ -224,6 +224,9 @@ impl Store {
                     }
                 }
                 Some(p) if prefix::DERIVED.contains(p) => report.derived_entries += 1,
+                Some(&prefix::FORGET) => {
+                    report.problem(&k, "forget entry of layout 9 or older (reindex deletes it)")
+                }
                 Some(p) if prefix::OBSOLETE.contains(p) => report.problem(
                     &k,
                     "entry of an older layout's query index (reindex deletes it)",
@@ -283,7 +286,6 @@ impl Store {
         let tail = |from: usize| k.get(from..).map(<[u8]>::to_vec);
         match k[0] {
             prefix::SYNC => v.get(40..).map(<[u8]>::to_vec),
-            prefix::FORGET => tail(9),
             prefix::CERT_SUBJECT => tail(33).map(|h| [&[1u8][..], &h].concat()),
             prefix::REVOKES => tail(33).map(|h| [&[2u8][..], &h].concat()),
             _ => None,
@@ -407,11 +409,11 @@ impl Store {
         let buckets = self.inner.buckets.read().expect("bucket lock").clone();
         let mut pending = Pending::new(self.replica(), writer.clone(), buckets);
         let mut calendars_changed = BTreeSet::new();
-        let due = |p: u8| tree.range(vec![p]..key(p, &[&now.saturating_add(1).to_be_bytes()]));
-        let forgettable: Vec<Vec<u8>> = due(prefix::FORGET)
-            .keys()
-            .map(|k| k.map(|k| k[9..].to_vec()))
-            .collect::<Result<_, _>>()?;
+        let mut schedule = self.inner.forget.lock().map_err(|_| StoreError::Poisoned)?;
+        let forgettable = schedule.take_due(tree, now)?;
+        // Left empty until the sweep succeeded: one that fails half way
+        // leaves the next to scan again.
+        let kept = std::mem::take(&mut *schedule);
         for chunk in forgettable.chunks(CHUNK) {
             for slot in chunk {
                 let record_key = key(prefix::RECORD, &[slot]);
@@ -423,6 +425,11 @@ impl Store {
                     Some(s) => SyncValue::decode(&sync_key, &s)?.forget_after,
                     None => return Err(StoreError::corrupt(&sync_key, "missing sync entry")),
                 };
+                if forget > now {
+                    // A later version, not due yet (the schedule has it if
+                    // it is due before its horizon).
+                    continue;
+                }
                 for (k, _) in layout::record_entries(slot, &stored.payload, &stored.hash, forget) {
                     pending.overlay.remove(k);
                 }
@@ -461,6 +468,8 @@ impl Store {
             self.inner.search.stage(seq, changes);
         }
         self.install(&mut writer, pending);
+        *schedule = kept;
+        drop(schedule);
         // A forgotten listing expired before its forget time: the same
         // range deletion takes its document.
         report.unindexed = self.inner.search.sweep_expired(swept_until, seq)?;

@@ -1,11 +1,13 @@
-//! Migration at open of a store written with an older layout (2–8): 2–5
+//! Migration at open of a store written with an older layout (2–9): 2–5
 //! kept a query index in sled (listing numbers, summaries, postings; see
 //! [`prefix::OBSOLETE`]); since 6 sled keeps none, the tantivy index
 //! answers; 6 lacks the lending lookups, which a reindex writes; 7 has
 //! layout 9's entries with every envelope raw; 8 the same in compressed
 //! sled files, which `compact::migrate_settings` rewrote raw before this
 //! runs (the index and journal of 7 and 8 are kept; their counts and
-//! search sequence become the `counts` module's snapshot). The envelopes of 2–8
+//! search sequence become the `counts` module's snapshot); 2–9 kept a
+//! forget entry per record, which 10 reads from the sync entry (`forget`
+//! module): they are deleted with the obsolete entries. The envelopes of 2–8
 //! are all raw: once this has run, open trains the store's dictionary,
 //! packs them (`packing::pack_stored`, resumed by open if interrupted),
 //! compacts the files and opens the store again.

@@ -25,6 +25,9 @@
 //! fingerprint is a sum of bucket fingerprints plus a scan of at most two
 //! partial buckets (about 250 items each at 1M records).
 
+use crate::layout::{key, prefix, SyncValue};
+use crate::{RecordHash, SignedRecord, Store, StoreError};
+
 /// The number of fixed fingerprint buckets: the first 12 bits of a sync key.
 pub const BUCKETS: usize = 4096;
 
@@ -94,6 +97,112 @@ pub fn decode_fingerprint(bytes: &[u8]) -> Option<Fingerprint> {
         count: u64::from_be_bytes(bytes[..8].try_into().ok()?),
         sum: bytes[8..].try_into().ok()?,
     })
+}
+
+impl Store {
+    /// The fingerprint of a range of the synced set: whole buckets from
+    /// memory, at most two partial buckets scanned.
+    pub fn sync_fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, StoreError> {
+        let first = bucket(&range.start);
+        let end_bucket = range.end.map_or(BUCKETS, |e| bucket(&e));
+        let mut total = Fingerprint::default();
+        if first == end_bucket {
+            return self.scan_fingerprint(range);
+        }
+        let mut full_from = first;
+        if range.start != bucket_start(first) {
+            total += self.scan_fingerprint(&SyncRange {
+                start: range.start,
+                // The last bucket runs to the end of the key space (there is
+                // no key after it: `bucket_start(BUCKETS)` wraps to the first).
+                end: (first + 1 < BUCKETS).then(|| bucket_start(first + 1)),
+            })?;
+            full_from = first + 1;
+        }
+        {
+            let buckets = self.inner.buckets.read().expect("bucket lock");
+            buckets[full_from..end_bucket]
+                .iter()
+                .for_each(|b| total += *b);
+        }
+        if let Some(end) = range.end {
+            if end != bucket_start(end_bucket) {
+                total += self.scan_fingerprint(&SyncRange {
+                    start: bucket_start(end_bucket),
+                    end: Some(end),
+                })?;
+            }
+        }
+        Ok(total)
+    }
+
+    fn sync_entries(
+        &self,
+        range: &SyncRange,
+    ) -> impl Iterator<Item = Result<(SyncKey, SyncValue), StoreError>> {
+        let start = key(prefix::SYNC, &[&range.start.0]);
+        let iter = match range.end {
+            Some(end) => self.inner.tree.range(start..key(prefix::SYNC, &[&end.0])),
+            None => self.inner.tree.range(start..vec![prefix::SYNC + 1]),
+        };
+        iter.map(|entry| {
+            let (k, v) = entry?;
+            let sync_key = k
+                .get(1..)
+                .and_then(|s| <[u8; 32]>::try_from(s).ok())
+                .ok_or_else(|| StoreError::corrupt(&k, "sync key is not 32 bytes"))?;
+            Ok((SyncKey(sync_key), SyncValue::decode(&k, &v)?))
+        })
+    }
+
+    fn scan_fingerprint(&self, range: &SyncRange) -> Result<Fingerprint, StoreError> {
+        let mut f = Fingerprint::default();
+        for entry in self.sync_entries(range) {
+            let (k, v) = entry?;
+            f += Fingerprint::of_item(&k, &v.hash);
+        }
+        Ok(f)
+    }
+
+    /// The first `limit` items of a range, in sync-key order.
+    pub fn sync_items(
+        &self,
+        range: &SyncRange,
+        limit: usize,
+    ) -> Result<Vec<(SyncKey, RecordHash)>, StoreError> {
+        self.sync_entries(range)
+            .take(limit)
+            .map(|e| e.map(|(k, v)| (k, v.hash)))
+            .collect()
+    }
+
+    /// The envelope bytes of the item with this sync key, as stored, without
+    /// verifying them again: what sync sends (the receiver verifies).
+    pub fn envelope_by_sync_key(&self, sync_key: &SyncKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = key(prefix::SYNC, &[&sync_key.0]);
+        match self.inner.tree.get(&k)? {
+            Some(v) => {
+                let slot = SyncValue::decode(&k, &v)?.slot;
+                let record_key = key(prefix::RECORD, &[&slot]);
+                match self.inner.tree.get(&record_key)? {
+                    Some(v) => Ok(Some(
+                        self.inner.packing.unpack(&record_key, &v)?.into_owned(),
+                    )),
+                    None => Ok(None),
+                }
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The record of the item with this sync key.
+    pub fn get_by_sync_key(&self, sync_key: &SyncKey) -> Result<Option<SignedRecord>, StoreError> {
+        let k = key(prefix::SYNC, &[&sync_key.0]);
+        match self.inner.tree.get(&k)? {
+            Some(v) => self.read_record(&SyncValue::decode(&k, &v)?.slot),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ fn write_old_layout(path: &Path, version: u32, extra: u64) {
         )
         .unwrap();
     }
+    write_forget_entries(&tree);
     tree.insert(b"mnext_number", &(listings.len() as u64).to_be_bytes())
         .unwrap();
     tree.insert([&b"j"[..], &1u64.to_be_bytes()].concat(), &[0u8; 49][..])
@@ -73,14 +74,30 @@ fn write_old_layout(path: &Path, version: u32, extra: u64) {
     std::fs::write(search.join("meta.json"), b"{\"old\": true}").unwrap();
 }
 
-/// Keys left of the older layouts' query index.
+/// Keys left of the older layouts' query index, and their forget entries.
 fn obsolete_keys(path: &Path) -> usize {
     let (_db, tree) = tree(path);
     let old: usize = OBSOLETE
         .iter()
+        .chain(b"f")
         .map(|p| tree.scan_prefix([*p]).count())
         .sum();
     old + usize::from(tree.contains_key(b"mnext_number").unwrap())
+}
+
+/// Writes the forget entry layouts 2–9 kept beside each sync entry (`f
+/// forget_after slot` → (); the sync value is hash ‖ forget_after ‖ slot).
+fn write_forget_entries(tree: &sled::Tree) -> usize {
+    let sync: Vec<_> = tree.scan_prefix(b"s").map(Result::unwrap).collect();
+    for (_, v) in &sync {
+        tree.insert([&b"f"[..], &v[32..]].concat(), &b""[..])
+            .unwrap();
+    }
+    sync.len()
+}
+
+fn forget_keys(path: &Path) -> usize {
+    tree(path).1.scan_prefix(b"f").count()
 }
 
 fn layout(path: &Path) -> u32 {
@@ -312,6 +329,7 @@ fn older_layout_from(dir: &Path, version: u32) {
         }
         to.insert(k, v).unwrap();
     }
+    write_forget_entries(&to);
     let counts: Vec<u8> = counts.iter().flat_map(|c| c.to_be_bytes()).collect();
     to.insert(b"mcounts", counts).unwrap();
     to.insert(b"msearch_seq", &seq.to_be_bytes()).unwrap();
@@ -350,6 +368,52 @@ fn strip_counts_change(v: &[u8], counts: Option<&mut Vec<u64>>) -> Vec<u8> {
         }
     }
     rest.to_vec()
+}
+
+/// A layout-9 store (one forget entry per record) opened: its forget
+/// entries are deleted, nothing else changes, and the sweep still forgets
+/// every record due, reading the forget times from the sync entries.
+#[test]
+fn a_layout_9_store_loses_its_forget_entries_and_still_sweeps() {
+    let fed = catalogue();
+    let digest = fed.store.digest().unwrap();
+    let records = fed.store.export().map(Result::unwrap).collect::<Vec<_>>();
+    let fed = fed.reopen_after(|dir| {
+        let (db, tree) = tree(dir);
+        assert_eq!(tree.scan_prefix(b"f").count(), 0);
+        assert_eq!(write_forget_entries(&tree), records.len());
+        tree.insert(b"mlayout", &9u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    });
+    assert_migrated(&fed.store, digest);
+    let mut fed = fed.reopen_after(|dir| {
+        assert_eq!(forget_keys(dir), 0);
+        assert_eq!(layout(dir), mutua_store::LAYOUT_VERSION);
+        assert!(!sled_compressed(dir));
+    });
+    // Each record forgotten at its own forget time, not before.
+    let mut due: Vec<u64> = records
+        .iter()
+        .map(mutua_protocol::merge::forget_after)
+        .collect();
+    due.sort();
+    due.dedup();
+    let mut forgotten = 0;
+    for t in due {
+        let before = fed.store.stats().unwrap().total;
+        assert_eq!(fed.store.sweep(t - 1).unwrap().forgotten, 0, "at {t} - 1");
+        let report = fed.store.sweep(t).unwrap();
+        let expected = records
+            .iter()
+            .filter(|r| mutua_protocol::merge::forget_after(r) == t)
+            .count();
+        assert_eq!(report.forgotten as usize, expected, "at {t}");
+        assert_eq!(fed.store.stats().unwrap().total, before - expected as u64);
+        forgotten += expected;
+        fed = fed.reopen_after(|_| {});
+    }
+    assert_eq!(forgotten, records.len());
+    assert!(fed.store.check().unwrap().is_ok());
 }
 
 /// Layout 7's uncompressed files are layout 9's: opened without a rewrite.
