@@ -116,9 +116,11 @@ fn reindex_rebuilds_identical_state() {
 #[test]
 fn sweep_forgets_listings_and_tombstones_at_the_protocol_times() {
     let fed = federation();
-    let listing = offer(&fed.commune, 1, 1, |_| {});
-    let w = fixtures::withdrawal(&fed.commune, 2, 2);
-    let tombstone = sealed(&fed.commune, Payload::Withdrawal(w.clone()));
+    // The anchor's, a member for ever: only the forget times apply (a
+    // commune's certificate ends before them, and its records with it).
+    let listing = offer(&fed.anchor, 1, 1, |_| {});
+    let w = fixtures::withdrawal(&fed.anchor, 2, 2);
+    let tombstone = sealed(&fed.anchor, Payload::Withdrawal(w.clone()));
     fed.store
         .apply_batch(vec![listing.clone(), tombstone.clone()], NOW)
         .unwrap();
