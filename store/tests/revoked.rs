@@ -80,7 +80,10 @@ fn titles(fed: &Fed) -> Vec<String> {
 
 fn assert_same_replica(a: &Fed, b: &Fed) {
     assert_eq!(a.store.digest().unwrap(), b.store.digest().unwrap());
-    assert_eq!(a.store.stats().unwrap().total, b.store.stats().unwrap().total);
+    assert_eq!(
+        a.store.stats().unwrap().total,
+        b.store.stats().unwrap().total
+    );
     for fed in [a, b] {
         let report = fed.store.check().expect("check");
         assert!(report.is_ok(), "{:?}", report.problems);
@@ -104,7 +107,11 @@ fn a_revoked_communes_records_are_forgotten_where_they_arrived_first() {
     assert_eq!(before.store.get(&SlotKey::of(&records[2])).unwrap(), None);
     assert_eq!(before.store.get(&SlotKey::of(&records[3])).unwrap(), None);
     for kept in [0, 1, 4, 5, 6] {
-        assert!(before.store.get(&SlotKey::of(&records[kept])).unwrap().is_some());
+        assert!(before
+            .store
+            .get(&SlotKey::of(&records[kept]))
+            .unwrap()
+            .is_some());
     }
     assert_eq!(titles(&before), ["Nacelle élévatrice", "Podium"]);
     assert_eq!(
@@ -116,8 +123,14 @@ fn a_revoked_communes_records_are_forgotten_where_they_arrived_first() {
     let after = federation();
     after.store.apply(revoke, NOW).unwrap();
     let outcomes = apply_all(&after, &records, NOW);
-    assert!(matches!(outcomes[2], ApplyOutcome::Rejected(_)), "{outcomes:?}");
-    assert!(matches!(outcomes[3], ApplyOutcome::Rejected(_)), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[2], ApplyOutcome::Rejected(_)),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[3], ApplyOutcome::Rejected(_)),
+        "{outcomes:?}"
+    );
     assert_same_replica(&before, &after);
 }
 

@@ -279,6 +279,9 @@ pub struct ChaosRun {
     /// The revoked member's record signed after the revocation: how the
     /// node offered it answered (`revoked` expected).
     pub late_record_verdict: Option<String>,
+    /// Whether the revocation was made while the federation was partitioned
+    /// (the case where it overtakes the member's records).
+    pub revoked_in_partition: bool,
     pub relay: RelayCounts,
     pub digest: Option<String>,
     pub duration_secs: f64,
@@ -329,7 +332,7 @@ impl ChaosReport {
     /// One run's line.
     pub fn line(r: &ChaosRun) -> String {
         format!(
-            "run {:>3} seed {:>6}: {} converge {} ms; {} published, {} withdrawn, {} kills, {} partitions, {} cuts; late record {}; relay {}/{}/{} relayed/refused/aborted; offsets {:?} s; {:.0} s{}\n",
+            "run {:>3} seed {:>6}: {} converge {} ms; {} published, {} withdrawn, {} kills, {} partitions, {} cuts; revoked {}; late record {}; relay {}/{}/{} relayed/refused/aborted; offsets {:?} s; {:.0} s{}\n",
             r.run,
             r.seed,
             match r.failure {
@@ -343,6 +346,11 @@ impl ChaosReport {
             r.kills,
             r.partitions,
             r.cuts,
+            if r.revoked_in_partition {
+                "in a partition"
+            } else {
+                "whole"
+            },
             r.late_record_verdict.as_deref().unwrap_or("-"),
             r.relay.relayed,
             r.relay.refused,
@@ -359,7 +367,7 @@ impl ChaosReport {
     pub fn totals(&self) -> String {
         let formed = self.runs.len() - self.setup_failures.len() - self.interrupted.len();
         let mut out = format!(
-            "chaos: {} of {} runs passed ({} nodes, seeds {}..={}, {} at once, {:.0} s); {} of the {} that formed a federation; worst time to converge after the final heal: {} ms\n",
+            "chaos: {} of {} runs passed ({} nodes, seeds {}..={}, {} at once, {:.0} s); {} of the {} that formed a federation; revoked in a partition in {}; worst time to converge after the final heal: {} ms\n",
             self.passed,
             self.runs.len(),
             self.nodes,
@@ -369,6 +377,7 @@ impl ChaosReport {
             self.duration_secs,
             self.passed,
             formed,
+            self.runs.iter().filter(|r| r.revoked_in_partition).count(),
             self.worst_converge_ms.map_or("-".into(), |m| format!("{m:.0}")),
         );
         for (what, seeds) in [
@@ -638,6 +647,7 @@ impl Chaos<'_> {
             })?;
         let hash = hash_envelope(&certificate);
         self.revoked = Some(m);
+        self.run.revoked_in_partition = self.partitioned;
         self.net.api(0)?.revoke(
             &hash,
             &RevokeRequest {
@@ -763,6 +773,7 @@ mod tests {
             assert!(max - min <= MAX_SPREAD_SECS, "{p:?}");
             assert!(MAX_SPREAD_SECS < mutua_protocol::rules::MAX_CLOCK_SKEW_SECS as i64);
             assert!(p.revoked != 0 && p.revoked < 7);
+            assert!(p.revoke_at <= p.after.len());
             for step in p.before.iter().chain(&p.after) {
                 assert_ne!(step, &ChaosStep::Kill { node: 0 }, "the anchor stays up");
             }
@@ -777,7 +788,7 @@ mod tests {
     fn the_revoked_member_never_publishes_after_its_revocation() {
         for seed in 0..200 {
             let p = plan(5, seed);
-            for step in &p.after {
+            for step in &p.after[p.revoke_at..] {
                 if let ChaosStep::Publish { node, .. } = step {
                     assert_ne!(*node, p.revoked, "seed {seed}");
                 }
