@@ -7,7 +7,7 @@
 //! forgotten, and when the time passes a certificate's `valid_from` or
 //! `valid_until` (at most ~35k members: about a megabyte). Revoking a
 //! syndicate therefore hides, at the next query, the listings of every commune
-//! it admitted.
+//! it admitted, and the purge (`maintenance::purge`) then forgets them.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
