@@ -572,6 +572,7 @@ impl Store {
             // Then the search index, which must never run ahead of sled.
             self.inner.search.publish(seq)?;
         }
+        self.purge_after_revocations(&records, &outcomes, now)?;
         Ok(outcomes)
     }
 

@@ -1,7 +1,8 @@
 //! Operator maintenance: `check` (verify derived entries, the search index
 //! and signatures against the records), `reindex` (rebuild every derived
 //! entry and the search index from the records) and `sweep` (unindex
-//! expired listings, forget records past their `forget_after` time).
+//! expired listings, forget records past their `forget_after` time and
+//! those of keys no longer members: `purge` module).
 //!
 //! All three hold the writer lock for their whole run, so they see no
 //! concurrent write; queries keep running.
@@ -17,6 +18,8 @@ use crate::layout::{self, key, meta, prefix, printable_key, slot_bytes, SyncValu
 use crate::overlay::{Overlay, Reader, Replica};
 use crate::sync::{bucket, decode_fingerprint, encode_fingerprint, Fingerprint, SyncKey, BUCKETS};
 use crate::{counts, Store, WriterState};
+
+mod purge;
 
 /// How many records one maintenance batch covers: big enough to amortise,
 /// small enough to keep batches (and memory) modest.
@@ -77,6 +80,9 @@ pub struct SweepReport {
     pub unindexed: u64,
     /// Records deleted for good.
     pub forgotten: u64,
+    /// Of those, listings, withdrawals and lending records whose signer is
+    /// no longer a member.
+    pub of_non_members: u64,
 }
 
 fn listing_expires(payload: &Payload) -> Option<Timestamp> {
@@ -150,14 +156,46 @@ impl Store {
             .unwrap_or(0))
     }
 
-    fn install(&self, writer: &mut WriterState, pending: Pending<'_>) {
+    /// Installs what a maintenance pass wrote; `membership_changed` when it
+    /// may have changed certificates or revocations.
+    fn install(&self, writer: &mut WriterState, pending: Pending<'_>, membership_changed: bool) {
         *writer = pending.state;
         *self.inner.buckets.write().expect("bucket lock") = pending.buckets;
-        self.inner
-            .members
-            .write()
-            .expect("member lock")
-            .invalidate();
+        if membership_changed {
+            self.inner
+                .members
+                .write()
+                .expect("member lock")
+                .invalidate();
+        }
+    }
+
+    /// Deletes a stored record with every entry it implies, from its
+    /// bucket and the counts; returns the offer whose calendar it was in,
+    /// for a lending record.
+    fn forget_stored(
+        &self,
+        pending: &mut Pending<'_>,
+        slot: &[u8],
+        stored: &layout::StoredRecord,
+        forget_after: Timestamp,
+    ) -> Result<Option<(mutua_protocol::PublicKey, mutua_protocol::ListingId)>, StoreError> {
+        for (k, _) in layout::record_entries(slot, &stored.payload, &stored.hash, forget_after) {
+            pending.overlay.remove(k);
+        }
+        pending.overlay.remove(key(prefix::RECORD, &[slot]));
+        pending.bucket(slot, &stored.hash, false);
+        pending.state.counts[layout::kind_index(&stored.payload)] -= 1;
+        Ok(layout::lending_offer(&stored.payload).map(|(a, o)| (*a, *o)))
+    }
+
+    /// The forget time a slot's sync entry holds.
+    fn stored_forget_after(pending: &Pending<'_>, slot: &[u8]) -> Result<Timestamp, StoreError> {
+        let sync_key = key(prefix::SYNC, &[&SyncKey::of_slot_bytes(slot).0]);
+        match pending.overlay.get(&sync_key)? {
+            Some(s) => Ok(SyncValue::decode(&sync_key, &s)?.forget_after),
+            None => Err(StoreError::corrupt(&sync_key, "missing sync entry")),
+        }
     }
 
     /// The record a stored `r` value holds, unpacked, its signature
@@ -387,7 +425,7 @@ impl Store {
         pending.commit(tree, &[])?;
         self.inner.db.flush()?;
         let seq = pending.state.seq;
-        self.install(&mut writer, pending);
+        self.install(&mut writer, pending, true);
         self.rebuild_search(seq)?;
         Ok(report)
     }
@@ -420,26 +458,19 @@ impl Store {
                 let Some(stored) = self.replica().record(&record_key)? else {
                     continue;
                 };
-                let sync_key = key(prefix::SYNC, &[&SyncKey::of_slot_bytes(slot).0]);
-                let forget = match tree.get(&sync_key)? {
-                    Some(s) => SyncValue::decode(&sync_key, &s)?.forget_after,
-                    None => return Err(StoreError::corrupt(&sync_key, "missing sync entry")),
-                };
+                let forget = Self::stored_forget_after(&pending, slot)?;
                 if forget > now {
                     // A later version, not due yet (the schedule has it if
                     // it is due before its horizon).
                     continue;
                 }
-                for (k, _) in layout::record_entries(slot, &stored.payload, &stored.hash, forget) {
-                    pending.overlay.remove(k);
-                }
-                pending.overlay.remove(record_key);
-                pending.bucket(slot, &stored.hash, false);
-                pending.state.counts[layout::kind_index(&stored.payload)] -= 1;
+                calendars_changed.extend(self.forget_stored(
+                    &mut pending,
+                    slot,
+                    &stored,
+                    forget,
+                )?);
                 report.forgotten += 1;
-                if let Some((author, offer)) = layout::lending_offer(&stored.payload) {
-                    calendars_changed.insert((*author, *offer));
-                }
             }
             pending.commit(tree, &mark)?;
         }
@@ -467,12 +498,14 @@ impl Store {
         if !changes.is_empty() {
             self.inner.search.stage(seq, changes);
         }
-        self.install(&mut writer, pending);
+        self.install(&mut writer, pending, report.forgotten > 0);
         *schedule = kept;
         drop(schedule);
         // A forgotten listing expired before its forget time: the same
         // range deletion takes its document.
         report.unindexed = self.inner.search.sweep_expired(swept_until, seq)?;
+        report.of_non_members = self.forget_non_members_locked(&mut writer, now)?;
+        report.forgotten += report.of_non_members;
         Ok(report)
     }
 }

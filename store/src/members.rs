@@ -7,7 +7,7 @@
 //! forgotten, and when the time passes a certificate's `valid_from` or
 //! `valid_until` (at most ~35k members: about a megabyte). Revoking a
 //! syndicate therefore hides, at the next query, the listings of every commune
-//! it admitted.
+//! it admitted, and the purge (`maintenance::purge`) then forgets them.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -116,6 +116,9 @@ pub struct MemberSet {
     /// invalidation (it may predate the change and would hide the new
     /// member's listings until the next change).
     generation: u64,
+    /// Whether the records of the keys outside this set were forgotten
+    /// (`maintenance::purge`): a set computed anew starts unpurged.
+    purged: bool,
 }
 
 impl MemberSet {
@@ -146,6 +149,20 @@ impl MemberSet {
 
     pub fn is_valid_at(&self, now: Timestamp) -> bool {
         !self.stale && self.computed_at <= now && now < self.valid_until
+    }
+
+    /// Whether no record of a non-member can be stored at `now`: this set
+    /// holds for `now` and a purge ran with it.
+    pub fn is_purged_at(&self, now: Timestamp) -> bool {
+        self.purged && self.is_valid_at(now)
+    }
+
+    /// Records that a purge ran with the set of `generation` at `now`
+    /// (nothing if the set changed since).
+    pub fn mark_purged(&mut self, generation: u64, now: Timestamp) {
+        if self.generation == generation && self.is_valid_at(now) {
+            self.purged = true;
+        }
     }
 
     /// Every certificate subject whose chain holds at `now`, plus the anchors.
@@ -191,6 +208,7 @@ impl MemberSet {
             valid_until,
             stale: false,
             generation: 0,
+            purged: false,
         })
     }
 }

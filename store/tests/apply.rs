@@ -222,8 +222,10 @@ fn reopen_keeps_records_and_sync_state() {
 fn expired_but_not_forgettable_replaces_and_hides() {
     let fed = federation();
     let s = &fed.store;
-    let live = offer(&fed.commune, 7, 1, |l| l.expires_at = NOW + 86_400);
-    let expired = offer(&fed.commune, 7, 2, |l| l.expires_at = NOW - 10);
+    // The anchor's: a member for ever, so only the forget time applies (a
+    // commune's certificate ends long before it).
+    let live = offer(&fed.anchor, 7, 1, |l| l.expires_at = NOW + 86_400);
+    let expired = offer(&fed.anchor, 7, 2, |l| l.expires_at = NOW - 10);
     assert!(NOW < forget_after(&expired));
     assert_eq!(
         s.apply(live.clone(), NOW).unwrap().outcome,

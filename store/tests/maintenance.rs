@@ -116,9 +116,11 @@ fn reindex_rebuilds_identical_state() {
 #[test]
 fn sweep_forgets_listings_and_tombstones_at_the_protocol_times() {
     let fed = federation();
-    let listing = offer(&fed.commune, 1, 1, |_| {});
-    let w = fixtures::withdrawal(&fed.commune, 2, 2);
-    let tombstone = sealed(&fed.commune, Payload::Withdrawal(w.clone()));
+    // The anchor's, a member for ever: only the forget times apply (a
+    // commune's certificate ends before them, and its records with it).
+    let listing = offer(&fed.anchor, 1, 1, |_| {});
+    let w = fixtures::withdrawal(&fed.anchor, 2, 2);
+    let tombstone = sealed(&fed.anchor, Payload::Withdrawal(w.clone()));
     fed.store
         .apply_batch(vec![listing.clone(), tombstone.clone()], NOW)
         .unwrap();
@@ -156,8 +158,10 @@ fn sweep_forgets_listings_and_tombstones_at_the_protocol_times() {
 #[test]
 fn sweep_forgets_records_stored_or_replaced_after_its_scan() {
     let fed = federation();
-    let first = offer(&fed.commune, 1, 1, |_| {});
-    let later = offer(&fed.commune, 2, 1, |_| {});
+    // The anchor's, a member for ever: the certificates' end does not
+    // take its listings with it.
+    let first = offer(&fed.anchor, 1, 1, |_| {});
+    let later = offer(&fed.anchor, 2, 1, |_| {});
     let due = forget_after(&later);
     fed.store.apply(first.clone(), NOW).unwrap();
     // Scans, and schedules what is due within its horizon: only the
@@ -179,7 +183,7 @@ fn sweep_forgets_records_stored_or_replaced_after_its_scan() {
         .outcome
         .is_stored());
     // A new version of `first`, due after `later`.
-    let replaced = offer(&fed.commune, 1, 2, |l| l.published_at += 120);
+    let replaced = offer(&fed.anchor, 1, 2, |l| l.published_at += 120);
     assert!(forget_after(&replaced) > due);
     assert!(fed
         .store

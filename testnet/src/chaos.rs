@@ -17,11 +17,13 @@
 //! spread would make a correct node refuse an honest record until its
 //! clock catches up, which is the rule working and not a divergence.
 //!
-//! **Revocation.** It is made once the federation is whole and converged:
-//! a revocation overtaking the member's own records in a partition would
-//! leave replicas apart for good (the protocol keeps a revoked member's
-//! listings where they were stored before the revocation, and refuses them
-//! where they were not), a case the protocol itself decides.
+//! **Revocation.** It is made from node 0 at a random moment of the second
+//! half of the run, partitions, kills and cuts included, while the revoked
+//! member may have published in the other side of a partition a moment
+//! before: its listings are refused where the revocation arrived first and
+//! forgotten where they arrived first (PROTOCOL.md, *Membership*), so at the
+//! end none of them is anywhere. The late record is offered once the
+//! replicas agree.
 //!
 //! The plan of each run is drawn from its seed alone (`seed + run`), and the
 //! report names every run with its seed, so any run can be replayed with
@@ -54,7 +56,8 @@ pub const CHAOS_CONVERGENCE_DEADLINE: Duration = Duration::from_secs(120);
 /// The largest clock offset of one node, and the largest spread between two.
 const MAX_OFFSET_SECS: i64 = 295;
 const MAX_SPREAD_SECS: i64 = 290;
-/// Chaos steps before the revocation, and after it.
+/// Chaos steps before the first convergence, and after it (the revocation
+/// is made among the latter).
 const STEPS_BEFORE: usize = 10;
 const STEPS_AFTER: usize = 8;
 
@@ -145,7 +148,7 @@ pub enum ChaosStep {
 }
 
 /// The seeded plan of one run: the clock offsets, the relay's conditions
-/// and the steps (before and after the revocation).
+/// and the steps (before and after the first convergence).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChaosPlan {
     pub offsets_secs: Vec<i64>,
@@ -154,8 +157,10 @@ pub struct ChaosPlan {
     pub refuse: f64,
     pub before: Vec<ChaosStep>,
     pub after: Vec<ChaosStep>,
-    /// The member revoked between the two (never node 0, the anchor's).
+    /// The member revoked (never node 0, the anchor's)…
     pub revoked: usize,
+    /// …before `after[revoke_at]` (after them all if it is their number).
+    pub revoke_at: usize,
 }
 
 /// Draws a run's plan from its seed.
@@ -175,14 +180,15 @@ pub fn plan(nodes: usize, seed: u64) -> ChaosPlan {
     let loss = rng.gen_range(0.0..0.03);
     let refuse = rng.gen_range(0.0..0.15);
     let revoked = rng.gen_range(1..n);
+    let revoke_at = rng.gen_range(0..=STEPS_AFTER);
     let mut state = PlanState::default();
     let before = (0..STEPS_BEFORE)
         .map(|_| state.step(&mut rng, n, None))
         .collect();
-    // The revocation needs the whole federation: heal and restart first.
+    // The first convergence makes the federation whole again.
     let mut state = PlanState::default();
     let after = (0..STEPS_AFTER)
-        .map(|_| state.step(&mut rng, n, Some(revoked)))
+        .map(|k| state.step(&mut rng, n, (k >= revoke_at).then_some(revoked)))
         .collect();
     ChaosPlan {
         offsets_secs,
@@ -192,6 +198,7 @@ pub fn plan(nodes: usize, seed: u64) -> ChaosPlan {
         before,
         after,
         revoked,
+        revoke_at,
     }
 }
 
@@ -272,6 +279,9 @@ pub struct ChaosRun {
     /// The revoked member's record signed after the revocation: how the
     /// node offered it answered (`revoked` expected).
     pub late_record_verdict: Option<String>,
+    /// Whether the revocation was made while the federation was partitioned
+    /// (the case where it overtakes the member's records).
+    pub revoked_in_partition: bool,
     pub relay: RelayCounts,
     pub digest: Option<String>,
     pub duration_secs: f64,
@@ -322,7 +332,7 @@ impl ChaosReport {
     /// One run's line.
     pub fn line(r: &ChaosRun) -> String {
         format!(
-            "run {:>3} seed {:>6}: {} converge {} ms; {} published, {} withdrawn, {} kills, {} partitions, {} cuts; late record {}; relay {}/{}/{} relayed/refused/aborted; offsets {:?} s; {:.0} s{}\n",
+            "run {:>3} seed {:>6}: {} converge {} ms; {} published, {} withdrawn, {} kills, {} partitions, {} cuts; revoked {}; late record {}; relay {}/{}/{} relayed/refused/aborted; offsets {:?} s; {:.0} s{}\n",
             r.run,
             r.seed,
             match r.failure {
@@ -336,6 +346,11 @@ impl ChaosReport {
             r.kills,
             r.partitions,
             r.cuts,
+            if r.revoked_in_partition {
+                "in a partition"
+            } else {
+                "whole"
+            },
             r.late_record_verdict.as_deref().unwrap_or("-"),
             r.relay.relayed,
             r.relay.refused,
@@ -352,7 +367,7 @@ impl ChaosReport {
     pub fn totals(&self) -> String {
         let formed = self.runs.len() - self.setup_failures.len() - self.interrupted.len();
         let mut out = format!(
-            "chaos: {} of {} runs passed ({} nodes, seeds {}..={}, {} at once, {:.0} s); {} of the {} that formed a federation; worst time to converge after the final heal: {} ms\n",
+            "chaos: {} of {} runs passed ({} nodes, seeds {}..={}, {} at once, {:.0} s); {} of the {} that formed a federation; revoked in a partition in {}; worst time to converge after the final heal: {} ms\n",
             self.passed,
             self.runs.len(),
             self.nodes,
@@ -362,6 +377,7 @@ impl ChaosReport {
             self.duration_secs,
             self.passed,
             formed,
+            self.runs.iter().filter(|r| r.revoked_in_partition).count(),
             self.worst_converge_ms.map_or("-".into(), |m| format!("{m:.0}")),
         );
         for (what, seeds) in [
@@ -519,14 +535,21 @@ impl Chaos<'_> {
         }
         self.whole().map_err(chaos)?;
         self.converge().map_err(property)?;
-        self.revoke(plan.revoked).map_err(property)?;
-        for step in &plan.after {
+        for (k, step) in plan.after.iter().enumerate() {
+            if k == plan.revoke_at {
+                self.revoke(plan.revoked).map_err(chaos)?;
+            }
             self.step(step).map_err(chaos)?;
+        }
+        if plan.revoke_at >= plan.after.len() {
+            self.revoke(plan.revoked).map_err(chaos)?;
         }
         self.whole().map_err(chaos)?;
         let healed = Instant::now();
         self.converge().map_err(property)?;
         self.run.converge_ms = Some((healed.elapsed().as_secs_f64() * 1000.0).round());
+        self.offer_late_record(plan.revoked).map_err(property)?;
+        self.converge().map_err(property)?;
         debug_assert_eq!(n, self.net.len());
         Ok(())
     }
@@ -610,8 +633,8 @@ impl Chaos<'_> {
         Ok(())
     }
 
-    /// Revokes member `m` from node 0 once converged, waits until every node
-    /// holds the revocation, then offers a node a record `m` signed after it.
+    /// Revokes member `m` from node 0 (up: the plan never kills it), in
+    /// whatever state the federation is.
     fn revoke(&mut self, m: usize) -> Result<(), Error> {
         let certificate = self
             .net
@@ -624,6 +647,7 @@ impl Chaos<'_> {
             })?;
         let hash = hash_envelope(&certificate);
         self.revoked = Some(m);
+        self.run.revoked_in_partition = self.partitioned;
         self.net.api(0)?.revoke(
             &hash,
             &RevokeRequest {
@@ -631,18 +655,12 @@ impl Chaos<'_> {
                 reason: RevocationReason::LeftFederation,
             },
         )?;
-        self.net.wait(
-            "the revocation to reach every node",
-            CHAOS_CONVERGENCE_DEADLINE,
-            |net| {
-                for i in 0..net.len() {
-                    if net.api(i)?.status()?.store.revocations < 1 {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            },
-        )?;
+        Ok(())
+    }
+
+    /// Offers a node a record revoked member `m` signed after the
+    /// revocation, once every replica holds it (converged).
+    fn offer_late_record(&mut self, m: usize) -> Result<(), Error> {
         let key = self.net.member(m).signing_key(m)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -687,10 +705,11 @@ impl Chaos<'_> {
 
     /// Waits until every replica is equal and holds exactly what the run
     /// published (withdrawals in place of the withdrawn listings, nothing of
-    /// the revoked member's late record).
+    /// the revoked member's, its late record included).
     fn converge(&mut self) -> Result<(), Error> {
         let listed = self.listed.clone();
         let late = self.late;
+        let revoked = self.revoked;
         let mut digest = String::new();
         self.net.wait(
             "every replica to converge",
@@ -707,6 +726,8 @@ impl Chaos<'_> {
                     let api = net.api(i)?;
                     for l in &listed {
                         let ok = match api.record(&l.author, &l.id)? {
+                            None if Some(l.origin) == revoked => true,
+                            _ if Some(l.origin) == revoked => false,
                             Some(Record::Withdrawal(_)) => l.withdrawn,
                             Some(r) => !l.withdrawn && *r.hash() == l.hash,
                             None => false,
@@ -752,6 +773,7 @@ mod tests {
             assert!(max - min <= MAX_SPREAD_SECS, "{p:?}");
             assert!(MAX_SPREAD_SECS < mutua_protocol::rules::MAX_CLOCK_SKEW_SECS as i64);
             assert!(p.revoked != 0 && p.revoked < 7);
+            assert!(p.revoke_at <= p.after.len());
             for step in p.before.iter().chain(&p.after) {
                 assert_ne!(step, &ChaosStep::Kill { node: 0 }, "the anchor stays up");
             }
@@ -766,7 +788,7 @@ mod tests {
     fn the_revoked_member_never_publishes_after_its_revocation() {
         for seed in 0..200 {
             let p = plan(5, seed);
-            for step in &p.after {
+            for step in &p.after[p.revoke_at..] {
                 if let ChaosStep::Publish { node, .. } = step {
                     assert_ne!(*node, p.revoked, "seed {seed}");
                 }

@@ -421,8 +421,6 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
     ),
     ("idontwant_in", "libp2p_gossipsub_idontwant_msgs_total", &[]),
     ("iwant", "libp2p_gossipsub_topic_iwant_msgs_total", &[]),
-    // A gauge: read as is, not as a difference.
-    ("mesh_peers", "libp2p_gossipsub_mesh_peer_counts", &[]),
     // What else talks while idle (requests and events, not bytes).
     ("kad_requests", "libp2p_kad_inbound_requests_total", &[]),
     ("identify", "libp2p_identify_received_total", &[]),
@@ -447,11 +445,6 @@ impl Counters {
     }
 
     /// What `key` grew by since `earlier` (counters only grow while no node restarts).
-    /// The summed value of `key` (a gauge).
-    pub fn value(&self, key: &str) -> f64 {
-        self.0.get(key).copied().unwrap_or(0.0)
-    }
-
     pub fn since(&self, earlier: &Counters, key: &str) -> u64 {
         let at = |c: &Counters| c.0.get(key).copied().unwrap_or(0.0);
         (at(self) - at(earlier)).max(0.0) as u64

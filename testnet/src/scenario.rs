@@ -751,6 +751,17 @@ impl Run<'_> {
         Ok(sum)
     }
 
+    /// Gossipsub mesh peers summed over the running nodes, as each node sees
+    /// its mesh now (libp2p's `mesh_peer_counts` gauge is refreshed only
+    /// every 60th heartbeat: it read 0 in short runs).
+    fn mesh_peers(&self) -> Result<usize, Error> {
+        let mut sum = 0;
+        for i in self.net.up() {
+            sum += self.net.api(i)?.status()?.network.mesh_peers;
+        }
+        Ok(sum)
+    }
+
     /// Open connections summed over the running nodes (both ends count).
     fn connections(&self) -> Result<usize, Error> {
         let mut sum = 0;
@@ -797,7 +808,7 @@ impl Run<'_> {
             kad_requests: after.since(before, "kad_requests"),
             connections_opened: after.since(before, "connections_opened"),
             window_secs: (before_at.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            mesh_peers_per_node: per(after.value("mesh_peers"), self.net.len() as f64),
+            mesh_peers_per_node: per(self.mesh_peers()? as f64, self.net.len() as f64),
         });
         let idle = options.idle;
         if idle.is_zero() {

@@ -5,7 +5,9 @@
 //! it), and mDNS on the local network. This is the I/O half: *when* to
 //! redial, walk or dial a discovered peer is the [`super::policy`]'s call.
 //! Routing updates and mDNS discoveries are dialed while the node has fewer
-//! than `target_peers`.
+//! than `target_peers`. Peers new to the routing table and the ends of
+//! Kademlia's own bootstrap lookups are reported to the policy: what paces
+//! the walks is whether lookups still teach the node anything.
 
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -98,8 +100,38 @@ impl Actor {
     }
 
     pub(super) fn handle_kad_event(&mut self, event: kad::Event) {
-        if let kad::Event::RoutingUpdated { peer, .. } = event {
-            self.dial_discovered(peer);
+        match event {
+            kad::Event::RoutingUpdated {
+                peer, is_new_peer, ..
+            } => {
+                if is_new_peer {
+                    self.policy.on_peer_discovered();
+                }
+                self.dial_discovered(peer);
+            }
+            // Each step of kad's own bootstrap is a lookup, like a walk.
+            kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::Bootstrap(result),
+                stats,
+                ..
+            } => {
+                tracing::debug!(
+                    ok = result.is_ok(),
+                    requests = stats.num_requests(),
+                    "Kademlia bootstrap step done"
+                );
+                self.policy.on_bootstrap_step_done();
+            }
+            kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetClosestPeers(result),
+                stats,
+                step,
+                ..
+            } if step.last => {
+                let found = result.map_or(0, |ok| ok.peers.len());
+                tracing::debug!(found, requests = stats.num_requests(), "random walk done");
+            }
+            _ => {}
         }
     }
 

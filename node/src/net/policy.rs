@@ -70,13 +70,20 @@
 //! not heal without it).
 //!
 //! **Walks.** While the node is short of peers (and has at least one to ask)
-//! a Kademlia random walk looks for more, at every tick while walks bring
-//! new peers. After [`MAX_FRUITLESS_WALKS`] walks in a row after which the
-//! node has no more peers than before, it stops walking until its peer set
-//! changes (a peer lost, or one more connected): in a federation smaller
-//! than `target_peers` every peer is soon connected, and walking forever,
-//! even paced, was most of an idle node's traffic (78 B/s per connection at
-//! N = 10). Discovery stays prompt when the network changes.
+//! a Kademlia random walk looks for more, at every tick while lookups bring
+//! news. Kademlia's own bootstrap counts: libp2p-kad runs one 500 ms after
+//! any insertion into a routing table of fewer than 20 peers (so at every
+//! start of a small federation), and every 5 minutes, a self-lookup then a
+//! lookup per bucket farther than the nearest neighbour's. A lookup, a walk
+//! or one of the bootstrap's, is fruitless if the node learned nothing
+//! meanwhile: no peer new to the routing table, no peer newly connected
+//! ([`walks`]). After [`walks::MAX_FRUITLESS_WALKS`] fruitless lookups in a row the
+//! node stops walking until it learns something or loses a peer. In a
+//! federation smaller than `target_peers` every peer is soon connected and
+//! the bootstrap's lookups have asked them all; the two walks that used to
+//! follow anyway (18 requests per node at N = 10, 10 and 20 s after the
+//! start) were most of the testnet's idle window then (74–77 B/s per
+//! connection). Discovery stays prompt when the network changes.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -87,6 +94,7 @@ use crate::sync::Penalty;
 
 mod ignored;
 mod redials;
+mod walks;
 
 use ignored::IgnoredBudgets;
 pub use ignored::{IGNORED_BURST, IGNORED_REFILL_PER_SEC};
@@ -95,6 +103,7 @@ use redials::LostPeers;
 pub(super) use redials::{Redial, MAX_REDIAL_ADDRESSES};
 #[cfg(test)]
 use redials::{FIRST_REDIAL_WAIT, MAX_LOST_PEERS, MAX_REDIAL_WAIT, REDIAL_FOR};
+use walks::WalkPacer;
 
 /// How often the actor ticks the policy (and refreshes its gauges): the
 /// unit of redial and walk pacing, and of penalty decay.
@@ -127,9 +136,6 @@ pub(super) const REDIAL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How often (in maintenance ticks: 30 s) a node with enough peers redials
 /// a bootstrap peer it lost.
 const BOOTSTRAP_REDIAL_TICKS: u64 = 3;
-/// Random walks in a row that found no new peer, after which the node stops
-/// walking until its peer set changes.
-const MAX_FRUITLESS_WALKS: u32 = 2;
 
 /// What the policy asks the actor to do.
 #[derive(Clone, Debug, PartialEq)]
@@ -279,9 +285,11 @@ impl PeerPolicy {
         self.ignored.peak()
     }
 
-    /// A peer's first connection is established: if it was lost, the other
-    /// lost peers are dialed at once (the network came back).
+    /// A peer's first connection is established (news for the walks): if it
+    /// was lost, the other lost peers are dialed at once (the network came
+    /// back).
     pub(super) fn on_peer_connected(&mut self, peer: PeerId, now: Instant) -> Vec<Action> {
+        self.walks.learned();
         let peers = self.lost.reconnected(&peer, now);
         if peers.is_empty() {
             return Vec::new();
@@ -305,6 +313,18 @@ impl PeerPolicy {
         if !self.bans.contains_key(&peer) && !self.penalties.contains_key(&peer) {
             self.lost.lost(peer, addresses, now);
         }
+    }
+
+    /// The DHT learned a peer (new to its routing table): a walk may find
+    /// more.
+    pub(super) fn on_peer_discovered(&mut self) {
+        self.walks.learned();
+    }
+
+    /// A step of Kademlia's bootstrap (a lookup) ended: one that learned
+    /// nothing counts as a fruitless walk.
+    pub(super) fn on_bootstrap_step_done(&mut self) {
+        self.walks.bootstrap_step_done();
     }
 
     /// A dial to the peer failed (or could not start): if it is lost and a
@@ -358,7 +378,7 @@ impl PeerPolicy {
             actions.push(Action::DialBootstrap);
         }
         // A random walk finds new peers (the actor dials what it finds).
-        if short_of_peers && seen.connected > 0 && self.walks.should_walk(seen.connected) {
+        if short_of_peers && seen.connected > 0 && self.walks.should_walk() {
             actions.push(Action::RandomWalk);
         }
         actions
@@ -423,34 +443,6 @@ impl PeerPolicy {
             actions.push(Action::SetScore { peer: *peer, score });
             keep
         });
-    }
-}
-
-/// Paces Kademlia random walks while the node is short of peers (see the
-/// module documentation).
-#[derive(Debug, Default)]
-struct WalkPacer {
-    /// Walks in a row after which the node had no more peers than before.
-    fruitless: u32,
-    /// Peers connected at the last walk (or at the last change seen).
-    peers_at_last_walk: usize,
-}
-
-impl WalkPacer {
-    /// Whether to walk at this maintenance tick, with `peers` connected.
-    fn should_walk(&mut self, peers: usize) -> bool {
-        if peers > self.peers_at_last_walk {
-            // The last walk (or something else) brought a peer.
-            self.fruitless = 0;
-        } else if self.fruitless < MAX_FRUITLESS_WALKS {
-            self.fruitless += 1;
-        }
-        self.peers_at_last_walk = peers;
-        self.fruitless < MAX_FRUITLESS_WALKS
-    }
-
-    fn peer_lost(&mut self) {
-        *self = WalkPacer::default();
     }
 }
 

@@ -158,7 +158,13 @@ async fn drive_session(
     // Forgettable records go first, so that both sides compare the same set.
     let (mut session, mut request) = blocking(move || {
         if sweep {
-            store.sweep(unix_now()).map_err(LocalFailure::Store)?;
+            let report = store.sweep(unix_now()).map_err(LocalFailure::Store)?;
+            if report.of_non_members > 0 {
+                tracing::info!(
+                    records = report.of_non_members,
+                    "forgot the records of keys that are no longer members"
+                );
+            }
         }
         Ok(InitiatorSession::start(
             SessionLimits::default(),

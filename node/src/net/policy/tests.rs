@@ -1,5 +1,6 @@
 //! The policy's decisions, driven by events and a clock the tests move.
 
+use super::walks::MAX_FRUITLESS_WALKS;
 use super::*;
 
 fn peer() -> PeerId {
@@ -224,19 +225,95 @@ fn bootstrap_redials_every_tick_while_short_and_every_third_with_enough_peers() 
 }
 
 #[test]
-fn random_walks_stop_after_two_fruitless_ones_and_resume_on_any_change() {
+fn random_walks_stop_after_two_fruitless_ones_and_resume_on_any_news() {
     let mut pacer = WalkPacer::default();
-    let walk_ticks: Vec<u32> = (0..80).filter(|_| pacer.should_walk(9)).collect();
-    // The first walk, then two that found nobody, then none.
+    let walk_ticks: Vec<u32> = (0..80).filter(|_| pacer.should_walk()).collect();
+    // The first walk, then one more after it found nobody, then none.
     assert_eq!(walk_ticks, vec![0, 1]);
-    // One more peer (a walk's or anyone's): walking resumes.
-    assert!(pacer.should_walk(10));
-    assert!(pacer.should_walk(11));
-    assert!(pacer.should_walk(11));
-    assert!(!pacer.should_walk(11));
-    // A lost peer: walk at once.
+    assert_eq!(pacer.fruitless(), MAX_FRUITLESS_WALKS);
+    // Something learned (a peer new to the DHT, or connected): walking
+    // resumes, for two more walks if they learn nothing.
+    pacer.learned();
+    assert!(pacer.should_walk());
+    assert!(pacer.should_walk());
+    assert!(!pacer.should_walk());
+    // A walk that learns something keeps the walks going.
+    pacer.learned();
+    assert!(pacer.should_walk());
+    pacer.learned();
+    assert!(pacer.should_walk());
+    assert!(pacer.should_walk());
+    assert!(!pacer.should_walk());
+    // A lost peer: walk at once, twice.
     pacer.peer_lost();
-    assert!(pacer.should_walk(10));
+    assert!(pacer.should_walk());
+    assert!(pacer.should_walk());
+    assert!(!pacer.should_walk());
+}
+
+#[test]
+fn bootstrap_lookups_count_as_walks() {
+    // Kademlia's bootstrap at start: its first lookup finds the peers, the
+    // next ones nothing new. No walk follows (at N = 10, two walks × 9
+    // peers were most of the idle traffic).
+    let mut pacer = WalkPacer::default();
+    pacer.learned();
+    pacer.bootstrap_step_done();
+    assert_eq!(pacer.fruitless(), 0, "the lookup that found the peers");
+    pacer.bootstrap_step_done();
+    pacer.bootstrap_step_done();
+    pacer.bootstrap_step_done();
+    assert!((0..80).all(|_| !pacer.should_walk()));
+    // A bootstrap that learns something (a newcomer inserted): walks may
+    // find more.
+    pacer.learned();
+    pacer.bootstrap_step_done();
+    assert!(pacer.should_walk());
+    // A single fruitless lookup leaves one walk to make.
+    let mut pacer = WalkPacer::default();
+    pacer.learned();
+    pacer.bootstrap_step_done();
+    pacer.bootstrap_step_done();
+    assert!(pacer.should_walk());
+    assert!(!pacer.should_walk());
+}
+
+#[test]
+fn a_small_federation_met_by_the_bootstrap_is_not_walked() {
+    let t0 = Instant::now();
+    let walks = |policy: &mut PeerPolicy, ticks: u32| -> Vec<u32> {
+        (1..=ticks)
+            .filter(|tick| {
+                let now = t0 + MAINTENANCE_INTERVAL * *tick;
+                policy
+                    .on_tick(now, connected(9))
+                    .contains(&Action::RandomWalk)
+            })
+            .collect()
+    };
+    // Nine peers found and connected, below the target of 12; kad's
+    // bootstrap then asks them all (a self-lookup, three bucket refreshes).
+    let meet = |policy: &mut PeerPolicy, bootstrap_steps: usize| {
+        for _ in 0..9 {
+            policy.on_peer_discovered();
+            assert!(policy.on_peer_connected(peer(), t0).is_empty());
+        }
+        for _ in 0..bootstrap_steps {
+            policy.on_bootstrap_step_done();
+        }
+    };
+    let mut policy = PeerPolicy::new(12);
+    meet(&mut policy, 4);
+    assert!(walks(&mut policy, 30).is_empty());
+    // Without a bootstrap (a table of 20 peers or more), two walks.
+    let mut policy = PeerPolicy::new(12);
+    meet(&mut policy, 0);
+    assert_eq!(walks(&mut policy, 30), vec![1, 2]);
+    // A peer lost: two walks, then none again.
+    let mut policy = PeerPolicy::new(12);
+    meet(&mut policy, 4);
+    policy.on_peer_disconnected(peer(), vec![], t0);
+    assert_eq!(walks(&mut policy, 30), vec![1, 2]);
 }
 
 #[test]
