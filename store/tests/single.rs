@@ -291,3 +291,27 @@ fn single_writes_rewrite_no_metadata_and_their_counts_survive_a_crash() {
     assert_eq!((counted.total, counted.withdrawals), (stats.total, 3));
     assert!(store.check().unwrap().is_ok());
 }
+
+#[test]
+fn documents_no_query_asked_for_are_checkpointed_past_a_few_thousand() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_without_checkpoints(dir.path());
+    let listings: Vec<_> = (0..4510).map(|id| listing(id, 1)).collect();
+    // No query between the batches: the 4,500 documents of the first nine
+    // wait for one, then are checkpointed instead of indexed in RAM.
+    for batch in listings[..4500].chunks(500) {
+        store.apply_batch(batch.to_vec(), NOW).unwrap();
+    }
+    store.apply_batch(listings[4500..].to_vec(), NOW).unwrap();
+    let stats = store.search_index_stats();
+    assert!(stats.checkpointed_seq > 0, "{stats:?}");
+    assert_eq!(stats.unsaved_listings, 10, "{stats:?}");
+    assert_eq!(stats.listings, 4510);
+    // Found wherever they are, once each.
+    let found: BTreeSet<_> = pages(&store, &Query::default())
+        .into_iter()
+        .map(|(slot, _)| slot)
+        .collect();
+    let expected: BTreeSet<_> = listings.iter().map(SlotKey::of).collect();
+    assert_eq!(found, expected);
+}

@@ -3,6 +3,11 @@
 //! committed by the first query after a publication, while the disk index is committed only
 //! at checkpoints (see the `writer` module).
 //!
+//! A change is indexed in RAM only when a query asks for the view: until
+//! then its document waits in a list. Writes with no query between two
+//! checkpoints (a sync, an import) are so indexed once, by the disk
+//! writer, instead of twice (BENCHMARKS.md, "Floors").
+//!
 //! A query searches a [`View`]: the disk index's last commit, the RAM
 //! index, and the slots changed since that commit, whose disk documents
 //! are hidden (the RAM index holds their current state, a document or
@@ -106,18 +111,79 @@ impl View {
     }
 }
 
-/// The RAM index and its writer.
-pub struct Recent {
+/// The RAM index and its writer, made by the first commit that has
+/// documents for it.
+struct Ram {
     writer: IndexWriter<TantivyDocument>,
     reader: IndexReader,
+}
+
+/// The changes since the disk commit: the documents not indexed yet, the
+/// RAM index of the others.
+pub struct Recent {
+    unindexed: Vec<(Vec<u8>, Option<TantivyDocument>)>,
+    ram: Option<Ram>,
     slot_field: Field,
     masked: Arc<Masked>,
-    dirty: bool,
 }
 
 impl Recent {
-    pub fn new() -> Result<Recent, StoreError> {
-        let (schema, fields) = schema();
+    pub fn new(slot_field: Field) -> Recent {
+        Recent {
+            unindexed: Vec::new(),
+            ram: None,
+            slot_field,
+            masked: Arc::new(Masked::default()),
+        }
+    }
+
+    /// Sets a slot's document (`None`: not indexed), hiding its disk one
+    /// from the next commit on.
+    pub fn write(&mut self, slot: &[u8], doc: Option<TantivyDocument>) {
+        self.unindexed.push((slot.to_vec(), doc));
+    }
+
+    /// Indexes what was written and returns the view over it and `disk`.
+    pub fn commit(&mut self, disk: Searcher) -> Result<View, StoreError> {
+        if !self.unindexed.is_empty() {
+            let ram = match &mut self.ram {
+                Some(ram) => ram,
+                None => self.ram.insert(Ram::new()?),
+            };
+            let masked = Arc::make_mut(&mut self.masked);
+            for (slot, doc) in self.unindexed.drain(..) {
+                ram.writer
+                    .delete_term(Term::from_field_bytes(self.slot_field, &slot));
+                if let Some(doc) = doc {
+                    ram.writer.add_document(doc).map_err(search_err)?;
+                }
+                masked.tiebreaks.insert(tiebreak(&slot));
+                masked.slots.insert(slot);
+            }
+            ram.writer.commit().map_err(search_err)?;
+            ram.reader.reload().map_err(search_err)?;
+        }
+        Ok(View {
+            disk,
+            recent: self.ram.as_ref().map(|ram| ram.reader.searcher()),
+            masked: Arc::clone(&self.masked),
+        })
+    }
+
+    /// How many changes wait to be indexed in RAM.
+    pub fn unindexed(&self) -> usize {
+        self.unindexed.len()
+    }
+
+    /// Whether nothing changed since the disk commit.
+    pub fn is_empty(&self) -> bool {
+        self.unindexed.is_empty() && self.masked.len() == 0
+    }
+}
+
+impl Ram {
+    fn new() -> Result<Ram, StoreError> {
+        let (schema, _) = schema();
         let index = Index::create_in_ram(schema);
         analyzer::register(index.tokenizers());
         let writer = index
@@ -128,45 +194,6 @@ impl Recent {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(search_err)?;
-        Ok(Recent {
-            writer,
-            reader,
-            slot_field: fields.slot,
-            masked: Arc::new(Masked::default()),
-            dirty: false,
-        })
-    }
-
-    /// Sets a slot's document (`None`: not indexed), hiding its disk one.
-    pub fn write(&mut self, slot: &[u8], doc: Option<TantivyDocument>) -> Result<(), StoreError> {
-        self.writer
-            .delete_term(Term::from_field_bytes(self.slot_field, slot));
-        if let Some(doc) = doc {
-            self.writer.add_document(doc).map_err(search_err)?;
-        }
-        let masked = Arc::make_mut(&mut self.masked);
-        if masked.slots.insert(slot.to_vec()) {
-            masked.tiebreaks.insert(tiebreak(slot));
-        }
-        self.dirty = true;
-        Ok(())
-    }
-
-    /// Commits what was written and returns the view over it and `disk`.
-    pub fn commit(&mut self, disk: Searcher) -> Result<View, StoreError> {
-        if std::mem::take(&mut self.dirty) {
-            self.writer.commit().map_err(search_err)?;
-            self.reader.reload().map_err(search_err)?;
-        }
-        Ok(View {
-            disk,
-            recent: (!self.masked.slots.is_empty()).then(|| self.reader.searcher()),
-            masked: Arc::clone(&self.masked),
-        })
-    }
-
-    /// How many slots changed since the disk commit.
-    pub fn len(&self) -> usize {
-        self.masked.len()
+        Ok(Ram { writer, reader })
     }
 }

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use super::recent::{Recent, View};
+
+/// Documents waiting for a query to index them in RAM (a few MiB) before a
+/// checkpoint is made instead.
+const RECENT_UNINDEXED_MAX: usize = 4096;
 use super::{
     payload_of, search_err, Change, SearchIndex, Writers, REBUILD_PROGRESS_EVERY,
     WRITER_MEMORY_BYTES,
@@ -49,7 +53,7 @@ impl SearchIndex {
                 .map_err(search_err)?;
             *guard = Some(Writers {
                 disk,
-                recent: Recent::new()?,
+                recent: Recent::new(self.fields.slot),
             });
         }
         f(guard.as_mut().expect("opened above"))
@@ -70,7 +74,9 @@ impl SearchIndex {
             .map_err(|_| StoreError::Poisoned)?
             .get_or_insert_with(Instant::now);
         let behind = last.saturating_sub(self.covered().unwrap_or(0));
-        if behind >= self.policy.every_seqs {
+        // Past `RECENT_UNINDEXED_MAX` waiting documents, a checkpoint costs
+        // less than indexing them twice, and bounds their memory.
+        if behind >= self.policy.every_seqs || w.recent.unindexed() >= RECENT_UNINDEXED_MAX {
             self.checkpoint_with(w, false)?;
         }
         Ok(())
@@ -110,31 +116,38 @@ impl SearchIndex {
                 }
             };
             let Some((s, changes)) = next else { break };
-            self.write_disk(&w.disk, &changes)?;
-            if recent {
-                for c in &changes {
-                    let doc = c.doc.as_ref().map(|d| self.document(&c.slot, d));
-                    w.recent.write(&c.slot, doc)?;
-                }
-            }
+            let recent = recent.then_some(&mut w.recent);
+            self.write_disk(&w.disk, &changes, recent)?;
             last = Some(s);
         }
         Ok(last)
     }
 
+    /// Writes `changes` to the disk writer and, with `recent`, to the RAM
+    /// index (each document built once).
     fn write_disk(
         &self,
         writer: &IndexWriter<TantivyDocument>,
         changes: &[Change],
+        mut recent: Option<&mut Recent>,
     ) -> Result<(), StoreError> {
         for c in changes {
             // A delete reaches only the documents added before it: the
             // slot's older version, not the one added next.
             writer.delete_term(Term::from_field_bytes(self.fields.slot, &c.slot));
-            if let Some(doc) = &c.doc {
-                writer
-                    .add_document(self.document(&c.slot, doc))
-                    .map_err(search_err)?;
+            let doc = c.doc.as_ref().map(|d| self.document(&c.slot, d));
+            match &mut recent {
+                Some(recent) => {
+                    if let Some(doc) = &doc {
+                        writer.add_document(doc.clone()).map_err(search_err)?;
+                    }
+                    recent.write(&c.slot, doc);
+                }
+                None => {
+                    if let Some(doc) = doc {
+                        writer.add_document(doc).map_err(search_err)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -153,8 +166,8 @@ impl SearchIndex {
             self.covered.store(seq, Ordering::SeqCst);
         }
         self.reader.reload().map_err(search_err)?;
-        if w.recent.len() > 0 {
-            w.recent = Recent::new()?;
+        if !w.recent.is_empty() {
+            w.recent = Recent::new(self.fields.slot);
         }
         self.dirty.store(false, Ordering::SeqCst);
         self.install(
@@ -243,7 +256,7 @@ impl SearchIndex {
     /// them as covering `seq`.
     pub fn apply_now(&self, changes: &[Change], seq: u64) -> Result<(), StoreError> {
         self.with_writers(|w| {
-            self.write_disk(&w.disk, changes)?;
+            self.write_disk(&w.disk, changes, None)?;
             self.visible.store(seq, Ordering::SeqCst);
             self.checkpoint_with(w, true)
         })
