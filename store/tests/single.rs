@@ -293,12 +293,12 @@ fn single_writes_rewrite_no_metadata_and_their_counts_survive_a_crash() {
 }
 
 #[test]
-fn documents_no_query_asked_for_are_checkpointed_past_a_few_thousand() {
+fn documents_no_query_asked_for_are_committed_to_disk_past_a_few_thousand() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_without_checkpoints(dir.path());
     let listings: Vec<_> = (0..4510).map(|id| listing(id, 1)).collect();
     // No query between the batches: the 4,500 documents of the first nine
-    // wait for one, then are checkpointed instead of indexed in RAM.
+    // wait for one, then are committed to disk instead of indexed in RAM.
     for batch in listings[..4500].chunks(500) {
         store.apply_batch(batch.to_vec(), NOW).unwrap();
     }

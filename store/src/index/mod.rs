@@ -15,10 +15,11 @@
 //! the `counts` module, which also says how open finds the last sequence
 //! without a metadata value rewritten per batch).
 //! After the flush, the changes are published: written to the disk index's
-//! writer (uncommitted) and to a small RAM index (`recent` module) that the
-//! next query commits first, so a listing is found once its `apply`
-//! returned, and writes with no query between them cost no commit. The
-//! disk index is committed only at checkpoints (every
+//! writer (uncommitted) and kept for a small RAM index (`recent` module)
+//! that the next query fills and commits first, so a listing is found once
+//! its `apply` returned, and writes with no query between them cost no
+//! commit and are indexed once. The disk index is committed once 4,096
+//! documents wait for a query (not synced), and at checkpoints (every
 //! [`SearchCheckpoints::every_seqs`] sequences, after
 //! [`SearchCheckpoints::every`] by a background thread, and at close), with
 //! a payload naming the last sequence it covers; its files are then synced
@@ -324,8 +325,8 @@ pub struct SearchIndexStats {
     pub disk_bytes: u64,
     /// Listings queries see.
     pub listings: u64,
-    /// Listing slots changed since the last checkpoint (held by the RAM
-    /// index).
+    /// Listing slots changed since the disk index's last commit (held by
+    /// the RAM index).
     pub unsaved_listings: u64,
     /// The last search sequence the disk index's commit covers.
     pub checkpointed_seq: u64,

@@ -11,8 +11,8 @@ use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use super::recent::{Recent, View};
 
-/// Documents waiting for a query to index them in RAM (a few MiB) before a
-/// checkpoint is made instead.
+/// Documents waiting for a query to index them in RAM (a few MiB) before
+/// the disk index is committed instead.
 const RECENT_UNINDEXED_MAX: usize = 4096;
 use super::{
     payload_of, search_err, Change, SearchIndex, Writers, REBUILD_PROGRESS_EVERY,
@@ -74,10 +74,12 @@ impl SearchIndex {
             .map_err(|_| StoreError::Poisoned)?
             .get_or_insert_with(Instant::now);
         let behind = last.saturating_sub(self.covered().unwrap_or(0));
-        // Past `RECENT_UNINDEXED_MAX` waiting documents, a checkpoint costs
-        // less than indexing them twice, and bounds their memory.
-        if behind >= self.policy.every_seqs || w.recent.unindexed() >= RECENT_UNINDEXED_MAX {
+        if behind >= self.policy.every_seqs {
             self.checkpoint_with(w, false)?;
+        } else if w.recent.unindexed() >= RECENT_UNINDEXED_MAX {
+            // A commit costs less than indexing them twice, and bounds
+            // their memory; the next checkpoint syncs it.
+            self.commit_with(w, false)?;
         }
         Ok(())
     }
@@ -155,9 +157,9 @@ impl SearchIndex {
 
     /// Commits the disk index as covering what queries see (`force`: even
     /// when that sequence is already committed, for deletions that come with
-    /// no new sequence), syncs its files, and empties the RAM index.
-    fn checkpoint_with(&self, w: &mut Writers, force: bool) -> Result<(), StoreError> {
-        let started = Instant::now();
+    /// no new sequence), and empties the RAM index. Its files are synced by
+    /// the next checkpoint: until then the journal covers them.
+    fn commit_with(&self, w: &mut Writers, force: bool) -> Result<(), StoreError> {
         let visible = self.visible();
         if let Some(seq) = visible.filter(|v| force || self.covered() != Some(*v)) {
             let mut prepared = w.disk.prepare_commit().map_err(search_err)?;
@@ -174,6 +176,13 @@ impl SearchIndex {
             w.recent.commit(self.reader.searcher())?,
             self.covered.load(Ordering::SeqCst),
         );
+        Ok(())
+    }
+
+    /// [`Self::commit_with`], then syncs the index's files.
+    fn checkpoint_with(&self, w: &mut Writers, force: bool) -> Result<(), StoreError> {
+        let started = Instant::now();
+        self.commit_with(w, force)?;
         self.directory.sync_all().map_err(search_err)?;
         self.durable
             .fetch_max(self.covered().unwrap_or(0), Ordering::SeqCst);
