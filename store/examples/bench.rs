@@ -388,6 +388,47 @@ fn typical_query(i: usize, rng: &mut Rng) -> Query {
     }
 }
 
+/// 1,000 typical queries, timed; prints each shape's p50 and p99 and
+/// returns every latency, sorted, and the hits.
+fn typical_queries(store: &Store, rng: &mut Rng) -> (Vec<Duration>, usize) {
+    let mut latencies = Vec::new();
+    let mut by_shape: Vec<Vec<Duration>> = vec![Vec::new(); QUERY_SHAPES.len()];
+    let mut total_hits = 0;
+    for i in 0..1000 {
+        let q = typical_query(i, rng);
+        let t = Instant::now();
+        total_hits += run_query(store, &q);
+        latencies.push(t.elapsed());
+        by_shape[i % QUERY_SHAPES.len()].push(t.elapsed());
+    }
+    latencies.sort();
+    for (shape, times) in QUERY_SHAPES.iter().zip(&mut by_shape) {
+        times.sort();
+        println!(
+            "  {shape}: p50 {:?}, p99 {:?}",
+            percentile(times, 0.5),
+            percentile(times, 0.99)
+        );
+    }
+    (latencies, total_hits)
+}
+
+/// Opens the store at `path` and runs the typical queries twice (the first
+/// round warms the caches): for one store queried by two builds in turn.
+fn queries_only(path: &str, cache_mb: u64) {
+    let store = Store::open(bench_config(path, cache_mb)).expect("open");
+    for round in ["warm-up", "measured"] {
+        println!("{round} round:");
+        let (latencies, hits) = typical_queries(&store, &mut Rng::new(11));
+        println!(
+            "queries (1000 typical combined, {:.1} hits avg): p50 {:?}, p99 {:?}",
+            hits as f64 / 1000.0,
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99)
+        );
+    }
+}
+
 /// The same query answered by decoding every stored record.
 fn naive(store: &Store, q: &Query, now: u64) -> usize {
     let r = refdata::reference();
@@ -463,6 +504,7 @@ fn main() {
         match flag.as_str() {
             "--footprint" => return footprint_child(path, cache_mb),
             "--cold-start" => return cold_start_only(path, cache_mb),
+            "--queries" => return queries_only(path, cache_mb),
             _ => {}
         }
     }
@@ -629,26 +671,7 @@ fn main() {
         status_kib("RssAnon:") / 1024
     );
 
-    // 1,000 typical queries.
-    let mut latencies = Vec::new();
-    let mut by_shape: Vec<Vec<Duration>> = vec![Vec::new(); QUERY_SHAPES.len()];
-    let mut total_hits = 0;
-    for i in 0..1000 {
-        let q = typical_query(i, &mut rng);
-        let t = Instant::now();
-        total_hits += run_query(&store, &q);
-        latencies.push(t.elapsed());
-        by_shape[i % QUERY_SHAPES.len()].push(t.elapsed());
-    }
-    latencies.sort();
-    for (shape, times) in QUERY_SHAPES.iter().zip(&mut by_shape) {
-        times.sort();
-        println!(
-            "  {shape}: p50 {:?}, p99 {:?}",
-            percentile(times, 0.5),
-            percentile(times, 0.99)
-        );
-    }
+    let (latencies, total_hits) = typical_queries(&store, &mut rng);
     let mut naive_times = Vec::new();
     for i in 0..5 {
         let q = typical_query(i, &mut rng);

@@ -106,7 +106,7 @@ impl MembershipView for TreeView<'_> {
 pub struct MemberSet {
     pub members: HashSet<PublicKey>,
     /// The members' first 8 key bytes, for the search index's collector.
-    pub author_prefixes: std::sync::Arc<HashSet<u64>>,
+    pub author_prefixes: std::sync::Arc<crate::index::AuthorPrefixes>,
     computed_at: Timestamp,
     valid_until: Timestamp,
     /// Set when a certificate or revocation is stored or forgotten.

@@ -63,7 +63,7 @@ use crate::layout::{self, key, prefix};
 
 pub use consistency::{doc_of, offer_change, replace_change};
 use recent::View;
-pub use search::{author_prefixes, SearchOutcome};
+pub use search::{author_prefixes, AuthorPrefixes, SearchOutcome};
 pub use writer::Checkpointer;
 
 /// The index's directory inside the store's directory.

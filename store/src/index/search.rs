@@ -27,6 +27,7 @@
 //! folded form within one edit (a transposition counts one).
 
 use std::collections::{BinaryHeap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -37,8 +38,8 @@ use mutua_protocol::{GeoPoint, Payload, PublicKey, ResourceKind, Timestamp};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{BytesColumn, Column};
 use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query as TantivyQuery, RangeQuery,
-    TermQuery,
+    AllQuery, BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query as TantivyQuery,
+    RangeQuery, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
@@ -80,7 +81,7 @@ struct Checks {
     available_at: Option<Timestamp>,
     free: Option<Free>,
     near: Option<(GeoPoint, f64)>,
-    members: Arc<HashSet<u64>>,
+    members: Arc<AuthorPrefixes>,
     keep: usize,
 }
 
@@ -212,9 +213,10 @@ fn hidden(
     slot: &BytesColumn,
     doc: DocId,
 ) -> bool {
-    masked
-        .as_ref()
-        .is_some_and(|m| m.hides(tiebreak.first(doc).unwrap_or(0), || slot_of(slot, doc)))
+    // Most views hide nothing: no column read then.
+    masked.as_ref().is_some_and(|m| {
+        m.len() > 0 && m.hides(tiebreak.first(doc).unwrap_or(0), || slot_of(slot, doc))
+    })
 }
 
 fn slot_of(column: &BytesColumn, doc: DocId) -> Option<Vec<u8>> {
@@ -292,14 +294,20 @@ impl SegmentCollector for TopSegment {
                 (u64::from(u32::MAX - score.max(0.0).to_bits()) << 32) | (recency & 0xffff_ffff)
             }
         };
-        let mut key = [0; 16];
-        key[..8].copy_from_slice(&primary.to_be_bytes());
-        key[8..].copy_from_slice(&c.tiebreak.first(doc).unwrap_or(0).to_be_bytes());
-        if self.checks.after.is_some_and(|a| key <= a) {
+        // The primary half decides most comparisons: the tie-break column
+        // is read only when it does not.
+        let primary = primary.to_be_bytes();
+        let full = self.heap.len() >= self.checks.keep;
+        let worst = self.heap.peek().filter(|_| full).map(|(w, _, _)| w);
+        if self.checks.after.is_some_and(|a| primary[..] < a[..8])
+            || worst.is_some_and(|w| primary[..] > w[..8])
+        {
             return;
         }
-        let full = self.heap.len() >= self.checks.keep;
-        if full && self.heap.peek().is_some_and(|(worst, _, _)| key >= *worst) {
+        let mut key = [0; 16];
+        key[..8].copy_from_slice(&primary);
+        key[8..].copy_from_slice(&c.tiebreak.first(doc).unwrap_or(0).to_be_bytes());
+        if self.checks.after.is_some_and(|a| key <= a) || worst.is_some_and(|w| key >= *w) {
             return;
         }
         let d = distance.map_or(u64::MAX, f64::to_bits);
@@ -430,10 +438,10 @@ impl Store {
         if q.sort == Sort::Relevance && words.is_empty() {
             return Err(invalid("sort", "sorting by relevance needs `text`"));
         }
-        let mut filters = vec![filter(RangeQuery::new(
-            Bound::Excluded(Term::from_field_u64(fields.expires_at, now)),
-            Bound::Unbounded,
-        ))];
+        // No clause for expiry: the collector checks it per candidate, and a
+        // range over a fast field reads the whole column (a third of a
+        // query's time at 1M listings).
+        let mut filters = Vec::new();
         match q.side {
             Side::Offers => filters.push(filter(TermQuery::new(
                 Term::from_field_u64(fields.side, 0),
@@ -519,7 +527,12 @@ impl Store {
             for w in &words {
                 clauses.push((Occur::Must, text_clause(fields.text, w, fuzzy)));
             }
-            view.search(&BooleanQuery::new(clauses), &disk, &recent)
+            let query: Box<dyn TantivyQuery> = if clauses.is_empty() {
+                Box::new(AllQuery)
+            } else {
+                Box::new(BooleanQuery::new(clauses))
+            };
+            view.search(query.as_ref(), &disk, &recent)
                 .map_err(search_err)
         };
         let (matched, mut candidates) = run(false)?;
@@ -617,8 +630,33 @@ fn text_clause(field: tantivy::schema::Field, w: &Word, fuzzy: bool) -> Box<dyn 
     ]))
 }
 
+/// The first 8 bytes of each member's key, looked up for every candidate.
+pub type AuthorPrefixes = HashSet<u64, BuildHasherDefault<PrefixHasher>>;
+
+/// A multiplicative hash for [`AuthorPrefixes`]: its keys are already
+/// uniform (parts of public keys) and the set is small, so SipHash's
+/// protection against chosen keys buys nothing for its cost per candidate.
+#[derive(Default)]
+pub struct PrefixHasher(u64);
+
+impl std::hash::Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// The author prefixes of a member set, for the collector.
-pub fn author_prefixes(members: &HashSet<PublicKey>) -> Arc<HashSet<u64>> {
+pub fn author_prefixes(members: &HashSet<PublicKey>) -> Arc<AuthorPrefixes> {
     Arc::new(members.iter().map(|k| author8(k.as_bytes())).collect())
 }
 
