@@ -6,6 +6,7 @@
 //! cargo run --release -p mutua-store --example bench            # 100k listings
 //! MUTUA_BENCH_RECORDS=1000000 cargo run --release -p mutua-store --example bench
 //! MUTUA_BENCH_BATCH=1 …     # one record per call, as publishing and gossip write (`mode: "single"`)
+//! bench --queries <store dir> <cache MiB>   # the typical queries alone, on a kept store (`MUTUA_BENCH_DIR`)
 
 use std::time::{Duration, Instant};
 
