@@ -14,12 +14,11 @@
 //! (`j seq` → the slots it changed, after the batch's counts change: see
 //! the `counts` module, which also says how open finds the last sequence
 //! without a metadata value rewritten per batch).
-//! After the flush, the changes are published: written to a small RAM index
-//! (`recent` module) that the next query commits first, so a listing is
-//! found once its `apply` returned, and writes with no query between them
-//! cost no commit. The disk index's writer is given them at the next
-//! checkpoint (so that only one tantivy segment writer lives through a
-//! burst of writes), and the disk index is committed only at checkpoints (every
+//! After the flush, the changes are published: written to the disk index's
+//! writer (uncommitted) and to a small RAM index (`recent` module) that the
+//! next query commits first, so a listing is found once its `apply`
+//! returned, and writes with no query between them cost no commit. The
+//! disk index is committed only at checkpoints (every
 //! [`SearchCheckpoints::every_seqs`] sequences, after
 //! [`SearchCheckpoints::every`] by a background thread, and at close), with
 //! a payload naming the last sequence it covers; its files are then synced
