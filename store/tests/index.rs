@@ -293,21 +293,6 @@ fn check_compares_both_ways_and_reindex_repairs() {
     );
 }
 
-/// The disk index is given the published changes only at its checkpoint: a
-/// sweep before that checkpoint still deletes the expired listings it had
-/// not been given yet.
-#[test]
-fn a_sweep_before_the_checkpoint_deletes_the_listings_published_since() {
-    let fed = catalogue();
-    let later = NOW + 200 * DAY_SECS;
-    assert_eq!(fed.store.sweep(later).unwrap().unindexed, 4);
-    assert_eq!(fed.store.search_index_stats().listings, 0);
-    let fed = fed.reopen_after(|_| {});
-    assert_eq!(fed.store.search_index_stats().listings, 0);
-    let check = fed.store.check().unwrap();
-    assert!(check.is_ok(), "{check:?}");
-}
-
 #[test]
 fn a_sweep_interrupted_before_the_index_commit_is_harmless() {
     let fed = catalogue();

@@ -243,16 +243,10 @@ impl Default for SearchCheckpoints {
 }
 
 /// The disk index's writer and the RAM index of the changes since its last
-/// commit. The disk writer gets those changes only at the checkpoint
-/// (`unwritten` until then): fed at every publication, it kept a second
-/// segment writer (term hash table, arenas: ~10 MiB at 100k listings)
-/// alive through every burst of writes, beside the RAM index's
-/// (BENCHMARKS.md, whole node memory).
+/// commit, which it also holds (uncommitted).
 struct Writers {
     disk: IndexWriter<TantivyDocument>,
     recent: recent::Recent,
-    /// Published (in the RAM index), not yet written to `disk`; in order.
-    unwritten: Vec<Change>,
 }
 
 /// The tantivy side of the store.

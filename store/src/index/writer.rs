@@ -1,7 +1,6 @@
 //! Writing the index: publications (every `apply_batch` call: the RAM
-//! index fed, committed by the next query), checkpoints (the disk writer
-//! fed the changes since the last one, the disk index committed and
-//! synced, the RAM index emptied), sweeps, replays and
+//! index committed, the disk writer fed), checkpoints (the disk index
+//! committed and synced, the RAM index emptied), sweeps, replays and
 //! rebuilds, and the background thread that checkpoints once writes stop.
 
 use std::sync::atomic::Ordering;
@@ -51,7 +50,6 @@ impl SearchIndex {
             *guard = Some(Writers {
                 disk,
                 recent: Recent::new()?,
-                unwritten: Vec::new(),
             });
         }
         f(guard.as_mut().expect("opened above"))
@@ -93,10 +91,9 @@ impl SearchIndex {
         self.visible.store(visible, Ordering::SeqCst);
     }
 
-    /// Writes every staged change up to `seq`: with `recent`, to the RAM
-    /// index (and keeps it for the disk writer's next checkpoint), else to
-    /// the disk writer (uncommitted) at once; returns the last sequence
-    /// written.
+    /// Writes every staged change up to `seq` to the disk writer
+    /// (uncommitted) and, with `recent`, to the RAM index; returns the last
+    /// sequence written.
     fn drain_staged(
         &self,
         w: &mut Writers,
@@ -113,28 +110,16 @@ impl SearchIndex {
                 }
             };
             let Some((s, changes)) = next else { break };
+            self.write_disk(&w.disk, &changes)?;
             if recent {
                 for c in &changes {
                     let doc = c.doc.as_ref().map(|d| self.document(&c.slot, d));
                     w.recent.write(&c.slot, doc)?;
                 }
-                w.unwritten.extend(changes);
-            } else {
-                self.write_unwritten(w)?;
-                self.write_disk(&w.disk, &changes)?;
             }
             last = Some(s);
         }
         Ok(last)
-    }
-
-    /// Writes the published changes the disk writer has not had yet, in
-    /// order (before anything else is written to it). Kept until written:
-    /// writing one again is harmless (each deletes its slot's older document).
-    fn write_unwritten(&self, w: &mut Writers) -> Result<(), StoreError> {
-        self.write_disk(&w.disk, &w.unwritten)?;
-        w.unwritten.clear();
-        Ok(())
     }
 
     fn write_disk(
@@ -160,7 +145,6 @@ impl SearchIndex {
     /// no new sequence), syncs its files, and empties the RAM index.
     fn checkpoint_with(&self, w: &mut Writers, force: bool) -> Result<(), StoreError> {
         let started = Instant::now();
-        self.write_unwritten(w)?;
         let visible = self.visible();
         if let Some(seq) = visible.filter(|v| force || self.covered() != Some(*v)) {
             let mut prepared = w.disk.prepare_commit().map_err(search_err)?;
@@ -232,8 +216,6 @@ impl SearchIndex {
         self.with_writers(|w| {
             self.refresh_with(w)?;
             let count = self.visible_count(&expired())?;
-            // Before the deletion: it reaches only the documents added before it.
-            self.write_unwritten(w)?;
             self.drain_staged(w, seq, false)?;
             if count > 0 {
                 w.disk
@@ -261,7 +243,6 @@ impl SearchIndex {
     /// them as covering `seq`.
     pub fn apply_now(&self, changes: &[Change], seq: u64) -> Result<(), StoreError> {
         self.with_writers(|w| {
-            self.write_unwritten(w)?;
             self.write_disk(&w.disk, changes)?;
             self.visible.store(seq, Ordering::SeqCst);
             self.checkpoint_with(w, true)
@@ -279,7 +260,6 @@ impl SearchIndex {
         self.with_writers(|w| {
             self.staged.lock().expect("staged lock").clear();
             // What was published since the last checkpoint is in sled too.
-            w.unwritten.clear();
             w.disk.rollback().map_err(search_err)?;
             w.disk.delete_all_documents().map_err(search_err)?;
             let mut count = 0u64;
