@@ -19,6 +19,7 @@ pub mod demo;
 mod demo_web;
 mod error;
 pub mod federation;
+pub mod footprint;
 pub mod jobs;
 pub mod lending;
 pub mod net;

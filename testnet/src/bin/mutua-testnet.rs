@@ -11,6 +11,7 @@ use mutua_node::datadir::DataDir;
 use mutua_node::net::GossipTuning;
 use mutua_testnet::chaos::{self, ChaosOptions};
 use mutua_testnet::demo::{self, DemoOptions};
+use mutua_testnet::footprint::{self, FootprintOptions};
 use mutua_testnet::rogue::Redial;
 use mutua_testnet::scenario::{self, FloodKind, FloodRate, Scenario, ScenarioOptions};
 use mutua_testnet::{cleanup, NetMode, TestnetOptions};
@@ -94,6 +95,35 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// One node holding `--records` listings, restarted, queried and written
+    /// to: its memory (RSS, RssAnon) opened, after the queries and after the
+    /// applies, and a `SUMMARY {json}` line (issue 16).
+    Footprint {
+        /// The node binary, run as `<bin> node` [default: this binary; an
+        /// operator's node is `mutua`].
+        #[arg(long)]
+        bin: Option<PathBuf>,
+        /// Listings published one per call before the restart.
+        #[arg(long, default_value_t = 1000)]
+        records: usize,
+        /// A data directory already holding the listings (copied; `--records`
+        /// ignored), e.g. one saved by `--save`.
+        #[arg(long)]
+        prepared: Option<PathBuf>,
+        /// Save the loaded data directory there (stopped) for `--prepared`.
+        #[arg(long)]
+        save: Option<PathBuf>,
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+        /// New listings published one per call after the queries.
+        #[arg(long, default_value_t = 500)]
+        applies: usize,
+        /// Seconds between the end of the applies and the last point.
+        #[arg(long, default_value_t = 12)]
+        settle_secs: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Run one node (what the testnet starts for each node).
     #[command(hide = true)]
     Node {
@@ -154,6 +184,8 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(
 }
 
 fn main() -> ExitCode {
+    // As `mutua` does: the testnet's nodes are this binary.
+    mutua_node::memory::limit_arenas();
     match real_main(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
@@ -174,6 +206,30 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let settings = config::load_settings(&overrides, &dir.config_path())?;
             config::init_logs(&settings)?;
             mutua_node::daemon::run_blocking(settings, dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Footprint {
+            bin,
+            records,
+            prepared,
+            save,
+            queries,
+            applies,
+            settle_secs,
+            seed,
+        } => {
+            cleanup::install_signal_handler()?;
+            let options = FootprintOptions {
+                bin: bin.map_or_else(std::env::current_exe, Ok)?,
+                records,
+                prepared,
+                save,
+                queries,
+                applies,
+                settle: Duration::from_secs(settle_secs),
+                seed,
+            };
+            println!("{}", footprint::run(&options)?.summary());
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { once, net, keep } => {
