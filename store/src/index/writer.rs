@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use super::recent::{Recent, View};
-
-/// Documents waiting for a query to index them in RAM (a few MiB) before
-/// the disk index is committed instead.
-const RECENT_UNINDEXED_MAX: usize = 4096;
 use super::{
     payload_of, search_err, Change, SearchIndex, Writers, REBUILD_PROGRESS_EVERY,
     WRITER_MEMORY_BYTES,
 };
 use crate::error::StoreError;
+
+/// Documents waiting for a query to index them in RAM (a few MiB) before
+/// the disk index is committed instead.
+const RECENT_UNINDEXED_MAX: usize = 4096;
 
 impl SearchIndex {
     /// Stages a sled batch's changes (call under the store's writer lock,
@@ -138,18 +138,11 @@ impl SearchIndex {
             // slot's older version, not the one added next.
             writer.delete_term(Term::from_field_bytes(self.fields.slot, &c.slot));
             let doc = c.doc.as_ref().map(|d| self.document(&c.slot, d));
-            match &mut recent {
-                Some(recent) => {
-                    if let Some(doc) = &doc {
-                        writer.add_document(doc.clone()).map_err(search_err)?;
-                    }
-                    recent.write(&c.slot, doc);
-                }
-                None => {
-                    if let Some(doc) = doc {
-                        writer.add_document(doc).map_err(search_err)?;
-                    }
-                }
+            if let Some(recent) = recent.as_deref_mut() {
+                recent.write(&c.slot, doc.clone());
+            }
+            if let Some(doc) = doc {
+                writer.add_document(doc).map_err(search_err)?;
             }
         }
         Ok(())
