@@ -37,6 +37,7 @@ mod actor;
 mod behaviour;
 mod commands;
 mod discovery;
+mod fresh_ports;
 mod handle;
 mod policy;
 mod types;

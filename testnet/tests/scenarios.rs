@@ -214,7 +214,10 @@ fn churn_converges_after_restarts() {
 /// `DIAL_TIMEOUT` instead of waiting ~127 s for the kernel, so a healed
 /// path gets a new SYN within ~2 s; this run does not tell the two apart
 /// (without the fix a SYN retransmission happened to heal it in time), the
-/// node's unit and dial-timeout tests do.
+/// node's unit and dial-timeout tests do. Each dial leaves from a fresh
+/// port: from the listening ports, two nodes redialing each other in step
+/// met in a TCP simultaneous open at the heal and both dials failed, which
+/// took this run to 9.5–10.3 s now and then (see the node's `fresh_ports`).
 #[test]
 fn partition_heals_and_every_node_reconnects_within_five_seconds() {
     let r = run(Scenario::Partition, 4, 9);

@@ -3,7 +3,9 @@
 //! stream behind [`crate::frame_guard`]).
 //!
 //! **Transport**: a connection not established within
-//! [`super::DIAL_TIMEOUT`] (4 s) is abandoned, each way.
+//! [`super::DIAL_TIMEOUT`] (4 s) is abandoned, each way; every dial leaves
+//! from a fresh local port ([`super::fresh_ports`]: two nodes redialing each
+//! other from their listening ports collided at a heal).
 //!
 //! **Behaviours**, in polling order: the block list (peers the
 //! [`super::policy`] banned); connection limits (`max_connections`, 128 by
@@ -72,6 +74,7 @@ use libp2p::{
 };
 use mutua_protocol::codec::hash_envelope;
 
+use super::fresh_ports::FreshPorts;
 use super::{
     NetworkConfig, NetworkError, TransportError, AGENT_VERSION, DIAL_TIMEOUT,
     GOSSIPSUB_TRANSMIT_LIMIT, IDENTIFY_PROTOCOL_VERSION, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL,
@@ -373,7 +376,8 @@ pub(super) fn build_swarm(
         .with_other_transport(|keypair| {
             use libp2p::Transport as _;
             let noise = noise::Config::new(keypair)?;
-            let transport = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+            let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+            let transport = FreshPorts(tcp)
                 .upgrade(libp2p::core::upgrade::Version::V1Lazy)
                 .authenticate(noise)
                 .multiplex(yamux::Config::default())
