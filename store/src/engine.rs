@@ -76,6 +76,7 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 pub(crate) fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
+        discard_unfinished_snapshots(&config.get_path())?;
         match config.open() {
             Err(e) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -83,6 +84,39 @@ pub(crate) fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
             other => return other,
         }
     }
+}
+
+/// Removes the snapshots sled began and never finished in the closed store
+/// at `dir`. sled 0.34 writes a snapshot to `snap.<lsn>.generating`, syncs
+/// it, renames it to `snap.<lsn>`, then removes the older ones; but at open
+/// it reads whichever `snap.*` file has the highest name, `.generating`
+/// included. A process killed while writing one (a power cut during a start
+/// or a stop: sled snapshots at open) thus left a store sled refused to
+/// open, "Read corrupted data" (sled issue 1527). Such a file is never the
+/// only snapshot of what is stored: without it sled reads the previous one
+/// and replays the log after it, as after any crash. Only done when no
+/// process holds the store (sled's lock, taken and released here): a store
+/// open elsewhere may be writing one.
+fn discard_unfinished_snapshots(dir: &Path) -> std::io::Result<()> {
+    let Ok(lock) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("db"))
+    else {
+        return Ok(()); // a new store: no snapshot yet
+    };
+    if lock.try_lock().is_err() {
+        return Ok(()); // held: sled's open says so
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(path = %path.display(), "removing a snapshot sled did not finish writing");
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether sled could not open because another process holds its lock
