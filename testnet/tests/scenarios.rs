@@ -1,6 +1,11 @@
 //! Every scenario at small size, through the library, over real node
 //! processes (`mutua-testnet node`). Network namespaces when running as root
 //! with iproute2, loopback otherwise (`NetMode::Auto`).
+//!
+//! To look into a failure: `MUTUA_TESTNET_KEEP=1` keeps every run's data
+//! directories and node logs (`/tmp/mutua-testnet-*`), and
+//! `MUTUA_TESTNET_NODE_LOG` sets the nodes' log filter (for a heal,
+//! `info,mutua_node::net=debug,libp2p_swarm=debug`).
 
 use std::time::Duration;
 
@@ -22,7 +27,8 @@ fn run_with(
     idle: Duration,
     flood_rate: Option<FloodRate>,
 ) -> Report {
-    let testnet = TestnetOptions::new(env!("CARGO_BIN_EXE_mutua-testnet"), nodes, 42);
+    let mut testnet = TestnetOptions::new(env!("CARGO_BIN_EXE_mutua-testnet"), nodes, 42);
+    testnet.keep = std::env::var_os("MUTUA_TESTNET_KEEP").is_some();
     let options = ScenarioOptions {
         testnet,
         scenario,
