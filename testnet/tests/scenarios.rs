@@ -20,6 +20,14 @@ fn run_idle(scenario: Scenario, nodes: usize, records: usize, idle: Duration) ->
     run_with(scenario, nodes, records, idle, None)
 }
 
+/// A federation of `nodes` (seed 42), kept after the run with
+/// `MUTUA_TESTNET_KEEP`.
+fn testnet_options(nodes: usize) -> TestnetOptions {
+    let mut options = TestnetOptions::new(env!("CARGO_BIN_EXE_mutua-testnet"), nodes, 42);
+    options.keep = std::env::var_os("MUTUA_TESTNET_KEEP").is_some();
+    options
+}
+
 fn run_with(
     scenario: Scenario,
     nodes: usize,
@@ -27,10 +35,8 @@ fn run_with(
     idle: Duration,
     flood_rate: Option<FloodRate>,
 ) -> Report {
-    let mut testnet = TestnetOptions::new(env!("CARGO_BIN_EXE_mutua-testnet"), nodes, 42);
-    testnet.keep = std::env::var_os("MUTUA_TESTNET_KEEP").is_some();
     let options = ScenarioOptions {
-        testnet,
+        testnet: testnet_options(nodes),
         scenario,
         records,
         report_path: None,
@@ -312,8 +318,7 @@ fn lending_owner_offline_then_a_partition_gives_one_booking_everywhere() {
         eprintln!("lending not run: {why}");
         return;
     }
-    let options = TestnetOptions::new(env!("CARGO_BIN_EXE_mutua-testnet"), 4, 42);
-    let report = mutua_testnet::lending::run(&options).expect("the testnet starts");
+    let report = mutua_testnet::lending::run(&testnet_options(4)).expect("the testnet starts");
     println!("{}", report.summary());
     assert!(report.passed(), "{}", report.summary());
     assert!(report.decided_after_restart_ms.is_some());

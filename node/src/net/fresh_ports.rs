@@ -12,7 +12,7 @@
 //! and the next ones, still in step, could collide again. A healed
 //! partition took 9–10 s to reconnect instead of about one. From a fresh
 //! port each dial is its own connection; two nodes dialing each other at
-//! once get two, and the surplus one closes when idle.
+//! once get two (within the limit of two per peer).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
