@@ -411,12 +411,21 @@ fn available_pages_are_full_and_follow_the_loans() {
     });
     a.run(ADMIT_BORDEAUX).ok();
     admit(&a, &b, &b_key, "243300316", &tmp.path().join("b.cert"));
-    let id_of = |run: support::Run| run.json()[0]["id"].as_str().unwrap().to_owned();
+    let id_of = |run: &support::Run| run.json()[0]["id"].as_str().unwrap().to_owned();
+    let mut last_published_at = 0;
     let barriers: Vec<String> = (1..=3)
-        .map(|i| id_of(publish(&a, "offer", &format!("Barrières de ville, lot {i}"), &[]).ok()))
+        .map(|i| {
+            let run = publish(&a, "offer", &format!("Barrières de ville, lot {i}"), &[]).ok();
+            last_published_at = run.json()[0]["published_at"].as_u64().unwrap();
+            id_of(&run)
+        })
         .collect();
-    // The newest offer, first in a page by recency: the one lent.
-    let podium = id_of(publish(&a, "offer", "Podium mobile", &[]).ok());
+    // The newest offer, first in a page by recency: the one lent. Times
+    // are whole seconds and ties go by id, so it waits for the next second.
+    wait_for("the second after the barriers", || {
+        (mutua_tests::unix_now() > last_published_at).then_some(())
+    });
+    let podium = id_of(&publish(&a, "offer", "Podium mobile", &[]).ok());
     a.run(&["lending", &podium, "--mode", "auto"]).ok();
     wait_for("A's offers on B", || {
         (search_ids(&b, &["--offers"]).len() == 4).then_some(())
