@@ -12,7 +12,7 @@
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::DialError;
-use libp2p::{identify, kad, mdns, PeerId};
+use libp2p::{identify, kad, mdns, Multiaddr, PeerId};
 
 use super::actor::Actor;
 use super::policy::{Redial, MAX_REDIAL_ADDRESSES};
@@ -60,7 +60,7 @@ impl Actor {
         };
         for Redial { peer, addresses } in peers {
             let opts = DialOpts::peer_id(peer)
-                .addresses(addresses)
+                .addresses(qualified(peer, addresses))
                 .extend_addresses_through_behaviour()
                 .condition(condition)
                 .build();
@@ -169,5 +169,32 @@ impl Actor {
                 kad.add_address(&peer_id, addr);
             }
         }
+    }
+}
+
+/// `addresses` as Kademlia keeps them, ending in `/p2p/<peer>`: the swarm
+/// drops duplicate addresses before it adds that suffix, so a bare address
+/// and Kademlia's copy of it would be dialed twice at once. An address
+/// naming another peer is dropped.
+fn qualified(peer: PeerId, addresses: Vec<Multiaddr>) -> Vec<Multiaddr> {
+    addresses
+        .into_iter()
+        .filter_map(|address| address.with_p2p(peer).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redial_addresses_end_in_the_peer_id_as_kademlias_do() {
+        let peer = PeerId::random();
+        let other = PeerId::random();
+        let bare: Multiaddr = "/ip4/10.0.0.2/tcp/4001".parse().unwrap();
+        let with_peer = bare.clone().with(Protocol::P2p(peer));
+        let with_other = bare.clone().with(Protocol::P2p(other));
+        let got = qualified(peer, vec![bare, with_peer.clone(), with_other]);
+        assert_eq!(got, vec![with_peer.clone(), with_peer]);
     }
 }
