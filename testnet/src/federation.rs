@@ -275,6 +275,7 @@ impl Testnet {
                     bootstrap: Vec::new(),
                     clock_offset_secs: options.clock_offsets_secs.get(i).copied().unwrap_or(0),
                     web: options.web,
+                    cgroup: None,
                 },
                 identity,
                 process: None,

@@ -23,6 +23,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::federation::{Testnet, TestnetOptions};
+use crate::memory_box::{evict_page_cache, BoxUsage, MemoryBox};
 use crate::node::{Launch, NodeProcess};
 use crate::records::TEMPLATES;
 use crate::{wait, Error, NetMode};
@@ -44,6 +45,9 @@ pub struct FootprintOptions {
     /// How long after the applies the last point is taken.
     pub settle: Duration,
     pub seed: u64,
+    /// Run the node in a memory cgroup of this many MiB, page cache
+    /// included (`memory_box` module).
+    pub memory_limit_mib: Option<u64>,
 }
 
 /// Resident memory at one point, in KiB.
@@ -81,6 +85,8 @@ pub struct Footprint {
     pub settle_secs: u64,
     pub after_applies_settled: Memory,
     pub stop_secs: f64,
+    /// With `memory_limit_mib`: what its cgroup saw.
+    pub memory_box: Option<BoxUsage>,
 }
 
 impl Footprint {
@@ -265,6 +271,17 @@ pub fn run(options: &FootprintOptions) -> Result<Footprint, Error> {
     if let Some(save) = &options.save {
         copy_dir(&data_dir, save)?;
     }
+    let binary = fs::canonicalize(&options.bin)
+        .map_err(Error::io(format!("cannot find {}", options.bin.display())))?;
+    let memory_box = match options.memory_limit_mib {
+        Some(mib) => {
+            let name = format!("mutua-footprint-{}", std::process::id());
+            let memory_box = MemoryBox::create(&name, mib)?;
+            evict_page_cache(&[&binary, &data_dir])?;
+            Some(memory_box)
+        }
+        None => None,
+    };
     let launch = Launch {
         bin: options.bin.clone(),
         index: 0,
@@ -276,12 +293,38 @@ pub fn run(options: &FootprintOptions) -> Result<Footprint, Error> {
         log: work.path().join("node.log"),
         clock_offset_secs: 0,
         web: false,
+        cgroup: memory_box.as_ref().map(|b| b.dir().to_owned()),
     };
-    let binary = fs::canonicalize(&options.bin)
-        .map_err(Error::io(format!("cannot find {}", options.bin.display())))?;
+    let measured = measure(options, &launch, &binary, &mut rng);
+    let usage = memory_box.as_ref().map(MemoryBox::usage).transpose()?;
+    let mut footprint = match (measured, &usage) {
+        (Ok(footprint), _) => footprint,
+        (Err(e), Some(usage)) => {
+            return Err(Error::Check(format!(
+                "the node did not run in a box of {} MiB: {e} (box: peak {} KiB, \
+                 {} OOM kills, {} major faults)",
+                usage.limit_mib, usage.peak_kib, usage.oom_kills, usage.major_faults
+            )))
+        }
+        (Err(e), None) => return Err(e),
+    };
+    footprint.load_rows_per_sec = load_rows_per_sec;
+    footprint.memory_box = usage;
+    // Before the testnet goes: it owns a generated data directory.
+    footprint.store_dir_bytes = dir_bytes(&data_dir.join("store"));
+    drop(testnet);
+    Ok(footprint)
+}
 
+/// Starts the node of `launch` and measures it (see the module docs).
+fn measure(
+    options: &FootprintOptions,
+    launch: &Launch,
+    binary: &Path,
+    rng: &mut StdRng,
+) -> Result<Footprint, Error> {
     let started = Instant::now();
-    let mut node = NodeProcess::start(&launch)?;
+    let mut node = NodeProcess::start(launch)?;
     let first = RecordsQuery {
         text: Some("broyeur".into()),
         limit: Some(1),
@@ -296,18 +339,18 @@ pub fn run(options: &FootprintOptions) -> Result<Footprint, Error> {
         },
     )?;
     let start_to_first_query_secs = started.elapsed().as_secs_f64();
-    let opened = memory(node.pid(), &binary)?;
+    let opened = memory(node.pid(), binary)?;
 
     let mut latencies = Vec::with_capacity(options.queries);
     let mut query_hits = 0;
     for i in 0..options.queries {
-        let q = query(&mut rng, i);
+        let q = query(rng, i);
         let t = Instant::now();
         query_hits += node.api.search(&q)?.items.len() as u64;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     latencies.sort_by(f64::total_cmp);
-    let after_queries = memory(node.pid(), &binary)?;
+    let after_queries = memory(node.pid(), binary)?;
 
     let status = node.api.status()?;
     let publisher = status
@@ -317,26 +360,23 @@ pub fn run(options: &FootprintOptions) -> Result<Footprint, Error> {
         .ok_or_else(|| Error::Check("the node hosts no publisher".into()))?;
     let t = Instant::now();
     for serial in 0..options.applies {
-        let content = listing(&mut rng, 1_000_000_000 + serial);
+        let content = listing(rng, 1_000_000_000 + serial);
         node.api.publish(&publisher, &content)?;
     }
     let apply_rows_per_sec = options.applies as f64 / t.elapsed().as_secs_f64();
-    let after_applies = memory(node.pid(), &binary)?;
+    let after_applies = memory(node.pid(), binary)?;
     std::thread::sleep(options.settle);
     node.check_alive()?;
-    let after_applies_settled = memory(node.pid(), &binary)?;
+    let after_applies_settled = memory(node.pid(), binary)?;
     let records = node.api.status()?.store;
     let t = Instant::now();
     node.stop()?;
     let stop_secs = t.elapsed().as_secs_f64();
-    // Before the testnet goes: it owns a generated data directory.
-    let store_dir_bytes = dir_bytes(&data_dir.join("store"));
-    drop(testnet);
     Ok(Footprint {
         bin: binary.display().to_string(),
         records: records.offers + records.needs,
-        load_rows_per_sec,
-        store_dir_bytes,
+        load_rows_per_sec: None,
+        store_dir_bytes: 0,
         start_to_first_query_secs,
         opened,
         queries: options.queries,
@@ -350,6 +390,7 @@ pub fn run(options: &FootprintOptions) -> Result<Footprint, Error> {
         settle_secs: options.settle.as_secs(),
         after_applies_settled,
         stop_secs,
+        memory_box: None,
     })
 }
 

@@ -22,6 +22,7 @@ pub mod federation;
 pub mod footprint;
 pub mod jobs;
 pub mod lending;
+pub mod memory_box;
 pub mod net;
 pub mod node;
 pub mod records;

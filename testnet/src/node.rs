@@ -38,6 +38,9 @@ pub struct Launch {
     pub clock_offset_secs: i64,
     /// Serve the web page on a loopback port (the demo).
     pub web: bool,
+    /// Run inside this cgroup (its directory): the process joins it before
+    /// it execs the node, so that everything the node does is charged to it.
+    pub cgroup: Option<PathBuf>,
 }
 
 /// Where Debian's `libfaketime` puts its multi-threaded library.
@@ -74,14 +77,21 @@ impl NodeProcess {
             .append(true)
             .open(&launch.log)
             .map_err(Error::io(format!("cannot open {}", launch.log.display())))?;
-        let mut command = match &launch.netns {
-            Some(ns) => {
+        // `ip netns exec` and the shell exec the program: the pid is the node's.
+        let mut command = match (&launch.netns, &launch.cgroup) {
+            (Some(ns), _) => {
                 let mut c = Command::new("ip");
-                // `ip netns exec` execs the program: the pid is the node's.
                 c.args(["netns", "exec", ns]).arg(&launch.bin);
                 c
             }
-            None => Command::new(&launch.bin),
+            (None, Some(cgroup)) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", r#"echo $$ > "$0/cgroup.procs" && exec "$@""#])
+                    .arg(cgroup)
+                    .arg(&launch.bin);
+                c
+            }
+            (None, None) => Command::new(&launch.bin),
         };
         let remote = !launch.api_listen.starts_with("127.");
         command

@@ -20,6 +20,7 @@ fn options(
         applies: 20,
         settle: Duration::ZERO,
         seed: 3,
+        memory_limit_mib: None,
     }
 }
 
@@ -62,4 +63,40 @@ fn a_restarted_node_is_measured_at_three_points_and_counts_its_listings() {
         saved.join("store").is_dir(),
         "the prepared directory is kept"
     );
+}
+
+/// Whether this machine lets the test create a memory cgroup (root, cgroup
+/// v1's memory hierarchy or v2 with the controller delegated); why not.
+fn memory_boxes() -> Result<(), String> {
+    let name = format!("mutua-footprint-probe-{}", std::process::id());
+    mutua_testnet::memory_box::MemoryBox::create(&name, 512)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_node_in_a_memory_box_is_charged_for_its_memory() {
+    if let Err(why) = memory_boxes() {
+        eprintln!("skipped: no memory cgroup can be created here: {why}");
+        return;
+    }
+    let saved = tempfile::tempdir().unwrap();
+    let saved = saved.path().join("data");
+    footprint::run(&options(None, Some(saved.clone()))).expect("footprint runs");
+
+    let mut boxed = options(Some(saved.clone()), None);
+    boxed.memory_limit_mib = Some(1024);
+    let f = footprint::run(&boxed).expect("the node runs in 1 GiB");
+    measured(&f);
+    let usage = f.memory_box.expect("the box's figures");
+    assert_eq!(usage.limit_mib, 1024);
+    assert_eq!(usage.oom_kills, 0);
+    // The node's own memory was charged to the box (its binary's pages
+    // too, unless another process maps them: the other test's nodes).
+    assert!(
+        usage.peak_kib >= f.after_queries.anon_kib,
+        "{usage:?} {:?}",
+        f.after_queries
+    );
+    assert!(usage.peak_kib <= 1024 * 1024, "{usage:?}");
 }

@@ -123,6 +123,10 @@ enum Command {
         settle_secs: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Run the node in a memory cgroup of this many MiB, its page cache
+        /// included (root or a delegated cgroup): does it fit that box?
+        #[arg(long)]
+        memory_limit_mib: Option<u64>,
     },
     /// Run one node (what the testnet starts for each node).
     #[command(hide = true)]
@@ -217,6 +221,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             applies,
             settle_secs,
             seed,
+            memory_limit_mib,
         } => {
             cleanup::install_signal_handler()?;
             let options = FootprintOptions {
@@ -228,6 +233,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 applies,
                 settle: Duration::from_secs(settle_secs),
                 seed,
+                memory_limit_mib,
             };
             println!("{}", footprint::run(&options)?.summary());
             Ok(ExitCode::SUCCESS)
