@@ -7,7 +7,10 @@
 //! published one per call (right after, and `settle` later, once the node's
 //! trimmer has run). At each point RSS, RssAnon and RssFile from
 //! `/proc/<pid>/status`, and the file-backed part split into the node's own
-//! binary and the rest (mostly the search index's mapped segments).
+//! binary and the rest (mostly the search index's mapped segments). With
+//! `memory_limit_mib` the restarted node runs in a memory cgroup of that
+//! size (`memory_box` module): whether the node fits the box, page cache
+//! included, rather than what it holds on an idle machine.
 //!
 //! Everything is drawn from the seed, so one seed names one data set.
 
